@@ -1,0 +1,248 @@
+#include "config.h"
+
+#include <QCommandLineParser>
+#include <QThread>
+#include <QUrl>
+
+#include <functional>
+
+namespace flashsale {
+
+namespace {
+
+struct Option {
+    QString name; // flag name; the variable is FLASHSALE_ + upper snake case of it
+    QString description;
+    QString valueName;                                       // empty for a switch
+    std::function<QString(Config &, const QString &)> apply; // returns an error, or empty
+    std::function<QString(const Config &)> show;             // the default, for --help
+};
+
+QString envName(const QString &flag) {
+    return QStringLiteral("FLASHSALE_")
+           + QString(flag).replace(QLatin1Char('-'), QLatin1Char('_')).toUpper();
+}
+
+std::function<QString(Config &, const QString &)> intSetter(int Config::*field, int min, int max) {
+    return [field, min, max](Config &c, const QString &v) -> QString {
+        bool ok = false;
+        const int n = v.toInt(&ok);
+        if (!ok || n < min || n > max)
+            return QStringLiteral("must be an integer from %1 to %2, got '%3'")
+                .arg(min)
+                .arg(max)
+                .arg(v);
+        c.*field = n;
+        return {};
+    };
+}
+
+std::function<QString(const Config &)> intShow(int Config::*field) {
+    return [field](const Config &c) { return QString::number(c.*field); };
+}
+
+QString checkUrl(const QString &v, const QStringList &schemes) {
+    const QUrl url(v, QUrl::StrictMode);
+    if (!url.isValid() || !schemes.contains(url.scheme()) || url.host().isEmpty())
+        return QStringLiteral("must be a %1 URL with a host, got '%2'")
+            .arg(schemes.join(QLatin1Char('/')), v);
+    return {};
+}
+
+QList<Option> options() {
+    const Config d;
+    QList<Option> o;
+    o << Option{QStringLiteral("roles"),
+                QStringLiteral("Comma-separated roles this process runs (%1), or 'all'.")
+                    .arg(Config::knownRoles().join(QLatin1Char(','))),
+                QStringLiteral("list"),
+                [](Config &c, const QString &v) -> QString {
+                    QStringList roles;
+                    for (const QString &r : v.split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+                        const QString role = r.trimmed();
+                        if (role == QLatin1String("all")) {
+                            roles << Config::knownRoles();
+                        } else if (!Config::knownRoles().contains(role)) {
+                            return QStringLiteral("unknown role '%1'").arg(role);
+                        } else {
+                            roles << role;
+                        }
+                    }
+                    if (roles.isEmpty())
+                        return QStringLiteral("needs at least one role");
+                    roles.removeDuplicates();
+                    c.roles = roles;
+                    return {};
+                },
+                [](const Config &c) { return c.roles.join(QLatin1Char(',')); }};
+    o << Option{QStringLiteral("listen"), QStringLiteral("Address the HTTP API listens on."),
+                QStringLiteral("address"),
+                [](Config &c, const QString &v) -> QString {
+                    c.listen = v;
+                    return {};
+                },
+                [](const Config &c) { return c.listen; }};
+    o << Option{QStringLiteral("port"), QStringLiteral("HTTP port (0 picks a free one)."),
+                QStringLiteral("port"), intSetter(&Config::port, 0, 65535), intShow(&Config::port)};
+    o << Option{QStringLiteral("threads"),
+                QStringLiteral("HTTP threads, each with its own SO_REUSEPORT socket and Redis "
+                               "connection (0 = one per core)."),
+                QStringLiteral("n"), intSetter(&Config::threads, 0, 256),
+                intShow(&Config::threads)};
+    o << Option{QStringLiteral("redis-url"),
+                QStringLiteral("Redis server, redis://[:password@]host:port[/db]."),
+                QStringLiteral("url"),
+                [](Config &c, const QString &v) -> QString {
+                    c.redisUrl = v;
+                    return checkUrl(v, {QStringLiteral("redis")});
+                },
+                [](const Config &c) { return c.redisUrl; }};
+    o << Option{QStringLiteral("pg-url"),
+                QStringLiteral("PostgreSQL connection URI (libpq syntax)."), QStringLiteral("url"),
+                [](Config &c, const QString &v) -> QString {
+                    c.pgUrl = v;
+                    return checkUrl(v, {QStringLiteral("postgresql"), QStringLiteral("postgres")});
+                },
+                [](const Config &c) { return c.pgUrl; }};
+    o << Option{
+        QStringLiteral("admin-token"),
+        QStringLiteral("Bearer token for /api/v1/admin/*. Admin routes answer 401 when unset."),
+        QStringLiteral("token"),
+        [](Config &c, const QString &v) -> QString {
+            if (!v.isEmpty() && v.size() < 16)
+                return QStringLiteral("must be at least 16 characters");
+            c.adminToken = v;
+            return {};
+        },
+        [](const Config &) { return QStringLiteral("(none)"); }};
+    o << Option{QStringLiteral("ready-file"),
+                QStringLiteral("Write the API base URL to this file once the process serves."),
+                QStringLiteral("path"),
+                [](Config &c, const QString &v) -> QString {
+                    c.readyFile = v;
+                    return {};
+                },
+                [](const Config &) { return QStringLiteral("(none)"); }};
+    o << Option{QStringLiteral("migrate-only"),
+                QStringLiteral("Apply the SQL migrations and exit."), QString(),
+                [](Config &c, const QString &v) -> QString {
+                    c.migrateOnly = v != QLatin1String("0") && v != QLatin1String("false");
+                    return {};
+                },
+                [](const Config &) { return QStringLiteral("off"); }};
+    o << Option{QStringLiteral("log-format"),
+                QStringLiteral("Log output: text or json (one object per line)."),
+                QStringLiteral("format"),
+                [](Config &c, const QString &v) -> QString {
+                    if (v != QLatin1String("text") && v != QLatin1String("json"))
+                        return QStringLiteral("must be 'text' or 'json'");
+                    c.logFormat = v;
+                    return {};
+                },
+                [](const Config &c) { return c.logFormat; }};
+    o << Option{QStringLiteral("max-connections"),
+                QStringLiteral("Open HTTP connections per process; more get 503 and are closed."),
+                QStringLiteral("n"), intSetter(&Config::maxConnections, 1, 1000000),
+                intShow(&Config::maxConnections)};
+    o << Option{QStringLiteral("idle-timeout-ms"),
+                QStringLiteral("Close a keep-alive connection idle this long."),
+                QStringLiteral("ms"), intSetter(&Config::idleTimeoutMs, 100, 3600000),
+                intShow(&Config::idleTimeoutMs)};
+    o << Option{QStringLiteral("request-timeout-ms"),
+                QStringLiteral("A request must arrive whole within this time (answers 408)."),
+                QStringLiteral("ms"), intSetter(&Config::requestTimeoutMs, 100, 3600000),
+                intShow(&Config::requestTimeoutMs)};
+    o << Option{QStringLiteral("max-header-bytes"),
+                QStringLiteral("Largest request line plus headers (answers 431)."),
+                QStringLiteral("bytes"), intSetter(&Config::maxHeaderBytes, 1024, 1 << 20),
+                intShow(&Config::maxHeaderBytes)};
+    o << Option{QStringLiteral("max-body-bytes"),
+                QStringLiteral("Largest request body (answers 413)."), QStringLiteral("bytes"),
+                intSetter(&Config::maxBodyBytes, 0, 64 << 20), intShow(&Config::maxBodyBytes)};
+    o << Option{QStringLiteral("redis-timeout-ms"),
+                QStringLiteral("A Redis reply later than this fails the request with 503."),
+                QStringLiteral("ms"), intSetter(&Config::redisTimeoutMs, 10, 60000),
+                intShow(&Config::redisTimeoutMs)};
+    o << Option{QStringLiteral("idempotency-ttl-seconds"),
+                QStringLiteral("How long an Idempotency-Key's first answer is kept."),
+                QStringLiteral("s"), intSetter(&Config::idempotencyTtlSeconds, 1, 30 * 86400),
+                intShow(&Config::idempotencyTtlSeconds)};
+    o << Option{QStringLiteral("hold-seconds"),
+                QStringLiteral("Default hold time of a new sale's reservations."),
+                QStringLiteral("s"), intSetter(&Config::holdSeconds, 1, 86400),
+                intShow(&Config::holdSeconds)};
+    o << Option{
+        QStringLiteral("admission-rate"),
+        QStringLiteral("Default per-sale admission token bucket rate, bookings/s (0 = off)."),
+        QStringLiteral("n"), intSetter(&Config::admissionRate, 0, 10000000),
+        intShow(&Config::admissionRate)};
+    o << Option{QStringLiteral("admission-burst"),
+                QStringLiteral("Default per-sale admission token bucket size."),
+                QStringLiteral("n"), intSetter(&Config::admissionBurst, 1, 10000000),
+                intShow(&Config::admissionBurst)};
+    o << Option{
+        QStringLiteral("sold-out-cache-ms"),
+        QStringLiteral("How long a thread answers 'sold out' from memory after Redis said so "
+                       "(0 = always ask Redis). Units released meanwhile wait this long."),
+        QStringLiteral("ms"), intSetter(&Config::soldOutCacheMs, 0, 60000),
+        intShow(&Config::soldOutCacheMs)};
+    return o;
+}
+
+} // namespace
+
+QStringList Config::knownRoles() {
+    return {QStringLiteral("api")};
+}
+
+bool Config::hasRole(const QString &role) const {
+    return roles.contains(role);
+}
+
+Result<Config> Config::parse(const QStringList &arguments) {
+    const QList<Option> opts = options();
+    QCommandLineParser parser;
+    parser.setApplicationDescription(
+        QStringLiteral("Flash-sale backend. Every flag is also read from the environment variable "
+                       "named FLASHSALE_<FLAG> (upper case, '-' as '_'); a flag wins."));
+    parser.addHelpOption();
+    parser.addVersionOption();
+    QList<QCommandLineOption> cliOptions;
+    for (const Option &o : opts) {
+        const QString help = QStringLiteral("%1 [env %2; default %3]")
+                                 .arg(o.description, envName(o.name), o.show(Config{}));
+        cliOptions << (o.valueName.isEmpty() ? QCommandLineOption(o.name, help)
+                                             : QCommandLineOption(o.name, help, o.valueName));
+        parser.addOption(cliOptions.last());
+    }
+    parser.process(arguments);
+
+    Config config;
+    QStringList errors;
+    for (qsizetype i = 0; i < opts.size(); ++i) {
+        const Option &o = opts[i];
+        QString value;
+        QString source;
+        if (parser.isSet(cliOptions[i])) {
+            value = o.valueName.isEmpty() ? QStringLiteral("1") : parser.value(cliOptions[i]);
+            source = QStringLiteral("--") + o.name;
+        } else if (qEnvironmentVariableIsSet(envName(o.name).toUtf8().constData())) {
+            value = qEnvironmentVariable(envName(o.name).toUtf8().constData());
+            source = envName(o.name);
+        } else {
+            continue;
+        }
+        if (const QString err = o.apply(config, value); !err.isEmpty())
+            errors << QStringLiteral("%1: %2").arg(source, err);
+    }
+    if (config.threads == 0)
+        config.threads = qMax(1, QThread::idealThreadCount());
+    if (!parser.positionalArguments().isEmpty())
+        errors << QStringLiteral("unexpected arguments: %1")
+                      .arg(parser.positionalArguments().join(QLatin1Char(' ')));
+    if (!errors.isEmpty())
+        return fail(ErrorCode::Invalid, errors.join(QLatin1Char('\n')));
+    return config;
+}
+
+} // namespace flashsale

@@ -1,0 +1,52 @@
+#pragma once
+
+#include "result.h"
+
+#include <QString>
+#include <QStringList>
+
+namespace flashsale {
+
+// Process configuration. Every field is a command-line flag (--redis-url) and an environment
+// variable of the same name (FLASHSALE_REDIS_URL); a flag wins over the environment, which
+// wins over the default. Validated once, at start-up, by Config::parse().
+struct Config {
+    QStringList roles{QStringLiteral("api")};
+    QString listen = QStringLiteral("127.0.0.1");
+    int port = 8080;
+    int threads = 0; // 0 = one per core
+    QString redisUrl = QStringLiteral("redis://127.0.0.1:6379/0");
+    QString pgUrl = QStringLiteral("postgresql://flashsale@127.0.0.1:5432/flashsale");
+    QString adminToken;
+    QString readyFile;
+    bool migrateOnly = false;
+    QString logFormat = QStringLiteral("text");
+
+    // Connection hardening that QtHttpServer 6.4 lacks.
+    int maxConnections = 20000;   // per process; beyond it new connections get 503 and close
+    int idleTimeoutMs = 30000;    // keep-alive connection with no request in progress
+    int requestTimeoutMs = 10000; // first byte of a request to its last byte (slowloris)
+    int maxHeaderBytes = 16384;   // request line plus headers
+    int maxBodyBytes = 65536;
+
+    // Booking.
+    int redisTimeoutMs = 500; // a Redis reply later than this answers 503
+    int idempotencyTtlSeconds = 86400;
+    int holdSeconds = 300;     // default hold time of a new sale
+    int admissionRate = 20000; // default per-sale token bucket, bookings per second (0 = off)
+    int admissionBurst = 20000;
+    // How long an API thread remembers that an item sold out and answers 409 without asking
+    // Redis (0 = always ask). Requests with an Idempotency-Key always go to Redis.
+    int soldOutCacheMs = 200;
+
+    bool hasRole(const QString &role) const;
+
+    // Parses argv and the environment. Returns the config, or an error listing every invalid
+    // setting. --help and --version print and exit(0) from inside, as QCommandLineParser does.
+    static Result<Config> parse(const QStringList &arguments);
+
+    // Every role this build knows; "all" in --roles expands to these.
+    static QStringList knownRoles();
+};
+
+} // namespace flashsale

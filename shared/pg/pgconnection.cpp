@@ -1,0 +1,222 @@
+#include "pgconnection.h"
+
+#include "core/logging.h"
+
+#include <libpq-fe.h>
+
+namespace flashsale {
+
+namespace {
+
+Error errorFromResult(const PGresult *res) {
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const QByteArray sqlstate = state ? QByteArray(state) : QByteArray("XX000");
+    const QString message = QString::fromUtf8(sqlstate) + QLatin1Char(' ')
+                            + QString::fromUtf8(PQresultErrorMessage(res)).trimmed();
+    ErrorCode code = ErrorCode::Internal;
+    if (sqlstate.startsWith("23"))
+        code = ErrorCode::Conflict;
+    else if (sqlstate == "40001" || sqlstate == "40P01" || sqlstate.startsWith("08")
+             || sqlstate.startsWith("57"))
+        code = ErrorCode::Unavailable;
+    else if (sqlstate.startsWith("22") || sqlstate.startsWith("42"))
+        code = ErrorCode::Invalid;
+    return Error{code, message};
+}
+
+} // namespace
+
+PgConnection::PgConnection(QString conninfo, QObject *parent)
+    : QObject(parent)
+    , m_conninfo(std::move(conninfo)) {
+    m_reconnect.setSingleShot(true);
+    connect(&m_reconnect, &QTimer::timeout, this, &PgConnection::connectNow);
+}
+
+PgConnection::~PgConnection() {
+    if (m_conn)
+        PQfinish(m_conn);
+    for (Query &q : m_queue)
+        q.callback(fail(ErrorCode::Unavailable, QStringLiteral("connection destroyed")));
+}
+
+void PgConnection::start() {
+    connectNow();
+}
+
+void PgConnection::setNotifiers(bool read, bool write) {
+    if (m_read)
+        m_read->setEnabled(read);
+    if (m_write)
+        m_write->setEnabled(write);
+}
+
+void PgConnection::connectNow() {
+    if (m_conn)
+        return;
+    m_conn = PQconnectStart(m_conninfo.toUtf8().constData());
+    if (!m_conn || PQstatus(m_conn) == CONNECTION_BAD) {
+        lost(m_conn ? QString::fromUtf8(PQerrorMessage(m_conn)).trimmed()
+                    : QStringLiteral("out of memory"));
+        return;
+    }
+    m_state = State::Connecting;
+    const int fd = PQsocket(m_conn);
+    m_read = new QSocketNotifier(qintptr(fd), QSocketNotifier::Read, this);
+    m_write = new QSocketNotifier(qintptr(fd), QSocketNotifier::Write, this);
+    connect(m_read, &QSocketNotifier::activated, this, &PgConnection::onReadable);
+    connect(m_write, &QSocketNotifier::activated, this, &PgConnection::onWritable);
+    setNotifiers(false, true); // PQconnectStart behaves as if PGRES_POLLING_WRITING was returned
+}
+
+void PgConnection::pollConnect() {
+    switch (PQconnectPoll(m_conn)) {
+    case PGRES_POLLING_READING:
+        setNotifiers(true, false);
+        return;
+    case PGRES_POLLING_WRITING:
+        setNotifiers(false, true);
+        return;
+    case PGRES_POLLING_OK:
+        PQsetnonblocking(m_conn, 1);
+        m_state = State::Ready;
+        m_backoffMs = 100;
+        setNotifiers(true, false);
+        qCInfo(lcPg) << "connected to" << PQhost(m_conn) << PQport(m_conn) << "db" << PQdb(m_conn);
+        Q_EMIT connected();
+        sendNext();
+        return;
+    default:
+        lost(QString::fromUtf8(PQerrorMessage(m_conn)).trimmed());
+        return;
+    }
+}
+
+void PgConnection::onWritable() {
+    if (m_state == State::Connecting)
+        pollConnect();
+    else
+        flush();
+}
+
+void PgConnection::onReadable() {
+    if (m_state == State::Connecting) {
+        pollConnect();
+        return;
+    }
+    if (!PQconsumeInput(m_conn)) {
+        lost(QString::fromUtf8(PQerrorMessage(m_conn)).trimmed());
+        return;
+    }
+    while (m_inFlight && !PQisBusy(m_conn)) {
+        PGresult *res = PQgetResult(m_conn);
+        if (!res) {
+            // End of this statement's results: deliver.
+            m_inFlight = false;
+            Query q = std::move(m_queue.front());
+            m_queue.pop_front();
+            Result<PgResult> out = m_currentError
+                                       ? Result<PgResult>(std::unexpected(*m_currentError))
+                                       : Result<PgResult>(std::move(m_current));
+            m_current = PgResult{};
+            m_currentError.reset();
+            q.callback(out);
+            sendNext();
+            return;
+        }
+        const ExecStatusType status = PQresultStatus(res);
+        if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+            PgResult r;
+            const int cols = PQnfields(res);
+            for (int c = 0; c < cols; ++c)
+                r.columns << QByteArray(PQfname(res, c));
+            const int rows = PQntuples(res);
+            r.rows.reserve(rows);
+            for (int i = 0; i < rows; ++i) {
+                QList<QByteArray> row;
+                row.reserve(cols);
+                for (int c = 0; c < cols; ++c) {
+                    row << (PQgetisnull(res, i, c)
+                                ? QByteArray()
+                                : QByteArray(PQgetvalue(res, i, c), PQgetlength(res, i, c)));
+                }
+                r.rows << std::move(row);
+            }
+            r.affected = QByteArray(PQcmdTuples(res)).toLongLong();
+            m_current = std::move(r);
+        } else if (!m_currentError) {
+            m_currentError = errorFromResult(res);
+        }
+        PQclear(res);
+    }
+    if (PQstatus(m_conn) == CONNECTION_BAD)
+        lost(QStringLiteral("connection lost"));
+}
+
+void PgConnection::query(const QByteArray &sql, const QList<QByteArray> &params,
+                         Callback callback) {
+    if (m_state != State::Ready) {
+        callback(fail(ErrorCode::Unavailable, QStringLiteral("postgresql not connected")));
+        return;
+    }
+    m_queue.push_back(Query{sql, params, std::move(callback)});
+    sendNext();
+}
+
+void PgConnection::sendNext() {
+    if (m_inFlight || m_queue.empty() || m_state != State::Ready)
+        return;
+    const Query &q = m_queue.front();
+    QVarLengthArray<const char *, 16> values;
+    QVarLengthArray<int, 16> lengths;
+    for (const QByteArray &p : q.params) {
+        values.append(p.isNull() ? nullptr : p.constData());
+        lengths.append(int(p.size()));
+    }
+    if (!PQsendQueryParams(m_conn, q.sql.constData(), int(values.size()), nullptr, values.data(),
+                           lengths.data(), nullptr, 0)) {
+        lost(QString::fromUtf8(PQerrorMessage(m_conn)).trimmed());
+        return;
+    }
+    m_inFlight = true;
+    flush();
+}
+
+void PgConnection::flush() {
+    const int r = PQflush(m_conn);
+    if (r < 0)
+        lost(QString::fromUtf8(PQerrorMessage(m_conn)).trimmed());
+    else
+        setNotifiers(true, r == 1);
+}
+
+void PgConnection::lost(const QString &why) {
+    const bool wasReady = m_state == State::Ready;
+    qCWarning(lcPg) << "postgresql connection:" << why;
+    for (QSocketNotifier **n : {&m_read, &m_write}) {
+        if (*n) {
+            (*n)->setEnabled(false);
+            (*n)->deleteLater();
+            *n = nullptr;
+        }
+    }
+    if (m_conn) {
+        PQfinish(m_conn);
+        m_conn = nullptr;
+    }
+    m_state = State::Idle;
+    m_inFlight = false;
+    m_current = PgResult{};
+    m_currentError.reset();
+    std::deque<Query> failed;
+    failed.swap(m_queue);
+    for (Query &q : failed)
+        q.callback(
+            fail(ErrorCode::Unavailable, QStringLiteral("postgresql connection lost: ") + why));
+    m_reconnect.start(m_backoffMs);
+    m_backoffMs = std::min(m_backoffMs * 2, 5000);
+    if (wasReady)
+        Q_EMIT disconnected();
+}
+
+} // namespace flashsale

@@ -1,0 +1,88 @@
+#pragma once
+
+#include "core/result.h"
+
+#include <QByteArray>
+#include <QList>
+#include <QObject>
+#include <QSocketNotifier>
+#include <QTimer>
+
+#include <deque>
+#include <functional>
+
+struct pg_conn;
+
+namespace flashsale {
+
+// The rows of one statement, copied out of libpq. A SQL NULL is a null QByteArray
+// (isNull() is true); an empty string is an empty, non-null one.
+struct PgResult {
+    QList<QByteArray> columns;
+    QList<QList<QByteArray>> rows;
+    qint64 affected = 0; // rows inserted/updated/deleted, from PQcmdTuples
+
+    qsizetype column(const char *name) const { return columns.indexOf(QByteArray(name)); }
+};
+
+// One asynchronous PostgreSQL connection on the Qt event loop of its owning thread
+// (PQconnectStart, QSocketNotifier on PQsocket). One statement is in flight at a time; later
+// ones wait in a queue behind it.
+//
+// Failure: every callback runs exactly once, from the event loop.
+// - not connected: ErrorCode::Unavailable at once;
+// - connection lost with the statement in flight or queued: ErrorCode::Unavailable (a write may
+//   or may not have committed: the caller must treat it as in doubt);
+// - a statement error: ErrorCode::Conflict for SQLSTATE 23xxx (constraint), Unavailable for
+//   40001/40P01 (retryable), Invalid for other 22xxx/42xxx, Internal otherwise. The message
+//   starts with the SQLSTATE.
+// The connection reconnects by itself with exponential backoff (100 ms up to 5 s).
+class PgConnection final : public QObject {
+    Q_OBJECT
+public:
+    using Callback = std::function<void(const Result<PgResult> &)>;
+
+    explicit PgConnection(QString conninfo, QObject *parent = nullptr);
+    ~PgConnection() override;
+
+    void start();
+    bool isConnected() const { return m_state == State::Ready; }
+
+    // Runs one statement with text parameters ($1, $2, ...). A null QByteArray is SQL NULL.
+    void query(const QByteArray &sql, const QList<QByteArray> &params, Callback callback);
+
+Q_SIGNALS:
+    void connected();
+    void disconnected();
+
+private:
+    enum class State { Idle, Connecting, Ready };
+    struct Query {
+        QByteArray sql;
+        QList<QByteArray> params;
+        Callback callback;
+    };
+
+    void connectNow();
+    void pollConnect();
+    void onReadable();
+    void onWritable();
+    void sendNext();
+    void flush();
+    void lost(const QString &why);
+    void setNotifiers(bool read, bool write);
+
+    QString m_conninfo;
+    pg_conn *m_conn = nullptr;
+    State m_state = State::Idle;
+    QSocketNotifier *m_read = nullptr;
+    QSocketNotifier *m_write = nullptr;
+    std::deque<Query> m_queue;
+    bool m_inFlight = false;
+    PgResult m_current;
+    std::optional<Error> m_currentError;
+    QTimer m_reconnect;
+    int m_backoffMs = 100;
+};
+
+} // namespace flashsale

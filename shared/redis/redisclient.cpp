@@ -1,0 +1,346 @@
+#include "redisclient.h"
+
+#include "core/logging.h"
+
+#include <QRandomGenerator>
+#include <QUrl>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+
+namespace flashsale {
+
+namespace {
+
+RedisValue copyReply(const redisReply *r) {
+    RedisValue v;
+    switch (r->type) {
+    case REDIS_REPLY_STRING:
+        v.type = RedisValue::Type::String;
+        v.string = QByteArray(r->str, qsizetype(r->len));
+        break;
+    case REDIS_REPLY_STATUS:
+        v.type = RedisValue::Type::Status;
+        v.string = QByteArray(r->str, qsizetype(r->len));
+        break;
+    case REDIS_REPLY_ERROR:
+        v.type = RedisValue::Type::Error;
+        v.string = QByteArray(r->str, qsizetype(r->len));
+        break;
+    case REDIS_REPLY_INTEGER:
+        v.type = RedisValue::Type::Integer;
+        v.integer = r->integer;
+        break;
+    case REDIS_REPLY_ARRAY:
+        v.type = RedisValue::Type::Array;
+        v.elements.reserve(qsizetype(r->elements));
+        for (size_t i = 0; i < r->elements; ++i)
+            v.elements.append(copyReply(r->element[i]));
+        break;
+    default:
+        v.type = RedisValue::Type::Nil;
+        break;
+    }
+    return v;
+}
+
+} // namespace
+
+Result<RedisClient::Endpoint> RedisClient::Endpoint::fromUrl(const QString &text) {
+    const QUrl url(text, QUrl::StrictMode);
+    if (!url.isValid() || url.scheme() != QLatin1String("redis") || url.host().isEmpty())
+        return fail(ErrorCode::Invalid, QStringLiteral("not a redis:// URL: %1").arg(text));
+    Endpoint e;
+    e.host = url.host();
+    e.port = url.port(6379);
+    e.password = url.password().toUtf8();
+    const QString path = url.path().mid(1);
+    if (!path.isEmpty()) {
+        bool ok = false;
+        e.db = path.toInt(&ok);
+        if (!ok || e.db < 0)
+            return fail(ErrorCode::Invalid, QStringLiteral("bad database number in %1").arg(text));
+    }
+    return e;
+}
+
+RedisClient::RedisClient(Endpoint endpoint, std::chrono::milliseconds timeout, QObject *parent)
+    : QObject(parent)
+    , m_endpoint(std::move(endpoint))
+    , m_timeout(timeout) {
+    m_timeoutTimer.setInterval(std::max<int>(5, int(m_timeout.count() / 4)));
+    connect(&m_timeoutTimer, &QTimer::timeout, this, &RedisClient::checkTimeouts);
+    m_reconnectTimer.setSingleShot(true);
+    connect(&m_reconnectTimer, &QTimer::timeout, this, &RedisClient::connectNow);
+}
+
+RedisClient::~RedisClient() {
+    if (m_ctx) {
+        redisAsyncContext *ctx = m_ctx;
+        ctx->data = nullptr; // the static callbacks must not reach a dying object
+        m_ctx = nullptr;
+        redisAsyncFree(ctx); // runs every pending callback with a null reply
+    }
+    // Callbacks whose replies hiredis already dropped never ran: answer them now.
+    for (Pending *p : m_pending) {
+        if (!p->done)
+            p->callback(fail(ErrorCode::Unavailable, QStringLiteral("redis client destroyed")));
+        delete p;
+    }
+    m_pending.clear();
+}
+
+void RedisClient::start() {
+    m_timeoutTimer.start();
+    connectNow();
+}
+
+void RedisClient::connectNow() {
+    if (m_ctx)
+        return;
+    redisAsyncContext *ctx =
+        redisAsyncConnect(m_endpoint.host.toUtf8().constData(), m_endpoint.port);
+    if (!ctx || ctx->err) {
+        qCWarning(lcRedis) << "connect to" << m_endpoint.host << m_endpoint.port
+                           << "failed:" << (ctx ? ctx->errstr : "out of memory");
+        if (ctx)
+            redisAsyncFree(ctx);
+        scheduleReconnect();
+        return;
+    }
+    m_ctx = ctx;
+    ctx->data = this;
+    ctx->ev.data = this;
+    ctx->ev.addRead = &RedisClient::addRead;
+    ctx->ev.delRead = &RedisClient::delRead;
+    ctx->ev.addWrite = &RedisClient::addWrite;
+    ctx->ev.delWrite = &RedisClient::delWrite;
+    ctx->ev.cleanup = &RedisClient::cleanup;
+
+    const int fd = ctx->c.fd;
+    m_readNotifier = new QSocketNotifier(fd, QSocketNotifier::Read, this);
+    m_writeNotifier = new QSocketNotifier(fd, QSocketNotifier::Write, this);
+    m_readNotifier->setEnabled(false);
+    m_writeNotifier->setEnabled(false);
+    connect(m_readNotifier, &QSocketNotifier::activated, this, [this] {
+        if (m_ctx)
+            redisAsyncHandleRead(m_ctx);
+    });
+    connect(m_writeNotifier, &QSocketNotifier::activated, this, [this] {
+        if (m_ctx)
+            redisAsyncHandleWrite(m_ctx);
+    });
+    redisAsyncSetConnectCallback(ctx, &RedisClient::onConnect);
+    redisAsyncSetDisconnectCallback(ctx, &RedisClient::onDisconnect);
+    // A non-blocking connect completes when the socket becomes writable.
+    m_writeNotifier->setEnabled(true);
+}
+
+void RedisClient::scheduleReconnect() {
+    if (m_reconnectTimer.isActive())
+        return;
+    const int jitter = int(QRandomGenerator::global()->bounded(m_backoffMs / 2 + 1));
+    m_reconnectTimer.start(m_backoffMs + jitter);
+    m_backoffMs = std::min(m_backoffMs * 2, 2000);
+}
+
+void RedisClient::onConnect(const redisAsyncContext *ctx, int status) {
+    auto *self = static_cast<RedisClient *>(ctx->data);
+    if (!self)
+        return;
+    if (status != REDIS_OK) {
+        qCWarning(lcRedis) << "cannot connect to" << self->m_endpoint.host << self->m_endpoint.port
+                           << ":" << ctx->errstr;
+        // hiredis frees the context after this callback returns.
+        self->m_ctx = nullptr;
+        self->m_ready = false;
+        self->scheduleReconnect();
+        return;
+    }
+    self->m_backoffMs = 50;
+    self->m_ready = true;
+    // AUTH and SELECT go first on the wire; a failure shows in the log and in every command.
+    if (!self->m_endpoint.password.isEmpty()) {
+        self->command({"AUTH", self->m_endpoint.password}, [](const Result<RedisValue> &r) {
+            if (r && r->isError())
+                qCCritical(lcRedis) << "AUTH failed:" << r->string;
+        });
+    }
+    if (self->m_endpoint.db != 0) {
+        self->command({"SELECT", QByteArray::number(self->m_endpoint.db)},
+                      [](const Result<RedisValue> &r) {
+                          if (r && r->isError())
+                              qCCritical(lcRedis) << "SELECT failed:" << r->string;
+                      });
+    }
+    qCInfo(lcRedis) << "connected to" << self->m_endpoint.host << self->m_endpoint.port;
+    Q_EMIT self->connected();
+}
+
+void RedisClient::onDisconnect(const redisAsyncContext *ctx, int status) {
+    auto *self = static_cast<RedisClient *>(ctx->data);
+    if (!self)
+        return;
+    const bool wasReady = self->m_ready;
+    self->m_ctx = nullptr; // hiredis frees it after this callback
+    self->m_ready = false;
+    qCWarning(lcRedis) << "disconnected from" << self->m_endpoint.host << self->m_endpoint.port
+                       << (status == REDIS_OK ? "" : ctx->errstr);
+    self->scheduleReconnect();
+    if (wasReady)
+        Q_EMIT self->disconnected();
+}
+
+void RedisClient::addRead(void *p) {
+    auto *self = static_cast<RedisClient *>(p);
+    if (self->m_readNotifier)
+        self->m_readNotifier->setEnabled(true);
+}
+
+void RedisClient::delRead(void *p) {
+    auto *self = static_cast<RedisClient *>(p);
+    if (self->m_readNotifier)
+        self->m_readNotifier->setEnabled(false);
+}
+
+void RedisClient::addWrite(void *p) {
+    auto *self = static_cast<RedisClient *>(p);
+    if (self->m_writeNotifier)
+        self->m_writeNotifier->setEnabled(true);
+}
+
+void RedisClient::delWrite(void *p) {
+    auto *self = static_cast<RedisClient *>(p);
+    if (self->m_writeNotifier)
+        self->m_writeNotifier->setEnabled(false);
+}
+
+void RedisClient::cleanup(void *p) {
+    auto *self = static_cast<RedisClient *>(p);
+    // May run inside a notifier's own activated() signal: disable now, delete later.
+    for (QSocketNotifier **n : {&self->m_readNotifier, &self->m_writeNotifier}) {
+        if (*n) {
+            (*n)->setEnabled(false);
+            (*n)->deleteLater();
+            *n = nullptr;
+        }
+    }
+}
+
+void RedisClient::command(const QList<QByteArray> &argv, Callback callback) {
+    if (!m_ctx || !m_ready) {
+        callback(fail(ErrorCode::Unavailable, QStringLiteral("redis not connected")));
+        return;
+    }
+    // Fail fast while Redis does not answer at all: the oldest command already timed out.
+    if (!m_pending.empty() && m_pending.front()->done) {
+        callback(fail(ErrorCode::Unavailable, QStringLiteral("redis not answering")));
+        return;
+    }
+    QVarLengthArray<const char *, 16> args;
+    QVarLengthArray<size_t, 16> lens;
+    for (const QByteArray &a : argv) {
+        args.append(a.constData());
+        lens.append(size_t(a.size()));
+    }
+    auto *pending = new Pending{std::move(callback), std::chrono::steady_clock::now()};
+    m_pending.push_back(pending);
+    if (redisAsyncCommandArgv(m_ctx, &RedisClient::onReply, pending, int(args.size()), args.data(),
+                              lens.data())
+        != REDIS_OK) {
+        m_pending.pop_back();
+        pending->callback(fail(ErrorCode::Unavailable, QStringLiteral("redis connection closing")));
+        delete pending;
+    }
+}
+
+void RedisClient::eval(const RedisScript &script, const QList<QByteArray> &keys,
+                       const QList<QByteArray> &args, Callback callback) {
+    QList<QByteArray> argv;
+    argv.reserve(3 + keys.size() + args.size());
+    argv << QByteArrayLiteral("EVALSHA") << script.sha1 << QByteArray::number(keys.size());
+    argv << keys << args;
+    const QByteArray body = script.body; // implicitly shared, no copy
+    command(argv, [this, argv, body,
+                   callback = std::move(callback)](const Result<RedisValue> &r) mutable {
+        if (r && r->isError() && r->string.startsWith("NOSCRIPT")) {
+            argv[0] = QByteArrayLiteral("EVAL");
+            argv[1] = body;
+            command(argv, std::move(callback));
+            return;
+        }
+        callback(r);
+    });
+}
+
+void RedisClient::onReply(redisAsyncContext *ctx, void *reply, void *privdata) {
+    auto *pending = static_cast<Pending *>(privdata);
+    auto *self = static_cast<RedisClient *>(ctx->data);
+    if (!self) { // client destroyed: its destructor answers the callbacks
+        return;
+    }
+    self->complete(pending, reply);
+}
+
+void RedisClient::complete(Pending *pending, void *reply) {
+    auto it = std::find(m_pending.begin(), m_pending.end(), pending);
+    if (it != m_pending.end())
+        m_pending.erase(it);
+    if (!pending->done) {
+        pending->done = true;
+        if (reply) {
+            if (onRoundTrip) {
+                const auto rtt = std::chrono::steady_clock::now() - pending->sentAt;
+                onRoundTrip(std::chrono::duration<double>(rtt).count());
+            }
+            pending->callback(copyReply(static_cast<redisReply *>(reply)));
+        } else {
+            pending->callback(
+                fail(ErrorCode::Unavailable, QStringLiteral("redis connection lost")));
+        }
+    }
+    delete pending;
+}
+
+void RedisClient::checkTimeouts() {
+    if (m_pending.empty())
+        return;
+    const auto now = std::chrono::steady_clock::now();
+    for (Pending *p : m_pending) {
+        if (now - p->sentAt < m_timeout)
+            break;
+        if (!p->done) {
+            p->done = true;
+            p->callback(fail(ErrorCode::Timeout, QStringLiteral("redis did not answer in time")));
+        }
+    }
+    // Redis silent for much longer than the timeout (frozen, or a half-open connection): start
+    // over on a new connection rather than wait forever for replies that may never come.
+    const auto watchdog =
+        std::max<std::chrono::milliseconds>(m_timeout * 6, std::chrono::seconds(3));
+    if (!m_pending.empty() && now - m_pending.front()->sentAt > watchdog)
+        dropConnection("no reply within the watchdog period");
+}
+
+void RedisClient::dropConnection(const char *why) {
+    if (!m_ctx)
+        return;
+    qCWarning(lcRedis) << "dropping connection:" << why;
+    redisAsyncContext *ctx = m_ctx;
+    m_ctx = nullptr;
+    m_ready = false;
+    ctx->data = nullptr;
+    redisAsyncFree(ctx); // onReply sees data == nullptr and ignores; we answer the rest here
+    for (Pending *p : m_pending) {
+        if (!p->done)
+            p->callback(fail(ErrorCode::Unavailable, QStringLiteral("redis connection dropped")));
+        delete p;
+    }
+    m_pending.clear();
+    scheduleReconnect();
+    Q_EMIT disconnected();
+}
+
+} // namespace flashsale

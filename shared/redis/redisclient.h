@@ -1,0 +1,104 @@
+#pragma once
+
+#include "core/result.h"
+#include "redisscript.h"
+#include "redisvalue.h"
+
+#include <QByteArray>
+#include <QList>
+#include <QObject>
+#include <QPointer>
+#include <QSocketNotifier>
+#include <QTimer>
+
+#include <chrono>
+#include <deque>
+#include <functional>
+
+struct redisAsyncContext;
+
+namespace flashsale {
+
+// One asynchronous hiredis connection driven by the Qt event loop of the thread that owns the
+// client. Commands issued back to back are pipelined; replies arrive in order.
+//
+// Ownership and threads: the client belongs to the thread it was created in, and every call
+// must come from that thread. Callbacks run on that thread, from the event loop.
+//
+// Failure: a command never blocks and every callback runs exactly once:
+// - not connected (yet, or any more): the callback runs at once with ErrorCode::Unavailable;
+// - no reply within the timeout: ErrorCode::Timeout (a late reply is then dropped);
+// - connection lost with the command in flight: ErrorCode::Unavailable.
+// A Redis error reply (-ERR ...) is a successful Result holding a RedisValue of type Error.
+// The client reconnects by itself with exponential backoff (50 ms up to 2 s).
+class RedisClient final : public QObject {
+    Q_OBJECT
+public:
+    struct Endpoint {
+        QString host = QStringLiteral("127.0.0.1");
+        int port = 6379;
+        QByteArray password;
+        int db = 0;
+
+        // redis://[:password@]host[:port][/db]
+        static Result<Endpoint> fromUrl(const QString &url);
+    };
+
+    using Callback = std::function<void(const Result<RedisValue> &)>;
+
+    RedisClient(Endpoint endpoint, std::chrono::milliseconds timeout, QObject *parent = nullptr);
+    ~RedisClient() override;
+
+    // Starts connecting; returns at once. connected() is emitted when commands can flow.
+    void start();
+    bool isConnected() const { return m_ready; }
+
+    void command(const QList<QByteArray> &argv, Callback callback);
+
+    // EVALSHA the script; on NOSCRIPT (after a restart, failover or SCRIPT FLUSH) re-sends it as
+    // EVAL, which also caches it again, and delivers that answer.
+    void eval(const RedisScript &script, const QList<QByteArray> &keys,
+              const QList<QByteArray> &args, Callback callback);
+
+    // Called with the round-trip time of every answered command (for metrics).
+    std::function<void(double seconds)> onRoundTrip;
+
+Q_SIGNALS:
+    void connected();
+    void disconnected();
+
+private:
+    struct Pending {
+        Callback callback;
+        std::chrono::steady_clock::time_point sentAt;
+        bool done = false;
+    };
+
+    static void onConnect(const redisAsyncContext *ctx, int status);
+    static void onDisconnect(const redisAsyncContext *ctx, int status);
+    static void onReply(redisAsyncContext *ctx, void *reply, void *privdata);
+    static void addRead(void *self);
+    static void delRead(void *self);
+    static void addWrite(void *self);
+    static void delWrite(void *self);
+    static void cleanup(void *self);
+
+    void connectNow();
+    void scheduleReconnect();
+    void complete(Pending *pending, void *reply);
+    void checkTimeouts();
+    void dropConnection(const char *why);
+
+    Endpoint m_endpoint;
+    std::chrono::milliseconds m_timeout;
+    redisAsyncContext *m_ctx = nullptr;
+    bool m_ready = false;
+    QSocketNotifier *m_readNotifier = nullptr;
+    QSocketNotifier *m_writeNotifier = nullptr;
+    std::deque<Pending *> m_pending; // in send order; hiredis answers in this order
+    QTimer m_timeoutTimer;
+    QTimer m_reconnectTimer;
+    int m_backoffMs = 50;
+};
+
+} // namespace flashsale

@@ -1,0 +1,20 @@
+#pragma once
+
+#include <QByteArray>
+#include <QString>
+
+namespace flashsale {
+
+// A Lua script from the embedded resources (":/lua/<name>.lua") with its SHA1, so it can be
+// sent as EVALSHA and re-sent as EVAL when the server answers NOSCRIPT.
+struct RedisScript {
+    QString name;
+    QByteArray body;
+    QByteArray sha1; // lower-case hex
+
+    // Loads ":/lua/<name>.lua". Aborts the process when the resource is missing: that is a
+    // build defect, not a run-time condition.
+    static RedisScript load(const QString &name);
+};
+
+} // namespace flashsale

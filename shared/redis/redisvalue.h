@@ -1,0 +1,29 @@
+#pragma once
+
+#include <QByteArray>
+#include <QList>
+
+namespace flashsale {
+
+// A Redis reply copied out of hiredis, so no hiredis type leaks into the rest of the code.
+struct RedisValue {
+    enum class Type { Nil, Integer, String, Status, Error, Array };
+
+    Type type = Type::Nil;
+    qint64 integer = 0;
+    QByteArray string; // String, Status and Error
+    QList<RedisValue> elements;
+
+    bool isNil() const { return type == Type::Nil; }
+    bool isError() const { return type == Type::Error; }
+    bool isArray() const { return type == Type::Array; }
+
+    // Element i of an array reply, or a Nil value when out of range or not an array.
+    const RedisValue &at(qsizetype i) const;
+    // The reply as bytes: the string, or the integer in decimal.
+    QByteArray bytes() const;
+    // The reply as an integer: the integer, or a decimal string parsed; `fallback` otherwise.
+    qint64 toInt(qint64 fallback = 0) const;
+};
+
+} // namespace flashsale

@@ -1,0 +1,115 @@
+// flashsale-server: every backend role in one binary. --roles picks which run in this process,
+// so the local stack runs them together and production runs one role per process.
+
+#include "api/apiserver.h"
+#include "core/config.h"
+#include "core/logging.h"
+#include "pg/migrator.h"
+
+#include <QCoreApplication>
+#include <QFile>
+#include <QSaveFile>
+#include <QSocketNotifier>
+#include <QThread>
+
+#include <csignal>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace flashsale;
+
+namespace {
+
+int g_signalPipe[2] = {-1, -1};
+
+void onSignal(int) {
+    const char c = 1;
+    (void)!::write(g_signalPipe[1], &c, 1);
+}
+
+// SIGINT/SIGTERM end the event loop through a socket pair: a signal handler may only write.
+void quitOnSignals(QCoreApplication &app) {
+    ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g_signalPipe);
+    auto *notifier = new QSocketNotifier(g_signalPipe[0], QSocketNotifier::Read, &app);
+    QObject::connect(notifier, &QSocketNotifier::activated, &app, [&app] {
+        char c;
+        (void)!::read(g_signalPipe[0], &c, 1);
+        qCInfo(lcApp) << "signal received, shutting down";
+        app.quit();
+    });
+    struct sigaction sa {};
+    sa.sa_handler = onSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+}
+
+// Migrations at start-up: PostgreSQL may still be starting, so retry for a while.
+bool migrate(const Config &config) {
+    for (int attempt = 1;; ++attempt) {
+        auto r = applyMigrations(config.pgUrl);
+        if (r) {
+            qCInfo(lcApp) << "schema up to date;" << r->size() << "migrations applied now";
+            return true;
+        }
+        if (r.error().code != ErrorCode::Unavailable || attempt >= 30) {
+            qCCritical(lcApp).noquote() << "migrations failed:" << r.error().message;
+            return false;
+        }
+        qCWarning(lcApp).noquote() << "waiting for PostgreSQL:" << r.error().message;
+        QThread::msleep(1000);
+    }
+}
+
+} // namespace
+
+int main(int argc, char *argv[]) {
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("flashsale-server"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(FLASHSALE_VERSION));
+
+    auto parsed = Config::parse(app.arguments());
+    if (!parsed) {
+        std::fprintf(stderr, "flashsale-server: invalid configuration:\n%s\n",
+                     qPrintable(parsed.error().message));
+        return 2;
+    }
+    const Config config = *parsed;
+    installLogHandler(config.logFormat == QLatin1String("json"));
+
+    if (!migrate(config))
+        return 1;
+    if (config.migrateOnly)
+        return 0;
+
+    quitOnSignals(app);
+
+    ApiServer api(config);
+    QString url;
+    if (config.hasRole(QStringLiteral("api"))) {
+        auto port = api.start();
+        if (!port) {
+            qCCritical(lcApp).noquote() << "cannot start the API:" << port.error().message;
+            return 1;
+        }
+        const QString host = config.listen.contains(QLatin1Char(':'))
+                                 ? QLatin1Char('[') + config.listen + QLatin1Char(']')
+                                 : config.listen;
+        url = QStringLiteral("http://%1:%2").arg(host).arg(*port);
+    }
+    if (!config.readyFile.isEmpty()) {
+        QSaveFile f(config.readyFile);
+        if (!f.open(QIODevice::WriteOnly) || f.write(url.toUtf8() + '\n') < 0 || !f.commit()) {
+            qCCritical(lcApp) << "cannot write ready file" << config.readyFile;
+            return 1;
+        }
+    }
+    qCInfo(lcApp).noquote() << "ready:" << config.roles.join(QLatin1Char(',')) << url;
+    const int rc = app.exec();
+    api.stop();
+    if (!config.readyFile.isEmpty())
+        QFile::remove(config.readyFile);
+    return rc;
+}

@@ -1,0 +1,560 @@
+#include "apiroutes.h"
+
+#include "booking/bookingservice.h"
+#include "booking/fieldreader.h"
+#include "booking/salecatalog.h"
+#include "booking/salekeys.h"
+#include "core/config.h"
+#include "core/logging.h"
+#include "core/timeformat.h"
+#include "http/httpserver.h"
+#include "metrics/metrics.h"
+#include "pg/pgconnection.h"
+#include "redis/redisclient.h"
+
+#include <QCryptographicHash>
+#include <QDateTime>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonParseError>
+
+#include <memory>
+#include <optional>
+
+namespace flashsale {
+
+namespace {
+
+const QString kUserIdChars =
+    QStringLiteral("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.@-");
+const QString kUserIdCharsText = QStringLiteral("letters, digits and _ . @ -");
+
+QByteArray retryAfterSeconds(qint64 ms) {
+    return QByteArray::number(qMax<qint64>(1, (ms + 999) / 1000));
+}
+
+Problem invalid(const FieldErrors &errors) {
+    QJsonArray list;
+    QStringList parts;
+    for (const FieldError &e : errors) {
+        list.append(QJsonObject{{"pointer", e.pointer}, {"detail", e.detail}});
+        parts << (e.pointer.isEmpty() ? e.detail : e.pointer + QLatin1Char(' ') + e.detail);
+    }
+    return Problem::make(400, QStringLiteral("invalid-request"), parts.join(QStringLiteral("; ")))
+        .with(QStringLiteral("errors"), list);
+}
+
+Problem invalid(const QString &pointer, const QString &detail) {
+    return invalid(FieldErrors{FieldError{pointer, detail}});
+}
+
+// A positive decimal id from a path segment or query value, or 0.
+qint64 parseId(const QString &s) {
+    if (s.isEmpty() || s.size() > 18)
+        return 0;
+    for (QChar c : s) {
+        if (!c.isDigit())
+            return 0;
+    }
+    return s.toLongLong();
+}
+
+// The JSON object in the body, or nullopt after answering 400/415 itself.
+std::optional<QJsonObject> jsonBody(const ExchangePtr &ex) {
+    const QByteArray type = ex->header("Content-Type").toLower();
+    if (!type.isEmpty() && !type.startsWith("application/json")
+        && !(type.startsWith("application/") && type.contains("+json"))) {
+        ex->sendProblem(Problem::make(415, QStringLiteral("unsupported-media-type"),
+                                      QStringLiteral("Content-Type is %1; send application/json.")
+                                          .arg(QString::fromUtf8(type))));
+        return std::nullopt;
+    }
+    if (ex->body().trimmed().isEmpty()) {
+        ex->sendProblem(
+            invalid(QString(), QStringLiteral("the body is empty; send a JSON object")));
+        return std::nullopt;
+    }
+    QJsonParseError err;
+    const QJsonDocument doc = QJsonDocument::fromJson(ex->body(), &err);
+    if (err.error != QJsonParseError::NoError) {
+        ex->sendProblem(
+            invalid(QString(), QStringLiteral("the body is not valid JSON: %1 at offset %2")
+                                   .arg(err.errorString())
+                                   .arg(err.offset)));
+        return std::nullopt;
+    }
+    if (!doc.isObject()) {
+        ex->sendProblem(invalid(QString(), QStringLiteral("the body must be a JSON object")));
+        return std::nullopt;
+    }
+    return doc.object();
+}
+
+// The Idempotency-Key header: absent (empty), or 1..128 visible ASCII characters.
+std::optional<QByteArray> idempotencyKey(const ExchangePtr &ex) {
+    const QByteArray key = ex->header("Idempotency-Key");
+    bool ok = key.size() <= 128;
+    for (char c : key)
+        ok = ok && c > 0x20 && c < 0x7f;
+    if (!ok) {
+        ex->sendProblem(invalid(QStringLiteral("header:Idempotency-Key"),
+                                QStringLiteral("must be 1 to 128 visible ASCII characters")));
+        return std::nullopt;
+    }
+    return key;
+}
+
+bool validUserId(const QString &s) {
+    if (s.isEmpty() || s.size() > 64)
+        return false;
+    for (QChar c : s) {
+        if (!kUserIdChars.contains(c))
+            return false;
+    }
+    return true;
+}
+
+Counter &bookingCounter(BookingOutcome::Kind kind) {
+    thread_local QHash<int, Counter *> cache;
+    if (Counter *c = cache.value(int(kind)))
+        return *c;
+    Counter &c = Metrics::instance().counter(
+        "flashsale_bookings_total", "Booking decisions of book.lua, by outcome.",
+        QByteArray("outcome=\"") + BookingOutcome::name(kind) + '"');
+    cache.insert(int(kind), &c);
+    return c;
+}
+
+} // namespace
+
+ApiRoutes::ApiRoutes(const Config &config, BookingService &booking, SaleCatalog &catalog,
+                     RedisClient &redis, PgConnection &pg)
+    : m_config(config)
+    , m_booking(booking)
+    , m_catalog(catalog)
+    , m_redis(redis)
+    , m_pg(pg) {}
+
+void ApiRoutes::install(HttpServer &s) {
+    s.addRoute("GET", QStringLiteral("/healthz"), [](const ExchangePtr &ex, const QStringList &) {
+        ex->sendJson(200, QJsonObject{{"status", "ok"}});
+    });
+    s.addRoute("GET", QStringLiteral("/readyz"),
+               [this](const ExchangePtr &ex, const QStringList &) { ready(ex); });
+    s.addRoute("GET", QStringLiteral("/metrics"),
+               [this](const ExchangePtr &ex, const QStringList &) { metrics(ex); });
+    s.addRoute("GET", QStringLiteral("/problems/{slug}"),
+               [this](const ExchangePtr &ex, const QStringList &p) { problemType(ex, p); });
+    s.addRoute("POST", QStringLiteral("/api/v1/admin/sales"),
+               [this](const ExchangePtr &ex, const QStringList &) { createSale(ex); });
+    s.addRoute("POST", QStringLiteral("/api/v1/admin/sales/{id}/warm"),
+               [this](const ExchangePtr &ex, const QStringList &p) { warmSale(ex, p); });
+    s.addRoute("GET", QStringLiteral("/api/v1/sales/{id}"),
+               [this](const ExchangePtr &ex, const QStringList &p) { getSale(ex, p); });
+    s.addRoute("POST", QStringLiteral("/api/v1/sales/{id}/book"),
+               [this](const ExchangePtr &ex, const QStringList &p) { book(ex, p); });
+    s.addRoute("POST", QStringLiteral("/checkout"),
+               [this](const ExchangePtr &ex, const QStringList &) { checkout(ex); });
+    s.addRoute("POST", QStringLiteral("/purchase"),
+               [this](const ExchangePtr &ex, const QStringList &) { purchase(ex); });
+}
+
+Problem ApiRoutes::bookingProblem(const BookingOutcome &o) {
+    using K = BookingOutcome::Kind;
+    switch (o.kind) {
+    case K::Accepted:
+        break;
+    case K::UnknownSale:
+        return Problem::make(404, QStringLiteral("sale-not-found"));
+    case K::UnknownItem:
+        return Problem::make(404, QStringLiteral("item-not-found"));
+    case K::ItemRequired:
+        return Problem::make(400, QStringLiteral("item-required"),
+                             QStringLiteral("This sale has several items; send item_id."));
+    case K::NotStarted:
+        return Problem::make(403, QStringLiteral("sale-not-started"),
+                             QStringLiteral("The sale opens at %1.").arg(isoTime(o.startsAtMs)))
+            .with(QStringLiteral("starts_at"), isoTime(o.startsAtMs))
+            .with(QStringLiteral("server_time"), isoTime(o.nowMs))
+            .header("Retry-After", retryAfterSeconds(o.startsAtMs - o.nowMs));
+    case K::Closed:
+        return Problem::make(403, QStringLiteral("sale-closed"));
+    case K::Paused:
+        return Problem::make(403, QStringLiteral("sale-paused"));
+    case K::SoldOut:
+        return Problem::make(409, QStringLiteral("sold-out")).with(QStringLiteral("remaining"), 0);
+    case K::InsufficientStock:
+        return Problem::make(409, QStringLiteral("insufficient-stock"),
+                             QStringLiteral("Only %1 units remain.").arg(o.remaining))
+            .with(QStringLiteral("remaining"), o.remaining);
+    case K::PerUserLimit:
+        return Problem::make(
+                   409, QStringLiteral("per-user-limit"),
+                   QStringLiteral("You hold %1 of at most %2 units.").arg(o.held).arg(o.limit))
+            .with(QStringLiteral("held"), o.held)
+            .with(QStringLiteral("limit"), o.limit);
+    case K::Throttled:
+        return Problem::make(429, QStringLiteral("throttled"))
+            .with(QStringLiteral("retry_after_ms"), o.retryAfterMs)
+            .header("Retry-After", retryAfterSeconds(o.retryAfterMs));
+    case K::IdempotencyMismatch:
+        return Problem::make(422, QStringLiteral("idempotency-key-reused"));
+    }
+    return Problem::make(500, QStringLiteral("internal"),
+                         QStringLiteral("unexpected booking outcome"));
+}
+
+Problem ApiRoutes::dependencyProblem(const Error &e) {
+    if (e.code == ErrorCode::Unavailable || e.code == ErrorCode::Timeout) {
+        return Problem::make(503, QStringLiteral("backend-unavailable"), e.message)
+            .header("Retry-After", "1");
+    }
+    qCWarning(lcHttp) << "internal error:" << e.message;
+    return Problem::make(500, QStringLiteral("internal"), e.message);
+}
+
+bool ApiRoutes::authorizeAdmin(const ExchangePtr &ex) const {
+    const QByteArray auth = ex->header("Authorization");
+    const QByteArray want = "Bearer " + m_config.adminToken.toUtf8();
+    // Compare digests so the time taken does not depend on where the strings differ.
+    const bool ok = !m_config.adminToken.isEmpty()
+                    && QCryptographicHash::hash(auth, QCryptographicHash::Sha256)
+                           == QCryptographicHash::hash(want, QCryptographicHash::Sha256);
+    if (!ok) {
+        ex->sendProblem(
+            Problem::make(
+                401, QStringLiteral("unauthorized"),
+                m_config.adminToken.isEmpty()
+                    ? QStringLiteral("The admin API is off: no admin token is configured.")
+                    : QStringLiteral("Send Authorization: Bearer <admin token>."))
+                .header("WWW-Authenticate", "Bearer realm=\"flashsale-admin\""));
+    }
+    return ok;
+}
+
+void ApiRoutes::book(const ExchangePtr &ex, const QStringList &params) {
+    const qint64 saleId = parseId(params.value(0));
+    if (saleId == 0) {
+        ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
+        return;
+    }
+    const auto body = jsonBody(ex);
+    if (!body)
+        return;
+    const auto key = idempotencyKey(ex);
+    if (!key)
+        return;
+    FieldReader r(*body);
+    const auto user =
+        r.string(QStringLiteral("user_id"), true, 1, 64, kUserIdChars, kUserIdCharsText);
+    const auto quantity = r.integer(QStringLiteral("quantity"), false, 1, 1000);
+    const auto item = r.integer(QStringLiteral("item_id"), false, 1, Q_INT64_C(999999999999999999));
+    r.rejectUnknown();
+    if (!r.ok()) {
+        ex->sendProblem(invalid(r.errors()));
+        return;
+    }
+    BookingRequest req;
+    req.saleId = saleId;
+    req.userId = user->toUtf8();
+    req.itemId = item.value_or(0);
+    req.quantity = int(quantity.value_or(1));
+    req.idempotencyKey = *key;
+    submitBooking(ex, req, false);
+}
+
+void ApiRoutes::submitBooking(const ExchangePtr &ex, const BookingRequest &req, bool checkoutCode) {
+    const qint64 saleId = req.saleId;
+    m_booking.book(req, [ex, saleId, checkoutCode](const Result<BookingOutcome> &r) {
+        if (!r) {
+            ex->sendProblem(dependencyProblem(r.error()));
+            return;
+        }
+        bookingCounter(r->kind).inc();
+        if (r->kind != BookingOutcome::Kind::Accepted) {
+            ex->sendProblem(bookingProblem(*r));
+            return;
+        }
+        QJsonObject o{{"reservation_id", QString::fromUtf8(r->reservationId)},
+                      {"status", "reserved"},
+                      {"sale_id", saleId},
+                      {"item_id", r->itemId},
+                      {"quantity", r->quantity},
+                      {"amount_cents", r->priceCents * r->quantity},
+                      {"expires_at", isoTime(r->expiresAtMs)}};
+        if (checkoutCode)
+            o.insert(QStringLiteral("code"), QString::fromUtf8(r->reservationId));
+        HeaderList headers{{"Location", "/api/v1/reservations/" + r->reservationId}};
+        if (r->replayed)
+            headers.append(qMakePair(QByteArray("Idempotent-Replayed"), QByteArray("true")));
+        ex->sendJson(202, o, headers);
+    });
+}
+
+void ApiRoutes::checkout(const ExchangePtr &ex) {
+    const QString user = ex->query().queryItemValue(QStringLiteral("user_id"), QUrl::FullyDecoded);
+    const QString idText = ex->query().queryItemValue(QStringLiteral("id"), QUrl::FullyDecoded);
+    FieldErrors errors;
+    if (!validUserId(user))
+        errors.append(FieldError{QStringLiteral("query:user_id"),
+                                 QStringLiteral("is required: 1 to 64 %1").arg(kUserIdCharsText)});
+    const qint64 itemId = parseId(idText);
+    if (itemId == 0)
+        errors.append(FieldError{QStringLiteral("query:id"),
+                                 QStringLiteral("is required: a positive item id")});
+    if (!errors.isEmpty()) {
+        ex->sendProblem(invalid(errors));
+        return;
+    }
+    const auto key = idempotencyKey(ex);
+    if (!key)
+        return;
+    m_booking.saleOfItem(itemId, [this, ex, user, itemId, key = *key](const Result<qint64> &sale) {
+        if (!sale) {
+            ex->sendProblem(dependencyProblem(sale.error()));
+            return;
+        }
+        if (*sale == 0) {
+            ex->sendProblem(Problem::make(404, QStringLiteral("item-not-found")));
+            return;
+        }
+        BookingRequest req;
+        req.saleId = *sale;
+        req.userId = user.toUtf8();
+        req.itemId = itemId;
+        req.quantity = 1;
+        req.idempotencyKey = key;
+        submitBooking(ex, req, true);
+    });
+}
+
+void ApiRoutes::purchase(const ExchangePtr &ex) {
+    const QByteArray code =
+        ex->query().queryItemValue(QStringLiteral("code"), QUrl::FullyDecoded).toUtf8();
+    if (BookingService::saleOfReservation(code) == 0) {
+        ex->sendProblem(code.isEmpty()
+                            ? invalid(QStringLiteral("query:code"), QStringLiteral("is required"))
+                            : Problem::make(404, QStringLiteral("reservation-not-found")));
+        return;
+    }
+    m_booking.confirm(code, [ex](const Result<ConfirmOutcome> &r) {
+        if (!r) {
+            ex->sendProblem(dependencyProblem(r.error()));
+            return;
+        }
+        switch (r->kind) {
+        case ConfirmOutcome::Kind::Confirmed: {
+            HeaderList headers;
+            if (r->replayed)
+                headers.append(qMakePair(QByteArray("Idempotent-Replayed"), QByteArray("true")));
+            ex->sendJson(202,
+                         QJsonObject{{"code", QString::fromUtf8(r->reservationId)},
+                                     {"reservation_id", QString::fromUtf8(r->reservationId)},
+                                     {"status", "confirmed"},
+                                     {"user_id", QString::fromUtf8(r->userId)},
+                                     {"item_id", r->itemId},
+                                     {"quantity", r->quantity},
+                                     {"amount_cents", r->priceCents * r->quantity}},
+                         headers);
+            return;
+        }
+        case ConfirmOutcome::Kind::Unknown:
+            ex->sendProblem(Problem::make(404, QStringLiteral("reservation-not-found")));
+            return;
+        case ConfirmOutcome::Kind::Expired:
+            ex->sendProblem(Problem::make(
+                410, QStringLiteral("hold-expired"),
+                QStringLiteral("The hold expired at %1.").arg(isoTime(r->expiredAtMs))));
+            return;
+        case ConfirmOutcome::Kind::Ended:
+            ex->sendProblem(
+                Problem::make(409, QStringLiteral("reservation-ended"))
+                    .with(QStringLiteral("reservation_status"), QString::fromUtf8(r->endedStatus)));
+            return;
+        }
+    });
+}
+
+void ApiRoutes::getSale(const ExchangePtr &ex, const QStringList &params) {
+    const qint64 saleId = parseId(params.value(0));
+    if (saleId == 0) {
+        ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
+        return;
+    }
+    m_booking.saleView(saleId, [ex](const Result<std::optional<QJsonObject>> &r) {
+        if (!r)
+            ex->sendProblem(dependencyProblem(r.error()));
+        else if (!*r)
+            ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
+        else
+            ex->sendJson(200, **r);
+    });
+}
+
+void ApiRoutes::createSale(const ExchangePtr &ex) {
+    if (!authorizeAdmin(ex))
+        return;
+    const auto body = jsonBody(ex);
+    if (!body)
+        return;
+    auto spec = SaleSpec::fromJson(*body, m_config, QDateTime::currentMSecsSinceEpoch());
+    if (!spec) {
+        ex->sendProblem(invalid(spec.error()));
+        return;
+    }
+    m_catalog.create(*spec, [ex](const Result<SaleSpec> &r, qint64 saleId) {
+        if (!r) {
+            Problem p = dependencyProblem(r.error());
+            if (saleId)
+                p.with(QStringLiteral("id"), saleId);
+            ex->sendProblem(p);
+            return;
+        }
+        QJsonArray items;
+        for (const SaleSpec::Item &i : r->items) {
+            items.append(QJsonObject{
+                {"id", i.id}, {"name", i.name}, {"stock", i.stock}, {"price_cents", i.priceCents}});
+        }
+        qCInfo(lcBooking) << "created sale" << saleId << r->name << "with" << r->items.size()
+                          << "items";
+        ex->sendJson(201,
+                     QJsonObject{{"id", saleId},
+                                 {"name", r->name},
+                                 {"per_user_limit", r->perUserLimit},
+                                 {"starts_at", isoTime(r->startsAtMs)},
+                                 {"ends_at", isoTime(r->endsAtMs)},
+                                 {"hold_seconds", r->holdSeconds},
+                                 {"admission_rate", r->admissionRate},
+                                 {"admission_burst", r->admissionBurst},
+                                 {"items", items}},
+                     {{"Location", "/api/v1/sales/" + QByteArray::number(saleId)}});
+    });
+}
+
+void ApiRoutes::warmSale(const ExchangePtr &ex, const QStringList &params) {
+    if (!authorizeAdmin(ex))
+        return;
+    const qint64 saleId = parseId(params.value(0));
+    if (saleId == 0) {
+        ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
+        return;
+    }
+    m_catalog.warm(saleId, [ex, saleId](const Result<bool> &r) {
+        if (!r && r.error().code == ErrorCode::NotFound)
+            ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
+        else if (!r)
+            ex->sendProblem(dependencyProblem(r.error()));
+        else
+            ex->sendJson(200, QJsonObject{{"id", saleId}, {"warmed", *r}});
+    });
+}
+
+void ApiRoutes::ready(const ExchangePtr &ex) {
+    struct State {
+        QString redis;
+        QString postgres;
+        int waiting = 2;
+    };
+    auto state = std::make_shared<State>();
+    auto finish = [ex, state] {
+        if (--state->waiting > 0)
+            return;
+        const bool ok =
+            state->redis == QLatin1String("ok") && state->postgres == QLatin1String("ok");
+        if (ok) {
+            ex->sendJson(200,
+                         QJsonObject{{"status", "ready"}, {"redis", "ok"}, {"postgres", "ok"}});
+        } else {
+            ex->sendProblem(
+                Problem::make(
+                    503, QStringLiteral("backend-unavailable"),
+                    QStringLiteral("redis: %1; postgres: %2").arg(state->redis, state->postgres))
+                    .with(QStringLiteral("redis"), state->redis)
+                    .with(QStringLiteral("postgres"), state->postgres)
+                    .header("Retry-After", "1"));
+        }
+    };
+    m_redis.command({"PING"}, [state, finish](const Result<RedisValue> &r) {
+        state->redis = !r             ? r.error().message
+                       : r->isError() ? QString::fromUtf8(r->string)
+                                      : QStringLiteral("ok");
+        finish();
+    });
+    m_pg.query("SELECT 1", {}, [state, finish](const Result<PgResult> &r) {
+        state->postgres = r ? QStringLiteral("ok") : r.error().message;
+        finish();
+    });
+}
+
+void ApiRoutes::metrics(const ExchangePtr &ex) {
+    // Stock per warmed sale, read from Redis at scrape time so every API process reports the
+    // shared truth, not what it happened to see.
+    m_redis.command({"SMEMBERS", SaleKeys::saleIndex()}, [this,
+                                                          ex](const Result<RedisValue> &members) {
+        auto render = [ex](const QByteArray &stockLines, bool redisUp) {
+            QByteArray out = Metrics::instance().render();
+            out += "# HELP flashsale_redis_up Whether this scrape could read Redis.\n"
+                   "# TYPE flashsale_redis_up gauge\nflashsale_redis_up "
+                   + QByteArray(redisUp ? "1" : "0") + '\n';
+            if (!stockLines.isEmpty()) {
+                out +=
+                    "# HELP flashsale_sale_stock_remaining Units not yet sold or held, per sale.\n"
+                    "# TYPE flashsale_sale_stock_remaining gauge\n"
+                    + stockLines;
+            }
+            ex->send(200, "text/plain; version=0.0.4; charset=utf-8", out);
+        };
+        if (!members || !members->isArray()) {
+            render({}, false);
+            return;
+        }
+        QList<qint64> ids;
+        for (const RedisValue &m : members->elements)
+            ids << m.toInt();
+        std::sort(ids.begin(), ids.end(), std::greater<>());
+        ids = ids.mid(0, 500); // the newest sales; older ones are closed long ago
+        if (ids.isEmpty()) {
+            render({}, true);
+            return;
+        }
+        auto lines = std::make_shared<QMap<qint64, qint64>>();
+        auto left = std::make_shared<int>(int(ids.size()));
+        auto up = std::make_shared<bool>(true);
+        for (qint64 id : ids) {
+            m_redis.command({"HVALS", SaleKeys(id).stock()}, [id, lines, left, up,
+                                                              render](const Result<RedisValue> &r) {
+                if (r && r->isArray()) {
+                    qint64 sum = 0;
+                    for (const RedisValue &v : r->elements)
+                        sum += v.toInt();
+                    lines->insert(id, sum);
+                } else {
+                    *up = false;
+                }
+                if (--*left > 0)
+                    return;
+                QByteArray text;
+                for (auto it = lines->constBegin(); it != lines->constEnd(); ++it)
+                    text += "flashsale_sale_stock_remaining{sale=\"" + QByteArray::number(it.key())
+                            + "\"} " + QByteArray::number(it.value()) + '\n';
+                render(text, *up);
+            });
+        }
+    });
+}
+
+void ApiRoutes::problemType(const ExchangePtr &ex, const QStringList &params) {
+    for (const ProblemType &t : problemTypes()) {
+        if (params.value(0) == QLatin1String(t.slug)) {
+            ex->sendJson(200,
+                         QJsonObject{{"type", QStringLiteral("/problems/") + QLatin1String(t.slug)},
+                                     {"status", t.status},
+                                     {"title", QString::fromUtf8(t.title)},
+                                     {"description", QString::fromUtf8(t.description)}});
+            return;
+        }
+    }
+    ex->sendProblem(Problem::make(404, QStringLiteral("not-found")));
+}
+
+} // namespace flashsale

@@ -1,0 +1,42 @@
+#pragma once
+
+#include "core/config.h"
+#include "core/result.h"
+#include "http/guardedtcpserver.h"
+
+#include <QList>
+#include <QObject>
+#include <QThread>
+
+#include <atomic>
+#include <memory>
+
+namespace flashsale {
+
+class ApiWorker;
+
+// The API role: N threads, each with its own SO_REUSEPORT listening socket on one port, its own
+// QHttpServer, Redis connection and PostgreSQL connection, all driven by that thread's event
+// loop. Nothing is shared between threads but the metrics registry and the connection count.
+//
+// Created, started and stopped from the main thread.
+class ApiServer final : public QObject {
+    Q_OBJECT
+public:
+    explicit ApiServer(const Config &config, QObject *parent = nullptr);
+    ~ApiServer() override;
+
+    // Opens the sockets and starts every thread; returns once all of them listen. Returns the
+    // port bound (useful with --port 0), or the first error.
+    Result<quint16> start();
+    void stop();
+
+private:
+    const Config &m_config;
+    ConnectionLimits m_limits;
+    std::shared_ptr<std::atomic<int>> m_open;
+    QList<QThread *> m_threads;
+    QList<ApiWorker *> m_workers;
+};
+
+} // namespace flashsale

@@ -1,0 +1,306 @@
+#include "bookingservice.h"
+
+#include "booking/salekeys.h"
+#include "core/timeformat.h"
+#include "redis/redisclient.h"
+
+#include <QDateTime>
+#include <QJsonArray>
+#include <QRandomGenerator>
+
+namespace flashsale {
+
+namespace {
+
+Error protocolError(const char *script, const RedisValue &v) {
+    return Error{ErrorCode::Protocol,
+                 QStringLiteral("%1: unexpected reply %2")
+                     .arg(QLatin1String(script),
+                          QString::fromUtf8(v.isError() ? v.string : v.at(0).bytes()))};
+}
+
+qint64 steadyMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+} // namespace
+
+const char *BookingOutcome::name(Kind kind) {
+    switch (kind) {
+    case Kind::Accepted:
+        return "accepted";
+    case Kind::UnknownSale:
+        return "unknown_sale";
+    case Kind::NotStarted:
+        return "not_started";
+    case Kind::Closed:
+        return "closed";
+    case Kind::Paused:
+        return "paused";
+    case Kind::ItemRequired:
+        return "item_required";
+    case Kind::UnknownItem:
+        return "unknown_item";
+    case Kind::SoldOut:
+        return "sold_out";
+    case Kind::InsufficientStock:
+        return "insufficient_stock";
+    case Kind::PerUserLimit:
+        return "per_user_limit";
+    case Kind::Throttled:
+        return "throttled";
+    case Kind::IdempotencyMismatch:
+        return "idempotency_mismatch";
+    }
+    return "unknown";
+}
+
+BookingService::BookingService(RedisClient &redis, std::chrono::milliseconds idempotencyTtl,
+                               std::chrono::milliseconds soldOutCache)
+    : m_redis(redis)
+    , m_idempotencyTtlMs(idempotencyTtl.count())
+    , m_book(RedisScript::load(QStringLiteral("book")))
+    , m_purchase(RedisScript::load(QStringLiteral("purchase")))
+    , m_view(RedisScript::load(QStringLiteral("sale_view")))
+    , m_soldOutCacheMs(soldOutCache.count()) {}
+
+QByteArray BookingService::newReservationId(qint64 saleId) {
+    quint64 r[2];
+    QRandomGenerator::global()->fillRange(r, 2);
+    return QByteArray::number(saleId) + '-' + QByteArray::number(r[0], 16).rightJustified(16, '0')
+           + QByteArray::number(r[1], 16).rightJustified(16, '0');
+}
+
+qint64 BookingService::saleOfReservation(const QByteArray &rid) {
+    const qsizetype dash = rid.indexOf('-');
+    if (dash <= 0 || rid.size() - dash - 1 != 32)
+        return 0;
+    for (qsizetype i = dash + 1; i < rid.size(); ++i) {
+        const char c = rid[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return 0;
+    }
+    bool ok = false;
+    const qint64 sale = rid.left(dash).toLongLong(&ok);
+    return ok && sale > 0 ? sale : 0;
+}
+
+void BookingService::book(const BookingRequest &req,
+                          std::function<void(const Result<BookingOutcome> &)> done) {
+    const auto cacheKey = qMakePair(req.saleId, req.itemId);
+    const bool cacheable = m_soldOutCacheMs > 0 && req.idempotencyKey.isEmpty();
+    if (cacheable && !m_soldOutUntil.isEmpty()) {
+        const auto it = m_soldOutUntil.constFind(cacheKey);
+        if (it != m_soldOutUntil.constEnd()) {
+            if (steadyMs() < it.value()) {
+                BookingOutcome o;
+                o.kind = BookingOutcome::Kind::SoldOut;
+                o.fromCache = true;
+                done(o);
+                return;
+            }
+            m_soldOutUntil.erase(it);
+        }
+    }
+    const SaleKeys k(req.saleId);
+    const QByteArray rid = newReservationId(req.saleId);
+    const QByteArray idemKey = req.idempotencyKey.isEmpty()
+                                   ? k.idempotency("-", "-") // unused by the script
+                                   : k.idempotency(req.userId, req.idempotencyKey);
+    m_redis.eval(m_book,
+                 {k.meta(), k.stock(), k.price(), k.users(), k.bucket(), idemKey,
+                  k.reservation(rid), k.stream()},
+                 {req.userId, req.itemId ? QByteArray::number(req.itemId) : QByteArray(""),
+                  QByteArray::number(req.quantity), rid, req.idempotencyKey,
+                  QByteArray::number(m_idempotencyTtlMs)},
+                 [this, cacheKey, done = std::move(done)](const Result<RedisValue> &r) {
+                     if (!r) {
+                         done(std::unexpected(r.error()));
+                         return;
+                     }
+                     const RedisValue &v = *r;
+                     if (!v.isArray() || v.elements.isEmpty()) {
+                         done(std::unexpected(protocolError("book.lua", v)));
+                         return;
+                     }
+                     using K = BookingOutcome::Kind;
+                     BookingOutcome o;
+                     const QByteArray code = v.at(0).bytes();
+                     if (code == "accepted") {
+                         o.kind = K::Accepted;
+                         o.reservationId = v.at(1).bytes();
+                         o.itemId = v.at(2).toInt();
+                         o.quantity = int(v.at(3).toInt());
+                         o.expiresAtMs = v.at(4).toInt();
+                         o.remaining = v.at(5).toInt();
+                         o.replayed = v.at(6).toInt() == 1;
+                         o.priceCents = v.at(7).toInt();
+                     } else if (code == "sold_out") {
+                         o.kind = K::SoldOut;
+                         if (m_soldOutCacheMs > 0)
+                             m_soldOutUntil.insert(cacheKey, steadyMs() + m_soldOutCacheMs);
+                     } else if (code == "throttled") {
+                         o.kind = K::Throttled;
+                         o.retryAfterMs = v.at(1).toInt();
+                     } else if (code == "limit") {
+                         o.kind = K::PerUserLimit;
+                         o.held = v.at(1).toInt();
+                         o.limit = v.at(2).toInt();
+                     } else if (code == "insufficient") {
+                         o.kind = K::InsufficientStock;
+                         o.remaining = v.at(1).toInt();
+                     } else if (code == "not_started") {
+                         o.kind = K::NotStarted;
+                         o.startsAtMs = v.at(1).toInt();
+                         o.nowMs = v.at(2).toInt();
+                     } else if (code == "closed") {
+                         o.kind = K::Closed;
+                     } else if (code == "paused") {
+                         o.kind = K::Paused;
+                     } else if (code == "unknown_sale") {
+                         o.kind = K::UnknownSale;
+                     } else if (code == "unknown_item") {
+                         o.kind = K::UnknownItem;
+                     } else if (code == "item_required") {
+                         o.kind = K::ItemRequired;
+                     } else if (code == "idem_mismatch") {
+                         o.kind = K::IdempotencyMismatch;
+                     } else {
+                         done(std::unexpected(protocolError("book.lua", v)));
+                         return;
+                     }
+                     done(o);
+                 });
+}
+
+void BookingService::confirm(const QByteArray &rid,
+                             std::function<void(const Result<ConfirmOutcome> &)> done) {
+    const qint64 sale = saleOfReservation(rid);
+    if (sale == 0) {
+        done(ConfirmOutcome{});
+        return;
+    }
+    const SaleKeys k(sale);
+    m_redis.eval(m_purchase, {k.reservation(rid), k.stream()}, {rid},
+                 [rid, done = std::move(done)](const Result<RedisValue> &r) {
+                     if (!r) {
+                         done(std::unexpected(r.error()));
+                         return;
+                     }
+                     const RedisValue &v = *r;
+                     const QByteArray code = v.at(0).bytes();
+                     ConfirmOutcome o;
+                     o.reservationId = rid;
+                     if (code == "confirmed") {
+                         o.kind = ConfirmOutcome::Kind::Confirmed;
+                         o.userId = v.at(1).bytes();
+                         o.itemId = v.at(2).toInt();
+                         o.quantity = int(v.at(3).toInt());
+                         o.priceCents = v.at(4).toInt();
+                         o.replayed = v.at(5).toInt() == 1;
+                     } else if (code == "unknown") {
+                         o.kind = ConfirmOutcome::Kind::Unknown;
+                     } else if (code == "expired") {
+                         o.kind = ConfirmOutcome::Kind::Expired;
+                         o.expiredAtMs = v.at(1).toInt();
+                     } else if (code == "ended") {
+                         o.kind = ConfirmOutcome::Kind::Ended;
+                         o.endedStatus = v.at(1).bytes();
+                     } else {
+                         done(std::unexpected(protocolError("purchase.lua", v)));
+                         return;
+                     }
+                     done(o);
+                 });
+}
+
+void BookingService::saleView(
+    qint64 saleId, std::function<void(const Result<std::optional<QJsonObject>> &)> done) {
+    const SaleKeys k(saleId);
+    m_redis.eval(m_view, {k.meta(), k.stock(), k.price(), k.items()}, {},
+                 [saleId, done = std::move(done)](const Result<RedisValue> &r) {
+                     if (!r) {
+                         done(std::unexpected(r.error()));
+                         return;
+                     }
+                     const RedisValue &v = *r;
+                     if (!v.isArray()) {
+                         done(std::unexpected(protocolError("sale_view.lua", v)));
+                         return;
+                     }
+                     if (v.elements.isEmpty()) {
+                         done(std::optional<QJsonObject>());
+                         return;
+                     }
+                     auto toMap = [](const RedisValue &pairs) {
+                         QHash<QByteArray, QByteArray> m;
+                         for (qsizetype i = 0; i + 1 < pairs.elements.size(); i += 2)
+                             m.insert(pairs.elements[i].bytes(), pairs.elements[i + 1].bytes());
+                         return m;
+                     };
+                     const qint64 now = v.at(0).toInt();
+                     const auto meta = toMap(v.at(1));
+                     const auto stock = toMap(v.at(2));
+                     const auto price = toMap(v.at(3));
+                     const auto names = toMap(v.at(4));
+                     const qint64 starts = meta.value("starts_ms").toLongLong();
+                     const qint64 ends = meta.value("ends_ms").toLongLong();
+                     const QByteArray stored = meta.value("state");
+                     QString state;
+                     if (stored == "stopped" || now >= ends)
+                         state = QStringLiteral("closed");
+                     else if (stored == "paused")
+                         state = QStringLiteral("paused");
+                     else if (now < starts)
+                         state = QStringLiteral("scheduled");
+                     else
+                         state = QStringLiteral("open");
+                     QList<qint64> ids;
+                     for (auto it = stock.constBegin(); it != stock.constEnd(); ++it)
+                         ids << it.key().toLongLong();
+                     std::sort(ids.begin(), ids.end());
+                     QJsonArray items;
+                     qint64 remaining = 0;
+                     for (qint64 id : ids) {
+                         const QByteArray key = QByteArray::number(id);
+                         const qint64 left = stock.value(key).toLongLong();
+                         remaining += left;
+                         items.append(QJsonObject{{"id", id},
+                                                  {"name", QString::fromUtf8(names.value(key))},
+                                                  {"price_cents", price.value(key).toLongLong()},
+                                                  {"remaining", left}});
+                     }
+                     done(QJsonObject{{"id", saleId},
+                                      {"name", QString::fromUtf8(meta.value("name"))},
+                                      {"state", state},
+                                      {"starts_at", isoTime(starts)},
+                                      {"ends_at", isoTime(ends)},
+                                      {"server_time", isoTime(now)},
+                                      {"per_user_limit", meta.value("limit").toLongLong()},
+                                      {"hold_seconds", meta.value("hold_ms").toLongLong() / 1000},
+                                      {"remaining", remaining},
+                                      {"items", items}});
+                 });
+}
+
+void BookingService::saleOfItem(qint64 itemId, std::function<void(const Result<qint64> &)> done) {
+    if (const qint64 sale = m_itemOwner.value(itemId)) {
+        done(sale);
+        return;
+    }
+    m_redis.command({"GET", SaleKeys::itemOwner(itemId)},
+                    [this, itemId, done = std::move(done)](const Result<RedisValue> &r) {
+                        if (!r) {
+                            done(std::unexpected(r.error()));
+                            return;
+                        }
+                        const qint64 sale = r->toInt(0);
+                        if (sale > 0)
+                            m_itemOwner.insert(itemId, sale);
+                        done(sale);
+                    });
+}
+
+} // namespace flashsale

@@ -1,0 +1,116 @@
+#pragma once
+
+#include "core/result.h"
+#include "redis/redisscript.h"
+
+#include <QByteArray>
+#include <QHash>
+#include <QJsonObject>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+
+namespace flashsale {
+
+class RedisClient;
+
+struct BookingRequest {
+    qint64 saleId = 0;
+    QByteArray userId;
+    qint64 itemId = 0; // 0: the sale's only item
+    int quantity = 1;
+    QByteArray idempotencyKey; // empty: none
+};
+
+// What book.lua decided. Only the fields of the outcome's kind are set.
+struct BookingOutcome {
+    enum class Kind {
+        Accepted,
+        UnknownSale,
+        NotStarted,
+        Closed,
+        Paused,
+        ItemRequired,
+        UnknownItem,
+        SoldOut,
+        InsufficientStock,
+        PerUserLimit,
+        Throttled,
+        IdempotencyMismatch,
+    };
+    Kind kind = Kind::UnknownSale;
+    QByteArray reservationId;
+    qint64 itemId = 0;
+    int quantity = 0;
+    qint64 expiresAtMs = 0;
+    qint64 remaining = 0;
+    qint64 priceCents = 0;
+    bool replayed = false;
+    bool fromCache = false; // SoldOut answered from this thread's memory, without Redis
+    qint64 startsAtMs = 0;
+    qint64 nowMs = 0;
+    qint64 retryAfterMs = 0;
+    qint64 held = 0;
+    qint64 limit = 0;
+
+    // Stable lower-case name, used as a metrics label: "accepted", "sold_out", ...
+    static const char *name(Kind kind);
+};
+
+struct ConfirmOutcome {
+    enum class Kind { Confirmed, Unknown, Expired, Ended };
+    Kind kind = Kind::Unknown;
+    QByteArray reservationId;
+    QByteArray userId;
+    qint64 itemId = 0;
+    int quantity = 0;
+    qint64 priceCents = 0;
+    bool replayed = false;
+    qint64 expiredAtMs = 0;
+    QByteArray endedStatus;
+};
+
+// The booking hot path of one API thread: each decision is one EVALSHA on that thread's Redis
+// connection. Owned by, and called on, the thread of the RedisClient it is given.
+// Every callback runs exactly once; an Err result means Redis was unreachable, slow or
+// answered something unexpected (the caller answers 503).
+class BookingService {
+public:
+    // `soldOutCache`: how long a sold-out answer is remembered per item (0 = never); requests
+    // with an idempotency key always reach Redis, so a replay still gets its first answer.
+    BookingService(RedisClient &redis, std::chrono::milliseconds idempotencyTtl,
+                   std::chrono::milliseconds soldOutCache);
+
+    void book(const BookingRequest &request,
+              std::function<void(const Result<BookingOutcome> &)> done);
+
+    // Confirms the hold `reservationId` (a checkout code); see lua/purchase.lua.
+    void confirm(const QByteArray &reservationId,
+                 std::function<void(const Result<ConfirmOutcome> &)> done);
+
+    // The public view of a sale, or nullopt when it is not known to Redis.
+    void saleView(qint64 saleId,
+                  std::function<void(const Result<std::optional<QJsonObject>> &)> done);
+
+    // The sale an item belongs to (0 when unknown). Cached: an item never changes sale.
+    void saleOfItem(qint64 itemId, std::function<void(const Result<qint64> &)> done);
+
+    // "<sale id>-<32 hex digits>": unique, and names its sale so any process can find its keys.
+    static QByteArray newReservationId(qint64 saleId);
+    // The sale id inside a reservation id, or 0 when it is malformed.
+    static qint64 saleOfReservation(const QByteArray &reservationId);
+
+private:
+    RedisClient &m_redis;
+    qint64 m_idempotencyTtlMs;
+    RedisScript m_book;
+    RedisScript m_purchase;
+    RedisScript m_view;
+    QHash<qint64, qint64> m_itemOwner;
+    qint64 m_soldOutCacheMs;
+    // (sale id, item id as requested, 0 for the default item) -> steady-clock ms it expires at
+    QHash<QPair<qint64, qint64>, qint64> m_soldOutUntil;
+};
+
+} // namespace flashsale

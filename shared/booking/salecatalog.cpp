@@ -1,0 +1,248 @@
+#include "salecatalog.h"
+
+#include "booking/salekeys.h"
+#include "core/config.h"
+#include "core/timeformat.h"
+#include "pg/pgconnection.h"
+#include "redis/redisclient.h"
+
+#include <QDateTime>
+#include <QJsonArray>
+#include <QJsonDocument>
+
+#include <memory>
+
+namespace flashsale {
+
+namespace {
+
+constexpr qint64 kMaxStock = 10'000'000;
+constexpr qint64 kMaxPrice = 100'000'000'00LL;
+
+QByteArray pgTime(qint64 ms) {
+    return isoTime(ms).toUtf8();
+}
+
+} // namespace
+
+std::expected<SaleSpec, FieldErrors> SaleSpec::fromJson(const QJsonObject &body,
+                                                        const Config &config, qint64 nowMs) {
+    FieldReader r(body);
+    SaleSpec spec;
+    spec.holdSeconds = config.holdSeconds;
+    spec.admissionRate = config.admissionRate;
+    spec.admissionBurst = config.admissionBurst;
+
+    const auto name = r.string(QStringLiteral("name"), true, 1, 200);
+    const auto limit = r.integer(QStringLiteral("per_user_limit"), false, 1, 1000);
+    const auto starts = r.timestamp(QStringLiteral("starts_at"), true);
+    const auto ends = r.timestamp(QStringLiteral("ends_at"), true);
+    const auto hold = r.integer(QStringLiteral("hold_seconds"), false, 1, 86400);
+    const auto rate = r.integer(QStringLiteral("admission_rate"), false, 0, 10'000'000);
+    const auto burst = r.integer(QStringLiteral("admission_burst"), false, 1, 10'000'000);
+    const bool hasItems = body.contains(QStringLiteral("items"));
+    const bool hasStock = body.contains(QStringLiteral("stock"));
+    if (hasItems && hasStock) {
+        r.addError(QStringLiteral("stock"), QStringLiteral("give either stock or items, not both"));
+    } else if (hasItems) {
+        FieldErrors itemErrors;
+        if (const auto items = r.array(QStringLiteral("items"), true, 1, 100'000)) {
+            FieldErrors nested;
+            for (qsizetype i = 0; i < items->size(); ++i) {
+                const QString prefix = QStringLiteral("/items/%1").arg(i);
+                if (!items->at(i).isObject()) {
+                    nested.append(FieldError{prefix, QStringLiteral("must be an object")});
+                    continue;
+                }
+                FieldReader ir(items->at(i).toObject(), prefix, &nested);
+                const auto n = ir.string(QStringLiteral("name"), true, 1, 200);
+                const auto s = ir.integer(QStringLiteral("stock"), true, 0, kMaxStock);
+                const auto p = ir.integer(QStringLiteral("price_cents"), true, 0, kMaxPrice);
+                ir.rejectUnknown();
+                if (n && s && p)
+                    spec.items.append(Item{0, *n, *s, *p});
+            }
+            for (const FieldError &e : nested)
+                r.addError(e.pointer.mid(1), e.detail); // addError prefixes the '/' again
+        }
+    } else {
+        const auto stock = r.integer(QStringLiteral("stock"), true, 0, kMaxStock);
+        const auto price = r.integer(QStringLiteral("price_cents"), true, 0, kMaxPrice);
+        if (stock && price && name)
+            spec.items.append(Item{0, *name, *stock, *price});
+    }
+    if (hasItems)
+        (void)r.integer(QStringLiteral("price_cents"), false, 0, kMaxPrice); // allowed, unused
+    r.rejectUnknown();
+
+    if (starts && ends && *ends <= *starts)
+        r.addError(QStringLiteral("ends_at"), QStringLiteral("must be after starts_at"));
+    if (ends && *ends <= nowMs)
+        r.addError(QStringLiteral("ends_at"), QStringLiteral("must be in the future"));
+    if (!r.ok())
+        return std::unexpected(r.errors());
+
+    spec.name = *name;
+    spec.perUserLimit = int(limit.value_or(10));
+    spec.startsAtMs = *starts;
+    spec.endsAtMs = *ends;
+    if (hold)
+        spec.holdSeconds = int(*hold);
+    if (rate)
+        spec.admissionRate = int(*rate);
+    if (burst)
+        spec.admissionBurst = int(*burst);
+    else if (rate && *rate > 0)
+        spec.admissionBurst = int(*rate);
+    return spec;
+}
+
+SaleCatalog::SaleCatalog(PgConnection &pg, RedisClient &redis)
+    : m_pg(pg)
+    , m_redis(redis)
+    , m_warm(RedisScript::load(QStringLiteral("warm"))) {}
+
+void SaleCatalog::create(const SaleSpec &spec,
+                         std::function<void(const Result<SaleSpec> &, qint64 saleId)> done) {
+    QJsonArray items;
+    for (const SaleSpec::Item &i : spec.items)
+        items.append(
+            QJsonObject{{"name", i.name}, {"stock", i.stock}, {"price_cents", i.priceCents}});
+    // One statement, so the sale and its items commit together or not at all. Item ids come
+    // back in the order the items were given.
+    static const QByteArray sql = R"(
+WITH s AS (
+    INSERT INTO sales (name, per_user_limit, starts_at, ends_at, hold_seconds,
+                       admission_rate, admission_burst)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    RETURNING id),
+i AS (
+    INSERT INTO sale_items (sale_id, name, price_cents, stock)
+    SELECT s.id, x.name, x.price_cents, x.stock
+    FROM s, ROWS FROM (jsonb_to_recordset($8::jsonb)
+                       AS (name text, price_cents bigint, stock integer)) WITH ORDINALITY
+            AS x (name, price_cents, stock, ord)
+    ORDER BY x.ord
+    RETURNING id)
+SELECT (SELECT id FROM s) AS sale_id, i.id AS item_id FROM i ORDER BY i.id)";
+    m_pg.query(
+        sql,
+        {spec.name.toUtf8(), QByteArray::number(spec.perUserLimit), pgTime(spec.startsAtMs),
+         pgTime(spec.endsAtMs), QByteArray::number(spec.holdSeconds),
+         QByteArray::number(spec.admissionRate), QByteArray::number(spec.admissionBurst),
+         QJsonDocument(items).toJson(QJsonDocument::Compact)},
+        [this, spec = spec, done = std::move(done)](const Result<PgResult> &r) mutable {
+            if (!r) {
+                done(std::unexpected(r.error()), 0);
+                return;
+            }
+            if (r->rows.size() != spec.items.size()) {
+                done(
+                    fail(ErrorCode::Protocol, QStringLiteral("sale insert returned %1 items for %2")
+                                                  .arg(r->rows.size())
+                                                  .arg(spec.items.size())),
+                    0);
+                return;
+            }
+            const qint64 saleId = r->rows.first().at(0).toLongLong();
+            for (qsizetype i = 0; i < r->rows.size(); ++i)
+                spec.items[i].id = r->rows[i].at(1).toLongLong();
+            warmRedis(saleId, spec, [spec, saleId, done = std::move(done)](const Result<bool> &w) {
+                if (!w) {
+                    done(fail(ErrorCode::Unavailable,
+                              QStringLiteral("sale %1 was stored but not warmed into Redis (%2); "
+                                             "retry with POST /api/v1/admin/sales/%1/warm")
+                                  .arg(saleId)
+                                  .arg(w.error().message)),
+                         saleId);
+                    return;
+                }
+                done(spec, saleId);
+            });
+        });
+}
+
+void SaleCatalog::warm(qint64 saleId, std::function<void(const Result<bool> &)> done) {
+    static const QByteArray sql = R"(
+SELECT s.name, s.per_user_limit,
+       (extract(epoch FROM s.starts_at) * 1000)::bigint, (extract(epoch FROM s.ends_at) * 1000)::bigint,
+       s.hold_seconds, s.admission_rate, s.admission_burst, s.state,
+       i.id, i.name, i.stock, i.price_cents
+FROM sales s JOIN sale_items i ON i.sale_id = s.id
+WHERE s.id = $1
+ORDER BY i.id)";
+    m_pg.query(sql, {QByteArray::number(saleId)},
+               [this, saleId, done = std::move(done)](const Result<PgResult> &r) mutable {
+                   if (!r) {
+                       done(std::unexpected(r.error()));
+                       return;
+                   }
+                   if (r->rows.isEmpty()) {
+                       done(fail(ErrorCode::NotFound, QStringLiteral("no sale %1").arg(saleId)));
+                       return;
+                   }
+                   const auto &first = r->rows.first();
+                   SaleSpec spec;
+                   spec.name = QString::fromUtf8(first[0]);
+                   spec.perUserLimit = first[1].toInt();
+                   spec.startsAtMs = first[2].toLongLong();
+                   spec.endsAtMs = first[3].toLongLong();
+                   spec.holdSeconds = first[4].toInt();
+                   spec.admissionRate = first[5].toInt();
+                   spec.admissionBurst = first[6].toInt();
+                   spec.state = QString::fromUtf8(first[7]);
+                   for (const auto &row : r->rows)
+                       spec.items.append(
+                           SaleSpec::Item{row[8].toLongLong(), QString::fromUtf8(row[9]),
+                                          row[10].toLongLong(), row[11].toLongLong()});
+                   warmRedis(saleId, spec, std::move(done));
+               });
+}
+
+void SaleCatalog::warmRedis(qint64 saleId, const SaleSpec &spec,
+                            std::function<void(const Result<bool> &)> done) {
+    const SaleKeys k(saleId);
+    QList<QByteArray> args{spec.state.toUtf8(),
+                           QByteArray::number(spec.startsAtMs),
+                           QByteArray::number(spec.endsAtMs),
+                           QByteArray::number(spec.perUserLimit),
+                           QByteArray::number(spec.admissionRate),
+                           QByteArray::number(spec.admissionBurst),
+                           QByteArray::number(qint64(spec.holdSeconds) * 1000),
+                           spec.name.toUtf8()};
+    QList<QByteArray> owners{"MSET"};
+    for (const SaleSpec::Item &i : spec.items) {
+        args << QByteArray::number(i.id) << QByteArray::number(i.stock)
+             << QByteArray::number(i.priceCents);
+        owners << SaleKeys::itemOwner(i.id) << QByteArray::number(saleId);
+    }
+    for (const SaleSpec::Item &i : spec.items)
+        args << i.name.toUtf8();
+
+    // Three commands pipelined on one connection; the answer waits for the last of them.
+    auto written = std::make_shared<std::optional<bool>>();
+    auto failed = std::make_shared<std::optional<Error>>();
+    auto remaining = std::make_shared<int>(3);
+    auto finish = [written, failed, remaining, done = std::move(done)](const Result<RedisValue> &r,
+                                                                       bool isWarm) {
+        if (!r)
+            *failed = r.error();
+        else if (r->isError())
+            *failed = Error{ErrorCode::Protocol, QString::fromUtf8(r->string)};
+        else if (isWarm)
+            *written = r->toInt() == 1;
+        if (--*remaining > 0)
+            return;
+        if (*failed)
+            done(std::unexpected(**failed));
+        else
+            done(written->value_or(false));
+    };
+    m_redis.eval(m_warm, {k.meta(), k.stock(), k.price(), k.items()}, args,
+                 [finish](const Result<RedisValue> &r) { finish(r, true); });
+    m_redis.command(owners, [finish](const Result<RedisValue> &r) { finish(r, false); });
+    m_redis.command({"SADD", SaleKeys::saleIndex(), QByteArray::number(saleId)},
+                    [finish](const Result<RedisValue> &r) { finish(r, false); });
+}
+
+} // namespace flashsale

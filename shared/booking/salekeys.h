@@ -1,0 +1,35 @@
+#pragma once
+
+#include <QByteArray>
+
+namespace flashsale {
+
+// Redis key names of one sale. Every key carries the hash tag {sale:ID}, so all keys one script
+// touches live in one Redis Cluster slot. The layout is drawn in lua/book.lua.
+class SaleKeys {
+public:
+    explicit SaleKeys(qint64 saleId)
+        : m_prefix("fs:{sale:" + QByteArray::number(saleId) + "}:") {}
+
+    QByteArray meta() const { return m_prefix + "meta"; }
+    QByteArray stock() const { return m_prefix + "stock"; }
+    QByteArray price() const { return m_prefix + "price"; }
+    QByteArray items() const { return m_prefix + "items"; }
+    QByteArray users() const { return m_prefix + "users"; }
+    QByteArray bucket() const { return m_prefix + "bucket"; }
+    QByteArray stream() const { return m_prefix + "stream"; }
+    QByteArray reservation(const QByteArray &rid) const { return m_prefix + "res:" + rid; }
+    QByteArray idempotency(const QByteArray &user, const QByteArray &key) const {
+        return m_prefix + "idem:" + user + ':' + key;
+    }
+
+    // Not tied to one sale: item id -> sale id, for the /checkout?id=ITEM route, and the set of
+    // warmed sale ids, for metrics.
+    static QByteArray itemOwner(qint64 itemId) { return "fs:item:" + QByteArray::number(itemId); }
+    static QByteArray saleIndex() { return QByteArrayLiteral("fs:sales"); }
+
+private:
+    QByteArray m_prefix;
+};
+
+} // namespace flashsale

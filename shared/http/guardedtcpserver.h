@@ -1,0 +1,82 @@
+#pragma once
+
+#include "core/result.h"
+
+#include <QHostAddress>
+#include <QTcpServer>
+#include <QTcpSocket>
+#include <QTimer>
+
+#include <atomic>
+#include <memory>
+
+namespace flashsale {
+
+struct Problem;
+
+// The connection-level limits QtHttpServer 6.4 lacks (it has no QHttpServerConfiguration).
+struct ConnectionLimits {
+    int maxConnections = 20000; // per process, shared by every thread's server
+    int idleTimeoutMs = 30000;
+    int requestTimeoutMs = 10000;
+    int maxHeaderBytes = 16384;
+    int maxBodyBytes = 65536;
+};
+
+// Opens a listening TCP socket with SO_REUSEADDR and SO_REUSEPORT, so that every API thread
+// can listen on the same port with its own socket and the kernel spreads connections across
+// them. Port 0 picks a free port; the port actually bound is returned through `boundPort`.
+// Returns the descriptor, non-blocking, or an error with errno's text.
+Result<int> openReusePortSocket(const QHostAddress &address, quint16 port, quint16 *boundPort);
+
+// A socket that enforces ConnectionLimits before QtHttpServer sees the bytes. It frames
+// requests itself (request line and headers up to the blank line, then Content-Length bytes of
+// body) and answers on its own, then closes:
+//   431 headers larger than maxHeaderBytes, 413 Content-Length above maxBodyBytes,
+//   411 chunked bodies, 408 a request not whole within requestTimeoutMs.
+// A keep-alive connection with no request in progress is closed after idleTimeoutMs.
+// After a WebSocket upgrade request the socket stops framing and passes bytes through.
+class GuardedSocket final : public QTcpSocket {
+    Q_OBJECT
+public:
+    GuardedSocket(const ConnectionLimits &limits, QObject *parent = nullptr);
+
+protected:
+    void connectNotify(const QMetaMethod &signal) override;
+
+private:
+    void beforeServer();
+    void afterServer();
+    void feed(QByteArray data);
+    bool headerComplete(const QByteArray &header);
+    void reject(const Problem &problem);
+
+    enum class Phase { Headers, Body, Passthrough, Rejected };
+    const ConnectionLimits &m_limits;
+    Phase m_phase = Phase::Headers;
+    QByteArray m_header;
+    qint64 m_bodyLeft = 0;
+    qint64 m_carry = 0; // bytes already inspected that the HTTP server has not consumed yet
+    bool m_connectingOwn = false;
+    bool m_afterConnected = false;
+    QTimer m_idle;
+    QTimer m_request;
+};
+
+// A QTcpServer over a descriptor from openReusePortSocket() that creates GuardedSockets and
+// applies the process-wide connection cap: over the cap, a connection gets 503 and is closed.
+class GuardedTcpServer final : public QTcpServer {
+    Q_OBJECT
+public:
+    GuardedTcpServer(const ConnectionLimits &limits, std::shared_ptr<std::atomic<int>> open,
+                     QObject *parent = nullptr);
+
+protected:
+    void incomingConnection(qintptr descriptor) override;
+
+private:
+    const ConnectionLimits &m_limits;
+    std::shared_ptr<std::atomic<int>> m_open;
+};
+
+} // namespace flashsale

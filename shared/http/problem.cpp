@@ -1,0 +1,109 @@
+#include "problem.h"
+
+#include <QJsonDocument>
+
+namespace flashsale {
+
+const QList<ProblemType> &problemTypes() {
+    static const QList<ProblemType> types{
+        {"invalid-request", 400, "The request is malformed",
+         "The body or query is not what the endpoint accepts; `errors` lists each problem with a "
+         "JSON pointer."},
+        {"item-required", 400, "This sale has several items: name one",
+         "Send `item_id` when the sale has more than one item."},
+        {"unauthorized", 401, "Missing or wrong credentials",
+         "Admin routes need `Authorization: Bearer <admin token>`."},
+        {"sale-not-started", 403, "The sale has not started yet",
+         "`starts_at` says when it opens; `Retry-After` gives the seconds to wait."},
+        {"sale-closed", 403, "The sale is over", "The sale ended or was stopped."},
+        {"sale-paused", 403, "The sale is paused", "An operator paused the sale; try again later."},
+        {"not-found", 404, "No such resource", "Nothing is served at this path."},
+        {"sale-not-found", 404, "No such sale", "The sale id is unknown."},
+        {"item-not-found", 404, "No such item", "The item id is unknown, or not in this sale."},
+        {"reservation-not-found", 404, "No such reservation",
+         "The code or reservation id is unknown or too old."},
+        {"method-not-allowed", 405, "Method not allowed",
+         "`Allow` lists the methods of this path."},
+        {"request-timeout", 408, "The request did not arrive in time",
+         "The whole request must arrive within the server's request timeout."},
+        {"sold-out", 409, "Sold out", "No units of this item remain."},
+        {"insufficient-stock", 409, "Not enough units left",
+         "Fewer units remain than asked for; `remaining` says how many."},
+        {"per-user-limit", 409, "Per-user limit reached",
+         "This user already holds `held` units of the sale, and the limit is `limit`."},
+        {"hold-expired", 410, "The hold expired", "The reservation was not confirmed in time."},
+        {"reservation-ended", 409, "The reservation has already ended",
+         "It was cancelled or completed."},
+        {"length-required", 411, "Content-Length required",
+         "Request bodies must be sent with Content-Length, not chunked."},
+        {"request-too-large", 413, "Request body too large",
+         "The body is larger than the server accepts."},
+        {"unsupported-media-type", 415, "Unsupported media type", "Send `application/json`."},
+        {"idempotency-key-reused", 422, "Idempotency-Key reused with a different request",
+         "The key was first used for another item or quantity."},
+        {"throttled", 429, "Too many requests",
+         "The sale's admission rate is exhausted; `Retry-After` says when to retry."},
+        {"headers-too-large", 431, "Request headers too large",
+         "The request line and headers are larger than the server accepts."},
+        {"internal", 500, "Internal error", "A defect; the log has the details."},
+        {"backend-unavailable", 503, "Temporarily unavailable",
+         "A dependency (Redis or PostgreSQL) is unreachable or slow; retry after `Retry-After`."},
+        {"too-many-connections", 503, "Too many connections",
+         "The server is at its connection limit."},
+    };
+    return types;
+}
+
+QString problemTitle(const QString &slug) {
+    for (const ProblemType &t : problemTypes()) {
+        if (slug == QLatin1String(t.slug))
+            return QString::fromUtf8(t.title);
+    }
+    return {};
+}
+
+Problem Problem::make(int status, const QString &slug, const QString &detail) {
+    Problem p;
+    p.status = status;
+    p.slug = slug;
+    p.title = problemTitle(slug);
+    p.detail = detail;
+    return p;
+}
+
+Problem &Problem::with(const QString &member, const QJsonValue &value) {
+    extensions.insert(member, value);
+    return *this;
+}
+
+Problem &Problem::header(const QByteArray &name, const QByteArray &value) {
+    headers.append({name, value});
+    return *this;
+}
+
+QByteArray Problem::toJson(const QString &instance) const {
+    QJsonObject o = extensions;
+    o.insert(QStringLiteral("type"), QStringLiteral("/problems/") + slug);
+    o.insert(QStringLiteral("title"), title);
+    o.insert(QStringLiteral("status"), status);
+    if (!detail.isEmpty())
+        o.insert(QStringLiteral("detail"), detail);
+    if (!instance.isEmpty())
+        o.insert(QStringLiteral("instance"), instance);
+    return QJsonDocument(o).toJson(QJsonDocument::Compact);
+}
+
+QByteArray rawProblemResponse(const Problem &problem) {
+    const QByteArray body = problem.toJson();
+    QByteArray out =
+        "HTTP/1.1 " + QByteArray::number(problem.status) + ' ' + problem.title.toUtf8() + "\r\n";
+    out += "Content-Type: application/problem+json\r\n";
+    out += "Content-Length: " + QByteArray::number(body.size()) + "\r\n";
+    for (const auto &h : problem.headers)
+        out += h.first + ": " + h.second + "\r\n";
+    out += "Connection: close\r\n\r\n";
+    out += body;
+    return out;
+}
+
+} // namespace flashsale

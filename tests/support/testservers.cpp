@@ -1,0 +1,286 @@
+#include "testservers.h"
+
+#include <QCoreApplication>
+#include <QDateTime>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QRandomGenerator>
+#include <QTcpServer>
+#include <QThread>
+#include <QUrl>
+
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+
+#include <csignal>
+
+namespace flashsale::test {
+
+quint16 freePort() {
+    QTcpServer s;
+    s.listen(QHostAddress::LocalHost, 0);
+    return s.serverPort();
+}
+
+RedisServer::RedisServer() = default;
+
+RedisServer::~RedisServer() {
+    stop();
+}
+
+bool RedisServer::start(const QStringList &extraArgs) {
+    const QString bin =
+        qEnvironmentVariable("FLASHSALE_TEST_REDIS_SERVER", QStringLiteral("redis-server"));
+    if (m_port == 0)
+        m_port = freePort();
+    m_process.setProgram(bin);
+    m_process.setArguments(QStringList{QStringLiteral("--port"), QString::number(m_port),
+                                       QStringLiteral("--bind"), QStringLiteral("127.0.0.1"),
+                                       QStringLiteral("--dir"), m_dir.path(),
+                                       QStringLiteral("--save"), QString(),
+                                       QStringLiteral("--appendonly"), QStringLiteral("no")}
+                           + extraArgs);
+    m_process.setProcessChannelMode(QProcess::MergedChannels);
+    m_process.start();
+    if (!m_process.waitForStarted(5000)) {
+        m_error = QStringLiteral("cannot start %1: %2").arg(bin, m_process.errorString());
+        return false;
+    }
+    QElapsedTimer t;
+    t.start();
+    while (t.elapsed() < 10000) {
+        redisContext *c = redisConnect("127.0.0.1", m_port);
+        if (c && !c->err) {
+            auto *r = static_cast<redisReply *>(redisCommand(c, "PING"));
+            const bool ok = r && r->type == REDIS_REPLY_STATUS;
+            if (r)
+                freeReplyObject(r);
+            redisFree(c);
+            if (ok)
+                return true;
+        } else if (c) {
+            redisFree(c);
+        }
+        QThread::msleep(20);
+    }
+    m_error =
+        QStringLiteral("redis-server did not answer: ") + QString::fromUtf8(m_process.readAll());
+    return false;
+}
+
+void RedisServer::stop() {
+    if (m_process.state() == QProcess::NotRunning)
+        return;
+    m_process.terminate();
+    if (!m_process.waitForFinished(5000)) {
+        m_process.kill();
+        m_process.waitForFinished(2000);
+    }
+}
+
+void RedisServer::kill() {
+    m_process.kill();
+    m_process.waitForFinished(2000);
+}
+
+RedisSync::RedisSync(quint16 port) {
+    m_ctx = redisConnect("127.0.0.1", port);
+}
+
+RedisSync::~RedisSync() {
+    if (m_ctx)
+        redisFree(m_ctx);
+}
+
+QList<QByteArray> RedisSync::command(const QList<QByteArray> &argv) {
+    QList<QByteArray> out;
+    if (!m_ctx || m_ctx->err)
+        return out;
+    QVarLengthArray<const char *> args;
+    QVarLengthArray<size_t> lens;
+    for (const QByteArray &a : argv) {
+        args.append(a.constData());
+        lens.append(size_t(a.size()));
+    }
+    auto *r = static_cast<redisReply *>(
+        redisCommandArgv(m_ctx, int(args.size()), args.data(), lens.data()));
+    if (!r)
+        return out;
+    auto add = [&out](const redisReply *e) {
+        switch (e->type) {
+        case REDIS_REPLY_INTEGER:
+            out << QByteArray::number(e->integer);
+            break;
+        case REDIS_REPLY_NIL:
+            out << QByteArray();
+            break;
+        case REDIS_REPLY_ARRAY:
+            out << QByteArray::number(qint64(e->elements));
+            break;
+        default:
+            out << QByteArray(e->str, qsizetype(e->len));
+        }
+    };
+    if (r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; ++i)
+            add(r->element[i]);
+    } else {
+        add(r);
+    }
+    freeReplyObject(r);
+    return out;
+}
+
+QByteArray RedisSync::one(const QList<QByteArray> &argv) {
+    const QList<QByteArray> r = command(argv);
+    return r.isEmpty() ? QByteArray() : r.first();
+}
+
+QHash<QByteArray, QByteArray> RedisSync::hash(const QByteArray &key) {
+    const QList<QByteArray> flat = command({"HGETALL", key});
+    QHash<QByteArray, QByteArray> h;
+    for (qsizetype i = 0; i + 1 < flat.size(); i += 2)
+        h.insert(flat[i], flat[i + 1]);
+    return h;
+}
+
+PgDatabase::PgDatabase()
+    : m_adminUrl(qEnvironmentVariable("FLASHSALE_TEST_PG_URL")) {}
+
+namespace {
+
+QByteArray runSql(const QString &url, const QByteArray &sql, QString *error) {
+    PGconn *c = PQconnectdb(url.toUtf8().constData());
+    QByteArray value;
+    if (PQstatus(c) != CONNECTION_OK) {
+        *error = QString::fromUtf8(PQerrorMessage(c));
+    } else {
+        PGresult *r = PQexec(c, sql.constData());
+        const ExecStatusType st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+            *error = QString::fromUtf8(PQresultErrorMessage(r));
+        else if (PQntuples(r) > 0)
+            value = QByteArray(PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+    PQfinish(c);
+    return value;
+}
+
+} // namespace
+
+bool PgDatabase::create() {
+    if (m_adminUrl.isEmpty()) {
+        m_error = QStringLiteral(
+            "FLASHSALE_TEST_PG_URL is not set: run the suites with deploy/local/test");
+        return false;
+    }
+    m_name = QStringLiteral("fs_test_%1_%2")
+                 .arg(QCoreApplication::applicationPid())
+                 .arg(QRandomGenerator::global()->bounded(1000000));
+    QString err;
+    runSql(m_adminUrl, "CREATE DATABASE " + m_name.toUtf8(), &err);
+    if (!err.isEmpty()) {
+        m_error = err;
+        return false;
+    }
+    QUrl u(m_adminUrl);
+    u.setPath(QLatin1Char('/') + m_name);
+    m_url = u.toString();
+    return true;
+}
+
+PgDatabase::~PgDatabase() {
+    if (m_name.isEmpty())
+        return;
+    QString err;
+    runSql(m_adminUrl, "DROP DATABASE IF EXISTS " + m_name.toUtf8() + " WITH (FORCE)", &err);
+}
+
+QByteArray PgDatabase::scalar(const QByteArray &sql) const {
+    QString err;
+    const QByteArray v = runSql(m_url, sql, &err);
+    if (!err.isEmpty())
+        qWarning("SQL failed: %s: %s", sql.constData(), qPrintable(err));
+    return v;
+}
+
+Backend::Backend() = default;
+
+Backend::~Backend() {
+    stop();
+}
+
+QString Backend::binary() {
+    return QStringLiteral(FLASHSALE_SERVER_BIN);
+}
+
+bool Backend::start(const QHash<QString, QString> &env, const QStringList &args) {
+    const QString readyFile = m_dir.filePath(QStringLiteral("ready"));
+    QFile::remove(readyFile);
+    QProcessEnvironment pe = QProcessEnvironment::systemEnvironment();
+    for (const QString &k : pe.keys()) {
+        if (k.startsWith(QLatin1String("FLASHSALE_"))
+            && !k.startsWith(QLatin1String("FLASHSALE_TEST_")))
+            pe.remove(k);
+    }
+    pe.insert(QStringLiteral("FLASHSALE_ADMIN_TOKEN"), QString::fromLatin1(kAdminToken));
+    pe.insert(QStringLiteral("FLASHSALE_THREADS"), QStringLiteral("2"));
+    for (auto it = env.constBegin(); it != env.constEnd(); ++it)
+        pe.insert(it.key(), it.value());
+    if (m_port == 0)
+        m_port = freePort();
+    m_process.setProcessEnvironment(pe);
+    m_process.setProgram(binary());
+    m_process.setArguments(QStringList{QStringLiteral("--port"), QString::number(m_port),
+                                       QStringLiteral("--ready-file"), readyFile}
+                           + args);
+    m_process.setStandardOutputFile(m_dir.filePath(QStringLiteral("server.log")),
+                                    QIODevice::Append);
+    m_process.setStandardErrorFile(m_dir.filePath(QStringLiteral("server.log")), QIODevice::Append);
+    m_process.start();
+    if (!m_process.waitForStarted(5000)) {
+        m_error = m_process.errorString();
+        return false;
+    }
+    QElapsedTimer t;
+    t.start();
+    while (t.elapsed() < 30000) {
+        QFile f(readyFile);
+        if (f.open(QIODevice::ReadOnly)) {
+            m_url = QString::fromUtf8(f.readAll()).trimmed();
+            if (!m_url.isEmpty())
+                return true;
+        }
+        if (m_process.state() != QProcess::Running) {
+            m_error = QStringLiteral("server exited: ") + QString::fromUtf8(log());
+            return false;
+        }
+        QThread::msleep(20);
+    }
+    m_error = QStringLiteral("server not ready in 30 s: ") + QString::fromUtf8(log());
+    return false;
+}
+
+void Backend::stop() {
+    if (m_process.state() == QProcess::NotRunning)
+        return;
+    m_process.terminate();
+    if (!m_process.waitForFinished(10000)) {
+        m_process.kill();
+        m_process.waitForFinished(2000);
+    }
+}
+
+void Backend::kill() {
+    m_process.kill();
+    m_process.waitForFinished(2000);
+}
+
+QByteArray Backend::log() const {
+    QFile f(m_dir.filePath(QStringLiteral("server.log")));
+    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+}
+
+} // namespace flashsale::test

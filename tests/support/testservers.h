@@ -1,0 +1,102 @@
+#pragma once
+
+#include <QByteArray>
+#include <QHash>
+#include <QList>
+#include <QProcess>
+#include <QString>
+#include <QStringList>
+#include <QTemporaryDir>
+
+#include <memory>
+
+struct redisContext;
+
+namespace flashsale::test {
+
+// A free TCP port on 127.0.0.1 (bound and released; good enough for tests on loopback).
+quint16 freePort();
+
+// A real redis-server on a free loopback port in a temporary folder, stopped on destruction.
+// The binary is $FLASHSALE_TEST_REDIS_SERVER, or redis-server on PATH.
+class RedisServer {
+public:
+    RedisServer();
+    ~RedisServer();
+    bool start(const QStringList &extraArgs = {});
+    void stop();
+    void kill();
+    QString url() const { return QStringLiteral("redis://127.0.0.1:%1/0").arg(m_port); }
+    quint16 port() const { return m_port; }
+    QString error() const { return m_error; }
+
+private:
+    QTemporaryDir m_dir;
+    QProcess m_process;
+    quint16 m_port = 0;
+    QString m_error;
+};
+
+// Blocking hiredis connection for setting up and inspecting state in tests.
+class RedisSync {
+public:
+    explicit RedisSync(quint16 port);
+    ~RedisSync();
+    // The reply flattened: integers and strings as bytes, nil as a null QByteArray; arrays
+    // flattened one level (enough for HGETALL, XRANGE ids, SMEMBERS).
+    QList<QByteArray> command(const QList<QByteArray> &argv);
+    QByteArray one(const QList<QByteArray> &argv);
+    qint64 integer(const QList<QByteArray> &argv) { return one(argv).toLongLong(); }
+    QHash<QByteArray, QByteArray> hash(const QByteArray &key);
+
+private:
+    redisContext *m_ctx = nullptr;
+};
+
+// A fresh database in the PostgreSQL cluster named by $FLASHSALE_TEST_PG_URL (a superuser URL,
+// set by deploy/local/test), dropped on destruction.
+class PgDatabase {
+public:
+    PgDatabase();
+    ~PgDatabase();
+    bool create();
+    QString url() const { return m_url; }
+    QString error() const { return m_error; }
+    // Runs SQL and returns the first column of the first row ("" when none).
+    QByteArray scalar(const QByteArray &sql) const;
+
+private:
+    QString m_adminUrl;
+    QString m_name;
+    QString m_url;
+    QString m_error;
+};
+
+// The real flashsale-server binary, started on a free port with the given settings, and
+// stopped (SIGTERM, then SIGKILL) on destruction.
+class Backend {
+public:
+    Backend();
+    ~Backend();
+    // `env` adds FLASHSALE_* variables; waits until the ready file appears.
+    bool start(const QHash<QString, QString> &env, const QStringList &args = {});
+    void stop();
+    void kill();
+    bool isRunning() const { return m_process.state() == QProcess::Running; }
+    QString url() const { return m_url; }
+    quint16 port() const { return m_port; }
+    QString error() const { return m_error; }
+    QByteArray log() const;
+
+    static QString binary();
+    static constexpr const char *kAdminToken = "test-admin-token-0123456789";
+
+private:
+    QTemporaryDir m_dir;
+    QProcess m_process;
+    QString m_url;
+    quint16 m_port = 0;
+    QString m_error;
+};
+
+} // namespace flashsale::test

@@ -1,0 +1,595 @@
+# shellcheck shell=bash
+# Variables defined here are used by the scripts that source this file.
+# shellcheck disable=SC2034
+# Shared helpers for deploy/local/run and deploy/local/test.
+# Source this file; it does not do anything on its own.
+#
+# Layout (all under the checkout root, resolved from this file's location):
+#   build/                      CMake build tree
+#   .flashsale/                 local stack state
+#     ports.env                 ports picked last time (reused when free)
+#     admin-token               admin bearer token (mode 600)
+#     redis/                    redis.conf, AOF/RDB data, redis.pid
+#     pg/                       PostgreSQL data directory (see fs_pg_home)
+#     pg-run/                   PostgreSQL unix socket directory
+#     logs/                     flashsale.log, redis.log, postgres.log
+#     flashsale.pid, api.url    server pid and ready file (base URL)
+#     demo-sale-id, stack.env   demo sale id, shell exports for the stack
+#     test/                     same layout for the test PostgreSQL cluster
+
+if [[ -n "${FS_LIB_LOADED:-}" ]]; then
+  return 0
+fi
+FS_LIB_LOADED=1
+
+umask 022
+shopt -s inherit_errexit
+
+FS_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+FS_ROOT="$(cd "$FS_LIB_DIR/../.." && pwd -P)"
+FS_STATE="$FS_ROOT/.flashsale"
+FS_LOGS="$FS_STATE/logs"
+FS_BUILD_DIR="$FS_ROOT/build"
+# Where the build puts the server (CMAKE_RUNTIME_OUTPUT_DIRECTORY is build/bin).
+FS_SERVER_BIN="$FS_BUILD_DIR/bin/flashsale-server"
+
+# Debian packages needed to build, run and test the stack (the one list).
+FS_PACKAGES=(
+  build-essential cmake pkg-config ccache git
+  qt6-base-dev qt6-base-dev-tools qt6-httpserver-dev qt6-websockets-dev qt6-charts-dev
+  libhiredis-dev libpq-dev librdkafka-dev
+  redis-server redis-tools
+  postgresql postgresql-client
+  curl jq wrk clang-format
+)
+
+# Ports already handed out by fs_pick_port in this process.
+FS_CLAIMED_PORTS=" "
+
+# --------------------------------------------------------------------------
+# logging
+
+# (A closed terminal must not abort a cleanup: logging never fails.)
+fs_log() { printf '[flashsale] %s\n' "$*" >&2 || true; }
+fs_warn() { printf '[flashsale] warning: %s\n' "$*" >&2 || true; }
+fs_die() {
+  printf '[flashsale] error: %s\n' "$*" >&2
+  exit 1
+}
+
+fs_is_root() { [[ "$(id -u)" == 0 ]]; }
+
+# fs_tail_log FILE [OFFSET] - print the last lines of FILE (from byte OFFSET on).
+fs_tail_log() {
+  local file=$1 offset=${2:-0}
+  [[ -f "$file" ]] || return 0
+  printf '[flashsale] ---- last lines of %s ----\n' "$file" >&2
+  tail -c +"$((offset + 1))" "$file" | tail -n 40 >&2 || true
+  printf '[flashsale] ----\n' >&2
+}
+
+fs_file_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+
+fs_short_hash() { printf '%s' "$1" | sha256sum | cut -c1-8; }
+
+# --------------------------------------------------------------------------
+# Debian packages
+
+fs_pkg_installed() {
+  [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" == installed ]]
+}
+
+# fs_ensure_packages - install whatever is missing from FS_PACKAGES.
+# Set FLASHSALE_SKIP_APT=1 to only report missing packages.
+fs_ensure_packages() {
+  if ! command -v dpkg-query >/dev/null 2>&1; then
+    fs_warn "dpkg-query not found (not Debian?); skipping the package check"
+    return 0
+  fi
+  local pkg missing=()
+  for pkg in "${FS_PACKAGES[@]}"; do
+    fs_pkg_installed "$pkg" || missing+=("$pkg")
+  done
+  if ((${#missing[@]} == 0)); then
+    fs_log "all ${#FS_PACKAGES[@]} Debian packages present"
+    return 0
+  fi
+  fs_log "missing Debian packages: ${missing[*]}"
+  if [[ "${FLASHSALE_SKIP_APT:-}" == 1 ]]; then
+    fs_die "FLASHSALE_SKIP_APT=1 set; install them yourself: apt-get install ${missing[*]}"
+  fi
+  local -a sudo=()
+  if ! fs_is_root; then
+    command -v sudo >/dev/null 2>&1 ||
+      fs_die "not root and sudo is missing; install as root: apt-get install ${missing[*]}"
+    sudo=(sudo)
+  fi
+  fs_log "installing them with apt-get (this may take a while)"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null ||
+    fs_die "apt-get update failed"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y --no-install-recommends "${missing[@]}" </dev/null ||
+    fs_die "apt-get install failed"
+  for pkg in "${missing[@]}"; do
+    fs_pkg_installed "$pkg" || fs_die "package $pkg still not installed"
+  done
+}
+
+# --------------------------------------------------------------------------
+# build
+
+fs_build() {
+  [[ -f "$FS_ROOT/CMakeLists.txt" ]] || fs_die "no CMakeLists.txt in $FS_ROOT; nothing to build"
+  local jobs
+  jobs="${FLASHSALE_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+  fs_log "configuring ($FS_BUILD_DIR)"
+  cmake -S "$FS_ROOT" -B "$FS_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_COMPILER_LAUNCHER=ccache </dev/null || fs_die "cmake configure failed"
+  fs_log "building with $jobs jobs"
+  cmake --build "$FS_BUILD_DIR" -j "$jobs" </dev/null || fs_die "build failed"
+}
+
+# fs_resolve_server_bin - set FS_SERVER_BIN to the built server binary:
+# $FLASHSALE_LOCAL_SERVER_BIN if set, else build/bin/flashsale-server. 1 if there is none.
+fs_resolve_server_bin() {
+  local c
+  for c in "${FLASHSALE_LOCAL_SERVER_BIN:-}" "$FS_BUILD_DIR/bin/flashsale-server"; do
+    if [[ -n "$c" && -f "$c" && -x "$c" ]]; then
+      FS_SERVER_BIN=$c
+      return 0
+    fi
+  done
+  return 1
+}
+
+# --------------------------------------------------------------------------
+# processes, ports, state
+
+fs_ensure_dir() {
+  mkdir -p "$1"
+  chmod 755 "$1"
+}
+
+fs_ensure_state() {
+  fs_ensure_dir "$FS_STATE"
+  fs_ensure_dir "$FS_LOGS"
+}
+
+# fs_proc_running PID - PID exists and is not a zombie.
+fs_proc_running() {
+  local stat
+  [[ "$1" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$1" 2>/dev/null || return 1
+  stat="$(cat "/proc/$1/stat" 2>/dev/null || true)"
+  [[ -n "$stat" && "${stat##*) }" != Z* ]]
+}
+
+# fs_pid_alive PID NAME - PID runs and its command line mentions NAME.
+fs_pid_alive() {
+  local pid=$1 name=$2
+  fs_proc_running "$pid" || return 1
+  local cmd
+  cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+  [[ "$cmd" == *"$name"* ]]
+}
+
+fs_read_pidfile() {
+  local pid=""
+  if [[ -f "$1" ]]; then read -r pid <"$1" || true; fi
+  [[ "$pid" =~ ^[0-9]+$ ]] && printf '%s' "$pid"
+  return 0
+}
+
+# fs_wait_gone PID SECONDS - wait until PID has exited; 1 on timeout.
+fs_wait_gone() {
+  local pid=$1 i
+  for ((i = 0; i < $2 * 10; i++)); do
+    fs_proc_running "$pid" || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# fs_kill_pid PID NAME LABEL - TERM, wait up to 15 s, then KILL.
+fs_kill_pid() {
+  local pid=$1 name=$2 label=$3
+  fs_pid_alive "$pid" "$name" || return 0
+  fs_log "stopping $label (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  if ! fs_wait_gone "$pid" 15; then
+    fs_warn "$label did not stop within 15 s; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+    fs_wait_gone "$pid" 5 || fs_warn "$label (pid $pid) is still there"
+  fi
+}
+
+# fs_port_listening PORT - something listens on PORT (any address).
+fs_port_listening() {
+  local port=$1
+  if command -v ss >/dev/null 2>&1; then
+    [[ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]]
+  else
+    timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null
+  fi
+}
+
+fs_valid_port() { [[ "$1" =~ ^[0-9]+$ ]] && (($1 >= 1024 && $1 <= 65535)); }
+
+# fs_pick_port OUTVAR [PREFERRED...] - first free preferred port, else a
+# random free one in 20000-60000. Never hands out the same port twice.
+fs_pick_port() {
+  local __out=$1 p i
+  shift
+  for p in "$@"; do
+    fs_valid_port "$p" || continue
+    [[ "$FS_CLAIMED_PORTS" == *" $p "* ]] && continue
+    if ! fs_port_listening "$p"; then
+      FS_CLAIMED_PORTS+="$p "
+      printf -v "$__out" '%s' "$p"
+      return 0
+    fi
+  done
+  for ((i = 0; i < 200; i++)); do
+    p=$(((RANDOM * 32768 + RANDOM) % 40001 + 20000))
+    [[ "$FS_CLAIMED_PORTS" == *" $p "* ]] && continue
+    if ! fs_port_listening "$p"; then
+      FS_CLAIMED_PORTS+="$p "
+      printf -v "$__out" '%s' "$p"
+      return 0
+    fi
+  done
+  fs_die "could not find a free port"
+}
+
+# fs_env_get FILE KEY - value of KEY=VALUE in FILE (simple, unquoted values).
+fs_env_get() {
+  [[ -f "$1" ]] || return 0
+  sed -n "s/^$2=\([0-9A-Za-z_.:/-]*\)\$/\1/p" "$1" | tail -n 1
+}
+
+# fs_env_set FILE KEY VALUE - set KEY=VALUE in FILE, keeping other keys.
+fs_env_set() {
+  local file=$1 key=$2 value=$3 tmp
+  tmp="$(mktemp "$file.XXXXXX")"
+  if [[ -f "$file" ]]; then
+    grep -v "^$key=" "$file" >"$tmp" || true
+  fi
+  printf '%s=%s\n' "$key" "$value" >>"$tmp"
+  chmod 644 "$tmp"
+  mv -f "$tmp" "$file"
+}
+
+# --------------------------------------------------------------------------
+# Redis (one instance for the stack; tests spawn their own)
+
+FS_REDIS_DIR="$FS_STATE/redis"
+FS_REDIS_CONF="$FS_REDIS_DIR/redis.conf"
+FS_REDIS_PIDFILE="$FS_REDIS_DIR/redis.pid"
+FS_REDIS_PORT=""
+
+fs_redis_conf_port() {
+  [[ -f "$FS_REDIS_CONF" ]] || return 0
+  sed -n 's/^port \([0-9]*\)$/\1/p' "$FS_REDIS_CONF" | tail -n 1
+}
+
+# Quote a string for redis.conf.
+fs_redis_quote() {
+  local s=${1//\\/\\\\}
+  printf '"%s"' "${s//\"/\\\"}"
+}
+
+fs_redis_ping() {
+  [[ -n "$1" ]] || return 1
+  [[ "$(timeout 3 redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" == PONG ]]
+}
+
+fs_redis_running() {
+  local pid port
+  pid="$(fs_read_pidfile "$FS_REDIS_PIDFILE")"
+  port="$(fs_redis_conf_port)"
+  fs_pid_alive "$pid" redis-server && fs_redis_ping "$port"
+}
+
+# fs_redis_start [PREFERRED_PORT] - sets FS_REDIS_PORT, and FS_REDIS_STARTED
+# to 1 if it started Redis, 0 if Redis was already running.
+fs_redis_start() {
+  FS_REDIS_STARTED=0
+  fs_ensure_state
+  fs_ensure_dir "$FS_REDIS_DIR"
+  if fs_redis_running; then
+    FS_REDIS_PORT="$(fs_redis_conf_port)"
+    FS_CLAIMED_PORTS+="$FS_REDIS_PORT "
+    fs_log "redis already running on 127.0.0.1:$FS_REDIS_PORT; reusing it"
+    return 0
+  fi
+  local oldpid
+  oldpid="$(fs_read_pidfile "$FS_REDIS_PIDFILE")"
+  if fs_pid_alive "$oldpid" redis-server; then
+    fs_warn "redis (pid $oldpid) does not answer; restarting it"
+    fs_kill_pid "$oldpid" redis-server redis
+  fi
+  rm -f "$FS_REDIS_PIDFILE"
+  fs_pick_port FS_REDIS_PORT "${1:-}"
+  local log="$FS_LOGS/redis.log" offset
+  offset="$(fs_file_size "$log")"
+  cat >"$FS_REDIS_CONF" <<EOF
+# generated by deploy/local/run; rewritten on every start
+bind 127.0.0.1
+protected-mode yes
+port $FS_REDIS_PORT
+daemonize yes
+supervised no
+pidfile $(fs_redis_quote "$FS_REDIS_PIDFILE")
+logfile $(fs_redis_quote "$log")
+dir $(fs_redis_quote "$FS_REDIS_DIR")
+appendonly yes
+appendfsync everysec
+EOF
+  fs_log "starting redis on 127.0.0.1:$FS_REDIS_PORT (data in $FS_REDIS_DIR)"
+  redis-server "$FS_REDIS_CONF" </dev/null >/dev/null 2>&1 7>&- 8>&- 9>&- ||
+    {
+      fs_tail_log "$log" "$offset"
+      fs_die "redis-server failed to start"
+    }
+  local i
+  FS_REDIS_STARTED=1
+  for ((i = 0; i < 100; i++)); do
+    fs_redis_ping "$FS_REDIS_PORT" && return 0
+    sleep 0.1
+  done
+  fs_tail_log "$log" "$offset"
+  fs_die "redis did not answer PING on port $FS_REDIS_PORT within 10 s"
+}
+
+fs_redis_stop() {
+  local pid port
+  pid="$(fs_read_pidfile "$FS_REDIS_PIDFILE")"
+  port="$(fs_redis_conf_port)"
+  if ! fs_pid_alive "$pid" redis-server; then
+    rm -f "$FS_REDIS_PIDFILE"
+    return 0
+  fi
+  fs_log "stopping redis (pid $pid, port ${port:-?})"
+  if [[ -n "$port" ]]; then
+    timeout 10 redis-cli -h 127.0.0.1 -p "$port" shutdown >/dev/null 2>&1 || true
+  fi
+  if ! fs_wait_gone "$pid" 10; then
+    fs_kill_pid "$pid" redis-server redis
+  fi
+  rm -f "$FS_REDIS_PIDFILE"
+}
+
+# --------------------------------------------------------------------------
+# PostgreSQL clusters
+#
+# A cluster lives in a "home" H: data in H/pg, socket in H/pg-run, log in
+# H/logs/postgres.log. H is .flashsale (stack) or .flashsale/test (tests),
+# unless the postgres system user cannot reach it (see fs_pg_home).
+
+fs_pg_bin() {
+  if [[ -n "${FLASHSALE_PG_BIN:-}" ]]; then
+    printf '%s' "$FLASHSALE_PG_BIN"
+    return 0
+  fi
+  if [[ -x /usr/lib/postgresql/15/bin/pg_ctl ]]; then
+    printf '%s' /usr/lib/postgresql/15/bin
+    return 0
+  fi
+  local d
+  d="$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1 || true)"
+  [[ -n "$d" && -x "$d/pg_ctl" ]] || fs_die "PostgreSQL server binaries not found under /usr/lib/postgresql"
+  printf '%s' "$d"
+}
+
+# Run a PostgreSQL server tool as the right user: postgres when we are root
+# (PostgreSQL refuses to run as root), ourselves otherwise.
+fs_pg_as() {
+  if fs_is_root; then
+    (cd / && runuser -u postgres -- "$@")
+  else
+    (cd / && "$@")
+  fi
+}
+
+fs_pg_fallback_home() { # SUFFIX
+  printf '/var/tmp/flashsale-%s%s' "$(fs_short_hash "$FS_ROOT")" "$1"
+}
+
+# fs_pg_home PREFERRED SUFFIX - print the home to use. As root, the postgres
+# user must be able to reach PREFERRED; if it cannot (e.g. checkout under
+# /root with mode 700) use /var/tmp/flashsale-<hash><SUFFIX> instead.
+fs_pg_home() {
+  local preferred=$1 suffix=$2 fallback
+  if ! fs_is_root; then
+    printf '%s' "$preferred"
+    return 0
+  fi
+  fs_ensure_dir "$preferred"
+  if runuser -u postgres -- test -x "$preferred" -a -r "$preferred" 2>/dev/null; then
+    printf '%s' "$preferred"
+    return 0
+  fi
+  fallback="$(fs_pg_fallback_home "$suffix")"
+  mkdir -p "$fallback"
+  chmod 755 "$fallback" "$(dirname "$fallback")" 2>/dev/null || true
+  fs_log "note: the postgres user cannot reach $preferred; keeping PostgreSQL data in $fallback/pg instead"
+  printf '%s' "$fallback"
+}
+
+fs_pg_running() { # HOME
+  [[ -f "$1/pg/PG_VERSION" ]] || return 1
+  fs_pg_as "$(fs_pg_bin)/pg_ctl" status -D "$1/pg" >/dev/null 2>&1
+}
+
+fs_pg_running_port() { # HOME
+  [[ -f "$1/pg/postmaster.pid" ]] || return 0
+  sed -n 4p "$1/pg/postmaster.pid" | tr -dc 0-9 || true
+}
+
+# Quote a string for postgresql.conf.
+fs_pg_quote() { printf "'%s'" "${1//\'/\'\'}"; }
+
+# fs_pg_start HOME OUTVAR [PREFERRED_PORT] - init (once) and start the
+# cluster in HOME; sets OUTVAR to its port, and FS_PG_STARTED to 1 if it
+# started the cluster, 0 if it was already running.
+fs_pg_start() {
+  local home=$1 __out=$2 pref=${3:-} bin data sock log port offset
+  FS_PG_STARTED=0
+  bin="$(fs_pg_bin)"
+  data="$home/pg"
+  sock="$home/pg-run"
+  log="$home/logs/postgres.log"
+  fs_ensure_dir "$home"
+  fs_ensure_dir "$home/logs"
+  mkdir -p "$data" "$sock"
+  chmod 700 "$data"
+  touch "$log"
+  if fs_is_root; then
+    [[ "$(stat -c %U "$data")" == postgres ]] || chown -R postgres:postgres "$data"
+    chown postgres:postgres "$sock" "$log"
+  fi
+
+  if [[ ! -f "$data/PG_VERSION" ]]; then
+    if [[ -n "$(ls -A "$data")" ]]; then
+      fs_die "$data is not empty but holds no PostgreSQL cluster; remove it and re-run"
+    fi
+    fs_log "initialising PostgreSQL cluster in $data"
+    offset="$(fs_file_size "$log")"
+    if ! fs_pg_as "$bin/initdb" -D "$data" -U flashsale --auth=trust -E UTF8 --no-locale \
+      >>"$log" 2>&1 </dev/null; then
+      fs_tail_log "$log" "$offset"
+      fs_die "initdb failed"
+    fi
+    printf "\n# added by deploy/local\ninclude_if_exists = 'flashsale.conf'\n" >>"$data/postgresql.conf"
+  fi
+
+  if fs_pg_running "$home"; then
+    port="$(fs_pg_running_port "$home")"
+    if [[ -n "$port" ]] && fs_pg_as "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -t 5; then
+      FS_CLAIMED_PORTS+="$port "
+      printf -v "$__out" '%s' "$port"
+      fs_log "PostgreSQL already running on 127.0.0.1:$port ($data); reusing it"
+      return 0
+    fi
+    fs_warn "PostgreSQL in $data runs but does not answer; restarting it"
+    fs_pg_stop "$home"
+  fi
+
+  fs_pick_port port "$pref"
+  # A unix socket path must fit in 107 bytes.
+  if ((${#sock} + 20 > 107)); then
+    sock="/tmp/flashsale-$(fs_short_hash "$home")-pg-run"
+    mkdir -p "$sock"
+    fs_is_root && chown postgres:postgres "$sock"
+  fi
+  {
+    echo "# generated by deploy/local; rewritten on every start"
+    echo "listen_addresses = '127.0.0.1'"
+    echo "port = $port"
+    echo "unix_socket_directories = $(fs_pg_quote "$sock")"
+    echo "fsync = on"
+  } >"$data/flashsale.conf"
+  fs_is_root && chown postgres:postgres "$data/flashsale.conf"
+
+  fs_log "starting PostgreSQL on 127.0.0.1:$port (data in $data)"
+  offset="$(fs_file_size "$log")"
+  FS_PG_STARTED=1
+  if ! fs_pg_as "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 start \
+    </dev/null >/dev/null 2>&1 7>&- 8>&- 9>&-; then
+    fs_tail_log "$log" "$offset"
+    fs_die "PostgreSQL failed to start (data in $data)"
+  fi
+  printf -v "$__out" '%s' "$port"
+  return 0
+}
+
+fs_pg_stop() { # HOME
+  local home=$1 bin
+  [[ -f "$home/pg/postmaster.pid" ]] || return 0
+  bin="$(fs_pg_bin)"
+  if ! fs_pg_running "$home"; then
+    return 0
+  fi
+  fs_log "stopping PostgreSQL ($home/pg)"
+  if ! fs_pg_as "$bin/pg_ctl" -D "$home/pg" -m fast -w -t 60 stop >/dev/null 2>&1 </dev/null; then
+    fs_pg_running "$home" || return 0
+    fs_warn "fast shutdown failed; trying immediate"
+    fs_pg_as "$bin/pg_ctl" -D "$home/pg" -m immediate -w -t 30 stop >/dev/null 2>&1 </dev/null || true
+  fi
+}
+
+# Stop a cluster wherever fs_pg_home may have put it.
+fs_pg_stop_all() { # PREFERRED SUFFIX
+  local h
+  for h in "$1" "$(fs_pg_fallback_home "$2")"; do
+    fs_pg_stop "$h"
+  done
+}
+
+# fs_psql PORT DB ARGS... - psql over TCP as the flashsale superuser.
+fs_psql() {
+  local port=$1 db=$2
+  shift 2
+  "$(fs_pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U flashsale -d "$db" "$@" </dev/null
+}
+
+# fs_pg_ensure_db PORT NAME
+fs_pg_ensure_db() {
+  local port=$1 name=$2 have
+  have="$(fs_psql "$port" postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$name'")" ||
+    fs_die "cannot query PostgreSQL on port $port"
+  if [[ "$have" != 1 ]]; then
+    fs_log "creating database $name"
+    fs_psql "$port" postgres -c "CREATE DATABASE \"$name\"" || fs_die "CREATE DATABASE $name failed"
+  fi
+}
+
+# --------------------------------------------------------------------------
+# flashsale-server
+
+FS_SERVER_PIDFILE="$FS_STATE/flashsale.pid"
+FS_READY_FILE="$FS_STATE/api.url"
+FS_SERVER_LOG="$FS_LOGS/flashsale.log"
+FS_SUPERVISOR_PIDFILE="$FS_STATE/supervisor.pid"
+FS_SUPERVISOR_LOCK="$FS_STATE/supervisor.lock"
+
+fs_server_pid() { fs_read_pidfile "$FS_SERVER_PIDFILE"; }
+
+fs_server_alive() { fs_pid_alive "$(fs_server_pid)" flashsale-server; }
+
+fs_api_url() {
+  local url=""
+  if [[ -s "$FS_READY_FILE" ]]; then read -r url <"$FS_READY_FILE" || true; fi
+  printf '%s' "${url%/}"
+}
+
+# fs_http OUTFILE URL [CURL ARGS...] - body to OUTFILE, print the HTTP
+# status (000 if there was no answer).
+fs_http() {
+  local out=$1 url=$2 code
+  shift 2
+  code="$(curl -s -o "$out" -w '%{http_code}' --max-time 10 "$@" "$url" 2>/dev/null || true)"
+  printf '%s' "${code:-000}"
+}
+
+# fs_http_code URL [CURL ARGS...] - print the HTTP status, drop the body.
+fs_http_code() {
+  local url=$1
+  shift
+  fs_http /dev/null "$url" "$@"
+}
+
+# The whole stack answers: server alive, ready file present, /healthz 200.
+fs_stack_alive() {
+  fs_server_alive || return 1
+  local url
+  url="$(fs_api_url)"
+  [[ -n "$url" ]] || return 1
+  [[ "$(fs_http_code "$url/healthz")" == 200 ]]
+}
+
+# A foreground `deploy/local/run` holds FS_SUPERVISOR_LOCK while it lives.
+fs_supervisor_alive() {
+  [[ -f "$FS_SUPERVISOR_LOCK" ]] || return 1
+  ! flock -n "$FS_SUPERVISOR_LOCK" true 2>/dev/null
+}

@@ -24,6 +24,12 @@ Counter &rejectedCounter(const char *reason) {
                                        QByteArray("reason=\"") + reason + '"');
 }
 
+Gauge &openGauge() {
+    static Gauge &g = Metrics::instance().gauge("flashsale_http_connections_open",
+                                                "HTTP connections open in this process.");
+    return g;
+}
+
 } // namespace
 
 Result<int> openReusePortSocket(const QHostAddress &address, quint16 port, quint16 *boundPort) {
@@ -280,7 +286,13 @@ void GuardedTcpServer::incomingConnection(qintptr descriptor) {
         return;
     }
     s->setSocketOption(QAbstractSocket::LowDelayOption, 1);
-    connect(s, &QObject::destroyed, this, [open = m_open] { open->fetch_sub(1); });
+    openGauge().add(1);
+    qCDebug(lcHttp) << "connection opened; open now" << m_open->load();
+    connect(s, &QObject::destroyed, this, [open = m_open] {
+        open->fetch_sub(1);
+        openGauge().add(-1);
+        qCDebug(lcHttp) << "connection closed; open now" << open->load();
+    });
     addPendingConnection(s);
 }
 

@@ -278,6 +278,10 @@ void Backend::kill() {
     m_process.waitForFinished(2000);
 }
 
+QString Backend::logPath() const {
+    return m_dir.filePath(QStringLiteral("server.log"));
+}
+
 QByteArray Backend::log() const {
     QFile f(m_dir.filePath(QStringLiteral("server.log")));
     return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();

@@ -87,6 +87,7 @@ public:
     quint16 port() const { return m_port; }
     QString error() const { return m_error; }
     QByteArray log() const;
+    QString logPath() const;
 
     static QString binary();
     static constexpr const char *kAdminToken = "test-admin-token-0123456789";

@@ -495,6 +495,19 @@ private Q_SLOTS:
         QCOMPARE(m_redis->integer({"XLEN", k.stream()}), 2); // one booking, one confirmation
     }
 
+    void scriptsReloadAfterFlush()
+    {
+        // After a Redis restart or failover the script cache is empty and EVALSHA answers
+        // NOSCRIPT; the server must re-send the script and still book.
+        const qint64 id = createSale({{"stock", 5}}).value(QStringLiteral("id")).toInteger();
+        QCOMPARE(book(id, {{"user_id", "before-flush"}}).status, 202);
+        QCOMPARE(m_redis->one({"SCRIPT", "FLUSH"}), QByteArray("OK"));
+        for (int i = 0; i < 4; ++i) // both threads meet the empty cache
+            QCOMPARE(book(id, {{"user_id", QStringLiteral("after-flush-%1").arg(i)}}).status, 202);
+        QCOMPARE(m_redis->integer({"XLEN", SaleKeys(id).stream()}), 5);
+        QCOMPARE(http(m_port, "GET", "/api/v1/sales/" + QByteArray::number(id)).json().value(QStringLiteral("remaining")).toInt(), 0);
+    }
+
     void healthAndMetrics() {
         const HttpResponse h = http(m_port, "GET", "/healthz");
         QCOMPARE(h.status, 200);

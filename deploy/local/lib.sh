@@ -220,17 +220,13 @@ fs_valid_port() { [[ "$1" =~ ^[0-9]+$ ]] && (($1 >= 1024 && $1 <= 65535)); }
 fs_pick_port() {
   local __out=$1 p i
   shift
-  for p in "$@"; do
-    fs_valid_port "$p" || continue
-    [[ "$FS_CLAIMED_PORTS" == *" $p "* ]] && continue
-    if ! fs_port_listening "$p"; then
-      FS_CLAIMED_PORTS+="$p "
-      printf -v "$__out" '%s' "$p"
-      return 0
-    fi
-  done
+  # The preferred ports first, then random ones.
+  local candidates=("$@")
   for ((i = 0; i < 200; i++)); do
-    p=$(((RANDOM * 32768 + RANDOM) % 40001 + 20000))
+    candidates+=("$(((RANDOM * 32768 + RANDOM) % 40001 + 20000))")
+  done
+  for p in "${candidates[@]}"; do
+    fs_valid_port "$p" || continue
     [[ "$FS_CLAIMED_PORTS" == *" $p "* ]] && continue
     if ! fs_port_listening "$p"; then
       FS_CLAIMED_PORTS+="$p "

@@ -16,9 +16,7 @@ void FieldReader::addError(const QString &name, const QString &detail) {
     m_errors->append(FieldError{pointer(name), detail});
 }
 
-std::optional<QString> FieldReader::string(const QString &name, bool required, int minLength,
-                                           int maxLength, const QString &allowed,
-                                           const QString &allowedText) {
+std::optional<QJsonValue> FieldReader::take(const QString &name, bool required) {
     m_read.insert(name);
     const QJsonValue v = m_object.value(name);
     if (v.isUndefined() || v.isNull()) {
@@ -26,6 +24,16 @@ std::optional<QString> FieldReader::string(const QString &name, bool required, i
             addError(name, QStringLiteral("is required"));
         return std::nullopt;
     }
+    return v;
+}
+
+std::optional<QString> FieldReader::string(const QString &name, bool required, int minLength,
+                                           int maxLength, const QString &allowed,
+                                           const QString &allowedText) {
+    const auto found = take(name, required);
+    if (!found)
+        return std::nullopt;
+    const QJsonValue v = *found;
     if (!v.isString()) {
         addError(name, QStringLiteral("must be a string"));
         return std::nullopt;
@@ -49,13 +57,10 @@ std::optional<QString> FieldReader::string(const QString &name, bool required, i
 
 std::optional<qint64> FieldReader::integer(const QString &name, bool required, qint64 min,
                                            qint64 max) {
-    m_read.insert(name);
-    const QJsonValue v = m_object.value(name);
-    if (v.isUndefined() || v.isNull()) {
-        if (required)
-            addError(name, QStringLiteral("is required"));
+    const auto found = take(name, required);
+    if (!found)
         return std::nullopt;
-    }
+    const QJsonValue v = *found;
     const double d = v.toDouble(std::nan(""));
     if (!v.isDouble() || std::isnan(d) || d != std::floor(d)) {
         addError(name, QStringLiteral("must be an integer"));
@@ -86,13 +91,10 @@ std::optional<qint64> FieldReader::timestamp(const QString &name, bool required)
 
 std::optional<QJsonArray> FieldReader::array(const QString &name, bool required, int minSize,
                                              int maxSize) {
-    m_read.insert(name);
-    const QJsonValue v = m_object.value(name);
-    if (v.isUndefined() || v.isNull()) {
-        if (required)
-            addError(name, QStringLiteral("is required"));
+    const auto found = take(name, required);
+    if (!found)
         return std::nullopt;
-    }
+    const QJsonValue v = *found;
     if (!v.isArray()) {
         addError(name, QStringLiteral("must be an array"));
         return std::nullopt;

@@ -41,6 +41,8 @@ public:
     bool ok() const { return m_errors->isEmpty(); }
 
 private:
+    // The member, remembered as read; nullopt (with an error when required) if absent or null.
+    std::optional<QJsonValue> take(const QString &name, bool required);
     QString pointer(const QString &name) const { return m_prefix + QLatin1Char('/') + name; }
 
     QJsonObject m_object;

@@ -213,22 +213,42 @@ fs_port_listening() {
   fi
 }
 
+# fs_port_bindable PORT - 0 if a server could listen on 127.0.0.1:PORT now. Nothing may
+# listen there, and no outgoing connection may hold it either (a client's port in TIME_WAIT
+# makes a server's bind fail even with SO_REUSEADDR). perl-base is on every Debian system.
+fs_port_bindable() {
+  fs_port_listening "$1" && return 1
+  perl -MIO::Socket::INET -e \
+    'exit(IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ARGV[0], Listen => 1, ReuseAddr => 1) ? 0 : 1)' \
+    "$1" 2>/dev/null
+}
+
+# The lowest port the kernel hands out to outgoing connections; random ports are picked below
+# it, so a client connection cannot take a port between our pick and the server's bind.
+fs_ephemeral_low() {
+  local low _high
+  read -r low _high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
+  fs_valid_port "$low" && ((low > 21000)) || low=32768
+  echo "$low"
+}
+
 fs_valid_port() { [[ "$1" =~ ^[0-9]+$ ]] && (($1 >= 1024 && $1 <= 65535)); }
 
 # fs_pick_port OUTVAR [PREFERRED...] - first free preferred port, else a
-# random free one in 20000-60000. Never hands out the same port twice.
+# random free one from 20000 up to the ephemeral range. Never hands out the same port twice.
 fs_pick_port() {
   local __out=$1 p i
   shift
   # The preferred ports first, then random ones.
-  local candidates=("$@")
+  local candidates=("$@") span
+  span=$(($(fs_ephemeral_low) - 20000))
   for ((i = 0; i < 200; i++)); do
-    candidates+=("$(((RANDOM * 32768 + RANDOM) % 40001 + 20000))")
+    candidates+=("$(((RANDOM * 32768 + RANDOM) % span + 20000))")
   done
   for p in "${candidates[@]}"; do
     fs_valid_port "$p" || continue
     [[ "$FS_CLAIMED_PORTS" == *" $p "* ]] && continue
-    if ! fs_port_listening "$p"; then
+    if fs_port_bindable "$p"; then
       FS_CLAIMED_PORTS+="$p "
       printf -v "$__out" '%s' "$p"
       return 0

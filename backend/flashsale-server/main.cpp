@@ -5,6 +5,9 @@
 #include "core/config.h"
 #include "core/logging.h"
 #include "pg/migrator.h"
+#include "redis/redisclient.h"
+#include "worker/expirysweeper.h"
+#include "worker/streamworker.h"
 
 #include <QCoreApplication>
 #include <QFile>
@@ -99,9 +102,30 @@ int main(int argc, char *argv[]) {
                                  : config.listen;
         url = QStringLiteral("http://%1:%2").arg(host).arg(*port);
     }
+    std::unique_ptr<StreamWorker> worker;
+    std::unique_ptr<ExpirySweeper> sweeper;
+    if (config.hasRole(QStringLiteral("worker"))) {
+        const auto redis = RedisClient::Endpoint::fromUrl(config.redisUrl);
+        if (!redis) {
+            qCCritical(lcApp).noquote() << redis.error().message;
+            return 1;
+        }
+        StreamWorkerOptions options;
+        options.consumer = config.workerConsumer;
+        options.batchSize = config.workerBatch;
+        options.blockMs = config.workerBlockMs;
+        options.claimIdleMs = config.workerClaimIdleMs;
+        worker = std::make_unique<StreamWorker>(*redis, config.pgUrl, options);
+        sweeper = std::make_unique<ExpirySweeper>(*redis, config.pgUrl, config.expiryIntervalMs,
+                                                  config.expiryBatch);
+        worker->start();
+        sweeper->start();
+    }
     if (!config.readyFile.isEmpty()) {
+        // The API's URL, or "ready" for a process without the API role.
+        const QByteArray content = url.isEmpty() ? QByteArray("ready") : url.toUtf8();
         QSaveFile f(config.readyFile);
-        if (!f.open(QIODevice::WriteOnly) || f.write(url.toUtf8() + '\n') < 0 || !f.commit()) {
+        if (!f.open(QIODevice::WriteOnly) || f.write(content + '\n') < 0 || !f.commit()) {
             qCCritical(lcApp) << "cannot write ready file" << config.readyFile;
             return 1;
         }

@@ -153,6 +153,8 @@ void ApiRoutes::install(HttpServer &s) {
                [this](const ExchangePtr &ex, const QStringList &p) { getSale(ex, p); });
     s.addRoute("POST", QStringLiteral("/api/v1/sales/{id}/book"),
                [this](const ExchangePtr &ex, const QStringList &p) { book(ex, p); });
+    s.addRoute("GET", QStringLiteral("/api/v1/reservations/{id}"),
+               [this](const ExchangePtr &ex, const QStringList &p) { reservation(ex, p); });
     s.addRoute("POST", QStringLiteral("/checkout"),
                [this](const ExchangePtr &ex, const QStringList &) { checkout(ex); });
     s.addRoute("POST", QStringLiteral("/purchase"),
@@ -487,59 +489,166 @@ void ApiRoutes::ready(const ExchangePtr &ex) {
 }
 
 void ApiRoutes::metrics(const ExchangePtr &ex) {
-    // Stock per warmed sale, read from Redis at scrape time so every API process reports the
-    // shared truth, not what it happened to see.
-    m_redis.command({"SMEMBERS", SaleKeys::saleIndex()}, [this,
-                                                          ex](const Result<RedisValue> &members) {
-        auto render = [ex](const QByteArray &stockLines, bool redisUp) {
-            QByteArray out = Metrics::instance().render();
-            out += "# HELP flashsale_redis_up Whether this scrape could read Redis.\n"
-                   "# TYPE flashsale_redis_up gauge\nflashsale_redis_up "
-                   + QByteArray(redisUp ? "1" : "0") + '\n';
-            if (!stockLines.isEmpty()) {
-                out +=
-                    "# HELP flashsale_sale_stock_remaining Units not yet sold or held, per sale.\n"
-                    "# TYPE flashsale_sale_stock_remaining gauge\n"
-                    + stockLines;
-            }
-            ex->send(200, "text/plain; version=0.0.4; charset=utf-8", out);
+    // Per-sale gauges are read from Redis at scrape time, so every API process reports the
+    // shared truth rather than what it happened to see.
+    struct Gauges {
+        QMap<qint64, qint64> stock, pending, lag, dead;
+        bool up = true;
+        int left = 0;
+    };
+    auto render = [ex](const Gauges &g) {
+        QByteArray out = Metrics::instance().render();
+        out += "# HELP flashsale_redis_up Whether this scrape could read Redis.\n"
+               "# TYPE flashsale_redis_up gauge\nflashsale_redis_up "
+               + QByteArray(g.up ? "1" : "0") + '\n';
+        const struct {
+            const char *name;
+            const char *help;
+            const QMap<qint64, qint64> &values;
+        } families[] = {
+            {"flashsale_sale_stock_remaining", "Units not yet sold or held, per sale.", g.stock},
+            {"flashsale_stream_pending",
+             "Stream entries delivered to a worker, not yet acknowledged.", g.pending},
+            {"flashsale_stream_lag", "Stream entries not yet delivered to any worker.", g.lag},
+            {"flashsale_stream_dead_letter_entries", "Entries in the sale's dead-letter stream.",
+             g.dead},
         };
-        if (!members || !members->isArray()) {
-            render({}, false);
+        for (const auto &f : families) {
+            if (f.values.isEmpty())
+                continue;
+            out +=
+                QByteArray("# HELP ") + f.name + ' ' + f.help + "\n# TYPE " + f.name + " gauge\n";
+            for (auto it = f.values.constBegin(); it != f.values.constEnd(); ++it)
+                out += QByteArray(f.name) + "{sale=\"" + QByteArray::number(it.key()) + "\"} "
+                       + QByteArray::number(it.value()) + '\n';
+        }
+        ex->send(200, "text/plain; version=0.0.4; charset=utf-8", out);
+    };
+    m_redis.command(
+        {"SMEMBERS", SaleKeys::saleIndex()}, [this, render](const Result<RedisValue> &members) {
+            auto g = std::make_shared<Gauges>();
+            if (!members || !members->isArray()) {
+                g->up = false;
+                render(*g);
+                return;
+            }
+            QList<qint64> ids;
+            for (const RedisValue &m : members->elements)
+                ids << m.toInt();
+            std::sort(ids.begin(), ids.end(), std::greater<>());
+            ids = ids.mid(0, 500); // the newest sales; older ones are closed long ago
+            if (ids.isEmpty()) {
+                render(*g);
+                return;
+            }
+            g->left = int(ids.size()) * 3;
+            auto finish = [g, render] {
+                if (--g->left == 0)
+                    render(*g);
+            };
+            for (qint64 id : ids) {
+                const SaleKeys k(id);
+                m_redis.command({"HVALS", k.stock()}, [id, g, finish](const Result<RedisValue> &r) {
+                    if (r && r->isArray()) {
+                        qint64 sum = 0;
+                        for (const RedisValue &v : r->elements)
+                            sum += v.toInt();
+                        g->stock.insert(id, sum);
+                    } else {
+                        g->up = false;
+                    }
+                    finish();
+                });
+                m_redis.command(
+                    {"XINFO", "GROUPS", k.stream()}, [id, g, finish](const Result<RedisValue> &r) {
+                        // [[name, workers, consumers, n, pending, n, last-delivered-id, id,
+                        // entries-read, n,
+                        //   lag, n], ...]; no stream yet is an error reply, and simply no gauge.
+                        if (r && r->isArray()) {
+                            for (const RedisValue &group : r->elements) {
+                                QHash<QByteArray, RedisValue> f;
+                                for (qsizetype i = 0; i + 1 < group.elements.size(); i += 2)
+                                    f.insert(group.elements[i].bytes(), group.elements[i + 1]);
+                                if (f.value("name").bytes() != "workers")
+                                    continue;
+                                g->pending.insert(id, f.value("pending").toInt());
+                                if (!f.value("lag").isNil())
+                                    g->lag.insert(id, f.value("lag").toInt());
+                            }
+                        }
+                        finish();
+                    });
+                m_redis.command({"XLEN", k.deadLetters()},
+                                [id, g, finish](const Result<RedisValue> &r) {
+                                    if (r && r->toInt() > 0)
+                                        g->dead.insert(id, r->toInt());
+                                    finish();
+                                });
+            }
+        });
+}
+
+void ApiRoutes::reservation(const ExchangePtr &ex, const QStringList &params) {
+    const QByteArray rid = params.value(0).toUtf8();
+    const qint64 sale = BookingService::saleOfReservation(rid);
+    if (sale == 0) {
+        ex->sendProblem(Problem::make(404, QStringLiteral("reservation-not-found")));
+        return;
+    }
+    // PostgreSQL first: once the worker wrote the order, it is the truth. Before that the hold
+    // exists in Redis only, and the answer is "reserved".
+    static const QByteArray sql = R"(
+SELECT id, status, cancel_reason, sale_id, item_id, user_id, quantity, amount_cents,
+       (extract(epoch FROM expires_at) * 1000)::bigint, payment_started_at IS NOT NULL
+FROM orders WHERE reservation_id = $1)";
+    m_pg.query(sql, {rid}, [this, ex, rid, sale](const Result<PgResult> &r) {
+        if (!r) {
+            ex->sendProblem(dependencyProblem(r.error()));
             return;
         }
-        QList<qint64> ids;
-        for (const RedisValue &m : members->elements)
-            ids << m.toInt();
-        std::sort(ids.begin(), ids.end(), std::greater<>());
-        ids = ids.mid(0, 500); // the newest sales; older ones are closed long ago
-        if (ids.isEmpty()) {
-            render({}, true);
+        if (!r->rows.isEmpty()) {
+            const QList<QByteArray> &o = r->rows.first();
+            QJsonObject body{{"reservation_id", QString::fromUtf8(rid)},
+                             {"order_id", o[0].toLongLong()},
+                             {"status", QString::fromUtf8(o[1])},
+                             {"sale_id", o[3].toLongLong()},
+                             {"item_id", o[4].toLongLong()},
+                             {"user_id", QString::fromUtf8(o[5])},
+                             {"quantity", o[6].toInt()},
+                             {"amount_cents", o[7].toLongLong()},
+                             {"expires_at", isoTime(o[8].toLongLong())},
+                             {"payment_started", o[9] == "t"}};
+            if (!o[2].isNull())
+                body.insert(QStringLiteral("cancel_reason"), QString::fromUtf8(o[2]));
+            ex->sendJson(200, body);
             return;
         }
-        auto lines = std::make_shared<QMap<qint64, qint64>>();
-        auto left = std::make_shared<int>(int(ids.size()));
-        auto up = std::make_shared<bool>(true);
-        for (qint64 id : ids) {
-            m_redis.command({"HVALS", SaleKeys(id).stock()}, [id, lines, left, up,
-                                                              render](const Result<RedisValue> &r) {
-                if (r && r->isArray()) {
-                    qint64 sum = 0;
-                    for (const RedisValue &v : r->elements)
-                        sum += v.toInt();
-                    lines->insert(id, sum);
-                } else {
-                    *up = false;
-                }
-                if (--*left > 0)
+        m_redis.command(
+            {"HGETALL", SaleKeys(sale).reservation(rid)},
+            [ex, rid, sale](const Result<RedisValue> &h) {
+                if (!h) {
+                    ex->sendProblem(dependencyProblem(h.error()));
                     return;
-                QByteArray text;
-                for (auto it = lines->constBegin(); it != lines->constEnd(); ++it)
-                    text += "flashsale_sale_stock_remaining{sale=\"" + QByteArray::number(it.key())
-                            + "\"} " + QByteArray::number(it.value()) + '\n';
-                render(text, *up);
+                }
+                QHash<QByteArray, QByteArray> f;
+                for (qsizetype i = 0; i + 1 < h->elements.size(); i += 2)
+                    f.insert(h->elements[i].bytes(), h->elements[i + 1].bytes());
+                if (f.isEmpty()) {
+                    ex->sendProblem(Problem::make(404, QStringLiteral("reservation-not-found")));
+                    return;
+                }
+                ex->sendJson(
+                    200, QJsonObject{{"reservation_id", QString::fromUtf8(rid)},
+                                     {"status", "reserved"},
+                                     {"sale_id", sale},
+                                     {"item_id", f.value("item").toLongLong()},
+                                     {"user_id", QString::fromUtf8(f.value("user"))},
+                                     {"quantity", f.value("qty").toInt()},
+                                     {"amount_cents",
+                                      f.value("price").toLongLong() * f.value("qty").toLongLong()},
+                                     {"expires_at", isoTime(f.value("expires_ms").toLongLong())},
+                                     {"payment_started", f.value("status") == "confirmed"}});
             });
-        }
     });
 }
 

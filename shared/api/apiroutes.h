@@ -34,6 +34,7 @@ private:
     void checkout(const ExchangePtr &ex);
     void purchase(const ExchangePtr &ex);
     void getSale(const ExchangePtr &ex, const QStringList &params);
+    void reservation(const ExchangePtr &ex, const QStringList &params);
     void createSale(const ExchangePtr &ex);
     void warmSale(const ExchangePtr &ex, const QStringList &params);
     void ready(const ExchangePtr &ex);

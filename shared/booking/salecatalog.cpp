@@ -108,8 +108,8 @@ void SaleCatalog::create(const SaleSpec &spec,
     for (const SaleSpec::Item &i : spec.items)
         items.append(
             QJsonObject{{"name", i.name}, {"stock", i.stock}, {"price_cents", i.priceCents}});
-    // One statement, so the sale and its items commit together or not at all. Item ids come
-    // back in the order the items were given.
+    // One statement, so the sale, its items and their inventory rows commit together or not
+    // at all. Item ids come back in the order the items were given.
     static const QByteArray sql = R"(
 WITH s AS (
     INSERT INTO sales (name, per_user_limit, starts_at, ends_at, hold_seconds,
@@ -123,7 +123,10 @@ i AS (
                        AS (name text, price_cents bigint, stock integer)) WITH ORDINALITY
             AS x (name, price_cents, stock, ord)
     ORDER BY x.ord
-    RETURNING id)
+    RETURNING id, sale_id, stock),
+v AS (
+    INSERT INTO inventory (item_id, sale_id, stock)
+    SELECT id, sale_id, stock FROM i)
 SELECT (SELECT id FROM s) AS sale_id, i.id AS item_id FROM i ORDER BY i.id)";
     m_pg.query(
         sql,

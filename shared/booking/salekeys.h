@@ -18,6 +18,8 @@ public:
     QByteArray users() const { return m_prefix + "users"; }
     QByteArray bucket() const { return m_prefix + "bucket"; }
     QByteArray stream() const { return m_prefix + "stream"; }
+    QByteArray deadLetters() const { return m_prefix + "dead"; }
+    QByteArray released() const { return m_prefix + "released"; }
     QByteArray reservation(const QByteArray &rid) const { return m_prefix + "res:" + rid; }
     QByteArray idempotency(const QByteArray &user, const QByteArray &key) const {
         return m_prefix + "idem:" + user + ':' + key;

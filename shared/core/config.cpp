@@ -1,6 +1,8 @@
 #include "config.h"
 
 #include <QCommandLineParser>
+#include <QCoreApplication>
+#include <QSysInfo>
 #include <QThread>
 #include <QUrl>
 
@@ -186,13 +188,44 @@ QList<Option> options() {
                        "(0 = always ask Redis). Units released meanwhile wait this long."),
         QStringLiteral("ms"), intSetter(&Config::soldOutCacheMs, 0, 60000),
         intShow(&Config::soldOutCacheMs)};
+    o << Option{
+        QStringLiteral("worker-consumer"),
+        QStringLiteral("Consumer name of this stream worker in the group; unique per process."),
+        QStringLiteral("name"),
+        [](Config &c, const QString &v) -> QString {
+            if (v.isEmpty() || v.size() > 100)
+                return QStringLiteral("must be 1 to 100 characters");
+            c.workerConsumer = v;
+            return {};
+        },
+        [](const Config &) { return QStringLiteral("<host>-<pid>"); }};
+    o << Option{QStringLiteral("worker-batch"),
+                QStringLiteral("Stream entries read, and written to PostgreSQL, per transaction."),
+                QStringLiteral("n"), intSetter(&Config::workerBatch, 1, 100000),
+                intShow(&Config::workerBatch)};
+    o << Option{QStringLiteral("worker-block-ms"),
+                QStringLiteral("How long one XREADGROUP waits for new entries."),
+                QStringLiteral("ms"), intSetter(&Config::workerBlockMs, 1, 60000),
+                intShow(&Config::workerBlockMs)};
+    o << Option{QStringLiteral("worker-claim-idle-ms"),
+                QStringLiteral("Entries another consumer left unacknowledged this long are taken "
+                               "over (XAUTOCLAIM)."),
+                QStringLiteral("ms"), intSetter(&Config::workerClaimIdleMs, 100, 3600000),
+                intShow(&Config::workerClaimIdleMs)};
+    o << Option{QStringLiteral("expiry-interval-ms"),
+                QStringLiteral("How often expired holds are looked for."), QStringLiteral("ms"),
+                intSetter(&Config::expiryIntervalMs, 10, 3600000),
+                intShow(&Config::expiryIntervalMs)};
+    o << Option{QStringLiteral("expiry-batch"),
+                QStringLiteral("Expired holds cancelled per sweep."), QStringLiteral("n"),
+                intSetter(&Config::expiryBatch, 1, 100000), intShow(&Config::expiryBatch)};
     return o;
 }
 
 } // namespace
 
 QStringList Config::knownRoles() {
-    return {QStringLiteral("api")};
+    return {QStringLiteral("api"), QStringLiteral("worker")};
 }
 
 bool Config::hasRole(const QString &role) const {
@@ -237,6 +270,9 @@ Result<Config> Config::parse(const QStringList &arguments) {
     }
     if (config.threads == 0)
         config.threads = qMax(1, QThread::idealThreadCount());
+    if (config.workerConsumer.isEmpty())
+        config.workerConsumer = QSysInfo::machineHostName() + QLatin1Char('-')
+                                + QString::number(QCoreApplication::applicationPid());
     if (!parser.positionalArguments().isEmpty())
         errors << QStringLiteral("unexpected arguments: %1")
                       .arg(parser.positionalArguments().join(QLatin1Char(' ')));

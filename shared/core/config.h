@@ -39,6 +39,14 @@ struct Config {
     // Redis (0 = always ask). Requests with an Idempotency-Key always go to Redis.
     int soldOutCacheMs = 200;
 
+    // Stream worker and expiry sweeper (role "worker").
+    QString workerConsumer; // default: <host>-<pid>
+    int workerBatch = 500;
+    int workerBlockMs = 1000;
+    int workerClaimIdleMs = 30000;
+    int expiryIntervalMs = 1000;
+    int expiryBatch = 500;
+
     bool hasRole(const QString &role) const;
 
     // Parses argv and the environment. Returns the config, or an error listing every invalid

@@ -128,6 +128,35 @@ HttpResponse http(quint16 port, const QByteArray &method, const QByteArray &path
     return httpRaw(port, RawHttpConnection::format(method, path, body, headers), timeoutMs);
 }
 
+QList<HttpResponse> sendAll(quint16 port, const QList<QByteArray> &requests, int connections,
+                            int timeoutMs) {
+    QList<HttpResponse> answers(requests.size());
+    qsizetype next = 0;
+    qsizetype done = 0;
+    QEventLoop loop;
+    std::vector<std::unique_ptr<RawHttpConnection>> pool;
+    std::function<void(RawHttpConnection *)> sendNext = [&](RawHttpConnection *c) {
+        if (next >= requests.size())
+            return;
+        const qsizetype i = next++;
+        c->send(requests[i], [&, c, i](const HttpResponse &r) {
+            answers[i] = r;
+            if (++done == requests.size())
+                loop.quit();
+            else if (!r.closed)
+                sendNext(c);
+        });
+    };
+    for (int i = 0; i < connections && i < requests.size(); ++i) {
+        pool.push_back(std::make_unique<RawHttpConnection>(port));
+        sendNext(pool.back().get());
+    }
+    QTimer::singleShot(timeoutMs, &loop, &QEventLoop::quit);
+    if (done < requests.size())
+        loop.exec();
+    return answers;
+}
+
 HttpResponse postJson(quint16 port, const QByteArray &path, const QJsonObject &body,
                       const QByteArray &bearer,
                       const QList<QPair<QByteArray, QByteArray>> &headers) {

@@ -55,6 +55,11 @@ HttpResponse httpRaw(quint16 port, const QByteArray &raw, int timeoutMs = 10000)
 HttpResponse http(quint16 port, const QByteArray &method, const QByteArray &path,
                   const QByteArray &body = {},
                   const QList<QPair<QByteArray, QByteArray>> &headers = {}, int timeoutMs = 10000);
+// Sends every raw request over `connections` keep-alive connections at once and returns the
+// answers in the order of the requests (status 0 where none came within `timeoutMs`).
+QList<HttpResponse> sendAll(quint16 port, const QList<QByteArray> &requests, int connections,
+                            int timeoutMs = 120000);
+
 // POST JSON with an optional bearer token.
 HttpResponse postJson(quint16 port, const QByteArray &path, const QJsonObject &body,
                       const QByteArray &bearer = {},

@@ -198,6 +198,16 @@ PgDatabase::~PgDatabase() {
     runSql(m_adminUrl, "DROP DATABASE IF EXISTS " + m_name.toUtf8() + " WITH (FORCE)", &err);
 }
 
+QString PgDatabase::urlThroughPort(quint16 port) const {
+    QUrl u(m_url);
+    u.setPort(port);
+    return u.toString();
+}
+
+quint16 PgDatabase::serverPort() const {
+    return quint16(QUrl(m_url).port(5432));
+}
+
 QByteArray PgDatabase::scalar(const QByteArray &sql) const {
     QString err;
     const QByteArray v = runSql(m_url, sql, &err);
@@ -257,7 +267,10 @@ bool Backend::start(const QHash<QString, QString> &env, const QStringList &args)
             m_error = QStringLiteral("server exited: ") + QString::fromUtf8(log());
             return false;
         }
-        QThread::msleep(20);
+        // Keep this thread's event loop turning: the server may depend on something the test
+        // serves from it (a TcpProxy in front of PostgreSQL).
+        QCoreApplication::processEvents(QEventLoop::AllEvents, 20);
+        QThread::msleep(5);
     }
     m_error = QStringLiteral("server not ready in 30 s: ") + QString::fromUtf8(log());
     return false;

@@ -61,6 +61,9 @@ public:
     ~PgDatabase();
     bool create();
     QString url() const { return m_url; }
+    // The same database reached through another local port (a TcpProxy in front of the server).
+    QString urlThroughPort(quint16 port) const;
+    quint16 serverPort() const;
     QString error() const { return m_error; }
     // Runs SQL and returns the first column of the first row ("" when none).
     QByteArray scalar(const QByteArray &sql) const;

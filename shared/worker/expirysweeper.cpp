@@ -1,0 +1,133 @@
+#include "expirysweeper.h"
+
+#include "booking/salekeys.h"
+#include "core/logging.h"
+#include "metrics/metrics.h"
+#include "pg/pgarray.h"
+#include "pg/pgconnection.h"
+
+#include <chrono>
+
+namespace flashsale {
+
+Q_DECLARE_LOGGING_CATEGORY(lcWorker)
+
+namespace {
+
+Counter &expiredCounter() {
+    static Counter &c =
+        Metrics::instance().counter("flashsale_orders_expired_total",
+                                    "Holds cancelled because they were not confirmed in time.");
+    return c;
+}
+
+} // namespace
+
+ExpirySweeper::ExpirySweeper(RedisClient::Endpoint redis, const QString &pgUrl, int intervalMs,
+                             int batch, QObject *parent)
+    : QObject(parent)
+    , m_redis(std::make_unique<RedisClient>(std::move(redis), std::chrono::milliseconds(2000)))
+    , m_pg(std::make_unique<PgConnection>(pgUrl))
+    , m_intervalMs(intervalMs)
+    , m_batch(batch) {
+    m_timer.setSingleShot(true);
+    connect(&m_timer, &QTimer::timeout, this, &ExpirySweeper::sweep);
+}
+
+ExpirySweeper::~ExpirySweeper() = default;
+
+void ExpirySweeper::start() {
+    expiredCounter();
+    m_redis->start();
+    m_pg->start();
+    m_timer.start(m_intervalMs);
+}
+
+void ExpirySweeper::scheduleNext() {
+    m_busy = false;
+    m_timer.start(m_intervalMs);
+}
+
+void ExpirySweeper::sweep() {
+    if (m_busy)
+        return;
+    m_busy = true;
+    static const QByteArray sql = R"(
+SELECT id, reservation_id, sale_id, item_id, user_id, quantity
+FROM orders
+WHERE status = 'pending' AND payment_started_at IS NULL AND expires_at <= now()
+ORDER BY expires_at
+LIMIT $1)";
+    m_pg->query(sql, {QByteArray::number(m_batch)}, [this](const Result<PgResult> &r) {
+        if (!r) {
+            qCWarning(lcWorker).noquote()
+                << "expiry: cannot read expired holds:" << r.error().message;
+            scheduleNext();
+            return;
+        }
+        if (r->rows.isEmpty()) {
+            scheduleNext();
+            return;
+        }
+        static const RedisScript release = RedisScript::load(QStringLiteral("release"));
+        auto toCancel = std::make_shared<QList<QByteArray>>();
+        auto left = std::make_shared<int>(int(r->rows.size()));
+        for (const QList<QByteArray> &row : r->rows) {
+            const QByteArray orderId = row[0];
+            const SaleKeys k(row[2].toLongLong());
+            m_redis->eval(release, {k.stock(), k.users(), k.released(), k.reservation(row[1])},
+                          {row[1], row[3], row[4], row[5], "expire"},
+                          [this, orderId, toCancel, left](const Result<RedisValue> &v) {
+                              const QByteArray outcome = v ? v->at(0).bytes() : QByteArray();
+                              // 'in_flight': the buyer confirmed in Redis; the worker will mark
+                              // payment as started, so the order is left alone.
+                              if (outcome == "released" || outcome == "already")
+                                  toCancel->append(orderId);
+                              if (--*left > 0)
+                                  return;
+                              if (toCancel->isEmpty())
+                                  scheduleNext();
+                              else
+                                  cancel(*toCancel);
+                          });
+        }
+    });
+}
+
+void ExpirySweeper::cancel(const QList<QByteArray> &orderIds) {
+    static const QByteArray sql = R"(
+WITH c AS (
+    UPDATE orders SET status = 'cancelled', cancel_reason = 'expired', updated_at = now()
+    WHERE id = ANY ($1::bigint[]) AND status = 'pending' AND payment_started_at IS NULL
+    RETURNING id, reservation_id, sale_id, item_id, user_id, quantity, amount_cents),
+stock AS (
+    UPDATE inventory v SET sold = v.sold - s.units
+    FROM (SELECT item_id, sum(quantity)::int AS units FROM c GROUP BY item_id) s
+    WHERE v.item_id = s.item_id),
+history AS (
+    INSERT INTO order_history (order_id, status, reason) SELECT id, 'cancelled', 'expired' FROM c),
+events AS (
+    INSERT INTO outbox (topic, key, payload)
+    SELECT 'order.cancelled', reservation_id,
+           jsonb_build_object('event_id', 'order.cancelled:' || reservation_id, 'order_id', id,
+                              'reservation_id', reservation_id, 'sale_id', sale_id,
+                              'item_id', item_id, 'user_id', user_id, 'quantity', quantity,
+                              'amount_cents', amount_cents, 'reason', 'expired',
+                              'occurred_at', now())
+    FROM c ORDER BY id)
+SELECT count(*) FROM c)";
+    m_pg->query(sql, {pgArray(orderIds)}, [this](const Result<PgResult> &r) {
+        if (!r) {
+            qCWarning(lcWorker).noquote() << "expiry: cannot cancel:" << r.error().message;
+        } else {
+            const int n = r->rows.value(0).value(0).toInt();
+            expiredCounter().inc(quint64(n));
+            if (n)
+                qCInfo(lcWorker) << "expired" << n << "holds";
+            Q_EMIT swept(n);
+        }
+        scheduleNext();
+    });
+}
+
+} // namespace flashsale

@@ -1,0 +1,129 @@
+#include "orderbatch.h"
+
+#include "booking/bookingservice.h"
+#include "pg/pgarray.h"
+
+namespace flashsale {
+
+QByteArray StreamEntry::field(const QByteArray &name) const {
+    for (const auto &f : fields) {
+        if (f.first == name)
+            return f.second;
+    }
+    return {};
+}
+
+namespace {
+
+std::optional<qint64> positive(const QByteArray &text, bool allowZero = false) {
+    bool ok = false;
+    const qint64 v = text.toLongLong(&ok);
+    if (!ok || v < 0 || (!allowZero && v == 0))
+        return std::nullopt;
+    return v;
+}
+
+} // namespace
+
+OrderBatch OrderBatch::parse(const QList<StreamEntry> &entries) {
+    OrderBatch b;
+    for (const StreamEntry &e : entries) {
+        const QByteArray type = e.field("type");
+        const QByteArray rid = e.field("rid");
+        if (BookingService::saleOfReservation(rid) != e.saleId) {
+            b.poison.append({e, "reservation id missing or not of this sale"});
+            continue;
+        }
+        if (type == "confirm") {
+            b.confirmed.insert(rid);
+            b.confirmEntries.append(e);
+            continue;
+        }
+        if (type != "book") {
+            b.poison.append({e, "unknown entry type '" + type + "'"});
+            continue;
+        }
+        const auto item = positive(e.field("item"));
+        const auto qty = positive(e.field("qty"));
+        const auto price = positive(e.field("price"), true);
+        const auto ts = positive(e.field("ts"));
+        const auto expires = positive(e.field("expires_ms"));
+        const QByteArray user = e.field("user");
+        if (!item || !qty || !price || !ts || !expires || user.isEmpty() || *qty > 1000000) {
+            b.poison.append({e, "malformed book entry"});
+            continue;
+        }
+        b.orders.append(
+            OrderRow{rid, e.saleId, *item, user, int(*qty), *price * *qty, *ts, *expires});
+        b.orderEntries.append(e);
+    }
+    return b;
+}
+
+const QByteArray &OrderBatch::persistSql() {
+    static const QByteArray sql = R"(
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::int[],
+                         $6::bigint[], $7::bigint[], $8::bigint[], $9::bool[])
+        AS t (reservation_id, sale_id, item_id, user_id, quantity, amount_cents, accepted_ms,
+              expires_ms, confirmed)),
+ins AS (
+    INSERT INTO orders (reservation_id, sale_id, item_id, user_id, quantity, amount_cents, status,
+                        accepted_at, expires_at, payment_started_at)
+    SELECT reservation_id, sale_id, item_id, user_id, quantity, amount_cents, 'pending',
+           to_timestamp(accepted_ms / 1000.0), to_timestamp(expires_ms / 1000.0),
+           CASE WHEN confirmed THEN now() END
+    FROM input
+    ORDER BY accepted_ms
+    ON CONFLICT (reservation_id) DO NOTHING
+    RETURNING id, reservation_id, sale_id, item_id, user_id, quantity, amount_cents, created_at),
+stock AS (
+    UPDATE inventory v SET sold = v.sold + s.units
+    FROM (SELECT item_id, sum(quantity)::int AS units FROM ins GROUP BY item_id) s
+    WHERE v.item_id = s.item_id),
+history AS (
+    INSERT INTO order_history (order_id, status) SELECT id, 'pending' FROM ins),
+events AS (
+    INSERT INTO outbox (topic, key, payload)
+    SELECT 'order.created', reservation_id,
+           jsonb_build_object('event_id', 'order.created:' || reservation_id, 'order_id', id,
+                              'reservation_id', reservation_id, 'sale_id', sale_id,
+                              'item_id', item_id, 'user_id', user_id, 'quantity', quantity,
+                              'amount_cents', amount_cents, 'occurred_at', created_at)
+    FROM ins ORDER BY id),
+confirm AS (
+    UPDATE orders o SET payment_started_at = now(), updated_at = now()
+    WHERE o.reservation_id = ANY ($10::text[]) AND o.status = 'pending'
+      AND o.payment_started_at IS NULL
+    RETURNING o.id)
+SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM confirm) AS confirmed)";
+    return sql;
+}
+
+QList<QByteArray> OrderBatch::persistParams() const {
+    QList<QByteArray> rid, sale, item, user, qty, amount, accepted, expires, confirmedNow;
+    for (const OrderRow &o : orders) {
+        rid << o.reservationId;
+        sale << QByteArray::number(o.saleId);
+        item << QByteArray::number(o.itemId);
+        user << o.userId;
+        qty << QByteArray::number(o.quantity);
+        amount << QByteArray::number(o.amountCents);
+        accepted << QByteArray::number(o.acceptedMs);
+        expires << QByteArray::number(o.expiresMs);
+        confirmedNow << (confirmed.contains(o.reservationId) ? "true" : "false");
+    }
+    // Confirmations of orders written in this same statement are set on insert (a statement
+    // does not see its own inserts); the UPDATE covers orders of earlier batches.
+    const QSet<QByteArray> inBatch(rid.cbegin(), rid.cend());
+    QList<QByteArray> earlier;
+    for (const QByteArray &r : confirmed) {
+        if (!inBatch.contains(r))
+            earlier << r;
+    }
+    return {pgArray(rid),          pgArray(sale),   pgArray(item),     pgArray(user),
+            pgArray(qty),          pgArray(amount), pgArray(accepted), pgArray(expires),
+            pgArray(confirmedNow), pgArray(earlier)};
+}
+
+} // namespace flashsale

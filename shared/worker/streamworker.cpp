@@ -1,0 +1,379 @@
+#include "streamworker.h"
+
+#include "booking/salekeys.h"
+#include "core/logging.h"
+#include "metrics/metrics.h"
+#include "pg/pgconnection.h"
+
+#include <QRegularExpression>
+
+#include <chrono>
+
+namespace flashsale {
+
+Q_LOGGING_CATEGORY(lcWorker, "flashsale.worker", QtInfoMsg)
+
+namespace {
+
+struct WorkerMetrics {
+    Counter &persisted = Metrics::instance().counter(
+        "flashsale_orders_persisted_total", "Orders written to PostgreSQL by the stream worker.");
+    Counter &deadLetters = Metrics::instance().counter(
+        "flashsale_stream_dead_letters_total", "Stream entries moved to a dead-letter stream.");
+    Counter &claimed = Metrics::instance().counter(
+        "flashsale_stream_claimed_total", "Entries taken over from idle consumers by XAUTOCLAIM.");
+    Counter &retries = Metrics::instance().counter(
+        "flashsale_worker_retries_total", "Batches retried because PostgreSQL or Redis failed.");
+    Histogram &batchSize = Metrics::instance().histogram(
+        "flashsale_worker_batch_size", "Stream entries per committed batch.", {},
+        {1, 10, 50, 100, 250, 500, 1000, 2500, 5000});
+    Histogram &commit = Metrics::instance().histogram("flashsale_worker_commit_seconds",
+                                                      "Time to write one batch to PostgreSQL.");
+
+    static WorkerMetrics &get() {
+        static WorkerMetrics m;
+        return m;
+    }
+};
+
+qint64 saleOfStreamKey(const QByteArray &key) {
+    static const QRegularExpression pattern(QStringLiteral("^fs:\\{sale:(\\d+)\\}:stream$"));
+    const auto m = pattern.match(QString::fromLatin1(key));
+    return m.hasMatch() ? m.captured(1).toLongLong() : 0;
+}
+
+QList<StreamEntry> allEntries(const OrderBatch &b) {
+    QList<StreamEntry> all = b.orderEntries + b.confirmEntries;
+    for (const auto &p : b.poison)
+        all << p.first;
+    return all;
+}
+
+StreamEntry entryOf(qint64 sale, const RedisValue &e) {
+    StreamEntry entry;
+    entry.saleId = sale;
+    entry.id = e.at(0).bytes();
+    const RedisValue &fields = e.at(1);
+    for (qsizetype i = 0; i + 1 < fields.elements.size(); i += 2)
+        entry.fields.append({fields.elements[i].bytes(), fields.elements[i + 1].bytes()});
+    return entry;
+}
+
+} // namespace
+
+StreamWorker::StreamWorker(RedisClient::Endpoint redis, const QString &pgUrl,
+                           StreamWorkerOptions options, QObject *parent)
+    : QObject(parent)
+    , m_options(std::move(options))
+    , m_redis(std::make_unique<RedisClient>(std::move(redis),
+                                            std::chrono::milliseconds(m_options.blockMs + 2000)))
+    , m_pg(std::make_unique<PgConnection>(pgUrl)) {
+    m_retry.setSingleShot(true);
+    connect(m_redis.get(), &RedisClient::connected, this, [this] {
+        if (!m_running) {
+            m_running = true;
+            cycle();
+        }
+    });
+}
+
+StreamWorker::~StreamWorker() = default;
+
+void StreamWorker::start() {
+    WorkerMetrics::get();
+    qCInfo(lcWorker).noquote() << "stream worker" << m_options.consumer << "starting: batch"
+                               << m_options.batchSize << "block" << m_options.blockMs << "ms";
+    m_redis->start();
+    m_pg->start();
+}
+
+void StreamWorker::retryLater(QList<StreamEntry> entries) {
+    WorkerMetrics::get().retries.inc();
+    m_retry.disconnect();
+    if (entries.isEmpty()) {
+        connect(&m_retry, &QTimer::timeout, this, &StreamWorker::cycle);
+    } else {
+        // The same entries again: they stay pending in Redis meanwhile, unacknowledged.
+        connect(&m_retry, &QTimer::timeout, this, [this, entries] { handle(entries); });
+    }
+    m_retry.start(m_backoffMs);
+    m_backoffMs = std::min(m_backoffMs * 2, 5000);
+}
+
+void StreamWorker::cycle() {
+    if (!m_sinceRefresh.isValid() || m_sinceRefresh.elapsed() >= m_options.refreshMs) {
+        refreshSales();
+        return;
+    }
+    if (m_sales.isEmpty()) {
+        m_retry.disconnect();
+        connect(&m_retry, &QTimer::timeout, this, &StreamWorker::cycle);
+        m_retry.start(m_options.refreshMs);
+        return;
+    }
+    if (!m_sinceClaim.isValid() || m_sinceClaim.elapsed() >= m_options.claimIdleMs / 2) {
+        claim();
+        return;
+    }
+    read();
+}
+
+void StreamWorker::refreshSales() {
+    m_redis->command({"SMEMBERS", SaleKeys::saleIndex()}, [this](const Result<RedisValue> &r) {
+        if (!r || !r->isArray()) {
+            qCWarning(lcWorker) << "cannot list sales:"
+                                << (r ? QString::fromUtf8(r->string) : r.error().message);
+            retryLater();
+            return;
+        }
+        QList<qint64> sales;
+        for (const RedisValue &v : r->elements) {
+            if (const qint64 id = v.toInt())
+                sales << id;
+        }
+        std::sort(sales.begin(), sales.end());
+        m_sinceRefresh.start();
+        ensureGroups(sales);
+    });
+}
+
+void StreamWorker::ensureGroups(const QList<qint64> &sales) {
+    QList<qint64> fresh;
+    for (qint64 s : sales) {
+        if (!m_groupsMade.contains(s))
+            fresh << s;
+    }
+    if (fresh.isEmpty()) {
+        m_sales = sales;
+        cycle();
+        return;
+    }
+    auto left = std::make_shared<int>(int(fresh.size()));
+    auto failed = std::make_shared<bool>(false);
+    for (qint64 s : fresh) {
+        // From id 0: entries written before any worker existed are read too.
+        m_redis->command({"XGROUP", "CREATE", SaleKeys(s).stream(), kGroup, "0", "MKSTREAM"},
+                         [this, s, sales, left, failed](const Result<RedisValue> &r) {
+                             if (r && (!r->isError() || r->string.startsWith("BUSYGROUP")))
+                                 m_groupsMade.insert(s);
+                             else
+                                 *failed = true;
+                             if (--*left > 0)
+                                 return;
+                             if (*failed) {
+                                 retryLater();
+                                 return;
+                             }
+                             m_sales = sales;
+                             cycle();
+                         });
+    }
+}
+
+QList<StreamEntry> StreamWorker::parseStreams(const RedisValue &streams) {
+    QList<StreamEntry> entries;
+    for (const RedisValue &stream : streams.elements) {
+        const qint64 sale = saleOfStreamKey(stream.at(0).bytes());
+        for (const RedisValue &e : stream.at(1).elements) {
+            if (!e.isNil())
+                entries.append(entryOf(sale, e));
+        }
+    }
+    return entries;
+}
+
+void StreamWorker::read() {
+    QList<QByteArray> argv{"XREADGROUP", "GROUP",
+                           kGroup,       m_options.consumer.toUtf8(),
+                           "COUNT",      QByteArray::number(m_options.batchSize),
+                           "BLOCK",      QByteArray::number(m_options.blockMs),
+                           "STREAMS"};
+    for (qint64 s : std::as_const(m_sales))
+        argv << SaleKeys(s).stream();
+    for (qsizetype i = 0; i < m_sales.size(); ++i)
+        argv << ">";
+    m_redis->command(argv, [this](const Result<RedisValue> &r) {
+        if (!r || r->isError()) {
+            qCWarning(lcWorker) << "XREADGROUP failed:"
+                                << (r ? QString::fromUtf8(r->string) : r.error().message);
+            if (r && r->string.startsWith("NOGROUP"))
+                m_groupsMade.clear(); // the stream was deleted: make the groups again
+            m_sinceRefresh.invalidate();
+            retryLater();
+            return;
+        }
+        handle(r->isNil() ? QList<StreamEntry>{} : parseStreams(*r));
+    });
+}
+
+void StreamWorker::claim() {
+    // One XAUTOCLAIM per sale, pipelined; their entries are handled as one batch.
+    auto entries = std::make_shared<QList<StreamEntry>>();
+    auto left = std::make_shared<int>(int(m_sales.size()));
+    for (qint64 s : std::as_const(m_sales)) {
+        m_redis->command({"XAUTOCLAIM", SaleKeys(s).stream(), kGroup, m_options.consumer.toUtf8(),
+                          QByteArray::number(m_options.claimIdleMs), "0-0", "COUNT",
+                          QByteArray::number(m_options.batchSize)},
+                         [this, s, entries, left](const Result<RedisValue> &r) {
+                             if (r && r->isArray()) {
+                                 for (const RedisValue &e : r->at(1).elements) {
+                                     if (!e.isNil())
+                                         entries->append(entryOf(s, e));
+                                 }
+                             }
+                             if (--*left > 0)
+                                 return;
+                             m_sinceClaim.start();
+                             if (!entries->isEmpty()) {
+                                 WorkerMetrics::get().claimed.inc(quint64(entries->size()));
+                                 qCInfo(lcWorker) << "took over" << entries->size()
+                                                  << "entries left idle by another consumer";
+                             }
+                             handle(*entries);
+                         });
+    }
+}
+
+void StreamWorker::handle(QList<StreamEntry> entries) {
+    if (entries.isEmpty()) {
+        cycle();
+        return;
+    }
+    const OrderBatch batch = OrderBatch::parse(entries);
+    const auto started = std::chrono::steady_clock::now();
+    persist(batch, [this, batch, entries, started](bool ok) {
+        if (!ok) {
+            retryLater(entries);
+            return;
+        }
+        WorkerMetrics::get().batchSize.observe(double(entries.size()));
+        WorkerMetrics::get().commit.observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        m_backoffMs = 100;
+        acknowledge(entries, [this] { cycle(); });
+    });
+}
+
+void StreamWorker::persist(const OrderBatch &batch, std::function<void(bool ok)> done) {
+    if (batch.orders.isEmpty() && batch.confirmed.isEmpty()) {
+        deadLetter(batch.poison, [done] { done(true); });
+        return;
+    }
+    m_pg->query(
+        OrderBatch::persistSql(), batch.persistParams(),
+        [this, batch, done](const Result<PgResult> &r) {
+            if (r) {
+                const int inserted = r->rows.value(0).value(0).toInt();
+                m_persisted += quint64(inserted);
+                WorkerMetrics::get().persisted.inc(quint64(inserted));
+                Q_EMIT batchCommitted(inserted);
+                deadLetter(batch.poison, [done] { done(true); });
+                return;
+            }
+            if (r.error().code == ErrorCode::Conflict && batch.orders.size() > 1) {
+                // One entry breaks a constraint: find it by writing them one by one.
+                qCWarning(lcWorker).noquote()
+                    << "batch refused (" << r.error().message << "); isolating the entry";
+                persistOneByOne(batch, 0, [done] { done(true); });
+                return;
+            }
+            if (r.error().code == ErrorCode::Conflict) {
+                OrderBatch rest = batch;
+                rest.poison.append({batch.orderEntries.first(), r.error().message.toUtf8()});
+                rest.orders.clear();
+                rest.orderEntries.clear();
+                persist(rest, done);
+                return;
+            }
+            qCWarning(lcWorker).noquote() << "cannot write batch:" << r.error().message;
+            done(false);
+        });
+}
+
+void StreamWorker::persistOneByOne(OrderBatch batch, qsizetype index, std::function<void()> done) {
+    if (index >= batch.orders.size()) {
+        // Confirmations of orders from earlier batches, and the poison found on the way.
+        OrderBatch rest;
+        rest.confirmed = batch.confirmed;
+        rest.confirmEntries = batch.confirmEntries;
+        rest.poison = batch.poison;
+        persist(rest, [this, batch, done](bool ok) {
+            if (ok)
+                done();
+            else
+                retryLater(allEntries(batch));
+        });
+        return;
+    }
+    OrderBatch one;
+    one.orders = {batch.orders[index]};
+    one.orderEntries = {batch.orderEntries[index]};
+    if (batch.confirmed.contains(batch.orders[index].reservationId))
+        one.confirmed.insert(batch.orders[index].reservationId);
+    m_pg->query(
+        OrderBatch::persistSql(), one.persistParams(),
+        [this, batch, index, done](const Result<PgResult> &r) mutable {
+            if (r) {
+                const int inserted = r->rows.value(0).value(0).toInt();
+                m_persisted += quint64(inserted);
+                WorkerMetrics::get().persisted.inc(quint64(inserted));
+                if (inserted)
+                    Q_EMIT batchCommitted(inserted);
+            } else if (r.error().code == ErrorCode::Conflict) {
+                batch.poison.append({batch.orderEntries[index], r.error().message.toUtf8()});
+            } else {
+                qCWarning(lcWorker).noquote() << "cannot write entry:" << r.error().message;
+                retryLater(allEntries(batch));
+                return;
+            }
+            persistOneByOne(batch, index + 1, done);
+        });
+}
+
+void StreamWorker::deadLetter(const QList<QPair<StreamEntry, QByteArray>> &poison,
+                              std::function<void()> done) {
+    if (poison.isEmpty()) {
+        done();
+        return;
+    }
+    auto left = std::make_shared<int>(int(poison.size()));
+    for (const auto &[entry, reason] : poison) {
+        qCWarning(lcWorker).noquote()
+            << "dead letter: sale" << entry.saleId << "entry" << entry.id << "-" << reason;
+        QList<QByteArray> argv{"XADD",
+                               SaleKeys(entry.saleId).deadLetters(),
+                               "*",
+                               "reason",
+                               reason,
+                               "source_id",
+                               entry.id,
+                               "consumer",
+                               m_options.consumer.toUtf8()};
+        for (const auto &f : entry.fields)
+            argv << "field:" + f.first << f.second;
+        m_redis->command(argv, [left, done](const Result<RedisValue> &) {
+            if (--*left == 0)
+                done();
+        });
+        WorkerMetrics::get().deadLetters.inc();
+    }
+}
+
+void StreamWorker::acknowledge(const QList<StreamEntry> &entries, std::function<void()> done) {
+    QHash<qint64, QList<QByteArray>> bySale;
+    for (const StreamEntry &e : entries)
+        bySale[e.saleId] << e.id;
+    auto left = std::make_shared<int>(int(bySale.size()));
+    for (auto it = bySale.constBegin(); it != bySale.constEnd(); ++it) {
+        QList<QByteArray> argv{"XACK", SaleKeys(it.key()).stream(), kGroup};
+        argv << it.value();
+        // A lost XACK only means the entries come back once more, and writing them again
+        // changes nothing.
+        m_redis->command(argv, [left, done](const Result<RedisValue> &) {
+            if (--*left == 0)
+                done();
+        });
+    }
+}
+
+} // namespace flashsale

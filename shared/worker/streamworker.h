@@ -1,0 +1,82 @@
+#pragma once
+
+#include "redis/redisclient.h"
+#include "worker/orderbatch.h"
+
+#include <QElapsedTimer>
+#include <QObject>
+#include <QSet>
+#include <QTimer>
+
+#include <memory>
+
+namespace flashsale {
+
+class PgConnection;
+
+struct StreamWorkerOptions {
+    QString consumer;        // unique per process: host-pid
+    int batchSize = 500;     // entries per XREADGROUP, and so per transaction
+    int blockMs = 1000;      // XREADGROUP BLOCK
+    int claimIdleMs = 30000; // XAUTOCLAIM entries another consumer left pending this long
+    int refreshMs = 2000;    // how often the set of sales (fs:sales) is read again
+};
+
+// The stream worker: turns every accepted booking into exactly one order row.
+//
+// It reads the streams of all warmed sales in one consumer group ("workers") with XREADGROUP,
+// writes each batch in one PostgreSQL statement (OrderBatch::persistSql), and XACKs only after
+// that commits. A redelivered entry hits UNIQUE (reservation_id) and changes nothing. Entries a
+// dead consumer left pending longer than claimIdleMs are taken over with XAUTOCLAIM. A poison
+// entry (unparseable, or one the database refuses by a constraint) goes to the sale's
+// dead-letter stream fs:{sale:ID}:dead with its reason, and is acknowledged.
+//
+// When PostgreSQL is unreachable the batch is retried with backoff and nothing is acknowledged:
+// Redis keeps the entries. Owns its Redis and PostgreSQL connections; runs on the thread it was
+// created in. The single-node XREADGROUP over several streams means the worker reads one Redis
+// node; on Redis Cluster run one worker group per node.
+class StreamWorker final : public QObject {
+    Q_OBJECT
+public:
+    StreamWorker(RedisClient::Endpoint redis, const QString &pgUrl, StreamWorkerOptions options,
+                 QObject *parent = nullptr);
+    ~StreamWorker() override;
+
+    void start();
+    quint64 persisted() const { return m_persisted; }
+
+    static constexpr const char *kGroup = "workers";
+
+Q_SIGNALS:
+    void batchCommitted(int inserted);
+
+private:
+    void cycle();
+    void refreshSales();
+    void ensureGroups(const QList<qint64> &sales);
+    void read();
+    void claim();
+    void handle(QList<StreamEntry> entries);
+    void persist(const OrderBatch &batch, std::function<void(bool ok)> done);
+    void persistOneByOne(OrderBatch batch, qsizetype index, std::function<void()> done);
+    void deadLetter(const QList<QPair<StreamEntry, QByteArray>> &poison,
+                    std::function<void()> done);
+    void acknowledge(const QList<StreamEntry> &entries, std::function<void()> done);
+    // Runs cycle() again after the backoff, or handle(entries) when given.
+    void retryLater(QList<StreamEntry> entries = {});
+    QList<StreamEntry> parseStreams(const RedisValue &streams);
+
+    StreamWorkerOptions m_options;
+    std::unique_ptr<RedisClient> m_redis;
+    std::unique_ptr<PgConnection> m_pg;
+    QList<qint64> m_sales;
+    QSet<qint64> m_groupsMade;
+    QElapsedTimer m_sinceRefresh;
+    QElapsedTimer m_sinceClaim;
+    QTimer m_retry;
+    int m_backoffMs = 100;
+    bool m_running = false;
+    quint64 m_persisted = 0;
+};
+
+} // namespace flashsale

@@ -1,0 +1,65 @@
+-- 002_orders: the order pipeline's tables. PostgreSQL is the source of truth: every booking
+-- Redis accepted becomes exactly one row in orders, written by the stream worker together
+-- with its stock and its outbox event, in one transaction per batch.
+--
+--   sales 1 ──< sale_items 1 ── 1 inventory
+--                   1
+--                   └──< orders 1 ──< order_history
+--   outbox (one row per event to publish; the relay of issue 4 reads it in id order)
+--
+-- Conservation per item: inventory.stock = remaining + sold, where sold counts the units of
+-- orders that are pending or paid; a cancellation gives its units back.
+
+CREATE TABLE inventory (
+    item_id bigint  PRIMARY KEY REFERENCES sale_items (id) ON DELETE CASCADE,
+    sale_id bigint  NOT NULL REFERENCES sales (id) ON DELETE CASCADE,
+    stock   integer NOT NULL CHECK (stock >= 0),
+    sold    integer NOT NULL DEFAULT 0,
+    -- Oversell is impossible here even if Redis misbehaves: the batch that would pass the stock
+    -- fails as a whole, and the worker then isolates the entry responsible.
+    CONSTRAINT inventory_no_oversell CHECK (sold >= 0 AND sold <= stock)
+);
+CREATE INDEX inventory_sale_id ON inventory (sale_id);
+
+INSERT INTO inventory (item_id, sale_id, stock)
+SELECT id, sale_id, stock FROM sale_items;
+
+CREATE TABLE orders (
+    id                 bigserial   PRIMARY KEY,
+    -- The reservation id Redis answered with; a redelivered stream entry hits this and is a no-op.
+    reservation_id     text        NOT NULL UNIQUE,
+    sale_id            bigint      NOT NULL REFERENCES sales (id),
+    item_id            bigint      NOT NULL REFERENCES inventory (item_id),
+    user_id            text        NOT NULL,
+    quantity           integer     NOT NULL CHECK (quantity > 0),
+    amount_cents       bigint      NOT NULL CHECK (amount_cents >= 0),
+    status             text        NOT NULL CHECK (status IN ('pending', 'paid', 'cancelled')),
+    cancel_reason      text        CHECK (cancel_reason IN ('expired', 'declined', 'admin')),
+    accepted_at        timestamptz NOT NULL,  -- when Redis accepted the booking
+    expires_at         timestamptz NOT NULL,  -- end of the hold
+    payment_started_at timestamptz,           -- set once the buyer confirmed: not expired then
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    updated_at         timestamptz NOT NULL DEFAULT now(),
+    CHECK ((status = 'cancelled') = (cancel_reason IS NOT NULL))
+);
+CREATE INDEX orders_expiring ON orders (expires_at) WHERE status = 'pending' AND payment_started_at IS NULL;
+CREATE INDEX orders_sale_status ON orders (sale_id, status);
+
+CREATE TABLE order_history (
+    id       bigserial   PRIMARY KEY,
+    order_id bigint      NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
+    status   text        NOT NULL,
+    reason   text,
+    at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX order_history_order_id ON order_history (order_id);
+
+CREATE TABLE outbox (
+    id           bigserial   PRIMARY KEY,
+    topic        text        NOT NULL,
+    key          text        NOT NULL,
+    payload      jsonb       NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    published_at timestamptz
+);
+CREATE INDEX outbox_unpublished ON outbox (id) WHERE published_at IS NULL;

@@ -1,0 +1,329 @@
+// The order pipeline against real Redis and PostgreSQL: the API accepts bookings, separate
+// worker processes (flashsale-server --roles worker) turn them into orders. Every accepted
+// booking must become exactly one order row, through worker crashes, two workers sharing a
+// group, poison entries and a PostgreSQL outage; expired holds come back to stock exactly once.
+
+#include "booking/salekeys.h"
+#include "rawhttp.h"
+#include "tcpproxy.h"
+#include "testservers.h"
+
+#include <QDateTime>
+#include <QElapsedTimer>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QTest>
+#include <QThread>
+
+using namespace flashsale;
+using namespace flashsale::test;
+
+class TestOrderPipeline : public QObject {
+    Q_OBJECT
+
+private:
+    RedisServer m_redisServer;
+    PgDatabase m_db;
+    Backend m_api;
+    std::unique_ptr<RedisSync> m_redis;
+
+    QHash<QString, QString> workerEnv(const QString &pgUrl = {}) const {
+        return {{"FLASHSALE_ROLES", "worker"},
+                {"FLASHSALE_REDIS_URL", m_redisServer.url()},
+                {"FLASHSALE_PG_URL", pgUrl.isEmpty() ? m_db.url() : pgUrl},
+                {"FLASHSALE_WORKER_BLOCK_MS", "200"},
+                {"FLASHSALE_WORKER_CLAIM_IDLE_MS", "1000"},
+                {"FLASHSALE_EXPIRY_INTERVAL_MS", "100"}};
+    }
+
+    qint64 createSale(int stock, int limit, int holdSeconds = 300) {
+        const QDateTime now = QDateTime::currentDateTimeUtc();
+        const HttpResponse r =
+            postJson(m_api.port(), "/api/v1/admin/sales",
+                     QJsonObject{{"name", "Pipeline"},
+                                 {"stock", stock},
+                                 {"per_user_limit", limit},
+                                 {"price_cents", 250},
+                                 {"admission_rate", 0},
+                                 {"hold_seconds", holdSeconds},
+                                 {"starts_at", now.addSecs(-1).toString(Qt::ISODate)},
+                                 {"ends_at", now.addSecs(3600).toString(Qt::ISODate)}},
+                     Backend::kAdminToken);
+        if (r.status != 201)
+            qWarning("create sale: %d %s", r.status, r.body.constData());
+        return r.json().value(QStringLiteral("id")).toInteger();
+    }
+
+    // Books `requests` times one unit for users u0..u(users-1), 64 connections at once; returns
+    // the reservation ids accepted.
+    QStringList book(qint64 sale, int requests, int users, const QByteArray &userPrefix = "u") {
+        QList<QByteArray> raw;
+        for (int i = 0; i < requests; ++i) {
+            raw << RawHttpConnection::format(
+                "POST", "/api/v1/sales/" + QByteArray::number(sale) + "/book",
+                "{\"user_id\":\"" + userPrefix + QByteArray::number(i % users)
+                    + "\",\"quantity\":1}",
+                {});
+        }
+        QStringList accepted;
+        for (const HttpResponse &r : sendAll(m_api.port(), raw, 64)) {
+            if (r.status == 202)
+                accepted << r.json().value(QStringLiteral("reservation_id")).toString();
+        }
+        return accepted;
+    }
+
+    int orders(qint64 sale, const QByteArray &where = "true") {
+        return m_db
+            .scalar("SELECT count(*) FROM orders WHERE sale_id = " + QByteArray::number(sale)
+                    + " AND " + where)
+            .toInt();
+    }
+    int outbox(qint64 sale, const QByteArray &topic) {
+        return m_db
+            .scalar("SELECT count(*) FROM outbox WHERE topic = '" + topic
+                    + "' AND (payload->>'sale_id')::bigint = " + QByteArray::number(sale))
+            .toInt();
+    }
+    int sold(qint64 sale) {
+        return m_db
+            .scalar("SELECT sum(sold) FROM inventory WHERE sale_id = " + QByteArray::number(sale))
+            .toInt();
+    }
+    qint64 pendingEntries(qint64 sale) {
+        return m_redis->command({"XPENDING", SaleKeys(sale).stream(), "workers"})
+            .value(0)
+            .toLongLong();
+    }
+
+    // Every accepted reservation is exactly one order, with one history row and one event.
+    void verifyExactlyOnce(qint64 sale, const QStringList &accepted) {
+        QCOMPARE(orders(sale), int(accepted.size()));
+        QCOMPARE(m_db.scalar("SELECT count(DISTINCT reservation_id) FROM orders WHERE sale_id = "
+                             + QByteArray::number(sale))
+                     .toInt(),
+                 int(accepted.size()));
+        QStringList quoted;
+        for (const QString &r : accepted)
+            quoted << QLatin1Char('\'') + r + QLatin1Char('\'');
+        QCOMPARE(m_db.scalar("SELECT count(*) FROM orders WHERE reservation_id IN ("
+                             + quoted.join(QLatin1Char(',')).toUtf8() + ")")
+                     .toInt(),
+                 int(accepted.size()));
+        QCOMPARE(sold(sale), int(accepted.size()));
+        QCOMPARE(outbox(sale, "order.created"), int(accepted.size()));
+        QCOMPARE(
+            m_db.scalar("SELECT count(*) FROM order_history h JOIN orders o ON o.id = h.order_id "
+                        "WHERE h.status = 'pending' AND o.sale_id = "
+                        + QByteArray::number(sale))
+                .toInt(),
+            int(accepted.size()));
+        QTRY_COMPARE(pendingEntries(sale), 0);
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        QVERIFY2(m_redisServer.start(), qPrintable(m_redisServer.error()));
+        QVERIFY2(m_db.create(), qPrintable(m_db.error()));
+        QVERIFY2(m_api.start({{"FLASHSALE_ROLES", "api"},
+                              {"FLASHSALE_REDIS_URL", m_redisServer.url()},
+                              {"FLASHSALE_PG_URL", m_db.url()}}),
+                 qPrintable(m_api.error()));
+        m_redis = std::make_unique<RedisSync>(m_redisServer.port());
+        QTRY_COMPARE_WITH_TIMEOUT(http(m_api.port(), "GET", "/readyz").status, 200, 10000);
+    }
+
+    void acceptedBookingsBecomeOrders() {
+        const qint64 sale = createSale(400, 5);
+        const QStringList accepted = book(sale, 500, 200);
+        QCOMPARE(accepted.size(), 400);
+        // Before any worker ran, a reservation is known to Redis only.
+        const QByteArray path = "/api/v1/reservations/" + accepted.first().toUtf8();
+        QCOMPARE(http(m_api.port(), "GET", path).json().value(QStringLiteral("status")).toString(),
+                 QStringLiteral("reserved"));
+        QCOMPARE(orders(sale), 0);
+
+        Backend worker;
+        QVERIFY2(worker.start(workerEnv()), qPrintable(worker.error()));
+        QTRY_COMPARE_WITH_TIMEOUT(orders(sale), 400, 20000);
+        verifyExactlyOnce(sale, accepted);
+        const QJsonObject status = http(m_api.port(), "GET", path).json();
+        QCOMPARE(status.value(QStringLiteral("status")).toString(), QStringLiteral("pending"));
+        QCOMPARE(status.value(QStringLiteral("amount_cents")).toInt(), 250);
+        QCOMPARE(
+            http(m_api.port(), "GET",
+                 "/api/v1/reservations/" + QByteArray::number(sale) + "-" + QByteArray(32, '0'))
+                .status,
+            404);
+
+        // A paid order reads as paid (payment itself arrives with the event bus).
+        m_db.scalar("UPDATE orders SET status = 'paid' WHERE reservation_id = '"
+                    + accepted.first().toUtf8() + "'");
+        QCOMPARE(http(m_api.port(), "GET", path).json().value(QStringLiteral("status")).toString(),
+                 QStringLiteral("paid"));
+        // The stream metrics show a drained group.
+        const QByteArray metrics = http(m_api.port(), "GET", "/metrics").body;
+        QVERIFY(metrics.contains("flashsale_stream_pending{sale=\"" + QByteArray::number(sale)
+                                 + "\"} 0"));
+        QVERIFY(
+            metrics.contains("flashsale_stream_lag{sale=\"" + QByteArray::number(sale) + "\"} 0"));
+    }
+
+    void workerKilledMidRunLosesNothing() {
+        const int n = 6000;
+        const qint64 sale = createSale(n, 20);
+        const QStringList accepted = book(sale, n, 300, "k");
+        QCOMPARE(accepted.size(), n);
+
+        Backend first;
+        auto env = workerEnv();
+        env.insert(QStringLiteral("FLASHSALE_WORKER_BATCH"), QStringLiteral("25"));
+        QVERIFY2(first.start(env), qPrintable(first.error()));
+        QElapsedTimer t;
+        t.start();
+        int atKill = 0;
+        while (t.elapsed() < 20000 && (atKill = orders(sale)) == 0)
+            QThread::msleep(5);
+        first.kill(); // SIGKILL mid-run: its last batch may be committed but not acknowledged
+        atKill = orders(sale);
+        QVERIFY2(atKill > 0 && atKill < n, qPrintable(QString::number(atKill)));
+        QVERIFY(pendingEntries(sale) > 0 || atKill < n);
+
+        // A new worker takes over the dead one's pending entries (XAUTOCLAIM) and the rest.
+        Backend second;
+        QVERIFY2(second.start(env), qPrintable(second.error()));
+        QTRY_COMPARE_WITH_TIMEOUT(orders(sale), n, 30000);
+        verifyExactlyOnce(sale, accepted);
+        qInfo("killed at %d of %d orders; the second worker wrote the rest, no duplicates", atKill,
+              n);
+    }
+
+    void twoWorkersShareTheGroup() {
+        Backend a, b;
+        auto env = workerEnv();
+        env.insert(QStringLiteral("FLASHSALE_WORKER_BATCH"), QStringLiteral("50"));
+        QVERIFY2(a.start(env), qPrintable(a.error()));
+        QVERIFY2(b.start(env), qPrintable(b.error()));
+        const qint64 sale = createSale(3000, 10);
+        QTest::qWait(2500); // both workers notice the new sale
+        const QStringList accepted = book(sale, 3000, 300, "w");
+        QCOMPARE(accepted.size(), 3000);
+        QTRY_COMPARE_WITH_TIMEOUT(orders(sale), 3000, 30000);
+        verifyExactlyOnce(sale, accepted);
+        // Both consumers are in the one group.
+        QVERIFY(m_redis->command({"XINFO", "CONSUMERS", SaleKeys(sale).stream(), "workers"}).size()
+                >= 2);
+    }
+
+    void poisonEntriesGoToDeadLetters() {
+        Backend worker;
+        QVERIFY2(worker.start(workerEnv()), qPrintable(worker.error()));
+        const qint64 sale = createSale(50, 5);
+        QTest::qWait(2500);
+        const SaleKeys k(sale);
+        const QByteArray rid1 = QByteArray::number(sale) + "-" + QByteArray(32, 'a');
+        const QByteArray rid2 = QByteArray::number(sale) + "-" + QByteArray(32, 'b');
+        // Unparseable: no item, quantity or price.
+        m_redis->command({"XADD", k.stream(), "*", "type", "book", "rid", rid1, "user", "mallory"});
+        // Well formed, but for an item PostgreSQL does not know: the database refuses it.
+        m_redis->command({"XADD", k.stream(), "*", "type", "book", "rid", rid2, "user", "mallory",
+                          "item", "987654321", "qty", "1", "price", "1", "ts", "1700000000000",
+                          "expires_ms", "1700000300000"});
+        const QStringList accepted = book(sale, 20, 20, "p");
+        QCOMPARE(accepted.size(), 20);
+
+        QTRY_COMPARE_WITH_TIMEOUT(orders(sale), 20, 20000);
+        QTRY_COMPARE_WITH_TIMEOUT(m_redis->integer({"XLEN", k.deadLetters()}), 2, 10000);
+        const QList<QByteArray> dead = m_redis->command({"XRANGE", k.deadLetters(), "-", "+"});
+        QCOMPARE(dead.size(), 2);
+        QTRY_COMPARE(pendingEntries(sale), 0); // acknowledged, not retried forever
+        verifyExactlyOnce(sale, accepted);
+        const QByteArray metrics = http(m_api.port(), "GET", "/metrics").body;
+        QVERIFY(metrics.contains("flashsale_stream_dead_letter_entries{sale=\""
+                                 + QByteArray::number(sale) + "\"} 2"));
+    }
+
+    void expiredHoldsReturnStockExactlyOnce() {
+        // Two workers, so two expiry sweepers race for the same holds.
+        Backend a, b;
+        QVERIFY2(a.start(workerEnv()), qPrintable(a.error()));
+        QVERIFY2(b.start(workerEnv()), qPrintable(b.error()));
+        const qint64 sale = createSale(10, 2, 1);
+        QTest::qWait(2500);
+        const QStringList accepted = book(sale, 10, 5, "e");
+        QCOMPARE(accepted.size(), 10);
+        // One buyer confirms in time: that hold's payment is in flight and must not expire.
+        const QByteArray kept = accepted.first().toUtf8();
+        QCOMPARE(http(m_api.port(), "POST", "/purchase?code=" + kept).status, 202);
+
+        QTRY_COMPARE_WITH_TIMEOUT(
+            orders(sale, "status = 'cancelled' AND cancel_reason = 'expired'"), 9, 20000);
+        QTest::qWait(1000); // more sweeps by both: nothing may be released twice
+        const SaleKeys k(sale);
+        QCOMPARE(orders(sale, "status = 'pending'"), 1);
+        QCOMPARE(
+            m_redis->integer({"HGET", k.stock(), m_redis->command({"HKEYS", k.stock()}).value(0)}),
+            9);
+        QCOMPARE(m_redis->integer({"SCARD", k.released()}), 9);
+        QCOMPARE(m_redis->integer({"HLEN", k.users()}),
+                 1); // only the buyer who confirmed holds units
+        QCOMPARE(sold(sale), 1);
+        QCOMPARE(outbox(sale, "order.cancelled"), 9);
+        QCOMPARE(
+            m_db.scalar("SELECT count(*) FROM order_history h JOIN orders o ON o.id = h.order_id "
+                        "WHERE h.status = 'cancelled' AND o.sale_id = "
+                        + QByteArray::number(sale))
+                .toInt(),
+            9);
+        // Stock and PostgreSQL agree: initial = remaining + held.
+        QCOMPARE(9 + sold(sale), 10);
+
+        const QJsonObject expired =
+            http(m_api.port(), "GET", "/api/v1/reservations/" + accepted.last().toUtf8()).json();
+        QCOMPARE(expired.value(QStringLiteral("status")).toString(), QStringLiteral("cancelled"));
+        QCOMPARE(expired.value(QStringLiteral("cancel_reason")).toString(),
+                 QStringLiteral("expired"));
+        const QJsonObject paying = http(m_api.port(), "GET", "/api/v1/reservations/" + kept).json();
+        QCOMPARE(paying.value(QStringLiteral("status")).toString(), QStringLiteral("pending"));
+        QCOMPARE(paying.value(QStringLiteral("payment_started")).toBool(), true);
+        // An expired hold can no longer be confirmed, and its units were sold again.
+        QCOMPARE(http(m_api.port(), "POST", "/purchase?code=" + accepted.last().toUtf8()).status,
+                 409);
+        QCOMPARE(book(sale, 9, 9, "again").size(), 9);
+    }
+
+    void postgresOutageLosesNothing() {
+        TcpProxy proxy(m_db.serverPort());
+        QVERIFY(proxy.start());
+        Backend worker;
+        QVERIFY2(worker.start(workerEnv(m_db.urlThroughPort(proxy.port()))),
+                 qPrintable(worker.error()));
+        const qint64 sale = createSale(2000, 10);
+        QTest::qWait(2500);
+        const QStringList before = book(sale, 500, 100, "o1");
+        QTRY_COMPARE_WITH_TIMEOUT(orders(sale), 500, 15000);
+
+        // PostgreSQL unreachable for the worker for 10 s; the API keeps accepting meanwhile.
+        proxy.cut();
+        QStringList during;
+        QElapsedTimer t;
+        t.start();
+        for (int round = 0; t.elapsed() < 10000; ++round) {
+            during += book(sale, 100, 100, "o2-" + QByteArray::number(round) + "-");
+            QTest::qWait(500);
+        }
+        QVERIFY(during.size() >= 1000);
+        QCOMPARE(orders(sale), 500); // nothing reached PostgreSQL during the outage...
+        QCOMPARE(m_redis->integer({"XLEN", SaleKeys(sale).stream()}),
+                 qint64(500 + during.size())); // ...Redis kept it
+
+        QVERIFY(proxy.restore());
+        QTRY_COMPARE_WITH_TIMEOUT(orders(sale), int(500 + during.size()), 30000);
+        verifyExactlyOnce(sale, before + during);
+        qInfo("%lld bookings accepted while PostgreSQL was unreachable, all persisted after",
+              qint64(during.size()));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestOrderPipeline)
+#include "tst_orderpipeline.moc"

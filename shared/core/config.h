@@ -41,7 +41,7 @@ struct Config {
 
     // Stream worker and expiry sweeper (role "worker").
     QString workerConsumer; // default: <host>-<pid>
-    int workerBatch = 500;
+    int workerBatch = 1000;
     int workerBlockMs = 1000;
     int workerClaimIdleMs = 30000;
     int expiryIntervalMs = 1000;

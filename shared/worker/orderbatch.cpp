@@ -74,15 +74,13 @@ ins AS (
            to_timestamp(accepted_ms / 1000.0), to_timestamp(expires_ms / 1000.0),
            CASE WHEN confirmed THEN now() END
     FROM input
-    ORDER BY accepted_ms
     ON CONFLICT (reservation_id) DO NOTHING
     RETURNING id, reservation_id, sale_id, item_id, user_id, quantity, amount_cents, created_at),
 stock AS (
     UPDATE inventory v SET sold = v.sold + s.units
-    FROM (SELECT item_id, sum(quantity)::int AS units FROM ins GROUP BY item_id) s
-    WHERE v.item_id = s.item_id),
-history AS (
-    INSERT INTO order_history (order_id, status) SELECT id, 'pending' FROM ins),
+    FROM (SELECT item_id, sale_id, sum(quantity)::int AS units FROM ins GROUP BY item_id, sale_id) s
+    WHERE v.item_id = s.item_id AND v.sale_id = s.sale_id
+    RETURNING v.item_id),
 events AS (
     INSERT INTO outbox (topic, key, payload)
     SELECT 'order.created', reservation_id,
@@ -90,13 +88,17 @@ events AS (
                               'reservation_id', reservation_id, 'sale_id', sale_id,
                               'item_id', item_id, 'user_id', user_id, 'quantity', quantity,
                               'amount_cents', amount_cents, 'occurred_at', created_at)
-    FROM ins ORDER BY id),
+    FROM ins),
 confirm AS (
     UPDATE orders o SET payment_started_at = now(), updated_at = now()
     WHERE o.reservation_id = ANY ($10::text[]) AND o.status = 'pending'
       AND o.payment_started_at IS NULL
     RETURNING o.id)
-SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM confirm) AS confirmed)";
+SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM confirm) AS confirmed,
+       -- Every (item, sale) written is an inventory row that was updated, or nothing commits.
+       flashsale_assert((SELECT count(*) FROM stock) =
+                        (SELECT count(*) FROM (SELECT DISTINCT item_id, sale_id FROM ins) d),
+                        'an order names an item that is not in its sale''s inventory'))";
     return sql;
 }
 

@@ -44,9 +44,10 @@ struct OrderBatch {
     static OrderBatch parse(const QList<StreamEntry> &entries);
 
     // The statement that writes the batch in one transaction, and its parameters: orders
-    // inserted ON CONFLICT DO NOTHING, inventory raised by what was inserted (its CHECK refuses
-    // oversell), a history row and an order.created outbox row per new order, and payment
-    // marked as started for confirmed ones. Returns one row: inserted, confirmed.
+    // inserted ON CONFLICT DO NOTHING in stream order, inventory raised by what was inserted (its
+    // CHECK refuses oversell), an order.created outbox row per new order, and payment marked as
+    // started for confirmed ones; it fails with SQLSTATE 23503 if an order names an item that is
+    // not in its sale's inventory. Returns one row: inserted, confirmed.
     static const QByteArray &persistSql();
     QList<QByteArray> persistParams() const;
 };

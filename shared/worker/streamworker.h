@@ -8,7 +8,9 @@
 #include <QSet>
 #include <QTimer>
 
+#include <functional>
 #include <memory>
+#include <optional>
 
 namespace flashsale {
 
@@ -16,7 +18,7 @@ class PgConnection;
 
 struct StreamWorkerOptions {
     QString consumer;        // unique per process: host-pid
-    int batchSize = 500;     // entries per XREADGROUP, and so per transaction
+    int batchSize = 1000;    // entries per XREADGROUP, and so per transaction
     int blockMs = 1000;      // XREADGROUP BLOCK
     int claimIdleMs = 30000; // XAUTOCLAIM entries another consumer left pending this long
     int refreshMs = 2000;    // how often the set of sales (fs:sales) is read again
@@ -54,7 +56,10 @@ private:
     void cycle();
     void refreshSales();
     void ensureGroups(const QList<qint64> &sales);
+    QList<QByteArray> readCommand(bool block) const;
     void read();
+    void prefetch();
+    void afterBatch();
     void claim();
     void handle(QList<StreamEntry> entries);
     void persist(const OrderBatch &batch, std::function<void(bool ok)> done);
@@ -73,6 +78,13 @@ private:
     QSet<qint64> m_groupsMade;
     QElapsedTimer m_sinceRefresh;
     QElapsedTimer m_sinceClaim;
+    struct Prefetch {
+        bool inFlight = false;
+        QList<StreamEntry> entries;
+        std::function<void()> continuation; // runs when the prefetch answers
+    };
+    std::optional<Prefetch> m_prefetch;
+    QList<StreamEntry> m_retained; // delivered to us, not yet written: handled first
     QTimer m_retry;
     int m_backoffMs = 100;
     bool m_running = false;

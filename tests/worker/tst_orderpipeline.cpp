@@ -113,8 +113,8 @@ private:
         QCOMPARE(sold(sale), int(accepted.size()));
         QCOMPARE(outbox(sale, "order.created"), int(accepted.size()));
         QCOMPARE(
-            m_db.scalar("SELECT count(*) FROM order_history h JOIN orders o ON o.id = h.order_id "
-                        "WHERE h.status = 'pending' AND o.sale_id = "
+            m_db.scalar("SELECT count(*) FROM order_timeline t JOIN orders o ON o.id = t.order_id "
+                        "WHERE t.status = 'pending' AND o.sale_id = "
                         + QByteArray::number(sale))
                 .toInt(),
             int(accepted.size()));

@@ -4,6 +4,11 @@
 #include "api/apiserver.h"
 #include "core/config.h"
 #include "core/logging.h"
+#include "kafka/kafkaclient.h"
+#include "notify/notificationservice.h"
+#include "outbox/outboxrelay.h"
+#include "payment/paymentgateway.h"
+#include "payment/paymentservice.h"
 #include "pg/migrator.h"
 #include "redis/redisclient.h"
 #include "worker/expirysweeper.h"
@@ -120,6 +125,44 @@ int main(int argc, char *argv[]) {
                                                   config.expiryBatch);
         worker->start();
         sweeper->start();
+    }
+    std::unique_ptr<KafkaProducer> producer;
+    std::unique_ptr<OutboxRelay> relay;
+    if (config.hasRole(QStringLiteral("relay"))) {
+        auto p = KafkaProducer::create(config.kafkaBrokers);
+        if (!p) {
+            qCCritical(lcApp).noquote() << p.error().message;
+            return 1;
+        }
+        producer.reset(*p);
+        relay = std::make_unique<OutboxRelay>(config.pgUrl, *producer, config.relayBatch,
+                                              config.relayPollMs);
+        relay->start();
+    }
+    std::unique_ptr<RedisClient> simulatorRedis;
+    std::unique_ptr<PaymentService> payment;
+    if (config.hasRole(QStringLiteral("payment"))) {
+        const auto redis = RedisClient::Endpoint::fromUrl(config.redisUrl);
+        simulatorRedis = std::make_unique<RedisClient>(*redis, std::chrono::milliseconds(2000));
+        simulatorRedis->start();
+        auto gateway = std::make_unique<SimulatorGateway>(
+            *simulatorRedis, config.paymentSimLatencyMs, config.paymentSimDeclinePercent,
+            config.paymentSimOutage);
+        payment = std::make_unique<PaymentService>(config.kafkaBrokers, *redis, config.pgUrl,
+                                                   std::move(gateway));
+        if (auto r = payment->start(); !r) {
+            qCCritical(lcApp).noquote() << r.error().message;
+            return 1;
+        }
+    }
+    std::unique_ptr<NotificationService> notify;
+    if (config.hasRole(QStringLiteral("notify"))) {
+        notify = std::make_unique<NotificationService>(config.kafkaBrokers, config.pgUrl,
+                                                       std::make_unique<LogSender>());
+        if (auto r = notify->start(); !r) {
+            qCCritical(lcApp).noquote() << r.error().message;
+            return 1;
+        }
     }
     if (!config.readyFile.isEmpty()) {
         // The API's URL, or "ready" for a process without the API role.

@@ -219,13 +219,50 @@ QList<Option> options() {
     o << Option{QStringLiteral("expiry-batch"),
                 QStringLiteral("Expired holds cancelled per sweep."), QStringLiteral("n"),
                 intSetter(&Config::expiryBatch, 1, 100000), intShow(&Config::expiryBatch)};
+    o << Option{
+        QStringLiteral("kafka-brokers"),
+        QStringLiteral("Kafka bootstrap servers, host:port,... Needed by the relay, payment "
+                       "and notify roles; deploy/local/run starts a mock cluster when unset."),
+        QStringLiteral("list"),
+        [](Config &c, const QString &v) -> QString {
+            c.kafkaBrokers = v;
+            return {};
+        },
+        [](const Config &) { return QStringLiteral("(none)"); }};
+    o << Option{QStringLiteral("relay-batch"), QStringLiteral("Outbox rows published per round."),
+                QStringLiteral("n"), intSetter(&Config::relayBatch, 1, 100000),
+                intShow(&Config::relayBatch)};
+    o << Option{QStringLiteral("relay-poll-ms"),
+                QStringLiteral("The relay looks at the outbox this often even without a NOTIFY."),
+                QStringLiteral("ms"), intSetter(&Config::relayPollMs, 10, 3600000),
+                intShow(&Config::relayPollMs)};
+    o << Option{QStringLiteral("payment-sim-latency-ms"),
+                QStringLiteral("Latency of the built-in payment simulator."), QStringLiteral("ms"),
+                intSetter(&Config::paymentSimLatencyMs, 0, 60000),
+                intShow(&Config::paymentSimLatencyMs)};
+    o << Option{
+        QStringLiteral("payment-sim-decline-percent"),
+        QStringLiteral("Share of orders the simulator declines (the same orders every time)."),
+        QStringLiteral("pct"), intSetter(&Config::paymentSimDeclinePercent, 0, 100),
+        intShow(&Config::paymentSimDeclinePercent)};
+    o << Option{
+        QStringLiteral("payment-sim-outage"),
+        QStringLiteral("Start the simulator in an outage (also switchable at run time: Redis key "
+                       "fs:paysim:outage = 1)."),
+        QString(),
+        [](Config &c, const QString &v) -> QString {
+            c.paymentSimOutage = v != QLatin1String("0") && v != QLatin1String("false");
+            return {};
+        },
+        [](const Config &) { return QStringLiteral("off"); }};
     return o;
 }
 
 } // namespace
 
 QStringList Config::knownRoles() {
-    return {QStringLiteral("api"), QStringLiteral("worker")};
+    return {QStringLiteral("api"), QStringLiteral("worker"), QStringLiteral("relay"),
+            QStringLiteral("payment"), QStringLiteral("notify")};
 }
 
 bool Config::hasRole(const QString &role) const {
@@ -276,6 +313,11 @@ Result<Config> Config::parse(const QStringList &arguments) {
     if (!parser.positionalArguments().isEmpty())
         errors << QStringLiteral("unexpected arguments: %1")
                       .arg(parser.positionalArguments().join(QLatin1Char(' ')));
+    for (const char *role : {"relay", "payment", "notify"}) {
+        if (config.hasRole(QLatin1String(role)) && config.kafkaBrokers.isEmpty())
+            errors << QStringLiteral("--kafka-brokers is required by the %1 role")
+                          .arg(QLatin1String(role));
+    }
     if (!errors.isEmpty())
         return fail(ErrorCode::Invalid, errors.join(QLatin1Char('\n')));
     return config;

@@ -47,6 +47,14 @@ struct Config {
     int expiryIntervalMs = 1000;
     int expiryBatch = 500;
 
+    // Event bus (roles "relay", "payment", "notify").
+    QString kafkaBrokers; // bootstrap list; required by those roles
+    int relayBatch = 1000;
+    int relayPollMs = 1000;
+    int paymentSimLatencyMs = 50;
+    int paymentSimDeclinePercent = 10;
+    bool paymentSimOutage = false;
+
     bool hasRole(const QString &role) const;
 
     // Parses argv and the environment. Returns the config, or an error listing every invalid

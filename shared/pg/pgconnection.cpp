@@ -108,6 +108,12 @@ void PgConnection::onReadable() {
         lost(QString::fromUtf8(PQerrorMessage(m_conn)).trimmed());
         return;
     }
+    while (PGnotify *n = PQnotifies(m_conn)) {
+        const QByteArray channel(n->relname);
+        const QByteArray payload(n->extra);
+        PQfreemem(n);
+        Q_EMIT notified(channel, payload);
+    }
     while (m_inFlight && !PQisBusy(m_conn)) {
         PGresult *res = PQgetResult(m_conn);
         if (!res) {

@@ -54,6 +54,9 @@ public:
 Q_SIGNALS:
     void connected();
     void disconnected();
+    // A NOTIFY on a channel this connection LISTENs to (send "LISTEN x" with query(); after a
+    // reconnect, send it again on connected()).
+    void notified(const QByteArray &channel, const QByteArray &payload);
 
 private:
     enum class State { Idle, Connecting, Ready };

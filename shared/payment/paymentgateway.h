@@ -1,0 +1,68 @@
+#pragma once
+
+#include "core/result.h"
+
+#include <QByteArray>
+#include <QObject>
+#include <QString>
+
+#include <functional>
+#include <memory>
+
+namespace flashsale {
+
+class RedisClient;
+
+struct ChargeRequest {
+    qint64 orderId = 0;
+    QByteArray userId;
+    qint64 amountCents = 0;
+    // The same key for every attempt at one order: a provider charges once per key.
+    QByteArray idempotencyKey;
+};
+
+struct ChargeOutcome {
+    bool approved = false;
+    QByteArray providerRef;
+    QString declineReason;
+};
+
+// A payment provider. charge() and refund() answer exactly once, from the caller's event loop.
+// An Err result (ErrorCode::Unavailable) means "not known, try again with the same key"; a
+// decline is a successful result with approved == false.
+class PaymentGateway {
+public:
+    virtual ~PaymentGateway() = default;
+    virtual QString name() const = 0;
+    virtual void charge(const ChargeRequest &request,
+                        std::function<void(const Result<ChargeOutcome> &)> done) = 0;
+    virtual void refund(const ChargeRequest &request,
+                        std::function<void(const Result<void> &)> done) = 0;
+};
+
+// The built-in provider: answers after `latencyMs`, declines `declinePercent` of orders (the
+// same orders every time: the decision is a hash of the order id), and is down while the
+// outage switch is on: the --payment-sim-outage flag, or at run time the Redis key
+// fs:paysim:outage = 1. It keeps the ledger a real provider would, in Redis:
+//   fs:paysim:charge:<key>       string  the outcome of the charge made under that key
+//   fs:paysim:keys:<order id>    set     the keys an order was charged under (one, if correct)
+//   fs:paysim:captured           hash    order id -> charges captured (1, if correct)
+class SimulatorGateway final : public QObject, public PaymentGateway {
+    Q_OBJECT
+public:
+    SimulatorGateway(RedisClient &redis, int latencyMs, int declinePercent, bool outage,
+                     QObject *parent = nullptr);
+    QString name() const override { return QStringLiteral("simulator"); }
+    void charge(const ChargeRequest &request,
+                std::function<void(const Result<ChargeOutcome> &)> done) override;
+    void refund(const ChargeRequest &request,
+                std::function<void(const Result<void> &)> done) override;
+
+private:
+    RedisClient &m_redis;
+    int m_latencyMs;
+    int m_declinePercent;
+    bool m_outage;
+};
+
+} // namespace flashsale

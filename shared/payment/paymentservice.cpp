@@ -1,0 +1,262 @@
+#include "paymentservice.h"
+
+#include "booking/salekeys.h"
+#include "core/logging.h"
+#include "metrics/metrics.h"
+#include "payment/paymentgateway.h"
+#include "pg/pgconnection.h"
+#include "redis/redisscript.h"
+
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTimer>
+
+namespace flashsale {
+
+Q_LOGGING_CATEGORY(lcPayment, "flashsale.payment", QtInfoMsg)
+
+namespace {
+
+Counter &outcomeCounter(const char *outcome) {
+    return Metrics::instance().counter("flashsale_payments_total", "Payments ended, by outcome.",
+                                       QByteArray("outcome=\"") + outcome + '"');
+}
+
+} // namespace
+
+struct PaymentService::Order {
+    qint64 id = 0;
+    QByteArray reservationId;
+    qint64 saleId = 0;
+    qint64 itemId = 0;
+    QByteArray userId;
+    int quantity = 0;
+    qint64 amountCents = 0;
+};
+
+PaymentService::PaymentService(const QString &brokers, RedisClient::Endpoint redis,
+                               const QString &pgUrl, std::unique_ptr<PaymentGateway> gateway,
+                               QObject *parent)
+    : QObject(parent)
+    , m_brokers(brokers)
+    , m_redis(std::make_unique<RedisClient>(std::move(redis), std::chrono::milliseconds(2000)))
+    , m_pg(std::make_unique<PgConnection>(pgUrl))
+    , m_gateway(std::move(gateway)) {}
+
+PaymentService::~PaymentService() {
+    delete m_consumer;
+}
+
+Result<void> PaymentService::start() {
+    m_redis->start();
+    m_pg->start();
+    auto c = KafkaConsumer::create(
+        m_brokers, QStringLiteral("payment"), {QString::fromLatin1(topics::kOrderCreated)},
+        [this](const KafkaMessage &m, std::function<void()> done) { handle(m, std::move(done)); });
+    if (!c)
+        return std::unexpected(c.error());
+    m_consumer = *c;
+    qCInfo(lcPayment).noquote() << "payment service started with the" << m_gateway->name()
+                                << "gateway";
+    return {};
+}
+
+void PaymentService::retry(std::function<void()> step, int attempt) {
+    const int delay = std::min(100 << std::min(attempt, 8), 10000);
+    QTimer::singleShot(delay, this, std::move(step));
+}
+
+void PaymentService::handle(const KafkaMessage &message, std::function<void()> done) {
+    const QJsonObject e = QJsonDocument::fromJson(message.value).object();
+    auto order = std::make_shared<Order>();
+    order->id = e.value(QStringLiteral("order_id")).toInteger();
+    order->reservationId = e.value(QStringLiteral("reservation_id")).toString().toUtf8();
+    order->saleId = e.value(QStringLiteral("sale_id")).toInteger();
+    order->itemId = e.value(QStringLiteral("item_id")).toInteger();
+    order->userId = e.value(QStringLiteral("user_id")).toString().toUtf8();
+    order->quantity = e.value(QStringLiteral("quantity")).toInt();
+    order->amountCents = e.value(QStringLiteral("amount_cents")).toInteger();
+    if (order->id <= 0 || order->saleId <= 0 || order->reservationId.isEmpty()) {
+        qCWarning(lcPayment) << "skipping a malformed order.created at" << message.partition
+                             << message.offset;
+        done();
+        return;
+    }
+    begin(order, 0, std::move(done));
+}
+
+void PaymentService::begin(std::shared_ptr<Order> order, int attempt, std::function<void()> done) {
+    // 1. Claim the payment row, or find the one an earlier delivery made.
+    m_pg->query(
+        "INSERT INTO payments (order_id, status, amount_cents, provider) VALUES ($1, 'charging', "
+        "$2, $3) "
+        "ON CONFLICT (order_id) DO UPDATE SET attempts = payments.attempts + 1 RETURNING status",
+        {QByteArray::number(order->id), QByteArray::number(order->amountCents),
+         m_gateway->name().toUtf8()},
+        [this, order, attempt, done](const Result<PgResult> &r) {
+            if (!r) {
+                qCWarning(lcPayment).noquote() << "order" << order->id << ":" << r.error().message;
+                retry([this, order, attempt, done] { begin(order, attempt + 1, done); },
+                      attempt + 1);
+                return;
+            }
+            const QByteArray status = r->rows.value(0).value(0);
+            if (status == "captured" || status == "refunded" || status == "void") {
+                done(); // ended by an earlier delivery
+                return;
+            }
+            if (status == "declined") {
+                release(order, done); // make sure the units went back
+                return;
+            }
+            confirm(order, attempt, done);
+        });
+}
+
+void PaymentService::confirm(std::shared_ptr<Order> order, int attempt,
+                             std::function<void()> done) {
+    // 2. Confirm the hold in Redis: from now on the expiry sweeper leaves it alone.
+    static const RedisScript purchase = RedisScript::load(QStringLiteral("purchase"));
+    const SaleKeys k(order->saleId);
+    m_redis->eval(
+        purchase, {k.reservation(order->reservationId), k.stream()}, {order->reservationId},
+        [this, order, attempt, done](const Result<RedisValue> &c) {
+            if (!c || c->isError()) {
+                retry([this, order, attempt, done] { begin(order, attempt + 1, done); },
+                      attempt + 1);
+                return;
+            }
+            const QByteArray outcome = c->at(0).bytes();
+            if (outcome != "confirmed") {
+                // The hold ended (expired) before the payment began: charge nothing.
+                outcomeCounter("void").inc();
+                m_pg->query(
+                    "UPDATE payments SET status = 'void', reason = $2, updated_at = now() "
+                    "WHERE order_id = $1 AND status = 'charging'",
+                    {QByteArray::number(order->id), "hold ended before payment: " + outcome},
+                    [this, order, attempt, done](const Result<PgResult> &u) {
+                        if (!u)
+                            retry([this, order, attempt, done] { begin(order, attempt + 1, done); },
+                                  attempt + 1);
+                        else
+                            done();
+                    });
+                return;
+            }
+            m_pg->query("UPDATE orders SET payment_started_at = coalesce(payment_started_at, "
+                        "now()) WHERE id = $1",
+                        {QByteArray::number(order->id)}, [](const Result<PgResult> &) {});
+            charge(order, 0, done);
+        });
+}
+
+void PaymentService::charge(std::shared_ptr<Order> order, int attempt, std::function<void()> done) {
+    // 3. Charge, under one idempotency key per order, until the provider answers.
+    ChargeRequest req{order->id, order->userId, order->amountCents,
+                      "order-" + QByteArray::number(order->id)};
+    m_gateway->charge(req, [this, order, attempt, done](const Result<ChargeOutcome> &r) {
+        if (!r) {
+            if (attempt % 10 == 0)
+                qCWarning(lcPayment).noquote() << "order" << order->id << "charge attempt"
+                                               << attempt + 1 << ":" << r.error().message;
+            retry([this, order, attempt, done] { charge(order, attempt + 1, done); }, attempt + 1);
+            return;
+        }
+        settle(order, r->approved, r->providerRef, r->declineReason, done);
+    });
+}
+
+void PaymentService::settle(std::shared_ptr<Order> order, bool approved, QByteArray ref,
+                            QString reason, std::function<void()> done) {
+    static const QByteArray paidSql = R"(
+WITH p AS (
+    UPDATE payments SET status = 'captured', provider_ref = $2, updated_at = now()
+    WHERE order_id = $1 AND status = 'charging' RETURNING order_id),
+o AS (
+    UPDATE orders SET status = 'paid', updated_at = now()
+    WHERE id = $1 AND status = 'pending' AND EXISTS (SELECT 1 FROM p)
+    RETURNING id, reservation_id, sale_id, item_id, user_id, quantity, amount_cents),
+h AS (INSERT INTO order_history (order_id, status) SELECT id, 'paid' FROM o),
+e AS (
+    INSERT INTO outbox (topic, key, payload)
+    SELECT 'order.paid', reservation_id,
+           jsonb_build_object('event_id', 'order.paid:' || reservation_id, 'order_id', id,
+                              'reservation_id', reservation_id, 'sale_id', sale_id, 'item_id', item_id,
+                              'user_id', user_id, 'quantity', quantity, 'amount_cents', amount_cents,
+                              'occurred_at', now())
+    FROM o)
+SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM o))";
+    static const QByteArray declinedSql = R"(
+WITH p AS (
+    UPDATE payments SET status = 'declined', provider_ref = $2, reason = $3, updated_at = now()
+    WHERE order_id = $1 AND status = 'charging' RETURNING order_id),
+o AS (
+    UPDATE orders SET status = 'cancelled', cancel_reason = 'declined', updated_at = now()
+    WHERE id = $1 AND status = 'pending' AND EXISTS (SELECT 1 FROM p)
+    RETURNING id, reservation_id, sale_id, item_id, user_id, quantity, amount_cents),
+s AS (UPDATE inventory v SET sold = v.sold - o.quantity FROM o WHERE v.item_id = o.item_id),
+h AS (INSERT INTO order_history (order_id, status, reason) SELECT id, 'cancelled', 'declined' FROM o),
+e AS (
+    INSERT INTO outbox (topic, key, payload)
+    SELECT 'order.cancelled', reservation_id,
+           jsonb_build_object('event_id', 'order.cancelled:' || reservation_id, 'order_id', id,
+                              'reservation_id', reservation_id, 'sale_id', sale_id, 'item_id', item_id,
+                              'user_id', user_id, 'quantity', quantity, 'amount_cents', amount_cents,
+                              'reason', 'declined', 'occurred_at', now())
+    FROM o)
+SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM o))";
+    QList<QByteArray> params{QByteArray::number(order->id), ref};
+    if (!approved)
+        params << reason.toUtf8();
+    m_pg->query(approved ? paidSql : declinedSql, params,
+                [this, order, approved, ref, reason, done](const Result<PgResult> &r) {
+                    if (!r) {
+                        qCWarning(lcPayment).noquote()
+                            << "order" << order->id
+                            << ": cannot record payment:" << r.error().message;
+                        retry([this, order, approved, ref, reason,
+                               done] { settle(order, approved, ref, reason, done); },
+                              3);
+                        return;
+                    }
+                    const bool paymentUpdated = r->rows.value(0).value(0).toInt() == 1;
+                    const bool orderUpdated = r->rows.value(0).value(1).toInt() == 1;
+                    if (approved && paymentUpdated && !orderUpdated) {
+                        // Charged, but the order is no longer pending (cancelled by an operator
+                        // meanwhile): give the money back. See docs/ARCHITECTURE.md.
+                        ChargeRequest req{order->id, order->userId, order->amountCents,
+                                          "order-" + QByteArray::number(order->id)};
+                        m_gateway->refund(req, [this, order, done](const Result<void> &) {
+                            m_pg->query("UPDATE payments SET status = 'refunded', updated_at = "
+                                        "now() WHERE order_id = $1",
+                                        {QByteArray::number(order->id)},
+                                        [done](const Result<PgResult> &) { done(); });
+                        });
+                        outcomeCounter("refunded").inc();
+                        return;
+                    }
+                    outcomeCounter(approved ? "captured" : "declined").inc();
+                    if (approved)
+                        done();
+                    else
+                        release(order, done);
+                });
+}
+
+void PaymentService::release(std::shared_ptr<Order> order, std::function<void()> done) {
+    static const RedisScript releaseScript = RedisScript::load(QStringLiteral("release"));
+    const SaleKeys k(order->saleId);
+    m_redis->eval(releaseScript,
+                  {k.stock(), k.users(), k.released(), k.reservation(order->reservationId)},
+                  {order->reservationId, QByteArray::number(order->itemId), order->userId,
+                   QByteArray::number(order->quantity), "cancel"},
+                  [this, order, done](const Result<RedisValue> &r) {
+                      if (!r || r->isError()) {
+                          retry([this, order, done] { release(order, done); }, 3);
+                          return;
+                      }
+                      done();
+                  });
+}
+
+} // namespace flashsale

@@ -493,11 +493,20 @@ void ApiRoutes::metrics(const ExchangePtr &ex) {
     // shared truth rather than what it happened to see.
     struct Gauges {
         QMap<qint64, qint64> stock, pending, lag, dead;
+        qint64 outboxRows = 0;
+        double outboxAgeSeconds = 0;
         bool up = true;
         int left = 0;
     };
     auto render = [ex](const Gauges &g) {
         QByteArray out = Metrics::instance().render();
+        out += "# HELP flashsale_outbox_unpublished Outbox rows not yet published to Kafka.\n"
+               "# TYPE flashsale_outbox_unpublished gauge\nflashsale_outbox_unpublished "
+               + QByteArray::number(g.outboxRows) + '\n';
+        out += "# HELP flashsale_outbox_oldest_unpublished_seconds Age of the oldest unpublished "
+               "outbox row.\n# TYPE flashsale_outbox_oldest_unpublished_seconds gauge\n"
+               "flashsale_outbox_oldest_unpublished_seconds "
+               + QByteArray::number(g.outboxAgeSeconds, 'f', 3) + '\n';
         out += "# HELP flashsale_redis_up Whether this scrape could read Redis.\n"
                "# TYPE flashsale_redis_up gauge\nflashsale_redis_up "
                + QByteArray(g.up ? "1" : "0") + '\n';
@@ -524,67 +533,82 @@ void ApiRoutes::metrics(const ExchangePtr &ex) {
         }
         ex->send(200, "text/plain; version=0.0.4; charset=utf-8", out);
     };
-    m_redis.command(
-        {"SMEMBERS", SaleKeys::saleIndex()}, [this, render](const Result<RedisValue> &members) {
-            auto g = std::make_shared<Gauges>();
-            if (!members || !members->isArray()) {
-                g->up = false;
-                render(*g);
-                return;
+    // Outbox lag from PostgreSQL (one query on a partial index), then the per-sale gauges.
+    auto g = std::make_shared<Gauges>();
+    m_pg.query(
+        "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+        "FROM outbox WHERE published_at IS NULL",
+        {}, [this, g, render](const Result<PgResult> &o) {
+            if (o) {
+                g->outboxRows = o->rows.value(0).value(0).toLongLong();
+                g->outboxAgeSeconds = o->rows.value(0).value(1).toDouble();
             }
-            QList<qint64> ids;
-            for (const RedisValue &m : members->elements)
-                ids << m.toInt();
-            std::sort(ids.begin(), ids.end(), std::greater<>());
-            ids = ids.mid(0, 500); // the newest sales; older ones are closed long ago
-            if (ids.isEmpty()) {
-                render(*g);
-                return;
-            }
-            g->left = int(ids.size()) * 3;
-            auto finish = [g, render] {
-                if (--g->left == 0)
-                    render(*g);
-            };
-            for (qint64 id : ids) {
-                const SaleKeys k(id);
-                m_redis.command({"HVALS", k.stock()}, [id, g, finish](const Result<RedisValue> &r) {
-                    if (r && r->isArray()) {
-                        qint64 sum = 0;
-                        for (const RedisValue &v : r->elements)
-                            sum += v.toInt();
-                        g->stock.insert(id, sum);
-                    } else {
+            m_redis.command(
+                {"SMEMBERS", SaleKeys::saleIndex()},
+                [this, g, render](const Result<RedisValue> &members) {
+                    if (!members || !members->isArray()) {
                         g->up = false;
+                        render(*g);
+                        return;
                     }
-                    finish();
+                    QList<qint64> ids;
+                    for (const RedisValue &m : members->elements)
+                        ids << m.toInt();
+                    std::sort(ids.begin(), ids.end(), std::greater<>());
+                    ids = ids.mid(0, 500); // the newest sales; older ones are closed long ago
+                    if (ids.isEmpty()) {
+                        render(*g);
+                        return;
+                    }
+                    g->left = int(ids.size()) * 3;
+                    auto finish = [g, render] {
+                        if (--g->left == 0)
+                            render(*g);
+                    };
+                    for (qint64 id : ids) {
+                        const SaleKeys k(id);
+                        m_redis.command({"HVALS", k.stock()},
+                                        [id, g, finish](const Result<RedisValue> &r) {
+                                            if (r && r->isArray()) {
+                                                qint64 sum = 0;
+                                                for (const RedisValue &v : r->elements)
+                                                    sum += v.toInt();
+                                                g->stock.insert(id, sum);
+                                            } else {
+                                                g->up = false;
+                                            }
+                                            finish();
+                                        });
+                        m_redis.command(
+                            {"XINFO", "GROUPS", k.stream()},
+                            [id, g, finish](const Result<RedisValue> &r) {
+                                // [[name, workers, consumers, n, pending, n, last-delivered-id, id,
+                                // entries-read, n,
+                                //   lag, n], ...]; no stream yet is an error reply, and simply no
+                                //   gauge.
+                                if (r && r->isArray()) {
+                                    for (const RedisValue &group : r->elements) {
+                                        QHash<QByteArray, RedisValue> f;
+                                        for (qsizetype i = 0; i + 1 < group.elements.size(); i += 2)
+                                            f.insert(group.elements[i].bytes(),
+                                                     group.elements[i + 1]);
+                                        if (f.value("name").bytes() != "workers")
+                                            continue;
+                                        g->pending.insert(id, f.value("pending").toInt());
+                                        if (!f.value("lag").isNil())
+                                            g->lag.insert(id, f.value("lag").toInt());
+                                    }
+                                }
+                                finish();
+                            });
+                        m_redis.command({"XLEN", k.deadLetters()},
+                                        [id, g, finish](const Result<RedisValue> &r) {
+                                            if (r && r->toInt() > 0)
+                                                g->dead.insert(id, r->toInt());
+                                            finish();
+                                        });
+                    }
                 });
-                m_redis.command(
-                    {"XINFO", "GROUPS", k.stream()}, [id, g, finish](const Result<RedisValue> &r) {
-                        // [[name, workers, consumers, n, pending, n, last-delivered-id, id,
-                        // entries-read, n,
-                        //   lag, n], ...]; no stream yet is an error reply, and simply no gauge.
-                        if (r && r->isArray()) {
-                            for (const RedisValue &group : r->elements) {
-                                QHash<QByteArray, RedisValue> f;
-                                for (qsizetype i = 0; i + 1 < group.elements.size(); i += 2)
-                                    f.insert(group.elements[i].bytes(), group.elements[i + 1]);
-                                if (f.value("name").bytes() != "workers")
-                                    continue;
-                                g->pending.insert(id, f.value("pending").toInt());
-                                if (!f.value("lag").isNil())
-                                    g->lag.insert(id, f.value("lag").toInt());
-                            }
-                        }
-                        finish();
-                    });
-                m_redis.command({"XLEN", k.deadLetters()},
-                                [id, g, finish](const Result<RedisValue> &r) {
-                                    if (r && r->toInt() > 0)
-                                        g->dead.insert(id, r->toInt());
-                                    finish();
-                                });
-            }
         });
 }
 

@@ -155,6 +155,9 @@ Result<KafkaConsumer *> KafkaConsumer::create(const QString &brokers, const QStr
                                    // loop polls every 100 ms even while saturated, so a live
                                    // member never exceeds the poll interval.
                                    {"session.timeout.ms", "6000"},
+                                   // A fetch waits at most 50 ms for data to arrive (the mock
+                                   // cluster waits the whole time): event latency, not load.
+                                   {"fetch.wait.max.ms", "50"},
                                    {"max.poll.interval.ms", "60000"}});
     if (!conf)
         return std::unexpected(conf.error());

@@ -94,6 +94,15 @@ void PaymentService::begin(std::shared_ptr<Order> order, int attempt, std::funct
         {QByteArray::number(order->id), QByteArray::number(order->amountCents),
          m_gateway->name().toUtf8()},
         [this, order, attempt, done](const Result<PgResult> &r) {
+            if (!r && r.error().code == ErrorCode::Conflict) {
+                // No such order (a foreign-key violation): an event this service cannot act
+                // on. Retrying would block its partition forever; skip it, loudly.
+                qCCritical(lcPayment).noquote() << "skipping order.created for unknown order"
+                                                << order->id << ":" << r.error().message;
+                outcomeCounter("skipped").inc();
+                done();
+                return;
+            }
             if (!r) {
                 qCWarning(lcPayment).noquote() << "order" << order->id << ":" << r.error().message;
                 retry([this, order, attempt, done] { begin(order, attempt + 1, done); },

@@ -178,8 +178,11 @@ private Q_SLOTS:
         QTest::qWait(2500); // the worker notices the new sale
         QCOMPARE(book(sale, 250, "e2e-"), 250);
         verifyLifecycle(sale, 250, 300);
-        // Each order's events keep their order on its partition: created before paid.
         QVERIFY(topicCount(topics::kOrderPaid, sale).first > 0);
+        // The outbox lag is visible, and drained.
+        const QByteArray metrics = http(m_api.port(), "GET", "/metrics").body;
+        QVERIFY(metrics.contains("\nflashsale_outbox_unpublished 0\n"));
+        QVERIFY(metrics.contains("\nflashsale_outbox_oldest_unpublished_seconds 0.000\n"));
     }
 
     void relayKilledMidStream() {

@@ -78,6 +78,19 @@ BEGIN
 END
 $$;
 
+-- The payload of every order event (order.created, order.paid, order.cancelled), defined once:
+--   {"event_id": "<topic>:<reservation id>", "type", "order_id", "reservation_id", "sale_id",
+--    "item_id", "user_id", "quantity", "amount_cents", "reason" (cancellations), "occurred_at"}
+-- event_id is what consumers deduplicate on. STABLE, like jsonb_build_object, so that the
+-- planner inlines it: declared IMMUTABLE it was called per row and cost 3.5 us an order.
+CREATE FUNCTION order_event(text, bigint, text, bigint, bigint, text, integer, bigint, text, timestamptz)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('event_id', $1 || ':' || $3, 'type', $1, 'order_id', $2,
+                              'reservation_id', $3, 'sale_id', $4, 'item_id', $5, 'user_id', $6,
+                              'quantity', $7, 'amount_cents', $8, 'occurred_at', $10)
+           || CASE WHEN $9 IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('reason', $9) END
+$$;
+
 CREATE TABLE outbox (
     id           bigserial   PRIMARY KEY,
     topic        text        NOT NULL,

@@ -12,8 +12,8 @@ namespace flashsale {
 // QtHttpServer's low-level server with a small router of its own, so that every answer,
 // including 404 and 405, is problem JSON and handlers always answer through an HttpExchange.
 //
-// Patterns are literal segments and "{name}" placeholders: "/api/v1/sales/{id}/book". The
-// placeholder values are passed to the handler in order. A path that matches a pattern under
+// Patterns are literal segments and "{name}" segments: "/api/v1/sales/{id}/book". The values
+// of the "{name}" segments are passed to the handler in order. A path that matches a pattern under
 // another method answers 405 with Allow.
 class HttpServer final : public QAbstractHttpServer {
     Q_OBJECT

@@ -189,10 +189,8 @@ h AS (INSERT INTO order_history (order_id, status) SELECT id, 'paid' FROM o),
 e AS (
     INSERT INTO outbox (topic, key, payload)
     SELECT 'order.paid', reservation_id,
-           jsonb_build_object('event_id', 'order.paid:' || reservation_id, 'order_id', id,
-                              'reservation_id', reservation_id, 'sale_id', sale_id, 'item_id', item_id,
-                              'user_id', user_id, 'quantity', quantity, 'amount_cents', amount_cents,
-                              'occurred_at', now())
+           order_event('order.paid', id, reservation_id, sale_id, item_id, user_id, quantity,
+                       amount_cents, NULL, now())
     FROM o)
 SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM o))";
     static const QByteArray declinedSql = R"(
@@ -208,10 +206,8 @@ h AS (INSERT INTO order_history (order_id, status, reason) SELECT id, 'cancelled
 e AS (
     INSERT INTO outbox (topic, key, payload)
     SELECT 'order.cancelled', reservation_id,
-           jsonb_build_object('event_id', 'order.cancelled:' || reservation_id, 'order_id', id,
-                              'reservation_id', reservation_id, 'sale_id', sale_id, 'item_id', item_id,
-                              'user_id', user_id, 'quantity', quantity, 'amount_cents', amount_cents,
-                              'reason', 'declined', 'occurred_at', now())
+           order_event('order.cancelled', id, reservation_id, sale_id, item_id, user_id, quantity,
+                       amount_cents, 'declined', now())
     FROM o)
 SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM o))";
     QList<QByteArray> params{QByteArray::number(order->id), ref};

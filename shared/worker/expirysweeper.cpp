@@ -109,11 +109,8 @@ history AS (
 events AS (
     INSERT INTO outbox (topic, key, payload)
     SELECT 'order.cancelled', reservation_id,
-           jsonb_build_object('event_id', 'order.cancelled:' || reservation_id, 'order_id', id,
-                              'reservation_id', reservation_id, 'sale_id', sale_id,
-                              'item_id', item_id, 'user_id', user_id, 'quantity', quantity,
-                              'amount_cents', amount_cents, 'reason', 'expired',
-                              'occurred_at', now())
+           order_event('order.cancelled', id, reservation_id, sale_id, item_id, user_id, quantity,
+                       amount_cents, 'expired', now())
     FROM c ORDER BY id)
 SELECT count(*) FROM c)";
     m_pg->query(sql, {pgArray(orderIds)}, [this](const Result<PgResult> &r) {

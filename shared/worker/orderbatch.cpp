@@ -84,10 +84,8 @@ stock AS (
 events AS (
     INSERT INTO outbox (topic, key, payload)
     SELECT 'order.created', reservation_id,
-           jsonb_build_object('event_id', 'order.created:' || reservation_id, 'order_id', id,
-                              'reservation_id', reservation_id, 'sale_id', sale_id,
-                              'item_id', item_id, 'user_id', user_id, 'quantity', quantity,
-                              'amount_cents', amount_cents, 'occurred_at', created_at)
+           order_event('order.created', id, reservation_id, sale_id, item_id, user_id, quantity,
+                       amount_cents, NULL, created_at)
     FROM ins),
 confirm AS (
     UPDATE orders o SET payment_started_at = now(), updated_at = now()

@@ -495,8 +495,7 @@ private Q_SLOTS:
         QCOMPARE(m_redis->integer({"XLEN", k.stream()}), 2); // one booking, one confirmation
     }
 
-    void scriptsReloadAfterFlush()
-    {
+    void scriptsReloadAfterFlush() {
         // After a Redis restart or failover the script cache is empty and EVALSHA answers
         // NOSCRIPT; the server must re-send the script and still book.
         const qint64 id = createSale({{"stock", 5}}).value(QStringLiteral("id")).toInteger();
@@ -505,7 +504,11 @@ private Q_SLOTS:
         for (int i = 0; i < 4; ++i) // both threads meet the empty cache
             QCOMPARE(book(id, {{"user_id", QStringLiteral("after-flush-%1").arg(i)}}).status, 202);
         QCOMPARE(m_redis->integer({"XLEN", SaleKeys(id).stream()}), 5);
-        QCOMPARE(http(m_port, "GET", "/api/v1/sales/" + QByteArray::number(id)).json().value(QStringLiteral("remaining")).toInt(), 0);
+        QCOMPARE(http(m_port, "GET", "/api/v1/sales/" + QByteArray::number(id))
+                     .json()
+                     .value(QStringLiteral("remaining"))
+                     .toInt(),
+                 0);
     }
 
     void healthAndMetrics() {

@@ -493,20 +493,25 @@ void ApiRoutes::metrics(const ExchangePtr &ex) {
     // shared truth rather than what it happened to see.
     struct Gauges {
         QMap<qint64, qint64> stock, pending, lag, dead;
-        qint64 outboxRows = 0;
+        std::optional<qint64> outboxRows; // unknown while PostgreSQL cannot be asked
         double outboxAgeSeconds = 0;
         bool up = true;
         int left = 0;
     };
     auto render = [ex](const Gauges &g) {
         QByteArray out = Metrics::instance().render();
-        out += "# HELP flashsale_outbox_unpublished Outbox rows not yet published to Kafka.\n"
-               "# TYPE flashsale_outbox_unpublished gauge\nflashsale_outbox_unpublished "
-               + QByteArray::number(g.outboxRows) + '\n';
-        out += "# HELP flashsale_outbox_oldest_unpublished_seconds Age of the oldest unpublished "
-               "outbox row.\n# TYPE flashsale_outbox_oldest_unpublished_seconds gauge\n"
-               "flashsale_outbox_oldest_unpublished_seconds "
-               + QByteArray::number(g.outboxAgeSeconds, 'f', 3) + '\n';
+        out += "# HELP flashsale_postgres_up Whether this scrape could read PostgreSQL.\n"
+               "# TYPE flashsale_postgres_up gauge\nflashsale_postgres_up "
+               + QByteArray(g.outboxRows ? "1" : "0") + '\n';
+        if (g.outboxRows) {
+            out += "# HELP flashsale_outbox_unpublished Outbox rows not yet published to Kafka.\n"
+                   "# TYPE flashsale_outbox_unpublished gauge\nflashsale_outbox_unpublished "
+                   + QByteArray::number(*g.outboxRows) + '\n';
+            out += "# HELP flashsale_outbox_oldest_unpublished_seconds Age of the oldest "
+                   "unpublished outbox row.\n# TYPE flashsale_outbox_oldest_unpublished_seconds "
+                   "gauge\nflashsale_outbox_oldest_unpublished_seconds "
+                   + QByteArray::number(g.outboxAgeSeconds, 'f', 3) + '\n';
+        }
         out += "# HELP flashsale_redis_up Whether this scrape could read Redis.\n"
                "# TYPE flashsale_redis_up gauge\nflashsale_redis_up "
                + QByteArray(g.up ? "1" : "0") + '\n';

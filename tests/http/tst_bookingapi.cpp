@@ -533,6 +533,8 @@ private Q_SLOTS:
                                + "\"} 7"),
                  text.constData());
         QVERIFY(text.contains("flashsale_redis_up 1"));
+        QVERIFY(text.contains("\nflashsale_postgres_up 1\n"));
+        QVERIFY(text.contains("\nflashsale_outbox_unpublished "));
 
         const HttpResponse p = http(m_port, "GET", "/problems/sold-out");
         QCOMPARE(p.status, 200);

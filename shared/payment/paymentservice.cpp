@@ -6,6 +6,7 @@
 #include "payment/paymentgateway.h"
 #include "pg/pgconnection.h"
 #include "redis/redisscript.h"
+#include "worker/orderbatch.h"
 
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -24,14 +25,9 @@ Counter &outcomeCounter(const char *outcome) {
 
 } // namespace
 
-struct PaymentService::Order {
+// An order as its order.created event describes it: the row the worker wrote, and its id.
+struct PaymentService::Order : OrderRow {
     qint64 id = 0;
-    QByteArray reservationId;
-    qint64 saleId = 0;
-    qint64 itemId = 0;
-    QByteArray userId;
-    int quantity = 0;
-    qint64 amountCents = 0;
 };
 
 PaymentService::PaymentService(const QString &brokers, RedisClient::Endpoint redis,

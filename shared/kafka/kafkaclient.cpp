@@ -83,16 +83,14 @@ Result<KafkaProducer *> KafkaProducer::create(const QString &brokers,
     if (!conf)
         return std::unexpected(conf.error());
     rd_kafka_conf_set_dr_msg_cb(*conf, &KafkaProducer::onDelivery);
-    auto *p = new KafkaProducer(parent);
-    rd_kafka_conf_set_opaque(*conf, p);
     char err[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, *conf, err, sizeof err);
     if (!rk) {
         rd_kafka_conf_destroy(*conf);
-        delete p;
         return fail(ErrorCode::Internal,
                     QStringLiteral("kafka producer: %1").arg(QString::fromUtf8(err)));
     }
+    auto *p = new KafkaProducer(parent);
     p->m_rk = rk;
     p->m_queue = rd_kafka_queue_get_main(rk);
     p->watch(p->m_queue, [p] {
@@ -126,14 +124,10 @@ void KafkaProducer::produce(const QByteArray &topic, const QByteArray &key, cons
         delete callback;
         return;
     }
-    ++m_inFlight;
 }
 
-void KafkaProducer::onDelivery(rd_kafka_s *rk, const rd_kafka_message_s *msg, void *) {
+void KafkaProducer::onDelivery(rd_kafka_s *, const rd_kafka_message_s *msg, void *) {
     auto *callback = static_cast<Delivered *>(msg->_private);
-    auto *self = static_cast<KafkaProducer *>(rd_kafka_opaque(rk));
-    if (self)
-        --self->m_inFlight;
     if (!callback)
         return;
     if (msg->err)
@@ -304,14 +298,6 @@ void KafkaMockCluster::pushRequestErrors(int apiKey, int count, int error) {
         errs.append(rd_kafka_resp_err_t(error));
     rd_kafka_mock_push_request_errors_array(static_cast<rd_kafka_mock_cluster_t *>(m_cluster),
                                             int16_t(apiKey), size_t(count), errs.data());
-}
-
-void KafkaMockCluster::setBrokerDown(int brokerId, bool down) {
-    auto *mc = static_cast<rd_kafka_mock_cluster_t *>(m_cluster);
-    if (down)
-        rd_kafka_mock_broker_set_down(mc, brokerId);
-    else
-        rd_kafka_mock_broker_set_up(mc, brokerId);
 }
 
 } // namespace flashsale

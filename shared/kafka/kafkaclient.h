@@ -67,8 +67,6 @@ public:
 
     void produce(const QByteArray &topic, const QByteArray &key, const QByteArray &value,
                  Delivered delivered);
-    // Messages handed over and not yet reported.
-    int inFlight() const { return m_inFlight; }
 
 private:
     explicit KafkaProducer(QObject *parent);
@@ -76,7 +74,6 @@ private:
 
     rd_kafka_s *m_rk = nullptr;
     void *m_queue = nullptr;
-    int m_inFlight = 0;
 };
 
 // One message handed to a consumer's handler.
@@ -135,7 +132,6 @@ public:
     // The next `count` requests of this API (0 = Produce, 1 = Fetch, 8 = OffsetCommit, ...)
     // fail with `error` (an rd_kafka_resp_err_t, e.g. 6 NOT_LEADER_FOR_PARTITION).
     void pushRequestErrors(int apiKey, int count, int error);
-    void setBrokerDown(int brokerId, bool down);
 
 private:
     KafkaMockCluster() = default;

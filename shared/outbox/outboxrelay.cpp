@@ -151,7 +151,6 @@ void OutboxRelay::relay() {
                                     return;
                                 }
                                 publishedCounter().inc(quint64(n));
-                                Q_EMIT published(n);
                                 if (!allDone) {
                                     again(m_backoffMs);
                                     m_backoffMs = std::min(m_backoffMs * 2, 5000);

@@ -30,10 +30,6 @@ public:
     ~OutboxRelay() override;
 
     void start();
-    bool isLeader() const { return m_leader; }
-
-Q_SIGNALS:
-    void published(int rows);
 
 private:
     void tryLead();

@@ -33,7 +33,6 @@ public:
     // Connects and joins the consumer group "payment". Returns an error when Kafka settings
     // are invalid.
     Result<void> start();
-    RedisClient &redis() { return *m_redis; }
 
 private:
     struct Order;

@@ -46,7 +46,6 @@ public:
     ~PgConnection() override;
 
     void start();
-    bool isConnected() const { return m_state == State::Ready; }
 
     // Runs one statement with text parameters ($1, $2, ...). A null QByteArray is SQL NULL.
     void query(const QByteArray &sql, const QList<QByteArray> &params, Callback callback);

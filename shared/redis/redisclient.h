@@ -51,7 +51,6 @@ public:
 
     // Starts connecting; returns at once. connected() is emitted when commands can flow.
     void start();
-    bool isConnected() const { return m_ready; }
 
     void command(const QList<QByteArray> &argv, Callback callback);
 

@@ -121,7 +121,6 @@ SELECT count(*) FROM c)";
             expiredCounter().inc(quint64(n));
             if (n)
                 qCInfo(lcWorker) << "expired" << n << "holds";
-            Q_EMIT swept(n);
         }
         scheduleNext();
     });

@@ -33,9 +33,6 @@ public:
 
     void start();
 
-Q_SIGNALS:
-    void swept(int cancelled);
-
 private:
     void sweep();
     void cancel(const QList<QByteArray> &orderIds);

@@ -264,9 +264,7 @@ void StreamWorker::persist(const OrderBatch &batch, std::function<void(bool ok)>
         [this, batch, done](const Result<PgResult> &r) {
             if (r) {
                 const int inserted = r->rows.value(0).value(0).toInt();
-                m_persisted += quint64(inserted);
                 WorkerMetrics::get().persisted.inc(quint64(inserted));
-                Q_EMIT batchCommitted(inserted);
                 deadLetter(batch.poison, [done] { done(true); });
                 return;
             }
@@ -315,10 +313,7 @@ void StreamWorker::persistOneByOne(OrderBatch batch, qsizetype index, std::funct
         [this, batch, index, done](const Result<PgResult> &r) mutable {
             if (r) {
                 const int inserted = r->rows.value(0).value(0).toInt();
-                m_persisted += quint64(inserted);
                 WorkerMetrics::get().persisted.inc(quint64(inserted));
-                if (inserted)
-                    Q_EMIT batchCommitted(inserted);
             } else if (r.error().code == ErrorCode::Conflict) {
                 batch.poison.append({batch.orderEntries[index], r.error().message.toUtf8()});
             } else {

@@ -45,12 +45,8 @@ public:
     ~StreamWorker() override;
 
     void start();
-    quint64 persisted() const { return m_persisted; }
 
     static constexpr const char *kGroup = "workers";
-
-Q_SIGNALS:
-    void batchCommitted(int inserted);
 
 private:
     void cycle();
@@ -88,7 +84,6 @@ private:
     QTimer m_retry;
     int m_backoffMs = 100;
     bool m_running = false;
-    quint64 m_persisted = 0;
 };
 
 } // namespace flashsale

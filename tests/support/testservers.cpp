@@ -17,6 +17,19 @@
 
 namespace flashsale::test {
 
+void killProcess(QProcess &process) {
+    process.kill();
+    process.waitForFinished(2000);
+}
+
+void stopProcess(QProcess &process, int graceMs) {
+    if (process.state() == QProcess::NotRunning)
+        return;
+    process.terminate();
+    if (!process.waitForFinished(graceMs))
+        killProcess(process);
+}
+
 quint16 freePort() {
     QTcpServer s;
     s.listen(QHostAddress::LocalHost, 0);
@@ -70,18 +83,11 @@ bool RedisServer::start(const QStringList &extraArgs) {
 }
 
 void RedisServer::stop() {
-    if (m_process.state() == QProcess::NotRunning)
-        return;
-    m_process.terminate();
-    if (!m_process.waitForFinished(5000)) {
-        m_process.kill();
-        m_process.waitForFinished(2000);
-    }
+    stopProcess(m_process, 5000);
 }
 
 void RedisServer::kill() {
-    m_process.kill();
-    m_process.waitForFinished(2000);
+    killProcess(m_process);
 }
 
 RedisSync::RedisSync(quint16 port) {
@@ -277,22 +283,11 @@ bool Backend::start(const QHash<QString, QString> &env, const QStringList &args)
 }
 
 void Backend::stop() {
-    if (m_process.state() == QProcess::NotRunning)
-        return;
-    m_process.terminate();
-    if (!m_process.waitForFinished(10000)) {
-        m_process.kill();
-        m_process.waitForFinished(2000);
-    }
+    stopProcess(m_process, 10000);
 }
 
 void Backend::kill() {
-    m_process.kill();
-    m_process.waitForFinished(2000);
-}
-
-QString Backend::logPath() const {
-    return m_dir.filePath(QStringLiteral("server.log"));
+    killProcess(m_process);
 }
 
 QByteArray Backend::log() const {

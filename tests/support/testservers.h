@@ -14,6 +14,11 @@ struct redisContext;
 
 namespace flashsale::test {
 
+// SIGKILL, and wait for the process to be gone.
+void killProcess(QProcess &process);
+// SIGTERM, then SIGKILL if it is still running after graceMs.
+void stopProcess(QProcess &process, int graceMs);
+
 // A free TCP port on 127.0.0.1 (bound and released; good enough for tests on loopback).
 quint16 freePort();
 
@@ -90,7 +95,6 @@ public:
     quint16 port() const { return m_port; }
     QString error() const { return m_error; }
     QByteArray log() const;
-    QString logPath() const;
 
     static QString binary();
     static constexpr const char *kAdminToken = "test-admin-token-0123456789";

@@ -1,7 +1,7 @@
 #include "apiroutes.h"
 
 #include "booking/bookingservice.h"
-#include "booking/fieldreader.h"
+#include "protocol/fieldreader.h"
 #include "booking/salecatalog.h"
 #include "booking/salekeys.h"
 #include "core/config.h"
@@ -404,7 +404,7 @@ void ApiRoutes::createSale(const ExchangePtr &ex) {
         ex->sendProblem(invalid(spec.error()));
         return;
     }
-    m_catalog.create(*spec, [ex](const Result<SaleSpec> &r, qint64 saleId) {
+    m_catalog.create(*spec, true, [ex](const Result<SaleSpec> &r, qint64 saleId) {
         if (!r) {
             Problem p = dependencyProblem(r.error());
             if (saleId)

@@ -2,6 +2,7 @@
 
 #include "booking/salekeys.h"
 #include "core/config.h"
+#include "core/logging.h"
 #include "core/timeformat.h"
 #include "pg/pgconnection.h"
 #include "redis/redisclient.h"
@@ -102,7 +103,7 @@ SaleCatalog::SaleCatalog(PgConnection &pg, RedisClient &redis)
     , m_redis(redis)
     , m_warm(RedisScript::load(QStringLiteral("warm"))) {}
 
-void SaleCatalog::create(const SaleSpec &spec,
+void SaleCatalog::create(const SaleSpec &spec, bool warmNow,
                          std::function<void(const Result<SaleSpec> &, qint64 saleId)> done) {
     QJsonArray items;
     for (const SaleSpec::Item &i : spec.items)
@@ -113,8 +114,9 @@ void SaleCatalog::create(const SaleSpec &spec,
     static const QByteArray sql = R"(
 WITH s AS (
     INSERT INTO sales (name, per_user_limit, starts_at, ends_at, hold_seconds,
-                       admission_rate, admission_burst)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)
+                       admission_rate, admission_burst, state, schedule_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10)
+    ON CONFLICT (schedule_id, starts_at) WHERE schedule_id IS NOT NULL DO NOTHING
     RETURNING id),
 i AS (
     INSERT INTO sale_items (sale_id, name, price_cents, stock)
@@ -133,10 +135,19 @@ SELECT (SELECT id FROM s) AS sale_id, i.id AS item_id FROM i ORDER BY i.id)";
         {spec.name.toUtf8(), QByteArray::number(spec.perUserLimit), pgTime(spec.startsAtMs),
          pgTime(spec.endsAtMs), QByteArray::number(spec.holdSeconds),
          QByteArray::number(spec.admissionRate), QByteArray::number(spec.admissionBurst),
-         QJsonDocument(items).toJson(QJsonDocument::Compact)},
-        [this, spec = spec, done = std::move(done)](const Result<PgResult> &r) mutable {
+         QJsonDocument(items).toJson(QJsonDocument::Compact), spec.state.toUtf8(),
+         spec.scheduleId > 0 ? QByteArray::number(spec.scheduleId) : QByteArray()},
+        [this, spec = spec, warmNow, done = std::move(done)](const Result<PgResult> &r) mutable {
             if (!r) {
                 done(std::unexpected(r.error()), 0);
+                return;
+            }
+            if (r->rows.isEmpty() && spec.scheduleId > 0) {
+                done(fail(ErrorCode::Conflict,
+                          QStringLiteral("schedule %1 already has a sale starting at %2")
+                              .arg(spec.scheduleId)
+                              .arg(isoTime(spec.startsAtMs))),
+                     0);
                 return;
             }
             if (r->rows.size() != spec.items.size()) {
@@ -150,6 +161,10 @@ SELECT (SELECT id FROM s) AS sale_id, i.id AS item_id FROM i ORDER BY i.id)";
             const qint64 saleId = r->rows.first().at(0).toLongLong();
             for (qsizetype i = 0; i < r->rows.size(); ++i)
                 spec.items[i].id = r->rows[i].at(1).toLongLong();
+            if (!warmNow) {
+                done(spec, saleId);
+                return;
+            }
             warmRedis(saleId, spec, [spec, saleId, done = std::move(done)](const Result<bool> &w) {
                 if (!w) {
                     done(fail(ErrorCode::Unavailable,
@@ -170,8 +185,8 @@ void SaleCatalog::warm(qint64 saleId, std::function<void(const Result<bool> &)> 
 SELECT s.name, s.per_user_limit,
        (extract(epoch FROM s.starts_at) * 1000)::bigint, (extract(epoch FROM s.ends_at) * 1000)::bigint,
        s.hold_seconds, s.admission_rate, s.admission_burst, s.state,
-       i.id, i.name, i.stock, i.price_cents
-FROM sales s JOIN sale_items i ON i.sale_id = s.id
+       i.id, i.name, v.stock - v.sold, i.price_cents
+FROM sales s JOIN sale_items i ON i.sale_id = s.id JOIN inventory v ON v.item_id = i.id
 WHERE s.id = $1
 ORDER BY i.id)";
     m_pg.query(sql, {QByteArray::number(saleId)},
@@ -242,10 +257,24 @@ void SaleCatalog::warmRedis(qint64 saleId, const SaleSpec &spec,
             done(written->value_or(false));
     };
     m_redis.eval(m_warm, {k.meta(), k.stock(), k.price(), k.items()}, args,
-                 [finish](const Result<RedisValue> &r) { finish(r, true); });
+                 [this, saleId, finish](const Result<RedisValue> &r) {
+                     if (r && !r->isError())
+                         markWarmed(saleId);
+                     finish(r, true);
+                 });
     m_redis.command(owners, [finish](const Result<RedisValue> &r) { finish(r, false); });
     m_redis.command({"SADD", SaleKeys::saleIndex(), QByteArray::number(saleId)},
                     [finish](const Result<RedisValue> &r) { finish(r, false); });
+}
+
+void SaleCatalog::markWarmed(qint64 saleId) {
+    m_pg.query("UPDATE sales SET warmed_at = now() WHERE id = $1 AND warmed_at IS NULL",
+               {QByteArray::number(saleId)}, [saleId](const Result<PgResult> &r) {
+                   if (!r)
+                       qCWarning(lcApp)
+                           << "sale" << saleId
+                           << "is warm but warmed_at was not recorded:" << r.error().message;
+               });
 }
 
 } // namespace flashsale

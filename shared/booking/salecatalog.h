@@ -1,7 +1,7 @@
 #pragma once
 
-#include "booking/fieldreader.h"
 #include "core/result.h"
+#include "protocol/fieldreader.h"
 #include "redis/redisscript.h"
 
 #include <QJsonObject>
@@ -33,6 +33,7 @@ struct SaleSpec {
     int admissionRate = 0;
     int admissionBurst = 1;
     QString state = QStringLiteral("active");
+    qint64 scheduleId = 0; // the recurring schedule this sale is an occurrence of; 0 = one-off
     QList<Item> items;
 
     // Validates the JSON body. Either "stock" (+ "price_cents") for a one-item sale, or "items":
@@ -50,15 +51,21 @@ public:
     // Inserts the sale and its items in one statement, then warms Redis. The result holds the
     // sale with its item ids. When the insert succeeded but warming failed, the error's code is
     // ErrorCode::Unavailable and its message names the sale id, which warm() can retry.
-    void create(const SaleSpec &spec,
+    //
+    // With warmNow false the sale is only stored; the scheduler warms it before it starts. An
+    // occurrence of a schedule (scheduleId set) that already exists fails with
+    // ErrorCode::Conflict, so racing schedulers cannot create it twice.
+    void create(const SaleSpec &spec, bool warmNow,
                 std::function<void(const Result<SaleSpec> &, qint64 saleId)> done);
 
     // Loads the sale from PostgreSQL and warms Redis. Idempotent: a sale already in Redis is left
     // untouched (its stock may be partly sold). Result: true when written now, false when it was
-    // already warm; NotFound when PostgreSQL has no such sale.
+    // already warm; NotFound when PostgreSQL has no such sale. Each item's stock in Redis is
+    // what inventory has left (stock, adjustments included, minus sold). Sets sales.warmed_at.
     void warm(qint64 saleId, std::function<void(const Result<bool> &)> done);
 
 private:
+    void markWarmed(qint64 saleId);
     void warmRedis(qint64 saleId, const SaleSpec &spec,
                    std::function<void(const Result<bool> &)> done);
 

@@ -255,14 +255,42 @@ QList<Option> options() {
             return {};
         },
         [](const Config &) { return QStringLiteral("off"); }};
+    o << Option{QStringLiteral("stats-flush-ms"),
+                QStringLiteral("How often each API thread adds its live-stats counters to Redis."),
+                QStringLiteral("ms"), intSetter(&Config::statsFlushMs, 50, 10000),
+                intShow(&Config::statsFlushMs)};
+    o << Option{QStringLiteral("heartbeat-ms"),
+                QStringLiteral("How often a process reports itself (up, event-loop lag) in Redis."),
+                QStringLiteral("ms"), intSetter(&Config::heartbeatMs, 50, 10000),
+                intShow(&Config::heartbeatMs)};
+    o << Option{QStringLiteral("scheduler-tick-ms"),
+                QStringLiteral("Period of the scheduler loop (role scheduler)."),
+                QStringLiteral("ms"), intSetter(&Config::schedulerTickMs, 10, 60000),
+                intShow(&Config::schedulerTickMs)};
+    o << Option{QStringLiteral("lease-seconds"),
+                QStringLiteral("The scheduler lease; another scheduler takes over once it lapses."),
+                QStringLiteral("s"), intSetter(&Config::leaseSeconds, 1, 3600),
+                intShow(&Config::leaseSeconds)};
+    o << Option{QStringLiteral("warmup-seconds"),
+                QStringLiteral("A scheduled sale is written to Redis this long before it starts."),
+                QStringLiteral("s"), intSetter(&Config::warmupSeconds, 0, 86400),
+                intShow(&Config::warmupSeconds)};
+    o << Option{QStringLiteral("reconcile-interval-seconds"),
+                QStringLiteral("Dry-run reconciliation of live sales this often (0 = never)."),
+                QStringLiteral("s"), intSetter(&Config::reconcileIntervalSeconds, 0, 86400),
+                intShow(&Config::reconcileIntervalSeconds)};
+    o << Option{QStringLiteral("max-admin-message-bytes"),
+                QStringLiteral("Largest admin WebSocket message; larger ones get a typed error."),
+                QStringLiteral("bytes"), intSetter(&Config::maxAdminMessageBytes, 1024, 1 << 24),
+                intShow(&Config::maxAdminMessageBytes)};
     return o;
 }
 
 } // namespace
 
 QStringList Config::knownRoles() {
-    return {QStringLiteral("api"), QStringLiteral("worker"), QStringLiteral("relay"),
-            QStringLiteral("payment"), QStringLiteral("notify")};
+    return {QStringLiteral("api"),     QStringLiteral("worker"), QStringLiteral("relay"),
+            QStringLiteral("payment"), QStringLiteral("notify"), QStringLiteral("scheduler")};
 }
 
 bool Config::hasRole(const QString &role) const {

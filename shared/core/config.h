@@ -55,6 +55,15 @@ struct Config {
     int paymentSimDeclinePercent = 10;
     bool paymentSimOutage = false;
 
+    // Operations (issue 5): the admin WebSocket, live stats, the scheduler and reconciliation.
+    int statsFlushMs = 250;    // how often each API thread adds its counters to Redis
+    int heartbeatMs = 500;     // how often each process reports itself in Redis
+    int schedulerTickMs = 250; // scheduler loop period (role "scheduler")
+    int leaseSeconds = 5;      // the scheduler lease; another process takes over after it lapses
+    int warmupSeconds = 60;    // a sale is written to Redis this long before it starts
+    int reconcileIntervalSeconds = 60; // dry-run reconciliation of live sales (0 = never)
+    int maxAdminMessageBytes = 65536;  // larger admin frames get a typed error
+
     bool hasRole(const QString &role) const;
 
     // Parses argv and the environment. Returns the config, or an error listing every invalid

@@ -1,0 +1,261 @@
+#include "adminprotocol.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonParseError>
+
+namespace flashsale::admin {
+
+namespace {
+
+struct OpEntry {
+    Op op;
+    const char *name;
+    bool mutates;
+};
+constexpr OpEntry kOps[] = {
+    {Op::Ping, "ping", false},
+    {Op::SaleList, "sale.list", false},
+    {Op::SaleGet, "sale.get", false},
+    {Op::SaleCreate, "sale.create", true},
+    {Op::SalePause, "sale.pause", true},
+    {Op::SaleResume, "sale.resume", true},
+    {Op::SaleStop, "sale.stop", true},
+    {Op::SaleAdjust, "sale.adjust", true},
+    {Op::ScheduleCreate, "schedule.create", true},
+    {Op::ScheduleList, "schedule.list", false},
+    {Op::ScheduleCancel, "schedule.cancel", true},
+    {Op::StatsSubscribe, "stats.subscribe", false},
+    {Op::StatsUnsubscribe, "stats.unsubscribe", false},
+    {Op::ReconcileRun, "reconcile.run", true},
+    {Op::ReconcileList, "reconcile.list", false},
+    {Op::AuditList, "audit.list", false},
+};
+
+struct ErrorEntry {
+    AdminError code;
+    const char *name;
+};
+constexpr ErrorEntry kErrors[] = {
+    {AdminError::BadJson, "bad-json"},
+    {AdminError::BadMessage, "bad-message"},
+    {AdminError::UnsupportedVersion, "unsupported-version"},
+    {AdminError::UnknownOp, "unknown-op"},
+    {AdminError::InvalidArgs, "invalid-args"},
+    {AdminError::NotFound, "not-found"},
+    {AdminError::Conflict, "conflict"},
+    {AdminError::MessageTooLarge, "message-too-large"},
+    {AdminError::Unavailable, "unavailable"},
+    {AdminError::Internal, "internal"},
+    {AdminError::Timeout, "timeout"},
+    {AdminError::Disconnected, "disconnected"},
+};
+
+bool validId(const QString &id) {
+    if (id.isEmpty() || id.size() > kMaxIdLength)
+        return false;
+    for (QChar c : id)
+        if (c.unicode() < 0x21 || c.unicode() > 0x7e)
+            return false;
+    return true;
+}
+
+QByteArray compact(const QJsonObject &o) {
+    return QJsonDocument(o).toJson(QJsonDocument::Compact);
+}
+
+DecodeFailure failed(const QString &id, AdminError code, const QString &message,
+                     FieldErrors details = {}) {
+    return DecodeFailure{id, AdminFailure{code, message, std::move(details)}};
+}
+
+} // namespace
+
+QString opName(Op op) {
+    for (const OpEntry &e : kOps)
+        if (e.op == op)
+            return QString::fromLatin1(e.name);
+    return {};
+}
+
+std::optional<Op> opFromName(const QString &name) {
+    for (const OpEntry &e : kOps)
+        if (name == QLatin1String(e.name))
+            return e.op;
+    return std::nullopt;
+}
+
+QStringList opNames() {
+    QStringList out;
+    for (const OpEntry &e : kOps)
+        out << QString::fromLatin1(e.name);
+    return out;
+}
+
+bool opMutates(Op op) {
+    for (const OpEntry &e : kOps)
+        if (e.op == op)
+            return e.mutates;
+    return false;
+}
+
+QString errorName(AdminError code) {
+    for (const ErrorEntry &e : kErrors)
+        if (e.code == code)
+            return QString::fromLatin1(e.name);
+    return QStringLiteral("internal");
+}
+
+AdminError errorFromName(const QString &name) {
+    for (const ErrorEntry &e : kErrors)
+        if (name == QLatin1String(e.name))
+            return e.code;
+    return AdminError::Internal;
+}
+
+QJsonObject AdminFailure::toJson() const {
+    QJsonObject o{{QStringLiteral("code"), errorName(code)}, {QStringLiteral("message"), message}};
+    if (!details.isEmpty()) {
+        QJsonArray arr;
+        for (const FieldError &d : details)
+            arr.append(QJsonObject{{QStringLiteral("pointer"), d.pointer},
+                                   {QStringLiteral("detail"), d.detail}});
+        o.insert(QStringLiteral("details"), arr);
+    }
+    return o;
+}
+
+AdminFailure AdminFailure::fromJson(const QJsonObject &o) {
+    AdminFailure f;
+    f.code = errorFromName(o.value(QStringLiteral("code")).toString());
+    f.message = o.value(QStringLiteral("message")).toString();
+    for (const QJsonValue &d : o.value(QStringLiteral("details")).toArray())
+        f.details.append(FieldError{d.toObject().value(QStringLiteral("pointer")).toString(),
+                                    d.toObject().value(QStringLiteral("detail")).toString()});
+    return f;
+}
+
+std::expected<AdminRequest, DecodeFailure> decodeRequest(const QByteArray &text) {
+    QJsonParseError error;
+    const QJsonDocument doc = QJsonDocument::fromJson(text, &error);
+    if (error.error != QJsonParseError::NoError)
+        return std::unexpected(failed({}, AdminError::BadJson,
+                                      QStringLiteral("Not JSON: %1 at offset %2.")
+                                          .arg(error.errorString())
+                                          .arg(error.offset)));
+    if (!doc.isObject())
+        return std::unexpected(
+            failed({}, AdminError::BadJson, QStringLiteral("A message is one JSON object.")));
+    const QJsonObject o = doc.object();
+
+    // The id first, so that every later error can be matched by the client.
+    QString id;
+    const QJsonValue idValue = o.value(QStringLiteral("id"));
+    if (idValue.isString() && validId(idValue.toString()))
+        id = idValue.toString();
+    else
+        return std::unexpected(
+            failed({}, AdminError::BadMessage,
+                   QStringLiteral("\"id\" must be a string of 1 to %1 printable ASCII characters.")
+                       .arg(kMaxIdLength),
+                   {{QStringLiteral("/id"), QStringLiteral("missing or invalid")}}));
+
+    const QJsonValue v = o.value(QStringLiteral("v"));
+    if (!v.isDouble() || v.toDouble() != double(v.toInt()))
+        return std::unexpected(
+            failed(id, AdminError::BadMessage,
+                   QStringLiteral("\"v\" must be the protocol version, %1.").arg(kVersion),
+                   {{QStringLiteral("/v"), QStringLiteral("must be an integer")}}));
+    if (v.toInt() != kVersion)
+        return std::unexpected(failed(id, AdminError::UnsupportedVersion,
+                                      QStringLiteral("Protocol version %1 is not supported; this "
+                                                     "server speaks version %2.")
+                                          .arg(v.toInt())
+                                          .arg(kVersion)));
+
+    const QJsonValue opValue = o.value(QStringLiteral("op"));
+    if (!opValue.isString())
+        return std::unexpected(
+            failed(id, AdminError::BadMessage, QStringLiteral("\"op\" must be a string."),
+                   {{QStringLiteral("/op"), QStringLiteral("must be a string")}}));
+    const std::optional<Op> op = opFromName(opValue.toString());
+    if (!op)
+        return std::unexpected(
+            failed(id, AdminError::UnknownOp,
+                   QStringLiteral("Unknown operation \"%1\". Known: %2.")
+                       .arg(opValue.toString().left(64), opNames().join(QStringLiteral(", ")))));
+
+    const QJsonValue args = o.value(QStringLiteral("args"));
+    if (!args.isUndefined() && !args.isNull() && !args.isObject())
+        return std::unexpected(
+            failed(id, AdminError::BadMessage, QStringLiteral("\"args\" must be an object."),
+                   {{QStringLiteral("/args"), QStringLiteral("must be an object")}}));
+    for (auto it = o.constBegin(); it != o.constEnd(); ++it) {
+        static const QStringList known{QStringLiteral("v"), QStringLiteral("id"),
+                                       QStringLiteral("op"), QStringLiteral("args")};
+        if (!known.contains(it.key()))
+            return std::unexpected(
+                failed(id, AdminError::BadMessage,
+                       QStringLiteral("Unknown member \"%1\".").arg(it.key().left(64)),
+                       {{QLatin1Char('/') + it.key().left(64), QStringLiteral("unknown member")}}));
+    }
+    return AdminRequest{id, *op, args.toObject()};
+}
+
+QByteArray encodeResult(const QString &id, const QJsonObject &result) {
+    return compact(QJsonObject{{QStringLiteral("v"), kVersion},
+                               {QStringLiteral("id"), id},
+                               {QStringLiteral("ok"), true},
+                               {QStringLiteral("result"), result}});
+}
+
+QByteArray encodeFailure(const QString &id, const AdminFailure &failure) {
+    return compact(QJsonObject{{QStringLiteral("v"), kVersion},
+                               {QStringLiteral("id"), id.isEmpty() ? QJsonValue() : QJsonValue(id)},
+                               {QStringLiteral("ok"), false},
+                               {QStringLiteral("error"), failure.toJson()}});
+}
+
+QByteArray encodeEvent(const QString &event, const QJsonObject &data) {
+    return compact(QJsonObject{{QStringLiteral("v"), kVersion},
+                               {QStringLiteral("event"), event},
+                               {QStringLiteral("data"), data}});
+}
+
+QByteArray encodeRequest(const QString &id, Op op, const QJsonObject &args) {
+    return compact(QJsonObject{{QStringLiteral("v"), kVersion},
+                               {QStringLiteral("id"), id},
+                               {QStringLiteral("op"), opName(op)},
+                               {QStringLiteral("args"), args}});
+}
+
+std::expected<ServerMessage, QString> decodeServerMessage(const QByteArray &text) {
+    QJsonParseError error;
+    const QJsonDocument doc = QJsonDocument::fromJson(text, &error);
+    if (error.error != QJsonParseError::NoError || !doc.isObject())
+        return std::unexpected(
+            QStringLiteral("the server sent something that is not a JSON object"));
+    const QJsonObject o = doc.object();
+    if (o.value(QStringLiteral("v")).toInt() != kVersion)
+        return std::unexpected(QStringLiteral("the server speaks protocol version %1, not %2")
+                                   .arg(o.value(QStringLiteral("v")).toInt())
+                                   .arg(kVersion));
+    ServerMessage m;
+    if (o.contains(QStringLiteral("event"))) {
+        m.kind = ServerMessage::Kind::Event;
+        m.event = o.value(QStringLiteral("event")).toString();
+        m.data = o.value(QStringLiteral("data")).toObject();
+        return m;
+    }
+    m.id = o.value(QStringLiteral("id")).toString();
+    if (o.value(QStringLiteral("ok")).toBool()) {
+        m.kind = ServerMessage::Kind::Result;
+        m.result = o.value(QStringLiteral("result")).toObject();
+    } else {
+        m.kind = ServerMessage::Kind::Failure;
+        m.failure = AdminFailure::fromJson(o.value(QStringLiteral("error")).toObject());
+    }
+    return m;
+}
+
+} // namespace flashsale::admin

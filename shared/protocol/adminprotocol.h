@@ -1,0 +1,117 @@
+#pragma once
+
+#include "protocol/fieldreader.h"
+
+#include <QByteArray>
+#include <QJsonObject>
+#include <QJsonValue>
+#include <QList>
+#include <QString>
+#include <QStringList>
+
+#include <expected>
+#include <optional>
+
+// The admin WebSocket protocol (/admin/v1/ws), defined once for the backend, flashsale-ctl and
+// the console. docs/ADMIN_PROTOCOL.md describes every operation's arguments and results.
+//
+// Every message is one JSON object in one text frame, and carries "v": the protocol version.
+//   client -> server   {"v":1, "id":"r7", "op":"sale.pause", "args":{"sale_id":12}}
+//   server -> client   {"v":1, "id":"r7", "ok":true,  "result":{...}}
+//                      {"v":1, "id":"r7", "ok":false, "error":{"code":"not-found",
+//                                                     "message":"...", "details":[...]}}
+//                      {"v":1, "event":"stats", "data":{...}}      (pushed, no id)
+// A request id is 1..64 printable ASCII characters chosen by the client; the answer carries it
+// back. A message that cannot be read far enough to find its id is answered with "id": null.
+namespace flashsale::admin {
+
+inline constexpr int kVersion = 1;
+inline constexpr qsizetype kMaxIdLength = 64;
+
+enum class Op {
+    Ping,             // {} -> {server_time_ms, version}
+    SaleList,         // {state?, limit?} -> {sales:[...]}
+    SaleGet,          // {sale_id} -> {sale}
+    SaleCreate,       // a sale spec (one-off; a future start is warmed by the scheduler)
+    SalePause,        // {sale_id} -> {sale}
+    SaleResume,       // {sale_id} -> {sale}
+    SaleStop,         // {sale_id} -> {sale}
+    SaleAdjust,       // {sale_id, item_id?, delta} -> {item_id, stock_before, stock_after, ...}
+    ScheduleCreate,   // a recurring schedule -> {schedule}
+    ScheduleList,     // {} -> {schedules:[...]}
+    ScheduleCancel,   // {schedule_id} -> {schedule}
+    StatsSubscribe,   // {sale_id} -> {subscribed}; then "stats" events
+    StatsUnsubscribe, // {sale_id?} -> {}
+    ReconcileRun,     // {sale_id, repair?} -> the report
+    ReconcileList,    // {sale_id?, limit?} -> {runs:[...]}
+    AuditList,        // {sale_id?, before_id?, limit?} -> {entries:[...]}
+};
+QString opName(Op op);
+std::optional<Op> opFromName(const QString &name);
+QStringList opNames();
+// Whether the operation changes anything (and so writes an audit record).
+bool opMutates(Op op);
+
+enum class AdminError {
+    BadJson,            // not JSON, or not a JSON object
+    BadMessage,         // a JSON object, but not a request: missing or mistyped v, id, op, args
+    UnsupportedVersion, // "v" is not kVersion
+    UnknownOp,          // "op" names no operation
+    InvalidArgs,        // "args" fail validation; details name each field by JSON pointer
+    NotFound,           // the sale, item or schedule does not exist
+    Conflict,           // not possible in the current state (stopped sale, too little stock)
+    MessageTooLarge,    // the frame exceeds the server's limit
+    Unavailable,        // Redis or PostgreSQL cannot be reached; retry later
+    Internal,           // a bug; the server logs it
+    Timeout,            // client side: no answer in time
+    Disconnected,       // client side: the link dropped before the answer
+};
+QString errorName(AdminError code);
+AdminError errorFromName(const QString &name); // unknown names read as Internal
+
+struct AdminFailure {
+    AdminError code = AdminError::Internal;
+    QString message;
+    FieldErrors details;
+
+    QJsonObject toJson() const;
+    static AdminFailure fromJson(const QJsonObject &o);
+};
+
+struct AdminRequest {
+    QString id;
+    Op op = Op::Ping;
+    QJsonObject args;
+};
+
+// Server side. On failure, `id` is the request id when the message got far enough to carry a
+// valid one (so the client can match the error), else empty (sent as null).
+struct DecodeFailure {
+    QString id;
+    AdminFailure failure;
+};
+std::expected<AdminRequest, DecodeFailure> decodeRequest(const QByteArray &text);
+QByteArray encodeResult(const QString &id, const QJsonObject &result);
+QByteArray encodeFailure(const QString &id, const AdminFailure &failure);
+QByteArray encodeEvent(const QString &event, const QJsonObject &data);
+
+// Client side.
+QByteArray encodeRequest(const QString &id, Op op, const QJsonObject &args);
+struct ServerMessage {
+    enum class Kind { Result, Failure, Event };
+    Kind kind = Kind::Result;
+    QString id; // Result and Failure
+    QJsonObject result;
+    AdminFailure failure;
+    QString event; // Event
+    QJsonObject data;
+};
+std::expected<ServerMessage, QString> decodeServerMessage(const QByteArray &text);
+
+// Pushed events.
+inline constexpr char kEventHello[] = "hello";         // on connect: server_time_ms, version, ops
+inline constexpr char kEventStats[] = "stats";         // a subscribed sale's live stats
+inline constexpr char kEventReconcile[] = "reconcile"; // a finished reconciliation run
+inline constexpr char kEventSale[] = "sale";           // a sale changed (state, stock)
+
+} // namespace flashsale::admin

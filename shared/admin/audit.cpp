@@ -3,6 +3,7 @@
 #include "core/logging.h"
 #include "pg/pgconnection.h"
 
+#include <QJsonArray>
 #include <QJsonDocument>
 
 namespace flashsale {

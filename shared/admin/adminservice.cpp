@@ -392,8 +392,6 @@ void AdminService::createSale(const QJsonObject &argsIn, const QString &actor, R
                     return reply(std::unexpected(dependencyFailure(s.error())));
                 writeAudit(m_pg,
                            {actor, QStringLiteral("sale.create"), saleId, QJsonValue(), *s, {}});
-                if (onSaleChanged)
-                    onSaleChanged(*s);
                 reply(QJsonObject{{"sale", *s}});
             });
         });
@@ -467,8 +465,6 @@ void AdminService::changeState(Op op, const QJsonObject &args, const QString &ac
                                           QJsonObject{{"state", before}},
                                           QJsonObject{{"state", QString::fromUtf8(target)}},
                                           {}});
-                        if (onSaleChanged)
-                            onSaleChanged(*s);
                         reply(QJsonObject{{"sale", *s}});
                     });
                 });
@@ -531,10 +527,6 @@ void AdminService::adjustStock(const QJsonObject &args, const QString &actor, Re
                                               {"stock", stockBefore + delta},
                                               {"remaining", result.value("remaining_after")}},
                                   QJsonObject{{"delta", delta}}});
-                loadSale(saleId, [this](const Result<QJsonObject> &s) {
-                    if (s && onSaleChanged)
-                        onSaleChanged(*s);
-                });
                 reply(result);
             };
             // PostgreSQL's side: the total stock, never below what is sold.
@@ -740,8 +732,6 @@ void AdminService::reconcile(const QJsonObject &args, const QString &actor, Repl
                      [this, reply = std::move(reply)](const Result<QJsonObject> &rep) {
                          if (!rep)
                              return reply(std::unexpected(dependencyFailure(rep.error())));
-                         if (onReconciled)
-                             onReconciled(*rep);
                          reply(*rep);
                      });
 }

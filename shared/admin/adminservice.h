@@ -32,10 +32,11 @@ public:
 
     void handle(const admin::AdminRequest &request, const QString &actor, Reply reply);
 
-    // A sale was changed through this service (state, stock, created): its new sale object.
-    std::function<void(const QJsonObject &sale)> onSaleChanged;
-    // A reconciliation run finished through this service: its report.
-    std::function<void(const QJsonObject &report)> onReconciled;
+    // Loads sale objects (docs/ADMIN_PROTOCOL.md) matching `where` (SQL over alias s, with $1..),
+    // with their remaining stock from Redis.
+    void loadSales(const QByteArray &where, const QList<QByteArray> &params, int limit,
+                   std::function<void(const Result<QList<QJsonObject>> &)> done);
+    void loadSale(qint64 saleId, std::function<void(const Result<QJsonObject> &)> done);
 
     // The failure for a dependency error (Redis, PostgreSQL).
     static admin::AdminFailure dependencyFailure(const Error &error);
@@ -52,12 +53,6 @@ private:
     void reconcile(const QJsonObject &args, const QString &actor, Reply reply);
     void listReconciliations(const QJsonObject &args, Reply reply);
     void listAudit(const QJsonObject &args, Reply reply);
-
-    // Loads sale objects (docs/ADMIN_PROTOCOL.md) matching `where` (SQL over alias s, with $1..),
-    // with their remaining stock from Redis.
-    void loadSales(const QByteArray &where, const QList<QByteArray> &params, int limit,
-                   std::function<void(const Result<QList<QJsonObject>> &)> done);
-    void loadSale(qint64 saleId, std::function<void(const Result<QJsonObject> &)> done);
 
     const Config &m_config;
     PgConnection &m_pg;

@@ -16,7 +16,7 @@ using admin::AdminFailure;
 
 namespace {
 constexpr qint64 kSnapshotReuseMs = 200;
-constexpr int kReconcilePollMs = 1000;
+constexpr int kChangesPollMs = 1000;
 // Frames above this close the connection (1009); below it, messages larger than the configured
 // limit still get a typed error on an open connection.
 constexpr qint64 kHardMessageLimit = 16 << 20;
@@ -31,14 +31,10 @@ AdminHub::AdminHub(AdminService &service, StatsCollector &stats, PgConnection &p
     , m_stats(stats)
     , m_pg(pg)
     , m_maxMessageBytes(maxMessageBytes) {
-    connect(&m_reconcilePoll, &QTimer::timeout, this, &AdminHub::pollReconciliations);
-    m_service.onSaleChanged = [this](const QJsonObject &sale) {
-        broadcast(QString::fromLatin1(admin::kEventSale), sale);
-    };
+    connect(&m_changesPoll, &QTimer::timeout, this, &AdminHub::pollChanges);
 }
 
 AdminHub::~AdminHub() {
-    m_service.onSaleChanged = nullptr;
     for (const QPointer<AdminSession> &s : std::as_const(m_sessions))
         delete s.data();
 }
@@ -49,11 +45,11 @@ void AdminHub::accept(std::unique_ptr<QWebSocket> socket, const QString &actor) 
     connect(session, &QObject::destroyed, this, [this] {
         m_sessions.removeIf([](const QPointer<AdminSession> &p) { return p.isNull(); });
         if (m_sessions.isEmpty())
-            m_reconcilePoll.stop();
+            m_changesPoll.stop();
     });
-    if (!m_reconcilePoll.isActive()) {
-        m_reconcilePoll.start(kReconcilePollMs);
-        pollReconciliations();
+    if (!m_changesPoll.isActive()) {
+        m_changesPoll.start(kChangesPollMs);
+        pollChanges();
     }
 }
 
@@ -87,30 +83,58 @@ void AdminHub::snapshot(qint64 saleId, std::function<void(const Result<QJsonObje
     });
 }
 
-void AdminHub::pollReconciliations() {
+void AdminHub::pollChanges() {
     if (m_polling)
         return;
     m_polling = true;
-    if (m_lastRunId < 0) {
-        m_pg.query("SELECT coalesce(max(id), 0) FROM reconcile_runs", {},
-                   [this](const Result<PgResult> &r) {
+    if (m_lastRunId < 0 || m_lastAuditId < 0) {
+        // Start from now: a new session asks for history with reconcile.list and audit.list.
+        m_pg.query("SELECT (SELECT coalesce(max(id), 0) FROM reconcile_runs), "
+                   "(SELECT coalesce(max(id), 0) FROM audit_log)",
+                   {}, [this](const Result<PgResult> &r) {
                        m_polling = false;
-                       if (r)
-                           m_lastRunId = r->rows.value(0).value(0).toLongLong();
+                       if (!r)
+                           return;
+                       m_lastRunId = r->rows.value(0).value(0).toLongLong();
+                       m_lastAuditId = r->rows.value(0).value(1).toLongLong();
                    });
         return;
     }
-    m_pg.query("SELECT id, report FROM reconcile_runs WHERE id > $1 ORDER BY id LIMIT 50",
-               {QByteArray::number(m_lastRunId)}, [this](const Result<PgResult> &r) {
-                   m_polling = false;
-                   if (!r)
-                       return;
-                   for (const auto &row : r->rows) {
-                       m_lastRunId = qMax(m_lastRunId, row[0].toLongLong());
-                       broadcast(QString::fromLatin1(admin::kEventReconcile),
-                                 QJsonDocument::fromJson(row[1]).object());
-                   }
-               });
+    m_pg.query(
+        "SELECT 'run', id, report, NULL::bigint FROM "
+        "  (SELECT id, report FROM reconcile_runs WHERE id > $1 ORDER BY id LIMIT 50) r "
+        "UNION ALL "
+        "SELECT 'audit', id, jsonb_build_object('id', id, 'at', "
+        "  to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'actor', actor, "
+        "  'action', action, 'sale_id', sale_id, 'before', before, 'after', after, 'detail', "
+        "  detail), sale_id FROM "
+        "  (SELECT * FROM audit_log WHERE id > $2 ORDER BY id LIMIT 200) a",
+        {QByteArray::number(m_lastRunId), QByteArray::number(m_lastAuditId)},
+        [this](const Result<PgResult> &r) {
+            m_polling = false;
+            if (!r)
+                return;
+            QSet<qint64> changedSales;
+            for (const auto &row : r->rows) {
+                const qint64 id = row[1].toLongLong();
+                const QJsonObject data = QJsonDocument::fromJson(row[2]).object();
+                if (row[0] == "run") {
+                    m_lastRunId = qMax(m_lastRunId, id);
+                    broadcast(QString::fromLatin1(admin::kEventReconcile), data);
+                } else {
+                    m_lastAuditId = qMax(m_lastAuditId, id);
+                    broadcast(QString::fromLatin1(admin::kEventAudit), data);
+                    if (!row[3].isNull())
+                        changedSales.insert(row[3].toLongLong());
+                }
+            }
+            // Every change to a sale is audited, by any process: push the sale as it is now.
+            for (qint64 saleId : std::as_const(changedSales))
+                m_service.loadSale(saleId, [this](const Result<QJsonObject> &sale) {
+                    if (sale)
+                        broadcast(QString::fromLatin1(admin::kEventSale), *sale);
+                });
+        });
 }
 
 // ---- AdminSession -----------------------------------------------------------------------------

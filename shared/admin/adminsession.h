@@ -24,8 +24,9 @@ class StatsCollector;
 
 // Everything behind the admin WebSockets of one API thread: the sessions, their stats
 // subscriptions (one snapshot per sale shared by every subscriber on the thread), and the
-// reconciliation runs pushed to everyone (read from reconcile_runs, so runs made by the
-// scheduler or another process arrive too).
+// changes pushed to everyone: new reconciliation runs, audit records, and the sales they touch.
+// Those are read from reconcile_runs and audit_log every second, so changes made by the
+// scheduler or another process arrive too.
 class AdminHub final : public QObject {
     Q_OBJECT
 public:
@@ -49,7 +50,7 @@ private:
         bool inFlight = false;
         QList<std::function<void(const Result<QJsonObject> &)>> waiting;
     };
-    void pollReconciliations();
+    void pollChanges();
 
     AdminService &m_service;
     StatsCollector &m_stats;
@@ -57,8 +58,9 @@ private:
     int m_maxMessageBytes;
     QList<QPointer<AdminSession>> m_sessions;
     QHash<qint64, Cached> m_snapshots;
-    QTimer m_reconcilePoll;
+    QTimer m_changesPoll;
     qint64 m_lastRunId = -1; // -1: not read yet
+    qint64 m_lastAuditId = -1;
     bool m_polling = false;
 };
 

@@ -113,5 +113,6 @@ inline constexpr char kEventHello[] = "hello";         // on connect: server_tim
 inline constexpr char kEventStats[] = "stats";         // a subscribed sale's live stats
 inline constexpr char kEventReconcile[] = "reconcile"; // a finished reconciliation run
 inline constexpr char kEventSale[] = "sale";           // a sale changed (state, stock)
+inline constexpr char kEventAudit[] = "audit";         // a new audit record
 
 } // namespace flashsale::admin

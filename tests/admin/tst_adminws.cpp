@@ -335,6 +335,35 @@ private Q_SLOTS:
         QVERIFY(!stop.value("at").toString().isEmpty());
     }
 
+    void changesArePushedFromOtherProcesses() {
+        const qint64 id = createSale().value("id").toInteger();
+        QVERIFY(id > 0);
+        QSignalSpy events(m_client.get(), &AdminClient::event); // connected to process A
+        AdminClient other;
+        other.open(adminUrl(m_b), QString::fromLatin1(Backend::kAdminToken), QStringLiteral("bob"));
+        QTRY_COMPARE_WITH_TIMEOUT(other.state(), AdminClient::State::Connected, 5000);
+        QVERIFY(call(Op::SalePause, {{"sale_id", id}}, &other).ok);
+        auto seen = [&](const char *event, const std::function<bool(const QJsonObject &)> &pred) {
+            for (const auto &e : events)
+                if (e.at(0).toString() == QLatin1String(event) && pred(e.at(1).toJsonObject()))
+                    return true;
+            return false;
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(seen("audit",
+                                      [id](const QJsonObject &a) {
+                                          return a.value("sale_id").toInteger() == id
+                                                 && a.value("action") == "sale.pause"
+                                                 && a.value("actor").toString().contains("(bob)");
+                                      }),
+                                 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(seen("sale",
+                                      [id](const QJsonObject &sale) {
+                                          return sale.value("id").toInteger() == id
+                                                 && sale.value("state") == "paused";
+                                      }),
+                                 5000);
+    }
+
     void futureSaleWaitsForTheScheduler() {
         const QJsonObject sale = createSale(
             {{"starts_at", rfc3339(2 * 3600 * 1000)}, {"ends_at", rfc3339(3 * 3600 * 1000)}});

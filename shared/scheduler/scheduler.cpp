@@ -89,6 +89,7 @@ struct Scheduler::Impl {
     std::optional<qint64> lastReconcileMs;
     std::vector<std::function<void()>> waiters;
     QString lastWarning;
+    QElapsedTimer lastWarningAt;
 
     Impl(Scheduler *q, const Config &config, PgConnection &pg, RedisClient &redis, QString holder,
          Clock clock)
@@ -120,13 +121,14 @@ struct Scheduler::Impl {
 
     QString actor() const { return QStringLiteral("scheduler@") + holder; }
 
-    // Repeated identical failures (PostgreSQL down for a minute) are logged once, not per tick.
+    // The same failure tick after tick (PostgreSQL down for a minute) is logged once a minute.
     void warn(const QString &what) {
-        if (what == lastWarning) {
+        if (what == lastWarning && lastWarningAt.isValid() && lastWarningAt.elapsed() < 60'000) {
             qCDebug(lcApp).noquote() << "scheduler:" << what;
             return;
         }
         lastWarning = what;
+        lastWarningAt.start();
         qCWarning(lcApp).noquote() << "scheduler:" << what;
     }
 

@@ -60,6 +60,19 @@ struct Schedule {
     }
 };
 
+// The reconciler and the connections it runs on. Connections go first: their destructors answer
+// the statements still queued, and those answers may still call into the reconciler.
+struct ReconcileSide final : QObject {
+    PgConnection *pg = nullptr;
+    RedisClient *redis = nullptr;
+    std::unique_ptr<Reconciler> reconciler;
+
+    ~ReconcileSide() override {
+        delete pg;
+        delete redis;
+    }
+};
+
 } // namespace
 
 struct Scheduler::Impl {
@@ -76,9 +89,7 @@ struct Scheduler::Impl {
 
     // Reconciliation runs on connections of its own: a check may hold a transaction open across
     // several statements, and the lease renewal must not queue behind it or land inside it.
-    std::unique_ptr<PgConnection> reconcilePg;
-    std::unique_ptr<RedisClient> reconcileRedis;
-    std::shared_ptr<Reconciler> reconciler;
+    ReconcileSide *reconcile = nullptr;
 
     QTimer timer;
     bool stopped = false;
@@ -111,12 +122,22 @@ struct Scheduler::Impl {
                     << "scheduler: no scheduled reconciliation:" << endpoint.error().message;
                 reconcileIntervalMs = 0;
             } else {
-                reconcilePg = std::make_unique<PgConnection>(config.pgUrl);
-                reconcileRedis = std::make_unique<RedisClient>(
+                reconcile = new ReconcileSide;
+                reconcile->pg = new PgConnection(config.pgUrl);
+                reconcile->redis = new RedisClient(
                     *endpoint, std::chrono::milliseconds(std::max(config.redisTimeoutMs, 5000)));
-                reconciler = std::make_shared<Reconciler>(*reconcilePg, *reconcileRedis);
+                reconcile->reconciler =
+                    std::make_unique<Reconciler>(*reconcile->pg, *reconcile->redis);
             }
         }
+    }
+
+    ~Impl() {
+        // A run still in flight answers from the event loop later; let it find everything alive.
+        if (reconcile && reconciling)
+            reconcile->deleteLater();
+        else
+            delete reconcile;
     }
 
     QString actor() const { return QStringLiteral("scheduler@") + holder; }
@@ -155,7 +176,7 @@ struct Scheduler::Impl {
         QPointer<Scheduler> self(q);
         const quint64 at = epoch;
         pg.query(sql, params, [self, at, what, step = std::move(step)](const Result<PgResult> &r) {
-            if (!self || self->d->epoch != at)
+            if (!self || !self->d || self->d->epoch != at)
                 return;
             if (!r) {
                 self->d->warn(
@@ -174,7 +195,7 @@ struct Scheduler::Impl {
         QPointer<Scheduler> self(q);
         const quint64 at = epoch;
         return [self, at, f = std::move(f)](auto &&...args) mutable {
-            if (!self || self->d->epoch != at)
+            if (!self || !self->d || self->d->epoch != at)
                 return;
             f(std::forward<decltype(args)>(args)...);
         };
@@ -207,7 +228,7 @@ struct Scheduler::Impl {
         const quint64 at = epoch;
         pg.query(sql, {holder.toUtf8(), QByteArray::number(leaseSeconds)},
                  [self, at, now](const Result<PgResult> &r) {
-                     if (!self || self->d->epoch != at)
+                     if (!self || !self->d || self->d->epoch != at)
                          return;
                      Impl *d = self->d;
                      if (!r) {
@@ -398,7 +419,7 @@ struct Scheduler::Impl {
     // Starts a round of dry runs when one is due; the round goes on by itself, so a slow
     // reconciliation never holds up the lease renewal or the lifecycle of other sales.
     void maybeReconcile(qint64 now) {
-        const bool due = reconciler && !reconciling
+        const bool due = reconcile && !reconciling
                          && (!lastReconcileMs || now - *lastReconcileMs >= reconcileIntervalMs);
         if (!due) {
             finishPass();
@@ -430,10 +451,9 @@ struct Scheduler::Impl {
         options.actor = actor();
         options.trigger = QStringLiteral("schedule");
         QPointer<Scheduler> self(q);
-        reconciler->run(
-            saleId, options,
-            [self, reconciler = reconciler, sales, saleId](const Result<QJsonObject> &r) {
-                if (!self)
+        reconcile->reconciler->run(
+            saleId, options, [self, sales, saleId](const Result<QJsonObject> &r) {
+                if (!self || !self->d)
                     return;
                 Impl *d = self->d;
                 if (!r) {
@@ -446,7 +466,7 @@ struct Scheduler::Impl {
                         << r->value(QStringLiteral("run_id")).toInteger();
                 }
                 Q_EMIT self->reconcileFinished(saleId, bool(r));
-                if (self)
+                if (self && self->d)
                     self->d->reconcileNext(sales);
             });
     }
@@ -458,16 +478,19 @@ Scheduler::Scheduler(const Config &config, PgConnection &pg, RedisClient &redis,
     , d(new Impl(this, config, pg, redis, std::move(holder), std::move(clock))) {
     d->timer.setInterval(std::max(config.schedulerTickMs, 1));
     connect(&d->timer, &QTimer::timeout, this, [this] { tick(); });
-    if (d->reconcilePg) {
-        d->reconcilePg->start();
-        d->reconcileRedis->start();
+    if (d->reconcile) {
+        d->reconcile->pg->start();
+        d->reconcile->redis->start();
     }
 }
 
 Scheduler::~Scheduler() {
     if (!d->stopped)
         stop(); // best effort: the lease row goes if the event loop runs on
-    delete d;
+    // Callbacks that run while Impl is torn down (a connection answering its queue) see d null.
+    Impl *dying = d;
+    d = nullptr;
+    delete dying;
 }
 
 void Scheduler::start() {

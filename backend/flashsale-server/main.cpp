@@ -10,16 +10,22 @@
 #include "payment/paymentgateway.h"
 #include "payment/paymentservice.h"
 #include "pg/migrator.h"
+#include "pg/pgconnection.h"
 #include "redis/redisclient.h"
+#include "scheduler/scheduler.h"
 #include "stats/livestats.h"
 #include "worker/expirysweeper.h"
 #include "worker/streamworker.h"
 
 #include <QCoreApplication>
+#include <QEventLoop>
 #include <QFile>
+#include <QPointer>
 #include <QSaveFile>
 #include <QSocketNotifier>
+#include <QSysInfo>
 #include <QThread>
+#include <QTimer>
 
 #include <csignal>
 #include <sys/socket.h>
@@ -165,6 +171,29 @@ int main(int argc, char *argv[]) {
             return 1;
         }
     }
+    std::unique_ptr<PgConnection> schedulerPg;
+    std::unique_ptr<RedisClient> schedulerRedis;
+    std::unique_ptr<Scheduler> scheduler;
+    if (config.hasRole(QStringLiteral("scheduler"))) {
+        const auto redis = RedisClient::Endpoint::fromUrl(config.redisUrl);
+        if (!redis) {
+            qCCritical(lcApp).noquote() << redis.error().message;
+            return 1;
+        }
+        schedulerPg = std::make_unique<PgConnection>(config.pgUrl);
+        // Warming a 10,000-item sale is one large script call: allow it more than a booking.
+        schedulerRedis = std::make_unique<RedisClient>(
+            *redis, std::chrono::milliseconds(std::max(config.redisTimeoutMs, 5000)));
+        const QString holder = QSysInfo::machineHostName() + QLatin1Char('-')
+                               + QString::number(QCoreApplication::applicationPid());
+        scheduler = std::make_unique<Scheduler>(config, *schedulerPg, *schedulerRedis, holder);
+        // First tick once PostgreSQL answers; after that, failures are retried tick by tick.
+        QObject::connect(
+            schedulerPg.get(), &PgConnection::connected, scheduler.get(),
+            [s = scheduler.get()] { s->start(); }, Qt::SingleShotConnection);
+        schedulerPg->start();
+        schedulerRedis->start();
+    }
     // Every process reports itself (roles, event-loop lag, consumer lag) for the live stats.
     const auto heartbeatEndpoint = RedisClient::Endpoint::fromUrl(config.redisUrl);
     if (!heartbeatEndpoint) {
@@ -193,6 +222,22 @@ int main(int argc, char *argv[]) {
     qCInfo(lcApp).noquote() << "ready:" << config.roles.join(QLatin1Char(',')) << url;
     const int rc = app.exec();
     api.stop();
+    if (scheduler) {
+        // Give the lease up so another scheduler takes over at once, not after --lease-seconds;
+        // wait for that DELETE a little, since the main loop has already returned.
+        QEventLoop loop;
+        auto released = std::make_shared<bool>(false);
+        scheduler->stop([released, waiting = QPointer<QEventLoop>(&loop)] {
+            *released = true;
+            if (waiting)
+                waiting->quit();
+        });
+        if (!*released) {
+            QTimer::singleShot(2000, &loop, &QEventLoop::quit);
+            loop.exec();
+        }
+        scheduler.reset();
+    }
     if (!config.readyFile.isEmpty())
         QFile::remove(config.readyFile);
     return rc;

@@ -1,32 +1,550 @@
 #include "scheduler.h"
 
+#include "admin/audit.h"
+#include "booking/salecatalog.h"
+#include "core/config.h"
+#include "core/logging.h"
+#include "core/timeformat.h"
+#include "itemimage.h"
+#include "pg/pgconnection.h"
+#include "reconcile/reconciler.h"
+#include "redis/redisclient.h"
+
+#include <QDateTime>
+#include <QElapsedTimer>
+#include <QJsonObject>
+#include <QPointer>
+
+#include <memory>
+#include <optional>
+#include <vector>
+
 namespace flashsale {
 
-// Placeholder until the scheduler lands (issue 5, in progress).
-struct Scheduler::Impl {
-    QString holder;
+namespace {
+
+QByteArray pgTime(qint64 ms) {
+    return isoTime(ms).toUtf8();
+}
+
+QList<qint64> ids(const PgResult &r) {
+    QList<qint64> out;
+    out.reserve(r.rows.size());
+    for (const auto &row : r.rows)
+        out.append(row.value(0).toLongLong());
+    return out;
+}
+
+// One row of sale_schedules, as the occurrence arithmetic needs it.
+struct Schedule {
+    qint64 id = 0;
+    QString name;
+    qint64 firstStartMs = 0;
+    qint64 everyMs = 0;
+    qint64 durationMs = 0;
+    int itemCount = 0;
+    int unitsPerItem = 0;
+    qint64 priceCents = 0;
+    int perUserLimit = 0;
+    int holdSeconds = 0;
+    int admissionRate = 0;
+    int admissionBurst = 0;
+    QList<qint64> existingStartsMs; // occurrences already stored that have not ended
+
+    // The start of the first occurrence first_start + k * every (k >= 0) that ends after now.
+    qint64 nextStartMs(qint64 nowMs) const {
+        const qint64 sinceFirstEnd = nowMs - firstStartMs - durationMs;
+        if (sinceFirstEnd < 0)
+            return firstStartMs;
+        return firstStartMs + (sinceFirstEnd / everyMs + 1) * everyMs;
+    }
 };
 
-Scheduler::Scheduler(const Config &, PgConnection &, RedisClient &, QString holder, Clock,
-                     QObject *parent)
+// The reconciler and the connections it runs on. Connections go first: their destructors answer
+// the statements still queued, and those answers may still call into the reconciler.
+struct ReconcileSide final : QObject {
+    PgConnection *pg = nullptr;
+    RedisClient *redis = nullptr;
+    std::unique_ptr<Reconciler> reconciler;
+
+    ~ReconcileSide() override {
+        delete pg;
+        delete redis;
+    }
+};
+
+} // namespace
+
+struct Scheduler::Impl {
+    Scheduler *q;
+    PgConnection &pg;
+    RedisClient &redis;
+    QString holder;
+    Clock clock;
+    qint64 warmupMs;
+    qint64 leaseSeconds;
+    qint64 reconcileIntervalMs;
+    int tickMs;
+    std::shared_ptr<SaleCatalog> catalog;
+
+    // Reconciliation runs on connections of its own: a check may hold a transaction open across
+    // several statements, and the lease renewal must not queue behind it or land inside it.
+    ReconcileSide *reconcile = nullptr;
+
+    QTimer timer;
+    bool stopped = false;
+    bool running = false;
+    bool leader = false;
+    bool reconciling = false;
+    quint64 epoch = 0; // bumped by stop(): callbacks of an abandoned pass do nothing
+    std::optional<qint64> lastReconcileMs;
+    std::vector<std::function<void()>> waiters;
+    QString lastWarning;
+    QElapsedTimer lastWarningAt;
+
+    Impl(Scheduler *q, const Config &config, PgConnection &pg, RedisClient &redis, QString holder,
+         Clock clock)
+        : q(q)
+        , pg(pg)
+        , redis(redis)
+        , holder(std::move(holder))
+        , clock(clock ? std::move(clock)
+                      : Clock([] { return QDateTime::currentMSecsSinceEpoch(); }))
+        , warmupMs(qint64(config.warmupSeconds) * 1000)
+        , leaseSeconds(config.leaseSeconds)
+        , reconcileIntervalMs(qint64(config.reconcileIntervalSeconds) * 1000)
+        , tickMs(config.schedulerTickMs)
+        , catalog(std::make_shared<SaleCatalog>(pg, redis)) {
+        if (reconcileIntervalMs > 0) {
+            const auto endpoint = RedisClient::Endpoint::fromUrl(config.redisUrl);
+            if (!endpoint) {
+                qCWarning(lcApp).noquote()
+                    << "scheduler: no scheduled reconciliation:" << endpoint.error().message;
+                reconcileIntervalMs = 0;
+            } else {
+                reconcile = new ReconcileSide;
+                reconcile->pg = new PgConnection(config.pgUrl);
+                reconcile->redis = new RedisClient(
+                    *endpoint, std::chrono::milliseconds(std::max(config.redisTimeoutMs, 5000)));
+                reconcile->reconciler =
+                    std::make_unique<Reconciler>(*reconcile->pg, *reconcile->redis);
+            }
+        }
+    }
+
+    ~Impl() {
+        // A run still in flight answers from the event loop later; let it find everything alive.
+        if (reconcile && reconciling)
+            reconcile->deleteLater();
+        else
+            delete reconcile;
+    }
+
+    QString actor() const { return QStringLiteral("scheduler@") + holder; }
+
+    // The same failure tick after tick (PostgreSQL down for a minute) is logged once a minute.
+    void warn(const QString &what) {
+        if (what == lastWarning && lastWarningAt.isValid() && lastWarningAt.elapsed() < 60'000) {
+            qCDebug(lcApp).noquote() << "scheduler:" << what;
+            return;
+        }
+        lastWarning = what;
+        lastWarningAt.start();
+        qCWarning(lcApp).noquote() << "scheduler:" << what;
+    }
+
+    void setLeader(bool value) {
+        if (leader == value)
+            return;
+        leader = value;
+        if (!value)
+            lastReconcileMs.reset();
+        qCInfo(lcApp).noquote() << "scheduler" << holder
+                                << (value ? "holds the lease and acts" : "does not hold the lease");
+        Q_EMIT q->leadershipChanged(value);
+    }
+
+    void audit(const QString &action, qint64 saleId, const QJsonObject &after,
+               const QJsonObject &detail = {}) {
+        writeAudit(pg, AuditRecord{actor(), action, saleId, QJsonValue(), after, detail});
+    }
+
+    // Runs `step` with the rows of `sql` while this pass is still current; on failure logs and
+    // ends the pass (the next tick retries). `step` gets the rows and the continuation.
+    void query(const QByteArray &sql, const QList<QByteArray> &params, const char *what,
+               std::function<void(const PgResult &)> step) {
+        QPointer<Scheduler> self(q);
+        const quint64 at = epoch;
+        pg.query(sql, params, [self, at, what, step = std::move(step)](const Result<PgResult> &r) {
+            if (!self || !self->d || self->d->epoch != at)
+                return;
+            if (!r) {
+                self->d->warn(
+                    QStringLiteral("%1 failed: %2").arg(QLatin1String(what), r.error().message));
+                self->d->finishPass();
+                return;
+            }
+            step(*r);
+        });
+    }
+
+    // Guards a continuation of an async step: it runs only while the scheduler exists and the
+    // pass it belongs to was not abandoned by stop().
+    template<typename F>
+    auto guarded(F f) {
+        QPointer<Scheduler> self(q);
+        const quint64 at = epoch;
+        return [self, at, f = std::move(f)](auto &&...args) mutable {
+            if (!self || !self->d || self->d->epoch != at)
+                return;
+            f(std::forward<decltype(args)>(args)...);
+        };
+    }
+
+    void beginPass() {
+        running = true;
+        const qint64 now = clock();
+        renewLease(now);
+    }
+
+    void finishPass() {
+        running = false;
+        auto done = std::move(waiters);
+        waiters.clear();
+        for (auto &f : done)
+            f();
+    }
+
+    // Takes or renews the lease; a row back means this process holds it until expires_at.
+    void renewLease(qint64 now) {
+        static const QByteArray sql =
+            "INSERT INTO leases (name, holder, expires_at) "
+            "VALUES ('scheduler', $1, now() + $2::integer * interval '1 second') "
+            "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, "
+            "expires_at = EXCLUDED.expires_at "
+            "WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < now() "
+            "RETURNING holder";
+        QPointer<Scheduler> self(q);
+        const quint64 at = epoch;
+        pg.query(sql, {holder.toUtf8(), QByteArray::number(leaseSeconds)},
+                 [self, at, now](const Result<PgResult> &r) {
+                     if (!self || !self->d || self->d->epoch != at)
+                         return;
+                     Impl *d = self->d;
+                     if (!r) {
+                         // Not renewed: the lease may lapse at any moment, so stop acting.
+                         d->warn(QStringLiteral("lease renewal failed: %1").arg(r.error().message));
+                         d->setLeader(false);
+                         d->finishPass();
+                         return;
+                     }
+                     d->setLeader(!r->rows.isEmpty());
+                     if (!d->leader) {
+                         d->finishPass();
+                         return;
+                     }
+                     d->createOccurrences(now);
+                 });
+    }
+
+    void createOccurrences(qint64 now) {
+        static const QByteArray sql =
+            "SELECT sc.id, sc.name, (extract(epoch FROM sc.first_start) * 1000)::bigint, "
+            "sc.every_seconds, sc.duration_seconds, sc.item_count, sc.units_per_item, "
+            "sc.price_cents, sc.per_user_limit, sc.hold_seconds, sc.admission_rate, "
+            "sc.admission_burst, "
+            "(SELECT string_agg(((extract(epoch FROM s.starts_at) * 1000)::bigint)::text, ',') "
+            " FROM sales s WHERE s.schedule_id = sc.id AND s.ends_at > $1) "
+            "FROM sale_schedules sc WHERE sc.active ORDER BY sc.id";
+        query(sql, {pgTime(now)}, "reading schedules", [this, now](const PgResult &r) {
+            auto due = std::make_shared<QList<std::pair<Schedule, qint64>>>();
+            for (const auto &row : r.rows) {
+                Schedule s;
+                s.id = row[0].toLongLong();
+                s.name = QString::fromUtf8(row[1]);
+                s.firstStartMs = row[2].toLongLong();
+                s.everyMs = row[3].toLongLong() * 1000;
+                s.durationMs = row[4].toLongLong() * 1000;
+                s.itemCount = row[5].toInt();
+                s.unitsPerItem = row[6].toInt();
+                s.priceCents = row[7].toLongLong();
+                s.perUserLimit = row[8].toInt();
+                s.holdSeconds = row[9].toInt();
+                s.admissionRate = row[10].toInt();
+                s.admissionBurst = row[11].toInt();
+                for (const QByteArray &v : row[12].split(','))
+                    if (!v.isEmpty())
+                        s.existingStartsMs.append(v.toLongLong());
+                if (s.everyMs <= 0)
+                    continue;
+                const qint64 start = s.nextStartMs(now);
+                if (now >= start - warmupMs && !s.existingStartsMs.contains(start))
+                    due->append({s, start});
+            }
+            createNext(due, now);
+        });
+    }
+
+    // Creates the due occurrences one after another, then goes on with the pass.
+    void createNext(std::shared_ptr<QList<std::pair<Schedule, qint64>>> due, qint64 now) {
+        if (due->isEmpty()) {
+            warmDue(now);
+            return;
+        }
+        const auto next = due->takeFirst();
+        const Schedule &schedule = next.first;
+        const qint64 start = next.second;
+        SaleSpec spec;
+        spec.name = schedule.name + QLatin1Char(' ')
+                    + QDateTime::fromMSecsSinceEpoch(start, Qt::UTC)
+                          .toString(QStringLiteral("yyyy-MM-dd HH:mm 'UTC'"));
+        spec.perUserLimit = schedule.perUserLimit;
+        spec.startsAtMs = start;
+        spec.endsAtMs = start + schedule.durationMs;
+        spec.holdSeconds = schedule.holdSeconds;
+        spec.admissionRate = schedule.admissionRate;
+        spec.admissionBurst = schedule.admissionBurst;
+        spec.scheduleId = schedule.id;
+        spec.items.reserve(schedule.itemCount);
+        for (int i = 0; i < schedule.itemCount; ++i)
+            spec.items.append(SaleSpec::Item{0, generatedItemName(schedule.id, start, i),
+                                             schedule.unitsPerItem, schedule.priceCents});
+        auto timer = std::make_shared<QElapsedTimer>();
+        timer->start();
+        const qint64 scheduleId = schedule.id;
+        const int itemCount = schedule.itemCount;
+        // The catalogue is captured so a create still in flight when the scheduler is deleted
+        // finishes on a live object.
+        catalog->create(
+            spec, true,
+            [catalog = catalog,
+             cont = guarded([this, due, now, scheduleId, start, itemCount,
+                             timer](const Result<SaleSpec> &r, qint64 saleId) {
+                 const qint64 ms = timer->elapsed();
+                 if (!r && r.error().code == ErrorCode::Conflict) {
+                     // Another scheduler (or an earlier, in-doubt attempt) created it: fine.
+                     qCDebug(lcApp).noquote() << "scheduler:" << r.error().message;
+                 } else if (!r && saleId == 0) {
+                     warn(QStringLiteral("occurrence of schedule %1 at %2 not created: %3")
+                              .arg(scheduleId)
+                              .arg(isoTime(start), r.error().message));
+                 } else {
+                     // Created; when warming failed (r holds the error) warmed_at stays NULL and
+                     // the warm step retries it.
+                     if (!r)
+                         warn(r.error().message);
+                     qCInfo(lcApp).noquote() << "scheduler: created sale" << saleId << "of schedule"
+                                             << scheduleId << "starting" << isoTime(start) << "with"
+                                             << itemCount << "items in" << ms << "ms";
+                     Q_EMIT q->saleCreated(saleId, scheduleId);
+                     if (r)
+                         Q_EMIT q->saleWarmed(saleId);
+                     audit(QStringLiteral("schedule.occurrence"), saleId,
+                           QJsonObject{{"sale_id", saleId},
+                                       {"schedule_id", scheduleId},
+                                       {"starts_at", isoTime(start)},
+                                       {"item_count", itemCount},
+                                       {"warmed", bool(r)}},
+                           QJsonObject{{"create_ms", ms}});
+                 }
+                 createNext(due, now);
+             })](const Result<SaleSpec> &r, qint64 saleId) mutable { cont(r, saleId); });
+    }
+
+    // Warms every sale that starts within the warm-up and is not in Redis yet: one-off sales,
+    // and occurrences whose warming failed when they were created.
+    void warmDue(qint64 now) {
+        static const QByteArray sql =
+            "SELECT id FROM sales WHERE warmed_at IS NULL AND state <> 'stopped' "
+            "AND starts_at <= $1::timestamptz + $2::bigint * interval '1 millisecond' "
+            "AND ends_at > $1 ORDER BY starts_at, id";
+        query(sql, {pgTime(now), QByteArray::number(warmupMs)}, "finding sales to warm",
+              [this, now](const PgResult &r) {
+                  warmNext(std::make_shared<QList<qint64>>(ids(r)), now);
+              });
+    }
+
+    void warmNext(std::shared_ptr<QList<qint64>> pending, qint64 now) {
+        if (pending->isEmpty()) {
+            recordOpened(now);
+            return;
+        }
+        const qint64 saleId = pending->takeFirst();
+        catalog->warm(saleId, [catalog = catalog,
+                               cont = guarded([this, pending, now, saleId](const Result<bool> &r) {
+                                   if (!r) {
+                                       warn(QStringLiteral("sale %1 not warmed: %2")
+                                                .arg(saleId)
+                                                .arg(r.error().message));
+                                   } else {
+                                       qCInfo(lcApp) << "scheduler: warmed sale" << saleId;
+                                       Q_EMIT q->saleWarmed(saleId);
+                                       audit(QStringLiteral("sale.warm"), saleId,
+                                             QJsonObject{{"warmed", true}},
+                                             QJsonObject{{"written_now", *r}});
+                                   }
+                                   warmNext(pending, now);
+                               })](const Result<bool> &r) mutable { cont(r); });
+    }
+
+    void recordOpened(qint64 now) {
+        // A sale stopped before its start never opens; paused ones do (pausing is separate).
+        static const QByteArray sql =
+            "UPDATE sales SET opened_at = $1 WHERE opened_at IS NULL AND warmed_at IS NOT NULL "
+            "AND state <> 'stopped' AND starts_at <= $1 RETURNING id";
+        query(sql, {pgTime(now)}, "recording opened sales", [this, now](const PgResult &r) {
+            for (const qint64 id : ids(r)) {
+                qCInfo(lcApp) << "scheduler: sale" << id << "opened";
+                audit(QStringLiteral("sale.open"), id, QJsonObject{{"opened_at", isoTime(now)}});
+                Q_EMIT q->saleOpened(id);
+            }
+            recordClosed(now);
+        });
+    }
+
+    void recordClosed(qint64 now) {
+        static const QByteArray sql =
+            "UPDATE sales SET closed_at = $1 WHERE closed_at IS NULL AND warmed_at IS NOT NULL "
+            "AND ends_at <= $1 RETURNING id";
+        query(sql, {pgTime(now)}, "recording closed sales", [this, now](const PgResult &r) {
+            for (const qint64 id : ids(r)) {
+                qCInfo(lcApp) << "scheduler: sale" << id << "closed";
+                audit(QStringLiteral("sale.close"), id, QJsonObject{{"closed_at", isoTime(now)}});
+                Q_EMIT q->saleClosed(id);
+            }
+            maybeReconcile(now);
+        });
+    }
+
+    // Starts a round of dry runs when one is due; the round goes on by itself, so a slow
+    // reconciliation never holds up the lease renewal or the lifecycle of other sales.
+    void maybeReconcile(qint64 now) {
+        const bool due = reconcile && !reconciling
+                         && (!lastReconcileMs || now - *lastReconcileMs >= reconcileIntervalMs);
+        if (!due) {
+            finishPass();
+            return;
+        }
+        static const QByteArray sql =
+            "SELECT id FROM sales WHERE opened_at IS NOT NULL "
+            "AND (closed_at IS NULL OR closed_at > $1::timestamptz - interval '1 hour') "
+            "ORDER BY id";
+        query(sql, {pgTime(now)}, "finding sales to reconcile", [this, now](const PgResult &r) {
+            lastReconcileMs = now;
+            const auto sales = std::make_shared<QList<qint64>>(ids(r));
+            if (!sales->isEmpty()) {
+                reconciling = true;
+                reconcileNext(sales);
+            }
+            finishPass();
+        });
+    }
+
+    void reconcileNext(std::shared_ptr<QList<qint64>> sales) {
+        if (sales->isEmpty() || !leader || stopped) {
+            reconciling = false;
+            return;
+        }
+        const qint64 saleId = sales->takeFirst();
+        Reconciler::Options options;
+        options.repair = false;
+        options.actor = actor();
+        options.trigger = QStringLiteral("schedule");
+        QPointer<Scheduler> self(q);
+        reconcile->reconciler->run(
+            saleId, options, [self, sales, saleId](const Result<QJsonObject> &r) {
+                if (!self || !self->d)
+                    return;
+                Impl *d = self->d;
+                if (!r) {
+                    d->warn(QStringLiteral("reconciliation of sale %1 failed: %2")
+                                .arg(saleId)
+                                .arg(r.error().message));
+                } else if (!r->value(QStringLiteral("ok")).toBool(true)) {
+                    qCWarning(lcApp).noquote()
+                        << "scheduler: reconciliation of sale" << saleId << "found drift, run"
+                        << r->value(QStringLiteral("run_id")).toInteger();
+                }
+                Q_EMIT self->reconcileFinished(saleId, bool(r));
+                if (self && self->d)
+                    self->d->reconcileNext(sales);
+            });
+    }
+};
+
+Scheduler::Scheduler(const Config &config, PgConnection &pg, RedisClient &redis, QString holder,
+                     Clock clock, QObject *parent)
     : QObject(parent)
-    , d(new Impl{std::move(holder)}) {}
+    , d(new Impl(this, config, pg, redis, std::move(holder), std::move(clock))) {
+    d->timer.setInterval(std::max(config.schedulerTickMs, 1));
+    connect(&d->timer, &QTimer::timeout, this, [this] { tick(); });
+    if (d->reconcile) {
+        d->reconcile->pg->start();
+        d->reconcile->redis->start();
+    }
+}
 
 Scheduler::~Scheduler() {
-    delete d;
+    if (!d->stopped)
+        stop(); // best effort: the lease row goes if the event loop runs on
+    // Callbacks that run while Impl is torn down (a connection answering its queue) see d null.
+    Impl *dying = d;
+    d = nullptr;
+    delete dying;
 }
 
-void Scheduler::start() {}
-void Scheduler::stop() {}
+void Scheduler::start() {
+    d->stopped = false;
+    d->timer.start();
+    tick();
+}
+
+void Scheduler::stop(std::function<void()> released) {
+    d->timer.stop();
+    d->stopped = true;
+    ++d->epoch;
+    d->setLeader(false);
+    // Always delete: a renewal still in flight may have granted the lease after all.
+    const QString holder = d->holder;
+    d->pg.query("DELETE FROM leases WHERE name = 'scheduler' AND holder = $1", {holder.toUtf8()},
+                [holder, released = std::move(released)](const Result<PgResult> &r) {
+                    if (!r)
+                        qCWarning(lcApp).noquote()
+                            << "scheduler" << holder
+                            << "could not release its lease (it lapses by itself):"
+                            << r.error().message;
+                    else if (r->affected > 0)
+                        qCInfo(lcApp).noquote() << "scheduler" << holder << "released the lease";
+                    if (released)
+                        released();
+                });
+    if (d->running)
+        d->finishPass();
+}
+
 void Scheduler::tick(std::function<void()> done) {
     if (done)
-        done();
+        d->waiters.push_back(std::move(done));
+    if (d->stopped) {
+        if (!d->running)
+            d->finishPass();
+        return;
+    }
+    if (d->running)
+        return;
+    d->beginPass();
 }
+
 bool Scheduler::isLeader() const {
-    return false;
+    return d->leader;
 }
+
 QString Scheduler::holder() const {
     return d->holder;
+}
+
+QString Scheduler::actor() const {
+    return d->actor();
 }
 
 } // namespace flashsale

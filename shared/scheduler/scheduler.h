@@ -22,7 +22,16 @@ class RedisClient;
 //   - warms one-off sales that start within --warmup-seconds (sales.warmed_at IS NULL);
 //   - records opened_at / closed_at as sales pass their start and end;
 //   - runs a dry-run reconciliation of live sales every --reconcile-interval-seconds.
-// The clock is injectable so tests can move time.
+// docs/SCHEDULER.md describes the timing.
+//
+// Two clocks: the lease is timed by PostgreSQL's now() (it measures process liveness), sale
+// timing by `clock` (injectable so tests can move time; default: the system clock).
+//
+// Ownership and threads: lives on the thread of `pg` and `redis`, which must outlive it; every
+// call comes from that thread. Nothing blocks: each step is a statement or command on the event
+// loop. A failing step is logged (flashsale.app, warning) and retried on the next tick; every
+// step is idempotent, so even two schedulers acting at once (a leader that lost its lease in
+// the middle of a tick) cannot create an occurrence twice.
 class Scheduler final : public QObject {
     Q_OBJECT
 public:
@@ -30,14 +39,21 @@ public:
 
     Scheduler(const Config &config, PgConnection &pg, RedisClient &redis, QString holder,
               Clock clock = {}, QObject *parent = nullptr);
-    ~Scheduler() override;
+    ~Scheduler() override; // without stop(), the lease lapses after --lease-seconds
 
-    void start(); // ticks every --scheduler-tick-ms
-    void stop();  // and gives the lease up
-    // One pass; `done` runs when it has finished (tests drive time this way).
+    void start(); // ticks at once, then every --scheduler-tick-ms
+    // Stops ticking, abandons the pass in flight (its pending steps do nothing more) and gives
+    // the lease up: deletes the lease row if this holder has it, so another scheduler takes over
+    // on its next tick instead of after --lease-seconds. `released` (optional) runs once that
+    // DELETE has been answered (also when it failed: the lease then lapses by itself).
+    void stop(std::function<void()> released = {});
+    // One pass; `done` runs when it has finished (tests drive time this way). Passes never
+    // overlap: while one is running, another tick is skipped and its `done` runs when the
+    // running pass finishes. After stop() a tick does nothing until start().
     void tick(std::function<void()> done = {});
     bool isLeader() const;
     QString holder() const;
+    QString actor() const; // "scheduler@<holder>", the audit_log actor
 
 Q_SIGNALS:
     void leadershipChanged(bool leader);
@@ -45,6 +61,10 @@ Q_SIGNALS:
     void saleWarmed(qint64 saleId);
     void saleOpened(qint64 saleId);
     void saleClosed(qint64 saleId);
+    // A scheduled dry-run reconciliation of one sale finished. ok: the run completed and was
+    // recorded (its report may still show drift); false: it failed (logged), and is tried again
+    // at the next interval.
+    void reconcileFinished(qint64 saleId, bool ok);
 
 private:
     struct Impl;

@@ -102,6 +102,7 @@ struct Analysis {
     QMap<qint64, qint64> stockDelta;    // item -> expected - found (non-zero only)
     QMap<QByteArray, qint64> userDelta; // user -> expected - found (non-zero only)
     QList<QByteArray> missing;          // reservation ids without an order, not in flight
+    QList<QByteArray> unreleased;       // cancelled in PostgreSQL, not released in Redis
     bool soldDrift = false;
     QJsonObject stats;
 };
@@ -163,6 +164,8 @@ Analysis analyse(qint64 saleId, const Snapshot &s) {
             takenByItem[r.item] += r.qty;
             takenByUser[r.user] += r.qty;
         }
+        if (r.inPg && r.pgStatus == "cancelled" && !s.released.contains(it.key()))
+            a.unreleased << it.key();
         if (r.inPg) {
             ++orders;
             if (r.pgStatus == "pending" || r.pgStatus == "paid") {
@@ -178,6 +181,7 @@ Analysis analyse(qint64 saleId, const Snapshot &s) {
         }
     }
     std::sort(missing.begin(), missing.end());
+    std::sort(a.unreleased.begin(), a.unreleased.end());
     std::sort(withoutRedis.begin(), withoutRedis.end());
 
     auto add = [&a](const QJsonObject &r) {
@@ -444,6 +448,8 @@ private:
                     self->m_first = analyse(self->m_sale, s);
                     self->m_warm = s.warm;
                     for (const QByteArray &rid : std::as_const(self->m_first.missing))
+                        self->m_missing.insert(rid, s.reservations.value(rid));
+                    for (const QByteArray &rid : std::as_const(self->m_first.unreleased))
                         self->m_missing.insert(rid, s.reservations.value(rid));
                     self->repairCounters();
                 });
@@ -768,7 +774,7 @@ private:
     // (c) Redis counters from PostgreSQL: the measured drift, applied as deltas.
     void repairCounters() {
         const Analysis &a = m_first;
-        if (a.stockDelta.isEmpty() && a.userDelta.isEmpty()) {
+        if (a.stockDelta.isEmpty() && a.userDelta.isEmpty() && a.unreleased.isEmpty()) {
             repairSold();
             return;
         }
@@ -778,7 +784,10 @@ private:
             repairSold();
             return;
         }
-        QList<QByteArray> args{QByteArray::number(a.stockDelta.size())};
+        QList<QByteArray> keys{m_keys.stock(), m_keys.users(), m_keys.released()};
+        QList<QByteArray> args{QByteArray::number(a.stockDelta.size()),
+                               QByteArray::number(a.userDelta.size()),
+                               QByteArray::number(a.unreleased.size())};
         for (auto it = a.stockDelta.cbegin(); it != a.stockDelta.cend(); ++it) {
             args << QByteArray::number(it.key()) << QByteArray::number(it.value());
             addRepair(
@@ -794,6 +803,16 @@ private:
                     QStringLiteral("user %1").arg(QString::fromUtf8(it.key())),
                     QStringLiteral("held %1%2").arg(it.value() > 0 ? "+" : "").arg(it.value()));
         }
+        for (const QByteArray &rid : a.unreleased) {
+            const Reservation &r = m_missing[rid];
+            keys << m_keys.reservation(rid);
+            args << rid << QByteArray::number(r.item) << r.user << QByteArray::number(r.qty);
+        }
+        if (!a.unreleased.isEmpty())
+            addRepair(QStringLiteral("mark_released"), QStringLiteral("sale %1").arg(m_sale),
+                      QStringLiteral("cancelled in PostgreSQL, now released in Redis too (so a "
+                                     "later release cannot return them twice): %1")
+                          .arg(ridList(a.unreleased)));
         if (a.userDelta.size() > kMaxUserRows)
             addRepair(QStringLiteral("adjust_counter"), QStringLiteral("sale %1").arg(m_sale),
                       QStringLiteral("and %1 more users").arg(a.userDelta.size() - kMaxUserRows));
@@ -802,18 +821,16 @@ private:
             return;
         }
         static const RedisScript apply = RedisScript::load(QStringLiteral("reconcile_apply"));
-        m_redis->eval(apply, {m_keys.stock(), m_keys.users()}, args,
-                      [self = shared_from_this()](const Result<RedisValue> &r) {
-                          if (self->m_finished)
-                              return;
-                          if (!r || r->isError()) {
-                              self->failWith(r ? ErrorCode::Internal : r.error().code,
-                                             QStringLiteral("Redis reconcile_apply: ")
-                                                 + redisError(r));
-                              return;
-                          }
-                          self->repairSold();
-                      });
+        m_redis->eval(apply, keys, args, [self = shared_from_this()](const Result<RedisValue> &r) {
+            if (self->m_finished)
+                return;
+            if (!r || r->isError()) {
+                self->failWith(r ? ErrorCode::Internal : r.error().code,
+                               QStringLiteral("Redis reconcile_apply: ") + redisError(r));
+                return;
+            }
+            self->repairSold();
+        });
     }
 
     // (b) inventory.sold from the orders. Done before re-enqueueing too, not only after: the
@@ -963,9 +980,11 @@ FROM n RETURNING id)",
                const qint64 runId = r.rows.value(0).value(0).toLongLong();
                report.insert(QStringLiteral("run_id"), runId);
                qCInfo(lcReconcile).noquote()
-                   << "sale" << self->m_sale << "reconciled (run" << runId
-                   << (self->m_options.repair ? "repair" : "dry run")
-                   << "):" << (self->m_final.ok ? "no drift" : "drift left");
+                   << QStringLiteral("sale %1 reconciled (run %2, %3): %4")
+                          .arg(self->m_sale)
+                          .arg(runId)
+                          .arg(self->m_options.repair ? "repair" : "dry run",
+                               self->m_final.ok ? "no drift" : "drift left");
                if (!self->m_options.repair) {
                    self->finish(report);
                    return;
@@ -1013,7 +1032,8 @@ FROM n RETURNING id)",
     bool m_finished = false;
     Analysis m_first;
     Analysis m_final;
-    QHash<QByteArray, Reservation> m_missing; // of the first snapshot, with their fields
+    // Missing and cancelled-but-unreleased reservations of the first snapshot, with their fields.
+    QHash<QByteArray, Reservation> m_missing;
     QJsonArray m_repairs;
     QElapsedTimer m_waiting;
 };

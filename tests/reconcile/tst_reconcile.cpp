@@ -339,6 +339,46 @@ private Q_SLOTS:
             m_redis->command({"XPENDING", SaleKeys(sale).stream(), "workers"}).value(0).toInt(), 0);
     }
 
+    void cancelledOrderIsReleasedOnce() {
+        // A declined payment cancels the order in PostgreSQL first and releases its units in
+        // Redis after; a repair in between must return them, and the late release must not
+        // return them a second time.
+        const qint64 sale = createSale(3, 3);
+        const QByteArray rid = book(sale, "q", 2);
+        QVERIFY(!rid.isEmpty());
+        QTRY_COMPARE_WITH_TIMEOUT(orders(sale), 1, 15000);
+        m_db.scalar("WITH o AS (UPDATE orders SET status = 'cancelled', cancel_reason = 'declined' "
+                    "WHERE reservation_id = '"
+                    + rid
+                    + "' RETURNING item_id) UPDATE inventory v SET sold = sold - 2 FROM o "
+                      "WHERE v.item_id = o.item_id");
+        const SaleKeys k(sale);
+        QCOMPARE(remaining(sale), 1);
+
+        const auto dry = reconcile(sale, false);
+        QVERIFY(dry && !dry->value("ok").toBool());
+        QCOMPARE(drift(saleRow(*dry, "conservation")), -2);
+        QCOMPARE(drift(row(*dry, "user_counts", "user q")), 2);
+
+        const auto repaired = reconcile(sale, true);
+        QVERIFY2(repaired && repaired->value("ok").toBool(),
+                 repaired ? dump(*repaired) : QByteArray());
+        QVERIFY(repairActions(*repaired).contains("mark_released"));
+        QCOMPARE(remaining(sale), 3);
+        QCOMPARE(m_redis->integer({"HEXISTS", k.users(), "q"}), 0);
+        QCOMPARE(m_redis->one({"HGET", k.reservation(rid), "status"}), QByteArray("cancelled"));
+
+        const RedisScript release = RedisScript::load(QStringLiteral("release"));
+        QCOMPARE(m_redis
+                     ->command({"EVAL", release.body, "4", k.stock(), k.users(), k.released(),
+                                k.reservation(rid), rid, itemOf(sale), "q", "2", "cancel"})
+                     .value(0),
+                 QByteArray("already"));
+        QCOMPARE(remaining(sale), 3); // not 5: no oversell from a double return
+        QCOMPARE(book(sale, "r", 3).isEmpty(), false);
+        QVERIFY(book(sale, "s").isEmpty());
+    }
+
     void runsAndRepairsAreRecorded() {
         const qint64 sale = createSale(8, 5);
         QVERIFY(!book(sale, "r1", 3).isEmpty());

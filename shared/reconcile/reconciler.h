@@ -13,7 +13,7 @@ class PgConnection;
 class RedisClient;
 
 // Compares one sale's live state in Redis with PostgreSQL, the source of truth, and on request
-// repairs Redis from it. See docs/OPERATIONS.md ("Reconciliation") for the checks.
+// repairs Redis from it. See docs/RECONCILIATION.md for the checks, the read order and repairs.
 //
 // Owned by, and called on, the thread of the connections it is given.
 class Reconciler {

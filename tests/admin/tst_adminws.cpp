@@ -364,6 +364,78 @@ private Q_SLOTS:
                                  5000);
     }
 
+    void reconcileFromTheSocket() {
+        const QJsonObject sale = createSale({{"stock", 5}});
+        const qint64 id = sale.value("id").toInteger();
+        for (int i = 0; i < 3; ++i)
+            QCOMPARE(book(m_a, id, QStringLiteral("r%1").arg(i)).status, 202);
+        // Let the worker write the orders, so the dry run sees nothing in flight.
+        QTRY_COMPARE_WITH_TIMEOUT(
+            m_db.scalar("SELECT count(*) FROM orders WHERE sale_id = " + QByteArray::number(id)),
+            QByteArray("3"), 10000);
+        QSignalSpy events(m_client.get(), &AdminClient::event);
+        auto dry = call(Op::ReconcileRun, {{"sale_id", id}});
+        QVERIFY2(dry.ok, qPrintable(dry.failure.message));
+        QCOMPARE(dry.result.value("ok").toBool(), true);
+        QCOMPARE(dry.result.value("mode").toString(), QStringLiteral("dry_run"));
+        QCOMPARE(dry.result.value("trigger").toString(), QStringLiteral("operator"));
+        QVERIFY(!dry.result.value("checks").toArray().isEmpty());
+
+        // Corrupt the remaining stock; a dry run reports it, a repair fixes it, and both runs are
+        // kept, pushed and listed.
+        RedisSync redis(m_redisServer.port());
+        const QByteArray stockKey = "fs:{sale:" + QByteArray::number(id) + "}:stock";
+        const QList<QByteArray> fields = redis.command({"HKEYS", stockKey});
+        QCOMPARE(fields.size(), 1);
+        redis.command({"HINCRBY", stockKey, fields.first(), "4"});
+        auto drift = call(Op::ReconcileRun, {{"sale_id", id}});
+        QVERIFY(drift.ok);
+        QCOMPARE(drift.result.value("ok").toBool(), false);
+        auto repair = call(Op::ReconcileRun, {{"sale_id", id}, {"repair", true}});
+        QVERIFY2(repair.ok, qPrintable(repair.failure.message));
+        QCOMPARE(repair.result.value("mode").toString(), QStringLiteral("repair"));
+        QCOMPARE(repair.result.value("ok").toBool(), true);
+        QCOMPARE(redis.one({"HGET", stockKey, fields.first()}), QByteArray("2"));
+        auto bad = call(Op::ReconcileRun, {{"sale_id", id}, {"repair", "yes"}});
+        QVERIFY(!bad.ok);
+        QCOMPARE(bad.failure.code, AdminError::InvalidArgs);
+
+        auto runs = call(Op::ReconcileList, {{"sale_id", id}});
+        QVERIFY(runs.ok);
+        QCOMPARE(runs.result.value("runs").toArray().size(), 3);
+        QCOMPARE(runs.result.value("runs").toArray().first().toObject().value("run_id"),
+                 repair.result.value("run_id"));
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                for (const auto &e : events)
+                    if (e.at(0).toString() == QLatin1String("reconcile")
+                        && e.at(1).toJsonObject().value("run_id") == repair.result.value("run_id"))
+                        return true;
+                return false;
+            }(),
+            5000);
+    }
+
+    void itemImagesAreServed() {
+        const QJsonObject sale = createSale();
+        auto got = call(Op::SaleGet, {{"sale_id", sale.value("id")}});
+        QVERIFY(got.ok);
+        const QString url = got.result.value("sale")
+                                .toObject()
+                                .value("items")
+                                .toArray()
+                                .first()
+                                .toObject()
+                                .value("image_url")
+                                .toString();
+        const HttpResponse r = http(m_a.port(), "GET", url.toUtf8());
+        QCOMPARE(r.status, 200);
+        QCOMPARE(r.headers.value("content-type"), QByteArray("image/svg+xml"));
+        QVERIFY(r.body.startsWith("<svg") || r.body.startsWith("<?xml"));
+        QVERIFY(r.body.contains("Phones"));
+        QCOMPARE(http(m_a.port(), "GET", "/api/v1/items/99999999/image.svg").status, 404);
+    }
+
     void futureSaleWaitsForTheScheduler() {
         const QJsonObject sale = createSale(
             {{"starts_at", rfc3339(2 * 3600 * 1000)}, {"ends_at", rfc3339(3 * 3600 * 1000)}});

@@ -222,8 +222,9 @@ std::expected<qint64, QString> parseInteger(const QString &text, const QString &
 
 std::expected<qint64, QString> parseId(const QString &text, const QString &what) {
     auto v = parseInteger(text, what);
-    if (v && *v <= 0)
-        return std::unexpected(QStringLiteral("%1 must be a positive integer").arg(what));
+    if (!v || *v <= 0)
+        return std::unexpected(
+            QStringLiteral("%1 must be a positive integer, not \"%2\"").arg(what, text));
     return v;
 }
 

@@ -11,6 +11,7 @@
 #include "payment/paymentservice.h"
 #include "pg/migrator.h"
 #include "redis/redisclient.h"
+#include "stats/livestats.h"
 #include "worker/expirysweeper.h"
 #include "worker/streamworker.h"
 
@@ -164,6 +165,22 @@ int main(int argc, char *argv[]) {
             return 1;
         }
     }
+    // Every process reports itself (roles, event-loop lag, consumer lag) for the live stats.
+    const auto heartbeatEndpoint = RedisClient::Endpoint::fromUrl(config.redisUrl);
+    if (!heartbeatEndpoint) {
+        qCCritical(lcApp).noquote() << heartbeatEndpoint.error().message;
+        return 1;
+    }
+    RedisClient heartbeatRedis(*heartbeatEndpoint, std::chrono::milliseconds(2000));
+    Heartbeat heartbeat(heartbeatRedis, config.roles, config.heartbeatMs);
+    if (payment)
+        heartbeat.addConsumer(QStringLiteral("payment"),
+                              [&payment] { return payment->consumerLag(); });
+    if (notify)
+        heartbeat.addConsumer(QStringLiteral("notify"),
+                              [&notify] { return notify->consumerLag(); });
+    heartbeatRedis.start();
+
     if (!config.readyFile.isEmpty()) {
         // The API's URL, or "ready" for a process without the API role.
         const QByteArray content = url.isEmpty() ? QByteArray("ready") : url.toUtf8();

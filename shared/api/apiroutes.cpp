@@ -1,7 +1,6 @@
 #include "apiroutes.h"
 
 #include "booking/bookingservice.h"
-#include "protocol/fieldreader.h"
 #include "booking/salecatalog.h"
 #include "booking/salekeys.h"
 #include "core/config.h"
@@ -10,13 +9,17 @@
 #include "http/httpserver.h"
 #include "metrics/metrics.h"
 #include "pg/pgconnection.h"
+#include "protocol/fieldreader.h"
 #include "redis/redisclient.h"
+#include "scheduler/itemimage.h"
+#include "stats/livestats.h"
 
 #include <QCryptographicHash>
 #include <QDateTime>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonParseError>
+#include <QPointer>
 
 #include <memory>
 #include <optional>
@@ -159,6 +162,47 @@ void ApiRoutes::install(HttpServer &s) {
                [this](const ExchangePtr &ex, const QStringList &) { checkout(ex); });
     s.addRoute("POST", QStringLiteral("/purchase"),
                [this](const ExchangePtr &ex, const QStringList &) { purchase(ex); });
+    s.addRoute("GET", QStringLiteral("/api/v1/items/{id}/image.svg"),
+               [this](const ExchangePtr &ex, const QStringList &p) { itemImage(ex, p); });
+    // Upgrades only; who may upgrade is decided earlier, by the connection's upgrade gate.
+    s.addWebSocketRoute(QStringLiteral("/admin/v1/ws"));
+    s.addWebSocketRoute(QStringLiteral("/api/v1/sales/{id}/live"));
+}
+
+void ApiRoutes::itemImage(const ExchangePtr &ex, const QStringList &params) {
+    const qint64 itemId = parseId(params.value(0));
+    auto notFound = [ex] {
+        ex->sendProblem(Problem::make(404, QStringLiteral("not-found"),
+                                      QStringLiteral("No item %1 is on sale.")
+                                          .arg(ex->path().section(QLatin1Char('/'), 4, 4))));
+    };
+    if (itemId == 0)
+        return notFound();
+    // The item's sale, then its name and price, all from the hot path's copy in Redis.
+    m_redis.command({"GET", SaleKeys::itemOwner(itemId)}, [this, ex, itemId, notFound](
+                                                              const Result<RedisValue> &owner) {
+        if (!owner)
+            return ex->sendProblem(dependencyProblem(owner.error()));
+        if (owner->isNil())
+            return notFound();
+        const SaleKeys k(owner->toInt());
+        const QByteArray id = QByteArray::number(itemId);
+        m_redis.command({"HGET", k.items(), id}, [this, ex, k, id, itemId,
+                                                  notFound](const Result<RedisValue> &name) {
+            if (!name)
+                return ex->sendProblem(dependencyProblem(name.error()));
+            if (name->isNil())
+                return notFound();
+            m_redis.command({"HGET", k.price(), id}, [ex, itemId, name = name->bytes()](
+                                                         const Result<RedisValue> &price) {
+                if (!price)
+                    return ex->sendProblem(dependencyProblem(price.error()));
+                ex->send(200, "image/svg+xml",
+                         itemImageSvg(itemId, QString::fromUtf8(name), price->toInt()),
+                         {{"Cache-Control", "public, max-age=86400"}});
+            });
+        });
+    });
 }
 
 Problem ApiRoutes::bookingProblem(const BookingOutcome &o) {
@@ -267,7 +311,15 @@ void ApiRoutes::book(const ExchangePtr &ex, const QStringList &params) {
 
 void ApiRoutes::submitBooking(const ExchangePtr &ex, const BookingRequest &req, bool checkoutCode) {
     const qint64 saleId = req.saleId;
-    m_booking.book(req, [ex, saleId, checkoutCode](const Result<BookingOutcome> &r) {
+    const auto started = std::chrono::steady_clock::now();
+    QPointer<StatsRecorder> stats(m_stats);
+    m_booking.book(req, [ex, saleId, checkoutCode, started,
+                         stats](const Result<BookingOutcome> &r) {
+        if (stats) {
+            const double seconds =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+            stats->record(saleId, r ? BookingOutcome::name(r->kind) : "unavailable", seconds);
+        }
         if (!r) {
             ex->sendProblem(dependencyProblem(r.error()));
             return;

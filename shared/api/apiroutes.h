@@ -9,6 +9,7 @@ class HttpServer;
 class PgConnection;
 class RedisClient;
 class SaleCatalog;
+class StatsRecorder;
 struct BookingOutcome;
 struct Config;
 struct Error;
@@ -22,6 +23,8 @@ public:
               RedisClient &redis, PgConnection &pg);
 
     void install(HttpServer &server);
+    // Booking outcomes and latencies are counted here for the live stats (optional).
+    void setStatsRecorder(StatsRecorder *recorder) { m_stats = recorder; }
 
     // The problem for a non-accepted booking outcome.
     static Problem bookingProblem(const BookingOutcome &outcome);
@@ -40,6 +43,7 @@ private:
     void ready(const ExchangePtr &ex);
     void metrics(const ExchangePtr &ex);
     void problemType(const ExchangePtr &ex, const QStringList &params);
+    void itemImage(const ExchangePtr &ex, const QStringList &params);
 
     // Sends 401 and returns false unless the request carries the admin bearer token.
     bool authorizeAdmin(const ExchangePtr &ex) const;
@@ -52,6 +56,7 @@ private:
     SaleCatalog &m_catalog;
     RedisClient &m_redis;
     PgConnection &m_pg;
+    StatsRecorder *m_stats = nullptr;
 };
 
 } // namespace flashsale

@@ -1,5 +1,8 @@
 #include "apiserver.h"
 
+#include "admin/adminservice.h"
+#include "admin/adminsession.h"
+#include "admin/buyerlive.h"
 #include "api/apiroutes.h"
 #include "booking/bookingservice.h"
 #include "booking/salecatalog.h"
@@ -7,7 +10,12 @@
 #include "http/httpserver.h"
 #include "metrics/metrics.h"
 #include "pg/pgconnection.h"
+#include "reconcile/reconciler.h"
 #include "redis/redisclient.h"
+#include "stats/livestats.h"
+
+#include <QCryptographicHash>
+#include <QWebSocket>
 
 #include <unistd.h>
 
@@ -40,8 +48,20 @@ public:
             std::chrono::milliseconds(m_config.soldOutCacheMs));
         m_catalog = std::make_unique<SaleCatalog>(*m_pg, *m_redis);
         m_routes = std::make_unique<ApiRoutes>(m_config, *m_booking, *m_catalog, *m_redis, *m_pg);
+        m_stats = std::make_unique<StatsRecorder>(*m_redis, m_config.statsFlushMs);
+        m_routes->setStatsRecorder(m_stats.get());
+        m_probe = std::make_unique<LoopLagProbe>();
+        m_collector = std::make_unique<StatsCollector>(*m_redis, *m_pg);
+        m_reconciler = std::make_unique<Reconciler>(*m_pg, *m_redis);
+        m_admin =
+            std::make_unique<AdminService>(m_config, *m_pg, *m_redis, *m_catalog, *m_reconciler);
+        m_adminHub = std::make_unique<AdminHub>(*m_admin, *m_collector, *m_pg,
+                                                m_config.maxAdminMessageBytes);
+        m_buyers = std::make_unique<BuyerLiveHub>(*m_redis, *m_pg);
         m_http = std::make_unique<HttpServer>();
         m_routes->install(*m_http);
+        connect(m_http.get(), &QAbstractHttpServer::newWebSocketConnection, this,
+                &ApiWorker::acceptWebSockets);
 
         auto *tcp = new GuardedTcpServer(m_limits, m_open);
         if (!tcp->setSocketDescriptor(m_fd)) {
@@ -57,6 +77,13 @@ public:
 
     Q_INVOKABLE void stop() {
         m_http.reset(); // closes the listening socket and every connection
+        m_adminHub.reset();
+        m_buyers.reset();
+        m_admin.reset();
+        m_reconciler.reset();
+        m_collector.reset();
+        m_probe.reset();
+        m_stats.reset();
         m_routes.reset();
         m_catalog.reset();
         m_booking.reset();
@@ -65,6 +92,32 @@ public:
     }
 
 private:
+    // The gate (ConnectionLimits::upgradeGate) let only known paths and valid tokens through.
+    void acceptWebSockets() {
+        while (m_http && m_http->hasPendingWebSocketConnections()) {
+            std::unique_ptr<QWebSocket> ws = m_http->nextPendingWebSocketConnection();
+            if (!ws)
+                continue;
+            const QString path = ws->requestUrl().path();
+            QStringList params;
+            if (path == QLatin1String("/admin/v1/ws")) {
+                QString actor = QStringLiteral("admin@") + ws->peerAddress().toString();
+                const QString named =
+                    QString::fromUtf8(ws->request().rawHeader("X-Flashsale-Actor"))
+                        .simplified()
+                        .left(64);
+                if (!named.isEmpty())
+                    actor += QStringLiteral(" (%1)").arg(named);
+                m_adminHub->accept(std::move(ws), actor);
+            } else if (m_http->matchWebSocketRoute(path, &params)) {
+                m_buyers->accept(std::move(ws), params.value(0).toLongLong());
+            } else {
+                ws->close(QWebSocketProtocol::CloseCodePolicyViolated,
+                          QStringLiteral("unknown path"));
+            }
+        }
+    }
+
     const Config &m_config;
     const ConnectionLimits &m_limits;
     std::shared_ptr<std::atomic<int>> m_open;
@@ -74,6 +127,13 @@ private:
     std::unique_ptr<BookingService> m_booking;
     std::unique_ptr<SaleCatalog> m_catalog;
     std::unique_ptr<ApiRoutes> m_routes;
+    std::unique_ptr<StatsRecorder> m_stats;
+    std::unique_ptr<LoopLagProbe> m_probe;
+    std::unique_ptr<StatsCollector> m_collector;
+    std::unique_ptr<Reconciler> m_reconciler;
+    std::unique_ptr<AdminService> m_admin;
+    std::unique_ptr<AdminHub> m_adminHub;
+    std::unique_ptr<BuyerLiveHub> m_buyers;
     std::unique_ptr<HttpServer> m_http;
 };
 
@@ -86,6 +146,45 @@ ApiServer::ApiServer(const Config &config, QObject *parent)
     m_limits.requestTimeoutMs = config.requestTimeoutMs;
     m_limits.maxHeaderBytes = config.maxHeaderBytes;
     m_limits.maxBodyBytes = config.maxBodyBytes;
+    m_limits.upgradeGate =
+        [token = config.adminToken](const QByteArray &target,
+                                    const HeaderList &headers) -> std::optional<Problem> {
+        const QByteArray path =
+            target.left(target.indexOf('?') < 0 ? target.size() : target.indexOf('?'));
+        if (path == "/admin/v1/ws") {
+            QByteArray auth;
+            for (const auto &h : headers)
+                if (h.first == "authorization")
+                    auth = h.second;
+            // Compare digests, so the time taken says nothing about the token.
+            const QByteArray want = "Bearer " + token.toUtf8();
+            const bool ok = !token.isEmpty()
+                            && QCryptographicHash::hash(auth, QCryptographicHash::Sha256)
+                                   == QCryptographicHash::hash(want, QCryptographicHash::Sha256);
+            if (ok)
+                return std::nullopt;
+            return Problem::make(401, QStringLiteral("unauthorized"),
+                                 token.isEmpty()
+                                     ? QStringLiteral("The admin endpoint is off: no admin token "
+                                                      "is configured.")
+                                     : QStringLiteral("Send Authorization: Bearer <admin token> "
+                                                      "with the WebSocket handshake."))
+                .header("WWW-Authenticate", "Bearer realm=\"flashsale-admin\"");
+        }
+        const QList<QByteArray> parts = path.split('/');
+        // "", "api", "v1", "sales", id, "live"
+        if (parts.size() == 6 && parts[1] == "api" && parts[2] == "v1" && parts[3] == "sales"
+            && parts[5] == "live") {
+            bool ok = false;
+            const qint64 id = parts[4].toLongLong(&ok);
+            if (ok && id > 0)
+                return std::nullopt;
+            return Problem::make(404, QStringLiteral("sale-not-found"));
+        }
+        return Problem::make(
+            404, QStringLiteral("not-found"),
+            QStringLiteral("No WebSocket is served at %1.").arg(QString::fromUtf8(path.left(200))));
+    };
 }
 
 ApiServer::~ApiServer() {

@@ -195,6 +195,7 @@ void GuardedSocket::feed(QByteArray data) {
 bool GuardedSocket::headerComplete(const QByteArray &header) {
     qint64 contentLength = 0;
     bool upgrade = false;
+    HeaderList headers;
     const QList<QByteArray> lines = header.split('\n');
     for (qsizetype i = 1; i < lines.size(); ++i) {
         const QByteArray line = lines[i].trimmed();
@@ -203,6 +204,7 @@ bool GuardedSocket::headerComplete(const QByteArray &header) {
             continue;
         const QByteArray name = line.left(colon).trimmed().toLower();
         const QByteArray value = line.mid(colon + 1).trimmed();
+        headers.append(qMakePair(name, value));
         if (name == "content-length") {
             bool ok = false;
             const qint64 n = value.toLongLong(&ok);
@@ -227,6 +229,15 @@ bool GuardedSocket::headerComplete(const QByteArray &header) {
                                  .arg(contentLength)
                                  .arg(m_limits.maxBodyBytes)));
         return false;
+    }
+    if (upgrade && m_limits.upgradeGate) {
+        // "GET /path HTTP/1.1": the target is the second word of the request line.
+        const QList<QByteArray> words = lines.value(0).trimmed().split(' ');
+        if (auto refused = m_limits.upgradeGate(words.value(1), headers)) {
+            rejectedCounter("upgrade_refused").inc();
+            reject(*refused);
+            return false;
+        }
     }
     if (upgrade) {
         m_phase = Phase::Passthrough;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/result.h"
+#include "http/problem.h"
 
 #include <QHostAddress>
 #include <QTcpServer>
@@ -8,14 +9,19 @@
 #include <QTimer>
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <optional>
 
 namespace flashsale {
 
-struct Problem;
-
 // The connection-level limits QtHttpServer 6.4 lacks (it has no QHttpServerConfiguration).
 struct ConnectionLimits {
+    // Decides a WebSocket upgrade request before QtHttpServer sees it, from its target
+    // ("/admin/v1/ws?x=1") and headers: nullopt lets it through, a problem is answered instead
+    // (401, 404) and the connection closed. Without a gate every upgrade passes.
+    std::function<std::optional<Problem>(const QByteArray &target, const HeaderList &headers)>
+        upgradeGate;
     int maxConnections = 20000; // per process, shared by every thread's server
     int idleTimeoutMs = 30000;
     int requestTimeoutMs = 10000;

@@ -12,6 +12,19 @@ void HttpServer::addRoute(const QByteArray &method, const QString &pattern, Hand
                           std::move(handler)});
 }
 
+void HttpServer::addWebSocketRoute(const QString &pattern) {
+    m_webSocketRoutes.append(
+        Route{"GET", pattern, pattern.split(QLatin1Char('/'), Qt::SkipEmptyParts), nullptr});
+}
+
+bool HttpServer::matchWebSocketRoute(const QString &path, QStringList *params) const {
+    const QStringList segments = path.split(QLatin1Char('/'), Qt::SkipEmptyParts);
+    for (const Route &route : m_webSocketRoutes)
+        if (match(route, segments, params))
+            return true;
+    return false;
+}
+
 bool HttpServer::match(const Route &route, const QStringList &segments, QStringList *params) {
     if (route.segments.size() != segments.size())
         return false;
@@ -31,6 +44,11 @@ bool HttpServer::handleRequest(const QHttpServerRequest &request, QTcpSocket *so
     const QStringList segments = request.url().path().split(QLatin1Char('/'), Qt::SkipEmptyParts);
     const QByteArray method = httpMethodName(request.method());
     QStringList params;
+    if (request.value("upgrade").compare("websocket", Qt::CaseInsensitive) == 0) {
+        for (const Route &route : m_webSocketRoutes)
+            if (match(route, segments, &params))
+                return true; // answered by the WebSocket handshake, after this returns
+    }
     QByteArrayList allowed;
     const Route *pathMatch = nullptr;
     for (const Route &route : m_routes) {

@@ -22,6 +22,12 @@ public:
 
     explicit HttpServer(QObject *parent = nullptr);
     void addRoute(const QByteArray &method, const QString &pattern, Handler handler);
+    // A path served as a WebSocket: an upgrade request to it is left unanswered here, so that
+    // QAbstractHttpServer hands the socket to its WebSocket server (newWebSocketConnection).
+    // Authorisation belongs before this, in ConnectionLimits::upgradeGate.
+    void addWebSocketRoute(const QString &pattern);
+    // Whether `path` matches a WebSocket route; its "{name}" values go to `params`.
+    bool matchWebSocketRoute(const QString &path, QStringList *params) const;
 
 protected:
     bool handleRequest(const QHttpServerRequest &request, QTcpSocket *socket) override;
@@ -37,6 +43,7 @@ private:
     static bool match(const Route &route, const QStringList &segments, QStringList *params);
 
     QList<Route> m_routes;
+    QList<Route> m_webSocketRoutes;
 };
 
 } // namespace flashsale

@@ -246,6 +246,21 @@ void KafkaConsumer::finished(const QByteArray &topic, int partition, qint64 offs
         setPaused(false);
 }
 
+qint64 KafkaConsumer::lag() const {
+    qint64 total = 0;
+    for (auto it = m_partitions.constBegin(); it != m_partitions.constEnd(); ++it) {
+        int64_t low = 0, high = 0;
+        if (rd_kafka_get_watermark_offsets(m_rk, it.key().first.constData(), it.key().second, &low,
+                                           &high)
+            != RD_KAFKA_RESP_ERR_NO_ERROR)
+            continue;
+        const Partition &p = it.value();
+        const qint64 next = p.open.empty() ? p.highestSeen + 1 : *p.open.begin();
+        total += qMax<qint64>(0, qint64(high) - next);
+    }
+    return total;
+}
+
 void KafkaConsumer::setPaused(bool paused) {
     if (m_paused == paused)
         return;

@@ -101,6 +101,11 @@ public:
                                           int maxInFlight = 256, QObject *parent = nullptr);
     ~KafkaConsumer() override;
 
+    // Messages on this consumer's partitions not yet finished: per assigned partition, the high
+    // watermark librdkafka last saw minus the next offset to commit (partitions it has not read
+    // from yet count as 0). Non-blocking; for the live stats.
+    qint64 lag() const;
+
 private:
     explicit KafkaConsumer(QObject *parent);
     void serve();

@@ -103,4 +103,8 @@ void NotificationService::handle(const KafkaMessage &message, std::function<void
         });
 }
 
+qint64 NotificationService::consumerLag() const {
+    return m_consumer ? m_consumer->lag() : 0;
+}
+
 } // namespace flashsale

@@ -43,6 +43,8 @@ public:
                         std::unique_ptr<NotificationSender> sender, QObject *parent = nullptr);
     ~NotificationService() override;
     Result<void> start();
+    // Unfinished messages on this service's Kafka partitions (live stats).
+    qint64 consumerLag() const;
 
 private:
     void handle(const KafkaMessage &message, std::function<void()> done, int attempt);

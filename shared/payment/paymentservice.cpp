@@ -260,4 +260,8 @@ void PaymentService::release(std::shared_ptr<Order> order, std::function<void()>
                   });
 }
 
+qint64 PaymentService::consumerLag() const {
+    return m_consumer ? m_consumer->lag() : 0;
+}
+
 } // namespace flashsale

@@ -55,6 +55,17 @@ std::optional<QString> FieldReader::string(const QString &name, bool required, i
     return s;
 }
 
+std::optional<bool> FieldReader::boolean(const QString &name, bool required) {
+    const auto found = take(name, required);
+    if (!found)
+        return std::nullopt;
+    if (!found->isBool()) {
+        addError(name, QStringLiteral("must be true or false"));
+        return std::nullopt;
+    }
+    return found->toBool();
+}
+
 std::optional<qint64> FieldReader::integer(const QString &name, bool required, qint64 min,
                                            qint64 max) {
     const auto found = take(name, required);

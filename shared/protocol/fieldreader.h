@@ -33,6 +33,7 @@ public:
     std::optional<qint64> integer(const QString &name, bool required, qint64 min, qint64 max);
     // An RFC 3339 timestamp with a time zone; returned as milliseconds since the epoch.
     std::optional<qint64> timestamp(const QString &name, bool required);
+    std::optional<bool> boolean(const QString &name, bool required);
     std::optional<QJsonArray> array(const QString &name, bool required, int minSize, int maxSize);
 
     void rejectUnknown();

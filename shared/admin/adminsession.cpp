@@ -1,0 +1,266 @@
+#include "adminsession.h"
+
+#include "admin/adminservice.h"
+#include "core/logging.h"
+#include "pg/pgconnection.h"
+#include "stats/livestats.h"
+
+#include <QDateTime>
+#include <QJsonArray>
+#include <QJsonDocument>
+
+namespace flashsale {
+
+using admin::AdminError;
+using admin::AdminFailure;
+
+namespace {
+constexpr qint64 kSnapshotReuseMs = 200;
+constexpr int kReconcilePollMs = 1000;
+// Frames above this close the connection (1009); below it, messages larger than the configured
+// limit still get a typed error on an open connection.
+constexpr qint64 kHardMessageLimit = 16 << 20;
+} // namespace
+
+// ---- AdminHub ---------------------------------------------------------------------------------
+
+AdminHub::AdminHub(AdminService &service, StatsCollector &stats, PgConnection &pg,
+                   int maxMessageBytes, QObject *parent)
+    : QObject(parent)
+    , m_service(service)
+    , m_stats(stats)
+    , m_pg(pg)
+    , m_maxMessageBytes(maxMessageBytes) {
+    connect(&m_reconcilePoll, &QTimer::timeout, this, &AdminHub::pollReconciliations);
+    m_service.onSaleChanged = [this](const QJsonObject &sale) {
+        broadcast(QString::fromLatin1(admin::kEventSale), sale);
+    };
+}
+
+AdminHub::~AdminHub() {
+    m_service.onSaleChanged = nullptr;
+    for (const QPointer<AdminSession> &s : std::as_const(m_sessions))
+        delete s.data();
+}
+
+void AdminHub::accept(std::unique_ptr<QWebSocket> socket, const QString &actor) {
+    auto *session = new AdminSession(std::move(socket), *this, actor, this);
+    m_sessions.append(session);
+    connect(session, &QObject::destroyed, this, [this] {
+        m_sessions.removeIf([](const QPointer<AdminSession> &p) { return p.isNull(); });
+        if (m_sessions.isEmpty())
+            m_reconcilePoll.stop();
+    });
+    if (!m_reconcilePoll.isActive()) {
+        m_reconcilePoll.start(kReconcilePollMs);
+        pollReconciliations();
+    }
+}
+
+void AdminHub::broadcast(const QString &event, const QJsonObject &data) {
+    for (const QPointer<AdminSession> &s : std::as_const(m_sessions))
+        if (s)
+            s->push(event, data);
+}
+
+void AdminHub::snapshot(qint64 saleId, std::function<void(const Result<QJsonObject> &)> done) {
+    Cached &c = m_snapshots[saleId];
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    if (!c.inFlight && now - c.atMs < kSnapshotReuseMs && !c.data.isEmpty()) {
+        done(c.data);
+        return;
+    }
+    c.waiting.append(std::move(done));
+    if (c.inFlight)
+        return;
+    c.inFlight = true;
+    m_stats.collect(saleId, [this, saleId](const Result<QJsonObject> &r) {
+        Cached &c = m_snapshots[saleId];
+        c.inFlight = false;
+        if (r) {
+            c.data = *r;
+            c.atMs = QDateTime::currentMSecsSinceEpoch();
+        }
+        const auto waiting = std::exchange(c.waiting, {});
+        for (const auto &w : waiting)
+            w(r);
+    });
+}
+
+void AdminHub::pollReconciliations() {
+    if (m_polling)
+        return;
+    m_polling = true;
+    if (m_lastRunId < 0) {
+        m_pg.query("SELECT coalesce(max(id), 0) FROM reconcile_runs", {},
+                   [this](const Result<PgResult> &r) {
+                       m_polling = false;
+                       if (r)
+                           m_lastRunId = r->rows.value(0).value(0).toLongLong();
+                   });
+        return;
+    }
+    m_pg.query("SELECT id, report FROM reconcile_runs WHERE id > $1 ORDER BY id LIMIT 50",
+               {QByteArray::number(m_lastRunId)}, [this](const Result<PgResult> &r) {
+                   m_polling = false;
+                   if (!r)
+                       return;
+                   for (const auto &row : r->rows) {
+                       m_lastRunId = qMax(m_lastRunId, row[0].toLongLong());
+                       broadcast(QString::fromLatin1(admin::kEventReconcile),
+                                 QJsonDocument::fromJson(row[1]).object());
+                   }
+               });
+}
+
+// ---- AdminSession -----------------------------------------------------------------------------
+
+AdminSession::AdminSession(std::unique_ptr<QWebSocket> socket, AdminHub &hub, QString actor,
+                           QObject *parent)
+    : QObject(parent)
+    , m_socket(std::move(socket))
+    , m_hub(hub)
+    , m_actor(std::move(actor)) {
+    m_socket->setMaxAllowedIncomingMessageSize(kHardMessageLimit);
+    connect(m_socket.get(), &QWebSocket::textMessageReceived, this, &AdminSession::onText);
+    connect(m_socket.get(), &QWebSocket::binaryMessageReceived, this, &AdminSession::onBinary);
+    connect(m_socket.get(), &QWebSocket::disconnected, this, &QObject::deleteLater);
+    qCInfo(lcHttp).noquote() << "admin session opened:" << m_actor;
+    send(admin::encodeEvent(
+        QString::fromLatin1(admin::kEventHello),
+        QJsonObject{{"server_time_ms", double(QDateTime::currentMSecsSinceEpoch())},
+                    {"version", admin::kVersion},
+                    {"ops", QJsonArray::fromStringList(admin::opNames())},
+                    {"actor", m_actor},
+                    {"max_message_bytes", m_hub.maxMessageBytes()}}));
+}
+
+AdminSession::~AdminSession() {
+    qCInfo(lcHttp).noquote() << "admin session closed:" << m_actor;
+    qDeleteAll(m_subscriptions);
+}
+
+void AdminSession::send(const QByteArray &message) {
+    if (m_socket->state() == QAbstractSocket::ConnectedState)
+        m_socket->sendTextMessage(QString::fromUtf8(message));
+}
+
+void AdminSession::push(const QString &event, const QJsonObject &data) {
+    send(admin::encodeEvent(event, data));
+}
+
+void AdminSession::onBinary(const QByteArray &) {
+    send(admin::encodeFailure(
+        {}, AdminFailure{AdminError::BadMessage, QStringLiteral("Send JSON in text frames."), {}}));
+}
+
+void AdminSession::onText(const QString &text) {
+    const QByteArray utf8 = text.toUtf8();
+    if (utf8.size() > m_hub.maxMessageBytes()) {
+        send(admin::encodeFailure(
+            {}, AdminFailure{AdminError::MessageTooLarge,
+                             QStringLiteral("The message is %1 bytes; the limit is %2.")
+                                 .arg(utf8.size())
+                                 .arg(m_hub.maxMessageBytes()),
+                             {}}));
+        return;
+    }
+    auto request = admin::decodeRequest(utf8);
+    if (!request) {
+        send(admin::encodeFailure(request.error().id, request.error().failure));
+        return;
+    }
+    switch (request->op) {
+    case admin::Op::StatsSubscribe:
+        return subscribe(*request);
+    case admin::Op::StatsUnsubscribe:
+        return unsubscribe(*request);
+    default:
+        break;
+    }
+    QPointer<AdminSession> self(this);
+    const QString id = request->id;
+    m_hub.service().handle(*request, m_actor, [self, id](const AdminService::Answer &answer) {
+        if (!self)
+            return; // the client left; the change itself is done and audited
+        self->send(answer ? admin::encodeResult(id, *answer)
+                          : admin::encodeFailure(id, answer.error()));
+    });
+}
+
+void AdminSession::subscribe(const admin::AdminRequest &request) {
+    FieldReader r(request.args, QStringLiteral("/args"));
+    const auto saleId =
+        r.integer(QStringLiteral("sale_id"), true, 1, Q_INT64_C(999999999999999999));
+    const auto interval = r.integer(QStringLiteral("interval_ms"), false, 250, 5000);
+    r.rejectUnknown();
+    if (!r.ok()) {
+        send(admin::encodeFailure(request.id,
+                                  AdminFailure{AdminError::InvalidArgs,
+                                               QStringLiteral("Invalid stats.subscribe arguments."),
+                                               r.errors()}));
+        return;
+    }
+    // The first snapshot both proves the sale exists and is the first event.
+    QPointer<AdminSession> self(this);
+    const qint64 id = *saleId;
+    const int ms = int(interval.value_or(500));
+    const QString rid = request.id;
+    m_hub.service().handle(
+        admin::AdminRequest{rid, admin::Op::SaleGet, QJsonObject{{"sale_id", id}}}, m_actor,
+        [self, id, ms, rid](const AdminService::Answer &a) {
+            if (!self)
+                return;
+            if (!a) {
+                self->send(admin::encodeFailure(rid, a.error()));
+                return;
+            }
+            delete self->m_subscriptions.take(id);
+            auto *timer = new QTimer;
+            self->m_subscriptions.insert(id, timer);
+            auto tick = [s = self.data(), id] {
+                QPointer<AdminSession> guard(s);
+                s->m_hub.snapshot(id, [guard, id](const Result<QJsonObject> &snap) {
+                    if (!guard || !guard->m_subscriptions.contains(id))
+                        return;
+                    if (snap)
+                        guard->push(QString::fromLatin1(admin::kEventStats), *snap);
+                    else
+                        guard->push(
+                            QString::fromLatin1(admin::kEventStats),
+                            QJsonObject{
+                                {"sale_id", id},
+                                {"error", AdminService::dependencyFailure(snap.error()).toJson()}});
+                });
+            };
+            QObject::connect(timer, &QTimer::timeout, self.data(), tick);
+            timer->start(ms);
+            self->send(admin::encodeResult(rid, QJsonObject{{"sale_id", id}, {"interval_ms", ms}}));
+            tick();
+        });
+}
+
+void AdminSession::unsubscribe(const admin::AdminRequest &request) {
+    FieldReader r(request.args, QStringLiteral("/args"));
+    const auto saleId =
+        r.integer(QStringLiteral("sale_id"), false, 1, Q_INT64_C(999999999999999999));
+    r.rejectUnknown();
+    if (!r.ok()) {
+        send(admin::encodeFailure(
+            request.id,
+            AdminFailure{AdminError::InvalidArgs,
+                         QStringLiteral("Invalid stats.unsubscribe arguments."), r.errors()}));
+        return;
+    }
+    QJsonArray removed;
+    const QList<qint64> ids = saleId ? QList<qint64>{*saleId} : m_subscriptions.keys();
+    for (qint64 id : ids) {
+        if (QTimer *t = m_subscriptions.take(id)) {
+            delete t;
+            removed.append(id);
+        }
+    }
+    send(admin::encodeResult(request.id, QJsonObject{{"unsubscribed", removed}}));
+}
+
+} // namespace flashsale

@@ -1,0 +1,223 @@
+#include "buyerlive.h"
+
+#include "booking/salekeys.h"
+#include "core/logging.h"
+#include "pg/pgconnection.h"
+#include "redis/redisclient.h"
+
+#include <QDateTime>
+#include <QJsonDocument>
+
+namespace flashsale {
+
+namespace {
+
+constexpr int kTickMs = 1000;
+constexpr int kMaxBuyerMessageBytes = 4096;
+constexpr int kCloseUnknownSale = 4404;
+
+QByteArray compact(const QJsonObject &o) {
+    return QJsonDocument(o).toJson(QJsonDocument::Compact);
+}
+
+QJsonObject errorMessage(const QString &code, const QString &message) {
+    return QJsonObject{{"type", "error"}, {"code", code}, {"message", message}};
+}
+
+QJsonObject makeTick(qint64 saleId, qint64 now, const QString &state, qint64 starts, qint64 ends,
+                     const QJsonValue &remaining, bool warm) {
+    QString phase;
+    if (state != QLatin1String("active"))
+        phase = state;
+    else if (!warm)
+        phase = QStringLiteral("scheduled");
+    else if (now < starts)
+        phase = QStringLiteral("warm");
+    else if (now < ends)
+        phase = QStringLiteral("open");
+    else
+        phase = QStringLiteral("closed");
+    return QJsonObject{{"type", "tick"},
+                       {"sale_id", saleId},
+                       {"server_time_ms", double(now)},
+                       {"phase", phase},
+                       {"state", state},
+                       {"starts_at_ms", double(starts)},
+                       {"ends_at_ms", double(ends)},
+                       {"starts_in_ms", double(qMax<qint64>(0, starts - now))},
+                       {"ends_in_ms", double(qMax<qint64>(0, ends - now))},
+                       {"remaining", remaining}};
+}
+
+} // namespace
+
+BuyerLiveHub::BuyerLiveHub(RedisClient &redis, PgConnection &pg, QObject *parent)
+    : QObject(parent)
+    , m_redis(redis)
+    , m_pg(pg)
+    , m_live(RedisScript::load(QStringLiteral("live"))) {}
+
+BuyerLiveHub::~BuyerLiveHub() {
+    for (Channel *c : std::as_const(m_channels)) {
+        for (QWebSocket *s : std::as_const(c->sockets)) {
+            s->disconnect(this);
+            delete s;
+        }
+        delete c;
+    }
+}
+
+qsizetype BuyerLiveHub::watcherCount() const {
+    qsizetype n = 0;
+    for (const Channel *c : m_channels)
+        n += c->sockets.size();
+    return n;
+}
+
+void BuyerLiveHub::accept(std::unique_ptr<QWebSocket> owned, qint64 saleId) {
+    QWebSocket *socket = owned.release();
+    socket->setParent(this);
+    socket->setMaxAllowedIncomingMessageSize(64 * 1024);
+    Channel *&c = m_channels[saleId];
+    const bool fresh = c == nullptr;
+    if (fresh) {
+        c = new Channel;
+        c->timer.setTimerType(Qt::PreciseTimer);
+        connect(&c->timer, &QTimer::timeout, this, [this, saleId] { tick(saleId); });
+        c->opening.setSingleShot(true);
+        c->opening.setTimerType(Qt::PreciseTimer);
+        connect(&c->opening, &QTimer::timeout, this, [this, saleId] { tick(saleId); });
+        c->timer.start(kTickMs);
+    }
+    c->sockets.append(socket);
+    connect(socket, &QWebSocket::textMessageReceived, this,
+            [this, socket](const QString &text) { onText(socket, text); });
+    connect(socket, &QWebSocket::binaryMessageReceived, this, [socket] {
+        socket->sendTextMessage(QString::fromUtf8(compact(
+            errorMessage(QStringLiteral("bad-message"), QStringLiteral("Send JSON text.")))));
+    });
+    connect(socket, &QWebSocket::disconnected, this,
+            [this, socket, saleId] { remove(socket, saleId); });
+    if (!c->last.isEmpty() && !fresh)
+        socket->sendTextMessage(QString::fromUtf8(compact(c->last)));
+    else
+        tick(saleId);
+}
+
+void BuyerLiveHub::remove(QWebSocket *socket, qint64 saleId) {
+    Channel *c = m_channels.value(saleId);
+    if (c) {
+        c->sockets.removeAll(socket);
+        if (c->sockets.isEmpty()) {
+            m_channels.remove(saleId);
+            delete c;
+        }
+    }
+    socket->deleteLater();
+}
+
+void BuyerLiveHub::onText(QWebSocket *socket, const QString &text) {
+    auto reply = [socket](const QJsonObject &o) {
+        socket->sendTextMessage(QString::fromUtf8(compact(o)));
+    };
+    if (text.size() > kMaxBuyerMessageBytes)
+        return reply(errorMessage(
+            QStringLiteral("message-too-large"),
+            QStringLiteral("Messages are at most %1 bytes.").arg(kMaxBuyerMessageBytes)));
+    QJsonParseError error;
+    const QJsonDocument doc = QJsonDocument::fromJson(text.toUtf8(), &error);
+    if (error.error != QJsonParseError::NoError || !doc.isObject())
+        return reply(errorMessage(QStringLiteral("bad-json"),
+                                  QStringLiteral("Send one JSON object, e.g. "
+                                                 "{\"type\":\"ping\",\"client_time_ms\":0}.")));
+    const QJsonObject o = doc.object();
+    if (o.value("type").toString() != QLatin1String("ping"))
+        return reply(errorMessage(QStringLiteral("unknown-type"),
+                                  QStringLiteral("The only message a buyer sends is \"ping\".")));
+    const QJsonValue client = o.value("client_time_ms");
+    if (!client.isDouble())
+        return reply(errorMessage(QStringLiteral("bad-message"),
+                                  QStringLiteral("client_time_ms must be a number.")));
+    reply(
+        QJsonObject{{"type", "pong"},
+                    {"client_time_ms", client},
+                    {"server_time_ms", double(QDateTime::currentMSecsSinceEpoch() + m_offsetMs)}});
+}
+
+void BuyerLiveHub::tick(qint64 saleId) {
+    Channel *c = m_channels.value(saleId);
+    if (!c || c->reading)
+        return;
+    c->reading = true;
+    const SaleKeys k(saleId);
+    const qint64 askedAt = QDateTime::currentMSecsSinceEpoch();
+    m_redis.eval(
+        m_live, {k.meta(), k.stock()}, {}, [this, saleId, askedAt](const Result<RedisValue> &r) {
+            Channel *c = m_channels.value(saleId);
+            if (!c)
+                return;
+            c->reading = false;
+            if (!r || r->isError() || !r->isArray())
+                return; // Redis is away: keep the last tick; buyers keep counting locally
+            if (r->elements.isEmpty()) {
+                // Not warm yet: PostgreSQL knows whether it exists and when it starts.
+                c->reading = true;
+                m_pg.query(
+                    "SELECT state, (extract(epoch FROM starts_at) * 1000)::bigint, "
+                    "(extract(epoch FROM ends_at) * 1000)::bigint FROM sales WHERE id = $1",
+                    {QByteArray::number(saleId)}, [this, saleId](const Result<PgResult> &q) {
+                        Channel *c = m_channels.value(saleId);
+                        if (!c)
+                            return;
+                        c->reading = false;
+                        if (!q)
+                            return;
+                        if (q->rows.isEmpty())
+                            return dropSale(saleId, QStringLiteral("No sale %1.").arg(saleId));
+                        const auto &row = q->rows.first();
+                        publish(saleId,
+                                makeTick(saleId, QDateTime::currentMSecsSinceEpoch() + m_offsetMs,
+                                         QString::fromUtf8(row[0]), row[1].toLongLong(),
+                                         row[2].toLongLong(), QJsonValue(), false));
+                    });
+                return;
+            }
+            const qint64 now = r->elements[0].toInt();
+            const qint64 local = QDateTime::currentMSecsSinceEpoch();
+            m_offsetMs = now - (askedAt + local) / 2;
+            publish(saleId, makeTick(saleId, now, QString::fromUtf8(r->elements[1].bytes()),
+                                     r->elements[2].toInt(), r->elements[3].toInt(),
+                                     double(r->elements[4].toInt()), true));
+        });
+}
+
+void BuyerLiveHub::publish(qint64 saleId, const QJsonObject &tick) {
+    Channel *c = m_channels.value(saleId);
+    if (!c)
+        return;
+    c->last = tick;
+    const QString text = QString::fromUtf8(compact(tick));
+    for (QWebSocket *s : std::as_const(c->sockets))
+        s->sendTextMessage(text);
+    // Less than a tick to the opening: push one more exactly then.
+    const qint64 startsIn = qint64(tick.value("starts_in_ms").toDouble());
+    if (startsIn > 0 && startsIn < kTickMs && !c->opening.isActive())
+        c->opening.start(int(startsIn));
+}
+
+void BuyerLiveHub::dropSale(qint64 saleId, const QString &message) {
+    Channel *c = m_channels.take(saleId);
+    if (!c)
+        return;
+    const QString text =
+        QString::fromUtf8(compact(errorMessage(QStringLiteral("not-found"), message)));
+    for (QWebSocket *s : std::as_const(c->sockets)) {
+        s->disconnect(this);
+        s->sendTextMessage(text);
+        s->close(QWebSocketProtocol::CloseCode(kCloseUnknownSale), message);
+        s->deleteLater();
+    }
+    delete c;
+}
+
+} // namespace flashsale

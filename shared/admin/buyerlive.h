@@ -1,0 +1,64 @@
+#pragma once
+
+#include "redis/redisscript.h"
+
+#include <QHash>
+#include <QJsonObject>
+#include <QList>
+#include <QObject>
+#include <QTimer>
+#include <QWebSocket>
+
+#include <memory>
+
+namespace flashsale {
+
+class PgConnection;
+class RedisClient;
+
+// The public buyer socket /api/v1/sales/{id}/live of one API thread: a countdown to the sale's
+// start, carrying the server clock so pages can correct their own.
+//
+// Server to buyer (JSON text frames):
+//   {"type":"tick", "sale_id", "server_time_ms", "phase", "state", "starts_at_ms", "ends_at_ms",
+//    "starts_in_ms", "ends_in_ms", "remaining"}
+//     once on connect, every second, and at the exact opening when it is less than a second away;
+//   {"type":"pong", "client_time_ms", "server_time_ms"}  answering
+//   {"type":"ping","client_time_ms"};
+//   {"type":"error", "code", "message"}  for a malformed message (the socket stays open), or for
+//     an unknown sale (then the socket closes with code 4404).
+// The server clock is Redis' (the clock book.lua opens sales by), read with each tick; pongs use
+// the local clock corrected by the offset seen at the last tick.
+//
+// One timer and one Redis read per sale and thread, shared by every buyer watching it.
+class BuyerLiveHub final : public QObject {
+    Q_OBJECT
+public:
+    BuyerLiveHub(RedisClient &redis, PgConnection &pg, QObject *parent = nullptr);
+    ~BuyerLiveHub() override;
+
+    void accept(std::unique_ptr<QWebSocket> socket, qint64 saleId);
+    qsizetype watcherCount() const;
+
+private:
+    struct Channel {
+        QList<QWebSocket *> sockets;
+        QTimer timer;
+        QTimer opening;
+        QJsonObject last;
+        bool reading = false;
+    };
+    void tick(qint64 saleId);
+    void publish(qint64 saleId, const QJsonObject &tick);
+    void dropSale(qint64 saleId, const QString &message);
+    void onText(QWebSocket *socket, const QString &text);
+    void remove(QWebSocket *socket, qint64 saleId);
+
+    RedisClient &m_redis;
+    PgConnection &m_pg;
+    RedisScript m_live;
+    QHash<qint64, Channel *> m_channels;
+    qint64 m_offsetMs = 0; // Redis clock minus local clock
+};
+
+} // namespace flashsale

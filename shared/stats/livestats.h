@@ -1,0 +1,105 @@
+#pragma once
+
+#include "core/result.h"
+
+#include <QElapsedTimer>
+#include <QHash>
+#include <QJsonObject>
+#include <QObject>
+#include <QStringList>
+#include <QTimer>
+
+#include <array>
+#include <functional>
+
+namespace flashsale {
+
+class PgConnection;
+class RedisClient;
+
+// Live stats, shared by every API process through Redis (docs/ADMIN_PROTOCOL.md, "Stats").
+//
+//   fs:{sale:ID}:stats:<unix second>   hash   o:<outcome> -> requests answered that second
+//                                             l:<bucket>  -> of those, how many took that long
+//   fs:procs                           hash   process id -> JSON heartbeat
+//
+// Each API thread counts locally and adds its counts with HINCRBY every --stats-flush-ms; the
+// per-second hashes expire after two minutes. Latency buckets are logarithmic: bucket i holds
+// answers of up to 50 µs × 1.25^i, so a percentile is known to within 25%.
+namespace livestats {
+inline constexpr int kBuckets = 64;
+inline constexpr int kKeepSeconds = 120;
+int bucketOf(double seconds);
+double bucketUpperMs(int bucket);
+QByteArray secondKey(qint64 saleId, qint64 unixSecond);
+QByteArray processesKey();
+} // namespace livestats
+
+// Per API thread: counts booking outcomes and latencies per sale and second, and adds them to
+// Redis periodically. Lives on, and is called from, the thread of its Redis client.
+class StatsRecorder final : public QObject {
+    Q_OBJECT
+public:
+    StatsRecorder(RedisClient &redis, int flushMs, QObject *parent = nullptr);
+    void record(qint64 saleId, const char *outcome, double seconds);
+    void flush();
+
+private:
+    struct Second {
+        QHash<QByteArray, qint64> outcomes;
+        std::array<qint64, livestats::kBuckets> latency{};
+    };
+    RedisClient &m_redis;
+    QHash<QPair<qint64, qint64>, Second> m_pending; // (sale, unix second)
+    QTimer m_timer;
+};
+
+// Measures how late a thread's event loop runs a 100 ms timer; every probe in the process feeds
+// one process-wide maximum that the heartbeat reads and resets.
+class LoopLagProbe final : public QObject {
+    Q_OBJECT
+public:
+    explicit LoopLagProbe(QObject *parent = nullptr);
+    // The largest lag any probe saw since the last call, in ms; resets it.
+    static double takeMaxMs();
+
+private:
+    QTimer m_timer;
+    QElapsedTimer m_clock;
+    qint64 m_expectedNs = 0;
+};
+
+// Per process: writes its heartbeat into fs:procs every --heartbeat-ms: id (<host>-<pid>),
+// roles, start time, last seen, event-loop lag, and the lag of its Kafka consumers.
+class Heartbeat final : public QObject {
+    Q_OBJECT
+public:
+    Heartbeat(RedisClient &redis, QStringList roles, int intervalMs, QObject *parent = nullptr);
+    // A consumer group whose lag this process reports (payment, notify).
+    void addConsumer(const QString &group, std::function<qint64()> lag);
+    QString processId() const { return m_id; }
+
+private:
+    void beat();
+    RedisClient &m_redis;
+    QStringList m_roles;
+    QString m_id;
+    qint64 m_startedMs;
+    QList<QPair<QString, std::function<qint64()>>> m_consumers;
+    LoopLagProbe m_probe;
+    QTimer m_timer;
+};
+
+// Builds one sale's stats snapshot from Redis (counters, stock, stream, heartbeats) and
+// PostgreSQL (orders by status, outbox). Owned by, and called on, its connections' thread.
+class StatsCollector {
+public:
+    StatsCollector(RedisClient &redis, PgConnection &pg);
+    void collect(qint64 saleId, std::function<void(const Result<QJsonObject> &)> done);
+
+private:
+    RedisClient &m_redis;
+    PgConnection &m_pg;
+};
+
+} // namespace flashsale

@@ -1,0 +1,501 @@
+// The admin WebSocket (/admin/v1/ws) and the buyer countdown socket (/api/v1/sales/{id}/live)
+// of the real flashsale-server, with real Redis and PostgreSQL behind it: the handshake's
+// authorisation, protocol round trips for every operation, typed errors for malformed
+// messages, the audit log, and live stats summed across two API processes.
+
+#include "protocol/adminclient.h"
+#include "rawhttp.h"
+#include "testservers.h"
+
+#include <QDateTime>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QSignalSpy>
+#include <QTest>
+#include <QWebSocket>
+
+using namespace flashsale;
+using namespace flashsale::admin;
+using namespace flashsale::test;
+
+namespace {
+
+QString rfc3339(qint64 offsetMs) {
+    return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
+}
+
+QByteArray upgradeRequest(const QByteArray &path, const QByteArray &extra) {
+    return "GET " + path
+           + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+           + extra + "\r\n";
+}
+
+// A raw WebSocket, for what AdminClient would never send.
+class RawSocket {
+public:
+    explicit RawSocket(const QUrl &url, const QByteArray &token = Backend::kAdminToken) {
+        QObject::connect(&socket, &QWebSocket::textMessageReceived,
+                         [this](const QString &t) { messages.append(t.toUtf8()); });
+        QNetworkRequest req(url);
+        if (!token.isEmpty())
+            req.setRawHeader("Authorization", "Bearer " + token);
+        socket.open(req);
+    }
+    bool waitConnected() {
+        QSignalSpy spy(&socket, &QWebSocket::connected);
+        return socket.state() == QAbstractSocket::ConnectedState || spy.wait(5000);
+    }
+    // The next message (JSON object) that satisfies `pred`, waiting up to 5 s.
+    QJsonObject next(const std::function<bool(const QJsonObject &)> &pred) {
+        for (int waited = 0; waited < 5000; waited += 10) {
+            for (qsizetype i = 0; i < messages.size(); ++i) {
+                const QJsonObject o = QJsonDocument::fromJson(messages[i]).object();
+                if (pred(o)) {
+                    messages.remove(0, i + 1);
+                    return o;
+                }
+            }
+            QTest::qWait(10);
+        }
+        return {};
+    }
+    QJsonObject answerTo(const QJsonValue &id) {
+        return next(
+            [id](const QJsonObject &o) { return !o.contains("event") && o.value("id") == id; });
+    }
+    QWebSocket socket;
+    QList<QByteArray> messages;
+};
+
+} // namespace
+
+class TestAdminWs : public QObject {
+    Q_OBJECT
+
+private:
+    RedisServer m_redisServer;
+    PgDatabase m_db;
+    Backend m_a; // api + worker
+    Backend m_b; // a second API process on the same Redis and PostgreSQL
+    std::unique_ptr<AdminClient> m_client;
+
+    QUrl adminUrl(const Backend &b) const {
+        return QUrl(QStringLiteral("ws://127.0.0.1:%1/admin/v1/ws").arg(b.port()));
+    }
+
+    // Sends one operation and waits for its answer.
+    AdminClient::Reply call(Op op, const QJsonObject &args, AdminClient *client = nullptr) {
+        AdminClient *c = client ? client : m_client.get();
+        std::optional<AdminClient::Reply> reply;
+        c->request(op, args, [&reply](const AdminClient::Reply &r) { reply = r; });
+        for (int waited = 0; !reply && waited < 10000; waited += 5)
+            QTest::qWait(5);
+        if (!reply)
+            qWarning() << "no answer to" << opName(op);
+        return reply.value_or(AdminClient::Reply{});
+    }
+
+    QJsonObject createSale(const QJsonObject &extra = {}) {
+        QJsonObject args{
+            {"name", "Phones"}, {"starts_at", rfc3339(-1000)}, {"ends_at", rfc3339(3600000)},
+            {"stock", 10},      {"price_cents", 49900},        {"per_user_limit", 2}};
+        for (auto it = extra.constBegin(); it != extra.constEnd(); ++it)
+            args.insert(it.key(), it.value());
+        const auto r = call(Op::SaleCreate, args);
+        if (!r.ok)
+            qWarning() << "sale.create failed:" << r.failure.message;
+        return r.result.value("sale").toObject();
+    }
+
+    HttpResponse book(const Backend &b, qint64 sale, const QString &user) {
+        return postJson(b.port(), "/api/v1/sales/" + QByteArray::number(sale) + "/book",
+                        QJsonObject{{"user_id", user}});
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        QVERIFY2(m_redisServer.start(), qPrintable(m_redisServer.error()));
+        QVERIFY2(m_db.create(), qPrintable(m_db.error()));
+        const QHash<QString, QString> env{{"FLASHSALE_REDIS_URL", m_redisServer.url()},
+                                          {"FLASHSALE_PG_URL", m_db.url()},
+                                          {"FLASHSALE_THREADS", "2"},
+                                          {"FLASHSALE_STATS_FLUSH_MS", "100"},
+                                          {"FLASHSALE_HEARTBEAT_MS", "200"},
+                                          {"FLASHSALE_MAX_ADMIN_MESSAGE_BYTES", "16384"}};
+        QVERIFY2(m_a.start(env, {"--roles", "api,worker"}), qPrintable(m_a.error()));
+        QVERIFY2(m_b.start(env, {"--roles", "api"}), qPrintable(m_b.error()));
+        QTRY_COMPARE_WITH_TIMEOUT(http(m_a.port(), "GET", "/readyz").status, 200, 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(http(m_b.port(), "GET", "/readyz").status, 200, 10000);
+        m_client = std::make_unique<AdminClient>();
+        m_client->open(adminUrl(m_a), QString::fromLatin1(Backend::kAdminToken),
+                       QStringLiteral("alice"));
+        QTRY_COMPARE_WITH_TIMEOUT(m_client->state(), AdminClient::State::Connected, 5000);
+    }
+
+    void handshakeWithoutTokenIs401() {
+        for (const QByteArray &auth :
+             {QByteArray(), QByteArray("Authorization: Bearer wrong-token-000000\r\n"),
+              QByteArray("Authorization: Basic abc\r\n")}) {
+            const HttpResponse r = httpRaw(m_a.port(), upgradeRequest("/admin/v1/ws", auth));
+            QCOMPARE(r.status, 401);
+            QCOMPARE(r.headers.value("content-type"), QByteArray("application/problem+json"));
+            QCOMPARE(r.json().value("type").toString(), QStringLiteral("/problems/unauthorized"));
+            QVERIFY(!r.headers.contains("sec-websocket-accept")); // no upgrade happened
+        }
+        // Unknown WebSocket paths are 404, not an upgrade.
+        QCOMPARE(httpRaw(m_a.port(), upgradeRequest("/admin/v2/ws", {})).status, 404);
+        QCOMPARE(httpRaw(m_a.port(), upgradeRequest("/api/v1/sales/x/live", {})).status, 404);
+
+        AdminClient bad;
+        QSignalSpy refused(&bad, &AdminClient::refused);
+        bad.setAutoReconnect(true);
+        bad.open(adminUrl(m_a), QStringLiteral("not-the-admin-token"));
+        QVERIFY(refused.wait(5000));
+        QCOMPARE(refused.first().at(0).toInt(), 401);
+        QTest::qWait(600); // no reconnect loop after a refusal
+        QCOMPARE(bad.state(), AdminClient::State::Disconnected);
+    }
+
+    void helloAndPing() {
+        RawSocket raw(adminUrl(m_a));
+        QVERIFY(raw.waitConnected());
+        const QJsonObject hello =
+            raw.next([](const QJsonObject &o) { return o.value("event") == "hello"; });
+        QCOMPARE(hello.value("v").toInt(), 1);
+        const QJsonObject data = hello.value("data").toObject();
+        QVERIFY(data.value("ops").toArray().contains(QStringLiteral("sale.adjust")));
+        QCOMPARE(data.value("max_message_bytes").toInt(), 16384);
+        QVERIFY(data.value("actor").toString().startsWith(QStringLiteral("admin@127.0.0.1")));
+
+        const qint64 before = QDateTime::currentMSecsSinceEpoch();
+        const auto r = call(Op::Ping, {});
+        QVERIFY(r.ok);
+        const qint64 server = qint64(r.result.value("server_time_ms").toDouble());
+        QVERIFY(qAbs(server - before) < 2000);
+        QCOMPARE(r.result.value("version").toInt(), 1);
+    }
+
+    void malformedMessagesGetTypedErrors() {
+        RawSocket raw(adminUrl(m_a));
+        QVERIFY(raw.waitConnected());
+        struct Case {
+            QByteArray text;
+            QJsonValue id;
+            const char *code;
+            const char *pointer;
+        };
+        const QList<Case> cases{
+            {"not json at all", QJsonValue(), "bad-json", nullptr},
+            {"[1,2,3]", QJsonValue(), "bad-json", nullptr},
+            {"{\"v\":1,\"op\":\"ping\"}", QJsonValue(), "bad-message", "/id"},
+            {"{\"v\":1,\"id\":42,\"op\":\"ping\"}", QJsonValue(), "bad-message", "/id"},
+            {"{\"v\":\"1\",\"id\":\"a\",\"op\":\"ping\"}", "a", "bad-message", "/v"},
+            {"{\"v\":2,\"id\":\"b\",\"op\":\"ping\"}", "b", "unsupported-version", nullptr},
+            {"{\"v\":1,\"id\":\"c\",\"op\":\"sale.explode\"}", "c", "unknown-op", nullptr},
+            {"{\"v\":1,\"id\":\"d\",\"op\":7}", "d", "bad-message", "/op"},
+            {"{\"v\":1,\"id\":\"e\",\"op\":\"sale.pause\",\"args\":[1]}", "e", "bad-message",
+             "/args"},
+            {"{\"v\":1,\"id\":\"f\",\"op\":\"sale.pause\",\"args\":{\"sale_id\":\"x\"}}", "f",
+             "invalid-args", "/args/sale_id"},
+            {"{\"v\":1,\"id\":\"g\",\"op\":\"sale.pause\",\"args\":{}}", "g", "invalid-args",
+             "/args/sale_id"},
+            {"{\"v\":1,\"id\":\"h\",\"op\":\"sale.adjust\",\"args\":{\"sale_id\":1,\"delta\":0}}",
+             "h", "invalid-args", "/args/delta"},
+            {"{\"v\":1,\"id\":\"i\",\"op\":\"sale.list\",\"args\":{\"bogus\":1}}", "i",
+             "invalid-args", "/args/bogus"},
+            {"{\"v\":1,\"id\":\"j\",\"op\":\"ping\",\"extra\":true}", "j", "bad-message", "/extra"},
+            {"{\"v\":1,\"id\":\"k\",\"op\":\"sale.pause\",\"args\":{\"sale_id\":999999}}", "k",
+             "not-found", nullptr},
+            {"{\"v\":1,\"id\":\"l\",\"op\":\"stats.subscribe\",\"args\":{\"sale_id\":1,"
+             "\"interval_ms\":5}}",
+             "l", "invalid-args", "/args/interval_ms"},
+        };
+        for (const Case &c : cases) {
+            raw.socket.sendTextMessage(QString::fromUtf8(c.text));
+            const QJsonObject answer =
+                raw.next([](const QJsonObject &o) { return o.contains("ok"); });
+            QVERIFY2(!answer.isEmpty(), c.text.constData());
+            QCOMPARE(answer.value("ok").toBool(), false);
+            QVERIFY2(answer.value("id") == c.id, c.text.constData());
+            const QJsonObject error = answer.value("error").toObject();
+            QVERIFY2(
+                error.value("code").toString() == QLatin1String(c.code),
+                qPrintable(QString::fromUtf8(c.text) + " -> " + error.value("code").toString()));
+            QVERIFY(!error.value("message").toString().isEmpty());
+            if (c.pointer) {
+                bool found = false;
+                for (const QJsonValue &d : error.value("details").toArray())
+                    found |= d.toObject().value("pointer").toString() == QLatin1String(c.pointer);
+                QVERIFY2(found, c.text.constData());
+            }
+        }
+        // Binary frames and oversized text get typed errors; the connection stays usable.
+        raw.socket.sendBinaryMessage("\x01\x02");
+        QCOMPARE(raw.next([](const QJsonObject &o) { return o.contains("ok"); })
+                     .value("error")
+                     .toObject()
+                     .value("code")
+                     .toString(),
+                 QStringLiteral("bad-message"));
+        const QByteArray huge = "{\"v\":1,\"id\":\"big\",\"op\":\"ping\",\"args\":{\"pad\":\""
+                                + QByteArray(20000, 'x') + "\"}}";
+        raw.socket.sendTextMessage(QString::fromUtf8(huge));
+        QCOMPARE(raw.next([](const QJsonObject &o) { return o.contains("ok"); })
+                     .value("error")
+                     .toObject()
+                     .value("code")
+                     .toString(),
+                 QStringLiteral("message-too-large"));
+        raw.socket.sendTextMessage(QStringLiteral("{\"v\":1,\"id\":\"alive\",\"op\":\"ping\"}"));
+        QCOMPARE(raw.answerTo("alive").value("ok").toBool(), true);
+        QCOMPARE(raw.socket.state(), QAbstractSocket::ConnectedState);
+        QCOMPARE(http(m_a.port(), "GET", "/healthz").status, 200);
+    }
+
+    void saleLifeCycleIsAudited() {
+        const QJsonObject sale = createSale();
+        const qint64 id = sale.value("id").toInteger();
+        QVERIFY(id > 0);
+        QCOMPARE(sale.value("phase").toString(), QStringLiteral("open"));
+        QCOMPARE(sale.value("stock").toInt(), 10);
+        QCOMPARE(sale.value("remaining").toInt(), 10);
+
+        auto listed = call(Op::SaleList, {{"limit", 5}});
+        QVERIFY(listed.ok);
+        QCOMPARE(listed.result.value("sales").toArray().first().toObject().value("id").toInteger(),
+                 id);
+
+        QCOMPARE(book(m_a, id, "u1").status, 202);
+        auto paused = call(Op::SalePause, {{"sale_id", id}});
+        QVERIFY(paused.ok);
+        QCOMPARE(paused.result.value("sale").toObject().value("state").toString(),
+                 QStringLiteral("paused"));
+        const HttpResponse refused = book(m_b, id, "u2");
+        QCOMPARE(refused.status, 403);
+        QCOMPARE(refused.json().value("type").toString(), QStringLiteral("/problems/sale-paused"));
+        QVERIFY(call(Op::SaleResume, {{"sale_id", id}}).ok);
+        QCOMPARE(book(m_b, id, "u2").status, 202);
+
+        // Adjust: +5 lands in both stores; removing more than remains is refused whole.
+        auto added = call(Op::SaleAdjust, {{"sale_id", id}, {"delta", 5}});
+        QVERIFY2(added.ok, qPrintable(added.failure.message));
+        QCOMPARE(added.result.value("stock_before").toInt(), 10);
+        QCOMPARE(added.result.value("stock_after").toInt(), 15);
+        QCOMPARE(added.result.value("remaining_after").toInt(), 13);
+        QCOMPARE(
+            m_db.scalar("SELECT stock FROM inventory WHERE sale_id = " + QByteArray::number(id)),
+            QByteArray("15"));
+        auto tooMany = call(Op::SaleAdjust, {{"sale_id", id}, {"delta", -14}});
+        QVERIFY(!tooMany.ok);
+        QCOMPARE(tooMany.failure.code, AdminError::Conflict);
+        QCOMPARE(
+            m_db.scalar("SELECT stock FROM inventory WHERE sale_id = " + QByteArray::number(id)),
+            QByteArray("15"));
+        auto removed = call(Op::SaleAdjust, {{"sale_id", id}, {"delta", -3}});
+        QVERIFY(removed.ok);
+        QCOMPARE(removed.result.value("remaining_after").toInt(), 10);
+        QCOMPARE(
+            m_db.scalar("SELECT stock FROM inventory WHERE sale_id = " + QByteArray::number(id)),
+            QByteArray("12"));
+
+        QVERIFY(call(Op::SaleStop, {{"sale_id", id}}).ok);
+        QCOMPARE(book(m_a, id, "u3").status, 403);
+        auto again = call(Op::SaleResume, {{"sale_id", id}});
+        QVERIFY(!again.ok);
+        QCOMPARE(again.failure.code, AdminError::Conflict);
+
+        auto got = call(Op::SaleGet, {{"sale_id", id}});
+        QVERIFY(got.ok);
+        const QJsonObject full = got.result.value("sale").toObject();
+        QCOMPARE(full.value("state").toString(), QStringLiteral("stopped"));
+        QCOMPARE(full.value("items").toArray().size(), 1);
+        QVERIFY(full.value("items")
+                    .toArray()
+                    .first()
+                    .toObject()
+                    .value("image_url")
+                    .toString()
+                    .endsWith(QStringLiteral("/image.svg")));
+
+        // The audit log: who, what, before and after, newest first.
+        auto audit = call(Op::AuditList, {{"sale_id", id}});
+        QVERIFY(audit.ok);
+        QStringList actions;
+        for (const QJsonValue &e : audit.result.value("entries").toArray())
+            actions.prepend(e.toObject().value("action").toString());
+        QCOMPARE(actions, (QStringList{"sale.create", "sale.pause", "sale.resume", "sale.adjust",
+                                       "sale.adjust", "sale.stop"}));
+        const QJsonObject stop = audit.result.value("entries").toArray().first().toObject();
+        QVERIFY(stop.value("actor").toString().contains(QStringLiteral("(alice)")));
+        QCOMPARE(stop.value("before").toObject().value("state").toString(),
+                 QStringLiteral("active"));
+        QCOMPARE(stop.value("after").toObject().value("state").toString(),
+                 QStringLiteral("stopped"));
+        QVERIFY(!stop.value("at").toString().isEmpty());
+    }
+
+    void futureSaleWaitsForTheScheduler() {
+        const QJsonObject sale = createSale(
+            {{"starts_at", rfc3339(2 * 3600 * 1000)}, {"ends_at", rfc3339(3 * 3600 * 1000)}});
+        QCOMPARE(sale.value("phase").toString(), QStringLiteral("scheduled"));
+        QVERIFY(sale.value("remaining").isNull());
+        QVERIFY(sale.value("warmed_at").isNull());
+    }
+
+    void schedulesRoundTrip() {
+        auto bad = call(Op::ScheduleCreate, {{"name", "Hourly"},
+                                             {"first_start", rfc3339(3600000)},
+                                             {"every_seconds", 600},
+                                             {"duration_seconds", 900}});
+        QVERIFY(!bad.ok);
+        QCOMPARE(bad.failure.code, AdminError::InvalidArgs);
+        auto created = call(Op::ScheduleCreate, {{"name", "Hourly"},
+                                                 {"first_start", rfc3339(3600000)},
+                                                 {"item_count", 100},
+                                                 {"per_user_limit", 10}});
+        QVERIFY2(created.ok, qPrintable(created.failure.message));
+        const QJsonObject s = created.result.value("schedule").toObject();
+        QCOMPARE(s.value("every_seconds").toInt(), 3600);
+        QCOMPARE(s.value("item_count").toInt(), 100);
+        QCOMPARE(s.value("next_start").toString(), s.value("first_start").toString());
+        auto list = call(Op::ScheduleList, {});
+        QVERIFY(list.ok);
+        QCOMPARE(list.result.value("schedules").toArray().first().toObject().value("id"),
+                 s.value("id"));
+        auto cancelled = call(Op::ScheduleCancel, {{"schedule_id", s.value("id")}});
+        QVERIFY(cancelled.ok);
+        QCOMPARE(cancelled.result.value("schedule").toObject().value("active").toBool(), false);
+        QVERIFY(cancelled.result.value("schedule").toObject().value("next_start").isNull());
+    }
+
+    void statsSumBothApiProcesses() {
+        const qint64 id =
+            createSale({{"stock", 30}, {"per_user_limit", 1}}).value("id").toInteger();
+        QVERIFY(id > 0);
+        // 12 bookings through A, 8 through B, 5 refused (same users again) through B.
+        for (int i = 0; i < 12; ++i)
+            QCOMPARE(book(m_a, id, QStringLiteral("a%1").arg(i)).status, 202);
+        for (int i = 0; i < 8; ++i)
+            QCOMPARE(book(m_b, id, QStringLiteral("b%1").arg(i)).status, 202);
+        for (int i = 0; i < 5; ++i)
+            QCOMPARE(book(m_b, id, QStringLiteral("b%1").arg(i)).status, 409);
+
+        QSignalSpy events(m_client.get(), &AdminClient::event);
+        auto sub = call(Op::StatsSubscribe, {{"sale_id", id}, {"interval_ms", 250}});
+        QVERIFY2(sub.ok, qPrintable(sub.failure.message));
+        QJsonObject stats;
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                for (const auto &e : events) {
+                    const QJsonObject d = e.at(1).toJsonObject();
+                    if (e.at(0).toString() == QLatin1String("stats")
+                        && d.value("sale_id").toInteger() == id
+                        && d.value("latency_ms").toObject().value("count").toInt() == 25
+                        && d.value("orders").toObject().value("held").toInt() == 20) {
+                        stats = d;
+                        return true;
+                    }
+                }
+                return false;
+            }(),
+            8000);
+        QCOMPARE(stats.value("remaining").toInt(), 10);
+        QCOMPARE(stats.value("stock").toInt(), 30);
+        QCOMPARE(stats.value("units").toObject().value("held").toInt(), 20);
+        QCOMPARE(stats.value("phase").toString(), QStringLiteral("open"));
+        QVERIFY(stats.value("latency_ms").toObject().value("p99").toDouble() > 0);
+        // Both API processes report themselves, up, with their event-loop lag.
+        int upApi = 0;
+        for (const QJsonValue &p : stats.value("processes").toArray()) {
+            const QJsonObject o = p.toObject();
+            if (o.value("up").toBool()
+                && o.value("roles").toArray().contains(QStringLiteral("api")))
+                ++upApi;
+            QVERIFY(o.contains("loop_lag_ms"));
+        }
+        QCOMPARE(upApi, 2);
+        // Pushed at least twice a second.
+        const qsizetype before = events.size();
+        QTest::qWait(1100);
+        int pushed = 0;
+        for (qsizetype i = before; i < events.size(); ++i)
+            pushed += events.at(i).at(0).toString() == QLatin1String("stats");
+        QVERIFY2(pushed >= 2, qPrintable(QString::number(pushed)));
+        auto unsub = call(Op::StatsUnsubscribe, {});
+        QVERIFY(unsub.ok);
+        QCOMPARE(unsub.result.value("unsubscribed").toArray(), QJsonArray{id});
+    }
+
+    void buyerCountdownCarriesTheServerClock() {
+        const qint64 id = createSale({{"starts_at", rfc3339(1500)}}).value("id").toInteger();
+        QVERIFY(id > 0);
+        RawSocket live(
+            QUrl(QStringLiteral("ws://127.0.0.1:%1/api/v1/sales/%2/live").arg(m_b.port()).arg(id)),
+            {});
+        QVERIFY(live.waitConnected());
+        const QJsonObject first =
+            live.next([](const QJsonObject &o) { return o.value("type") == "tick"; });
+        QCOMPARE(first.value("sale_id").toInteger(), id);
+        QCOMPARE(first.value("phase").toString(), QStringLiteral("warm"));
+        QVERIFY(first.value("starts_in_ms").toDouble() > 0);
+        QVERIFY(qAbs(first.value("server_time_ms").toDouble()
+                     - double(QDateTime::currentMSecsSinceEpoch()))
+                < 2000);
+        QCOMPARE(first.value("remaining").toInt(), 10);
+
+        live.socket.sendTextMessage(QStringLiteral("{\"type\":\"ping\",\"client_time_ms\":12345}"));
+        const QJsonObject pong =
+            live.next([](const QJsonObject &o) { return o.value("type") == "pong"; });
+        QCOMPARE(pong.value("client_time_ms").toInt(), 12345);
+        QVERIFY(pong.value("server_time_ms").toDouble() > 0);
+        live.socket.sendTextMessage(QStringLiteral("nonsense"));
+        QCOMPARE(live.next([](const QJsonObject &o) { return o.value("type") == "error"; })
+                     .value("code")
+                     .toString(),
+                 QStringLiteral("bad-json"));
+
+        // The opening is pushed as it happens, not up to a second later.
+        const QJsonObject open =
+            live.next([](const QJsonObject &o) { return o.value("phase") == "open"; });
+        QVERIFY(!open.isEmpty());
+        const double late =
+            open.value("server_time_ms").toDouble() - open.value("starts_at_ms").toDouble();
+        QVERIFY2(late >= 0 && late < 500, qPrintable(QString::number(late)));
+
+        RawSocket unknown(
+            QUrl(QStringLiteral("ws://127.0.0.1:%1/api/v1/sales/987654/live").arg(m_a.port())), {});
+        QVERIFY(unknown.waitConnected());
+        QCOMPARE(unknown.next([](const QJsonObject &o) { return o.value("type") == "error"; })
+                     .value("code")
+                     .toString(),
+                 QStringLiteral("not-found"));
+        QTRY_COMPARE_WITH_TIMEOUT(unknown.socket.state(), QAbstractSocket::UnconnectedState, 5000);
+        QCOMPARE(int(unknown.socket.closeCode()), 4404);
+    }
+
+    void clientSeesDropAndReconnects() {
+        AdminClient c;
+        c.setAutoReconnect(true);
+        c.open(adminUrl(m_b), QString::fromLatin1(Backend::kAdminToken));
+        QTRY_COMPARE_WITH_TIMEOUT(c.state(), AdminClient::State::Connected, 5000);
+        // A request in flight when the server goes away fails as "disconnected"...
+        std::optional<AdminClient::Reply> reply;
+        m_b.kill();
+        c.request(Op::SaleList, {}, [&reply](const AdminClient::Reply &r) { reply = r; });
+        QTRY_VERIFY_WITH_TIMEOUT(reply.has_value(), 5000);
+        QVERIFY(!reply->ok);
+        QVERIFY(reply->failure.code == AdminError::Disconnected);
+        QTRY_COMPARE_WITH_TIMEOUT(c.state(), AdminClient::State::Disconnected, 5000);
+        // ...and the client comes back by itself once the server does.
+        QVERIFY2(m_b.start({{"FLASHSALE_REDIS_URL", m_redisServer.url()},
+                            {"FLASHSALE_PG_URL", m_db.url()}},
+                           {"--roles", "api"}),
+                 qPrintable(m_b.error()));
+        QTRY_COMPARE_WITH_TIMEOUT(c.state(), AdminClient::State::Connected, 10000);
+        QVERIFY(call(Op::Ping, {}, &c).ok);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestAdminWs)
+#include "tst_adminws.moc"

@@ -51,6 +51,12 @@ QString auditChange(const QJsonValue &before, const QJsonValue &after) {
                                .arg(k, formatCell(b.value(k)), formatCell(a.value(k)));
         return changes.join(QStringLiteral(", "));
     }
+    // A creation records the whole new object; its name says enough in a table.
+    if ((before.isNull() || before.isUndefined()) && after.isObject()) {
+        const QJsonValue name = after.toObject().value(s("name"));
+        return name.isString() ? QStringLiteral("created \"%1\"").arg(name.toString())
+                               : QStringLiteral("created");
+    }
     if (before.isNull() || before.isUndefined())
         return after.isNull() || after.isUndefined() ? QString() : formatCell(after);
     return formatCell(before) + QStringLiteral(" -> ") + formatCell(after);

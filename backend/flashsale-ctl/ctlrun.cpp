@@ -132,7 +132,7 @@ void CtlRun::pingNext() {
             return;
         }
         m_rttsMs << double(m_pingClock.nsecsElapsed()) / 1e6;
-        m_version = r.result.value(QStringLiteral("version")).toString();
+        m_version = formatCell(r.result.value(QStringLiteral("version")));
         if (m_rttsMs.size() < m_inv.count) {
             pingNext();
             return;

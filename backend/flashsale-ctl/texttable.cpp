@@ -6,10 +6,15 @@ namespace flashsale::ctl {
 
 namespace {
 
-bool looksNumeric(const QString &cell) {
+bool isNumber(const QString &cell) {
     static const QRegularExpression number(
         QStringLiteral("^[+-]?[0-9][0-9,]*(\\.[0-9]+)?(%| ms| s|/s)?$"));
-    return cell.isEmpty() || cell == QLatin1String("-") || number.match(cell).hasMatch();
+    return number.match(cell).hasMatch();
+}
+
+// Empty and "-" cells fit either alignment.
+bool isBlank(const QString &cell) {
+    return cell.isEmpty() || cell == QLatin1String("-");
 }
 
 } // namespace
@@ -66,15 +71,24 @@ QString TextTable::render() const {
         cells.append(fitted(row));
 
     QList<qsizetype> widths(columns, 0);
+    // Right-aligned: a column of numbers (at least one, and blanks).
     QList<bool> right(columns, !m_rows.isEmpty());
+    QList<bool> anyNumber(columns, false);
     for (qsizetype r = 0; r < cells.size(); ++r) {
         const bool isHeader = !m_header.isEmpty() && r == 0;
         for (qsizetype c = 0; c < columns; ++c) {
             widths[c] = qMax(widths[c], cells[r][c].size());
-            if (!isHeader && !looksNumeric(cells[r][c]))
+            if (isHeader || isBlank(cells[r][c]))
+                continue;
+            if (isNumber(cells[r][c]))
+                anyNumber[c] = true;
+            else
                 right[c] = false;
         }
     }
+
+    for (qsizetype c = 0; c < columns; ++c)
+        right[c] = right[c] && anyNumber[c];
 
     QString out;
     for (const QStringList &row : cells) {

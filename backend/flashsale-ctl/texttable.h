@@ -12,7 +12,7 @@ namespace flashsale::ctl {
 //   12  Phones   active          3
 //    9  Long n…  paused        100
 //
-// Columns whose cells are all numbers (or empty, or "-") are right-aligned, the rest left.
+// Columns of numbers (blank cells, empty or "-", allowed) are right-aligned, the rest left.
 // A cell wider than its column's limit is cut and ends in "…"; line breaks and tabs inside a
 // cell become spaces so that one row stays one line. Not thread-safe; a value type.
 class TextTable {

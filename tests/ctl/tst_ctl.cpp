@@ -474,6 +474,12 @@ private Q_SLOTS:
         QCOMPARE(lines[3], QStringLiteral("100  Multi l…  stopped          -"));
         QCOMPARE(lines[4], QString());
 
+        // A column of blanks only is text, not numbers.
+        TextTable blanks({"N", "DETAIL"});
+        blanks.addRow({"1", "-"});
+        blanks.addRow({"22", ""});
+        QCOMPARE(blanks.render(), QStringLiteral(" N  DETAIL\n 1  -\n22\n"));
+
         QCOMPARE(TextTable::fit("abcdef", 4), QStringLiteral("abc…"));
         QCOMPARE(TextTable::fit("abc", 4), QStringLiteral("abc"));
         QCOMPARE(TextTable::fit("abcdef", 0), QStringLiteral("abcdef"));
@@ -587,6 +593,12 @@ private Q_SLOTS:
                                              {"before", QJsonObject{{"state", "active"}}},
                                              {"after", QJsonObject{{"state", "paused"}}},
                                              {"detail", QJsonValue()}}};
+        const QJsonArray created{QJsonObject{{"id", 4},
+                                             {"action", "sale.create"},
+                                             {"before", QJsonValue()},
+                                             {"after", QJsonObject{{"name", "Phones"}}}}};
+        QVERIFY2(formatAudit(created).contains("sale.create  -     created \"Phones\""),
+                 qPrintable(formatAudit(created)));
         const QString text = formatAudit(entries);
         QVERIFY2(text.contains("sale.pause    12  state: active -> paused"), qPrintable(text));
     }

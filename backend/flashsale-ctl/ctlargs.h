@@ -1,0 +1,70 @@
+#pragma once
+
+#include "protocol/adminprotocol.h"
+
+#include <QJsonObject>
+#include <QProcessEnvironment>
+#include <QString>
+#include <QStringList>
+#include <QUrl>
+
+#include <expected>
+
+// Command-line parsing for flashsale-ctl, kept free of I/O on the network so that it can be
+// tested on its own: turns argv into one admin operation with its JSON args.
+namespace flashsale::ctl {
+
+// Process exit codes, also listed by --help.
+enum ExitCode {
+    kExitOk = 0,
+    kExitServerError = 1, // the server answered with a typed error (or did not answer in time)
+    kExitUsage = 2,       // bad command line; nothing was sent
+    kExitConnect = 3,     // cannot connect, the token was refused, or the link dropped
+    kExitDrift = 4,       // reconcile: the report found drift
+};
+
+inline constexpr char kDefaultAdminUrl[] = "ws://127.0.0.1:8080/admin/v1/ws";
+inline constexpr char kAdminPath[] = "/admin/v1/ws";
+
+struct Invocation {
+    bool help = false;
+    QString helpText; // set when help is true
+
+    QUrl url;
+    QString token;
+    QString actor;
+    bool json = false;
+    int timeoutMs = 10000;
+
+    QString command; // "sale create", "stats", ...
+    admin::Op op = admin::Op::Ping;
+    QJsonObject args;
+
+    // stats: keep printing (watch) until `count` events (0 = until interrupted).
+    bool watch = false;
+    int count = 0; // stats --count, ping --count
+};
+
+// Parses `arguments` (argv, program name first). `env` supplies FLASHSALE_ADMIN_URL,
+// FLASHSALE_API_URL, FLASHSALE_ADMIN_TOKEN and USER; `nowMs` anchors relative times. Files
+// named by --items are read here. Fails with a one-line message meant for a human (exit 2).
+std::expected<Invocation, QString> parseInvocation(const QStringList &arguments,
+                                                   const QProcessEnvironment &env, qint64 nowMs);
+
+// The full --help text: commands, options and exit codes.
+QString usageText();
+
+// "now", "now+10m", "+10m", "-1h30m", or an RFC 3339 time with a zone ("2026-11-21T12:00:00Z",
+// "...+01:00"). Returns the time in UTC as "2026-11-21T12:00:00.000Z". Fails on anything else,
+// including a time without a zone (ambiguous).
+std::expected<QString, QString> parseTime(const QString &spec, qint64 nowMs);
+
+// "3600", "90s", "10m", "1h", "1d", "1h30m" -> seconds. Fails on empty, signs, unknown units.
+std::expected<qint64, QString> parseDuration(const QString &spec);
+
+// The admin WebSocket URL from what the user gave: a ws:// or wss:// URL is used as it is (with
+// /admin/v1/ws added when it has no path); an http(s):// API base URL maps to
+// ws(s)://host:port/admin/v1/ws. Fails on other schemes or a URL without a host.
+std::expected<QUrl, QString> resolveAdminUrl(const QString &text);
+
+} // namespace flashsale::ctl

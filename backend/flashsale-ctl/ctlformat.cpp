@@ -1,0 +1,354 @@
+#include "ctlformat.h"
+
+#include "texttable.h"
+
+#include <QDateTime>
+#include <QJsonArray>
+#include <QJsonDocument>
+
+#include <algorithm>
+#include <cmath>
+
+namespace flashsale::ctl {
+
+namespace {
+
+QString s(const char *latin1) {
+    return QString::fromLatin1(latin1);
+}
+
+QString cell(const QJsonObject &o, const char *key) {
+    return formatCell(o.value(s(key)));
+}
+
+QString number(double v, int decimals = 1) {
+    if (std::isnan(v))
+        return QStringLiteral("-");
+    return QString::number(v, 'f', decimals);
+}
+
+QString rate(const QJsonValue &v) {
+    return v.isDouble() ? number(v.toDouble()) : QStringLiteral("-");
+}
+
+QString ms(const QJsonValue &v) {
+    return v.isDouble() ? number(v.toDouble(), v.toDouble() < 10 ? 2 : 1) : QStringLiteral("-");
+}
+
+// "before -> after" for an audit entry: only the members that changed, when both are objects.
+QString auditChange(const QJsonValue &before, const QJsonValue &after) {
+    if (before.isObject() && after.isObject()) {
+        const QJsonObject b = before.toObject();
+        const QJsonObject a = after.toObject();
+        QStringList changes;
+        QStringList keys = b.keys();
+        for (const QString &k : a.keys())
+            if (!keys.contains(k))
+                keys << k;
+        for (const QString &k : keys)
+            if (b.value(k) != a.value(k))
+                changes << QStringLiteral("%1: %2 -> %3")
+                               .arg(k, formatCell(b.value(k)), formatCell(a.value(k)));
+        return changes.join(QStringLiteral(", "));
+    }
+    // A creation records the whole new object; its name says enough in a table.
+    if ((before.isNull() || before.isUndefined()) && after.isObject()) {
+        const QJsonValue name = after.toObject().value(s("name"));
+        return name.isString() ? QStringLiteral("created \"%1\"").arg(name.toString())
+                               : QStringLiteral("created");
+    }
+    if (before.isNull() || before.isUndefined())
+        return after.isNull() || after.isUndefined() ? QString() : formatCell(after);
+    return formatCell(before) + QStringLiteral(" -> ") + formatCell(after);
+}
+
+} // namespace
+
+QString formatFailure(const admin::AdminFailure &failure) {
+    QString out =
+        QStringLiteral("error: %1: %2\n").arg(admin::errorName(failure.code), failure.message);
+    for (const FieldError &d : failure.details)
+        out += QStringLiteral("  %1: %2\n").arg(d.pointer, d.detail);
+    return out;
+}
+
+QString formatJsonLine(const QJsonObject &object) {
+    return QString::fromUtf8(QJsonDocument(object).toJson(QJsonDocument::Compact))
+           + QLatin1Char('\n');
+}
+
+QString formatCell(const QJsonValue &value) {
+    switch (value.type()) {
+    case QJsonValue::Null:
+    case QJsonValue::Undefined:
+        return QStringLiteral("-");
+    case QJsonValue::Bool:
+        return value.toBool() ? QStringLiteral("yes") : QStringLiteral("no");
+    case QJsonValue::Double: {
+        const double d = value.toDouble();
+        if (d == std::floor(d) && std::abs(d) < 9.0e15)
+            return QString::number(qint64(d));
+        return QString::number(d, 'g', 6);
+    }
+    case QJsonValue::String:
+        return value.toString();
+    case QJsonValue::Array:
+        return QString::fromUtf8(QJsonDocument(value.toArray()).toJson(QJsonDocument::Compact));
+    case QJsonValue::Object:
+        return QString::fromUtf8(QJsonDocument(value.toObject()).toJson(QJsonDocument::Compact));
+    }
+    return {};
+}
+
+QString formatTime(const QJsonValue &value) {
+    if (!value.isString())
+        return formatCell(value);
+    const QDateTime t = QDateTime::fromString(value.toString(), Qt::ISODateWithMs);
+    if (!t.isValid())
+        return value.toString();
+    return t.toUTC().toString(QStringLiteral("yyyy-MM-dd HH:mm:ss")) + QLatin1Char('Z');
+}
+
+QString formatSales(const QJsonArray &sales) {
+    if (sales.isEmpty())
+        return QStringLiteral("no sales\n");
+    TextTable t({s("ID"), s("NAME"), s("STATE"), s("PHASE"), s("STARTS"), s("ENDS"), s("ITEMS"),
+                 s("STOCK"), s("SOLD"), s("REMAINING")});
+    t.setMaxWidth(1, 30);
+    for (const QJsonValue &v : sales) {
+        const QJsonObject o = v.toObject();
+        t.addRow({cell(o, "id"), cell(o, "name"), cell(o, "state"), cell(o, "phase"),
+                  formatTime(o.value(s("starts_at"))), formatTime(o.value(s("ends_at"))),
+                  cell(o, "item_count"), cell(o, "stock"), cell(o, "sold"), cell(o, "remaining")});
+    }
+    return t.render();
+}
+
+QString formatSaleDetail(const QJsonObject &sale) {
+    TextTable fields;
+    fields.setMaxWidth(1, 60);
+    const char *keys[] = {
+        "id",          "name",           "state",        "phase",          "starts_at",
+        "ends_at",     "per_user_limit", "hold_seconds", "admission_rate", "admission_burst",
+        "schedule_id", "warmed_at",      "opened_at",    "closed_at",      "item_count",
+        "stock",       "sold",           "remaining"};
+    for (const char *k : keys) {
+        if (!sale.contains(s(k)))
+            continue;
+        const QString key = s(k);
+        const QString value = key.endsWith(QLatin1String("_at")) ? formatTime(sale.value(key))
+                                                                 : formatCell(sale.value(key));
+        fields.addRow({key + QLatin1Char(':'), value});
+    }
+    QString out = fields.render();
+    const QJsonArray items = sale.value(s("items")).toArray();
+    if (!items.isEmpty()) {
+        TextTable t(
+            {s("ITEM"), s("NAME"), s("PRICE_CENTS"), s("STOCK"), s("SOLD"), s("REMAINING")});
+        t.setMaxWidth(1, 30);
+        for (const QJsonValue &v : items) {
+            const QJsonObject i = v.toObject();
+            t.addRow({cell(i, "id"), cell(i, "name"), cell(i, "price_cents"), cell(i, "stock"),
+                      cell(i, "sold"), cell(i, "remaining")});
+        }
+        out += QLatin1Char('\n') + t.render();
+        const qint64 total = sale.value(s("items_total")).toInteger(items.size());
+        if (total > items.size())
+            out += QStringLiteral("(%1 of %2 items shown)\n").arg(items.size()).arg(total);
+    }
+    return out;
+}
+
+QString formatAdjust(const QJsonObject &r) {
+    return QStringLiteral("sale %1 item %2: stock %3 -> %4, remaining %5 -> %6\n")
+        .arg(cell(r, "sale_id"), cell(r, "item_id"), cell(r, "stock_before"),
+             cell(r, "stock_after"), cell(r, "remaining_before"), cell(r, "remaining_after"));
+}
+
+QString formatSchedules(const QJsonArray &schedules) {
+    if (schedules.isEmpty())
+        return QStringLiteral("no schedules\n");
+    TextTable t({s("ID"), s("NAME"), s("ACTIVE"), s("FIRST_START"), s("EVERY_S"), s("DURATION_S"),
+                 s("ITEMS"), s("UNITS"), s("PRICE_CENTS"), s("NEXT_START"), s("CREATED_BY")});
+    t.setMaxWidth(1, 30);
+    for (const QJsonValue &v : schedules) {
+        const QJsonObject o = v.toObject();
+        t.addRow({cell(o, "id"), cell(o, "name"), cell(o, "active"),
+                  formatTime(o.value(s("first_start"))), cell(o, "every_seconds"),
+                  cell(o, "duration_seconds"), cell(o, "item_count"), cell(o, "units_per_item"),
+                  cell(o, "price_cents"), formatTime(o.value(s("next_start"))),
+                  cell(o, "created_by")});
+    }
+    return t.render();
+}
+
+QString formatStats(const QJsonObject &st) {
+    QString out;
+    const QJsonValue at = st.value(s("at_ms"));
+    const QString when = at.isDouble()
+                             ? QDateTime::fromMSecsSinceEpoch(qint64(at.toDouble()), Qt::UTC)
+                                       .toString(QStringLiteral("yyyy-MM-dd HH:mm:ss.zzz"))
+                                   + QLatin1Char('Z')
+                             : QStringLiteral("-");
+    out += QStringLiteral("sale %1  %2  at %3\n").arg(cell(st, "sale_id"), cell(st, "phase"), when);
+
+    const QJsonObject orders = st.value(s("orders")).toObject();
+    const QJsonObject units = st.value(s("units")).toObject();
+    TextTable inv(
+        {s(""), s("REMAINING"), s("STOCK"), s("HELD"), s("PENDING"), s("PAID"), s("CANCELLED")});
+    inv.addRow({s("units"), cell(st, "remaining"), cell(st, "stock"), cell(units, "held"),
+                cell(units, "pending"), cell(units, "paid"), cell(units, "cancelled")});
+    inv.addRow({s("orders"), QString(), QString(), cell(orders, "held"), cell(orders, "pending"),
+                cell(orders, "paid"), cell(orders, "cancelled")});
+    out += inv.render();
+
+    const QJsonObject req = st.value(s("requests")).toObject();
+    const QJsonObject rejected = req.value(s("rejected_per_s")).toObject();
+    QStringList reasons;
+    double rejectedTotal = 0;
+    for (auto it = rejected.constBegin(); it != rejected.constEnd(); ++it) {
+        reasons << QStringLiteral("%1 %2").arg(it.key(), rate(it.value()));
+        rejectedTotal += it.value().toDouble();
+    }
+    out +=
+        QStringLiteral("requests (%1 s): accepted %2/s, rejected %3/s%4\n")
+            .arg(cell(req, "window_s"), rate(req.value(s("accepted_per_s"))), number(rejectedTotal),
+                 reasons.isEmpty() ? QString()
+                                   : QStringLiteral(" (") + reasons.join(QStringLiteral(", "))
+                                         + QLatin1Char(')'));
+    const QJsonObject lat = st.value(s("latency_ms")).toObject();
+    out += QStringLiteral("latency  (%1 s, %2 requests): p50 %3 ms, p95 %4 ms, p99 %5 ms\n")
+               .arg(cell(lat, "window_s"), cell(lat, "count"), ms(lat.value(s("p50"))),
+                    ms(lat.value(s("p95"))), ms(lat.value(s("p99"))));
+    const QJsonObject lag = st.value(s("lag")).toObject();
+    QStringList consumers;
+    const QJsonObject c = lag.value(s("consumers")).toObject();
+    for (auto it = c.constBegin(); it != c.constEnd(); ++it)
+        consumers << QStringLiteral("%1 %2").arg(it.key(), formatCell(it.value()));
+    out +=
+        QStringLiteral("lag: stream %1 (pending %2), dead letters %3, outbox %4 (oldest %5 s)%6\n")
+            .arg(cell(lag, "stream"), cell(lag, "stream_pending"), cell(lag, "dead_letters"),
+                 cell(lag, "outbox"), cell(lag, "outbox_age_s"),
+                 consumers.isEmpty()
+                     ? QString()
+                     : QStringLiteral(", consumers: ") + consumers.join(QStringLiteral(", ")));
+
+    const QJsonArray processes = st.value(s("processes")).toArray();
+    if (!processes.isEmpty()) {
+        int up = 0;
+        TextTable p({s("PROCESS"), s("ROLES"), s("UP"), s("SEEN_MS_AGO"), s("LOOP_LAG_MS")});
+        for (const QJsonValue &v : processes) {
+            const QJsonObject o = v.toObject();
+            up += o.value(s("up")).toBool() ? 1 : 0;
+            QStringList roles;
+            for (const QJsonValue &r : o.value(s("roles")).toArray())
+                roles << r.toString();
+            p.addRow({cell(o, "id"), roles.join(QLatin1Char(',')),
+                      o.value(s("up")).toBool() ? s("up") : s("DOWN"), cell(o, "seen_ms_ago"),
+                      ms(o.value(s("loop_lag_ms")))});
+        }
+        out += QStringLiteral("processes: %1 up, %2 down\n").arg(up).arg(processes.size() - up);
+        out += p.render();
+    }
+    return out;
+}
+
+QString formatReconcile(const QJsonObject &r) {
+    const bool ok = r.value(s("ok")).toBool();
+    QString out = QStringLiteral("reconcile run %1 of sale %2 (%3, %4 by %5): %6\n")
+                      .arg(cell(r, "run_id"), cell(r, "sale_id"), cell(r, "mode"),
+                           cell(r, "trigger"), cell(r, "actor"), ok ? s("ok") : s("DRIFT FOUND"));
+    const QJsonArray checks = r.value(s("checks")).toArray();
+    if (!checks.isEmpty()) {
+        TextTable t({s("CHECK"), s("SUBJECT"), s("EXPECTED"), s("FOUND"), s("DRIFT"), s("DETAIL")});
+        t.setMaxWidth(5, 60);
+        for (const QJsonValue &v : checks) {
+            const QJsonObject c = v.toObject();
+            t.addRow({cell(c, "check"), cell(c, "subject"), cell(c, "expected"), cell(c, "found"),
+                      cell(c, "drift"), cell(c, "detail")});
+        }
+        out += t.render();
+    } else {
+        out += QStringLiteral("no checks reported\n");
+    }
+    const QJsonArray repairs = r.value(s("repairs")).toArray();
+    if (!repairs.isEmpty()) {
+        TextTable t({s("REPAIR"), s("SUBJECT"), s("DETAIL")});
+        t.setMaxWidth(2, 80);
+        for (const QJsonValue &v : repairs) {
+            const QJsonObject c = v.toObject();
+            t.addRow({cell(c, "action"), cell(c, "subject"), cell(c, "detail")});
+        }
+        out += QLatin1Char('\n') + t.render();
+    }
+    return out;
+}
+
+QString formatReconcileRuns(const QJsonArray &runs) {
+    if (runs.isEmpty())
+        return QStringLiteral("no reconciliation runs\n");
+    TextTable t({s("RUN"), s("SALE"), s("MODE"), s("TRIGGER"), s("ACTOR"), s("STARTED"), s("OK"),
+                 s("CHECKS"), s("DRIFTING"), s("REPAIRS")});
+    t.setMaxWidth(4, 30);
+    for (const QJsonValue &v : runs) {
+        const QJsonObject r = v.toObject();
+        const QJsonArray checks = r.value(s("checks")).toArray();
+        int drifting = 0;
+        for (const QJsonValue &c : checks)
+            drifting += c.toObject().value(s("drift")).toDouble() != 0 ? 1 : 0;
+        t.addRow({cell(r, "run_id"), cell(r, "sale_id"), cell(r, "mode"), cell(r, "trigger"),
+                  cell(r, "actor"), formatTime(r.value(s("started_at"))), cell(r, "ok"),
+                  QString::number(checks.size()), QString::number(drifting),
+                  QString::number(r.value(s("repairs")).toArray().size())});
+    }
+    return t.render();
+}
+
+QString formatAudit(const QJsonArray &entries) {
+    if (entries.isEmpty())
+        return QStringLiteral("no audit entries\n");
+    TextTable t({s("ID"), s("AT"), s("ACTOR"), s("ACTION"), s("SALE"), s("CHANGE"), s("DETAIL")});
+    t.setMaxWidth(2, 32);
+    t.setMaxWidth(5, 50);
+    t.setMaxWidth(6, 50);
+    for (const QJsonValue &v : entries) {
+        const QJsonObject e = v.toObject();
+        t.addRow({cell(e, "id"), formatTime(e.value(s("at"))), cell(e, "actor"), cell(e, "action"),
+                  cell(e, "sale_id"), auditChange(e.value(s("before")), e.value(s("after"))),
+                  cell(e, "detail")});
+    }
+    return t.render();
+}
+
+double quantile(QList<double> values, double q) {
+    if (values.isEmpty())
+        return 0;
+    std::sort(values.begin(), values.end());
+    const qsizetype rank = qsizetype(std::ceil(q * double(values.size())));
+    return values[std::clamp<qsizetype>(rank - 1, 0, values.size() - 1)];
+}
+
+QJsonObject pingSummary(QList<double> rtts, qint64 skewMs, const QString &version) {
+    const auto round3 = [](double v) { return std::round(v * 1000) / 1000; };
+    return QJsonObject{{s("count"), rtts.size()},
+                       {s("rtt_min_ms"), round3(quantile(rtts, 0))},
+                       {s("rtt_p50_ms"), round3(quantile(rtts, 0.5))},
+                       {s("rtt_p99_ms"), round3(quantile(rtts, 0.99))},
+                       {s("rtt_max_ms"), round3(quantile(rtts, 1))},
+                       {s("skew_ms"), skewMs},
+                       {s("version"), version}};
+}
+
+QString formatPing(const QString &url, QList<double> rtts, qint64 skewMs, const QString &version) {
+    return QStringLiteral("%1 pings to %2 (server %3)\n"
+                          "round trip: min %4 ms, p50 %5 ms, p99 %6 ms, max %7 ms\n"
+                          "server clock skew: %8%9 ms\n")
+        .arg(rtts.size())
+        .arg(url, version.isEmpty() ? s("-") : version)
+        .arg(number(quantile(rtts, 0), 2), number(quantile(rtts, 0.5), 2),
+             number(quantile(rtts, 0.99), 2), number(quantile(rtts, 1), 2))
+        .arg(skewMs >= 0 ? s("+") : QString())
+        .arg(skewMs);
+}
+
+} // namespace flashsale::ctl

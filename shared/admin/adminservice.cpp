@@ -598,10 +598,10 @@ void AdminService::adjustStock(const QJsonObject &args, const QString &actor, Re
                     });
                 });
             } else {
-                updatePg([=](const Result<bool> &ok) {
+                updatePg([=, this](const Result<bool> &ok) {
                     if (!ok)
                         return reply(std::unexpected(dependencyFailure(ok.error())));
-                    redisAdjust(delta, [=](const Result<RedisValue> &v) {
+                    redisAdjust(delta, [=, this](const Result<RedisValue> &v) {
                         const auto rr = redisAnswer(v);
                         if (rr)
                             return done(rr->first, rr->second, true);

@@ -93,6 +93,10 @@ confirm AS (
       AND o.payment_started_at IS NULL
     RETURNING o.id)
 SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM confirm) AS confirmed,
+       -- Confirmations whose order is not committed yet: another worker may be writing it.
+       array_to_string(ARRAY(SELECT r FROM unnest($10::text[]) r
+                             WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.reservation_id = r)),
+                       ',') AS unmatched,
        -- Every (item, sale) written is an inventory row that was updated, or nothing commits.
        flashsale_assert((SELECT count(*) FROM stock) =
                         (SELECT count(*) FROM (SELECT DISTINCT item_id, sale_id FROM ins) d),

@@ -47,7 +47,9 @@ struct OrderBatch {
     // inserted ON CONFLICT DO NOTHING in stream order, inventory raised by what was inserted (its
     // CHECK refuses oversell), an order.created outbox row per new order, and payment marked as
     // started for confirmed ones; it fails with SQLSTATE 23503 if an order names an item that is
-    // not in its sale's inventory. Returns one row: inserted, confirmed.
+    // not in its sale's inventory. Returns one row: inserted, confirmed, and the comma-separated
+    // reservation ids of confirmations whose order was not there (not committed yet by another
+    // worker, or never).
     static const QByteArray &persistSql();
     QList<QByteArray> persistParams() const;
 };

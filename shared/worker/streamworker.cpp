@@ -5,6 +5,7 @@
 #include "metrics/metrics.h"
 #include "pg/pgconnection.h"
 
+#include <QDateTime>
 #include <QRegularExpression>
 
 #include <chrono>
@@ -265,7 +266,13 @@ void StreamWorker::persist(const OrderBatch &batch, std::function<void(bool ok)>
             if (r) {
                 const int inserted = r->rows.value(0).value(0).toInt();
                 WorkerMetrics::get().persisted.inc(quint64(inserted));
-                deadLetter(batch.poison, [done] { done(true); });
+                const QByteArray unmatched = r->rows.value(0).value(2);
+                requeueConfirmations(
+                    batch, unmatched.isEmpty() ? QList<QByteArray>{} : unmatched.split(','),
+                    [this, batch, done](QList<QPair<StreamEntry, QByteArray>> poison) {
+                        poison += batch.poison;
+                        deadLetter(poison, [done] { done(true); });
+                    });
                 return;
             }
             if (r.error().code == ErrorCode::Conflict && batch.orders.size() > 1) {
@@ -286,6 +293,46 @@ void StreamWorker::persist(const OrderBatch &batch, std::function<void(bool ok)>
             qCWarning(lcWorker).noquote() << "cannot write batch:" << r.error().message;
             done(false);
         });
+}
+
+void StreamWorker::requeueConfirmations(
+    const OrderBatch &batch, const QList<QByteArray> &unmatched,
+    std::function<void(QList<QPair<StreamEntry, QByteArray>> poison)> done) {
+    // With several workers, a confirmation can be read while the batch holding its booking is
+    // still being written by another worker; the UPDATE then finds no order. Put it back at the
+    // end of the stream to try again, for up to kConfirmPatienceMs, then dead-letter it.
+    constexpr qint64 kConfirmPatienceMs = 30000;
+    QList<QPair<StreamEntry, QByteArray>> poison;
+    QList<StreamEntry> again;
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    for (const StreamEntry &e : batch.confirmEntries) {
+        if (!unmatched.contains(e.field("rid")))
+            continue;
+        const QByteArray first = e.field("first_ms");
+        if (!first.isEmpty() && now - first.toLongLong() > kConfirmPatienceMs)
+            poison.append({e, "confirmation of a reservation with no order after 30 s"});
+        else
+            again.append(e);
+    }
+    if (again.isEmpty()) {
+        done(poison);
+        return;
+    }
+    auto left = std::make_shared<int>(int(again.size()));
+    for (const StreamEntry &e : again) {
+        QList<QByteArray> argv{"XADD", SaleKeys(e.saleId).stream(), "*"};
+        for (const auto &f : e.fields)
+            if (f.first != "first_ms")
+                argv << f.first << f.second;
+        const QByteArray first = e.field("first_ms");
+        argv << "first_ms" << (first.isEmpty() ? QByteArray::number(now) : first);
+        qCDebug(lcWorker).noquote()
+            << "confirmation" << e.field("rid") << "has no order yet; queued again";
+        m_redis->command(argv, [left, poison, done](const Result<RedisValue> &) {
+            if (--*left == 0)
+                done(poison);
+        });
+    }
 }
 
 void StreamWorker::persistOneByOne(OrderBatch batch, qsizetype index, std::function<void()> done) {

@@ -59,6 +59,9 @@ private:
     void claim();
     void handle(QList<StreamEntry> entries);
     void persist(const OrderBatch &batch, std::function<void(bool ok)> done);
+    void
+    requeueConfirmations(const OrderBatch &batch, const QList<QByteArray> &unmatched,
+                         std::function<void(QList<QPair<StreamEntry, QByteArray>> poison)> done);
     void persistOneByOne(OrderBatch batch, qsizetype index, std::function<void()> done);
     void deadLetter(const QList<QPair<StreamEntry, QByteArray>> &poison,
                     std::function<void()> done);

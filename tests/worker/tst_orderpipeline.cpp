@@ -243,6 +243,30 @@ private Q_SLOTS:
                                  + QByteArray::number(sale) + "\"} 2"));
     }
 
+    // With several workers, the confirmation of a hold can be read while another worker is still
+    // writing the hold's order. Simulated here in the worst order, the confirmation before the
+    // booking: it must wait for the order, not be acknowledged and lost.
+    void confirmationBeforeItsOrderIsKept() {
+        Backend worker;
+        QVERIFY2(worker.start(workerEnv()), qPrintable(worker.error()));
+        const qint64 sale = createSale(10, 5);
+        QTest::qWait(2500); // the worker has found the sale's stream
+        const SaleKeys k(sale);
+        const QByteArray rid = QByteArray::number(sale) + "-" + QByteArray(32, 'c');
+        const QByteArray item = m_redis->command({"HKEYS", k.stock()}).value(0);
+        const QByteArray now = QByteArray::number(QDateTime::currentMSecsSinceEpoch());
+        const QByteArray expires = QByteArray::number(QDateTime::currentMSecsSinceEpoch() + 300000);
+        m_redis->command({"XADD", k.stream(), "*", "type", "confirm", "rid", rid});
+        QTest::qWait(1500); // read, found no order, put back
+        QCOMPARE(orders(sale), 0);
+        m_redis->command({"XADD", k.stream(), "*", "type", "book", "rid", rid, "user", "carol",
+                          "item", item, "qty", "1", "price", "100", "ts", now, "expires_ms",
+                          expires});
+        QTRY_COMPARE_WITH_TIMEOUT(orders(sale, "payment_started_at IS NOT NULL"), 1, 10000);
+        QCOMPARE(m_redis->integer({"XLEN", k.deadLetters()}), 0);
+        QTRY_COMPARE(pendingEntries(sale), 0);
+    }
+
     void expiredHoldsReturnStockExactlyOnce() {
         // Two workers, so two expiry sweepers race for the same holds.
         Backend a, b;

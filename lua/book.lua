@@ -11,8 +11,9 @@
 --   fs:{sale:ID}:idem:U:K      string  "rid|item|qty|expires_ms"  (Idempotency-Key K of user U)
 --   fs:{sale:ID}:res:RID       hash    user, item, qty, price, status, expires_ms
 --   fs:{sale:ID}:stream        stream  one entry per accepted booking, read by the worker
+--   fs:{sale:ID}:reservations  set     every reservation id accepted (reconciliation's index)
 --
--- KEYS: 1 meta, 2 stock, 3 price, 4 users, 5 bucket, 6 idem, 7 res, 8 stream
+-- KEYS: 1 meta, 2 stock, 3 price, 4 users, 5 bucket, 6 idem, 7 res, 8 stream, 9 reservations
 -- ARGV: 1 user id, 2 item id ('' = the sale's only item), 3 quantity, 4 reservation id,
 --       5 idempotency key ('' = none; KEYS[6] is then unused), 6 idempotency TTL in ms
 --
@@ -109,6 +110,8 @@ redis.call('HSET', KEYS[7], 'user', user, 'item', item, 'qty', qty, 'price', pri
     'status', 'held', 'expires_ms', expires)
 -- Kept well past the hold so late status lookups and purchases still find it.
 redis.call('PEXPIRE', KEYS[7], tonumber(meta[7]) + 86400000)
+redis.call('SADD', KEYS[9], rid)
+redis.call('PEXPIRE', KEYS[9], tonumber(meta[7]) + 86400000)
 redis.call('XADD', KEYS[8], '*', 'type', 'book', 'rid', rid, 'user', user, 'item', item,
     'qty', qty, 'price', price, 'ts', now, 'expires_ms', expires)
 if idem ~= '' then

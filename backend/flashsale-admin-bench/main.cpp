@@ -5,13 +5,15 @@
 //   flashsale-admin-bench --url ws://127.0.0.1:8080/admin/v1/ws --token T --sale ID [--rounds N]
 //
 // Each round sends, in turn: ping, sale.list, sale.get, sale.adjust (+1 then -1), audit.list,
-// reconcile.list, stats.subscribe (answer and first stats event) and stats.unsubscribe. Prints
+// reconcile.list, reconcile.run (dry run of --sale), sale.create (a 10-unit sale),
+// stats.subscribe (answer and first stats event) and stats.unsubscribe. Prints
 // per operation: count, p50, p99 and max in ms, and "max over all".
 
 #include "protocol/adminclient.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
+#include <QDateTime>
 #include <QElapsedTimer>
 #include <QMap>
 #include <QTimer>
@@ -71,6 +73,14 @@ int main(int argc, char **argv) {
         {"sale.adjust", Op::SaleAdjust, {{"sale_id", sale}, {"delta", -1}}},
         {"audit.list", Op::AuditList, {{"sale_id", sale}, {"limit", 20}}},
         {"reconcile.list", Op::ReconcileList, {{"sale_id", sale}, {"limit", 5}}},
+        {"reconcile.run", Op::ReconcileRun, one},
+        {"sale.create",
+         Op::SaleCreate,
+         {{"name", "admin bench"},
+          {"starts_at", QDateTime::currentDateTimeUtc().toString(Qt::ISODateWithMs)},
+          {"ends_at", QDateTime::currentDateTimeUtc().addSecs(3600).toString(Qt::ISODateWithMs)},
+          {"stock", 10},
+          {"price_cents", 100}}},
         {"stats.subscribe", Op::StatsSubscribe, one},
         {"stats.unsubscribe", Op::StatsUnsubscribe, {}},
     };

@@ -111,7 +111,7 @@ void BookingService::book(const BookingRequest &req,
                                    : k.idempotency(req.userId, req.idempotencyKey);
     m_redis.eval(m_book,
                  {k.meta(), k.stock(), k.price(), k.users(), k.bucket(), idemKey,
-                  k.reservation(rid), k.stream()},
+                  k.reservation(rid), k.stream(), k.reservations()},
                  {req.userId, req.itemId ? QByteArray::number(req.itemId) : QByteArray(""),
                   QByteArray::number(req.quantity), rid, req.idempotencyKey,
                   QByteArray::number(m_idempotencyTtlMs)},

@@ -21,6 +21,8 @@ public:
     QByteArray deadLetters() const { return m_prefix + "dead"; }
     QByteArray released() const { return m_prefix + "released"; }
     QByteArray reservation(const QByteArray &rid) const { return m_prefix + "res:" + rid; }
+    // Every reservation id the sale accepted (for reconciliation, without scanning the keyspace).
+    QByteArray reservations() const { return m_prefix + "reservations"; }
     QByteArray idempotency(const QByteArray &user, const QByteArray &key) const {
         return m_prefix + "idem:" + user + ':' + key;
     }

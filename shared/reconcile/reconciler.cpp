@@ -641,11 +641,12 @@ private:
     }
 
     void scanRes(std::shared_ptr<Snapshot> s, const QByteArray &cursor, Next next) {
-        const QByteArray prefix = m_keys.reservation({});
-        redis({"SCAN", cursor, "MATCH", prefix + "*", "COUNT", QByteArray::number(kScanCount)},
-              [self = shared_from_this(), s, next, prefix](const RedisValue &v) {
+        // The sale's index of accepted reservation ids (book.lua adds each one), read in chunks:
+        // O(the sale's bookings), where a SCAN of the keyspace would be O(every key in Redis).
+        redis({"SSCAN", m_keys.reservations(), cursor, "COUNT", QByteArray::number(kScanCount)},
+              [self = shared_from_this(), s, next](const RedisValue &v) {
                   for (const RedisValue &k : v.at(1).elements) {
-                      const QByteArray rid = k.bytes().mid(prefix.size());
+                      const QByteArray rid = k.bytes();
                       ++s->resKeys;
                       Reservation &r = s->reservations[rid];
                       r.inRes = true;

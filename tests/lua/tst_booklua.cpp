@@ -73,9 +73,9 @@ private:
                   + QByteArray::number(QRandomGenerator::global()->generate64(), 16)
                         .rightJustified(32, '0');
         return m_redis->command(
-            {"EVAL", m_book.body, "8", k.meta(), k.stock(), k.price(), k.users(), k.bucket(),
-             k.idempotency(user, idem.isEmpty() ? "-" : idem), k.reservation(rid), k.stream(), user,
-             item, QByteArray::number(qty), rid, idem, "60000"});
+            {"EVAL", m_book.body, "9", k.meta(), k.stock(), k.price(), k.users(), k.bucket(),
+             k.idempotency(user, idem.isEmpty() ? "-" : idem), k.reservation(rid), k.stream(),
+             k.reservations(), user, item, QByteArray::number(qty), rid, idem, "60000"});
     }
 
     qint64 remaining(qint64 saleId, const QByteArray &item) {

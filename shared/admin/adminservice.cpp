@@ -3,6 +3,7 @@
 #include "admin/audit.h"
 #include "booking/salecatalog.h"
 #include "booking/salekeys.h"
+#include "booking/salephase.h"
 #include "core/config.h"
 #include "core/logging.h"
 #include "core/timeformat.h"
@@ -10,6 +11,7 @@
 #include "reconcile/reconciler.h"
 #include "redis/redisclient.h"
 #include "scheduler/itemimage.h"
+#include "scheduler/scheduler.h"
 
 #include <QDateTime>
 #include <QJsonArray>
@@ -67,17 +69,7 @@ QJsonObject saleFromRow(const QList<QByteArray> &row) {
     const qint64 now = row[16].toLongLong();
     const qint64 starts = row[3].toLongLong();
     const qint64 ends = row[4].toLongLong();
-    QString phase;
-    if (state != "active")
-        phase = QString::fromUtf8(state);
-    else if (row[10].isNull())
-        phase = QStringLiteral("scheduled");
-    else if (now < starts)
-        phase = QStringLiteral("warm");
-    else if (now < ends)
-        phase = QStringLiteral("open");
-    else
-        phase = QStringLiteral("closed");
+    const QString phase = salePhase(QString::fromUtf8(state), !row[10].isNull(), now, starts, ends);
     return QJsonObject{
         {"id", row[0].toLongLong()},
         {"name", QString::fromUtf8(row[1])},
@@ -112,10 +104,7 @@ QJsonObject scheduleFromRow(const QList<QByteArray> &row) {
     const qint64 every = row[3].toLongLong() * 1000;
     const qint64 duration = row[4].toLongLong() * 1000;
     const qint64 now = row[12].toLongLong();
-    // The next occurrence that has not ended yet.
-    qint64 next = first;
-    if (now >= first + duration)
-        next = first + ((now - first - duration) / every + 1) * every;
+    const qint64 next = nextOccurrenceMs(first, every, duration, now);
     const bool active = row[10] == "t";
     return QJsonObject{{"id", row[0].toLongLong()},
                        {"name", QString::fromUtf8(row[1])},

@@ -1,6 +1,7 @@
 #include "buyerlive.h"
 
 #include "booking/salekeys.h"
+#include "booking/salephase.h"
 #include "core/logging.h"
 #include "pg/pgconnection.h"
 #include "redis/redisclient.h"
@@ -26,17 +27,7 @@ QJsonObject errorMessage(const QString &code, const QString &message) {
 
 QJsonObject makeTick(qint64 saleId, qint64 now, const QString &state, qint64 starts, qint64 ends,
                      const QJsonValue &remaining, bool warm) {
-    QString phase;
-    if (state != QLatin1String("active"))
-        phase = state;
-    else if (!warm)
-        phase = QStringLiteral("scheduled");
-    else if (now < starts)
-        phase = QStringLiteral("warm");
-    else if (now < ends)
-        phase = QStringLiteral("open");
-    else
-        phase = QStringLiteral("closed");
+    const QString phase = salePhase(state, warm, now, starts, ends);
     return QJsonObject{{"type", "tick"},
                        {"sale_id", saleId},
                        {"server_time_ms", double(now)},

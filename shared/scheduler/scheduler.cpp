@@ -53,10 +53,7 @@ struct Schedule {
 
     // The start of the first occurrence first_start + k * every (k >= 0) that ends after now.
     qint64 nextStartMs(qint64 nowMs) const {
-        const qint64 sinceFirstEnd = nowMs - firstStartMs - durationMs;
-        if (sinceFirstEnd < 0)
-            return firstStartMs;
-        return firstStartMs + (sinceFirstEnd / everyMs + 1) * everyMs;
+        return nextOccurrenceMs(firstStartMs, everyMs, durationMs, nowMs);
     }
 };
 
@@ -74,6 +71,13 @@ struct ReconcileSide final : QObject {
 };
 
 } // namespace
+
+qint64 nextOccurrenceMs(qint64 firstStartMs, qint64 everyMs, qint64 durationMs, qint64 nowMs) {
+    const qint64 sinceFirstEnd = nowMs - firstStartMs - durationMs;
+    if (sinceFirstEnd < 0)
+        return firstStartMs;
+    return firstStartMs + (sinceFirstEnd / everyMs + 1) * everyMs;
+}
 
 struct Scheduler::Impl {
     Scheduler *q;

@@ -1,6 +1,7 @@
 #include "livestats.h"
 
 #include "booking/salekeys.h"
+#include "booking/salephase.h"
 #include "core/logging.h"
 #include "pg/pgconnection.h"
 #include "redis/redisclient.h"
@@ -183,17 +184,8 @@ double percentile(const std::array<qint64, livestats::kBuckets> &h, qint64 total
 
 QJsonObject render(const Snapshot &s) {
     QJsonObject o{{"sale_id", s.saleId}, {"at_ms", double(s.nowMs)}};
-    QString phase = QStringLiteral("scheduled");
-    if (!s.state.isEmpty()) {
-        if (s.state != "active")
-            phase = QString::fromUtf8(s.state);
-        else if (s.nowMs < s.startsMs)
-            phase = QStringLiteral("warm");
-        else if (s.nowMs < s.endsMs)
-            phase = QStringLiteral("open");
-        else
-            phase = QStringLiteral("closed");
-    }
+    const QString phase = salePhase(QString::fromUtf8(s.state.isEmpty() ? "active" : s.state),
+                                    !s.state.isEmpty(), s.nowMs, s.startsMs, s.endsMs);
     o.insert("phase", phase);
     o.insert("remaining", s.remaining ? QJsonValue(double(*s.remaining)) : QJsonValue());
 

@@ -764,9 +764,14 @@ void ApiRoutes::ready(const ExchangePtr &ex) {
         int waiting = 2;
     };
     auto state = std::make_shared<State>();
-    auto finish = [ex, state] {
+    auto finish = [ex, state, down = m_connectionsDown] {
         if (--state->waiting > 0)
             return;
+        // Every thread must be able to serve, not only the one that took this request.
+        const int others = down ? down() : 0;
+        if (others > 0 && state->redis == QLatin1String("ok"))
+            state->redis =
+                QStringLiteral("ok here; %1 connections of other API threads down").arg(others);
         const bool ok =
             state->redis == QLatin1String("ok") && state->postgres == QLatin1String("ok");
         if (ok) {

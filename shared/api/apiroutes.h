@@ -4,6 +4,7 @@
 #include "admission/powchallenge.h"
 #include "http/httpexchange.h"
 
+#include <functional>
 #include <optional>
 
 namespace flashsale {
@@ -29,6 +30,9 @@ public:
     void install(HttpServer &server);
     // Booking outcomes and latencies are counted here for the live stats (optional).
     void setStatsRecorder(StatsRecorder *recorder) { m_stats = recorder; }
+    // How many Redis and PostgreSQL connections of the process's API threads are down; /readyz
+    // is 200 only when this thread's answer and this are both fine (optional).
+    void setConnectionsDown(std::function<int()> down) { m_connectionsDown = std::move(down); }
 
     // The problem for a non-accepted booking outcome.
     static Problem bookingProblem(const BookingOutcome &outcome);
@@ -76,6 +80,7 @@ private:
     RedisClient &m_redis;
     PgConnection &m_pg;
     StatsRecorder *m_stats = nullptr;
+    std::function<int()> m_connectionsDown;
     BuyerTokens m_tokens;
     PowChallenges m_pow;
 };

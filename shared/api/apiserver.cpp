@@ -27,10 +27,12 @@ class ApiWorker final : public QObject {
     Q_OBJECT
 public:
     ApiWorker(const Config &config, const ConnectionLimits &limits,
-              std::shared_ptr<std::atomic<int>> open, int fd)
+              std::shared_ptr<std::atomic<int>> open, std::shared_ptr<std::atomic<int>> down,
+              int fd)
         : m_config(config)
         , m_limits(limits)
         , m_open(std::move(open))
+        , m_down(std::move(down))
         , m_fd(fd) {}
 
     Q_INVOKABLE QString start() {
@@ -50,6 +52,23 @@ public:
         m_routes = std::make_unique<ApiRoutes>(m_config, *m_booking, *m_catalog, *m_redis, *m_pg);
         m_stats = std::make_unique<StatsRecorder>(*m_redis, m_config.statsFlushMs);
         m_routes->setStatsRecorder(m_stats.get());
+        m_routes->setConnectionsDown([down = m_down] { return down->load(); });
+        // Both connections count as down until they connect.
+        m_down->fetch_add(2);
+        auto track = [down = m_down](bool *up, bool now) {
+            if (*up != now) {
+                *up = now;
+                down->fetch_add(now ? -1 : 1);
+            }
+        };
+        connect(m_redis.get(), &RedisClient::connected, this,
+                [this, track] { track(&m_redisUp, true); });
+        connect(m_redis.get(), &RedisClient::disconnected, this,
+                [this, track] { track(&m_redisUp, false); });
+        connect(m_pg.get(), &PgConnection::connected, this,
+                [this, track] { track(&m_pgUp, true); });
+        connect(m_pg.get(), &PgConnection::disconnected, this,
+                [this, track] { track(&m_pgUp, false); });
         m_probe = std::make_unique<LoopLagProbe>();
         m_collector = std::make_unique<StatsCollector>(*m_redis, *m_pg);
         m_reconciler = std::make_unique<Reconciler>(*m_pg, *m_redis);
@@ -121,6 +140,9 @@ private:
     const Config &m_config;
     const ConnectionLimits &m_limits;
     std::shared_ptr<std::atomic<int>> m_open;
+    std::shared_ptr<std::atomic<int>> m_down;
+    bool m_redisUp = false;
+    bool m_pgUp = false;
     int m_fd;
     std::unique_ptr<RedisClient> m_redis;
     std::unique_ptr<PgConnection> m_pg;
@@ -140,7 +162,8 @@ private:
 ApiServer::ApiServer(const Config &config, QObject *parent)
     : QObject(parent)
     , m_config(config)
-    , m_open(std::make_shared<std::atomic<int>>(0)) {
+    , m_open(std::make_shared<std::atomic<int>>(0))
+    , m_down(std::make_shared<std::atomic<int>>(0)) {
     m_limits.maxConnections = config.maxConnections;
     m_limits.idleTimeoutMs = config.idleTimeoutMs;
     m_limits.requestTimeoutMs = config.requestTimeoutMs;
@@ -211,7 +234,7 @@ Result<quint16> ApiServer::start() {
         }
         auto *thread = new QThread(this);
         thread->setObjectName(QStringLiteral("api-%1").arg(i));
-        auto *worker = new ApiWorker(m_config, m_limits, m_open, *fd);
+        auto *worker = new ApiWorker(m_config, m_limits, m_open, m_down, *fd);
         worker->moveToThread(thread);
         connect(thread, &QThread::finished, worker, &QObject::deleteLater);
         thread->start();

@@ -35,6 +35,7 @@ private:
     const Config &m_config;
     ConnectionLimits m_limits;
     std::shared_ptr<std::atomic<int>> m_open;
+    std::shared_ptr<std::atomic<int>> m_down; // Redis/PostgreSQL connections of threads not up
     QList<QThread *> m_threads;
     QList<ApiWorker *> m_workers;
 };

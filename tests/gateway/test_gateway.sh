@@ -120,7 +120,7 @@ API_URLS=()
 for n in 1 2; do
   fs_pick_port port
   "${SERVER_ENV[@]}" "$FS_SERVER_BIN" --roles api --listen 127.0.0.1 --port "$port" --threads 1 \
-    --redis-url "$REDIS_URL" --pg-url "$PG_URL" --admin-token "$TOKEN" \
+    --redis-url "$REDIS_URL" --pg-url "$PG_URL" --admin-token "$TOKEN" --dev-user-ids --trusted-proxies 127.0.0.1 \
     --ready-file "$DIR/api$n.url" </dev/null >"$LOGS/api$n.log" 2>&1 &
   API_PIDS+=($!)
   API_URLS+=("http://127.0.0.1:$port")

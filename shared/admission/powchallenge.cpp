@@ -28,7 +28,7 @@ QByteArray randomSecret() {
     return QByteArray(reinterpret_cast<const char *>(r), sizeof r);
 }
 
-int leadingZeroBits(const QByteArray &digest) {
+int leadingZeroBits(QByteArrayView digest) {
     int bits = 0;
     for (char c : digest) {
         const auto b = static_cast<unsigned char>(c);
@@ -49,7 +49,15 @@ PowChallenges::PowChallenges(const QByteArray &secret)
     // Its own key, so a challenge's MAC can never double as anything else signed with the secret.
     : m_key(QMessageAuthenticationCode::hash("flashsale-pow-v1",
                                              secret.isEmpty() ? randomSecret() : secret,
-                                             QCryptographicHash::Sha256)) {}
+                                             QCryptographicHash::Sha256)) {
+    // HMAC-SHA256 (RFC 2104) with the key's pads computed once: the 32-byte key fits a block.
+    m_innerPad = QByteArray(64, 0x36);
+    m_outerPad = QByteArray(64, 0x5c);
+    for (qsizetype i = 0; i < m_key.size(); ++i) {
+        m_innerPad[i] = char(m_innerPad[i] ^ m_key[i]);
+        m_outerPad[i] = char(m_outerPad[i] ^ m_key[i]);
+    }
+}
 
 const char *PowChallenges::errorText(Error e) {
     switch (e) {
@@ -77,51 +85,76 @@ QByteArray PowChallenges::issue(qint64 saleId, const QByteArray &userId, int dif
                             + QByteArray(reinterpret_cast<const char *>(nonce), 16).toHex() + '.'
                             + QByteArray::number(difficulty) + '.'
                             + QByteArray::number(expiresAtMs);
-    return body + '.'
-           + QMessageAuthenticationCode::hash(body, m_key, QCryptographicHash::Sha256)
-                 .toBase64(kB64);
+    return body + '.' + hmac(body).toByteArray().toBase64(kB64);
 }
 
 std::expected<PowChallenges::Checked, PowChallenges::Error>
 PowChallenges::verify(const QByteArray &challenge, const QByteArray &solution, qint64 saleId,
                       const QByteArray &userId, qint64 nowMs) const {
+    // On every booking of a sale that asks for work: parsed in place, hashed with reused
+    // hashers and precomputed HMAC pads, so a check costs a few SHA-256 blocks and no allocation
+    // beyond the fields returned.
     if (challenge.size() > 512 || solution.isEmpty() || solution.size() > 32)
         return std::unexpected(Error::Malformed);
     for (char c : solution)
         if (c < '0' || c > '9')
             return std::unexpected(Error::Malformed);
-    const qsizetype lastDot = challenge.lastIndexOf('.');
-    if (lastDot <= 0)
+    qsizetype dots[6];
+    int found = 0;
+    for (qsizetype i = 0; i < challenge.size() && found < 7; ++i) {
+        if (challenge[i] == '.') {
+            if (found == 6)
+                return std::unexpected(Error::Malformed);
+            dots[found++] = i;
+        }
+    }
+    if (found != 6)
         return std::unexpected(Error::Malformed);
-    const QByteArray body = challenge.left(lastDot);
-    const QList<QByteArray> f = body.split('.');
-    if (f.size() != 6 || f[0] != "v1" || f[3].size() != 32)
+    auto field = [&](int n) { // the n-th dot-separated field, 0-based
+        const qsizetype from = n == 0 ? 0 : dots[n - 1] + 1;
+        const qsizetype to = n == 6 ? challenge.size() : dots[n];
+        return QByteArrayView(challenge).sliced(from, to - from);
+    };
+    if (field(0) != "v1" || field(3).size() != 32)
         return std::unexpected(Error::Malformed);
-    const auto mac = QByteArray::fromBase64Encoding(challenge.mid(lastDot + 1),
+    const QByteArrayView body = QByteArrayView(challenge).first(dots[5]);
+    const auto mac = QByteArray::fromBase64Encoding(field(6).toByteArray(),
                                                     kB64 | QByteArray::AbortOnBase64DecodingErrors);
-    if (!mac
-        || !sameBytes(*mac,
-                      QMessageAuthenticationCode::hash(body, m_key, QCryptographicHash::Sha256)))
+    if (!mac || !sameBytes(*mac, hmac(body).toByteArray()))
         return std::unexpected(Error::BadSignature);
-    if (f[1].toLongLong() != saleId)
+    bool ok = false;
+    if (field(1).toLongLong(&ok) != saleId || !ok)
         return std::unexpected(Error::WrongSale);
-    if (f[2] != userId.toBase64(kB64))
+    if (field(2) != userId.toBase64(kB64))
         return std::unexpected(Error::WrongUser);
-    const qint64 expires = f[5].toLongLong();
+    const qint64 expires = field(5).toLongLong();
     if (expires <= nowMs)
         return std::unexpected(Error::Expired);
-    const int difficulty = f[4].toInt();
+    const int difficulty = field(4).toInt();
     if (work(challenge, solution) < difficulty)
         return std::unexpected(Error::WrongSolution);
-    return Checked{f[3], difficulty, expires};
+    return Checked{field(3).toByteArray(), difficulty, expires};
+}
+
+QByteArrayView PowChallenges::hmac(QByteArrayView message) const {
+    thread_local QCryptographicHash inner(QCryptographicHash::Sha256);
+    thread_local QCryptographicHash outer(QCryptographicHash::Sha256);
+    inner.reset();
+    inner.addData(m_innerPad);
+    inner.addData(message);
+    outer.reset();
+    outer.addData(m_outerPad);
+    outer.addData(inner.resultView());
+    return outer.resultView();
 }
 
 int PowChallenges::work(const QByteArray &challenge, const QByteArray &solution) {
-    QCryptographicHash h(QCryptographicHash::Sha256);
+    thread_local QCryptographicHash h(QCryptographicHash::Sha256);
+    h.reset();
     h.addData(challenge);
     h.addData(":");
     h.addData(solution);
-    return leadingZeroBits(h.result());
+    return leadingZeroBits(h.resultView());
 }
 
 QByteArray PowChallenges::solve(const QByteArray &challenge, int difficulty) {

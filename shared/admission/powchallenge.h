@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QByteArray>
+#include <QByteArrayView>
 
 #include <expected>
 
@@ -40,7 +41,11 @@ public:
     static const char *errorText(Error e);
 
 private:
+    // HMAC-SHA256 of `message` under m_key; valid until the next call on this thread.
+    QByteArrayView hmac(QByteArrayView message) const;
+
     QByteArray m_key;
+    QByteArray m_innerPad, m_outerPad;
 };
 
 } // namespace flashsale

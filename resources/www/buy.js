@@ -94,12 +94,14 @@
   // ---- result panel -----------------------------------------------------------------------
   let resultTicker = null; // re-renders the detail of a state that counts down
 
-  function showResult(state, title, detail) {
+  function showResult(state, title, detail, extra) {
     if (resultTicker) clearInterval(resultTicker);
     resultTicker = null;
     const el = $('result');
     el.dataset.state = state;
     $('result-title').textContent = title;
+    $('result-extra').textContent = extra || '';
+    $('result-extra').hidden = !extra;
     if (typeof detail === 'function') {
       const update = () => {
         const text = detail();
@@ -257,7 +259,13 @@
     const phaseEl = $('phase');
     phaseEl.dataset.phase = phase === 'before' ? (sale.phase === 'scheduled' ? 'scheduled' : 'warm') : phase;
     phaseEl.textContent = ws && ws.readyState === WebSocket.OPEN ? PHASE_TEXT[phase] : `${PHASE_TEXT[phase]} · reconnecting`;
-    $('clock-sync').textContent = clock.rtt !== null && clock.rtt < 1e8
+    const sync = $('clock-sync');
+    if (clock.offset !== null) {
+      // The estimate, for whoever debugs the page: server minus Date.now(), and its round trip.
+      sync.dataset.offsetMs = String(Math.round(now - Date.now()));
+      sync.dataset.rttMs = String(Math.round(clock.rtt));
+    }
+    sync.textContent = clock.rtt !== null && clock.rtt < 1e8
       ? `server clock ${formatClockTime(now)} (±${Math.max(1, Math.round(clock.rtt / 2))} ms)`
       : 'clock: syncing…';
 
@@ -265,6 +273,8 @@
 
     const button = $('buy');
     const canBuy = phase === 'open' && identity !== null && !busy;
+    const buttonText = held ? 'Buy another' : 'Buy now';
+    if (button.textContent !== buttonText) button.textContent = buttonText;
     if (button.disabled === canBuy) button.disabled = !canBuy;
     let hint;
     if (busy) hint = 'Working on it…';
@@ -275,6 +285,8 @@
 
     // Solve the proof of work just before the start so the first click goes straight out.
     const startsIn = sale.startsAtMs - now;
+    // Unlock at the start itself, not at the next 100 ms tick.
+    if (phase === 'before' && startsIn < 100) setTimeout(render, startsIn + 1);
     if (identity && sale.powDifficulty > 0 && !pow && !powPrefetched && startsIn > 0 &&
         startsIn <= PREFETCH_POW_MS) {
       powPrefetched = true;
@@ -409,13 +421,12 @@
         const m = event.data;
         if (m.id !== id) return;
         if (m.type === 'progress') {
-          showPowProgress(`Solving the proof of work: ${m.hashes.toLocaleString()} hashes, ` +
-            `${Math.round(m.rate / 1000).toLocaleString()}k hashes/s`, Math.min(0.95, m.hashes / expected));
+          showPowProgress(`Solving: ${m.hashes.toLocaleString()} hashes · ` +
+            `${Math.round(m.rate / 1000).toLocaleString()}k hashes/s · ${difficulty} bits`, Math.min(0.95, m.hashes / expected));
         } else if (m.type === 'solved') {
           workerBusy = false;
-          showPowProgress(`Proof of work solved: ${m.hashes.toLocaleString()} hashes in ` +
-            `${(m.ms / 1000).toFixed(2)} s (${Math.round(m.rate / 1000).toLocaleString()}k hashes/s, ` +
-            `${difficulty} bits)`, 1);
+          showPowProgress(`Solved: ${m.hashes.toLocaleString()} hashes in ${(m.ms / 1000).toFixed(2)} s · ` +
+            `${Math.round(m.rate / 1000).toLocaleString()}k hashes/s · ${difficulty} bits`, 1);
           resolve(m.solution);
         }
       };
@@ -544,16 +555,15 @@
     const expiresAtMs = Date.parse(b.expires_at);
     held = { reservationId: b.reservation_id, expiresAtMs };
     const amount = typeof b.amount_cents === 'number' ? ` · ${formatMoney(b.amount_cents)}` : '';
-    showResult('held', `Held for you until ${formatClockTime(expiresAtMs)}`, () => {
+    showResult('held', 'Held for you', () => {
       const left = expiresAtMs - serverNow();
       if (left <= 0) {
         queueMicrotask(() => showResult('expired', 'Your hold has expired',
           `Reservation ${b.reservation_id} was not paid in time.`));
         return 'Expired.';
       }
-      return `Reservation ${b.reservation_id} · ${b.quantity || 1} unit${amount} · ` +
-        `held until ${formatClockTime(expiresAtMs)} (${formatDuration(left, false).replace(/^00:/, '')} left)`;
-    });
+      return `Held until ${formatClockTime(expiresAtMs)} · ${formatDuration(left, false).replace(/^00:/, '')} left to pay`;
+    }, `${b.quantity || 1} unit${amount} · reservation ${b.reservation_id}`);
     const el = $('result');
     el.dataset.reservationId = b.reservation_id;
     el.dataset.expiresAt = b.expires_at;

@@ -41,6 +41,7 @@ FS_PACKAGES=(
   redis-server redis-tools
   postgresql postgresql-client
   curl jq wrk clang-format
+  chromium
 )
 
 # Ports already handed out by fs_pick_port in this process.

@@ -279,7 +279,12 @@
     let hint;
     if (busy) hint = 'Working on it…';
     else if (phase === 'before') hint = identity ? 'The button unlocks when the sale opens.' : 'Enter your user id to take part.';
-    else if (phase === 'open') hint = identity ? (held ? 'You can buy another unit up to the limit.' : 'Go!') : 'Enter your user id to buy.';
+    else if (phase === 'open' && !identity) hint = 'Enter your user id to buy.';
+    else if (phase === 'open') {
+      const last = $('result').dataset.state;
+      hint = last === 'limit' ? 'You hold as many units as one buyer may.'
+        : held ? 'You can buy another unit up to the limit.' : 'Go!';
+    }
     else hint = 'This sale is not taking orders.';
     if ($('buy-hint').textContent !== hint) $('buy-hint').textContent = hint;
 
@@ -525,9 +530,9 @@
         }
         const until = localNow() + waitMs;
         showResult('throttled', 'Busy – retrying automatically',
-          () => `Too many buyers at once (${slug || 'throttled'}). Retry-After ${(waitMs / 1000).toFixed(1)} s: ` +
-            `retrying in ${(Math.max(0, until - localNow()) / 1000).toFixed(1)} s ` +
-            `(retry ${attempt.throttled} of ${MAX_THROTTLE_RETRIES}).`);
+          () => `Too many buyers at once: retrying in ${(Math.max(0, until - localNow()) / 1000).toFixed(1)} s.`,
+          `The shop asked to wait ${(waitMs / 1000).toFixed(1)} s (Retry\u2011After, ${slug || 'throttled'}); ` +
+          `retry ${attempt.throttled} of ${MAX_THROTTLE_RETRIES}, same attempt.`);
         await sleep(waitMs);
         continue;
       }
@@ -581,7 +586,8 @@
         return showResult('sold-out', 'Sold out', `Only ${b.remaining ?? 'a few'} left, fewer than asked.`);
       case 'per-user-limit':
         return showResult('limit', 'Limit reached', typeof b.limit === 'number'
-          ? `You already hold ${b.held ?? b.limit} of the ${b.limit} units allowed per buyer.`
+          ? `You already hold ${b.held ?? b.limit} ${(b.held ?? b.limit) === 1 ? 'unit' : 'units'}; ` +
+            `the limit is ${b.limit} per buyer.`
           : 'You already hold as many units as one buyer may.');
       case 'sale-not-started':
         pingBurst(); // our clock was ahead of the server's: measure again

@@ -387,8 +387,9 @@ async function scenarioThrottled(browser, server) {
   check(drain.status === 202, `(d) emptying the bucket answered ${drain.status}: ${drain.text.slice(0, 300)}`);
   await page.click('#buy');
   const t = await waitForState(page, 'throttled', 3000, '(d) booking right after the bucket was emptied');
-  check(/retrying in \d+\.\d s/.test(t.detail) && /Retry-After/.test(t.detail), `(d) throttled detail: "${t.detail}"`);
-  log(`(d) throttled: ${t.title} / ${t.detail}`);
+  const extra = await page.textContent('#result-extra');
+  check(/retrying in \d+\.\d s/.test(t.detail) && /Retry.After/.test(extra), `(d) throttled: "${t.detail}" / "${extra}"`);
+  log(`(d) throttled: ${t.title} / ${t.detail} / ${extra}`);
   const r = await waitForState(page, 'held', 10000, '(d) the automatic retry');
   check(/throttled.*held/.test(r.states), `(d) states ${r.states}`);
   log(`(d) retried and held (states: ${r.states})`);

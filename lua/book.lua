@@ -12,25 +12,77 @@
 --   fs:{sale:ID}:res:RID       hash    user, item, qty, price, status, expires_ms
 --   fs:{sale:ID}:stream        stream  one entry per accepted booking, read by the worker
 --   fs:{sale:ID}:reservations  set     every reservation id accepted (reconciliation's index)
+--   fs:{sale:ID}:rl:ip:IP      string  GCRA theoretical arrival time of a client IP (ms)
+--   fs:{sale:ID}:rl:u:U        string  GCRA theoretical arrival time of a user (ms)
+--   fs:{sale:ID}:pow:NONCE     string  a proof-of-work challenge already spent
 --
--- KEYS: 1 meta, 2 stock, 3 price, 4 users, 5 bucket, 6 idem, 7 res, 8 stream, 9 reservations
+-- KEYS: 1 meta, 2 stock, 3 price, 4 users, 5 bucket, 6 idem, 7 res, 8 stream, 9 reservations,
+--       10 rl ip, 11 rl user, 12 pow nonce   (10-12 may be absent when their feature is off)
 -- ARGV: 1 user id, 2 item id ('' = the sale's only item), 3 quantity, 4 reservation id,
---       5 idempotency key ('' = none; KEYS[6] is then unused), 6 idempotency TTL in ms
+--       5 idempotency key ('' = none; KEYS[6] is then unused), 6 idempotency TTL in ms,
+--       7 IP rate per s (0 = off), 8 IP burst, 9 user rate per s (0 = off), 10 user burst,
+--       11 difficulty of the presented proof of work (-1 = none presented; the API checked the
+--       challenge's signature and solution), 12 ms until the challenge expires,
+--       13 arrival time at the API in microseconds ('' = unknown; kept in the stream entry)
 --
--- Checks, in order: sale exists, idempotent replay, state and time window, item, per-user cap,
--- stock, admission bucket. A token is spent only by a booking that is otherwise accepted.
+-- Checks, in order: sale exists, rate limits, idempotent replay, state and time window, proof of
+-- work (required, hard enough, not spent before), item, per-user cap, stock, admission bucket.
+-- A token is spent only by a booking that is otherwise accepted.
 --
 -- Returns an array whose first element is the outcome:
 --   {'accepted', rid, item, qty, expires_ms, remaining, replayed (0|1), price}
 --   {'unknown_sale'}   {'not_started', starts_ms, now_ms}   {'closed'}   {'paused'}
 --   {'item_required'}           {'unknown_item'}              {'sold_out'}    {'insufficient', remaining}
 --   {'limit', held, limit}      {'throttled', retry_after_ms} {'idem_mismatch'}
+--   {'rate_limited', 'ip'|'user', retry_after_ms}
+--   {'pow_required', difficulty}  {'pow_too_easy', difficulty}  {'pow_replayed'}
 
 local meta = redis.call('HMGET', KEYS[1], 'state', 'starts_ms', 'ends_ms', 'limit', 'rate',
-    'burst', 'hold_ms', 'default_item')
+    'burst', 'hold_ms', 'default_item', 'pow')
 local state = meta[1]
 if not state then
     return {'unknown_sale'}
+end
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+-- GCRA: one key per client, holding the theoretical arrival time of its next request.
+-- Returns the new TAT, or nil and the ms to wait.
+local function gcra(key, rate, burst)
+    local interval = 1000 / rate
+    local tat = tonumber(redis.call('GET', key) or '0')
+    if tat < now then
+        tat = now
+    end
+    local allow_at = tat + interval - interval * burst
+    if allow_at > now then
+        return nil, math.ceil(allow_at - now)
+    end
+    return tat + interval, 0
+end
+local ip_rate, user_rate = tonumber(ARGV[7] or '0'), tonumber(ARGV[9] or '0')
+local ip_tat, user_tat
+if ip_rate > 0 then
+    local wait
+    ip_tat, wait = gcra(KEYS[10], ip_rate, tonumber(ARGV[8]))
+    if not ip_tat then
+        return {'rate_limited', 'ip', wait}
+    end
+end
+if user_rate > 0 then
+    local wait
+    user_tat, wait = gcra(KEYS[11], user_rate, tonumber(ARGV[10]))
+    if not user_tat then
+        return {'rate_limited', 'user', wait}
+    end
+end
+-- Both passed: count this request against both.
+if ip_tat then
+    redis.call('SET', KEYS[10], ip_tat, 'PX', math.ceil(ip_tat - now + 1000))
+end
+if user_tat then
+    redis.call('SET', KEYS[11], user_tat, 'PX', math.ceil(user_tat - now + 1000))
 end
 
 local user, item, qty, rid = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
@@ -55,9 +107,6 @@ if idem ~= '' then
     end
 end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-
 if state == 'paused' then
     return {'paused'}
 end
@@ -66,6 +115,21 @@ if state ~= 'active' or now >= tonumber(meta[3]) then
 end
 if now < tonumber(meta[2]) then
     return {'not_started', tonumber(meta[2]), now}
+end
+
+local pow = tonumber(meta[9] or '0')
+local presented = tonumber(ARGV[11] or '-1')
+if pow > 0 and presented < 0 then
+    return {'pow_required', pow}
+end
+if presented >= 0 then
+    if presented < pow then
+        return {'pow_too_easy', pow}
+    end
+    -- Spent once, whatever the booking's outcome after this point.
+    if not redis.call('SET', KEYS[12], '1', 'NX', 'PX', math.max(1, tonumber(ARGV[12]))) then
+        return {'pow_replayed'}
+    end
 end
 
 local remaining = redis.call('HGET', KEYS[2], item)
@@ -112,8 +176,13 @@ redis.call('HSET', KEYS[7], 'user', user, 'item', item, 'qty', qty, 'price', pri
 redis.call('PEXPIRE', KEYS[7], tonumber(meta[7]) + 86400000)
 redis.call('SADD', KEYS[9], rid)
 redis.call('PEXPIRE', KEYS[9], tonumber(meta[7]) + 86400000)
-redis.call('XADD', KEYS[8], '*', 'type', 'book', 'rid', rid, 'user', user, 'item', item,
-    'qty', qty, 'price', price, 'ts', now, 'expires_ms', expires)
+if ARGV[13] and ARGV[13] ~= '' then
+    redis.call('XADD', KEYS[8], '*', 'type', 'book', 'rid', rid, 'user', user, 'item', item,
+        'qty', qty, 'price', price, 'ts', now, 'expires_ms', expires, 'arr', ARGV[13])
+else
+    redis.call('XADD', KEYS[8], '*', 'type', 'book', 'rid', rid, 'user', user, 'item', item,
+        'qty', qty, 'price', price, 'ts', now, 'expires_ms', expires)
+end
 if idem ~= '' then
     redis.call('SET', KEYS[6], rid .. '|' .. item .. '|' .. qty .. '|' .. expires, 'PX', ARGV[6])
 end

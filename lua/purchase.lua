@@ -7,14 +7,17 @@
 --   fs:{sale:ID}:stream    stream  gets {type=confirm, rid, ts}
 --
 -- KEYS: 1 res, 2 stream
--- ARGV: 1 reservation id
+-- ARGV: 1 reservation id, 2 the user who must own it ('' or absent = anyone: dev mode, payment)
 -- Returns {'confirmed', user, item, qty, price, replayed (0|1)}, {'unknown'},
---         {'expired', expires_ms} or {'ended', status}
+--         {'expired', expires_ms}, {'ended', status} or {'forbidden'} (another user's hold)
 
 local r = redis.call('HMGET', KEYS[1], 'status', 'expires_ms', 'user', 'item', 'qty', 'price')
 local status = r[1]
 if not status then
     return {'unknown'}
+end
+if ARGV[2] and ARGV[2] ~= '' and ARGV[2] ~= r[3] then
+    return {'forbidden'}
 end
 if status == 'confirmed' then
     return {'confirmed', r[3], r[4], tonumber(r[5]), tonumber(r[6]), 1}

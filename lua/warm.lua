@@ -9,26 +9,27 @@
 --
 -- KEYS: 1 meta, 2 stock, 3 price, 4 items
 -- ARGV: 1 state, 2 starts_ms, 3 ends_ms, 4 limit, 5 rate, 6 burst, 7 hold_ms, 8 name,
+--       9 pow (proof-of-work difficulty, 0 = none),
 --       then triples (item id, stock, price) followed by item names in the same order:
---       ARGV[9 .. 8+3n] triples, ARGV[9+3n .. 8+4n] names
+--       ARGV[10 .. 9+3n] triples, ARGV[10+3n .. 9+4n] names
 -- Returns 1 when the sale was written, 0 when it was already warm.
 
 if redis.call('EXISTS', KEYS[1]) == 1 then
     return 0
 end
-local n = (#ARGV - 8) / 4
+local n = (#ARGV - 9) / 4
 local default_item = ''
 if n == 1 then
-    default_item = ARGV[9]
+    default_item = ARGV[10]
 end
 for i = 0, n - 1 do
-    local id = ARGV[9 + 3 * i]
-    redis.call('HSET', KEYS[2], id, ARGV[10 + 3 * i])
-    redis.call('HSET', KEYS[3], id, ARGV[11 + 3 * i])
-    redis.call('HSET', KEYS[4], id, ARGV[9 + 3 * n + i])
+    local id = ARGV[10 + 3 * i]
+    redis.call('HSET', KEYS[2], id, ARGV[11 + 3 * i])
+    redis.call('HSET', KEYS[3], id, ARGV[12 + 3 * i])
+    redis.call('HSET', KEYS[4], id, ARGV[10 + 3 * n + i])
 end
 -- meta last: its existence is what marks the sale as warm and open for book.lua.
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'starts_ms', ARGV[2], 'ends_ms', ARGV[3],
     'limit', ARGV[4], 'rate', ARGV[5], 'burst', ARGV[6], 'hold_ms', ARGV[7], 'name', ARGV[8],
-    'default_item', default_item)
+    'default_item', default_item, 'pow', ARGV[9])
 return 1

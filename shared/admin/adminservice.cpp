@@ -57,7 +57,7 @@ SELECT s.id, s.name, s.state,
        s.per_user_limit, s.hold_seconds, s.admission_rate, s.admission_burst, s.schedule_id,
        (extract(epoch FROM s.warmed_at) * 1000)::bigint, (extract(epoch FROM s.opened_at) * 1000)::bigint,
        (extract(epoch FROM s.closed_at) * 1000)::bigint,
-       inv.n, inv.stock, inv.sold, (extract(epoch FROM now()) * 1000)::bigint
+       inv.n, inv.stock, inv.sold, (extract(epoch FROM now()) * 1000)::bigint, s.pow_difficulty
 FROM sales s
 LEFT JOIN LATERAL (SELECT count(*) AS n, coalesce(sum(v.stock), 0) AS stock,
                           coalesce(sum(v.sold), 0) AS sold
@@ -81,6 +81,7 @@ QJsonObject saleFromRow(const QList<QByteArray> &row) {
         {"hold_seconds", row[6].toLongLong()},
         {"admission_rate", row[7].toLongLong()},
         {"admission_burst", row[8].toLongLong()},
+        {"pow_difficulty", row[17].toLongLong()},
         {"schedule_id", row[9].isNull() ? QJsonValue() : QJsonValue(row[9].toLongLong())},
         {"warmed_at", timeOrNull(row[10])},
         {"opened_at", timeOrNull(row[11])},

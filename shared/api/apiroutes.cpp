@@ -16,10 +16,13 @@
 
 #include <QCryptographicHash>
 #include <QDateTime>
+#include <QFile>
+#include <QHostAddress>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonParseError>
 #include <QPointer>
+#include <QRegularExpression>
 
 #include <memory>
 #include <optional>
@@ -136,7 +139,91 @@ ApiRoutes::ApiRoutes(const Config &config, BookingService &booking, SaleCatalog 
     , m_booking(booking)
     , m_catalog(catalog)
     , m_redis(redis)
-    , m_pg(pg) {}
+    , m_pg(pg)
+    , m_tokens(config.buyerTokenSecret.toUtf8())
+    , m_pow(config.buyerTokenSecret.toUtf8()) {
+    m_booking.setRateLimits(RateLimits{config.rateLimitIp, config.rateLimitIpBurst,
+                                       config.rateLimitUser, config.rateLimitUserBurst});
+}
+
+std::optional<QByteArray> ApiRoutes::buyer(const ExchangePtr &ex, const QString &claimed,
+                                           const QString &claimedPointer) {
+    const QByteArray auth = ex->header("authorization");
+    if (auth.isEmpty()) {
+        if (!m_config.devUserIds) {
+            ex->sendProblem(Problem::make(401, QStringLiteral("unauthorized"),
+                                          QStringLiteral("Send Authorization: Bearer <buyer "
+                                                         "token>."))
+                                .header("WWW-Authenticate", "Bearer realm=\"flashsale\""));
+            return std::nullopt;
+        }
+        if (!validUserId(claimed)) {
+            ex->sendProblem(invalid(
+                claimedPointer, QStringLiteral("is required: 1 to 64 %1").arg(kUserIdCharsText)));
+            return std::nullopt;
+        }
+        return claimed.toUtf8();
+    }
+    auto refuse = [&ex](const QString &slug, const QString &detail) {
+        ex->sendProblem(
+            Problem::make(401, slug, detail)
+                .header("WWW-Authenticate", "Bearer realm=\"flashsale\", error=\"invalid_token\""));
+        return std::nullopt;
+    };
+    if (!auth.startsWith("Bearer "))
+        return refuse(QStringLiteral("invalid-token"),
+                      QStringLiteral("Send the buyer token as Authorization: Bearer <token>."));
+    const auto identity =
+        m_tokens.verify(auth.mid(7).trimmed(), QDateTime::currentMSecsSinceEpoch());
+    if (!identity)
+        return refuse(identity.error() == BuyerTokens::Error::Expired
+                          ? QStringLiteral("token-expired")
+                          : QStringLiteral("invalid-token"),
+                      QString::fromLatin1(BuyerTokens::errorText(identity.error())));
+    if (!claimed.isEmpty() && claimed.toUtf8() != identity->userId) {
+        ex->sendProblem(Problem::make(
+            403, QStringLiteral("token-user-mismatch"),
+            QStringLiteral("The token is %1's.").arg(QString::fromUtf8(identity->userId))));
+        return std::nullopt;
+    }
+    return identity->userId;
+}
+
+bool ApiRoutes::readProofOfWork(const ExchangePtr &ex, BookingRequest &req) {
+    const QByteArray challenge = ex->header("x-pow-challenge");
+    const QByteArray solution = ex->header("x-pow-solution");
+    if (challenge.isEmpty() && solution.isEmpty())
+        return true; // book.lua says whether the sale asks for one
+    if (challenge.isEmpty() || solution.isEmpty()) {
+        ex->sendProblem(invalid(challenge.isEmpty() ? QStringLiteral("header:X-Pow-Challenge")
+                                                    : QStringLiteral("header:X-Pow-Solution"),
+                                QStringLiteral("is required with the other proof-of-work header")));
+        return false;
+    }
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    const auto checked = m_pow.verify(challenge, solution, req.saleId, req.userId, now);
+    if (!checked) {
+        ex->sendProblem(
+            Problem::make(403, QStringLiteral("pow-invalid"),
+                          QString::fromLatin1(PowChallenges::errorText(checked.error()))));
+        return false;
+    }
+    req.powDifficulty = checked->difficulty;
+    req.powNonce = checked->nonce;
+    req.powTtlMs = checked->expiresAtMs - now;
+    return true;
+}
+
+QByteArray ApiRoutes::clientIp(const ExchangePtr &ex) const {
+    const QString peer = ex->remoteAddress().toString();
+    if (!m_config.trustedProxies.contains(peer))
+        return peer.toUtf8();
+    // nginx appends the address it saw last; anything before it is the client's to invent.
+    const QByteArray forwarded = ex->header("x-forwarded-for");
+    const QByteArray last = forwarded.mid(forwarded.lastIndexOf(',') + 1).trimmed();
+    const QHostAddress address(QString::fromLatin1(last));
+    return address.isNull() ? peer.toUtf8() : address.toString().toUtf8();
+}
 
 void ApiRoutes::install(HttpServer &s) {
     s.addRoute("GET", QStringLiteral("/healthz"), [](const ExchangePtr &ex, const QStringList &) {
@@ -164,9 +251,122 @@ void ApiRoutes::install(HttpServer &s) {
                [this](const ExchangePtr &ex, const QStringList &) { purchase(ex); });
     s.addRoute("GET", QStringLiteral("/api/v1/items/{id}/image.svg"),
                [this](const ExchangePtr &ex, const QStringList &p) { itemImage(ex, p); });
+    s.addRoute("POST", QStringLiteral("/api/v1/sales/{id}/challenge"),
+               [this](const ExchangePtr &ex, const QStringList &p) { challenge(ex, p); });
+    if (m_config.devUserIds)
+        s.addRoute("POST", QStringLiteral("/api/v1/dev/tokens"),
+                   [this](const ExchangePtr &ex, const QStringList &) { devToken(ex); });
+    // The buyer page and its files (resources/www).
+    s.addRoute("GET", QStringLiteral("/buy/{id}"),
+               [this](const ExchangePtr &ex, const QStringList &) { page(ex, "buy.html"); });
+    s.addRoute("GET", QStringLiteral("/static/{name}"),
+               [this](const ExchangePtr &ex, const QStringList &p) { page(ex, p.value(0)); });
     // Upgrades only; who may upgrade is decided earlier, by the connection's upgrade gate.
     s.addWebSocketRoute(QStringLiteral("/admin/v1/ws"));
     s.addWebSocketRoute(QStringLiteral("/api/v1/sales/{id}/live"));
+}
+
+void ApiRoutes::challenge(const ExchangePtr &ex, const QStringList &params) {
+    const qint64 saleId = parseId(params.value(0));
+    if (saleId == 0)
+        return ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
+    QString claimed;
+    if (!ex->body().trimmed().isEmpty()) {
+        const auto body = jsonBody(ex);
+        if (!body)
+            return;
+        FieldReader r(*body);
+        claimed = r.string(QStringLiteral("user_id"), false, 1, 64, kUserIdChars, kUserIdCharsText)
+                      .value_or(QString());
+        r.rejectUnknown();
+        if (!r.ok())
+            return ex->sendProblem(invalid(r.errors()));
+    }
+    const auto buyerId = buyer(ex, claimed, QStringLiteral("/user_id"));
+    if (!buyerId)
+        return;
+    const SaleKeys k(saleId);
+    auto meta = std::make_shared<QList<QByteArray>>();
+    m_redis.command({"HMGET", k.meta(), "pow", "rate", "burst", "state"},
+                    [meta](const Result<RedisValue> &r) {
+                        if (r && r->isArray())
+                            for (const RedisValue &v : r->elements)
+                                meta->append(v.isNil() ? QByteArray() : v.bytes());
+                    });
+    // Pipelined behind the HMGET: the bucket's fill says how crowded the sale is.
+    m_redis.command(
+        {"HMGET", k.bucket(), "tokens", "ts"},
+        [this, ex, saleId, meta, user = *buyerId](const Result<RedisValue> &b) {
+            if (!b)
+                return ex->sendProblem(dependencyProblem(b.error()));
+            if (meta->size() != 4 || meta->at(3).isNull())
+                return ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
+            const int base = meta->at(0).toInt();
+            int difficulty = base;
+            const double rate = meta->at(1).toDouble();
+            const double burst = qMax(1.0, meta->at(2).toDouble());
+            if (base > 0 && rate > 0 && b->isArray() && !b->elements.value(0).isNil()) {
+                const qint64 now = QDateTime::currentMSecsSinceEpoch();
+                const double tokens = qMin(
+                    burst, b->elements[0].bytes().toDouble()
+                               + qMax<qint64>(0, now - b->elements[1].toInt()) * rate / 1000.0);
+                const double fill = tokens / burst;
+                difficulty += fill >= 0.5 ? 0 : fill >= 0.25 ? 1 : fill >= 0.1 ? 2 : 4;
+            }
+            difficulty = qMin(difficulty, 28);
+            const qint64 expires = QDateTime::currentMSecsSinceEpoch() + 60000;
+            ex->sendJson(201, QJsonObject{{"challenge", QString::fromLatin1(m_pow.issue(
+                                                            saleId, user, difficulty, expires))},
+                                          {"difficulty", difficulty},
+                                          {"algorithm", "sha256-leading-zero-bits"},
+                                          {"expires_at", isoTime(expires)}});
+        });
+}
+
+void ApiRoutes::devToken(const ExchangePtr &ex) {
+    const auto body = jsonBody(ex);
+    if (!body)
+        return;
+    FieldReader r(*body);
+    const auto user =
+        r.string(QStringLiteral("user_id"), true, 1, 64, kUserIdChars, kUserIdCharsText);
+    const auto ttl = r.integer(QStringLiteral("ttl_seconds"), false, 10, 7 * 86400);
+    r.rejectUnknown();
+    if (!r.ok())
+        return ex->sendProblem(invalid(r.errors()));
+    if (!m_tokens.enabled())
+        return ex->sendProblem(Problem::make(503, QStringLiteral("backend-unavailable"),
+                                             QStringLiteral("No --buyer-token-secret is "
+                                                            "configured, so no tokens can be "
+                                                            "issued.")));
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    const qint64 expires = now + ttl.value_or(3600) * 1000;
+    ex->sendJson(
+        201,
+        QJsonObject{{"token", QString::fromLatin1(m_tokens.issue(user->toUtf8(), now, expires))},
+                    {"user_id", *user},
+                    {"expires_at", isoTime(expires / 1000 * 1000)}});
+}
+
+void ApiRoutes::page(const ExchangePtr &ex, const QString &file) {
+    static const QRegularExpression safe(QStringLiteral("^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}$"));
+    QFile f(QStringLiteral(":/resources/www/") + file);
+    if (!safe.match(file).hasMatch() || !f.open(QIODevice::ReadOnly))
+        return ex->sendProblem(
+            Problem::make(404, QStringLiteral("not-found"),
+                          QStringLiteral("Nothing is served at %1.").arg(ex->path())));
+    static const QList<QPair<QString, QByteArray>> types{{".html", "text/html; charset=utf-8"},
+                                                         {".js", "text/javascript; charset=utf-8"},
+                                                         {".css", "text/css; charset=utf-8"},
+                                                         {".svg", "image/svg+xml"},
+                                                         {".png", "image/png"},
+                                                         {".json", "application/json"},
+                                                         {".ico", "image/x-icon"}};
+    QByteArray type = "application/octet-stream";
+    for (const auto &[suffix, t] : types)
+        if (file.endsWith(suffix))
+            type = t;
+    ex->send(200, type, f.readAll(), {{"Cache-Control", "no-cache"}});
 }
 
 void ApiRoutes::itemImage(const ExchangePtr &ex, const QStringList &params) {
@@ -245,6 +445,28 @@ Problem ApiRoutes::bookingProblem(const BookingOutcome &o) {
             .header("Retry-After", retryAfterSeconds(o.retryAfterMs));
     case K::IdempotencyMismatch:
         return Problem::make(422, QStringLiteral("idempotency-key-reused"));
+    case K::RateLimited:
+        return Problem::make(429, QStringLiteral("rate-limited"),
+                             QStringLiteral("Too many bookings from this %1; retry in %2 ms.")
+                                 .arg(o.rateScope == "ip" ? QStringLiteral("address")
+                                                          : QStringLiteral("user"))
+                                 .arg(o.retryAfterMs))
+            .with(QStringLiteral("scope"), QString::fromUtf8(o.rateScope))
+            .with(QStringLiteral("retry_after_ms"), o.retryAfterMs)
+            .header("Retry-After", retryAfterSeconds(o.retryAfterMs));
+    case K::PowRequired:
+        return Problem::make(428, QStringLiteral("pow-required"),
+                             QStringLiteral("This sale asks for a proof of work of %1 bits.")
+                                 .arg(o.powDifficulty))
+            .with(QStringLiteral("difficulty"), o.powDifficulty);
+    case K::PowTooEasy:
+        return Problem::make(403, QStringLiteral("pow-invalid"),
+                             QStringLiteral("The sale now asks for %1 bits; ask for a new "
+                                            "challenge.")
+                                 .arg(o.powDifficulty))
+            .with(QStringLiteral("difficulty"), o.powDifficulty);
+    case K::PowReplayed:
+        return Problem::make(409, QStringLiteral("pow-replayed"));
     }
     return Problem::make(500, QStringLiteral("internal"),
                          QStringLiteral("unexpected booking outcome"));
@@ -292,7 +514,7 @@ void ApiRoutes::book(const ExchangePtr &ex, const QStringList &params) {
         return;
     FieldReader r(*body);
     const auto user =
-        r.string(QStringLiteral("user_id"), true, 1, 64, kUserIdChars, kUserIdCharsText);
+        r.string(QStringLiteral("user_id"), false, 1, 64, kUserIdChars, kUserIdCharsText);
     const auto quantity = r.integer(QStringLiteral("quantity"), false, 1, 1000);
     const auto item = r.integer(QStringLiteral("item_id"), false, 1, Q_INT64_C(999999999999999999));
     r.rejectUnknown();
@@ -300,9 +522,16 @@ void ApiRoutes::book(const ExchangePtr &ex, const QStringList &params) {
         ex->sendProblem(invalid(r.errors()));
         return;
     }
+    const auto buyerId = buyer(ex, user.value_or(QString()), QStringLiteral("/user_id"));
+    if (!buyerId)
+        return;
     BookingRequest req;
     req.saleId = saleId;
-    req.userId = user->toUtf8();
+    req.userId = *buyerId;
+    req.clientIp = clientIp(ex);
+    req.arrivalUs = ex->receivedAtUs();
+    if (!readProofOfWork(ex, req))
+        return;
     req.itemId = item.value_or(0);
     req.quantity = int(quantity.value_or(1));
     req.idempotencyKey = *key;
@@ -349,9 +578,9 @@ void ApiRoutes::checkout(const ExchangePtr &ex) {
     const QString user = ex->query().queryItemValue(QStringLiteral("user_id"), QUrl::FullyDecoded);
     const QString idText = ex->query().queryItemValue(QStringLiteral("id"), QUrl::FullyDecoded);
     FieldErrors errors;
-    if (!validUserId(user))
+    if (!user.isEmpty() && !validUserId(user))
         errors.append(FieldError{QStringLiteral("query:user_id"),
-                                 QStringLiteral("is required: 1 to 64 %1").arg(kUserIdCharsText)});
+                                 QStringLiteral("must be 1 to 64 %1").arg(kUserIdCharsText)});
     const qint64 itemId = parseId(idText);
     if (itemId == 0)
         errors.append(FieldError{QStringLiteral("query:id"),
@@ -363,23 +592,31 @@ void ApiRoutes::checkout(const ExchangePtr &ex) {
     const auto key = idempotencyKey(ex);
     if (!key)
         return;
-    m_booking.saleOfItem(itemId, [this, ex, user, itemId, key = *key](const Result<qint64> &sale) {
-        if (!sale) {
-            ex->sendProblem(dependencyProblem(sale.error()));
-            return;
-        }
-        if (*sale == 0) {
-            ex->sendProblem(Problem::make(404, QStringLiteral("item-not-found")));
-            return;
-        }
-        BookingRequest req;
-        req.saleId = *sale;
-        req.userId = user.toUtf8();
-        req.itemId = itemId;
-        req.quantity = 1;
-        req.idempotencyKey = key;
-        submitBooking(ex, req, true);
-    });
+    const auto buyerId = buyer(ex, user, QStringLiteral("query:user_id"));
+    if (!buyerId)
+        return;
+    m_booking.saleOfItem(
+        itemId, [this, ex, user = *buyerId, itemId, key = *key](const Result<qint64> &sale) {
+            if (!sale) {
+                ex->sendProblem(dependencyProblem(sale.error()));
+                return;
+            }
+            if (*sale == 0) {
+                ex->sendProblem(Problem::make(404, QStringLiteral("item-not-found")));
+                return;
+            }
+            BookingRequest req;
+            req.saleId = *sale;
+            req.userId = user;
+            req.itemId = itemId;
+            req.quantity = 1;
+            req.idempotencyKey = key;
+            req.clientIp = clientIp(ex);
+            req.arrivalUs = ex->receivedAtUs();
+            if (!readProofOfWork(ex, req))
+                return;
+            submitBooking(ex, req, true);
+        });
 }
 
 void ApiRoutes::purchase(const ExchangePtr &ex) {
@@ -391,42 +628,59 @@ void ApiRoutes::purchase(const ExchangePtr &ex) {
                             : Problem::make(404, QStringLiteral("reservation-not-found")));
         return;
     }
-    m_booking.confirm(code, [ex](const Result<ConfirmOutcome> &r) {
-        if (!r) {
-            ex->sendProblem(dependencyProblem(r.error()));
+    // With a buyer token, only the hold's own user may confirm it; in dev mode anyone with the
+    // code may (the seed's flow).
+    QByteArray owner;
+    if (!ex->header("authorization").isEmpty() || !m_config.devUserIds) {
+        const auto buyerId = buyer(ex, QString(), QString());
+        if (!buyerId)
             return;
-        }
-        switch (r->kind) {
-        case ConfirmOutcome::Kind::Confirmed: {
-            HeaderList headers;
-            if (r->replayed)
-                headers.append(qMakePair(QByteArray("Idempotent-Replayed"), QByteArray("true")));
-            ex->sendJson(202,
-                         QJsonObject{{"code", QString::fromUtf8(r->reservationId)},
-                                     {"reservation_id", QString::fromUtf8(r->reservationId)},
-                                     {"status", "confirmed"},
-                                     {"user_id", QString::fromUtf8(r->userId)},
-                                     {"item_id", r->itemId},
-                                     {"quantity", r->quantity},
-                                     {"amount_cents", r->priceCents * r->quantity}},
-                         headers);
-            return;
-        }
-        case ConfirmOutcome::Kind::Unknown:
-            ex->sendProblem(Problem::make(404, QStringLiteral("reservation-not-found")));
-            return;
-        case ConfirmOutcome::Kind::Expired:
-            ex->sendProblem(Problem::make(
-                410, QStringLiteral("hold-expired"),
-                QStringLiteral("The hold expired at %1.").arg(isoTime(r->expiredAtMs))));
-            return;
-        case ConfirmOutcome::Kind::Ended:
-            ex->sendProblem(
-                Problem::make(409, QStringLiteral("reservation-ended"))
-                    .with(QStringLiteral("reservation_status"), QString::fromUtf8(r->endedStatus)));
-            return;
-        }
-    });
+        owner = *buyerId;
+    }
+    m_booking.confirm(
+        code,
+        [ex](const Result<ConfirmOutcome> &r) {
+            if (!r) {
+                ex->sendProblem(dependencyProblem(r.error()));
+                return;
+            }
+            switch (r->kind) {
+            case ConfirmOutcome::Kind::Forbidden:
+                ex->sendProblem(Problem::make(403, QStringLiteral("token-user-mismatch"),
+                                              QStringLiteral("This hold is another user's.")));
+                return;
+            case ConfirmOutcome::Kind::Confirmed: {
+                HeaderList headers;
+                if (r->replayed)
+                    headers.append(
+                        qMakePair(QByteArray("Idempotent-Replayed"), QByteArray("true")));
+                ex->sendJson(202,
+                             QJsonObject{{"code", QString::fromUtf8(r->reservationId)},
+                                         {"reservation_id", QString::fromUtf8(r->reservationId)},
+                                         {"status", "confirmed"},
+                                         {"user_id", QString::fromUtf8(r->userId)},
+                                         {"item_id", r->itemId},
+                                         {"quantity", r->quantity},
+                                         {"amount_cents", r->priceCents * r->quantity}},
+                             headers);
+                return;
+            }
+            case ConfirmOutcome::Kind::Unknown:
+                ex->sendProblem(Problem::make(404, QStringLiteral("reservation-not-found")));
+                return;
+            case ConfirmOutcome::Kind::Expired:
+                ex->sendProblem(Problem::make(
+                    410, QStringLiteral("hold-expired"),
+                    QStringLiteral("The hold expired at %1.").arg(isoTime(r->expiredAtMs))));
+                return;
+            case ConfirmOutcome::Kind::Ended:
+                ex->sendProblem(Problem::make(409, QStringLiteral("reservation-ended"))
+                                    .with(QStringLiteral("reservation_status"),
+                                          QString::fromUtf8(r->endedStatus)));
+                return;
+            }
+        },
+        owner);
 }
 
 void ApiRoutes::getSale(const ExchangePtr &ex, const QStringList &params) {

@@ -1,6 +1,10 @@
 #pragma once
 
+#include "admission/buyertoken.h"
+#include "admission/powchallenge.h"
 #include "http/httpexchange.h"
+
+#include <optional>
 
 namespace flashsale {
 
@@ -44,6 +48,21 @@ private:
     void metrics(const ExchangePtr &ex);
     void problemType(const ExchangePtr &ex, const QStringList &params);
     void itemImage(const ExchangePtr &ex, const QStringList &params);
+    void challenge(const ExchangePtr &ex, const QStringList &params);
+    void devToken(const ExchangePtr &ex);
+    void page(const ExchangePtr &ex, const QString &file);
+
+    // The buyer of a booking request: the buyer token's subject, or in dev mode the user the
+    // request names. Sends the problem (401, 403, 400) and returns nullopt when there is none.
+    // `claimed` is the user_id the body or query gave (may be empty).
+    std::optional<QByteArray> buyer(const ExchangePtr &ex, const QString &claimed,
+                                    const QString &claimedPointer);
+    // Fills the proof-of-work fields of `req` from X-Pow-Challenge / X-Pow-Solution; sends the
+    // problem and returns false when they are present but not valid.
+    bool readProofOfWork(const ExchangePtr &ex, struct BookingRequest &req);
+    // The client's address: the peer, or the last X-Forwarded-For hop when the peer is a
+    // trusted proxy.
+    QByteArray clientIp(const ExchangePtr &ex) const;
 
     // Sends 401 and returns false unless the request carries the admin bearer token.
     bool authorizeAdmin(const ExchangePtr &ex) const;
@@ -57,6 +76,8 @@ private:
     RedisClient &m_redis;
     PgConnection &m_pg;
     StatsRecorder *m_stats = nullptr;
+    BuyerTokens m_tokens;
+    PowChallenges m_pow;
 };
 
 } // namespace flashsale

@@ -53,6 +53,14 @@ const char *BookingOutcome::name(Kind kind) {
         return "throttled";
     case Kind::IdempotencyMismatch:
         return "idempotency_mismatch";
+    case Kind::RateLimited:
+        return "rate_limited";
+    case Kind::PowRequired:
+        return "pow_required";
+    case Kind::PowTooEasy:
+        return "pow_too_easy";
+    case Kind::PowReplayed:
+        return "pow_replayed";
     }
     return "unknown";
 }
@@ -111,10 +119,16 @@ void BookingService::book(const BookingRequest &req,
                                    : k.idempotency(req.userId, req.idempotencyKey);
     m_redis.eval(m_book,
                  {k.meta(), k.stock(), k.price(), k.users(), k.bucket(), idemKey,
-                  k.reservation(rid), k.stream(), k.reservations()},
+                  k.reservation(rid), k.stream(), k.reservations(), k.rateLimitIp(req.clientIp),
+                  k.rateLimitUser(req.userId), k.powNonce(req.powNonce)},
                  {req.userId, req.itemId ? QByteArray::number(req.itemId) : QByteArray(""),
                   QByteArray::number(req.quantity), rid, req.idempotencyKey,
-                  QByteArray::number(m_idempotencyTtlMs)},
+                  QByteArray::number(m_idempotencyTtlMs),
+                  QByteArray::number(req.clientIp.isEmpty() ? 0 : m_limits.ipPerSecond),
+                  QByteArray::number(m_limits.ipBurst), QByteArray::number(m_limits.userPerSecond),
+                  QByteArray::number(m_limits.userBurst), QByteArray::number(req.powDifficulty),
+                  QByteArray::number(req.powTtlMs),
+                  req.arrivalUs > 0 ? QByteArray::number(req.arrivalUs) : QByteArray("")},
                  [this, cacheKey, done = std::move(done)](const Result<RedisValue> &r) {
                      if (!r) {
                          done(std::unexpected(r.error()));
@@ -167,6 +181,18 @@ void BookingService::book(const BookingRequest &req,
                          o.kind = K::ItemRequired;
                      } else if (code == "idem_mismatch") {
                          o.kind = K::IdempotencyMismatch;
+                     } else if (code == "rate_limited") {
+                         o.kind = K::RateLimited;
+                         o.rateScope = v.at(1).bytes();
+                         o.retryAfterMs = v.at(2).toInt();
+                     } else if (code == "pow_required") {
+                         o.kind = K::PowRequired;
+                         o.powDifficulty = int(v.at(1).toInt());
+                     } else if (code == "pow_too_easy") {
+                         o.kind = K::PowTooEasy;
+                         o.powDifficulty = int(v.at(1).toInt());
+                     } else if (code == "pow_replayed") {
+                         o.kind = K::PowReplayed;
                      } else {
                          done(std::unexpected(protocolError("book.lua", v)));
                          return;
@@ -176,14 +202,15 @@ void BookingService::book(const BookingRequest &req,
 }
 
 void BookingService::confirm(const QByteArray &rid,
-                             std::function<void(const Result<ConfirmOutcome> &)> done) {
+                             std::function<void(const Result<ConfirmOutcome> &)> done,
+                             const QByteArray &owner) {
     const qint64 sale = saleOfReservation(rid);
     if (sale == 0) {
         done(ConfirmOutcome{});
         return;
     }
     const SaleKeys k(sale);
-    m_redis.eval(m_purchase, {k.reservation(rid), k.stream()}, {rid},
+    m_redis.eval(m_purchase, {k.reservation(rid), k.stream()}, {rid, owner},
                  [rid, done = std::move(done)](const Result<RedisValue> &r) {
                      if (!r) {
                          done(std::unexpected(r.error()));
@@ -208,6 +235,8 @@ void BookingService::confirm(const QByteArray &rid,
                      } else if (code == "ended") {
                          o.kind = ConfirmOutcome::Kind::Ended;
                          o.endedStatus = v.at(1).bytes();
+                     } else if (code == "forbidden") {
+                         o.kind = ConfirmOutcome::Kind::Forbidden;
                      } else {
                          done(std::unexpected(protocolError("purchase.lua", v)));
                          return;
@@ -280,6 +309,7 @@ void BookingService::saleView(
                                       {"server_time", isoTime(now)},
                                       {"per_user_limit", meta.value("limit").toLongLong()},
                                       {"hold_seconds", meta.value("hold_ms").toLongLong() / 1000},
+                                      {"pow_difficulty", meta.value("pow").toLongLong()},
                                       {"remaining", remaining},
                                       {"items", items}});
                  });

@@ -21,6 +21,21 @@ struct BookingRequest {
     qint64 itemId = 0; // 0: the sale's only item
     int quantity = 1;
     QByteArray idempotencyKey; // empty: none
+    QByteArray clientIp;       // for the per-IP rate limit
+    // A proof of work the API already checked (signature, user, sale, solution): its
+    // difficulty (-1: none presented), nonce, and ms until its challenge expires.
+    int powDifficulty = -1;
+    QByteArray powNonce;
+    qint64 powTtlMs = 0;
+    qint64 arrivalUs = 0; // when the request reached the API (fairness measurement); 0 = unknown
+};
+
+// Per-sale rate limits applied inside book.lua (0 = off).
+struct RateLimits {
+    int ipPerSecond = 0;
+    int ipBurst = 20;
+    int userPerSecond = 0;
+    int userBurst = 5;
 };
 
 // What book.lua decided. Only the fields of the outcome's kind are set.
@@ -38,6 +53,10 @@ struct BookingOutcome {
         PerUserLimit,
         Throttled,
         IdempotencyMismatch,
+        RateLimited, // rateScope names the limit ("ip" or "user"); retryAfterMs when to retry
+        PowRequired, // the sale asks for a proof of work of powDifficulty bits
+        PowTooEasy,  // the one presented is below the sale's powDifficulty
+        PowReplayed, // the challenge was spent by an earlier booking
     };
     Kind kind = Kind::UnknownSale;
     QByteArray reservationId;
@@ -53,13 +72,15 @@ struct BookingOutcome {
     qint64 retryAfterMs = 0;
     qint64 held = 0;
     qint64 limit = 0;
+    QByteArray rateScope;
+    int powDifficulty = 0;
 
     // Stable lower-case name, used as a metrics label: "accepted", "sold_out", ...
     static const char *name(Kind kind);
 };
 
 struct ConfirmOutcome {
-    enum class Kind { Confirmed, Unknown, Expired, Ended };
+    enum class Kind { Confirmed, Unknown, Expired, Ended, Forbidden };
     Kind kind = Kind::Unknown;
     QByteArray reservationId;
     QByteArray userId;
@@ -81,13 +102,16 @@ public:
     // with an idempotency key always reach Redis, so a replay still gets its first answer.
     BookingService(RedisClient &redis, std::chrono::milliseconds idempotencyTtl,
                    std::chrono::milliseconds soldOutCache);
+    void setRateLimits(const RateLimits &limits) { m_limits = limits; }
 
     void book(const BookingRequest &request,
               std::function<void(const Result<BookingOutcome> &)> done);
 
     // Confirms the hold `reservationId` (a checkout code); see lua/purchase.lua.
+    // `owner`, when not empty, must be the hold's user (Forbidden otherwise).
     void confirm(const QByteArray &reservationId,
-                 std::function<void(const Result<ConfirmOutcome> &)> done);
+                 std::function<void(const Result<ConfirmOutcome> &)> done,
+                 const QByteArray &owner = {});
 
     // The public view of a sale, or nullopt when it is not known to Redis.
     void saleView(qint64 saleId,
@@ -108,6 +132,7 @@ private:
     RedisScript m_purchase;
     RedisScript m_view;
     QHash<qint64, qint64> m_itemOwner;
+    RateLimits m_limits;
     qint64 m_soldOutCacheMs;
     // (sale id, item id as requested, 0 for the default item) -> steady-clock ms it expires at
     QHash<QPair<qint64, qint64>, qint64> m_soldOutUntil;

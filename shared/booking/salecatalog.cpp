@@ -41,6 +41,7 @@ std::expected<SaleSpec, FieldErrors> SaleSpec::fromJson(const QJsonObject &body,
     const auto hold = r.integer(QStringLiteral("hold_seconds"), false, 1, 86400);
     const auto rate = r.integer(QStringLiteral("admission_rate"), false, 0, 10'000'000);
     const auto burst = r.integer(QStringLiteral("admission_burst"), false, 1, 10'000'000);
+    const auto pow = r.integer(QStringLiteral("pow_difficulty"), false, 0, 28);
     const bool hasItems = body.contains(QStringLiteral("items"));
     const bool hasStock = body.contains(QStringLiteral("stock"));
     if (hasItems && hasStock) {
@@ -91,6 +92,7 @@ std::expected<SaleSpec, FieldErrors> SaleSpec::fromJson(const QJsonObject &body,
         spec.holdSeconds = int(*hold);
     if (rate)
         spec.admissionRate = int(*rate);
+    spec.powDifficulty = int(pow.value_or(0));
     if (burst)
         spec.admissionBurst = int(*burst);
     else if (rate && *rate > 0)
@@ -114,8 +116,8 @@ void SaleCatalog::create(const SaleSpec &spec, bool warmNow,
     static const QByteArray sql = R"(
 WITH s AS (
     INSERT INTO sales (name, per_user_limit, starts_at, ends_at, hold_seconds,
-                       admission_rate, admission_burst, state, schedule_id)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10)
+                       admission_rate, admission_burst, state, schedule_id, pow_difficulty)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10, $11)
     ON CONFLICT (schedule_id, starts_at) WHERE schedule_id IS NOT NULL DO NOTHING
     RETURNING id),
 i AS (
@@ -136,7 +138,8 @@ SELECT (SELECT id FROM s) AS sale_id, i.id AS item_id FROM i ORDER BY i.id)";
          pgTime(spec.endsAtMs), QByteArray::number(spec.holdSeconds),
          QByteArray::number(spec.admissionRate), QByteArray::number(spec.admissionBurst),
          QJsonDocument(items).toJson(QJsonDocument::Compact), spec.state.toUtf8(),
-         spec.scheduleId > 0 ? QByteArray::number(spec.scheduleId) : QByteArray()},
+         spec.scheduleId > 0 ? QByteArray::number(spec.scheduleId) : QByteArray(),
+         QByteArray::number(spec.powDifficulty)},
         [this, spec = spec, warmNow, done = std::move(done)](const Result<PgResult> &r) mutable {
             if (!r) {
                 done(std::unexpected(r.error()), 0);
@@ -185,7 +188,7 @@ void SaleCatalog::warm(qint64 saleId, std::function<void(const Result<bool> &)> 
 SELECT s.name, s.per_user_limit,
        (extract(epoch FROM s.starts_at) * 1000)::bigint, (extract(epoch FROM s.ends_at) * 1000)::bigint,
        s.hold_seconds, s.admission_rate, s.admission_burst, s.state,
-       i.id, i.name, v.stock - v.sold, i.price_cents
+       i.id, i.name, v.stock - v.sold, i.price_cents, s.pow_difficulty
 FROM sales s JOIN sale_items i ON i.sale_id = s.id JOIN inventory v ON v.item_id = i.id
 WHERE s.id = $1
 ORDER BY i.id)";
@@ -209,6 +212,7 @@ ORDER BY i.id)";
                    spec.admissionRate = first[5].toInt();
                    spec.admissionBurst = first[6].toInt();
                    spec.state = QString::fromUtf8(first[7]);
+                   spec.powDifficulty = first[12].toInt();
                    for (const auto &row : r->rows)
                        spec.items.append(
                            SaleSpec::Item{row[8].toLongLong(), QString::fromUtf8(row[9]),
@@ -227,7 +231,8 @@ void SaleCatalog::warmRedis(qint64 saleId, const SaleSpec &spec,
                            QByteArray::number(spec.admissionRate),
                            QByteArray::number(spec.admissionBurst),
                            QByteArray::number(qint64(spec.holdSeconds) * 1000),
-                           spec.name.toUtf8()};
+                           spec.name.toUtf8(),
+                           QByteArray::number(spec.powDifficulty)};
     QList<QByteArray> owners{"MSET"};
     for (const SaleSpec::Item &i : spec.items) {
         args << QByteArray::number(i.id) << QByteArray::number(i.stock)

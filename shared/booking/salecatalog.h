@@ -33,7 +33,9 @@ struct SaleSpec {
     int admissionRate = 0;
     int admissionBurst = 1;
     QString state = QStringLiteral("active");
-    qint64 scheduleId = 0; // the recurring schedule this sale is an occurrence of; 0 = one-off
+    qint64 scheduleId = 0;
+    int powDifficulty = 0; // leading zero bits a booking's proof of work must reach; 0 = none //
+                           // the recurring schedule this sale is an occurrence of; 0 = one-off
     QList<Item> items;
 
     // Validates the JSON body. Either "stock" (+ "price_cents") for a one-item sale, or "items":

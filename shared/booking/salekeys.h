@@ -23,6 +23,10 @@ public:
     QByteArray reservation(const QByteArray &rid) const { return m_prefix + "res:" + rid; }
     // Every reservation id the sale accepted (for reconciliation, without scanning the keyspace).
     QByteArray reservations() const { return m_prefix + "reservations"; }
+    // Rate-limit state of one client IP / one user in this sale, and a spent PoW challenge.
+    QByteArray rateLimitIp(const QByteArray &ip) const { return m_prefix + "rl:ip:" + ip; }
+    QByteArray rateLimitUser(const QByteArray &user) const { return m_prefix + "rl:u:" + user; }
+    QByteArray powNonce(const QByteArray &nonce) const { return m_prefix + "pow:" + nonce; }
     QByteArray idempotency(const QByteArray &user, const QByteArray &key) const {
         return m_prefix + "idem:" + user + ':' + key;
     }

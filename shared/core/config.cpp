@@ -2,6 +2,7 @@
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
+#include <QHostAddress>
 #include <QSysInfo>
 #include <QThread>
 #include <QUrl>
@@ -279,6 +280,63 @@ QList<Option> options() {
                 QStringLiteral("Dry-run reconciliation of live sales this often (0 = never)."),
                 QStringLiteral("s"), intSetter(&Config::reconcileIntervalSeconds, 0, 86400),
                 intShow(&Config::reconcileIntervalSeconds)};
+    o << Option{QStringLiteral("buyer-token-secret"),
+                QStringLiteral("HS256 key of buyer tokens (JWT) and proof-of-work challenges."),
+                QStringLiteral("secret"),
+                [](Config &c, const QString &v) -> QString {
+                    if (!v.isEmpty() && v.size() < 32)
+                        return QStringLiteral("must be at least 32 characters");
+                    c.buyerTokenSecret = v;
+                    return {};
+                },
+                [](const Config &) { return QStringLiteral("(none)"); }};
+    o << Option{QStringLiteral("dev-user-ids"),
+                QStringLiteral("Development: accept user_id without a buyer token, and issue "
+                               "tokens at POST /api/v1/dev/tokens. Off in production."),
+                QString(),
+                [](Config &c, const QString &v) -> QString {
+                    c.devUserIds = v != QLatin1String("0") && v != QLatin1String("false");
+                    return {};
+                },
+                [](const Config &c) {
+                    return c.devUserIds ? QStringLiteral("on") : QStringLiteral("off");
+                }};
+    o << Option{QStringLiteral("rate-limit-ip"),
+                QStringLiteral("Bookings per second per client IP per sale (0 = off)."),
+                QStringLiteral("n"), intSetter(&Config::rateLimitIp, 0, 1000000),
+                intShow(&Config::rateLimitIp)};
+    o << Option{
+        QStringLiteral("rate-limit-ip-burst"),
+        QStringLiteral("Bookings a client IP may send at once before --rate-limit-ip applies."),
+        QStringLiteral("n"), intSetter(&Config::rateLimitIpBurst, 1, 1000000),
+        intShow(&Config::rateLimitIpBurst)};
+    o << Option{QStringLiteral("rate-limit-user"),
+                QStringLiteral("Bookings per second per user per sale (0 = off)."),
+                QStringLiteral("n"), intSetter(&Config::rateLimitUser, 0, 1000000),
+                intShow(&Config::rateLimitUser)};
+    o << Option{
+        QStringLiteral("rate-limit-user-burst"),
+        QStringLiteral("Bookings a user may send at once before --rate-limit-user applies."),
+        QStringLiteral("n"), intSetter(&Config::rateLimitUserBurst, 1, 1000000),
+        intShow(&Config::rateLimitUserBurst)};
+    o << Option{QStringLiteral("trusted-proxies"),
+                QStringLiteral("Comma-separated proxy addresses whose X-Forwarded-For names the "
+                               "client (nginx)."),
+                QStringLiteral("list"),
+                [](Config &c, const QString &v) -> QString {
+                    QStringList list;
+                    for (const QString &p : v.split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+                        if (QHostAddress(p.trimmed()).isNull())
+                            return QStringLiteral("'%1' is not an IP address").arg(p.trimmed());
+                        list << QHostAddress(p.trimmed()).toString();
+                    }
+                    c.trustedProxies = list;
+                    return {};
+                },
+                [](const Config &c) {
+                    return c.trustedProxies.isEmpty() ? QStringLiteral("(none)")
+                                                      : c.trustedProxies.join(QLatin1Char(','));
+                }};
     o << Option{QStringLiteral("max-admin-message-bytes"),
                 QStringLiteral("Largest admin WebSocket message; larger ones get a typed error."),
                 QStringLiteral("bytes"), intSetter(&Config::maxAdminMessageBytes, 1024, 1 << 24),

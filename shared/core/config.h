@@ -64,6 +64,15 @@ struct Config {
     int reconcileIntervalSeconds = 60; // dry-run reconciliation of live sales (0 = never)
     int maxAdminMessageBytes = 65536;  // larger admin frames get a typed error
 
+    // Admission (issue 7): buyer tokens, proof of work, rate limits (docs/ADMISSION.md).
+    QString buyerTokenSecret; // HS256 key of buyer tokens and of proof-of-work challenges
+    bool devUserIds = false;  // accept user_id without a token; POST /api/v1/dev/tokens
+    int rateLimitIp = 0;      // bookings per second per client IP per sale (0 = off)
+    int rateLimitIpBurst = 20;
+    int rateLimitUser = 0; // bookings per second per user per sale (0 = off)
+    int rateLimitUserBurst = 5;
+    QStringList trustedProxies; // peers whose X-Forwarded-For names the client
+
     bool hasRole(const QString &role) const;
 
     // Parses argv and the environment. Returns the config, or an error listing every invalid

@@ -64,7 +64,11 @@ HttpExchange::HttpExchange(const QHttpServerRequest &request, QHttpServerRespond
     , m_route(std::move(route))
     , m_socket(responder.socket())
     , m_responder(std::move(responder))
-    , m_started(std::chrono::steady_clock::now()) {}
+    , m_started(std::chrono::steady_clock::now()) {
+    m_receivedAtUs = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+}
 
 HttpExchange::~HttpExchange() {
     if (!m_answered) {

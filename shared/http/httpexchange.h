@@ -43,6 +43,8 @@ public:
     const QByteArray &body() const { return m_body; }
     QHostAddress remoteAddress() const { return m_remote; }
     const QByteArray &route() const { return m_route; }
+    // When the request was read, in microseconds since the epoch (wall clock).
+    qint64 receivedAtUs() const { return m_receivedAtUs; }
     // Case-insensitive header lookup; empty when absent.
     QByteArray header(const QByteArray &name) const;
 
@@ -66,6 +68,7 @@ private:
     QPointer<QTcpSocket> m_socket;
     QHttpServerResponder m_responder;
     std::chrono::steady_clock::time_point m_started;
+    qint64 m_receivedAtUs = 0;
     bool m_answered = false;
 };
 

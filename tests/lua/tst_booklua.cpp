@@ -53,7 +53,8 @@ private:
                                QByteArray::number(rate),
                                QByteArray::number(burst),
                                QByteArray::number(holdMs),
-                               "Test sale"};
+                               "Test sale",
+                               "0"}; // no proof of work
         for (const Item &i : items)
             argv << QByteArray::number(i.id) << QByteArray::number(i.stock)
                  << QByteArray::number(i.price);

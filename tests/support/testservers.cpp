@@ -242,6 +242,10 @@ bool Backend::start(const QHash<QString, QString> &env, const QStringList &args)
             pe.remove(k);
     }
     pe.insert(QStringLiteral("FLASHSALE_ADMIN_TOKEN"), QString::fromLatin1(kAdminToken));
+    // Suites book as named users, as the local stack does; tst_admission turns this off.
+    pe.insert(QStringLiteral("FLASHSALE_DEV_USER_IDS"), QStringLiteral("1"));
+    pe.insert(QStringLiteral("FLASHSALE_BUYER_TOKEN_SECRET"),
+              QString::fromLatin1(kBuyerTokenSecret));
     pe.insert(QStringLiteral("FLASHSALE_THREADS"), QStringLiteral("2"));
     for (auto it = env.constBegin(); it != env.constEnd(); ++it)
         pe.insert(it.key(), it.value());

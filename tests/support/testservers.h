@@ -98,6 +98,7 @@ public:
 
     static QString binary();
     static constexpr const char *kAdminToken = "test-admin-token-0123456789";
+    static constexpr const char *kBuyerTokenSecret = "test-buyer-token-secret-0123456789abcdef";
 
 private:
     QTemporaryDir m_dir;

@@ -1,0 +1,115 @@
+#include "buyertoken.h"
+
+#include <QByteArrayList>
+#include <QCryptographicHash>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QMessageAuthenticationCode>
+
+namespace flashsale {
+
+namespace {
+
+constexpr auto kB64 = QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals;
+
+QByteArray sign(const QByteArray &secret, const QByteArray &data) {
+    return QMessageAuthenticationCode::hash(data, secret, QCryptographicHash::Sha256);
+}
+
+// Compares without leaking where the first difference is.
+bool sameBytes(const QByteArray &a, const QByteArray &b) {
+    if (a.size() != b.size())
+        return false;
+    unsigned char diff = 0;
+    for (qsizetype i = 0; i < a.size(); ++i)
+        diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+std::optional<QJsonObject> jsonPart(const QByteArray &part) {
+    const auto decoded =
+        QByteArray::fromBase64Encoding(part, kB64 | QByteArray::AbortOnBase64DecodingErrors);
+    if (!decoded)
+        return std::nullopt;
+    const QJsonDocument doc = QJsonDocument::fromJson(*decoded);
+    if (!doc.isObject())
+        return std::nullopt;
+    return doc.object();
+}
+
+bool validUser(const QByteArray &u) {
+    if (u.isEmpty() || u.size() > 64)
+        return false;
+    for (char c : u)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '@'
+              || c == '-'))
+            return false;
+    return true;
+}
+
+} // namespace
+
+BuyerTokens::BuyerTokens(QByteArray secret)
+    : m_secret(std::move(secret)) {}
+
+const char *BuyerTokens::errorText(Error e) {
+    switch (e) {
+    case Error::Malformed:
+        return "The token is not a well-formed JWT with a user id in \"sub\".";
+    case Error::BadAlgorithm:
+        return "Only HS256 tokens are accepted.";
+    case Error::BadSignature:
+        return "The token's signature is not valid.";
+    case Error::Expired:
+        return "The token has expired (or has no \"exp\").";
+    case Error::NotYetValid:
+        return "The token is not valid yet (\"nbf\").";
+    }
+    return "invalid token";
+}
+
+std::expected<BuyerTokens::Identity, BuyerTokens::Error>
+BuyerTokens::verify(const QByteArray &token, qint64 nowMs) const {
+    const QList<QByteArray> parts = token.split('.');
+    if (parts.size() != 3 || token.size() > 4096)
+        return std::unexpected(Error::Malformed);
+    const auto header = jsonPart(parts[0]);
+    if (!header)
+        return std::unexpected(Error::Malformed);
+    // The algorithm is fixed by the server, never taken from the token ("alg":"none" attacks).
+    if (header->value(QStringLiteral("alg")).toString() != QLatin1String("HS256"))
+        return std::unexpected(Error::BadAlgorithm);
+    const auto signature =
+        QByteArray::fromBase64Encoding(parts[2], kB64 | QByteArray::AbortOnBase64DecodingErrors);
+    if (!signature || m_secret.isEmpty()
+        || !sameBytes(*signature, sign(m_secret, parts[0] + '.' + parts[1])))
+        return std::unexpected(Error::BadSignature);
+    const auto claims = jsonPart(parts[1]);
+    if (!claims)
+        return std::unexpected(Error::Malformed);
+    const QByteArray sub = claims->value(QStringLiteral("sub")).toString().toUtf8();
+    if (!validUser(sub))
+        return std::unexpected(Error::Malformed);
+    const QJsonValue exp = claims->value(QStringLiteral("exp"));
+    if (!exp.isDouble() || qint64(exp.toDouble() * 1000) <= nowMs)
+        return std::unexpected(Error::Expired);
+    const QJsonValue nbf = claims->value(QStringLiteral("nbf"));
+    if (nbf.isDouble() && qint64(nbf.toDouble() * 1000) > nowMs)
+        return std::unexpected(Error::NotYetValid);
+    return Identity{sub, qint64(exp.toDouble() * 1000)};
+}
+
+QByteArray BuyerTokens::issue(const QByteArray &userId, qint64 nowMs, qint64 expiresAtMs) const {
+    if (m_secret.isEmpty())
+        return {};
+    const QByteArray header = QByteArrayLiteral(R"({"alg":"HS256","typ":"JWT"})").toBase64(kB64);
+    const QByteArray claims = QJsonDocument(QJsonObject{{"sub", QString::fromUtf8(userId)},
+                                                        {"iat", double(nowMs / 1000)},
+                                                        {"exp", double(expiresAtMs / 1000)}})
+                                  .toJson(QJsonDocument::Compact)
+                                  .toBase64(kB64);
+    const QByteArray body = header + '.' + claims;
+    return body + '.' + sign(m_secret, body).toBase64(kB64);
+}
+
+} // namespace flashsale

@@ -518,9 +518,10 @@
       const r = await api('POST', `/api/v1/sales/${saleId}/book`, body, headers);
       const slug = problemSlug(r.body);
 
+      if (used) used.used = true; // the server spends a challenge on any answer, 429 included
       if (r.status === 429) {
-        // Throttled: wait as told, then repeat the same attempt (same key). The challenge is
-        // kept; should the server count it as spent, the pow-replayed answer fetches a new one.
+        // Throttled: wait as told, then repeat the same attempt (same key), with a new
+        // challenge solved while waiting.
         attempt.throttled += 1;
         attempt.powRetries = 0;
         const waitMs = retryAfterMs(r);
@@ -528,6 +529,7 @@
           showResult('throttled', 'Still too busy', `Gave up after ${MAX_THROTTLE_RETRIES} retries; press Buy to try again.`);
           return;
         }
+        if (needPow) preparePow().catch(() => {}); // a failure surfaces again from getPow()
         const until = localNow() + waitMs;
         showResult('throttled', 'Busy – retrying automatically',
           () => `Too many buyers at once: retrying in ${(Math.max(0, until - localNow()) / 1000).toFixed(1)} s.`,
@@ -536,7 +538,6 @@
         await sleep(waitMs);
         continue;
       }
-      if (used) used.used = true;
       if (r.status === 428 || slug.startsWith('pow-')) {
         if (attempt.powRetries >= 1) return showProblem(r);
         attempt.powRetries += 1;

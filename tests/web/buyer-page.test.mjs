@@ -206,12 +206,34 @@ function createSale(server, fields) {
   });
 }
 
+// A booking from the test itself (dev token, challenge solved with the page's solver).
+async function bookWithPow(server, saleId, user) {
+  const tok = await http('POST', `${server.url}/api/v1/dev/tokens`, { body: { user_id: user, ttl_seconds: 600 } });
+  check(tok.status === 201, `POST /api/v1/dev/tokens answered ${tok.status}: ${tok.text.slice(0, 300)}`);
+  const auth = { Authorization: `Bearer ${tok.json.token}` };
+  const ch = await http('POST', `${server.url}/api/v1/sales/${saleId}/challenge`, { body: {}, headers: auth });
+  check(ch.status === 201, `POST /api/v1/sales/${saleId}/challenge answered ${ch.status}: ${ch.text.slice(0, 300)}`);
+  const { solution } = powSolver().solve(ch.json.challenge, ch.json.difficulty);
+  return http('POST', `${server.url}/api/v1/sales/${saleId}/book`, {
+    body: { quantity: 1 },
+    headers: { ...auth, 'X-Pow-Challenge': ch.json.challenge, 'X-Pow-Solution': solution },
+  });
+}
+
 // ---- the proof-of-work solver, checked in Node against Node's crypto ---------------------------
 
+let solver = null;
+function powSolver() {
+  if (!solver) {
+    const sandbox = { module: { exports: {} }, TextEncoder };
+    vm.runInNewContext(fs.readFileSync(path.join(ROOT, 'resources/www/pow-worker.js'), 'utf8'), sandbox);
+    solver = sandbox.module.exports;
+  }
+  return solver;
+}
+
 function checkPowSolver() {
-  const sandbox = { module: { exports: {} }, TextEncoder };
-  vm.runInNewContext(fs.readFileSync(path.join(ROOT, 'resources/www/pow-worker.js'), 'utf8'), sandbox);
-  const { sha256Hex, solve } = sandbox.module.exports;
+  const { sha256Hex, solve } = powSolver();
   for (let len = 0; len < 200; len += 1) {
     const text = 'v1.7.' + 'é'.repeat(len % 3) + 'x'.repeat(len);
     const want = crypto.createHash('sha256').update(text).digest('hex');
@@ -378,12 +400,22 @@ async function scenarioLimit(browser, server) {
   await context.close();
 }
 
-// (d) an admission bucket of one token per second, just emptied → throttled, retried, held
+// (d) an admission bucket of one token per second, just emptied → throttled, retried, held.
+// With a proof of work: the server spends a challenge even on a 429, so the retry must carry
+// a new one (solved while waiting), not the spent one (which would cost a pow-replayed trip).
 async function scenarioThrottled(browser, server) {
-  const saleId = await createSale(server, { name: 'Slow lane', stock: 5, per_user_limit: 2, admission_rate: 1, admission_burst: 1 });
+  const saleId = await createSale(server, {
+    name: 'Slow lane', stock: 5, per_user_limit: 2, admission_rate: 1, admission_burst: 1, pow_difficulty: 8,
+  });
   const { page, context } = await openBuyerPage(browser, server, saleId, 'dave');
+  const bookings = [];
+  page.on('response', (res) => {
+    if (res.request().method() === 'POST' && res.url().endsWith(`/api/v1/sales/${saleId}/book`)) {
+      bookings.push(`${res.status()} ${res.request().headers()['idempotency-key']}`);
+    }
+  });
   await page.waitForSelector('#buy:not([disabled])', { timeout: 5000 });
-  const drain = await http('POST', `${server.url}/api/v1/sales/${saleId}/book`, { body: { user_id: 'drainer', quantity: 1 } });
+  const drain = await bookWithPow(server, saleId, 'drainer');
   check(drain.status === 202, `(d) emptying the bucket answered ${drain.status}: ${drain.text.slice(0, 300)}`);
   await page.click('#buy');
   const t = await waitForState(page, 'throttled', 3000, '(d) booking right after the bucket was emptied');
@@ -392,7 +424,10 @@ async function scenarioThrottled(browser, server) {
   log(`(d) throttled: ${t.title} / ${t.detail} / ${extra}`);
   const r = await waitForState(page, 'held', 10000, '(d) the automatic retry');
   check(/throttled.*held/.test(r.states), `(d) states ${r.states}`);
-  log(`(d) retried and held (states: ${r.states})`);
+  const keys = new Set(bookings.map((b) => b.split(' ')[1]));
+  check(bookings.length === 2 && bookings[0].startsWith('429') && bookings[1].startsWith('202') && keys.size === 1,
+    `(d) expected a 429 then a 202 with one Idempotency-Key, got: ${bookings.join(', ')}`);
+  log(`(d) retried and held (states: ${r.states}; bookings: ${bookings.join(', ')})`);
   check(page.problems.length === 0, `(d) the page reported errors: ${page.problems.join('; ')}`);
   await context.close();
 }

@@ -129,8 +129,6 @@ function psql(url, sql) {
 
 function createDatabase() {
   const admin = process.env.FLASHSALE_TEST_PG_URL;
-  check(admin, 'FLASHSALE_TEST_PG_URL is not set: run through deploy/local/test, or export a superuser URL ' +
-    'of a PostgreSQL test cluster (e.g. postgresql://flashsale@127.0.0.1:25432/postgres)');
   const name = `fs_web_${process.pid}_${crypto.randomInt(1000000)}`;
   try {
     psql(admin, `CREATE DATABASE ${name}`);
@@ -143,9 +141,10 @@ function createDatabase() {
   return u.toString();
 }
 
+const serverBin = () => process.env.FLASHSALE_SERVER_BIN || path.join(ROOT, 'build/bin/flashsale-server');
+
 async function startServer(dir, redisUrl, pgUrl) {
-  const bin = process.env.FLASHSALE_SERVER_BIN || path.join(ROOT, 'build/bin/flashsale-server');
-  check(fs.existsSync(bin), `flashsale-server not found at ${bin}; build it or set FLASHSALE_SERVER_BIN`);
+  const bin = serverBin();
   const readyFile = path.join(dir, 'ready');
   const logFile = path.join(dir, 'server.log');
   const adminToken = crypto.randomBytes(16).toString('hex');
@@ -436,6 +435,9 @@ async function scenarioThrottled(browser, server) {
 
 async function main() {
   checkPowSolver();
+  check(process.env.FLASHSALE_TEST_PG_URL, 'FLASHSALE_TEST_PG_URL is not set: run through deploy/local/test, or export a ' +
+    'superuser URL of a PostgreSQL test cluster (e.g. postgresql://flashsale@127.0.0.1:25432/postgres)');
+  check(fs.existsSync(serverBin()), `flashsale-server not found at ${serverBin()}; build it or set FLASHSALE_SERVER_BIN`);
   const chromiumPath = process.env.FLASHSALE_CHROMIUM || '/usr/bin/chromium';
   check(fs.existsSync(chromiumPath), `${chromiumPath} not found: apt-get install chromium (FS_PACKAGES has it)`);
   let chromium;

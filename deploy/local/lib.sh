@@ -43,6 +43,7 @@ FS_PACKAGES=(
   redis-server redis-tools
   postgresql postgresql-client
   curl jq wrk clang-format
+  chromium
 )
 # Added to FS_PACKAGES by deploy/local/run --with-nginx and by deploy/local/test (the gateway
 # test). Note: on a machine with systemd, Debian's package also enables its own nginx on port 80.

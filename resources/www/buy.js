@@ -1,0 +1,625 @@
+// The buyer page: /buy/{saleId}. Plain JavaScript, no build step; the contract it speaks is
+// docs/API.md (sale, booking, the /live WebSocket) and docs/ADMISSION.md (tokens, proof of work).
+'use strict';
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const TOKEN_KEY = 'flashsale.buyerToken';
+  const MAX_THROTTLE_RETRIES = 10;
+  const PREFETCH_POW_MS = 5000; // solve the proof of work this long before the start
+
+  const saleId = (location.pathname.match(/\/buy\/(\d+)\/?$/) || [])[1];
+
+  // ---- clock ------------------------------------------------------------------------------
+  // A monotonic local clock in epoch milliseconds (Date.now() may jump); the server's clock is
+  // it plus an offset estimated NTP-style from ping/pong: offset = S - (T0 + T1) / 2, keeping
+  // the sample with the smallest round trip among the recent ones.
+  const localNow = () => performance.timeOrigin + performance.now();
+  const clock = { samples: [], offset: null, rtt: null };
+
+  function addClockSample(offset, rtt) {
+    clock.samples.push({ offset, rtt });
+    if (clock.samples.length > 12) clock.samples.shift();
+    const best = clock.samples.reduce((a, b) => (b.rtt < a.rtt ? b : a));
+    clock.offset = best.offset;
+    clock.rtt = best.rtt;
+  }
+  const serverNow = () => localNow() + (clock.offset ?? 0);
+
+  // ---- state --------------------------------------------------------------------------------
+  const sale = {
+    loaded: false, name: '', items: [], remaining: null, limit: null, powDifficulty: 0,
+    startsAtMs: null, endsAtMs: null, phase: null,
+  };
+  let identity = null; // {token, sub, expMs}
+  let busy = false;
+  let held = null; // {reservationId, expiresAtMs}
+  let pow = null; // the current challenge: {promise, challenge, difficulty, expiresAtMs, solution, used}
+  let powPrefetched = false; // the early challenge is fetched once per sign-in
+  let worker = null;
+  let workerBusy = false;
+  let devTokensUnavailable = false;
+
+  // ---- small helpers ----------------------------------------------------------------------
+  const pad = (n, w = 2) => String(n).padStart(w, '0');
+
+  function formatDuration(ms, tenths) {
+    ms = Math.max(0, ms);
+    const days = Math.floor(ms / 86400000);
+    const h = Math.floor(ms / 3600000) % 24;
+    const m = Math.floor(ms / 60000) % 60;
+    const s = Math.floor(ms / 1000) % 60;
+    const base = `${pad(h)}:${pad(m)}:${pad(s)}`;
+    if (days > 0) return `${days}d ${base}`;
+    return tenths ? `${base}.${Math.floor(ms / 100) % 10}` : base;
+  }
+
+  function formatClockTime(epochMs) {
+    const d = new Date(epochMs);
+    return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  }
+
+  const formatMoney = (cents) => (cents / 100).toFixed(2);
+
+  function problemSlug(body) {
+    const type = body && typeof body.type === 'string' ? body.type : '';
+    const i = type.lastIndexOf('/problems/');
+    return i >= 0 ? type.slice(i + '/problems/'.length) : '';
+  }
+
+  function newIdempotencyKey() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  async function api(method, path, body, headers = {}) {
+    const init = { method, headers: { Accept: 'application/json', ...headers } };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    const res = await fetch(path, init);
+    let json = null;
+    try {
+      json = await res.json();
+    } catch {
+      json = null;
+    }
+    return { status: res.status, headers: res.headers, body: json };
+  }
+
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  // ---- result panel -----------------------------------------------------------------------
+  let resultTicker = null; // re-renders the detail of a state that counts down
+
+  function showResult(state, title, detail, extra) {
+    if (resultTicker) clearInterval(resultTicker);
+    resultTicker = null;
+    const el = $('result');
+    el.dataset.state = state;
+    $('result-title').textContent = title;
+    $('result-extra').textContent = extra || '';
+    $('result-extra').hidden = !extra;
+    if (typeof detail === 'function') {
+      const update = () => {
+        const text = detail();
+        if ($('result-detail').textContent !== text) $('result-detail').textContent = text;
+      };
+      update();
+      resultTicker = setInterval(update, 200);
+    } else {
+      $('result-detail').textContent = detail || '';
+    }
+  }
+
+  // ---- sale -------------------------------------------------------------------------------
+  async function loadSale() {
+    $('sale-id').textContent = saleId ? `#${saleId}` : '';
+    if (!saleId) {
+      $('sale-name').textContent = 'No sale in this address';
+      showResult('error', 'Unknown sale', 'Open this page as /buy/<sale id>.');
+      return false;
+    }
+    let r;
+    try {
+      r = await api('GET', `/api/v1/sales/${saleId}`);
+    } catch (e) {
+      $('sale-name').textContent = 'Cannot reach the shop';
+      showResult('error', 'Network error', String(e.message || e));
+      return false;
+    }
+    if (r.status === 404) {
+      $('sale-name').textContent = 'Sale not found';
+      showResult('error', 'Sale not found', `There is no sale ${saleId}.`);
+      return false;
+    }
+    if (r.status !== 200 || !r.body) {
+      $('sale-name').textContent = 'Sale unavailable';
+      showResult('error', 'Could not load the sale', (r.body && (r.body.detail || r.body.title)) || `HTTP ${r.status}`);
+      return false;
+    }
+    const s = r.body;
+    sale.loaded = true;
+    sale.name = s.name || `Sale ${saleId}`;
+    sale.items = Array.isArray(s.items) ? s.items : [];
+    sale.remaining = typeof s.remaining === 'number' ? s.remaining : null;
+    sale.limit = s.per_user_limit ?? null;
+    sale.powDifficulty = Number(s.pow_difficulty) || 0;
+    sale.startsAtMs = Date.parse(s.starts_at);
+    sale.endsAtMs = Date.parse(s.ends_at);
+    if (!sale.phase) sale.phase = s.state === 'open' ? 'open' : s.state === 'scheduled' ? 'warm' : s.state;
+    if (clock.offset === null && s.server_time) {
+      // A first guess (half the request time off at most) until the WebSocket answers pings.
+      addClockSample(Date.parse(s.server_time) - localNow(), 1e9);
+    }
+    document.title = `${sale.name} – flash sale`;
+    $('sale-name').textContent = sale.name;
+    const item = sale.items[0];
+    $('sale-price').textContent = item ? formatMoney(item.price_cents) : '–';
+    $('sale-limit').textContent = sale.limit ? `${sale.limit} per buyer` : '–';
+    return true;
+  }
+
+  // ---- the /live WebSocket ----------------------------------------------------------------
+  let ws = null;
+  let pingTimer = null;
+  let reconnectDelay = 500;
+
+  function sendPing() {
+    if (ws && ws.readyState === WebSocket.OPEN) {
+      ws.send(JSON.stringify({ type: 'ping', client_time_ms: localNow() }));
+    }
+  }
+
+  // A few pings in quick succession; the one with the shortest round trip wins.
+  function pingBurst() {
+    for (let i = 0; i < 5; i++) setTimeout(sendPing, i * 120);
+  }
+
+  function connectLive() {
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    ws = new WebSocket(`${scheme}//${location.host}/api/v1/sales/${saleId}/live`);
+    ws.onopen = () => {
+      reconnectDelay = 500;
+      pingBurst();
+      clearInterval(pingTimer);
+      pingTimer = setInterval(sendPing, 5000);
+    };
+    ws.onmessage = (event) => {
+      let m;
+      try {
+        m = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (m.type === 'pong' && typeof m.server_time_ms === 'number') {
+        const now = localNow();
+        addClockSample(m.server_time_ms - (m.client_time_ms + now) / 2, now - m.client_time_ms);
+      } else if (m.type === 'tick') {
+        if (!clock.samples.some((x) => x.rtt < 1e9)) {
+          addClockSample(m.server_time_ms - localNow(), 1e9 - 1);
+        }
+        sale.phase = m.phase;
+        if (typeof m.starts_at_ms === 'number') sale.startsAtMs = m.starts_at_ms;
+        if (typeof m.ends_at_ms === 'number') sale.endsAtMs = m.ends_at_ms;
+        if (typeof m.remaining === 'number') sale.remaining = m.remaining;
+      } else if (m.type === 'error' && m.code === 'not-found') {
+        sale.phase = 'closed';
+      }
+    };
+    ws.onclose = (event) => {
+      clearInterval(pingTimer);
+      if (event.code === 4404) return; // the sale is gone
+      setTimeout(connectLive, reconnectDelay);
+      reconnectDelay = Math.min(reconnectDelay * 2, 10000);
+    };
+  }
+
+  // ---- the rendering loop -------------------------------------------------------------------
+  // What the page shows and allows, from the server clock and the last tick.
+  function currentPhase(now) {
+    const p = sale.phase;
+    if (p === 'closed' || p === 'stopped' || p === 'paused') return p;
+    if (sale.endsAtMs && now >= sale.endsAtMs) return 'closed';
+    if (sale.remaining === 0) return 'sold-out';
+    if (sale.startsAtMs && now >= sale.startsAtMs) return 'open';
+    return 'before';
+  }
+
+  const PHASE_TEXT = {
+    before: 'opens soon', open: 'open', closed: 'closed', stopped: 'stopped',
+    paused: 'paused', 'sold-out': 'sold out',
+  };
+
+  function render() {
+    if (!sale.loaded) return;
+    const now = serverNow();
+    const phase = currentPhase(now);
+    const countdown = $('countdown');
+    let label;
+    let text;
+    if (phase === 'before') {
+      label = 'Starts in';
+      text = formatDuration(sale.startsAtMs - now, true);
+      countdown.dataset.ms = String(Math.max(0, Math.round(sale.startsAtMs - now)));
+    } else if (phase === 'open') {
+      label = 'Open now – closes in';
+      text = formatDuration(sale.endsAtMs - now, false);
+      countdown.dataset.ms = '0';
+    } else {
+      label = phase === 'paused' ? 'Paused by the shop' : phase === 'sold-out' ? 'Sold out' : 'The sale has ended';
+      text = '--:--:--';
+      countdown.dataset.ms = '0';
+    }
+    if ($('countdown-label').textContent !== label) $('countdown-label').textContent = label;
+    if (countdown.textContent !== text) countdown.textContent = text;
+
+    const phaseEl = $('phase');
+    phaseEl.dataset.phase = phase === 'before' ? (sale.phase === 'scheduled' ? 'scheduled' : 'warm') : phase;
+    phaseEl.textContent = ws && ws.readyState === WebSocket.OPEN ? PHASE_TEXT[phase] : `${PHASE_TEXT[phase]} · reconnecting`;
+    const sync = $('clock-sync');
+    if (clock.offset !== null) {
+      // The estimate, for whoever debugs the page: server minus Date.now(), and its round trip.
+      sync.dataset.offsetMs = String(Math.round(now - Date.now()));
+      sync.dataset.rttMs = String(Math.round(clock.rtt));
+    }
+    sync.textContent = clock.rtt !== null && clock.rtt < 1e8
+      ? `server clock ${formatClockTime(now)} (±${Math.max(1, Math.round(clock.rtt / 2))} ms)`
+      : 'clock: syncing…';
+
+    $('sale-remaining').textContent = sale.remaining === null ? '–' : String(sale.remaining);
+
+    const button = $('buy');
+    const canBuy = phase === 'open' && identity !== null && !busy;
+    const buttonText = held ? 'Buy another' : 'Buy now';
+    if (button.textContent !== buttonText) button.textContent = buttonText;
+    if (button.disabled === canBuy) button.disabled = !canBuy;
+    let hint;
+    if (busy) hint = 'Working on it…';
+    else if (phase === 'before') hint = identity ? 'The button unlocks when the sale opens.' : 'Enter your user id to take part.';
+    else if (phase === 'open' && !identity) hint = 'Enter your user id to buy.';
+    else if (phase === 'open') {
+      const last = $('result').dataset.state;
+      hint = last === 'limit' ? 'You hold as many units as one buyer may.'
+        : held ? 'You can buy another unit up to the limit.' : 'Go!';
+    }
+    else hint = 'This sale is not taking orders.';
+    if ($('buy-hint').textContent !== hint) $('buy-hint').textContent = hint;
+
+    // Solve the proof of work just before the start so the first click goes straight out.
+    const startsIn = sale.startsAtMs - now;
+    // Unlock at the start itself, not at the next 100 ms tick.
+    if (phase === 'before' && startsIn < 100) setTimeout(render, startsIn + 1);
+    if (identity && sale.powDifficulty > 0 && !pow && !powPrefetched && startsIn > 0 &&
+        startsIn <= PREFETCH_POW_MS) {
+      powPrefetched = true;
+      preparePow().catch(() => {});
+    }
+  }
+
+  // ---- identity -----------------------------------------------------------------------------
+  function decodeJwt(token) {
+    try {
+      const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      const json = decodeURIComponent(Array.from(atob(part), (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0')).join(''));
+      return JSON.parse(json);
+    } catch {
+      return null;
+    }
+  }
+
+  function storage(op, value) {
+    try {
+      if (op === 'get') return localStorage.getItem(TOKEN_KEY);
+      if (op === 'set') localStorage.setItem(TOKEN_KEY, value);
+      if (op === 'remove') localStorage.removeItem(TOKEN_KEY);
+    } catch {
+      // storage disabled: the token lives only as long as the page
+    }
+    return null;
+  }
+
+  function useToken(token) {
+    const claims = decodeJwt(token);
+    if (!claims || typeof claims.sub !== 'string' || (claims.exp && claims.exp * 1000 <= Date.now())) {
+      return false;
+    }
+    identity = { token, sub: claims.sub, expMs: claims.exp ? claims.exp * 1000 : null };
+    storage('set', token);
+    showIdentity();
+    return true;
+  }
+
+  function showIdentity(error) {
+    $('signed-in').hidden = identity === null;
+    $('dev-login').hidden = identity !== null || devTokensUnavailable;
+    if (identity) $('user-name').textContent = identity.sub;
+    $('identity-error').hidden = !error;
+    $('identity-error').textContent = error || '';
+  }
+
+  function loadIdentity() {
+    const params = new URLSearchParams(location.search);
+    const fromUrl = params.get('token');
+    if (fromUrl) {
+      // Keep the token out of the address bar (and out of bookmarks and shared links).
+      params.delete('token');
+      const rest = params.toString();
+      history.replaceState(null, '', location.pathname + (rest ? `?${rest}` : '') + location.hash);
+      if (useToken(fromUrl)) return;
+      storage('remove');
+      showIdentity('The token in the link is invalid or expired.');
+      return;
+    }
+    const stored = storage('get');
+    if (stored && useToken(stored)) return;
+    storage('remove');
+    showIdentity();
+  }
+
+  function signOut(message) {
+    identity = null;
+    storage('remove');
+    forgetPow();
+    powPrefetched = false;
+    showIdentity(message);
+  }
+
+  async function devLogin(event) {
+    event.preventDefault();
+    const input = $('user-id');
+    if (!input.reportValidity()) return;
+    $('dev-login-submit').disabled = true;
+    try {
+      const r = await api('POST', '/api/v1/dev/tokens', { user_id: input.value.trim(), ttl_seconds: 3600 });
+      if (r.status === 201 && r.body && r.body.token && useToken(r.body.token)) return;
+      if (r.status === 404) {
+        // Dev mode is off (as in production): tokens come from the shop's login service.
+        devTokensUnavailable = true;
+        showIdentity('This shop needs a buyer token: sign in on the shop and follow its link to this page ' +
+          '(or add ?token=<your token> to the address).');
+        return;
+      }
+      showIdentity((r.body && (r.body.detail || r.body.title)) || `Could not sign in (HTTP ${r.status}).`);
+    } catch (e) {
+      showIdentity(`Could not sign in: ${e.message || e}`);
+    } finally {
+      $('dev-login-submit').disabled = false;
+    }
+  }
+
+  function authHeaders() {
+    return { Authorization: `Bearer ${identity.token}` };
+  }
+
+  // ---- proof of work ------------------------------------------------------------------------
+  function forgetPow() {
+    pow = null;
+    if (worker && workerBusy) {
+      worker.terminate();
+      worker = null;
+      workerBusy = false;
+    }
+  }
+
+  function showPowProgress(text, fraction) {
+    $('pow').hidden = false;
+    const bar = $('pow-progress');
+    if (fraction === null) bar.removeAttribute('value');
+    else bar.value = fraction;
+    $('pow-status').textContent = text;
+  }
+
+  function solveInWorker(challenge, difficulty) {
+    if (worker && workerBusy) {
+      worker.terminate(); // a newer challenge replaces the one being solved
+      worker = null;
+    }
+    if (!worker) worker = new Worker('/static/pow-worker.js');
+    workerBusy = true;
+    const id = Math.random();
+    const expected = 2 ** difficulty;
+    return new Promise((resolve, reject) => {
+      worker.onmessage = (event) => {
+        const m = event.data;
+        if (m.id !== id) return;
+        if (m.type === 'progress') {
+          showPowProgress(`Solving: ${m.hashes.toLocaleString()} hashes · ` +
+            `${Math.round(m.rate / 1000).toLocaleString()}k hashes/s · ${difficulty} bits`, Math.min(0.95, m.hashes / expected));
+        } else if (m.type === 'solved') {
+          workerBusy = false;
+          showPowProgress(`Solved: ${m.hashes.toLocaleString()} hashes in ${(m.ms / 1000).toFixed(2)} s · ` +
+            `${Math.round(m.rate / 1000).toLocaleString()}k hashes/s · ${difficulty} bits`, 1);
+          resolve(m.solution);
+        }
+      };
+      worker.onerror = (e) => {
+        workerBusy = false;
+        reject(new Error(e.message || 'the proof-of-work worker failed'));
+      };
+      worker.postMessage({ id, challenge, difficulty });
+    });
+  }
+
+  class ProblemError extends Error {
+    constructor(r) {
+      super((r.body && (r.body.detail || r.body.title)) || `HTTP ${r.status}`);
+      this.response = r;
+    }
+  }
+
+  // Fetches a challenge and solves it; the promise is shared by whoever needs it meanwhile.
+  function preparePow() {
+    const p = { used: false };
+    pow = p;
+    showPowProgress('Fetching a challenge…', null);
+    p.promise = (async () => {
+      const r = await api('POST', `/api/v1/sales/${saleId}/challenge`, {}, authHeaders());
+      if (r.status !== 201 || !r.body || !r.body.challenge) throw new ProblemError(r);
+      p.challenge = r.body.challenge;
+      p.difficulty = r.body.difficulty;
+      p.expiresAtMs = Date.parse(r.body.expires_at);
+      p.solution = await solveInWorker(p.challenge, p.difficulty);
+      return p;
+    })();
+    p.promise.catch(() => {
+      if (pow === p) pow = null;
+    });
+    return p.promise;
+  }
+
+  // A solved, unused challenge with a few seconds left, or a new one.
+  function getPow(fresh) {
+    const stale = pow && (pow.used || (pow.expiresAtMs && pow.expiresAtMs - serverNow() < 3000));
+    if (fresh || !pow || stale) return preparePow();
+    return pow.promise;
+  }
+
+  // ---- booking ------------------------------------------------------------------------------
+  async function buy() {
+    if (busy || !identity) return;
+    busy = true;
+    render();
+    // One key per attempt: every retry below (throttled, proof of work) repeats it, so a
+    // booking that was accepted but whose answer got lost cannot book twice.
+    const attempt = { key: newIdempotencyKey(), throttled: 0, powRetries: 0 };
+    try {
+      await book(attempt);
+    } catch (e) {
+      if (e instanceof ProblemError) {
+        showProblem(e.response);
+      } else {
+        showResult('error', 'Network error', `${e.message || e}. Try again.`);
+      }
+    } finally {
+      busy = false;
+      render();
+    }
+  }
+
+  async function book(attempt) {
+    let needPow = sale.powDifficulty > 0;
+    let freshPow = false;
+    for (;;) {
+      const headers = { ...authHeaders(), 'Idempotency-Key': attempt.key };
+      let used = null;
+      if (needPow) {
+        if (!pow || !pow.solution || freshPow) showResult('working', 'Getting ready…', 'Solving the proof of work in the background.');
+        used = await getPow(freshPow);
+        freshPow = false;
+        headers['X-Pow-Challenge'] = used.challenge;
+        headers['X-Pow-Solution'] = used.solution;
+      }
+      showResult('working', 'Booking…', '');
+      const body = { quantity: 1 };
+      if (sale.items.length > 1) body.item_id = sale.items[0].id;
+      const r = await api('POST', `/api/v1/sales/${saleId}/book`, body, headers);
+      const slug = problemSlug(r.body);
+
+      if (used) used.used = true; // the server spends a challenge on any answer, 429 included
+      if (r.status === 429) {
+        // Throttled: wait as told, then repeat the same attempt (same key), with a new
+        // challenge solved while waiting.
+        attempt.throttled += 1;
+        attempt.powRetries = 0;
+        const waitMs = retryAfterMs(r);
+        if (attempt.throttled > MAX_THROTTLE_RETRIES) {
+          showResult('throttled', 'Still too busy', `Gave up after ${MAX_THROTTLE_RETRIES} retries; press Buy to try again.`);
+          return;
+        }
+        if (needPow) preparePow().catch(() => {}); // a failure surfaces again from getPow()
+        const until = localNow() + waitMs;
+        showResult('throttled', 'Busy – retrying automatically',
+          () => `Too many buyers at once: retrying in ${(Math.max(0, until - localNow()) / 1000).toFixed(1)} s.`,
+          `The shop asked to wait ${(waitMs / 1000).toFixed(1)} s (Retry\u2011After, ${slug || 'throttled'}); ` +
+          `retry ${attempt.throttled} of ${MAX_THROTTLE_RETRIES}, same attempt.`);
+        await sleep(waitMs);
+        continue;
+      }
+      if (r.status === 428 || slug.startsWith('pow-')) {
+        if (attempt.powRetries >= 1) return showProblem(r);
+        attempt.powRetries += 1;
+        needPow = true;
+        freshPow = true;
+        continue;
+      }
+      if (r.status === 202) return showHeld(r.body);
+      return showProblem(r);
+    }
+  }
+
+  function retryAfterMs(r) {
+    const ms = r.body && Number(r.body.retry_after_ms);
+    if (ms > 0) return Math.min(ms, 60000);
+    const seconds = Number(r.headers.get('Retry-After'));
+    return seconds > 0 ? Math.min(seconds * 1000, 60000) : 1000;
+  }
+
+  function showHeld(b) {
+    const expiresAtMs = Date.parse(b.expires_at);
+    held = { reservationId: b.reservation_id, expiresAtMs };
+    const amount = typeof b.amount_cents === 'number' ? ` · ${formatMoney(b.amount_cents)}` : '';
+    showResult('held', 'Held for you', () => {
+      const left = expiresAtMs - serverNow();
+      if (left <= 0) {
+        queueMicrotask(() => showResult('expired', 'Your hold has expired',
+          `Reservation ${b.reservation_id} was not paid in time.`));
+        return 'Expired.';
+      }
+      return `Held until ${formatClockTime(expiresAtMs)} · ${formatDuration(left, false).replace(/^00:/, '')} left to pay`;
+    }, `${b.quantity || 1} unit${amount} · reservation ${b.reservation_id}`);
+    const el = $('result');
+    el.dataset.reservationId = b.reservation_id;
+    el.dataset.expiresAt = b.expires_at;
+  }
+
+  function showProblem(r) {
+    const b = r.body || {};
+    const slug = problemSlug(b);
+    const detail = b.detail || b.title || `HTTP ${r.status}`;
+    switch (slug) {
+      case 'sold-out':
+        sale.remaining = 0;
+        return showResult('sold-out', 'Sold out', 'Every unit has been taken. Holds that expire come back, so it may be worth a later look.');
+      case 'insufficient-stock':
+        return showResult('sold-out', 'Sold out', `Only ${b.remaining ?? 'a few'} left, fewer than asked.`);
+      case 'per-user-limit':
+        return showResult('limit', 'Limit reached', typeof b.limit === 'number'
+          ? `You already hold ${b.held ?? b.limit} ${(b.held ?? b.limit) === 1 ? 'unit' : 'units'}; ` +
+            `the limit is ${b.limit} per buyer.`
+          : 'You already hold as many units as one buyer may.');
+      case 'sale-not-started':
+        pingBurst(); // our clock was ahead of the server's: measure again
+        return showResult('not-started', 'Not started yet',
+          `The sale opens at ${formatClockTime(Date.parse(b.starts_at) || sale.startsAtMs)} (server clock).`);
+      case 'sale-closed':
+        return showResult('closed', 'The sale has ended', detail);
+      case 'sale-paused':
+        return showResult('closed', 'The sale is paused', `${detail} Try again when it resumes.`);
+      case 'unauthorized':
+      case 'invalid-token':
+      case 'token-expired':
+        signOut('Your sign-in has expired; sign in again.');
+        return showResult('error', 'Please sign in again', detail);
+      default:
+        if (r.status === 428 || slug.startsWith('pow-')) {
+          return showResult('error', 'Proof of work refused', `${detail} Press Buy to try again.`);
+        }
+        return showResult('error', b.title || 'Something went wrong', b.title && b.detail ? b.detail : detail);
+    }
+  }
+
+  // ---- start --------------------------------------------------------------------------------
+  $('dev-login').addEventListener('submit', devLogin);
+  $('sign-out').addEventListener('click', () => signOut());
+  $('buy').addEventListener('click', buy);
+  loadIdentity();
+  loadSale().then((ok) => {
+    if (!ok) return;
+    connectLive();
+    render();
+    setInterval(render, 100);
+  });
+})();

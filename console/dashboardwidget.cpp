@@ -121,9 +121,9 @@ DashboardWidget::DashboardWidget(StatsHistory *history, AlertsModel *alerts, QWi
     m_processes = new QTableWidget(0, 4);
     m_processes->setObjectName(QStringLiteral("processes"));
     m_processes->setHorizontalHeaderLabels(
-        {tr("Process"), tr("Roles"), tr("State"), tr("Loop lag")});
+        {tr("Process"), tr("State"), tr("Loop lag"), tr("Roles")});
     m_processes->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
-    m_processes->horizontalHeader()->setStretchLastSection(true);
+    m_processes->horizontalHeader()->setSectionResizeMode(3, QHeaderView::Stretch);
     m_processes->verticalHeader()->hide();
     m_processes->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 6);
     m_processes->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -158,6 +158,7 @@ DashboardWidget::DashboardWidget(StatsHistory *history, AlertsModel *alerts, QWi
     m_bottom->setStretchFactor(0, 0);
     m_bottom->setStretchFactor(1, 1);
     m_bottom->setStretchFactor(2, 2);
+    m_bottom->setSizes({300, 420, 640});
 
     m_vertical = new QSplitter(Qt::Vertical);
     m_vertical->setObjectName(QStringLiteral("dashboardSplitter"));
@@ -267,8 +268,7 @@ void DashboardWidget::redraw() {
     m_rates->setWindow(at - StatsHistory::kWindowMs, at, m_history->maxRate());
     m_latency->setPoints(QStringLiteral("p50"), m_history->p50Series(), QColor(0x1f, 0x77, 0xb4));
     m_latency->setPoints(QStringLiteral("p99"), m_history->p99Series(), QColor(0xd6, 0x27, 0x28));
-    m_latency->setWindow(at - StatsHistory::kWindowMs, at,
-                         qMax(m_history->maxLatency(), m_thresholds.p99Ms * 0.2));
+    m_latency->setWindow(at - StatsHistory::kWindowMs, at, qMax(m_history->maxLatency(), 1.0));
 
     const QJsonObject requests = st.value(QStringLiteral("requests")).toObject();
     double rejected = 0;
@@ -329,11 +329,11 @@ void DashboardWidget::redraw() {
         const bool up = p.value(QStringLiteral("up")).toBool();
         const double loopLag = p.value(QStringLiteral("loop_lag_ms")).toDouble();
         const QStringList cells{
-            p.value(QStringLiteral("id")).toString(), roles.join(QLatin1Char(',')),
+            p.value(QStringLiteral("id")).toString(),
             up ? tr("up")
                : tr("DOWN (%1 s)")
                      .arg(p.value(QStringLiteral("seen_ms_ago")).toDouble() / 1000, 0, 'f', 0),
-            QStringLiteral("%1 ms").arg(loopLag, 0, 'f', 1)};
+            QStringLiteral("%1 ms").arg(loopLag, 0, 'f', 1), roles.join(QLatin1Char(','))};
         for (int c = 0; c < cells.size(); ++c) {
             auto *item = m_processes->item(r, c);
             if (!item) {
@@ -341,9 +341,10 @@ void DashboardWidget::redraw() {
                 m_processes->setItem(r, c, item);
             }
             item->setText(cells[c]);
-            const bool bad = !up || (c == 3 && loopLag > t.loopLagMs);
+            item->setToolTip(cells[c]);
+            const bool bad = !up || (c == 2 && loopLag > t.loopLagMs);
             item->setForeground(bad ? QBrush(QColor(0xb0, 0x00, 0x20)) : QBrush());
-            if (c == 2)
+            if (c == 1)
                 item->setBackground(up ? QBrush(QColor(0xd4, 0xed, 0xda))
                                        : QBrush(QColor(0xf8, 0xd7, 0xda)));
         }

@@ -7,6 +7,7 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QProcessEnvironment>
+#include <QTabWidget>
 
 #include <cstdio>
 
@@ -34,7 +35,13 @@ int main(int argc, char *argv[]) {
     const QCommandLineOption actor(QStringLiteral("actor"),
                                    QStringLiteral("your name, for the audit log (default $USER)"),
                                    QStringLiteral("NAME"));
-    parser.addOptions({url, token, actor});
+    const QCommandLineOption sale(QStringLiteral("sale"),
+                                  QStringLiteral("select this sale once the list is loaded"),
+                                  QStringLiteral("ID"));
+    const QCommandLineOption tab(QStringLiteral("tab"),
+                                 QStringLiteral("open on this tab: dashboard, reconcile or audit"),
+                                 QStringLiteral("NAME"));
+    parser.addOptions({url, token, actor, sale, tab});
     parser.process(app);
 
     ConsoleSettings settings = ConsoleSettings::load(QProcessEnvironment::systemEnvironment());
@@ -64,6 +71,19 @@ int main(int argc, char *argv[]) {
     }
 
     MainWindow window(settings);
+    if (parser.isSet(sale))
+        window.selectOnLoad(parser.value(sale).toLongLong());
+    if (parser.isSet(tab)) {
+        const QStringList tabs{QStringLiteral("dashboard"), QStringLiteral("reconcile"),
+                               QStringLiteral("audit")};
+        const qsizetype index = tabs.indexOf(parser.value(tab));
+        if (index < 0) {
+            std::fprintf(stderr,
+                         "flashsale-console: --tab must be dashboard, reconcile or audit\n");
+            return 2;
+        }
+        window.tabs()->setCurrentIndex(int(index));
+    }
     window.show();
     window.connectTo(resolved, settings.token, settings.actor);
     return app.exec();

@@ -189,7 +189,7 @@ void MainWindow::buildLayout() {
     m_splitter->addWidget(m_tabs);
     m_splitter->setStretchFactor(0, 1);
     m_splitter->setStretchFactor(1, 3);
-    m_splitter->setSizes({160, 520});
+    m_splitter->setSizes({120, 560});
     setCentralWidget(m_splitter);
 
     auto *help = menuBar()->addMenu(tr("&Help"));
@@ -254,7 +254,9 @@ void MainWindow::refreshSales() {
             }
             self->m_sales->setSales(r.result.value(QStringLiteral("sales")).toArray());
             // The reset dropped the selection; put it back.
-            if (self->m_saleId && !self->selectSale(self->m_saleId))
+            if (self->m_selectOnLoad && self->selectSale(self->m_selectOnLoad))
+                self->m_selectOnLoad = 0;
+            else if (self->m_saleId && !self->selectSale(self->m_saleId))
                 self->follow(0);
             self->updateActions();
         });

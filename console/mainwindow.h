@@ -41,6 +41,8 @@ public:
     // Opens the link to `url` (already resolved to ws://…/admin/v1/ws).
     void connectTo(const QUrl &url, const QString &token, const QString &actor);
 
+    // Follows this sale as soon as the first sale list arrives (--sale).
+    void selectOnLoad(qint64 saleId) { m_selectOnLoad = saleId; }
     // Selects the sale's row (and so follows it); false if it is not listed.
     bool selectSale(qint64 saleId);
     qint64 selectedSaleId() const { return m_saleId; }
@@ -97,6 +99,7 @@ private:
     StatsHistory *m_history = nullptr;
     AlertsModel *m_alerts = nullptr;
     qint64 m_saleId = 0;
+    qint64 m_selectOnLoad = 0;
     bool m_closing = false;
 
     QSplitter *m_splitter = nullptr;

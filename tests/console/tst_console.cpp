@@ -348,7 +348,7 @@ private Q_SLOTS:
         QCOMPARE(m_window->salesModel()->index(row, SalesModel::Remaining).data().toString(),
                  QStringLiteral("15"));
         QVERIFY(m_window->dashboard()->processes()->rowCount() >= 1);
-        QCOMPARE(m_window->dashboard()->processes()->item(0, 2)->text(), QStringLiteral("up"));
+        QCOMPARE(m_window->dashboard()->processes()->item(0, 1)->text(), QStringLiteral("up"));
         QVERIFY(!m_window->dashboard()->lagIsRed(QStringLiteral("stream")));
     }
 

@@ -102,7 +102,7 @@ void AdjustDialog::accept() {
     Q_EMIT submitted(args());
 }
 
-void AdjustDialog::finished(bool ok, const admin::AdminFailure &failure) {
+void AdjustDialog::answered(bool ok, const admin::AdminFailure &failure) {
     setBusy(false);
     if (ok) {
         QDialog::accept();

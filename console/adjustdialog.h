@@ -15,7 +15,7 @@ namespace flashsale::console {
 
 // Adds or removes stock of one sale (sale.adjust). For a sale of several items the item is
 // chosen from the list setItems() fills (from sale.get). Like SaleDialog it emits submitted()
-// and stays open until finished(true); a failure is shown and the input kept.
+// and stays open until answered(true); a failure is shown and the input kept.
 class AdjustDialog final : public QDialog {
     Q_OBJECT
 public:
@@ -26,7 +26,7 @@ public:
     QJsonObject args() const;
     // Empty when the input can be sent; else why not.
     QString validate() const;
-    void finished(bool ok, const admin::AdminFailure &failure = {});
+    void answered(bool ok, const admin::AdminFailure &failure = {});
     void notSent();
 
     void accept() override;

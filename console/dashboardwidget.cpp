@@ -133,10 +133,11 @@ DashboardWidget::DashboardWidget(StatsHistory *history, AlertsModel *alerts, QWi
     m_alertsView = new QTableView;
     m_alertsView->setObjectName(QStringLiteral("alerts"));
     m_alertsView->setModel(alerts);
-    m_alertsView->horizontalHeader()->setSectionResizeMode(AlertsModel::Time,
-                                                           QHeaderView::ResizeToContents);
-    m_alertsView->horizontalHeader()->setSectionResizeMode(AlertsModel::Severity,
-                                                           QHeaderView::ResizeToContents);
+    // Fixed widths: ResizeToContents did not follow rows prepended later (seen as "22…").
+    m_alertsView->setColumnWidth(AlertsModel::Time,
+                                 fontMetrics().horizontalAdvance(QStringLiteral("00:00:00")) + 16);
+    m_alertsView->setColumnWidth(AlertsModel::Severity,
+                                 fontMetrics().horizontalAdvance(QStringLiteral("critical")) + 20);
     m_alertsView->horizontalHeader()->setStretchLastSection(true);
     m_alertsView->verticalHeader()->hide();
     m_alertsView->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 6);

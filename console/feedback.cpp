@@ -8,16 +8,20 @@
 namespace flashsale::console {
 
 void confirmThen(QWidget *parent, const QString &title, const QString &text,
-                 std::function<void()> onYes) {
+                 std::function<void()> onYes, std::function<void()> onNo) {
     auto *box = new QMessageBox(QMessageBox::Question, title, text,
                                 QMessageBox::Yes | QMessageBox::No, parent);
     box->setObjectName(QStringLiteral("confirmBox"));
     box->setDefaultButton(QMessageBox::No);
     box->setAttribute(Qt::WA_DeleteOnClose);
-    QObject::connect(box, &QMessageBox::finished, box, [box, onYes = std::move(onYes)](int) {
-        if (box->clickedButton() == box->button(QMessageBox::Yes) && onYes)
-            onYes();
-    });
+    QObject::connect(box, &QMessageBox::finished, box,
+                     [box, onYes = std::move(onYes), onNo = std::move(onNo)](int) {
+                         const bool yes = box->clickedButton() == box->button(QMessageBox::Yes);
+                         if (yes && onYes)
+                             onYes();
+                         else if (!yes && onNo)
+                             onNo();
+                     });
     box->open();
 }
 

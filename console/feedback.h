@@ -12,9 +12,10 @@
 // "confirmBox" for a question, "outcomeBox" for an answer.
 namespace flashsale::console {
 
-// Asks "title / text" with Yes and No (No is the default); calls `onYes` only if Yes is chosen.
+// Asks "title / text" with Yes and No (No is the default); calls `onYes` if Yes is chosen, else
+// `onNo` (closing the box counts as No).
 void confirmThen(QWidget *parent, const QString &title, const QString &text,
-                 std::function<void()> onYes);
+                 std::function<void()> onYes, std::function<void()> onNo = {});
 // Shows the server's answer: information when `failure` is null, else a warning with the typed
 // error (code, message, details).
 void showOutcome(QWidget *parent, const QString &title, const QString &text,

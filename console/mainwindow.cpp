@@ -432,7 +432,7 @@ void MainWindow::sendSale(Op op, const QJsonObject &args) {
                     if (!self || self->m_closing)
                         return;
                     if (dialog)
-                        dialog->finished(r.ok, r.failure);
+                        dialog->answered(r.ok, r.failure);
                     if (!r.ok) {
                         self->statusBar()->showMessage(formatFailure(r.failure), 10000);
                         return;
@@ -455,15 +455,11 @@ void MainWindow::sendSale(Op op, const QJsonObject &args) {
                                  sale.value(QStringLiteral("phase")).toString()),
                         10000);
                 });
+        },
+        [dialog] {
+            if (dialog) // said no: the dialog stays as it was
+                dialog->notSent();
         });
-    // Said no: the dialog stays as it was.
-    if (dialog) {
-        if (auto *box = dialog->findChild<QMessageBox *>(QStringLiteral("confirmBox")))
-            connect(box, &QMessageBox::finished, dialog, [dialog, box] {
-                if (box->clickedButton() != box->button(QMessageBox::Yes))
-                    dialog->notSent();
-            });
-    }
 }
 
 AdjustDialog *MainWindow::openAdjustDialog() {
@@ -497,23 +493,23 @@ void MainWindow::sendAdjust(const QJsonObject &args) {
     QPointer<AdjustDialog> dialog = m_adjustDialog;
     const qint64 delta = args.value(QStringLiteral("delta")).toInteger();
     const qint64 id = args.value(QStringLiteral("sale_id")).toInteger();
-    confirmThen(dialog, tr("Adjust stock"),
-                delta > 0 ? tr("Add %1 unit(s) to sale %2?").arg(delta).arg(id)
-                          : tr("Remove %1 unit(s) from sale %2?").arg(-delta).arg(id),
-                [self = QPointer(this), dialog, args, id] {
-                    if (!self || self->m_closing || !dialog)
+    confirmThen(
+        dialog, tr("Adjust stock"),
+        delta > 0 ? tr("Add %1 unit(s) to sale %2?").arg(delta).arg(id)
+                  : tr("Remove %1 unit(s) from sale %2?").arg(-delta).arg(id),
+        [self = QPointer(this), dialog, args, id] {
+            if (!self || self->m_closing || !dialog)
+                return;
+            self->m_client->request(
+                Op::SaleAdjust, args, [self, dialog, id](const AdminClient::Reply &r) {
+                    if (!self || self->m_closing)
                         return;
-                    self->m_client->request(
-                        Op::SaleAdjust, args, [self, dialog, id](const AdminClient::Reply &r) {
-                            if (!self || self->m_closing)
-                                return;
-                            if (dialog)
-                                dialog->finished(r.ok, r.failure);
-                            if (!r.ok)
-                                return;
-                            const QJsonObject &a = r.result;
-                            showOutcome(
-                                self, tr("Stock adjusted"),
+                    if (dialog)
+                        dialog->answered(r.ok, r.failure);
+                    if (!r.ok)
+                        return;
+                    const QJsonObject &a = r.result;
+                    showOutcome(self, tr("Stock adjusted"),
                                 tr("Sale %1, item %2: stock %3 → %4, remaining %5 → %6.")
                                     .arg(id)
                                     .arg(formatCell(a.value(QStringLiteral("item_id"))),
@@ -521,18 +517,15 @@ void MainWindow::sendAdjust(const QJsonObject &args) {
                                          formatCell(a.value(QStringLiteral("stock_after"))),
                                          formatCell(a.value(QStringLiteral("remaining_before"))),
                                          formatCell(a.value(QStringLiteral("remaining_after")))));
-                            // The "sale" event brings the new totals; ask now so the table does not
-                            // wait.
-                            self->refreshSales();
-                        });
+                    // The "sale" event brings the new totals; ask now so the table does not
+                    // wait.
+                    self->refreshSales();
                 });
-    if (dialog) {
-        if (auto *box = dialog->findChild<QMessageBox *>(QStringLiteral("confirmBox")))
-            connect(box, &QMessageBox::finished, dialog, [dialog, box] {
-                if (box->clickedButton() != box->button(QMessageBox::Yes))
-                    dialog->notSent();
-            });
-    }
+        },
+        [dialog] {
+            if (dialog)
+                dialog->notSent();
+        });
 }
 
 void MainWindow::showConnectionDialog() {

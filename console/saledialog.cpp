@@ -486,7 +486,7 @@ void SaleDialog::accept() {
     Q_EMIT submitted(op(), args());
 }
 
-void SaleDialog::finished(bool ok, const admin::AdminFailure &failure) {
+void SaleDialog::answered(bool ok, const admin::AdminFailure &failure) {
     setBusy(false);
     if (ok) {
         QDialog::accept();

@@ -24,7 +24,7 @@ namespace flashsale::console {
 //
 // "Create…" validates locally first: the errors show next to their fields and nothing is sent.
 // Otherwise the dialog emits submitted(op, args) and stays open; the owner sends the request and
-// calls finished() with the answer. A failure (a typed server error, a dropped link) keeps the
+// calls answered() with the answer. A failure (a typed server error, a dropped link) keeps the
 // dialog and everything typed in it; the server's invalid-args details are shown next to the
 // fields their JSON pointers name. Only a success closes it.
 class SaleDialog final : public QDialog {
@@ -46,7 +46,7 @@ public:
     // Shows errors next to their fields (and the ones without a field at the bottom).
     void showErrors(const FieldErrors &errors, const QString &general = {});
     // The answer to a submitted request: success closes the dialog, a failure is shown.
-    void finished(bool ok, const admin::AdminFailure &failure = {});
+    void answered(bool ok, const admin::AdminFailure &failure = {});
     // The owner did not send it after all (the operator said no at the confirmation).
     void notSent();
     bool isBusy() const { return m_busy; }

@@ -253,7 +253,7 @@ private Q_SLOTS:
                              QStringLiteral("Invalid arguments."),
                              {{QStringLiteral("/args/stock"), QStringLiteral("too large")},
                               {QStringLiteral("/args/bogus"), QStringLiteral("unknown member")}}};
-        d->finished(false, failure);
+        d->answered(false, failure);
         QVERIFY(d->isVisible());
         QCOMPARE(errorLabel(d, "/args/stock")->text(), QStringLiteral("too large"));
         const QString general = d->findChild<QLabel *>("generalError")->text();
@@ -277,6 +277,13 @@ private Q_SLOTS:
         const QJsonObject args = submitted.first().at(1).toJsonObject();
         QCOMPARE(args.value("stock").toInt(), 20);
         QCOMPARE(args.value("price_cents").toInt(), 49900);
+        // Saying no sends nothing and leaves the dialog ready to send again.
+        QVERIFY(d->isBusy());
+        QVERIFY(answer(d, QMessageBox::No));
+        QTRY_VERIFY_WITH_TIMEOUT(!d->isBusy(), 2000);
+        QVERIFY(d->isVisible());
+        d->accept();
+        QCOMPARE(submitted.size(), 2);
         QVERIFY(answer(d, QMessageBox::Yes));
         QTRY_VERIFY_WITH_TIMEOUT(!m_window->saleDialog() || !m_window->saleDialog()->isVisible(),
                                  5000);

@@ -82,7 +82,8 @@ ReconcilePanel::ReconcilePanel(AdminClient *client, QWidget *parent)
     m_splitter->addWidget(m_runsView);
     m_splitter->addWidget(right);
     m_splitter->setStretchFactor(0, 2);
-    m_splitter->setStretchFactor(1, 5);
+    m_splitter->setStretchFactor(1, 3);
+    m_splitter->setSizes({560, 800}); // the run list needs room for its actor column
 
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(4, 4, 4, 4);

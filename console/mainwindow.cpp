@@ -454,6 +454,14 @@ void MainWindow::sendSale(Op op, const QJsonObject &args) {
                             .arg(formatCell(sale.value(QStringLiteral("id"))),
                                  sale.value(QStringLiteral("phase")).toString()),
                         10000);
+                    showOutcome(self, tr("Sale created"),
+                                tr("Sale %1 \"%2\" created: %3, from %4 to %5, stock %6.")
+                                    .arg(formatCell(sale.value(QStringLiteral("id"))),
+                                         sale.value(QStringLiteral("name")).toString(),
+                                         sale.value(QStringLiteral("phase")).toString(),
+                                         formatTime(sale.value(QStringLiteral("starts_at"))),
+                                         formatTime(sale.value(QStringLiteral("ends_at"))),
+                                         formatCell(sale.value(QStringLiteral("stock")))));
                 });
         },
         [dialog] {

@@ -300,6 +300,16 @@ private Q_SLOTS:
             }(),
             5000);
         QCOMPARE(m_window->selectedSaleId(), m_created);
+        // The server's answer is shown.
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                for (auto *box : m_window->findChildren<QMessageBox *>("outcomeBox"))
+                    if (box->isVisible() && box->text().contains("Console phones"))
+                        return true;
+                return false;
+            }(),
+            5000);
+        closeOutcomes(m_window.get());
         const QJsonObject sale = sales->saleById(m_created);
         QCOMPARE(sale.value("phase").toString(), QStringLiteral("open"));
         QCOMPARE(sale.value("per_user_limit").toInt(), 1);

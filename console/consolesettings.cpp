@@ -1,0 +1,79 @@
+#include "consolesettings.h"
+
+#include <QSettings>
+
+namespace flashsale::console {
+
+ConsoleSettings ConsoleSettings::load(const QProcessEnvironment &env) {
+    QSettings s;
+    ConsoleSettings c;
+    c.url = s.value(QStringLiteral("connection/url")).toString();
+    c.token = s.value(QStringLiteral("connection/token")).toString();
+    c.actor = s.value(QStringLiteral("connection/actor")).toString();
+    if (c.url.isEmpty())
+        c.url = env.value(QStringLiteral("FLASHSALE_ADMIN_URL"));
+    if (c.url.isEmpty())
+        c.url = env.value(QStringLiteral("FLASHSALE_API_URL"));
+    if (c.url.isEmpty())
+        c.url = QString::fromLatin1(kDefaultUrl);
+    if (c.token.isEmpty())
+        c.token = env.value(QStringLiteral("FLASHSALE_ADMIN_TOKEN"));
+    if (c.actor.isEmpty())
+        c.actor = env.value(QStringLiteral("USER"));
+
+    Thresholds &t = c.thresholds;
+    s.beginGroup(QStringLiteral("thresholds"));
+    t.streamLag = s.value(QStringLiteral("stream_lag"), t.streamLag).toLongLong();
+    t.outboxRows = s.value(QStringLiteral("outbox_rows"), t.outboxRows).toLongLong();
+    t.outboxAgeSeconds = s.value(QStringLiteral("outbox_age_s"), t.outboxAgeSeconds).toDouble();
+    t.consumerLag = s.value(QStringLiteral("consumer_lag"), t.consumerLag).toLongLong();
+    t.p99Ms = s.value(QStringLiteral("p99_ms"), t.p99Ms).toDouble();
+    t.loopLagMs = s.value(QStringLiteral("loop_lag_ms"), t.loopLagMs).toDouble();
+    s.endGroup();
+    c.statsIntervalMs =
+        qBound(250, s.value(QStringLiteral("stats/interval_ms"), c.statsIntervalMs).toInt(), 5000);
+    return c;
+}
+
+void ConsoleSettings::save() const {
+    QSettings s;
+    s.setValue(QStringLiteral("connection/url"), url);
+    s.setValue(QStringLiteral("connection/token"), token);
+    s.setValue(QStringLiteral("connection/actor"), actor);
+    s.beginGroup(QStringLiteral("thresholds"));
+    s.setValue(QStringLiteral("stream_lag"), thresholds.streamLag);
+    s.setValue(QStringLiteral("outbox_rows"), thresholds.outboxRows);
+    s.setValue(QStringLiteral("outbox_age_s"), thresholds.outboxAgeSeconds);
+    s.setValue(QStringLiteral("consumer_lag"), thresholds.consumerLag);
+    s.setValue(QStringLiteral("p99_ms"), thresholds.p99Ms);
+    s.setValue(QStringLiteral("loop_lag_ms"), thresholds.loopLagMs);
+    s.endGroup();
+    s.setValue(QStringLiteral("stats/interval_ms"), statsIntervalMs);
+}
+
+std::expected<QUrl, QString> ConsoleSettings::resolveAdminUrl(const QString &text) {
+    QUrl url(text.trimmed(), QUrl::StrictMode);
+    const QString scheme = url.scheme().toLower();
+    if (!url.isValid() || url.host().isEmpty())
+        return std::unexpected(
+            QStringLiteral("\"%1\" is not a URL like ws://host:port/admin/v1/ws").arg(text));
+    if (scheme == QLatin1String("ws") || scheme == QLatin1String("wss")) {
+        if (url.path().isEmpty() || url.path() == QLatin1String("/"))
+            url.setPath(QLatin1String(kAdminPath));
+        return url;
+    }
+    if (scheme == QLatin1String("http") || scheme == QLatin1String("https")) {
+        QUrl ws;
+        ws.setScheme(scheme == QLatin1String("https") ? QStringLiteral("wss")
+                                                      : QStringLiteral("ws"));
+        ws.setHost(url.host());
+        ws.setPort(url.port());
+        ws.setPath(QLatin1String(kAdminPath));
+        return ws;
+    }
+    return std::unexpected(
+        QStringLiteral("\"%1\": the URL must start with ws://, wss://, http:// or https://")
+            .arg(text));
+}
+
+} // namespace flashsale::console

@@ -1,0 +1,124 @@
+#pragma once
+
+#include "consolesettings.h"
+#include "protocol/adminclient.h"
+
+#include <QJsonObject>
+#include <QMainWindow>
+#include <QPointer>
+
+class QAction;
+class QLabel;
+class QSplitter;
+class QTabWidget;
+class QTableView;
+
+namespace flashsale::console {
+
+class AdjustDialog;
+class AlertsModel;
+class AuditPanel;
+class ConnectionStatus;
+class DashboardWidget;
+class ReconcilePanel;
+class SaleDialog;
+class SalesModel;
+class StatsHistory;
+
+// The console's window: the sales table on top, the selected sale's dashboard, reconciliation
+// and audit log in tabs below, and the connection in the status bar.
+//
+// It owns the AdminClient (auto-reconnect on). On every (re)connect it reloads the sales,
+// subscribes to the selected sale's stats again and reloads the panels; events keep them current
+// in between. Every request is asynchronous; the only modal dialogs are opened with open(), so
+// no handler runs a nested event loop. Mutating actions ask first and show the server's answer.
+class MainWindow final : public QMainWindow {
+    Q_OBJECT
+public:
+    explicit MainWindow(const ConsoleSettings &settings, QWidget *parent = nullptr);
+    ~MainWindow() override;
+
+    // Opens the link to `url` (already resolved to ws://…/admin/v1/ws).
+    void connectTo(const QUrl &url, const QString &token, const QString &actor);
+
+    // Follows this sale as soon as the first sale list arrives (--sale).
+    void selectOnLoad(qint64 saleId) { m_selectOnLoad = saleId; }
+    // Selects the sale's row (and so follows it); false if it is not listed.
+    bool selectSale(qint64 saleId);
+    qint64 selectedSaleId() const { return m_saleId; }
+
+    // Opens (or raises) the new-sale dialog.
+    SaleDialog *openSaleDialog();
+    SaleDialog *saleDialog() const;
+    AdjustDialog *openAdjustDialog();
+
+    admin::AdminClient *client() const { return m_client; }
+    ConnectionStatus *connectionStatus() const { return m_status; }
+    SalesModel *salesModel() const { return m_sales; }
+    QTableView *salesView() const { return m_salesView; }
+    StatsHistory *history() const { return m_history; }
+    AlertsModel *alerts() const { return m_alerts; }
+    DashboardWidget *dashboard() const { return m_dashboard; }
+    ReconcilePanel *reconcilePanel() const { return m_reconcile; }
+    AuditPanel *auditPanel() const { return m_audit; }
+    QTabWidget *tabs() const { return m_tabs; }
+    QLabel *stateLabel() const { return m_stateLabel; }
+    QLabel *clockLabel() const { return m_clockLabel; }
+
+    void refreshSales();
+    void pauseSale();
+    void resumeSale();
+    void stopSale();
+
+protected:
+    void closeEvent(QCloseEvent *event) override;
+
+private:
+    void buildActions();
+    void buildLayout();
+    void onState(admin::AdminClient::State state);
+    void onEvent(const QString &name, const QJsonObject &data);
+    void onSelectionChanged();
+    void follow(qint64 saleId);
+    void subscribe(qint64 saleId);
+    void updateActions();
+    void updateStatus();
+    void changeState(admin::Op op, const QString &verb, const QString &question);
+    void sendSale(admin::Op op, const QJsonObject &args);
+    void sendAdjust(const QJsonObject &args);
+    void showConnectionDialog();
+    void showSettingsDialog();
+    void showShortcuts();
+    void saveLayout() const;
+    void restoreLayout();
+
+    ConsoleSettings m_settings;
+    admin::AdminClient *m_client = nullptr;
+    ConnectionStatus *m_status = nullptr;
+    SalesModel *m_sales = nullptr;
+    StatsHistory *m_history = nullptr;
+    AlertsModel *m_alerts = nullptr;
+    qint64 m_saleId = 0;
+    qint64 m_selectOnLoad = 0;
+    bool m_closing = false;
+
+    QSplitter *m_splitter = nullptr;
+    QTableView *m_salesView = nullptr;
+    QTabWidget *m_tabs = nullptr;
+    DashboardWidget *m_dashboard = nullptr;
+    ReconcilePanel *m_reconcile = nullptr;
+    AuditPanel *m_audit = nullptr;
+    QLabel *m_stateLabel = nullptr;
+    QLabel *m_clockLabel = nullptr;
+    QPointer<SaleDialog> m_saleDialog;
+    QPointer<AdjustDialog> m_adjustDialog;
+
+    QAction *m_newSale = nullptr;
+    QAction *m_pause = nullptr;
+    QAction *m_resume = nullptr;
+    QAction *m_stop = nullptr;
+    QAction *m_adjust = nullptr;
+    QAction *m_refresh = nullptr;
+};
+
+} // namespace flashsale::console

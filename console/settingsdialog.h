@@ -1,0 +1,31 @@
+#pragma once
+
+#include "consolesettings.h"
+
+#include <QDialog>
+
+class QDoubleSpinBox;
+class QSpinBox;
+
+namespace flashsale::console {
+
+// Edits the alert thresholds and the stats interval. The caller applies and saves values() when
+// the dialog is accepted.
+class SettingsDialog final : public QDialog {
+    Q_OBJECT
+public:
+    explicit SettingsDialog(const ConsoleSettings &settings, QWidget *parent = nullptr);
+    ConsoleSettings values() const;
+
+private:
+    ConsoleSettings m_settings;
+    QSpinBox *m_stream = nullptr;
+    QSpinBox *m_outbox = nullptr;
+    QDoubleSpinBox *m_outboxAge = nullptr;
+    QSpinBox *m_consumer = nullptr;
+    QDoubleSpinBox *m_p99 = nullptr;
+    QDoubleSpinBox *m_loopLag = nullptr;
+    QSpinBox *m_interval = nullptr;
+};
+
+} // namespace flashsale::console

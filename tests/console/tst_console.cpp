@@ -1,0 +1,604 @@
+// The merchandiser console (flashsale-console) driven through its widgets against the real
+// flashsale-server, Redis and PostgreSQL: connecting, creating a sale from the dialog, the live
+// dashboard while bookings arrive, reconciliation (dry run, drift, repair), the audit log, local
+// validation of the sale dialog, and a dropped link that keeps a half-filled dialog.
+
+#include "adjustdialog.h"
+#include "alertsmodel.h"
+#include "auditmodel.h"
+#include "auditpanel.h"
+#include "connectionstatus.h"
+#include "consolesettings.h"
+#include "dashboardwidget.h"
+#include "mainwindow.h"
+#include "protocol/adminclient.h"
+#include "rawhttp.h"
+#include "reconcilechecksmodel.h"
+#include "reconcilepanel.h"
+#include "reconcilerunsmodel.h"
+#include "saledialog.h"
+#include "salesmodel.h"
+#include "statshistory.h"
+#include "testservers.h"
+#include "timechart.h"
+
+#include <QComboBox>
+#include <QDateTimeEdit>
+#include <QDoubleSpinBox>
+#include <QGroupBox>
+#include <QJsonArray>
+#include <QLabel>
+#include <QLineEdit>
+#include <QLineSeries>
+#include <QMessageBox>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QStandardPaths>
+#include <QTableView>
+#include <QTableWidget>
+#include <QTest>
+
+using namespace flashsale;
+using namespace flashsale::admin;
+using namespace flashsale::console;
+using namespace flashsale::test;
+
+namespace {
+
+QString rfc3339(qint64 offsetMs) {
+    return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
+}
+
+// The visible confirmation box under `root`, or null.
+QMessageBox *confirmBox(QWidget *root) {
+    for (QMessageBox *box : root->findChildren<QMessageBox *>(QStringLiteral("confirmBox")))
+        if (box->isVisible())
+            return box;
+    return nullptr;
+}
+
+// Answers the confirmation that must appear under `root`.
+bool answer(QWidget *root, QMessageBox::StandardButton button) {
+    for (int waited = 0; waited < 5000; waited += 10) {
+        if (QMessageBox *box = confirmBox(root)) {
+            box->button(button)->click();
+            return true;
+        }
+        QTest::qWait(10);
+    }
+    return false;
+}
+
+void closeOutcomes(QWidget *root) {
+    for (QMessageBox *box : root->findChildren<QMessageBox *>(QStringLiteral("outcomeBox")))
+        box->close();
+}
+
+} // namespace
+
+class TestConsole : public QObject {
+    Q_OBJECT
+
+private:
+    RedisServer m_redisServer;
+    PgDatabase m_db;
+    Backend m_backend;
+    QHash<QString, QString> m_env;
+    std::unique_ptr<AdminClient> m_admin; // for setting up, beside the console
+    std::unique_ptr<MainWindow> m_window;
+    qint64 m_preexisting = 0;
+    qint64 m_created = 0; // the sale created through the dialog
+
+    QUrl adminUrl() const {
+        return QUrl(QStringLiteral("ws://127.0.0.1:%1/admin/v1/ws").arg(m_backend.port()));
+    }
+
+    AdminClient::Reply call(Op op, const QJsonObject &args) {
+        std::optional<AdminClient::Reply> reply;
+        m_admin->request(op, args, [&reply](const AdminClient::Reply &r) { reply = r; });
+        for (int waited = 0; !reply && waited < 10000; waited += 5)
+            QTest::qWait(5);
+        return reply.value_or(AdminClient::Reply{});
+    }
+
+    HttpResponse book(qint64 sale, const QString &user) {
+        return postJson(m_backend.port(), "/api/v1/sales/" + QByteArray::number(sale) + "/book",
+                        QJsonObject{{"user_id", user}});
+    }
+
+    SaleDialog *freshSaleDialog() {
+        if (SaleDialog *old = m_window->saleDialog()) {
+            old->close();
+            QTest::qWait(0);
+            QCoreApplication::sendPostedEvents(nullptr, QEvent::DeferredDelete);
+        }
+        return m_window->openSaleDialog();
+    }
+
+    static QLabel *errorLabel(SaleDialog *d, const QString &pointer) {
+        return d->findChild<QLabel *>(QStringLiteral("error:") + pointer);
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        QStandardPaths::setTestModeEnabled(true);
+        QCoreApplication::setOrganizationName(QStringLiteral("flashsale-test"));
+        QCoreApplication::setApplicationName(QStringLiteral("tst_console"));
+        QSettings().clear();
+
+        QVERIFY2(m_redisServer.start(), qPrintable(m_redisServer.error()));
+        QVERIFY2(m_db.create(), qPrintable(m_db.error()));
+        m_env = {{"FLASHSALE_REDIS_URL", m_redisServer.url()},
+                 {"FLASHSALE_PG_URL", m_db.url()},
+                 {"FLASHSALE_STATS_FLUSH_MS", "100"},
+                 {"FLASHSALE_HEARTBEAT_MS", "200"}};
+        QVERIFY2(m_backend.start(m_env, {"--roles", "api,worker"}), qPrintable(m_backend.error()));
+        QTRY_COMPARE_WITH_TIMEOUT(http(m_backend.port(), "GET", "/readyz").status, 200, 10000);
+
+        m_admin = std::make_unique<AdminClient>();
+        m_admin->open(adminUrl(), QString::fromLatin1(Backend::kAdminToken),
+                      QStringLiteral("setup"));
+        QTRY_COMPARE_WITH_TIMEOUT(m_admin->state(), AdminClient::State::Connected, 5000);
+        const auto r = call(Op::SaleCreate, {{"name", "Preexisting"},
+                                             {"starts_at", rfc3339(-1000)},
+                                             {"ends_at", rfc3339(3600000)},
+                                             {"stock", 5},
+                                             {"price_cents", 100}});
+        QVERIFY2(r.ok, qPrintable(r.failure.message));
+        m_preexisting = r.result.value("sale").toObject().value("id").toInteger();
+
+        ConsoleSettings settings = ConsoleSettings::load(QProcessEnvironment());
+        settings.statsIntervalMs = 250;
+        m_window = std::make_unique<MainWindow>(settings);
+        m_window->resize(1366, 768);
+        m_window->show();
+        m_window->connectTo(adminUrl(), QString::fromLatin1(Backend::kAdminToken),
+                            QStringLiteral("tester"));
+    }
+
+    void cleanupTestCase() {
+        m_window.reset();
+        m_admin.reset();
+    }
+
+    void connectShowsStateAndSales() {
+        QTRY_VERIFY_WITH_TIMEOUT(
+            m_window->stateLabel()->text().contains(QStringLiteral("connected to 127.0.0.1")),
+            5000);
+        QCOMPARE(m_window->connectionStatus()->kind(), ConnectionStatus::Kind::Connected);
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->salesModel()->rowOf(m_preexisting) >= 0, 5000);
+        const int row = m_window->salesModel()->rowOf(m_preexisting);
+        QCOMPARE(m_window->salesModel()->index(row, SalesModel::Name).data().toString(),
+                 QStringLiteral("Preexisting"));
+        QCOMPARE(m_window->salesModel()->index(row, SalesModel::Stock).data().toString(),
+                 QStringLiteral("5"));
+        // The ping on connect gives the clock skew and round trip.
+        QTRY_VERIFY_WITH_TIMEOUT(
+            m_window->clockLabel()->text().contains(QStringLiteral("round trip")), 5000);
+    }
+
+    void saleDialogValidatesLocally_data() {
+        QTest::addColumn<QString>("change");
+        QTest::addColumn<QString>("pointer");
+        QTest::addRow("empty name") << "name"
+                                    << "/args/name";
+        QTest::addRow("end before start") << "end"
+                                          << "/args/ends_at";
+        QTest::addRow("start in the past") << "past"
+                                           << "/args/starts_at";
+        QTest::addRow("zero stock") << "stock"
+                                    << "/args/stock";
+        QTest::addRow("per-user limit 0") << "perUser"
+                                          << "/args/per_user_limit";
+        QTest::addRow("table row without stock") << "tableStock"
+                                                 << "/args/items";
+        QTest::addRow("generated without units") << "genUnits"
+                                                 << "/args/generate/units_per_item";
+        QTest::addRow("schedule longer than period") << "duration"
+                                                     << "/args/duration_seconds";
+    }
+
+    void saleDialogValidatesLocally() {
+        QFETCH(QString, change);
+        QFETCH(QString, pointer);
+        SaleDialog *d = freshSaleDialog();
+        QVERIFY(d->isVisible());
+        d->findChild<QLineEdit *>("name")->setText(QStringLiteral("Valid name"));
+        QVERIFY2(d->validate(QDateTime::currentMSecsSinceEpoch()).isEmpty(),
+                 "the defaults must be valid");
+        auto *start = d->findChild<QDateTimeEdit *>("start");
+        auto *items = d->findChild<QComboBox *>("itemsMode");
+        if (change == "name")
+            d->findChild<QLineEdit *>("name")->setText(QStringLiteral("   "));
+        else if (change == "end")
+            d->findChild<QDateTimeEdit *>("end")->setDateTime(start->dateTime().addSecs(-60));
+        else if (change == "past")
+            start->setDateTime(QDateTime::currentDateTime().addSecs(-3600));
+        else if (change == "stock")
+            d->findChild<QSpinBox *>("stock")->setValue(0);
+        else if (change == "perUser")
+            d->findChild<QSpinBox *>("perUser")->setValue(0);
+        else if (change == "tableStock") {
+            items->setCurrentIndex(int(SaleDialog::ItemsMode::Table));
+            d->findChild<QTableWidget *>("items")->item(0, 1)->setText(QStringLiteral("lots"));
+        } else if (change == "genUnits") {
+            items->setCurrentIndex(int(SaleDialog::ItemsMode::Generated));
+            d->findChild<QSpinBox *>("genUnits")->setValue(0);
+        } else if (change == "duration") {
+            d->findChild<QGroupBox *>("repeat")->setChecked(true);
+            d->findChild<QSpinBox *>("every")->setValue(30);
+            d->findChild<QComboBox *>("everyUnit")->setCurrentIndex(0); // minutes
+            d->findChild<QSpinBox *>("duration")->setValue(45);
+        }
+        QSignalSpy submitted(d, &SaleDialog::submitted);
+        d->accept();
+        QCOMPARE(submitted.size(), 0); // nothing sent
+        QVERIFY(d->isVisible());
+        QVERIFY(!confirmBox(d));
+        QLabel *label = errorLabel(d, pointer);
+        QVERIFY2(label, qPrintable(pointer));
+        QVERIFY2(label->isVisible() && !label->text().isEmpty(), qPrintable(pointer));
+        QVERIFY(d->findChild<QLabel *>("generalError")->text().contains("nothing was sent"));
+        d->close();
+    }
+
+    void serverErrorsAreShownAtTheirFields() {
+        SaleDialog *d = freshSaleDialog();
+        d->findChild<QLineEdit *>("name")->setText(QStringLiteral("Bad per server"));
+        // The server's invalid-args details are mapped to fields, the rest shown at the bottom.
+        AdminFailure failure{AdminError::InvalidArgs,
+                             QStringLiteral("Invalid arguments."),
+                             {{QStringLiteral("/args/stock"), QStringLiteral("too large")},
+                              {QStringLiteral("/args/bogus"), QStringLiteral("unknown member")}}};
+        d->answered(false, failure);
+        QVERIFY(d->isVisible());
+        QCOMPARE(errorLabel(d, "/args/stock")->text(), QStringLiteral("too large"));
+        const QString general = d->findChild<QLabel *>("generalError")->text();
+        QVERIFY2(general.contains("invalid-args") && general.contains("/args/bogus"),
+                 qPrintable(general));
+        d->close();
+    }
+
+    void createSaleFromTheDialog() {
+        SaleDialog *d = freshSaleDialog();
+        d->findChild<QLineEdit *>("name")->setText(QStringLiteral("Console phones"));
+        auto *start = d->findChild<QDateTimeEdit *>("start");
+        start->setDateTime(QDateTime::currentDateTime());
+        d->findChild<QDateTimeEdit *>("end")->setDateTime(start->dateTime().addSecs(3600));
+        d->findChild<QSpinBox *>("stock")->setValue(20);
+        d->findChild<QDoubleSpinBox *>("price")->setValue(499.00);
+        d->findChild<QSpinBox *>("perUser")->setValue(1);
+        QSignalSpy submitted(d, &SaleDialog::submitted);
+        d->accept();
+        QCOMPARE(submitted.size(), 1);
+        const QJsonObject args = submitted.first().at(1).toJsonObject();
+        QCOMPARE(args.value("stock").toInt(), 20);
+        QCOMPARE(args.value("price_cents").toInt(), 49900);
+        // Saying no sends nothing and leaves the dialog ready to send again.
+        QVERIFY(d->isBusy());
+        QVERIFY(answer(d, QMessageBox::No));
+        QTRY_VERIFY_WITH_TIMEOUT(!d->isBusy(), 2000);
+        QVERIFY(d->isVisible());
+        d->accept();
+        QCOMPARE(submitted.size(), 2);
+        QVERIFY(answer(d, QMessageBox::Yes));
+        QTRY_VERIFY_WITH_TIMEOUT(!m_window->saleDialog() || !m_window->saleDialog()->isVisible(),
+                                 5000);
+        // The new sale is listed and followed.
+        SalesModel *sales = m_window->salesModel();
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                for (int r = 0; r < sales->rowCount(); ++r)
+                    if (sales->index(r, SalesModel::Name).data() == "Console phones") {
+                        m_created = sales->sale(r).value("id").toInteger();
+                        return true;
+                    }
+                return false;
+            }(),
+            5000);
+        QCOMPARE(m_window->selectedSaleId(), m_created);
+        // The server's answer is shown.
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                for (auto *box : m_window->findChildren<QMessageBox *>("outcomeBox"))
+                    if (box->isVisible() && box->text().contains("Console phones"))
+                        return true;
+                return false;
+            }(),
+            5000);
+        closeOutcomes(m_window.get());
+        const QJsonObject sale = sales->saleById(m_created);
+        QCOMPARE(sale.value("phase").toString(), QStringLiteral("open"));
+        QCOMPARE(sale.value("per_user_limit").toInt(), 1);
+    }
+
+    void dashboardFollowsBookings() {
+        QVERIFY(m_created > 0);
+        QVERIFY(m_window->selectSale(m_created));
+        StatsHistory *history = m_window->history();
+        QCOMPARE(history->saleId(), m_created);
+        QTRY_VERIFY_WITH_TIMEOUT(!history->samples().isEmpty(), 5000);
+        QProgressBar *bar = m_window->dashboard()->remainingBar();
+        QTRY_COMPARE_WITH_TIMEOUT(bar->value(), 20, 5000);
+        QCOMPARE(bar->maximum(), 20);
+
+        for (int i = 0; i < 5; ++i)
+            QCOMPARE(book(m_created, QStringLiteral("buyer%1").arg(i)).status, 202);
+        for (int i = 0; i < 2; ++i) // the per-user limit is 1: refused
+            QCOMPARE(book(m_created, QStringLiteral("buyer%1").arg(i)).status, 409);
+
+        QTRY_COMPARE_WITH_TIMEOUT(bar->value(), 15, 5000);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                for (const QPointF &p : history->acceptedSeries())
+                    if (p.y() > 0)
+                        return true;
+                return false;
+            }(),
+            5000);
+        // One line per rejection reason seen (the two refusals are over the per-user limit).
+        QTRY_VERIFY_WITH_TIMEOUT(!history->reasons().isEmpty(), 5000);
+        const QString reason = history->reasons().first();
+        QVERIFY2(reason.contains(QStringLiteral("limit")), qPrintable(reason));
+        QTRY_VERIFY_WITH_TIMEOUT(!history->p99Series().isEmpty(), 5000);
+        const qsizetype before = history->samples().size();
+        QTRY_VERIFY_WITH_TIMEOUT(history->samples().size() > before + 2, 5000); // still moving
+
+        // The charts draw the same series: accepted, one per rejection reason, p50 and p99.
+        TimeChart *rates = m_window->dashboard()->ratesChart();
+        QVERIFY(rates->series(QStringLiteral("accepted")));
+        QVERIFY(rates->series(reason));
+        QVERIFY(rates->series(QStringLiteral("accepted"))->count() > 0);
+        QVERIFY(m_window->dashboard()->latencyChart()->series(QStringLiteral("p99"))->count() > 0);
+
+        // Funnel, table and processes.
+        auto *held = m_window->dashboard()->findChild<QProgressBar *>("funnel:held");
+        QTRY_VERIFY_WITH_TIMEOUT(
+            held->value()
+                    + m_window->dashboard()->findChild<QProgressBar *>("funnel:pending")->value()
+                == 5,
+            5000);
+        const int row = m_window->salesModel()->rowOf(m_created);
+        QCOMPARE(m_window->salesModel()->index(row, SalesModel::Remaining).data().toString(),
+                 QStringLiteral("15"));
+        QVERIFY(m_window->dashboard()->processes()->rowCount() >= 1);
+        QCOMPARE(m_window->dashboard()->processes()->item(0, 1)->text(), QStringLiteral("up"));
+        QVERIFY(!m_window->dashboard()->lagIsRed(QStringLiteral("stream")));
+    }
+
+    void alertsFollowThresholds() {
+        AlertsModel alerts;
+        Thresholds t;
+        t.p99Ms = 50;
+        alerts.setThresholds(t);
+        const auto stats = [](double p99, bool up, qint64 stream) {
+            return QJsonObject{
+                {"sale_id", 1},
+                {"at_ms", double(QDateTime::currentMSecsSinceEpoch())},
+                {"latency_ms", QJsonObject{{"count", 10}, {"p50", 1.0}, {"p99", p99}}},
+                {"lag", QJsonObject{{"stream", stream}, {"outbox", 0}, {"outbox_age_s", 0}}},
+                {"processes",
+                 QJsonArray{QJsonObject{{"id", "h-1"}, {"roles", QJsonArray{"api"}}, {"up", up}}}}};
+        };
+        alerts.checkStats(stats(10, true, 0));
+        QCOMPARE(alerts.rowCount(), 0);
+        alerts.checkStats(stats(80, true, 0));
+        alerts.checkStats(stats(90, true, 0)); // the same condition: no second alert
+        QCOMPARE(alerts.rowCount(), 1);
+        QVERIFY(alerts.isActive("p99"));
+        alerts.checkStats(stats(10, false, 5000));
+        QCOMPARE(alerts.rowCount(), 4); // p99 back to normal, process down, stream lag
+        for (const AlertsModel::Alert &a : alerts.alerts()) {
+            const AlertsModel::Level want = a.key == "down:h-1"     ? AlertsModel::Level::Critical
+                                            : a.key == "lag:stream" ? AlertsModel::Level::Warning
+                                            : a.text.contains("back under")
+                                                ? AlertsModel::Level::Info
+                                                : AlertsModel::Level::Warning;
+            QCOMPARE(a.level, want);
+        }
+        QVERIFY(alerts.isActive("down:h-1") && alerts.isActive("lag:stream"));
+        alerts.checkReconcile({{"run_id", 7},
+                               {"mode", "dry_run"},
+                               {"checks", QJsonArray{QJsonObject{{"check", "conservation"},
+                                                                 {"subject", "item 3"},
+                                                                 {"expected", 2},
+                                                                 {"found", 6},
+                                                                 {"drift", 4}}}}});
+        QCOMPARE(alerts.rowCount(), 5);
+        QVERIFY(alerts.alerts().first().text.contains("conservation item 3 drift +4"));
+    }
+
+    void reconciliationDryRunDriftAndRepair() {
+        QVERIFY(m_created > 0);
+        QVERIFY(m_window->selectSale(m_created));
+        m_window->tabs()->setCurrentWidget(m_window->reconcilePanel());
+        // Let the worker write the orders so the run sees nothing in flight.
+        QTRY_COMPARE_WITH_TIMEOUT(m_db.scalar("SELECT count(*) FROM orders WHERE sale_id = "
+                                              + QByteArray::number(m_created)),
+                                  QByteArray("5"), 10000);
+        ReconcilePanel *panel = m_window->reconcilePanel();
+        QTRY_VERIFY_WITH_TIMEOUT(panel->dryRunButton()->isEnabled(), 5000);
+        panel->dryRunButton()->click();
+        QTRY_VERIFY_WITH_TIMEOUT(panel->checks()->rowCount() > 0, 10000);
+        QCOMPARE(panel->checks()->driftRows(), 0);
+        QCOMPARE(panel->checks()->report().value("mode").toString(), QStringLiteral("dry_run"));
+        QVERIFY(panel->runs()->rowCount() >= 1);
+
+        RedisSync redis(m_redisServer.port());
+        const QByteArray stockKey = "fs:{sale:" + QByteArray::number(m_created) + "}:stock";
+        const QList<QByteArray> fields = redis.command({"HKEYS", stockKey});
+        QCOMPARE(fields.size(), 1);
+        redis.command({"HINCRBY", stockKey, fields.first(), "4"});
+        const qint64 firstRun = panel->checks()->report().value("run_id").toInteger();
+        QTRY_VERIFY_WITH_TIMEOUT(panel->dryRunButton()->isEnabled(), 5000);
+        panel->dryRunButton()->click();
+        QTRY_VERIFY_WITH_TIMEOUT(panel->checks()->report().value("run_id").toInteger() > firstRun,
+                                 10000);
+        QVERIFY(panel->checks()->driftRows() > 0);
+        bool highlighted = false;
+        for (int r = 0; r < panel->checks()->rowCount(); ++r)
+            highlighted |= panel->checks()->index(r, ReconcileChecksModel::Drift).data() == "+4"
+                           && panel->checks()->index(r, 0).data(Qt::BackgroundRole).isValid();
+        QVERIFY(highlighted);
+        // The drift is an alert on the dashboard.
+        QTRY_VERIFY_WITH_TIMEOUT(!m_window->alerts()->alerts().isEmpty()
+                                     && m_window->alerts()->alerts().first().level
+                                            == AlertsModel::Level::Critical,
+                                 5000);
+
+        // Repair asks first; saying no sends nothing.
+        const int runsBefore = panel->runs()->rowCount();
+        panel->repairButton()->click();
+        QVERIFY(answer(panel, QMessageBox::No));
+        QTest::qWait(200);
+        QCOMPARE(panel->runs()->rowCount(), runsBefore);
+        panel->repairButton()->click();
+        QVERIFY(answer(panel, QMessageBox::Yes));
+        QTRY_COMPARE_WITH_TIMEOUT(panel->checks()->report().value("mode").toString(),
+                                  QStringLiteral("repair"), 10000);
+        QCOMPARE(panel->checks()->driftRows(), 0);
+        QCOMPARE(redis.one({"HGET", stockKey, fields.first()}), QByteArray("15"));
+        closeOutcomes(panel);
+
+        // Choosing an older run shows its rows again.
+        const int driftRow = panel->runs()->rowOf(firstRun + 1);
+        QVERIFY(driftRow >= 0);
+        panel->findChild<QTableView *>("reconcileRuns")->selectRow(driftRow);
+        QVERIFY(panel->checks()->driftRows() > 0);
+    }
+
+    void auditLogShowsChangesLive() {
+        QVERIFY(m_created > 0);
+        QVERIFY(m_window->selectSale(m_created));
+        AuditPanel *audit = m_window->auditPanel();
+        audit->setOnlySelectedSale(true);
+        AuditModel *model = audit->model();
+        QTRY_VERIFY_WITH_TIMEOUT(model->rowCount() >= 2, 5000); // create and repair
+        for (int r = 0; r < model->rowCount(); ++r)
+            QCOMPARE(model->entry(r).value("sale_id").toInteger(), m_created);
+
+        // Pause from the window: confirmed, answered, audited and pushed back live.
+        m_window->pauseSale();
+        QVERIFY(answer(m_window.get(), QMessageBox::Yes));
+        QTRY_COMPARE_WITH_TIMEOUT(
+            m_window->salesModel()->saleById(m_created).value("state").toString(),
+            QStringLiteral("paused"), 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(model->entry(0).value("action").toString(),
+                                  QStringLiteral("sale.pause"), 5000);
+        QVERIFY(model->entry(0).value("actor").toString().contains("(tester)"));
+        QVERIFY(model->index(0, AuditModel::Change)
+                    .data()
+                    .toString()
+                    .contains(QStringLiteral("state: active → paused")));
+        m_window->resumeSale();
+        QVERIFY(answer(m_window.get(), QMessageBox::Yes));
+        QTRY_COMPARE_WITH_TIMEOUT(
+            m_window->salesModel()->saleById(m_created).value("state").toString(),
+            QStringLiteral("active"), 5000);
+        closeOutcomes(m_window.get());
+
+        // All sales: the other sale's creation shows too, and paging adds nothing twice.
+        audit->setOnlySelectedSale(false);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                for (int r = 0; r < model->rowCount(); ++r)
+                    if (model->entry(r).value("sale_id").toInteger() == m_preexisting)
+                        return true;
+                return false;
+            }(),
+            5000);
+        const int rows = model->rowCount();
+        audit->loadOlder();
+        QTest::qWait(300);
+        QCOMPARE(model->rowCount(), rows);
+    }
+
+    void adjustStockFromTheDialog() {
+        QVERIFY(m_window->selectSale(m_created));
+        AdjustDialog *d = m_window->openAdjustDialog();
+        QVERIFY(d);
+        QSignalSpy submitted(d, &AdjustDialog::submitted);
+        d->accept(); // 0 is refused locally
+        QCOMPARE(submitted.size(), 0);
+        d->findChild<QSpinBox *>("delta")->setValue(-100); // more than remains: conflict
+        d->accept();
+        QVERIFY(answer(d, QMessageBox::Yes));
+        QTRY_VERIFY_WITH_TIMEOUT(
+            d->findChild<QLabel *>("error")->text().startsWith(QStringLiteral("conflict")), 5000);
+        QVERIFY(d->isVisible());
+        d->findChild<QSpinBox *>("delta")->setValue(5);
+        d->accept();
+        QVERIFY(answer(d, QMessageBox::Yes));
+        QTRY_COMPARE_WITH_TIMEOUT(
+            m_window->salesModel()->saleById(m_created).value("stock").toInt(), 25, 5000);
+        closeOutcomes(m_window.get());
+    }
+
+    void fitsA1366x768Screen() {
+        const QSize hint = m_window->minimumSizeHint();
+        QVERIFY2(hint.width() <= 1366 && hint.height() <= 768,
+                 qPrintable(QStringLiteral("%1x%2").arg(hint.width()).arg(hint.height())));
+        m_window->resize(1366, 768);
+        m_window->tabs()->setCurrentWidget(m_window->dashboard());
+        QTest::qWait(50);
+        QVERIFY(m_window->salesView()->height() >= 100);
+        QVERIFY(m_window->dashboard()->ratesChart()->height() >= 150);
+        QVERIFY(m_window->dashboard()->processes()->height() >= 60);
+        SaleDialog *d = freshSaleDialog();
+        QVERIFY2(d->sizeHint().height() <= 720,
+                 qPrintable(QString::number(d->sizeHint().height())));
+        d->close();
+    }
+
+    // Last: it takes the server down and brings it back on the same port.
+    void droppedLinkKeepsTheDialogAndReconnects() {
+        SaleDialog *d = freshSaleDialog();
+        d->findChild<QLineEdit *>("name")->setText(QStringLiteral("Half filled"));
+        d->findChild<QSpinBox *>("stock")->setValue(7);
+        auto *start = d->findChild<QDateTimeEdit *>("start");
+        start->setDateTime(QDateTime::currentDateTime());
+        d->findChild<QDateTimeEdit *>("end")->setDateTime(start->dateTime().addSecs(600));
+
+        m_backend.kill();
+        QTRY_VERIFY_WITH_TIMEOUT(
+            m_window->stateLabel()->text().contains(QStringLiteral("reconnecting")), 5000);
+        QCOMPARE(m_window->connectionStatus()->kind(), ConnectionStatus::Kind::Reconnecting);
+
+        // Sending now fails; the dialog stays with everything typed in it.
+        d->accept();
+        QVERIFY(answer(d, QMessageBox::Yes));
+        QTRY_VERIFY_WITH_TIMEOUT(d->findChild<QLabel *>("generalError")->isVisible(), 5000);
+        QVERIFY(d->findChild<QLabel *>("generalError")->text().contains("disconnected"));
+        QVERIFY(d->isVisible());
+        QCOMPARE(d->findChild<QLineEdit *>("name")->text(), QStringLiteral("Half filled"));
+        QCOMPARE(d->findChild<QSpinBox *>("stock")->value(), 7);
+
+        QVERIFY2(m_backend.start(m_env, {"--roles", "api,worker"}), qPrintable(m_backend.error()));
+        QTRY_VERIFY_WITH_TIMEOUT(
+            m_window->stateLabel()->text().contains(QStringLiteral("connected to")), 15000);
+
+        // Retry: it goes through now.
+        d->accept();
+        QVERIFY(answer(d, QMessageBox::Yes));
+        QTRY_VERIFY_WITH_TIMEOUT(!m_window->saleDialog(), 5000);
+        SalesModel *sales = m_window->salesModel();
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                for (int r = 0; r < sales->rowCount(); ++r)
+                    if (sales->index(r, SalesModel::Name).data() == "Half filled")
+                        return true;
+                return false;
+            }(),
+            5000);
+        // The followed sale's stats resume after the reconnect.
+        QVERIFY(m_window->selectedSaleId() > 0);
+        const qsizetype samples = m_window->history()->samples().size();
+        QTRY_VERIFY_WITH_TIMEOUT(m_window->history()->samples().size() > samples, 5000);
+    }
+};
+
+QTEST_MAIN(TestConsole)
+#include "tst_console.moc"

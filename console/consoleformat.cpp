@@ -1,7 +1,9 @@
 #include "consoleformat.h"
 
+#include "protocol/adminprotocol.h"
 #include <QDateTime>
 #include <QJsonArray>
+
 #include <QJsonDocument>
 #include <QJsonObject>
 
@@ -10,26 +12,7 @@
 namespace flashsale::console {
 
 QString formatCell(const QJsonValue &value) {
-    switch (value.type()) {
-    case QJsonValue::Null:
-    case QJsonValue::Undefined:
-        return QStringLiteral("-");
-    case QJsonValue::Bool:
-        return value.toBool() ? QStringLiteral("yes") : QStringLiteral("no");
-    case QJsonValue::Double: {
-        const double d = value.toDouble();
-        if (d == std::floor(d) && std::abs(d) < 9.0e15)
-            return QString::number(qint64(d));
-        return QString::number(d, 'g', 6);
-    }
-    case QJsonValue::String:
-        return value.toString();
-    case QJsonValue::Array:
-        return QString::fromUtf8(QJsonDocument(value.toArray()).toJson(QJsonDocument::Compact));
-    case QJsonValue::Object:
-        return QString::fromUtf8(QJsonDocument(value.toObject()).toJson(QJsonDocument::Compact));
-    }
-    return {};
+    return admin::displayValue(value);
 }
 
 QString formatTime(const QJsonValue &value) {

@@ -1,5 +1,7 @@
 #include "consolesettings.h"
 
+#include "protocol/adminprotocol.h"
+
 #include <QSettings>
 
 namespace flashsale::console {
@@ -52,28 +54,7 @@ void ConsoleSettings::save() const {
 }
 
 std::expected<QUrl, QString> ConsoleSettings::resolveAdminUrl(const QString &text) {
-    QUrl url(text.trimmed(), QUrl::StrictMode);
-    const QString scheme = url.scheme().toLower();
-    if (!url.isValid() || url.host().isEmpty())
-        return std::unexpected(
-            QStringLiteral("\"%1\" is not a URL like ws://host:port/admin/v1/ws").arg(text));
-    if (scheme == QLatin1String("ws") || scheme == QLatin1String("wss")) {
-        if (url.path().isEmpty() || url.path() == QLatin1String("/"))
-            url.setPath(QLatin1String(kAdminPath));
-        return url;
-    }
-    if (scheme == QLatin1String("http") || scheme == QLatin1String("https")) {
-        QUrl ws;
-        ws.setScheme(scheme == QLatin1String("https") ? QStringLiteral("wss")
-                                                      : QStringLiteral("ws"));
-        ws.setHost(url.host());
-        ws.setPort(url.port());
-        ws.setPath(QLatin1String(kAdminPath));
-        return ws;
-    }
-    return std::unexpected(
-        QStringLiteral("\"%1\": the URL must start with ws://, wss://, http:// or https://")
-            .arg(text));
+    return admin::resolveAdminUrl(text);
 }
 
 } // namespace flashsale::console

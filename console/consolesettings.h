@@ -35,7 +35,6 @@ public:
     void save() const;
 
     static constexpr const char *kDefaultUrl = "ws://127.0.0.1:8080/admin/v1/ws";
-    static constexpr const char *kAdminPath = "/admin/v1/ws";
 
     // The admin WebSocket URL from what the user gave: ws(s):// as is (the admin path added
     // when there is none), an http(s):// API base URL mapped to ws(s)://host:port/admin/v1/ws.

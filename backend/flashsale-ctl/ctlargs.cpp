@@ -558,31 +558,6 @@ std::expected<qint64, QString> parseDuration(const QString &spec) {
     return total;
 }
 
-std::expected<QUrl, QString> resolveAdminUrl(const QString &text) {
-    QUrl url(text.trimmed(), QUrl::StrictMode);
-    const QString scheme = url.scheme().toLower();
-    if (!url.isValid() || url.host().isEmpty())
-        return std::unexpected(
-            QStringLiteral("\"%1\" is not a URL like ws://host:port/admin/v1/ws").arg(text));
-    if (scheme == QLatin1String("ws") || scheme == QLatin1String("wss")) {
-        if (url.path().isEmpty() || url.path() == QLatin1String("/"))
-            url.setPath(QLatin1String(kAdminPath));
-        return url;
-    }
-    if (scheme == QLatin1String("http") || scheme == QLatin1String("https")) {
-        QUrl ws;
-        ws.setScheme(scheme == QLatin1String("https") ? QStringLiteral("wss")
-                                                      : QStringLiteral("ws"));
-        ws.setHost(url.host());
-        ws.setPort(url.port());
-        ws.setPath(QLatin1String(kAdminPath));
-        return ws;
-    }
-    return std::unexpected(
-        QStringLiteral("\"%1\": the URL must start with ws://, wss://, http:// or https://")
-            .arg(text));
-}
-
 std::expected<Invocation, QString> parseInvocation(const QStringList &arguments,
                                                    const QProcessEnvironment &env, qint64 nowMs) {
     // Find the command words: the first arguments that are neither options nor the values of

@@ -24,7 +24,7 @@ enum ExitCode {
 };
 
 inline constexpr char kDefaultAdminUrl[] = "ws://127.0.0.1:8080/admin/v1/ws";
-inline constexpr char kAdminPath[] = "/admin/v1/ws";
+using admin::kAdminPath;
 
 struct Invocation {
     bool help = false;
@@ -62,9 +62,6 @@ std::expected<QString, QString> parseTime(const QString &spec, qint64 nowMs);
 // "3600", "90s", "10m", "1h", "1d", "1h30m" -> seconds. Fails on empty, signs, unknown units.
 std::expected<qint64, QString> parseDuration(const QString &spec);
 
-// The admin WebSocket URL from what the user gave: a ws:// or wss:// URL is used as it is (with
-// /admin/v1/ws added when it has no path); an http(s):// API base URL maps to
-// ws(s)://host:port/admin/v1/ws. Fails on other schemes or a URL without a host.
-std::expected<QUrl, QString> resolveAdminUrl(const QString &text);
+using admin::resolveAdminUrl; // in the protocol library, shared with the console
 
 } // namespace flashsale::ctl

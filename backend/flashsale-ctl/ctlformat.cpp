@@ -1,5 +1,6 @@
 #include "ctlformat.h"
 
+#include "protocol/adminprotocol.h"
 #include "texttable.h"
 
 #include <QDateTime>
@@ -78,26 +79,7 @@ QString formatJsonLine(const QJsonObject &object) {
 }
 
 QString formatCell(const QJsonValue &value) {
-    switch (value.type()) {
-    case QJsonValue::Null:
-    case QJsonValue::Undefined:
-        return QStringLiteral("-");
-    case QJsonValue::Bool:
-        return value.toBool() ? QStringLiteral("yes") : QStringLiteral("no");
-    case QJsonValue::Double: {
-        const double d = value.toDouble();
-        if (d == std::floor(d) && std::abs(d) < 9.0e15)
-            return QString::number(qint64(d));
-        return QString::number(d, 'g', 6);
-    }
-    case QJsonValue::String:
-        return value.toString();
-    case QJsonValue::Array:
-        return QString::fromUtf8(QJsonDocument(value.toArray()).toJson(QJsonDocument::Compact));
-    case QJsonValue::Object:
-        return QString::fromUtf8(QJsonDocument(value.toObject()).toJson(QJsonDocument::Compact));
-    }
-    return {};
+    return admin::displayValue(value);
 }
 
 QString formatTime(const QJsonValue &value) {

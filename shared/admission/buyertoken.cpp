@@ -1,5 +1,7 @@
 #include "buyertoken.h"
 
+#include "admission/powchallenge.h"
+
 #include <QByteArrayList>
 #include <QCryptographicHash>
 #include <QJsonDocument>
@@ -14,16 +16,6 @@ constexpr auto kB64 = QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEq
 
 QByteArray sign(const QByteArray &secret, const QByteArray &data) {
     return QMessageAuthenticationCode::hash(data, secret, QCryptographicHash::Sha256);
-}
-
-// Compares without leaking where the first difference is.
-bool sameBytes(const QByteArray &a, const QByteArray &b) {
-    if (a.size() != b.size())
-        return false;
-    unsigned char diff = 0;
-    for (qsizetype i = 0; i < a.size(); ++i)
-        diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-    return diff == 0;
 }
 
 std::optional<QJsonObject> jsonPart(const QByteArray &part) {
@@ -82,7 +74,7 @@ BuyerTokens::verify(const QByteArray &token, qint64 nowMs) const {
     const auto signature =
         QByteArray::fromBase64Encoding(parts[2], kB64 | QByteArray::AbortOnBase64DecodingErrors);
     if (!signature || m_secret.isEmpty()
-        || !sameBytes(*signature, sign(m_secret, parts[0] + '.' + parts[1])))
+        || !constantTimeEquals(*signature, sign(m_secret, parts[0] + '.' + parts[1])))
         return std::unexpected(Error::BadSignature);
     const auto claims = jsonPart(parts[1]);
     if (!claims)

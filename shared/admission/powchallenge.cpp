@@ -11,15 +11,6 @@ namespace {
 
 constexpr auto kB64 = QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals;
 
-bool sameBytes(const QByteArray &a, const QByteArray &b) {
-    if (a.size() != b.size())
-        return false;
-    unsigned char diff = 0;
-    for (qsizetype i = 0; i < a.size(); ++i)
-        diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-    return diff == 0;
-}
-
 // Without a configured secret, challenges are signed with a key of this process alone: they
 // verify only on the process that issued them.
 QByteArray randomSecret() {
@@ -120,7 +111,7 @@ PowChallenges::verify(const QByteArray &challenge, const QByteArray &solution, q
     const QByteArrayView body = QByteArrayView(challenge).first(dots[5]);
     const auto mac = QByteArray::fromBase64Encoding(field(6).toByteArray(),
                                                     kB64 | QByteArray::AbortOnBase64DecodingErrors);
-    if (!mac || !sameBytes(*mac, hmac(body).toByteArray()))
+    if (!mac || !constantTimeEquals(*mac, hmac(body).toByteArray()))
         return std::unexpected(Error::BadSignature);
     bool ok = false;
     if (field(1).toLongLong(&ok) != saleId || !ok)
@@ -146,6 +137,15 @@ QByteArrayView PowChallenges::hmac(QByteArrayView message) const {
     outer.addData(m_outerPad);
     outer.addData(inner.resultView());
     return outer.resultView();
+}
+
+bool constantTimeEquals(QByteArrayView a, QByteArrayView b) {
+    if (a.size() != b.size())
+        return false;
+    unsigned char diff = 0;
+    for (qsizetype i = 0; i < a.size(); ++i)
+        diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+    return diff == 0;
 }
 
 int PowChallenges::work(const QByteArray &challenge, const QByteArray &solution) {

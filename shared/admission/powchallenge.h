@@ -7,6 +7,9 @@
 
 namespace flashsale {
 
+// Equal bytes, compared in a time that does not depend on where they first differ (MACs).
+bool constantTimeEquals(QByteArrayView a, QByteArrayView b);
+
 // Stateless proof-of-work challenges (docs/ADMISSION.md):
 //
 //   v1.<sale id>.<base64url user>.<nonce, 32 hex>.<difficulty>.<expiry ms>.<base64url HMAC>

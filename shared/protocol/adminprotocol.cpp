@@ -4,6 +4,8 @@
 #include <QJsonDocument>
 #include <QJsonParseError>
 
+#include <cmath>
+
 namespace flashsale::admin {
 
 namespace {
@@ -256,6 +258,54 @@ std::expected<ServerMessage, QString> decodeServerMessage(const QByteArray &text
         m.failure = AdminFailure::fromJson(o.value(QStringLiteral("error")).toObject());
     }
     return m;
+}
+
+std::expected<QUrl, QString> resolveAdminUrl(const QString &text) {
+    QUrl url(text.trimmed(), QUrl::StrictMode);
+    const QString scheme = url.scheme().toLower();
+    if (!url.isValid() || url.host().isEmpty())
+        return std::unexpected(
+            QStringLiteral("\"%1\" is not a URL like ws://host:port/admin/v1/ws").arg(text));
+    if (scheme == QLatin1String("ws") || scheme == QLatin1String("wss")) {
+        if (url.path().isEmpty() || url.path() == QLatin1String("/"))
+            url.setPath(QLatin1String(kAdminPath));
+        return url;
+    }
+    if (scheme == QLatin1String("http") || scheme == QLatin1String("https")) {
+        QUrl ws;
+        ws.setScheme(scheme == QLatin1String("https") ? QStringLiteral("wss")
+                                                      : QStringLiteral("ws"));
+        ws.setHost(url.host());
+        ws.setPort(url.port());
+        ws.setPath(QLatin1String(kAdminPath));
+        return ws;
+    }
+    return std::unexpected(
+        QStringLiteral("\"%1\": the URL must start with ws://, wss://, http:// or https://")
+            .arg(text));
+}
+
+QString displayValue(const QJsonValue &value) {
+    switch (value.type()) {
+    case QJsonValue::Null:
+    case QJsonValue::Undefined:
+        return QStringLiteral("-");
+    case QJsonValue::Bool:
+        return value.toBool() ? QStringLiteral("yes") : QStringLiteral("no");
+    case QJsonValue::Double: {
+        const double d = value.toDouble();
+        if (d == std::floor(d) && std::abs(d) < 9.0e15)
+            return QString::number(qint64(d));
+        return QString::number(d, 'g', 6);
+    }
+    case QJsonValue::String:
+        return value.toString();
+    case QJsonValue::Array:
+        return QString::fromUtf8(QJsonDocument(value.toArray()).toJson(QJsonDocument::Compact));
+    case QJsonValue::Object:
+        return QString::fromUtf8(QJsonDocument(value.toObject()).toJson(QJsonDocument::Compact));
+    }
+    return {};
 }
 
 } // namespace flashsale::admin

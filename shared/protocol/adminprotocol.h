@@ -8,6 +8,7 @@
 #include <QList>
 #include <QString>
 #include <QStringList>
+#include <QUrl>
 
 #include <expected>
 #include <optional>
@@ -26,6 +27,17 @@
 namespace flashsale::admin {
 
 inline constexpr int kVersion = 1;
+inline constexpr char kAdminPath[] = "/admin/v1/ws";
+
+// The admin WebSocket URL from what a user typed: a ws:// or wss:// URL as it is (with
+// /admin/v1/ws added when it has no path); an http(s):// API base URL mapped to
+// ws(s)://host:port/admin/v1/ws. Fails with a sentence for the user on other schemes or a URL
+// without a host. Shared by flashsale-ctl and the console.
+std::expected<QUrl, QString> resolveAdminUrl(const QString &text);
+
+// A JSON value as one table cell: "-" for null, yes/no, integers without a decimal point,
+// arrays and objects as compact JSON.
+QString displayValue(const QJsonValue &value);
 inline constexpr qsizetype kMaxIdLength = 64;
 
 enum class Op {

@@ -323,8 +323,10 @@ async function run(o) {
   const expectedSolveMs = d > 0 ? (2 ** d / rate) * 1000 : 0;
   const jobs = d > 0 ? o.humans + bots.filter((b) => b.pow).length * cap : 0;
   const prepEstimateS = (jobs * expectedSolveMs) / 1000 / o['solver-threads'];
-  const openAfterS = Math.max(o['open-after-s'], prepEstimateS * 2 + 3);
-  if (openAfterS > 50) console.error(`warning: pre-solving is expected to take ${prepEstimateS.toFixed(0)} s; challenges may expire (60 s)`);
+  // The first challenge is fetched at once and must still be valid (60 s) when used, so the
+  // opening is never more than 55 s away; a run whose pre-solving overruns it is flagged.
+  const openAfterS = Math.min(55, Math.max(o['open-after-s'], prepEstimateS * 1.5 + 3));
+  if (prepEstimateS * 1.5 + 3 > 55) console.error(`warning: pre-solving is expected to take ${prepEstimateS.toFixed(0)} s; challenges may expire (60 s)`);
   const created = Date.now();
   const openMs = Math.ceil((created + openAfterS * 1000) / 1000) * 1000;
   const iso = (ms) => new Date(ms).toISOString();

@@ -36,6 +36,10 @@
   let held = null; // {reservationId, expiresAtMs}
   let pow = null; // the current challenge: {promise, challenge, difficulty, expiresAtMs, solution, used}
   let powPrefetched = false; // the early challenge is fetched once per sign-in
+  // Armed: the page books by itself at the opening instant (server clock), so a buyer is not
+  // slower than a script by a human's reaction time.
+  let armed = false;
+  let armTimer = null;
   let worker = null;
   let workerBusy = false;
   let devTokensUnavailable = false;
@@ -278,7 +282,11 @@
     if (button.disabled === canBuy) button.disabled = !canBuy;
     let hint;
     if (busy) hint = 'Working on it…';
-    else if (phase === 'before') hint = identity ? 'The button unlocks when the sale opens.' : 'Enter your user id to take part.';
+    else if (phase === 'before') {
+      hint = !identity ? 'Enter your user id to take part.'
+        : armed ? `Armed: this page books at ${formatClockTime(sale.startsAtMs)} (server clock).`
+          : 'The button unlocks when the sale opens.';
+    }
     else if (phase === 'open' && !identity) hint = 'Enter your user id to buy.';
     else if (phase === 'open') {
       const last = $('result').dataset.state;
@@ -290,6 +298,22 @@
 
     // Solve the proof of work just before the start so the first click goes straight out.
     const startsIn = sale.startsAtMs - now;
+    const armRow = $('arm-row');
+    const canArm = phase === 'before' && identity !== null && !held;
+    if (armRow.hidden === canArm) armRow.hidden = !canArm;
+    armed = armed && (phase === 'before' || phase === 'open') && identity !== null;
+    if ($('arm').checked !== armed) $('arm').checked = armed;
+    if (armed && phase === 'before' && !armTimer && startsIn < 1000) {
+      // A timer of its own for the last second, aimed at the start by the server clock.
+      armTimer = setTimeout(() => {
+        armTimer = null;
+        render();
+      }, Math.max(0, startsIn));
+    }
+    if (armed && phase === 'open' && !busy) {
+      armed = false;
+      buy();
+    }
     // Unlock at the start itself, not at the next 100 ms tick.
     if (phase === 'before' && startsIn < 100) setTimeout(render, startsIn + 1);
     if (identity && sale.powDifficulty > 0 && !pow && !powPrefetched && startsIn > 0 &&
@@ -615,6 +639,14 @@
   $('dev-login').addEventListener('submit', devLogin);
   $('sign-out').addEventListener('click', () => signOut());
   $('buy').addEventListener('click', buy);
+  $('arm').addEventListener('change', (e) => {
+    armed = e.target.checked;
+    if (armed && identity && sale.powDifficulty > 0 && !powPrefetched) {
+      powPrefetched = true;
+      preparePow().catch(() => {});
+    }
+    render();
+  });
   loadIdentity();
   loadSale().then((ok) => {
     if (!ok) return;

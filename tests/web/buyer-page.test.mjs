@@ -260,6 +260,13 @@ async function openBuyerPage(browser, server, saleId, user, { scale = 1 } = {}) 
   // Every result state the page shows, in order (some last only a second).
   await page.addInitScript(() => {
     window.__states = [];
+    // When the page first sends a booking (the armed scenario checks it is at the opening).
+    const fetchBefore = window.fetch;
+    window.fetch = function (input, init) {
+      const url = typeof input === 'string' ? input : input.url;
+      if (/\/book$/.test(url) && !window.__firstBookAt) window.__firstBookAt = Date.now();
+      return fetchBefore.apply(this, arguments);
+    };
     document.addEventListener('DOMContentLoaded', () => {
       const el = document.getElementById('result');
       new MutationObserver(() => {
@@ -357,6 +364,32 @@ async function scenarioCountdownAndHeld(browser, server) {
     log(`(a) screenshot written to ${path.relative(ROOT, file)}`);
   }
   check(page.problems.length === 0, `(a) the page reported errors: ${page.problems.join('; ')}`);
+  await context.close();
+}
+
+// (e) armed: ticked before the start, the page books by itself at the opening instant
+async function scenarioArmed(browser, server) {
+  const startsAtMs = Date.now() + 4000;
+  const saleId = await createSale(server, {
+    name: 'Armed drop', stock: 5, per_user_limit: 1, price_cents: 100, pow_difficulty: 10,
+    starts_at: new Date(startsAtMs).toISOString(),
+  });
+  const { page, context } = await openBuyerPage(browser, server, saleId, 'armed-ann');
+  await page.waitForSelector('#arm-row:not([hidden])', { timeout: 5000 });
+  check(await page.isDisabled('#buy'), '(e) the Buy button is enabled before the start');
+  await page.check('#arm');
+  const hint = await page.textContent('#buy-hint');
+  check(/Armed/.test(hint), `(e) the hint does not say the page is armed: "${hint}"`);
+  const held = await waitForState(page, 'held', 15000, '(e) the armed booking');
+  const reservationId = await page.getAttribute('#result', 'data-reservation-id');
+  const r = await http('GET', `${server.url}/api/v1/reservations/${encodeURIComponent(reservationId)}`);
+  check(r.status === 200, `(e) GET /api/v1/reservations/${reservationId} answered ${r.status}`);
+  // No click was needed, and the booking went out at the opening, not a reaction time later.
+  const sentAt = await page.evaluate(() => window.__firstBookAt || null);
+  const late = sentAt === null ? null : sentAt - startsAtMs;
+  check(late !== null && late >= -150 && late < 150, `(e) the armed booking went out ${late} ms after the start`);
+  log(`(e) armed: booked ${late} ms after starts_at without a click; ${held.title}`);
+  check(page.problems.length === 0, `(e) the page reported errors: ${page.problems.join('; ')}`);
   await context.close();
 }
 
@@ -471,6 +504,7 @@ async function main() {
     await scenarioSoldOut(browser, server);
     await scenarioLimit(browser, server);
     await scenarioThrottled(browser, server);
+    await scenarioArmed(browser, server);
   } catch (e) {
     if (server.child.exitCode !== null) e.message += `\nflashsale-server exited (${server.child.exitCode}):\n${server.serverLogTail()}`;
     else if (!(e instanceof CheckFailed)) e.message += `\nserver log:\n${server.serverLogTail()}`;

@@ -36,28 +36,7 @@ QString formatFailure(const admin::AdminFailure &failure) {
 }
 
 QString formatChange(const QJsonValue &before, const QJsonValue &after) {
-    if (before.isObject() && after.isObject()) {
-        const QJsonObject b = before.toObject();
-        const QJsonObject a = after.toObject();
-        QStringList keys = b.keys();
-        for (const QString &k : a.keys())
-            if (!keys.contains(k))
-                keys << k;
-        QStringList changes;
-        for (const QString &k : keys)
-            if (b.value(k) != a.value(k))
-                changes << QStringLiteral("%1: %2 → %3")
-                               .arg(k, formatCell(b.value(k)), formatCell(a.value(k)));
-        return changes.join(QStringLiteral(", "));
-    }
-    if ((before.isNull() || before.isUndefined()) && after.isObject()) {
-        const QJsonValue name = after.toObject().value(QStringLiteral("name"));
-        return name.isString() ? QStringLiteral("created \"%1\"").arg(name.toString())
-                               : QStringLiteral("created");
-    }
-    if (before.isNull() || before.isUndefined())
-        return after.isNull() || after.isUndefined() ? QString() : formatCell(after);
-    return formatCell(before) + QStringLiteral(" → ") + formatCell(after);
+    return admin::describeChange(before, after, QStringLiteral("\u2192"));
 }
 
 QString formatCents(qint64 cents) {

@@ -36,31 +36,8 @@ QString ms(const QJsonValue &v) {
     return v.isDouble() ? number(v.toDouble(), v.toDouble() < 10 ? 2 : 1) : QStringLiteral("-");
 }
 
-// "before -> after" for an audit entry: only the members that changed, when both are objects.
 QString auditChange(const QJsonValue &before, const QJsonValue &after) {
-    if (before.isObject() && after.isObject()) {
-        const QJsonObject b = before.toObject();
-        const QJsonObject a = after.toObject();
-        QStringList changes;
-        QStringList keys = b.keys();
-        for (const QString &k : a.keys())
-            if (!keys.contains(k))
-                keys << k;
-        for (const QString &k : keys)
-            if (b.value(k) != a.value(k))
-                changes << QStringLiteral("%1: %2 -> %3")
-                               .arg(k, formatCell(b.value(k)), formatCell(a.value(k)));
-        return changes.join(QStringLiteral(", "));
-    }
-    // A creation records the whole new object; its name says enough in a table.
-    if ((before.isNull() || before.isUndefined()) && after.isObject()) {
-        const QJsonValue name = after.toObject().value(s("name"));
-        return name.isString() ? QStringLiteral("created \"%1\"").arg(name.toString())
-                               : QStringLiteral("created");
-    }
-    if (before.isNull() || before.isUndefined())
-        return after.isNull() || after.isUndefined() ? QString() : formatCell(after);
-    return formatCell(before) + QStringLiteral(" -> ") + formatCell(after);
+    return admin::describeChange(before, after);
 }
 
 } // namespace

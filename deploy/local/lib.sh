@@ -804,3 +804,31 @@ fs_wait_http() {
   done
   return 1
 }
+
+# --------------------------------------------------------------------------
+# test fixtures (tests/*/test_*.sh): throwaway servers on free loopback ports
+
+# fs_test_redis_start BIN DIR LOG PORT_VAR PID_VAR - a redis-server without persistence in DIR;
+# sets the caller's PORT_VAR and PID_VAR, dies when it does not answer within 10 s.
+fs_test_redis_start() {
+  local bin=$1 dir=$2 log=$3 port i
+  fs_pick_port port
+  "$bin" --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$dir" \
+    --daemonize no </dev/null >"$log" 2>&1 &
+  printf -v "$5" '%s' "$!"
+  printf -v "$4" '%s' "$port"
+  for ((i = 0; i < 100; i++)); do
+    fs_redis_ping "$port" && return 0
+    sleep 0.1
+  done
+  fs_die "redis-server did not start (log: $log)"
+}
+
+# fs_test_db_url ADMIN_URL DB - the URL of database DB in the cluster of ADMIN_URL (same
+# credentials and options).
+fs_test_db_url() {
+  local admin=$1 db=$2 base
+  base=${admin%%\?*}
+  printf '%s' "${base%/*}/$db${admin#"$base"}"
+}
+

@@ -308,4 +308,31 @@ QString displayValue(const QJsonValue &value) {
     return {};
 }
 
+QString describeChange(const QJsonValue &before, const QJsonValue &after, const QString &arrow) {
+    const auto absent = [](const QJsonValue &v) { return v.isNull() || v.isUndefined(); };
+    if (before.isObject() && after.isObject()) {
+        const QJsonObject b = before.toObject();
+        const QJsonObject a = after.toObject();
+        QStringList keys = b.keys();
+        for (const QString &k : a.keys())
+            if (!keys.contains(k))
+                keys << k;
+        QStringList changes;
+        for (const QString &k : keys)
+            if (b.value(k) != a.value(k))
+                changes << QStringLiteral("%1: %2 %3 %4")
+                               .arg(k, displayValue(b.value(k)), arrow, displayValue(a.value(k)));
+        return changes.join(QStringLiteral(", "));
+    }
+    // A creation records the whole new object; its name says enough in a table.
+    if (absent(before) && after.isObject()) {
+        const QJsonValue name = after.toObject().value(QStringLiteral("name"));
+        return name.isString() ? QStringLiteral("created \"%1\"").arg(name.toString())
+                               : QStringLiteral("created");
+    }
+    if (absent(before))
+        return absent(after) ? QString() : displayValue(after);
+    return displayValue(before) + QLatin1Char(' ') + arrow + QLatin1Char(' ') + displayValue(after);
+}
+
 } // namespace flashsale::admin

@@ -38,6 +38,12 @@ std::expected<QUrl, QString> resolveAdminUrl(const QString &text);
 // A JSON value as one table cell: "-" for null, yes/no, integers without a decimal point,
 // arrays and objects as compact JSON.
 QString displayValue(const QJsonValue &value);
+
+// An audit entry's change in one line: "state: active -> paused" (only the members that
+// changed, when both sides are objects), 'created "Name"' for a creation, else
+// "before -> after". `arrow` separates old from new.
+QString describeChange(const QJsonValue &before, const QJsonValue &after,
+                       const QString &arrow = QStringLiteral("->"));
 inline constexpr qsizetype kMaxIdLength = 64;
 
 enum class Op {

@@ -72,20 +72,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
-fs_pick_port REDIS_PORT
-"$REDIS_BIN" --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --dir "$DIR" \
-  --daemonize no </dev/null >"$LOGS/redis.log" 2>&1 &
-REDIS_PID=$!
-for ((i = 0; i < 100; i++)); do
-  fs_redis_ping "$REDIS_PORT" && break
-  sleep 0.1
-done
-fs_redis_ping "$REDIS_PORT" || fs_die "redis-server did not start"
-
+fs_test_redis_start "$REDIS_BIN" "$DIR" "$LOGS/redis.log" REDIS_PORT REDIS_PID
 psql_admin -c "CREATE DATABASE \"$DB\""
 DB_CREATED=1
-pg_base=${PG_ADMIN_URL%%\?*}
-PG_URL="${pg_base%/*}/$DB${PG_ADMIN_URL#"$pg_base"}"
+PG_URL="$(fs_test_db_url "$PG_ADMIN_URL" "$DB")"
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export FLASHSALE_ADMIN_TOKEN BOTSIM_BUYER_SECRET
 FLASHSALE_ADMIN_TOKEN="$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"

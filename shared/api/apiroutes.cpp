@@ -11,6 +11,7 @@
 #include "pg/pgconnection.h"
 #include "protocol/fieldreader.h"
 #include "redis/redisclient.h"
+#include "redis/redisdurability.h"
 #include "scheduler/itemimage.h"
 #include "stats/livestats.h"
 
@@ -806,6 +807,7 @@ void ApiRoutes::metrics(const ExchangePtr &ex) {
         QMap<qint64, qint64> stock, pending, lag, dead;
         std::optional<qint64> outboxRows; // unknown while PostgreSQL cannot be asked
         double outboxAgeSeconds = 0;
+        RedisDurability durability;
         bool up = true;
         int left = 0;
     };
@@ -826,6 +828,13 @@ void ApiRoutes::metrics(const ExchangePtr &ex) {
         out += "# HELP flashsale_redis_up Whether this scrape could read Redis.\n"
                "# TYPE flashsale_redis_up gauge\nflashsale_redis_up "
                + QByteArray(g.up ? "1" : "0") + '\n';
+        if (g.durability.known)
+            out += "# HELP flashsale_redis_durability Redis persistence: 1 for the append-only "
+                   "file's fsync policy in use (appendfsync=\"off\" without one).\n"
+                   "# TYPE flashsale_redis_durability gauge\nflashsale_redis_durability{"
+                   "appendfsync=\""
+                   + (g.durability.appendOnly ? g.durability.appendFsync : QByteArray("off"))
+                   + "\"} 1\n";
         const struct {
             const char *name;
             const char *help;
@@ -859,6 +868,7 @@ void ApiRoutes::metrics(const ExchangePtr &ex) {
                 g->outboxRows = o->rows.value(0).value(0).toLongLong();
                 g->outboxAgeSeconds = o->rows.value(0).value(1).toDouble();
             }
+            readRedisDurability(m_redis, [g](const RedisDurability &d) { g->durability = d; });
             m_redis.command(
                 {"SMEMBERS", SaleKeys::saleIndex()},
                 [this, g, render](const Result<RedisValue> &members) {

@@ -12,6 +12,7 @@
 #include "pg/pgconnection.h"
 #include "reconcile/reconciler.h"
 #include "redis/redisclient.h"
+#include "redis/redisdurability.h"
 #include "stats/livestats.h"
 
 #include <QCryptographicHash>
@@ -61,8 +62,19 @@ public:
                 down->fetch_add(now ? -1 : 1);
             }
         };
-        connect(m_redis.get(), &RedisClient::connected, this,
-                [this, track] { track(&m_redisUp, true); });
+        connect(m_redis.get(), &RedisClient::connected, this, [this, track] {
+            track(&m_redisUp, true);
+            // Say once per process how much a Redis crash can lose (I3), so an operator who
+            // runs Redis without an append-only file hears it at start-up, not after a crash.
+            static std::atomic<bool> told{false};
+            if (!told.exchange(true))
+                readRedisDurability(*m_redis, [](const RedisDurability &d) {
+                    if (d.known && d.appendOnly && d.appendFsync != "no")
+                        qCInfo(lcApp).noquote() << d.describe();
+                    else
+                        qCWarning(lcApp).noquote() << d.describe();
+                });
+        });
         connect(m_redis.get(), &RedisClient::disconnected, this,
                 [this, track] { track(&m_redisUp, false); });
         connect(m_pg.get(), &PgConnection::connected, this,

@@ -535,6 +535,11 @@ private Q_SLOTS:
         QVERIFY(text.contains("flashsale_redis_up 1"));
         QVERIFY(text.contains("\nflashsale_postgres_up 1\n"));
         QVERIFY(text.contains("\nflashsale_outbox_unpublished "));
+        // The test Redis runs without an append-only file, and the scrape says so (I3's window).
+        QVERIFY2(text.contains("\nflashsale_redis_durability{appendfsync=\"off\"} 1\n"),
+                 text.constData());
+        const QByteArray log = m_backend.log();
+        QVERIFY2(log.contains("without an append-only file"), log.constData());
 
         const HttpResponse p = http(m_port, "GET", "/problems/sold-out");
         QCOMPARE(p.status, 200);

@@ -1,0 +1,48 @@
+#include "redisdurability.h"
+
+#include "redisclient.h"
+
+namespace flashsale {
+
+QString RedisDurability::describe() const {
+    if (!known)
+        return QStringLiteral("Redis durability unknown (CONFIG GET refused): the window of "
+                              "accepted bookings a Redis crash can lose is not known");
+    if (!appendOnly)
+        return QStringLiteral("Redis runs without an append-only file (appendonly no): a Redis "
+                              "restart loses every sale's counters and the bookings not yet "
+                              "written to PostgreSQL");
+    if (appendFsync == "always")
+        return QStringLiteral("Redis appendfsync always: no accepted booking is lost to a Redis "
+                              "or machine crash");
+    if (appendFsync == "everysec")
+        return QStringLiteral("Redis appendfsync everysec: a Redis process crash loses no "
+                              "accepted booking; a machine crash or power loss can lose about the "
+                              "last second of them (at most 2 s)");
+    return QStringLiteral("Redis appendfsync %1: a machine crash can lose the accepted bookings "
+                          "the kernel has not flushed yet (typically up to 30 s)")
+        .arg(QString::fromLatin1(appendFsync));
+}
+
+void readRedisDurability(RedisClient &redis, std::function<void(const RedisDurability &)> done) {
+    redis.command({"CONFIG", "GET", "appendonly", "appendfsync"},
+                  [done = std::move(done)](const Result<RedisValue> &r) {
+                      RedisDurability d;
+                      if (r && r->isArray()) {
+                          // A flat array of name, value pairs, in no promised order.
+                          for (qsizetype i = 0; i + 1 < r->elements.size(); i += 2) {
+                              const QByteArray name = r->elements[i].bytes();
+                              const QByteArray value = r->elements[i + 1].bytes();
+                              if (name == "appendonly") {
+                                  d.appendOnly = value == "yes";
+                                  d.known = true;
+                              } else if (name == "appendfsync") {
+                                  d.appendFsync = value;
+                              }
+                          }
+                      }
+                      done(d);
+                  });
+}
+
+} // namespace flashsale

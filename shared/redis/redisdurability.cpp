@@ -16,9 +16,9 @@ QString RedisDurability::describe() const {
         return QStringLiteral("Redis appendfsync always: no accepted booking is lost to a Redis "
                               "or machine crash");
     if (appendFsync == "everysec")
-        return QStringLiteral("Redis appendfsync everysec: a Redis process crash loses no "
-                              "accepted booking; a machine crash or power loss can lose about the "
-                              "last second of them (at most 2 s)");
+        return QStringLiteral("Redis appendfsync everysec: a machine crash or power loss can "
+                              "lose about the last second of accepted bookings (at most 2 s); a "
+                              "Redis process crash loses none unless the disk lags");
     return QStringLiteral("Redis appendfsync %1: a machine crash can lose the accepted bookings "
                           "the kernel has not flushed yet (typically up to 30 s)")
         .arg(QString::fromLatin1(appendFsync));

@@ -14,8 +14,9 @@ class RedisClient;
 // the window of accepted bookings a crash can lose before the worker has written them:
 //   appendonly no                everything in Redis (counters, holds, unread stream entries)
 //   appendfsync always           nothing on a process crash or a power loss
-//   appendfsync everysec         nothing on a process crash; about 1 s (at most 2 s) on a
-//                                machine crash or power loss
+//   appendfsync everysec         about 1 s (at most 2 s) on a machine crash or power loss;
+//                                nothing on a process crash, unless a lagging disk made Redis
+//                                postpone its write (then up to 2 s as well)
 //   appendfsync no               whatever the kernel has not flushed (typically up to 30 s)
 // docs/RELIABILITY.md has the measured figures.
 struct RedisDurability {

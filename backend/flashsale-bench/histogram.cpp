@@ -64,6 +64,8 @@ double Histogram::quantile(double q) const {
     q = std::clamp(q, 0.0, 1.0);
     // The rank of the wanted value, 1-based: at least q of the values are at or below it.
     const qint64 rank = std::max<qint64>(1, qint64(std::ceil(q * double(m_count))));
+    if (rank >= m_count)
+        return double(m_max); // known exactly
     qint64 seen = 0;
     for (size_t i = 0; i < m_counts.size(); ++i) {
         seen += m_counts[i];

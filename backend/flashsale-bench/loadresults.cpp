@@ -121,9 +121,10 @@ QString LoadResults::summary() const {
                  .arg(unknown)
                  .arg(retries);
     if (behindCount > 0 || arrivalsMissed > 0) {
-        lines << QStringLiteral("BEHIND    the client fell behind its schedule: %1 requests sent "
-                                "over 10 ms late, at most %2 ms; %3 arrivals never sent. "
-                                "Latencies count from the intended send time.")
+        lines << QStringLiteral("BEHIND    %1 requests went out over 10 ms after their intended "
+                                "time (at most %2 ms late) and %3 arrivals never went out: the "
+                                "schedule outran the connections (a slow server, or too few "
+                                "--connections). Latencies count from the intended time.")
                      .arg(behindCount)
                      .arg(ms(double(behindMaxUs)))
                      .arg(arrivalsMissed);

@@ -128,7 +128,11 @@ int runLoad(const QStringList &args) {
                          qPrintable(QDateTime::fromMSecsSinceEpoch(config.startAtMs, Qt::UTC)
                                         .toString(Qt::ISODateWithMs)));
     }
-    const QString startedAt = isoNow();
+    // The ledger's run line says when the load began: the opening it waited for, if any.
+    const QString startedAt =
+        config.startAtMs > 0
+            ? QDateTime::fromMSecsSinceEpoch(config.startAtMs, Qt::UTC).toString(Qt::ISODateWithMs)
+            : isoNow();
 
     std::vector<std::unique_ptr<LoadWorker>> workers;
     std::vector<QString> errors(size_t(config.threads));

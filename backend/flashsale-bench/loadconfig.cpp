@@ -48,8 +48,9 @@ struct Options {
         add({"timeout-ms"}, "Per-request timeout, from sending to the whole answer.", "ms", "5000");
         add({"connect-timeout-ms"}, "TCP connect timeout.", "ms", "1000");
         add({"retry"},
-            "Humans retry after transport errors, timeouts, 503 and 429 with exponential backoff "
-            "and jitter (Retry-After / retry_after_ms honoured), with the same Idempotency-Key.");
+            "Humans retry after transport errors, timeouts, 5xx and 429 with exponential backoff "
+            "and jitter (Retry-After / retry_after_ms honoured), and after 403 sale-not-started "
+            "when the sale opens by the server's clock; always with the same Idempotency-Key.");
         add({"max-retries"}, "Retries per booking with --retry.", "n", "5");
         add({"backoff-ms"}, "First retry's backoff (doubles per retry, full jitter).", "ms", "50");
         add({"backoff-max-ms"}, "Backoff cap.", "ms", "2000");

@@ -281,6 +281,9 @@ void LoadWorker::pump(qint64 now) {
         while (takeWork(now, &w)) {
             ++m_sent;
             ++m_results.requests;
+            if (m_results.firstSendUs == 0)
+                m_results.firstSendUs = now;
+            m_results.lastDoneUs = now;
             ++m_results.byType[QByteArrayLiteral("transport:refused")];
             const UserSession::Step step =
                 w.session->onFailure(TransportError::Refused, false, m_results, m_rng);

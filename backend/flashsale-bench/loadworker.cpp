@@ -404,9 +404,10 @@ void LoadWorker::onEvent(int c, quint32 events, qint64 now) {
         return;
     }
     if ((events & EPOLLOUT) && k.state == ConnState::Busy && k.written < k.out.size()) {
+        const quint32 generation = k.generation;
         flush(c, now);
-        if (k.state == ConnState::Down)
-            return;
+        if (k.generation != generation)
+            return; // the write failed and the connection was replaced
     }
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         onReadable(c, now);

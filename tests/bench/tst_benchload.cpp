@@ -486,6 +486,74 @@ private Q_SLOTS:
                                 .arg(byUser.size())
                                 .arg(l->unknown.size())));
     }
+
+    // Two API processes behind one list of URLs; one is killed (SIGKILL) while users arrive.
+    // Its connections move to the other, the cut-off requests are retried with their keys, and
+    // every user ends with exactly one reservation that Redis also counts.
+    void failoverWhenOneOfTwoProcessesDies() {
+        Backend second;
+        QVERIFY2(second.start({{"FLASHSALE_REDIS_URL", m_redisServer.url()},
+                               {"FLASHSALE_PG_URL", m_db.url()}},
+                              {QStringLiteral("--roles"), QStringLiteral("api")}),
+                 qPrintable(second.error()));
+        const int stock = 5000;
+        const qint64 sale = createSale(stock);
+        QVERIFY(sale > 0);
+        const QString ledger = m_dir.filePath(QStringLiteral("failover.jsonl"));
+        const QString report = m_dir.filePath(QStringLiteral("failover.json"));
+        QProcess p;
+        p.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+        p.start(QStringLiteral(FLASHSALE_BENCH_BIN),
+                benchArgs({"--url",
+                           m_backend.url() + QLatin1Char(',') + second.url(),
+                           "--sale",
+                           QString::number(sale),
+                           "--users",
+                           "1500",
+                           "--user-prefix",
+                           "fo",
+                           "--dev-user-ids",
+                           "--connections",
+                           "32",
+                           "--threads",
+                           "2",
+                           "--profile",
+                           "ramp",
+                           "--rate-from",
+                           "1000",
+                           "--rate-to",
+                           "1000",
+                           "--duration",
+                           "1.5",
+                           "--retry",
+                           "--timeout-ms",
+                           "2000",
+                           "--ledger",
+                           ledger,
+                           "--report",
+                           report,
+                           "--max-seconds",
+                           "20"}));
+        QVERIFY(p.waitForStarted(5000));
+        QThread::msleep(700);
+        second.kill();
+        QVERIFY(p.waitForFinished(30000));
+        const QByteArray out = p.readAllStandardOutput();
+        QVERIFY2(p.exitCode() == 0, out.constData());
+        qInfo("%s", out.constData());
+
+        QString error;
+        const auto l = readLedger(ledger, &error);
+        QVERIFY2(l, qPrintable(error));
+        QHash<QString, QSet<QString>> byUser;
+        for (const LedgerBooking &b : l->accepted)
+            byUser[b.user].insert(b.reservationId);
+        for (auto it = byUser.begin(); it != byUser.end(); ++it)
+            QVERIFY2(it.value().size() == 1, qPrintable(it.key()));
+        QCOMPARE(l->unknown.size(), 0);
+        QCOMPARE(byUser.size(), 1500);
+        QCOMPARE(stock - remaining(sale), 1500);
+    }
 };
 
 QTEST_GUILESS_MAIN(TestBenchLoad)

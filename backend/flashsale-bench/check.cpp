@@ -256,6 +256,8 @@ int runCheck(const QStringList &args) {
     if (!drain(reader, options.expectAllEnded, drainSeconds, o))
         return cannot(o.error);
 
+    QElapsedTimer phase;
+    phase.start();
     const Result<PgView> pg = reader.readPg();
     if (!pg)
         return cannot(pg.error().message);
@@ -265,6 +267,7 @@ int runCheck(const QStringList &args) {
     orderIds.reserve(pg->orders.size());
     for (const OrderRecord &r : pg->orders)
         orderIds << r.id;
+    const qint64 pgMs = phase.restart();
     const Result<RedisView> redis = reader.readRedis(orderIds);
     if (!redis)
         return cannot(redis.error().message);
@@ -272,6 +275,7 @@ int runCheck(const QStringList &args) {
         return cannot(QStringLiteral("sale %1 is not in Redis (never warmed, or its keys are "
                                      "gone): nothing to compare")
                           .arg(saleId));
+    const qint64 redisMs = phase.restart();
     const Result<KafkaView> kafka =
         readSaleEvents(p.value(kafkaOpt),
                        {QByteArrayLiteral("order.created"), QByteArrayLiteral("order.paid"),
@@ -279,6 +283,15 @@ int runCheck(const QStringList &args) {
                        saleId, kKafkaTimeoutMs);
     if (!kafka)
         return cannot(kafka.error().message);
+    say(QStringLiteral("read: PostgreSQL %1 orders in %2 s; Redis %3 stream bookings in %4 s; "
+                       "Kafka %5 messages of the sale (%6 of others) in %7 s")
+            .arg(pg->orders.size())
+            .arg(pgMs / 1000.0, 0, 'f', 1)
+            .arg(redis->bookEntries)
+            .arg(redisMs / 1000.0, 0, 'f', 1)
+            .arg(kafka->messages)
+            .arg(kafka->otherMessages)
+            .arg(phase.elapsed() / 1000.0, 0, 'f', 1));
 
     o.checks = checkInvariants({*ledger, *pg, *redis, *kafka, report}, options);
     qsizetype failed = 0;

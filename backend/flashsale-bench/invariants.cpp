@@ -72,8 +72,9 @@ struct Facts {
     QList<QByteArray> notPersisted;
 
     // The ledger.
-    QHash<QByteArray, QByteArray> ledgerUserOfRid; // distinct accepted reservation -> user
-    qint64 ledgerUnits = 0;                        // units of distinct accepted reservations
+    QHash<QByteArray, QByteArray> ledgerUserOfRid;         // distinct accepted reservation -> user
+    QHash<QByteArray, const LedgerBooking *> ledgerAnswer; // its first answer
+    qint64 ledgerUnits = 0; // units of distinct accepted reservations
     qint64 replays = 0;
     QHash<QPair<QString, QString>, QSet<QByteArray>> ridsOfKey; // (user, key) -> reservations
     // Orders the client never saw accepted, matched to an "unknown" attempt of their user.
@@ -129,6 +130,7 @@ Facts gather(const CheckInput &in) {
             f.ridsOfKey[{b.user, b.key}].insert(rid);
         if (!f.ledgerUserOfRid.contains(rid)) {
             f.ledgerUserOfRid.insert(rid, b.user.toUtf8());
+            f.ledgerAnswer.insert(rid, &b);
             f.ledgerUnits += b.quantity;
         }
     }
@@ -288,9 +290,23 @@ CheckResult acceptedMeansRecorded(const CheckInput &in, const Facts &f) {
         dead(QStringLiteral("dead-lettered stream entries"));
     QList<QByteArray> ledgerRids = f.ledgerUserOfRid.keys();
     std::sort(ledgerRids.begin(), ledgerRids.end());
+    Offences differs(QStringLiteral("orders that differ from the answer the client got"));
     for (const QByteArray &rid : ledgerRids) {
-        if (!f.orderByRid.contains(rid))
+        const OrderRecord *o = f.orderByRid.value(rid);
+        if (!o) {
             missing.add(str(rid));
+            continue;
+        }
+        const LedgerBooking *b = f.ledgerAnswer.value(rid);
+        if (b->user.toUtf8() != o->userId || b->quantity != o->quantity
+            || (b->itemId != 0 && b->itemId != o->itemId))
+            differs.add(QStringLiteral("%1: answered %2 x%3 of item %4, order %5 x%6 of item %7")
+                            .arg(str(rid), b->user)
+                            .arg(b->quantity)
+                            .arg(b->itemId)
+                            .arg(str(o->userId))
+                            .arg(o->quantity)
+                            .arg(o->itemId));
     }
     for (const OrderRecord *o : f.unexplained)
         unexplained.add(QStringLiteral("%1 (order %2, user %3)")
@@ -319,7 +335,7 @@ CheckResult acceptedMeansRecorded(const CheckInput &in, const Facts &f) {
             .arg(f.explained)
             .arg(f.redisAccepted.size())
             .arg(in.redis.deadLetters);
-    for (const Offences *o : {&missing, &unexplained, &lost, &phantom, &dead})
+    for (const Offences *o : {&missing, &differs, &unexplained, &lost, &phantom, &dead})
         o->report(r);
     return r;
 }

@@ -377,6 +377,35 @@ private Q_SLOTS:
         QVERIFY2(again.exitCode == 0, again.output.constData());
     }
 
+    void deadLetterFailsI3() {
+        const SaleKeys k(m_sale);
+        const QByteArray id = m_redis->one({"XADD", k.deadLetters(), "*", "reason", "test poison",
+                                            "source_id", "1-1", "field:rid", "poisoned"});
+        const CheckRun run = checkClean(m_ledger);
+        m_redis->command({"XDEL", k.deadLetters(), id});
+        QCOMPARE(run.exitCode, 1);
+        QCOMPARE(run.verdict(QStringLiteral("I3")), 0);
+        QVERIFY2(run.output.contains("dead-lettered stream entries (1): 1-1 (rid poisoned): test "
+                                     "poison"),
+                 run.output.constData());
+    }
+
+    void cancellationNotReturnedFailsI4() {
+        // A declined order whose units never came back to Redis.
+        const QByteArray rid = saleSql("SELECT reservation_id FROM orders WHERE sale_id = $SALE "
+                                       "AND status = 'cancelled' ORDER BY id LIMIT 1");
+        if (rid.isEmpty())
+            QSKIP("the simulator declined none of this sale's orders");
+        const SaleKeys k(m_sale);
+        m_redis->command({"SREM", k.released(), rid});
+        const CheckRun run = checkClean(m_ledger);
+        m_redis->command({"SADD", k.released(), rid});
+        QCOMPARE(run.exitCode, 1);
+        QCOMPARE(run.verdict(QStringLiteral("I4")), 0);
+        QVERIFY2(run.output.contains("cancelled orders whose units were not returned to Redis (1)"),
+                 run.output.constData());
+    }
+
     void deletedOrderFailsI3() {
         // Last for this sale: an accepted booking the client saw loses its order row.
         const QString rid =
@@ -427,6 +456,18 @@ private Q_SLOTS:
                  run.output.constData());
         QVERIFY2(run.output.contains(lost + "), never in the outbox"), run.output.constData());
         QCOMPARE(run.verdict(QStringLiteral("I3")), 1);
+
+        // Its order is never paid, so a run that expects every order ended cannot drain: it
+        // gives up, says what is outstanding, and judges nothing.
+        const CheckRun stuck =
+            check(sale, ledger,
+                  {QStringLiteral("--expect-all-ended"), QStringLiteral("--drain-timeout-seconds"),
+                   QStringLiteral("2")});
+        QCOMPARE(stuck.exitCode, 3);
+        QVERIFY2(stuck.output.contains("could not check: not drained after 2 s:"),
+                 stuck.output.constData());
+        QVERIFY2(stuck.output.contains("orders pending 1"), stuck.output.constData());
+        QVERIFY(stuck.checks.isEmpty());
     }
 
     void usageAndUnreachable() {

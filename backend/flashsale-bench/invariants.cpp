@@ -371,7 +371,14 @@ CheckResult oneEnding(const CheckInput &in, const Facts &f, const CheckOptions &
         noHistory(QStringLiteral("ended orders without their ending in order_history")),
         wrongHistory(QStringLiteral("order_history disagrees with the order's status")),
         notReleased(QStringLiteral("cancelled orders whose units were not returned to Redis")),
-        paidReleased(QStringLiteral("paid orders whose units were returned to Redis"));
+        paidReleased(QStringLiteral("paid orders whose units were returned to Redis")),
+        confirmedExpired(QStringLiteral("holds the client confirmed that expired under the "
+                                        "payment"));
+    // A confirmed hold has its payment in flight and must never be expired (ARCHITECTURE.md,
+    // "Holds and their expiry").
+    QSet<QByteArray> confirmed;
+    for (const auto &[user, rid] : in.ledger.confirmed)
+        confirmed.insert(rid.toUtf8());
     qint64 awaiting = 0;
     for (const OrderRecord &o : in.pg.orders) {
         const QString id = QStringLiteral("order %1 (%2)").arg(o.id).arg(str(o.reservationId));
@@ -399,6 +406,8 @@ CheckResult oneEnding(const CheckInput &in, const Facts &f, const CheckOptions &
         }
         if (o.status == "paid" && released)
             paidReleased.add(id);
+        if (o.cancelReason == "expired" && confirmed.contains(o.reservationId))
+            confirmedExpired.add(id);
     }
     r.summary =
         QStringLiteral("%1 orders: %2 paid + %3 cancelled + %4 pending; %5 "
@@ -410,10 +419,12 @@ CheckResult oneEnding(const CheckInput &in, const Facts &f, const CheckOptions &
             .arg(in.redis.released.size())
             .arg(awaiting ? QStringLiteral("; %1 cancellations awaiting release").arg(awaiting)
                           : QString());
+    if (!confirmed.isEmpty())
+        r.summary += QStringLiteral("; %1 holds confirmed by the client").arg(confirmed.size());
     if (!opt.expectAllEnded)
         r.summary += QStringLiteral(" (pending allowed: no --expect-all-ended)");
-    for (const Offences *o :
-         {&pending, &twice, &noHistory, &wrongHistory, &notReleased, &paidReleased})
+    for (const Offences *o : {&pending, &twice, &noHistory, &wrongHistory, &notReleased,
+                              &paidReleased, &confirmedExpired})
         o->report(r);
     return r;
 }

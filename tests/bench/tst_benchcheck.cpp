@@ -377,6 +377,31 @@ private Q_SLOTS:
         QVERIFY2(again.exitCode == 0, again.output.constData());
     }
 
+    void confirmedHoldExpiredFailsI4() {
+        // The client confirmed a hold (purchase answered 202), and the order later expired
+        // under its payment.
+        const QByteArray row = saleSql("SELECT id || ' ' || user_id || ' ' || reservation_id FROM "
+                                       "orders WHERE sale_id = $SALE AND status = 'paid' ORDER "
+                                       "BY id LIMIT 1");
+        const QList<QByteArray> f = row.split(' ');
+        QCOMPARE(f.size(), 3);
+        QList<QJsonObject> lines = m_ledgerLines;
+        lines << QJsonObject{{"type", "confirmed"},
+                             {"user", QString::fromUtf8(f[1])},
+                             {"reservation_id", QString::fromUtf8(f[2])}};
+        const QString ledger = m_dir.filePath(QStringLiteral("confirmed.ledger"));
+        writeLedger(ledger, m_sale, lines);
+        sql("UPDATE orders SET status = 'cancelled', cancel_reason = 'expired' WHERE id = " + f[0]);
+        const CheckRun run = check(m_sale, ledger);
+        sql("UPDATE orders SET status = 'paid', cancel_reason = NULL WHERE id = " + f[0]);
+        QCOMPARE(run.exitCode, 1);
+        QCOMPARE(run.verdict(QStringLiteral("I4")), 0);
+        QVERIFY2(run.output.contains("holds the client confirmed that expired under the payment "
+                                     "(1): order "
+                                     + f[0]),
+                 run.output.constData());
+    }
+
     void deadLetterFailsI3() {
         const SaleKeys k(m_sale);
         const QByteArray id = m_redis->one({"XADD", k.deadLetters(), "*", "reason", "test poison",

@@ -137,7 +137,8 @@ Facts gather(const CheckInput &in) {
 
     // An attempt whose answer the client never learnt may have booked. It can explain one
     // order of its user, of its item and quantity, unless its key was later answered with a
-    // reservation: had the attempt booked, that answer would have been its replay.
+    // reservation: had the attempt booked, that answer would have been its replay. Retries of
+    // one key that all went unanswered explain one order between them, for the same reason.
     struct Attempt {
         QString key;
         qint64 item;
@@ -147,6 +148,7 @@ Facts gather(const CheckInput &in) {
     QHash<QByteArray, QList<Attempt>> attempts;
     for (const LedgerBooking &u : in.ledger.unknown)
         attempts[u.user.toUtf8()].append({u.key, u.itemId, u.quantity});
+    QSet<QPair<QString, QString>> keysUsed;
     for (const OrderRecord &o : in.pg.orders) {
         if (f.ledgerUserOfRid.contains(o.reservationId))
             continue;
@@ -155,11 +157,14 @@ Facts gather(const CheckInput &in) {
         for (Attempt &a : attempts[o.userId]) {
             if (a.used || a.qty != o.quantity || (a.item != 0 && a.item != o.itemId))
                 continue;
-            if (!a.key.isEmpty() && f.ridsOfKey.contains({str(o.userId), a.key})) {
+            const QPair<QString, QString> key{str(o.userId), a.key};
+            if (!a.key.isEmpty() && (f.ridsOfKey.contains(key) || keysUsed.contains(key))) {
                 reusedKey = a.key;
                 continue;
             }
             a.used = true;
+            if (!a.key.isEmpty())
+                keysUsed.insert(key);
             matched = true;
             break;
         }
@@ -630,8 +635,8 @@ CheckResult idempotency(const CheckInput &in, const Facts &f) {
             twoOrders.add(id);
     }
     for (const auto &[o, key] : f.keyReused)
-        twoOrders.add(QStringLiteral("(%1, %2): unknown attempt booked order %3 (%4), the key "
-                                     "was answered with another reservation")
+        twoOrders.add(QStringLiteral("(%1, %2): order %3 (%4) can only come from an "
+                                     "unanswered attempt of a key that has another reservation")
                           .arg(str(o->userId), key)
                           .arg(o->id)
                           .arg(str(o->reservationId)));

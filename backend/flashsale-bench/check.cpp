@@ -156,9 +156,10 @@ int runCheck(const QStringList &args) {
         QStringLiteral("report"),
         QStringLiteral("The load report: enables the latency and errors checks."),
         QStringLiteral("file"));
-    const QCommandLineOption soldOpt(QStringLiteral("expect-sold"),
-                                     QStringLiteral("Units accepted must be exactly n."),
-                                     QStringLiteral("n"));
+    const QCommandLineOption soldOpt(
+        QStringLiteral("expect-sold"),
+        QStringLiteral("Units sold (in orders not cancelled) must be exactly n."),
+        QStringLiteral("n"));
     const QCommandLineOption p99Opt(QStringLiteral("max-p99-ms"),
                                     QStringLiteral("The report's p99 latency must not exceed ms."),
                                     QStringLiteral("ms"));

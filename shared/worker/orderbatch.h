@@ -39,6 +39,9 @@ struct OrderBatch {
     QSet<QByteArray> confirmed;      // reservation ids
     QList<StreamEntry> confirmEntries;
     QList<QPair<StreamEntry, QByteArray>> poison; // entry, reason
+    // Orders the inventory CHECK refused for now: an expired hold's units were given back in
+    // Redis and sold again before the expiry sweep lowered inventory.sold in PostgreSQL.
+    QList<StreamEntry> waitingForStock;
 
     // Sorts each entry into orders, confirmations or poison.
     static OrderBatch parse(const QList<StreamEntry> &entries);

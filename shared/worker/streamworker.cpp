@@ -260,57 +260,54 @@ void StreamWorker::persist(const OrderBatch &batch, std::function<void(bool ok)>
         deadLetter(batch.poison, [done] { done(true); });
         return;
     }
-    m_pg->query(
-        OrderBatch::persistSql(), batch.persistParams(),
-        [this, batch, done](const Result<PgResult> &r) {
-            if (r) {
-                const int inserted = r->rows.value(0).value(0).toInt();
-                WorkerMetrics::get().persisted.inc(quint64(inserted));
-                const QByteArray unmatched = r->rows.value(0).value(2);
-                requeueConfirmations(
-                    batch, unmatched.isEmpty() ? QList<QByteArray>{} : unmatched.split(','),
-                    [this, batch, done](QList<QPair<StreamEntry, QByteArray>> poison) {
-                        poison += batch.poison;
-                        deadLetter(poison, [done] { done(true); });
-                    });
-                return;
-            }
-            if (r.error().code == ErrorCode::Conflict && batch.orders.size() > 1) {
-                // One entry breaks a constraint: find it by writing them one by one.
-                qCWarning(lcWorker).noquote()
-                    << "batch refused (" << r.error().message << "); isolating the entry";
-                persistOneByOne(batch, 0, [done] { done(true); });
-                return;
-            }
-            if (r.error().code == ErrorCode::Conflict) {
-                OrderBatch rest = batch;
-                rest.poison.append({batch.orderEntries.first(), r.error().message.toUtf8()});
-                rest.orders.clear();
-                rest.orderEntries.clear();
-                persist(rest, done);
-                return;
-            }
-            qCWarning(lcWorker).noquote() << "cannot write batch:" << r.error().message;
-            done(false);
-        });
+    m_pg->query(OrderBatch::persistSql(), batch.persistParams(),
+                [this, batch, done](const Result<PgResult> &r) {
+                    if (r) {
+                        const int inserted = r->rows.value(0).value(0).toInt();
+                        WorkerMetrics::get().persisted.inc(quint64(inserted));
+                        const QByteArray unmatched = r->rows.value(0).value(2);
+                        requeueConfirmations(
+                            batch, unmatched.isEmpty() ? QList<QByteArray>{} : unmatched.split(','),
+                            [this, batch, done](QList<QPair<StreamEntry, QByteArray>> poison) {
+                                poison += batch.poison;
+                                deadLetter(poison, [done] { done(true); });
+                            });
+                        return;
+                    }
+                    if (r.error().code == ErrorCode::Conflict && !batch.orders.isEmpty()) {
+                        // An entry breaks a constraint: find it by writing them one by one.
+                        qCWarning(lcWorker).noquote()
+                            << "batch refused (" << r.error().message << "); isolating the entry";
+                        persistOneByOne(batch, 0, [done] { done(true); });
+                        return;
+                    }
+                    qCWarning(lcWorker).noquote() << "cannot write batch:" << r.error().message;
+                    done(false);
+                });
 }
 
-void StreamWorker::requeueConfirmations(
-    const OrderBatch &batch, const QList<QByteArray> &unmatched,
-    std::function<void(QList<QPair<StreamEntry, QByteArray>> poison)> done) {
+void StreamWorker::requeueConfirmations(const OrderBatch &batch, const QList<QByteArray> &unmatched,
+                                        PoisonDone done) {
     // With several workers, a confirmation can be read while the batch holding its booking is
-    // still being written by another worker; the UPDATE then finds no order. Put it back at the
-    // end of the stream to try again, for up to kConfirmPatienceMs, then dead-letter it.
-    constexpr qint64 kConfirmPatienceMs = 30000;
+    // still being written by another worker; the UPDATE then finds no order. Try it again later.
+    QList<StreamEntry> unmatchedEntries;
+    for (const StreamEntry &e : batch.confirmEntries)
+        if (unmatched.contains(e.field("rid")))
+            unmatchedEntries.append(e);
+    requeue(unmatchedEntries, "confirmation of a reservation with no order after 30 s",
+            std::move(done));
+}
+
+void StreamWorker::requeue(const QList<StreamEntry> &entries, const QByteArray &reason,
+                           PoisonDone done) {
+    constexpr qint64 kPatienceMs = 30000;
     QList<QPair<StreamEntry, QByteArray>> poison;
     QList<StreamEntry> again;
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
-    for (const StreamEntry &e : batch.confirmEntries) {
-        if (!unmatched.contains(e.field("rid")))
-            continue;
+    for (const StreamEntry &e : entries) {
         const QByteArray first = e.field("first_ms");
-        if (!first.isEmpty() && now - first.toLongLong() > kConfirmPatienceMs)
-            poison.append({e, "confirmation of a reservation with no order after 30 s"});
+        if (!first.isEmpty() && now - first.toLongLong() > kPatienceMs)
+            poison.append({e, reason});
         else
             again.append(e);
     }
@@ -327,7 +324,7 @@ void StreamWorker::requeueConfirmations(
         const QByteArray first = e.field("first_ms");
         argv << "first_ms" << (first.isEmpty() ? QByteArray::number(now) : first);
         qCDebug(lcWorker).noquote()
-            << "confirmation" << e.field("rid") << "has no order yet; queued again";
+            << "entry" << e.id << "of reservation" << e.field("rid") << "queued again";
         m_redis->command(argv, [left, poison, done](const Result<RedisValue> &) {
             if (--*left == 0)
                 done(poison);
@@ -338,16 +335,20 @@ void StreamWorker::requeueConfirmations(
 void StreamWorker::persistOneByOne(OrderBatch batch, qsizetype index, std::function<void()> done) {
     if (index >= batch.orders.size()) {
         // Confirmations of orders from earlier batches, and the poison found on the way.
-        OrderBatch rest;
-        rest.confirmed = batch.confirmed;
-        rest.confirmEntries = batch.confirmEntries;
-        rest.poison = batch.poison;
-        persist(rest, [this, batch, done](bool ok) {
-            if (ok)
-                done();
-            else
-                retryLater(allEntries(batch));
-        });
+        requeue(batch.waitingForStock,
+                "no stock in PostgreSQL for an order Redis accepted, after 30 s",
+                [this, batch, done](QList<QPair<StreamEntry, QByteArray>> poison) {
+                    OrderBatch rest;
+                    rest.confirmed = batch.confirmed;
+                    rest.confirmEntries = batch.confirmEntries;
+                    rest.poison = batch.poison + poison;
+                    persist(rest, [this, batch, done](bool ok) {
+                        if (ok)
+                            done();
+                        else
+                            retryLater(allEntries(batch));
+                    });
+                });
         return;
     }
     OrderBatch one;
@@ -361,6 +362,12 @@ void StreamWorker::persistOneByOne(OrderBatch batch, qsizetype index, std::funct
             if (r) {
                 const int inserted = r->rows.value(0).value(0).toInt();
                 WorkerMetrics::get().persisted.inc(quint64(inserted));
+            } else if (r.error().code == ErrorCode::Conflict
+                       && r.error().message.contains(QLatin1String("inventory_no_oversell"))) {
+                // Redis had the units, so PostgreSQL will too once the expiry sweep (or decline)
+                // that gave them back in Redis has committed its side: Redis is released first.
+                // Not poison yet; try again from the end of the stream.
+                batch.waitingForStock.append(batch.orderEntries[index]);
             } else if (r.error().code == ErrorCode::Conflict) {
                 batch.poison.append({batch.orderEntries[index], r.error().message.toUtf8()});
             } else {

@@ -59,9 +59,13 @@ private:
     void claim();
     void handle(QList<StreamEntry> entries);
     void persist(const OrderBatch &batch, std::function<void(bool ok)> done);
-    void
-    requeueConfirmations(const OrderBatch &batch, const QList<QByteArray> &unmatched,
-                         std::function<void(QList<QPair<StreamEntry, QByteArray>> poison)> done);
+    using PoisonDone = std::function<void(QList<QPair<StreamEntry, QByteArray>> poison)>;
+    void requeueConfirmations(const OrderBatch &batch, const QList<QByteArray> &unmatched,
+                              PoisonDone done);
+    // Puts entries back at the end of their stream, stamped with when they were first tried
+    // (first_ms), to be tried again; one first tried over 30 s ago is handed to `done` as poison
+    // with `reason` instead.
+    void requeue(const QList<StreamEntry> &entries, const QByteArray &reason, PoisonDone done);
     void persistOneByOne(OrderBatch batch, qsizetype index, std::function<void()> done);
     void deadLetter(const QList<QPair<StreamEntry, QByteArray>> &poison,
                     std::function<void()> done);

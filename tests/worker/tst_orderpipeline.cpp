@@ -267,6 +267,45 @@ private Q_SLOTS:
         QTRY_COMPARE(pendingEntries(sale), 0);
     }
 
+    // The expiry sweep gives a hold's units back in Redis first and cancels the order in
+    // PostgreSQL second. A booking of those units can reach the worker in between, when
+    // PostgreSQL still counts them sold: the inventory CHECK refuses it. Found by the ticketing
+    // rehearsal (deploy/bench/rehearsal), where such bookings were dead-lettered and lost. They
+    // must wait for the sweep's commit instead.
+    void unitsSoldAgainBeforeTheSweepCommitsAreKept() {
+        Backend worker;
+        QVERIFY2(worker.start(workerEnv()), qPrintable(worker.error()));
+        const qint64 sale = createSale(2, 5);
+        QTest::qWait(2500); // the worker has found the sale's stream
+        const QStringList accepted = book(sale, 2, 2, "s");
+        QCOMPARE(accepted.size(), 2);
+        QTRY_COMPARE_WITH_TIMEOUT(orders(sale), 2, 10000);
+        QCOMPARE(sold(sale), 2);
+
+        // Redis released s0's hold and sold the unit to s9; PostgreSQL has not heard yet.
+        const SaleKeys k(sale);
+        const QByteArray rid = QByteArray::number(sale) + "-" + QByteArray(32, 'd');
+        const QByteArray item = m_redis->command({"HKEYS", k.stock()}).value(0);
+        const qint64 nowMs = QDateTime::currentMSecsSinceEpoch();
+        m_redis->command({"XADD", k.stream(), "*", "type", "book", "rid", rid, "user", "s9", "item",
+                          item, "qty", "1", "price", "250", "ts", QByteArray::number(nowMs),
+                          "expires_ms", QByteArray::number(nowMs + 300000)});
+        QTest::qWait(1500); // refused by the CHECK, put back, refused again...
+        QCOMPARE(orders(sale), 2);
+        QCOMPARE(m_redis->integer({"XLEN", k.deadLetters()}), 0);
+
+        // The sweep's PostgreSQL side commits.
+        m_db.scalar("WITH c AS (UPDATE orders SET status = 'cancelled', cancel_reason = 'expired' "
+                    "WHERE reservation_id = '"
+                    + accepted.first().toUtf8()
+                    + "' RETURNING item_id, quantity) UPDATE inventory i SET sold = i.sold - "
+                      "c.quantity FROM c WHERE i.item_id = c.item_id");
+        QTRY_COMPARE_WITH_TIMEOUT(orders(sale, "reservation_id = '" + rid + "'"), 1, 10000);
+        QCOMPARE(sold(sale), 2);
+        QCOMPARE(m_redis->integer({"XLEN", k.deadLetters()}), 0);
+        QTRY_COMPARE(pendingEntries(sale), 0);
+    }
+
     void expiredHoldsReturnStockExactlyOnce() {
         // Two workers, so two expiry sweepers race for the same holds.
         Backend a, b;

@@ -40,9 +40,13 @@ qint64 reservationSale(const QByteArray &rid) {
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
             return 0;
     }
-    bool ok = false;
-    const qint64 sale = rid.left(dash).toLongLong(&ok);
-    return ok && sale > 0 ? sale : 0;
+    // Digits only, without sign, spaces or leading zeros: one spelling per reservation.
+    if (dash > 18 || rid[0] < '1' || rid[0] > '9')
+        return 0;
+    for (qsizetype i = 1; i < dash; ++i)
+        if (rid[i] < '0' || rid[i] > '9')
+            return 0;
+    return rid.left(dash).toLongLong();
 }
 
 Problem invalidRequest(const FieldErrors &errors) {

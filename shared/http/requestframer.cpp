@@ -38,6 +38,41 @@ Problem malformed(const QString &detail) {
     return Problem::make(400, QStringLiteral("malformed-request"), detail);
 }
 
+// request-line = method SP request-target SP HTTP-version; empty when it is one.
+QString requestLineError(QByteArrayView line) {
+    const qsizetype sp1 = line.indexOf(' ');
+    const qsizetype sp2 = sp1 < 0 ? -1 : line.indexOf(' ', sp1 + 1);
+    if (sp1 <= 0 || sp2 < 0 || line.indexOf(' ', sp2 + 1) >= 0)
+        return QStringLiteral("The request line must be: method, one space, target, one space, "
+                              "HTTP/1.1.");
+    if (!isToken(line.first(sp1)))
+        return QStringLiteral("The method is not a token.");
+    const QByteArrayView target = line.sliced(sp1 + 1, sp2 - sp1 - 1);
+    bool visible = !target.isEmpty();
+    for (char c : target)
+        visible = visible && c > 0x20 && c < 0x7f;
+    if (!visible)
+        return QStringLiteral("The target must be visible ASCII; percent-encode the rest.");
+    const QByteArrayView version = line.sliced(sp2 + 1);
+    if (version.size() != 8 || !version.startsWith("HTTP/") || version[6] != '.'
+        || !std::isdigit(static_cast<unsigned char>(version[5]))
+        || !std::isdigit(static_cast<unsigned char>(version[7])))
+        return QStringLiteral("The version must be HTTP/1.1 or HTTP/1.0.");
+    return {};
+}
+
+// field-line = field-name ":" OWS field-value OWS; empty when it is one.
+QString headerLineError(QByteArrayView line, qsizetype number) {
+    const qsizetype colon = line.indexOf(':');
+    if (colon < 0 || !isToken(line.first(colon)))
+        return QStringLiteral("Header line %1 is not name:value (no space before the colon, no "
+                              "folded lines).")
+            .arg(number);
+    if (!isFieldValue(line.sliced(colon + 1)))
+        return QStringLiteral("Header line %1 holds a control character (NUL, ...).").arg(number);
+    return {};
+}
+
 } // namespace
 
 qsizetype RequestFramer::headEnd(const QByteArray &head, qsizetype from) {
@@ -74,6 +109,10 @@ RequestFramer::Progress RequestFramer::feed(QByteArrayView data) {
             const qsizetype before = m_head.size();
             m_head += data;
             const qsizetype headLen = headEnd(m_head, qMax<qsizetype>(0, before - 2));
+            // Refuse what is already visibly not HTTP (a TLS hello, binary junk, a bad line) at
+            // once: QtHttpServer would otherwise drop the connection without a word.
+            if (!checkLines(headLen < 0 ? m_head.size() : headLen))
+                break;
             if (headLen < 0) {
                 p.headerBytes += data.size();
                 data = {};
@@ -88,6 +127,9 @@ RequestFramer::Progress RequestFramer::feed(QByteArrayView data) {
             data = data.sliced(headLen - before);
             m_head.truncate(headLen);
             const QByteArray head = std::exchange(m_head, {});
+            m_checked = 0;
+            m_lines = 0;
+            m_methodChecked = 0;
             if (headLen > m_limits.maxHeaderBytes) {
                 reject(Problem::make(
                            431, QStringLiteral("headers-too-large"),
@@ -113,51 +155,60 @@ RequestFramer::Progress RequestFramer::feed(QByteArrayView data) {
     return p;
 }
 
-void RequestFramer::headComplete(const QByteArray &head) {
-    // RFC 9112 strictly, so that QtHttpServer's lenient parser and these limits can never
-    // disagree about where a request ends: a head both read differently would let a request
-    // past the limits (duplicate Content-Length, obs-fold, whitespace before the colon).
-    QList<QByteArrayView> lines;
-    for (qsizetype from = 0; from < head.size();) {
-        const qsizetype lf = head.indexOf('\n', from);
-        if (lf <= from || head[lf - 1] != '\r')
-            return reject(malformed(QStringLiteral("Lines must end with CRLF.")), "malformed");
-        const QByteArrayView line = QByteArrayView(head).sliced(from, lf - 1 - from);
-        if (line.contains('\r'))
-            return reject(malformed(QStringLiteral("A bare CR is not allowed.")), "malformed");
-        lines.append(line);
-        from = lf + 1;
+bool RequestFramer::checkLines(qsizetype headLen) {
+    // Only the first maxHeaderBytes count, so the verdict does not depend on how the bytes
+    // arrive (a longer head is 431 however it is cut).
+    const qsizetype limit = qMin<qsizetype>(headLen, m_limits.maxHeaderBytes);
+    const QByteArrayView head = QByteArrayView(m_head).first(limit);
+    while (true) {
+        const qsizetype lf = head.indexOf('\n', m_checked);
+        if (lf < 0)
+            break;
+        const QByteArrayView raw = head.sliced(m_checked, lf - m_checked);
+        QString error;
+        if (raw.isEmpty() || raw.back() != '\r')
+            error = QStringLiteral("Lines must end with CRLF.");
+        else if (raw.chopped(1).contains('\r'))
+            error = QStringLiteral("A bare CR is not allowed.");
+        else if (m_lines == 0)
+            error = requestLineError(raw.chopped(1));
+        else if (raw.size() > 1)
+            error = headerLineError(raw.chopped(1), m_lines);
+        if (!error.isEmpty()) {
+            reject(malformed(error), "malformed");
+            return false;
+        }
+        m_checked = lf + 1;
+        ++m_lines;
     }
-    if (lines.size() < 2)
-        return reject(malformed(QStringLiteral("The request has no request line.")), "malformed");
-    lines.removeLast(); // the blank line
+    if (m_lines == 0) {
+        // The request line is not whole yet: what there is of the method must be a token.
+        for (; m_methodChecked < head.size() && head[m_methodChecked] != ' '; ++m_methodChecked) {
+            if (!isTchar(head[m_methodChecked])) {
+                reject(malformed(QStringLiteral("The method is not a token.")), "malformed");
+                return false;
+            }
+        }
+    }
+    return true;
+}
 
-    // request-line = method SP request-target SP HTTP-version
+void RequestFramer::headComplete(const QByteArray &head) {
+    // Every line's syntax was checked by checkLines() (RFC 9112, strictly, so that
+    // QtHttpServer's lenient parser and these limits never disagree about where a request ends:
+    // a head both read differently would let a request past the limits). What is left is what
+    // the lines mean.
+    QList<QByteArrayView> lines;
+    for (qsizetype from = 0; from + 2 < head.size();) {
+        const qsizetype crlf = head.indexOf("\r\n", from);
+        lines.append(QByteArrayView(head).sliced(from, crlf - from));
+        from = crlf + 2;
+    }
     const QByteArrayView requestLine = lines.value(0);
     const qsizetype sp1 = requestLine.indexOf(' ');
-    const qsizetype sp2 = sp1 < 0 ? -1 : requestLine.indexOf(' ', sp1 + 1);
-    if (sp1 <= 0 || sp2 < 0 || requestLine.indexOf(' ', sp2 + 1) >= 0)
-        return reject(malformed(QStringLiteral("The request line must be: method, one space, "
-                                               "target, one space, HTTP/1.1.")),
-                      "malformed");
-    const QByteArrayView method = requestLine.first(sp1);
+    const qsizetype sp2 = requestLine.lastIndexOf(' ');
     const QByteArrayView target = requestLine.sliced(sp1 + 1, sp2 - sp1 - 1);
-    const QByteArrayView version = requestLine.sliced(sp2 + 1);
-    if (!isToken(method))
-        return reject(malformed(QStringLiteral("The method is not a token.")), "malformed");
-    bool visible = !target.isEmpty();
-    for (char c : target)
-        visible = visible && c > 0x20 && c < 0x7f;
-    if (!visible)
-        return reject(malformed(QStringLiteral("The target must be visible ASCII; "
-                                               "percent-encode the rest.")),
-                      "malformed");
-    if (version.size() != 8 || !version.startsWith("HTTP/") || version[6] != '.'
-        || !std::isdigit(static_cast<unsigned char>(version[5]))
-        || !std::isdigit(static_cast<unsigned char>(version[7])))
-        return reject(malformed(QStringLiteral("The version must be HTTP/1.1 or HTTP/1.0.")),
-                      "malformed");
-    if (version[5] != '1')
+    if (requestLine[sp2 + 6] != '1')
         return reject(Problem::make(505, QStringLiteral("http-version-not-supported"),
                                     QStringLiteral("This server speaks HTTP/1.1.")),
                       "version");
@@ -166,20 +217,9 @@ void RequestFramer::headComplete(const QByteArray &head) {
     bool upgrade = false;
     HeaderList headers;
     for (qsizetype i = 1; i < lines.size(); ++i) {
-        const QByteArrayView line = lines[i];
-        const qsizetype colon = line.indexOf(':');
-        if (colon < 0 || !isToken(line.first(colon)))
-            return reject(malformed(QStringLiteral("Header line %1 is not name:value (no space "
-                                                   "before the colon, no folded lines).")
-                                        .arg(i)),
-                          "malformed");
-        const QByteArray name = line.first(colon).toByteArray().toLower();
-        const QByteArray value = line.sliced(colon + 1).trimmed().toByteArray();
-        if (!isFieldValue(value))
-            return reject(
-                malformed(QStringLiteral("The value of %1 holds a control character (NUL, ...).")
-                              .arg(QString::fromLatin1(name))),
-                "malformed");
+        const qsizetype colon = lines[i].indexOf(':');
+        const QByteArray name = lines[i].first(colon).toByteArray().toLower();
+        const QByteArray value = lines[i].sliced(colon + 1).trimmed().toByteArray();
         headers.append(qMakePair(name, value));
         if (name == "content-length") {
             bool digits = !value.isEmpty();
@@ -192,9 +232,8 @@ void RequestFramer::headComplete(const QByteArray &head) {
                 return reject(malformed(QStringLiteral("Content-Length is sent twice.")),
                               "malformed");
             // More digits than a qint64 holds is more than any limit.
-            const qint64 n =
+            contentLength =
                 value.size() > 18 ? std::numeric_limits<qint64>::max() : value.toLongLong();
-            contentLength = n;
         } else if (name == "transfer-encoding") {
             return reject(Problem::make(411, QStringLiteral("length-required"),
                                         QStringLiteral("Send the body with Content-Length.")),

@@ -70,13 +70,21 @@ public:
     static qsizetype headEnd(const QByteArray &head, qsizetype from);
 
 private:
-    // The head (request line and headers, with the blank line) is whole: decides the body.
+    // Checks the syntax of the lines of m_head that are whole, within its first headLen and
+    // maxHeaderBytes bytes, from where the last call stopped; rejects (400) at the first bad
+    // one and returns false.
+    bool checkLines(qsizetype headLen);
+    // The head (request line and headers, with the blank line; every line checked) is whole:
+    // decides the body.
     void headComplete(const QByteArray &head);
     void reject(Problem problem, const char *reason);
 
     const ConnectionLimits &m_limits;
     State m_state = State::Idle;
     QByteArray m_head;
+    qsizetype m_checked = 0;       // m_head's lines before this offset passed checkLines()
+    qsizetype m_lines = 0;         // and there are this many of them
+    qsizetype m_methodChecked = 0; // the bytes of the method seen so far are tchars
     qint64 m_bodyLeft = 0;
     std::optional<Rejection> m_rejection;
 };

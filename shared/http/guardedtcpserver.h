@@ -23,8 +23,10 @@ Result<int> openReusePortSocket(const QHostAddress &address, quint16 port, quint
 // A socket that enforces ConnectionLimits before QtHttpServer sees the bytes. It frames
 // requests itself with a RequestFramer (request line and headers up to the blank line, then
 // Content-Length bytes of body) and answers on its own, then closes:
+//   400 a head that is not strict HTTP/1.1, 505 another HTTP version,
 //   431 headers larger than maxHeaderBytes, 413 Content-Length above maxBodyBytes,
 //   411 chunked bodies, 408 a request not whole within requestTimeoutMs.
+// A refusal drops whatever QtHttpServer has not read yet, pipelined requests included.
 // A keep-alive connection with no request in progress is closed after idleTimeoutMs.
 // After a WebSocket upgrade request the socket stops framing and passes bytes through.
 class GuardedSocket final : public QTcpSocket {

@@ -44,6 +44,9 @@ FS_PACKAGES=(
   postgresql postgresql-client
   curl jq wrk clang-format
   chromium
+  # tests/fuzz: libFuzzer with ASan+UBSan. Clang 16, not bookworm's default 14: libstdc++ 12's
+  # std::expected needs it. libclang-rt-16-dev holds the libFuzzer and sanitizer runtimes.
+  clang-16 libclang-rt-16-dev
 )
 # Added to FS_PACKAGES by deploy/local/run --with-nginx and by deploy/local/test (the gateway
 # test). Note: on a machine with systemd, Debian's package also enables its own nginx on port 80.

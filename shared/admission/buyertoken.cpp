@@ -8,6 +8,8 @@
 #include <QJsonObject>
 #include <QMessageAuthenticationCode>
 
+#include <algorithm>
+
 namespace flashsale {
 
 namespace {
@@ -27,6 +29,12 @@ std::optional<QJsonObject> jsonPart(const QByteArray &part) {
     if (!doc.isObject())
         return std::nullopt;
     return doc.object();
+}
+
+// A NumericDate claim (seconds) in milliseconds, clamped to what a qint64 holds: converting a
+// double out of range (a signed "exp": 1e300) is undefined behaviour.
+qint64 claimMs(const QJsonValue &seconds) {
+    return qint64(std::clamp(seconds.toDouble() * 1000.0, -9.0e18, 9.0e18));
 }
 
 bool validUser(const QByteArray &u) {
@@ -83,12 +91,12 @@ BuyerTokens::verify(const QByteArray &token, qint64 nowMs) const {
     if (!validUser(sub))
         return std::unexpected(Error::Malformed);
     const QJsonValue exp = claims->value(QStringLiteral("exp"));
-    if (!exp.isDouble() || qint64(exp.toDouble() * 1000) <= nowMs)
+    if (!exp.isDouble() || claimMs(exp) <= nowMs)
         return std::unexpected(Error::Expired);
     const QJsonValue nbf = claims->value(QStringLiteral("nbf"));
-    if (nbf.isDouble() && qint64(nbf.toDouble() * 1000) > nowMs)
+    if (nbf.isDouble() && claimMs(nbf) > nowMs)
         return std::unexpected(Error::NotYetValid);
-    return Identity{sub, qint64(exp.toDouble() * 1000)};
+    return Identity{sub, claimMs(exp)};
 }
 
 QByteArray BuyerTokens::issue(const QByteArray &userId, qint64 nowMs, qint64 expiresAtMs) const {

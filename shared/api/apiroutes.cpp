@@ -1,5 +1,6 @@
 #include "apiroutes.h"
 
+#include "api/bookinginput.h"
 #include "booking/bookingservice.h"
 #include "booking/salecatalog.h"
 #include "booking/salekeys.h"
@@ -32,93 +33,36 @@ namespace flashsale {
 
 namespace {
 
-const QString kUserIdChars =
-    QStringLiteral("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.@-");
-const QString kUserIdCharsText = QStringLiteral("letters, digits and _ . @ -");
-
 QByteArray retryAfterSeconds(qint64 ms) {
     return QByteArray::number(qMax<qint64>(1, (ms + 999) / 1000));
 }
 
 Problem invalid(const FieldErrors &errors) {
-    QJsonArray list;
-    QStringList parts;
-    for (const FieldError &e : errors) {
-        list.append(QJsonObject{{"pointer", e.pointer}, {"detail", e.detail}});
-        parts << (e.pointer.isEmpty() ? e.detail : e.pointer + QLatin1Char(' ') + e.detail);
-    }
-    return Problem::make(400, QStringLiteral("invalid-request"), parts.join(QStringLiteral("; ")))
-        .with(QStringLiteral("errors"), list);
+    return invalidRequest(errors);
 }
 
 Problem invalid(const QString &pointer, const QString &detail) {
-    return invalid(FieldErrors{FieldError{pointer, detail}});
-}
-
-// A positive decimal id from a path segment or query value, or 0.
-qint64 parseId(const QString &s) {
-    if (s.isEmpty() || s.size() > 18)
-        return 0;
-    for (QChar c : s) {
-        if (!c.isDigit())
-            return 0;
-    }
-    return s.toLongLong();
+    return invalidRequest(pointer, detail);
 }
 
 // The JSON object in the body, or nullopt after answering 400/415 itself.
 std::optional<QJsonObject> jsonBody(const ExchangePtr &ex) {
-    const QByteArray type = ex->header("Content-Type").toLower();
-    if (!type.isEmpty() && !type.startsWith("application/json")
-        && !(type.startsWith("application/") && type.contains("+json"))) {
-        ex->sendProblem(Problem::make(415, QStringLiteral("unsupported-media-type"),
-                                      QStringLiteral("Content-Type is %1; send application/json.")
-                                          .arg(QString::fromUtf8(type))));
+    auto object = parseJsonObject(ex->header("Content-Type"), ex->body());
+    if (!object) {
+        ex->sendProblem(object.error());
         return std::nullopt;
     }
-    if (ex->body().trimmed().isEmpty()) {
-        ex->sendProblem(
-            invalid(QString(), QStringLiteral("the body is empty; send a JSON object")));
-        return std::nullopt;
-    }
-    QJsonParseError err;
-    const QJsonDocument doc = QJsonDocument::fromJson(ex->body(), &err);
-    if (err.error != QJsonParseError::NoError) {
-        ex->sendProblem(
-            invalid(QString(), QStringLiteral("the body is not valid JSON: %1 at offset %2")
-                                   .arg(err.errorString())
-                                   .arg(err.offset)));
-        return std::nullopt;
-    }
-    if (!doc.isObject()) {
-        ex->sendProblem(invalid(QString(), QStringLiteral("the body must be a JSON object")));
-        return std::nullopt;
-    }
-    return doc.object();
+    return *object;
 }
 
-// The Idempotency-Key header: absent (empty), or 1..128 visible ASCII characters.
+// The Idempotency-Key header, or nullopt after answering 400 itself.
 std::optional<QByteArray> idempotencyKey(const ExchangePtr &ex) {
-    const QByteArray key = ex->header("Idempotency-Key");
-    bool ok = key.size() <= 128;
-    for (char c : key)
-        ok = ok && c > 0x20 && c < 0x7f;
-    if (!ok) {
-        ex->sendProblem(invalid(QStringLiteral("header:Idempotency-Key"),
-                                QStringLiteral("must be 1 to 128 visible ASCII characters")));
+    auto key = parseIdempotencyKey(ex->header("Idempotency-Key"));
+    if (!key) {
+        ex->sendProblem(key.error());
         return std::nullopt;
     }
-    return key;
-}
-
-bool validUserId(const QString &s) {
-    if (s.isEmpty() || s.size() > 64)
-        return false;
-    for (QChar c : s) {
-        if (!kUserIdChars.contains(c))
-            return false;
-    }
-    return true;
+    return *key;
 }
 
 Counter &bookingCounter(BookingOutcome::Kind kind) {
@@ -171,11 +115,11 @@ std::optional<QByteArray> ApiRoutes::buyer(const ExchangePtr &ex, const QString 
                 .header("WWW-Authenticate", "Bearer realm=\"flashsale\", error=\"invalid_token\""));
         return std::nullopt;
     };
-    if (!auth.startsWith("Bearer "))
+    const auto token = bearerToken(auth);
+    if (!token)
         return refuse(QStringLiteral("invalid-token"),
                       QStringLiteral("Send the buyer token as Authorization: Bearer <token>."));
-    const auto identity =
-        m_tokens.verify(auth.mid(7).trimmed(), QDateTime::currentMSecsSinceEpoch());
+    const auto identity = m_tokens.verify(*token, QDateTime::currentMSecsSinceEpoch());
     if (!identity)
         return refuse(identity.error() == BuyerTokens::Error::Expired
                           ? QStringLiteral("token-expired")
@@ -191,18 +135,16 @@ std::optional<QByteArray> ApiRoutes::buyer(const ExchangePtr &ex, const QString 
 }
 
 bool ApiRoutes::readProofOfWork(const ExchangePtr &ex, BookingRequest &req) {
-    const QByteArray challenge = ex->header("x-pow-challenge");
-    const QByteArray solution = ex->header("x-pow-solution");
-    if (challenge.isEmpty() && solution.isEmpty())
-        return true; // book.lua says whether the sale asks for one
-    if (challenge.isEmpty() || solution.isEmpty()) {
-        ex->sendProblem(invalid(challenge.isEmpty() ? QStringLiteral("header:X-Pow-Challenge")
-                                                    : QStringLiteral("header:X-Pow-Solution"),
-                                QStringLiteral("is required with the other proof-of-work header")));
+    const auto pow = parsePowHeaders(ex->header("x-pow-challenge"), ex->header("x-pow-solution"));
+    if (!pow) {
+        ex->sendProblem(pow.error());
         return false;
     }
+    if (!*pow)
+        return true; // book.lua says whether the sale asks for one
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
-    const auto checked = m_pow.verify(challenge, solution, req.saleId, req.userId, now);
+    const auto checked =
+        m_pow.verify((*pow)->challenge, (*pow)->solution, req.saleId, req.userId, now);
     if (!checked) {
         ex->sendProblem(
             Problem::make(403, QStringLiteral("pow-invalid"),
@@ -513,17 +455,12 @@ void ApiRoutes::book(const ExchangePtr &ex, const QStringList &params) {
     const auto key = idempotencyKey(ex);
     if (!key)
         return;
-    FieldReader r(*body);
-    const auto user =
-        r.string(QStringLiteral("user_id"), false, 1, 64, kUserIdChars, kUserIdCharsText);
-    const auto quantity = r.integer(QStringLiteral("quantity"), false, 1, 1000);
-    const auto item = r.integer(QStringLiteral("item_id"), false, 1, Q_INT64_C(999999999999999999));
-    r.rejectUnknown();
-    if (!r.ok()) {
-        ex->sendProblem(invalid(r.errors()));
+    const auto fields = parseBookingBody(*body);
+    if (!fields) {
+        ex->sendProblem(fields.error());
         return;
     }
-    const auto buyerId = buyer(ex, user.value_or(QString()), QStringLiteral("/user_id"));
+    const auto buyerId = buyer(ex, fields->userId, QStringLiteral("/user_id"));
     if (!buyerId)
         return;
     BookingRequest req;
@@ -533,8 +470,8 @@ void ApiRoutes::book(const ExchangePtr &ex, const QStringList &params) {
     req.arrivalUs = ex->receivedAtUs();
     if (!readProofOfWork(ex, req))
         return;
-    req.itemId = item.value_or(0);
-    req.quantity = int(quantity.value_or(1));
+    req.itemId = fields->itemId;
+    req.quantity = fields->quantity;
     req.idempotencyKey = *key;
     submitBooking(ex, req, false);
 }
@@ -576,24 +513,16 @@ void ApiRoutes::submitBooking(const ExchangePtr &ex, const BookingRequest &req, 
 }
 
 void ApiRoutes::checkout(const ExchangePtr &ex) {
-    const QString user = ex->query().queryItemValue(QStringLiteral("user_id"), QUrl::FullyDecoded);
-    const QString idText = ex->query().queryItemValue(QStringLiteral("id"), QUrl::FullyDecoded);
-    FieldErrors errors;
-    if (!user.isEmpty() && !validUserId(user))
-        errors.append(FieldError{QStringLiteral("query:user_id"),
-                                 QStringLiteral("must be 1 to 64 %1").arg(kUserIdCharsText)});
-    const qint64 itemId = parseId(idText);
-    if (itemId == 0)
-        errors.append(FieldError{QStringLiteral("query:id"),
-                                 QStringLiteral("is required: a positive item id")});
-    if (!errors.isEmpty()) {
-        ex->sendProblem(invalid(errors));
+    const auto query = parseCheckoutQuery(ex->query());
+    if (!query) {
+        ex->sendProblem(query.error());
         return;
     }
+    const qint64 itemId = query->itemId;
     const auto key = idempotencyKey(ex);
     if (!key)
         return;
-    const auto buyerId = buyer(ex, user, QStringLiteral("query:user_id"));
+    const auto buyerId = buyer(ex, query->userId, QStringLiteral("query:user_id"));
     if (!buyerId)
         return;
     m_booking.saleOfItem(
@@ -621,14 +550,12 @@ void ApiRoutes::checkout(const ExchangePtr &ex) {
 }
 
 void ApiRoutes::purchase(const ExchangePtr &ex) {
-    const QByteArray code =
-        ex->query().queryItemValue(QStringLiteral("code"), QUrl::FullyDecoded).toUtf8();
-    if (BookingService::saleOfReservation(code) == 0) {
-        ex->sendProblem(code.isEmpty()
-                            ? invalid(QStringLiteral("query:code"), QStringLiteral("is required"))
-                            : Problem::make(404, QStringLiteral("reservation-not-found")));
+    const auto parsed = parsePurchaseQuery(ex->query());
+    if (!parsed) {
+        ex->sendProblem(parsed.error());
         return;
     }
+    const QByteArray code = *parsed;
     // With a buyer token, only the hold's own user may confirm it; in dev mode anyone with the
     // code may (the seed's flow).
     QByteArray owner;

@@ -1,5 +1,6 @@
 #include "bookingservice.h"
 
+#include "api/bookinginput.h"
 #include "booking/salekeys.h"
 #include "core/timeformat.h"
 #include "redis/redisclient.h"
@@ -82,17 +83,7 @@ QByteArray BookingService::newReservationId(qint64 saleId) {
 }
 
 qint64 BookingService::saleOfReservation(const QByteArray &rid) {
-    const qsizetype dash = rid.indexOf('-');
-    if (dash <= 0 || rid.size() - dash - 1 != 32)
-        return 0;
-    for (qsizetype i = dash + 1; i < rid.size(); ++i) {
-        const char c = rid[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return 0;
-    }
-    bool ok = false;
-    const qint64 sale = rid.left(dash).toLongLong(&ok);
-    return ok && sale > 0 ? sale : 0;
+    return reservationSale(rid);
 }
 
 void BookingService::book(const BookingRequest &req,

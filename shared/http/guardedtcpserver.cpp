@@ -83,13 +83,14 @@ Result<int> openReusePortSocket(const QHostAddress &address, quint16 port, quint
 
 GuardedSocket::GuardedSocket(const ConnectionLimits &limits, QObject *parent)
     : QTcpSocket(parent)
-    , m_limits(limits) {
+    , m_limits(limits)
+    , m_framer(limits) {
     m_idle.setSingleShot(true);
     m_idle.setInterval(m_limits.idleTimeoutMs);
     m_request.setSingleShot(true);
     m_request.setInterval(m_limits.requestTimeoutMs);
     connect(&m_idle, &QTimer::timeout, this, [this] {
-        if (m_phase == Phase::Passthrough || m_request.isActive())
+        if (m_framer.state() == RequestFramer::State::Passthrough || m_request.isActive())
             return;
         rejectedCounter("idle").inc();
         disconnectFromHost();
@@ -103,7 +104,7 @@ GuardedSocket::GuardedSocket(const ConnectionLimits &limits, QObject *parent)
     m_connectingOwn = true;
     connect(this, &QTcpSocket::readyRead, this, &GuardedSocket::beforeServer);
     connect(this, &QTcpSocket::bytesWritten, this, [this] {
-        if (m_phase != Phase::Passthrough)
+        if (m_framer.state() != RequestFramer::State::Passthrough)
             m_idle.start();
     });
     m_connectingOwn = false;
@@ -127,137 +128,47 @@ void GuardedSocket::afterServer() {
 }
 
 void GuardedSocket::beforeServer() {
-    if (m_phase == Phase::Rejected) {
+    if (m_rejected) {
         (void)readAll(); // draining until the connection closes
         return;
     }
     const qint64 available = bytesAvailable();
     const qint64 fresh = available - m_carry;
     m_carry = available;
-    if (m_phase == Phase::Passthrough || fresh <= 0)
+    if (m_framer.state() == RequestFramer::State::Passthrough || fresh <= 0)
         return;
     m_idle.start();
-    feed(peek(available).mid(available - fresh));
+    const QByteArray bytes = peek(available);
+    feed(QByteArrayView(bytes).sliced(available - fresh));
 }
 
-void GuardedSocket::feed(QByteArray data) {
-    while (!data.isEmpty() && m_phase != Phase::Rejected && m_phase != Phase::Passthrough) {
-        if (m_phase == Phase::Headers) {
-            if (m_header.isEmpty()) {
-                // Tolerate stray CRLFs between requests (RFC 9112 section 2.2).
-                qsizetype skip = 0;
-                while (skip < data.size() && (data[skip] == '\r' || data[skip] == '\n'))
-                    ++skip;
-                data.remove(0, skip);
-                if (data.isEmpty())
-                    return;
-                m_request.start();
-            }
-            const qsizetype searchFrom = qMax<qsizetype>(0, m_header.size() - 3);
-            m_header += data;
-            data.clear();
-            const qsizetype end = m_header.indexOf("\r\n\r\n", searchFrom);
-            if (end < 0) {
-                if (m_header.size() > m_limits.maxHeaderBytes) {
-                    rejectedCounter("headers_too_large").inc();
-                    reject(Problem::make(
-                        431, QStringLiteral("headers-too-large"),
-                        QStringLiteral("Headers exceed %1 bytes.").arg(m_limits.maxHeaderBytes)));
-                }
-                return;
-            }
-            const qsizetype headerLen = end + 4;
-            data = m_header.mid(headerLen);
-            const QByteArray header = m_header.left(headerLen);
-            m_header.clear();
-            if (headerLen > m_limits.maxHeaderBytes) {
-                rejectedCounter("headers_too_large").inc();
-                reject(Problem::make(
-                    431, QStringLiteral("headers-too-large"),
-                    QStringLiteral("Headers exceed %1 bytes.").arg(m_limits.maxHeaderBytes)));
-                return;
-            }
-            if (!headerComplete(header))
-                return;
-        }
-        if (m_phase == Phase::Body) {
-            const qint64 take = qMin<qint64>(m_bodyLeft, data.size());
-            m_bodyLeft -= take;
-            data.remove(0, take);
-            if (m_bodyLeft == 0) {
-                m_phase = Phase::Headers;
-                m_request.stop();
-            }
-        }
-    }
-}
-
-bool GuardedSocket::headerComplete(const QByteArray &header) {
-    qint64 contentLength = 0;
-    bool upgrade = false;
-    HeaderList headers;
-    const QList<QByteArray> lines = header.split('\n');
-    for (qsizetype i = 1; i < lines.size(); ++i) {
-        const QByteArray line = lines[i].trimmed();
-        const qsizetype colon = line.indexOf(':');
-        if (colon <= 0)
-            continue;
-        const QByteArray name = line.left(colon).trimmed().toLower();
-        const QByteArray value = line.mid(colon + 1).trimmed();
-        headers.append(qMakePair(name, value));
-        if (name == "content-length") {
-            bool ok = false;
-            const qint64 n = value.toLongLong(&ok);
-            if (!ok || n < 0) {
-                // Let the HTTP parser answer the malformed header itself.
-                continue;
-            }
-            contentLength = n;
-        } else if (name == "transfer-encoding") {
-            rejectedCounter("chunked").inc();
-            reject(Problem::make(411, QStringLiteral("length-required"),
-                                 QStringLiteral("Send the body with Content-Length.")));
-            return false;
-        } else if (name == "upgrade") {
-            upgrade = true;
-        }
-    }
-    if (contentLength > m_limits.maxBodyBytes) {
-        rejectedCounter("body_too_large").inc();
-        reject(Problem::make(413, QStringLiteral("request-too-large"),
-                             QStringLiteral("The body is %1 bytes; the limit is %2.")
-                                 .arg(contentLength)
-                                 .arg(m_limits.maxBodyBytes)));
-        return false;
-    }
-    if (upgrade && m_limits.upgradeGate) {
-        // "GET /path HTTP/1.1": the target is the second word of the request line.
-        const QList<QByteArray> words = lines.value(0).trimmed().split(' ');
-        if (auto refused = m_limits.upgradeGate(words.value(1), headers)) {
-            rejectedCounter("upgrade_refused").inc();
-            reject(*refused);
-            return false;
-        }
-    }
-    if (upgrade) {
-        m_phase = Phase::Passthrough;
+void GuardedSocket::feed(QByteArrayView data) {
+    const RequestFramer::Progress p = m_framer.feed(data);
+    switch (m_framer.state()) {
+    case RequestFramer::State::Rejected:
+        rejectedCounter(m_framer.rejection()->reason).inc();
+        reject(m_framer.rejection()->problem);
+        return;
+    case RequestFramer::State::Passthrough:
         m_request.stop();
         m_idle.stop();
-        return false;
-    }
-    m_bodyLeft = contentLength;
-    m_phase = Phase::Body;
-    if (m_bodyLeft == 0) {
-        m_phase = Phase::Headers;
+        return;
+    case RequestFramer::State::Headers:
+    case RequestFramer::State::Body:
+        // The timeout runs from the first byte of the request now in progress.
+        if (p.started > 0)
+            m_request.start();
+        return;
+    case RequestFramer::State::Idle:
         m_request.stop();
+        return;
     }
-    return true;
 }
 
 void GuardedSocket::reject(const Problem &problem) {
-    if (m_phase == Phase::Rejected)
+    if (m_rejected)
         return;
-    m_phase = Phase::Rejected;
+    m_rejected = true;
     m_idle.stop();
     m_request.stop();
     qCDebug(lcHttp) << "closing connection from" << peerAddress().toString() << ":"

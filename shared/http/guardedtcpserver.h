@@ -2,6 +2,7 @@
 
 #include "core/result.h"
 #include "http/problem.h"
+#include "http/requestframer.h"
 
 #include <QHostAddress>
 #include <QTcpServer>
@@ -9,25 +10,9 @@
 #include <QTimer>
 
 #include <atomic>
-#include <functional>
 #include <memory>
-#include <optional>
 
 namespace flashsale {
-
-// The connection-level limits QtHttpServer 6.4 lacks (it has no QHttpServerConfiguration).
-struct ConnectionLimits {
-    // Decides a WebSocket upgrade request before QtHttpServer sees it, from its target
-    // ("/admin/v1/ws?x=1") and headers: nullopt lets it through, a problem is answered instead
-    // (401, 404) and the connection closed. Without a gate every upgrade passes.
-    std::function<std::optional<Problem>(const QByteArray &target, const HeaderList &headers)>
-        upgradeGate;
-    int maxConnections = 20000; // per process, shared by every thread's server
-    int idleTimeoutMs = 30000;
-    int requestTimeoutMs = 10000;
-    int maxHeaderBytes = 16384;
-    int maxBodyBytes = 65536;
-};
 
 // Opens a listening TCP socket with SO_REUSEADDR and SO_REUSEPORT, so that every API thread
 // can listen on the same port with its own socket and the kernel spreads connections across
@@ -36,10 +21,12 @@ struct ConnectionLimits {
 Result<int> openReusePortSocket(const QHostAddress &address, quint16 port, quint16 *boundPort);
 
 // A socket that enforces ConnectionLimits before QtHttpServer sees the bytes. It frames
-// requests itself (request line and headers up to the blank line, then Content-Length bytes of
-// body) and answers on its own, then closes:
+// requests itself with a RequestFramer (request line and headers up to the blank line, then
+// Content-Length bytes of body) and answers on its own, then closes:
+//   400 a head that is not strict HTTP/1.1, 505 another HTTP version,
 //   431 headers larger than maxHeaderBytes, 413 Content-Length above maxBodyBytes,
 //   411 chunked bodies, 408 a request not whole within requestTimeoutMs.
+// A refusal drops whatever QtHttpServer has not read yet, pipelined requests included.
 // A keep-alive connection with no request in progress is closed after idleTimeoutMs.
 // After a WebSocket upgrade request the socket stops framing and passes bytes through.
 class GuardedSocket final : public QTcpSocket {
@@ -53,15 +40,12 @@ protected:
 private:
     void beforeServer();
     void afterServer();
-    void feed(QByteArray data);
-    bool headerComplete(const QByteArray &header);
+    void feed(QByteArrayView data);
     void reject(const Problem &problem);
 
-    enum class Phase { Headers, Body, Passthrough, Rejected };
     const ConnectionLimits &m_limits;
-    Phase m_phase = Phase::Headers;
-    QByteArray m_header;
-    qint64 m_bodyLeft = 0;
+    RequestFramer m_framer;
+    bool m_rejected = false;
     qint64 m_carry = 0; // bytes already inspected that the HTTP server has not consumed yet
     bool m_connectingOwn = false;
     bool m_afterConnected = false;

@@ -9,6 +9,10 @@ const QList<ProblemType> &problemTypes() {
         {"invalid-request", 400, "The request is malformed",
          "The body or query is not what the endpoint accepts; `errors` lists each problem with a "
          "JSON pointer."},
+        {"malformed-request", 400, "The request is not valid HTTP/1.1",
+         "The request line or a header breaks RFC 9112 (bare LF or CR, a folded or unnamed "
+         "header, a control character, a non-digit or repeated Content-Length); the "
+         "connection is closed."},
         {"item-required", 400, "This sale has several items: name one",
          "Send `item_id` when the sale has more than one item."},
         {"unauthorized", 401, "Missing or wrong credentials",
@@ -64,6 +68,8 @@ const QList<ProblemType> &problemTypes() {
         {"internal", 500, "Internal error", "A defect; the log has the details."},
         {"backend-unavailable", 503, "Temporarily unavailable",
          "A dependency (Redis or PostgreSQL) is unreachable or slow; retry after `Retry-After`."},
+        {"http-version-not-supported", 505, "HTTP version not supported",
+         "Only HTTP/1.1 (and HTTP/1.0) are spoken; the connection is closed."},
         {"too-many-connections", 503, "Too many connections",
          "The server is at its connection limit."},
     };

@@ -93,6 +93,8 @@ public:
     bool isRunning() const { return m_process.state() == QProcess::Running; }
     QString url() const { return m_url; }
     quint16 port() const { return m_port; }
+    // The server's process id, or 0 when it is not running.
+    qint64 pid() const { return m_process.processId(); }
     QString error() const { return m_error; }
     QByteArray log() const;
 

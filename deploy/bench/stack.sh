@@ -130,6 +130,7 @@ EOF
   fi
   redis-server "$dir/redis.conf" </dev/null >>"$log" 2>&1 &
   echo "$!" >"$(fsb_pidfile redis)"
+  disown "$!"
   for ((i = 0; i < 300; i++)); do
     fs_redis_ping "$FSB_REDIS_PORT" && return 0
     fs_proc_running "$(fsb_pid redis)" || break
@@ -253,9 +254,9 @@ fsb_role_start() {
       args+=(--roles api --listen 127.0.0.1 --threads "${FSB_API_THREADS:-1}"
         --port "${FSB_API_PORTS[${name#api} - 1]}")
       ;;
-    # A fixed consumer name: a restarted worker first re-reads what its predecessor was
-    # delivered and had not acknowledged, instead of waiting for the claim of idle entries.
-    worker) args+=(--roles worker --worker-consumer "bench-worker") ;;
+    # (The consumer name stays <host>-<pid>: what a killed worker had been delivered and had
+    # not acknowledged is taken over by XAUTOCLAIM after --worker-claim-idle-ms.)
+    worker) args+=(--roles worker) ;;
     relay | payment | notify) args+=(--roles "$name") ;;
     *) fsb_die "unknown role $name" ;;
   esac
@@ -264,6 +265,7 @@ fsb_role_start() {
   "${FSB_SERVER_ENV[@]}" "$FSB_BUILD_DIR/bin/flashsale-server" "${args[@]}" \
     </dev/null >>"$FSB_LOGS/$name.log" 2>&1 &
   pid=$!
+  disown "$pid" # no "Killed" job report when a fault case kills it
   echo "$pid" >"$(fsb_pidfile "$name")"
   for ((i = 0; i < 300; i++)); do
     if [[ -s "$ready" ]]; then

@@ -14,6 +14,7 @@
 #include <QJsonDocument>
 #include <QSaveFile>
 
+#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <thread>
@@ -22,6 +23,10 @@
 namespace flashsale::bench {
 
 namespace {
+
+void onStopSignal(int) {
+    LoadWorker::requestStop();
+}
 
 QString isoNow() {
     return QDateTime::currentDateTimeUtc().toString(Qt::ISODateWithMs);
@@ -128,7 +133,19 @@ int runLoad(const QStringList &args) {
                          qPrintable(QDateTime::fromMSecsSinceEpoch(config.startAtMs, Qt::UTC)
                                         .toString(Qt::ISODateWithMs)));
     }
-    const QString startedAt = isoNow();
+    // The ledger's run line says when the load began: the opening it waited for, if any.
+    const QString startedAt =
+        config.startAtMs > 0
+            ? QDateTime::fromMSecsSinceEpoch(config.startAtMs, Qt::UTC).toString(Qt::ISODateWithMs)
+            : isoNow();
+
+    // Ctrl-C ends the run early but still writes the ledger and the report: an interrupted
+    // rehearsal must not leave the checker without the bookings it made.
+    struct sigaction sa {};
+    sa.sa_handler = onStopSignal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
 
     std::vector<std::unique_ptr<LoadWorker>> workers;
     std::vector<QString> errors(size_t(config.threads));
@@ -163,6 +180,9 @@ int runLoad(const QStringList &args) {
         ok = writeReport(config.reportPath, total.report()) && ok;
     if (!config.quiet)
         std::fprintf(stdout, "%s\n", qPrintable(total.summary()));
+    if (LoadWorker::stopRequested())
+        std::fprintf(stderr, "flashsale-bench load: interrupted; the report and the ledger cover "
+                             "what ran until then\n");
     return ok ? 0 : 1;
 }
 

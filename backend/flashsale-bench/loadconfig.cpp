@@ -21,7 +21,21 @@ struct Options {
             "flashsale-bench load: simulated buyers against the HTTP API (docs/API.md).\n"
             "Each user books with its own Idempotency-Key; results go to a report (JSON) and a\n"
             "ledger (JSON lines, backend/flashsale-bench/ledger.h) that `flashsale-bench check`\n"
-            "reads. Exit: 0 ran, 1 could not run, 2 usage."));
+            "reads. Exit: 0 ran, 1 could not run, 2 usage.\n"
+            "\n"
+            "The report: {\"requests\", \"seconds\", \"rps\", \"latency_ms\": {p50, p90, p99, "
+            "p999,\n"
+            "max, mean}, \"by_status\": {\"202\": n, ...}, \"by_type\": {\"accepted\": n, "
+            "\"sold-out\": n,\n"
+            "...}, \"unknown\", \"retries\", \"replays\", \"accepted\", \"confirmed\", \"users\", "
+            "\"bots\",\n"
+            "\"behind_ms_max\", \"behind_requests\", \"arrivals_missed\"}. by_type names the "
+            "problem\n"
+            "slug, or accepted / confirmed / challenge, or transport:reset / transport:timeout /\n"
+            "transport:refused for requests that got no answer. Latency covers answered requests:\n"
+            "from the send (burst) or from the intended send time (ramp, so a client that falls\n"
+            "behind shows it: behind_*). unknown counts bookings whose outcome never came back.\n"
+            "Ledger lines are kept in memory and written once the load is over."));
         parser.addHelpOption();
         const auto add = [this](const QStringList &names, const char *help,
                                 const char *value = nullptr, const char *def = nullptr) {
@@ -48,8 +62,9 @@ struct Options {
         add({"timeout-ms"}, "Per-request timeout, from sending to the whole answer.", "ms", "5000");
         add({"connect-timeout-ms"}, "TCP connect timeout.", "ms", "1000");
         add({"retry"},
-            "Humans retry after transport errors, timeouts, 503 and 429 with exponential backoff "
-            "and jitter (Retry-After / retry_after_ms honoured), with the same Idempotency-Key.");
+            "Humans retry after transport errors, timeouts, 5xx and 429 with exponential backoff "
+            "and jitter (Retry-After / retry_after_ms honoured), and after 403 sale-not-started "
+            "when the sale opens by the server's clock; always with the same Idempotency-Key.");
         add({"max-retries"}, "Retries per booking with --retry.", "n", "5");
         add({"backoff-ms"}, "First retry's backoff (doubles per retry, full jitter).", "ms", "50");
         add({"backoff-max-ms"}, "Backoff cap.", "ms", "2000");

@@ -6,6 +6,7 @@
 #include <QDateTime>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -25,6 +26,9 @@ namespace {
 constexpr qint64 kScanIntervalUs = 2000; // timeouts and reconnects are checked this often
 constexpr qint64 kWarmupUs = 500000;     // the longest the start waits for connections
 constexpr qint64 kLateUs = 10000;        // an open-loop send this late counts as "behind"
+
+std::atomic<bool> g_stopRequested{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "set from a signal handler");
 
 quint64 splitmix64(quint64 x) {
     x += 0x9E3779B97F4A7C15ULL;
@@ -50,6 +54,14 @@ const char *errorLabel(TransportError e) {
 }
 
 } // namespace
+
+void LoadWorker::requestStop() {
+    g_stopRequested.store(true, std::memory_order_relaxed);
+}
+
+bool LoadWorker::stopRequested() {
+    return g_stopRequested.load(std::memory_order_relaxed);
+}
 
 qint64 LoadWorker::nowUs() {
     return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -148,7 +160,7 @@ bool LoadWorker::run(QString *error) {
                 m_startUs = now;
             m_endUs = m_startUs + qint64(m_config.maxSeconds * 1e6);
         }
-        if (m_started && !m_stopping && now >= m_endUs)
+        if (!m_stopping && ((m_started && now >= m_endUs) || g_stopRequested.load()))
             stopAll(now);
         if (now >= m_nextScanUs) {
             scan(now);
@@ -157,7 +169,7 @@ bool LoadWorker::run(QString *error) {
         pump(now);
         if (m_cap > 0 && m_sent >= m_cap && !m_stopping)
             stopAll(now);
-        if (m_started && m_busy == 0 && m_ready.empty() && m_timers.empty()
+        if ((m_started || m_stopping) && m_busy == 0 && m_ready.empty() && m_timers.empty()
             && (m_stopping || !freshRemaining()))
             break;
 
@@ -281,6 +293,9 @@ void LoadWorker::pump(qint64 now) {
         while (takeWork(now, &w)) {
             ++m_sent;
             ++m_results.requests;
+            if (m_results.firstSendUs == 0)
+                m_results.firstSendUs = now;
+            m_results.lastDoneUs = now;
             ++m_results.byType[QByteArrayLiteral("transport:refused")];
             const UserSession::Step step =
                 w.session->onFailure(TransportError::Refused, false, m_results, m_rng);
@@ -401,9 +416,10 @@ void LoadWorker::onEvent(int c, quint32 events, qint64 now) {
         return;
     }
     if ((events & EPOLLOUT) && k.state == ConnState::Busy && k.written < k.out.size()) {
+        const quint32 generation = k.generation;
         flush(c, now);
-        if (k.state == ConnState::Down)
-            return;
+        if (k.generation != generation)
+            return; // the write failed and the connection was replaced
     }
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         onReadable(c, now);

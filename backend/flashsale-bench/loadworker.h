@@ -45,6 +45,10 @@ public:
     bool run(QString *error);
     LoadResults &results() { return m_results; }
 
+    // Asks every worker to stop as at --max-seconds (async-signal-safe: SIGINT, SIGTERM), so an
+    // interrupted run still writes its ledger.
+    static void requestStop();
+    static bool stopRequested();
     // Steady clock, µs: the time base of every timestamp here.
     static qint64 nowUs();
     // Whether user n is a bot: a function of the seed, so runs repeat.

@@ -3,6 +3,7 @@
 #include "admission/powchallenge.h"
 #include "loadresults.h"
 
+#include <QDateTime>
 #include <QUrl>
 
 #include <algorithm>
@@ -11,8 +12,23 @@ namespace flashsale::bench {
 
 namespace {
 
-bool isRetryable(const HttpReply &r) {
-    return r.status >= 500 || r.status == 429 || r.status == 408;
+// Answers a human tries again after (with --retry): the server was busy, or the sale had not
+// opened yet by the server's clock (the local one may run ahead of it).
+bool isRetryable(const HttpReply &r, QByteArrayView slug) {
+    return r.status >= 500 || r.status == 429 || r.status == 408
+           || (r.status == 403 && slug == "sale-not-started");
+}
+
+// How long until the sale opens, by the server's clock, from a sale-not-started problem;
+// -1 when the body does not say.
+qint64 msUntilStart(QByteArrayView body) {
+    const QDateTime starts = QDateTime::fromString(
+        QString::fromLatin1(UserSession::jsonField(body, "starts_at")), Qt::ISODateWithMs);
+    const QDateTime server = QDateTime::fromString(
+        QString::fromLatin1(UserSession::jsonField(body, "server_time")), Qt::ISODateWithMs);
+    if (!starts.isValid() || !server.isValid())
+        return -1;
+    return std::max<qint64>(0, server.msecsTo(starts));
 }
 
 } // namespace
@@ -190,6 +206,11 @@ UserSession::Step UserSession::onReply(const HttpReply &reply, QByteArrayView sl
         if (ok && v >= 0)
             retryAfterMs = v;
     }
+    if (reply.status == 403 && slug == "sale-not-started") {
+        const qint64 until = msUntilStart(reply.body);
+        if (until >= 0)
+            retryAfterMs = until;
+    }
 
     switch (m_phase) {
     case Phase::Challenge: {
@@ -202,7 +223,7 @@ UserSession::Step UserSession::onReply(const HttpReply &reply, QByteArrayView sl
             m_phase = Phase::Book;
             return Step{Step::Send, 0};
         }
-        if (isRetryable(reply))
+        if (isRetryable(reply, slug))
             return retryOrFinish(retryAfterMs, results, rng);
         return finishBooking(results, rng);
     }
@@ -237,7 +258,7 @@ UserSession::Step UserSession::onReply(const HttpReply &reply, QByteArrayView sl
             markAmbiguous(reply.status == 503 ? "http-503" : "http-5xx");
         else if (reply.status != 408 && !(reply.status == 429 && slug == "rate-limited"))
             m_ambiguous = false;
-        if (isRetryable(reply))
+        if (isRetryable(reply, slug))
             return retryOrFinish(retryAfterMs, results, rng);
         return finishBooking(results, rng);
     }
@@ -247,7 +268,7 @@ UserSession::Step UserSession::onReply(const HttpReply &reply, QByteArrayView sl
             results.confirmedLines.append({QString::fromUtf8(m_userId), QString::fromUtf8(m_code)});
             return finishBooking(results, rng);
         }
-        if (isRetryable(reply))
+        if (isRetryable(reply, slug))
             return retryOrFinish(retryAfterMs, results, rng);
         return finishBooking(results, rng);
     }

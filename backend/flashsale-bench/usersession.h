@@ -23,8 +23,8 @@ enum class TransportError {
 //
 //   human: per booking (--units-per-user of them, key "<user>-<n>")
 //            [challenge -> solve] -> book -> [purchase]      (--pow, --flow checkout)
-//          with --retry, a transport error, 5xx or 429 is retried after a backoff with the
-//          same key, up to --max-retries times
+//          with --retry, a transport error, 5xx, 429 or 403 sale-not-started is retried after
+//          a backoff (or the wait the server names) with the same key, up to --max-retries
 //   bot:   --bot-attempts bookings, key "<user>-b<n>", back to back, never retrying
 //
 // A booking whose outcome the user never learnt (a request sent but not answered, or answered

@@ -5,6 +5,7 @@
 #include "histogram.h"
 #include "ledger.h"
 #include "loadconfig.h"
+#include "loadresults.h"
 #include "loadworker.h"
 #include "rawhttp.h"
 #include "responseparser.h"
@@ -14,6 +15,7 @@
 #include <QDateTime>
 #include <QDir>
 #include <QElapsedTimer>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QProcess>
 #include <QSet>
@@ -114,18 +116,28 @@ private:
         return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
     }
 
-    qint64 createSale(int stock) {
+    // Creates a one-item sale open now; returns its id (0 on failure) and the item's in *item.
+    qint64 createSale(int stock, int powDifficulty = 0, qint64 *item = nullptr) {
         const HttpResponse r = postJson(m_backend.port(), "/api/v1/admin/sales",
                                         QJsonObject{{"name", "bench"},
                                                     {"stock", stock},
                                                     {"price_cents", 100},
                                                     {"per_user_limit", 10},
                                                     {"admission_rate", 0},
+                                                    {"pow_difficulty", powDifficulty},
                                                     {"starts_at", rfc3339(-1000)},
                                                     {"ends_at", rfc3339(3600000)}},
                                         Backend::kAdminToken);
         if (r.status != 201)
             qWarning("create sale: %d %s", r.status, r.body.constData());
+        if (item)
+            *item = r.json()
+                        .value(QStringLiteral("items"))
+                        .toArray()
+                        .at(0)
+                        .toObject()
+                        .value(QStringLiteral("id"))
+                        .toInteger();
         return r.json().value(QStringLiteral("id")).toInteger();
     }
 
@@ -311,6 +323,87 @@ private Q_SLOTS:
         QCOMPARE(LoadWorker::arrivalOffsetUs(c, 500), qint64(500000));
     }
 
+    // One human's booking through a sequence of answers: when is its outcome "unknown"?
+    void sessionOutcome_data() {
+        QTest::addColumn<QStringList>("events"); // status[:slug][r = replayed], reset, refused
+        QTest::addColumn<bool>("retry");
+        QTest::addColumn<int>("accepted");
+        QTest::addColumn<int>("unknown");
+
+        QTest::addRow("accepted") << QStringList{"202"} << false << 1 << 0;
+        QTest::addRow("sold out") << QStringList{"409:sold-out"} << false << 0 << 0;
+        QTest::addRow("reset, no retry") << QStringList{"reset"} << false << 0 << 1;
+        QTest::addRow("timeout, no retry") << QStringList{"timeout"} << false << 0 << 1;
+        QTest::addRow("refused: nothing sent") << QStringList{"refused"} << false << 0 << 0;
+        QTest::addRow("503, no retry") << QStringList{"503:backend-unavailable"} << false << 0 << 1;
+        QTest::addRow("reset, then replayed") << QStringList{"reset", "202r"} << true << 1 << 0;
+        QTest::addRow("reset, then sold out: the first one booked nothing")
+            << QStringList{"reset", "409:sold-out"} << true << 0 << 0;
+        QTest::addRow("reset, then throttled: decided after the replay check")
+            << QStringList{"reset",         "429:throttled", "429:throttled",
+                           "429:throttled", "429:throttled", "429:throttled"}
+            << true << 0 << 0;
+        QTest::addRow("reset, then rate limited to the end: still unknown")
+            << QStringList{"reset",
+                           "429:rate-limited",
+                           "429:rate-limited",
+                           "429:rate-limited",
+                           "429:rate-limited",
+                           "429:rate-limited"}
+            << true << 0 << 1;
+        QTest::addRow("timeouts until the retries run out")
+            << QStringList{"timeout", "timeout", "timeout", "timeout", "timeout", "timeout"} << true
+            << 0 << 1;
+    }
+
+    void sessionOutcome() {
+        QFETCH(QStringList, events);
+        QFETCH(bool, retry);
+        QFETCH(int, accepted);
+        QFETCH(int, unknown);
+        LoadConfig config;
+        config.saleId = 1;
+        config.devUserIds = true;
+        config.retry = retry;
+        config.maxRetries = 5;
+        LoadResults results;
+        std::mt19937_64 rng(1);
+        UserSession session(config, 7, false, {});
+        UserSession::Step step = session.start(rng);
+        for (qsizetype i = 0; i < events.size(); ++i) {
+            QVERIFY2(step.kind != UserSession::Step::Done, "done before the answers ran out");
+            const QString e = events.at(i);
+            if (e == QLatin1String("reset") || e == QLatin1String("timeout")
+                || e == QLatin1String("refused")) {
+                const TransportError t = e == QLatin1String("reset")     ? TransportError::Reset
+                                         : e == QLatin1String("timeout") ? TransportError::Timeout
+                                                                         : TransportError::Refused;
+                step = session.onFailure(t, t != TransportError::Refused, results, rng);
+                continue;
+            }
+            HttpReply reply;
+            reply.status = e.left(3).toInt();
+            reply.replayed = e.endsWith(QLatin1Char('r'));
+            const QByteArray slug = e.mid(4).toLatin1();
+            if (reply.status == 202)
+                reply.body = "{\"item_id\":3,\"quantity\":1,\"reservation_id\":\"1-ab\"}";
+            else
+                reply.body = "{\"type\":\"/problems/" + slug + "\"}";
+            step = session.onReply(reply, slug, results, rng);
+        }
+        QCOMPARE(int(step.kind), int(UserSession::Step::Done));
+        QCOMPARE(results.acceptedLines.size(), accepted);
+        QCOMPARE(results.unknownLines.size(), unknown);
+        QCOMPARE(results.unknown, qint64(unknown));
+        for (const LedgerBooking &b : results.acceptedLines) {
+            QCOMPARE(b.key, QStringLiteral("u7-1"));
+            QCOMPARE(b.reservationId, QStringLiteral("1-ab"));
+            QCOMPARE(b.itemId, qint64(3));
+        }
+        if (unknown > 0)
+            QCOMPARE(results.unknownLines.first().key, QStringLiteral("u7-1"));
+    }
+
     void usage_data() {
         QTest::addColumn<QStringList>("args");
         QTest::addRow("no url") << QStringList{"--sale", "1", "--dev-user-ids"};
@@ -485,6 +578,143 @@ private Q_SLOTS:
                                 .arg(sold)
                                 .arg(byUser.size())
                                 .arg(l->unknown.size())));
+    }
+
+    // Two API processes behind one list of URLs; one is killed (SIGKILL) while users arrive.
+    // Its connections move to the other, the cut-off requests are retried with their keys, and
+    // every user ends with exactly one reservation that Redis also counts.
+    void failoverWhenOneOfTwoProcessesDies() {
+        Backend second;
+        QVERIFY2(second.start({{"FLASHSALE_REDIS_URL", m_redisServer.url()},
+                               {"FLASHSALE_PG_URL", m_db.url()}},
+                              {QStringLiteral("--roles"), QStringLiteral("api")}),
+                 qPrintable(second.error()));
+        const int stock = 5000;
+        const qint64 sale = createSale(stock);
+        QVERIFY(sale > 0);
+        const QString ledger = m_dir.filePath(QStringLiteral("failover.jsonl"));
+        const QString report = m_dir.filePath(QStringLiteral("failover.json"));
+        QProcess p;
+        p.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+        p.start(QStringLiteral(FLASHSALE_BENCH_BIN),
+                benchArgs({"--url",
+                           m_backend.url() + QLatin1Char(',') + second.url(),
+                           "--sale",
+                           QString::number(sale),
+                           "--users",
+                           "1500",
+                           "--user-prefix",
+                           "fo",
+                           "--dev-user-ids",
+                           "--connections",
+                           "32",
+                           "--threads",
+                           "2",
+                           "--profile",
+                           "ramp",
+                           "--rate-from",
+                           "1000",
+                           "--rate-to",
+                           "1000",
+                           "--duration",
+                           "1.5",
+                           "--retry",
+                           "--timeout-ms",
+                           "2000",
+                           "--ledger",
+                           ledger,
+                           "--report",
+                           report,
+                           "--max-seconds",
+                           "20"}));
+        QVERIFY(p.waitForStarted(5000));
+        QThread::msleep(700);
+        second.kill();
+        QVERIFY(p.waitForFinished(30000));
+        const QByteArray out = p.readAllStandardOutput();
+        QVERIFY2(p.exitCode() == 0, out.constData());
+        qInfo("%s", out.constData());
+
+        QString error;
+        const auto l = readLedger(ledger, &error);
+        QVERIFY2(l, qPrintable(error));
+        QHash<QString, QSet<QString>> byUser;
+        for (const LedgerBooking &b : l->accepted)
+            byUser[b.user].insert(b.reservationId);
+        for (auto it = byUser.begin(); it != byUser.end(); ++it)
+            QVERIFY2(it.value().size() == 1, qPrintable(it.key()));
+        QCOMPARE(l->unknown.size(), 0);
+        QCOMPARE(byUser.size(), 1500);
+        QCOMPARE(stock - remaining(sale), 1500);
+    }
+
+    // Each way a user can behave, end to end: what the server answered, counted by outcome.
+    void flows_data() {
+        QTest::addColumn<QStringList>("args"); // "{item}" is replaced by the sale's item id
+        QTest::addColumn<int>("stock");
+        QTest::addColumn<int>("pow");
+        QTest::addColumn<QJsonObject>("byType"); // empty: checked by the row's own rule
+        QTest::addColumn<int>("confirmed");
+
+        QTest::addRow("proof of work")
+            << QStringList{"--users", "30", "--pow", "--dev-user-ids"} << 10 << 6
+            << QJsonObject{{"challenge", 30}, {"accepted", 10}, {"sold-out", 20}} << 0;
+        QTest::addRow("buyer tokens, 12 bookings against a cap of 10")
+            << QStringList{"--users",          "5",
+                           "--units-per-user", "12",
+                           "--token-secret",   QString::fromLatin1(Backend::kBuyerTokenSecret)}
+            << 1000 << 0 << QJsonObject{{"accepted", 50}, {"per-user-limit", 10}} << 0;
+        QTest::addRow("checkout then purchase")
+            << QStringList{"--users", "20",     "--flow",        "checkout",
+                           "--items", "{item}", "--dev-user-ids"}
+            << 15 << 0 << QJsonObject{{"accepted", 15}, {"confirmed", 15}, {"sold-out", 5}} << 15;
+        QTest::addRow("bots") << QStringList{"--users", "50", "--bots", "0.2", "--dev-user-ids"}
+                              << 1000 << 0 << QJsonObject() << 0;
+    }
+
+    void flows() {
+        QFETCH(QStringList, args);
+        QFETCH(int, stock);
+        QFETCH(int, pow);
+        QFETCH(QJsonObject, byType);
+        QFETCH(int, confirmed);
+        qint64 item = 0;
+        const qint64 sale = createSale(stock, pow, &item);
+        QVERIFY(sale > 0);
+        args.replaceInStrings(QStringLiteral("{item}"), QString::number(item));
+        const QString ledger = m_dir.filePath(QStringLiteral("flow-%1.jsonl").arg(sale));
+        const QString report = m_dir.filePath(QStringLiteral("flow-%1.json").arg(sale));
+        QProcess p;
+        p.start(QStringLiteral(FLASHSALE_BENCH_BIN),
+                benchArgs(args
+                          + QStringList{"--url", m_backend.url(), "--sale", QString::number(sale),
+                                        "--user-prefix", QStringLiteral("f%1-").arg(sale),
+                                        "--connections", "8", "--ledger", ledger, "--report",
+                                        report, "--max-seconds", "20"}));
+        QVERIFY(p.waitForFinished(30000));
+        QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
+        const QJsonObject r = readJson(report);
+        const QJsonObject types = r.value(QStringLiteral("by_type")).toObject();
+        if (byType.isEmpty()) {
+            // Bots: each books 20 times back to back and is stopped at the cap of 10; humans
+            // book once. Who is a bot follows from the seed.
+            int bots = 0;
+            for (int n = 1; n <= 50; ++n)
+                bots += LoadWorker::isBot(1, n, 0.2);
+            QVERIFY(bots > 0 && bots < 50);
+            QCOMPARE(r.value(QStringLiteral("bots")).toInt(), bots);
+            byType =
+                QJsonObject{{"accepted", 50 - bots + 10 * bots}, {"per-user-limit", 10 * bots}};
+            QCOMPARE(r.value(QStringLiteral("requests")).toInt(), 50 - bots + 20 * bots);
+        }
+        QCOMPARE(types, byType);
+        QString error;
+        const auto l = readLedger(ledger, &error);
+        QVERIFY2(l, qPrintable(error));
+        QCOMPARE(l->accepted.size(), byType.value(QStringLiteral("accepted")).toInt());
+        QCOMPARE(l->confirmed.size(), confirmed);
+        QCOMPARE(l->unknown.size(), 0);
+        QCOMPARE(stock - remaining(sale), l->accepted.size());
     }
 };
 

@@ -34,6 +34,8 @@
 #
 # Settings, read by fsb_stack_start (environment variables, all optional):
 #   FSB_APPENDFSYNC       everysec (default) | always | no
+#   FSB_REDIS_PRELOAD     a shared object to LD_PRELOAD into redis-server, e.g. the power-loss
+#                         emulation (fsb_powerloss_shim)
 #   FSB_PG_OWN            1: own PostgreSQL cluster (initdb, ~3 s) instead of a database in a
 #                         shared one; automatic when no shared cluster URL is known
 #   FSB_API_THREADS       threads per API process (1)
@@ -128,7 +130,9 @@ appendonly yes
 appendfsync ${FSB_APPENDFSYNC:-everysec}
 EOF
   fi
-  redis-server "$dir/redis.conf" </dev/null >>"$log" 2>&1 &
+  local -a preload=()
+  [[ -n "${FSB_REDIS_PRELOAD:-}" ]] && preload=(env LD_PRELOAD="$FSB_REDIS_PRELOAD")
+  "${preload[@]}" redis-server "$dir/redis.conf" </dev/null >>"$log" 2>&1 &
   echo "$!" >"$(fsb_pidfile redis)"
   disown "$!"
   for ((i = 0; i < 300; i++)); do
@@ -151,6 +155,13 @@ fsb_redis_kill() {
   fs_wait_gone "$pid" 10 || fsb_log "redis-server (pid $pid) does not go away"
   wait "$pid" 2>/dev/null || true
   rm -f "$(fsb_pidfile redis)"
+}
+
+# fsb_powerloss_shim OUT - build deploy/bench/powerloss/aofcache.c into OUT (a .so): with it in
+# FSB_REDIS_PRELOAD, redis-server's AOF writes stay in its memory until it fsyncs them, so
+# fsb_redis_kill then loses what a power loss would (see the source for what it does not model).
+fsb_powerloss_shim() {
+  cc -shared -fPIC -O2 -o "$1" "$FS_ROOT/deploy/bench/powerloss/aofcache.c" -ldl -lpthread
 }
 
 # fsb_redis_freeze / fsb_redis_thaw - SIGSTOP / SIGCONT redis-server: it keeps its connections

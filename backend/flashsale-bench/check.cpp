@@ -220,6 +220,8 @@ int runCheck(const QStringList &args) {
     }
 
     QString error;
+    QElapsedTimer ledgerTime;
+    ledgerTime.start();
     const std::optional<Ledger> ledger = readLedger(p.value(ledgerOpt), &error);
     if (!ledger)
         return usage(error);
@@ -234,10 +236,12 @@ int runCheck(const QStringList &args) {
     }
     const QString jsonPath = p.value(jsonOpt);
 
-    say(QStringLiteral("flashsale-bench check: sale %1; ledger %2 accepted, %3 unknown%4")
+    say(QStringLiteral("flashsale-bench check: sale %1; ledger %2 accepted, %3 unknown (read in "
+                       "%4 s)%5")
             .arg(saleId)
             .arg(ledger->accepted.size())
             .arg(ledger->unknown.size())
+            .arg(ledgerTime.elapsed() / 1000.0, 0, 'f', 1)
             .arg(ledger->ended ? QString()
                                : QStringLiteral(" (no end line: the load did not finish)")));
 
@@ -293,16 +297,20 @@ int runCheck(const QStringList &args) {
             .arg(kafka->otherMessages)
             .arg(phase.elapsed() / 1000.0, 0, 'f', 1));
 
+    phase.restart();
     o.checks = checkInvariants({*ledger, *pg, *redis, *kafka, report}, options);
+    const qint64 judgeMs = phase.elapsed();
     qsizetype failed = 0;
     for (const CheckResult &c : std::as_const(o.checks)) {
         say(c.line());
         failed += !c.pass;
     }
     o.exitCode = failed > 0 ? kExitFail : kExitPass;
-    say(failed > 0
+    const QString verdict =
+        failed > 0
             ? QStringLiteral("RESULT FAIL: %1 of %2 checks failed").arg(failed).arg(o.checks.size())
-            : QStringLiteral("RESULT PASS: %1 checks").arg(o.checks.size()));
+            : QStringLiteral("RESULT PASS: %1 checks").arg(o.checks.size());
+    say(verdict + QStringLiteral(" (judged in %1 s)").arg(judgeMs / 1000.0, 0, 'f', 1));
     writeJson(jsonPath, saleId, o);
     return o.exitCode;
 }

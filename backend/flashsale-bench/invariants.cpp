@@ -85,6 +85,11 @@ struct Facts {
 
 Facts gather(const CheckInput &in) {
     Facts f;
+    f.orderByRid.reserve(in.pg.orders.size());
+    f.activeUnitsByUser.reserve(in.pg.orders.size());
+    f.ledgerUserOfRid.reserve(in.ledger.accepted.size());
+    f.ledgerAnswer.reserve(in.ledger.accepted.size());
+    f.ridsOfKey.reserve(in.ledger.accepted.size());
     for (const OrderRecord &o : in.pg.orders) {
         f.orderByRid.insert(o.reservationId, &o);
         f.unitsOrdered += o.quantity;
@@ -137,7 +142,8 @@ Facts gather(const CheckInput &in) {
 
     // An attempt whose answer the client never learnt may have booked. It can explain one
     // order of its user, of its item and quantity, unless its key was later answered with a
-    // reservation: had the attempt booked, that answer would have been its replay.
+    // reservation: had the attempt booked, that answer would have been its replay. Retries of
+    // one key that all went unanswered explain one order between them, for the same reason.
     struct Attempt {
         QString key;
         qint64 item;
@@ -147,6 +153,7 @@ Facts gather(const CheckInput &in) {
     QHash<QByteArray, QList<Attempt>> attempts;
     for (const LedgerBooking &u : in.ledger.unknown)
         attempts[u.user.toUtf8()].append({u.key, u.itemId, u.quantity});
+    QSet<QPair<QString, QString>> keysUsed;
     for (const OrderRecord &o : in.pg.orders) {
         if (f.ledgerUserOfRid.contains(o.reservationId))
             continue;
@@ -155,11 +162,14 @@ Facts gather(const CheckInput &in) {
         for (Attempt &a : attempts[o.userId]) {
             if (a.used || a.qty != o.quantity || (a.item != 0 && a.item != o.itemId))
                 continue;
-            if (!a.key.isEmpty() && f.ridsOfKey.contains({str(o.userId), a.key})) {
+            const QPair<QString, QString> key{str(o.userId), a.key};
+            if (!a.key.isEmpty() && (f.ridsOfKey.contains(key) || keysUsed.contains(key))) {
                 reusedKey = a.key;
                 continue;
             }
             a.used = true;
+            if (!a.key.isEmpty())
+                keysUsed.insert(key);
             matched = true;
             break;
         }
@@ -381,33 +391,37 @@ CheckResult oneEnding(const CheckInput &in, const Facts &f, const CheckOptions &
         confirmed.insert(rid.toUtf8());
     qint64 awaiting = 0;
     for (const OrderRecord &o : in.pg.orders) {
-        const QString id = QStringLiteral("order %1 (%2)").arg(o.id).arg(str(o.reservationId));
+        // Formatted only for an offence: this runs once per order.
+        auto id = [&o] {
+            return QStringLiteral("order %1 (%2)").arg(o.id).arg(str(o.reservationId));
+        };
         const QList<QByteArray> h = in.pg.history.value(o.id);
         const bool released = in.redis.released.contains(o.reservationId);
         if (o.status == "pending") {
             if (opt.expectAllEnded)
-                pending.add(id);
+                pending.add(id());
             if (!h.isEmpty())
-                wrongHistory.add(id + QStringLiteral(" pending, history %1").arg(str(h.join(','))));
+                wrongHistory.add(id()
+                                 + QStringLiteral(" pending, history %1").arg(str(h.join(','))));
             continue;
         }
         if (h.size() > 1)
-            twice.add(id + QStringLiteral(": %1").arg(str(h.join(','))));
+            twice.add(id() + QStringLiteral(": %1").arg(str(h.join(','))));
         else if (h.isEmpty())
-            noHistory.add(id);
+            noHistory.add(id());
         else if (h.first() != o.status)
             wrongHistory.add(
-                id + QStringLiteral(" %1, history %2").arg(str(o.status), str(h.first())));
+                id() + QStringLiteral(" %1, history %2").arg(str(o.status), str(h.first())));
         if (o.status == "cancelled" && !released) {
             if (opt.expectAllEnded)
-                notReleased.add(id);
+                notReleased.add(id());
             else
                 ++awaiting;
         }
         if (o.status == "paid" && released)
-            paidReleased.add(id);
+            paidReleased.add(id());
         if (o.cancelReason == "expired" && confirmed.contains(o.reservationId))
-            confirmedExpired.add(id);
+            confirmedExpired.add(id());
     }
     r.summary =
         QStringLiteral("%1 orders: %2 paid + %3 cancelled + %4 pending; %5 "
@@ -440,7 +454,10 @@ CheckResult eventsOnKafka(const CheckInput &in, const Facts &f) {
         orphan(QStringLiteral("events of reservations that have no order"));
     qint64 duplicates = 0, inFlight = 0;
     for (const OrderRecord &o : in.pg.orders) {
-        const QString id = QStringLiteral("order %1 (%2)").arg(o.id).arg(str(o.reservationId));
+        // Formatted only for an offence: this runs once per order.
+        auto id = [&o] {
+            return QStringLiteral("order %1 (%2)").arg(o.id).arg(str(o.reservationId));
+        };
         // An event still unpublished in the snapshot is on its way (the outbox drained before,
         // so only an ending that happened since), not missing.
         auto onItsWay = [&](const char *topic) {
@@ -450,7 +467,7 @@ CheckResult eventsOnKafka(const CheckInput &in, const Facts &f) {
         };
         const int c = created.value(o.reservationId);
         if (c == 0 && !onItsWay("order.created"))
-            noCreated.add(id
+            noCreated.add(id()
                           + (in.pg.outboxCreated.contains(o.reservationId)
                                  ? QStringLiteral(", in the outbox")
                                  : QStringLiteral(", never in the outbox")));
@@ -458,9 +475,9 @@ CheckResult eventsOnKafka(const CheckInput &in, const Facts &f) {
         duplicates += std::max(0, c - 1) + std::max(0, p - 1) + std::max(0, x - 1);
         if ((o.status == "paid" && p == 0 && !onItsWay("order.paid"))
             || (o.status == "cancelled" && x == 0 && !onItsWay("order.cancelled")))
-            noEnding.add(id + QLatin1Char(' ') + str(o.status));
+            noEnding.add(id() + QLatin1Char(' ') + str(o.status));
         if ((o.status != "paid" && p > 0) || (o.status != "cancelled" && x > 0))
-            contradicting.add(id
+            contradicting.add(id()
                               + QStringLiteral(" %1, paid events %2, cancelled events %3")
                                     .arg(str(o.status))
                                     .arg(p)
@@ -498,27 +515,30 @@ CheckResult effectsOnce(const CheckInput &in, const Facts &f, const CheckOptions
         noNote(QStringLiteral("ended orders without their notification"));
     qint64 captured = 0;
     for (const OrderRecord &o : in.pg.orders) {
-        const QString id = QStringLiteral("order %1 (%2)").arg(o.id).arg(str(o.reservationId));
+        // Formatted only for an offence: this runs once per order.
+        auto id = [&o] {
+            return QStringLiteral("order %1 (%2)").arg(o.id).arg(str(o.reservationId));
+        };
         const QList<QByteArray> p = in.pg.payments.value(o.id);
         if (p.size() > 1)
-            twoPayments.add(id + QStringLiteral(": %1").arg(str(p.join(','))));
+            twoPayments.add(id() + QStringLiteral(": %1").arg(str(p.join(','))));
         const bool isCaptured = p.contains("captured");
         captured += isCaptured;
         if (o.status == "paid" && !isCaptured)
-            paidNotCaptured.add(id
+            paidNotCaptured.add(id()
                                 + (p.isEmpty()
                                        ? QStringLiteral(", no payment")
                                        : QStringLiteral(", payment %1").arg(str(p.join(',')))));
         if (o.status != "paid" && isCaptured)
-            capturedNotPaid.add(id + QLatin1Char(' ') + str(o.status));
+            capturedNotPaid.add(id() + QLatin1Char(' ') + str(o.status));
         if (in.redis.paysimCaptured.value(o.id) > 1)
-            chargedTwice.add(id
+            chargedTwice.add(id()
                              + QStringLiteral(" %1 captures").arg(in.redis.paysimCaptured[o.id]));
         if (o.status != "pending" && opt.expectAllEnded) {
             const QByteArray event =
                 (o.status == "paid" ? "order.paid:" : "order.cancelled:") + o.reservationId;
             if (!in.pg.notifications.contains(event))
-                noNote.add(id);
+                noNote.add(id());
         }
     }
     for (auto it = in.pg.notifications.cbegin(); it != in.pg.notifications.cend(); ++it) {
@@ -630,8 +650,8 @@ CheckResult idempotency(const CheckInput &in, const Facts &f) {
             twoOrders.add(id);
     }
     for (const auto &[o, key] : f.keyReused)
-        twoOrders.add(QStringLiteral("(%1, %2): unknown attempt booked order %3 (%4), the key "
-                                     "was answered with another reservation")
+        twoOrders.add(QStringLiteral("(%1, %2): order %3 (%4) can only come from an "
+                                     "unanswered attempt of a key that has another reservation")
                           .arg(str(o->userId), key)
                           .arg(o->id)
                           .arg(str(o->reservationId)));

@@ -311,6 +311,30 @@ private Q_SLOTS:
         QVERIFY2(run.output.contains("keys that produced two orders (1)"), run.output.constData());
     }
 
+    void oneKeyTwoOrdersFailsI7() {
+        // u3's first booking is recorded as an unanswered retry of the key of its second
+        // (also unanswered): one key cannot have booked both orders.
+        QList<QJsonObject> lines;
+        for (QJsonObject l : std::as_const(m_ledgerLines)) {
+            if (l.value(QStringLiteral("user")) == QLatin1String("u3")
+                && l.value(QStringLiteral("type")) == QLatin1String("accepted")) {
+                l = {{"type", "unknown"}, {"user", "u3"},
+                     {"key", "k2"},       {"item_id", l.value(QStringLiteral("item_id"))},
+                     {"quantity", 1},     {"reason", "timeout"}};
+            }
+            lines << l;
+        }
+        const QString ledger = m_dir.filePath(QStringLiteral("onekey.ledger"));
+        writeLedger(ledger, m_sale, lines);
+        const CheckRun run = checkClean(ledger);
+        QCOMPARE(run.exitCode, 1);
+        QCOMPARE(run.verdict(QStringLiteral("I3")), 0);
+        QCOMPARE(run.verdict(QStringLiteral("I7")), 0);
+        QVERIFY2(run.output.contains("keys that produced two orders (1): (u3, k2)"),
+                 run.output.constData());
+        QVERIFY2(run.output.contains("accepted-but-unknown-to-client 1"), run.output.constData());
+    }
+
     void redisStockBumpedFailsI6() {
         const SaleKeys k(m_sale);
         const QByteArray item = m_redis->command({"HKEYS", k.stock()}).value(0);

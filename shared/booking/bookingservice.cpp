@@ -13,7 +13,25 @@ namespace flashsale {
 
 namespace {
 
+// Error replies that only say "not now": Redis replaying its AOF or RDB after a restart
+// (LOADING), busy with a long script (BUSY), a replica cut off from its primary (MASTERDOWN)
+// or a cluster reshaping (TRYAGAIN, CLUSTERDOWN). The script did not run; the client may retry.
+bool transientRedisError(const RedisValue &v) {
+    if (!v.isError())
+        return false;
+    for (const char *prefix : {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN"}) {
+        if (v.string.startsWith(prefix))
+            return true;
+    }
+    return false;
+}
+
+// Unavailable (503, retryable) for a transient error reply, Protocol (500) for anything else.
 Error protocolError(const char *script, const RedisValue &v) {
+    if (transientRedisError(v))
+        return Error{ErrorCode::Unavailable,
+                     QStringLiteral("%1: Redis answered %2")
+                         .arg(QLatin1String(script), QString::fromUtf8(v.string.left(200)))};
     return Error{ErrorCode::Protocol,
                  QStringLiteral("%1: unexpected reply %2")
                      .arg(QLatin1String(script),

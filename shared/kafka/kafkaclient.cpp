@@ -315,4 +315,34 @@ void KafkaMockCluster::pushRequestErrors(int apiKey, int count, int error) {
                                             int16_t(apiKey), size_t(count), errs.data());
 }
 
+bool KafkaMockCluster::setBrokerDown(int id, bool down) {
+    auto *mc = static_cast<rd_kafka_mock_cluster_t *>(m_cluster);
+    const rd_kafka_resp_err_t e =
+        down ? rd_kafka_mock_broker_set_down(mc, id) : rd_kafka_mock_broker_set_up(mc, id);
+    return e == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+bool KafkaMockCluster::setBrokerRtt(int id, int ms) {
+    return rd_kafka_mock_broker_set_rtt(static_cast<rd_kafka_mock_cluster_t *>(m_cluster), id, ms)
+           == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+Result<int> KafkaMockCluster::errorCode(const QString &name) {
+    bool isNumber = false;
+    const int n = name.toInt(&isNumber);
+    if (isNumber)
+        return n;
+    QString wanted = name.trimmed().toUpper();
+    if (wanted.startsWith(QLatin1String("RD_KAFKA_RESP_ERR_")))
+        wanted = wanted.mid(18);
+    const rd_kafka_err_desc *descs = nullptr;
+    size_t count = 0;
+    rd_kafka_get_err_descs(&descs, &count);
+    for (size_t i = 0; i < count; ++i) {
+        if (descs[i].name && wanted == QLatin1String(descs[i].name))
+            return int(descs[i].code);
+    }
+    return fail(ErrorCode::Invalid, QStringLiteral("unknown Kafka error %1").arg(name));
+}
+
 } // namespace flashsale

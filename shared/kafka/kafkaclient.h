@@ -137,6 +137,14 @@ public:
     // The next `count` requests of this API (0 = Produce, 1 = Fetch, 8 = OffsetCommit, ...)
     // fail with `error` (an rd_kafka_resp_err_t, e.g. 6 NOT_LEADER_FOR_PARTITION).
     void pushRequestErrors(int apiKey, int count, int error);
+    // Broker `id` (1..brokers) stops or resumes answering: its connections are closed and new
+    // ones refused while it is down. False when there is no such broker.
+    bool setBrokerDown(int id, bool down);
+    // Broker `id` answers every request `ms` milliseconds late (0 = at once).
+    bool setBrokerRtt(int id, int ms);
+    // The rd_kafka_resp_err_t named `name` ("NOT_LEADER_FOR_PARTITION", "_TRANSPORT", with or
+    // without the RD_KAFKA_RESP_ERR_ prefix, or a number); fails on an unknown name.
+    static Result<int> errorCode(const QString &name);
 
 private:
     KafkaMockCluster() = default;

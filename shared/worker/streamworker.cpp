@@ -78,7 +78,18 @@ StreamWorker::StreamWorker(RedisClient::Endpoint redis, const QString &pgUrl,
     });
 }
 
-StreamWorker::~StreamWorker() = default;
+StreamWorker::~StreamWorker() {
+    // Destroying a client runs its pending callbacks with an error (an XREADGROUP is nearly
+    // always in flight), and they use this object: retryLater() restarts m_retry. By default
+    // the clients would be destroyed last, after m_retry and the other members, and those
+    // callbacks wrote into freed memory (a SIGTERM crashed the worker). So the clients go
+    // first, while every member lives, and m_stopping keeps their callbacks from starting
+    // anything new.
+    m_stopping = true;
+    m_retry.stop();
+    m_redis.reset();
+    m_pg.reset();
+}
 
 void StreamWorker::start() {
     WorkerMetrics::get();
@@ -89,6 +100,8 @@ void StreamWorker::start() {
 }
 
 void StreamWorker::retryLater(QList<StreamEntry> entries) {
+    if (m_stopping)
+        return;
     WorkerMetrics::get().retries.inc();
     m_retry.disconnect();
     if (entries.isEmpty()) {
@@ -102,6 +115,8 @@ void StreamWorker::retryLater(QList<StreamEntry> entries) {
 }
 
 void StreamWorker::cycle() {
+    if (m_stopping)
+        return;
     if (!m_sinceRefresh.isValid() || m_sinceRefresh.elapsed() >= m_options.refreshMs) {
         refreshSales();
         return;
@@ -120,6 +135,8 @@ void StreamWorker::cycle() {
 }
 
 void StreamWorker::refreshSales() {
+    if (m_stopping)
+        return;
     m_redis->command({"SMEMBERS", SaleKeys::saleIndex()}, [this](const Result<RedisValue> &r) {
         if (!r || !r->isArray()) {
             qCWarning(lcWorker) << "cannot list sales:"
@@ -139,6 +156,8 @@ void StreamWorker::refreshSales() {
 }
 
 void StreamWorker::ensureGroups(const QList<qint64> &sales) {
+    if (m_stopping)
+        return;
     QList<qint64> fresh;
     for (qint64 s : sales) {
         if (!m_groupsMade.contains(s))
@@ -184,6 +203,8 @@ QList<StreamEntry> StreamWorker::parseStreams(const RedisValue &streams) {
 }
 
 void StreamWorker::read() {
+    if (m_stopping)
+        return;
     QList<QByteArray> argv{"XREADGROUP", "GROUP",
                            kGroup,       m_options.consumer.toUtf8(),
                            "COUNT",      QByteArray::number(m_options.batchSize),
@@ -208,6 +229,8 @@ void StreamWorker::read() {
 }
 
 void StreamWorker::claim() {
+    if (m_stopping)
+        return;
     // One XAUTOCLAIM per sale, pipelined; their entries are handled as one batch.
     auto entries = std::make_shared<QList<StreamEntry>>();
     auto left = std::make_shared<int>(int(m_sales.size()));
@@ -236,6 +259,8 @@ void StreamWorker::claim() {
 }
 
 void StreamWorker::handle(QList<StreamEntry> entries) {
+    if (m_stopping)
+        return;
     if (entries.isEmpty()) {
         cycle();
         return;
@@ -256,6 +281,8 @@ void StreamWorker::handle(QList<StreamEntry> entries) {
 }
 
 void StreamWorker::persist(const OrderBatch &batch, std::function<void(bool ok)> done) {
+    if (m_stopping)
+        return;
     if (batch.orders.isEmpty() && batch.confirmed.isEmpty()) {
         deadLetter(batch.poison, [done] { done(true); });
         return;
@@ -300,6 +327,8 @@ void StreamWorker::requeueConfirmations(const OrderBatch &batch, const QList<QBy
 
 void StreamWorker::requeue(const QList<StreamEntry> &entries, const QByteArray &reason,
                            PoisonDone done) {
+    if (m_stopping)
+        return;
     constexpr qint64 kPatienceMs = 30000;
     QList<QPair<StreamEntry, QByteArray>> poison;
     QList<StreamEntry> again;
@@ -333,6 +362,8 @@ void StreamWorker::requeue(const QList<StreamEntry> &entries, const QByteArray &
 }
 
 void StreamWorker::persistOneByOne(OrderBatch batch, qsizetype index, std::function<void()> done) {
+    if (m_stopping)
+        return;
     if (index >= batch.orders.size()) {
         // Confirmations of orders from earlier batches, and the poison found on the way.
         requeue(batch.waitingForStock,
@@ -381,6 +412,8 @@ void StreamWorker::persistOneByOne(OrderBatch batch, qsizetype index, std::funct
 
 void StreamWorker::deadLetter(const QList<QPair<StreamEntry, QByteArray>> &poison,
                               std::function<void()> done) {
+    if (m_stopping)
+        return;
     if (poison.isEmpty()) {
         done();
         return;
@@ -409,6 +442,8 @@ void StreamWorker::deadLetter(const QList<QPair<StreamEntry, QByteArray>> &poiso
 }
 
 void StreamWorker::acknowledge(const QList<StreamEntry> &entries, std::function<void()> done) {
+    if (m_stopping)
+        return;
     QHash<qint64, QList<QByteArray>> bySale;
     for (const StreamEntry &e : entries)
         bySale[e.saleId] << e.id;

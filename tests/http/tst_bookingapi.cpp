@@ -16,6 +16,9 @@
 #include <QTest>
 #include <QThread>
 
+#include <atomic>
+#include <thread>
+
 using namespace flashsale;
 using namespace flashsale::test;
 
@@ -566,6 +569,68 @@ private Q_SLOTS:
         QCOMPARE(bad.exitCode(), 2);
         const QByteArray err = bad.readAllStandardError();
         QVERIFY(err.contains("--threads") && err.contains("--redis-url"));
+    }
+
+    // Found by the fault matrix (deploy/bench/faults, redis-kill-*): while a restarted Redis
+    // replays its data it answers LOADING, and bookings got 500 internal-error, which clients
+    // do not retry. It is a 503 backend-unavailable, like any other moment Redis cannot serve.
+    void redisLoadingAnswers503() {
+        RedisServer redis;
+        QVERIFY2(redis.start({QStringLiteral("--enable-debug-command"), QStringLiteral("yes")}),
+                 qPrintable(redis.error()));
+        Backend backend;
+        QVERIFY2(backend.start({{"FLASHSALE_REDIS_URL", redis.url()},
+                                {"FLASHSALE_PG_URL", m_db.url()},
+                                {"FLASHSALE_THREADS", "1"},
+                                {"FLASHSALE_REDIS_TIMEOUT_MS", "300"}}),
+                 qPrintable(backend.error()));
+        QTRY_COMPARE_WITH_TIMEOUT(http(backend.port(), "GET", "/readyz").status, 200, 10000);
+        const HttpResponse created = postJson(backend.port(), "/api/v1/admin/sales",
+                                              {{"name", "loading"},
+                                               {"stock", 100},
+                                               {"price_cents", 100},
+                                               {"starts_at", rfc3339(-1000)},
+                                               {"ends_at", rfc3339(3600000)}},
+                                              m_token);
+        QCOMPARE(created.status, 201);
+        const QByteArray path =
+            "/api/v1/sales/" + QByteArray::number(created.json().value("id").toInteger()) + "/book";
+        QCOMPARE(postJson(backend.port(), path, {{"user_id", "before"}}).status, 202);
+        {
+            // Enough data that loading it, slowed down, takes about 3 s, serving LOADING
+            // meanwhile (events are processed every KiB loaded).
+            RedisSync sync(redis.port());
+            QCOMPARE(sync.one({"DEBUG", "POPULATE", "20000"}), QByteArray("OK"));
+            QCOMPARE(sync.one({"SAVE"}), QByteArray("OK"));
+        }
+        redis.kill();
+        std::atomic<bool> done = false;
+        QList<int> statuses;
+        std::thread client([&] {
+            QElapsedTimer t;
+            t.start();
+            for (int i = 0; !done && t.elapsed() < 15000; ++i) {
+                statuses << postJson(backend.port(), path,
+                                     {{"user_id", QStringLiteral("during-%1").arg(i)}})
+                                .status;
+                QThread::msleep(20);
+            }
+        });
+        const bool restarted = redis.start(
+            {QStringLiteral("--key-load-delay"), QStringLiteral("150"),
+             QStringLiteral("--loading-process-events-interval-bytes"), QStringLiteral("1024")});
+        QTRY_COMPARE_WITH_TIMEOUT(postJson(backend.port(), path, {{"user_id", "after"}}).status,
+                                  202, 10000);
+        done = true;
+        client.join();
+        QVERIFY2(restarted, qPrintable(redis.error()));
+        QVERIFY2(!statuses.contains(500), qPrintable(QStringLiteral("statuses: %1").arg([&] {
+            QStringList l;
+            for (int s : statuses)
+                l << QString::number(s);
+            return l.join(QLatin1Char(' '));
+        }())));
+        QVERIFY2(statuses.contains(503), "the loading window was not observed");
     }
 
     // Last: it stops Redis.

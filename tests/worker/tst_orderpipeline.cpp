@@ -10,8 +10,11 @@
 
 #include <QDateTime>
 #include <QElapsedTimer>
+#include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QProcess>
+#include <QTemporaryDir>
 #include <QTest>
 #include <QThread>
 
@@ -167,6 +170,42 @@ private Q_SLOTS:
                                  + "\"} 0"));
         QVERIFY(
             metrics.contains("flashsale_stream_lag{sale=\"" + QByteArray::number(sale) + "\"} 0"));
+    }
+
+    // Found by the fault matrix (deploy/bench/faults): a worker stopped with SIGTERM while a
+    // Redis command was in flight (nearly always: its blocking XREADGROUP) wrote into freed
+    // memory, because the Redis client's error callbacks ran after the worker's other members
+    // were destroyed; glibc then aborted it ("malloc_consolidate(): unaligned fastbin chunk").
+    // glibc's malloc checks and perturbed frees make that use-after-free crash every time.
+    void workerStopsCleanlyWithRedisCommandsInFlight() {
+        QVERIFY(createSale(10, 1) > 0); // a stream to block on
+        QTemporaryDir dir;
+        QProcess worker;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        const auto vars = workerEnv();
+        for (auto it = vars.begin(); it != vars.end(); ++it)
+            env.insert(it.key(), it.value());
+        const QString mallocDebug = QStringLiteral("/lib/x86_64-linux-gnu/libc_malloc_debug.so.0");
+        if (QFile::exists(mallocDebug))
+            env.insert(QStringLiteral("LD_PRELOAD"), mallocDebug);
+        env.insert(QStringLiteral("MALLOC_CHECK_"), QStringLiteral("3"));
+        env.insert(QStringLiteral("MALLOC_PERTURB_"), QStringLiteral("165"));
+        worker.setProcessEnvironment(env);
+        worker.setProcessChannelMode(QProcess::MergedChannels);
+        const QString ready = dir.filePath(QStringLiteral("ready"));
+        worker.start(Backend::binary(), {QStringLiteral("--ready-file"), ready});
+        QVERIFY(worker.waitForStarted(5000));
+        QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(ready), 20000);
+        QThread::msleep(500); // it reads the sale list and blocks in XREADGROUP
+        // Hold every command in Redis, so some are certainly in flight at the SIGTERM.
+        QCOMPARE(m_redis->one({"CLIENT", "PAUSE", "1500", "ALL"}), QByteArray("OK"));
+        QThread::msleep(200);
+        worker.terminate();
+        QVERIFY(worker.waitForFinished(10000));
+        const QByteArray log = worker.readAll().right(1500);
+        QCOMPARE(worker.exitStatus(), QProcess::NormalExit);
+        QVERIFY2(worker.exitCode() == 0, log.constData());
+        QThread::msleep(1500); // the pause ends
     }
 
     void workerKilledMidRunLosesNothing() {

@@ -1,0 +1,494 @@
+# shellcheck shell=bash
+# Variables defined here are read by the scripts that source this file.
+# shellcheck disable=SC2034
+#
+# deploy/bench/stack.sh - a private rehearsal stack for fault injection and scenario rehearsals.
+# Source it; it does nothing on its own. It is NOT the developer's deploy/local/run stack: every
+# process listens on a free 127.0.0.1 port and keeps its state in one temporary folder, so
+# several stacks (and the local stack) can run side by side and each can be wrecked at will.
+#
+#   source deploy/bench/stack.sh
+#   FSB_APPENDFSYNC=always fsb_stack_start          # dies (exit 1) when something does not start
+#   sale=$(fsb_sale_create '{"stock":1000,"per_user_limit":2}')
+#   flashsale-bench load --url "$FSB_API_URL_LIST" --token-secret "$FSB_TOKEN_SECRET" ...
+#   fsb_role_kill worker; fsb_role_start worker     # kill -9 and restart one process
+#   fsb_redis_kill; fsb_redis_start                 # kill -9 and AOF replay, same port and dir
+#   fsb_stack_stop                                  # also run by the EXIT trap
+#
+# What runs (each its own process, so each can be killed alone):
+#
+#   redis-server          AOF on, appendfsync $FSB_APPENDFSYNC          $FSB_DIR/redis/
+#   PostgreSQL            a fresh database in the cluster of $FLASHSALE_TEST_PG_URL (or
+#                         /tmp/devpg.url), or, with FSB_PG_OWN=1 (needed by fsb_pg_restart),
+#                         a cluster of its own in $FSB_DIR/pghome, run as user postgres if root
+#   flashsale-kafka-mock  3 brokers in memory; bootstrap in $FSB_DIR/kafka.bootstrap; with
+#                         --control-fifo when the binary has it (fsb_kafka_control)
+#   flashsale-server      api1, api2 (two ports, or one SO_REUSEPORT port with
+#                         FSB_API_SHARED_PORT=1), worker, relay, payment, notify
+#
+# Layout of $FSB_DIR (mktemp -d under ${TMPDIR:-/tmp}):
+#   pids/<name>.pid   one per running process (api1 api2 worker relay payment notify redis kafka)
+#   ready/<name>      the server's --ready-file
+#   logs/<name>.log   appended across restarts
+#   redis/            redis.conf, appendonlydir/
+#
+# Settings, read by fsb_stack_start (environment variables, all optional):
+#   FSB_APPENDFSYNC       everysec (default) | always | no
+#   FSB_REDIS_PRELOAD     a shared object to LD_PRELOAD into redis-server, e.g. the power-loss
+#                         emulation (fsb_powerloss_shim)
+#   FSB_PG_OWN            1: own PostgreSQL cluster (initdb, ~3 s) instead of a database in a
+#                         shared one; automatic when no shared cluster URL is known
+#   FSB_API_THREADS       threads per API process (1)
+#   FSB_API_SHARED_PORT   1: both API processes on one port (SO_REUSEPORT)
+#   FSB_REDIS_TIMEOUT_MS  --redis-timeout-ms of the servers (server default when empty)
+#   FSB_DEV_USER_IDS      1 (default): the API also takes a plain user_id (load --dev-user-ids);
+#                         0: signed buyer tokens only (load --token-secret "$FSB_TOKEN_SECRET")
+#   FSB_SERVER_ARGS       array of extra flags for every flashsale-server
+#   FSB_BUILD_DIR         where bin/flashsale-server and bin/flashsale-kafka-mock are (build/)
+#   FSB_KEEP=1            keep $FSB_DIR (logs) after fsb_stack_stop
+#   FSB_NO_TRAP=1         do not install the EXIT/INT/TERM traps (the caller calls fsb_stack_stop)
+#
+# Exported after fsb_stack_start:
+#   FSB_DIR FSB_LOGS FSB_API_URLS (array) FSB_API_URL (first) FSB_API_URL_LIST (comma list)
+#   FSB_REDIS_PORT FSB_REDIS_URL FSB_PG_URL FSB_KAFKA_BROKERS FSB_ADMIN_TOKEN FSB_TOKEN_SECRET
+#
+# Nothing outlives the caller: fsb_stack_stop kills every process named in pids/, drops the
+# database (or stops the own cluster) and removes $FSB_DIR; a watchdog process does the same if
+# the caller dies without running its traps (kill -9).
+
+if [[ -n "${FSB_STACK_LOADED:-}" ]]; then
+  return 0
+fi
+FSB_STACK_LOADED=1
+
+# shellcheck source=deploy/local/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../local/lib.sh"
+
+FSB_ROLES=(api1 api2 worker relay payment notify)
+FSB_DIR=""
+FSB_LOGS=""
+FSB_API_URLS=()
+FSB_API_URL=""
+FSB_API_URL_LIST=""
+FSB_API_PORTS=()
+FSB_REDIS_PORT=""
+FSB_REDIS_URL=""
+FSB_PG_URL=""
+FSB_PG_ADMIN_URL=""
+FSB_PG_HOME=""
+FSB_PG_PORT=""
+FSB_DB=""
+FSB_DB_CREATED=0
+FSB_KAFKA_BROKERS=""
+FSB_KAFKA_CONTROL=""
+FSB_ADMIN_TOKEN=""
+FSB_TOKEN_SECRET=""
+FSB_WATCHDOG_PID=""
+FSB_SERVER_ENV=()
+
+fsb_log() { printf '[stack] %s\n' "$*" >&2 || true; }
+fsb_die() {
+  printf '[stack] error: %s\n' "$*" >&2
+  exit 1
+}
+
+# fsb_now_ms - milliseconds since the epoch.
+fsb_now_ms() { date +%s%3N; }
+
+fsb_random_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+fsb_pidfile() { printf '%s/pids/%s.pid' "$FSB_DIR" "$1"; }
+
+# fsb_pid NAME - print the pid of process NAME (empty when none is recorded).
+fsb_pid() { fs_read_pidfile "$(fsb_pidfile "$1")"; }
+
+# fsb_alive NAME - 0 when process NAME runs (a stopped, SIGSTOPped process counts as running).
+fsb_alive() { fs_proc_running "$(fsb_pid "$1")"; }
+
+# ---- Redis ----------------------------------------------------------------------------------
+
+fsb_redis_cli() { timeout 5 redis-cli -h 127.0.0.1 -p "$FSB_REDIS_PORT" "$@"; }
+
+# fsb_redis_start - start (or restart after fsb_redis_kill) redis-server on FSB_REDIS_PORT with
+# the config in $FSB_DIR/redis: the same dir, so a restart replays the AOF. Returns once it
+# answers PING (after loading the AOF); 1 after 30 s.
+fsb_redis_start() {
+  local dir="$FSB_DIR/redis" log="$FSB_LOGS/redis.log" i
+  [[ -n "$FSB_REDIS_PORT" ]] || fs_pick_port FSB_REDIS_PORT
+  if [[ ! -f "$dir/redis.conf" ]]; then
+    mkdir -p "$dir"
+    cat >"$dir/redis.conf" <<EOF
+# generated by deploy/bench/stack.sh
+bind 127.0.0.1
+protected-mode yes
+port $FSB_REDIS_PORT
+daemonize no
+dir $(fs_redis_quote "$dir")
+logfile $(fs_redis_quote "$log")
+save ""
+appendonly yes
+appendfsync ${FSB_APPENDFSYNC:-everysec}
+EOF
+  fi
+  local -a preload=()
+  [[ -n "${FSB_REDIS_PRELOAD:-}" ]] && preload=(env LD_PRELOAD="$FSB_REDIS_PRELOAD")
+  "${preload[@]}" redis-server "$dir/redis.conf" </dev/null >>"$log" 2>&1 &
+  echo "$!" >"$(fsb_pidfile redis)"
+  disown "$!"
+  for ((i = 0; i < 300; i++)); do
+    fs_redis_ping "$FSB_REDIS_PORT" && return 0
+    fs_proc_running "$(fsb_pid redis)" || break
+    sleep 0.1
+  done
+  fs_tail_log "$log"
+  fsb_log "redis-server did not answer on port $FSB_REDIS_PORT"
+  return 1
+}
+
+# fsb_redis_kill - kill -9 redis-server and wait until it is gone. Its page-cache writes stay:
+# this is a process crash, not a power loss.
+fsb_redis_kill() {
+  local pid
+  pid="$(fsb_pid redis)"
+  [[ -n "$pid" ]] || return 0
+  kill -KILL "$pid" 2>/dev/null || true
+  fs_wait_gone "$pid" 10 || fsb_log "redis-server (pid $pid) does not go away"
+  wait "$pid" 2>/dev/null || true
+  rm -f "$(fsb_pidfile redis)"
+}
+
+# fsb_powerloss_shim OUT - build deploy/bench/powerloss/aofcache.c into OUT (a .so): with it in
+# FSB_REDIS_PRELOAD, redis-server's AOF writes stay in its memory until it fsyncs them, so
+# fsb_redis_kill then loses what a power loss would (see the source for what it does not model).
+fsb_powerloss_shim() {
+  cc -shared -fPIC -O2 -o "$1" "$FS_ROOT/deploy/bench/powerloss/aofcache.c" -ldl -lpthread
+}
+
+# fsb_redis_freeze / fsb_redis_thaw - SIGSTOP / SIGCONT redis-server: it keeps its connections
+# open and answers nothing (a stall, a long fork or a swapped-out host look like this).
+fsb_redis_freeze() { kill -STOP "$(fsb_pid redis)"; }
+fsb_redis_thaw() { kill -CONT "$(fsb_pid redis)"; }
+
+# ---- PostgreSQL -------------------------------------------------------------------------------
+
+fsb_psql() { "$(fs_pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 "$@" </dev/null; }
+
+# fsb_sql QUERY - one value or rows (unaligned, tuples only) from the stack's database.
+fsb_sql() { fsb_psql -tA "$FSB_PG_URL" -c "$1"; }
+
+fsb_pg_setup() {
+  local admin=${FLASHSALE_TEST_PG_URL:-}
+  if [[ -z "$admin" && -s /tmp/devpg.url ]]; then
+    admin="$(head -n 1 /tmp/devpg.url)"
+  fi
+  if [[ "${FSB_PG_OWN:-0}" != 1 && -n "$admin" ]] && fsb_psql "$admin" -tAc 'SELECT 1' >/dev/null 2>&1; then
+    FSB_PG_ADMIN_URL=$admin
+  else
+    FSB_PG_OWN=1
+    FSB_PG_HOME="$FSB_DIR/pghome"
+    fs_ensure_dir "$FSB_PG_HOME"
+    fs_pg_start "$FSB_PG_HOME" FSB_PG_PORT >/dev/null
+    FSB_PG_ADMIN_URL="postgresql://flashsale@127.0.0.1:$FSB_PG_PORT/postgres"
+  fi
+  FSB_DB="flashsale_bench_$$_$(fsb_random_hex 4)"
+  fsb_psql "$FSB_PG_ADMIN_URL" -c "CREATE DATABASE \"$FSB_DB\"" || fsb_die "CREATE DATABASE failed"
+  FSB_DB_CREATED=1
+  FSB_PG_URL="$(fs_test_db_url "$FSB_PG_ADMIN_URL" "$FSB_DB")"
+}
+
+# fsb_pg_restart fast|immediate - pg_ctl restart of the stack's own cluster (FSB_PG_OWN=1):
+# "immediate" is a crash (no checkpoint, WAL replay at start). Returns once it accepts
+# connections again.
+fsb_pg_restart() {
+  local mode=${1:-fast}
+  [[ -n "$FSB_PG_HOME" ]] || fsb_die "fsb_pg_restart needs FSB_PG_OWN=1 (the shared cluster is not ours to restart)"
+  fs_pg_as "$(fs_pg_bin)/pg_ctl" -D "$FSB_PG_HOME/pg" -l "$FSB_PG_HOME/logs/postgres.log" \
+    -m "$mode" -w -t 60 restart </dev/null >/dev/null 2>&1
+}
+
+# fsb_pg_stop_own / fsb_pg_start_own - stop (fast) and start the own cluster, for a longer
+# outage than a restart.
+fsb_pg_stop_own() {
+  fs_pg_as "$(fs_pg_bin)/pg_ctl" -D "$FSB_PG_HOME/pg" -m "${1:-fast}" -w -t 60 stop \
+    </dev/null >/dev/null 2>&1
+}
+fsb_pg_start_own() {
+  fs_pg_as "$(fs_pg_bin)/pg_ctl" -D "$FSB_PG_HOME/pg" -l "$FSB_PG_HOME/logs/postgres.log" \
+    -w -t 60 start </dev/null >/dev/null 2>&1
+}
+
+# ---- Kafka mock -------------------------------------------------------------------------------
+
+fsb_kafka_start() {
+  local bin="$FSB_BUILD_DIR/bin/flashsale-kafka-mock" boot="$FSB_DIR/kafka.bootstrap" i
+  local -a args=(--brokers 3 --bootstrap-file "$boot")
+  [[ -x "$bin" ]] || fsb_die "$bin not found; build first"
+  if "$bin" --help 2>/dev/null | grep -q -- --control-fifo; then
+    FSB_KAFKA_CONTROL="$FSB_DIR/kafka.control"
+    args+=(--control-fifo "$FSB_KAFKA_CONTROL")
+  fi
+  "$bin" "${args[@]}" </dev/null >>"$FSB_LOGS/kafka.log" 2>&1 &
+  echo "$!" >"$(fsb_pidfile kafka)"
+  for ((i = 0; i < 100; i++)); do
+    [[ -s "$boot" ]] && break
+    sleep 0.1
+  done
+  [[ -s "$boot" ]] || {
+    fs_tail_log "$FSB_LOGS/kafka.log"
+    fsb_die "the Kafka mock cluster did not start"
+  }
+  FSB_KAFKA_BROKERS="$(head -n 1 "$boot")"
+}
+
+# fsb_kafka_control LINE - send one command to the mock cluster's control FIFO, e.g.
+# "produce-errors 50 NOT_LEADER_FOR_PARTITION", "broker-down 1", "broker-up 1". 1 when the
+# mock has no control channel or does not read within 5 s.
+fsb_kafka_control() {
+  [[ -n "$FSB_KAFKA_CONTROL" && -p "$FSB_KAFKA_CONTROL" ]] || return 1
+  # shellcheck disable=SC2016
+  timeout 5 bash -c 'printf "%s\n" "$1" >"$2"' _ "$1" "$FSB_KAFKA_CONTROL"
+}
+
+# ---- flashsale-server processes ----------------------------------------------------------------
+
+# fsb_role_start NAME - start one server process (api1, api2, worker, relay, payment, notify);
+# returns once it wrote its ready file (and, for an API, answers /healthz); 1 after 30 s.
+fsb_role_start() {
+  local name=$1 ready="$FSB_DIR/ready/$1" i pid
+  local -a args=(--redis-url "$FSB_REDIS_URL" --pg-url "$FSB_PG_URL"
+    --kafka-brokers "$FSB_KAFKA_BROKERS" --admin-token "$FSB_ADMIN_TOKEN"
+    --buyer-token-secret "$FSB_TOKEN_SECRET" --ready-file "$ready")
+  [[ -n "${FSB_REDIS_TIMEOUT_MS:-}" ]] && args+=(--redis-timeout-ms "$FSB_REDIS_TIMEOUT_MS")
+  [[ "${FSB_DEV_USER_IDS:-1}" == 1 ]] && args+=(--dev-user-ids)
+  case "$name" in
+    api1 | api2)
+      args+=(--roles api --listen 127.0.0.1 --threads "${FSB_API_THREADS:-1}"
+        --port "${FSB_API_PORTS[${name#api} - 1]}")
+      ;;
+    # (The consumer name stays <host>-<pid>: what a killed worker had been delivered and had
+    # not acknowledged is taken over by XAUTOCLAIM after --worker-claim-idle-ms.)
+    worker) args+=(--roles worker) ;;
+    relay | payment | notify) args+=(--roles "$name") ;;
+    *) fsb_die "unknown role $name" ;;
+  esac
+  args+=("${FSB_SERVER_ARGS[@]}")
+  rm -f "$ready"
+  "${FSB_SERVER_ENV[@]}" "$FSB_BUILD_DIR/bin/flashsale-server" "${args[@]}" \
+    </dev/null >>"$FSB_LOGS/$name.log" 2>&1 &
+  pid=$!
+  disown "$pid" # no "Killed" job report when a fault case kills it
+  echo "$pid" >"$(fsb_pidfile "$name")"
+  for ((i = 0; i < 300; i++)); do
+    if [[ -s "$ready" ]]; then
+      [[ "$name" != api* ]] && return 0
+      [[ "$(fs_http_code "$(head -n 1 "$ready")/healthz" --max-time 2)" == 200 ]] && return 0
+    fi
+    fs_proc_running "$pid" || break
+    sleep 0.1
+  done
+  fs_tail_log "$FSB_LOGS/$name.log"
+  fsb_log "$name (pid $pid) did not become ready"
+  return 1
+}
+
+# fsb_role_kill NAME [SIGNAL] - kill -9 (or SIGNAL) one server process and wait until it is gone.
+fsb_role_kill() {
+  local name=$1 sig=${2:-KILL} pid
+  pid="$(fsb_pid "$name")"
+  [[ -n "$pid" ]] || return 0
+  kill -"$sig" "$pid" 2>/dev/null || true
+  fs_wait_gone "$pid" 15 || {
+    kill -KILL "$pid" 2>/dev/null || true
+    fs_wait_gone "$pid" 5 || true
+  }
+  wait "$pid" 2>/dev/null || true
+  rm -f "$(fsb_pidfile "$name")" "$FSB_DIR/ready/$name"
+}
+
+fsb_role_restart() {
+  fsb_role_kill "$1" "${2:-KILL}"
+  fsb_role_start "$1"
+}
+
+# fsb_wait_ready SECONDS - every API process answers GET /readyz 200 (its Redis and PostgreSQL
+# connections work) and every other role is running; 1 on timeout.
+fsb_wait_ready() {
+  local deadline=$((SECONDS + ${1:-30})) url ok name
+  while ((SECONDS < deadline)); do
+    ok=1
+    for name in "${FSB_ROLES[@]}"; do fsb_alive "$name" || ok=0; done
+    for url in "${FSB_API_URLS[@]}"; do
+      [[ "$(fs_http_code "$url/readyz" --max-time 2)" == 200 ]] || ok=0
+    done
+    ((ok)) && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+# ---- sales ---------------------------------------------------------------------------------------
+
+# fsb_sale_create [JSON] - create a sale through POST /api/v1/admin/sales and print its id. JSON
+# is merged over the defaults: open since a minute ago for an hour, stock 1000, per-user limit
+# 10, price 100, no admission bucket. Returns 1 (and logs the answer) unless it is 201.
+fsb_sale_create() {
+  local extra=${1:-"{}"} body code out="$FSB_DIR/sale.$$.json"
+  body="$(jq -cn --argjson extra "$extra" \
+    --arg s "$(date -u -d '-1 minute' +%Y-%m-%dT%H:%M:%SZ)" \
+    --arg e "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)" \
+    '{name: "rehearsal", stock: 1000, per_user_limit: 10, price_cents: 100, admission_rate: 0,
+      starts_at: $s, ends_at: $e} + $extra
+     | if has("items") then del(.stock, .price_cents) else . end')" || return 1
+  code="$(fs_http "$out" "$FSB_API_URL/api/v1/admin/sales" -X POST \
+    -H "Authorization: Bearer $FSB_ADMIN_TOKEN" -H 'Content-Type: application/json' -d "$body")"
+  if [[ "$code" != 201 ]]; then
+    fsb_log "POST /api/v1/admin/sales answered $code: $(head -c 300 "$out")"
+    rm -f "$out"
+    return 1
+  fi
+  jq -r '.id' "$out"
+  rm -f "$out"
+}
+
+# fsb_sale_item_ids SALE - the sale's item ids, one per line.
+fsb_sale_item_ids() {
+  curl -s --max-time 5 "$FSB_API_URL/api/v1/sales/$1" | jq -r '.items[].id'
+}
+
+# ---- the whole stack -------------------------------------------------------------------------
+
+# The watchdog: when the process that started the stack is gone without stopping it (kill -9),
+# kill whatever pids/ names and clean up. Its own session, so a signal to the caller's process
+# group does not end it before it has done so.
+fsb_watchdog_start() {
+  local owner=$BASHPID
+  # shellcheck disable=SC2016
+  setsid bash -c '
+    owner=$1 dir=$2 pgbin=$3 pghome=$4 admin=$5 db=$6 keep=$7 asroot=$8
+    exec </dev/null >/dev/null 2>&1
+    while kill -0 "$owner" 2>/dev/null && [[ -d "$dir" ]]; do sleep 1; done
+    [[ -d "$dir" ]] || exit 0
+    for f in "$dir"/pids/*.pid; do
+      [[ -f "$f" ]] || continue
+      read -r pid <"$f" || continue
+      kill -CONT "$pid"; kill -KILL "$pid"
+    done
+    if [[ -n "$pghome" ]]; then
+      if [[ "$asroot" == 1 ]]; then
+        (cd / && runuser -u postgres -- "$pgbin/pg_ctl" -D "$pghome/pg" -m immediate -w stop)
+      else
+        "$pgbin/pg_ctl" -D "$pghome/pg" -m immediate -w stop
+      fi
+    elif [[ -n "$db" ]]; then
+      "$pgbin/psql" -X "$admin" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
+    fi
+    [[ "$keep" == 1 ]] || rm -rf "$dir"
+  ' fsb-watchdog "$owner" "$FSB_DIR" "$(fs_pg_bin)" "$FSB_PG_HOME" "$FSB_PG_ADMIN_URL" "$FSB_DB" \
+    "${FSB_KEEP:-0}" "$(fs_is_root && echo 1 || echo 0)" </dev/null >/dev/null 2>&1 &
+  FSB_WATCHDOG_PID=$!
+}
+
+# fsb_stack_start - start everything; dies (exit 1, after stopping what it started) on failure.
+fsb_stack_start() {
+  local name n port
+  [[ -z "$FSB_DIR" ]] || fsb_die "a stack is already running in $FSB_DIR; fsb_stack_stop first"
+  FSB_BUILD_DIR=${FSB_BUILD_DIR:-$FS_BUILD_DIR}
+  [[ -x "$FSB_BUILD_DIR/bin/flashsale-server" ]] || fsb_die "no $FSB_BUILD_DIR/bin/flashsale-server; build first"
+  command -v redis-server >/dev/null || fsb_die "redis-server not found"
+  command -v jq >/dev/null || fsb_die "jq not found"
+  if [[ "${FSB_NO_TRAP:-0}" != 1 ]]; then
+    trap 'fsb_stack_stop' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM HUP
+  fi
+  FSB_DIR="$(mktemp -d "${TMPDIR:-/tmp}/flashsale-stack.XXXXXX")"
+  chmod 755 "$FSB_DIR" # the postgres user reaches its own cluster's folder when we are root
+  FSB_LOGS="$FSB_DIR/logs"
+  mkdir -p "$FSB_DIR/pids" "$FSB_DIR/ready" "$FSB_LOGS"
+  FSB_ADMIN_TOKEN="$(fsb_random_hex 16)"
+  FSB_TOKEN_SECRET="$(fsb_random_hex 24)"
+  # The server reads FLASHSALE_* variables too: keep the caller's out of it.
+  FSB_SERVER_ENV=(env)
+  for n in "${!FLASHSALE_@}"; do FSB_SERVER_ENV+=(-u "$n"); done
+
+  fsb_pg_setup
+  fsb_watchdog_start
+  fsb_redis_start || fsb_die "redis-server did not start"
+  FSB_REDIS_URL="redis://127.0.0.1:$FSB_REDIS_PORT/0"
+  fsb_kafka_start
+  # Migrations once, before the roles start side by side.
+  "${FSB_SERVER_ENV[@]}" "$FSB_BUILD_DIR/bin/flashsale-server" --migrate-only \
+    --pg-url "$FSB_PG_URL" --redis-url "$FSB_REDIS_URL" </dev/null >>"$FSB_LOGS/migrate.log" 2>&1 ||
+    {
+      fs_tail_log "$FSB_LOGS/migrate.log"
+      fsb_die "migrations failed"
+    }
+  FSB_API_PORTS=()
+  FSB_API_URLS=()
+  fs_pick_port port
+  FSB_API_PORTS+=("$port")
+  if [[ "${FSB_API_SHARED_PORT:-0}" == 1 ]]; then
+    FSB_API_PORTS+=("$port")
+    FSB_API_URLS=("http://127.0.0.1:$port")
+  else
+    fs_pick_port port
+    FSB_API_PORTS+=("$port")
+    FSB_API_URLS=("http://127.0.0.1:${FSB_API_PORTS[0]}" "http://127.0.0.1:${FSB_API_PORTS[1]}")
+  fi
+  FSB_API_URL=${FSB_API_URLS[0]}
+  FSB_API_URL_LIST="$(
+    IFS=,
+    echo "${FSB_API_URLS[*]}"
+  )"
+  for name in "${FSB_ROLES[@]}"; do
+    fsb_role_start "$name" || fsb_die "$name did not start (logs in $FSB_LOGS)"
+  done
+  fsb_wait_ready 30 || fsb_die "the stack is not ready after 30 s"
+  fsb_log "stack up in $FSB_DIR: API ${FSB_API_URL_LIST}, redis $FSB_REDIS_PORT (appendfsync ${FSB_APPENDFSYNC:-everysec}), db $FSB_DB, kafka $FSB_KAFKA_BROKERS"
+}
+
+# fsb_stack_stop - stop every process, drop the database (or stop the own cluster), remove
+# $FSB_DIR (kept with FSB_KEEP=1). Safe to call twice and from a trap.
+fsb_stack_stop() {
+  local rc=$? f pid
+  [[ -n "$FSB_DIR" ]] || return "$rc"
+  set +e
+  for f in "$FSB_DIR"/pids/*.pid; do
+    [[ -f "$f" ]] || continue
+    pid="$(fs_read_pidfile "$f")"
+    [[ -n "$pid" ]] || continue
+    kill -CONT "$pid" 2>/dev/null
+    kill -TERM "$pid" 2>/dev/null
+  done
+  for f in "$FSB_DIR"/pids/*.pid; do
+    [[ -f "$f" ]] || continue
+    pid="$(fs_read_pidfile "$f")"
+    [[ -n "$pid" ]] || continue
+    fs_wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null
+    fs_wait_gone "$pid" 5
+    wait "$pid" 2>/dev/null
+    rm -f "$f"
+  done
+  if [[ -n "$FSB_PG_HOME" ]]; then
+    fs_pg_stop "$FSB_PG_HOME" >/dev/null 2>&1
+  elif ((FSB_DB_CREATED)); then
+    fsb_psql "$FSB_PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS \"$FSB_DB\" WITH (FORCE)" >/dev/null 2>&1
+  fi
+  FSB_DB_CREATED=0
+  if [[ "${FSB_KEEP:-0}" == 1 ]]; then
+    fsb_log "kept $FSB_DIR"
+  else
+    rm -rf "$FSB_DIR"
+  fi
+  if [[ -n "$FSB_WATCHDOG_PID" ]]; then
+    # It sees the folder gone (or, with FSB_KEEP, would wait for us): end it either way.
+    kill -TERM "$FSB_WATCHDOG_PID" 2>/dev/null
+    wait "$FSB_WATCHDOG_PID" 2>/dev/null
+    FSB_WATCHDOG_PID=""
+  fi
+  FSB_DIR=""
+  FSB_PG_HOME=""
+  FSB_REDIS_PORT=""
+  FSB_KAFKA_CONTROL=""
+  return "$rc"
+}

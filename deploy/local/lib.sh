@@ -29,6 +29,9 @@ shopt -s inherit_errexit
 
 FS_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 FS_ROOT="$(cd "$FS_LIB_DIR/../.." && pwd -P)"
+# ccache keys on paths relative to the checkout, so a fresh clone elsewhere (CI) hits the cache
+# a previous build filled.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$FS_ROOT}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
 FS_STATE="$FS_ROOT/.flashsale"
 FS_LOGS="$FS_STATE/logs"
 FS_BUILD_DIR="$FS_ROOT/build"

@@ -9,6 +9,7 @@
 // Exit codes: 0 every check passed, 1 a check failed, 2 usage, 3 could not check.
 
 #include "bench.h"
+#include "commandhelp.h"
 #include "invariants.h"
 #include "kafkaread.h"
 #include "ledger.h"
@@ -183,13 +184,13 @@ int runCheck(const QStringList &args) {
 
     auto usage = [&p](const QString &message) {
         std::fprintf(stderr, "flashsale-bench check: %s\n\n%s", qPrintable(message),
-                     qPrintable(p.helpText()));
+                     qPrintable(commandHelp(p, QStringLiteral("check"))));
         return kExitUsage;
     };
     if (!p.parse(args))
         return usage(p.errorText());
     if (p.isSet(QStringLiteral("help"))) {
-        std::fprintf(stdout, "%s", qPrintable(p.helpText()));
+        std::fprintf(stdout, "%s", qPrintable(commandHelp(p, QStringLiteral("check"))));
         return kExitPass;
     }
     bool ok = false;

@@ -1,5 +1,7 @@
 #include "loadconfig.h"
 
+#include "commandhelp.h"
+
 #include <QCommandLineParser>
 #include <QDateTime>
 #include <QProcessEnvironment>
@@ -163,10 +165,7 @@ std::expected<QList<qint64>, QString> parseItems(const QString &text) {
 
 QString loadHelpText() {
     Options o;
-    QString text = o.parser.helpText();
-    // The parser names the binary only; this is a subcommand.
-    const qsizetype eol = text.indexOf(QLatin1Char('\n'));
-    return QStringLiteral("Usage: flashsale-bench load [options]") + text.mid(eol);
+    return commandHelp(o.parser, QStringLiteral("load"));
 }
 
 std::expected<LoadConfig, QString> parseLoadConfig(const QStringList &args, bool *helpWanted) {

@@ -121,10 +121,7 @@ int main(int argc, char *argv[]) {
     p.process(app);
     installLogHandler(false);
 
-    auto cluster = KafkaMockCluster::create(p.value(brokers).toInt(),
-                                            {QString::fromLatin1(topics::kOrderCreated),
-                                             QString::fromLatin1(topics::kOrderPaid),
-                                             QString::fromLatin1(topics::kOrderCancelled)},
+    auto cluster = KafkaMockCluster::create(p.value(brokers).toInt(), topics::orderLifecycle(),
                                             p.value(partitions).toInt());
     if (!cluster) {
         std::fprintf(stderr, "flashsale-kafka-mock: %s\n", qPrintable(cluster.error().message));

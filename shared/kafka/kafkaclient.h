@@ -26,6 +26,11 @@ namespace topics {
 inline constexpr const char *kOrderCreated = "order.created";
 inline constexpr const char *kOrderPaid = "order.paid";
 inline constexpr const char *kOrderCancelled = "order.cancelled";
+// All three, for creating them (the mock cluster) or reading them all.
+inline QStringList orderLifecycle() {
+    return {QString::fromLatin1(kOrderCreated), QString::fromLatin1(kOrderPaid),
+            QString::fromLatin1(kOrderCancelled)};
+}
 } // namespace topics
 
 // librdkafka on the Qt event loop: the handle's queue signals a pipe when it has events

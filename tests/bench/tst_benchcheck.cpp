@@ -193,11 +193,7 @@ private Q_SLOTS:
     void initTestCase() {
         QVERIFY2(m_redisServer.start(), qPrintable(m_redisServer.error()));
         QVERIFY2(m_db.create(), qPrintable(m_db.error()));
-        auto k = KafkaMockCluster::create(1,
-                                          {QString::fromLatin1(topics::kOrderCreated),
-                                           QString::fromLatin1(topics::kOrderPaid),
-                                           QString::fromLatin1(topics::kOrderCancelled)},
-                                          3);
+        auto k = KafkaMockCluster::create(1, topics::orderLifecycle(), 3);
         QVERIFY(k.has_value());
         m_kafka.reset(*k);
         QVERIFY2(m_stack.start(env(QStringLiteral("api,worker,payment,notify"))),

@@ -159,11 +159,7 @@ private Q_SLOTS:
     void initTestCase() {
         QVERIFY2(m_redisServer.start(), qPrintable(m_redisServer.error()));
         QVERIFY2(m_db.create(), qPrintable(m_db.error()));
-        auto k = KafkaMockCluster::create(3,
-                                          {QString::fromLatin1(topics::kOrderCreated),
-                                           QString::fromLatin1(topics::kOrderPaid),
-                                           QString::fromLatin1(topics::kOrderCancelled)},
-                                          6);
+        auto k = KafkaMockCluster::create(3, topics::orderLifecycle(), 6);
         QVERIFY(k.has_value());
         m_kafka.reset(*k);
         QVERIFY2(m_api.start(env(QStringLiteral("api,worker"))), qPrintable(m_api.error()));

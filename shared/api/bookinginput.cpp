@@ -1,5 +1,7 @@
 #include "bookinginput.h"
 
+#include "booking/reservationid.h"
+
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonParseError>
@@ -29,24 +31,6 @@ qint64 parseId(const QString &s) {
             return 0;
     }
     return s.toLongLong();
-}
-
-qint64 reservationSale(const QByteArray &rid) {
-    const qsizetype dash = rid.indexOf('-');
-    if (dash <= 0 || rid.size() - dash - 1 != 32)
-        return 0;
-    for (qsizetype i = dash + 1; i < rid.size(); ++i) {
-        const char c = rid[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return 0;
-    }
-    // Digits only, without sign, spaces or leading zeros: one spelling per reservation.
-    if (dash > 18 || rid[0] < '1' || rid[0] > '9')
-        return 0;
-    for (qsizetype i = 1; i < dash; ++i)
-        if (rid[i] < '0' || rid[i] > '9')
-            return 0;
-    return rid.left(dash).toLongLong();
 }
 
 Problem invalidRequest(const FieldErrors &errors) {

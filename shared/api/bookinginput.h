@@ -25,8 +25,6 @@ extern const QString kUserIdCharsText;
 bool validUserId(const QString &s);
 // A positive decimal id of at most 18 digits from a path segment or query value, or 0.
 qint64 parseId(const QString &s);
-// The sale of a reservation id "<sale id>-<32 lowercase hex>", or 0 if it is not one.
-qint64 reservationSale(const QByteArray &reservationId);
 
 // 400 invalid-request listing every error ("errors": [{pointer, detail}]).
 Problem invalidRequest(const FieldErrors &errors);

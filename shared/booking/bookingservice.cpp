@@ -1,6 +1,6 @@
 #include "bookingservice.h"
 
-#include "api/bookinginput.h"
+#include "booking/reservationid.h"
 #include "booking/salekeys.h"
 #include "core/timeformat.h"
 #include "redis/redisclient.h"

@@ -15,6 +15,7 @@
 #include "admission/buyertoken.h"
 #include "admission/powchallenge.h"
 #include "api/bookinginput.h"
+#include "booking/reservationid.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>

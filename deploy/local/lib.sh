@@ -38,15 +38,27 @@ FS_BUILD_DIR="$FS_ROOT/build"
 # Where the build puts the server (CMAKE_RUNTIME_OUTPUT_DIRECTORY is build/bin).
 FS_SERVER_BIN="$FS_BUILD_DIR/bin/flashsale-server"
 
-# Debian packages needed to build, run and test the stack (the one list).
+# Debian packages needed to build, run, test and benchmark the stack: the one list. The package
+# audit (deploy/local/audit, run by deploy/local/test before the build) fails when a command in
+# FS_COMMANDS or a CMake package the configure step loads comes from a package that neither this
+# list (with its Depends) nor a fresh machine provides. apt-get runs with --no-install-recommends,
+# so a package that is only Recommended by another must be named here.
 FS_PACKAGES=(
   build-essential cmake pkg-config ccache git
+  # Qt6Charts' CMake files load Qt6OpenGL and Qt6OpenGLWidgets, whose CMake files are in
+  # libqt6opengl6-dev: qt6-base-dev only Recommends it.
   qt6-base-dev qt6-base-dev-tools qt6-httpserver-dev qt6-websockets-dev qt6-charts-dev
+  libqt6opengl6-dev
   libhiredis-dev libpq-dev librdkafka-dev
   redis-server redis-tools
   postgresql postgresql-client
-  curl jq wrk clang-format
+  curl jq wrk clang-format kcat
+  # ss (free ports), node and npm (the browser test, the bot simulator), python3 (the fairness
+  # benchmark): on a fresh machine already, named so that the audit does not rely on it.
+  iproute2 nodejs python3
   chromium
+  # The package audit parses the shell scripts with shfmt to find the commands they run.
+  shfmt
   # tests/fuzz: libFuzzer with ASan+UBSan. Clang 16, not bookworm's default 14: libstdc++ 12's
   # std::expected needs it. libclang-rt-16-dev holds the libFuzzer and sanitizer runtimes.
   clang-16 libclang-rt-16-dev
@@ -54,6 +66,50 @@ FS_PACKAGES=(
 # Added to FS_PACKAGES by deploy/local/run --with-nginx and by deploy/local/test (the gateway
 # test). Note: on a machine with systemd, Debian's package also enables its own nginx on port 80.
 FS_GATEWAY_PACKAGES=(nginx)
+
+# Every program deploy/, tests/ and .ci/ run that is not part of every Debian system (a package of
+# Priority: required, such as coreutils, grep, sed, util-linux), as command=package.
+# deploy/local/audit fails when a script or test runs a program missing here, when an entry names
+# the wrong package, or when the package is neither in the lists above (with Depends) nor on a
+# fresh machine.
+FS_COMMANDS=(
+  # build and test runner (deploy/local/test)
+  cmake=cmake ctest=cmake ccache=ccache git=git cc=gcc-12 clang-16=clang-16 clang++-16=clang-16
+  npm=nodejs node=nodejs shfmt=shfmt jq=jq
+  # servers the stack and the tests start
+  redis-server=redis-server redis-cli=redis-tools nginx=nginx
+  pg_ctl=postgresql-15 initdb=postgresql-15 postgres=postgresql-15
+  psql=postgresql-client-common pg_isready=postgresql-client-common
+  # clients the tests, rehearsals and benchmarks use
+  curl=curl kcat=kcat wrk=wrk chromium=chromium python3=python3-minimal ss=iproute2
+)
+
+# fs_declared_packages - every package of the lists above (FS_PACKAGES, FS_GATEWAY_PACKAGES, ...).
+fs_declared_packages() {
+  local v
+  for v in $(compgen -A arrayvar FS_ | grep -E '^FS_([A-Z]+_)?PACKAGES$' || true); do
+    local -n fs_list=$v
+    printf '%s\n' "${fs_list[@]}"
+    unset -n fs_list
+  done
+}
+
+# fs_require_commands CMD... - die unless each CMD is installed, naming the Debian package of each
+# missing one (from FS_COMMANDS). deploy/local/test installs them all; so does deploy/local/run.
+fs_require_commands() {
+  local cmd entry pkg d search=$PATH:/usr/sbin:/sbin
+  local -a missing=()
+  for d in /usr/lib/postgresql/*/bin; do [[ -d "$d" ]] && search+=":$d"; done
+  for cmd in "$@"; do
+    PATH=$search type -P -- "$cmd" >/dev/null 2>&1 && continue
+    pkg=""
+    for entry in "${FS_COMMANDS[@]}"; do [[ "${entry%%=*}" == "$cmd" ]] && pkg=${entry#*=}; done
+    missing+=("$cmd (package ${pkg:-unknown: add it to FS_COMMANDS})")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  fs_die "not installed: ${missing[*]}. deploy/local/test installs every package in" \
+    "deploy/local/lib.sh; or: apt-get install --no-install-recommends <package>"
+}
 
 # Ports already handed out by fs_pick_port in this process.
 FS_CLAIMED_PORTS=" "
@@ -67,6 +123,24 @@ fs_warn() { printf '[flashsale] warning: %s\n' "$*" >&2 || true; }
 fs_die() {
   printf '[flashsale] error: %s\n' "$*" >&2
   exit 1
+}
+
+# fs_trap_errors - make a script that `set -e` ends say why: the file, line, command and status
+# of the failure and the functions it was in. Call it once, after `set -euo pipefail`. (A status
+# of 141 is SIGPIPE: a reader such as head or grep -q left a pipe its writer still wrote to.)
+fs_trap_errors() {
+  set -o errtrace
+  trap 'fs_on_error "$?" "$BASH_COMMAND" "${BASH_SOURCE[0]:-}" "$LINENO"' ERR
+}
+
+fs_on_error() {
+  local rc=$1 cmd=$2 src=${3#"$FS_ROOT"/} line=$4 why="" i stack=""
+  ((rc > 128)) && why=" (killed by SIG$(kill -l "$((rc - 128))" 2>/dev/null || echo "$((rc - 128))"))"
+  for ((i = 1; i < ${#FUNCNAME[@]} - 1; i++)); do
+    stack+=" < ${FUNCNAME[i]} (${BASH_SOURCE[i + 1]#"$FS_ROOT"/}:${BASH_LINENO[i]})"
+  done
+  printf '[flashsale] error: %s:%s: status %s%s from: %s%s\n' \
+    "$src" "$line" "$rc" "$why" "$cmd" "${stack:+ in$stack}" >&2 || true
 }
 
 fs_is_root() { [[ "$(id -u)" == 0 ]]; }
@@ -131,12 +205,20 @@ fs_ensure_packages() {
 # build
 
 fs_build() {
+  fs_configure
+  fs_compile
+}
+
+fs_configure() {
   [[ -f "$FS_ROOT/CMakeLists.txt" ]] || fs_die "no CMakeLists.txt in $FS_ROOT; nothing to build"
-  local jobs
-  jobs="${FLASHSALE_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}"
   fs_log "configuring ($FS_BUILD_DIR)"
   cmake -S "$FS_ROOT" -B "$FS_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_COMPILER_LAUNCHER=ccache </dev/null || fs_die "cmake configure failed"
+}
+
+fs_compile() {
+  local jobs
+  jobs="${FLASHSALE_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}"
   fs_log "building with $jobs jobs"
   cmake --build "$FS_BUILD_DIR" -j "$jobs" </dev/null || fs_die "build failed"
 }
@@ -620,7 +702,10 @@ fs_kafka_start() {
     [[ -s "$FS_KAFKA_BOOTSTRAP" ]] && break
     sleep 0.1
   done
-  [[ -s "$FS_KAFKA_BOOTSTRAP" ]] || { fs_tail_log "$FS_LOGS/kafka-mock.log"; fs_die "the Kafka mock cluster did not start"; }
+  [[ -s "$FS_KAFKA_BOOTSTRAP" ]] || {
+    fs_tail_log "$FS_LOGS/kafka-mock.log"
+    fs_die "the Kafka mock cluster did not start"
+  }
   FS_KAFKA_BROKERS="$(cat "$FS_KAFKA_BOOTSTRAP")"
   FS_KAFKA_STARTED=1
   fs_log "Kafka mock cluster at $FS_KAFKA_BROKERS (in memory: its messages are gone when it stops)"
@@ -845,4 +930,3 @@ fs_test_db_url() {
   base=${admin%%\?*}
   printf '%s' "${base%/*}/$db${admin#"$base"}"
 }
-

@@ -6,34 +6,21 @@
 # Starts everything itself on free loopback ports and stops it afterwards: redis-server, a fresh
 # database in the cluster of FLASHSALE_TEST_PG_URL (deploy/local/test exports it), two
 # `flashsale-server --roles api` and nginx with the config deploy/local/run --with-nginx renders.
-# FLASHSALE_SERVER_BIN names the server (CTest sets it). Exit 77 (skipped) only when nginx is
-# missing and cannot be installed. FLASHSALE_KEEP_TEST_DIR=1 keeps the logs.
+# FLASHSALE_SERVER_BIN names the server (CTest sets it). A missing nginx fails the test: the
+# package list installs it. FLASHSALE_KEEP_TEST_DIR=1 keeps the logs.
 set -euo pipefail
 
 # shellcheck source=deploy/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../deploy/local/lib.sh"
+fs_trap_errors
 
 T0=$SECONDS
 say() { printf '[gateway] %s\n' "$*" >&2; }
 
 # ---- prerequisites ------------------------------------------------------------------------
 
-if ! fs_nginx_bin >/dev/null; then
-  say "nginx is not installed; trying apt-get install ${FS_GATEWAY_PACKAGES[*]}"
-  sudo=()
-  fs_is_root || sudo=(sudo -n)
-  if fs_is_root || sudo -n true 2>/dev/null; then
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      "${FS_GATEWAY_PACKAGES[@]}" </dev/null >&2 ||
-      { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null >&2 &&
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-          "${FS_GATEWAY_PACKAGES[@]}" </dev/null >&2; } || true
-  fi
-  if ! fs_nginx_bin >/dev/null; then
-    say "SKIP: nginx is not installed and could not be installed (apt-get install nginx)"
-    exit 77
-  fi
-fi
+# deploy/local/test installs nginx (FS_GATEWAY_PACKAGES): a missing one is a failure, not a skip.
+fs_require_commands nginx curl jq redis-server
 
 if [[ -n "${FLASHSALE_SERVER_BIN:-}" ]]; then
   FS_SERVER_BIN=$FLASHSALE_SERVER_BIN
@@ -43,11 +30,8 @@ fi
 [[ -x "$FS_SERVER_BIN" ]] || fs_die "$FS_SERVER_BIN is not executable"
 PG_ADMIN_URL=${FLASHSALE_TEST_PG_URL:-}
 [[ -n "$PG_ADMIN_URL" ]] || fs_die "FLASHSALE_TEST_PG_URL is not set: run the suites with deploy/local/test"
-REDIS_BIN=${FLASHSALE_TEST_REDIS_SERVER:-$(command -v redis-server || true)}
-[[ -x "$REDIS_BIN" ]] || fs_die "redis-server not found"
-for tool in curl jq perl; do
-  command -v "$tool" >/dev/null || fs_die "$tool not found"
-done
+REDIS_BIN=${FLASHSALE_TEST_REDIS_SERVER:-$(command -v redis-server)}
+[[ -x "$REDIS_BIN" ]] || fs_die "$REDIS_BIN is not executable"
 
 # ---- set-up -------------------------------------------------------------------------------
 

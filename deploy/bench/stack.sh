@@ -21,8 +21,8 @@
 #   PostgreSQL            a fresh database in the cluster of $FLASHSALE_TEST_PG_URL (or
 #                         /tmp/devpg.url), or, with FSB_PG_OWN=1 (needed by fsb_pg_restart),
 #                         a cluster of its own in $FSB_DIR/pghome, run as user postgres if root
-#   flashsale-kafka-mock  3 brokers in memory; bootstrap in $FSB_DIR/kafka.bootstrap; with
-#                         --control-fifo when the binary has it (fsb_kafka_control)
+#   flashsale-kafka-mock  3 brokers in memory; bootstrap in $FSB_DIR/kafka.bootstrap; faults
+#                         through --control-fifo $FSB_DIR/kafka.control (fsb_kafka_control)
 #   flashsale-server      api1, api2 (two ports, or one SO_REUSEPORT port with
 #                         FSB_API_SHARED_PORT=1), worker, relay, payment, notify
 #
@@ -221,12 +221,9 @@ fsb_pg_start_own() {
 
 fsb_kafka_start() {
   local bin="$FSB_BUILD_DIR/bin/flashsale-kafka-mock" boot="$FSB_DIR/kafka.bootstrap" i
-  local -a args=(--brokers 3 --bootstrap-file "$boot")
   [[ -x "$bin" ]] || fsb_die "$bin not found; build first"
-  if "$bin" --help 2>/dev/null | grep -q -- --control-fifo; then
-    FSB_KAFKA_CONTROL="$FSB_DIR/kafka.control"
-    args+=(--control-fifo "$FSB_KAFKA_CONTROL")
-  fi
+  FSB_KAFKA_CONTROL="$FSB_DIR/kafka.control"
+  local -a args=(--brokers 3 --bootstrap-file "$boot" --control-fifo "$FSB_KAFKA_CONTROL")
   "$bin" "${args[@]}" </dev/null >>"$FSB_LOGS/kafka.log" 2>&1 &
   echo "$!" >"$(fsb_pidfile kafka)"
   for ((i = 0; i < 100; i++)); do
@@ -394,8 +391,7 @@ fsb_stack_start() {
   [[ -z "$FSB_DIR" ]] || fsb_die "a stack is already running in $FSB_DIR; fsb_stack_stop first"
   FSB_BUILD_DIR=${FSB_BUILD_DIR:-$FS_BUILD_DIR}
   [[ -x "$FSB_BUILD_DIR/bin/flashsale-server" ]] || fsb_die "no $FSB_BUILD_DIR/bin/flashsale-server; build first"
-  command -v redis-server >/dev/null || fsb_die "redis-server not found"
-  command -v jq >/dev/null || fsb_die "jq not found"
+  fs_require_commands redis-server redis-cli jq curl psql
   if [[ "${FSB_NO_TRAP:-0}" != 1 ]]; then
     trap 'fsb_stack_stop' EXIT
     trap 'exit 130' INT

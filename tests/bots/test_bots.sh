@@ -19,6 +19,7 @@ set -euo pipefail
 
 # shellcheck source=deploy/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../deploy/local/lib.sh"
+fs_trap_errors
 
 T0=$SECONDS
 say() { printf '[bots] %s\n' "$*" >&2; }
@@ -31,9 +32,9 @@ fi
 [[ -x "$FS_SERVER_BIN" ]] || fs_die "$FS_SERVER_BIN is not executable"
 PG_ADMIN_URL=${FLASHSALE_TEST_PG_URL:-}
 [[ -n "$PG_ADMIN_URL" ]] || fs_die "FLASHSALE_TEST_PG_URL is not set: run the suites with deploy/local/test"
-REDIS_BIN=${FLASHSALE_TEST_REDIS_SERVER:-$(command -v redis-server || true)}
-[[ -x "$REDIS_BIN" ]] || fs_die "redis-server not found"
-command -v node >/dev/null || fs_die "node not found"
+fs_require_commands redis-server node psql
+REDIS_BIN=${FLASHSALE_TEST_REDIS_SERVER:-$(command -v redis-server)}
+[[ -x "$REDIS_BIN" ]] || fs_die "$REDIS_BIN is not executable"
 SIM="$FS_ROOT/deploy/bench/botsim.mjs"
 
 DIR="$(mktemp -d "${TMPDIR:-/tmp}/flashsale-bots.XXXXXX")"

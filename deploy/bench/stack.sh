@@ -448,6 +448,9 @@ fsb_stack_start() {
 fsb_stack_stop() {
   local rc=$? f pid
   [[ -n "$FSB_DIR" ]] || return "$rc"
+  # Errors here are expected (processes already gone) and ignored; `local -` gives the caller its
+  # errexit back when this returns, for the next scenario.
+  local -
   set +e
   for f in "$FSB_DIR"/pids/*.pid; do
     [[ -f "$f" ]] || continue

@@ -135,6 +135,7 @@ fs_trap_errors() {
 
 fs_on_error() {
   local rc=$1 cmd=$2 src=${3#"$FS_ROOT"/} line=$4 why="" i stack=""
+  [[ $- == *e* ]] || return 0 # a cleanup that ignores errors (set +e): nothing ends here
   ((rc > 128)) && why=" (killed by SIG$(kill -l "$((rc - 128))" 2>/dev/null || echo "$((rc - 128))"))"
   for ((i = 1; i < ${#FUNCNAME[@]} - 1; i++)); do
     stack+=" < ${FUNCNAME[i]} (${BASH_SOURCE[i + 1]#"$FS_ROOT"/}:${BASH_LINENO[i]})"
@@ -167,6 +168,16 @@ fs_pkg_installed() {
 
 # fs_ensure_packages - install whatever is missing from FS_PACKAGES.
 # Set FLASHSALE_SKIP_APT=1 to only report missing packages.
+# fs_apt_get ARGS... - apt-get as root (through sudo when not root), without questions.
+fs_apt_get() {
+  local -a sudo=()
+  if ! fs_is_root; then
+    command -v sudo >/dev/null 2>&1 || fs_die "not root and sudo is missing; as root: apt-get $*"
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "$@" </dev/null
+}
+
 fs_ensure_packages() {
   if ! command -v dpkg-query >/dev/null 2>&1; then
     fs_warn "dpkg-query not found (not Debian?); skipping the package check"
@@ -184,18 +195,9 @@ fs_ensure_packages() {
   if [[ "${FLASHSALE_SKIP_APT:-}" == 1 ]]; then
     fs_die "FLASHSALE_SKIP_APT=1 set; install them yourself: apt-get install ${missing[*]}"
   fi
-  local -a sudo=()
-  if ! fs_is_root; then
-    command -v sudo >/dev/null 2>&1 ||
-      fs_die "not root and sudo is missing; install as root: apt-get install ${missing[*]}"
-    sudo=(sudo)
-  fi
   fs_log "installing them with apt-get (this may take a while)"
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null ||
-    fs_die "apt-get update failed"
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y --no-install-recommends "${missing[@]}" </dev/null ||
-    fs_die "apt-get install failed"
+  fs_apt_get update || fs_die "apt-get update failed"
+  fs_apt_get install -y --no-install-recommends "${missing[@]}" || fs_die "apt-get install failed"
   for pkg in "${missing[@]}"; do
     fs_pkg_installed "$pkg" || fs_die "package $pkg still not installed"
   done

@@ -55,7 +55,7 @@ cleanup() {
   local rc=$? pid
   set +e
   trap '' INT TERM HUP PIPE
-  if ((rc != 0 && rc != 77)); then
+  if ((rc != 0)); then
     for f in "$LOGS"/nginx-error.log "$LOGS"/api1.log "$LOGS"/api2.log; do fs_tail_log "$f"; done
   fi
   fs_nginx_alive "$NGINX_DIR" && fs_nginx_stop "$NGINX_DIR"

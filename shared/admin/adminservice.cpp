@@ -1,6 +1,6 @@
 #include "adminservice.h"
 
-#include "admin/audit.h"
+#include "audit/audit.h"
 #include "booking/salecatalog.h"
 #include "booking/salekeys.h"
 #include "booking/salephase.h"
@@ -10,8 +10,8 @@
 #include "pg/pgconnection.h"
 #include "reconcile/reconciler.h"
 #include "redis/redisclient.h"
-#include "scheduler/itemimage.h"
-#include "scheduler/scheduler.h"
+#include "booking/itemimage.h"
+#include "booking/occurrence.h"
 
 #include <QDateTime>
 #include <QJsonArray>

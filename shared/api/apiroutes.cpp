@@ -10,10 +10,10 @@
 #include "http/httpserver.h"
 #include "metrics/metrics.h"
 #include "pg/pgconnection.h"
-#include "protocol/fieldreader.h"
+#include "core/fieldreader.h"
 #include "redis/redisclient.h"
 #include "redis/redisdurability.h"
-#include "scheduler/itemimage.h"
+#include "booking/itemimage.h"
 #include "stats/livestats.h"
 
 #include <QCryptographicHash>

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "http/problem.h"
-#include "protocol/fieldreader.h"
+#include "core/fieldreader.h"
 
 #include <QByteArray>
 #include <QJsonObject>

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "core/result.h"
-#include "protocol/fieldreader.h"
+#include "core/fieldreader.h"
 #include "redis/redisscript.h"
 
 #include <QJsonObject>

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "protocol/fieldreader.h"
+#include "core/fieldreader.h"
 
 #include <QByteArray>
 #include <QJsonObject>

@@ -1,6 +1,6 @@
 #include "reconciler.h"
 
-#include "admin/audit.h"
+#include "audit/audit.h"
 #include "booking/salekeys.h"
 #include "core/timeformat.h"
 #include "pg/pgarray.h"

@@ -1,11 +1,12 @@
 #include "scheduler.h"
 
-#include "admin/audit.h"
+#include "audit/audit.h"
 #include "booking/salecatalog.h"
 #include "core/config.h"
 #include "core/logging.h"
 #include "core/timeformat.h"
-#include "itemimage.h"
+#include "booking/itemimage.h"
+#include "booking/occurrence.h"
 #include "pg/pgconnection.h"
 #include "reconcile/reconciler.h"
 #include "redis/redisclient.h"
@@ -71,13 +72,6 @@ struct ReconcileSide final : QObject {
 };
 
 } // namespace
-
-qint64 nextOccurrenceMs(qint64 firstStartMs, qint64 everyMs, qint64 durationMs, qint64 nowMs) {
-    const qint64 sinceFirstEnd = nowMs - firstStartMs - durationMs;
-    if (sinceFirstEnd < 0)
-        return firstStartMs;
-    return firstStartMs + (sinceFirstEnd / everyMs + 1) * everyMs;
-}
 
 struct Scheduler::Impl {
     Scheduler *q;

@@ -14,10 +14,6 @@ struct Config;
 class PgConnection;
 class RedisClient;
 
-// The start of the first occurrence first + k * every (k >= 0) that has not ended at `now`
-// (each lasts `duration`); all in milliseconds.
-qint64 nextOccurrenceMs(qint64 firstStartMs, qint64 everyMs, qint64 durationMs, qint64 nowMs);
-
 // The sale scheduler (role "scheduler"). Only the process holding the lease "scheduler" in
 // PostgreSQL acts; the others keep trying to take it, and one does once the holder stops
 // renewing it (--lease-seconds). Each tick, the leader:

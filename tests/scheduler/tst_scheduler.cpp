@@ -4,13 +4,13 @@
 // 10,000-item sale per occurrence; of two schedulers only the lease holder acts, and the other
 // takes over when it stops; live sales are reconciled on schedule.
 
+#include "booking/itemimage.h"
 #include "booking/salecatalog.h"
 #include "booking/salekeys.h"
 #include "core/config.h"
 #include "pg/migrator.h"
 #include "pg/pgconnection.h"
 #include "redis/redisclient.h"
-#include "scheduler/itemimage.h"
 #include "scheduler/scheduler.h"
 #include "testservers.h"
 

@@ -23,6 +23,12 @@ public:
     QByteArray reservation(const QByteArray &rid) const { return m_prefix + "res:" + rid; }
     // Every reservation id the sale accepted (for reconciliation, without scanning the keyspace).
     QByteArray reservations() const { return m_prefix + "reservations"; }
+    // Live stats of one unix second (docs/ARCHITECTURE.md, Redis key layout).
+    QByteArray stats(qint64 unixSecond) const {
+        return m_prefix + "stats:" + QByteArray::number(unixSecond);
+    }
+    // The lock a repairing reconciliation holds (released by lua/reconcile_unlock.lua).
+    QByteArray reconcileLock() const { return m_prefix + "reconcile:lock"; }
     // Rate-limit state of one client IP / one user in this sale, and a spent PoW challenge.
     QByteArray rateLimitIp(const QByteArray &ip) const { return m_prefix + "rl:ip:" + ip; }
     QByteArray rateLimitUser(const QByteArray &user) const { return m_prefix + "rl:u:" + user; }
@@ -35,6 +41,8 @@ public:
     // warmed sale ids, for metrics.
     static QByteArray itemOwner(qint64 itemId) { return "fs:item:" + QByteArray::number(itemId); }
     static QByteArray saleIndex() { return QByteArrayLiteral("fs:sales"); }
+    // The consumer group that reads every sale's stream (the stream workers).
+    static QByteArray consumerGroup() { return QByteArrayLiteral("workers"); }
 
 private:
     QByteArray m_prefix;

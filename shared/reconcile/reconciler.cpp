@@ -382,7 +382,7 @@ private:
     }
     void failWith(ErrorCode code, const QString &message) { finish(fail(code, message)); }
 
-    QByteArray lockKey() const { return m_keys.meta().chopped(4) + "reconcile:lock"; }
+    QByteArray lockKey() const { return m_keys.reconcileLock(); }
 
     // Redis command with the common failure handling: a transport failure or an error reply
     // ends the run, unless `allowError` accepts the error reply.

@@ -26,4 +26,24 @@ qint64 RedisValue::toInt(qint64 fallback) const {
     return fallback;
 }
 
+QList<std::pair<QByteArray, QByteArray>> RedisValue::pairs() const {
+    QList<std::pair<QByteArray, QByteArray>> out;
+    if (type != Type::Array)
+        return out;
+    out.reserve(elements.size() / 2);
+    for (qsizetype i = 0; i + 1 < elements.size(); i += 2)
+        out.append({elements[i].bytes(), elements[i + 1].bytes()});
+    return out;
+}
+
+QHash<QByteArray, RedisValue> RedisValue::fields() const {
+    QHash<QByteArray, RedisValue> out;
+    if (type != Type::Array)
+        return out;
+    out.reserve(elements.size() / 2);
+    for (qsizetype i = 0; i + 1 < elements.size(); i += 2)
+        out.insert(elements[i].bytes(), elements[i + 1]);
+    return out;
+}
+
 } // namespace flashsale

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QByteArray>
+#include <QHash>
 #include <QList>
 
 namespace flashsale {
@@ -24,6 +25,12 @@ struct RedisValue {
     QByteArray bytes() const;
     // The reply as an integer: the integer, or a decimal string parsed; `fallback` otherwise.
     qint64 toInt(qint64 fallback = 0) const;
+
+    // A flat name/value array (HGETALL, a stream entry's fields, an XINFO record) as pairs of
+    // bytes, in reply order. An odd last element is dropped; not an array gives none.
+    QList<std::pair<QByteArray, QByteArray>> pairs() const;
+    // The same reply as a map from name to value (the last of a repeated name wins).
+    QHash<QByteArray, RedisValue> fields() const;
 };
 
 } // namespace flashsale

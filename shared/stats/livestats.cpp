@@ -34,7 +34,7 @@ double bucketUpperMs(int bucket) {
 }
 
 QByteArray secondKey(qint64 saleId, qint64 unixSecond) {
-    return SaleKeys(saleId).meta().chopped(4) + "stats:" + QByteArray::number(unixSecond);
+    return SaleKeys(saleId).stats(unixSecond);
 }
 
 QByteArray processesKey() {

@@ -1,6 +1,6 @@
 -- release.lua: give the units of one reservation back, exactly once, however often it is
--- called (two expiry sweepers racing, a retried decline). Used for expired holds and, from
--- issue 4 on, for declined payments.
+-- called (two expiry sweepers racing, a retried decline). Used for expired holds and for
+-- declined payments.
 --
 --   fs:{sale:ID}:stock      hash    item id -> units remaining        (+qty)
 --   fs:{sale:ID}:users      hash    user id -> units held              (-qty)

@@ -55,7 +55,7 @@ struct Config {
     int paymentSimDeclinePercent = 10;
     bool paymentSimOutage = false;
 
-    // Operations (issue 5): the admin WebSocket, live stats, the scheduler and reconciliation.
+    // Operations: the admin WebSocket, live stats, the scheduler and reconciliation.
     int statsFlushMs = 250;    // how often each API thread adds its counters to Redis
     int heartbeatMs = 500;     // how often each process reports itself in Redis
     int schedulerTickMs = 250; // scheduler loop period (role "scheduler")
@@ -64,7 +64,7 @@ struct Config {
     int reconcileIntervalSeconds = 60; // dry-run reconciliation of live sales (0 = never)
     int maxAdminMessageBytes = 65536;  // larger admin frames get a typed error
 
-    // Admission (issue 7): buyer tokens, proof of work, rate limits (docs/ADMISSION.md).
+    // Admission: buyer tokens, proof of work, rate limits (docs/ADMISSION.md).
     QString buyerTokenSecret; // HS256 key of buyer tokens and of proof-of-work challenges
     bool devUserIds = false;  // accept user_id without a token; POST /api/v1/dev/tokens
     int rateLimitIp = 0;      // bookings per second per client IP per sale (0 = off)

@@ -1,5 +1,6 @@
 #include "pgconnection.h"
 
+#include "core/contract.h"
 #include "core/logging.h"
 
 #include <libpq-fe.h>
@@ -161,6 +162,8 @@ void PgConnection::onReadable() {
 
 void PgConnection::query(const QByteArray &sql, const QList<QByteArray> &params,
                          Callback callback) {
+    assertOwnThread(this, "PgConnection::query");
+    callback = exactlyOnce(std::move(callback), "PgConnection::query");
     if (m_state != State::Ready) {
         callback(fail(ErrorCode::Unavailable, QStringLiteral("postgresql not connected")));
         return;

@@ -1,5 +1,6 @@
 #include "redisclient.h"
 
+#include "core/contract.h"
 #include "core/logging.h"
 
 #include <QRandomGenerator>
@@ -230,6 +231,8 @@ void RedisClient::cleanup(void *p) {
 }
 
 void RedisClient::command(const QList<QByteArray> &argv, Callback callback) {
+    assertOwnThread(this, "RedisClient::command");
+    callback = exactlyOnce(std::move(callback), "RedisClient::command");
     if (!m_ctx || !m_ready) {
         callback(fail(ErrorCode::Unavailable, QStringLiteral("redis not connected")));
         return;

@@ -193,7 +193,7 @@ fsb_pg_setup() {
   FSB_DB="flashsale_bench_$$_$(fsb_random_hex 4)"
   fsb_psql "$FSB_PG_ADMIN_URL" -c "CREATE DATABASE \"$FSB_DB\"" || fsb_die "CREATE DATABASE failed"
   FSB_DB_CREATED=1
-  FSB_PG_URL="$(fs_test_db_url "$FSB_PG_ADMIN_URL" "$FSB_DB")"
+  FSB_PG_URL="$(fs_pg_db_url "$FSB_PG_ADMIN_URL" "$FSB_DB")"
 }
 
 # fsb_pg_restart fast|immediate - pg_ctl restart of the stack's own cluster (FSB_PG_OWN=1):

@@ -1,13 +1,16 @@
 # shellcheck shell=bash
-# Variables defined here are used by the scripts that source deploy/local/lib.sh.
+# Variables set here are read by the scripts that call these functions.
 # shellcheck disable=SC2034
-# deploy/lib/build.sh - the build (moved from deploy/local/lib.sh). Sourced by deploy/local/lib.sh.
+# deploy/lib/build.sh - configure and build the checkout in build/ (FS_BUILD_DIR), and find the
+# server binary. Sourced by deploy/local/lib.sh.
 
+# fs_build - configure, then compile; dies on a failure of either.
 fs_build() {
   fs_configure
   fs_compile
 }
 
+# fs_configure - CMake's configure step (RelWithDebInfo, through ccache); dies when it fails.
 fs_configure() {
   [[ -f "$FS_ROOT/CMakeLists.txt" ]] || fs_die "no CMakeLists.txt in $FS_ROOT; nothing to build"
   fs_log "configuring ($FS_BUILD_DIR)"
@@ -15,6 +18,8 @@ fs_configure() {
     -DCMAKE_CXX_COMPILER_LAUNCHER=ccache </dev/null || fs_die "cmake configure failed"
 }
 
+# fs_compile - build everything with FLASHSALE_BUILD_JOBS jobs (default: one per core); dies
+# when the build fails.
 fs_compile() {
   local jobs
   jobs="${FLASHSALE_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}"

@@ -1,9 +1,9 @@
 # shellcheck shell=bash
-# Variables defined here are used by the scripts that source deploy/local/lib.sh.
-# shellcheck disable=SC2034
-# deploy/lib/log.sh - logging and errors (moved from deploy/local/lib.sh). Sourced by deploy/local/lib.sh.
-
+# deploy/lib/log.sh - messages, and a script that fails saying why. Sourced by deploy/local/lib.sh.
+#
+# fs_log, fs_warn and fs_die write to stderr with the [flashsale] prefix; fs_die then exits 1.
 # (A closed terminal must not abort a cleanup: logging never fails.)
+
 fs_log() { printf '[flashsale] %s\n' "$*" >&2 || true; }
 fs_warn() { printf '[flashsale] warning: %s\n' "$*" >&2 || true; }
 fs_die() {
@@ -30,7 +30,8 @@ fs_on_error() {
     "$src" "$line" "$rc" "$why" "$cmd" "${stack:+ in$stack}" >&2 || true
 }
 
-# fs_tail_log FILE [OFFSET] - print the last lines of FILE (from byte OFFSET on).
+# fs_tail_log FILE [OFFSET] - print the last 40 lines of FILE (from byte OFFSET on) to stderr;
+# nothing when FILE does not exist.
 fs_tail_log() {
   local file=$1 offset=${2:-0}
   [[ -f "$file" ]] || return 0

@@ -1,18 +1,12 @@
 # shellcheck shell=bash
-# Variables defined here are used by the scripts that source deploy/local/lib.sh.
-# shellcheck disable=SC2034
-# deploy/lib/nginx.sh - the nginx gateway (moved from deploy/local/lib.sh). Sourced by deploy/local/lib.sh.
-
-# # nginx gateway (deploy/nginx): deploy/local/run --with-nginx and tests/gateway
+# deploy/lib/nginx.sh - the nginx gateway (deploy/nginx): render its config for a set of API
+# processes, start, reload and stop it. deploy/local/run --with-nginx and tests/gateway use it.
+# Sourced by deploy/local/lib.sh.
+#
+# A gateway lives in a folder DIR: the rendered flashsale.conf, copies of the snippets it
+# includes, temp/ and nginx.pid; its logs are LOGDIR/nginx-error.log and nginx-access.log.
 
 FS_NGINX_SRC="$FS_ROOT/deploy/nginx"
-# The stack's gateway: rendered config, copies of the shared snippets, temp dirs, pid file.
-FS_NGINX_DIR="$FS_STATE/nginx"
-FS_GATEWAY_URL_FILE="$FS_NGINX_DIR/gateway.url"
-# The stack's second API process, behind the gateway together with the main server.
-FS_API2_PIDFILE="$FS_STATE/flashsale-api2.pid"
-FS_API2_READY_FILE="$FS_STATE/api2.url"
-FS_API2_LOG="$FS_LOGS/flashsale-api2.log"
 
 # fs_nginx_bin - print the nginx binary (/usr/sbin is not on a normal user's PATH); 1 if none.
 fs_nginx_bin() {

@@ -1,9 +1,10 @@
 # shellcheck shell=bash
-# Variables defined here are used by the scripts that source deploy/local/lib.sh.
-# shellcheck disable=SC2034
-# deploy/lib/packages.sh - the Debian packages of the one list (moved from deploy/local/lib.sh). Sourced by deploy/local/lib.sh.
+# deploy/lib/packages.sh - the Debian packages of the one list (FS_PACKAGES, FS_GATEWAY_PACKAGES
+# and FS_COMMANDS in deploy/local/lib.sh): which are declared, installing the missing ones,
+# checking that a script's programs are there. Sourced by deploy/local/lib.sh.
 
-# fs_declared_packages - every package of the lists above (FS_PACKAGES, FS_GATEWAY_PACKAGES, ...).
+# fs_declared_packages - print every package of the lists (FS_PACKAGES, FS_GATEWAY_PACKAGES, ...),
+# one a line.
 fs_declared_packages() {
   local v
   for v in $(compgen -A arrayvar FS_ | grep -E '^FS_([A-Z]+_)?PACKAGES$' || true); do
@@ -30,13 +31,13 @@ fs_require_commands() {
     "deploy/local/lib.sh; or: apt-get install --no-install-recommends <package>"
 }
 
+# fs_pkg_installed PKG - 0 when dpkg has PKG installed.
 fs_pkg_installed() {
   [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" == installed ]]
 }
 
-# fs_ensure_packages - install whatever is missing from FS_PACKAGES.
-# Set FLASHSALE_SKIP_APT=1 to only report missing packages.
-# fs_apt_get ARGS... - apt-get as root (through sudo when not root), without questions.
+# fs_apt_get ARGS... - apt-get as root (through sudo when not root), without questions; apt-get's
+# status. Dies when not root and there is no sudo.
 fs_apt_get() {
   local -a sudo=()
   if ! fs_is_root; then
@@ -46,6 +47,8 @@ fs_apt_get() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "$@" </dev/null
 }
 
+# fs_ensure_packages - install whatever is missing from FS_PACKAGES (--no-install-recommends);
+# dies when apt-get fails. Set FLASHSALE_SKIP_APT=1 to only report missing packages (and die).
 fs_ensure_packages() {
   if ! command -v dpkg-query >/dev/null 2>&1; then
     fs_warn "dpkg-query not found (not Debian?); skipping the package check"

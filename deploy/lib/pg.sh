@@ -1,13 +1,19 @@
 # shellcheck shell=bash
-# Variables defined here are used by the scripts that source deploy/local/lib.sh.
+# Variables set here are read by the scripts that call these functions.
 # shellcheck disable=SC2034
-# deploy/lib/pg.sh - PostgreSQL (moved from deploy/local/lib.sh). Sourced by deploy/local/lib.sh.
-
-# PostgreSQL clusters
+# deploy/lib/pg.sh - PostgreSQL clusters and databases: the one way a script starts, stops and
+# restarts a cluster, and creates and drops a database. Sourced by deploy/local/lib.sh.
 #
-# A cluster lives in a "home" H: data in H/pg, socket in H/pg-run, log in
-# H/logs/postgres.log. H is .flashsale (stack) or .flashsale/test (tests),
-# unless the postgres system user cannot reach it (see fs_pg_home).
+# A cluster lives in a state folder, its "home" H:
+#
+#   H/pg/                   data directory (owned by postgres when we are root)
+#   H/pg/flashsale.conf     listen address, port, socket directory: rewritten on every start
+#   H/pg-run/               unix socket directory (or /tmp/flashsale-<hash>-pg-run when too long)
+#   H/logs/postgres.log     its log
+#
+# H is .flashsale (deploy/local/run), .flashsale/test (deploy/local/test) or a rehearsal stack's
+# folder (deploy/bench/stack.sh), unless the postgres system user cannot reach it (fs_pg_home).
+# Its superuser is flashsale, trusted on 127.0.0.1.
 
 fs_pg_bin() {
   if [[ -n "${FLASHSALE_PG_BIN:-}" ]]; then
@@ -74,7 +80,7 @@ fs_pg_quote() { printf "'%s'" "${1//\'/\'\'}"; }
 
 # fs_pg_start HOME OUTVAR [PREFERRED_PORT] - init (once) and start the
 # cluster in HOME; sets OUTVAR to its port, and FS_PG_STARTED to 1 if it
-# started the cluster, 0 if it was already running.
+# started the cluster, 0 if it was already running. Dies when it cannot.
 fs_pg_start() {
   local home=$1 __out=$2 pref=${3:-} bin data sock log port offset
   FS_PG_STARTED=0
@@ -146,19 +152,29 @@ fs_pg_start() {
   return 0
 }
 
-fs_pg_stop() { # HOME
-  local home=$1 bin
+# fs_pg_stop HOME [MODE] - stop HOME's cluster: MODE fast (the default), or immediate (a crash:
+# WAL replay at the next start). A fast shutdown that fails is retried as immediate. Always 0.
+fs_pg_stop() {
+  local home=$1 mode=${2:-fast} bin
   [[ -f "$home/pg/postmaster.pid" ]] || return 0
   bin="$(fs_pg_bin)"
   if ! fs_pg_running "$home"; then
     return 0
   fi
   fs_log "stopping PostgreSQL ($home/pg)"
-  if ! fs_pg_as "$bin/pg_ctl" -D "$home/pg" -m fast -w -t 60 stop >/dev/null 2>&1 </dev/null; then
+  if ! fs_pg_as "$bin/pg_ctl" -D "$home/pg" -m "$mode" -w -t 60 stop >/dev/null 2>&1 </dev/null; then
     fs_pg_running "$home" || return 0
-    fs_warn "fast shutdown failed; trying immediate"
+    fs_warn "$mode shutdown failed; trying immediate"
     fs_pg_as "$bin/pg_ctl" -D "$home/pg" -m immediate -w -t 30 stop >/dev/null 2>&1 </dev/null || true
   fi
+}
+
+# fs_pg_restart HOME [fast|immediate] - pg_ctl restart of HOME's running cluster, on the same
+# port ("immediate" is a crash: no checkpoint, WAL replay at start). 0 once it accepts
+# connections again, else pg_ctl's status.
+fs_pg_restart() {
+  fs_pg_as "$(fs_pg_bin)/pg_ctl" -D "$1/pg" -l "$1/logs/postgres.log" -m "${2:-fast}" -w -t 60 \
+    restart </dev/null >/dev/null 2>&1 7>&- 8>&- 9>&-
 }
 
 # Stop a cluster wherever fs_pg_home may have put it.
@@ -169,28 +185,38 @@ fs_pg_stop_all() { # PREFERRED SUFFIX
   done
 }
 
-# fs_psql PORT DB ARGS... - psql over TCP as the flashsale superuser.
-fs_psql() {
-  local port=$1 db=$2
-  shift 2
-  "$(fs_pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U flashsale -d "$db" "$@" </dev/null
-}
+# fs_pg_admin_url PORT - the superuser's URL of the cluster on 127.0.0.1:PORT (database postgres).
+fs_pg_admin_url() { printf 'postgresql://flashsale@127.0.0.1:%s/postgres' "$1"; }
 
-# fs_pg_ensure_db PORT NAME
-fs_pg_ensure_db() {
-  local port=$1 name=$2 have
-  have="$(fs_psql "$port" postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$name'")" ||
-    fs_die "cannot query PostgreSQL on port $port"
-  if [[ "$have" != 1 ]]; then
-    fs_log "creating database $name"
-    fs_psql "$port" postgres -c "CREATE DATABASE \"$name\"" || fs_die "CREATE DATABASE $name failed"
-  fi
-}
-
-# fs_test_db_url ADMIN_URL DB - the URL of database DB in the cluster of ADMIN_URL (same
+# fs_pg_db_url ADMIN_URL DB - the URL of database DB in the cluster of ADMIN_URL (same
 # credentials and options).
-fs_test_db_url() {
+fs_pg_db_url() {
   local admin=$1 db=$2 base
   base=${admin%%\?*}
   printf '%s' "${base%/*}/$db${admin#"$base"}"
+}
+
+# fs_psql URL ARGS... - psql on URL: no psqlrc, quiet, stops at the first error; psql's status.
+fs_psql() {
+  local url=$1
+  shift
+  "$(fs_pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 "$url" "$@" </dev/null
+}
+
+# fs_pg_db_create ADMIN_URL DB - create database DB in the cluster of ADMIN_URL unless it exists;
+# 1 when PostgreSQL cannot be queried or refuses.
+fs_pg_db_create() {
+  local admin=$1 name=$2 have
+  have="$(fs_psql "$admin" -tAc "SELECT 1 FROM pg_database WHERE datname = '$name'")" || {
+    fs_warn "cannot query PostgreSQL at $admin"
+    return 1
+  }
+  [[ "$have" == 1 ]] && return 0
+  fs_log "creating database $name"
+  fs_psql "$admin" -c "CREATE DATABASE \"$name\""
+}
+
+# fs_pg_db_drop ADMIN_URL DB - drop database DB, closing its connections; psql's status.
+fs_pg_db_drop() {
+  fs_psql "$1" -c "DROP DATABASE IF EXISTS \"$2\" WITH (FORCE)"
 }

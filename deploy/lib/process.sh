@@ -1,22 +1,31 @@
 # shellcheck shell=bash
-# Variables defined here are used by the scripts that source deploy/local/lib.sh.
+# Variables set here are read by the scripts that call these functions.
 # shellcheck disable=SC2034
-# deploy/lib/process.sh - processes, ports, state (moved from deploy/local/lib.sh). Sourced by deploy/local/lib.sh.
-
-# Ports already handed out by fs_pick_port in this process.
-FS_CLAIMED_PORTS=" "
+# deploy/lib/process.sh - processes, pid files, free ports and small state files: what every
+# launcher (redis.sh, pg.sh, kafka.sh, server.sh, nginx.sh) builds on. Sourced by
+# deploy/local/lib.sh.
+#
+# A process a launcher starts belongs to a state folder, its HOME: its pid file and anything it
+# writes live there, its output in HOME/logs/. deploy/local/run's HOME is .flashsale/; a test's
+# or a benchmark's is a temporary folder.
 
 fs_is_root() { [[ "$(id -u)" == 0 ]]; }
 
+# fs_file_size FILE - print FILE's size in bytes (0 when it does not exist).
 fs_file_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
 
 fs_short_hash() { printf '%s' "$1" | sha256sum | cut -c1-8; }
 
+# fs_random_hex BYTES - print BYTES random bytes as lower-case hex (a token, a secret).
+fs_random_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+# fs_ensure_dir DIR - create DIR (and its parents), mode 755.
 fs_ensure_dir() {
   mkdir -p "$1"
   chmod 755 "$1"
 }
 
+# fs_ensure_state - create the local stack's folders, .flashsale/ and .flashsale/logs/.
 fs_ensure_state() {
   fs_ensure_dir "$FS_STATE"
   fs_ensure_dir "$FS_LOGS"
@@ -40,6 +49,7 @@ fs_pid_alive() {
   [[ "$cmd" == *"$name"* ]]
 }
 
+# fs_read_pidfile FILE - print the pid in FILE; nothing when there is no such file or no pid.
 fs_read_pidfile() {
   local pid=""
   if [[ -f "$1" ]]; then read -r pid <"$1" || true; fi
@@ -57,7 +67,8 @@ fs_wait_gone() {
   return 1
 }
 
-# fs_kill_pid PID NAME LABEL - TERM, wait up to 15 s, then KILL.
+# fs_kill_pid PID NAME LABEL - TERM, wait up to 15 s, then KILL; nothing unless PID runs and its
+# command line mentions NAME. Always 0.
 fs_kill_pid() {
   local pid=$1 name=$2 label=$3
   fs_pid_alive "$pid" "$name" || return 0
@@ -69,6 +80,26 @@ fs_kill_pid() {
     fs_wait_gone "$pid" 5 || fs_warn "$label (pid $pid) is still there"
   fi
 }
+
+# fs_spawn PIDFILE LOG CMD... - start CMD in the background and return at once. CMD runs in a
+# session of its own (terminal signals reach only the caller, which stops it itself), reads
+# /dev/null, appends its output to LOG and does not inherit the scripts' lock descriptors 7-9.
+# It writes its own pid to PIDFILE before CMD runs (the same pid CMD then has). FS_SPAWN_PID is
+# the caller's child, for `wait`; it is CMD's pid too unless setsid had to fork.
+fs_spawn() {
+  local pidfile=$1 log=$2
+  shift 2
+  rm -f "$pidfile"
+  # shellcheck disable=SC2016
+  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" \
+    </dev/null >>"$log" 2>&1 7>&- 8>&- 9>&- &
+  FS_SPAWN_PID=$!
+}
+
+# ---- ports ----------------------------------------------------------------------------------
+
+# Ports already handed out by fs_pick_port in this process.
+FS_CLAIMED_PORTS=" "
 
 # fs_port_listening PORT - something listens on PORT (any address).
 fs_port_listening() {
@@ -103,6 +134,7 @@ fs_valid_port() { [[ "$1" =~ ^[0-9]+$ ]] && (($1 >= 1024 && $1 <= 65535)); }
 
 # fs_pick_port OUTVAR [PREFERRED...] - first free preferred port, else a
 # random free one from 20000 up to the ephemeral range. Never hands out the same port twice.
+# Dies when it finds none.
 fs_pick_port() {
   local __out=$1 p i
   shift
@@ -123,6 +155,8 @@ fs_pick_port() {
   done
   fs_die "could not find a free port"
 }
+
+# ---- KEY=VALUE files (ports.env) -------------------------------------------------------------
 
 # fs_env_get FILE KEY - value of KEY=VALUE in FILE (simple, unquoted values).
 fs_env_get() {

@@ -1,23 +1,35 @@
 # shellcheck shell=bash
 # Variables defined here are used by the scripts that source this file.
 # shellcheck disable=SC2034
-# Shared helpers for deploy/local/run and deploy/local/test.
-# Source this file; it does not do anything on its own.
+# deploy/local/lib.sh - what every script of deploy/, tests/ and .ci/ sources: where things are,
+# the one package list, and the helpers of deploy/lib/, one job per file:
 #
-# Layout (all under the checkout root, resolved from this file's location):
-#   build/                      CMake build tree
-#   .flashsale/                 local stack state
-#     ports.env                 ports picked last time (reused when free)
-#     admin-token               admin bearer token (mode 600)
-#     redis/                    redis.conf, AOF/RDB data, redis.pid
-#     pg/                       PostgreSQL data directory (see fs_pg_home)
-#     pg-run/                   PostgreSQL unix socket directory
-#     logs/                     flashsale.log, redis.log, postgres.log, nginx-*.log
-#     flashsale.pid, api.url    server pid and ready file (base URL)
-#     demo-sale-id, stack.env   demo sale id, shell exports for the stack
-#     flashsale-api2.pid, api2.url  second API process (--with-nginx)
-#     nginx/                    gateway (--with-nginx): rendered config, temp dirs, nginx.pid
-#     test/                     same layout for the test PostgreSQL cluster
+#   log.sh       fs_log, fs_warn, fs_die, fs_trap_errors (the ERR trap), fs_tail_log
+#   packages.sh  fs_ensure_packages (apt-get), fs_require_commands, fs_declared_packages
+#   build.sh     fs_build, fs_configure, fs_compile, fs_resolve_server_bin
+#   process.sh   pid files, fs_spawn, fs_kill_pid, fs_pick_port (free ports), ports.env
+#   redis.sh     fs_redis_start HOME PORT [CONF_LINE...], fs_redis_stop HOME
+#   pg.sh        fs_pg_start HOME PORTVAR, fs_pg_stop HOME, fs_pg_db_create URL DB, fs_psql URL
+#   kafka.sh     fs_kafka_start HOME [ARG...], fs_kafka_stop HOME (the mock cluster)
+#   server.sh    fs_server_start HOME NAME ARG..., fs_server_stop HOME NAME, fs_sale_create
+#   nginx.sh     fs_nginx_render, fs_nginx_start, fs_nginx_stop (the gateway)
+#
+# Source this file; it does not do anything on its own. Each launcher keeps what it starts in a
+# state folder, its HOME (the files are listed at the top of each library). The local stack's
+# HOME is .flashsale/ at the checkout root:
+#   ports.env                   ports picked last time (reused when free)
+#   admin-token                 admin bearer token (mode 600)
+#   redis/                      redis.conf, redis.pid, AOF/RDB data
+#   pg/, pg-run/                PostgreSQL data and socket directories (see fs_pg_home)
+#   logs/                       flashsale.log, redis.log, postgres.log, kafka-mock.log, nginx-*.log
+#   flashsale.pid, flashsale.url  the server's pid and ready file (base URL)
+#   kafka-mock.pid, kafka.bootstrap  the Kafka mock cluster
+#   demo-sale-id, stack.env     demo sale id, shell exports for the stack
+#   flashsale-api2.pid, flashsale-api2.url  second API process (--with-nginx)
+#   supervisor.pid, supervisor.lock  a foreground deploy/local/run
+#   nginx/                      gateway (--with-nginx): rendered config, temp dirs, nginx.pid
+#   test/                       the test PostgreSQL cluster's home (deploy/local/test)
+# The build tree is build/.
 
 if [[ -n "${FS_LIB_LOADED:-}" ]]; then
   return 0
@@ -84,7 +96,6 @@ FS_COMMANDS=(
   curl=curl kcat=kcat wrk=wrk chromium=chromium python3=python3-minimal ss=iproute2
 )
 
-# The helpers, one job per file.
 # shellcheck source=deploy/lib/log.sh
 source "$FS_ROOT/deploy/lib/log.sh"
 # shellcheck source=deploy/lib/packages.sh

@@ -92,7 +92,7 @@ FS_COMMANDS=(
   redis-server=redis-server redis-cli=redis-tools nginx=nginx
   pg_ctl=postgresql-15 initdb=postgresql-15 postgres=postgresql-15
   psql=postgresql-client-common pg_isready=postgresql-client-common
-  # clients the tests, rehearsals and benchmarks use
+  # clients the tests, rehearsals and benchmarks use (kcat: the README's reader of the topics)
   curl=curl kcat=kcat wrk=wrk chromium=chromium python3=python3-minimal ss=iproute2
 )
 

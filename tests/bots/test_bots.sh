@@ -14,7 +14,8 @@
 #     units, below their 9.1% share.
 #
 # Starts its own redis-server, a fresh database in the cluster of FLASHSALE_TEST_PG_URL and the
-# server (FLASHSALE_SERVER_BIN, set by CTest), on loopback, and stops them afterwards.
+# server (FLASHSALE_SERVER_BIN, set by CTest), on loopback, with the launchers of deploy/lib, and
+# stops them afterwards.
 set -euo pipefail
 
 # shellcheck source=deploy/local/lib.sh
@@ -32,39 +33,23 @@ fi
 [[ -x "$FS_SERVER_BIN" ]] || fs_die "$FS_SERVER_BIN is not executable"
 PG_ADMIN_URL=${FLASHSALE_TEST_PG_URL:-}
 [[ -n "$PG_ADMIN_URL" ]] || fs_die "FLASHSALE_TEST_PG_URL is not set: run the suites with deploy/local/test"
-fs_require_commands redis-server node psql
-REDIS_BIN=${FLASHSALE_TEST_REDIS_SERVER:-$(command -v redis-server)}
-[[ -x "$REDIS_BIN" ]] || fs_die "$REDIS_BIN is not executable"
+fs_require_commands redis-server redis-cli node psql
 SIM="$FS_ROOT/deploy/bench/botsim.mjs"
 
+# The state folder of the processes the test starts (deploy/lib: HOME/NAME.pid, HOME/logs/...).
 DIR="$(mktemp -d "${TMPDIR:-/tmp}/flashsale-bots.XXXXXX")"
-LOGS="$DIR/logs"
-mkdir -p "$LOGS"
 DB="flashsale_bots_$$_$RANDOM"
 DB_CREATED=0
-REDIS_PID=""
-SERVER_PID=""
-
-psql_admin() {
-  "$(fs_pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 "$PG_ADMIN_URL" "$@" </dev/null
-}
-
-stop_server() {
-  if [[ -n "$SERVER_PID" ]]; then
-    fs_kill_pid "$SERVER_PID" flashsale-server "flashsale-server $SERVER_PID"
-    SERVER_PID=""
-  fi
-}
 
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
   local rc=$?
   set +e
   trap '' INT TERM HUP PIPE
-  ((rc != 0)) && fs_tail_log "$LOGS/server.log"
-  stop_server
-  [[ -n "$REDIS_PID" ]] && fs_kill_pid "$REDIS_PID" redis-server redis
-  ((DB_CREATED)) && psql_admin -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)"
+  ((rc != 0)) && fs_tail_log "$(fs_server_log "$DIR" api)"
+  fs_server_stop "$DIR" api
+  fs_redis_stop "$DIR"
+  ((DB_CREATED)) && fs_pg_db_drop "$PG_ADMIN_URL" "$DB"
   rm -rf "$DIR"
   say "finished in $((SECONDS - T0)) s (exit $rc)"
   return "$rc"
@@ -73,31 +58,24 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
-fs_test_redis_start "$REDIS_BIN" "$DIR" "$LOGS/redis.log" REDIS_PORT REDIS_PID
-psql_admin -c "CREATE DATABASE \"$DB\""
+fs_pick_port REDIS_PORT
+fs_redis_start "$DIR" "$REDIS_PORT" 'save ""' "appendonly no" || fs_die "redis-server did not start"
+fs_pg_db_create "$PG_ADMIN_URL" "$DB" || fs_die "CREATE DATABASE $DB failed"
 DB_CREATED=1
-PG_URL="$(fs_test_db_url "$PG_ADMIN_URL" "$DB")"
+PG_URL="$(fs_pg_db_url "$PG_ADMIN_URL" "$DB")"
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export FLASHSALE_ADMIN_TOKEN BOTSIM_BUYER_SECRET
-FLASHSALE_ADMIN_TOKEN="$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-BOTSIM_BUYER_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+FLASHSALE_ADMIN_TOKEN="$(fs_random_hex 16)"
+BOTSIM_BUYER_SECRET="$(fs_random_hex 32)"
 
-SERVER_ENV=(env)
-for v in "${!FLASHSALE_@}"; do SERVER_ENV+=(-u "$v"); done
+# start_server ARGS... - (re)start the API process with ARGS added; sets API, its base URL.
 start_server() {
-  stop_server
-  rm -f "$DIR/url"
-  "${SERVER_ENV[@]}" "$FS_SERVER_BIN" --roles api --dev-user-ids --listen 127.0.0.1 --port 0 \
-    --ready-file "$DIR/url" --redis-url "$REDIS_URL" --pg-url "$PG_URL" \
-    --admin-token "$FLASHSALE_ADMIN_TOKEN" --buyer-token-secret "$BOTSIM_BUYER_SECRET" \
-    --trusted-proxies 127.0.0.1 "$@" </dev/null >>"$LOGS/server.log" 2>&1 &
-  SERVER_PID=$!
-  for ((i = 0; i < 300; i++)); do
-    [[ -s "$DIR/url" ]] && break
-    sleep 0.1
-  done
-  [[ -s "$DIR/url" ]] || fs_die "flashsale-server did not start"
-  API=$(cat "$DIR/url")
+  fs_server_stop "$DIR" api
+  fs_server_start "$DIR" api --roles api --dev-user-ids --listen 127.0.0.1 --port 0 \
+    --redis-url "$REDIS_URL" --pg-url "$PG_URL" --admin-token "$FLASHSALE_ADMIN_TOKEN" \
+    --buyer-token-secret "$BOTSIM_BUYER_SECRET" --trusted-proxies 127.0.0.1 "$@" ||
+    fs_die "flashsale-server did not start"
+  API=$FS_SERVER_URL
 }
 
 OPEN_MODEL=(--humans 30 --bots 3 --human-delay uniform:150:600 --bot-lead-ms 100 --open-after-s 2)
@@ -106,15 +84,15 @@ LIMITS=(--rate-limit-ip 2 --rate-limit-ip-burst 1 --rate-limit-user 1 --rate-lim
 
 start_server
 for seed in 1 2 3; do
-  node "$SIM" run --api "${API%/}" --label open --seed "$seed" --pow-difficulty 0 \
+  node "$SIM" run --api "$API" --label open --seed "$seed" --pow-difficulty 0 \
     --out "$DIR/open-$seed.json" "${OPEN_MODEL[@]}" >&2
 done
 start_server "${LIMITS[@]}"
 for seed in 1 2 3; do
-  node "$SIM" run --api "${API%/}" --label defended --seed "$seed" --pow-difficulty 12 \
+  node "$SIM" run --api "$API" --label defended --seed "$seed" --pow-difficulty 12 \
     "${LIMITS[@]}" --out "$DIR/defended-$seed.json" "${DEFENDED_MODEL[@]}" >&2
 done
-stop_server
+fs_server_stop "$DIR" api
 
 # Every run sold exactly its 10 units; then the bots' totals.
 node - "$DIR" <<'JS'

@@ -3,9 +3,10 @@
 # through it to a backend, requests are spread over both processes, bookings and the admin
 # WebSocket work through it, and its own limits answer problem JSON (429 per IP, 413).
 #
-# Starts everything itself on free loopback ports and stops it afterwards: redis-server, a fresh
-# database in the cluster of FLASHSALE_TEST_PG_URL (deploy/local/test exports it), two
-# `flashsale-server --roles api` and nginx with the config deploy/local/run --with-nginx renders.
+# Starts everything itself on free loopback ports, with the launchers of deploy/lib, and stops it
+# afterwards: redis-server, a fresh database in the cluster of FLASHSALE_TEST_PG_URL
+# (deploy/local/test exports it), two `flashsale-server --roles api` and nginx with the config
+# deploy/local/run --with-nginx renders.
 # FLASHSALE_SERVER_BIN names the server (CTest sets it). A missing nginx fails the test: the
 # package list installs it. FLASHSALE_KEEP_TEST_DIR=1 keeps the logs.
 set -euo pipefail
@@ -20,7 +21,7 @@ say() { printf '[gateway] %s\n' "$*" >&2; }
 # ---- prerequisites ------------------------------------------------------------------------
 
 # deploy/local/test installs nginx (FS_GATEWAY_PACKAGES): a missing one is a failure, not a skip.
-fs_require_commands nginx curl jq redis-server
+fs_require_commands nginx curl jq redis-server redis-cli
 
 if [[ -n "${FLASHSALE_SERVER_BIN:-}" ]]; then
   FS_SERVER_BIN=$FLASHSALE_SERVER_BIN
@@ -30,11 +31,10 @@ fi
 [[ -x "$FS_SERVER_BIN" ]] || fs_die "$FS_SERVER_BIN is not executable"
 PG_ADMIN_URL=${FLASHSALE_TEST_PG_URL:-}
 [[ -n "$PG_ADMIN_URL" ]] || fs_die "FLASHSALE_TEST_PG_URL is not set: run the suites with deploy/local/test"
-REDIS_BIN=${FLASHSALE_TEST_REDIS_SERVER:-$(command -v redis-server)}
-[[ -x "$REDIS_BIN" ]] || fs_die "$REDIS_BIN is not executable"
 
 # ---- set-up -------------------------------------------------------------------------------
 
+# The state folder of every process the test starts (deploy/lib: HOME/NAME.pid, HOME/logs/...).
 DIR="$(mktemp -d "${TMPDIR:-/tmp}/flashsale-gateway.XXXXXX")"
 chmod 755 "$DIR" # nginx workers run as nobody when we are root
 NGINX_DIR="$DIR/nginx"
@@ -42,26 +42,20 @@ LOGS="$DIR/logs"
 mkdir -p "$LOGS"
 DB="flashsale_gateway_$$_$RANDOM"
 DB_CREATED=0
-REDIS_PID=""
-API_PIDS=()
 FAILED=0
-
-psql_admin() {
-  "$(fs_pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 "$PG_ADMIN_URL" "$@" </dev/null
-}
 
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
-  local rc=$? pid
+  local rc=$? n
   set +e
   trap '' INT TERM HUP PIPE
   if ((rc != 0)); then
     for f in "$LOGS"/nginx-error.log "$LOGS"/api1.log "$LOGS"/api2.log; do fs_tail_log "$f"; done
   fi
   fs_nginx_alive "$NGINX_DIR" && fs_nginx_stop "$NGINX_DIR"
-  for pid in "${API_PIDS[@]}"; do fs_kill_pid "$pid" flashsale-server "flashsale-server $pid"; done
-  [[ -n "$REDIS_PID" ]] && fs_kill_pid "$REDIS_PID" redis-server redis
-  ((DB_CREATED)) && psql_admin -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)"
+  for n in 1 2; do fs_server_stop "$DIR" "api$n"; done
+  fs_redis_stop "$DIR"
+  ((DB_CREATED)) && fs_pg_db_drop "$PG_ADMIN_URL" "$DB"
   if [[ "${FLASHSALE_KEEP_TEST_DIR:-}" == 1 ]]; then
     say "kept $DIR"
   else
@@ -74,38 +68,23 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
-fs_test_redis_start "$REDIS_BIN" "$DIR" "$LOGS/redis.log" REDIS_PORT REDIS_PID
-psql_admin -c "CREATE DATABASE \"$DB\""
+fs_pick_port REDIS_PORT
+fs_redis_start "$DIR" "$REDIS_PORT" 'save ""' "appendonly no" || fs_die "redis-server did not start"
+fs_pg_db_create "$PG_ADMIN_URL" "$DB" || fs_die "CREATE DATABASE $DB failed"
 DB_CREATED=1
-PG_URL="$(fs_test_db_url "$PG_ADMIN_URL" "$DB")"
+PG_URL="$(fs_pg_db_url "$PG_ADMIN_URL" "$DB")"
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
-TOKEN="$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-
-# The server reads FLASHSALE_* variables too: keep ours out of it.
-SERVER_ENV=(env)
-for v in "${!FLASHSALE_@}"; do SERVER_ENV+=(-u "$v"); done
-"${SERVER_ENV[@]}" "$FS_SERVER_BIN" --migrate-only --pg-url "$PG_URL" --redis-url "$REDIS_URL" \
-  </dev/null >"$LOGS/migrate.log" 2>&1 || {
-  fs_tail_log "$LOGS/migrate.log"
-  fs_die "migrations failed"
-}
+TOKEN="$(fs_random_hex 16)"
+fs_server_migrate "$LOGS/migrate.log" "$PG_URL" "$REDIS_URL" || fs_die "migrations failed"
 
 API_URLS=()
+port=""
 for n in 1 2; do
   fs_pick_port port
-  "${SERVER_ENV[@]}" "$FS_SERVER_BIN" --roles api --listen 127.0.0.1 --port "$port" --threads 1 \
-    --redis-url "$REDIS_URL" --pg-url "$PG_URL" --admin-token "$TOKEN" --dev-user-ids --trusted-proxies 127.0.0.1 \
-    --ready-file "$DIR/api$n.url" </dev/null >"$LOGS/api$n.log" 2>&1 &
-  API_PIDS+=($!)
+  fs_server_start "$DIR" "api$n" --roles api --listen 127.0.0.1 --port "$port" --threads 1 \
+    --redis-url "$REDIS_URL" --pg-url "$PG_URL" --admin-token "$TOKEN" --dev-user-ids \
+    --trusted-proxies 127.0.0.1 || fs_die "API process $n did not start"
   API_URLS+=("http://127.0.0.1:$port")
-done
-for n in 1 2; do
-  for ((i = 0; i < 200; i++)); do
-    [[ -s "$DIR/api$n.url" ]] && break
-    fs_proc_running "${API_PIDS[n - 1]}" || fs_die "API process $n exited before it was ready"
-    sleep 0.1
-  done
-  [[ -s "$DIR/api$n.url" ]] || fs_die "API process $n was not ready within 20 s"
 done
 
 fs_pick_port GW_PORT
@@ -274,7 +253,7 @@ per_ip_limit() {
 
 one_process_down() {
   local i code
-  fs_kill_pid "${API_PIDS[1]}" flashsale-server "API process 2"
+  fs_server_stop "$DIR" api2
   for ((i = 0; i < 10; i++)); do
     code="$(fs_http "$BODY" "$GW/healthz")"
     [[ "$code" == 200 ]] || fail "GET /healthz with process 2 down answered $code"
@@ -283,7 +262,7 @@ one_process_down() {
 
 all_processes_down() {
   local code
-  fs_kill_pid "${API_PIDS[0]}" flashsale-server "API process 1"
+  fs_server_stop "$DIR" api1
   code="$(fs_http "$BODY" "$GW/api/v1/sales/$SALE" -D "$HDRS")"
   [[ "$code" == 502 ]] || fail "GET with no process up answered $code"
   expect_problem 502 backend-unavailable

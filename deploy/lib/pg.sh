@@ -1,0 +1,222 @@
+# shellcheck shell=bash
+# Variables set here are read by the scripts that call these functions.
+# shellcheck disable=SC2034
+# deploy/lib/pg.sh - PostgreSQL clusters and databases: the one way a script starts, stops and
+# restarts a cluster, and creates and drops a database. Sourced by deploy/local/lib.sh.
+#
+# A cluster lives in a state folder, its "home" H:
+#
+#   H/pg/                   data directory (owned by postgres when we are root)
+#   H/pg/flashsale.conf     listen address, port, socket directory: rewritten on every start
+#   H/pg-run/               unix socket directory (or /tmp/flashsale-<hash>-pg-run when too long)
+#   H/logs/postgres.log     its log
+#
+# H is .flashsale (deploy/local/run), .flashsale/test (deploy/local/test) or a rehearsal stack's
+# folder (deploy/bench/stack.sh), unless the postgres system user cannot reach it (fs_pg_home).
+# Its superuser is flashsale, trusted on 127.0.0.1.
+
+fs_pg_bin() {
+  if [[ -n "${FLASHSALE_PG_BIN:-}" ]]; then
+    printf '%s' "$FLASHSALE_PG_BIN"
+    return 0
+  fi
+  if [[ -x /usr/lib/postgresql/15/bin/pg_ctl ]]; then
+    printf '%s' /usr/lib/postgresql/15/bin
+    return 0
+  fi
+  local d
+  d="$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1 || true)"
+  [[ -n "$d" && -x "$d/pg_ctl" ]] || fs_die "PostgreSQL server binaries not found under /usr/lib/postgresql"
+  printf '%s' "$d"
+}
+
+# Run a PostgreSQL server tool as the right user: postgres when we are root
+# (PostgreSQL refuses to run as root), ourselves otherwise.
+fs_pg_as() {
+  if fs_is_root; then
+    (cd / && runuser -u postgres -- "$@")
+  else
+    (cd / && "$@")
+  fi
+}
+
+fs_pg_fallback_home() { # SUFFIX
+  printf '/var/tmp/flashsale-%s%s' "$(fs_short_hash "$FS_ROOT")" "$1"
+}
+
+# fs_pg_home PREFERRED SUFFIX - print the home to use. As root, the postgres
+# user must be able to reach PREFERRED; if it cannot (e.g. checkout under
+# /root with mode 700) use /var/tmp/flashsale-<hash><SUFFIX> instead.
+fs_pg_home() {
+  local preferred=$1 suffix=$2 fallback
+  if ! fs_is_root; then
+    printf '%s' "$preferred"
+    return 0
+  fi
+  fs_ensure_dir "$preferred"
+  if runuser -u postgres -- test -x "$preferred" -a -r "$preferred" 2>/dev/null; then
+    printf '%s' "$preferred"
+    return 0
+  fi
+  fallback="$(fs_pg_fallback_home "$suffix")"
+  mkdir -p "$fallback"
+  chmod 755 "$fallback" "$(dirname "$fallback")" 2>/dev/null || true
+  fs_log "note: the postgres user cannot reach $preferred; keeping PostgreSQL data in $fallback/pg instead"
+  printf '%s' "$fallback"
+}
+
+fs_pg_running() { # HOME
+  [[ -f "$1/pg/PG_VERSION" ]] || return 1
+  fs_pg_as "$(fs_pg_bin)/pg_ctl" status -D "$1/pg" >/dev/null 2>&1
+}
+
+fs_pg_running_port() { # HOME
+  [[ -f "$1/pg/postmaster.pid" ]] || return 0
+  sed -n 4p "$1/pg/postmaster.pid" | tr -dc 0-9 || true
+}
+
+# Quote a string for postgresql.conf.
+fs_pg_quote() { printf "'%s'" "${1//\'/\'\'}"; }
+
+# fs_pg_start HOME OUTVAR [PREFERRED_PORT] - init (once) and start the
+# cluster in HOME; sets OUTVAR to its port, and FS_PG_STARTED to 1 if it
+# started the cluster, 0 if it was already running. Dies when it cannot.
+fs_pg_start() {
+  local home=$1 __out=$2 pref=${3:-} bin data sock log port offset
+  FS_PG_STARTED=0
+  bin="$(fs_pg_bin)"
+  data="$home/pg"
+  sock="$home/pg-run"
+  log="$home/logs/postgres.log"
+  fs_ensure_dir "$home"
+  fs_ensure_dir "$home/logs"
+  mkdir -p "$data" "$sock"
+  chmod 700 "$data"
+  touch "$log"
+  if fs_is_root; then
+    [[ "$(stat -c %U "$data")" == postgres ]] || chown -R postgres:postgres "$data"
+    chown postgres:postgres "$sock" "$log"
+  fi
+
+  if [[ ! -f "$data/PG_VERSION" ]]; then
+    if [[ -n "$(ls -A "$data")" ]]; then
+      fs_die "$data is not empty but holds no PostgreSQL cluster; remove it and re-run"
+    fi
+    fs_log "initialising PostgreSQL cluster in $data"
+    offset="$(fs_file_size "$log")"
+    if ! fs_pg_as "$bin/initdb" -D "$data" -U flashsale --auth=trust -E UTF8 --no-locale \
+      >>"$log" 2>&1 </dev/null; then
+      fs_tail_log "$log" "$offset"
+      fs_die "initdb failed"
+    fi
+    printf "\n# added by deploy/local\ninclude_if_exists = 'flashsale.conf'\n" >>"$data/postgresql.conf"
+  fi
+
+  if fs_pg_running "$home"; then
+    port="$(fs_pg_running_port "$home")"
+    if [[ -n "$port" ]] && fs_pg_as "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -t 5; then
+      FS_CLAIMED_PORTS+="$port "
+      printf -v "$__out" '%s' "$port"
+      fs_log "PostgreSQL already running on 127.0.0.1:$port ($data); reusing it"
+      return 0
+    fi
+    fs_warn "PostgreSQL in $data runs but does not answer; restarting it"
+    fs_pg_stop "$home"
+  fi
+
+  fs_pick_port port "$pref"
+  # A unix socket path must fit in 107 bytes.
+  if ((${#sock} + 20 > 107)); then
+    sock="/tmp/flashsale-$(fs_short_hash "$home")-pg-run"
+    mkdir -p "$sock"
+    fs_is_root && chown postgres:postgres "$sock"
+  fi
+  {
+    echo "# generated by deploy/local; rewritten on every start"
+    echo "listen_addresses = '127.0.0.1'"
+    echo "port = $port"
+    echo "unix_socket_directories = $(fs_pg_quote "$sock")"
+    echo "fsync = on"
+  } >"$data/flashsale.conf"
+  fs_is_root && chown postgres:postgres "$data/flashsale.conf"
+
+  fs_log "starting PostgreSQL on 127.0.0.1:$port (data in $data)"
+  offset="$(fs_file_size "$log")"
+  FS_PG_STARTED=1
+  if ! fs_pg_as "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 start \
+    </dev/null >/dev/null 2>&1 7>&- 8>&- 9>&-; then
+    fs_tail_log "$log" "$offset"
+    fs_die "PostgreSQL failed to start (data in $data)"
+  fi
+  printf -v "$__out" '%s' "$port"
+  return 0
+}
+
+# fs_pg_stop HOME [MODE] - stop HOME's cluster: MODE fast (the default), or immediate (a crash:
+# WAL replay at the next start). A fast shutdown that fails is retried as immediate. Always 0.
+fs_pg_stop() {
+  local home=$1 mode=${2:-fast} bin
+  [[ -f "$home/pg/postmaster.pid" ]] || return 0
+  bin="$(fs_pg_bin)"
+  if ! fs_pg_running "$home"; then
+    return 0
+  fi
+  fs_log "stopping PostgreSQL ($home/pg)"
+  if ! fs_pg_as "$bin/pg_ctl" -D "$home/pg" -m "$mode" -w -t 60 stop >/dev/null 2>&1 </dev/null; then
+    fs_pg_running "$home" || return 0
+    fs_warn "$mode shutdown failed; trying immediate"
+    fs_pg_as "$bin/pg_ctl" -D "$home/pg" -m immediate -w -t 30 stop >/dev/null 2>&1 </dev/null || true
+  fi
+}
+
+# fs_pg_restart HOME [fast|immediate] - pg_ctl restart of HOME's running cluster, on the same
+# port ("immediate" is a crash: no checkpoint, WAL replay at start). 0 once it accepts
+# connections again, else pg_ctl's status.
+fs_pg_restart() {
+  fs_pg_as "$(fs_pg_bin)/pg_ctl" -D "$1/pg" -l "$1/logs/postgres.log" -m "${2:-fast}" -w -t 60 \
+    restart </dev/null >/dev/null 2>&1 7>&- 8>&- 9>&-
+}
+
+# Stop a cluster wherever fs_pg_home may have put it.
+fs_pg_stop_all() { # PREFERRED SUFFIX
+  local h
+  for h in "$1" "$(fs_pg_fallback_home "$2")"; do
+    fs_pg_stop "$h"
+  done
+}
+
+# fs_pg_admin_url PORT - the superuser's URL of the cluster on 127.0.0.1:PORT (database postgres).
+fs_pg_admin_url() { printf 'postgresql://flashsale@127.0.0.1:%s/postgres' "$1"; }
+
+# fs_pg_db_url ADMIN_URL DB - the URL of database DB in the cluster of ADMIN_URL (same
+# credentials and options).
+fs_pg_db_url() {
+  local admin=$1 db=$2 base
+  base=${admin%%\?*}
+  printf '%s' "${base%/*}/$db${admin#"$base"}"
+}
+
+# fs_psql URL ARGS... - psql on URL: no psqlrc, quiet, stops at the first error; psql's status.
+fs_psql() {
+  local url=$1
+  shift
+  "$(fs_pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 "$url" "$@" </dev/null
+}
+
+# fs_pg_db_create ADMIN_URL DB - create database DB in the cluster of ADMIN_URL unless it exists;
+# 1 when PostgreSQL cannot be queried or refuses.
+fs_pg_db_create() {
+  local admin=$1 name=$2 have
+  have="$(fs_psql "$admin" -tAc "SELECT 1 FROM pg_database WHERE datname = '$name'")" || {
+    fs_warn "cannot query PostgreSQL at $admin"
+    return 1
+  }
+  [[ "$have" == 1 ]] && return 0
+  fs_log "creating database $name"
+  fs_psql "$admin" -c "CREATE DATABASE \"$name\""
+}
+
+# fs_pg_db_drop ADMIN_URL DB - drop database DB, closing its connections; psql's status.
+fs_pg_db_drop() {
+  fs_psql "$1" -c "DROP DATABASE IF EXISTS \"$2\" WITH (FORCE)"
+}

@@ -48,17 +48,21 @@ public:
     }
     // The next message (JSON object) that satisfies `pred`, waiting up to 5 s.
     QJsonObject next(const std::function<bool(const QJsonObject &)> &pred) {
-        for (int waited = 0; waited < 5000; waited += 10) {
-            for (qsizetype i = 0; i < messages.size(); ++i) {
-                const QJsonObject o = QJsonDocument::fromJson(messages[i]).object();
-                if (pred(o)) {
-                    messages.remove(0, i + 1);
-                    return o;
+        QJsonObject found;
+        (void)QTest::qWaitFor(
+            [&] {
+                for (qsizetype i = 0; i < messages.size(); ++i) {
+                    const QJsonObject o = QJsonDocument::fromJson(messages[i]).object();
+                    if (pred(o)) {
+                        messages.remove(0, i + 1);
+                        found = o;
+                        return true;
+                    }
                 }
-            }
-            QTest::qWait(10);
-        }
-        return {};
+                return false;
+            },
+            5000);
+        return found;
     }
     QJsonObject answerTo(const QJsonValue &id) {
         return next(
@@ -89,8 +93,7 @@ private:
         AdminClient *c = client ? client : m_client.get();
         std::optional<AdminClient::Reply> reply;
         c->request(op, args, [&reply](const AdminClient::Reply &r) { reply = r; });
-        for (int waited = 0; !reply && waited < 10000; waited += 5)
-            QTest::qWait(5);
+        (void)QTest::qWaitFor([&reply] { return reply.has_value(); }, 10000);
         if (!reply)
             qWarning() << "no answer to" << opName(op);
         return reply.value_or(AdminClient::Reply{});
@@ -153,7 +156,7 @@ private Q_SLOTS:
         bad.open(adminUrl(m_a), QStringLiteral("not-the-admin-token"));
         QVERIFY(refused.wait(5000));
         QCOMPARE(refused.first().at(0).toInt(), 401);
-        QTest::qWait(600); // no reconnect loop after a refusal
+        QTest::qWait(600); // a wait on purpose: no reconnect loop may start in it
         QCOMPARE(bad.state(), AdminClient::State::Disconnected);
     }
 
@@ -518,11 +521,13 @@ private Q_SLOTS:
         QCOMPARE(upApi, 2);
         // Pushed at least twice a second.
         const qsizetype before = events.size();
-        QTest::qWait(1100);
-        int pushed = 0;
-        for (qsizetype i = before; i < events.size(); ++i)
-            pushed += events.at(i).at(0).toString() == QLatin1String("stats");
-        QVERIFY2(pushed >= 2, qPrintable(QString::number(pushed)));
+        const auto pushed = [&] {
+            int n = 0;
+            for (qsizetype i = before; i < events.size(); ++i)
+                n += events.at(i).at(0).toString() == QLatin1String("stats");
+            return n;
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(pushed() >= 2, 1100);
         auto unsub = call(Op::StatsUnsubscribe, {});
         QVERIFY(unsub.ok);
         QCOMPARE(unsub.result.value("unsubscribed").toArray(), QJsonArray{id});

@@ -62,14 +62,10 @@ QMessageBox *confirmBox(QWidget *root) {
 
 // Answers the confirmation that must appear under `root`.
 bool answer(QWidget *root, QMessageBox::StandardButton button) {
-    for (int waited = 0; waited < 5000; waited += 10) {
-        if (QMessageBox *box = confirmBox(root)) {
-            box->button(button)->click();
-            return true;
-        }
-        QTest::qWait(10);
-    }
-    return false;
+    if (!QTest::qWaitFor([root] { return confirmBox(root) != nullptr; }, 5000))
+        return false;
+    confirmBox(root)->button(button)->click();
+    return true;
 }
 
 void closeOutcomes(QWidget *root) {
@@ -99,8 +95,7 @@ private:
     AdminClient::Reply call(Op op, const QJsonObject &args) {
         std::optional<AdminClient::Reply> reply;
         m_admin->request(op, args, [&reply](const AdminClient::Reply &r) { reply = r; });
-        for (int waited = 0; !reply && waited < 10000; waited += 5)
-            QTest::qWait(5);
+        (void)QTest::qWaitFor([&reply] { return reply.has_value(); }, 10000);
         return reply.value_or(AdminClient::Reply{});
     }
 
@@ -111,8 +106,7 @@ private:
 
     SaleDialog *freshSaleDialog() {
         if (SaleDialog *old = m_window->saleDialog()) {
-            old->close();
-            QTest::qWait(0);
+            old->close(); // deletes it later (Qt::WA_DeleteOnClose): now
             QCoreApplication::sendPostedEvents(nullptr, QEvent::DeferredDelete);
         }
         return m_window->openSaleDialog();
@@ -453,7 +447,7 @@ private Q_SLOTS:
         const int runsBefore = panel->runs()->rowCount();
         panel->repairButton()->click();
         QVERIFY(answer(panel, QMessageBox::No));
-        QTest::qWait(200);
+        QTest::qWait(200); // a wait on purpose: no run may start in it
         QCOMPARE(panel->runs()->rowCount(), runsBefore);
         panel->repairButton()->click();
         QVERIFY(answer(panel, QMessageBox::Yes));
@@ -511,8 +505,11 @@ private Q_SLOTS:
             }(),
             5000);
         const int rows = model->rowCount();
+        const auto *status = audit->findChild<QLabel *>(QStringLiteral("auditStatus"));
+        QVERIFY(status);
         audit->loadOlder();
-        QTest::qWait(300);
+        QTRY_VERIFY(!status->text().startsWith(QStringLiteral("Loading"))); // the page came
+        QVERIFY2(status->text().endsWith(QStringLiteral("(all)")), qPrintable(status->text()));
         QCOMPARE(model->rowCount(), rows);
     }
 
@@ -543,10 +540,10 @@ private Q_SLOTS:
                  qPrintable(QStringLiteral("%1x%2").arg(hint.width()).arg(hint.height())));
         m_window->resize(1366, 768);
         m_window->tabs()->setCurrentWidget(m_window->dashboard());
-        QTest::qWait(50);
-        QVERIFY(m_window->salesView()->height() >= 100);
-        QVERIFY(m_window->dashboard()->ratesChart()->height() >= 150);
-        QVERIFY(m_window->dashboard()->processes()->height() >= 60);
+        // Laid out from the event loop.
+        QTRY_VERIFY(m_window->salesView()->height() >= 100);
+        QTRY_VERIFY(m_window->dashboard()->ratesChart()->height() >= 150);
+        QTRY_VERIFY(m_window->dashboard()->processes()->height() >= 60);
         SaleDialog *d = freshSaleDialog();
         QVERIFY2(d->sizeHint().height() <= 720,
                  qPrintable(QString::number(d->sizeHint().height())));

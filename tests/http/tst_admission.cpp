@@ -297,6 +297,7 @@ private Q_SLOTS:
         QVERIFY(limited.headers.contains("retry-after"));
         QVERIFY(limited.json().value("retry_after_ms").toInt() > 0);
         QCOMPARE(book(sale, token("patient")).status, 202); // others are not affected
+        // The wait is the test: once the time it was told has passed, the user may book again.
         QTest::qWait(limited.json().value("retry_after_ms").toInt() + 50);
         QCOMPARE(book(sale, t).status, 202);
     }

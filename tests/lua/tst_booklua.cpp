@@ -86,6 +86,32 @@ private:
         return m_redis->integer({"XLEN", SaleKeys(saleId).stream()});
     }
 
+    // The outcome of one booking after `before` ("user:qty", each accepted first), and the state
+    // it leaves: remaining stock of item 7, one stream entry per accepted booking, and the
+    // per-user count of the buyer. `reply`, when given, receives book.lua's answer.
+    void verifyBooking(qint64 sale, const QStringList &before, const QByteArray &user, int qty,
+                       const QByteArray &outcome, int remainingAfter,
+                       QList<QByteArray> *reply = nullptr) {
+        qint64 heldBefore = 0;
+        for (const QString &b : before) {
+            const QStringList p = b.split(QLatin1Char(':'));
+            QCOMPARE(book(sale, p[0].toUtf8(), p[1].toInt()).value(0), QByteArray("accepted"));
+            if (p[0].toUtf8() == user)
+                heldBefore += p[1].toInt();
+        }
+        const bool accepted = outcome == "accepted";
+        const QList<QByteArray> r = book(sale, user, qty);
+        if (reply)
+            *reply = r;
+        QCOMPARE(r.value(0), outcome);
+        QCOMPARE(remaining(sale, "7"), qint64(remainingAfter));
+        QCOMPARE(streamLength(sale), qint64(before.size() + (accepted ? 1 : 0)));
+        QCOMPARE(m_redis->integer({"HGET", SaleKeys(sale).users(), user}),
+                 heldBefore + (accepted ? qty : 0));
+        if (outcome == "throttled")
+            QVERIFY(r.value(1).toLongLong() > 0 && r.value(1).toLongLong() <= 1000);
+    }
+
 private Q_SLOTS:
     void initTestCase() {
         QVERIFY2(m_server.start(), qPrintable(m_server.error()));
@@ -95,110 +121,120 @@ private Q_SLOTS:
         m_purchase = RedisScript::load(QStringLiteral("purchase"));
     }
 
-    void decisions_data() {
+    // The sale's state and time window: alice asks for one of ten units.
+    void stateAndWindow_data() {
         QTest::addColumn<QByteArray>("state");
         QTest::addColumn<qint64>("startsIn");
         QTest::addColumn<qint64>("endsIn");
-        QTest::addColumn<int>("stock");
-        QTest::addColumn<int>("limit");
-        QTest::addColumn<int>("rate");
-        QTest::addColumn<int>("burst");
-        QTest::addColumn<QStringList>("before"); // "user:qty" bookings made first
-        QTest::addColumn<QByteArray>("user");
-        QTest::addColumn<int>("qty");
         QTest::addColumn<QByteArray>("outcome");
-        QTest::addColumn<int>("remainingAfter");
-        QTest::addColumn<int>("streamAfter");
 
         const qint64 hour = 3600000;
-        QTest::addRow("not started yet")
-            << QByteArray("active") << hour << 2 * hour << 10 << 5 << 0 << 1 << QStringList{}
-            << QByteArray("alice") << 1 << QByteArray("not_started") << 10 << 0;
-        QTest::addRow("open") << QByteArray("active") << -1000LL << hour << 10 << 5 << 0 << 1
-                              << QStringList{} << QByteArray("alice") << 1 << QByteArray("accepted")
-                              << 9 << 1;
-        QTest::addRow("closed: ended")
-            << QByteArray("active") << -2 * hour << -1000LL << 10 << 5 << 0 << 1 << QStringList{}
-            << QByteArray("alice") << 1 << QByteArray("closed") << 10 << 0;
-        QTest::addRow("closed: stopped")
-            << QByteArray("stopped") << -1000LL << hour << 10 << 5 << 0 << 1 << QStringList{}
-            << QByteArray("alice") << 1 << QByteArray("closed") << 10 << 0;
-        QTest::addRow("paused") << QByteArray("paused") << -1000LL << hour << 10 << 5 << 0 << 1
-                                << QStringList{} << QByteArray("alice") << 1 << QByteArray("paused")
-                                << 10 << 0;
-        QTest::addRow("cap reached by earlier bookings")
-            << QByteArray("active") << -1000LL << hour << 10 << 2 << 0 << 1
-            << QStringList{"alice:1", "alice:1"} << QByteArray("alice") << 1 << QByteArray("limit")
-            << 8 << 2;
-        QTest::addRow("cap exceeded by one quantity")
-            << QByteArray("active") << -1000LL << hour << 10 << 2 << 0 << 1 << QStringList{}
-            << QByteArray("alice") << 3 << QByteArray("limit") << 10 << 0;
-        QTest::addRow("cap is per user")
-            << QByteArray("active") << -1000LL << hour << 10 << 2 << 0 << 1
-            << QStringList{"alice:2"} << QByteArray("bob") << 2 << QByteArray("accepted") << 6 << 2;
-        QTest::addRow("quantity above 1")
-            << QByteArray("active") << -1000LL << hour << 10 << 5 << 0 << 1 << QStringList{}
-            << QByteArray("alice") << 3 << QByteArray("accepted") << 7 << 1;
-        QTest::addRow("last units")
-            << QByteArray("active") << -1000LL << hour << 3 << 5 << 0 << 1 << QStringList{"a:1"}
-            << QByteArray("b") << 2 << QByteArray("accepted") << 0 << 2;
-        QTest::addRow("sold out") << QByteArray("active") << -1000LL << hour << 2 << 5 << 0 << 1
-                                  << QStringList{"a:1", "b:1"} << QByteArray("c") << 1
-                                  << QByteArray("sold_out") << 0 << 2;
-        QTest::addRow("fewer left than asked")
-            << QByteArray("active") << -1000LL << hour << 2 << 5 << 0 << 1 << QStringList{"a:1"}
-            << QByteArray("b") << 2 << QByteArray("insufficient") << 1 << 1;
-        QTest::addRow("token bucket empty")
-            << QByteArray("active") << -1000LL << hour << 10 << 5 << 1 << 1 << QStringList{"a:1"}
-            << QByteArray("b") << 1 << QByteArray("throttled") << 9 << 1;
-        QTest::addRow("token bucket burst")
-            << QByteArray("active") << -1000LL << hour << 10 << 5 << 1 << 3
-            << QStringList{"a:1", "b:1"} << QByteArray("c") << 1 << QByteArray("accepted") << 7
-            << 3;
+        QTest::addRow("an hour before the start")
+            << QByteArray("active") << hour << 2 * hour << QByteArray("not_started");
+        QTest::addRow("a second after the start")
+            << QByteArray("active") << -1000LL << hour << QByteArray("accepted");
+        QTest::addRow("a second after the end")
+            << QByteArray("active") << -2 * hour << -1000LL << QByteArray("closed");
+        QTest::addRow("stopped inside its window")
+            << QByteArray("stopped") << -1000LL << hour << QByteArray("closed");
+        QTest::addRow("paused inside its window")
+            << QByteArray("paused") << -1000LL << hour << QByteArray("paused");
     }
 
-    void decisions() {
+    void stateAndWindow() {
         QFETCH(QByteArray, state);
         QFETCH(qint64, startsIn);
         QFETCH(qint64, endsIn);
-        QFETCH(int, stock);
-        QFETCH(int, limit);
-        QFETCH(int, rate);
-        QFETCH(int, burst);
-        QFETCH(QStringList, before);
-        QFETCH(QByteArray, user);
-        QFETCH(int, qty);
         QFETCH(QByteArray, outcome);
-        QFETCH(int, remainingAfter);
-        QFETCH(int, streamAfter);
 
-        // Earlier bookings need an open sale; state and time window are applied afterwards.
-        const qint64 sale =
-            warm("active", -1000, 3600000, limit, rate, burst, 60000, {{7, stock, 100}});
-        for (const QString &b : before) {
-            const QStringList p = b.split(QLatin1Char(':'));
-            QCOMPARE(book(sale, p[0].toUtf8(), p[1].toInt()).value(0), QByteArray("accepted"));
-        }
+        const qint64 sale = warm("active", -1000, 3600000, 5, 0, 1, 60000, {{7, 10, 100}});
         m_redis->command({"HSET", SaleKeys(sale).meta(), "state", state, "starts_ms",
                           QByteArray::number(now() + startsIn), "ends_ms",
                           QByteArray::number(now() + endsIn)});
-
-        const QList<QByteArray> r = book(sale, user, qty);
-        QCOMPARE(r.value(0), outcome);
-        QCOMPARE(remaining(sale, "7"), qint64(remainingAfter));
-        QCOMPARE(streamLength(sale), qint64(streamAfter));
-        // The per-user count matches what that user was granted.
-        qint64 heldBefore = 0;
-        for (const QString &b : before) {
-            if (b.startsWith(QString::fromUtf8(user) + QLatin1Char(':')))
-                heldBefore += b.section(QLatin1Char(':'), 1).toInt();
-        }
-        const qint64 held = m_redis->integer({"HGET", SaleKeys(sale).users(), user});
-        QCOMPARE(held, heldBefore + (outcome == "accepted" ? qty : 0));
-        if (outcome == "throttled")
-            QVERIFY(r.value(1).toLongLong() > 0 && r.value(1).toLongLong() <= 1000);
+        QList<QByteArray> r;
+        verifyBooking(sale, {}, "alice", 1, outcome, outcome == "accepted" ? 9 : 10, &r);
         if (outcome == "not_started")
-            QVERIFY(r.value(1).toLongLong() > r.value(2).toLongLong());
+            QVERIFY(r.value(1).toLongLong() > r.value(2).toLongLong()); // starts_ms > now_ms
+    }
+
+    // The per-user cap, across a user's bookings: alice asks, of ten units in stock.
+    void perUserCap_data() {
+        QTest::addColumn<int>("limit");
+        QTest::addColumn<QStringList>("before");
+        QTest::addColumn<int>("qty");
+        QTest::addColumn<QByteArray>("outcome");
+        QTest::addColumn<int>("remainingAfter");
+
+        QTest::addRow("a third unit over a cap of two, booked one by one")
+            << 2 << QStringList{"alice:1", "alice:1"} << 1 << QByteArray("limit") << 8;
+        QTest::addRow("three units at once over a cap of two")
+            << 2 << QStringList{} << 3 << QByteArray("limit") << 10;
+        QTest::addRow("two units under a cap of two while another buyer holds two")
+            << 2 << QStringList{"bob:2"} << 2 << QByteArray("accepted") << 6;
+    }
+
+    void perUserCap() {
+        QFETCH(int, limit);
+        QFETCH(QStringList, before);
+        QFETCH(int, qty);
+        QFETCH(QByteArray, outcome);
+        QFETCH(int, remainingAfter);
+
+        const qint64 sale = warm("active", -1000, 3600000, limit, 0, 1, 60000, {{7, 10, 100}});
+        verifyBooking(sale, before, "alice", qty, outcome, remainingAfter);
+    }
+
+    // Stock: alice asks after other buyers took theirs; the cap (five) is not in the way.
+    void stock_data() {
+        QTest::addColumn<int>("stock");
+        QTest::addColumn<QStringList>("before");
+        QTest::addColumn<int>("qty");
+        QTest::addColumn<QByteArray>("outcome");
+        QTest::addColumn<int>("remainingAfter");
+
+        QTest::addRow("three units at once out of ten")
+            << 10 << QStringList{} << 3 << QByteArray("accepted") << 7;
+        QTest::addRow("the last two units")
+            << 3 << QStringList{"a:1"} << 2 << QByteArray("accepted") << 0;
+        QTest::addRow("one unit after the last was sold")
+            << 2 << QStringList{"a:1", "b:1"} << 1 << QByteArray("sold_out") << 0;
+        QTest::addRow("two units when one is left")
+            << 2 << QStringList{"a:1"} << 2 << QByteArray("insufficient") << 1;
+    }
+
+    void stock() {
+        QFETCH(int, stock);
+        QFETCH(QStringList, before);
+        QFETCH(int, qty);
+        QFETCH(QByteArray, outcome);
+        QFETCH(int, remainingAfter);
+
+        const qint64 sale = warm("active", -1000, 3600000, 5, 0, 1, 60000, {{7, stock, 100}});
+        verifyBooking(sale, before, "alice", qty, outcome, remainingAfter);
+    }
+
+    // The admission token bucket (refilling at one per second): alice asks for one of ten units
+    // after other buyers' bookings spent tokens.
+    void admission_data() {
+        QTest::addColumn<int>("burst");
+        QTest::addColumn<QStringList>("before");
+        QTest::addColumn<QByteArray>("outcome");
+        QTest::addColumn<int>("remainingAfter");
+
+        QTest::addRow("second booking with a bucket of one")
+            << 1 << QStringList{"a:1"} << QByteArray("throttled") << 9;
+        QTest::addRow("third booking within a burst of three")
+            << 3 << QStringList{"a:1", "b:1"} << QByteArray("accepted") << 7;
+    }
+
+    void admission() {
+        QFETCH(int, burst);
+        QFETCH(QStringList, before);
+        QFETCH(QByteArray, outcome);
+        QFETCH(int, remainingAfter);
+
+        const qint64 sale = warm("active", -1000, 3600000, 5, 1, burst, 60000, {{7, 10, 100}});
+        verifyBooking(sale, before, "alice", 1, outcome, remainingAfter);
     }
 
     void acceptedBookingIsRecorded() {

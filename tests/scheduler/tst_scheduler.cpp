@@ -562,7 +562,7 @@ private Q_SLOTS:
         m_now = start;
         QVERIFY(tick({&s}));
         QCOMPARE(saleTime(live, "opened_at"), start);
-        QTest::qWait(200);
+        QTest::qWait(200); // a wait on purpose: no round may start in it
         QCOMPARE(finished.count(), 1);
 
         m_now = start + 30'000; // 60 s after the first round

@@ -124,6 +124,24 @@ private:
         QTRY_COMPARE(pendingEntries(sale), 0);
     }
 
+    // Consumer groups on the sale's stream: the first worker to find the sale creates the one.
+    int streamGroups(qint64 sale) {
+        const QList<QByteArray> info =
+            m_redis->command({"XINFO", "STREAM", SaleKeys(sale).stream()});
+        const qsizetype at = info.indexOf("groups");
+        return at < 0 ? 0 : info.value(at + 1).toInt();
+    }
+    // XGROUP CREATE calls Redis has answered, BUSYGROUP included. Each worker asks once for every
+    // sale it comes to know; it is the only sign that a worker no entry reached yet has seen a
+    // sale (Redis 7.0 lists a consumer only once it was given an entry).
+    qint64 groupCreations() {
+        static const QByteArray field = "cmdstat_xgroup|create:calls=";
+        const QByteArray info = m_redis->one({"INFO", "commandstats"});
+        const qsizetype at = info.indexOf(field);
+        return at < 0 ? 0 : info.mid(at + field.size()).split(',').value(0).toLongLong();
+    }
+    qint64 warmedSales() { return m_redis->integer({"SCARD", SaleKeys::saleIndex()}); }
+
 private Q_SLOTS:
     void initTestCase() {
         QVERIFY2(m_redisServer.start(), qPrintable(m_redisServer.error()));
@@ -238,13 +256,16 @@ private Q_SLOTS:
     }
 
     void twoWorkersShareTheGroup() {
+        const qint64 asked = groupCreations();
+        const qint64 known = warmedSales();
         Backend a, b;
         auto env = workerEnv();
         env.insert(QStringLiteral("FLASHSALE_WORKER_BATCH"), QStringLiteral("50"));
         QVERIFY2(a.start(env), qPrintable(a.error()));
         QVERIFY2(b.start(env), qPrintable(b.error()));
         const qint64 sale = createSale(3000, 10);
-        QTest::qWait(2500); // both workers notice the new sale
+        // Both workers know every sale, the new one included.
+        QTRY_VERIFY(groupCreations() >= asked + 2 * (known + 1));
         const QStringList accepted = book(sale, 3000, 300, "w");
         QCOMPARE(accepted.size(), 3000);
         QTRY_COMPARE_WITH_TIMEOUT(orders(sale), 3000, 30000);
@@ -258,7 +279,7 @@ private Q_SLOTS:
         Backend worker;
         QVERIFY2(worker.start(workerEnv()), qPrintable(worker.error()));
         const qint64 sale = createSale(50, 5);
-        QTest::qWait(2500);
+        QTRY_COMPARE(streamGroups(sale), 1); // the worker has found the sale
         const SaleKeys k(sale);
         const QByteArray rid1 = QByteArray::number(sale) + "-" + QByteArray(32, 'a');
         const QByteArray rid2 = QByteArray::number(sale) + "-" + QByteArray(32, 'b');
@@ -289,14 +310,15 @@ private Q_SLOTS:
         Backend worker;
         QVERIFY2(worker.start(workerEnv()), qPrintable(worker.error()));
         const qint64 sale = createSale(10, 5);
-        QTest::qWait(2500); // the worker has found the sale's stream
+        QTRY_COMPARE(streamGroups(sale), 1); // the worker has found the sale's stream
         const SaleKeys k(sale);
         const QByteArray rid = QByteArray::number(sale) + "-" + QByteArray(32, 'c');
         const QByteArray item = m_redis->command({"HKEYS", k.stock()}).value(0);
         const QByteArray now = QByteArray::number(QDateTime::currentMSecsSinceEpoch());
         const QByteArray expires = QByteArray::number(QDateTime::currentMSecsSinceEpoch() + 300000);
         m_redis->command({"XADD", k.stream(), "*", "type", "confirm", "rid", rid});
-        QTest::qWait(1500); // read, found no order, put back
+        // Read, found no order, put back: queued again at the end of the stream.
+        QTRY_VERIFY(m_redis->integer({"XLEN", k.stream()}) >= 2);
         QCOMPARE(orders(sale), 0);
         m_redis->command({"XADD", k.stream(), "*", "type", "book", "rid", rid, "user", "carol",
                           "item", item, "qty", "1", "price", "100", "ts", now, "expires_ms",
@@ -315,7 +337,7 @@ private Q_SLOTS:
         Backend worker;
         QVERIFY2(worker.start(workerEnv()), qPrintable(worker.error()));
         const qint64 sale = createSale(2, 5);
-        QTest::qWait(2500); // the worker has found the sale's stream
+        QTRY_COMPARE(streamGroups(sale), 1); // the worker has found the sale's stream
         const QStringList accepted = book(sale, 2, 2, "s");
         QCOMPARE(accepted.size(), 2);
         QTRY_COMPARE_WITH_TIMEOUT(orders(sale), 2, 10000);
@@ -329,7 +351,8 @@ private Q_SLOTS:
         m_redis->command({"XADD", k.stream(), "*", "type", "book", "rid", rid, "user", "s9", "item",
                           item, "qty", "1", "price", "250", "ts", QByteArray::number(nowMs),
                           "expires_ms", QByteArray::number(nowMs + 300000)});
-        QTest::qWait(1500); // refused by the CHECK, put back, refused again...
+        // Refused by the CHECK and queued again, twice: the two bookings, s9's and two copies.
+        QTRY_VERIFY(m_redis->integer({"XLEN", k.stream()}) >= 5);
         QCOMPARE(orders(sale), 2);
         QCOMPARE(m_redis->integer({"XLEN", k.deadLetters()}), 0);
 
@@ -347,11 +370,13 @@ private Q_SLOTS:
 
     void expiredHoldsReturnStockExactlyOnce() {
         // Two workers, so two expiry sweepers race for the same holds.
+        const qint64 asked = groupCreations();
+        const qint64 known = warmedSales();
         Backend a, b;
         QVERIFY2(a.start(workerEnv()), qPrintable(a.error()));
         QVERIFY2(b.start(workerEnv()), qPrintable(b.error()));
         const qint64 sale = createSale(10, 2, 1);
-        QTest::qWait(2500);
+        QTRY_VERIFY(groupCreations() >= asked + 2 * (known + 1)); // both sweep the new sale
         const QStringList accepted = book(sale, 10, 5, "e");
         QCOMPARE(accepted.size(), 10);
         // One buyer confirms in time: that hold's payment is in flight and must not expire.
@@ -360,7 +385,8 @@ private Q_SLOTS:
 
         QTRY_COMPARE_WITH_TIMEOUT(
             orders(sale, "status = 'cancelled' AND cancel_reason = 'expired'"), 9, 20000);
-        QTest::qWait(1000); // more sweeps by both: nothing may be released twice
+        // A wait on purpose: nothing may happen in it. More sweeps by both release nothing twice.
+        QTest::qWait(1000);
         const SaleKeys k(sale);
         QCOMPARE(orders(sale, "status = 'pending'"), 1);
         QCOMPARE(
@@ -401,7 +427,7 @@ private Q_SLOTS:
         QVERIFY2(worker.start(workerEnv(m_db.urlThroughPort(proxy.port()))),
                  qPrintable(worker.error()));
         const qint64 sale = createSale(2000, 10);
-        QTest::qWait(2500);
+        QTRY_COMPARE(streamGroups(sale), 1); // the worker has found the sale
         const QStringList before = book(sale, 500, 100, "o1");
         QTRY_COMPARE_WITH_TIMEOUT(orders(sale), 500, 15000);
 
@@ -412,7 +438,7 @@ private Q_SLOTS:
         t.start();
         for (int round = 0; t.elapsed() < 10000; ++round) {
             during += book(sale, 100, 100, "o2-" + QByteArray::number(round) + "-");
-            QTest::qWait(500);
+            QTest::qWait(500); // pacing on purpose: the bookings are spread over the outage
         }
         QVERIFY(during.size() >= 1000);
         QCOMPARE(orders(sale), 500); // nothing reached PostgreSQL during the outage...

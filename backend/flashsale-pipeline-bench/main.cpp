@@ -10,6 +10,7 @@
 
 #include "booking/salekeys.h"
 #include "pg/migrator.h"
+#include "redis/redisvalue.h"
 #include "worker/orderbatch.h"
 
 #include <QCommandLineParser>
@@ -165,16 +166,9 @@ double worker(PGconn *c, redisContext *r, const QString &redisUrl, const QString
     auto group = [&]() {
         auto *reply = static_cast<redisReply *>(
             redisCommand(r, "XINFO GROUPS %b", stream.constData(), size_t(stream.size())));
-        QHash<QByteArray, long long> f;
-        if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0) {
-            const redisReply *g = reply->element[0];
-            for (size_t i = 0; i + 1 < g->elements; i += 2) {
-                if (g->element[i + 1]->type == REDIS_REPLY_INTEGER)
-                    f.insert(QByteArray(g->element[i]->str), g->element[i + 1]->integer);
-            }
-        }
+        const RedisValue groups = reply ? RedisValue::fromHiredis(reply) : RedisValue{};
         freeReplyObject(reply);
-        return f;
+        return groups.at(0).fields();
     };
     QElapsedTimer t;
     t.start();
@@ -183,9 +177,10 @@ double worker(PGconn *c, redisContext *r, const QString &redisUrl, const QString
         if (t.elapsed() > 600000)
             die(QStringLiteral("the worker did not finish in 10 minutes"));
         const auto g = group();
-        if (firstNs < 0 && g.value("entries-read") > 0)
+        const qint64 read = g.value("entries-read").toInt();
+        if (firstNs < 0 && read > 0)
             firstNs = t.nsecsElapsed();
-        if (g.value("entries-read") == entries && g.contains("pending") && g.value("pending") == 0)
+        if (read == entries && g.contains("pending") && g.value("pending").toInt(-1) == 0)
             break;
         QThread::msleep(1);
     }

@@ -9,6 +9,7 @@
 // Blocking I/O is fine here: this is a measuring tool, not a server.
 
 #include "booking/salekeys.h"
+#include "booking/streamentry.h"
 #include "pg/migrator.h"
 #include "redis/redisvalue.h"
 #include "worker/orderbatch.h"
@@ -111,25 +112,11 @@ double worker(PGconn *c, redisContext *r, const QString &redisUrl, const QString
     for (int from = 0; from < entries; from += 1000) {
         const int to = std::min(entries, from + 1000);
         for (int i = from; i < to; ++i) {
-            const QList<QByteArray> argv{"XADD",
-                                         stream,
-                                         "*",
-                                         "type",
-                                         "book",
-                                         "rid",
-                                         rid(sale, i),
-                                         "user",
-                                         "user-" + QByteArray::number(i % 100000),
-                                         "item",
-                                         QByteArray::number(item),
-                                         "qty",
-                                         "1",
-                                         "price",
-                                         "100",
-                                         "ts",
-                                         QByteArray::number(now),
-                                         "expires_ms",
-                                         QByteArray::number(now + 300000)};
+            const QList<QByteArray> argv =
+                StreamEntry::book(OrderRow{rid(sale, i), sale, item,
+                                           "user-" + QByteArray::number(i % 100000), 1, 100, now,
+                                           now + 300000})
+                    .xadd();
             QVarLengthArray<const char *> a;
             QVarLengthArray<size_t> l;
             for (const QByteArray &x : argv) {

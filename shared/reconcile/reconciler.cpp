@@ -37,7 +37,6 @@ constexpr int kMaxItemRows = 200;   // per-item rows (per check) in the report
 constexpr int kPollMs = 100;        // re-enqueued orders: PostgreSQL polled this often...
 constexpr int kPollLimitMs = 10000; // ...for this long
 constexpr int kLockMs = 120000;     // a crashed repair's lock ends by itself after this
-const QByteArray kGroup = QByteArrayLiteral("workers");
 
 // A stream id "ms-seq", ordered as Redis orders them.
 struct StreamId {
@@ -328,6 +327,17 @@ QJsonArray driftRows(const QJsonArray &rows) {
     return out;
 }
 
+// "operator" or "schedule": the trigger as reconcile_runs and the report spell it.
+QString triggerText(Reconciler::Trigger trigger) {
+    switch (trigger) {
+    case Reconciler::Trigger::Operator:
+        return QStringLiteral("operator");
+    case Reconciler::Trigger::Schedule:
+        return QStringLiteral("schedule");
+    }
+    return QStringLiteral("operator");
+}
+
 QString redisError(const Result<RedisValue> &r) {
     return r ? QString::fromUtf8(r->string) : r.error().message;
 }
@@ -465,7 +475,7 @@ private:
             [self = shared_from_this(), s, next](const RedisValue &v) {
                 for (const RedisValue &g : v.elements) {
                     const Fields info = pairsOf(g);
-                    if (field(info, "name") == kGroup) {
+                    if (field(info, "name") == SaleKeys::consumerGroup()) {
                         s->hasGroup = true;
                         s->lastDelivered = StreamId::parse(field(info, "last-delivered-id"));
                     }
@@ -480,7 +490,8 @@ private:
     }
 
     void readPending(std::shared_ptr<Snapshot> s, const QByteArray &from, Next next) {
-        redis({"XPENDING", m_keys.stream(), kGroup, from, "+", QByteArray::number(kStreamChunk)},
+        redis({"XPENDING", m_keys.stream(), SaleKeys::consumerGroup(), from, "+",
+               QByteArray::number(kStreamChunk)},
               [self = shared_from_this(), s, next](const RedisValue &v) {
                   QByteArray last;
                   for (const RedisValue &p : v.elements) {
@@ -956,7 +967,7 @@ private:
             {QStringLiteral("sale_id"), m_sale},
             {QStringLiteral("mode"),
              m_options.repair ? QStringLiteral("repair") : QStringLiteral("dry_run")},
-            {QStringLiteral("trigger"), m_options.trigger},
+            {QStringLiteral("trigger"), triggerText(m_options.trigger)},
             {QStringLiteral("actor"), m_options.actor},
             {QStringLiteral("started_at"), isoTime(m_startedMs)},
             {QStringLiteral("finished_at"), isoTime(QDateTime::currentMSecsSinceEpoch())},
@@ -975,8 +986,8 @@ SELECT n.id, $1, $2, $3, $4, to_timestamp($5::bigint / 1000.0), $6,
        $7::jsonb || jsonb_build_object('run_id', n.id)
 FROM n RETURNING id)",
            {QByteArray::number(m_sale), m_options.repair ? "repair" : "dry_run",
-            m_options.trigger.toUtf8(), m_options.actor.toUtf8(), QByteArray::number(m_startedMs),
-            a.ok ? "true" : "false", json},
+            triggerText(m_options.trigger).toUtf8(), m_options.actor.toUtf8(),
+            QByteArray::number(m_startedMs), a.ok ? "true" : "false", json},
            [self = shared_from_this(), report](const PgResult &r) mutable {
                const qint64 runId = r.rows.value(0).value(0).toLongLong();
                report.insert(QStringLiteral("run_id"), runId);
@@ -1006,7 +1017,7 @@ FROM n RETURNING id)",
         record.before = QJsonObject{{QStringLiteral("drift"), driftRows(m_first.rows)}};
         record.after = QJsonObject{{QStringLiteral("drift"), driftRows(m_final.rows)}};
         record.detail = {{QStringLiteral("run_id"), runId},
-                         {QStringLiteral("trigger"), m_options.trigger},
+                         {QStringLiteral("trigger"), triggerText(m_options.trigger)},
                          {QStringLiteral("repairs"), m_repairs}};
         writeAudit(*m_pg, record, [self = shared_from_this(), report](const Result<qint64> &r) {
             if (!r) {
@@ -1046,21 +1057,14 @@ struct Reconciler::Impl {
 };
 
 Reconciler::Reconciler(PgConnection &pg, RedisClient &redis)
-    : d(new Impl{pg, redis}) {}
+    : d(std::make_unique<Impl>(Impl{pg, redis})) {}
 
-Reconciler::~Reconciler() {
-    delete d;
-}
+Reconciler::~Reconciler() = default;
 
 void Reconciler::run(qint64 saleId, const Options &options,
                      std::function<void(const Result<QJsonObject> &)> done) {
     if (saleId <= 0) {
         done(fail(ErrorCode::Invalid, QStringLiteral("sale id must be positive")));
-        return;
-    }
-    if (options.trigger != QLatin1String("operator")
-        && options.trigger != QLatin1String("schedule")) {
-        done(fail(ErrorCode::Invalid, QStringLiteral("trigger must be 'operator' or 'schedule'")));
         return;
     }
     auto run =

@@ -17,9 +17,13 @@ class RedisClient;
 // Compares one sale's live state in Redis with PostgreSQL, the source of truth, and on request
 // repairs Redis from it. See docs/RECONCILIATION.md for the checks, the read order and repairs.
 //
+// A run is read (reconcile/snapshotreader.h), analysed (reconcile/analysis.h), for a repair
+// repaired (reconcile/repair.h) under the sale's repair lock and read and analysed again, and
+// recorded (reconcile/runrecord.h). This class only strings those steps together.
+//
 // Owned by, and called on, the thread of the connections it is given, which must outlive it or
-// be gone (a run then fails with Unavailable). Destroying it stops the runs in progress at their
-// next command, and drops their answers.
+// be gone (a run then fails with Unavailable). Destroying it drops the answers of runs in
+// progress; a step already started (a read, the repairs) still runs to its end.
 class Reconciler {
 public:
     // Who asked for a run; stored in reconcile_runs as "operator" or "schedule".

@@ -16,6 +16,10 @@
 --   fs:{sale:ID}:rl:u:U        string  GCRA theoretical arrival time of a user (ms)
 --   fs:{sale:ID}:pow:NONCE     string  a proof-of-work challenge already spent
 --
+-- The stream entry is {type=book, rid, user, item, qty, price, ts, expires_ms[, arr]}: the field
+-- list of shared/booking/streamentry.h, which names, writes and parses it for the worker and
+-- reconciliation. tests/lua/tst_booklua.cpp parses this script's entry with that parser.
+--
 -- KEYS: 1 meta, 2 stock, 3 price, 4 users, 5 bucket, 6 idem, 7 res, 8 stream, 9 reservations,
 --       10 rl ip, 11 rl user, 12 pow nonce   (10-12 may be absent when their feature is off)
 -- ARGV: 1 user id, 2 item id ('' = the sale's only item), 3 quantity, 4 reservation id,

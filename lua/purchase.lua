@@ -4,7 +4,7 @@
 --
 --   fs:{sale:ID}:res:RID   hash    user, item, qty, price, status (held|confirmed|...),
 --                                  expires_ms
---   fs:{sale:ID}:stream    stream  gets {type=confirm, rid, ts}
+--   fs:{sale:ID}:stream    stream  gets {type=confirm, rid, ts} (shared/booking/streamentry.h)
 --
 -- KEYS: 1 res, 2 stream
 -- ARGV: 1 reservation id, 2 the user who must own it ('' or absent = anyone: dev mode, payment)

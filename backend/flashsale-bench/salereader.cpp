@@ -19,7 +19,6 @@ constexpr int kStreamChunk = 5000; // XRANGE entries per command
 constexpr int kScanCount = 1000;
 constexpr int kHmgetChunk = 1000;
 constexpr int kDeadSamples = 5;
-const QByteArray kGroup = QByteArrayLiteral("workers");
 
 using Reply = std::shared_ptr<redisReply>;
 
@@ -193,7 +192,7 @@ Result<DrainStatus> SaleReader::drainStatus(bool allEnded) {
     } else {
         const redisReply *workers = nullptr;
         for (size_t i = 0; i < g->elements; ++i) {
-            if (bytes(pairs(g->element[i]).value("name")) == kGroup)
+            if (bytes(pairs(g->element[i]).value("name")) == SaleKeys::consumerGroup())
                 workers = g->element[i];
         }
         if (!workers) {

@@ -9,7 +9,9 @@
 // Blocking I/O is fine here: this is a measuring tool, not a server.
 
 #include "booking/salekeys.h"
+#include "booking/streamentry.h"
 #include "pg/migrator.h"
+#include "redis/redisvalue.h"
 #include "worker/orderbatch.h"
 
 #include <QCommandLineParser>
@@ -110,25 +112,11 @@ double worker(PGconn *c, redisContext *r, const QString &redisUrl, const QString
     for (int from = 0; from < entries; from += 1000) {
         const int to = std::min(entries, from + 1000);
         for (int i = from; i < to; ++i) {
-            const QList<QByteArray> argv{"XADD",
-                                         stream,
-                                         "*",
-                                         "type",
-                                         "book",
-                                         "rid",
-                                         rid(sale, i),
-                                         "user",
-                                         "user-" + QByteArray::number(i % 100000),
-                                         "item",
-                                         QByteArray::number(item),
-                                         "qty",
-                                         "1",
-                                         "price",
-                                         "100",
-                                         "ts",
-                                         QByteArray::number(now),
-                                         "expires_ms",
-                                         QByteArray::number(now + 300000)};
+            const QList<QByteArray> argv =
+                StreamEntry::book(OrderRow{rid(sale, i), sale, item,
+                                           "user-" + QByteArray::number(i % 100000), 1, 100, now,
+                                           now + 300000})
+                    .xadd();
             QVarLengthArray<const char *> a;
             QVarLengthArray<size_t> l;
             for (const QByteArray &x : argv) {
@@ -165,16 +153,9 @@ double worker(PGconn *c, redisContext *r, const QString &redisUrl, const QString
     auto group = [&]() {
         auto *reply = static_cast<redisReply *>(
             redisCommand(r, "XINFO GROUPS %b", stream.constData(), size_t(stream.size())));
-        QHash<QByteArray, long long> f;
-        if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0) {
-            const redisReply *g = reply->element[0];
-            for (size_t i = 0; i + 1 < g->elements; i += 2) {
-                if (g->element[i + 1]->type == REDIS_REPLY_INTEGER)
-                    f.insert(QByteArray(g->element[i]->str), g->element[i + 1]->integer);
-            }
-        }
+        const RedisValue groups = reply ? RedisValue::fromHiredis(reply) : RedisValue{};
         freeReplyObject(reply);
-        return f;
+        return groups.at(0).fields();
     };
     QElapsedTimer t;
     t.start();
@@ -183,9 +164,10 @@ double worker(PGconn *c, redisContext *r, const QString &redisUrl, const QString
         if (t.elapsed() > 600000)
             die(QStringLiteral("the worker did not finish in 10 minutes"));
         const auto g = group();
-        if (firstNs < 0 && g.value("entries-read") > 0)
+        const qint64 read = g.value("entries-read").toInt();
+        if (firstNs < 0 && read > 0)
             firstNs = t.nsecsElapsed();
-        if (g.value("entries-read") == entries && g.contains("pending") && g.value("pending") == 0)
+        if (read == entries && g.contains("pending") && g.value("pending").toInt(-1) == 0)
             break;
         QThread::msleep(1);
     }

@@ -717,7 +717,7 @@ void AdminService::reconcile(const QJsonObject &args, const QString &actor, Repl
     Reconciler::Options options;
     options.repair = repair.value_or(false);
     options.actor = actor;
-    options.trigger = QStringLiteral("operator");
+    options.trigger = Reconciler::Trigger::Operator;
     m_reconciler.run(*saleId, options,
                      [this, reply = std::move(reply)](const Result<QJsonObject> &rep) {
                          if (!rep)

@@ -1,12 +1,12 @@
 #include "paymentservice.h"
 
 #include "booking/salekeys.h"
+#include "booking/streamentry.h"
 #include "core/logging.h"
 #include "metrics/metrics.h"
 #include "payment/paymentgateway.h"
 #include "pg/pgconnection.h"
 #include "redis/redisscript.h"
-#include "worker/orderbatch.h"
 
 #include <QJsonDocument>
 #include <QJsonObject>

@@ -4,6 +4,8 @@
 #include <QHash>
 #include <QList>
 
+struct redisReply;
+
 namespace flashsale {
 
 // A Redis reply copied out of hiredis, so no hiredis type leaks into the rest of the code.
@@ -14,6 +16,11 @@ struct RedisValue {
     qint64 integer = 0;
     QByteArray string; // String, Status and Error
     QList<RedisValue> elements;
+
+    // A copy of a hiredis reply, nested arrays included; a type this code does not read (RESP3
+    // maps, doubles, ...) is copied as Nil. For the code that drives hiredis itself: the client,
+    // and the blocking tools in backend/.
+    static RedisValue fromHiredis(const redisReply *reply);
 
     bool isNil() const { return type == Type::Nil; }
     bool isError() const { return type == Type::Error; }

@@ -1,12 +1,12 @@
 #include "scheduler.h"
 
 #include "audit/audit.h"
+#include "booking/itemimage.h"
+#include "booking/occurrence.h"
 #include "booking/salecatalog.h"
 #include "core/config.h"
 #include "core/logging.h"
 #include "core/timeformat.h"
-#include "booking/itemimage.h"
-#include "booking/occurrence.h"
 #include "pg/pgconnection.h"
 #include "reconcile/reconciler.h"
 #include "redis/redisclient.h"
@@ -447,7 +447,7 @@ struct Scheduler::Impl {
         Reconciler::Options options;
         options.repair = false;
         options.actor = actor();
-        options.trigger = QStringLiteral("schedule");
+        options.trigger = Reconciler::Trigger::Schedule;
         QPointer<Scheduler> self(q);
         reconcile->reconciler->run(
             saleId, options, [self, sales, saleId](const Result<QJsonObject> &r) {

@@ -1,61 +1,26 @@
 #include "orderbatch.h"
 
-#include "booking/bookingservice.h"
 #include "pg/pgarray.h"
 
 namespace flashsale {
 
-QByteArray StreamEntry::field(const QByteArray &name) const {
-    for (const auto &f : fields) {
-        if (f.first == name)
-            return f.second;
-    }
-    return {};
-}
-
-namespace {
-
-std::optional<qint64> positive(const QByteArray &text, bool allowZero = false) {
-    bool ok = false;
-    const qint64 v = text.toLongLong(&ok);
-    if (!ok || v < 0 || (!allowZero && v == 0))
-        return std::nullopt;
-    return v;
-}
-
-} // namespace
-
 OrderBatch OrderBatch::parse(const QList<StreamEntry> &entries) {
     OrderBatch b;
     for (const StreamEntry &e : entries) {
-        const QByteArray type = e.field("type");
-        const QByteArray rid = e.field("rid");
-        if (BookingService::saleOfReservation(rid) != e.saleId) {
-            b.poison.append({e, "reservation id missing or not of this sale"});
-            continue;
-        }
-        if (type == "confirm") {
-            b.confirmed.insert(rid);
+        StreamEntry::Parsed p = e.parse();
+        switch (p.kind) {
+        case StreamEntry::Parsed::Kind::Book:
+            b.orders.append(std::move(p.order));
+            b.orderEntries.append(e);
+            break;
+        case StreamEntry::Parsed::Kind::Confirm:
+            b.confirmed.insert(p.reservationId);
             b.confirmEntries.append(e);
-            continue;
+            break;
+        case StreamEntry::Parsed::Kind::Poison:
+            b.poison.append({e, p.reason});
+            break;
         }
-        if (type != "book") {
-            b.poison.append({e, "unknown entry type '" + type + "'"});
-            continue;
-        }
-        const auto item = positive(e.field("item"));
-        const auto qty = positive(e.field("qty"));
-        const auto price = positive(e.field("price"), true);
-        const auto ts = positive(e.field("ts"));
-        const auto expires = positive(e.field("expires_ms"));
-        const QByteArray user = e.field("user");
-        if (!item || !qty || !price || !ts || !expires || user.isEmpty() || *qty > 1000000) {
-            b.poison.append({e, "malformed book entry"});
-            continue;
-        }
-        b.orders.append(
-            OrderRow{rid, e.saleId, *item, user, int(*qty), *price * *qty, *ts, *expires});
-        b.orderEntries.append(e);
     }
     return b;
 }

@@ -1,34 +1,12 @@
 #pragma once
 
+#include "booking/streamentry.h"
+
 #include <QByteArray>
-#include <QHash>
 #include <QList>
 #include <QSet>
 
-#include <optional>
-
 namespace flashsale {
-
-// One entry of a sale's stream, as XREADGROUP or XAUTOCLAIM delivered it.
-struct StreamEntry {
-    qint64 saleId = 0;
-    QByteArray id; // "1700000000000-0"
-    QList<QPair<QByteArray, QByteArray>> fields;
-
-    QByteArray field(const QByteArray &name) const;
-};
-
-// An accepted booking, parsed from a "book" entry: the row the worker writes to orders.
-struct OrderRow {
-    QByteArray reservationId;
-    qint64 saleId = 0;
-    qint64 itemId = 0;
-    QByteArray userId;
-    int quantity = 0;
-    qint64 amountCents = 0;
-    qint64 acceptedMs = 0;
-    qint64 expiresMs = 0;
-};
 
 // What a batch of entries asks of PostgreSQL: new orders, and confirmations (the buyer asked to
 // pay) of orders written now or earlier. Entries that cannot be parsed are poison and carry
@@ -43,7 +21,7 @@ struct OrderBatch {
     // Redis and sold again before the expiry sweep lowered inventory.sold in PostgreSQL.
     QList<StreamEntry> waitingForStock;
 
-    // Sorts each entry into orders, confirmations or poison.
+    // Sorts each entry into orders, confirmations or poison (StreamEntry::parse).
     static OrderBatch parse(const QList<StreamEntry> &entries);
 
     // The statement that writes the batch in one transaction, and its parameters: orders

@@ -50,16 +50,6 @@ QList<StreamEntry> allEntries(const OrderBatch &b) {
     return all;
 }
 
-StreamEntry entryOf(qint64 sale, const RedisValue &e) {
-    StreamEntry entry;
-    entry.saleId = sale;
-    entry.id = e.at(0).bytes();
-    const RedisValue &fields = e.at(1);
-    for (qsizetype i = 0; i + 1 < fields.elements.size(); i += 2)
-        entry.fields.append({fields.elements[i].bytes(), fields.elements[i + 1].bytes()});
-    return entry;
-}
-
 } // namespace
 
 StreamWorker::StreamWorker(RedisClient::Endpoint redis, const QString &pgUrl,
@@ -172,21 +162,22 @@ void StreamWorker::ensureGroups(const QList<qint64> &sales) {
     auto failed = std::make_shared<bool>(false);
     for (qint64 s : fresh) {
         // From id 0: entries written before any worker existed are read too.
-        m_redis->command({"XGROUP", "CREATE", SaleKeys(s).stream(), kGroup, "0", "MKSTREAM"},
-                         [this, s, sales, left, failed](const Result<RedisValue> &r) {
-                             if (r && (!r->isError() || r->string.startsWith("BUSYGROUP")))
-                                 m_groupsMade.insert(s);
-                             else
-                                 *failed = true;
-                             if (--*left > 0)
-                                 return;
-                             if (*failed) {
-                                 retryLater();
-                                 return;
-                             }
-                             m_sales = sales;
-                             cycle();
-                         });
+        m_redis->command(
+            {"XGROUP", "CREATE", SaleKeys(s).stream(), SaleKeys::consumerGroup(), "0", "MKSTREAM"},
+            [this, s, sales, left, failed](const Result<RedisValue> &r) {
+                if (r && (!r->isError() || r->string.startsWith("BUSYGROUP")))
+                    m_groupsMade.insert(s);
+                else
+                    *failed = true;
+                if (--*left > 0)
+                    return;
+                if (*failed) {
+                    retryLater();
+                    return;
+                }
+                m_sales = sales;
+                cycle();
+            });
     }
 }
 
@@ -196,7 +187,7 @@ QList<StreamEntry> StreamWorker::parseStreams(const RedisValue &streams) {
         const qint64 sale = saleOfStreamKey(stream.at(0).bytes());
         for (const RedisValue &e : stream.at(1).elements) {
             if (!e.isNil())
-                entries.append(entryOf(sale, e));
+                entries.append(StreamEntry::fromReply(sale, e));
         }
     }
     return entries;
@@ -205,10 +196,14 @@ QList<StreamEntry> StreamWorker::parseStreams(const RedisValue &streams) {
 void StreamWorker::read() {
     if (m_stopping)
         return;
-    QList<QByteArray> argv{"XREADGROUP", "GROUP",
-                           kGroup,       m_options.consumer.toUtf8(),
-                           "COUNT",      QByteArray::number(m_options.batchSize),
-                           "BLOCK",      QByteArray::number(m_options.blockMs),
+    QList<QByteArray> argv{"XREADGROUP",
+                           "GROUP",
+                           SaleKeys::consumerGroup(),
+                           m_options.consumer.toUtf8(),
+                           "COUNT",
+                           QByteArray::number(m_options.batchSize),
+                           "BLOCK",
+                           QByteArray::number(m_options.blockMs),
                            "STREAMS"};
     for (qint64 s : std::as_const(m_sales))
         argv << SaleKeys(s).stream();
@@ -235,14 +230,14 @@ void StreamWorker::claim() {
     auto entries = std::make_shared<QList<StreamEntry>>();
     auto left = std::make_shared<int>(int(m_sales.size()));
     for (qint64 s : std::as_const(m_sales)) {
-        m_redis->command({"XAUTOCLAIM", SaleKeys(s).stream(), kGroup, m_options.consumer.toUtf8(),
-                          QByteArray::number(m_options.claimIdleMs), "0-0", "COUNT",
-                          QByteArray::number(m_options.batchSize)},
+        m_redis->command({"XAUTOCLAIM", SaleKeys(s).stream(), SaleKeys::consumerGroup(),
+                          m_options.consumer.toUtf8(), QByteArray::number(m_options.claimIdleMs),
+                          "0-0", "COUNT", QByteArray::number(m_options.batchSize)},
                          [this, s, entries, left](const Result<RedisValue> &r) {
                              if (r && r->isArray()) {
                                  for (const RedisValue &e : r->at(1).elements) {
                                      if (!e.isNil())
-                                         entries->append(entryOf(s, e));
+                                         entries->append(StreamEntry::fromReply(s, e));
                                  }
                              }
                              if (--*left > 0)
@@ -319,7 +314,7 @@ void StreamWorker::requeueConfirmations(const OrderBatch &batch, const QList<QBy
     // still being written by another worker; the UPDATE then finds no order. Try it again later.
     QList<StreamEntry> unmatchedEntries;
     for (const StreamEntry &e : batch.confirmEntries)
-        if (unmatched.contains(e.field("rid")))
+        if (unmatched.contains(e.reservationId()))
             unmatchedEntries.append(e);
     requeue(unmatchedEntries, "confirmation of a reservation with no order after 30 s",
             std::move(done));
@@ -334,8 +329,8 @@ void StreamWorker::requeue(const QList<StreamEntry> &entries, const QByteArray &
     QList<StreamEntry> again;
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
     for (const StreamEntry &e : entries) {
-        const QByteArray first = e.field("first_ms");
-        if (!first.isEmpty() && now - first.toLongLong() > kPatienceMs)
+        const std::optional<qint64> first = e.firstTriedMs();
+        if (first && now - *first > kPatienceMs)
             poison.append({e, reason});
         else
             again.append(e);
@@ -346,15 +341,9 @@ void StreamWorker::requeue(const QList<StreamEntry> &entries, const QByteArray &
     }
     auto left = std::make_shared<int>(int(again.size()));
     for (const StreamEntry &e : again) {
-        QList<QByteArray> argv{"XADD", SaleKeys(e.saleId).stream(), "*"};
-        for (const auto &f : e.fields)
-            if (f.first != "first_ms")
-                argv << f.first << f.second;
-        const QByteArray first = e.field("first_ms");
-        argv << "first_ms" << (first.isEmpty() ? QByteArray::number(now) : first);
         qCDebug(lcWorker).noquote()
-            << "entry" << e.id << "of reservation" << e.field("rid") << "queued again";
-        m_redis->command(argv, [left, poison, done](const Result<RedisValue> &) {
+            << "entry" << e.id << "of reservation" << e.reservationId() << "queued again";
+        m_redis->command(e.retried(now).xadd(), [left, poison, done](const Result<RedisValue> &) {
             if (--*left == 0)
                 done(poison);
         });
@@ -449,7 +438,7 @@ void StreamWorker::acknowledge(const QList<StreamEntry> &entries, std::function<
         bySale[e.saleId] << e.id;
     auto left = std::make_shared<int>(int(bySale.size()));
     for (auto it = bySale.constBegin(); it != bySale.constEnd(); ++it) {
-        QList<QByteArray> argv{"XACK", SaleKeys(it.key()).stream(), kGroup};
+        QList<QByteArray> argv{"XACK", SaleKeys(it.key()).stream(), SaleKeys::consumerGroup()};
         argv << it.value();
         // A lost XACK only means the entries come back once more, and writing them again
         // changes nothing.

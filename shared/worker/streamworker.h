@@ -26,7 +26,8 @@ struct StreamWorkerOptions {
 
 // The stream worker: turns every accepted booking into exactly one order row.
 //
-// It reads the streams of all warmed sales in one consumer group ("workers") with XREADGROUP,
+// It reads the streams of all warmed sales in one consumer group (SaleKeys::consumerGroup()) with
+// XREADGROUP,
 // writes each batch in one PostgreSQL statement (OrderBatch::persistSql), and XACKs only after
 // that commits. A redelivered entry hits UNIQUE (reservation_id) and changes nothing. Entries a
 // dead consumer left pending longer than claimIdleMs are taken over with XAUTOCLAIM. A poison
@@ -45,8 +46,6 @@ public:
     ~StreamWorker() override;
 
     void start();
-
-    static constexpr const char *kGroup = "workers";
 
 private:
     void cycle();

@@ -2,11 +2,14 @@
 // the hot path, one table row or one test each, asserting outcomes and the Redis state left.
 
 #include "booking/salekeys.h"
+#include "booking/streamentry.h"
+#include "redis/redisclient.h"
 #include "redis/redisscript.h"
 #include "testservers.h"
 
 #include <QDateTime>
 #include <QRandomGenerator>
+#include <QSignalSpy>
 #include <QTest>
 #include <QThread>
 
@@ -29,6 +32,7 @@ class TestBookLua : public QObject {
 private:
     RedisServer m_server;
     std::unique_ptr<RedisSync> m_redis;
+    std::unique_ptr<RedisClient> m_client; // for nested replies (stream entries)
     RedisScript m_book, m_warm, m_purchase;
     qint64 m_nextSale = 1;
 
@@ -112,6 +116,21 @@ private:
             QVERIFY(r.value(1).toLongLong() > 0 && r.value(1).toLongLong() <= 1000);
     }
 
+    // Every entry of the sale's stream, as the worker receives them.
+    QList<StreamEntry> streamEntries(qint64 saleId) {
+        std::optional<Result<RedisValue>> reply;
+        m_client->command({"XRANGE", SaleKeys(saleId).stream(), "-", "+"},
+                          [&reply](const Result<RedisValue> &r) { reply = r; });
+        [[maybe_unused]] const bool answered =
+            QTest::qWaitFor([&reply] { return reply.has_value(); }, 5000);
+        QList<StreamEntry> entries;
+        if (reply && *reply) {
+            for (const RedisValue &e : (*reply)->elements)
+                entries << StreamEntry::fromReply(saleId, e);
+        }
+        return entries;
+    }
+
 private Q_SLOTS:
     void initTestCase() {
         QVERIFY2(m_server.start(), qPrintable(m_server.error()));
@@ -119,6 +138,11 @@ private Q_SLOTS:
         m_book = RedisScript::load(QStringLiteral("book"));
         m_warm = RedisScript::load(QStringLiteral("warm"));
         m_purchase = RedisScript::load(QStringLiteral("purchase"));
+        m_client = std::make_unique<RedisClient>(*RedisClient::Endpoint::fromUrl(m_server.url()),
+                                                 std::chrono::seconds(5));
+        QSignalSpy connected(m_client.get(), &RedisClient::connected);
+        m_client->start();
+        QTRY_COMPARE(connected.size(), 1);
     }
 
     // The sale's state and time window: alice asks for one of ten units.
@@ -263,6 +287,74 @@ private Q_SLOTS:
         QCOMPARE(m_redis->integer({"XLEN", SaleKeys(sale).stream()}), 1);
     }
 
+    // book.lua writes its stream entry in Lua; the worker and reconciliation read it with
+    // StreamEntry. Parsed here with that parser, and written again by its C++ writer, which must
+    // give the same fields in the same order: the two field lists cannot drift apart.
+    void bookEntryIsTheStreamEntryTheWorkerParses_data() {
+        QTest::addColumn<QByteArray>("arrival"); // ARGV[13], microseconds; "" = unknown
+        QTest::addRow("arrival unknown") << QByteArray();
+        QTest::addRow("arrival known") << QByteArray("1700000000123456");
+    }
+
+    void bookEntryIsTheStreamEntryTheWorkerParses() {
+        QFETCH(QByteArray, arrival);
+        const qint64 hold = 60000;
+        const qint64 sale = warm("active", -1000, 3600000, 5, 0, 1, hold, {{31, 9, 275}});
+        const SaleKeys k(sale);
+        const QByteArray rid = QByteArray::number(sale) + "-00112233445566778899aabbccddeeff";
+        const QList<QByteArray> r = m_redis->command({"EVAL",
+                                                      m_book.body,
+                                                      "9",
+                                                      k.meta(),
+                                                      k.stock(),
+                                                      k.price(),
+                                                      k.users(),
+                                                      k.bucket(),
+                                                      k.idempotency("fay", "-"),
+                                                      k.reservation(rid),
+                                                      k.stream(),
+                                                      k.reservations(),
+                                                      "fay",
+                                                      "31",
+                                                      "3",
+                                                      rid,
+                                                      "",
+                                                      "60000",
+                                                      "0",
+                                                      "1",
+                                                      "0",
+                                                      "1",
+                                                      "-1",
+                                                      "0",
+                                                      arrival});
+        QCOMPARE(r.value(0), QByteArray("accepted"));
+        const qint64 expires = r.value(4).toLongLong();
+
+        const QList<StreamEntry> entries = streamEntries(sale);
+        QCOMPARE(entries.size(), 1);
+        const StreamEntry &entry = entries.first();
+        QVERIFY(!entry.id.isEmpty());
+        const StreamEntry::Parsed parsed = entry.parse();
+        QVERIFY2(parsed.kind == StreamEntry::Parsed::Kind::Book, parsed.reason.constData());
+        QCOMPARE(parsed.reservationId, rid);
+        QCOMPARE(parsed.order.reservationId, rid);
+        QCOMPARE(parsed.order.saleId, sale);
+        QCOMPARE(parsed.order.itemId, qint64(31));
+        QCOMPARE(parsed.order.userId, QByteArray("fay"));
+        QCOMPARE(parsed.order.quantity, 3);
+        QCOMPARE(parsed.order.amountCents, qint64(3 * 275));
+        QCOMPARE(parsed.order.expiresMs, expires);
+        QCOMPARE(parsed.order.acceptedMs, expires - hold); // "ts" is the decision's Redis TIME
+        QCOMPARE(entry.field(StreamEntry::kArrival), arrival);
+
+        StreamEntry::Fields written = entry.fields;
+        if (!arrival.isEmpty()) {
+            QCOMPARE(written.takeLast(),
+                     std::make_pair(QByteArray(StreamEntry::kArrival), arrival));
+        }
+        QCOMPARE(StreamEntry::book(parsed.order).fields, written);
+    }
+
     void idempotentReplay() {
         const qint64 sale = warm("active", -1000, 3600000, 5, 0, 1, 60000, {{21, 10, 100}});
         const QList<QByteArray> first = book(sale, "erin", 2, "", "key-1");
@@ -346,6 +438,16 @@ private Q_SLOTS:
         QCOMPARE(p.value(5), QByteArray("0"));
         QCOMPARE(purchase(rid).value(5), QByteArray("1")); // replay
         QCOMPARE(streamLength(sale), 2);                   // the booking and one confirm
+        // The confirm entry is one the worker parses as the confirmation of this hold.
+        const QList<StreamEntry> entries = streamEntries(sale);
+        QCOMPARE(entries.size(), 2);
+        const StreamEntry::Parsed confirm = entries.last().parse();
+        QVERIFY2(confirm.kind == StreamEntry::Parsed::Kind::Confirm, confirm.reason.constData());
+        QCOMPARE(confirm.reservationId, rid);
+        QCOMPARE(entries.last().fields,
+                 StreamEntry::confirm(sale, rid,
+                                      entries.last().field(StreamEntry::kAccepted).toLongLong())
+                     .fields);
         QCOMPARE(purchase(QByteArray::number(sale) + "-ffffffffffffffffffffffffffffffff").value(0),
                  QByteArray("unknown"));
 

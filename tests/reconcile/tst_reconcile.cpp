@@ -97,7 +97,7 @@ private:
     }
 
     Result<QJsonObject> reconcile(qint64 sale, bool repair, const QString &actor = "tester",
-                                  const QString &trigger = "operator") {
+                                  Reconciler::Trigger trigger = Reconciler::Trigger::Operator) {
         std::optional<Result<QJsonObject>> result;
         m_reconciler->run(sale, Reconciler::Options{repair, actor, trigger},
                           [&result](const Result<QJsonObject> &r) { result = r; });
@@ -336,7 +336,10 @@ private Q_SLOTS:
         // Not dead-lettered, and nothing left pending in the group.
         QCOMPARE(m_redis->integer({"XLEN", SaleKeys(sale).deadLetters()}), 0);
         QTRY_COMPARE(
-            m_redis->command({"XPENDING", SaleKeys(sale).stream(), "workers"}).value(0).toInt(), 0);
+            m_redis->command({"XPENDING", SaleKeys(sale).stream(), SaleKeys::consumerGroup()})
+                .value(0)
+                .toInt(),
+            0);
     }
 
     void cancelledOrderIsReleasedOnce() {
@@ -385,7 +388,7 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(orders(sale), 1, 15000);
         m_redis->command({"HINCRBY", SaleKeys(sale).stock(), itemOf(sale), "-2"});
 
-        const auto dry = reconcile(sale, false, "scheduler@test", "schedule");
+        const auto dry = reconcile(sale, false, "scheduler@test", Reconciler::Trigger::Schedule);
         QVERIFY(dry && !dry->value("ok").toBool());
         const auto repaired = reconcile(sale, true, "admin@127.0.0.1 (alice)");
         QVERIFY2(repaired && repaired->value("ok").toBool(),
@@ -430,9 +433,9 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(orders(sale), 1, 15000);
         m_redis->command({"HINCRBY", SaleKeys(sale).stock(), itemOf(sale), "5"});
         std::optional<Result<QJsonObject>> first, second;
-        m_reconciler->run(sale, {true, "a", "operator"},
+        m_reconciler->run(sale, {true, "a", Reconciler::Trigger::Operator},
                           [&first](const Result<QJsonObject> &r) { first = r; });
-        m_reconciler->run(sale, {true, "b", "operator"},
+        m_reconciler->run(sale, {true, "b", Reconciler::Trigger::Operator},
                           [&second](const Result<QJsonObject> &r) { second = r; });
         QTRY_VERIFY_WITH_TIMEOUT(first && second, 20000);
         QVERIFY(*first);

@@ -4,6 +4,7 @@
 // group, poison entries and a PostgreSQL outage; expired holds come back to stock exactly once.
 
 #include "booking/salekeys.h"
+#include "booking/streamentry.h"
 #include "rawhttp.h"
 #include "tcpproxy.h"
 #include "testservers.h"
@@ -94,7 +95,7 @@ private:
             .toInt();
     }
     qint64 pendingEntries(qint64 sale) {
-        return m_redis->command({"XPENDING", SaleKeys(sale).stream(), "workers"})
+        return m_redis->command({"XPENDING", SaleKeys(sale).stream(), SaleKeys::consumerGroup()})
             .value(0)
             .toLongLong();
     }
@@ -271,7 +272,10 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(orders(sale), 3000, 30000);
         verifyExactlyOnce(sale, accepted);
         // Both consumers are in the one group.
-        QVERIFY(m_redis->command({"XINFO", "CONSUMERS", SaleKeys(sale).stream(), "workers"}).size()
+        QVERIFY(m_redis
+                    ->command(
+                        {"XINFO", "CONSUMERS", SaleKeys(sale).stream(), SaleKeys::consumerGroup()})
+                    .size()
                 >= 2);
     }
 
@@ -286,9 +290,9 @@ private Q_SLOTS:
         // Unparseable: no item, quantity or price.
         m_redis->command({"XADD", k.stream(), "*", "type", "book", "rid", rid1, "user", "mallory"});
         // Well formed, but for an item PostgreSQL does not know: the database refuses it.
-        m_redis->command({"XADD", k.stream(), "*", "type", "book", "rid", rid2, "user", "mallory",
-                          "item", "987654321", "qty", "1", "price", "1", "ts", "1700000000000",
-                          "expires_ms", "1700000300000"});
+        m_redis->command(StreamEntry::book(OrderRow{rid2, sale, 987654321, "mallory", 1, 1,
+                                                    1700000000000, 1700000300000})
+                             .xadd());
         const QStringList accepted = book(sale, 20, 20, "p");
         QCOMPARE(accepted.size(), 20);
 
@@ -314,15 +318,14 @@ private Q_SLOTS:
         const SaleKeys k(sale);
         const QByteArray rid = QByteArray::number(sale) + "-" + QByteArray(32, 'c');
         const QByteArray item = m_redis->command({"HKEYS", k.stock()}).value(0);
-        const QByteArray now = QByteArray::number(QDateTime::currentMSecsSinceEpoch());
-        const QByteArray expires = QByteArray::number(QDateTime::currentMSecsSinceEpoch() + 300000);
-        m_redis->command({"XADD", k.stream(), "*", "type", "confirm", "rid", rid});
+        const qint64 now = QDateTime::currentMSecsSinceEpoch();
+        m_redis->command(StreamEntry::confirm(sale, rid, now).xadd());
         // Read, found no order, put back: queued again at the end of the stream.
         QTRY_VERIFY(m_redis->integer({"XLEN", k.stream()}) >= 2);
         QCOMPARE(orders(sale), 0);
-        m_redis->command({"XADD", k.stream(), "*", "type", "book", "rid", rid, "user", "carol",
-                          "item", item, "qty", "1", "price", "100", "ts", now, "expires_ms",
-                          expires});
+        m_redis->command(StreamEntry::book(OrderRow{rid, sale, item.toLongLong(), "carol", 1, 100,
+                                                    now, now + 300000})
+                             .xadd());
         QTRY_COMPARE_WITH_TIMEOUT(orders(sale, "payment_started_at IS NOT NULL"), 1, 10000);
         QCOMPARE(m_redis->integer({"XLEN", k.deadLetters()}), 0);
         QTRY_COMPARE(pendingEntries(sale), 0);
@@ -348,9 +351,9 @@ private Q_SLOTS:
         const QByteArray rid = QByteArray::number(sale) + "-" + QByteArray(32, 'd');
         const QByteArray item = m_redis->command({"HKEYS", k.stock()}).value(0);
         const qint64 nowMs = QDateTime::currentMSecsSinceEpoch();
-        m_redis->command({"XADD", k.stream(), "*", "type", "book", "rid", rid, "user", "s9", "item",
-                          item, "qty", "1", "price", "250", "ts", QByteArray::number(nowMs),
-                          "expires_ms", QByteArray::number(nowMs + 300000)});
+        m_redis->command(StreamEntry::book(OrderRow{rid, sale, item.toLongLong(), "s9", 1, 250,
+                                                    nowMs, nowMs + 300000})
+                             .xadd());
         // Refused by the CHECK and queued again, twice: the two bookings, s9's and two copies.
         QTRY_VERIFY(m_redis->integer({"XLEN", k.stream()}) >= 5);
         QCOMPARE(orders(sale), 2);

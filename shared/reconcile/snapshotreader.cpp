@@ -1,0 +1,331 @@
+#include "snapshotreader.h"
+
+#include "booking/salekeys.h"
+#include "reconcile/job.h"
+
+#include <optional>
+
+namespace flashsale::reconcile {
+
+namespace {
+
+constexpr int kStreamChunk = 5000; // XRANGE / XPENDING entries per command
+constexpr int kScanCount = 1000;   // SSCAN COUNT
+constexpr int kResChunk = 1000;    // HMGETs of reservation hashes in flight at once
+
+class Reader final : public Job<Reader, Snapshot> {
+public:
+    Reader(PgConnection &pg, RedisClient &redis, qint64 saleId, Done done)
+        : Job(pg, redis, std::move(done))
+        , m_sale(saleId)
+        , m_keys(saleId) {}
+
+    void start() { readGroup(); }
+
+private:
+    // T0: the consumer group, before anything else: an entry delivered and not pending now was
+    // committed already, so T1 shows its order.
+    void readGroup() {
+        redis(
+            {"XINFO", "GROUPS", m_keys.stream()},
+            [self = shared_from_this()](const RedisValue &v) {
+                for (const RedisValue &g : v.elements) {
+                    const auto info = g.fields();
+                    if (info.value("name").bytes() == SaleKeys::consumerGroup()) {
+                        self->m_hasGroup = true;
+                        self->m_lastDelivered =
+                            StreamId::parse(info.value("last-delivered-id").bytes());
+                    }
+                }
+                if (!self->m_hasGroup)
+                    return self->readPg();
+                self->readPending("-");
+            },
+            [](const RedisValue &v) { return v.string.contains("no such key"); });
+    }
+
+    void readPending(const QByteArray &from) {
+        redis({"XPENDING", m_keys.stream(), SaleKeys::consumerGroup(), from, "+",
+               QByteArray::number(kStreamChunk)},
+              [self = shared_from_this()](const RedisValue &v) {
+                  QByteArray last;
+                  for (const RedisValue &p : v.elements) {
+                      last = p.at(0).bytes();
+                      self->m_pending.insert(last);
+                  }
+                  if (v.elements.size() < kStreamChunk)
+                      return self->readPg();
+                  self->readPending("(" + last);
+              });
+    }
+
+    // T1: one snapshot for all three reads; queued together, so nothing else that shares the
+    // connection can run inside this transaction.
+    void readPg() {
+        if (!connected())
+            return failGone();
+        const QList<QByteArray> sale{QByteArray::number(m_sale)};
+        auto failed = std::make_shared<std::optional<Error>>();
+        auto keep = [failed](const Result<PgResult> &r) {
+            if (!r && !*failed)
+                *failed = r.error();
+            return bool(r);
+        };
+        auto self = shared_from_this();
+        m_pg->query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", {},
+                    [keep](const Result<PgResult> &r) { keep(r); });
+        m_pg->query("SELECT hold_seconds FROM sales WHERE id = $1", sale,
+                    [self, keep](const Result<PgResult> &r) {
+                        if (keep(r) && !r->rows.isEmpty())
+                            self->m_holdMs = r->rows[0][0].toLongLong() * 1000;
+                    });
+        m_pg->query("SELECT item_id, stock, sold FROM inventory WHERE sale_id = $1", sale,
+                    [self, keep](const Result<PgResult> &r) {
+                        if (!keep(r))
+                            return;
+                        for (const auto &row : r->rows)
+                            self->m_s.inventory.insert(row[0].toLongLong(),
+                                                       {row[1].toLongLong(), row[2].toLongLong()});
+                    });
+        m_pg->query("SELECT reservation_id, item_id, user_id, quantity, status FROM orders "
+                    "WHERE sale_id = $1",
+                    sale, [self, keep](const Result<PgResult> &r) {
+                        if (!keep(r))
+                            return;
+                        for (const auto &row : r->rows) {
+                            Reservation &res = self->m_s.reservations[row[0]];
+                            res.inPg = true;
+                            res.item = row[1].toLongLong();
+                            res.user = row[2];
+                            res.qty = row[3].toLongLong();
+                            res.pgStatus = row[4];
+                        }
+                    });
+        m_pg->query("COMMIT", {}, [self, failed](const Result<PgResult> &r) {
+            if (self->ended())
+                return;
+            if (!*failed && !r)
+                *failed = r.error();
+            if (*failed)
+                return self->fail((*failed)->code,
+                                  QStringLiteral("PostgreSQL: ") + (*failed)->message);
+            if (self->m_holdMs == 0)
+                return self->fail(ErrorCode::NotFound,
+                                  QStringLiteral("no sale %1").arg(self->m_sale));
+            self->readCounters();
+        });
+    }
+
+    // T2: counters, released set and the stream's end in one transaction: every booking and
+    // release before it is in both the counters and the stream (up to m_streamEnd), none after.
+    // Sent back to back from this thread, so no other command on the client lands inside.
+    void readCounters() {
+        if (!connected())
+            return failGone();
+        const QList<QList<QByteArray>> commands{
+            {"MULTI"},
+            {"EXISTS", m_keys.meta()},
+            {"HGETALL", m_keys.stock()},
+            {"HGETALL", m_keys.users()},
+            {"SMEMBERS", m_keys.released()},
+            {"XREVRANGE", m_keys.stream(), "+", "-", "COUNT", "1"}};
+        for (const auto &c : commands)
+            m_redis->command(c, [](const Result<RedisValue> &) {});
+        redis({"EXEC"}, [self = shared_from_this()](const RedisValue &v) {
+            if (!v.isArray() || v.elements.size() != 5)
+                return self->fail(ErrorCode::Protocol,
+                                  QStringLiteral("Redis EXEC: unexpected reply"));
+            Snapshot &s = self->m_s;
+            s.warm = v.at(0).toInt() == 1;
+            for (const auto &[item, remaining] : v.at(1).pairs())
+                s.stock.insert(item, remaining.toLongLong());
+            for (const auto &[user, held] : v.at(2).pairs())
+                s.users.insert(user, held.toLongLong());
+            for (const RedisValue &m : v.at(3).elements)
+                s.released.insert(m.bytes());
+            self->m_streamEnd = v.at(4).at(0).at(0).bytes();
+            if (self->m_streamEnd.isEmpty())
+                return self->scanReservations("0");
+            self->readStream("-");
+        });
+    }
+
+    // The stream up to the cut. It is never trimmed, so this range is stable.
+    void readStream(const QByteArray &from) {
+        redis({"XRANGE", m_keys.stream(), from, m_streamEnd, "COUNT",
+               QByteArray::number(kStreamChunk)},
+              [self = shared_from_this()](const RedisValue &v) {
+                  QByteArray last;
+                  for (const RedisValue &e : v.elements) {
+                      const StreamEntry entry = StreamEntry::fromReply(self->m_sale, e);
+                      last = entry.id;
+                      ++self->m_s.streamEntries;
+                      self->addEntry(entry);
+                  }
+                  if (v.elements.size() < kStreamChunk || last == self->m_streamEnd)
+                      return self->scanReservations("0");
+                  self->readStream("(" + last);
+              });
+    }
+
+    // The worker's parser decides what an entry is. A book entry it cannot parse is still a
+    // booking Redis holds (the worker dead-letters it): it counts as accepted, with no units,
+    // and is appended again as it is.
+    void addEntry(const StreamEntry &e) {
+        const StreamEntry::Parsed p = e.parse();
+        if (p.reservationId.isEmpty())
+            return;
+        if (p.kind == StreamEntry::Parsed::Kind::Confirm) {
+            m_s.reservations[p.reservationId].confirmed = true;
+            return;
+        }
+        if (p.kind != StreamEntry::Parsed::Kind::Book && e.type() != StreamEntry::kBook)
+            return;
+        Reservation &r = m_s.reservations[p.reservationId];
+        if (!m_hasGroup || StreamId::parse(e.id) > m_lastDelivered || m_pending.contains(e.id))
+            r.inFlight = true;
+        if (r.inStream)
+            return;
+        r.inStream = true;
+        r.bookEntry = e;
+        if (!r.inPg && p.kind == StreamEntry::Parsed::Kind::Book) {
+            r.user = p.order.userId;
+            r.item = p.order.itemId;
+            r.qty = p.order.quantity;
+        }
+    }
+
+    // The sale's index of accepted reservation ids (book.lua adds each one), read in chunks:
+    // O(the sale's bookings), where a SCAN of the keyspace would be O(every key in Redis).
+    void scanReservations(const QByteArray &cursor) {
+        redis({"SSCAN", m_keys.reservations(), cursor, "COUNT", QByteArray::number(kScanCount)},
+              [self = shared_from_this()](const RedisValue &v) {
+                  Snapshot &s = self->m_s;
+                  for (const RedisValue &k : v.at(1).elements) {
+                      ++s.resKeys;
+                      s.reservations[k.bytes()].inRes = true;
+                  }
+                  const QByteArray nextCursor = v.at(0).bytes();
+                  if (nextCursor != "0")
+                      return self->scanReservations(nextCursor);
+                  QList<QByteArray> resOnly;
+                  for (auto it = s.reservations.cbegin(); it != s.reservations.cend(); ++it) {
+                      if (it->inRes && !it->inStream)
+                          resOnly << it.key();
+                  }
+                  if (resOnly.isEmpty())
+                      return self->finish(s);
+                  self->readTailEnd(resOnly);
+              });
+    }
+
+    // An id in the set without a book entry up to the cut is either a booking made after T2
+    // (its entry is then further on in the stream: book.lua writes both at once) or one whose
+    // entry was lost. Read the stream from the cut to its end now to tell them apart.
+    void readTailEnd(const QList<QByteArray> &resOnly) {
+        redis({"XREVRANGE", m_keys.stream(), "+", "-", "COUNT", "1"},
+              [self = shared_from_this(), resOnly](const RedisValue &v) {
+                  const QByteArray end = v.at(0).at(0).bytes();
+                  if (end.isEmpty() || end == self->m_streamEnd)
+                      return self->readResHashes(resOnly, 0);
+                  self->readTail(
+                      resOnly, std::make_shared<QSet<QByteArray>>(),
+                      self->m_streamEnd.isEmpty() ? QByteArray("-") : "(" + self->m_streamEnd, end);
+              });
+    }
+
+    void readTail(const QList<QByteArray> &resOnly, std::shared_ptr<QSet<QByteArray>> later,
+                  const QByteArray &from, const QByteArray &end) {
+        redis({"XRANGE", m_keys.stream(), from, end, "COUNT", QByteArray::number(kStreamChunk)},
+              [self = shared_from_this(), resOnly, later, end](const RedisValue &v) {
+                  QByteArray last;
+                  for (const RedisValue &e : v.elements) {
+                      const StreamEntry entry = StreamEntry::fromReply(self->m_sale, e);
+                      last = entry.id;
+                      if (entry.type() == StreamEntry::kBook)
+                          later->insert(entry.reservationId());
+                  }
+                  if (v.elements.size() == kStreamChunk && last != end)
+                      return self->readTail(resOnly, later, "(" + last, end);
+                  Snapshot &s = self->m_s;
+                  QList<QByteArray> lost;
+                  for (const QByteArray &rid : resOnly) {
+                      if (!later->contains(rid)) {
+                          lost << rid;
+                          continue;
+                      }
+                      // Not part of this snapshot: neither its counters nor its entry are.
+                      ++s.resLater;
+                      Reservation &r = s.reservations[rid];
+                      r.inRes = false;
+                      if (!r.inPg && !r.confirmed)
+                          s.reservations.remove(rid);
+                  }
+                  self->readResHashes(lost, 0);
+              });
+    }
+
+    // The reservation hashes of ids found only in the set: what they hold is all that is left of
+    // those bookings, enough to rebuild the book entry (its "ts" is expires_ms - hold).
+    void readResHashes(const QList<QByteArray> &rids, qsizetype from) {
+        if (from >= rids.size())
+            return finish(m_s);
+        const qsizetype to = std::min<qsizetype>(rids.size(), from + kResChunk);
+        auto left = std::make_shared<qsizetype>(to - from);
+        for (qsizetype i = from; i < to; ++i) {
+            const QByteArray rid = rids[i];
+            redis({"HMGET", m_keys.reservation(rid), "user", "item", "qty", "price", "status",
+                   "expires_ms"},
+                  [self = shared_from_this(), rids, to, left, rid](const RedisValue &v) {
+                      self->addResHash(rid, v);
+                      if (--*left == 0)
+                          self->readResHashes(rids, to);
+                  });
+        }
+    }
+
+    void addResHash(const QByteArray &rid, const RedisValue &hash) {
+        Reservation &r = m_s.reservations[rid];
+        if (hash.at(0).isNil()) {
+            r.inRes = false; // expired between SSCAN and now
+            if (!r.inPg)
+                m_s.reservations.remove(rid);
+            return;
+        }
+        const QByteArray user = hash.at(0).bytes();
+        const qint64 item = hash.at(1).toInt();
+        const qint64 qty = hash.at(2).toInt();
+        const qint64 expires = hash.at(5).toInt();
+        if (!r.inPg) {
+            r.user = user;
+            r.item = item;
+            r.qty = qty;
+        }
+        if (hash.at(4).bytes() == "confirmed")
+            r.confirmed = true;
+        r.bookEntry =
+            StreamEntry::book(OrderRow{rid, m_sale, item, user, int(qty), hash.at(3).toInt() * qty,
+                                       expires - m_holdMs, expires});
+    }
+
+    const qint64 m_sale;
+    const SaleKeys m_keys;
+    // T0
+    bool m_hasGroup = false;
+    StreamId m_lastDelivered;
+    QSet<QByteArray> m_pending; // the group's pending entry ids
+    // T1
+    qint64 m_holdMs = 0; // the sale's hold, for rebuilding a book entry's "ts"
+    // T2
+    QByteArray m_streamEnd; // the stream's last id at the cut ("" = empty stream)
+    Snapshot m_s;
+};
+
+} // namespace
+
+void readSnapshot(PgConnection &pg, RedisClient &redis, qint64 saleId,
+                  std::function<void(const Result<Snapshot> &)> done) {
+    std::make_shared<Reader>(pg, redis, saleId, std::move(done))->start();
+}
+
+} // namespace flashsale::reconcile

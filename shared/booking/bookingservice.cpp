@@ -114,7 +114,6 @@ void BookingService::book(const BookingRequest &req,
             if (steadyMs() < it.value()) {
                 BookingOutcome o;
                 o.kind = BookingOutcome::Kind::SoldOut;
-                o.fromCache = true;
                 done(o);
                 return;
             }

@@ -66,7 +66,6 @@ struct BookingOutcome {
     qint64 remaining = 0;
     qint64 priceCents = 0;
     bool replayed = false;
-    bool fromCache = false; // SoldOut answered from this thread's memory, without Redis
     qint64 startsAtMs = 0;
     qint64 nowMs = 0;
     qint64 retryAfterMs = 0;

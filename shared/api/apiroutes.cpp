@@ -2,18 +2,18 @@
 
 #include "api/bookinginput.h"
 #include "booking/bookingservice.h"
+#include "booking/itemimage.h"
 #include "booking/salecatalog.h"
 #include "booking/salekeys.h"
 #include "core/config.h"
+#include "core/fieldreader.h"
 #include "core/logging.h"
 #include "core/timeformat.h"
 #include "http/httpserver.h"
 #include "metrics/metrics.h"
 #include "pg/pgconnection.h"
-#include "core/fieldreader.h"
 #include "redis/redisclient.h"
 #include "redis/redisdurability.h"
-#include "booking/itemimage.h"
 #include "stats/livestats.h"
 
 #include <QCryptographicHash>
@@ -71,7 +71,7 @@ Counter &bookingCounter(BookingOutcome::Kind kind) {
         return *c;
     Counter &c = Metrics::instance().counter(
         "flashsale_bookings_total", "Booking decisions of book.lua, by outcome.",
-        QByteArray("outcome=\"") + BookingOutcome::name(kind) + '"');
+        QByteArray("outcome=\"") + bookingOutcomeSpelling(kind).code + '"');
     cache.insert(int(kind), &c);
     return c;
 }
@@ -350,69 +350,66 @@ void ApiRoutes::itemImage(const ExchangePtr &ex, const QStringList &params) {
 
 Problem ApiRoutes::bookingProblem(const BookingOutcome &o) {
     using K = BookingOutcome::Kind;
+    const BookingOutcomeSpelling &spelling = bookingOutcomeSpelling(o.kind);
+    if (!spelling.problem) // accepted is no problem
+        return Problem::make(500, QStringLiteral("internal"),
+                             QStringLiteral("unexpected booking outcome"));
+    // Type and status from the table; the detail and the members each outcome carries here.
+    Problem p = Problem::make(spelling.status, QString::fromLatin1(spelling.problem));
     switch (o.kind) {
-    case K::Accepted:
-        break;
-    case K::UnknownSale:
-        return Problem::make(404, QStringLiteral("sale-not-found"));
-    case K::UnknownItem:
-        return Problem::make(404, QStringLiteral("item-not-found"));
     case K::ItemRequired:
-        return Problem::make(400, QStringLiteral("item-required"),
-                             QStringLiteral("This sale has several items; send item_id."));
+        p.detail = QStringLiteral("This sale has several items; send item_id.");
+        break;
     case K::NotStarted:
-        return Problem::make(403, QStringLiteral("sale-not-started"),
-                             QStringLiteral("The sale opens at %1.").arg(isoTime(o.startsAtMs)))
-            .with(QStringLiteral("starts_at"), isoTime(o.startsAtMs))
+        p.detail = QStringLiteral("The sale opens at %1.").arg(isoTime(o.startsAtMs));
+        p.with(QStringLiteral("starts_at"), isoTime(o.startsAtMs))
             .with(QStringLiteral("server_time"), isoTime(o.nowMs))
             .header("Retry-After", retryAfterSeconds(o.startsAtMs - o.nowMs));
-    case K::Closed:
-        return Problem::make(403, QStringLiteral("sale-closed"));
-    case K::Paused:
-        return Problem::make(403, QStringLiteral("sale-paused"));
+        break;
     case K::SoldOut:
-        return Problem::make(409, QStringLiteral("sold-out")).with(QStringLiteral("remaining"), 0);
+        p.with(QStringLiteral("remaining"), 0);
+        break;
     case K::InsufficientStock:
-        return Problem::make(409, QStringLiteral("insufficient-stock"),
-                             QStringLiteral("Only %1 units remain.").arg(o.remaining))
-            .with(QStringLiteral("remaining"), o.remaining);
+        p.detail = QStringLiteral("Only %1 units remain.").arg(o.remaining);
+        p.with(QStringLiteral("remaining"), o.remaining);
+        break;
     case K::PerUserLimit:
-        return Problem::make(
-                   409, QStringLiteral("per-user-limit"),
-                   QStringLiteral("You hold %1 of at most %2 units.").arg(o.held).arg(o.limit))
-            .with(QStringLiteral("held"), o.held)
-            .with(QStringLiteral("limit"), o.limit);
+        p.detail = QStringLiteral("You hold %1 of at most %2 units.").arg(o.held).arg(o.limit);
+        p.with(QStringLiteral("held"), o.held).with(QStringLiteral("limit"), o.limit);
+        break;
     case K::Throttled:
-        return Problem::make(429, QStringLiteral("throttled"))
-            .with(QStringLiteral("retry_after_ms"), o.retryAfterMs)
+        p.with(QStringLiteral("retry_after_ms"), o.retryAfterMs)
             .header("Retry-After", retryAfterSeconds(o.retryAfterMs));
-    case K::IdempotencyMismatch:
-        return Problem::make(422, QStringLiteral("idempotency-key-reused"));
+        break;
     case K::RateLimited:
-        return Problem::make(429, QStringLiteral("rate-limited"),
-                             QStringLiteral("Too many bookings from this %1; retry in %2 ms.")
-                                 .arg(o.rateScope == "ip" ? QStringLiteral("address")
-                                                          : QStringLiteral("user"))
-                                 .arg(o.retryAfterMs))
-            .with(QStringLiteral("scope"), QString::fromUtf8(o.rateScope))
+        p.detail =
+            QStringLiteral("Too many bookings from this %1; retry in %2 ms.")
+                .arg(o.rateScope == "ip" ? QStringLiteral("address") : QStringLiteral("user"))
+                .arg(o.retryAfterMs);
+        p.with(QStringLiteral("scope"), QString::fromUtf8(o.rateScope))
             .with(QStringLiteral("retry_after_ms"), o.retryAfterMs)
             .header("Retry-After", retryAfterSeconds(o.retryAfterMs));
+        break;
     case K::PowRequired:
-        return Problem::make(428, QStringLiteral("pow-required"),
-                             QStringLiteral("This sale asks for a proof of work of %1 bits.")
-                                 .arg(o.powDifficulty))
-            .with(QStringLiteral("difficulty"), o.powDifficulty);
+        p.detail =
+            QStringLiteral("This sale asks for a proof of work of %1 bits.").arg(o.powDifficulty);
+        p.with(QStringLiteral("difficulty"), o.powDifficulty);
+        break;
     case K::PowTooEasy:
-        return Problem::make(403, QStringLiteral("pow-invalid"),
-                             QStringLiteral("The sale now asks for %1 bits; ask for a new "
-                                            "challenge.")
-                                 .arg(o.powDifficulty))
-            .with(QStringLiteral("difficulty"), o.powDifficulty);
+        p.detail = QStringLiteral("The sale now asks for %1 bits; ask for a new challenge.")
+                       .arg(o.powDifficulty);
+        p.with(QStringLiteral("difficulty"), o.powDifficulty);
+        break;
+    case K::Accepted:
+    case K::UnknownSale:
+    case K::UnknownItem:
+    case K::Closed:
+    case K::Paused:
+    case K::IdempotencyMismatch:
     case K::PowReplayed:
-        return Problem::make(409, QStringLiteral("pow-replayed"));
+        break;
     }
-    return Problem::make(500, QStringLiteral("internal"),
-                         QStringLiteral("unexpected booking outcome"));
+    return p;
 }
 
 Problem ApiRoutes::dependencyProblem(const Error &e) {
@@ -485,7 +482,8 @@ void ApiRoutes::submitBooking(const ExchangePtr &ex, const BookingRequest &req, 
         if (stats) {
             const double seconds =
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-            stats->record(saleId, r ? BookingOutcome::name(r->kind) : "unavailable", seconds);
+            stats->record(saleId, r ? bookingOutcomeSpelling(r->kind).code : kBookingUndecided,
+                          seconds);
         }
         if (!r) {
             ex->sendProblem(dependencyProblem(r.error()));

@@ -46,44 +46,6 @@ qint64 steadyMs() {
 
 } // namespace
 
-const char *BookingOutcome::name(Kind kind) {
-    switch (kind) {
-    case Kind::Accepted:
-        return "accepted";
-    case Kind::UnknownSale:
-        return "unknown_sale";
-    case Kind::NotStarted:
-        return "not_started";
-    case Kind::Closed:
-        return "closed";
-    case Kind::Paused:
-        return "paused";
-    case Kind::ItemRequired:
-        return "item_required";
-    case Kind::UnknownItem:
-        return "unknown_item";
-    case Kind::SoldOut:
-        return "sold_out";
-    case Kind::InsufficientStock:
-        return "insufficient_stock";
-    case Kind::PerUserLimit:
-        return "per_user_limit";
-    case Kind::Throttled:
-        return "throttled";
-    case Kind::IdempotencyMismatch:
-        return "idempotency_mismatch";
-    case Kind::RateLimited:
-        return "rate_limited";
-    case Kind::PowRequired:
-        return "pow_required";
-    case Kind::PowTooEasy:
-        return "pow_too_easy";
-    case Kind::PowReplayed:
-        return "pow_replayed";
-    }
-    return "unknown";
-}
-
 BookingService::BookingService(RedisClient &redis, std::chrono::milliseconds idempotencyTtl,
                                std::chrono::milliseconds soldOutCache)
     : m_redis(redis)
@@ -142,70 +104,14 @@ void BookingService::book(const BookingRequest &req,
                          done(std::unexpected(r.error()));
                          return;
                      }
-                     const RedisValue &v = *r;
-                     if (!v.isArray() || v.elements.isEmpty()) {
-                         done(std::unexpected(protocolError("book.lua", v)));
+                     const auto o = BookingOutcome::fromReply(*r);
+                     if (!o) {
+                         done(std::unexpected(protocolError("book.lua", *r)));
                          return;
                      }
-                     using K = BookingOutcome::Kind;
-                     BookingOutcome o;
-                     const QByteArray code = v.at(0).bytes();
-                     if (code == "accepted") {
-                         o.kind = K::Accepted;
-                         o.reservationId = v.at(1).bytes();
-                         o.itemId = v.at(2).toInt();
-                         o.quantity = int(v.at(3).toInt());
-                         o.expiresAtMs = v.at(4).toInt();
-                         o.remaining = v.at(5).toInt();
-                         o.replayed = v.at(6).toInt() == 1;
-                         o.priceCents = v.at(7).toInt();
-                     } else if (code == "sold_out") {
-                         o.kind = K::SoldOut;
-                         if (m_soldOutCacheMs > 0)
-                             m_soldOutUntil.insert(cacheKey, steadyMs() + m_soldOutCacheMs);
-                     } else if (code == "throttled") {
-                         o.kind = K::Throttled;
-                         o.retryAfterMs = v.at(1).toInt();
-                     } else if (code == "limit") {
-                         o.kind = K::PerUserLimit;
-                         o.held = v.at(1).toInt();
-                         o.limit = v.at(2).toInt();
-                     } else if (code == "insufficient") {
-                         o.kind = K::InsufficientStock;
-                         o.remaining = v.at(1).toInt();
-                     } else if (code == "not_started") {
-                         o.kind = K::NotStarted;
-                         o.startsAtMs = v.at(1).toInt();
-                         o.nowMs = v.at(2).toInt();
-                     } else if (code == "closed") {
-                         o.kind = K::Closed;
-                     } else if (code == "paused") {
-                         o.kind = K::Paused;
-                     } else if (code == "unknown_sale") {
-                         o.kind = K::UnknownSale;
-                     } else if (code == "unknown_item") {
-                         o.kind = K::UnknownItem;
-                     } else if (code == "item_required") {
-                         o.kind = K::ItemRequired;
-                     } else if (code == "idem_mismatch") {
-                         o.kind = K::IdempotencyMismatch;
-                     } else if (code == "rate_limited") {
-                         o.kind = K::RateLimited;
-                         o.rateScope = v.at(1).bytes();
-                         o.retryAfterMs = v.at(2).toInt();
-                     } else if (code == "pow_required") {
-                         o.kind = K::PowRequired;
-                         o.powDifficulty = int(v.at(1).toInt());
-                     } else if (code == "pow_too_easy") {
-                         o.kind = K::PowTooEasy;
-                         o.powDifficulty = int(v.at(1).toInt());
-                     } else if (code == "pow_replayed") {
-                         o.kind = K::PowReplayed;
-                     } else {
-                         done(std::unexpected(protocolError("book.lua", v)));
-                         return;
-                     }
-                     done(o);
+                     if (o->kind == BookingOutcome::Kind::SoldOut && m_soldOutCacheMs > 0)
+                         m_soldOutUntil.insert(cacheKey, steadyMs() + m_soldOutCacheMs);
+                     done(*o);
                  });
 }
 

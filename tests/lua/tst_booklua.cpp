@@ -128,11 +128,11 @@ private Q_SLOTS:
                                 << 10 << 0;
         QTest::addRow("cap reached by earlier bookings")
             << QByteArray("active") << -1000LL << hour << 10 << 2 << 0 << 1
-            << QStringList{"alice:1", "alice:1"} << QByteArray("alice") << 1 << QByteArray("limit")
-            << 8 << 2;
+            << QStringList{"alice:1", "alice:1"} << QByteArray("alice") << 1
+            << QByteArray("per_user_limit") << 8 << 2;
         QTest::addRow("cap exceeded by one quantity")
             << QByteArray("active") << -1000LL << hour << 10 << 2 << 0 << 1 << QStringList{}
-            << QByteArray("alice") << 3 << QByteArray("limit") << 10 << 0;
+            << QByteArray("alice") << 3 << QByteArray("per_user_limit") << 10 << 0;
         QTest::addRow("cap is per user")
             << QByteArray("active") << -1000LL << hour << 10 << 2 << 0 << 1
             << QStringList{"alice:2"} << QByteArray("bob") << 2 << QByteArray("accepted") << 6 << 2;
@@ -147,7 +147,7 @@ private Q_SLOTS:
                                   << QByteArray("sold_out") << 0 << 2;
         QTest::addRow("fewer left than asked")
             << QByteArray("active") << -1000LL << hour << 2 << 5 << 0 << 1 << QStringList{"a:1"}
-            << QByteArray("b") << 2 << QByteArray("insufficient") << 1 << 1;
+            << QByteArray("b") << 2 << QByteArray("insufficient_stock") << 1 << 1;
         QTest::addRow("token bucket empty")
             << QByteArray("active") << -1000LL << hour << 10 << 5 << 1 << 1 << QStringList{"a:1"}
             << QByteArray("b") << 1 << QByteArray("throttled") << 9 << 1;
@@ -241,7 +241,7 @@ private Q_SLOTS:
         QCOMPARE(streamLength(sale), 1);
 
         // Same key, different request: refused, nothing booked.
-        QCOMPARE(book(sale, "erin", 1, "", "key-1").value(0), QByteArray("idem_mismatch"));
+        QCOMPARE(book(sale, "erin", 1, "", "key-1").value(0), QByteArray("idempotency_mismatch"));
         // Keys are per user: another user's identical key is a new booking.
         const QList<QByteArray> other = book(sale, "frank", 2, "", "key-1");
         QCOMPARE(other.value(0), QByteArray("accepted"));
@@ -266,7 +266,7 @@ private Q_SLOTS:
         QThread::msleep(120);
         QCOMPARE(book(sale, "u3", 1).value(0), QByteArray("accepted"));
         // A refusal for another reason spends no token.
-        QCOMPARE(book(sale, "u1", 200).value(0), QByteArray("limit"));
+        QCOMPARE(book(sale, "u1", 200).value(0), QByteArray("per_user_limit"));
     }
 
     void severalItems() {
@@ -277,7 +277,7 @@ private Q_SLOTS:
         QCOMPARE(book(sale, "g", 2, "41").value(0), QByteArray("accepted"));
         QCOMPARE(book(sale, "g", 1, "42").value(7), QByteArray("300"));
         // The cap counts units across items.
-        QCOMPARE(book(sale, "g", 1, "42").value(0), QByteArray("limit"));
+        QCOMPARE(book(sale, "g", 1, "42").value(0), QByteArray("per_user_limit"));
         QCOMPARE(remaining(sale, "41"), 3);
         QCOMPARE(remaining(sale, "42"), 4);
     }

@@ -13,7 +13,6 @@
 #include "metrics/metrics.h"
 #include "pg/pgconnection.h"
 #include "redis/redisclient.h"
-#include "redis/redisdurability.h"
 #include "stats/livestats.h"
 
 #include <QCryptographicHash>
@@ -86,7 +85,8 @@ ApiRoutes::ApiRoutes(const Config &config, BookingService &booking, SaleCatalog 
     , m_redis(redis)
     , m_pg(pg)
     , m_tokens(config.buyerTokenSecret.toUtf8())
-    , m_pow(config.buyerTokenSecret.toUtf8()) {
+    , m_pow(config.buyerTokenSecret.toUtf8())
+    , m_metrics(redis, pg) {
     m_booking.setRateLimits(RateLimits{config.rateLimitIp, config.rateLimitIpBurst,
                                        config.rateLimitUser, config.rateLimitUserBurst});
 }
@@ -175,7 +175,7 @@ void ApiRoutes::install(HttpServer &s) {
     s.addRoute("GET", QStringLiteral("/readyz"),
                [this](const ExchangePtr &ex, const QStringList &) { ready(ex); });
     s.addRoute("GET", QStringLiteral("/metrics"),
-               [this](const ExchangePtr &ex, const QStringList &) { metrics(ex); });
+               [this](const ExchangePtr &ex, const QStringList &) { m_metrics.serve(ex); });
     s.addRoute("GET", QStringLiteral("/problems/{slug}"),
                [this](const ExchangePtr &ex, const QStringList &p) { problemType(ex, p); });
     s.addRoute("POST", QStringLiteral("/api/v1/admin/sales"),
@@ -723,144 +723,6 @@ void ApiRoutes::ready(const ExchangePtr &ex) {
         state->postgres = r ? QStringLiteral("ok") : r.error().message;
         finish();
     });
-}
-
-void ApiRoutes::metrics(const ExchangePtr &ex) {
-    // Per-sale gauges are read from Redis at scrape time, so every API process reports the
-    // shared truth rather than what it happened to see.
-    struct Gauges {
-        QMap<qint64, qint64> stock, pending, lag, dead;
-        std::optional<qint64> outboxRows; // unknown while PostgreSQL cannot be asked
-        double outboxAgeSeconds = 0;
-        RedisDurability durability;
-        bool up = true;
-        int left = 0;
-    };
-    auto render = [ex](const Gauges &g) {
-        QByteArray out = Metrics::instance().render();
-        out += "# HELP flashsale_postgres_up Whether this scrape could read PostgreSQL.\n"
-               "# TYPE flashsale_postgres_up gauge\nflashsale_postgres_up "
-               + QByteArray(g.outboxRows ? "1" : "0") + '\n';
-        if (g.outboxRows) {
-            out += "# HELP flashsale_outbox_unpublished Outbox rows not yet published to Kafka.\n"
-                   "# TYPE flashsale_outbox_unpublished gauge\nflashsale_outbox_unpublished "
-                   + QByteArray::number(*g.outboxRows) + '\n';
-            out += "# HELP flashsale_outbox_oldest_unpublished_seconds Age of the oldest "
-                   "unpublished outbox row.\n# TYPE flashsale_outbox_oldest_unpublished_seconds "
-                   "gauge\nflashsale_outbox_oldest_unpublished_seconds "
-                   + QByteArray::number(g.outboxAgeSeconds, 'f', 3) + '\n';
-        }
-        out += "# HELP flashsale_redis_up Whether this scrape could read Redis.\n"
-               "# TYPE flashsale_redis_up gauge\nflashsale_redis_up "
-               + QByteArray(g.up ? "1" : "0") + '\n';
-        if (g.durability.known)
-            out += "# HELP flashsale_redis_durability Redis persistence: 1 for the append-only "
-                   "file's fsync policy in use (appendfsync=\"off\" without one).\n"
-                   "# TYPE flashsale_redis_durability gauge\nflashsale_redis_durability{"
-                   "appendfsync=\""
-                   + (g.durability.appendOnly ? g.durability.appendFsync : QByteArray("off"))
-                   + "\"} 1\n";
-        const struct {
-            const char *name;
-            const char *help;
-            const QMap<qint64, qint64> &values;
-        } families[] = {
-            {"flashsale_sale_stock_remaining", "Units not yet sold or held, per sale.", g.stock},
-            {"flashsale_stream_pending",
-             "Stream entries delivered to a worker, not yet acknowledged.", g.pending},
-            {"flashsale_stream_lag", "Stream entries not yet delivered to any worker.", g.lag},
-            {"flashsale_stream_dead_letter_entries", "Entries in the sale's dead-letter stream.",
-             g.dead},
-        };
-        for (const auto &f : families) {
-            if (f.values.isEmpty())
-                continue;
-            out +=
-                QByteArray("# HELP ") + f.name + ' ' + f.help + "\n# TYPE " + f.name + " gauge\n";
-            for (auto it = f.values.constBegin(); it != f.values.constEnd(); ++it)
-                out += QByteArray(f.name) + "{sale=\"" + QByteArray::number(it.key()) + "\"} "
-                       + QByteArray::number(it.value()) + '\n';
-        }
-        ex->send(200, "text/plain; version=0.0.4; charset=utf-8", out);
-    };
-    // Outbox lag from PostgreSQL (one query on a partial index), then the per-sale gauges.
-    auto g = std::make_shared<Gauges>();
-    m_pg.query(
-        "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
-        "FROM outbox WHERE published_at IS NULL",
-        {}, [this, g, render](const Result<PgResult> &o) {
-            if (o) {
-                g->outboxRows = o->rows.value(0).value(0).toLongLong();
-                g->outboxAgeSeconds = o->rows.value(0).value(1).toDouble();
-            }
-            readRedisDurability(m_redis, [g](const RedisDurability &d) { g->durability = d; });
-            m_redis.command(
-                {"SMEMBERS", SaleKeys::saleIndex()},
-                [this, g, render](const Result<RedisValue> &members) {
-                    if (!members || !members->isArray()) {
-                        g->up = false;
-                        render(*g);
-                        return;
-                    }
-                    QList<qint64> ids;
-                    for (const RedisValue &m : members->elements)
-                        ids << m.toInt();
-                    std::sort(ids.begin(), ids.end(), std::greater<>());
-                    ids = ids.mid(0, 500); // the newest sales; older ones are closed long ago
-                    if (ids.isEmpty()) {
-                        render(*g);
-                        return;
-                    }
-                    g->left = int(ids.size()) * 3;
-                    auto finish = [g, render] {
-                        if (--g->left == 0)
-                            render(*g);
-                    };
-                    for (qint64 id : ids) {
-                        const SaleKeys k(id);
-                        m_redis.command({"HVALS", k.stock()},
-                                        [id, g, finish](const Result<RedisValue> &r) {
-                                            if (r && r->isArray()) {
-                                                qint64 sum = 0;
-                                                for (const RedisValue &v : r->elements)
-                                                    sum += v.toInt();
-                                                g->stock.insert(id, sum);
-                                            } else {
-                                                g->up = false;
-                                            }
-                                            finish();
-                                        });
-                        m_redis.command(
-                            {"XINFO", "GROUPS", k.stream()},
-                            [id, g, finish](const Result<RedisValue> &r) {
-                                // [[name, workers, consumers, n, pending, n, last-delivered-id, id,
-                                // entries-read, n,
-                                //   lag, n], ...]; no stream yet is an error reply, and simply no
-                                //   gauge.
-                                if (r && r->isArray()) {
-                                    for (const RedisValue &group : r->elements) {
-                                        QHash<QByteArray, RedisValue> f;
-                                        for (qsizetype i = 0; i + 1 < group.elements.size(); i += 2)
-                                            f.insert(group.elements[i].bytes(),
-                                                     group.elements[i + 1]);
-                                        if (f.value("name").bytes() != "workers")
-                                            continue;
-                                        g->pending.insert(id, f.value("pending").toInt());
-                                        if (!f.value("lag").isNil())
-                                            g->lag.insert(id, f.value("lag").toInt());
-                                    }
-                                }
-                                finish();
-                            });
-                        m_redis.command({"XLEN", k.deadLetters()},
-                                        [id, g, finish](const Result<RedisValue> &r) {
-                                            if (r && r->toInt() > 0)
-                                                g->dead.insert(id, r->toInt());
-                                            finish();
-                                        });
-                    }
-                });
-        });
 }
 
 void ApiRoutes::reservation(const ExchangePtr &ex, const QStringList &params) {

@@ -3,6 +3,7 @@
 #include "api/bookinginput.h"
 #include "booking/bookingservice.h"
 #include "booking/itemimage.h"
+#include "booking/reservationid.h"
 #include "booking/salecatalog.h"
 #include "booking/salekeys.h"
 #include "core/config.h"
@@ -727,7 +728,7 @@ void ApiRoutes::ready(const ExchangePtr &ex) {
 
 void ApiRoutes::reservation(const ExchangePtr &ex, const QStringList &params) {
     const QByteArray rid = params.value(0).toUtf8();
-    const qint64 sale = BookingService::saleOfReservation(rid);
+    const qint64 sale = reservationSale(rid);
     if (sale == 0) {
         ex->sendProblem(Problem::make(404, QStringLiteral("reservation-not-found")));
         return;
@@ -767,24 +768,22 @@ FROM orders WHERE reservation_id = $1)";
                     ex->sendProblem(dependencyProblem(h.error()));
                     return;
                 }
-                QHash<QByteArray, QByteArray> f;
-                for (qsizetype i = 0; i + 1 < h->elements.size(); i += 2)
-                    f.insert(h->elements[i].bytes(), h->elements[i + 1].bytes());
+                const auto f = h->fields();
                 if (f.isEmpty()) {
                     ex->sendProblem(Problem::make(404, QStringLiteral("reservation-not-found")));
                     return;
                 }
                 ex->sendJson(
-                    200, QJsonObject{{"reservation_id", QString::fromUtf8(rid)},
-                                     {"status", "reserved"},
-                                     {"sale_id", sale},
-                                     {"item_id", f.value("item").toLongLong()},
-                                     {"user_id", QString::fromUtf8(f.value("user"))},
-                                     {"quantity", f.value("qty").toInt()},
-                                     {"amount_cents",
-                                      f.value("price").toLongLong() * f.value("qty").toLongLong()},
-                                     {"expires_at", isoTime(f.value("expires_ms").toLongLong())},
-                                     {"payment_started", f.value("status") == "confirmed"}});
+                    200,
+                    QJsonObject{{"reservation_id", QString::fromUtf8(rid)},
+                                {"status", "reserved"},
+                                {"sale_id", sale},
+                                {"item_id", f.value("item").toInt()},
+                                {"user_id", QString::fromUtf8(f.value("user").bytes())},
+                                {"quantity", int(f.value("qty").toInt())},
+                                {"amount_cents", f.value("price").toInt() * f.value("qty").toInt()},
+                                {"expires_at", isoTime(f.value("expires_ms").toInt())},
+                                {"payment_started", f.value("status").bytes() == "confirmed"}});
             });
     });
 }

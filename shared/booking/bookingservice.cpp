@@ -177,20 +177,14 @@ void BookingService::saleView(
                          done(std::optional<QJsonObject>());
                          return;
                      }
-                     auto toMap = [](const RedisValue &pairs) {
-                         QHash<QByteArray, QByteArray> m;
-                         for (qsizetype i = 0; i + 1 < pairs.elements.size(); i += 2)
-                             m.insert(pairs.elements[i].bytes(), pairs.elements[i + 1].bytes());
-                         return m;
-                     };
                      const qint64 now = v.at(0).toInt();
-                     const auto meta = toMap(v.at(1));
-                     const auto stock = toMap(v.at(2));
-                     const auto price = toMap(v.at(3));
-                     const auto names = toMap(v.at(4));
-                     const qint64 starts = meta.value("starts_ms").toLongLong();
-                     const qint64 ends = meta.value("ends_ms").toLongLong();
-                     const QByteArray stored = meta.value("state");
+                     const auto meta = v.at(1).fields();
+                     const auto stock = v.at(2).fields();
+                     const auto price = v.at(3).fields();
+                     const auto names = v.at(4).fields();
+                     const qint64 starts = meta.value("starts_ms").toInt();
+                     const qint64 ends = meta.value("ends_ms").toInt();
+                     const QByteArray stored = meta.value("state").bytes();
                      QString state;
                      if (stored == "stopped" || now >= ends)
                          state = QStringLiteral("closed");
@@ -208,22 +202,23 @@ void BookingService::saleView(
                      qint64 remaining = 0;
                      for (qint64 id : ids) {
                          const QByteArray key = QByteArray::number(id);
-                         const qint64 left = stock.value(key).toLongLong();
+                         const qint64 left = stock.value(key).toInt();
                          remaining += left;
-                         items.append(QJsonObject{{"id", id},
-                                                  {"name", QString::fromUtf8(names.value(key))},
-                                                  {"price_cents", price.value(key).toLongLong()},
-                                                  {"remaining", left}});
+                         items.append(
+                             QJsonObject{{"id", id},
+                                         {"name", QString::fromUtf8(names.value(key).bytes())},
+                                         {"price_cents", price.value(key).toInt()},
+                                         {"remaining", left}});
                      }
                      done(QJsonObject{{"id", saleId},
-                                      {"name", QString::fromUtf8(meta.value("name"))},
+                                      {"name", QString::fromUtf8(meta.value("name").bytes())},
                                       {"state", state},
                                       {"starts_at", isoTime(starts)},
                                       {"ends_at", isoTime(ends)},
                                       {"server_time", isoTime(now)},
-                                      {"per_user_limit", meta.value("limit").toLongLong()},
-                                      {"hold_seconds", meta.value("hold_ms").toLongLong() / 1000},
-                                      {"pow_difficulty", meta.value("pow").toLongLong()},
+                                      {"per_user_limit", meta.value("limit").toInt()},
+                                      {"hold_seconds", meta.value("hold_ms").toInt() / 1000},
+                                      {"pow_difficulty", meta.value("pow").toInt()},
                                       {"remaining", remaining},
                                       {"items", items}});
                  });

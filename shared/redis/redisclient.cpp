@@ -12,42 +12,6 @@
 
 namespace flashsale {
 
-namespace {
-
-RedisValue copyReply(const redisReply *r) {
-    RedisValue v;
-    switch (r->type) {
-    case REDIS_REPLY_STRING:
-        v.type = RedisValue::Type::String;
-        v.string = QByteArray(r->str, qsizetype(r->len));
-        break;
-    case REDIS_REPLY_STATUS:
-        v.type = RedisValue::Type::Status;
-        v.string = QByteArray(r->str, qsizetype(r->len));
-        break;
-    case REDIS_REPLY_ERROR:
-        v.type = RedisValue::Type::Error;
-        v.string = QByteArray(r->str, qsizetype(r->len));
-        break;
-    case REDIS_REPLY_INTEGER:
-        v.type = RedisValue::Type::Integer;
-        v.integer = r->integer;
-        break;
-    case REDIS_REPLY_ARRAY:
-        v.type = RedisValue::Type::Array;
-        v.elements.reserve(qsizetype(r->elements));
-        for (size_t i = 0; i < r->elements; ++i)
-            v.elements.append(copyReply(r->element[i]));
-        break;
-    default:
-        v.type = RedisValue::Type::Nil;
-        break;
-    }
-    return v;
-}
-
-} // namespace
-
 Result<RedisClient::Endpoint> RedisClient::Endpoint::fromUrl(const QString &text) {
     const QUrl url(text, QUrl::StrictMode);
     if (!url.isValid() || url.scheme() != QLatin1String("redis") || url.host().isEmpty())
@@ -295,7 +259,7 @@ void RedisClient::complete(Pending *pending, void *reply) {
                 const auto rtt = std::chrono::steady_clock::now() - pending->sentAt;
                 onRoundTrip(std::chrono::duration<double>(rtt).count());
             }
-            pending->callback(copyReply(static_cast<redisReply *>(reply)));
+            pending->callback(RedisValue::fromHiredis(static_cast<redisReply *>(reply)));
         } else {
             pending->callback(
                 fail(ErrorCode::Unavailable, QStringLiteral("redis connection lost")));

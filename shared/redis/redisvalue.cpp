@@ -1,5 +1,7 @@
 #include "redisvalue.h"
 
+#include <hiredis/hiredis.h>
+
 namespace flashsale {
 
 const RedisValue &RedisValue::at(qsizetype i) const {
@@ -44,6 +46,38 @@ QHash<QByteArray, RedisValue> RedisValue::fields() const {
     for (qsizetype i = 0; i + 1 < elements.size(); i += 2)
         out.insert(elements[i].bytes(), elements[i + 1]);
     return out;
+}
+
+RedisValue RedisValue::fromHiredis(const redisReply *r) {
+    RedisValue v;
+    switch (r->type) {
+    case REDIS_REPLY_STRING:
+        v.type = RedisValue::Type::String;
+        v.string = QByteArray(r->str, qsizetype(r->len));
+        break;
+    case REDIS_REPLY_STATUS:
+        v.type = RedisValue::Type::Status;
+        v.string = QByteArray(r->str, qsizetype(r->len));
+        break;
+    case REDIS_REPLY_ERROR:
+        v.type = RedisValue::Type::Error;
+        v.string = QByteArray(r->str, qsizetype(r->len));
+        break;
+    case REDIS_REPLY_INTEGER:
+        v.type = RedisValue::Type::Integer;
+        v.integer = r->integer;
+        break;
+    case REDIS_REPLY_ARRAY:
+        v.type = RedisValue::Type::Array;
+        v.elements.reserve(qsizetype(r->elements));
+        for (size_t i = 0; i < r->elements; ++i)
+            v.elements.append(fromHiredis(r->element[i]));
+        break;
+    default:
+        v.type = RedisValue::Type::Nil;
+        break;
+    }
+    return v;
 }
 
 } // namespace flashsale

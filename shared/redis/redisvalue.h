@@ -4,6 +4,8 @@
 #include <QHash>
 #include <QList>
 
+struct redisReply;
+
 namespace flashsale {
 
 // A Redis reply copied out of hiredis, so no hiredis type leaks into the rest of the code.
@@ -31,6 +33,10 @@ struct RedisValue {
     QList<std::pair<QByteArray, QByteArray>> pairs() const;
     // The same reply as a map from name to value (the last of a repeated name wins).
     QHash<QByteArray, RedisValue> fields() const;
+
+    // A deep copy of a hiredis reply (RESP2 types; anything else is Nil). For RedisClient, and
+    // for the tests' synchronous connection.
+    static RedisValue fromHiredis(const redisReply *reply);
 };
 
 } // namespace flashsale

@@ -33,11 +33,12 @@
 -- work (required, hard enough, not spent before), item, per-user cap, stock, admission bucket.
 -- A token is spent only by a booking that is otherwise accepted.
 --
--- Returns an array whose first element is the outcome:
+-- Returns an array whose first element is the outcome's code (shared/booking/outcome.cpp: the
+-- same name is the metric label, and gives the problem type and status):
 --   {'accepted', rid, item, qty, expires_ms, remaining, replayed (0|1), price}
 --   {'unknown_sale'}   {'not_started', starts_ms, now_ms}   {'closed'}   {'paused'}
---   {'item_required'}           {'unknown_item'}              {'sold_out'}    {'insufficient', remaining}
---   {'limit', held, limit}      {'throttled', retry_after_ms} {'idem_mismatch'}
+--   {'item_required'}   {'unknown_item'}   {'sold_out'}   {'insufficient_stock', remaining}
+--   {'per_user_limit', held, limit}   {'throttled', retry_after_ms}   {'idempotency_mismatch'}
 --   {'rate_limited', 'ip'|'user', retry_after_ms}
 --   {'pow_required', difficulty}  {'pow_too_easy', difficulty}  {'pow_replayed'}
 
@@ -103,7 +104,7 @@ if idem ~= '' then
     if prev then
         local prid, pitem, pqty, pexp = string.match(prev, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
         if pitem ~= item or tonumber(pqty) ~= qty then
-            return {'idem_mismatch'}
+            return {'idempotency_mismatch'}
         end
         local remaining = tonumber(redis.call('HGET', KEYS[2], item) or '0')
         local price = tonumber(redis.call('HGET', KEYS[3], item) or '0')
@@ -145,14 +146,14 @@ remaining = tonumber(remaining)
 local limit = tonumber(meta[4])
 local held = tonumber(redis.call('HGET', KEYS[4], user) or '0')
 if held + qty > limit then
-    return {'limit', held, limit}
+    return {'per_user_limit', held, limit}
 end
 
 if remaining == 0 then
     return {'sold_out'}
 end
 if remaining < qty then
-    return {'insufficient', remaining}
+    return {'insufficient_stock', remaining}
 end
 
 local rate = tonumber(meta[5])

@@ -1,27 +1,37 @@
 #pragma once
 
+#include "core/fieldreader.h"
 #include "core/result.h"
 #include "protocol/adminprotocol.h"
-#include "redis/redisscript.h"
 
 #include <QJsonObject>
 
 #include <expected>
 #include <functional>
+#include <memory>
 
 namespace flashsale {
 
+class AdminAudit;
+class AdminReconcile;
+class AdminSales;
+class AdminSchedules;
 class PgConnection;
 class RedisClient;
 class Reconciler;
 class SaleCatalog;
 struct Config;
 
-// The admin operations of docs/ADMIN_PROTOCOL.md, for one API thread: validation, the changes
-// in PostgreSQL and Redis, and their audit records. Subscriptions are the session's business
-// (AdminSession); everything else is answered here.
+// The admin operations of docs/ADMIN_PROTOCOL.md, for one API thread: routes each request to
+// the area that answers it (validation, the changes in PostgreSQL and Redis, their audit
+// records) and holds what the areas share: the failures they answer with. Subscriptions are
+// the session's business (AdminSession); everything else is answered here.
 //
-// Owned by, and called on, the thread of the connections it is given.
+//   sale.*       AdminSales        schedule.*   AdminSchedules
+//   reconcile.*  AdminReconcile    audit.list   AdminAudit       ping  here
+//
+// Owns its areas. Owned by, and called on, the thread of the connections it is given, which
+// must outlive it.
 class AdminService {
 public:
     using Answer = std::expected<QJsonObject, admin::AdminFailure>;
@@ -29,38 +39,32 @@ public:
 
     AdminService(const Config &config, PgConnection &pg, RedisClient &redis, SaleCatalog &catalog,
                  Reconciler &reconciler);
+    ~AdminService();
 
+    // Answers `request` through `reply`, exactly once; stats.subscribe and stats.unsubscribe
+    // are the session's and answered Internal here.
     void handle(const admin::AdminRequest &request, const QString &actor, Reply reply);
 
-    // Loads sale objects (docs/ADMIN_PROTOCOL.md) matching `where` (SQL over alias s, with $1..),
-    // with their remaining stock from Redis.
-    void loadSales(const QByteArray &where, const QList<QByteArray> &params, int limit,
-                   std::function<void(const Result<QList<QJsonObject>> &)> done);
-    void loadSale(qint64 saleId, std::function<void(const Result<QJsonObject> &)> done);
+    // Sale objects for the session's pushes (AdminSales::loadSale).
+    AdminSales &sales() { return *m_sales; }
 
-    // The failure for a dependency error (Redis, PostgreSQL).
+    // The largest id an argument may name.
+    static constexpr qint64 kMaxId = Q_INT64_C(999999999999999999);
+    static admin::AdminFailure failure(admin::AdminError code, const QString &message,
+                                       FieldErrors details = {});
+    // InvalidArgs naming each invalid argument (its JSON pointer under /args) in details.
+    static admin::AdminFailure invalidArgs(const FieldErrors &errors);
+    // The failure for a dependency error (Redis, PostgreSQL): Unavailable for unreachable or
+    // slow, Internal (logged) for a defect.
     static admin::AdminFailure dependencyFailure(const Error &error);
+    // A jsonb column's text as JSON (an object or array), null for SQL NULL or anything else.
+    static QJsonValue jsonColumn(const QByteArray &text);
 
 private:
-    void listSales(const QJsonObject &args, Reply reply);
-    void getSale(const QJsonObject &args, Reply reply);
-    void createSale(const QJsonObject &args, const QString &actor, Reply reply);
-    void changeState(admin::Op op, const QJsonObject &args, const QString &actor, Reply reply);
-    void adjustStock(const QJsonObject &args, const QString &actor, Reply reply);
-    void createSchedule(const QJsonObject &args, const QString &actor, Reply reply);
-    void listSchedules(Reply reply);
-    void cancelSchedule(const QJsonObject &args, const QString &actor, Reply reply);
-    void reconcile(const QJsonObject &args, const QString &actor, Reply reply);
-    void listReconciliations(const QJsonObject &args, Reply reply);
-    void listAudit(const QJsonObject &args, Reply reply);
-
-    const Config &m_config;
-    PgConnection &m_pg;
-    RedisClient &m_redis;
-    SaleCatalog &m_catalog;
-    Reconciler &m_reconciler;
-    RedisScript m_adjust;
-    RedisScript m_setState;
+    std::unique_ptr<AdminSales> m_sales;
+    std::unique_ptr<AdminSchedules> m_schedules;
+    std::unique_ptr<AdminReconcile> m_reconcile;
+    std::unique_ptr<AdminAudit> m_audit;
 };
 
 } // namespace flashsale

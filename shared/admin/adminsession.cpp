@@ -1,5 +1,6 @@
 #include "adminsession.h"
 
+#include "admin/adminsales.h"
 #include "admin/adminservice.h"
 #include "core/logging.h"
 #include "pg/pgconnection.h"
@@ -130,7 +131,7 @@ void AdminHub::pollChanges() {
             }
             // Every change to a sale is audited, by any process: push the sale as it is now.
             for (qint64 saleId : std::as_const(changedSales))
-                m_service.loadSale(saleId, [this](const Result<QJsonObject> &sale) {
+                m_service.sales().loadSale(saleId, [this](const Result<QJsonObject> &sale) {
                     if (sale)
                         broadcast(QString::fromLatin1(admin::kEventSale), *sale);
                 });
@@ -214,8 +215,7 @@ void AdminSession::onText(const QString &text) {
 
 void AdminSession::subscribe(const admin::AdminRequest &request) {
     FieldReader r(request.args, QStringLiteral("/args"));
-    const auto saleId =
-        r.integer(QStringLiteral("sale_id"), true, 1, Q_INT64_C(999999999999999999));
+    const auto saleId = r.integer(QStringLiteral("sale_id"), true, 1, AdminService::kMaxId);
     const auto interval = r.integer(QStringLiteral("interval_ms"), false, 250, 5000);
     r.rejectUnknown();
     if (!r.ok()) {
@@ -266,8 +266,7 @@ void AdminSession::subscribe(const admin::AdminRequest &request) {
 
 void AdminSession::unsubscribe(const admin::AdminRequest &request) {
     FieldReader r(request.args, QStringLiteral("/args"));
-    const auto saleId =
-        r.integer(QStringLiteral("sale_id"), false, 1, Q_INT64_C(999999999999999999));
+    const auto saleId = r.integer(QStringLiteral("sale_id"), false, 1, AdminService::kMaxId);
     r.rejectUnknown();
     if (!r.ok()) {
         send(admin::encodeFailure(

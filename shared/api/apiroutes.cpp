@@ -2,18 +2,18 @@
 
 #include "api/bookinginput.h"
 #include "booking/bookingservice.h"
+#include "booking/itemimage.h"
+#include "booking/reservationid.h"
 #include "booking/salecatalog.h"
 #include "booking/salekeys.h"
 #include "core/config.h"
+#include "core/fieldreader.h"
 #include "core/logging.h"
 #include "core/timeformat.h"
 #include "http/httpserver.h"
 #include "metrics/metrics.h"
 #include "pg/pgconnection.h"
-#include "core/fieldreader.h"
 #include "redis/redisclient.h"
-#include "redis/redisdurability.h"
-#include "booking/itemimage.h"
 #include "stats/livestats.h"
 
 #include <QCryptographicHash>
@@ -71,7 +71,7 @@ Counter &bookingCounter(BookingOutcome::Kind kind) {
         return *c;
     Counter &c = Metrics::instance().counter(
         "flashsale_bookings_total", "Booking decisions of book.lua, by outcome.",
-        QByteArray("outcome=\"") + BookingOutcome::name(kind) + '"');
+        QByteArray("outcome=\"") + bookingOutcomeSpelling(kind).code + '"');
     cache.insert(int(kind), &c);
     return c;
 }
@@ -86,7 +86,8 @@ ApiRoutes::ApiRoutes(const Config &config, BookingService &booking, SaleCatalog 
     , m_redis(redis)
     , m_pg(pg)
     , m_tokens(config.buyerTokenSecret.toUtf8())
-    , m_pow(config.buyerTokenSecret.toUtf8()) {
+    , m_pow(config.buyerTokenSecret.toUtf8())
+    , m_metrics(redis, pg) {
     m_booking.setRateLimits(RateLimits{config.rateLimitIp, config.rateLimitIpBurst,
                                        config.rateLimitUser, config.rateLimitUserBurst});
 }
@@ -175,7 +176,7 @@ void ApiRoutes::install(HttpServer &s) {
     s.addRoute("GET", QStringLiteral("/readyz"),
                [this](const ExchangePtr &ex, const QStringList &) { ready(ex); });
     s.addRoute("GET", QStringLiteral("/metrics"),
-               [this](const ExchangePtr &ex, const QStringList &) { metrics(ex); });
+               [this](const ExchangePtr &ex, const QStringList &) { m_metrics.serve(ex); });
     s.addRoute("GET", QStringLiteral("/problems/{slug}"),
                [this](const ExchangePtr &ex, const QStringList &p) { problemType(ex, p); });
     s.addRoute("POST", QStringLiteral("/api/v1/admin/sales"),
@@ -350,69 +351,66 @@ void ApiRoutes::itemImage(const ExchangePtr &ex, const QStringList &params) {
 
 Problem ApiRoutes::bookingProblem(const BookingOutcome &o) {
     using K = BookingOutcome::Kind;
+    const BookingOutcomeSpelling &spelling = bookingOutcomeSpelling(o.kind);
+    if (!spelling.problem) // accepted is no problem
+        return Problem::make(500, QStringLiteral("internal"),
+                             QStringLiteral("unexpected booking outcome"));
+    // Type and status from the table; the detail and the members each outcome carries here.
+    Problem p = Problem::make(spelling.status, QString::fromLatin1(spelling.problem));
     switch (o.kind) {
-    case K::Accepted:
-        break;
-    case K::UnknownSale:
-        return Problem::make(404, QStringLiteral("sale-not-found"));
-    case K::UnknownItem:
-        return Problem::make(404, QStringLiteral("item-not-found"));
     case K::ItemRequired:
-        return Problem::make(400, QStringLiteral("item-required"),
-                             QStringLiteral("This sale has several items; send item_id."));
+        p.detail = QStringLiteral("This sale has several items; send item_id.");
+        break;
     case K::NotStarted:
-        return Problem::make(403, QStringLiteral("sale-not-started"),
-                             QStringLiteral("The sale opens at %1.").arg(isoTime(o.startsAtMs)))
-            .with(QStringLiteral("starts_at"), isoTime(o.startsAtMs))
+        p.detail = QStringLiteral("The sale opens at %1.").arg(isoTime(o.startsAtMs));
+        p.with(QStringLiteral("starts_at"), isoTime(o.startsAtMs))
             .with(QStringLiteral("server_time"), isoTime(o.nowMs))
             .header("Retry-After", retryAfterSeconds(o.startsAtMs - o.nowMs));
-    case K::Closed:
-        return Problem::make(403, QStringLiteral("sale-closed"));
-    case K::Paused:
-        return Problem::make(403, QStringLiteral("sale-paused"));
+        break;
     case K::SoldOut:
-        return Problem::make(409, QStringLiteral("sold-out")).with(QStringLiteral("remaining"), 0);
+        p.with(QStringLiteral("remaining"), 0);
+        break;
     case K::InsufficientStock:
-        return Problem::make(409, QStringLiteral("insufficient-stock"),
-                             QStringLiteral("Only %1 units remain.").arg(o.remaining))
-            .with(QStringLiteral("remaining"), o.remaining);
+        p.detail = QStringLiteral("Only %1 units remain.").arg(o.remaining);
+        p.with(QStringLiteral("remaining"), o.remaining);
+        break;
     case K::PerUserLimit:
-        return Problem::make(
-                   409, QStringLiteral("per-user-limit"),
-                   QStringLiteral("You hold %1 of at most %2 units.").arg(o.held).arg(o.limit))
-            .with(QStringLiteral("held"), o.held)
-            .with(QStringLiteral("limit"), o.limit);
+        p.detail = QStringLiteral("You hold %1 of at most %2 units.").arg(o.held).arg(o.limit);
+        p.with(QStringLiteral("held"), o.held).with(QStringLiteral("limit"), o.limit);
+        break;
     case K::Throttled:
-        return Problem::make(429, QStringLiteral("throttled"))
-            .with(QStringLiteral("retry_after_ms"), o.retryAfterMs)
+        p.with(QStringLiteral("retry_after_ms"), o.retryAfterMs)
             .header("Retry-After", retryAfterSeconds(o.retryAfterMs));
-    case K::IdempotencyMismatch:
-        return Problem::make(422, QStringLiteral("idempotency-key-reused"));
+        break;
     case K::RateLimited:
-        return Problem::make(429, QStringLiteral("rate-limited"),
-                             QStringLiteral("Too many bookings from this %1; retry in %2 ms.")
-                                 .arg(o.rateScope == "ip" ? QStringLiteral("address")
-                                                          : QStringLiteral("user"))
-                                 .arg(o.retryAfterMs))
-            .with(QStringLiteral("scope"), QString::fromUtf8(o.rateScope))
+        p.detail =
+            QStringLiteral("Too many bookings from this %1; retry in %2 ms.")
+                .arg(o.rateScope == "ip" ? QStringLiteral("address") : QStringLiteral("user"))
+                .arg(o.retryAfterMs);
+        p.with(QStringLiteral("scope"), QString::fromUtf8(o.rateScope))
             .with(QStringLiteral("retry_after_ms"), o.retryAfterMs)
             .header("Retry-After", retryAfterSeconds(o.retryAfterMs));
+        break;
     case K::PowRequired:
-        return Problem::make(428, QStringLiteral("pow-required"),
-                             QStringLiteral("This sale asks for a proof of work of %1 bits.")
-                                 .arg(o.powDifficulty))
-            .with(QStringLiteral("difficulty"), o.powDifficulty);
+        p.detail =
+            QStringLiteral("This sale asks for a proof of work of %1 bits.").arg(o.powDifficulty);
+        p.with(QStringLiteral("difficulty"), o.powDifficulty);
+        break;
     case K::PowTooEasy:
-        return Problem::make(403, QStringLiteral("pow-invalid"),
-                             QStringLiteral("The sale now asks for %1 bits; ask for a new "
-                                            "challenge.")
-                                 .arg(o.powDifficulty))
-            .with(QStringLiteral("difficulty"), o.powDifficulty);
+        p.detail = QStringLiteral("The sale now asks for %1 bits; ask for a new challenge.")
+                       .arg(o.powDifficulty);
+        p.with(QStringLiteral("difficulty"), o.powDifficulty);
+        break;
+    case K::Accepted:
+    case K::UnknownSale:
+    case K::UnknownItem:
+    case K::Closed:
+    case K::Paused:
+    case K::IdempotencyMismatch:
     case K::PowReplayed:
-        return Problem::make(409, QStringLiteral("pow-replayed"));
+        break;
     }
-    return Problem::make(500, QStringLiteral("internal"),
-                         QStringLiteral("unexpected booking outcome"));
+    return p;
 }
 
 Problem ApiRoutes::dependencyProblem(const Error &e) {
@@ -485,7 +483,8 @@ void ApiRoutes::submitBooking(const ExchangePtr &ex, const BookingRequest &req, 
         if (stats) {
             const double seconds =
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-            stats->record(saleId, r ? BookingOutcome::name(r->kind) : "unavailable", seconds);
+            stats->record(saleId, r ? bookingOutcomeSpelling(r->kind).code : kBookingUndecided,
+                          seconds);
         }
         if (!r) {
             ex->sendProblem(dependencyProblem(r.error()));
@@ -727,147 +726,9 @@ void ApiRoutes::ready(const ExchangePtr &ex) {
     });
 }
 
-void ApiRoutes::metrics(const ExchangePtr &ex) {
-    // Per-sale gauges are read from Redis at scrape time, so every API process reports the
-    // shared truth rather than what it happened to see.
-    struct Gauges {
-        QMap<qint64, qint64> stock, pending, lag, dead;
-        std::optional<qint64> outboxRows; // unknown while PostgreSQL cannot be asked
-        double outboxAgeSeconds = 0;
-        RedisDurability durability;
-        bool up = true;
-        int left = 0;
-    };
-    auto render = [ex](const Gauges &g) {
-        QByteArray out = Metrics::instance().render();
-        out += "# HELP flashsale_postgres_up Whether this scrape could read PostgreSQL.\n"
-               "# TYPE flashsale_postgres_up gauge\nflashsale_postgres_up "
-               + QByteArray(g.outboxRows ? "1" : "0") + '\n';
-        if (g.outboxRows) {
-            out += "# HELP flashsale_outbox_unpublished Outbox rows not yet published to Kafka.\n"
-                   "# TYPE flashsale_outbox_unpublished gauge\nflashsale_outbox_unpublished "
-                   + QByteArray::number(*g.outboxRows) + '\n';
-            out += "# HELP flashsale_outbox_oldest_unpublished_seconds Age of the oldest "
-                   "unpublished outbox row.\n# TYPE flashsale_outbox_oldest_unpublished_seconds "
-                   "gauge\nflashsale_outbox_oldest_unpublished_seconds "
-                   + QByteArray::number(g.outboxAgeSeconds, 'f', 3) + '\n';
-        }
-        out += "# HELP flashsale_redis_up Whether this scrape could read Redis.\n"
-               "# TYPE flashsale_redis_up gauge\nflashsale_redis_up "
-               + QByteArray(g.up ? "1" : "0") + '\n';
-        if (g.durability.known)
-            out += "# HELP flashsale_redis_durability Redis persistence: 1 for the append-only "
-                   "file's fsync policy in use (appendfsync=\"off\" without one).\n"
-                   "# TYPE flashsale_redis_durability gauge\nflashsale_redis_durability{"
-                   "appendfsync=\""
-                   + (g.durability.appendOnly ? g.durability.appendFsync : QByteArray("off"))
-                   + "\"} 1\n";
-        const struct {
-            const char *name;
-            const char *help;
-            const QMap<qint64, qint64> &values;
-        } families[] = {
-            {"flashsale_sale_stock_remaining", "Units not yet sold or held, per sale.", g.stock},
-            {"flashsale_stream_pending",
-             "Stream entries delivered to a worker, not yet acknowledged.", g.pending},
-            {"flashsale_stream_lag", "Stream entries not yet delivered to any worker.", g.lag},
-            {"flashsale_stream_dead_letter_entries", "Entries in the sale's dead-letter stream.",
-             g.dead},
-        };
-        for (const auto &f : families) {
-            if (f.values.isEmpty())
-                continue;
-            out +=
-                QByteArray("# HELP ") + f.name + ' ' + f.help + "\n# TYPE " + f.name + " gauge\n";
-            for (auto it = f.values.constBegin(); it != f.values.constEnd(); ++it)
-                out += QByteArray(f.name) + "{sale=\"" + QByteArray::number(it.key()) + "\"} "
-                       + QByteArray::number(it.value()) + '\n';
-        }
-        ex->send(200, "text/plain; version=0.0.4; charset=utf-8", out);
-    };
-    // Outbox lag from PostgreSQL (one query on a partial index), then the per-sale gauges.
-    auto g = std::make_shared<Gauges>();
-    m_pg.query(
-        "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
-        "FROM outbox WHERE published_at IS NULL",
-        {}, [this, g, render](const Result<PgResult> &o) {
-            if (o) {
-                g->outboxRows = o->rows.value(0).value(0).toLongLong();
-                g->outboxAgeSeconds = o->rows.value(0).value(1).toDouble();
-            }
-            readRedisDurability(m_redis, [g](const RedisDurability &d) { g->durability = d; });
-            m_redis.command(
-                {"SMEMBERS", SaleKeys::saleIndex()},
-                [this, g, render](const Result<RedisValue> &members) {
-                    if (!members || !members->isArray()) {
-                        g->up = false;
-                        render(*g);
-                        return;
-                    }
-                    QList<qint64> ids;
-                    for (const RedisValue &m : members->elements)
-                        ids << m.toInt();
-                    std::sort(ids.begin(), ids.end(), std::greater<>());
-                    ids = ids.mid(0, 500); // the newest sales; older ones are closed long ago
-                    if (ids.isEmpty()) {
-                        render(*g);
-                        return;
-                    }
-                    g->left = int(ids.size()) * 3;
-                    auto finish = [g, render] {
-                        if (--g->left == 0)
-                            render(*g);
-                    };
-                    for (qint64 id : ids) {
-                        const SaleKeys k(id);
-                        m_redis.command({"HVALS", k.stock()},
-                                        [id, g, finish](const Result<RedisValue> &r) {
-                                            if (r && r->isArray()) {
-                                                qint64 sum = 0;
-                                                for (const RedisValue &v : r->elements)
-                                                    sum += v.toInt();
-                                                g->stock.insert(id, sum);
-                                            } else {
-                                                g->up = false;
-                                            }
-                                            finish();
-                                        });
-                        m_redis.command(
-                            {"XINFO", "GROUPS", k.stream()},
-                            [id, g, finish](const Result<RedisValue> &r) {
-                                // [[name, workers, consumers, n, pending, n, last-delivered-id, id,
-                                // entries-read, n,
-                                //   lag, n], ...]; no stream yet is an error reply, and simply no
-                                //   gauge.
-                                if (r && r->isArray()) {
-                                    for (const RedisValue &group : r->elements) {
-                                        QHash<QByteArray, RedisValue> f;
-                                        for (qsizetype i = 0; i + 1 < group.elements.size(); i += 2)
-                                            f.insert(group.elements[i].bytes(),
-                                                     group.elements[i + 1]);
-                                        if (f.value("name").bytes() != "workers")
-                                            continue;
-                                        g->pending.insert(id, f.value("pending").toInt());
-                                        if (!f.value("lag").isNil())
-                                            g->lag.insert(id, f.value("lag").toInt());
-                                    }
-                                }
-                                finish();
-                            });
-                        m_redis.command({"XLEN", k.deadLetters()},
-                                        [id, g, finish](const Result<RedisValue> &r) {
-                                            if (r && r->toInt() > 0)
-                                                g->dead.insert(id, r->toInt());
-                                            finish();
-                                        });
-                    }
-                });
-        });
-}
-
 void ApiRoutes::reservation(const ExchangePtr &ex, const QStringList &params) {
     const QByteArray rid = params.value(0).toUtf8();
-    const qint64 sale = BookingService::saleOfReservation(rid);
+    const qint64 sale = reservationSale(rid);
     if (sale == 0) {
         ex->sendProblem(Problem::make(404, QStringLiteral("reservation-not-found")));
         return;
@@ -907,24 +768,22 @@ FROM orders WHERE reservation_id = $1)";
                     ex->sendProblem(dependencyProblem(h.error()));
                     return;
                 }
-                QHash<QByteArray, QByteArray> f;
-                for (qsizetype i = 0; i + 1 < h->elements.size(); i += 2)
-                    f.insert(h->elements[i].bytes(), h->elements[i + 1].bytes());
+                const auto f = h->fields();
                 if (f.isEmpty()) {
                     ex->sendProblem(Problem::make(404, QStringLiteral("reservation-not-found")));
                     return;
                 }
                 ex->sendJson(
-                    200, QJsonObject{{"reservation_id", QString::fromUtf8(rid)},
-                                     {"status", "reserved"},
-                                     {"sale_id", sale},
-                                     {"item_id", f.value("item").toLongLong()},
-                                     {"user_id", QString::fromUtf8(f.value("user"))},
-                                     {"quantity", f.value("qty").toInt()},
-                                     {"amount_cents",
-                                      f.value("price").toLongLong() * f.value("qty").toLongLong()},
-                                     {"expires_at", isoTime(f.value("expires_ms").toLongLong())},
-                                     {"payment_started", f.value("status") == "confirmed"}});
+                    200,
+                    QJsonObject{{"reservation_id", QString::fromUtf8(rid)},
+                                {"status", "reserved"},
+                                {"sale_id", sale},
+                                {"item_id", f.value("item").toInt()},
+                                {"user_id", QString::fromUtf8(f.value("user").bytes())},
+                                {"quantity", int(f.value("qty").toInt())},
+                                {"amount_cents", f.value("price").toInt() * f.value("qty").toInt()},
+                                {"expires_at", isoTime(f.value("expires_ms").toInt())},
+                                {"payment_started", f.value("status").bytes() == "confirmed"}});
             });
     });
 }

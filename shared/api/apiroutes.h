@@ -2,6 +2,7 @@
 
 #include "admission/buyertoken.h"
 #include "admission/powchallenge.h"
+#include "api/metricsroute.h"
 #include "http/httpexchange.h"
 
 #include <functional>
@@ -20,8 +21,9 @@ struct Config;
 struct Error;
 
 // The HTTP API of one API thread: routes, input validation, and the one place where outcomes
-// and errors become HTTP statuses and problem types (see docs/API.md). All objects given are
-// owned by the caller, live on the caller's thread, and must outlive the routes.
+// and errors become HTTP responses (see docs/API.md); a booking outcome's problem type and status
+// come from its row in booking/outcome.h. GET /metrics is answered by MetricsRoute. All objects
+// given are owned by the caller, live on the caller's thread, and must outlive the routes.
 class ApiRoutes {
 public:
     ApiRoutes(const Config &config, BookingService &booking, SaleCatalog &catalog,
@@ -49,7 +51,6 @@ private:
     void createSale(const ExchangePtr &ex);
     void warmSale(const ExchangePtr &ex, const QStringList &params);
     void ready(const ExchangePtr &ex);
-    void metrics(const ExchangePtr &ex);
     void problemType(const ExchangePtr &ex, const QStringList &params);
     void itemImage(const ExchangePtr &ex, const QStringList &params);
     void challenge(const ExchangePtr &ex, const QStringList &params);
@@ -83,6 +84,7 @@ private:
     std::function<int()> m_connectionsDown;
     BuyerTokens m_tokens;
     PowChallenges m_pow;
+    MetricsRoute m_metrics;
 };
 
 } // namespace flashsale

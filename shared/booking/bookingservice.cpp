@@ -46,44 +46,6 @@ qint64 steadyMs() {
 
 } // namespace
 
-const char *BookingOutcome::name(Kind kind) {
-    switch (kind) {
-    case Kind::Accepted:
-        return "accepted";
-    case Kind::UnknownSale:
-        return "unknown_sale";
-    case Kind::NotStarted:
-        return "not_started";
-    case Kind::Closed:
-        return "closed";
-    case Kind::Paused:
-        return "paused";
-    case Kind::ItemRequired:
-        return "item_required";
-    case Kind::UnknownItem:
-        return "unknown_item";
-    case Kind::SoldOut:
-        return "sold_out";
-    case Kind::InsufficientStock:
-        return "insufficient_stock";
-    case Kind::PerUserLimit:
-        return "per_user_limit";
-    case Kind::Throttled:
-        return "throttled";
-    case Kind::IdempotencyMismatch:
-        return "idempotency_mismatch";
-    case Kind::RateLimited:
-        return "rate_limited";
-    case Kind::PowRequired:
-        return "pow_required";
-    case Kind::PowTooEasy:
-        return "pow_too_easy";
-    case Kind::PowReplayed:
-        return "pow_replayed";
-    }
-    return "unknown";
-}
-
 BookingService::BookingService(RedisClient &redis, std::chrono::milliseconds idempotencyTtl,
                                std::chrono::milliseconds soldOutCache)
     : m_redis(redis)
@@ -114,7 +76,6 @@ void BookingService::book(const BookingRequest &req,
             if (steadyMs() < it.value()) {
                 BookingOutcome o;
                 o.kind = BookingOutcome::Kind::SoldOut;
-                o.fromCache = true;
                 done(o);
                 return;
             }
@@ -143,70 +104,14 @@ void BookingService::book(const BookingRequest &req,
                          done(std::unexpected(r.error()));
                          return;
                      }
-                     const RedisValue &v = *r;
-                     if (!v.isArray() || v.elements.isEmpty()) {
-                         done(std::unexpected(protocolError("book.lua", v)));
+                     const auto o = BookingOutcome::fromReply(*r);
+                     if (!o) {
+                         done(std::unexpected(protocolError("book.lua", *r)));
                          return;
                      }
-                     using K = BookingOutcome::Kind;
-                     BookingOutcome o;
-                     const QByteArray code = v.at(0).bytes();
-                     if (code == "accepted") {
-                         o.kind = K::Accepted;
-                         o.reservationId = v.at(1).bytes();
-                         o.itemId = v.at(2).toInt();
-                         o.quantity = int(v.at(3).toInt());
-                         o.expiresAtMs = v.at(4).toInt();
-                         o.remaining = v.at(5).toInt();
-                         o.replayed = v.at(6).toInt() == 1;
-                         o.priceCents = v.at(7).toInt();
-                     } else if (code == "sold_out") {
-                         o.kind = K::SoldOut;
-                         if (m_soldOutCacheMs > 0)
-                             m_soldOutUntil.insert(cacheKey, steadyMs() + m_soldOutCacheMs);
-                     } else if (code == "throttled") {
-                         o.kind = K::Throttled;
-                         o.retryAfterMs = v.at(1).toInt();
-                     } else if (code == "limit") {
-                         o.kind = K::PerUserLimit;
-                         o.held = v.at(1).toInt();
-                         o.limit = v.at(2).toInt();
-                     } else if (code == "insufficient") {
-                         o.kind = K::InsufficientStock;
-                         o.remaining = v.at(1).toInt();
-                     } else if (code == "not_started") {
-                         o.kind = K::NotStarted;
-                         o.startsAtMs = v.at(1).toInt();
-                         o.nowMs = v.at(2).toInt();
-                     } else if (code == "closed") {
-                         o.kind = K::Closed;
-                     } else if (code == "paused") {
-                         o.kind = K::Paused;
-                     } else if (code == "unknown_sale") {
-                         o.kind = K::UnknownSale;
-                     } else if (code == "unknown_item") {
-                         o.kind = K::UnknownItem;
-                     } else if (code == "item_required") {
-                         o.kind = K::ItemRequired;
-                     } else if (code == "idem_mismatch") {
-                         o.kind = K::IdempotencyMismatch;
-                     } else if (code == "rate_limited") {
-                         o.kind = K::RateLimited;
-                         o.rateScope = v.at(1).bytes();
-                         o.retryAfterMs = v.at(2).toInt();
-                     } else if (code == "pow_required") {
-                         o.kind = K::PowRequired;
-                         o.powDifficulty = int(v.at(1).toInt());
-                     } else if (code == "pow_too_easy") {
-                         o.kind = K::PowTooEasy;
-                         o.powDifficulty = int(v.at(1).toInt());
-                     } else if (code == "pow_replayed") {
-                         o.kind = K::PowReplayed;
-                     } else {
-                         done(std::unexpected(protocolError("book.lua", v)));
-                         return;
-                     }
-                     done(o);
+                     if (o->kind == BookingOutcome::Kind::SoldOut && m_soldOutCacheMs > 0)
+                         m_soldOutUntil.insert(cacheKey, steadyMs() + m_soldOutCacheMs);
+                     done(*o);
                  });
 }
 
@@ -272,20 +177,14 @@ void BookingService::saleView(
                          done(std::optional<QJsonObject>());
                          return;
                      }
-                     auto toMap = [](const RedisValue &pairs) {
-                         QHash<QByteArray, QByteArray> m;
-                         for (qsizetype i = 0; i + 1 < pairs.elements.size(); i += 2)
-                             m.insert(pairs.elements[i].bytes(), pairs.elements[i + 1].bytes());
-                         return m;
-                     };
                      const qint64 now = v.at(0).toInt();
-                     const auto meta = toMap(v.at(1));
-                     const auto stock = toMap(v.at(2));
-                     const auto price = toMap(v.at(3));
-                     const auto names = toMap(v.at(4));
-                     const qint64 starts = meta.value("starts_ms").toLongLong();
-                     const qint64 ends = meta.value("ends_ms").toLongLong();
-                     const QByteArray stored = meta.value("state");
+                     const auto meta = v.at(1).fields();
+                     const auto stock = v.at(2).fields();
+                     const auto price = v.at(3).fields();
+                     const auto names = v.at(4).fields();
+                     const qint64 starts = meta.value("starts_ms").toInt();
+                     const qint64 ends = meta.value("ends_ms").toInt();
+                     const QByteArray stored = meta.value("state").bytes();
                      QString state;
                      if (stored == "stopped" || now >= ends)
                          state = QStringLiteral("closed");
@@ -303,22 +202,23 @@ void BookingService::saleView(
                      qint64 remaining = 0;
                      for (qint64 id : ids) {
                          const QByteArray key = QByteArray::number(id);
-                         const qint64 left = stock.value(key).toLongLong();
+                         const qint64 left = stock.value(key).toInt();
                          remaining += left;
-                         items.append(QJsonObject{{"id", id},
-                                                  {"name", QString::fromUtf8(names.value(key))},
-                                                  {"price_cents", price.value(key).toLongLong()},
-                                                  {"remaining", left}});
+                         items.append(
+                             QJsonObject{{"id", id},
+                                         {"name", QString::fromUtf8(names.value(key).bytes())},
+                                         {"price_cents", price.value(key).toInt()},
+                                         {"remaining", left}});
                      }
                      done(QJsonObject{{"id", saleId},
-                                      {"name", QString::fromUtf8(meta.value("name"))},
+                                      {"name", QString::fromUtf8(meta.value("name").bytes())},
                                       {"state", state},
                                       {"starts_at", isoTime(starts)},
                                       {"ends_at", isoTime(ends)},
                                       {"server_time", isoTime(now)},
-                                      {"per_user_limit", meta.value("limit").toLongLong()},
-                                      {"hold_seconds", meta.value("hold_ms").toLongLong() / 1000},
-                                      {"pow_difficulty", meta.value("pow").toLongLong()},
+                                      {"per_user_limit", meta.value("limit").toInt()},
+                                      {"hold_seconds", meta.value("hold_ms").toInt() / 1000},
+                                      {"pow_difficulty", meta.value("pow").toInt()},
                                       {"remaining", remaining},
                                       {"items", items}});
                  });

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "booking/outcome.h"
 #include "core/result.h"
 #include "redis/redisscript.h"
 
@@ -36,47 +37,6 @@ struct RateLimits {
     int ipBurst = 20;
     int userPerSecond = 0;
     int userBurst = 5;
-};
-
-// What book.lua decided. Only the fields of the outcome's kind are set.
-struct BookingOutcome {
-    enum class Kind {
-        Accepted,
-        UnknownSale,
-        NotStarted,
-        Closed,
-        Paused,
-        ItemRequired,
-        UnknownItem,
-        SoldOut,
-        InsufficientStock,
-        PerUserLimit,
-        Throttled,
-        IdempotencyMismatch,
-        RateLimited, // rateScope names the limit ("ip" or "user"); retryAfterMs when to retry
-        PowRequired, // the sale asks for a proof of work of powDifficulty bits
-        PowTooEasy,  // the one presented is below the sale's powDifficulty
-        PowReplayed, // the challenge was spent by an earlier booking
-    };
-    Kind kind = Kind::UnknownSale;
-    QByteArray reservationId;
-    qint64 itemId = 0;
-    int quantity = 0;
-    qint64 expiresAtMs = 0;
-    qint64 remaining = 0;
-    qint64 priceCents = 0;
-    bool replayed = false;
-    bool fromCache = false; // SoldOut answered from this thread's memory, without Redis
-    qint64 startsAtMs = 0;
-    qint64 nowMs = 0;
-    qint64 retryAfterMs = 0;
-    qint64 held = 0;
-    qint64 limit = 0;
-    QByteArray rateScope;
-    int powDifficulty = 0;
-
-    // Stable lower-case name, used as a metrics label: "accepted", "sold_out", ...
-    static const char *name(Kind kind);
 };
 
 struct ConfirmOutcome {

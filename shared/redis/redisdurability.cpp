@@ -28,11 +28,9 @@ void readRedisDurability(RedisClient &redis, std::function<void(const RedisDurab
     redis.command({"CONFIG", "GET", "appendonly", "appendfsync"},
                   [done = std::move(done)](const Result<RedisValue> &r) {
                       RedisDurability d;
-                      if (r && r->isArray()) {
-                          // A flat array of name, value pairs, in no promised order.
-                          for (qsizetype i = 0; i + 1 < r->elements.size(); i += 2) {
-                              const QByteArray name = r->elements[i].bytes();
-                              const QByteArray value = r->elements[i + 1].bytes();
+                      if (r) {
+                          // Name, value pairs, in no promised order; none for an error reply.
+                          for (const auto &[name, value] : r->pairs()) {
                               if (name == "appendonly") {
                                   d.appendOnly = value == "yes";
                                   d.known = true;

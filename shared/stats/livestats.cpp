@@ -5,6 +5,7 @@
 #include "core/logging.h"
 #include "pg/pgconnection.h"
 #include "redis/redisclient.h"
+#include "stats/saleprobe.h"
 
 #include <QDateTime>
 #include <QHostInfo>
@@ -144,7 +145,8 @@ void Heartbeat::beat() {
 
 StatsCollector::StatsCollector(RedisClient &redis, PgConnection &pg)
     : m_redis(redis)
-    , m_pg(pg) {}
+    , m_pg(pg)
+    , m_probe(redis) {}
 
 namespace {
 
@@ -253,7 +255,7 @@ void StatsCollector::collect(qint64 saleId, std::function<void(const Result<QJso
         }
         return false;
     };
-    s->left = 6 + int(kLatencyWindowS) + 1;
+    s->left = 4 + int(kLatencyWindowS) + 1;
 
     m_pg.query(R"(
 SELECT count(*) FILTER (WHERE status = 'pending' AND payment_started_at IS NULL),
@@ -286,43 +288,26 @@ FROM orders WHERE sale_id = $1)",
                         }
                         finish();
                     });
-    m_redis.command({"HVALS", k.stock()}, [s, finish, redisFailed](const Result<RedisValue> &r) {
-        if (!redisFailed(r) && r->isArray() && !r->elements.isEmpty()) {
-            qint64 sum = 0;
-            for (const RedisValue &v : r->elements)
-                sum += v.toInt();
-            s->remaining = sum;
-        }
-        finish();
-    });
-    m_redis.command({"XINFO", "GROUPS", k.stream()}, [s, finish](const Result<RedisValue> &r) {
-        // No stream yet is an error reply: nothing accepted, no lag.
-        if (r && r->isArray()) {
-            for (const RedisValue &group : r->elements) {
-                QHash<QByteArray, RedisValue> f;
-                for (qsizetype i = 0; i + 1 < group.elements.size(); i += 2)
-                    f.insert(group.elements[i].bytes(), group.elements[i + 1]);
-                if (f.value("name").bytes() != "workers")
-                    continue;
-                s->streamPending = f.value("pending").toInt();
-                s->streamLag = f.value("lag").toInt();
-            }
-        }
-        finish();
-    });
-    m_redis.command({"XLEN", k.deadLetters()}, [s, finish](const Result<RedisValue> &r) {
-        if (r && !r->isError())
-            s->dead = r->toInt();
+    // Stock, stream and dead letters as /metrics reads them. A sale without a stock hash has no
+    // remaining (null), and a stream without the group no lag (0).
+    m_probe.read(saleId, [s, finish](const SaleProbe::Reading &r) {
+        if (r.stockError)
+            s->error = *r.stockError;
+        if (r.stockRead && r.items > 0)
+            s->remaining = r.remaining;
+        s->streamPending = r.pending.value_or(0);
+        s->streamLag = r.lag.value_or(0);
+        s->dead = r.deadLetters.value_or(0);
         finish();
     });
     m_redis.command({"HGETALL", livestats::processesKey()}, [this, s, finish, redisFailed](
                                                                 const Result<RedisValue> &r) {
-        if (!redisFailed(r) && r->isArray()) {
-            for (qsizetype i = 0; i + 1 < r->elements.size(); i += 2) {
-                const QJsonObject p = QJsonDocument::fromJson(r->elements[i + 1].bytes()).object();
+        if (!redisFailed(r)) {
+            for (const auto &[id, heartbeat] : r->pairs()) {
+                const QJsonObject p = QJsonDocument::fromJson(heartbeat).object();
                 const qint64 age = s->nowMs - qint64(p.value("seen_ms").toDouble());
                 if (age > kProcessForgetMs) {
-                    m_redis.command({"HDEL", livestats::processesKey(), r->elements[i].bytes()},
+                    m_redis.command({"HDEL", livestats::processesKey(), id},
                                     [](const Result<RedisValue> &) {});
                     continue;
                 }
@@ -346,10 +331,9 @@ FROM orders WHERE sale_id = $1)",
         const bool inRateWindow = sec >= nowS - kRateWindowS && sec < nowS;
         m_redis.command({"HGETALL", livestats::secondKey(saleId, sec)},
                         [s, finish, inRateWindow](const Result<RedisValue> &r) {
-                            if (r && r->isArray()) {
-                                for (qsizetype i = 0; i + 1 < r->elements.size(); i += 2) {
-                                    const QByteArray f = r->elements[i].bytes();
-                                    const qint64 n = r->elements[i + 1].toInt();
+                            if (r) {
+                                for (const auto &[f, count] : r->pairs()) {
+                                    const qint64 n = count.toLongLong();
                                     if (f.startsWith("l:")) {
                                         const int b = f.mid(2).toInt();
                                         if (b >= 0 && b < livestats::kBuckets)

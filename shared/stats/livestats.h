@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/result.h"
+#include "stats/saleprobe.h"
 
 #include <QElapsedTimer>
 #include <QHash>
@@ -90,8 +91,9 @@ private:
     QTimer m_timer;
 };
 
-// Builds one sale's stats snapshot from Redis (counters, stock, stream, heartbeats) and
-// PostgreSQL (orders by status, outbox). Owned by, and called on, its connections' thread.
+// Builds one sale's stats snapshot from Redis (counters, heartbeats, and stock and stream through
+// SaleProbe, as /metrics reads them) and PostgreSQL (orders by status, outbox). Owned by, and
+// called on, its connections' thread.
 class StatsCollector {
 public:
     StatsCollector(RedisClient &redis, PgConnection &pg);
@@ -100,6 +102,7 @@ public:
 private:
     RedisClient &m_redis;
     PgConnection &m_pg;
+    SaleProbe m_probe;
 };
 
 } // namespace flashsale

@@ -3,6 +3,7 @@
 // authorisation, protocol round trips for every operation, typed errors for malformed
 // messages, the audit log, and live stats summed across two API processes.
 
+#include "booking/salekeys.h"
 #include "protocol/adminclient.h"
 #include "rawhttp.h"
 #include "testservers.h"
@@ -519,6 +520,35 @@ private Q_SLOTS:
             QVERIFY(o.contains("loop_lag_ms"));
         }
         QCOMPARE(upApi, 2);
+        // Live stats and /metrics read the sale's stock, stream and dead letters alike: two
+        // dead letters show in both, next to the same remaining stock and stream lag.
+        RedisSync redis(m_redisServer.port());
+        for (int i = 0; i < 2; ++i)
+            redis.command({"XADD", SaleKeys(id).deadLetters(), "*", "reason", "test"});
+        const QByteArray sale = "{sale=\"" + QByteArray::number(id) + "\"} ";
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                const QJsonObject last = [&] {
+                    for (qsizetype i = events.size() - 1; i >= 0; --i)
+                        if (events.at(i).at(0).toString() == QLatin1String("stats"))
+                            return events.at(i).at(1).toJsonObject();
+                    return QJsonObject();
+                }();
+                const QJsonObject lag = last.value("lag").toObject();
+                if (lag.value("dead_letters").toInt() != 2)
+                    return false;
+                const QByteArray metrics = http(m_b.port(), "GET", "/metrics").body;
+                return metrics.contains("\nflashsale_stream_dead_letter_entries" + sale + "2\n")
+                       && metrics.contains("\nflashsale_sale_stock_remaining" + sale
+                                           + QByteArray::number(last.value("remaining").toInt())
+                                           + '\n')
+                       && metrics.contains("\nflashsale_stream_lag" + sale
+                                           + QByteArray::number(lag.value("stream").toInt()) + '\n')
+                       && metrics.contains("\nflashsale_stream_pending" + sale
+                                           + QByteArray::number(lag.value("stream_pending").toInt())
+                                           + '\n');
+            }(),
+            8000);
         // Pushed at least twice a second.
         const qsizetype before = events.size();
         const auto pushed = [&] {

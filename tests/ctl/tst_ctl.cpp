@@ -549,7 +549,8 @@ private Q_SLOTS:
                 "\"orders\": {\"held\": 1500, \"pending\": 200, \"paid\": 150, \"cancelled\": 27}, "
                 "\"units\":  {\"held\": 1500, \"pending\": 200, \"paid\": 150, \"cancelled\": 27}, "
                 "\"requests\": {\"window_s\": 3, \"accepted_per_s\": 512.3, "
-                "\"rejected_per_s\": {\"sold_out\": 0, \"limit\": 12.0, \"throttled\": 3.3}}, "
+                "\"rejected_per_s\": {\"sold_out\": 0, \"per_user_limit\": 12.0, \"throttled\": "
+                "3.3}}, "
                 "\"latency_ms\": {\"window_s\": 10, \"count\": 52000, \"p50\": 0.9, \"p95\": 2.1, "
                 "\"p99\": 4.8}, "
                 "\"lag\": {\"stream\": 0, \"stream_pending\": 12, \"dead_letters\": 0, "
@@ -565,8 +566,8 @@ private Q_SLOTS:
         QVERIFY2(text.startsWith("sale 12  open  at 2026-11-21 12:00:00.123Z\n"), qPrintable(text));
         QVERIFY2(text.contains("units        8123  10000  1500      200   150         27"),
                  qPrintable(text));
-        QVERIFY2(text.contains("accepted 512.3/s, rejected 15.3/s (limit 12.0, sold_out 0.0, "
-                               "throttled 3.3)"),
+        QVERIFY2(text.contains("accepted 512.3/s, rejected 15.3/s (per_user_limit 12.0, "
+                               "sold_out 0.0, throttled 3.3)"),
                  qPrintable(text));
         QVERIFY2(text.contains("p50 0.90 ms, p95 2.10 ms, p99 4.80 ms"), qPrintable(text));
         QVERIFY2(text.contains("stream 0 (pending 12), dead letters 0, outbox 3"),

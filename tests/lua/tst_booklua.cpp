@@ -190,9 +190,9 @@ private Q_SLOTS:
         QTest::addColumn<int>("remainingAfter");
 
         QTest::addRow("a third unit over a cap of two, booked one by one")
-            << 2 << QStringList{"alice:1", "alice:1"} << 1 << QByteArray("limit") << 8;
+            << 2 << QStringList{"alice:1", "alice:1"} << 1 << QByteArray("per_user_limit") << 8;
         QTest::addRow("three units at once over a cap of two")
-            << 2 << QStringList{} << 3 << QByteArray("limit") << 10;
+            << 2 << QStringList{} << 3 << QByteArray("per_user_limit") << 10;
         QTest::addRow("two units under a cap of two while another buyer holds two")
             << 2 << QStringList{"bob:2"} << 2 << QByteArray("accepted") << 6;
     }
@@ -223,7 +223,7 @@ private Q_SLOTS:
         QTest::addRow("one unit after the last was sold")
             << 2 << QStringList{"a:1", "b:1"} << 1 << QByteArray("sold_out") << 0;
         QTest::addRow("two units when one is left")
-            << 2 << QStringList{"a:1"} << 2 << QByteArray("insufficient") << 1;
+            << 2 << QStringList{"a:1"} << 2 << QByteArray("insufficient_stock") << 1;
     }
 
     void stock() {
@@ -369,7 +369,7 @@ private Q_SLOTS:
         QCOMPARE(streamLength(sale), 1);
 
         // Same key, different request: refused, nothing booked.
-        QCOMPARE(book(sale, "erin", 1, "", "key-1").value(0), QByteArray("idem_mismatch"));
+        QCOMPARE(book(sale, "erin", 1, "", "key-1").value(0), QByteArray("idempotency_mismatch"));
         // Keys are per user: another user's identical key is a new booking.
         const QList<QByteArray> other = book(sale, "frank", 2, "", "key-1");
         QCOMPARE(other.value(0), QByteArray("accepted"));
@@ -394,7 +394,7 @@ private Q_SLOTS:
         QThread::msleep(120);
         QCOMPARE(book(sale, "u3", 1).value(0), QByteArray("accepted"));
         // A refusal for another reason spends no token.
-        QCOMPARE(book(sale, "u1", 200).value(0), QByteArray("limit"));
+        QCOMPARE(book(sale, "u1", 200).value(0), QByteArray("per_user_limit"));
     }
 
     void severalItems() {
@@ -405,7 +405,7 @@ private Q_SLOTS:
         QCOMPARE(book(sale, "g", 2, "41").value(0), QByteArray("accepted"));
         QCOMPARE(book(sale, "g", 1, "42").value(7), QByteArray("300"));
         // The cap counts units across items.
-        QCOMPARE(book(sale, "g", 1, "42").value(0), QByteArray("limit"));
+        QCOMPARE(book(sale, "g", 1, "42").value(0), QByteArray("per_user_limit"));
         QCOMPARE(remaining(sale, "41"), 3);
         QCOMPARE(remaining(sale, "42"), 4);
     }

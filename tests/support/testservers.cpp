@@ -99,10 +99,9 @@ RedisSync::~RedisSync() {
         redisFree(m_ctx);
 }
 
-QList<QByteArray> RedisSync::command(const QList<QByteArray> &argv) {
-    QList<QByteArray> out;
+std::optional<RedisValue> RedisSync::request(const QList<QByteArray> &argv) {
     if (!m_ctx || m_ctx->err)
-        return out;
+        return std::nullopt;
     QVarLengthArray<const char *> args;
     QVarLengthArray<size_t> lens;
     for (const QByteArray &a : argv) {
@@ -112,29 +111,24 @@ QList<QByteArray> RedisSync::command(const QList<QByteArray> &argv) {
     auto *r = static_cast<redisReply *>(
         redisCommandArgv(m_ctx, int(args.size()), args.data(), lens.data()));
     if (!r)
-        return out;
-    auto add = [&out](const redisReply *e) {
-        switch (e->type) {
-        case REDIS_REPLY_INTEGER:
-            out << QByteArray::number(e->integer);
-            break;
-        case REDIS_REPLY_NIL:
-            out << QByteArray();
-            break;
-        case REDIS_REPLY_ARRAY:
-            out << QByteArray::number(qint64(e->elements));
-            break;
-        default:
-            out << QByteArray(e->str, qsizetype(e->len));
-        }
-    };
-    if (r->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < r->elements; ++i)
-            add(r->element[i]);
-    } else {
-        add(r);
-    }
+        return std::nullopt;
+    RedisValue v = RedisValue::fromHiredis(r);
     freeReplyObject(r);
+    return v;
+}
+
+QList<QByteArray> RedisSync::command(const QList<QByteArray> &argv) {
+    const auto r = request(argv);
+    if (!r)
+        return {};
+    auto flat = [](const RedisValue &e) {
+        return e.isArray() ? QByteArray::number(e.elements.size()) : e.bytes();
+    };
+    if (!r->isArray())
+        return {flat(*r)};
+    QList<QByteArray> out;
+    for (const RedisValue &e : r->elements)
+        out << flat(e);
     return out;
 }
 
@@ -144,10 +138,10 @@ QByteArray RedisSync::one(const QList<QByteArray> &argv) {
 }
 
 QHash<QByteArray, QByteArray> RedisSync::hash(const QByteArray &key) {
-    const QList<QByteArray> flat = command({"HGETALL", key});
     QHash<QByteArray, QByteArray> h;
-    for (qsizetype i = 0; i + 1 < flat.size(); i += 2)
-        h.insert(flat[i], flat[i + 1]);
+    if (const auto r = request({"HGETALL", key}))
+        for (const auto &[name, value] : r->pairs())
+            h.insert(name, value);
     return h;
 }
 

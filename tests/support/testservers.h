@@ -1,5 +1,7 @@
 #pragma once
 
+#include "redis/redisvalue.h"
+
 #include <QByteArray>
 #include <QHash>
 #include <QList>
@@ -9,6 +11,7 @@
 #include <QTemporaryDir>
 
 #include <memory>
+#include <optional>
 
 struct redisContext;
 
@@ -55,6 +58,9 @@ public:
     QHash<QByteArray, QByteArray> hash(const QByteArray &key);
 
 private:
+    // The reply, or nullopt when not connected or the connection broke.
+    std::optional<RedisValue> request(const QList<QByteArray> &argv);
+
     redisContext *m_ctx = nullptr;
 };
 

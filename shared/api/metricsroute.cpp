@@ -1,0 +1,139 @@
+#include "metricsroute.h"
+
+#include "booking/salekeys.h"
+#include "metrics/metrics.h"
+#include "pg/pgconnection.h"
+#include "redis/redisclient.h"
+#include "redis/redisdurability.h"
+
+#include <QMap>
+
+#include <memory>
+#include <optional>
+
+namespace flashsale {
+
+namespace {
+
+// What one scrape read besides the registry.
+struct Gauges {
+    QMap<qint64, qint64> stock, pending, lag, dead;
+    std::optional<qint64> outboxRows; // unknown while PostgreSQL cannot be asked
+    double outboxAgeSeconds = 0;
+    RedisDurability durability;
+    bool up = true;
+    int left = 0;
+};
+
+QByteArray render(const Gauges &g) {
+    QByteArray out = Metrics::instance().render();
+    out += "# HELP flashsale_postgres_up Whether this scrape could read PostgreSQL.\n"
+           "# TYPE flashsale_postgres_up gauge\nflashsale_postgres_up "
+           + QByteArray(g.outboxRows ? "1" : "0") + '\n';
+    if (g.outboxRows) {
+        out += "# HELP flashsale_outbox_unpublished Outbox rows not yet published to Kafka.\n"
+               "# TYPE flashsale_outbox_unpublished gauge\nflashsale_outbox_unpublished "
+               + QByteArray::number(*g.outboxRows) + '\n';
+        out += "# HELP flashsale_outbox_oldest_unpublished_seconds Age of the oldest "
+               "unpublished outbox row.\n# TYPE flashsale_outbox_oldest_unpublished_seconds "
+               "gauge\nflashsale_outbox_oldest_unpublished_seconds "
+               + QByteArray::number(g.outboxAgeSeconds, 'f', 3) + '\n';
+    }
+    out += "# HELP flashsale_redis_up Whether this scrape could read Redis.\n"
+           "# TYPE flashsale_redis_up gauge\nflashsale_redis_up "
+           + QByteArray(g.up ? "1" : "0") + '\n';
+    if (g.durability.known)
+        out += "# HELP flashsale_redis_durability Redis persistence: 1 for the append-only "
+               "file's fsync policy in use (appendfsync=\"off\" without one).\n"
+               "# TYPE flashsale_redis_durability gauge\nflashsale_redis_durability{"
+               "appendfsync=\""
+               + (g.durability.appendOnly ? g.durability.appendFsync : QByteArray("off"))
+               + "\"} 1\n";
+    const struct {
+        const char *name;
+        const char *help;
+        const QMap<qint64, qint64> &values;
+    } families[] = {
+        {"flashsale_sale_stock_remaining", "Units not yet sold or held, per sale.", g.stock},
+        {"flashsale_stream_pending", "Stream entries delivered to a worker, not yet acknowledged.",
+         g.pending},
+        {"flashsale_stream_lag", "Stream entries not yet delivered to any worker.", g.lag},
+        {"flashsale_stream_dead_letter_entries", "Entries in the sale's dead-letter stream.",
+         g.dead},
+    };
+    for (const auto &f : families) {
+        if (f.values.isEmpty())
+            continue;
+        out += QByteArray("# HELP ") + f.name + ' ' + f.help + "\n# TYPE " + f.name + " gauge\n";
+        for (auto it = f.values.constBegin(); it != f.values.constEnd(); ++it)
+            out += QByteArray(f.name) + "{sale=\"" + QByteArray::number(it.key()) + "\"} "
+                   + QByteArray::number(it.value()) + '\n';
+    }
+    return out;
+}
+
+} // namespace
+
+MetricsRoute::MetricsRoute(RedisClient &redis, PgConnection &pg)
+    : m_redis(redis)
+    , m_pg(pg)
+    , m_probe(redis) {}
+
+void MetricsRoute::serve(const ExchangePtr &ex) {
+    auto send = [ex](const Gauges &g) {
+        ex->send(200, "text/plain; version=0.0.4; charset=utf-8", render(g));
+    };
+    // Outbox lag from PostgreSQL (one query on a partial index), then the per-sale gauges.
+    auto g = std::make_shared<Gauges>();
+    m_pg.query(
+        "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+        "FROM outbox WHERE published_at IS NULL",
+        {}, [this, g, send](const Result<PgResult> &o) {
+            if (o) {
+                g->outboxRows = o->rows.value(0).value(0).toLongLong();
+                g->outboxAgeSeconds = o->rows.value(0).value(1).toDouble();
+            }
+            // Pipelined ahead of the sale index, so it has answered before the gauges render.
+            readRedisDurability(m_redis, [g](const RedisDurability &d) { g->durability = d; });
+            m_redis.command({"SMEMBERS", SaleKeys::saleIndex()},
+                            [this, g, send](const Result<RedisValue> &members) {
+                                if (!members || !members->isArray()) {
+                                    g->up = false;
+                                    send(*g);
+                                    return;
+                                }
+                                QList<qint64> ids;
+                                for (const RedisValue &m : members->elements)
+                                    ids << m.toInt();
+                                std::sort(ids.begin(), ids.end(), std::greater<>());
+                                ids = ids.mid(
+                                    0, 500); // the newest sales; older ones are closed long ago
+                                if (ids.isEmpty()) {
+                                    send(*g);
+                                    return;
+                                }
+                                g->left = int(ids.size());
+                                for (qint64 id : ids) {
+                                    m_probe.read(id, [g, send](const SaleProbe::Reading &r) {
+                                        // A sale whose stock cannot be read marks the scrape's
+                                        // Redis down; no group (nothing booked yet) and no dead
+                                        // letters are no gauge.
+                                        if (r.stockRead)
+                                            g->stock.insert(r.saleId, r.remaining);
+                                        else
+                                            g->up = false;
+                                        if (r.pending)
+                                            g->pending.insert(r.saleId, *r.pending);
+                                        if (r.lag)
+                                            g->lag.insert(r.saleId, *r.lag);
+                                        if (r.deadLetters && *r.deadLetters > 0)
+                                            g->dead.insert(r.saleId, *r.deadLetters);
+                                        if (--g->left == 0)
+                                            send(*g);
+                                    });
+                                }
+                            });
+        });
+}
+
+} // namespace flashsale

@@ -39,7 +39,7 @@ public:
     // The admin WebSocket URL from what the user gave: ws(s):// as is (the admin path added
     // when there is none), an http(s):// API base URL mapped to ws(s)://host:port/admin/v1/ws.
     // Fails with a sentence for the user on other schemes or a URL without a host.
-    static std::expected<QUrl, QString> resolveAdminUrl(const QString &text);
+    [[nodiscard]] static std::expected<QUrl, QString> resolveAdminUrl(const QString &text);
 };
 
 } // namespace flashsale::console

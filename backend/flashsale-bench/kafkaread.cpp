@@ -27,7 +27,8 @@ struct KafkaDeleter {
 
 // Partitions of `topic`; 0 when the cluster does not know it. Retries while the metadata says
 // a leader is not there yet (a fresh cluster).
-Result<int> partitionCount(rd_kafka_t *rk, const QByteArray &topic, QDeadlineTimer deadline) {
+[[nodiscard]] Result<int> partitionCount(rd_kafka_t *rk, const QByteArray &topic,
+                                         QDeadlineTimer deadline) {
     std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> t(
         rd_kafka_topic_new(rk, topic.constData(), nullptr), rd_kafka_topic_destroy);
     rd_kafka_resp_err_t last = RD_KAFKA_RESP_ERR_NO_ERROR;

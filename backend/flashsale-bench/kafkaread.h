@@ -16,7 +16,7 @@ namespace flashsale::bench {
 // up to `timeoutMs`; fails when the brokers cannot be reached, a topic's metadata cannot be
 // read, or the end of every partition is not reached in time. A topic the cluster does not
 // know has no events.
-Result<KafkaView> readSaleEvents(const QString &brokers, const QByteArrayList &topics,
-                                 qint64 saleId, int timeoutMs);
+[[nodiscard]] Result<KafkaView> readSaleEvents(const QString &brokers, const QByteArrayList &topics,
+                                               qint64 saleId, int timeoutMs);
 
 } // namespace flashsale::bench

@@ -111,7 +111,7 @@ struct Options {
     }
 };
 
-std::expected<BaseUrl, QString> resolveUrl(const QString &text) {
+[[nodiscard]] std::expected<BaseUrl, QString> resolveUrl(const QString &text) {
     const QUrl url(text, QUrl::StrictMode);
     if (!url.isValid() || url.scheme() != QLatin1String("http") || url.host().isEmpty())
         return std::unexpected(QStringLiteral("--url %1: expected http://host:port").arg(text));
@@ -135,7 +135,7 @@ std::expected<BaseUrl, QString> resolveUrl(const QString &text) {
     return b;
 }
 
-std::expected<QList<qint64>, QString> parseItems(const QString &text) {
+[[nodiscard]] std::expected<QList<qint64>, QString> parseItems(const QString &text) {
     QList<qint64> items;
     const int dash = text.indexOf(QLatin1Char('-'));
     if (dash > 0 && !text.contains(QLatin1Char(','))) {

@@ -59,7 +59,8 @@ struct LoadConfig {
 
 // Parses `flashsale-bench load [options]` (args[0] is the program). On a usage error returns
 // the message to print before exiting with 2. --help is answered by loadHelpText().
-std::expected<LoadConfig, QString> parseLoadConfig(const QStringList &args, bool *helpWanted);
+[[nodiscard]] std::expected<LoadConfig, QString> parseLoadConfig(const QStringList &args,
+                                                                 bool *helpWanted);
 QString loadHelpText();
 
 } // namespace flashsale::bench

@@ -24,7 +24,8 @@ using Reply = std::shared_ptr<redisReply>;
 
 // One blocking command. Fails when the connection fails, and on an error reply unless
 // `allowError` (the caller then looks at the reply itself).
-Result<Reply> command(redisContext *c, const QList<QByteArray> &argv, bool allowError = false) {
+[[nodiscard]] Result<Reply> command(redisContext *c, const QList<QByteArray> &argv,
+                                    bool allowError = false) {
     QVarLengthArray<const char *> a;
     QVarLengthArray<size_t> l;
     for (const QByteArray &x : argv) {
@@ -89,7 +90,8 @@ struct StreamId {
 
 using PgResultPtr = std::shared_ptr<PGresult>;
 
-Result<PgResultPtr> exec(PGconn *c, const QByteArray &sql, const QList<QByteArray> &params = {}) {
+[[nodiscard]] Result<PgResultPtr> exec(PGconn *c, const QByteArray &sql,
+                                       const QList<QByteArray> &params = {}) {
     QVarLengthArray<const char *> values;
     for (const QByteArray &p : params)
         values.append(p.constData());

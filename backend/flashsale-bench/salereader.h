@@ -43,19 +43,19 @@ public:
     SaleReader &operator=(const SaleReader &) = delete;
 
     // `redisUrl`: redis://[:password@]host:port[/db]; `pgUrl`: any libpq connection string.
-    Result<void> connect(const QString &redisUrl, const QString &pgUrl);
+    [[nodiscard]] Result<void> connect(const QString &redisUrl, const QString &pgUrl);
 
-    Result<DrainStatus> drainStatus(bool allEnded);
+    [[nodiscard]] Result<DrainStatus> drainStatus(bool allEnded);
 
     // The sale's rows, in one REPEATABLE READ READ ONLY transaction: the sale, inventory,
     // orders, order_history, payments, notifications and its order.created outbox rows.
-    Result<PgView> readPg();
+    [[nodiscard]] Result<PgView> readPg();
 
     // The counters (stock, users, released) atomically with the stream's last id, then the
     // stream up to that id, the reservation index, the dead letters, and the simulator's
     // capture ledger for `orderIds`. Read after readPg(): every order it saw was accepted by
     // Redis before this, so its traces are all in what this reads.
-    Result<RedisView> readRedis(const QList<qint64> &orderIds);
+    [[nodiscard]] Result<RedisView> readRedis(const QList<qint64> &orderIds);
 
 private:
     qint64 m_saleId;

@@ -209,7 +209,8 @@ QString optionsHelp(const QList<OptionSpec> &options) {
     return out;
 }
 
-std::expected<qint64, QString> parseInteger(const QString &text, const QString &what) {
+[[nodiscard]] std::expected<qint64, QString> parseInteger(const QString &text,
+                                                          const QString &what) {
     bool ok = false;
     QString t = text.trimmed();
     if (t.startsWith(QLatin1Char('+')))
@@ -220,7 +221,7 @@ std::expected<qint64, QString> parseInteger(const QString &text, const QString &
     return v;
 }
 
-std::expected<qint64, QString> parseId(const QString &text, const QString &what) {
+[[nodiscard]] std::expected<qint64, QString> parseId(const QString &text, const QString &what) {
     auto v = parseInteger(text, what);
     if (!v || *v <= 0)
         return std::unexpected(
@@ -239,7 +240,7 @@ bool globalTakesValue(const QString &token) {
     return false;
 }
 
-std::expected<QJsonArray, QString> readItemsFile(const QString &path) {
+[[nodiscard]] std::expected<QJsonArray, QString> readItemsFile(const QString &path) {
     QFile file(path);
     if (!file.open(QIODevice::ReadOnly))
         return std::unexpected(
@@ -326,9 +327,10 @@ private:
     QString m_error;
 };
 
-std::expected<QJsonObject, QString> buildArgs(const CommandSpec &spec,
-                                              const QCommandLineParser &parser,
-                                              const QStringList &operands, qint64 nowMs) {
+[[nodiscard]] std::expected<QJsonObject, QString> buildArgs(const CommandSpec &spec,
+                                                            const QCommandLineParser &parser,
+                                                            const QStringList &operands,
+                                                            qint64 nowMs) {
     ArgsBuilder b(parser, nowMs);
     QJsonObject args;
 

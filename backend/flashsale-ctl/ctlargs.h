@@ -48,8 +48,8 @@ struct Invocation {
 // Parses `arguments` (argv, program name first). `env` supplies FLASHSALE_ADMIN_URL,
 // FLASHSALE_API_URL, FLASHSALE_ADMIN_TOKEN and USER; `nowMs` anchors relative times. Files
 // named by --items are read here. Fails with a one-line message meant for a human (exit 2).
-std::expected<Invocation, QString> parseInvocation(const QStringList &arguments,
-                                                   const QProcessEnvironment &env, qint64 nowMs);
+[[nodiscard]] std::expected<Invocation, QString>
+parseInvocation(const QStringList &arguments, const QProcessEnvironment &env, qint64 nowMs);
 
 // The full --help text: commands, options and exit codes.
 QString usageText();
@@ -57,10 +57,10 @@ QString usageText();
 // "now", "now+10m", "+10m", "-1h30m", or an RFC 3339 time with a zone ("2026-11-21T12:00:00Z",
 // "...+01:00"). Returns the time in UTC as "2026-11-21T12:00:00.000Z". Fails on anything else,
 // including a time without a zone (ambiguous).
-std::expected<QString, QString> parseTime(const QString &spec, qint64 nowMs);
+[[nodiscard]] std::expected<QString, QString> parseTime(const QString &spec, qint64 nowMs);
 
 // "3600", "90s", "10m", "1h", "1d", "1h30m" -> seconds. Fails on empty, signs, unknown units.
-std::expected<qint64, QString> parseDuration(const QString &spec);
+[[nodiscard]] std::expected<qint64, QString> parseDuration(const QString &spec);
 
 using admin::resolveAdminUrl; // in the protocol library, shared with the console
 

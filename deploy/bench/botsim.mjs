@@ -1,4 +1,4 @@
-// Bot simulation (issue 7, item 7): who gets the units of a small sale, humans or bots, with and
+// Bot simulation: who gets the units of a small sale, humans or bots, with and
 // without the admission defences (docs/ADMISSION.md). Node 20, no npm dependencies. Normally run
 // by deploy/bench/botsim, which starts the server; by hand:
 //

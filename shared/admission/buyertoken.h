@@ -27,7 +27,8 @@ public:
     explicit BuyerTokens(QByteArray secret);
 
     bool enabled() const { return !m_secret.isEmpty(); }
-    std::expected<Identity, Error> verify(const QByteArray &token, qint64 nowMs) const;
+    [[nodiscard]] std::expected<Identity, Error> verify(const QByteArray &token,
+                                                        qint64 nowMs) const;
     // A token for `userId` expiring at `expiresAtMs` (dev mode and tests).
     QByteArray issue(const QByteArray &userId, qint64 nowMs, qint64 expiresAtMs) const;
 

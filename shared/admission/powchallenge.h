@@ -33,9 +33,10 @@ public:
 
     QByteArray issue(qint64 saleId, const QByteArray &userId, int difficulty,
                      qint64 expiresAtMs) const;
-    std::expected<Checked, Error> verify(const QByteArray &challenge, const QByteArray &solution,
-                                         qint64 saleId, const QByteArray &userId,
-                                         qint64 nowMs) const;
+    [[nodiscard]] std::expected<Checked, Error> verify(const QByteArray &challenge,
+                                                       const QByteArray &solution, qint64 saleId,
+                                                       const QByteArray &userId,
+                                                       qint64 nowMs) const;
 
     // Leading zero bits of SHA-256(challenge ":" solution).
     static int work(const QByteArray &challenge, const QByteArray &solution);

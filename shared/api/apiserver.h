@@ -28,7 +28,7 @@ public:
 
     // Opens the sockets and starts every thread; returns once all of them listen. Returns the
     // port bound (useful with --port 0), or the first error.
-    Result<quint16> start();
+    [[nodiscard]] Result<quint16> start();
     void stop();
 
 private:

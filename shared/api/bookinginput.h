@@ -1,7 +1,7 @@
 #pragma once
 
-#include "http/problem.h"
 #include "core/fieldreader.h"
+#include "http/problem.h"
 
 #include <QByteArray>
 #include <QJsonObject>
@@ -32,12 +32,12 @@ Problem invalidRequest(const QString &pointer, const QString &detail);
 
 // The JSON object of a request body. Fails with 415 for a Content-Type other than JSON (an
 // absent one is taken as JSON), 400 for an empty body, invalid JSON or a non-object.
-std::expected<QJsonObject, Problem> parseJsonObject(const QByteArray &contentType,
-                                                    const QByteArray &body);
+[[nodiscard]] std::expected<QJsonObject, Problem> parseJsonObject(const QByteArray &contentType,
+                                                                  const QByteArray &body);
 
 // The Idempotency-Key header: empty when absent, else 1..128 visible ASCII characters; 400
 // otherwise.
-std::expected<QByteArray, Problem> parseIdempotencyKey(const QByteArray &value);
+[[nodiscard]] std::expected<QByteArray, Problem> parseIdempotencyKey(const QByteArray &value);
 
 // POST /api/v1/sales/{id}/book: {"user_id"?, "quantity"? 1..1000, "item_id"?}; unknown members
 // are errors. Absent members read as empty, 1 and 0.
@@ -46,18 +46,18 @@ struct BookingBody {
     int quantity = 1;
     qint64 itemId = 0;
 };
-std::expected<BookingBody, Problem> parseBookingBody(const QJsonObject &body);
+[[nodiscard]] std::expected<BookingBody, Problem> parseBookingBody(const QJsonObject &body);
 
 // POST /checkout?id=<item>&user_id=<user>: id required, user_id optional but valid.
 struct CheckoutQuery {
     QString userId;
     qint64 itemId = 0;
 };
-std::expected<CheckoutQuery, Problem> parseCheckoutQuery(const QUrlQuery &query);
+[[nodiscard]] std::expected<CheckoutQuery, Problem> parseCheckoutQuery(const QUrlQuery &query);
 
 // POST /purchase?code=<reservation id>: the code, or 400 when absent and 404
 // "reservation-not-found" when it is not a reservation id.
-std::expected<QByteArray, Problem> parsePurchaseQuery(const QUrlQuery &query);
+[[nodiscard]] std::expected<QByteArray, Problem> parsePurchaseQuery(const QUrlQuery &query);
 
 // X-Pow-Challenge and X-Pow-Solution: both absent is nullopt (the sale decides whether one is
 // needed), both present is the pair, one alone is 400.
@@ -65,8 +65,8 @@ struct PowHeaders {
     QByteArray challenge;
     QByteArray solution;
 };
-std::expected<std::optional<PowHeaders>, Problem> parsePowHeaders(const QByteArray &challenge,
-                                                                  const QByteArray &solution);
+[[nodiscard]] std::expected<std::optional<PowHeaders>, Problem>
+parsePowHeaders(const QByteArray &challenge, const QByteArray &solution);
 
 // The token of "Authorization: Bearer <token>", or nullopt when the scheme is not Bearer.
 std::optional<QByteArray> bearerToken(const QByteArray &authorization);

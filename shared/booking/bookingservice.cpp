@@ -62,10 +62,6 @@ QByteArray BookingService::newReservationId(qint64 saleId) {
            + QByteArray::number(r[1], 16).rightJustified(16, '0');
 }
 
-qint64 BookingService::saleOfReservation(const QByteArray &rid) {
-    return reservationSale(rid);
-}
-
 void BookingService::book(const BookingRequest &req,
                           std::function<void(const Result<BookingOutcome> &)> done) {
     const auto cacheKey = qMakePair(req.saleId, req.itemId);
@@ -118,7 +114,7 @@ void BookingService::book(const BookingRequest &req,
 void BookingService::confirm(const QByteArray &rid,
                              std::function<void(const Result<ConfirmOutcome> &)> done,
                              const QByteArray &owner) {
-    const qint64 sale = saleOfReservation(rid);
+    const qint64 sale = reservationSale(rid);
     if (sale == 0) {
         done(ConfirmOutcome{});
         return;

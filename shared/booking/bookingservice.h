@@ -82,8 +82,6 @@ public:
 
     // "<sale id>-<32 hex digits>": unique, and names its sale so any process can find its keys.
     static QByteArray newReservationId(qint64 saleId);
-    // The sale id inside a reservation id, or 0 when it is malformed.
-    static qint64 saleOfReservation(const QByteArray &reservationId);
 
 private:
     RedisClient &m_redis;

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "core/result.h"
 #include "core/fieldreader.h"
+#include "core/result.h"
 #include "redis/redisscript.h"
 
 #include <QJsonObject>
@@ -40,8 +40,8 @@ struct SaleSpec {
 
     // Validates the JSON body. Either "stock" (+ "price_cents") for a one-item sale, or "items":
     // [{"name","stock","price_cents"}]. Defaults come from `config`. Returns every problem found.
-    static std::expected<SaleSpec, FieldErrors> fromJson(const QJsonObject &body,
-                                                         const Config &config, qint64 nowMs);
+    [[nodiscard]] static std::expected<SaleSpec, FieldErrors>
+    fromJson(const QJsonObject &body, const Config &config, qint64 nowMs);
 };
 
 // Stores sales in PostgreSQL, the source of truth, and warms them into Redis, where the hot

@@ -77,7 +77,7 @@ struct Config {
 
     // Parses argv and the environment. Returns the config, or an error listing every invalid
     // setting. --help and --version print and exit(0) from inside, as QCommandLineParser does.
-    static Result<Config> parse(const QStringList &arguments);
+    [[nodiscard]] static Result<Config> parse(const QStringList &arguments);
 
     // Every role this build knows; "all" in --roles expands to these.
     static QStringList knownRoles();

@@ -18,7 +18,8 @@ namespace flashsale {
 // can listen on the same port with its own socket and the kernel spreads connections across
 // them. Port 0 picks a free port; the port actually bound is returned through `boundPort`.
 // Returns the descriptor, non-blocking, or an error with errno's text.
-Result<int> openReusePortSocket(const QHostAddress &address, quint16 port, quint16 *boundPort);
+[[nodiscard]] Result<int> openReusePortSocket(const QHostAddress &address, quint16 port,
+                                              quint16 *boundPort);
 
 // A socket that enforces ConnectionLimits before QtHttpServer sees the bytes. It frames
 // requests itself with a RequestFramer (request line and headers up to the blank line, then

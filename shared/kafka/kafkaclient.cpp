@@ -14,8 +14,8 @@ Q_LOGGING_CATEGORY(lcKafka, "flashsale.kafka", QtInfoMsg)
 
 namespace {
 
-Result<rd_kafka_conf_t *> makeConf(const QString &brokers,
-                                   const QHash<QByteArray, QByteArray> &settings) {
+[[nodiscard]] Result<rd_kafka_conf_t *> makeConf(const QString &brokers,
+                                                 const QHash<QByteArray, QByteArray> &settings) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char err[512];
     QHash<QByteArray, QByteArray> all = settings;

@@ -65,9 +65,9 @@ public:
     using Delivered = std::function<void(const Result<void> &)>;
 
     // `brokers`: bootstrap list "host:port,...". Extra librdkafka settings may be given.
-    static Result<KafkaProducer *> create(const QString &brokers,
-                                          const QHash<QByteArray, QByteArray> &settings = {},
-                                          QObject *parent = nullptr);
+    [[nodiscard]] static Result<KafkaProducer *>
+    create(const QString &brokers, const QHash<QByteArray, QByteArray> &settings = {},
+           QObject *parent = nullptr);
     ~KafkaProducer() override;
 
     void produce(const QByteArray &topic, const QByteArray &key, const QByteArray &value,
@@ -101,9 +101,9 @@ public:
     // Call `done` exactly once, when the message's effect is durable (or it is to be skipped).
     using Handler = std::function<void(const KafkaMessage &message, std::function<void()> done)>;
 
-    static Result<KafkaConsumer *> create(const QString &brokers, const QString &group,
-                                          const QStringList &topics, Handler handler,
-                                          int maxInFlight = 256, QObject *parent = nullptr);
+    [[nodiscard]] static Result<KafkaConsumer *>
+    create(const QString &brokers, const QString &group, const QStringList &topics, Handler handler,
+           int maxInFlight = 256, QObject *parent = nullptr);
     ~KafkaConsumer() override;
 
     // Messages on this consumer's partitions not yet finished: per assigned partition, the high
@@ -134,8 +134,8 @@ private:
 // the local stack (flashsale-kafka-mock) and for tests; production uses real brokers.
 class KafkaMockCluster {
 public:
-    static Result<KafkaMockCluster *> create(int brokers, const QStringList &topics,
-                                             int partitions);
+    [[nodiscard]] static Result<KafkaMockCluster *> create(int brokers, const QStringList &topics,
+                                                           int partitions);
     ~KafkaMockCluster();
 
     QString bootstraps() const;
@@ -149,7 +149,7 @@ public:
     bool setBrokerRtt(int id, int ms);
     // The rd_kafka_resp_err_t named `name` ("NOT_LEADER_FOR_PARTITION", "_TRANSPORT", with or
     // without the RD_KAFKA_RESP_ERR_ prefix, or a number); fails on an unknown name.
-    static Result<int> errorCode(const QString &name);
+    [[nodiscard]] static Result<int> errorCode(const QString &name);
 
 private:
     KafkaMockCluster() = default;

@@ -42,7 +42,7 @@ public:
     NotificationService(const QString &brokers, const QString &pgUrl,
                         std::unique_ptr<NotificationSender> sender, QObject *parent = nullptr);
     ~NotificationService() override;
-    Result<void> start();
+    [[nodiscard]] Result<void> start();
     // Unfinished messages on this service's Kafka partitions (live stats).
     qint64 consumerLag() const;
 

@@ -32,7 +32,7 @@ public:
 
     // Connects and joins the consumer group "payment". Returns an error when Kafka settings
     // are invalid.
-    Result<void> start();
+    [[nodiscard]] Result<void> start();
     // Unfinished messages on this service's Kafka partitions (live stats).
     qint64 consumerLag() const;
 

@@ -25,7 +25,8 @@ struct Conn {
     }
 };
 
-Result<PGresult *> exec(PGconn *c, const QByteArray &sql, const QList<QByteArray> &params = {}) {
+[[nodiscard]] Result<PGresult *> exec(PGconn *c, const QByteArray &sql,
+                                      const QList<QByteArray> &params = {}) {
     QVarLengthArray<const char *, 4> values;
     for (const QByteArray &p : params)
         values.append(p.constData());

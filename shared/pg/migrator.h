@@ -14,6 +14,6 @@ namespace flashsale {
 //
 // Returns the versions applied by this call, or an error (connection failure, a failing
 // migration, or an applied migration whose file has since changed: its checksum differs).
-Result<QStringList> applyMigrations(const QString &conninfo);
+[[nodiscard]] Result<QStringList> applyMigrations(const QString &conninfo);
 
 } // namespace flashsale

@@ -33,7 +33,7 @@ inline constexpr char kAdminPath[] = "/admin/v1/ws";
 // /admin/v1/ws added when it has no path); an http(s):// API base URL mapped to
 // ws(s)://host:port/admin/v1/ws. Fails with a sentence for the user on other schemes or a URL
 // without a host. Shared by flashsale-ctl and the console.
-std::expected<QUrl, QString> resolveAdminUrl(const QString &text);
+[[nodiscard]] std::expected<QUrl, QString> resolveAdminUrl(const QString &text);
 
 // A JSON value as one table cell: "-" for null, yes/no, integers without a decimal point,
 // arrays and objects as compact JSON.
@@ -108,7 +108,7 @@ struct DecodeFailure {
     QString id;
     AdminFailure failure;
 };
-std::expected<AdminRequest, DecodeFailure> decodeRequest(const QByteArray &text);
+[[nodiscard]] std::expected<AdminRequest, DecodeFailure> decodeRequest(const QByteArray &text);
 QByteArray encodeResult(const QString &id, const QJsonObject &result);
 QByteArray encodeFailure(const QString &id, const AdminFailure &failure);
 QByteArray encodeEvent(const QString &event, const QJsonObject &data);
@@ -124,7 +124,7 @@ struct ServerMessage {
     QString event; // Event
     QJsonObject data;
 };
-std::expected<ServerMessage, QString> decodeServerMessage(const QByteArray &text);
+[[nodiscard]] std::expected<ServerMessage, QString> decodeServerMessage(const QByteArray &text);
 
 // Pushed events.
 inline constexpr char kEventHello[] = "hello";         // on connect: server_time_ms, version, ops

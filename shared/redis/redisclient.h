@@ -41,7 +41,7 @@ public:
         int db = 0;
 
         // redis://[:password@]host[:port][/db]
-        static Result<Endpoint> fromUrl(const QString &url);
+        [[nodiscard]] static Result<Endpoint> fromUrl(const QString &url);
     };
 
     using Callback = std::function<void(const Result<RedisValue> &)>;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bots against humans on a hot sale (issue 7). It drives deploy/bench/botsim.mjs (the bench's
+# Bots against humans on a hot sale (docs/ADMISSION.md). It drives deploy/bench/botsim.mjs (the bench's
 # model, smaller and at a lower difficulty so it runs in under a minute) against a real
 # flashsale-server. 10 units, per-user cap 1; 30 humans with one account and one address each;
 # 3 bots with 10 accounts each behind one address, flooding, half of them with pre-solved

@@ -1,6 +1,7 @@
 #include "salereader.h"
 
 #include "booking/salekeys.h"
+#include "booking/streamentry.h"
 
 #include <QUrl>
 #include <QVarLengthArray>
@@ -76,17 +77,6 @@ QByteArray field(const redisReply *r, const char *name) {
     }
     return {};
 }
-
-struct StreamId {
-    quint64 ms = 0;
-    quint64 seq = 0;
-    static StreamId parse(const QByteArray &text) {
-        const qsizetype dash = text.indexOf('-');
-        return {text.left(dash < 0 ? text.size() : dash).toULongLong(),
-                dash < 0 ? 0 : text.mid(dash + 1).toULongLong()};
-    }
-    auto operator<=>(const StreamId &) const = default;
-};
 
 using PgResultPtr = std::shared_ptr<PGresult>;
 

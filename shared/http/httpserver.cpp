@@ -8,69 +8,49 @@ HttpServer::HttpServer(QObject *parent)
     : QAbstractHttpServer(parent) {}
 
 void HttpServer::addRoute(const QByteArray &method, const QString &pattern, Handler handler) {
-    m_routes.append(Route{method, pattern, pattern.split(QLatin1Char('/'), Qt::SkipEmptyParts),
-                          std::move(handler)});
+    m_routes.add(method, pattern);
+    m_handlers.append(std::move(handler));
 }
 
 void HttpServer::addWebSocketRoute(const QString &pattern) {
-    m_webSocketRoutes.append(
-        Route{"GET", pattern, pattern.split(QLatin1Char('/'), Qt::SkipEmptyParts), nullptr});
+    m_webSocketRoutes.add("GET", pattern);
 }
 
 bool HttpServer::matchWebSocketRoute(const QString &path, QStringList *params) const {
-    const QStringList segments = path.split(QLatin1Char('/'), Qt::SkipEmptyParts);
-    for (const Route &route : m_webSocketRoutes)
-        if (match(route, segments, params))
-            return true;
-    return false;
-}
-
-bool HttpServer::match(const Route &route, const QStringList &segments, QStringList *params) {
-    if (route.segments.size() != segments.size())
+    Router::Match m = m_webSocketRoutes.find("GET", path);
+    if (m.kind != Router::Match::Kind::Found)
         return false;
-    params->clear();
-    for (qsizetype i = 0; i < segments.size(); ++i) {
-        const QString &want = route.segments[i];
-        if (want.startsWith(QLatin1Char('{'))) {
-            params->append(segments[i]);
-        } else if (want != segments[i]) {
-            return false;
-        }
-    }
+    *params = std::move(m.params);
     return true;
 }
 
 bool HttpServer::handleRequest(const QHttpServerRequest &request, QTcpSocket *socket) {
-    const QStringList segments = request.url().path().split(QLatin1Char('/'), Qt::SkipEmptyParts);
-    const QByteArray method = httpMethodName(request.method());
-    QStringList params;
+    const QString path = request.url().path();
     if (request.value("upgrade").compare("websocket", Qt::CaseInsensitive) == 0) {
-        for (const Route &route : m_webSocketRoutes)
-            if (match(route, segments, &params))
-                return true; // answered by the WebSocket handshake, after this returns
+        QStringList params;
+        if (matchWebSocketRoute(path, &params))
+            return true; // answered by the WebSocket handshake, after this returns
     }
-    QByteArrayList allowed;
-    const Route *pathMatch = nullptr;
-    for (const Route &route : m_routes) {
-        if (!match(route, segments, &params))
-            continue;
-        if (route.method == method) {
-            auto exchange = std::make_shared<HttpExchange>(request, makeResponder(request, socket),
-                                                           route.pattern.toUtf8());
-            route.handler(exchange, params);
-            return true;
-        }
-        pathMatch = &route;
-        allowed << route.method;
-    }
-    if (!pathMatch)
+    const QByteArray method = httpMethodName(request.method());
+    const Router::Match m = m_routes.find(method, path);
+    switch (m.kind) {
+    case Router::Match::Kind::NotFound:
         return false;
+    case Router::Match::Kind::Found: {
+        auto exchange = std::make_shared<HttpExchange>(request, makeResponder(request, socket),
+                                                       m_routes.pattern(m.route).toUtf8());
+        m_handlers[m.route](exchange, m.params);
+        return true;
+    }
+    case Router::Match::Kind::MethodNotAllowed:
+        break;
+    }
     auto exchange = std::make_shared<HttpExchange>(request, makeResponder(request, socket),
-                                                   pathMatch->pattern.toUtf8());
+                                                   m_routes.pattern(m.route).toUtf8());
     exchange->sendProblem(
         Problem::make(405, QStringLiteral("method-not-allowed"),
                       QStringLiteral("%1 is not allowed here.").arg(QString::fromLatin1(method)))
-            .header("Allow", allowed.join(", ")));
+            .header("Allow", m.allowed.join(", ")));
     return true;
 }
 

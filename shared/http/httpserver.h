@@ -1,6 +1,7 @@
 #pragma once
 
 #include "http/httpexchange.h"
+#include "http/router.h"
 
 #include <QAbstractHttpServer>
 #include <QStringList>
@@ -12,9 +13,9 @@ namespace flashsale {
 // QtHttpServer's low-level server with a small router of its own, so that every answer,
 // including 404 and 405, is problem JSON and handlers always answer through an HttpExchange.
 //
-// Patterns are literal segments and "{name}" segments: "/api/v1/sales/{id}/book". The values
-// of the "{name}" segments are passed to the handler in order. A path that matches a pattern under
-// another method answers 405 with Allow.
+// Routes are chosen by Router (http/router.h): the values of the "{name}" segments are passed to
+// the handler in order; a path that matches a pattern only under other methods answers 405 with
+// Allow, and one that matches none 404.
 class HttpServer final : public QAbstractHttpServer {
     Q_OBJECT
 public:
@@ -34,16 +35,9 @@ protected:
     void missingHandler(const QHttpServerRequest &request, QTcpSocket *socket) override;
 
 private:
-    struct Route {
-        QByteArray method;
-        QString pattern;
-        QStringList segments;
-        Handler handler;
-    };
-    static bool match(const Route &route, const QStringList &segments, QStringList *params);
-
-    QList<Route> m_routes;
-    QList<Route> m_webSocketRoutes;
+    Router m_routes;
+    QList<Handler> m_handlers; // by route index
+    Router m_webSocketRoutes;
 };
 
 } // namespace flashsale

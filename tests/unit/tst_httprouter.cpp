@@ -1,15 +1,16 @@
-// HttpServer's route matching (shared/http/httpserver.h) without a socket: the segment matcher
-// through matchWebSocketRoute(), which runs the same match() as the request routes, and the
-// method names the router compares (httpMethodName). Which route answers a request, and 404
-// against 405 with Allow, are decided inside handleRequest(), which needs a QHttpServerRequest
-// and a socket; the HTTP suites cover those against the running server.
+// The route table (shared/http/router.h) without a socket: which route a method and a path
+// select, their captures, 404 against 405 with the allowed methods, and the method names it
+// compares (httpMethodName). HttpServer only turns a Router::Match into a response.
 
 #include "http/httpexchange.h"
 #include "http/httpserver.h"
+#include "http/router.h"
 
 #include <QTest>
 
 using namespace flashsale;
+
+Q_DECLARE_METATYPE(flashsale::Router::Match::Kind)
 
 class TestHttpRouter : public QObject {
     Q_OBJECT
@@ -58,12 +59,14 @@ private Q_SLOTS:
         QFETCH(bool, matches);
         QFETCH(QStringList, params);
 
-        HttpServer server;
-        server.addWebSocketRoute(pattern);
-        QStringList got;
-        QCOMPARE(server.matchWebSocketRoute(path, &got), matches);
-        if (matches)
-            QCOMPARE(got, params);
+        Router router;
+        router.add("GET", pattern);
+        const Router::Match m = router.find("GET", path);
+        QCOMPARE(m.kind, matches ? Router::Match::Kind::Found : Router::Match::Kind::NotFound);
+        if (matches) {
+            QCOMPARE(m.route, qsizetype(0));
+            QCOMPARE(m.params, params);
+        }
     }
 
     // Routes are tried in the order they were added; the first that matches wins, and the
@@ -86,12 +89,73 @@ private Q_SLOTS:
         QFETCH(QString, path);
         QFETCH(QStringList, params);
 
-        HttpServer server;
+        Router router;
         for (const QString &p : patterns)
-            server.addWebSocketRoute(p);
+            router.add("GET", p);
+        const Router::Match m = router.find("GET", path);
+        QCOMPARE(m.kind, Router::Match::Kind::Found);
+        QCOMPARE(m.params, params);
+    }
+
+    // The method: the first route whose path and method both match answers; a path known only
+    // under other methods is 405 with those methods, in the order added; an unknown path is 404.
+    void methods_data() {
+        QTest::addColumn<QByteArray>("method");
+        QTest::addColumn<QString>("path");
+        QTest::addColumn<Router::Match::Kind>("kind");
+        QTest::addColumn<int>("route");
+        QTest::addColumn<QByteArrayList>("allowed");
+
+        using K = Router::Match::Kind;
+        QTest::addRow("GET of the sale")
+            << QByteArray("GET") << "/sales/7" << K::Found << 0 << QByteArrayList{};
+        QTest::addRow("DELETE of the sale, added after GET")
+            << QByteArray("DELETE") << "/sales/7" << K::Found << 1 << QByteArrayList{};
+        QTest::addRow("PUT of the sale is not allowed")
+            << QByteArray("PUT") << "/sales/7" << K::MethodNotAllowed << 1
+            << QByteArrayList{"GET", "DELETE"};
+        QTest::addRow("GET of the booking route is not allowed")
+            << QByteArray("GET") << "/sales/7/book" << K::MethodNotAllowed << 2
+            << QByteArrayList{"POST"};
+        QTest::addRow("POST of a booking")
+            << QByteArray("POST") << "/sales/7/book" << K::Found << 2 << QByteArrayList{};
+        QTest::addRow("a method no route has, on a known path")
+            << QByteArray("OTHER") << "/sales/7/book" << K::MethodNotAllowed << 2
+            << QByteArrayList{"POST"};
+        QTest::addRow("an unknown path, whatever the method")
+            << QByteArray("GET") << "/items/7" << K::NotFound << -1 << QByteArrayList{};
+        QTest::addRow("methods are case-sensitive")
+            << QByteArray("get") << "/sales/7" << K::MethodNotAllowed << 1
+            << QByteArrayList{"GET", "DELETE"};
+    }
+
+    void methods() {
+        QFETCH(QByteArray, method);
+        QFETCH(QString, path);
+        QFETCH(Router::Match::Kind, kind);
+        QFETCH(int, route);
+        QFETCH(QByteArrayList, allowed);
+
+        Router router;
+        QCOMPARE(router.add("GET", QStringLiteral("/sales/{id}")), qsizetype(0));
+        QCOMPARE(router.add("DELETE", QStringLiteral("/sales/{id}")), qsizetype(1));
+        QCOMPARE(router.add("POST", QStringLiteral("/sales/{id}/book")), qsizetype(2));
+        const Router::Match m = router.find(method, path);
+        QCOMPARE(m.kind, kind);
+        QCOMPARE(m.route, qsizetype(route));
+        QCOMPARE(m.allowed, allowed);
+        if (kind == Router::Match::Kind::Found)
+            QCOMPARE(m.params, QStringList{"7"});
+    }
+
+    // HttpServer keeps WebSocket routes apart from request routes.
+    void webSocketRoutes() {
+        HttpServer server;
         QStringList got;
-        QVERIFY(server.matchWebSocketRoute(path, &got));
-        QCOMPARE(got, params);
+        server.addWebSocketRoute(QStringLiteral("/api/v1/sales/{id}/live"));
+        QVERIFY(server.matchWebSocketRoute(QStringLiteral("/api/v1/sales/42/live"), &got));
+        QCOMPARE(got, QStringList{"42"});
+        QVERIFY(!server.matchWebSocketRoute(QStringLiteral("/api/v1/sales/42"), &got));
     }
 
     void noRoutesMatchNothing() {

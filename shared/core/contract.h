@@ -14,7 +14,7 @@ namespace flashsale {
 // Wraps a callback that a contract promises to run exactly once. In debug builds a second call,
 // or the last copy of the wrapper dying without a call, fails a Q_ASSERT naming `what`; in
 // release builds it returns `callback` itself.
-template <typename... Args>
+template<typename... Args>
 std::function<void(Args...)> exactlyOnce(std::function<void(Args...)> callback,
                                          [[maybe_unused]] const char *what) {
 #ifdef QT_NO_DEBUG
@@ -24,11 +24,14 @@ std::function<void(Args...)> exactlyOnce(std::function<void(Args...)> callback,
         return callback;
     struct State {
         std::function<void(Args...)> callback;
-        const char *what;
+        const char *what = nullptr;
         bool called = false;
         ~State() { Q_ASSERT_X(called, what, "callback dropped without being called"); }
     };
-    auto state = std::make_shared<State>(State{std::move(callback), what});
+    // Built in place: a temporary State would assert as it dies.
+    auto state = std::make_shared<State>();
+    state->callback = std::move(callback);
+    state->what = what;
     return [state](Args... args) {
         Q_ASSERT_X(!state->called, state->what, "callback called twice");
         state->called = true;

@@ -355,8 +355,15 @@ Problem ApiRoutes::bookingProblem(const BookingOutcome &o) {
     if (!spelling.problem) // accepted is no problem
         return Problem::make(500, QStringLiteral("internal"),
                              QStringLiteral("unexpected booking outcome"));
+    // The slugs as QStrings once, not one allocation per refusal: sold out is most answers.
+    static const QList<QString> slugs = [] {
+        QList<QString> out;
+        for (const BookingOutcomeSpelling &s : bookingOutcomeSpellings())
+            out.append(s.problem ? QString::fromLatin1(s.problem) : QString());
+        return out;
+    }();
     // Type and status from the table; the detail and the members each outcome carries here.
-    Problem p = Problem::make(spelling.status, QString::fromLatin1(spelling.problem));
+    Problem p = Problem::make(spelling.status, slugs.at(qsizetype(o.kind)));
     switch (o.kind) {
     case K::ItemRequired:
         p.detail = QStringLiteral("This sale has several items; send item_id.");

@@ -18,7 +18,7 @@ Router::Match Router::find(const QByteArray &method, const QString &path) const 
         if (route.method == method) {
             result.kind = Match::Kind::Found;
             result.route = i;
-            result.params = params;
+            result.params = std::move(params);
             result.allowed.clear();
             return result;
         }

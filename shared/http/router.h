@@ -31,8 +31,8 @@ public:
     // Adds a route and returns its index (0 for the first, then 1, ...).
     qsizetype add(const QByteArray &method, const QString &pattern);
     Match find(const QByteArray &method, const QString &path) const;
-    QString pattern(qsizetype route) const { return m_routes.value(route).pattern; }
-    qsizetype size() const { return m_routes.size(); }
+    // The pattern of a route `add` returned.
+    const QString &pattern(qsizetype route) const { return m_routes.at(route).pattern; }
 
 private:
     struct Route {

@@ -168,30 +168,31 @@ private:
               });
     }
 
-    // The worker's parser decides what an entry is. A book entry it cannot parse is still a
-    // booking Redis holds (the worker dead-letters it): it counts as accepted, with no units,
-    // and is appended again as it is.
+    // Reconciliation reads an entry as book.lua wrote it, not as the worker's parser judges it:
+    // a book entry the worker would dead-letter still holds its units in Redis, so its user,
+    // item and quantity count as written, and it is appended again as it is.
     void addEntry(const StreamEntry &e) {
-        const StreamEntry::Parsed p = e.parse();
-        if (p.reservationId.isEmpty())
+        const QByteArray rid = e.reservationId();
+        if (rid.isEmpty())
             return;
-        if (p.kind == StreamEntry::Parsed::Kind::Confirm) {
-            m_s.reservations[p.reservationId].confirmed = true;
+        const QByteArray type = e.type();
+        if (type == StreamEntry::kConfirm) {
+            m_s.reservations[rid].confirmed = true;
             return;
         }
-        if (p.kind != StreamEntry::Parsed::Kind::Book && e.type() != StreamEntry::kBook)
+        if (type != StreamEntry::kBook)
             return;
-        Reservation &r = m_s.reservations[p.reservationId];
+        Reservation &r = m_s.reservations[rid];
         if (!m_hasGroup || StreamId::parse(e.id) > m_lastDelivered || m_pending.contains(e.id))
             r.inFlight = true;
         if (r.inStream)
             return;
         r.inStream = true;
         r.bookEntry = e;
-        if (!r.inPg && p.kind == StreamEntry::Parsed::Kind::Book) {
-            r.user = p.order.userId;
-            r.item = p.order.itemId;
-            r.qty = p.order.quantity;
+        if (!r.inPg) {
+            r.user = e.field(StreamEntry::kUser);
+            r.item = e.field(StreamEntry::kItem).toLongLong();
+            r.qty = e.field(StreamEntry::kQuantity).toLongLong();
         }
     }
 

@@ -62,6 +62,9 @@ FS_PACKAGES=(
   qt6-base-dev qt6-base-dev-tools qt6-httpserver-dev qt6-websockets-dev qt6-charts-dev
   libqt6opengl6-dev
   libhiredis-dev libpq-dev librdkafka-dev
+  # operator passwords are hashed with libsodium's argon2id (crypto_pwhash_str); the console
+  # keeps its credential in the OS keychain through QtKeychain
+  libsodium-dev qtkeychain-qt6-dev
   redis-server redis-tools
   postgresql postgresql-client
   curl jq wrk clang-format kcat
@@ -94,6 +97,8 @@ FS_COMMANDS=(
   psql=postgresql-client-common pg_isready=postgresql-client-common
   # clients the tests, rehearsals and benchmarks use (kcat: the README's reader of the topics)
   curl=curl kcat=kcat wrk=wrk chromium=chromium python3=python3-minimal ss=iproute2
+  # the local stack's certificate authority and server certificate (deploy/lib/tls.sh)
+  openssl=openssl
 )
 
 # shellcheck source=deploy/lib/log.sh

@@ -2,12 +2,15 @@
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
+#include <QFile>
 #include <QHostAddress>
 #include <QSysInfo>
 #include <QThread>
 #include <QUrl>
 
 #include <functional>
+#include <optional>
+#include <vector>
 
 namespace flashsale {
 
@@ -19,7 +22,38 @@ struct Option {
     QString valueName;                                       // empty for a switch
     std::function<QString(Config &, const QString &)> apply; // returns an error, or empty
     std::function<QString(const Config &)> show;             // the default, for --help
+    // A secret: also read from a file named by --NAME-file / FLASHSALE_NAME_FILE, so that it
+    // need not appear in argv (visible to every local user in ps) or in a long-lived variable.
+    bool secret = false;
 };
+
+// The largest secret file read; a secret is a token or a password, not a document.
+constexpr qint64 kMaxSecretFileBytes = 64 * 1024;
+
+// Reads the secret in the file at `path`: its content without trailing line breaks and spaces.
+// Returns the value, or sets `error` (unreadable, empty, too large).
+QString readSecretFile(const QString &path, QString *error) {
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly)) {
+        *error = QStringLiteral("cannot read '%1': %2").arg(path, file.errorString());
+        return {};
+    }
+    const QByteArray content = file.read(kMaxSecretFileBytes + 1);
+    if (content.size() > kMaxSecretFileBytes) {
+        *error = QStringLiteral("'%1' is larger than %2 bytes").arg(path).arg(kMaxSecretFileBytes);
+        return {};
+    }
+    QByteArray value = content;
+    while (!value.isEmpty()
+           && (value.endsWith('\n') || value.endsWith('\r') || value.endsWith(' ')
+               || value.endsWith('\t')))
+        value.chop(1);
+    if (value.isEmpty()) {
+        *error = QStringLiteral("'%1' is empty").arg(path);
+        return {};
+    }
+    return QString::fromUtf8(value);
+}
 
 QString envName(const QString &flag) {
     return QStringLiteral("FLASHSALE_")
@@ -46,9 +80,11 @@ std::function<QString(const Config &)> intShow(int Config::*field) {
 
 QString checkUrl(const QString &v, const QStringList &schemes) {
     const QUrl url(v, QUrl::StrictMode);
+    // The message goes to stderr and logs: it names the URL without a password it may hold.
     if (!url.isValid() || !schemes.contains(url.scheme()) || url.host().isEmpty())
         return QStringLiteral("must be a %1 URL with a host, got '%2'")
-            .arg(schemes.join(QLatin1Char('/')), v);
+            .arg(schemes.join(QLatin1Char('/')),
+                 url.isValid() ? url.toString(QUrl::RemovePassword) : QStringLiteral("(invalid)"));
     return {};
 }
 
@@ -100,6 +136,19 @@ QList<Option> options() {
                     return checkUrl(v, {QStringLiteral("redis")});
                 },
                 [](const Config &c) { return c.redisUrl; }};
+    // Applied after --redis-url (options apply in this order): it replaces the URL's password.
+    o << Option{QStringLiteral("redis-password"),
+                QStringLiteral("Redis AUTH password; replaces a password in --redis-url. Prefer "
+                               "--redis-password-file."),
+                QStringLiteral("password"),
+                [](Config &c, const QString &v) -> QString {
+                    QUrl url(c.redisUrl, QUrl::StrictMode);
+                    url.setPassword(v, QUrl::DecodedMode);
+                    c.redisUrl = url.toString(QUrl::FullyEncoded);
+                    return {};
+                },
+                [](const Config &) { return QStringLiteral("(none)"); },
+                true};
     o << Option{QStringLiteral("pg-url"),
                 QStringLiteral("PostgreSQL connection URI (libpq syntax)."), QStringLiteral("url"),
                 [](Config &c, const QString &v) -> QString {
@@ -117,7 +166,8 @@ QList<Option> options() {
             c.adminToken = v;
             return {};
         },
-        [](const Config &) { return QStringLiteral("(none)"); }};
+        [](const Config &) { return QStringLiteral("(none)"); },
+        true};
     o << Option{QStringLiteral("ready-file"),
                 QStringLiteral("Write the API base URL to this file once the process serves."),
                 QStringLiteral("path"),
@@ -289,7 +339,8 @@ QList<Option> options() {
                     c.buyerTokenSecret = v;
                     return {};
                 },
-                [](const Config &) { return QStringLiteral("(none)"); }};
+                [](const Config &) { return QStringLiteral("(none)"); },
+                true};
     o << Option{QStringLiteral("dev-user-ids"),
                 QStringLiteral("Development: accept user_id without a buyer token, and issue "
                                "tokens at POST /api/v1/dev/tokens. Off in production."),
@@ -364,12 +415,27 @@ Result<Config> Config::parse(const QStringList &arguments) {
     parser.addHelpOption();
     parser.addVersionOption();
     QList<QCommandLineOption> cliOptions;
+    // For a secret option, its --NAME-file flag; nullopt for the others.
+    std::vector<std::optional<QCommandLineOption>> fileOptions;
     for (const Option &o : opts) {
-        const QString help = QStringLiteral("%1 [env %2; default %3]")
-                                 .arg(o.description, envName(o.name), o.show(Config{}));
+        const QString where = o.secret ? QStringLiteral("env %1, or a file: --%2-file, env %1_FILE")
+                                             .arg(envName(o.name), o.name)
+                                       : QStringLiteral("env %1").arg(envName(o.name));
+        const QString help =
+            QStringLiteral("%1 [%2; default %3]").arg(o.description, where, o.show(Config{}));
         cliOptions << (o.valueName.isEmpty() ? QCommandLineOption(o.name, help)
                                              : QCommandLineOption(o.name, help, o.valueName));
         parser.addOption(cliOptions.last());
+        fileOptions.emplace_back();
+        if (o.secret) {
+            fileOptions.back().emplace(
+                o.name + QStringLiteral("-file"),
+                QStringLiteral("Read --%1 from this file: its content without trailing line "
+                               "breaks (keep it mode 0600).")
+                    .arg(o.name),
+                QStringLiteral("path"));
+            parser.addOption(*fileOptions.back());
+        }
     }
     parser.process(arguments);
 
@@ -377,16 +443,42 @@ Result<Config> Config::parse(const QStringList &arguments) {
     QStringList errors;
     for (qsizetype i = 0; i < opts.size(); ++i) {
         const Option &o = opts[i];
+        const std::optional<QCommandLineOption> &fileOption = fileOptions[size_t(i)];
+        const QByteArray env = envName(o.name).toUtf8();
+        const QByteArray fileEnv = env + "_FILE";
         QString value;
         QString source;
+        QString filePath; // with fromFile, the value is this file's content
+        bool fromFile = false;
         if (parser.isSet(cliOptions[i])) {
+            if (fileOption && parser.isSet(*fileOption))
+                errors << QStringLiteral("--%1 and --%1-file: set one of them").arg(o.name);
             value = o.valueName.isEmpty() ? QStringLiteral("1") : parser.value(cliOptions[i]);
             source = QStringLiteral("--") + o.name;
-        } else if (qEnvironmentVariableIsSet(envName(o.name).toUtf8().constData())) {
-            value = qEnvironmentVariable(envName(o.name).toUtf8().constData());
-            source = envName(o.name);
+        } else if (fileOption && parser.isSet(*fileOption)) {
+            filePath = parser.value(*fileOption);
+            fromFile = true;
+            source = QStringLiteral("--%1-file").arg(o.name);
+        } else if (qEnvironmentVariableIsSet(env.constData())) {
+            if (o.secret && qEnvironmentVariableIsSet(fileEnv.constData()))
+                errors << QStringLiteral("%1 and %2: set one of them")
+                              .arg(QString::fromLatin1(env), QString::fromLatin1(fileEnv));
+            value = qEnvironmentVariable(env.constData());
+            source = QString::fromLatin1(env);
+        } else if (o.secret && qEnvironmentVariableIsSet(fileEnv.constData())) {
+            filePath = qEnvironmentVariable(fileEnv.constData());
+            fromFile = true;
+            source = QString::fromLatin1(fileEnv);
         } else {
             continue;
+        }
+        if (fromFile) {
+            QString err;
+            value = readSecretFile(filePath, &err);
+            if (!err.isEmpty()) {
+                errors << QStringLiteral("%1: %2").arg(source, err);
+                continue;
+            }
         }
         if (const QString err = o.apply(config, value); !err.isEmpty())
             errors << QStringLiteral("%1: %2").arg(source, err);

@@ -15,18 +15,21 @@ namespace flashsale {
 
 Result<RedisClient::Endpoint> RedisClient::Endpoint::fromUrl(const QString &text) {
     const QUrl url(text, QUrl::StrictMode);
+    // Error messages name the URL without its password: they end up in logs.
+    const QString shown = url.toString(QUrl::RemovePassword);
     if (!url.isValid() || url.scheme() != QLatin1String("redis") || url.host().isEmpty())
-        return fail(ErrorCode::Invalid, QStringLiteral("not a redis:// URL: %1").arg(text));
+        return fail(ErrorCode::Invalid, QStringLiteral("not a redis:// URL: %1").arg(shown));
     Endpoint e;
     e.host = url.host();
     e.port = url.port(6379);
-    e.password = url.password().toUtf8();
+    e.username = url.userName(QUrl::FullyDecoded).toUtf8();
+    e.password = url.password(QUrl::FullyDecoded).toUtf8();
     const QString path = url.path().mid(1);
     if (!path.isEmpty()) {
         bool ok = false;
         e.db = path.toInt(&ok);
         if (!ok || e.db < 0)
-            return fail(ErrorCode::Invalid, QStringLiteral("bad database number in %1").arg(text));
+            return fail(ErrorCode::Invalid, QStringLiteral("bad database number in %1").arg(shown));
     }
     return e;
 }
@@ -128,9 +131,16 @@ void RedisClient::onConnect(const redisAsyncContext *ctx, int status) {
     self->m_ready = true;
     // AUTH and SELECT go first on the wire; a failure shows in the log and in every command.
     if (!self->m_endpoint.password.isEmpty()) {
-        self->command({"AUTH", self->m_endpoint.password}, [](const Result<RedisValue> &r) {
+        QList<QByteArray> auth{QByteArrayLiteral("AUTH")};
+        if (!self->m_endpoint.username.isEmpty())
+            auth << self->m_endpoint.username;
+        auth << self->m_endpoint.password;
+        self->command(auth, [user = self->m_endpoint.username](const Result<RedisValue> &r) {
+            // Redis's answer (WRONGPASS, ...) never contains the password.
             if (r && r->isError())
-                qCCritical(lcRedis) << "AUTH failed:" << r->string;
+                qCCritical(lcRedis).noquote()
+                    << "AUTH as" << (user.isEmpty() ? QByteArray("default") : user)
+                    << "refused:" << r->string;
         });
     }
     if (self->m_endpoint.db != 0) {

@@ -31,16 +31,21 @@ namespace flashsale {
 // - connection lost with the command in flight: ErrorCode::Unavailable.
 // A Redis error reply (-ERR ...) is a successful Result holding a RedisValue of type Error.
 // The client reconnects by itself with exponential backoff (50 ms up to 2 s).
+// Authentication: with a password, AUTH [username] password is the first command on every
+// connection. A refused AUTH (wrong password, unknown user) is logged as critical, once per
+// connection, without the password; the commands behind it then get Redis's NOAUTH error reply.
 class RedisClient final : public QObject {
     Q_OBJECT
 public:
     struct Endpoint {
         QString host = QStringLiteral("127.0.0.1");
         int port = 6379;
-        QByteArray password;
+        QByteArray username; // an ACL user; empty: the default user (requirepass)
+        QByteArray password; // sent with AUTH before any command; empty: no AUTH
         int db = 0;
 
-        // redis://[:password@]host[:port][/db]
+        // redis://[[username]:password@]host[:port][/db]; user and password percent-decoded.
+        // Fails with ErrorCode::Invalid, naming the URL without its password.
         [[nodiscard]] static Result<Endpoint> fromUrl(const QString &url);
     };
 

@@ -64,13 +64,27 @@ Result<QStringList> applyMigrations(const QString &conninfo) {
 
     if (auto r = step("SELECT pg_advisory_lock(" + QByteArray::number(kMigrationLockId) + ")"); !r)
         return std::unexpected(r.error());
-    if (auto r = step("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                      " version integer PRIMARY KEY,"
-                      " name text NOT NULL,"
-                      " checksum text NOT NULL,"
-                      " applied_at timestamptz NOT NULL DEFAULT now())");
-        !r)
-        return std::unexpected(r.error());
+    // Only when missing: CREATE ... IF NOT EXISTS needs the CREATE privilege even when the table
+    // exists, and the application role (sql/007_app_role.sql) has none. It then only checks
+    // that every migration is applied; a pending one fails for lack of privileges, and is
+    // applied with --migrate-only by the schema's owner.
+    bool haveTable = false;
+    {
+        auto r = exec(conn.c, "SELECT to_regclass('schema_migrations') IS NOT NULL");
+        if (!r)
+            return std::unexpected(r.error());
+        haveTable = QByteArray(PQgetvalue(*r, 0, 0)) == "t";
+        PQclear(*r);
+    }
+    if (!haveTable) {
+        if (auto r = step("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                          " version integer PRIMARY KEY,"
+                          " name text NOT NULL,"
+                          " checksum text NOT NULL,"
+                          " applied_at timestamptz NOT NULL DEFAULT now())");
+            !r)
+            return std::unexpected(r.error());
+    }
 
     QHash<int, QByteArray> applied;
     {

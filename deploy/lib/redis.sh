@@ -4,14 +4,41 @@
 #
 # A redis-server belongs to a state folder HOME:
 #
-#   HOME/redis/redis.conf   written by fs_redis_start on every start
+#   HOME/redis/redis.conf   written by fs_redis_start on every start (mode 600)
+#   HOME/redis-password     with --auth: the requirepass password (mode 600, made once)
 #   HOME/redis/redis.pid    its pid (fs_spawn)
 #   HOME/redis/             its data: appendonlydir/, dump.rdb
 #   HOME/logs/redis.log     its log
 #
-# Callers: deploy/local/run (HOME .flashsale, AOF on), deploy/bench/stack.sh (a rehearsal stack's
-# folder, AOF on, restarted after kill -9 in the same folder), tests/gateway and tests/bots (a
-# temporary folder, no persistence).
+# Callers: deploy/local/run (HOME .flashsale, AOF on, --auth), deploy/bench/stack.sh (a rehearsal
+# stack's folder, AOF on, restarted after kill -9 in the same folder), tests/gateway (a temporary
+# folder, no persistence, --auth) and tests/bots (a temporary folder, no persistence).
+#
+# With --auth every client must AUTH: the server processes get the password by file
+# (FLASHSALE_REDIS_PASSWORD_FILE=HOME/redis-password), redis-cli by the REDISCLI_AUTH variable
+# (fs_redis_cli), never by -a or a URL in argv.
+
+fs_redis_password_file() { printf '%s/redis-password' "$1"; }
+
+# fs_redis_auth_on HOME - HOME's last redis.conf requires a password.
+fs_redis_auth_on() { [[ -f "$1/redis/redis.conf" ]] && grep -q '^requirepass ' "$1/redis/redis.conf"; }
+
+# fs_redis_cli HOME ARGS... - redis-cli against HOME's redis-server (127.0.0.1, its port), with
+# its password in REDISCLI_AUTH when it has one; fails after 10 s.
+fs_redis_cli() {
+  local home=$1 port password=""
+  shift
+  port="$(fs_redis_port "$home")"
+  [[ -n "$port" ]] || return 1
+  if fs_redis_auth_on "$home"; then
+    read -r password <"$(fs_redis_password_file "$home")" || true
+  fi
+  if [[ -n "$password" ]]; then
+    REDISCLI_AUTH=$password timeout "${FS_REDIS_CLI_TIMEOUT:-10}" redis-cli -h 127.0.0.1 -p "$port" "$@"
+  else
+    timeout "${FS_REDIS_CLI_TIMEOUT:-10}" redis-cli -h 127.0.0.1 -p "$port" "$@"
+  fi
+}
 
 fs_redis_pidfile() { printf '%s/redis/redis.pid' "$1"; }
 
@@ -30,36 +57,57 @@ fs_redis_quote() {
   printf '"%s"' "${s//\"/\\\"}"
 }
 
-# fs_redis_ping PORT - 0 when redis on 127.0.0.1:PORT answers PING within 3 s.
+# fs_redis_ping HOME - 0 when HOME's redis-server answers PING within 3 s (authenticated when it
+# requires a password).
 fs_redis_ping() {
-  [[ -n "$1" ]] || return 1
-  [[ "$(timeout 3 redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" == PONG ]]
+  [[ -n "$(fs_redis_port "$1")" ]] || return 1
+  [[ "$(FS_REDIS_CLI_TIMEOUT=3 fs_redis_cli "$1" ping 2>/dev/null)" == PONG ]]
 }
 
 # fs_redis_running HOME - HOME's redis-server runs and answers PING on its port.
 fs_redis_running() {
-  fs_pid_alive "$(fs_redis_pid "$1")" redis-server && fs_redis_ping "$(fs_redis_port "$1")"
+  fs_pid_alive "$(fs_redis_pid "$1")" redis-server && fs_redis_ping "$1"
 }
 
-# fs_redis_start HOME PORT [--preload LIB] [CONF_LINE...] - start redis-server for HOME on
-# 127.0.0.1:PORT with HOME/redis/redis.conf: the lines every instance has (bind, port, dir,
+# fs_redis_start HOME PORT [--preload LIB] [--auth] [CONF_LINE...] - start redis-server for HOME
+# on 127.0.0.1:PORT with HOME/redis/redis.conf: the lines every instance has (bind, port, dir,
 # logfile, no daemonizing), then each CONF_LINE, e.g. 'appendonly yes' or 'save ""'. A
 # redis-server of HOME that still runs is stopped first; the data in HOME/redis/ stays, so a
 # restart replays its AOF. --preload LIB runs it with LD_PRELOAD=LIB (the power-loss emulation,
-# deploy/bench/powerloss). Returns 0 once it answers PING (after loading its data), 1 when it
-# exits before or does not answer within 30 s (after printing its log's last lines).
+# deploy/bench/powerloss). --auth requires a password (requirepass) kept in HOME/redis-password
+# (made once, 32 random bytes in hex, mode 600); the config file holding it is mode 600 too.
+# Returns 0 once it answers PING (after loading its data), 1 when it exits before or does not
+# answer within 30 s (after printing its log's last lines).
 fs_redis_start() {
-  local home=$1 port=$2 dir="$1/redis" log="$1/logs/redis.log" offset pid line i
+  local home=$1 port=$2 dir="$1/redis" log="$1/logs/redis.log" offset pid line i auth=0 password=""
+  local passfile
   shift 2
   local -a preload=()
   if [[ "${1:-}" == --preload ]]; then
     preload=(env LD_PRELOAD="$2")
     shift 2
   fi
+  if [[ "${1:-}" == --auth ]]; then
+    auth=1
+    shift
+  fi
   fs_valid_port "$port" || fs_die "fs_redis_start: bad port '$port'"
   fs_ensure_dir "$dir"
   fs_ensure_dir "$home/logs"
   fs_redis_stop "$home"
+  passfile="$(fs_redis_password_file "$home")"
+  if ((auth)); then
+    if [[ -s "$passfile" ]]; then read -r password <"$passfile" || true; fi
+    if [[ ! "$password" =~ ^[0-9a-f]{64}$ ]]; then
+      password="$(fs_random_hex 32)"
+      (umask 077 && printf '%s\n' "$password" >"$passfile.tmp")
+      mv -f "$passfile.tmp" "$passfile"
+      fs_log "generated a new Redis password in $passfile"
+    fi
+    chmod 600 "$passfile"
+  fi
+  rm -f "$dir/redis.conf"
+  (umask 077 && touch "$dir/redis.conf")
   {
     echo "# generated by deploy/lib/redis.sh; rewritten on every start"
     echo "bind 127.0.0.1"
@@ -69,13 +117,14 @@ fs_redis_start() {
     echo "supervised no"
     echo "dir $(fs_redis_quote "$dir")"
     echo "logfile $(fs_redis_quote "$log")"
+    if ((auth)); then echo "requirepass $password"; fi
     for line in "$@"; do printf '%s\n' "$line"; done
   } >"$dir/redis.conf"
   touch "$log"
   offset="$(fs_file_size "$log")"
   fs_spawn "$(fs_redis_pidfile "$home")" "$log" "${preload[@]}" redis-server "$dir/redis.conf"
   for ((i = 0; i < 300; i++)); do
-    fs_redis_ping "$port" && return 0
+    fs_redis_ping "$home" && return 0
     pid="$(fs_redis_pid "$home")"
     fs_proc_running "${pid:-$FS_SPAWN_PID}" || break
     sleep 0.1
@@ -98,7 +147,7 @@ fs_redis_stop() {
   fi
   fs_log "stopping redis (pid $pid, port ${port:-?})"
   if [[ -n "$port" ]]; then
-    timeout 10 redis-cli -h 127.0.0.1 -p "$port" shutdown >/dev/null 2>&1 || true
+    fs_redis_cli "$1" shutdown >/dev/null 2>&1 || true
   fi
   if ! fs_wait_gone "$pid" 10; then
     fs_kill_pid "$pid" redis-server redis

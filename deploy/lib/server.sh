@@ -13,6 +13,11 @@
 # The binary is FS_SERVER_BIN (build/bin/flashsale-server; fs_resolve_server_bin, or the caller,
 # may point it elsewhere). It runs without the caller's FLASHSALE_* variables: the server reads
 # each of them as a flag, and a shell that sourced .flashsale/stack.env has several.
+#
+# Secrets never go in a server's argv (every local user sees it in ps): fs_server_start and
+# fs_server_migrate take leading NAME=VALUE words, set in the server's environment only, and
+# callers name files there, e.g. FLASHSALE_ADMIN_TOKEN_FILE=.flashsale/admin-token or
+# PGPASSFILE=.flashsale/pg-app.pgpass (docs/OPERATIONS.md, "Secrets").
 
 fs_server_pidfile() { printf '%s/%s.pid' "$1" "$2"; }
 fs_server_ready_file() { printf '%s/%s.url' "$1" "$2"; }
@@ -51,12 +56,21 @@ fs_server_env() {
   for v in "${!FLASHSALE_@}"; do fs_out+=(-u "$v"); done
 }
 
-# fs_server_migrate LOG PG_URL REDIS_URL - apply the migrations (flashsale-server
-# --migrate-only), output appended to LOG. 1 (after printing LOG's new lines) when they fail.
+# fs_server_is_assignment WORD - WORD is NAME=VALUE with an environment variable's NAME.
+fs_server_is_assignment() { [[ "$1" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; }
+
+# fs_server_migrate LOG PG_URL REDIS_URL [NAME=VALUE...] - apply the migrations (flashsale-server
+# --migrate-only) with NAME=VALUE in its environment, output appended to LOG. 1 (after printing
+# LOG's new lines) when they fail.
 fs_server_migrate() {
   local log=$1 pg=$2 redis=$3 offset
+  shift 3
   local -a env
   fs_server_env env
+  while (($#)) && fs_server_is_assignment "$1"; do
+    env+=("$1")
+    shift
+  done
   mkdir -p "$(dirname "$log")"
   touch "$log"
   offset="$(fs_file_size "$log")"
@@ -72,7 +86,8 @@ fs_server_migrate() {
 # Seconds fs_server_start waits for a ready file.
 FS_SERVER_READY_TIMEOUT=${FLASHSALE_LOCAL_READY_TIMEOUT:-30}
 
-# fs_server_start HOME NAME ARG... - start `flashsale-server --ready-file HOME/NAME.url ARG...` as
+# fs_server_start HOME NAME [NAME=VALUE...] ARG... - start `flashsale-server --ready-file
+# HOME/NAME.url ARG...`, with each leading NAME=VALUE in its environment (secrets by file), as
 # server NAME of HOME (fs_spawn: a session of its own, pid in HOME/NAME.pid, output appended to
 # HOME/logs/NAME.log) and wait until it has written its ready file. Returns 0 once it has, with
 # FS_SERVER_URL (the ready file's first line, fs_server_url) and FS_SERVER_PID set, and
@@ -87,6 +102,10 @@ fs_server_start() {
   ready="$(fs_server_ready_file "$home" "$name")"
   log="$(fs_server_log "$home" "$name")"
   fs_server_env env
+  while (($#)) && fs_server_is_assignment "$1"; do
+    env+=("$1")
+    shift
+  done
   fs_ensure_dir "$home/logs"
   rm -f "$ready"
   touch "$log"
@@ -144,11 +163,12 @@ fs_http_code() {
   fs_http /dev/null "$url" "$@"
 }
 
-# fs_wait_http URL SECONDS - wait until GET URL answers 200; 1 on timeout.
+# fs_wait_http URL SECONDS [CURL ARGS...] - wait until GET URL answers 200; 1 on timeout.
 fs_wait_http() {
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    [[ "$(fs_http_code "$1" --max-time 2)" == 200 ]] && return 0
+  local url=$1 seconds=$2 i
+  shift 2
+  for ((i = 0; i < seconds * 10; i++)); do
+    [[ "$(fs_http_code "$url" --max-time 2 "$@")" == 200 ]] && return 0
     sleep 0.1
   done
   return 1
@@ -158,7 +178,8 @@ fs_wait_http() {
 fs_utc() { date -u -d "$1" +%Y-%m-%dT%H:%M:%SZ; }
 
 # fs_sale_create API_URL TOKEN [JSON] - create a sale with POST API_URL/api/v1/admin/sales and
-# print its id. JSON is merged over the defaults: named "sale", open since a minute ago for an
+# print its id (the token reaches curl through a file descriptor, not its argv). JSON is merged
+# over the defaults: named "sale", open since a minute ago for an
 # hour, stock 1000, per-user limit 10, price 100 cents; a sale with "items" has no stock and
 # price_cents of its own. Returns 1 (and logs the answer) unless the answer is 201 with an id.
 fs_sale_create() {
@@ -168,7 +189,8 @@ fs_sale_create() {
       ends_at: $e} + $extra
      | if has("items") then del(.stock, .price_cents) else . end')" || return 1
   out="$(mktemp)"
-  code="$(fs_http "$out" "$api/api/v1/admin/sales" -X POST -H "Authorization: Bearer $token" \
+  code="$(fs_http "$out" "$api/api/v1/admin/sales" -X POST \
+    -H @<(printf 'Authorization: Bearer %s\n' "$token") \
     -H 'Content-Type: application/json' -d "$body")"
   id="$(jq -r '.id // empty' "$out" 2>/dev/null || true)"
   if [[ "$code" != 201 || ! "$id" =~ ^[0-9]+$ ]]; then

@@ -4,7 +4,8 @@
 # Sourced by deploy/local/lib.sh.
 #
 # A gateway lives in a folder DIR: the rendered flashsale.conf, copies of the snippets it
-# includes, temp/ and nginx.pid; its logs are LOGDIR/nginx-error.log and nginx-access.log.
+# includes, temp/ and nginx.pid; its logs are LOGDIR/nginx-error.log and nginx-access.log. It
+# serves HTTPS only (its plain-HTTP port redirects), with the certificate of deploy/lib/tls.sh.
 
 FS_NGINX_SRC="$FS_ROOT/deploy/nginx"
 
@@ -37,21 +38,32 @@ fs_nginx_user_line() {
   fi
 }
 
-# fs_nginx_render DIR LOGDIR LISTEN UPSTREAM... - write DIR/flashsale.conf from
-# deploy/nginx/flashsale.conf.template, with copies of the snippets it includes beside it.
-# LISTEN is host:port; each UPSTREAM a host:port of an API process. Logs go to
-# LOGDIR/nginx-error.log and LOGDIR/nginx-access.log.
+# fs_nginx_render [--include FILE]... DIR LOGDIR TLS_HOME LISTEN HTTP_LISTEN UPSTREAM... - write
+# DIR/flashsale.conf from deploy/nginx/flashsale.conf.template, with copies of the snippets it
+# includes beside it. LISTEN (host:port) serves HTTPS with TLS_HOME's server certificate
+# (deploy/lib/tls.sh: fs_tls_ensure TLS_HOME first); HTTP_LISTEN (host:port) answers every
+# request with a 308 redirect to LISTEN's port. Each UPSTREAM is a host:port of an API process.
+# Each --include FILE is copied beside the config and included in the HTTPS server block (tests
+# use it, e.g. to take the client address from a header). Logs go to LOGDIR/nginx-error.log and
+# LOGDIR/nginx-access.log.
 fs_nginx_render() {
-  local dir=$1 logdir=$2 listen=$3 conf f servers="" up tpl
-  shift 3
+  local -a extra=()
+  while [[ "${1:-}" == --include ]]; do
+    extra+=("$2")
+    shift 2
+  done
+  local dir=$1 logdir=$2 tls=$3 listen=$4 http_listen=$5 conf f servers="" up tpl includes=""
+  shift 5
   (($#)) || fs_die "fs_nginx_render: no upstream servers"
-  [[ "$dir$logdir" != *'"'* ]] || fs_die "nginx paths must not contain a double quote: $dir"
+  [[ "$dir$logdir$tls" != *'"'* ]] || fs_die "nginx paths must not contain a double quote: $dir"
+  [[ -s "$(fs_tls_dir "$tls")/server.crt" ]] || fs_die "fs_nginx_render: no certificate in $tls (fs_tls_ensure)"
   fs_ensure_dir "$dir"
   fs_ensure_dir "$dir/temp"
   fs_ensure_dir "$logdir"
-  for f in "$FS_NGINX_SRC"/flashsale-*.conf; do
+  for f in "$FS_NGINX_SRC"/flashsale-*.conf "${extra[@]}"; do
     cp -f "$f" "$dir/"
     chmod 644 "$dir/${f##*/}"
+    [[ "$f" == "$FS_NGINX_SRC"/* ]] || includes+="        include ${f##*/};"$'\n'
   done
   for up in "$@"; do
     servers+="        server $up max_fails=1 fail_timeout=5s;"$'\n'
@@ -63,6 +75,11 @@ fs_nginx_render() {
   tpl="${tpl//@ACCESS_LOG@/"$logdir/nginx-access.log"}"
   tpl="${tpl//@TEMP_DIR@/"$dir/temp"}"
   tpl="${tpl//@LISTEN@/"$listen"}"
+  tpl="${tpl//@HTTP_LISTEN@/"$http_listen"}"
+  tpl="${tpl//@HTTPS_PORT@/"${listen##*:}"}"
+  tpl="${tpl//@TLS_CERT@/"$(fs_tls_dir "$tls")/server.crt"}"
+  tpl="${tpl//@TLS_KEY@/"$(fs_tls_dir "$tls")/server.key"}"
+  tpl="${tpl//@SERVER_INCLUDES@/"${includes%$'\n'}"}"
   tpl="${tpl//@UPSTREAM_SERVERS@/"${servers%$'\n'}"}"
   conf="$dir/flashsale.conf"
   printf '%s\n' "$tpl" >"$conf.tmp"

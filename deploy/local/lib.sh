@@ -13,12 +13,17 @@
 #   kafka.sh     fs_kafka_start HOME [ARG...], fs_kafka_stop HOME (the mock cluster)
 #   server.sh    fs_server_start HOME NAME ARG..., fs_server_stop HOME NAME, fs_sale_create
 #   nginx.sh     fs_nginx_render, fs_nginx_start, fs_nginx_stop (the gateway)
+#   tls.sh       fs_tls_ensure HOME (local CA and server certificate), fs_tls_ca_file HOME
 #
 # Source this file; it does not do anything on its own. Each launcher keeps what it starts in a
 # state folder, its HOME (the files are listed at the top of each library). The local stack's
 # HOME is .flashsale/ at the checkout root:
 #   ports.env                   ports picked last time (reused when free)
 #   admin-token                 admin bearer token (mode 600)
+#   buyer-token-secret          key of buyer tokens and challenges (mode 600)
+#   redis-password              Redis requirepass (mode 600); clients get it by file or REDISCLI_AUTH
+#   pg-superuser.pgpass, pg-app.pgpass  PostgreSQL passwords (mode 600, PGPASSFILE format)
+#   tls/                        local CA and the gateway's certificate (mode 700; tls.sh)
 #   redis/                      redis.conf, redis.pid, AOF/RDB data
 #   pg/, pg-run/                PostgreSQL data and socket directories (see fs_pg_home)
 #   logs/                       flashsale.log, redis.log, postgres.log, kafka-mock.log, nginx-*.log
@@ -99,6 +104,8 @@ FS_COMMANDS=(
   curl=curl kcat=kcat wrk=wrk chromium=chromium python3=python3-minimal ss=iproute2
   # the local stack's certificate authority and server certificate (deploy/lib/tls.sh)
   openssl=openssl
+  # the gateway test's "no secret in ps" check (procps is on every fresh machine)
+  ps=procps
 )
 
 # shellcheck source=deploy/lib/log.sh
@@ -119,3 +126,5 @@ source "$FS_ROOT/deploy/lib/kafka.sh"
 source "$FS_ROOT/deploy/lib/server.sh"
 # shellcheck source=deploy/lib/nginx.sh
 source "$FS_ROOT/deploy/lib/nginx.sh"
+# shellcheck source=deploy/lib/tls.sh
+source "$FS_ROOT/deploy/lib/tls.sh"

@@ -237,6 +237,21 @@ int main(int argc, char *argv[]) {
     redisContext *r = redisConnect(ru.host().toUtf8().constData(), ru.port(6379));
     if (!r || r->err)
         die(QStringLiteral("cannot connect to Redis"));
+    // The local stack's Redis wants a password: read it as flashsale-server does (its workers,
+    // started below, inherit the variable).
+    if (const QString file = qEnvironmentVariable("FLASHSALE_REDIS_PASSWORD_FILE");
+        !file.isEmpty()) {
+        QFile f(file);
+        if (!f.open(QIODevice::ReadOnly))
+            die(QStringLiteral("cannot read FLASHSALE_REDIS_PASSWORD_FILE %1").arg(file));
+        const QByteArray password = f.readAll().trimmed();
+        auto *reply = static_cast<redisReply *>(
+            redisCommand(r, "AUTH %b", password.constData(), size_t(password.size())));
+        const bool ok = reply && reply->type == REDIS_REPLY_STATUS;
+        freeReplyObject(reply);
+        if (!ok)
+            die(QStringLiteral("Redis refused the password in %1").arg(file));
+    }
     const int redisDb = ru.path().mid(1).toInt();
     if (redisDb == 0)
         die(QStringLiteral(

@@ -145,6 +145,30 @@ fs_server_stop() {
   rm -f "$(fs_server_pidfile "$1" "$2")" "$(fs_server_ready_file "$1" "$2")"
 }
 
+# ---- a benchmark's server against the local stack ---------------------------------------------
+
+# fs_stack_server_env OUTVAR - set the array OUTVAR to the NAME=VALUE words (for fs_server_start)
+# that give a server of a benchmark's own, pointed at the local stack's Redis and PostgreSQL, the
+# stack's secrets by file (deploy/local/run): its admin token, buyer-token key, Redis password and
+# PGPASSFILE.
+fs_stack_server_env() {
+  local -n fs_stack_out=$1
+  fs_stack_out=(
+    "FLASHSALE_ADMIN_TOKEN_FILE=$FS_STATE/admin-token"
+    "FLASHSALE_BUYER_TOKEN_SECRET_FILE=$FS_STATE/buyer-token-secret"
+    "FLASHSALE_REDIS_PASSWORD_FILE=$(fs_redis_password_file "$FS_STATE")"
+    "PGPASSFILE=$FS_STATE/pg-app.pgpass"
+  )
+}
+
+# fs_stack_redis_auth - export REDISCLI_AUTH, the local stack's Redis password, so that redis-cli
+# (-u URL without a password) authenticates; never pass it with -a, which ps shows.
+fs_stack_redis_auth() {
+  local password=""
+  read -r password <"$(fs_redis_password_file "$FS_STATE")" || fs_die "no Redis password in $FS_STATE"
+  export REDISCLI_AUTH=$password
+}
+
 # ---- HTTP -------------------------------------------------------------------------------------
 
 # fs_http OUTFILE URL [CURL ARGS...] - body to OUTFILE, print the HTTP

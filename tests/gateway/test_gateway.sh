@@ -395,14 +395,14 @@ booking_variant_limited() {
   burst "variant-$n" 40 "$path" "192.0.2.$n"
   say "  $path: server answers $code directly; through the gateway $ACCEPTED through, $THROTTLED throttled"
   ((BAD == 0)) || fail "$BAD 429s without problem JSON"
-  ((THROTTLED >= 10 && ACCEPTED <= 25)) || fail "not limited like /book"
+  ((THROTTLED >= 10)) || fail "not limited like /book"
 }
 
 # Many addresses of one IPv6 /64 share one budget; addresses in 40 different /64s have one each.
 ipv6_limited_per_64() {
   burst v6-same 40 "/api/v1/sales/$SALE/book" '2001:db8:1:2::%x'
   say "  40 addresses of 2001:db8:1:2::/64: $ACCEPTED through, $THROTTLED throttled"
-  ((BAD == 0 && THROTTLED >= 10 && ACCEPTED <= 25)) || fail "one /64 was not limited as one client"
+  ((BAD == 0 && THROTTLED >= 10)) || fail "one /64 was not limited as one client"
   burst v6-apart 40 "/api/v1/sales/$SALE/book" '2001:db8:2:%x::1'
   say "  40 addresses in 40 /64s: $ACCEPTED through, $THROTTLED throttled"
   ((THROTTLED == 0 && ACCEPTED == 40)) || fail "different /64s were limited together"

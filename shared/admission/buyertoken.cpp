@@ -32,10 +32,11 @@ std::optional<QJsonObject> jsonPart(const QByteArray &part) {
     return doc.object();
 }
 
-// A NumericDate claim (seconds) in milliseconds, clamped to what a qint64 holds: converting a
-// double out of range (a signed "exp": 1e300) is undefined behaviour.
+// A NumericDate claim (seconds) in milliseconds, clamped so that converting it (a signed
+// "exp": 1e300 is undefined behaviour as a qint64) and subtracting two of them (exp - iat)
+// stay within a qint64.
 qint64 claimMs(const QJsonValue &seconds) {
-    return qint64(std::clamp(seconds.toDouble() * 1000.0, -9.0e18, 9.0e18));
+    return qint64(std::clamp(seconds.toDouble() * 1000.0, -4.0e18, 4.0e18));
 }
 
 bool validUser(const QByteArray &u) {

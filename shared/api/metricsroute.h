@@ -13,7 +13,7 @@ namespace flashsale {
 class PgConnection;
 class RedisClient;
 
-// GET /metrics (docs/OPERATIONS.md, "Metrics"), served on the process's metrics listener only
+// GET /metrics (docs/API.md, "Operations"), served on the process's metrics listener only
 // (ApiServer; --metrics-listen, --metrics-port), never on the public API port.
 //
 // The answer is this process's registry (counters, gauges, histograms), always current, then a

@@ -2,7 +2,7 @@
 // attack, each asserting the refusal a buyer or an operator sees. The server runs in production
 // mode (no dev user ids) with the rate limits at their defaults, a rotating buyer-token key set
 // (kid "k2" new, "k1" old, plus the legacy secret without kid), and /metrics on its own listener
-// with a long cache (docs/ADMISSION.md, docs/OPERATIONS.md).
+// with a long cache (docs/ADMISSION.md, docs/API.md "Operations").
 
 #include "admission/buyertoken.h"
 #include "admission/powchallenge.h"

@@ -306,7 +306,8 @@ QList<Option> options() {
     o << Option{QStringLiteral("buyer-token-keys"),
                 QStringLiteral("Buyer-token keys for rotation: kid=secret,... (secrets of at "
                                "least 32 characters). The first signs dev tokens; every one "
-                               "verifies tokens whose header names its kid."),
+                               "verifies tokens whose header names its kid. Set it in the "
+                               "environment: a flag shows in ps."),
                 QStringLiteral("list"),
                 [](Config &c, const QString &v) -> QString {
                     static const QRegularExpression kidChars(
@@ -367,7 +368,7 @@ QList<Option> options() {
                 QString(), boolSetter(&Config::devUserIds), boolShow(&Config::devUserIds)};
     o << Option{QStringLiteral("rate-limit-ip"),
                 QStringLiteral("Bookings per second per client IP (IPv6: per /64) per sale "
-                               "(0 = off)."),
+                               "(0 = off). For a hot sale: 2, burst 1 (docs/ADMISSION.md)."),
                 QStringLiteral("n"), intSetter(&Config::rateLimitIp, 0, 1000000),
                 intShow(&Config::rateLimitIp)};
     o << Option{
@@ -376,7 +377,8 @@ QList<Option> options() {
         QStringLiteral("n"), intSetter(&Config::rateLimitIpBurst, 1, 1000000),
         intShow(&Config::rateLimitIpBurst)};
     o << Option{QStringLiteral("rate-limit-user"),
-                QStringLiteral("Bookings per second per user per sale (0 = off)."),
+                QStringLiteral("Bookings per second per user per sale (0 = off). For a hot "
+                               "sale: 1, burst 1 (docs/ADMISSION.md)."),
                 QStringLiteral("n"), intSetter(&Config::rateLimitUser, 0, 1000000),
                 intShow(&Config::rateLimitUser)};
     o << Option{

@@ -4,10 +4,10 @@
 #include "admission/powchallenge.h"
 #include "http/httpexchange.h"
 
-#include <QHostAddress>
-
 #include <functional>
 #include <optional>
+
+class QHostAddress;
 
 namespace flashsale {
 
@@ -70,13 +70,9 @@ private:
     // The client the per-IP rate limit counts: the peer, or the last X-Forwarded-For hop when
     // the peer is a trusted proxy, as rateLimitAddress() spells it.
     QByteArray clientIp(const ExchangePtr &ex) const;
-
-public:
     // The rate-limit identity of an address: IPv4 (IPv4-mapped IPv6 included) as itself, IPv6
     // as its /64 ("2001:db8:1:2::/64"), since one subscriber holds a whole /64.
     static QByteArray rateLimitAddress(const QHostAddress &address);
-
-private:
     // Sends 401 and returns false unless the request carries the admin bearer token.
     bool authorizeAdmin(const ExchangePtr &ex) const;
     // Runs the booking and answers with 202 or the problem.

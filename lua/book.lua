@@ -25,12 +25,14 @@
 -- ARGV: 1 user id, 2 item id ('' = the sale's only item), 3 quantity, 4 reservation id,
 --       5 idempotency key ('' = none; KEYS[6] is then unused), 6 idempotency TTL in ms,
 --       7 IP rate per s (0 = off), 8 IP burst, 9 user rate per s (0 = off), 10 user burst,
---       11 difficulty of the presented proof of work (-1 = none presented; the API checked the
---       challenge's signature and solution), 12 ms until the challenge expires,
+--       11 difficulty the presented challenge was issued with (-1 = none presented; the API
+--       checked the challenge's signature and that the solution meets it), 12 ms until the
+--       challenge expires,
 --       13 arrival time at the API in microseconds ('' = unknown; kept in the stream entry)
 --
 -- Checks, in order: sale exists, rate limits, idempotent replay, state and time window, proof of
--- work (required, hard enough, not spent before), item, per-user cap, stock, admission bucket.
+-- work (required, issued at least as hard as the sale asks now, not spent before), item,
+-- per-user cap, stock, admission bucket.
 -- A token is spent only by a booking that is otherwise accepted.
 --
 -- Returns an array whose first element is the outcome's code (shared/booking/outcome.cpp: the
@@ -122,14 +124,37 @@ if now < tonumber(meta[2]) then
     return {'not_started', tonumber(meta[2]), now}
 end
 
+-- The difficulty the sale asks for now: its base, plus the bits the challenge route adds while
+-- the admission bucket runs low (ApiRoutes::challenge, same thresholds: +1 below half full, +2
+-- below a quarter, +4 below a tenth, at most 28). The presented difficulty is the one the
+-- challenge was issued with (signed into it; the API checked the solution meets it), so a
+-- challenge fetched while the sale was calm cannot be spent once it is crowded.
 local pow = tonumber(meta[9] or '0')
 local presented = tonumber(ARGV[11] or '-1')
 if pow > 0 and presented < 0 then
     return {'pow_required', pow}
 end
 if presented >= 0 then
-    if presented < pow then
-        return {'pow_too_easy', pow}
+    local required = pow
+    local bucket_rate = tonumber(meta[5] or '0')
+    if pow > 0 and bucket_rate > 0 then
+        local bucket_size = math.max(1, tonumber(meta[6] or '1'))
+        local b = redis.call('HMGET', KEYS[5], 'tokens', 'ts')
+        if b[1] then
+            local fill = math.min(bucket_size, tonumber(b[1])
+                + math.max(0, now - tonumber(b[2] or now)) * bucket_rate / 1000) / bucket_size
+            if fill < 0.1 then
+                required = pow + 4
+            elseif fill < 0.25 then
+                required = pow + 2
+            elseif fill < 0.5 then
+                required = pow + 1
+            end
+            required = math.min(required, 28)
+        end
+    end
+    if presented < required then
+        return {'pow_too_easy', required}
     end
     -- Spent once, whatever the booking's outcome after this point.
     if not redis.call('SET', KEYS[12], '1', 'NX', 'PX', math.max(1, tonumber(ARGV[12]))) then

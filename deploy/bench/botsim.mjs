@@ -113,10 +113,11 @@ function delaySampler(spec, rnd) {
 }
 
 const b64url = (buf) => Buffer.from(buf).toString('base64url');
+// The server's default issuer and audience (--buyer-token-issuer, --buyer-token-audience).
 function mintToken(secret, sub, ttlS = 3600) {
   const now = Math.floor(Date.now() / 1000);
   const body = `${b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64url(
-    JSON.stringify({ sub, iat: now, exp: now + ttlS }))}`;
+    JSON.stringify({ sub, iss: 'flashsale', aud: 'flashsale-api', iat: now, exp: now + ttlS }))}`;
   return `${body}.${b64url(crypto.createHmac('sha256', secret).update(body).digest())}`;
 }
 

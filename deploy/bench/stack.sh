@@ -208,8 +208,10 @@ fsb_role_start() {
   [[ "${FSB_DEV_USER_IDS:-1}" == 1 ]] && args+=(--dev-user-ids)
   case "$name" in
     api1 | api2)
+      # The load comes from one address and retries as the same users: no per-IP or per-user
+      # limit (on by default); FSB_SERVER_ARGS may set them.
       args+=(--roles api --listen 127.0.0.1 --threads "${FSB_API_THREADS:-1}"
-        --port "${FSB_API_PORTS[${name#api} - 1]}")
+        --port "${FSB_API_PORTS[${name#api} - 1]}" --rate-limit-ip 0 --rate-limit-user 0)
       ;;
     # (The consumer name stays <host>-<pid>: what a killed worker had been delivered and had
     # not acknowledged is taken over by XAUTOCLAIM after --worker-claim-idle-ms.)

@@ -76,6 +76,29 @@ Counter &bookingCounter(BookingOutcome::Kind kind) {
     return c;
 }
 
+// The key set of buyer tokens: the --buyer-token-keys in their order (the first signs), then
+// the legacy --buyer-token-secret for tokens without a "kid".
+BuyerTokens buyerTokens(const Config &config) {
+    QList<BuyerTokenKey> keys;
+    for (const QString &pair : config.buyerTokenKeys) {
+        const qsizetype eq = pair.indexOf(QLatin1Char('='));
+        keys << BuyerTokenKey{pair.left(eq).toUtf8(), pair.mid(eq + 1).toUtf8()};
+    }
+    keys << BuyerTokenKey{QByteArray(), config.buyerTokenSecret.toUtf8()};
+    return BuyerTokens(keys, BuyerTokenPolicy{config.buyerTokenIssuer.toUtf8(),
+                                              config.buyerTokenAudience.toUtf8(),
+                                              qint64(config.buyerTokenMaxLifetimeSeconds) * 1000,
+                                              qint64(config.buyerTokenClockSkewSeconds) * 1000});
+}
+
+// Proof-of-work challenges are signed under the legacy secret, or else the first rotating key.
+QByteArray powSecret(const Config &config) {
+    if (!config.buyerTokenSecret.isEmpty() || config.buyerTokenKeys.isEmpty())
+        return config.buyerTokenSecret.toUtf8();
+    const QString &first = config.buyerTokenKeys.first();
+    return first.mid(first.indexOf(QLatin1Char('=')) + 1).toUtf8();
+}
+
 } // namespace
 
 ApiRoutes::ApiRoutes(const Config &config, BookingService &booking, SaleCatalog &catalog,
@@ -85,9 +108,8 @@ ApiRoutes::ApiRoutes(const Config &config, BookingService &booking, SaleCatalog 
     , m_catalog(catalog)
     , m_redis(redis)
     , m_pg(pg)
-    , m_tokens(config.buyerTokenSecret.toUtf8())
-    , m_pow(config.buyerTokenSecret.toUtf8())
-    , m_metrics(redis, pg) {
+    , m_tokens(buyerTokens(config))
+    , m_pow(powSecret(config)) {
     m_booking.setRateLimits(RateLimits{config.rateLimitIp, config.rateLimitIpBurst,
                                        config.rateLimitUser, config.rateLimitUserBurst});
 }
@@ -159,14 +181,30 @@ bool ApiRoutes::readProofOfWork(const ExchangePtr &ex, BookingRequest &req) {
 }
 
 QByteArray ApiRoutes::clientIp(const ExchangePtr &ex) const {
-    const QString peer = ex->remoteAddress().toString();
-    if (!m_config.trustedProxies.contains(peer))
-        return peer.toUtf8();
-    // nginx appends the address it saw last; anything before it is the client's to invent.
-    const QByteArray forwarded = ex->header("x-forwarded-for");
-    const QByteArray last = forwarded.mid(forwarded.lastIndexOf(',') + 1).trimmed();
-    const QHostAddress address(QString::fromLatin1(last));
-    return address.isNull() ? peer.toUtf8() : address.toString().toUtf8();
+    QHostAddress client = ex->remoteAddress();
+    if (m_config.trustedProxies.contains(client.toString())) {
+        // nginx appends the address it saw last; anything before it is the client's to invent.
+        const QByteArray forwarded = ex->header("x-forwarded-for");
+        const QByteArray last = forwarded.mid(forwarded.lastIndexOf(',') + 1).trimmed();
+        const QHostAddress address(QString::fromLatin1(last));
+        if (!address.isNull())
+            client = address;
+    }
+    return rateLimitAddress(client);
+}
+
+QByteArray ApiRoutes::rateLimitAddress(const QHostAddress &address) {
+    bool v4 = false;
+    const quint32 ipv4 = address.toIPv4Address(&v4); // also an IPv4-mapped IPv6 address
+    if (v4)
+        return QHostAddress(ipv4).toString().toUtf8();
+    if (address.protocol() != QAbstractSocket::IPv6Protocol)
+        return address.toString().toUtf8();
+    // One subscriber gets a whole /64 and picks any address in it: the /64 is the client.
+    Q_IPV6ADDR bytes = address.toIPv6Address();
+    for (int i = 8; i < 16; ++i)
+        bytes[i] = 0;
+    return QHostAddress(bytes).toString().toUtf8() + "/64";
 }
 
 void ApiRoutes::install(HttpServer &s) {
@@ -175,8 +213,6 @@ void ApiRoutes::install(HttpServer &s) {
     });
     s.addRoute("GET", QStringLiteral("/readyz"),
                [this](const ExchangePtr &ex, const QStringList &) { ready(ex); });
-    s.addRoute("GET", QStringLiteral("/metrics"),
-               [this](const ExchangePtr &ex, const QStringList &) { m_metrics.serve(ex); });
     s.addRoute("GET", QStringLiteral("/problems/{slug}"),
                [this](const ExchangePtr &ex, const QStringList &p) { problemType(ex, p); });
     s.addRoute("POST", QStringLiteral("/api/v1/admin/sales"),
@@ -237,7 +273,8 @@ void ApiRoutes::challenge(const ExchangePtr &ex, const QStringList &params) {
                             for (const RedisValue &v : r->elements)
                                 meta->append(v.isNil() ? QByteArray() : v.bytes());
                     });
-    // Pipelined behind the HMGET: the bucket's fill says how crowded the sale is.
+    // Pipelined behind the HMGET: the bucket's fill says how crowded the sale is. book.lua
+    // computes the same difficulty at booking time and refuses challenges issued easier.
     m_redis.command(
         {"HMGET", k.bucket(), "tokens", "ts"},
         [this, ex, saleId, meta, user = *buyerId](const Result<RedisValue> &b) {
@@ -274,7 +311,9 @@ void ApiRoutes::devToken(const ExchangePtr &ex) {
     FieldReader r(*body);
     const auto user =
         r.string(QStringLiteral("user_id"), true, 1, 64, kUserIdChars, kUserIdCharsText);
-    const auto ttl = r.integer(QStringLiteral("ttl_seconds"), false, 10, 7 * 86400);
+    // Within the lifetime verify() accepts, so every token issued here passes.
+    const auto ttl =
+        r.integer(QStringLiteral("ttl_seconds"), false, 10, m_config.buyerTokenMaxLifetimeSeconds);
     r.rejectUnknown();
     if (!r.ok())
         return ex->sendProblem(invalid(r.errors()));
@@ -284,7 +323,8 @@ void ApiRoutes::devToken(const ExchangePtr &ex) {
                                                             "configured, so no tokens can be "
                                                             "issued.")));
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
-    const qint64 expires = now + ttl.value_or(3600) * 1000;
+    const qint64 expires =
+        now + qMin<qint64>(ttl.value_or(3600), m_config.buyerTokenMaxLifetimeSeconds) * 1000;
     ex->sendJson(
         201,
         QJsonObject{{"token", QString::fromLatin1(m_tokens.issue(user->toUtf8(), now, expires))},

@@ -2,11 +2,12 @@
 
 #include "admission/buyertoken.h"
 #include "admission/powchallenge.h"
-#include "api/metricsroute.h"
 #include "http/httpexchange.h"
 
 #include <functional>
 #include <optional>
+
+class QHostAddress;
 
 namespace flashsale {
 
@@ -22,7 +23,8 @@ struct Error;
 
 // The HTTP API of one API thread: routes, input validation, and the one place where outcomes
 // and errors become HTTP responses (see docs/API.md); a booking outcome's problem type and status
-// come from its row in booking/outcome.h. GET /metrics is answered by MetricsRoute. All objects
+// come from its row in booking/outcome.h. GET /metrics is not served here: it has its own
+// listener (ApiServer, MetricsRoute), away from the public port. All objects
 // given are owned by the caller, live on the caller's thread, and must outlive the routes.
 class ApiRoutes {
 public:
@@ -65,10 +67,12 @@ private:
     // Fills the proof-of-work fields of `req` from X-Pow-Challenge / X-Pow-Solution; sends the
     // problem and returns false when they are present but not valid.
     bool readProofOfWork(const ExchangePtr &ex, struct BookingRequest &req);
-    // The client's address: the peer, or the last X-Forwarded-For hop when the peer is a
-    // trusted proxy.
+    // The client the per-IP rate limit counts: the peer, or the last X-Forwarded-For hop when
+    // the peer is a trusted proxy, as rateLimitAddress() spells it.
     QByteArray clientIp(const ExchangePtr &ex) const;
-
+    // The rate-limit identity of an address: IPv4 (IPv4-mapped IPv6 included) as itself, IPv6
+    // as its /64 ("2001:db8:1:2::/64"), since one subscriber holds a whole /64.
+    static QByteArray rateLimitAddress(const QHostAddress &address);
     // Sends 401 and returns false unless the request carries the admin bearer token.
     bool authorizeAdmin(const ExchangePtr &ex) const;
     // Runs the booking and answers with 202 or the problem.
@@ -84,7 +88,6 @@ private:
     std::function<int()> m_connectionsDown;
     BuyerTokens m_tokens;
     PowChallenges m_pow;
-    MetricsRoute m_metrics;
 };
 
 } // namespace flashsale

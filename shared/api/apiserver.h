@@ -14,10 +14,13 @@
 namespace flashsale {
 
 class ApiWorker;
+class MetricsWorker;
 
 // The API role: N threads, each with its own SO_REUSEPORT listening socket on one port, its own
 // QHttpServer, Redis connection and PostgreSQL connection, all driven by that thread's event
 // loop. Nothing is shared between threads but the metrics registry and the connection count.
+// With --metrics-port, one more thread serves GET /metrics on --metrics-listen (MetricsRoute);
+// the API port does not serve it.
 //
 // Created, started and stopped from the main thread.
 class ApiServer final : public QObject {
@@ -30,6 +33,8 @@ public:
     // port bound (useful with --port 0), or the first error.
     [[nodiscard]] Result<quint16> start();
     void stop();
+    // The port of the /metrics listener once start() succeeded with --metrics-port >= 0, else 0.
+    quint16 metricsPort() const;
 
 private:
     const Config &m_config;
@@ -38,6 +43,9 @@ private:
     std::shared_ptr<std::atomic<int>> m_down; // Redis/PostgreSQL connections of threads not up
     QList<QThread *> m_threads;
     QList<ApiWorker *> m_workers;
+    ConnectionLimits m_metricsLimits; // the API's, with every WebSocket upgrade refused
+    QThread *m_metricsThread = nullptr;
+    MetricsWorker *m_metrics = nullptr;
 };
 
 } // namespace flashsale

@@ -10,20 +10,32 @@
 
 #include <memory>
 #include <optional>
+#include <utility>
 
 namespace flashsale {
 
-namespace {
-
-// What one scrape read besides the registry.
-struct Gauges {
+// What one refresh read besides the registry.
+struct MetricsRoute::Gauges {
     QMap<qint64, qint64> stock, pending, lag, dead;
     std::optional<qint64> outboxRows; // unknown while PostgreSQL cannot be asked
     double outboxAgeSeconds = 0;
     RedisDurability durability;
+    std::optional<qint64> redisUsedBytes, redisMaxBytes; // INFO memory; maxmemory 0 = no limit
     bool up = true;
     int left = 0;
 };
+
+namespace {
+
+using Gauges = MetricsRoute::Gauges;
+
+Counter &refreshCounter() {
+    static Counter &c = Metrics::instance().counter(
+        "flashsale_metrics_refreshes_total",
+        "Reads of the Redis and PostgreSQL gauges behind /metrics (at most one per "
+        "--metrics-cache-ms).");
+    return c;
+}
 
 QByteArray render(const Gauges &g) {
     QByteArray out = Metrics::instance().render();
@@ -49,6 +61,15 @@ QByteArray render(const Gauges &g) {
                "appendfsync=\""
                + (g.durability.appendOnly ? g.durability.appendFsync : QByteArray("off"))
                + "\"} 1\n";
+    if (g.redisUsedBytes && g.redisMaxBytes)
+        out += "# HELP flashsale_redis_memory_used_bytes Memory Redis uses (INFO memory "
+               "used_memory).\n# TYPE flashsale_redis_memory_used_bytes gauge\n"
+               "flashsale_redis_memory_used_bytes "
+               + QByteArray::number(*g.redisUsedBytes)
+               + "\n# HELP flashsale_redis_memory_max_bytes Redis's maxmemory (0 = no limit: "
+                 "writes are never refused, the host runs out instead).\n"
+                 "# TYPE flashsale_redis_memory_max_bytes gauge\nflashsale_redis_memory_max_bytes "
+               + QByteArray::number(*g.redisMaxBytes) + '\n';
     const struct {
         const char *name;
         const char *help;
@@ -74,32 +95,72 @@ QByteArray render(const Gauges &g) {
 
 } // namespace
 
-MetricsRoute::MetricsRoute(RedisClient &redis, PgConnection &pg)
+MetricsRoute::MetricsRoute(RedisClient &redis, PgConnection &pg, int cacheMs)
     : m_redis(redis)
     , m_pg(pg)
-    , m_probe(redis) {}
+    , m_probe(redis)
+    , m_cacheMs(cacheMs) {}
+
+MetricsRoute::~MetricsRoute() {
+    *m_alive = false;
+}
 
 void MetricsRoute::serve(const ExchangePtr &ex) {
-    auto send = [ex](const Gauges &g) {
-        ex->send(200, "text/plain; version=0.0.4; charset=utf-8", render(g));
-    };
-    // Outbox lag from PostgreSQL (one query on a partial index), then the per-sale gauges.
+    if (m_snapshot && !m_refreshing && m_snapshotAge.isValid()
+        && m_snapshotAge.elapsed() < m_cacheMs) {
+        ex->send(200, "text/plain; version=0.0.4; charset=utf-8", render(*m_snapshot));
+        return;
+    }
+    m_waiting << ex;
+    if (!m_refreshing)
+        refresh();
+}
+
+void MetricsRoute::refresh() {
+    m_refreshing = true;
+    refreshCounter().inc();
     auto g = std::make_shared<Gauges>();
+    auto done = [this, alive = m_alive, g] {
+        if (!*alive)
+            return;
+        m_snapshot = g;
+        m_snapshotAge.start();
+        m_refreshing = false;
+        const QByteArray body = render(*g);
+        for (const ExchangePtr &ex : std::exchange(m_waiting, {}))
+            ex->send(200, "text/plain; version=0.0.4; charset=utf-8", body);
+    };
+    // Outbox lag from PostgreSQL (one query on a partial index), then the Redis gauges.
     m_pg.query(
         "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
         "FROM outbox WHERE published_at IS NULL",
-        {}, [this, g, send](const Result<PgResult> &o) {
+        {}, [this, alive = m_alive, g, done](const Result<PgResult> &o) {
+            if (!*alive)
+                return;
             if (o) {
                 g->outboxRows = o->rows.value(0).value(0).toLongLong();
                 g->outboxAgeSeconds = o->rows.value(0).value(1).toDouble();
             }
-            // Pipelined ahead of the sale index, so it has answered before the gauges render.
+            // Pipelined ahead of the sale index, so they have answered before the gauges render.
             readRedisDurability(m_redis, [g](const RedisDurability &d) { g->durability = d; });
+            m_redis.command({"INFO", "memory"}, [g](const Result<RedisValue> &r) {
+                if (!r || r->isError())
+                    return;
+                for (const QByteArray &line : r->bytes().split('\n')) {
+                    const QByteArray l = line.trimmed();
+                    if (l.startsWith("used_memory:"))
+                        g->redisUsedBytes = l.mid(12).toLongLong();
+                    else if (l.startsWith("maxmemory:"))
+                        g->redisMaxBytes = l.mid(10).toLongLong();
+                }
+            });
             m_redis.command({"SMEMBERS", SaleKeys::saleIndex()},
-                            [this, g, send](const Result<RedisValue> &members) {
+                            [this, alive, g, done](const Result<RedisValue> &members) {
+                                if (!*alive)
+                                    return;
                                 if (!members || !members->isArray()) {
                                     g->up = false;
-                                    send(*g);
+                                    done();
                                     return;
                                 }
                                 QList<qint64> ids;
@@ -109,12 +170,12 @@ void MetricsRoute::serve(const ExchangePtr &ex) {
                                 ids = ids.mid(
                                     0, 500); // the newest sales; older ones are closed long ago
                                 if (ids.isEmpty()) {
-                                    send(*g);
+                                    done();
                                     return;
                                 }
                                 g->left = int(ids.size());
                                 for (qint64 id : ids) {
-                                    m_probe.read(id, [g, send](const SaleProbe::Reading &r) {
+                                    m_probe.read(id, [g, done](const SaleProbe::Reading &r) {
                                         // A sale whose stock cannot be read marks the scrape's
                                         // Redis down; no group (nothing booked yet) and no dead
                                         // letters are no gauge.
@@ -129,7 +190,7 @@ void MetricsRoute::serve(const ExchangePtr &ex) {
                                         if (r.deadLetters && *r.deadLetters > 0)
                                             g->dead.insert(r.saleId, *r.deadLetters);
                                         if (--g->left == 0)
-                                            send(*g);
+                                            done();
                                     });
                                 }
                             });

@@ -4,6 +4,7 @@
 #include <QCoreApplication>
 #include <QFile>
 #include <QHostAddress>
+#include <QRegularExpression>
 #include <QSysInfo>
 #include <QThread>
 #include <QUrl>
@@ -71,6 +72,27 @@ std::function<QString(Config &, const QString &)> intSetter(int Config::*field, 
                 .arg(v);
         c.*field = n;
         return {};
+    };
+}
+
+// Every boolean setting: a switch on the command line gives "1"; a variable must say 1, true, 0
+// or false. Anything else ("off", "yes", "") is an error rather than a guess.
+std::function<QString(Config &, const QString &)> boolSetter(bool Config::*field) {
+    return [field](Config &c, const QString &v) -> QString {
+        if (v == QLatin1String("1") || v == QLatin1String("true")) {
+            c.*field = true;
+        } else if (v == QLatin1String("0") || v == QLatin1String("false")) {
+            c.*field = false;
+        } else {
+            return QStringLiteral("must be 1, true, 0 or false, got '%1'").arg(v);
+        }
+        return {};
+    };
+}
+
+std::function<QString(const Config &)> boolShow(bool Config::*field) {
+    return [field](const Config &c) {
+        return c.*field ? QStringLiteral("on") : QStringLiteral("off");
     };
 }
 
@@ -178,11 +200,7 @@ QList<Option> options() {
                 [](const Config &) { return QStringLiteral("(none)"); }};
     o << Option{QStringLiteral("migrate-only"),
                 QStringLiteral("Apply the SQL migrations and exit."), QString(),
-                [](Config &c, const QString &v) -> QString {
-                    c.migrateOnly = v != QLatin1String("0") && v != QLatin1String("false");
-                    return {};
-                },
-                [](const Config &) { return QStringLiteral("off"); }};
+                boolSetter(&Config::migrateOnly), boolShow(&Config::migrateOnly)};
     o << Option{QStringLiteral("log-format"),
                 QStringLiteral("Log output: text or json (one object per line)."),
                 QStringLiteral("format"),
@@ -300,12 +318,7 @@ QList<Option> options() {
         QStringLiteral("payment-sim-outage"),
         QStringLiteral("Start the simulator in an outage (also switchable at run time: Redis key "
                        "fs:paysim:outage = 1)."),
-        QString(),
-        [](Config &c, const QString &v) -> QString {
-            c.paymentSimOutage = v != QLatin1String("0") && v != QLatin1String("false");
-            return {};
-        },
-        [](const Config &) { return QStringLiteral("off"); }};
+        QString(), boolSetter(&Config::paymentSimOutage), boolShow(&Config::paymentSimOutage)};
     o << Option{QStringLiteral("stats-flush-ms"),
                 QStringLiteral("How often each API thread adds its live-stats counters to Redis."),
                 QStringLiteral("ms"), intSetter(&Config::statsFlushMs, 50, 10000),
@@ -341,19 +354,73 @@ QList<Option> options() {
                 },
                 [](const Config &) { return QStringLiteral("(none)"); },
                 true};
-    o << Option{QStringLiteral("dev-user-ids"),
-                QStringLiteral("Development: accept user_id without a buyer token, and issue "
-                               "tokens at POST /api/v1/dev/tokens. Off in production."),
-                QString(),
+    o << Option{QStringLiteral("buyer-token-keys"),
+                QStringLiteral("Buyer-token keys for rotation: kid=secret,... (secrets of at "
+                               "least 32 characters). The first signs dev tokens; every one "
+                               "verifies tokens whose header names its kid. Set it in the "
+                               "environment or a file: a flag shows in ps."),
+                QStringLiteral("list"),
                 [](Config &c, const QString &v) -> QString {
-                    c.devUserIds = v != QLatin1String("0") && v != QLatin1String("false");
+                    static const QRegularExpression kidChars(
+                        QStringLiteral("^[A-Za-z0-9._-]{1,64}$"));
+                    QStringList keys, kids;
+                    for (const QString &pair : v.split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+                        const qsizetype eq = pair.indexOf(QLatin1Char('='));
+                        const QString kid = pair.left(eq).trimmed();
+                        // Never echo the value: it holds secrets.
+                        if (eq < 0 || !kidChars.match(kid).hasMatch())
+                            return QStringLiteral("each entry must be kid=secret with a kid of "
+                                                  "1 to 64 letters, digits, '.', '_' or '-'");
+                        if (pair.size() - eq - 1 < 32)
+                            return QStringLiteral("the secret of kid '%1' must be at least 32 "
+                                                  "characters")
+                                .arg(kid);
+                        if (kids.contains(kid))
+                            return QStringLiteral("kid '%1' is listed twice").arg(kid);
+                        kids << kid;
+                        keys << kid + QLatin1Char('=') + pair.mid(eq + 1);
+                    }
+                    c.buyerTokenKeys = keys;
                     return {};
                 },
-                [](const Config &c) {
-                    return c.devUserIds ? QStringLiteral("on") : QStringLiteral("off");
-                }};
+                [](const Config &) { return QStringLiteral("(none)"); },
+                true};
+    o << Option{QStringLiteral("buyer-token-issuer"),
+                QStringLiteral("The \"iss\" every buyer token must carry."), QStringLiteral("iss"),
+                [](Config &c, const QString &v) -> QString {
+                    if (v.isEmpty() || v.size() > 200)
+                        return QStringLiteral("must be 1 to 200 characters");
+                    c.buyerTokenIssuer = v;
+                    return {};
+                },
+                [](const Config &c) { return c.buyerTokenIssuer; }};
+    o << Option{QStringLiteral("buyer-token-audience"),
+                QStringLiteral("The audience every buyer token's \"aud\" must name."),
+                QStringLiteral("aud"),
+                [](Config &c, const QString &v) -> QString {
+                    if (v.isEmpty() || v.size() > 200)
+                        return QStringLiteral("must be 1 to 200 characters");
+                    c.buyerTokenAudience = v;
+                    return {};
+                },
+                [](const Config &c) { return c.buyerTokenAudience; }};
+    o << Option{QStringLiteral("buyer-token-max-lifetime-seconds"),
+                QStringLiteral("Longest buyer-token lifetime accepted (exp - iat)."),
+                QStringLiteral("s"),
+                intSetter(&Config::buyerTokenMaxLifetimeSeconds, 60, 30 * 86400),
+                intShow(&Config::buyerTokenMaxLifetimeSeconds)};
+    o << Option{QStringLiteral("buyer-token-clock-skew-seconds"),
+                QStringLiteral("Leeway for the token issuer's clock on exp, nbf and iat."),
+                QStringLiteral("s"), intSetter(&Config::buyerTokenClockSkewSeconds, 0, 300),
+                intShow(&Config::buyerTokenClockSkewSeconds)};
+    o << Option{QStringLiteral("dev-user-ids"),
+                QStringLiteral("Development: accept user_id without a buyer token, and issue "
+                               "tokens at POST /api/v1/dev/tokens. 1/true or 0/false; refused "
+                               "unless --listen is a loopback address. Off in production."),
+                QString(), boolSetter(&Config::devUserIds), boolShow(&Config::devUserIds)};
     o << Option{QStringLiteral("rate-limit-ip"),
-                QStringLiteral("Bookings per second per client IP per sale (0 = off)."),
+                QStringLiteral("Bookings per second per client IP (IPv6: per /64) per sale "
+                               "(0 = off). For a hot sale: 2, burst 1 (docs/ADMISSION.md)."),
                 QStringLiteral("n"), intSetter(&Config::rateLimitIp, 0, 1000000),
                 intShow(&Config::rateLimitIp)};
     o << Option{
@@ -362,7 +429,8 @@ QList<Option> options() {
         QStringLiteral("n"), intSetter(&Config::rateLimitIpBurst, 1, 1000000),
         intShow(&Config::rateLimitIpBurst)};
     o << Option{QStringLiteral("rate-limit-user"),
-                QStringLiteral("Bookings per second per user per sale (0 = off)."),
+                QStringLiteral("Bookings per second per user per sale (0 = off). For a hot "
+                               "sale: 1, burst 1 (docs/ADMISSION.md)."),
                 QStringLiteral("n"), intSetter(&Config::rateLimitUser, 0, 1000000),
                 intShow(&Config::rateLimitUser)};
     o << Option{
@@ -388,6 +456,27 @@ QList<Option> options() {
                     return c.trustedProxies.isEmpty() ? QStringLiteral("(none)")
                                                       : c.trustedProxies.join(QLatin1Char(','));
                 }};
+    o << Option{QStringLiteral("metrics-listen"),
+                QStringLiteral("Address of the /metrics listener (an operator network, not the "
+                               "public one)."),
+                QStringLiteral("address"),
+                [](Config &c, const QString &v) -> QString {
+                    if (QHostAddress(v).isNull())
+                        return QStringLiteral("'%1' is not an IP address").arg(v);
+                    c.metricsListen = v;
+                    return {};
+                },
+                [](const Config &c) { return c.metricsListen; }};
+    o << Option{QStringLiteral("metrics-port"),
+                QStringLiteral("Port of the /metrics listener (0 picks a free one, -1 = no "
+                               "metrics). The API port never serves /metrics."),
+                QStringLiteral("port"), intSetter(&Config::metricsPort, -1, 65535),
+                intShow(&Config::metricsPort)};
+    o << Option{QStringLiteral("metrics-cache-ms"),
+                QStringLiteral("/metrics reads Redis and PostgreSQL at most this often, however "
+                               "often it is scraped (0 = on every scrape)."),
+                QStringLiteral("ms"), intSetter(&Config::metricsCacheMs, 0, 600000),
+                intShow(&Config::metricsCacheMs)};
     o << Option{QStringLiteral("max-admin-message-bytes"),
                 QStringLiteral("Largest admin WebSocket message; larger ones get a typed error."),
                 QStringLiteral("bytes"), intSetter(&Config::maxAdminMessageBytes, 1024, 1 << 24),
@@ -496,6 +585,11 @@ Result<Config> Config::parse(const QStringList &arguments) {
             errors << QStringLiteral("--kafka-brokers is required by the %1 role")
                           .arg(QLatin1String(role));
     }
+    // Dev mode turns buyer authentication off: only for a process nobody else can reach.
+    if (config.devUserIds && !QHostAddress(config.listen).isLoopback())
+        errors << QStringLiteral("--dev-user-ids is refused with --listen %1: dev mode is for a "
+                                 "loopback address only")
+                      .arg(config.listen);
     if (!errors.isEmpty())
         return fail(ErrorCode::Invalid, errors.join(QLatin1Char('\n')));
     return config;

@@ -65,13 +65,26 @@ struct Config {
     int maxAdminMessageBytes = 65536;  // larger admin frames get a typed error
 
     // Admission: buyer tokens, proof of work, rate limits (docs/ADMISSION.md).
-    QString buyerTokenSecret; // HS256 key of buyer tokens and of proof-of-work challenges
-    bool devUserIds = false;  // accept user_id without a token; POST /api/v1/dev/tokens
-    int rateLimitIp = 0;      // bookings per second per client IP per sale (0 = off)
+    QString buyerTokenSecret; // HS256 key of buyer tokens (no kid) and of proof-of-work challenges
+    // Rotating buyer-token keys as "kid=secret" (first signs dev tokens; all verify).
+    QStringList buyerTokenKeys;
+    QString buyerTokenIssuer = QStringLiteral("flashsale");       // required "iss"
+    QString buyerTokenAudience = QStringLiteral("flashsale-api"); // required in "aud"
+    int buyerTokenMaxLifetimeSeconds = 86400;                     // exp - iat at most
+    int buyerTokenClockSkewSeconds = 30;                          // leeway on exp, nbf and iat
+    bool devUserIds = false; // accept user_id without a token; POST /api/v1/dev/tokens
+    // Per sale GCRA limits, on by default (0 = off); production values in docs/ADMISSION.md.
+    // IPv6 clients are limited per /64.
+    int rateLimitIp = 10; // bookings per second per client IP per sale
     int rateLimitIpBurst = 20;
-    int rateLimitUser = 0; // bookings per second per user per sale (0 = off)
+    int rateLimitUser = 2; // bookings per second per user per sale
     int rateLimitUserBurst = 5;
     QStringList trustedProxies; // peers whose X-Forwarded-For names the client
+
+    // GET /metrics, on its own listener (never on the public port); -1 = not served.
+    QString metricsListen = QStringLiteral("127.0.0.1");
+    int metricsPort = -1;
+    int metricsCacheMs = 5000; // Redis and PostgreSQL gauges are read at most this often
 
     bool hasRole(const QString &role) const;
 

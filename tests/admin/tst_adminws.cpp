@@ -537,7 +537,7 @@ private Q_SLOTS:
                 const QJsonObject lag = last.value("lag").toObject();
                 if (lag.value("dead_letters").toInt() != 2)
                     return false;
-                const QByteArray metrics = http(m_b.port(), "GET", "/metrics").body;
+                const QByteArray metrics = http(m_b.metricsPort(), "GET", "/metrics").body;
                 return metrics.contains("\nflashsale_stream_dead_letter_entries" + sale + "2\n")
                        && metrics.contains("\nflashsale_sale_stock_remaining" + sale
                                            + QByteArray::number(last.value("remaining").toInt())

@@ -82,7 +82,7 @@ OPEN_MODEL=(--humans 30 --bots 3 --human-delay uniform:150:600 --bot-lead-ms 100
 DEFENDED_MODEL=(--humans 30 --bots 3 --human-delay uniform:0:20 --bot-lead-ms 0 --open-after-s 2)
 LIMITS=(--rate-limit-ip 2 --rate-limit-ip-burst 1 --rate-limit-user 1 --rate-limit-user-burst 1)
 
-start_server
+start_server --rate-limit-ip 0 --rate-limit-user 0 # undefended; the limits are on by default
 for seed in 1 2 3; do
   node "$SIM" run --api "$API" --label open --seed "$seed" --pow-difficulty 0 \
     --out "$DIR/open-$seed.json" "${OPEN_MODEL[@]}" >&2

@@ -178,7 +178,7 @@ private Q_SLOTS:
         verifyLifecycle(sale, 250, 300);
         QVERIFY(topicCount(topics::kOrderPaid, sale).first > 0);
         // The outbox lag is visible, and drained.
-        const QByteArray metrics = http(m_api.port(), "GET", "/metrics").body;
+        const QByteArray metrics = http(m_api.metricsPort(), "GET", "/metrics").body;
         QVERIFY(metrics.contains("\nflashsale_outbox_unpublished 0\n"));
         QVERIFY(metrics.contains("\nflashsale_outbox_oldest_unpublished_seconds 0.000\n"));
     }

@@ -147,7 +147,8 @@ void signedToken(const QByteArray &header, const QByteArray &claims, qint64 now)
               .toBase64(kB64);
     if (const auto id = tokens.verify(token, now)) {
         check(validUserId(QString::fromUtf8(id->userId)), "a signed token's user is valid");
-        check(id->expiresAtMs > now, "a signed token verifies only before it expires");
+        check(id->expiresAtMs + tokens.policy().skewMs > now,
+              "a signed token verifies only before it expires (give or take the skew)");
     } else {
         check(std::string_view(BuyerTokens::errorText(id.error())) != "invalid token",
               "every token error has its text");
@@ -159,10 +160,13 @@ void roundTrips(FuzzedDataProvider &in, qint64 now) {
     static const BuyerTokens tokens(kSecret);
     const qint64 expires = now + in.ConsumeIntegralInRange<qint64>(-10000000, 10000000) * 1000;
     const auto id = tokens.verify(tokens.issue(user, now, expires), now);
-    if (validUserId(QString::fromUtf8(user)) && expires / 1000 * 1000 > now)
+    // issue() writes whole seconds: iat and exp are floored.
+    const qint64 iatMs = now / 1000 * 1000, expMs = expires / 1000 * 1000;
+    if (validUserId(QString::fromUtf8(user)) && expMs + tokens.policy().skewMs > now
+        && expMs - iatMs <= tokens.policy().maxLifetimeMs)
         check(id && id->userId == user, "an issued token verifies to its user");
     else
-        check(!id, "a token for an invalid user or past expiry does not verify");
+        check(!id, "a token for an invalid user, past expiry or too long a life does not verify");
 
     static const PowChallenges pow(kSecret);
     const qint64 sale = in.ConsumeIntegralInRange<qint64>(1, Q_INT64_C(999999999999999999));

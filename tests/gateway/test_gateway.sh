@@ -105,13 +105,18 @@ fs_server_migrate "$LOGS/migrate.log" "$PG_OWNER_URL" "$REDIS_URL" "${SERVER_ENV
 fs_pg_app_role "$PG_ADMIN_URL" "$PG_PASSFILE" || fs_die "the application role could not be set up"
 
 API_URLS=()
+METRICS_URLS=()
 port=""
+metrics_port=""
 for n in 1 2; do
   fs_pick_port port
+  fs_pick_port metrics_port # GET /metrics is not served on the API port
   fs_server_start "$DIR" "api$n" "${SERVER_ENV[@]}" --roles api --listen 127.0.0.1 --port "$port" \
     --threads 1 --redis-url "$REDIS_URL" --pg-url "$PG_URL" --dev-user-ids \
-    --trusted-proxies 127.0.0.1 || fs_die "API process $n did not start"
+    --trusted-proxies 127.0.0.1 --metrics-port "$metrics_port" \
+    --rate-limit-ip 0 --rate-limit-user 0 || fs_die "API process $n did not start"
   API_URLS+=("http://127.0.0.1:$port")
+  METRICS_URLS+=("http://127.0.0.1:$metrics_port")
 done
 
 fs_pick_port GW_PORT
@@ -184,13 +189,13 @@ healthz_count() {
 
 spread_over_both() {
   local a1 a2 b1 b2 i
-  a1="$(healthz_count "${API_URLS[0]}")"
-  a2="$(healthz_count "${API_URLS[1]}")"
+  a1="$(healthz_count "${METRICS_URLS[0]}")"
+  a2="$(healthz_count "${METRICS_URLS[1]}")"
   for ((i = 0; i < 20; i++)); do
     [[ "$(gw /dev/null /healthz)" == 200 ]] || fail "GET /healthz failed"
   done
-  b1="$(healthz_count "${API_URLS[0]}")"
-  b2="$(healthz_count "${API_URLS[1]}")"
+  b1="$(healthz_count "${METRICS_URLS[0]}")"
+  b2="$(healthz_count "${METRICS_URLS[1]}")"
   say "  /healthz served: process 1 +$((b1 - a1)), process 2 +$((b2 - a2))"
   ((b1 > a1 && b2 > a2)) || fail "not both processes answered"
   ((b1 - a1 + b2 - a2 == 20)) || fail "expected 20 answers in all"

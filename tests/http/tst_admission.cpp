@@ -144,9 +144,21 @@ private Q_SLOTS:
         QTest::addRow("alg HS512")
             << QByteArray(hs512Header + '.' + parts[1] + '.' + parts[2])
             << QJsonObject{{"quantity", 1}} << 401 << "/problems/invalid-token";
-        QTest::addRow("expired") << m_tokens.issue("tok-frank", nowMs() - 7200000, nowMs() - 1000)
+        // Past its exp by more than the 30 s the server allows for the issuer's clock.
+        QTest::addRow("expired") << m_tokens.issue("tok-frank", nowMs() - 7200000, nowMs() - 60000)
                                  << QJsonObject{{"quantity", 1}} << 401
                                  << "/problems/token-expired";
+        QTest::addRow("another audience")
+            << BuyerTokens(Backend::kBuyerTokenSecret, BuyerTokenPolicy{"flashsale", "admin"})
+                   .issue("tok-hank", nowMs(), nowMs() + 60000)
+            << QJsonObject{{"quantity", 1}} << 401 << "/problems/invalid-token";
+        QTest::addRow("another issuer")
+            << BuyerTokens(Backend::kBuyerTokenSecret, BuyerTokenPolicy{"elsewhere"})
+                   .issue("tok-ida", nowMs(), nowMs() + 60000)
+            << QJsonObject{{"quantity", 1}} << 401 << "/problems/invalid-token";
+        QTest::addRow("longer than the maximum lifetime")
+            << m_tokens.issue("tok-jo", nowMs(), nowMs() + 2 * 86400 * 1000)
+            << QJsonObject{{"quantity", 1}} << 401 << "/problems/invalid-token";
         QTest::addRow("not a JWT") << QByteArray("abc.def") << QJsonObject{{"quantity", 1}} << 401
                                    << "/problems/invalid-token";
         QTest::addRow("signed with another key")

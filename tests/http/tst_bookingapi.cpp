@@ -428,7 +428,7 @@ private Q_SLOTS:
 
     // Connections the server counts as open, by its own gauge (the scrape's own included).
     int openConnections() {
-        const QByteArray m = http(m_port, "GET", "/metrics").body;
+        const QByteArray m = http(m_backend.metricsPort(), "GET", "/metrics").body;
         const qsizetype i = m.indexOf("\nflashsale_http_connections_open ");
         return i < 0 ? -1 : m.mid(i + 33, 12).split('\n').first().trimmed().toInt();
     }
@@ -523,7 +523,7 @@ private Q_SLOTS:
 
         const qint64 id = createSale({{"stock", 9}}).value(QStringLiteral("id")).toInteger();
         QCOMPARE(book(id, {{"user_id", "metrics-user"}, {"quantity", 2}}).status, 202);
-        const HttpResponse m = http(m_port, "GET", "/metrics");
+        const HttpResponse m = http(m_backend.metricsPort(), "GET", "/metrics");
         QCOMPARE(m.status, 200);
         QVERIFY(m.headers.value("content-type").startsWith("text/plain"));
         const QByteArray text = m.body;

@@ -83,7 +83,9 @@ private:
         const qsizetype i = metrics.indexOf("\nflashsale_http_connections_open ");
         return i < 0 ? -1 : metrics.mid(i + 33, 12).split('\n').first().trimmed().toInt();
     }
-    int openConnections() { return openConnectionsIn(http(m_port, "GET", "/metrics").body); }
+    int openConnections() {
+        return openConnectionsIn(http(m_backend.metricsPort(), "GET", "/metrics").body);
+    }
     // The same, read over `c`, which stays open afterwards.
     static int openConnections(RawHttpConnection &c) {
         std::optional<HttpResponse> r;
@@ -295,8 +297,11 @@ private Q_SLOTS:
         // Tokens
         QTest::addRow("buyer token with exp 1e300")
             << post(kBook, "{}",
-                    "Authorization: Bearer " + signedToken(R"({"sub":"eve","exp":1e300})") + "\r\n")
-            << 404 << "sale-not-found" << false;
+                    "Authorization: Bearer "
+                        + signedToken(R"({"sub":"eve","iss":"flashsale","aud":"flashsale-api",)"
+                                      R"("iat":-1e300,"exp":1e300})")
+                        + "\r\n")
+            << 401 << "invalid-token" << false; // exp - iat is computed without overflow
         QTest::addRow("buyer token with alg none") << post(
             kBook, "{}",
             "Authorization: Bearer "
@@ -380,7 +385,7 @@ private Q_SLOTS:
         // worth are served (and kept alive), the five beyond it get 503 at once. Which ones is up
         // to the kernel and the threads; how many is not. The gauge is read over one of them,
         // opened first and kept, so no connection is still going away when the others come.
-        RawHttpConnection scrape(m_port);
+        RawHttpConnection scrape(m_backend.metricsPort());
         QTRY_COMPARE_WITH_TIMEOUT(openConnections(scrape), 1, 10000);
         std::vector<std::unique_ptr<QTcpSocket>> sockets;
         for (int i = 0; i < kMaxConnections + 4; ++i) {

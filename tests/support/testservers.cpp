@@ -241,8 +241,21 @@ bool Backend::start(const QHash<QString, QString> &env, const QStringList &args)
     pe.insert(QStringLiteral("FLASHSALE_BUYER_TOKEN_SECRET"),
               QString::fromLatin1(kBuyerTokenSecret));
     pe.insert(QStringLiteral("FLASHSALE_THREADS"), QStringLiteral("2"));
-    for (auto it = env.constBegin(); it != env.constEnd(); ++it)
-        pe.insert(it.key(), it.value());
+    // Suites book as many users from 127.0.0.1: the per-IP and per-user limits (on by default)
+    // are off unless a suite sets them; tst_admission and tst_defaults do.
+    pe.insert(QStringLiteral("FLASHSALE_RATE_LIMIT_IP"), QStringLiteral("0"));
+    pe.insert(QStringLiteral("FLASHSALE_RATE_LIMIT_USER"), QStringLiteral("0"));
+    // GET /metrics has its own listener; suites read gauges right after changing them.
+    if (m_metricsPort == 0)
+        m_metricsPort = freePort();
+    pe.insert(QStringLiteral("FLASHSALE_METRICS_PORT"), QString::number(m_metricsPort));
+    pe.insert(QStringLiteral("FLASHSALE_METRICS_CACHE_MS"), QStringLiteral("0"));
+    for (auto it = env.constBegin(); it != env.constEnd(); ++it) {
+        if (it.value().isNull())
+            pe.remove(it.key()); // a null value unsets: the server's default applies
+        else
+            pe.insert(it.key(), it.value());
+    }
     if (m_port == 0)
         m_port = freePort();
     m_process.setProcessEnvironment(pe);

@@ -92,13 +92,16 @@ class Backend {
 public:
     Backend();
     ~Backend();
-    // `env` adds FLASHSALE_* variables; waits until the ready file appears.
+    // `env` adds FLASHSALE_* variables (a null QString removes one, so the server's default
+    // applies); waits until the ready file appears.
     bool start(const QHash<QString, QString> &env, const QStringList &args = {});
     void stop();
     void kill();
     bool isRunning() const { return m_process.state() == QProcess::Running; }
     QString url() const { return m_url; }
     quint16 port() const { return m_port; }
+    // Its /metrics listener (FLASHSALE_METRICS_PORT; the API port does not serve /metrics).
+    quint16 metricsPort() const { return m_metricsPort; }
     // The server's process id, or 0 when it is not running.
     qint64 pid() const { return m_process.processId(); }
     QString error() const { return m_error; }
@@ -113,6 +116,7 @@ private:
     QProcess m_process;
     QString m_url;
     quint16 m_port = 0;
+    quint16 m_metricsPort = 0;
     QString m_error;
 };
 

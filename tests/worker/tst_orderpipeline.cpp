@@ -184,7 +184,7 @@ private Q_SLOTS:
         QCOMPARE(http(m_api.port(), "GET", path).json().value(QStringLiteral("status")).toString(),
                  QStringLiteral("paid"));
         // The stream metrics show a drained group.
-        const QByteArray metrics = http(m_api.port(), "GET", "/metrics").body;
+        const QByteArray metrics = http(m_api.metricsPort(), "GET", "/metrics").body;
         QVERIFY(metrics.contains("flashsale_stream_pending{sale=\"" + QByteArray::number(sale)
                                  + "\"} 0"));
         QVERIFY(
@@ -302,7 +302,7 @@ private Q_SLOTS:
         QCOMPARE(dead.size(), 2);
         QTRY_COMPARE(pendingEntries(sale), 0); // acknowledged, not retried forever
         verifyExactlyOnce(sale, accepted);
-        const QByteArray metrics = http(m_api.port(), "GET", "/metrics").body;
+        const QByteArray metrics = http(m_api.metricsPort(), "GET", "/metrics").body;
         QVERIFY(metrics.contains("flashsale_stream_dead_letter_entries{sale=\""
                                  + QByteArray::number(sale) + "\"} 2"));
     }

@@ -495,8 +495,13 @@ void ApiRoutes::submitBooking(const ExchangePtr &ex, const BookingRequest &req, 
         if (stats) {
             const double seconds =
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-            stats->record(saleId, r ? bookingOutcomeSpelling(r->kind).code : kBookingUndecided,
-                          seconds);
+            // Live stats only for sales that exist and have not ended: a request about a sale
+            // that is not there (or no longer open) must not create its per-second keys (I9).
+            if (!r)
+                stats->recordUndecided(saleId, kBookingUndecided, seconds);
+            else if (r->kind != BookingOutcome::Kind::UnknownSale
+                     && r->kind != BookingOutcome::Kind::Closed)
+                stats->record(saleId, bookingOutcomeSpelling(r->kind).code, seconds);
         }
         if (!r) {
             ex->sendProblem(dependencyProblem(r.error()));

@@ -55,12 +55,26 @@ StatsRecorder::StatsRecorder(RedisClient &redis, int flushMs, QObject *parent)
 
 void StatsRecorder::record(qint64 saleId, const char *outcome, double seconds) {
     const qint64 second = QDateTime::currentSecsSinceEpoch();
+    m_decided.insert(saleId, second);
+    Second &s = m_pending[qMakePair(saleId, second)];
+    ++s.outcomes[QByteArray::fromRawData(outcome, qstrlen(outcome))];
+    ++s.latency[livestats::bucketOf(seconds)];
+}
+
+void StatsRecorder::recordUndecided(qint64 saleId, const char *outcome, double seconds) {
+    const qint64 second = QDateTime::currentSecsSinceEpoch();
+    const auto it = m_decided.constFind(saleId);
+    if (it == m_decided.constEnd() || second - it.value() > livestats::kKeepSeconds)
+        return;
     Second &s = m_pending[qMakePair(saleId, second)];
     ++s.outcomes[QByteArray::fromRawData(outcome, qstrlen(outcome))];
     ++s.latency[livestats::bucketOf(seconds)];
 }
 
 void StatsRecorder::flush() {
+    const qint64 now = QDateTime::currentSecsSinceEpoch();
+    m_decided.removeIf(
+        [now](const auto &it) { return now - it.value() > livestats::kKeepSeconds; });
     if (m_pending.isEmpty())
         return;
     const auto pending = std::exchange(m_pending, {});

@@ -205,7 +205,10 @@ private Q_SLOTS:
         // A paid order reads as paid (payment itself arrives with the event bus).
         m_db.scalar("UPDATE orders SET status = 'paid' WHERE reservation_id = '"
                     + accepted.first().toUtf8() + "'");
-        QCOMPARE(http(m_api.port(), "GET", path).json().value(QStringLiteral("status")).toString(),
+        QCOMPARE(http(m_api.port(), "GET", path, {}, owner)
+                     .json()
+                     .value(QStringLiteral("status"))
+                     .toString(),
                  QStringLiteral("paid"));
         // The stream metrics show a drained group.
         const QByteArray metrics = http(m_api.port(), "GET", "/metrics").body;
@@ -472,8 +475,9 @@ private Q_SLOTS:
         }
         QVERIFY(during.size() >= 1000);
         QCOMPARE(orders(sale), 500); // nothing reached PostgreSQL during the outage...
-        // ...Redis kept it; the 500 persisted before were trimmed once acknowledged.
-        QCOMPARE(m_redis->integer({"XLEN", SaleKeys(sale).stream()}), qint64(during.size()));
+        // ...Redis kept it (the stream holds what is not acknowledged: the outage's bookings, and
+        // a batch whose COMMIT answer the cut may have swallowed).
+        QVERIFY(m_redis->integer({"XLEN", SaleKeys(sale).stream()}) >= qint64(during.size()));
 
         QVERIFY(proxy.restore());
         QTRY_COMPARE_WITH_TIMEOUT(orders(sale), int(500 + during.size()), 30000);

@@ -200,13 +200,18 @@ double percentile(const std::array<qint64, livestats::kBuckets> &h, qint64 total
 
 QJsonObject render(const Snapshot &s) {
     QJsonObject o{{"sale_id", s.saleId}, {"at_ms", double(s.nowMs)}};
-    const QString phase = salePhase(QString::fromUtf8(s.state.isEmpty() ? "active" : s.state),
-                                    !s.state.isEmpty(), s.nowMs, s.startsMs, s.endsMs);
+    const PgResult &pg = *s.pg;
+    const auto &row = pg.rows.value(0);
+    QString phase = salePhase(QString::fromUtf8(s.state.isEmpty() ? "active" : s.state),
+                              !s.state.isEmpty(), s.nowMs, s.startsMs, s.endsMs);
+    // Not in Redis and past its end in PostgreSQL: an ended sale whose keys were retired after
+    // --sale-retention-seconds, not one still to be warmed.
+    const qint64 pgEndsMs = row.value(11).toLongLong();
+    if (s.state.isEmpty() && pgEndsMs > 0 && s.nowMs >= pgEndsMs)
+        phase = QStringLiteral("closed");
     o.insert("phase", phase);
     o.insert("remaining", s.remaining ? QJsonValue(double(*s.remaining)) : QJsonValue());
 
-    const PgResult &pg = *s.pg;
-    const auto &row = pg.rows.value(0);
     auto col = [&](int i) { return double(row.value(i).toLongLong()); };
     o.insert("orders",
              QJsonObject{
@@ -283,7 +288,8 @@ SELECT count(*) FILTER (WHERE status = 'pending' AND payment_started_at IS NULL)
        (SELECT coalesce(sum(stock), 0) FROM inventory WHERE sale_id = $1),
        (SELECT count(*) FROM outbox WHERE published_at IS NULL),
        (SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0)
-        FROM outbox WHERE published_at IS NULL)
+        FROM outbox WHERE published_at IS NULL),
+       (SELECT (extract(epoch FROM ends_at) * 1000)::bigint FROM sales WHERE id = $1)
 FROM orders WHERE sale_id = $1)",
                {QByteArray::number(saleId)}, [s, finish](const Result<PgResult> &r) {
                    if (r)

@@ -101,8 +101,9 @@ private:
 };
 
 // Builds one sale's stats snapshot from Redis (counters, heartbeats, and stock and stream through
-// SaleProbe, as /metrics reads them) and PostgreSQL (orders by status, outbox). Owned by, and
-// called on, its connections' thread.
+// SaleProbe, as /metrics reads them) and PostgreSQL (orders by status, outbox). A sale whose keys
+// were retired after its retention reads as phase "closed" with remaining null (PostgreSQL still
+// has its orders). Owned by, and called on, its connections' thread.
 class StatsCollector {
 public:
     StatsCollector(RedisClient &redis, PgConnection &pg);

@@ -11,6 +11,7 @@
 #include "testservers.h"
 
 #include <QDateTime>
+#include <QElapsedTimer>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QSet>
@@ -175,7 +176,10 @@ private Q_SLOTS:
         QFETCH(int, status);
         const QSet<QByteArray> before = keys();
         const qint64 sizeBefore = m_redis->integer({"DBSIZE"});
+        QElapsedTimer took;
+        took.start();
         const QList<HttpResponse> answers = sendAll(m_api.port(), requests, 16);
+        const qint64 ms = took.elapsed();
         QCOMPARE(answers.size(), requests.size());
         for (const HttpResponse &r : answers)
             QVERIFY2(r.status == status, r.body.constData());
@@ -189,6 +193,8 @@ private Q_SLOTS:
                                 .arg(QString::fromUtf8(created.isEmpty() ? QByteArray()
                                                                          : *created.begin()))));
         QCOMPARE(m_redis->integer({"DBSIZE"}), sizeBefore);
+        qInfo("%lld requests answered %d in %lld ms; Redis keys before and after: %lld",
+              qint64(requests.size()), status, ms, sizeBefore);
     }
 
     // The worker acknowledges only what PostgreSQL committed, and then trims it: the stream

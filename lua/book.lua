@@ -34,6 +34,8 @@
 -- work (required, issued at least as hard as the sale asks now, not spent before), item,
 -- per-user cap, stock, admission bucket.
 -- A token is spent only by a booking that is otherwise accepted.
+-- Writes nothing for an unknown sale or one that has ended (stopped or past ends_ms): rate
+-- limits are skipped for those, so such requests create no key (tests/security/tst_redisbounds).
 --
 -- Returns an array whose first element is the outcome's code (shared/booking/outcome.cpp: the
 -- same name is the metric label, and gives the problem type and status):
@@ -69,6 +71,11 @@ local function gcra(key, rate, burst)
     return tat + interval, 0
 end
 local ip_rate, user_rate = tonumber(ARGV[7] or '0'), tonumber(ARGV[9] or '0')
+-- A sale that has ended (stopped, or past its end) keeps no rate-limit state: requests about it
+-- create no keys (I9), and its answer below is 'closed' (or a replay) whatever the rate.
+if (state ~= 'active' and state ~= 'paused') or now >= tonumber(meta[3]) then
+    ip_rate, user_rate = 0, 0
+end
 local ip_tat, user_tat
 if ip_rate > 0 then
     local wait

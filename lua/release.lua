@@ -11,8 +11,13 @@
 -- ARGV: 1 reservation id, 2 item id, 3 user id, 4 quantity,
 --       5 mode: 'expire' (refuse when the buyer confirmed: the payment is in flight) or
 --               'cancel' (release whatever the hold's state)
--- Returns {'released'}, {'already'} or {'in_flight'}.
+-- Returns {'released'}, {'already'}, {'in_flight'} or {'retired'}: the sale's keys expired after
+-- its retention (the scheduler), so there is no stock left to give back to and nothing is
+-- written (I9: no key is made again for a sale that is gone).
 
+if redis.call('EXISTS', KEYS[1]) == 0 then
+    return {'retired'}
+end
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then
     return {'already'}
 end

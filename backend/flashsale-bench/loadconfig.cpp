@@ -84,7 +84,8 @@ struct Options {
         add({"dev-user-ids"}, "Name the user in the body or query (a server in dev mode).");
         add({"flow"},
             "book: POST /api/v1/sales/{id}/book; checkout: POST /checkout?user_id=U&id=ITEM, then "
-            "POST /purchase?code=C for the hold.",
+            "POST /purchase {\"code\": C} for the hold (needs --token-secret: only the "
+            "hold's owner may confirm it).",
             "book|checkout", "book");
         add({"items"},
             "Item ids, A-B or a comma list; each booking picks one uniformly. Without it no "
@@ -278,6 +279,9 @@ std::expected<LoadConfig, QString> parseLoadConfig(const QStringList &args, bool
     }
     if (c.flow == LoadConfig::Flow::Checkout && c.items.isEmpty())
         return std::unexpected(QStringLiteral("--flow checkout needs --items"));
+    if (c.flow == LoadConfig::Flow::Checkout && c.tokenSecret.isEmpty())
+        return std::unexpected(QStringLiteral(
+            "--flow checkout needs --token-secret: POST /purchase wants the owner's token"));
     if (c.flow == LoadConfig::Flow::Checkout && c.quantity != 1)
         return std::unexpected(QStringLiteral("--flow checkout holds one unit: no --quantity"));
 

@@ -382,7 +382,9 @@ Result<RedisView> SaleReader::readRedis(const QList<qint64> &orderIds) {
     if (x->element[4]->elements > 0)
         streamEnd = bytes(x->element[4]->element[0]->element[0]);
 
-    // The stream up to the cut, in chunks. It is never trimmed, so this range is stable.
+    // The stream up to the cut, in chunks. The worker trims only entries it has persisted and
+    // acknowledged (lua/trim.lua): those are orders, and the reservation index below still
+    // names them, so an entry trimmed between two chunks is not missed.
     if (!streamEnd.isEmpty()) {
         const StreamId end = StreamId::parse(streamEnd);
         QByteArray from = "-";

@@ -158,8 +158,10 @@ QByteArray UserSession::request(const BaseUrl &url) const {
         }
         break;
     case Phase::Purchase:
-        path =
-            url.basePath + "/purchase?code=" + QUrl::toPercentEncoding(QString::fromUtf8(m_code));
+        // The code goes in the body, never the query string (access logs); the hold is the
+        // user's own, so the server wants this user's token (loadconfig requires one).
+        path = url.basePath + "/purchase";
+        body = "{\"code\":\"" + m_code + "\"}";
         break;
     }
     QByteArray r;

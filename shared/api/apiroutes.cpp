@@ -65,6 +65,11 @@ std::optional<QByteArray> idempotencyKey(const ExchangePtr &ex) {
     return *key;
 }
 
+// The one answer for a reservation the caller may not see: unknown, or another buyer's.
+void reservationNotFound(const ExchangePtr &ex) {
+    ex->sendProblem(Problem::make(404, QStringLiteral("reservation-not-found")));
+}
+
 Counter &bookingCounter(BookingOutcome::Kind kind) {
     thread_local QHash<int, Counter *> cache;
     if (Counter *c = cache.value(int(kind)))
@@ -530,8 +535,13 @@ void ApiRoutes::submitBooking(const ExchangePtr &ex, const BookingRequest &req, 
         if (stats) {
             const double seconds =
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-            stats->record(saleId, r ? bookingOutcomeSpelling(r->kind).code : kBookingUndecided,
-                          seconds);
+            // Live stats only for sales that exist and have not ended: a request about a sale
+            // that is not there (or no longer open) must not create its per-second keys (I9).
+            if (!r)
+                stats->recordUndecided(saleId, kBookingUndecided, seconds);
+            else if (r->kind != BookingOutcome::Kind::UnknownSale
+                     && r->kind != BookingOutcome::Kind::Closed)
+                stats->record(saleId, bookingOutcomeSpelling(r->kind).code, seconds);
         }
         if (!r) {
             ex->sendProblem(dependencyProblem(r.error()));
@@ -596,21 +606,21 @@ void ApiRoutes::checkout(const ExchangePtr &ex) {
 }
 
 void ApiRoutes::purchase(const ExchangePtr &ex) {
-    const auto parsed = parsePurchaseQuery(ex->query());
+    const auto parsed = parsePurchaseCode(ex->header("x-checkout-code"), ex->header("content-type"),
+                                          ex->body(), ex->query());
     if (!parsed) {
         ex->sendProblem(parsed.error());
         return;
     }
     const QByteArray code = *parsed;
-    // With a buyer token, only the hold's own user may confirm it; in dev mode anyone with the
-    // code may (the seed's flow).
-    QByteArray owner;
-    if (!ex->header("authorization").isEmpty() || !m_config.devUserIds) {
-        const auto buyerId = buyer(ex, QString(), QString());
-        if (!buyerId)
-            return;
-        owner = *buyerId;
-    }
+    // Only the hold's own buyer may confirm it, in every mode: dev mode issues tokens
+    // (POST /api/v1/dev/tokens) rather than skipping the check. Anyone else learns nothing, not
+    // even that the code exists.
+    if (ex->header("authorization").isEmpty())
+        return reservationNotFound(ex);
+    const auto owner = buyer(ex, QString(), QString());
+    if (!owner)
+        return;
     m_booking.confirm(
         code,
         [ex](const Result<ConfirmOutcome> &r) {
@@ -619,9 +629,9 @@ void ApiRoutes::purchase(const ExchangePtr &ex) {
                 return;
             }
             switch (r->kind) {
-            case ConfirmOutcome::Kind::Forbidden:
-                ex->sendProblem(Problem::make(403, QStringLiteral("token-user-mismatch"),
-                                              QStringLiteral("This hold is another user's.")));
+            case ConfirmOutcome::Kind::Forbidden: // another buyer's: answered as if unknown
+            case ConfirmOutcome::Kind::Unknown:
+                reservationNotFound(ex);
                 return;
             case ConfirmOutcome::Kind::Confirmed: {
                 HeaderList headers;
@@ -639,9 +649,6 @@ void ApiRoutes::purchase(const ExchangePtr &ex) {
                              headers);
                 return;
             }
-            case ConfirmOutcome::Kind::Unknown:
-                ex->sendProblem(Problem::make(404, QStringLiteral("reservation-not-found")));
-                return;
             case ConfirmOutcome::Kind::Expired:
                 ex->sendProblem(Problem::make(
                     410, QStringLiteral("hold-expired"),
@@ -654,7 +661,7 @@ void ApiRoutes::purchase(const ExchangePtr &ex) {
                 return;
             }
         },
-        owner);
+        *owner);
 }
 
 void ApiRoutes::getSale(const ExchangePtr &ex, const QStringList &params) {
@@ -776,23 +783,29 @@ void ApiRoutes::ready(const ExchangePtr &ex) {
 void ApiRoutes::reservation(const ExchangePtr &ex, const QStringList &params) {
     const QByteArray rid = params.value(0).toUtf8();
     const qint64 sale = reservationSale(rid);
-    if (sale == 0) {
-        ex->sendProblem(Problem::make(404, QStringLiteral("reservation-not-found")));
+    // Only the buyer who holds it may read a reservation, in every mode (dev mode included: it
+    // issues tokens). No token, another buyer's token and an id that does not exist all get the
+    // same 404, so an id's existence is not revealed. A token that is bad in itself is a 401.
+    if (sale == 0 || ex->header("authorization").isEmpty())
+        return reservationNotFound(ex);
+    const auto owner = buyer(ex, QString(), QString());
+    if (!owner)
         return;
-    }
     // PostgreSQL first: once the worker wrote the order, it is the truth. Before that the hold
     // exists in Redis only, and the answer is "reserved".
     static const QByteArray sql = R"(
 SELECT id, status, cancel_reason, sale_id, item_id, user_id, quantity, amount_cents,
        (extract(epoch FROM expires_at) * 1000)::bigint, payment_started_at IS NOT NULL
 FROM orders WHERE reservation_id = $1)";
-    m_pg.query(sql, {rid}, [this, ex, rid, sale](const Result<PgResult> &r) {
+    m_pg.query(sql, {rid}, [this, ex, rid, sale, owner = *owner](const Result<PgResult> &r) {
         if (!r) {
             ex->sendProblem(dependencyProblem(r.error()));
             return;
         }
         if (!r->rows.isEmpty()) {
             const QList<QByteArray> &o = r->rows.first();
+            if (o[5] != owner)
+                return reservationNotFound(ex);
             QJsonObject body{{"reservation_id", QString::fromUtf8(rid)},
                              {"order_id", o[0].toLongLong()},
                              {"status", QString::fromUtf8(o[1])},
@@ -810,16 +823,14 @@ FROM orders WHERE reservation_id = $1)";
         }
         m_redis.command(
             {"HGETALL", SaleKeys(sale).reservation(rid)},
-            [ex, rid, sale](const Result<RedisValue> &h) {
+            [ex, rid, sale, owner](const Result<RedisValue> &h) {
                 if (!h) {
                     ex->sendProblem(dependencyProblem(h.error()));
                     return;
                 }
                 const auto f = h->fields();
-                if (f.isEmpty()) {
-                    ex->sendProblem(Problem::make(404, QStringLiteral("reservation-not-found")));
-                    return;
-                }
+                if (f.isEmpty() || f.value("user").bytes() != owner)
+                    return reservationNotFound(ex);
                 ex->sendJson(
                     200,
                     QJsonObject{{"reservation_id", QString::fromUtf8(rid)},

@@ -124,6 +124,40 @@ std::expected<QByteArray, Problem> parsePurchaseQuery(const QUrlQuery &query) {
     return code;
 }
 
+std::expected<QByteArray, Problem> parsePurchaseCode(const QByteArray &header,
+                                                     const QByteArray &contentType,
+                                                     const QByteArray &body,
+                                                     const QUrlQuery &query) {
+    auto checked = [](const QByteArray &code) -> std::expected<QByteArray, Problem> {
+        if (reservationSale(code) == 0)
+            return std::unexpected(Problem::make(404, QStringLiteral("reservation-not-found")));
+        return code;
+    };
+    if (!header.isEmpty())
+        return checked(header.trimmed());
+    if (!body.trimmed().isEmpty()) {
+        const QByteArray type = contentType.split(';').value(0).trimmed().toLower();
+        if (type == "application/x-www-form-urlencoded") {
+            const QUrlQuery form(QString::fromUtf8(body));
+            const QByteArray code =
+                form.queryItemValue(QStringLiteral("code"), QUrl::FullyDecoded).toUtf8();
+            if (code.isEmpty())
+                return std::unexpected(
+                    invalidRequest(QStringLiteral("form:code"), QStringLiteral("is required")));
+            return checked(code);
+        }
+        const auto object = parseJsonObject(contentType, body);
+        if (!object)
+            return std::unexpected(object.error());
+        const QJsonValue code = object->value(QStringLiteral("code"));
+        if (!code.isString() || code.toString().isEmpty())
+            return std::unexpected(invalidRequest(
+                QStringLiteral("/code"), QStringLiteral("is required: the checkout code")));
+        return checked(code.toString().toUtf8());
+    }
+    return parsePurchaseQuery(query);
+}
+
 std::expected<std::optional<PowHeaders>, Problem> parsePowHeaders(const QByteArray &challenge,
                                                                   const QByteArray &solution) {
     if (challenge.isEmpty() && solution.isEmpty())

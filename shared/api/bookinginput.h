@@ -59,6 +59,16 @@ struct CheckoutQuery {
 // "reservation-not-found" when it is not a reservation id.
 [[nodiscard]] std::expected<QByteArray, Problem> parsePurchaseQuery(const QUrlQuery &query);
 
+// POST /purchase: the checkout code, from (first found) the X-Checkout-Code header, the body
+// ({"code": C} as application/json, or code=C as application/x-www-form-urlencoded) or, for the
+// seed's contract (DESIGN.md scenario 2), the query ?code=C. Codes belong in the header or body:
+// a query string ends up in access logs. 400 when there is none or the body is malformed (415
+// for another body type), 404 "reservation-not-found" when it is not a reservation id. Pure.
+[[nodiscard]] std::expected<QByteArray, Problem> parsePurchaseCode(const QByteArray &header,
+                                                                   const QByteArray &contentType,
+                                                                   const QByteArray &body,
+                                                                   const QUrlQuery &query);
+
 // X-Pow-Challenge and X-Pow-Solution: both absent is nullopt (the sale decides whether one is
 // needed), both present is the pair, one alone is 400.
 struct PowHeaders {

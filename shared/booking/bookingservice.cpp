@@ -7,7 +7,6 @@
 
 #include <QDateTime>
 #include <QJsonArray>
-#include <QRandomGenerator>
 
 namespace flashsale {
 
@@ -54,13 +53,6 @@ BookingService::BookingService(RedisClient &redis, std::chrono::milliseconds ide
     , m_purchase(RedisScript::load(QStringLiteral("purchase")))
     , m_view(RedisScript::load(QStringLiteral("sale_view")))
     , m_soldOutCacheMs(soldOutCache.count()) {}
-
-QByteArray BookingService::newReservationId(qint64 saleId) {
-    quint64 r[2];
-    QRandomGenerator::global()->fillRange(r, 2);
-    return QByteArray::number(saleId) + '-' + QByteArray::number(r[0], 16).rightJustified(16, '0')
-           + QByteArray::number(r[1], 16).rightJustified(16, '0');
-}
 
 void BookingService::book(const BookingRequest &req,
                           std::function<void(const Result<BookingOutcome> &)> done) {

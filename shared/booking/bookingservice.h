@@ -80,9 +80,6 @@ public:
     // The sale an item belongs to (0 when unknown). Cached: an item never changes sale.
     void saleOfItem(qint64 itemId, std::function<void(const Result<qint64> &)> done);
 
-    // "<sale id>-<32 hex digits>": unique, and names its sale so any process can find its keys.
-    static QByteArray newReservationId(qint64 saleId);
-
 private:
     RedisClient &m_redis;
     qint64 m_idempotencyTtlMs;

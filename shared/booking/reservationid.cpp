@@ -1,6 +1,24 @@
 #include "reservationid.h"
 
+#include <QtGlobal>
+
+#include <sodium.h>
+
 namespace flashsale {
+
+QByteArray newReservationId(qint64 saleId) {
+    // sodium_init() is idempotent and thread-safe; it must run once before randombytes_buf.
+    static const bool ready = [] {
+        if (sodium_init() < 0)
+            qFatal("libsodium cannot be initialised: no random source for reservation ids");
+        return true;
+    }();
+    Q_UNUSED(ready);
+    unsigned char bytes[16];
+    randombytes_buf(bytes, sizeof bytes);
+    return QByteArray::number(saleId) + '-'
+           + QByteArray(reinterpret_cast<const char *>(bytes), sizeof bytes).toHex();
+}
 
 qint64 reservationSale(const QByteArray &rid) {
     const qsizetype dash = rid.indexOf('-');

@@ -339,6 +339,10 @@ QList<Option> options() {
                 QStringLiteral("A scheduled sale is written to Redis this long before it starts."),
                 QStringLiteral("s"), intSetter(&Config::warmupSeconds, 0, 86400),
                 intShow(&Config::warmupSeconds)};
+    o << Option{QStringLiteral("sale-retention-seconds"),
+                QStringLiteral("An ended sale's Redis keys expire this long after it closes."),
+                QStringLiteral("s"), intSetter(&Config::saleRetentionSeconds, 60, 30 * 86400),
+                intShow(&Config::saleRetentionSeconds)};
     o << Option{QStringLiteral("reconcile-interval-seconds"),
                 QStringLiteral("Dry-run reconciliation of live sales this often (0 = never)."),
                 QStringLiteral("s"), intSetter(&Config::reconcileIntervalSeconds, 0, 86400),

@@ -62,7 +62,10 @@ struct Config {
     int leaseSeconds = 5;      // the scheduler lease; another process takes over after it lapses
     int warmupSeconds = 60;    // a sale is written to Redis this long before it starts
     int reconcileIntervalSeconds = 60; // dry-run reconciliation of live sales (0 = never)
-    int maxAdminMessageBytes = 65536;  // larger admin frames get a typed error
+    // How long an ended sale's Redis keys are kept after it closes (docs/ARCHITECTURE.md,
+    // "Bounds and retention"); the scheduler sets their expiry when it records the close.
+    int saleRetentionSeconds = 86400;
+    int maxAdminMessageBytes = 65536; // larger admin frames get a typed error
 
     // Admission: buyer tokens, proof of work, rate limits (docs/ADMISSION.md).
     QString buyerTokenSecret; // HS256 key of buyer tokens (no kid) and of proof-of-work challenges

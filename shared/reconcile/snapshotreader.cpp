@@ -1,6 +1,7 @@
 #include "snapshotreader.h"
 
 #include "booking/salekeys.h"
+#include "pg/pgarray.h"
 #include "reconcile/job.h"
 
 #include <optional>
@@ -150,7 +151,9 @@ private:
         });
     }
 
-    // The stream up to the cut. It is never trimmed, so this range is stable.
+    // The stream up to the cut. The worker trims only entries before the oldest pending one
+    // (lua/trim.lua), all persisted: one that goes between two chunks is an order already, and
+    // recheckLost() finds those committed after T1.
     void readStream(const QByteArray &from) {
         redis({"XRANGE", m_keys.stream(), from, m_streamEnd, "COUNT",
                QByteArray::number(kStreamChunk)},
@@ -211,7 +214,9 @@ private:
                       return self->scanReservations(nextCursor);
                   QList<QByteArray> resOnly;
                   for (auto it = s.reservations.cbegin(); it != s.reservations.cend(); ++it) {
-                      if (it->inRes && !it->inStream)
+                      // One in PostgreSQL needs no more: its order says who, what, how many
+                      // (its entry may have been trimmed once persisted).
+                      if (it->inRes && !it->inStream && !it->inPg)
                           resOnly << it.key();
                   }
                   if (resOnly.isEmpty())
@@ -228,7 +233,7 @@ private:
               [self = shared_from_this(), resOnly](const RedisValue &v) {
                   const QByteArray end = v.at(0).at(0).bytes();
                   if (end.isEmpty() || end == self->m_streamEnd)
-                      return self->readResHashes(resOnly, 0);
+                      return self->recheckLost(resOnly);
                   self->readTail(
                       resOnly, std::make_shared<QSet<QByteArray>>(),
                       self->m_streamEnd.isEmpty() ? QByteArray("-") : "(" + self->m_streamEnd, end);
@@ -262,8 +267,26 @@ private:
                       if (!r.inPg && !r.confirmed)
                           s.reservations.remove(rid);
                   }
-                  self->readResHashes(lost, 0);
+                  self->recheckLost(lost);
               });
+    }
+
+    // The worker trims what it has persisted (lua/trim.lua), so a booking whose order committed
+    // after T1 may have left the stream before T2 read it: in the set, in no stream range and
+    // not in the T1 snapshot. Such a booking is in PostgreSQL now; it is counted as in flight,
+    // like an entry the group still had pending. Only those not in PostgreSQL now are lost.
+    void recheckLost(const QList<QByteArray> &lost) {
+        if (lost.isEmpty())
+            return readResHashes(lost, 0);
+        pg("SELECT reservation_id FROM orders WHERE reservation_id = ANY ($1::text[])",
+           {pgArray(lost)}, [self = shared_from_this(), lost](const PgResult &r) {
+               for (const auto &row : r.rows) {
+                   const auto it = self->m_s.reservations.find(row.value(0));
+                   if (it != self->m_s.reservations.end() && !it->inPg)
+                       it->inFlight = true;
+               }
+               self->readResHashes(lost, 0);
+           });
     }
 
     // The reservation hashes of ids found only in the set: what they hold is all that is left of

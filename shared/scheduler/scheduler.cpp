@@ -4,17 +4,20 @@
 #include "booking/itemimage.h"
 #include "booking/occurrence.h"
 #include "booking/salecatalog.h"
+#include "booking/salekeys.h"
 #include "core/config.h"
 #include "core/logging.h"
 #include "core/timeformat.h"
 #include "pg/pgconnection.h"
 #include "reconcile/reconciler.h"
 #include "redis/redisclient.h"
+#include "redis/redisscript.h"
 
 #include <QDateTime>
 #include <QElapsedTimer>
 #include <QJsonObject>
 #include <QPointer>
+#include <QSet>
 
 #include <memory>
 #include <optional>
@@ -82,7 +85,10 @@ struct Scheduler::Impl {
     qint64 warmupMs;
     qint64 leaseSeconds;
     qint64 reconcileIntervalMs;
+    qint64 retentionMs;
     int tickMs;
+    RedisScript retireScript = RedisScript::load(QStringLiteral("retire"));
+    QSet<qint64> retireAgain; // sales whose retire step failed: tried again next pass
     std::shared_ptr<SaleCatalog> catalog;
 
     // Reconciliation runs on connections of its own: a check may hold a transaction open across
@@ -111,6 +117,7 @@ struct Scheduler::Impl {
         , warmupMs(qint64(config.warmupSeconds) * 1000)
         , leaseSeconds(config.leaseSeconds)
         , reconcileIntervalMs(qint64(config.reconcileIntervalSeconds) * 1000)
+        , retentionMs(qint64(config.saleRetentionSeconds) * 1000)
         , tickMs(config.schedulerTickMs)
         , catalog(std::make_shared<SaleCatalog>(pg, redis)) {
         if (reconcileIntervalMs > 0) {
@@ -157,6 +164,8 @@ struct Scheduler::Impl {
         leader = value;
         if (!value)
             lastReconcileMs.reset();
+        else
+            retireClosedSince();
         qCInfo(lcApp).noquote() << "scheduler" << holder
                                 << (value ? "holds the lease and acts" : "does not hold the lease");
         Q_EMIT q->leadershipChanged(value);
@@ -197,6 +206,24 @@ struct Scheduler::Impl {
                 return;
             f(std::forward<decltype(args)>(args)...);
         };
+    }
+
+    // Like query(), for work beside the pass (retiring sales): a failure is logged, calls
+    // `failed` and leaves the pass alone.
+    void sideQuery(const QByteArray &sql, const QList<QByteArray> &params, const char *what,
+                   std::function<void(const PgResult &)> step, std::function<void()> failed = {}) {
+        pg.query(sql, params,
+                 guarded([this, what, step = std::move(step),
+                          failed = std::move(failed)](const Result<PgResult> &r) {
+                     if (!r) {
+                         warn(QStringLiteral("%1 failed: %2")
+                                  .arg(QLatin1String(what), r.error().message));
+                         if (failed)
+                             failed();
+                         return;
+                     }
+                     step(*r);
+                 }));
     }
 
     void beginPass() {
@@ -409,9 +436,74 @@ struct Scheduler::Impl {
                 qCInfo(lcApp) << "scheduler: sale" << id << "closed";
                 audit(QStringLiteral("sale.close"), id, QJsonObject{{"closed_at", isoTime(now)}});
                 Q_EMIT q->saleClosed(id);
+                retire(id, now);
             }
+            for (const qint64 id : std::exchange(retireAgain, {}))
+                retireFromPg(id);
             maybeReconcile(now);
         });
+    }
+
+    // Gives the Redis keys of a sale that closed at `closedMs` their expiry, closedMs + the
+    // retention (lua/retire.lua), and the item -> sale keys of its items the same. Runs beside
+    // the pass (it never holds it up); a failure is logged and retried on the next pass.
+    void retire(qint64 saleId, qint64 closedMs) {
+        const qint64 at = closedMs + retentionMs;
+        sideQuery(
+            "SELECT id FROM sale_items WHERE sale_id = $1", {QByteArray::number(saleId)},
+            "reading the items of a closed sale",
+            [this, saleId, at](const PgResult &items) {
+                const SaleKeys k(saleId);
+                const QList<QByteArray> keys{
+                    k.meta(),   k.stock(),  k.price(),        k.items(),       k.users(),
+                    k.bucket(), k.stream(), k.reservations(), k.deadLetters(), k.released()};
+                const QByteArray atText = QByteArray::number(at);
+                for (const qint64 item : ids(items))
+                    redis.command({"PEXPIREAT", SaleKeys::itemOwner(item), atText},
+                                  [](const Result<RedisValue> &) {});
+                redis.eval(
+                    retireScript, keys, {atText},
+                    guarded([this, saleId, at](const Result<RedisValue> &r) {
+                        if (!r || r->isError()) {
+                            warn(QStringLiteral("sale %1: keys not given their expiry: %2")
+                                     .arg(saleId)
+                                     .arg(r ? QString::fromUtf8(r->string) : r.error().message));
+                            retireAgain.insert(saleId);
+                            return;
+                        }
+                        qCInfo(lcApp).noquote()
+                            << "scheduler: sale" << saleId << "keys expire at" << isoTime(at);
+                        Q_EMIT q->saleRetired(saleId, at);
+                    }));
+            },
+            [this, saleId] { retireAgain.insert(saleId); });
+    }
+
+    void retireFromPg(qint64 saleId) {
+        sideQuery(
+            "SELECT (extract(epoch FROM closed_at) * 1000)::bigint FROM sales "
+            "WHERE id = $1 AND closed_at IS NOT NULL",
+            {QByteArray::number(saleId)}, "reading when a sale closed",
+            [this, saleId](const PgResult &r) {
+                if (!r.rows.isEmpty())
+                    retire(saleId, r.rows[0][0].toLongLong());
+            },
+            [this, saleId] { retireAgain.insert(saleId); });
+    }
+
+    // On taking the lease: a leader that died between recording a close and retiring the sale
+    // left its keys without expiry. Every sale closed within the retention is retired again
+    // (idempotent: the expiry is absolute).
+    void retireClosedSince() {
+        sideQuery("SELECT id, (extract(epoch FROM closed_at) * 1000)::bigint FROM sales "
+                  "WHERE closed_at IS NOT NULL "
+                  "AND closed_at > $1::timestamptz - $2::bigint * interval '1 millisecond' "
+                  "ORDER BY id",
+                  {pgTime(clock()), QByteArray::number(retentionMs)},
+                  "reading recently closed sales", [this](const PgResult &r) {
+                      for (const auto &row : r.rows)
+                          retire(row.value(0).toLongLong(), row.value(1).toLongLong());
+                  });
     }
 
     // Starts a round of dry runs when one is due; the round goes on by itself, so a slow
@@ -425,17 +517,20 @@ struct Scheduler::Impl {
         }
         static const QByteArray sql =
             "SELECT id FROM sales WHERE opened_at IS NOT NULL "
-            "AND (closed_at IS NULL OR closed_at > $1::timestamptz - interval '1 hour') "
+            "AND (closed_at IS NULL OR closed_at > $1::timestamptz - "
+            "least(interval '1 hour', $2::bigint * interval '1 millisecond')) "
             "ORDER BY id";
-        query(sql, {pgTime(now)}, "finding sales to reconcile", [this, now](const PgResult &r) {
-            lastReconcileMs = now;
-            const auto sales = std::make_shared<QList<qint64>>(ids(r));
-            if (!sales->isEmpty()) {
-                reconciling = true;
-                reconcileNext(sales);
-            }
-            finishPass();
-        });
+        // Not past the retention: a retired sale has nothing left in Redis to compare.
+        query(sql, {pgTime(now), QByteArray::number(retentionMs)}, "finding sales to reconcile",
+              [this, now](const PgResult &r) {
+                  lastReconcileMs = now;
+                  const auto sales = std::make_shared<QList<qint64>>(ids(r));
+                  if (!sales->isEmpty()) {
+                      reconciling = true;
+                      reconcileNext(sales);
+                  }
+                  finishPass();
+              });
     }
 
     void reconcileNext(std::shared_ptr<QList<qint64>> sales) {

@@ -20,7 +20,9 @@ class RedisClient;
 //   - creates the next occurrence of every active recurring schedule (sale_schedules) once it is
 //     within --warmup-seconds of its start, with generated items, and warms it into Redis;
 //   - warms one-off sales that start within --warmup-seconds (sales.warmed_at IS NULL);
-//   - records opened_at / closed_at as sales pass their start and end;
+//   - records opened_at / closed_at as sales pass their start and end, and gives a closed sale's
+//     Redis keys their expiry, closed_at + --sale-retention-seconds (lua/retire.lua; also for
+//     every sale closed within the retention when it takes the lease);
 //   - runs a dry-run reconciliation of live sales every --reconcile-interval-seconds.
 // docs/SCHEDULER.md describes the timing.
 //
@@ -61,6 +63,8 @@ Q_SIGNALS:
     void saleWarmed(qint64 saleId);
     void saleOpened(qint64 saleId);
     void saleClosed(qint64 saleId);
+    // The closed sale's Redis keys now expire at `expiresAtMs` (ms since the epoch).
+    void saleRetired(qint64 saleId, qint64 expiresAtMs);
     // A scheduled dry-run reconciliation of one sale finished. ok: the run completed and was
     // recorded (its report may still show drift); false: it failed (logged), and is tried again
     // at the next interval.

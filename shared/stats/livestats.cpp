@@ -55,12 +55,26 @@ StatsRecorder::StatsRecorder(RedisClient &redis, int flushMs, QObject *parent)
 
 void StatsRecorder::record(qint64 saleId, const char *outcome, double seconds) {
     const qint64 second = QDateTime::currentSecsSinceEpoch();
+    m_decided.insert(saleId, second);
+    Second &s = m_pending[qMakePair(saleId, second)];
+    ++s.outcomes[QByteArray::fromRawData(outcome, qstrlen(outcome))];
+    ++s.latency[livestats::bucketOf(seconds)];
+}
+
+void StatsRecorder::recordUndecided(qint64 saleId, const char *outcome, double seconds) {
+    const qint64 second = QDateTime::currentSecsSinceEpoch();
+    const auto it = m_decided.constFind(saleId);
+    if (it == m_decided.constEnd() || second - it.value() > livestats::kKeepSeconds)
+        return;
     Second &s = m_pending[qMakePair(saleId, second)];
     ++s.outcomes[QByteArray::fromRawData(outcome, qstrlen(outcome))];
     ++s.latency[livestats::bucketOf(seconds)];
 }
 
 void StatsRecorder::flush() {
+    const qint64 now = QDateTime::currentSecsSinceEpoch();
+    m_decided.removeIf(
+        [now](const auto &it) { return now - it.value() > livestats::kKeepSeconds; });
     if (m_pending.isEmpty())
         return;
     const auto pending = std::exchange(m_pending, {});
@@ -186,13 +200,18 @@ double percentile(const std::array<qint64, livestats::kBuckets> &h, qint64 total
 
 QJsonObject render(const Snapshot &s) {
     QJsonObject o{{"sale_id", s.saleId}, {"at_ms", double(s.nowMs)}};
-    const QString phase = salePhase(QString::fromUtf8(s.state.isEmpty() ? "active" : s.state),
-                                    !s.state.isEmpty(), s.nowMs, s.startsMs, s.endsMs);
+    const PgResult &pg = *s.pg;
+    const auto &row = pg.rows.value(0);
+    QString phase = salePhase(QString::fromUtf8(s.state.isEmpty() ? "active" : s.state),
+                              !s.state.isEmpty(), s.nowMs, s.startsMs, s.endsMs);
+    // Not in Redis and past its end in PostgreSQL: an ended sale whose keys were retired after
+    // --sale-retention-seconds, not one still to be warmed.
+    const qint64 pgEndsMs = row.value(11).toLongLong();
+    if (s.state.isEmpty() && pgEndsMs > 0 && s.nowMs >= pgEndsMs)
+        phase = QStringLiteral("closed");
     o.insert("phase", phase);
     o.insert("remaining", s.remaining ? QJsonValue(double(*s.remaining)) : QJsonValue());
 
-    const PgResult &pg = *s.pg;
-    const auto &row = pg.rows.value(0);
     auto col = [&](int i) { return double(row.value(i).toLongLong()); };
     o.insert("orders",
              QJsonObject{
@@ -269,7 +288,8 @@ SELECT count(*) FILTER (WHERE status = 'pending' AND payment_started_at IS NULL)
        (SELECT coalesce(sum(stock), 0) FROM inventory WHERE sale_id = $1),
        (SELECT count(*) FROM outbox WHERE published_at IS NULL),
        (SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0)
-        FROM outbox WHERE published_at IS NULL)
+        FROM outbox WHERE published_at IS NULL),
+       (SELECT (extract(epoch FROM ends_at) * 1000)::bigint FROM sales WHERE id = $1)
 FROM orders WHERE sale_id = $1)",
                {QByteArray::number(saleId)}, [s, finish](const Result<PgResult> &r) {
                    if (r)

@@ -38,11 +38,19 @@ QByteArray processesKey();
 
 // Per API thread: counts booking outcomes and latencies per sale and second, and adds them to
 // Redis periodically. Lives on, and is called from, the thread of its Redis client.
+//
+// Every recorded (sale, second) becomes a Redis key, so the caller records only answers that
+// prove the sale exists and is open (not unknown_sale or closed): requests about sales that are
+// not there create nothing. `outcome` must outlive the recorder (a string literal).
 class StatsRecorder final : public QObject {
     Q_OBJECT
 public:
     StatsRecorder(RedisClient &redis, int flushMs, QObject *parent = nullptr);
     void record(qint64 saleId, const char *outcome, double seconds);
+    // An answer Redis could not decide (unreachable, slow): it cannot tell whether the sale
+    // exists, so it is counted only for a sale this recorder recorded a decision for in the last
+    // livestats::kKeepSeconds; otherwise dropped.
+    void recordUndecided(qint64 saleId, const char *outcome, double seconds);
     void flush();
 
 private:
@@ -52,6 +60,7 @@ private:
     };
     RedisClient &m_redis;
     QHash<QPair<qint64, qint64>, Second> m_pending; // (sale, unix second)
+    QHash<qint64, qint64> m_decided; // sale -> last unix second a decision was recorded for it
     QTimer m_timer;
 };
 
@@ -92,8 +101,9 @@ private:
 };
 
 // Builds one sale's stats snapshot from Redis (counters, heartbeats, and stock and stream through
-// SaleProbe, as /metrics reads them) and PostgreSQL (orders by status, outbox). Owned by, and
-// called on, its connections' thread.
+// SaleProbe, as /metrics reads them) and PostgreSQL (orders by status, outbox). A sale whose keys
+// were retired after its retention reads as phase "closed" with remaining null (PostgreSQL still
+// has its orders). Owned by, and called on, its connections' thread.
 class StatsCollector {
 public:
     StatsCollector(RedisClient &redis, PgConnection &pg);

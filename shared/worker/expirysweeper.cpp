@@ -81,7 +81,10 @@ LIMIT $1)";
                               const QByteArray outcome = v ? v->at(0).bytes() : QByteArray();
                               // 'in_flight': the buyer confirmed in Redis; the worker will mark
                               // payment as started, so the order is left alone.
-                              if (outcome == "released" || outcome == "already")
+                              // 'retired': the sale's keys are gone after its retention, so
+                              // PostgreSQL alone records the cancellation.
+                              if (outcome == "released" || outcome == "already"
+                                  || outcome == "retired")
                                   toCancel->append(orderId);
                               if (--*left > 0)
                                   return;

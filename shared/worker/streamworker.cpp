@@ -58,7 +58,8 @@ StreamWorker::StreamWorker(RedisClient::Endpoint redis, const QString &pgUrl,
     , m_options(std::move(options))
     , m_redis(std::make_unique<RedisClient>(std::move(redis),
                                             std::chrono::milliseconds(m_options.blockMs + 2000)))
-    , m_pg(std::make_unique<PgConnection>(pgUrl)) {
+    , m_pg(std::make_unique<PgConnection>(pgUrl))
+    , m_trim(RedisScript::load(QStringLiteral("trim"))) {
     m_retry.setSingleShot(true);
     connect(m_redis.get(), &RedisClient::connected, this, [this] {
         if (!m_running) {
@@ -141,8 +142,40 @@ void StreamWorker::refreshSales() {
         }
         std::sort(sales.begin(), sales.end());
         m_sinceRefresh.start();
-        ensureGroups(sales);
+        dropRetired(sales);
     });
+}
+
+void StreamWorker::dropRetired(const QList<qint64> &sales) {
+    if (m_stopping)
+        return;
+    if (sales.isEmpty()) {
+        ensureGroups(sales);
+        return;
+    }
+    // A sale whose keys expired after its retention (Scheduler) has no meta any more. Making its
+    // group again (MKSTREAM) would bring back an empty stream with no expiry, so it leaves the
+    // index instead. warm.lua writes meta before the sale enters the index, so a sale being
+    // warmed is never taken for a retired one.
+    auto live = std::make_shared<QList<qint64>>();
+    auto left = std::make_shared<int>(int(sales.size()));
+    for (qint64 s : sales) {
+        m_redis->command(
+            {"EXISTS", SaleKeys(s).meta()}, [this, s, live, left](const Result<RedisValue> &r) {
+                if (!r || r->isError() || r->toInt() != 0) {
+                    *live << s;
+                } else {
+                    qCInfo(lcWorker) << "sale" << s << "was retired from Redis; no longer read";
+                    m_groupsMade.remove(s);
+                    m_redis->command({"SREM", SaleKeys::saleIndex(), QByteArray::number(s)},
+                                     [](const Result<RedisValue> &) {});
+                }
+                if (--*left > 0)
+                    return;
+                std::sort(live->begin(), live->end());
+                ensureGroups(*live);
+            });
+    }
 }
 
 void StreamWorker::ensureGroups(const QList<qint64> &sales) {
@@ -442,10 +475,15 @@ void StreamWorker::acknowledge(const QList<StreamEntry> &entries, std::function<
         argv << it.value();
         // A lost XACK only means the entries come back once more, and writing them again
         // changes nothing.
-        m_redis->command(argv, [left, done](const Result<RedisValue> &) {
-            if (--*left == 0)
-                done();
-        });
+        m_redis->command(argv, [](const Result<RedisValue> &) {});
+        // Pipelined behind the XACK: the stream keeps only what is not yet persisted. A trim
+        // that fails is made good by the next one, which cuts at least as far.
+        const SaleKeys k(it.key());
+        m_redis->eval(m_trim, {k.stream()}, {SaleKeys::consumerGroup()},
+                      [left, done](const Result<RedisValue> &) {
+                          if (--*left == 0)
+                              done();
+                      });
     }
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "redis/redisclient.h"
+#include "redis/redisscript.h"
 #include "worker/orderbatch.h"
 
 #include <QElapsedTimer>
@@ -34,6 +35,9 @@ struct StreamWorkerOptions {
 // entry (unparseable, or one the database refuses by a constraint) goes to the sale's
 // dead-letter stream fs:{sale:ID}:dead with its reason, and is acknowledged.
 //
+// After each XACK the sale's stream is trimmed (lua/trim.lua, XTRIM MINID) up to the oldest entry
+// still pending in the group: the stream holds the backlog, not the sale's history.
+//
 // When PostgreSQL is unreachable the batch is retried with backoff and nothing is acknowledged:
 // Redis keeps the entries. Owns its Redis and PostgreSQL connections; runs on the thread it was
 // created in. The single-node XREADGROUP over several streams means the worker reads one Redis
@@ -50,6 +54,7 @@ public:
 private:
     void cycle();
     void refreshSales();
+    void dropRetired(const QList<qint64> &sales);
     void ensureGroups(const QList<qint64> &sales);
     QList<QByteArray> readCommand(bool block) const;
     void read();
@@ -76,6 +81,7 @@ private:
     StreamWorkerOptions m_options;
     std::unique_ptr<RedisClient> m_redis;
     std::unique_ptr<PgConnection> m_pg;
+    RedisScript m_trim;
     QList<qint64> m_sales;
     QSet<qint64> m_groupsMade;
     QElapsedTimer m_sinceRefresh;

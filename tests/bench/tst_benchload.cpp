@@ -665,8 +665,10 @@ private Q_SLOTS:
                            "--token-secret",   QString::fromLatin1(Backend::kBuyerTokenSecret)}
             << 1000 << 0 << QJsonObject{{"accepted", 50}, {"per-user-limit", 10}} << 0;
         QTest::addRow("checkout then purchase")
-            << QStringList{"--users", "20",     "--flow",        "checkout",
-                           "--items", "{item}", "--dev-user-ids"}
+            << QStringList{"--users",        "20",
+                           "--flow",         "checkout",
+                           "--items",        "{item}",
+                           "--token-secret", QString::fromLatin1(Backend::kBuyerTokenSecret)}
             << 15 << 0 << QJsonObject{{"accepted", 15}, {"confirmed", 15}, {"sold-out", 5}} << 15;
         QTest::addRow("bots") << QStringList{"--users", "50", "--bots", "0.2", "--dev-user-ids"}
                               << 1000 << 0 << QJsonObject() << 0;

@@ -7,7 +7,8 @@
 // Properties, beyond "no crash, leak or undefined behaviour":
 //   - every refusal is a documented problem type with its status (400 ones list their errors);
 //   - what is accepted is within the documented ranges, and a booking body re-encoded from what
-//     was read parses back to the same values;
+//     was read parses back to the same values; a purchase code, wherever it came from, names a
+//     sale and has one spelling;
 //   - a token verifies only with a valid user id and an expiry after "now"; a token issued for
 //     a valid user verifies back to that user;
 //   - a challenge issued for a sale and user verifies with its solution, and only for them.
@@ -110,6 +111,20 @@ void queries(const QByteArray &query) {
     }
 }
 
+// POST /purchase: the code from X-Checkout-Code (here the solution field), the body or the query.
+void purchaseCode(const QByteArray &header, const QByteArray &contentType, const QByteArray &body,
+                  const QByteArray &query) {
+    if (const auto code =
+            parsePurchaseCode(header, contentType, body, QUrlQuery(QString::fromUtf8(query)))) {
+        const qint64 sale = reservationSale(*code);
+        check(sale > 0, "a purchase code names a sale");
+        check(*code == QByteArray::number(sale) + code->mid(code->indexOf('-')),
+              "a purchase code is canonical: one code per reservation");
+    } else {
+        checkProblem(code.error());
+    }
+}
+
 void headers(const QByteArray &key, const QByteArray &challenge, const QByteArray &solution,
              const QByteArray &authorization, qint64 now) {
     if (const auto k = parseIdempotencyKey(key)) {
@@ -196,6 +211,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const QByteArray jwtClaims = bytes(in, 512);
     bookingBody(contentType, body);
     queries(query);
+    purchaseCode(solution, contentType, body, query);
     headers(key, challenge, solution, authorization, now);
     signedToken(jwtHeader, jwtClaims, now);
     roundTrips(in, now);

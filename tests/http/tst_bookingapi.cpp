@@ -478,20 +478,28 @@ private Q_SLOTS:
         QVERIFY(!code.isEmpty());
         QCOMPARE(http(m_port, "POST", "/checkout?user_id=carl&id=" + item).status, 409); // cap of 1
 
-        const HttpResponse p = http(m_port, "POST", "/purchase?code=" + code);
+        // Only carl may confirm carl's hold, dev mode included: dev mode issues him a token.
+        const HttpResponse t = postJson(m_port, "/api/v1/dev/tokens", {{"user_id", "carl"}});
+        QCOMPARE(t.status, 201);
+        const Headers carl{
+            {"Authorization", "Bearer " + t.json().value("token").toString().toUtf8()}};
+        QCOMPARE(http(m_port, "POST", "/purchase?code=" + code).status, 404);
+        // The seed's ?code= still works (DESIGN.md scenario 2), with the owner's token.
+        const HttpResponse p = http(m_port, "POST", "/purchase?code=" + code, {}, carl);
         QCOMPARE(p.status, 202);
         QCOMPARE(p.json().value(QStringLiteral("status")).toString(), QStringLiteral("confirmed"));
         QCOMPARE(p.json().value(QStringLiteral("amount_cents")).toInt(), 100);
-        const HttpResponse again = http(m_port, "POST", "/purchase?code=" + code);
+        const HttpResponse again = http(m_port, "POST", "/purchase?code=" + code, {}, carl);
         QCOMPARE(again.status, 202);
         QCOMPARE(again.headers.value("idempotent-replayed"), QByteArray("true"));
 
         QCOMPARE(http(m_port, "POST",
-                      "/purchase?code=" + code.left(code.indexOf('-')) + "-" + QByteArray(32, 'a'))
+                      "/purchase?code=" + code.left(code.indexOf('-')) + "-" + QByteArray(32, 'a'),
+                      {}, carl)
                      .status,
                  404);
-        QCOMPARE(http(m_port, "POST", "/purchase?code=garbage").status, 404);
-        QCOMPARE(http(m_port, "POST", "/purchase").status, 400);
+        QCOMPARE(http(m_port, "POST", "/purchase?code=garbage", {}, carl).status, 404);
+        QCOMPARE(http(m_port, "POST", "/purchase", {}, carl).status, 400);
         QCOMPARE(http(m_port, "POST", "/checkout?user_id=carl&id=999999").status, 404);
         QCOMPARE(http(m_port, "POST", "/checkout?id=" + item).status, 400);
         const SaleKeys k(sale.value(QStringLiteral("id")).toInteger());

@@ -415,6 +415,50 @@ private Q_SLOTS:
         QCOMPARE(m_redis->integer({"EXISTS", SaleKeys(987654).stream()}), 0);
     }
 
+    // trim.lua cuts a stream only before what the worker group still owes: entries delivered
+    // and pending, and entries not yet delivered, stay; acknowledged ones go.
+    void trimKeepsWhatIsNotAcknowledged() {
+        const RedisScript trim = RedisScript::load(QStringLiteral("trim"));
+        const qint64 sale = warm("active", -1000, 60000, 100, 0, 0, 60000, {{7, 100, 250}});
+        const QByteArray stream = SaleKeys(sale).stream();
+        const QByteArray group = SaleKeys::consumerGroup();
+        auto trimmed = [&] { return m_redis->integer({"EVAL", trim.body, "1", stream, group}); };
+        QCOMPARE(trimmed(), 0); // no stream yet
+        for (int i = 0; i < 6; ++i)
+            QCOMPARE(book(sale, "t" + QByteArray::number(i), 1).value(0), QByteArray("accepted"));
+        QCOMPARE(trimmed(), 0); // no group: nothing was ever delivered
+        m_redis->command({"XGROUP", "CREATE", stream, group, "0"});
+        // Four delivered; the first two acknowledged, the next two pending; two undelivered.
+        m_redis->command({"XREADGROUP", "GROUP", group, "w", "COUNT", "4", "STREAMS", stream, ">"});
+        const QList<QByteArray> ids = m_redis->command({"XRANGE", stream, "-", "+"});
+        QCOMPARE(ids.size(), 6);
+        const QList<QByteArray> all = [&] {
+            QList<QByteArray> out;
+            const QList<QByteArray> flat =
+                m_redis->command({"EVAL",
+                                  "local o = {} for _, e in ipairs(redis.call('XRANGE', "
+                                  "KEYS[1], '-', '+')) do o[#o + 1] = e[1] end return o",
+                                  "1", stream});
+            for (const QByteArray &id : flat)
+                out << id;
+            return out;
+        }();
+        m_redis->command({"XACK", stream, group, all[0], all[1]});
+        QCOMPARE(trimmed(), 2);
+        QCOMPARE(streamLength(sale), 4);
+        // A younger pending entry acknowledged first: the cut stays at the oldest pending one.
+        m_redis->command({"XACK", stream, group, all[3]});
+        QCOMPARE(trimmed(), 0);
+        m_redis->command({"XACK", stream, group, all[2]});
+        QCOMPARE(trimmed(), 2);
+        QCOMPARE(streamLength(sale), 2); // the two never delivered stay
+        m_redis->command({"XREADGROUP", "GROUP", group, "w", "STREAMS", stream, ">"});
+        m_redis->command({"XACK", stream, group, all[4], all[5]});
+        QCOMPARE(trimmed(), 2);
+        QCOMPARE(streamLength(sale), 0);
+        QCOMPARE(trimmed(), 0);
+    }
+
     void warmIsIdempotent() {
         const qint64 sale = warm("active", -1000, 3600000, 5, 0, 1, 60000, {{51, 5, 100}});
         QCOMPARE(book(sale, "i", 2).value(0), QByteArray("accepted"));

@@ -259,6 +259,7 @@ private Q_SLOTS:
         QSignalSpy warmed(&s, &Scheduler::saleWarmed);
         QSignalSpy opened(&s, &Scheduler::saleOpened);
         QSignalSpy closed(&s, &Scheduler::saleClosed);
+        QSignalSpy retired(&s, &Scheduler::saleRetired);
         QSignalSpy leadership(&s, &Scheduler::leadershipChanged);
 
         QVERIFY(tick({&s}));
@@ -300,10 +301,18 @@ private Q_SLOTS:
         m_now = end - 1;
         QVERIFY(tick({&s}));
         QCOMPARE(saleTime(sale, "closed_at"), -1);
+        QCOMPARE(m_redis->integer({"PTTL", SaleKeys(sale).meta()}), -1); // open: kept
         m_now = end;
         QVERIFY(tick({&s}));
         QCOMPARE(saleTime(sale, "closed_at"), end);
         QCOMPARE(closed.count(), 1);
+        // Closed: every key of the sale expires at the close plus the retention (1 day).
+        QTRY_COMPARE(retired.count(), 1);
+        const qint64 expiresAt = end + qint64(Config().saleRetentionSeconds) * 1000;
+        QCOMPARE(retired.first().at(1).toLongLong(), expiresAt);
+        for (const QByteArray &key : {SaleKeys(sale).meta(), SaleKeys(sale).stock(),
+                                      SaleKeys(sale).price(), SaleKeys(sale).items()})
+            QCOMPARE(m_redis->integer({"PEXPIRETIME", key}), expiresAt);
         QVERIFY(tick({&s}));
         QCOMPARE(opened.count(), 1);
         QCOMPARE(closed.count(), 1);

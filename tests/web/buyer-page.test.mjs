@@ -208,6 +208,13 @@ function createSale(server, fields) {
   });
 }
 
+// The Authorization header of `user`, with a dev token: only a reservation's owner may read it.
+async function ownerHeaders(server, user) {
+  const tok = await http('POST', `${server.url}/api/v1/dev/tokens`, { body: { user_id: user, ttl_seconds: 600 } });
+  check(tok.status === 201, `POST /api/v1/dev/tokens answered ${tok.status}: ${tok.text.slice(0, 300)}`);
+  return { Authorization: `Bearer ${tok.json.token}` };
+}
+
 // A booking from the test itself (dev token, challenge solved with the page's solver).
 async function bookWithPow(server, saleId, user) {
   const tok = await http('POST', `${server.url}/api/v1/dev/tokens`, { body: { user_id: user, ttl_seconds: 600 } });
@@ -356,7 +363,10 @@ async function scenarioCountdownAndHeld(browser, server) {
   const powText = await page.textContent('#pow-status');
   check(/solved/i.test(powText), `(a) the proof of work does not show as solved: "${powText}"`);
   const reservationId = await page.getAttribute('#result', 'data-reservation-id');
-  const r = await http('GET', `${server.url}/api/v1/reservations/${encodeURIComponent(reservationId)}`);
+  const anonymous = await http('GET', `${server.url}/api/v1/reservations/${encodeURIComponent(reservationId)}`);
+  check(anonymous.status === 404, `(a) GET /api/v1/reservations/${reservationId} without a token answered ${anonymous.status}`);
+  const r = await http('GET', `${server.url}/api/v1/reservations/${encodeURIComponent(reservationId)}`,
+    { headers: await ownerHeaders(server, 'alice') });
   check(r.status === 200 && ['reserved', 'pending'].includes(r.json && r.json.status),
     `(a) GET /api/v1/reservations/${reservationId} answered ${r.status}: ${r.text.slice(0, 300)}`);
   check(r.json.user_id === undefined || r.json.user_id === 'alice', `(a) the reservation belongs to ${r.json.user_id}`);
@@ -389,7 +399,8 @@ async function scenarioArmed(browser, server) {
   check(/Armed/.test(hint), `(e) the hint does not say the page is armed: "${hint}"`);
   const held = await waitForState(page, 'held', 15000, '(e) the armed booking');
   const reservationId = await page.getAttribute('#result', 'data-reservation-id');
-  const r = await http('GET', `${server.url}/api/v1/reservations/${encodeURIComponent(reservationId)}`);
+  const r = await http('GET', `${server.url}/api/v1/reservations/${encodeURIComponent(reservationId)}`,
+    { headers: await ownerHeaders(server, 'armed-ann') });
   check(r.status === 200, `(e) GET /api/v1/reservations/${reservationId} answered ${r.status}`);
   // No click was needed, and the booking went out at the opening, not a reaction time later.
   const sentAt = await page.evaluate(() => window.__firstBookAt || null);

@@ -3,6 +3,7 @@
 // booking must become exactly one order row, through worker crashes, two workers sharing a
 // group, poison entries and a PostgreSQL outage; expired holds come back to stock exactly once.
 
+#include "booking/reservationid.h"
 #include "booking/salekeys.h"
 #include "booking/streamentry.h"
 #include "rawhttp.h"
@@ -38,6 +39,16 @@ private:
                 {"FLASHSALE_WORKER_BLOCK_MS", "200"},
                 {"FLASHSALE_WORKER_CLAIM_IDLE_MS", "1000"},
                 {"FLASHSALE_EXPIRY_INTERVAL_MS", "100"}};
+    }
+
+    // The Authorization header of a reservation's owner (read from its Redis hash), with a token
+    // from the server's dev mode: reading or confirming a reservation needs it in every mode.
+    QList<QPair<QByteArray, QByteArray>> ownerAuth(const QByteArray &rid) {
+        const QByteArray user =
+            m_redis->hash(SaleKeys(reservationSale(rid)).reservation(rid)).value("user");
+        const HttpResponse t = postJson(m_api.port(), "/api/v1/dev/tokens",
+                                        QJsonObject{{"user_id", QString::fromUtf8(user)}});
+        return {{"Authorization", "Bearer " + t.json().value("token").toString().toUtf8()}};
     }
 
     qint64 createSale(int stock, int limit, int holdSeconds = 300) {
@@ -132,6 +143,14 @@ private:
         const qsizetype at = info.indexOf("groups");
         return at < 0 ? 0 : info.value(at + 1).toInt();
     }
+    // Entries ever added to the sale's stream (XINFO STREAM entries-added): the worker trims what
+    // it persisted, so XLEN counts only the backlog.
+    qint64 entriesAdded(qint64 sale) {
+        const QList<QByteArray> info =
+            m_redis->command({"XINFO", "STREAM", SaleKeys(sale).stream()});
+        const qsizetype at = info.indexOf("entries-added");
+        return at < 0 ? 0 : info.value(at + 1).toLongLong();
+    }
     // XGROUP CREATE calls Redis has answered, BUSYGROUP included. Each worker asks once for every
     // sale it comes to know; it is the only sign that a worker no entry reached yet has seen a
     // sale (Redis 7.0 lists a consumer only once it was given an entry).
@@ -161,7 +180,11 @@ private Q_SLOTS:
         QCOMPARE(accepted.size(), 400);
         // Before any worker ran, a reservation is known to Redis only.
         const QByteArray path = "/api/v1/reservations/" + accepted.first().toUtf8();
-        QCOMPARE(http(m_api.port(), "GET", path).json().value(QStringLiteral("status")).toString(),
+        const auto owner = ownerAuth(accepted.first().toUtf8());
+        QCOMPARE(http(m_api.port(), "GET", path, {}, owner)
+                     .json()
+                     .value(QStringLiteral("status"))
+                     .toString(),
                  QStringLiteral("reserved"));
         QCOMPARE(orders(sale), 0);
 
@@ -169,19 +192,23 @@ private Q_SLOTS:
         QVERIFY2(worker.start(workerEnv()), qPrintable(worker.error()));
         QTRY_COMPARE_WITH_TIMEOUT(orders(sale), 400, 20000);
         verifyExactlyOnce(sale, accepted);
-        const QJsonObject status = http(m_api.port(), "GET", path).json();
+        const QJsonObject status = http(m_api.port(), "GET", path, {}, owner).json();
         QCOMPARE(status.value(QStringLiteral("status")).toString(), QStringLiteral("pending"));
         QCOMPARE(status.value(QStringLiteral("amount_cents")).toInt(), 250);
         QCOMPARE(
             http(m_api.port(), "GET",
-                 "/api/v1/reservations/" + QByteArray::number(sale) + "-" + QByteArray(32, '0'))
+                 "/api/v1/reservations/" + QByteArray::number(sale) + "-" + QByteArray(32, '0'), {},
+                 owner)
                 .status,
             404);
 
         // A paid order reads as paid (payment itself arrives with the event bus).
         m_db.scalar("UPDATE orders SET status = 'paid' WHERE reservation_id = '"
                     + accepted.first().toUtf8() + "'");
-        QCOMPARE(http(m_api.port(), "GET", path).json().value(QStringLiteral("status")).toString(),
+        QCOMPARE(http(m_api.port(), "GET", path, {}, owner)
+                     .json()
+                     .value(QStringLiteral("status"))
+                     .toString(),
                  QStringLiteral("paid"));
         // The stream metrics show a drained group.
         const QByteArray metrics = http(m_api.metricsPort(), "GET", "/metrics").body;
@@ -321,7 +348,7 @@ private Q_SLOTS:
         const qint64 now = QDateTime::currentMSecsSinceEpoch();
         m_redis->command(StreamEntry::confirm(sale, rid, now).xadd());
         // Read, found no order, put back: queued again at the end of the stream.
-        QTRY_VERIFY(m_redis->integer({"XLEN", k.stream()}) >= 2);
+        QTRY_VERIFY(entriesAdded(sale) >= 2);
         QCOMPARE(orders(sale), 0);
         m_redis->command(StreamEntry::book(OrderRow{rid, sale, item.toLongLong(), "carol", 1, 100,
                                                     now, now + 300000})
@@ -355,7 +382,7 @@ private Q_SLOTS:
                                                     nowMs, nowMs + 300000})
                              .xadd());
         // Refused by the CHECK and queued again, twice: the two bookings, s9's and two copies.
-        QTRY_VERIFY(m_redis->integer({"XLEN", k.stream()}) >= 5);
+        QTRY_VERIFY(entriesAdded(sale) >= 5);
         QCOMPARE(orders(sale), 2);
         QCOMPARE(m_redis->integer({"XLEN", k.deadLetters()}), 0);
 
@@ -384,7 +411,8 @@ private Q_SLOTS:
         QCOMPARE(accepted.size(), 10);
         // One buyer confirms in time: that hold's payment is in flight and must not expire.
         const QByteArray kept = accepted.first().toUtf8();
-        QCOMPARE(http(m_api.port(), "POST", "/purchase?code=" + kept).status, 202);
+        QCOMPARE(http(m_api.port(), "POST", "/purchase?code=" + kept, {}, ownerAuth(kept)).status,
+                 202);
 
         QTRY_COMPARE_WITH_TIMEOUT(
             orders(sale, "status = 'cancelled' AND cancel_reason = 'expired'"), 9, 20000);
@@ -409,16 +437,18 @@ private Q_SLOTS:
         // Stock and PostgreSQL agree: initial = remaining + held.
         QCOMPARE(9 + sold(sale), 10);
 
+        const QByteArray last = accepted.last().toUtf8();
         const QJsonObject expired =
-            http(m_api.port(), "GET", "/api/v1/reservations/" + accepted.last().toUtf8()).json();
+            http(m_api.port(), "GET", "/api/v1/reservations/" + last, {}, ownerAuth(last)).json();
         QCOMPARE(expired.value(QStringLiteral("status")).toString(), QStringLiteral("cancelled"));
         QCOMPARE(expired.value(QStringLiteral("cancel_reason")).toString(),
                  QStringLiteral("expired"));
-        const QJsonObject paying = http(m_api.port(), "GET", "/api/v1/reservations/" + kept).json();
+        const QJsonObject paying =
+            http(m_api.port(), "GET", "/api/v1/reservations/" + kept, {}, ownerAuth(kept)).json();
         QCOMPARE(paying.value(QStringLiteral("status")).toString(), QStringLiteral("pending"));
         QCOMPARE(paying.value(QStringLiteral("payment_started")).toBool(), true);
         // An expired hold can no longer be confirmed, and its units were sold again.
-        QCOMPARE(http(m_api.port(), "POST", "/purchase?code=" + accepted.last().toUtf8()).status,
+        QCOMPARE(http(m_api.port(), "POST", "/purchase?code=" + last, {}, ownerAuth(last)).status,
                  409);
         QCOMPARE(book(sale, 9, 9, "again").size(), 9);
     }
@@ -445,8 +475,9 @@ private Q_SLOTS:
         }
         QVERIFY(during.size() >= 1000);
         QCOMPARE(orders(sale), 500); // nothing reached PostgreSQL during the outage...
-        QCOMPARE(m_redis->integer({"XLEN", SaleKeys(sale).stream()}),
-                 qint64(500 + during.size())); // ...Redis kept it
+        // ...Redis kept it (the stream holds what is not acknowledged: the outage's bookings, and
+        // a batch whose COMMIT answer the cut may have swallowed).
+        QVERIFY(m_redis->integer({"XLEN", SaleKeys(sale).stream()}) >= qint64(during.size()));
 
         QVERIFY(proxy.restore());
         QTRY_COMPARE_WITH_TIMEOUT(orders(sale), int(500 + during.size()), 30000);

@@ -136,8 +136,8 @@ int main(int argc, char **argv) {
             app.exit(1);
         }
     });
-    client.open(QUrl(p.value(QStringLiteral("url"))), p.value(QStringLiteral("token")),
-                QStringLiteral("admin-bench"));
+    client.open(QUrl(p.value(QStringLiteral("url"))),
+                AdminClient::Credentials{{}, {}, p.value(QStringLiteral("token"))});
     if (app.exec() != 0)
         return 1;
     double worst = 0;

@@ -61,7 +61,7 @@ void CtlRun::start() {
         failConnect(QStringLiteral("no connection within %1 ms").arg(m_inv.timeoutMs));
     });
     m_deadline.start(m_inv.timeoutMs);
-    m_client.open(m_inv.url, m_inv.token, m_inv.actor);
+    m_client.open(m_inv.url, AdminClient::Credentials{{}, {}, m_inv.token});
 }
 
 void CtlRun::interrupt() {

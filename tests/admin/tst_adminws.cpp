@@ -132,8 +132,7 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(http(m_a.port(), "GET", "/readyz").status, 200, 10000);
         QTRY_COMPARE_WITH_TIMEOUT(http(m_b.port(), "GET", "/readyz").status, 200, 10000);
         m_client = std::make_unique<AdminClient>();
-        m_client->open(adminUrl(m_a), QString::fromLatin1(Backend::kAdminToken),
-                       QStringLiteral("alice"));
+        m_client->open(adminUrl(m_a), {{}, {}, QString::fromLatin1(Backend::kAdminToken)});
         QTRY_COMPARE_WITH_TIMEOUT(m_client->state(), AdminClient::State::Connected, 5000);
     }
 
@@ -154,7 +153,7 @@ private Q_SLOTS:
         AdminClient bad;
         QSignalSpy refused(&bad, &AdminClient::refused);
         bad.setAutoReconnect(true);
-        bad.open(adminUrl(m_a), QStringLiteral("not-the-admin-token"));
+        bad.open(adminUrl(m_a), {{}, {}, QStringLiteral("not-the-admin-token")});
         QVERIFY(refused.wait(5000));
         QCOMPARE(refused.first().at(0).toInt(), 401);
         QTest::qWait(600); // a wait on purpose: no reconnect loop may start in it
@@ -344,7 +343,7 @@ private Q_SLOTS:
         QVERIFY(id > 0);
         QSignalSpy events(m_client.get(), &AdminClient::event); // connected to process A
         AdminClient other;
-        other.open(adminUrl(m_b), QString::fromLatin1(Backend::kAdminToken), QStringLiteral("bob"));
+        other.open(adminUrl(m_b), {{}, {}, QString::fromLatin1(Backend::kAdminToken)});
         QTRY_COMPARE_WITH_TIMEOUT(other.state(), AdminClient::State::Connected, 5000);
         QVERIFY(call(Op::SalePause, {{"sale_id", id}}, &other).ok);
         auto seen = [&](const char *event, const std::function<bool(const QJsonObject &)> &pred) {
@@ -613,7 +612,7 @@ private Q_SLOTS:
     void clientSeesDropAndReconnects() {
         AdminClient c;
         c.setAutoReconnect(true);
-        c.open(adminUrl(m_b), QString::fromLatin1(Backend::kAdminToken));
+        c.open(adminUrl(m_b), {{}, {}, QString::fromLatin1(Backend::kAdminToken)});
         QTRY_COMPARE_WITH_TIMEOUT(c.state(), AdminClient::State::Connected, 5000);
         // A request in flight when the server goes away fails as "disconnected"...
         std::optional<AdminClient::Reply> reply;

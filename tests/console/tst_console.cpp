@@ -133,8 +133,7 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(http(m_backend.port(), "GET", "/readyz").status, 200, 10000);
 
         m_admin = std::make_unique<AdminClient>();
-        m_admin->open(adminUrl(), QString::fromLatin1(Backend::kAdminToken),
-                      QStringLiteral("setup"));
+        m_admin->open(adminUrl(), {{}, {}, QString::fromLatin1(Backend::kAdminToken)});
         QTRY_COMPARE_WITH_TIMEOUT(m_admin->state(), AdminClient::State::Connected, 5000);
         const auto r = call(Op::SaleCreate, {{"name", "Preexisting"},
                                              {"starts_at", rfc3339(-1000)},

@@ -11,6 +11,9 @@
 #include <QPointer>
 #include <QRegularExpression>
 
+#include <atomic>
+#include <memory>
+
 namespace flashsale {
 
 using admin::AdminError;
@@ -19,6 +22,20 @@ using admin::Role;
 namespace {
 
 constexpr char kBootstrapName[] = "bootstrap";
+
+// Password checks in progress in this process (a PostgreSQL lookup, then argon2 on the hash
+// pool). Beyond the limit a login is turned away at once (unavailable, Retry-After 1) instead
+// of queueing: a flood from many addresses then costs bounded memory and time, and the pool
+// stays able to answer a real operator within a few hundred milliseconds.
+constexpr int kMaxLoginsInFlight = 32;
+std::atomic<int> g_loginsInFlight{0};
+
+struct LoginSlot {
+    LoginSlot() = default;
+    LoginSlot(const LoginSlot &) = delete;
+    LoginSlot &operator=(const LoginSlot &) = delete;
+    ~LoginSlot() { g_loginsInFlight.fetch_sub(1); }
+};
 
 } // namespace
 
@@ -122,13 +139,24 @@ void OperatorAuthenticator::authenticate(const LoginCredential &credential,
         done(OperatorIdentity{QString::fromLatin1(kBootstrapName), Role::Admin});
         return;
     }
+    // A slot among kMaxLoginsInFlight, held until the verification is done (or dropped).
+    if (g_loginsInFlight.fetch_add(1) >= kMaxLoginsInFlight) {
+        g_loginsInFlight.fetch_sub(1);
+        qCWarning(lcHttp).noquote() << "admin login from" << QString::fromUtf8(address)
+                                    << "turned away: too many logins in progress";
+        done(std::unexpected(
+            LoginFailure{AdminError::Unavailable,
+                         QStringLiteral("Too many logins in progress; retry in a second."), 1}));
+        return;
+    }
+    const auto slot = std::make_shared<LoginSlot>();
     QPointer<OperatorAuthenticator> self(this);
     const QString name = credential.name;
     const QByteArray password = credential.password;
     m_pg.query(
         "SELECT role, password_hash, disabled_at IS NOT NULL FROM operators "
         "WHERE name = $1",
-        {name.toUtf8()}, [self, name, password, address, done](const Result<PgResult> &r) {
+        {name.toUtf8()}, [self, name, password, address, done, slot](const Result<PgResult> &r) {
             if (!self)
                 return;
             if (!r) {
@@ -147,7 +175,7 @@ void OperatorAuthenticator::authenticate(const LoginCredential &credential,
             const QByteArray hash = found ? row.value(1) : QByteArray();
             verifyPasswordAsync(
                 self, hash, password,
-                [self, name, address, found, role, disabled, done](bool match) {
+                [self, name, address, found, role, disabled, done, slot](bool match) {
                     if (!found)
                         return self->refuse(name, address, QStringLiteral("unknown operator;"),
                                             done);

@@ -49,7 +49,8 @@ QByteArray loginAddress(const QHostAddress &peer, const QByteArray &forwardedFor
                         const QStringList &trustedProxies);
 
 // Why a login did not succeed: Unauthorized (401), TooManyLoginAttempts (429, with
-// retryAfterSeconds) or Unavailable (503: PostgreSQL cannot be asked).
+// retryAfterSeconds) or Unavailable (503: PostgreSQL cannot be asked, or 32 password checks
+// are already in progress in this process; retryAfterSeconds 1).
 struct LoginFailure {
     admin::AdminError code = admin::AdminError::Unauthorized;
     QString message; // for the client; never says which part was wrong

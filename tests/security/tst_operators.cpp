@@ -8,6 +8,7 @@
 #include "testservers.h"
 
 #include <QDateTime>
+#include <QElapsedTimer>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -161,7 +162,7 @@ private Q_SLOTS:
              {"no credential", "wrong password", "unknown operator", "disabled operator",
               "bootstrap token", "viewer calls a merchandiser op", "merchandiser calls stop",
               "X-Flashsale-Actor spoofing", "HTTP create and warm are audited", "11 failed logins",
-              "password never in logs or argv"})
+              "login flood", "password never in logs or argv"})
             QTest::addRow("%s", row) << 0;
     }
 
@@ -362,6 +363,38 @@ private Q_SLOTS:
             // Each failure was logged at warning level with name and address.
             QTRY_VERIFY_WITH_TIMEOUT(m_throttled.log().count("failed admin login") >= 10, 5000);
             QVERIFY(m_throttled.log().contains("operator max from 127.0.0.1"));
+        } else if (name == "login flood") {
+            // 100 logins at once (under the per-address limit of this server): argon2 runs on
+            // two threads with at most 32 waiting, so the rest are turned away at once with a
+            // 503, none hangs, and a real operator gets in right after.
+            QList<QByteArray> requests;
+            const QByteArray body = QJsonDocument(saleSpec("flood")).toJson(QJsonDocument::Compact);
+            for (int i = 0; i < 100; ++i)
+                requests << RawHttpConnection::format(
+                    "POST", salePath, body,
+                    {{"Content-Type", "application/json"},
+                     {"Authorization", basic("max", "flood-" + QByteArray::number(i))}});
+            QElapsedTimer clock;
+            clock.start();
+            const QList<HttpResponse> answers = sendAll(port, requests, 100, 60000);
+            int refused = 0;
+            int busy = 0;
+            for (const HttpResponse &r : answers) {
+                QVERIFY2(r.status == 401 || r.status == 503, QByteArray::number(r.status));
+                refused += r.status == 401;
+                if (r.status == 503) {
+                    ++busy;
+                    QCOMPARE(r.headers.value("retry-after"), QByteArray("1"));
+                }
+            }
+            qInfo("login flood: %d refused after argon2, %d turned away busy, in %lld ms", refused,
+                  busy, qlonglong(clock.elapsed()));
+            QVERIFY2(busy > 0, "the pool never filled");
+            QVERIFY(refused >= 32);
+            AdminClient max;
+            QVERIFY(login(max, QStringLiteral("max"), kMaxPassword));
+            QCOMPARE(m_db.scalar("SELECT count(*) FROM sales WHERE name = 'flood'"),
+                     QByteArray("0"));
         } else if (name == "password never in logs or argv") {
             for (const Backend *b : {&m_backend, &m_throttled}) {
                 const QByteArray log = b->log();

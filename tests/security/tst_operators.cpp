@@ -12,7 +12,11 @@
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QProcess>
 #include <QSignalSpy>
+#include <QSslKey>
+#include <QSslServer>
+#include <QSslSocket>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QWebSocket>
@@ -67,6 +71,58 @@ WsLogin wsLogin(quint16 port, const QByteArray &auth, const QByteArray &actorHea
     if (!out.first.isEmpty() && out.first.value("event") != "hello")
         (void)QTest::qWaitFor([&] { return out.closed; }, 5000);
     return out;
+}
+
+// A TLS terminator in front of the real server, as nginx is on the gateway: it accepts
+// wss:// with the given certificate and passes the decrypted bytes to the backend's port.
+class TlsProxy final : public QObject {
+public:
+    TlsProxy(quint16 backend, const QSslConfiguration &tls)
+        : m_backend(backend) {
+        m_server.setSslConfiguration(tls);
+        QObject::connect(&m_server, &QTcpServer::pendingConnectionAvailable, this, [this] {
+            while (auto *client = qobject_cast<QSslSocket *>(m_server.nextPendingConnection()))
+                pipe(client);
+        });
+        m_server.listen(QHostAddress::LocalHost, 0);
+    }
+    quint16 port() const { return m_server.serverPort(); }
+    int forwarded() const { return m_forwarded; } // connections that reached the backend
+
+private:
+    void pipe(QSslSocket *client) {
+        ++m_forwarded;
+        auto *upstream = new QTcpSocket(client);
+        QObject::connect(client, &QSslSocket::readyRead, upstream,
+                         [client, upstream] { upstream->write(client->readAll()); });
+        QObject::connect(upstream, &QTcpSocket::readyRead, client,
+                         [client, upstream] { client->write(upstream->readAll()); });
+        QObject::connect(upstream, &QTcpSocket::connected, client,
+                         [client, upstream] { upstream->write(client->readAll()); });
+        QObject::connect(upstream, &QTcpSocket::disconnected, client,
+                         [client] { client->disconnectFromHost(); });
+        QObject::connect(client, &QSslSocket::disconnected, client, [client, upstream] {
+            upstream->disconnectFromHost();
+            client->deleteLater();
+        });
+        upstream->connectToHost(QHostAddress::LocalHost, m_backend);
+    }
+
+    QSslServer m_server;
+    quint16 m_backend;
+    int m_forwarded = 0;
+};
+
+// Runs openssl with `args` in `dir`; false (with its output in `error`) when it fails.
+bool openssl(const QString &dir, const QStringList &args, QString *error) {
+    QProcess p;
+    p.setWorkingDirectory(dir);
+    p.start(QStringLiteral("openssl"), args);
+    if (!p.waitForFinished(60000) || p.exitCode() != 0) {
+        *error = QString::fromUtf8(p.readAllStandardError());
+        return false;
+    }
+    return true;
 }
 
 } // namespace
@@ -422,6 +478,89 @@ private Q_SLOTS:
         } else {
             QFAIL("no such attack");
         }
+    }
+
+    // The client side of TLS: AdminClient in front of a TLS terminator whose certificate a
+    // local CA signed for "localhost".
+    void transport_data() {
+        QTest::addColumn<QString>("url");     // %1: the proxy's port
+        QTest::addColumn<bool>("withCa");     // setCaFile(the local CA)
+        QTest::addColumn<bool>("connects");   // else refused(0, ...)
+        QTest::addColumn<QString>("refusal"); // part of the refusal
+        QTest::addRow("credentials over ws:// to a remote host")
+            << "ws://192.0.2.10:%1/admin/v1/ws" << true << false << "unencrypted ws://";
+        QTest::addRow("wss:// to a certificate no trusted CA signed")
+            << "wss://localhost:%1/admin/v1/ws" << false << false << "TLS certificate";
+        QTest::addRow("wss:// to a name the certificate does not carry")
+            << "wss://127.0.0.1:%1/admin/v1/ws" << true << false << "TLS certificate";
+        QTest::addRow("wss:// with the local CA")
+            << "wss://localhost:%1/admin/v1/ws" << true << true << "";
+    }
+
+    void transport() {
+        QFETCH(QString, url);
+        QFETCH(bool, withCa);
+        QFETCH(bool, connects);
+        QFETCH(QString, refusal);
+        QTemporaryDir dir;
+        QString error;
+        const QString d = dir.path();
+        QVERIFY2(
+            openssl(d,
+                    {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                     "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj",
+                     "/CN=flashsale test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+                     "-addext", "keyUsage=critical,keyCertSign"},
+                    &error),
+            qPrintable(error));
+        QVERIFY2(
+            openssl(d,
+                    {"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                     "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"},
+                    &error),
+            qPrintable(error));
+        QFile ext(dir.filePath("server.ext"));
+        QVERIFY(ext.open(QIODevice::WriteOnly));
+        ext.write("subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n");
+        ext.close();
+        QVERIFY2(openssl(d,
+                         {"x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                          "-CAcreateserial", "-out", "server.pem", "-days", "1", "-extfile",
+                          "server.ext"},
+                         &error),
+                 qPrintable(error));
+        QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+        const auto certs = QSslCertificate::fromPath(dir.filePath("server.pem"));
+        QCOMPARE(certs.size(), 1);
+        tls.setLocalCertificate(certs.first());
+        QFile keyFile(dir.filePath("server.key"));
+        QVERIFY(keyFile.open(QIODevice::ReadOnly));
+        tls.setPrivateKey(QSslKey(keyFile.readAll(), QSsl::Ec));
+        tls.setPeerVerifyMode(QSslSocket::VerifyNone);
+        TlsProxy proxy(m_backend.port(), tls);
+        QVERIFY(proxy.port() != 0);
+
+        AdminClient c;
+        QSignalSpy refused(&c, &AdminClient::refused);
+        if (withCa)
+            c.setCaFile(dir.filePath("ca.pem"));
+        c.open(QUrl(url.arg(proxy.port())),
+               {QStringLiteral("max"), QString::fromLatin1(kMaxPassword), {}});
+        if (connects) {
+            QTRY_COMPARE_WITH_TIMEOUT(c.state(), AdminClient::State::Connected, 10000);
+            QCOMPARE(c.operatorName(), QStringLiteral("max"));
+            QVERIFY(call(c, Op::Ping, {}).ok);
+            QCOMPARE(refused.size(), 0);
+            QCOMPARE(proxy.forwarded(), 1);
+            return;
+        }
+        QVERIFY(refused.wait(10000));
+        QCOMPARE(refused.first().at(0).toInt(), 0);
+        QVERIFY2(refused.first().at(1).toString().contains(refusal),
+                 qPrintable(refused.first().at(1).toString()));
+        QCOMPARE(c.state(), AdminClient::State::Disconnected);
+        // Nothing, credentials included, got past the TLS handshake to the server.
+        QCOMPARE(proxy.forwarded(), 0);
     }
 };
 

@@ -185,6 +185,8 @@ AdminSession::~AdminSession() {
 }
 
 void AdminSession::onLogin(const LoginResult &result) {
+    if (m_ending)
+        return; // closed while the password was being checked
     if (!result) {
         m_refused = true;
         m_waiting.clear();
@@ -208,6 +210,7 @@ void AdminSession::onLogin(const LoginResult &result) {
             {"allowed_ops", QJsonArray::fromStringList(admin::allowedOpNames(m_identity->role))},
             {"max_message_bytes", m_hub.maxMessageBytes()}}));
     const QStringList waiting = std::exchange(m_waiting, {});
+    m_waitingBytes = 0;
     QPointer<AdminSession> self(this);
     for (const QString &text : waiting) {
         if (!self)
@@ -217,6 +220,7 @@ void AdminSession::onLogin(const LoginResult &result) {
 }
 
 void AdminSession::end(const QString &reason) {
+    m_ending = true;
     if (m_socket->state() == QAbstractSocket::ConnectedState)
         m_socket->close(QWebSocketProtocol::CloseCodePolicyViolated, reason);
 }
@@ -240,10 +244,14 @@ void AdminSession::onBinary(const QByteArray &) {
 }
 
 void AdminSession::onText(const QString &text) {
-    if (m_refused)
+    if (m_refused || m_ending)
         return;
     if (!m_identity) {
-        if (m_waiting.size() >= kMaxWaitingMessages) {
+        // Bounded in count and size (UTF-16 units, about bytes): a client that has not logged
+        // in holds at most about one message's worth of memory here, whatever it sends.
+        m_waitingBytes += text.size();
+        if (m_waiting.size() >= kMaxWaitingMessages || m_waitingBytes > m_hub.maxMessageBytes()) {
+            m_waiting.clear();
             end(QStringLiteral("too many messages before the login finished"));
             return;
         }

@@ -77,7 +77,8 @@ private:
 
 // One admin WebSocket connection. It first logs in with the handshake's credential (the
 // authenticator works off the event loop); messages that arrive meanwhile wait, up to
-// kMaxWaitingMessages (beyond that the connection is closed). A refused login is answered
+// kMaxWaitingMessages and --max-admin-message-bytes in all (beyond that the connection is
+// closed, 1008). A refused login is answered
 // with one typed failure without an id (unauthorized, too-many-login-attempts, unavailable)
 // and a close (1008). After the login: the hello, then every request is answered with its id
 // (forbidden when the role may not make it), and the events it subscribed to are pushed.
@@ -113,7 +114,9 @@ private:
     QByteArray m_address;
     std::optional<OperatorIdentity> m_identity;
     bool m_refused = false;
+    bool m_ending = false; // end() was called: nothing more is read or sent but the close
     QStringList m_waiting; // messages that arrived before the login finished
+    qsizetype m_waitingBytes = 0;
     QHash<qint64, QTimer *> m_subscriptions;
 };
 

@@ -218,7 +218,7 @@ private Q_SLOTS:
              {"no credential", "wrong password", "unknown operator", "disabled operator",
               "bootstrap token", "viewer calls a merchandiser op", "merchandiser calls stop",
               "X-Flashsale-Actor spoofing", "HTTP create and warm are audited", "11 failed logins",
-              "login flood", "password never in logs or argv"})
+              "login flood", "messages before the login", "password never in logs or argv"})
             QTest::addRow("%s", row) << 0;
     }
 
@@ -451,6 +451,55 @@ private Q_SLOTS:
             QVERIFY(login(max, QStringLiteral("max"), kMaxPassword));
             QCOMPARE(m_db.scalar("SELECT count(*) FROM sales WHERE name = 'flood'"),
                      QByteArray("0"));
+        } else if (name == "messages before the login") {
+            // Requests sent before the login finished wait for it: answered after the hello
+            // when it succeeds, never when it fails, and a client that piles them up is closed.
+            const auto pipelined = [&](const QByteArray &auth, int count, int padding) {
+                QWebSocket socket;
+                QList<QJsonObject> messages;
+                bool closed = false;
+                QObject::connect(&socket, &QWebSocket::textMessageReceived, [&](const QString &t) {
+                    messages.append(QJsonDocument::fromJson(t.toUtf8()).object());
+                });
+                QObject::connect(&socket, &QWebSocket::disconnected, [&] { closed = true; });
+                QObject::connect(&socket, &QWebSocket::connected, [&] {
+                    for (int i = 0; i < count; ++i)
+                        socket.sendTextMessage(
+                            QStringLiteral(
+                                R"({"v":1,"id":"q%1","op":"sale.list","args":{"limit":1}%2})")
+                                .arg(i)
+                                .arg(padding ? QStringLiteral(R"(,"pad":"%1")")
+                                                   .arg(QString(padding, QLatin1Char('x')))
+                                             : QString()));
+                });
+                QNetworkRequest req(url(m_backend));
+                req.setRawHeader("Authorization", auth);
+                socket.open(req);
+                (void)QTest::qWaitFor([&] { return closed || messages.size() > count; }, 10000);
+                QTest::qWait(200); // a wait on purpose: nothing more may come
+                return std::pair{messages, closed};
+            };
+            const auto [ok, okClosed] = pipelined(basic("vera", kVeraPassword), 5, 0);
+            QVERIFY(!okClosed);
+            QCOMPARE(ok.size(), 6);
+            QCOMPARE(ok.first().value("event").toString(), QStringLiteral("hello"));
+            for (qsizetype i = 1; i < ok.size(); ++i)
+                QVERIFY(ok[i].value("ok").toBool());
+            const auto [bad, badClosed] = pipelined(basic("vera", kWrongPassword), 5, 0);
+            QVERIFY(badClosed);
+            QCOMPARE(bad.size(), 1);
+            QCOMPARE(bad.first().value("error").toObject().value("code").toString(),
+                     QStringLiteral("unauthorized"));
+            // 17 messages, or 4 of 20 KB, before the login (the right password this time): the
+            // connection is closed, and none of them is answered.
+            for (const auto &[count, padding] : {std::pair{17, 0}, std::pair{4, 20000}}) {
+                const auto [flood, floodClosed] =
+                    pipelined(basic("vera", kVeraPassword), count, padding);
+                QVERIFY(floodClosed);
+                for (const QJsonObject &m : flood)
+                    QVERIFY2(!m.contains("ok") && m.value("event") != "hello",
+                             QJsonDocument(m).toJson().constData());
+            }
         } else if (name == "password never in logs or argv") {
             for (const Backend *b : {&m_backend, &m_throttled}) {
                 const QByteArray log = b->log();

@@ -210,7 +210,8 @@ void MainWindow::buildLayout() {
 
 void MainWindow::connectTo(const QUrl &url, const QString &token, const QString &actor) {
     m_client->close();
-    m_client->open(url, token, actor);
+    Q_UNUSED(actor); // the server names the authenticated operator; X-Flashsale-Actor is gone
+    m_client->open(url, AdminClient::Credentials{{}, {}, token});
     m_status->restarted();
     setWindowTitle(tr("Flash-sale console — %1").arg(url.authority()));
 }

@@ -106,6 +106,8 @@ fs_server_start() {
     env+=("$1")
     shift
   done
+  # With no operator yet, the api role creates "admin" and writes its password here (0600).
+  env+=("FLASHSALE_BOOTSTRAP_OPERATOR_FILE=$home/bootstrap-operator")
   fs_ensure_dir "$home/logs"
   rm -f "$ready"
   touch "$log"

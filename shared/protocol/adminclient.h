@@ -4,6 +4,8 @@
 
 #include <QHash>
 #include <QObject>
+#include <QSet>
+#include <QSslConfiguration>
 #include <QTimer>
 #include <QUrl>
 #include <QWebSocket>
@@ -19,8 +21,20 @@ namespace flashsale::admin {
 // error, AdminError::Timeout, or AdminError::Disconnected when the link drops first. Requests
 // made while not connected fail at once with Disconnected.
 //
+// Logging in: open() sends the credentials with the WebSocket handshake (HTTP Basic for an
+// operator, Bearer for the bootstrap token). The server checks them after the upgrade, so the
+// client is Connecting until the server's "hello" arrives; only then is it Connected, with
+// operatorName(), role() and allows() known. A refused login (a 401/403/429 handshake, or the
+// typed errors unauthorized / forbidden / too-many-login-attempts before the hello) emits
+// refused() once and is not retried.
+//
+// Transport: wss:// verifies the server's certificate against the system CAs plus setCaFile();
+// a verification failure emits refused(0, ...). open() refuses to send any credential over
+// plain ws:// to a host that is not loopback (127.0.0.0/8, ::1, localhost): it emits
+// refused(0, explanation) and does not connect.
+//
 // With auto-reconnect on, a dropped link is re-opened with exponential backoff (250 ms up to
-// 5 s); a handshake the server refuses (401) is not retried.
+// 5 s); a refused login is not retried.
 class AdminClient final : public QObject {
     Q_OBJECT
 public:
@@ -34,14 +48,28 @@ public:
     };
     using Callback = std::function<void(const Reply &)>;
 
+    struct Credentials {
+        QString operatorName; // with password: HTTP Basic on the handshake
+        QString password;
+        QString token; // the bootstrap admin token (Bearer), used when operatorName is empty
+    };
+
     explicit AdminClient(QObject *parent = nullptr);
     ~AdminClient() override;
 
-    // ws://host:port/admin/v1/ws; the token goes in "Authorization: Bearer"; `actor` names the
-    // person for the audit log (sent as X-Flashsale-Actor).
-    void open(const QUrl &url, const QString &token, const QString &actor = {});
+    // ws(s)://host:port/admin/v1/ws. The credentials are kept (in memory only) for
+    // reconnects. Refusals come back through refused(), never as a return value.
+    void open(const QUrl &url, const Credentials &credentials);
     void close();
     void setAutoReconnect(bool on) { m_autoReconnect = on; }
+    // Extra CA certificates (PEM) trusted for wss://, besides the system ones. Read at open();
+    // a file that cannot be read or holds no certificate makes open() emit refused(0, ...).
+    void setCaFile(const QString &pemPath) { m_caFile = pemPath; }
+
+    // From the server's hello; empty (allows() false) before the first hello of a connection.
+    QString operatorName() const { return m_operatorName; }
+    QString role() const { return m_role; }
+    bool allows(Op op) const { return m_allowedOps.contains(opName(op)); }
 
     State state() const { return m_state; }
     QUrl url() const { return m_url; }
@@ -60,7 +88,10 @@ Q_SIGNALS:
     void stateChanged(flashsale::admin::AdminClient::State state);
     // A server push: "hello", "stats", "reconcile", "sale".
     void event(const QString &name, const QJsonObject &data);
-    // The server refused the handshake (401: bad token); no reconnect follows.
+    // The server refused the login: 401 (bad or missing credential), 403, 429 (too many failed
+    // logins from this address), or 0 when this client refused to connect (credentials over
+    // ws:// to a remote host, an unreadable CA file, a certificate that does not verify). No
+    // reconnect follows.
     void refused(int httpStatus, const QString &message);
 
 private:
@@ -73,13 +104,20 @@ private:
     void connectNow();
     void onText(const QString &text);
     void onDisconnected();
+    void refuse(int httpStatus, const QString &message);
+    void onHello(const QJsonObject &data);
     void finish(const QString &id, const Reply &reply);
     void failAll(AdminError code, const QString &message);
 
     QWebSocket *m_socket = nullptr;
     QUrl m_url;
-    QString m_token;
-    QString m_actor;
+    Credentials m_credentials;
+    QString m_caFile;
+    QSslConfiguration m_ssl;
+    QString m_operatorName;
+    QString m_role;
+    QSet<QString> m_allowedOps;
+    bool m_loggedIn = false;
     bool m_autoReconnect = false;
     bool m_closing = false;
     State m_state = State::Disconnected;

@@ -5,6 +5,7 @@
 #include <QJsonParseError>
 
 #include <cmath>
+#include <utility>
 
 namespace flashsale::admin {
 
@@ -14,24 +15,36 @@ struct OpEntry {
     Op op;
     const char *name;
     bool mutates;
+    Role minimum;
 };
 constexpr OpEntry kOps[] = {
-    {Op::Ping, "ping", false},
-    {Op::SaleList, "sale.list", false},
-    {Op::SaleGet, "sale.get", false},
-    {Op::SaleCreate, "sale.create", true},
-    {Op::SalePause, "sale.pause", true},
-    {Op::SaleResume, "sale.resume", true},
-    {Op::SaleStop, "sale.stop", true},
-    {Op::SaleAdjust, "sale.adjust", true},
-    {Op::ScheduleCreate, "schedule.create", true},
-    {Op::ScheduleList, "schedule.list", false},
-    {Op::ScheduleCancel, "schedule.cancel", true},
-    {Op::StatsSubscribe, "stats.subscribe", false},
-    {Op::StatsUnsubscribe, "stats.unsubscribe", false},
-    {Op::ReconcileRun, "reconcile.run", true},
-    {Op::ReconcileList, "reconcile.list", false},
-    {Op::AuditList, "audit.list", false},
+    {Op::Ping, "ping", false, Role::Viewer},
+    {Op::SaleList, "sale.list", false, Role::Viewer},
+    {Op::SaleGet, "sale.get", false, Role::Viewer},
+    {Op::SaleCreate, "sale.create", true, Role::Merchandiser},
+    {Op::SalePause, "sale.pause", true, Role::Merchandiser},
+    {Op::SaleResume, "sale.resume", true, Role::Merchandiser},
+    {Op::SaleStop, "sale.stop", true, Role::Admin},
+    {Op::SaleAdjust, "sale.adjust", true, Role::Merchandiser},
+    {Op::ScheduleCreate, "schedule.create", true, Role::Merchandiser},
+    {Op::ScheduleList, "schedule.list", false, Role::Viewer},
+    {Op::ScheduleCancel, "schedule.cancel", true, Role::Merchandiser},
+    {Op::StatsSubscribe, "stats.subscribe", false, Role::Viewer},
+    {Op::StatsUnsubscribe, "stats.unsubscribe", false, Role::Viewer},
+    {Op::ReconcileRun, "reconcile.run", true, Role::Merchandiser},
+    {Op::ReconcileList, "reconcile.list", false, Role::Viewer},
+    {Op::AuditList, "audit.list", false, Role::Viewer},
+    {Op::OperatorList, "operator.list", false, Role::Admin},
+    {Op::OperatorCreate, "operator.create", true, Role::Admin},
+    {Op::OperatorSetRole, "operator.set-role", true, Role::Admin},
+    {Op::OperatorRotatePassword, "operator.rotate-password", true, Role::Admin},
+    {Op::OperatorDisable, "operator.disable", true, Role::Admin},
+};
+
+constexpr std::pair<Role, const char *> kRoles[] = {
+    {Role::Viewer, "viewer"},
+    {Role::Merchandiser, "merchandiser"},
+    {Role::Admin, "admin"},
 };
 
 struct ErrorEntry {
@@ -49,6 +62,9 @@ constexpr ErrorEntry kErrors[] = {
     {AdminError::MessageTooLarge, "message-too-large"},
     {AdminError::Unavailable, "unavailable"},
     {AdminError::Internal, "internal"},
+    {AdminError::Unauthorized, "unauthorized"},
+    {AdminError::Forbidden, "forbidden"},
+    {AdminError::TooManyLoginAttempts, "too-many-login-attempts"},
     {AdminError::Timeout, "timeout"},
     {AdminError::Disconnected, "disconnected"},
 };
@@ -99,6 +115,35 @@ bool opMutates(Op op) {
         if (e.op == op)
             return e.mutates;
     return false;
+}
+
+Role minimumRole(Op op) {
+    for (const OpEntry &e : kOps)
+        if (e.op == op)
+            return e.minimum;
+    return Role::Admin;
+}
+
+QString roleName(Role role) {
+    for (const auto &[r, name] : kRoles)
+        if (r == role)
+            return QString::fromLatin1(name);
+    return {};
+}
+
+std::optional<Role> roleFromName(const QString &name) {
+    for (const auto &[r, n] : kRoles)
+        if (name == QLatin1String(n))
+            return r;
+    return std::nullopt;
+}
+
+QStringList allowedOpNames(Role role) {
+    QStringList out;
+    for (const OpEntry &e : kOps)
+        if (int(role) >= int(e.minimum))
+            out << QString::fromLatin1(e.name);
+    return out;
 }
 
 QString errorName(AdminError code) {

@@ -63,6 +63,12 @@ enum class Op {
     ReconcileRun,     // {sale_id, repair?} -> the report
     ReconcileList,    // {sale_id?, limit?} -> {runs:[...]}
     AuditList,        // {sale_id?, before_id?, limit?} -> {entries:[...]}
+    OperatorList,     // {} -> {operators:[{name, role, created_at, password_changed_at,
+                      //                    disabled_at}]}
+    OperatorCreate,   // {name, role, password} -> {operator} (the password is never echoed)
+    OperatorSetRole,  // {name, role} -> {operator}
+    OperatorRotatePassword, // {name, password} -> {operator}
+    OperatorDisable,        // {name} -> {operator}
 };
 QString opName(Op op);
 std::optional<Op> opFromName(const QString &name);
@@ -70,19 +76,40 @@ QStringList opNames();
 // Whether the operation changes anything (and so writes an audit record).
 bool opMutates(Op op);
 
+// An operator's role. Each role may do what the one before it may, and more:
+//   viewer        reads: ping, sale.list/get, schedule.list, stats.*, reconcile.list, audit.list
+//   merchandiser  + sale.create/pause/resume/adjust, schedule.create/cancel, the HTTP warm route,
+//                   and reconcile.run without repair (a dry run)
+//   admin         + sale.stop, reconcile.run with repair, operator.*
+// The server enforces this (an op the role may not call answers Forbidden); clients learn it
+// from the hello's "allowed_ops" and need not know this table.
+enum class Role { Viewer, Merchandiser, Admin };
+QString roleName(Role role); // "viewer", "merchandiser", "admin"
+std::optional<Role> roleFromName(const QString &name);
+// The least role that may call `op` (reconcile.run with repair needs Admin: checked by the
+// server on the arguments, not here).
+Role minimumRole(Op op);
+inline bool roleAllows(Role role, Op op) {
+    return int(role) >= int(minimumRole(op));
+}
+QStringList allowedOpNames(Role role);
+
 enum class AdminError {
-    BadJson,            // not JSON, or not a JSON object
-    BadMessage,         // a JSON object, but not a request: missing or mistyped v, id, op, args
-    UnsupportedVersion, // "v" is not kVersion
-    UnknownOp,          // "op" names no operation
-    InvalidArgs,        // "args" fail validation; details name each field by JSON pointer
-    NotFound,           // the sale, item or schedule does not exist
-    Conflict,           // not possible in the current state (stopped sale, too little stock)
-    MessageTooLarge,    // the frame exceeds the server's limit
-    Unavailable,        // Redis or PostgreSQL cannot be reached; retry later
-    Internal,           // a bug; the server logs it
-    Timeout,            // client side: no answer in time
-    Disconnected,       // client side: the link dropped before the answer
+    BadJson,              // not JSON, or not a JSON object
+    BadMessage,           // a JSON object, but not a request: missing or mistyped v, id, op, args
+    UnsupportedVersion,   // "v" is not kVersion
+    UnknownOp,            // "op" names no operation
+    InvalidArgs,          // "args" fail validation; details name each field by JSON pointer
+    NotFound,             // the sale, item or schedule does not exist
+    Conflict,             // not possible in the current state (stopped sale, too little stock)
+    MessageTooLarge,      // the frame exceeds the server's limit
+    Unavailable,          // Redis or PostgreSQL cannot be reached; retry later
+    Internal,             // a bug; the server logs it
+    Unauthorized,         // the login was refused (unknown operator, wrong password, disabled)
+    Forbidden,            // the operator's role may not call this operation
+    TooManyLoginAttempts, // too many failed logins from this address; retry after a minute
+    Timeout,              // client side: no answer in time
+    Disconnected,         // client side: the link dropped before the answer
 };
 QString errorName(AdminError code);
 AdminError errorFromName(const QString &name); // unknown names read as Internal
@@ -127,7 +154,9 @@ struct ServerMessage {
 [[nodiscard]] std::expected<ServerMessage, QString> decodeServerMessage(const QByteArray &text);
 
 // Pushed events.
-inline constexpr char kEventHello[] = "hello";         // on connect: server_time_ms, version, ops
+// "hello" is sent once the login succeeded, before any answer: server_time_ms, version, ops,
+// operator {name, role}, allowed_ops [op names the role may call], max_message_bytes.
+inline constexpr char kEventHello[] = "hello";
 inline constexpr char kEventStats[] = "stats";         // a subscribed sale's live stats
 inline constexpr char kEventReconcile[] = "reconcile"; // a finished reconciliation run
 inline constexpr char kEventSale[] = "sale";           // a sale changed (state, stock)

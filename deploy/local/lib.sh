@@ -74,6 +74,9 @@ FS_PACKAGES=(
   chromium
   # The package audit parses the shell scripts with shfmt to find the commands they run.
   shfmt
+  # Looking at the console as a user would (docs/CONSOLE.md's pictures): Xvfb, and ImageMagick's
+  # `import -window root` for the screenshot.
+  xvfb imagemagick
   # tests/fuzz: libFuzzer with ASan+UBSan. Clang 16, not bookworm's default 14: libstdc++ 12's
   # std::expected needs it. libclang-rt-16-dev holds the libFuzzer and sanitizer runtimes.
   clang-16 libclang-rt-16-dev

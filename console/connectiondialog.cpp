@@ -123,7 +123,9 @@ ConnectionDialog::ConnectionDialog(QWidget *parent)
     m_tokenLabel->setBuddy(m_token);
     form->addRow(m_tokenLabel, m_token);
     form->addRow(QString(), m_credentialError);
-    form->addRow(tr("&CA file (wss://):"), caRow);
+    auto *caLabel = new QLabel(tr("&CA file (wss://):"), this);
+    caLabel->setBuddy(m_caFile);
+    form->addRow(caLabel, caRow);
     form->addRow(QString(), m_caError);
     form->addRow(QString(), m_remember);
     auto *note = new QLabel(tr("The server, name and CA file are remembered in the settings "

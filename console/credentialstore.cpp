@@ -78,28 +78,31 @@ void CredentialStore::remove(const QString &account, QObject *context, Callback 
     run(new QKeychain::DeletePasswordJob(m_service, this), account, context, std::move(done));
 }
 
-QString describeKeychainFailure(const CredentialStore::Outcome &outcome) {
+QString describeKeychainFailure(const CredentialStore::Outcome &outcome, bool reading) {
     const QString why =
         outcome.message.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(outcome.message);
+    QString what;
     switch (outcome.status) {
     case CredentialStore::Status::Ok:
         return {};
     case CredentialStore::Status::NotFound:
-        return QObject::tr("Nothing is stored in the keychain for this login.");
+        return reading ? QObject::tr("No password is stored in the system keychain for this "
+                                     "login yet.")
+                       : QString();
     case CredentialStore::Status::Unavailable:
-        return QObject::tr("No keychain is available on this desktop%1: the password was not "
-                           "stored and will be asked for at the next start.")
-            .arg(why);
+        what = QObject::tr("No system keychain is available on this desktop%1").arg(why);
+        break;
     case CredentialStore::Status::Denied:
-        return QObject::tr("The keychain refused access%1: the password was not stored and "
-                           "will be asked for at the next start.")
-            .arg(why);
+        what = QObject::tr("The system keychain refused access%1").arg(why);
+        break;
     case CredentialStore::Status::Failed:
+        what = QObject::tr("The system keychain could not be used%1").arg(why);
         break;
     }
-    return QObject::tr("The keychain failed%1: the password was not stored and will be asked "
-                       "for at the next start.")
-        .arg(why);
+    return reading ? QObject::tr("%1: enter the password; it cannot be remembered.").arg(what)
+                   : QObject::tr("%1: the password was not stored, and will be asked for at the "
+                                 "next start.")
+                         .arg(what);
 }
 
 } // namespace flashsale::console

@@ -51,7 +51,8 @@ private:
     QString m_service;
 };
 
-// A sentence for the user: what went wrong with the keychain and what it means for them.
-QString describeKeychainFailure(const CredentialStore::Outcome &outcome);
+// A sentence for the user: what went wrong with the keychain and what it means for them, after
+// a read (`reading`) or a write. Empty for Ok (and for NotFound after a write).
+QString describeKeychainFailure(const CredentialStore::Outcome &outcome, bool reading);
 
 } // namespace flashsale::console

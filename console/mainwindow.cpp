@@ -78,6 +78,7 @@ MainWindow::MainWindow(const ConsoleSettings &settings, QWidget *parent)
     restoreLayout();
     updateActions();
     updateStatus();
+    updateTitle();
 }
 
 MainWindow::~MainWindow() {
@@ -257,7 +258,7 @@ void MainWindow::start(const QString &envToken) {
             // Removed from the file all the same: used for this session only.
             setKeychainNote(tr("The admin token was removed from the settings "
                                "file. %1")
-                                .arg(describeKeychainFailure(o)));
+                                .arg(describeKeychainFailure(o, false)));
             readStoredSecret(legacy);
         });
 }
@@ -278,7 +279,7 @@ void MainWindow::readStoredSecret(const QString &envToken) {
             if (secret.isEmpty()) {
                 const bool quiet = o.status == CredentialStore::Status::Ok
                                    || o.status == CredentialStore::Status::NotFound;
-                showConnectionDialog(quiet ? QString() : describeKeychainFailure(o));
+                showConnectionDialog(quiet ? QString() : describeKeychainFailure(o, true), false);
                 return;
             }
             admin::AdminClient::Credentials credentials;
@@ -313,7 +314,7 @@ void MainWindow::storeSecret(const QString &account, const QString &secret) {
                                      10000);
             return;
         }
-        setKeychainNote(describeKeychainFailure(o));
+        setKeychainNote(describeKeychainFailure(o, false));
     });
 }
 
@@ -690,7 +691,7 @@ void MainWindow::sendAdjust(const QJsonObject &args) {
         });
 }
 
-ConnectionDialog *MainWindow::showConnectionDialog(const QString &message) {
+ConnectionDialog *MainWindow::showConnectionDialog(const QString &message, bool error) {
     if (!m_connectionDialog) {
         // Kept for the window's life (not deleted on close): a refusal may reopen it from
         // inside its own accepted() handler.
@@ -718,7 +719,7 @@ ConnectionDialog *MainWindow::showConnectionDialog(const QString &message) {
     }
     if (!m_connectionDialog->isVisible())
         m_connectionDialog->setValues(m_settings, {});
-    m_connectionDialog->setMessage(message);
+    m_connectionDialog->setMessage(message, error);
     m_connectionDialog->open();
     m_connectionDialog->raise();
     return m_connectionDialog;

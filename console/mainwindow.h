@@ -61,8 +61,9 @@ public:
                    const QString &caFile = {});
 
     // Opens (or raises) the connection dialog, pre-filled from the settings, with `message`
-    // at the top (why it is shown). Accepting it connects, and stores the secret once accepted.
-    ConnectionDialog *showConnectionDialog(const QString &message = {});
+    // at the top (why it is shown; red when `error`). Accepting it connects, and stores the secret
+    // once accepted.
+    ConnectionDialog *showConnectionDialog(const QString &message = {}, bool error = true);
     ConnectionDialog *connectionDialog() const;
 
     // Follows this sale as soon as the first sale list arrives (--sale).

@@ -1,6 +1,7 @@
 // flashsale-server: every backend role in one binary. --roles picks which run in this process,
 // so the local stack runs them together and production runs one role per process.
 
+#include "admin/operatorbootstrap.h"
 #include "api/apiserver.h"
 #include "core/config.h"
 #include "core/logging.h"
@@ -98,6 +99,16 @@ int main(int argc, char *argv[]) {
         return 1;
     if (config.migrateOnly)
         return 0;
+
+    if (config.hasRole(QStringLiteral("api")) && !config.bootstrapOperatorFile.isEmpty()) {
+        const auto created = bootstrapOperator(config.pgUrl, config.bootstrapOperatorFile);
+        if (!created)
+            qCWarning(lcApp).noquote() << "bootstrap operator:" << created.error().message;
+        else if (*created)
+            qCInfo(lcApp).noquote() << "created operator \"admin\" (role admin); its password is "
+                                       "in"
+                                    << config.bootstrapOperatorFile;
+    }
 
     quitOnSignals(app);
 

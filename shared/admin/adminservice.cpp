@@ -1,9 +1,11 @@
 #include "adminservice.h"
 
 #include "admin/adminaudit.h"
+#include "admin/adminoperators.h"
 #include "admin/adminreconcile.h"
 #include "admin/adminsales.h"
 #include "admin/adminschedules.h"
+#include "admin/operatorauth.h"
 #include "core/logging.h"
 
 #include <QDateTime>
@@ -64,12 +66,17 @@ AdminService::AdminService(const Config &config, PgConnection &pg, RedisClient &
     : m_sales(std::make_unique<AdminSales>(config, pg, redis, catalog))
     , m_schedules(std::make_unique<AdminSchedules>(config, pg))
     , m_reconcile(std::make_unique<AdminReconcile>(pg, reconciler))
-    , m_audit(std::make_unique<AdminAudit>(pg)) {}
+    , m_audit(std::make_unique<AdminAudit>(pg))
+    , m_operators(std::make_unique<AdminOperators>(pg)) {}
 
 AdminService::~AdminService() = default;
 
-void AdminService::handle(const admin::AdminRequest &request, const QString &actor, Reply reply) {
+void AdminService::handle(const admin::AdminRequest &request, const OperatorIdentity &who,
+                          Reply reply) {
+    if (auto refused = OperatorAuthenticator::forbidden(who, request))
+        return reply(std::unexpected(*refused));
     const QJsonObject &args = request.args;
+    const QString &actor = who.name;
     switch (request.op) {
     case Op::Ping:
         reply(QJsonObject{{"server_time_ms", double(QDateTime::currentMSecsSinceEpoch())},
@@ -103,11 +110,15 @@ void AdminService::handle(const admin::AdminRequest &request, const QString &act
     case Op::StatsUnsubscribe:
         break; // the session's
     case Op::OperatorList:
+        return m_operators->list(args, std::move(reply));
     case Op::OperatorCreate:
+        return m_operators->create(args, who, std::move(reply));
     case Op::OperatorSetRole:
+        return m_operators->setRole(args, who, std::move(reply));
     case Op::OperatorRotatePassword:
+        return m_operators->rotatePassword(args, who, std::move(reply));
     case Op::OperatorDisable:
-        break; // not served yet: the server side of operator accounts follows
+        return m_operators->disable(args, who, std::move(reply));
     }
     reply(std::unexpected(failure(
         AdminError::Internal, QStringLiteral("%1 is not handled here").arg(opName(request.op)))));

@@ -13,6 +13,7 @@
 namespace flashsale {
 
 class AdminAudit;
+class AdminOperators;
 class AdminReconcile;
 class AdminSales;
 class AdminSchedules;
@@ -21,6 +22,7 @@ class RedisClient;
 class Reconciler;
 class SaleCatalog;
 struct Config;
+struct OperatorIdentity;
 
 // The admin operations of docs/ADMIN_PROTOCOL.md, for one API thread: routes each request to
 // the area that answers it (validation, the changes in PostgreSQL and Redis, their audit
@@ -29,6 +31,10 @@ struct Config;
 //
 //   sale.*       AdminSales        schedule.*   AdminSchedules
 //   reconcile.*  AdminReconcile    audit.list   AdminAudit       ping  here
+//   operator.*   AdminOperators
+//
+// Every request is checked against the caller's role first (Forbidden otherwise), and every
+// change is audited with the caller's operator name as the actor.
 //
 // Owns its areas. Owned by, and called on, the thread of the connections it is given, which
 // must outlive it.
@@ -41,9 +47,10 @@ public:
                  Reconciler &reconciler);
     ~AdminService();
 
-    // Answers `request` through `reply`, exactly once; stats.subscribe and stats.unsubscribe
-    // are the session's and answered Internal here.
-    void handle(const admin::AdminRequest &request, const QString &actor, Reply reply);
+    // Answers `request` from the authenticated `who` through `reply`, exactly once: Forbidden
+    // when who's role may not make it; stats.subscribe and stats.unsubscribe are the session's
+    // and answered Internal here.
+    void handle(const admin::AdminRequest &request, const OperatorIdentity &who, Reply reply);
 
     // Sale objects for the session's pushes (AdminSales::loadSale).
     AdminSales &sales() { return *m_sales; }
@@ -65,6 +72,7 @@ private:
     std::unique_ptr<AdminSchedules> m_schedules;
     std::unique_ptr<AdminReconcile> m_reconcile;
     std::unique_ptr<AdminAudit> m_audit;
+    std::unique_ptr<AdminOperators> m_operators;
 };
 
 } // namespace flashsale

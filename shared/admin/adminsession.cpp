@@ -26,11 +26,12 @@ constexpr qint64 kHardMessageLimit = 16 << 20;
 // ---- AdminHub ---------------------------------------------------------------------------------
 
 AdminHub::AdminHub(AdminService &service, StatsCollector &stats, PgConnection &pg,
-                   int maxMessageBytes, QObject *parent)
+                   OperatorAuthenticator &authenticator, int maxMessageBytes, QObject *parent)
     : QObject(parent)
     , m_service(service)
     , m_stats(stats)
     , m_pg(pg)
+    , m_authenticator(authenticator)
     , m_maxMessageBytes(maxMessageBytes) {
     connect(&m_changesPoll, &QTimer::timeout, this, &AdminHub::pollChanges);
 }
@@ -40,8 +41,9 @@ AdminHub::~AdminHub() {
         delete s.data();
 }
 
-void AdminHub::accept(std::unique_ptr<QWebSocket> socket, const QString &actor) {
-    auto *session = new AdminSession(std::move(socket), *this, actor, this);
+void AdminHub::accept(std::unique_ptr<QWebSocket> socket, const LoginCredential &credential,
+                      const QByteArray &address) {
+    auto *session = new AdminSession(std::move(socket), *this, credential, address, this);
     m_sessions.append(session);
     connect(session, &QObject::destroyed, this, [this] {
         m_sessions.removeIf([](const QPointer<AdminSession> &p) { return p.isNull(); });
@@ -84,6 +86,22 @@ void AdminHub::snapshot(qint64 saleId, std::function<void(const Result<QJsonObje
     });
 }
 
+void AdminHub::endSessionsOf(const QJsonObject &audit) {
+    static const QStringList ending{QStringLiteral("operator.disable"),
+                                    QStringLiteral("operator.set-role"),
+                                    QStringLiteral("operator.rotate-password")};
+    const QString action = audit.value(QStringLiteral("action")).toString();
+    if (!ending.contains(action))
+        return;
+    const QString name = audit.value(QStringLiteral("detail"))
+                             .toObject()
+                             .value(QStringLiteral("operator"))
+                             .toString();
+    for (const QPointer<AdminSession> &s : std::as_const(m_sessions))
+        if (s && !name.isEmpty() && s->operatorName() == name)
+            s->end(QStringLiteral("%1: log in again").arg(action));
+}
+
 void AdminHub::pollChanges() {
     if (m_polling)
         return;
@@ -124,6 +142,7 @@ void AdminHub::pollChanges() {
                     broadcast(QString::fromLatin1(admin::kEventReconcile), data);
                 } else {
                     m_lastAuditId = qMax(m_lastAuditId, id);
+                    endSessionsOf(data);
                     broadcast(QString::fromLatin1(admin::kEventAudit), data);
                     if (!row[3].isNull())
                         changedSales.insert(row[3].toLongLong());
@@ -140,29 +159,66 @@ void AdminHub::pollChanges() {
 
 // ---- AdminSession -----------------------------------------------------------------------------
 
-AdminSession::AdminSession(std::unique_ptr<QWebSocket> socket, AdminHub &hub, QString actor,
+AdminSession::AdminSession(std::unique_ptr<QWebSocket> socket, AdminHub &hub,
+                           const LoginCredential &credential, const QByteArray &address,
                            QObject *parent)
     : QObject(parent)
     , m_socket(std::move(socket))
     , m_hub(hub)
-    , m_actor(std::move(actor)) {
+    , m_address(address) {
     m_socket->setMaxAllowedIncomingMessageSize(kHardMessageLimit);
     connect(m_socket.get(), &QWebSocket::textMessageReceived, this, &AdminSession::onText);
     connect(m_socket.get(), &QWebSocket::binaryMessageReceived, this, &AdminSession::onBinary);
     connect(m_socket.get(), &QWebSocket::disconnected, this, &QObject::deleteLater);
-    qCInfo(lcHttp).noquote() << "admin session opened:" << m_actor;
-    send(admin::encodeEvent(
-        QString::fromLatin1(admin::kEventHello),
-        QJsonObject{{"server_time_ms", double(QDateTime::currentMSecsSinceEpoch())},
-                    {"version", admin::kVersion},
-                    {"ops", QJsonArray::fromStringList(admin::opNames())},
-                    {"actor", m_actor},
-                    {"max_message_bytes", m_hub.maxMessageBytes()}}));
+    QPointer<AdminSession> self(this);
+    m_hub.authenticator().authenticate(credential, address, [self](const LoginResult &r) {
+        if (self)
+            self->onLogin(r);
+    });
 }
 
 AdminSession::~AdminSession() {
-    qCInfo(lcHttp).noquote() << "admin session closed:" << m_actor;
+    if (m_identity)
+        qCInfo(lcHttp).noquote() << "admin session closed:" << m_identity->name << "from"
+                                 << QString::fromUtf8(m_address);
     qDeleteAll(m_subscriptions);
+}
+
+void AdminSession::onLogin(const LoginResult &result) {
+    if (!result) {
+        m_refused = true;
+        m_waiting.clear();
+        send(admin::encodeFailure({},
+                                  AdminFailure{result.error().code, result.error().message, {}}));
+        end(admin::errorName(result.error().code));
+        return;
+    }
+    m_identity = *result;
+    qCInfo(lcHttp).noquote() << "admin session opened:" << m_identity->name << "role"
+                             << admin::roleName(m_identity->role) << "from"
+                             << QString::fromUtf8(m_address);
+    send(admin::encodeEvent(
+        QString::fromLatin1(admin::kEventHello),
+        QJsonObject{
+            {"server_time_ms", double(QDateTime::currentMSecsSinceEpoch())},
+            {"version", admin::kVersion},
+            {"ops", QJsonArray::fromStringList(admin::opNames())},
+            {"operator",
+             QJsonObject{{"name", m_identity->name}, {"role", admin::roleName(m_identity->role)}}},
+            {"allowed_ops", QJsonArray::fromStringList(admin::allowedOpNames(m_identity->role))},
+            {"max_message_bytes", m_hub.maxMessageBytes()}}));
+    const QStringList waiting = std::exchange(m_waiting, {});
+    QPointer<AdminSession> self(this);
+    for (const QString &text : waiting) {
+        if (!self)
+            return;
+        handleText(text);
+    }
+}
+
+void AdminSession::end(const QString &reason) {
+    if (m_socket->state() == QAbstractSocket::ConnectedState)
+        m_socket->close(QWebSocketProtocol::CloseCodePolicyViolated, reason);
 }
 
 void AdminSession::send(const QByteArray &message) {
@@ -175,11 +231,27 @@ void AdminSession::push(const QString &event, const QJsonObject &data) {
 }
 
 void AdminSession::onBinary(const QByteArray &) {
+    if (!m_identity)
+        return; // nothing is answered before the login
     send(admin::encodeFailure(
         {}, AdminFailure{AdminError::BadMessage, QStringLiteral("Send JSON in text frames."), {}}));
 }
 
 void AdminSession::onText(const QString &text) {
+    if (m_refused)
+        return;
+    if (!m_identity) {
+        if (m_waiting.size() >= kMaxWaitingMessages) {
+            end(QStringLiteral("too many messages before the login finished"));
+            return;
+        }
+        m_waiting.append(text);
+        return;
+    }
+    handleText(text);
+}
+
+void AdminSession::handleText(const QString &text) {
     const QByteArray utf8 = text.toUtf8();
     if (utf8.size() > m_hub.maxMessageBytes()) {
         send(admin::encodeFailure(
@@ -195,6 +267,10 @@ void AdminSession::onText(const QString &text) {
         send(admin::encodeFailure(request.error().id, request.error().failure));
         return;
     }
+    if (auto refused = OperatorAuthenticator::forbidden(*m_identity, *request)) {
+        send(admin::encodeFailure(request->id, *refused));
+        return;
+    }
     switch (request->op) {
     case admin::Op::StatsSubscribe:
         return subscribe(*request);
@@ -205,7 +281,7 @@ void AdminSession::onText(const QString &text) {
     }
     QPointer<AdminSession> self(this);
     const QString id = request->id;
-    m_hub.service().handle(*request, m_actor, [self, id](const AdminService::Answer &answer) {
+    m_hub.service().handle(*request, *m_identity, [self, id](const AdminService::Answer &answer) {
         if (!self)
             return; // the client left; the change itself is done and audited
         self->send(answer ? admin::encodeResult(id, *answer)
@@ -231,7 +307,7 @@ void AdminSession::subscribe(const admin::AdminRequest &request) {
     const int ms = int(interval.value_or(500));
     const QString rid = request.id;
     m_hub.service().handle(
-        admin::AdminRequest{rid, admin::Op::SaleGet, QJsonObject{{"sale_id", id}}}, m_actor,
+        admin::AdminRequest{rid, admin::Op::SaleGet, QJsonObject{{"sale_id", id}}}, *m_identity,
         [self, id, ms, rid](const AdminService::Answer &a) {
             if (!self)
                 return;

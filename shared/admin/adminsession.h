@@ -1,5 +1,6 @@
 #pragma once
 
+#include "admin/operatorauth.h"
 #include "core/result.h"
 #include "protocol/adminprotocol.h"
 
@@ -14,6 +15,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 
 namespace flashsale {
 
@@ -26,20 +28,27 @@ class StatsCollector;
 // subscriptions (one snapshot per sale shared by every subscriber on the thread), and the
 // changes pushed to everyone: new reconciliation runs, audit records, and the sales they touch.
 // Those are read from reconcile_runs and audit_log every second, so changes made by the
-// scheduler or another process arrive too.
+// scheduler or another process arrive too; an audit row that disables an operator, changes
+// their role or rotates their password closes that operator's sessions here (they log in
+// again, or cannot).
 class AdminHub final : public QObject {
     Q_OBJECT
 public:
-    AdminHub(AdminService &service, StatsCollector &stats, PgConnection &pg, int maxMessageBytes,
-             QObject *parent = nullptr);
+    AdminHub(AdminService &service, StatsCollector &stats, PgConnection &pg,
+             OperatorAuthenticator &authenticator, int maxMessageBytes, QObject *parent = nullptr);
     ~AdminHub() override;
 
-    void accept(std::unique_ptr<QWebSocket> socket, const QString &actor);
+    // A socket the upgrade gate let through with a credential of the right form; the session
+    // logs in with it (asynchronously) before it reads any message. `address` is the client's
+    // address failed logins count against (loginAddress()).
+    void accept(std::unique_ptr<QWebSocket> socket, const LoginCredential &credential,
+                const QByteArray &address);
     void broadcast(const QString &event, const QJsonObject &data);
     // The sale's stats, from a snapshot at most 200 ms old or a fresh one.
     void snapshot(qint64 saleId, std::function<void(const Result<QJsonObject> &)> done);
 
     AdminService &service() { return m_service; }
+    OperatorAuthenticator &authenticator() { return m_authenticator; }
     int maxMessageBytes() const { return m_maxMessageBytes; }
     qsizetype sessionCount() const { return m_sessions.size(); }
 
@@ -51,10 +60,12 @@ private:
         QList<std::function<void(const Result<QJsonObject> &)>> waiting;
     };
     void pollChanges();
+    void endSessionsOf(const QJsonObject &audit);
 
     AdminService &m_service;
     StatsCollector &m_stats;
     PgConnection &m_pg;
+    OperatorAuthenticator &m_authenticator;
     int m_maxMessageBytes;
     QList<QPointer<AdminSession>> m_sessions;
     QHash<qint64, Cached> m_snapshots;
@@ -64,19 +75,33 @@ private:
     bool m_polling = false;
 };
 
-// One admin WebSocket connection: decodes requests, answers each with its id, and pushes the
-// events it subscribed to. Deletes itself when the connection closes.
+// One admin WebSocket connection. It first logs in with the handshake's credential (the
+// authenticator works off the event loop); messages that arrive meanwhile wait, up to
+// kMaxWaitingMessages (beyond that the connection is closed). A refused login is answered
+// with one typed failure without an id (unauthorized, too-many-login-attempts, unavailable)
+// and a close (1008). After the login: the hello, then every request is answered with its id
+// (forbidden when the role may not make it), and the events it subscribed to are pushed.
+// Deletes itself when the connection closes.
 class AdminSession final : public QObject {
     Q_OBJECT
 public:
-    AdminSession(std::unique_ptr<QWebSocket> socket, AdminHub &hub, QString actor,
+    static constexpr int kMaxWaitingMessages = 16;
+
+    AdminSession(std::unique_ptr<QWebSocket> socket, AdminHub &hub,
+                 const LoginCredential &credential, const QByteArray &address,
                  QObject *parent = nullptr);
     ~AdminSession() override;
 
     void push(const QString &event, const QJsonObject &data);
+    // The operator logged in, or empty before the login succeeded.
+    QString operatorName() const { return m_identity ? m_identity->name : QString(); }
+    // Closes the connection (1008) with `reason`, e.g. when the operator was disabled.
+    void end(const QString &reason);
 
 private:
+    void onLogin(const LoginResult &result);
     void onText(const QString &text);
+    void handleText(const QString &text);
     void onBinary(const QByteArray &data);
     void subscribe(const admin::AdminRequest &request);
     void unsubscribe(const admin::AdminRequest &request);
@@ -84,7 +109,10 @@ private:
 
     std::unique_ptr<QWebSocket> m_socket;
     AdminHub &m_hub;
-    QString m_actor;
+    QByteArray m_address;
+    std::optional<OperatorIdentity> m_identity;
+    bool m_refused = false;
+    QStringList m_waiting; // messages that arrived before the login finished
     QHash<qint64, QTimer *> m_subscriptions;
 };
 

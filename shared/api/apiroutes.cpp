@@ -1,6 +1,8 @@
 #include "apiroutes.h"
 
+#include "admin/operatorauth.h"
 #include "api/bookinginput.h"
+#include "audit/audit.h"
 #include "booking/bookingservice.h"
 #include "booking/itemimage.h"
 #include "booking/reservationid.h"
@@ -429,23 +431,50 @@ Problem ApiRoutes::dependencyProblem(const Error &e) {
     return Problem::make(500, QStringLiteral("internal"), e.message);
 }
 
-bool ApiRoutes::authorizeAdmin(const ExchangePtr &ex) const {
-    const QByteArray auth = ex->header("Authorization");
-    const QByteArray want = "Bearer " + m_config.adminToken.toUtf8();
-    // Compare digests so the time taken does not depend on where the strings differ.
-    const bool ok = !m_config.adminToken.isEmpty()
-                    && QCryptographicHash::hash(auth, QCryptographicHash::Sha256)
-                           == QCryptographicHash::hash(want, QCryptographicHash::Sha256);
-    if (!ok) {
-        ex->sendProblem(
-            Problem::make(
-                401, QStringLiteral("unauthorized"),
-                m_config.adminToken.isEmpty()
-                    ? QStringLiteral("The admin API is off: no admin token is configured.")
-                    : QStringLiteral("Send Authorization: Bearer <admin token>."))
-                .header("WWW-Authenticate", "Bearer realm=\"flashsale-admin\""));
+void ApiRoutes::authorizeAdmin(const ExchangePtr &ex, admin::Role needed, const QString &what,
+                               std::function<void(const OperatorIdentity &)> then) {
+    const auto unauthorized = [](const QString &detail) {
+        return Problem::make(401, QStringLiteral("unauthorized"), detail)
+            .header("WWW-Authenticate", "Basic realm=\"flashsale-admin\", charset=\"UTF-8\"");
+    };
+    auto credential = parseAuthorization(ex->header("Authorization"));
+    if (!credential || !m_adminAuth) {
+        ex->sendProblem(unauthorized(credential ? QStringLiteral("The admin API is off.")
+                                                : credential.error()));
+        return;
     }
-    return ok;
+    const QByteArray address = clientIp(ex);
+    m_adminAuth->authenticate(
+        *credential, address,
+        [ex, needed, what, unauthorized, then = std::move(then)](const LoginResult &r) {
+            if (!r) {
+                const LoginFailure &f = r.error();
+                if (f.code == admin::AdminError::TooManyLoginAttempts) {
+                    Problem p =
+                        Problem::make(429, QStringLiteral("too-many-login-attempts"), f.message);
+                    p.title = QStringLiteral("Too many failed logins");
+                    p.header("Retry-After", QByteArray::number(f.retryAfterSeconds));
+                    ex->sendProblem(p);
+                } else if (f.code == admin::AdminError::Unavailable) {
+                    ex->sendProblem(
+                        Problem::make(503, QStringLiteral("backend-unavailable"), f.message)
+                            .header("Retry-After", "1"));
+                } else {
+                    ex->sendProblem(unauthorized(f.message));
+                }
+                return;
+            }
+            if (int(r->role) < int(needed)) {
+                Problem p = Problem::make(
+                    403, QStringLiteral("forbidden"),
+                    QStringLiteral("%1 (role %2) may not %3; it needs role %4.")
+                        .arg(r->name, admin::roleName(r->role), what, admin::roleName(needed)));
+                p.title = QStringLiteral("The operator's role does not allow this");
+                ex->sendProblem(p);
+                return;
+            }
+            then(*r);
+        });
 }
 
 void ApiRoutes::book(const ExchangePtr &ex, const QStringList &params) {
@@ -634,8 +663,11 @@ void ApiRoutes::getSale(const ExchangePtr &ex, const QStringList &params) {
 }
 
 void ApiRoutes::createSale(const ExchangePtr &ex) {
-    if (!authorizeAdmin(ex))
-        return;
+    authorizeAdmin(ex, admin::Role::Merchandiser, QStringLiteral("create sales"),
+                   [this, ex](const OperatorIdentity &who) { createSaleAs(ex, who.name); });
+}
+
+void ApiRoutes::createSaleAs(const ExchangePtr &ex, const QString &actor) {
     const auto body = jsonBody(ex);
     if (!body)
         return;
@@ -644,7 +676,7 @@ void ApiRoutes::createSale(const ExchangePtr &ex) {
         ex->sendProblem(invalid(spec.error()));
         return;
     }
-    m_catalog.create(*spec, true, [ex](const Result<SaleSpec> &r, qint64 saleId) {
+    m_catalog.create(*spec, true, [this, ex, actor](const Result<SaleSpec> &r, qint64 saleId) {
         if (!r) {
             Problem p = dependencyProblem(r.error());
             if (saleId)
@@ -659,36 +691,53 @@ void ApiRoutes::createSale(const ExchangePtr &ex) {
         }
         qCInfo(lcBooking) << "created sale" << saleId << r->name << "with" << r->items.size()
                           << "items";
-        ex->sendJson(201,
-                     QJsonObject{{"id", saleId},
-                                 {"name", r->name},
-                                 {"per_user_limit", r->perUserLimit},
-                                 {"starts_at", isoTime(r->startsAtMs)},
-                                 {"ends_at", isoTime(r->endsAtMs)},
-                                 {"hold_seconds", r->holdSeconds},
-                                 {"admission_rate", r->admissionRate},
-                                 {"admission_burst", r->admissionBurst},
-                                 {"items", items}},
-                     {{"Location", "/api/v1/sales/" + QByteArray::number(saleId)}});
+        const QJsonObject sale{{"id", saleId},
+                               {"name", r->name},
+                               {"per_user_limit", r->perUserLimit},
+                               {"starts_at", isoTime(r->startsAtMs)},
+                               {"ends_at", isoTime(r->endsAtMs)},
+                               {"hold_seconds", r->holdSeconds},
+                               {"admission_rate", r->admissionRate},
+                               {"admission_burst", r->admissionBurst},
+                               {"items", items}};
+        // Answered once the audit row is written, so a 201 always has its row.
+        writeAudit(m_pg,
+                   {actor, QStringLiteral("sale.create"), saleId, QJsonValue(), sale,
+                    QJsonObject{{"via", "http"}}},
+                   [ex, sale, saleId](const Result<qint64> &) {
+                       ex->sendJson(201, sale,
+                                    {{"Location", "/api/v1/sales/" + QByteArray::number(saleId)}});
+                   });
     });
 }
 
 void ApiRoutes::warmSale(const ExchangePtr &ex, const QStringList &params) {
-    if (!authorizeAdmin(ex))
-        return;
     const qint64 saleId = parseId(params.value(0));
-    if (saleId == 0) {
-        ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
-        return;
-    }
-    m_catalog.warm(saleId, [ex, saleId](const Result<bool> &r) {
-        if (!r && r.error().code == ErrorCode::NotFound)
-            ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
-        else if (!r)
-            ex->sendProblem(dependencyProblem(r.error()));
-        else
-            ex->sendJson(200, QJsonObject{{"id", saleId}, {"warmed", *r}});
-    });
+    authorizeAdmin(
+        ex, admin::Role::Merchandiser, QStringLiteral("warm sales"),
+        [this, ex, saleId](const OperatorIdentity &who) {
+            if (saleId == 0) {
+                ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
+                return;
+            }
+            m_catalog.warm(saleId, [this, ex, saleId, actor = who.name](const Result<bool> &r) {
+                if (!r && r.error().code == ErrorCode::NotFound) {
+                    ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
+                    return;
+                }
+                if (!r) {
+                    ex->sendProblem(dependencyProblem(r.error()));
+                    return;
+                }
+                const bool warmed = *r;
+                writeAudit(m_pg,
+                           {actor, QStringLiteral("sale.warm"), saleId, QJsonValue(),
+                            QJsonObject{{"warmed", warmed}}, QJsonObject{{"via", "http"}}},
+                           [ex, saleId, warmed](const Result<qint64> &) {
+                               ex->sendJson(200, QJsonObject{{"id", saleId}, {"warmed", warmed}});
+                           });
+            });
+        });
 }
 
 void ApiRoutes::ready(const ExchangePtr &ex) {

@@ -4,6 +4,7 @@
 #include "admission/powchallenge.h"
 #include "api/metricsroute.h"
 #include "http/httpexchange.h"
+#include "protocol/adminprotocol.h"
 
 #include <functional>
 #include <optional>
@@ -12,6 +13,8 @@ namespace flashsale {
 
 class BookingService;
 class HttpServer;
+class OperatorAuthenticator;
+struct OperatorIdentity;
 class PgConnection;
 class RedisClient;
 class SaleCatalog;
@@ -35,6 +38,11 @@ public:
     // How many Redis and PostgreSQL connections of the process's API threads are down; /readyz
     // is 200 only when this thread's answer and this are both fine (optional).
     void setConnectionsDown(std::function<int()> down) { m_connectionsDown = std::move(down); }
+    // Checks the operators of the admin routes (POST /api/v1/admin/*); without it they answer
+    // 401. Owned by the caller, on this thread.
+    void setAdminAuthenticator(OperatorAuthenticator *authenticator) {
+        m_adminAuth = authenticator;
+    }
 
     // The problem for a non-accepted booking outcome.
     static Problem bookingProblem(const BookingOutcome &outcome);
@@ -49,6 +57,7 @@ private:
     void getSale(const ExchangePtr &ex, const QStringList &params);
     void reservation(const ExchangePtr &ex, const QStringList &params);
     void createSale(const ExchangePtr &ex);
+    void createSaleAs(const ExchangePtr &ex, const QString &actor);
     void warmSale(const ExchangePtr &ex, const QStringList &params);
     void ready(const ExchangePtr &ex);
     void problemType(const ExchangePtr &ex, const QStringList &params);
@@ -69,8 +78,12 @@ private:
     // trusted proxy.
     QByteArray clientIp(const ExchangePtr &ex) const;
 
-    // Sends 401 and returns false unless the request carries the admin bearer token.
-    bool authorizeAdmin(const ExchangePtr &ex) const;
+    // Logs the request's operator in (Authorization: Basic, or the bootstrap Bearer token) and
+    // calls `then` on this thread when their role is at least `needed`. Otherwise answers the
+    // problem itself: 401 unauthorized, 403 forbidden, 429 too-many-login-attempts (with
+    // Retry-After), 503 backend-unavailable. X-Flashsale-Actor is ignored.
+    void authorizeAdmin(const ExchangePtr &ex, admin::Role needed, const QString &what,
+                        std::function<void(const OperatorIdentity &)> then);
     // Runs the booking and answers with 202 or the problem.
     void submitBooking(const ExchangePtr &ex, const struct BookingRequest &request,
                        bool checkoutCode);
@@ -82,6 +95,7 @@ private:
     PgConnection &m_pg;
     StatsRecorder *m_stats = nullptr;
     std::function<int()> m_connectionsDown;
+    OperatorAuthenticator *m_adminAuth = nullptr;
     BuyerTokens m_tokens;
     PowChallenges m_pow;
     MetricsRoute m_metrics;

@@ -3,6 +3,8 @@
 #include "admin/adminservice.h"
 #include "admin/adminsession.h"
 #include "admin/buyerlive.h"
+#include "admin/loginthrottle.h"
+#include "admin/operatorauth.h"
 #include "api/apiroutes.h"
 #include "booking/bookingservice.h"
 #include "booking/salecatalog.h"
@@ -29,11 +31,12 @@ class ApiWorker final : public QObject {
 public:
     ApiWorker(const Config &config, const ConnectionLimits &limits,
               std::shared_ptr<std::atomic<int>> open, std::shared_ptr<std::atomic<int>> down,
-              int fd)
+              std::shared_ptr<LoginThrottle> throttle, int fd)
         : m_config(config)
         , m_limits(limits)
         , m_open(std::move(open))
         , m_down(std::move(down))
+        , m_throttle(std::move(throttle))
         , m_fd(fd) {}
 
     Q_INVOKABLE QString start() {
@@ -86,7 +89,9 @@ public:
         m_reconciler = std::make_unique<Reconciler>(*m_pg, *m_redis);
         m_admin =
             std::make_unique<AdminService>(m_config, *m_pg, *m_redis, *m_catalog, *m_reconciler);
-        m_adminHub = std::make_unique<AdminHub>(*m_admin, *m_collector, *m_pg,
+        m_authenticator = std::make_unique<OperatorAuthenticator>(m_config, *m_pg, *m_throttle);
+        m_routes->setAdminAuthenticator(m_authenticator.get());
+        m_adminHub = std::make_unique<AdminHub>(*m_admin, *m_collector, *m_pg, *m_authenticator,
                                                 m_config.maxAdminMessageBytes);
         m_buyers = std::make_unique<BuyerLiveHub>(*m_redis, *m_pg);
         m_http = std::make_unique<HttpServer>();
@@ -109,6 +114,7 @@ public:
     Q_INVOKABLE void stop() {
         m_http.reset(); // closes the listening socket and every connection
         m_adminHub.reset();
+        m_authenticator.reset();
         m_buyers.reset();
         m_admin.reset();
         m_reconciler.reset();
@@ -123,7 +129,8 @@ public:
     }
 
 private:
-    // The gate (ConnectionLimits::upgradeGate) let only known paths and valid tokens through.
+    // The gate (ConnectionLimits::upgradeGate) let only known paths through, and admin sockets
+    // only with a credential of the right form; the session checks it.
     void acceptWebSockets() {
         while (m_http && m_http->hasPendingWebSocketConnections()) {
             std::unique_ptr<QWebSocket> ws = m_http->nextPendingWebSocketConnection();
@@ -132,14 +139,18 @@ private:
             const QString path = ws->requestUrl().path();
             QStringList params;
             if (path == QLatin1String("/admin/v1/ws")) {
-                QString actor = QStringLiteral("admin@") + ws->peerAddress().toString();
-                const QString named =
-                    QString::fromUtf8(ws->request().rawHeader("X-Flashsale-Actor"))
-                        .simplified()
-                        .left(64);
-                if (!named.isEmpty())
-                    actor += QStringLiteral(" (%1)").arg(named);
-                m_adminHub->accept(std::move(ws), actor);
+                // X-Flashsale-Actor is ignored: the audit names the operator who logged in.
+                const auto credential =
+                    parseAuthorization(ws->request().rawHeader("Authorization"));
+                if (!credential) { // the gate refuses these; never let one through
+                    ws->close(QWebSocketProtocol::CloseCodePolicyViolated,
+                              QStringLiteral("unauthorized"));
+                    continue;
+                }
+                const QByteArray address =
+                    loginAddress(ws->peerAddress(), ws->request().rawHeader("X-Forwarded-For"),
+                                 m_config.trustedProxies);
+                m_adminHub->accept(std::move(ws), *credential, address);
             } else if (m_http->matchWebSocketRoute(path, &params)) {
                 m_buyers->accept(std::move(ws), params.value(0).toLongLong());
             } else {
@@ -153,6 +164,7 @@ private:
     const ConnectionLimits &m_limits;
     std::shared_ptr<std::atomic<int>> m_open;
     std::shared_ptr<std::atomic<int>> m_down;
+    std::shared_ptr<LoginThrottle> m_throttle;
     bool m_redisUp = false;
     bool m_pgUp = false;
     int m_fd;
@@ -166,6 +178,7 @@ private:
     std::unique_ptr<StatsCollector> m_collector;
     std::unique_ptr<Reconciler> m_reconciler;
     std::unique_ptr<AdminService> m_admin;
+    std::unique_ptr<OperatorAuthenticator> m_authenticator;
     std::unique_ptr<AdminHub> m_adminHub;
     std::unique_ptr<BuyerLiveHub> m_buyers;
     std::unique_ptr<HttpServer> m_http;
@@ -175,7 +188,8 @@ ApiServer::ApiServer(const Config &config, QObject *parent)
     : QObject(parent)
     , m_config(config)
     , m_open(std::make_shared<std::atomic<int>>(0))
-    , m_down(std::make_shared<std::atomic<int>>(0)) {
+    , m_down(std::make_shared<std::atomic<int>>(0))
+    , m_throttle(std::make_shared<LoginThrottle>(config.maxFailedLogins)) {
     m_limits.maxConnections = config.maxConnections;
     m_limits.idleTimeoutMs = config.idleTimeoutMs;
     m_limits.requestTimeoutMs = config.requestTimeoutMs;
@@ -187,24 +201,22 @@ ApiServer::ApiServer(const Config &config, QObject *parent)
         const QByteArray path =
             target.left(target.indexOf('?') < 0 ? target.size() : target.indexOf('?'));
         if (path == "/admin/v1/ws") {
+            // Only the credential's form here: the gate is synchronous and sees no address.
+            // The session checks it (argon2 off the event loop) and counts failures per
+            // address before it reads any message (AdminSession).
             QByteArray auth;
             for (const auto &h : headers)
                 if (h.first == "authorization")
                     auth = h.second;
-            // Compare digests, so the time taken says nothing about the token.
-            const QByteArray want = "Bearer " + token.toUtf8();
-            const bool ok = !token.isEmpty()
-                            && QCryptographicHash::hash(auth, QCryptographicHash::Sha256)
-                                   == QCryptographicHash::hash(want, QCryptographicHash::Sha256);
-            if (ok)
+            auto credential = parseAuthorization(auth);
+            QString refusal = credential ? QString() : credential.error();
+            if (credential && credential->kind == LoginCredential::Kind::Bearer && token.isEmpty())
+                refusal = QStringLiteral("No bootstrap admin token is configured; log in as an "
+                                         "operator with Authorization: Basic.");
+            if (refusal.isEmpty())
                 return std::nullopt;
-            return Problem::make(401, QStringLiteral("unauthorized"),
-                                 token.isEmpty()
-                                     ? QStringLiteral("The admin endpoint is off: no admin token "
-                                                      "is configured.")
-                                     : QStringLiteral("Send Authorization: Bearer <admin token> "
-                                                      "with the WebSocket handshake."))
-                .header("WWW-Authenticate", "Bearer realm=\"flashsale-admin\"");
+            return Problem::make(401, QStringLiteral("unauthorized"), refusal)
+                .header("WWW-Authenticate", "Basic realm=\"flashsale-admin\", charset=\"UTF-8\"");
         }
         const QList<QByteArray> parts = path.split('/');
         // "", "api", "v1", "sales", id, "live"
@@ -246,7 +258,7 @@ Result<quint16> ApiServer::start() {
         }
         auto *thread = new QThread(this);
         thread->setObjectName(QStringLiteral("api-%1").arg(i));
-        auto *worker = new ApiWorker(m_config, m_limits, m_open, m_down, *fd);
+        auto *worker = new ApiWorker(m_config, m_limits, m_open, m_down, m_throttle, *fd);
         worker->moveToThread(thread);
         connect(thread, &QThread::finished, worker, &QObject::deleteLater);
         thread->start();

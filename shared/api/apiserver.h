@@ -14,6 +14,7 @@
 namespace flashsale {
 
 class ApiWorker;
+class LoginThrottle;
 
 // The API role: N threads, each with its own SO_REUSEPORT listening socket on one port, its own
 // QHttpServer, Redis connection and PostgreSQL connection, all driven by that thread's event
@@ -35,7 +36,8 @@ private:
     const Config &m_config;
     ConnectionLimits m_limits;
     std::shared_ptr<std::atomic<int>> m_open;
-    std::shared_ptr<std::atomic<int>> m_down; // Redis/PostgreSQL connections of threads not up
+    std::shared_ptr<std::atomic<int>> m_down;  // Redis/PostgreSQL connections of threads not up
+    std::shared_ptr<LoginThrottle> m_throttle; // failed admin logins, shared by every thread
     QList<QThread *> m_threads;
     QList<ApiWorker *> m_workers;
 };

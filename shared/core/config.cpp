@@ -341,6 +341,20 @@ QList<Option> options() {
                 QStringLiteral("Largest admin WebSocket message; larger ones get a typed error."),
                 QStringLiteral("bytes"), intSetter(&Config::maxAdminMessageBytes, 1024, 1 << 24),
                 intShow(&Config::maxAdminMessageBytes)};
+    o << Option{QStringLiteral("max-failed-logins"),
+                QStringLiteral("Failed admin logins per minute from one address before it gets "
+                               "429 too-many-login-attempts."),
+                QStringLiteral("n"), intSetter(&Config::maxFailedLogins, 1, 1000000),
+                intShow(&Config::maxFailedLogins)};
+    o << Option{QStringLiteral("bootstrap-operator-file"),
+                QStringLiteral("When no operator exists, create operator 'admin' (role admin) "
+                               "and write its random password to this file (mode 0600)."),
+                QStringLiteral("path"),
+                [](Config &c, const QString &v) -> QString {
+                    c.bootstrapOperatorFile = v;
+                    return {};
+                },
+                [](const Config &) { return QStringLiteral("(none)"); }};
     return o;
 }
 

@@ -63,6 +63,11 @@ struct Config {
     int warmupSeconds = 60;    // a sale is written to Redis this long before it starts
     int reconcileIntervalSeconds = 60; // dry-run reconciliation of live sales (0 = never)
     int maxAdminMessageBytes = 65536;  // larger admin frames get a typed error
+    // Operator accounts (docs/ADMIN_PROTOCOL.md, "Logging in").
+    int maxFailedLogins = 10; // failed admin logins per minute per address; then 429
+    // With no operator yet, the api role creates "admin" (role admin) with a random password
+    // written to this file, mode 0600 (empty: no bootstrap operator).
+    QString bootstrapOperatorFile;
 
     // Admission: buyer tokens, proof of work, rate limits (docs/ADMISSION.md).
     QString buyerTokenSecret; // HS256 key of buyer tokens and of proof-of-work challenges

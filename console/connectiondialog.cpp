@@ -93,7 +93,7 @@ ConnectionDialog::ConnectionDialog(QWidget *parent)
     m_caFile->setObjectName(QStringLiteral("caFile"));
     m_caFile->setPlaceholderText(tr("system certificates only"));
     m_caFile->setToolTip(tr("A PEM file of CA certificates to trust for wss:// besides the "
-                            "system's, such as the local stack's .flashsale/tls/ca.pem."));
+                            "system's, such as the local stack's .flashsale/tls/ca.crt."));
     m_browse = new QPushButton(tr("Bro&wse…"), this);
     m_browse->setObjectName(QStringLiteral("browseCaFile"));
     connect(m_browse, &QPushButton::clicked, this, &ConnectionDialog::browseCaFile);

@@ -13,6 +13,7 @@
 #include "connectiondialog.h"
 #include "connectionstatus.h"
 #include "consolesettings.h"
+#include "credentialstore.h"
 #include "dashboardwidget.h"
 #include "mainwindow.h"
 #include "protocol/adminclient.h"
@@ -30,6 +31,7 @@
 #include <QAction>
 #include <QComboBox>
 #include <QDateTimeEdit>
+#include <QDir>
 #include <QDoubleSpinBox>
 #include <QFile>
 #include <QGroupBox>
@@ -167,6 +169,61 @@ private:
         if (!w->selectSale(m_preexisting))
             return nullptr;
         return w;
+    }
+
+    // keychainRemembersTheLoginWithASecretService, in the child with GNOME Keyring.
+    void keychainChild() {
+        QSettings().clear();
+        // A login through the dialog stores the password in the keychain...
+        auto first = std::make_unique<MainWindow>(ConsoleSettings::load(QProcessEnvironment()));
+        first->show();
+        ConnectionDialog *d = first->showConnectionDialog();
+        d->findChild<QLineEdit *>("url")->setText(adminUrl().toString());
+        d->findChild<QLineEdit *>("operator")->setText(QString::fromLatin1(kMerchandiser.name));
+        d->findChild<QLineEdit *>("password")->setText(QString::fromLatin1(kMerchandiser.password));
+        d->accept();
+        QTRY_VERIFY_WITH_TIMEOUT(
+            first->statusBar()->currentMessage().contains("stored in the system keychain"), 10000);
+        QVERIFY2(first->keychainNote().isEmpty(), qPrintable(first->keychainNote()));
+        QVERIFY(!settingsFile().contains(kMerchandiser.password));
+        std::optional<CredentialStore::Outcome> stored;
+        first->keychain()->read(CredentialStore::account(QString::fromLatin1(kMerchandiser.name),
+                                                         adminUrl().authority()),
+                                first.get(),
+                                [&stored](const CredentialStore::Outcome &o) { stored = o; });
+        QTRY_VERIFY_WITH_TIMEOUT(stored.has_value(), 10000);
+        QCOMPARE(stored->status, CredentialStore::Status::Ok);
+        QCOMPARE(stored->secret, QString::fromLatin1(kMerchandiser.password));
+        first.reset();
+
+        // ... and the next start logs in with it, asking nothing.
+        auto next = std::make_unique<MainWindow>(ConsoleSettings::load(QProcessEnvironment()));
+        next->show();
+        next->start();
+        QTRY_VERIFY_WITH_TIMEOUT(
+            next->operatorLabel()->text().contains(QStringLiteral("ops-merch · merchandiser")),
+            10000);
+        QVERIFY(!next->connectionDialog());
+        next.reset();
+
+        // An old clear-text token moves into the keychain, out of the file.
+        {
+            QSettings s;
+            s.setValue(QStringLiteral("connection/token"),
+                       QString::fromLatin1(Backend::kAdminToken));
+        }
+        auto migrated = std::make_unique<MainWindow>(ConsoleSettings::load(QProcessEnvironment()));
+        migrated->show();
+        migrated->start();
+        QTRY_VERIFY_WITH_TIMEOUT(
+            migrated->operatorLabel()->text().contains(QStringLiteral("bootstrap · admin")), 10000);
+        QVERIFY(!settingsFile().contains(Backend::kAdminToken));
+        stored.reset();
+        migrated->keychain()->read(CredentialStore::account({}, adminUrl().authority()),
+                                   migrated.get(),
+                                   [&stored](const CredentialStore::Outcome &o) { stored = o; });
+        QTRY_VERIFY_WITH_TIMEOUT(stored.has_value(), 10000);
+        QCOMPARE(stored->secret, QString::fromLatin1(Backend::kAdminToken));
     }
 
     SaleDialog *freshSaleDialog() {
@@ -478,6 +535,43 @@ private Q_SLOTS:
             QVERIFY(w->connectionDialog() && w->connectionDialog()->isVisible());
             QVERIFY(authorizations.isEmpty());
         }
+    }
+
+    // The keychain against a real Secret Service: GNOME Keyring on a private D-Bus session bus,
+    // in a child run of this one function (the session bus is per process, and this process
+    // runs the tests above without one).
+    void keychainRemembersTheLoginWithASecretService() {
+        if (qEnvironmentVariableIsSet("FLASHSALE_TEST_KEYRING_CHILD")) {
+            keychainChild();
+            return;
+        }
+        QTemporaryDir home;
+        QVERIFY(home.isValid());
+        QVERIFY(QDir(home.path()).mkpath(QStringLiteral("run")));
+        QFile::setPermissions(home.filePath(QStringLiteral("run")),
+                              QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("FLASHSALE_TEST_KEYRING_CHILD"), QStringLiteral("1"));
+        env.insert(QStringLiteral("HOME"), home.path());
+        env.insert(QStringLiteral("XDG_DATA_HOME"), home.filePath(QStringLiteral("data")));
+        env.insert(QStringLiteral("XDG_RUNTIME_DIR"), home.filePath(QStringLiteral("run")));
+        env.remove(QStringLiteral("DBUS_SESSION_BUS_ADDRESS"));
+        QProcess child;
+        child.setProcessEnvironment(env);
+        child.setProcessChannelMode(QProcess::MergedChannels);
+        // The keyring is created unlocked with this password, read from stdin.
+        child.start(QStringLiteral("dbus-run-session"),
+                    {QStringLiteral("--"), QStringLiteral("sh"), QStringLiteral("-c"),
+                     QStringLiteral("printf %s tst-console-keyring | gnome-keyring-daemon --unlock "
+                                    "--components=secrets >/dev/null && exec \"$0\" \"$1\""),
+                     QCoreApplication::applicationFilePath(),
+                     QStringLiteral("keychainRemembersTheLoginWithASecretService")});
+        QVERIFY2(child.waitForFinished(180000), "the child run did not finish");
+        const QByteArray out = child.readAll();
+        QVERIFY2(child.exitStatus() == QProcess::NormalExit && child.exitCode() == 0,
+                 out.constData());
+        QVERIFY2(out.contains("PASS   : TestConsole::keychainRemembersTheLoginWithASecretService"),
+                 out.constData());
     }
 
     void saleDialogValidatesLocally_data() {

@@ -2,7 +2,10 @@
 // admin WebSocket. Run it while a booking load runs (deploy/bench/admin-latency does both) to
 // check that every operation answers within 100 ms under load.
 //
-//   flashsale-admin-bench --url ws://127.0.0.1:8080/admin/v1/ws --token T --sale ID [--rounds N]
+//   flashsale-admin-bench --url ws://127.0.0.1:8080/admin/v1/ws --sale ID [--rounds N]
+//
+// It logs in as $FLASHSALE_OPERATOR with $FLASHSALE_OPERATOR_PASSWORD, or else with the
+// bootstrap token $FLASHSALE_ADMIN_TOKEN (secrets by environment, never argv).
 //
 // Each round sends, in turn: ping, sale.list, sale.get, sale.adjust (+1 then -1), audit.list,
 // reconcile.list, reconcile.run (dry run of --sale), sale.create (a 10-unit sale),
@@ -44,7 +47,6 @@ int main(int argc, char **argv) {
     p.addHelpOption();
     p.addOption(
         {QStringLiteral("url"), QStringLiteral("Admin WebSocket URL."), QStringLiteral("url")});
-    p.addOption({QStringLiteral("token"), QStringLiteral("Admin token."), QStringLiteral("token")});
     p.addOption(
         {QStringLiteral("sale"), QStringLiteral("Sale to operate on."), QStringLiteral("id")});
     p.addOption({QStringLiteral("rounds"), QStringLiteral("Rounds (default 50)."),
@@ -137,7 +139,9 @@ int main(int argc, char **argv) {
         }
     });
     client.open(QUrl(p.value(QStringLiteral("url"))),
-                AdminClient::Credentials{{}, {}, p.value(QStringLiteral("token"))});
+                AdminClient::Credentials{qEnvironmentVariable("FLASHSALE_OPERATOR"),
+                                         qEnvironmentVariable("FLASHSALE_OPERATOR_PASSWORD"),
+                                         qEnvironmentVariable("FLASHSALE_ADMIN_TOKEN")});
     if (app.exec() != 0)
         return 1;
     double worst = 0;

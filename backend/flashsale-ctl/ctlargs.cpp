@@ -5,6 +5,7 @@
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QRandomGenerator>
 #include <QRegularExpression>
 
 namespace flashsale::ctl {
@@ -33,10 +34,15 @@ const QList<OptionSpec> &globalOptions() {
          QStringLiteral("admin WebSocket URL (ws://host:port/admin/v1/ws), or an http:// API base "
                         "URL; default $FLASHSALE_ADMIN_URL, else $FLASHSALE_API_URL, else %1")
              .arg(QLatin1String(kDefaultAdminUrl))},
-        {QStringLiteral("token"), QStringLiteral("TOKEN"),
-         QStringLiteral("admin token; default $FLASHSALE_ADMIN_TOKEN")},
-        {QStringLiteral("actor"), QStringLiteral("NAME"),
-         QStringLiteral("who you are, for the audit log; default $USER")},
+        {QStringLiteral("operator"), QStringLiteral("NAME"),
+         QStringLiteral("log in as this operator; default $FLASHSALE_OPERATOR. Without one, the "
+                        "bootstrap token $FLASHSALE_ADMIN_TOKEN is used")},
+        {QStringLiteral("password-file"), QStringLiteral("FILE"),
+         QStringLiteral("the operator's password: the file's first line (- reads stdin); default "
+                        "$FLASHSALE_OPERATOR_PASSWORD. Never given on the command line")},
+        {QStringLiteral("ca-file"), QStringLiteral("FILE"),
+         QStringLiteral("PEM CA certificates trusted for wss:// besides the system ones (the "
+                        "local stack's CA); default $FLASHSALE_CA_FILE")},
         {QStringLiteral("json"),
          {},
          QStringLiteral("machine output: the raw result object(s), one JSON document per line")},
@@ -168,6 +174,37 @@ const QList<CommandSpec> &commandSpecs() {
           {QStringLiteral("limit"), QStringLiteral("N"), QStringLiteral("at most N (1-500)")},
           {QStringLiteral("before-id"), QStringLiteral("ID"),
            QStringLiteral("entries older than this one (paging)")}}},
+        {QStringLiteral("operator list"),
+         Op::OperatorList,
+         {},
+         QStringLiteral("list operators and their roles (role admin)"),
+         {}},
+        {QStringLiteral("operator create"),
+         Op::OperatorCreate,
+         QStringLiteral("NAME"),
+         QStringLiteral("create an operator (a password is generated unless given)"),
+         {{QStringLiteral("role"), QStringLiteral("ROLE"),
+           QStringLiteral("viewer, merchandiser or admin")},
+          {QStringLiteral("new-password-file"), QStringLiteral("FILE"),
+           QStringLiteral("the new password: the file's first line (- reads stdin); at least 12 "
+                          "characters")}}},
+        {QStringLiteral("operator set-role"),
+         Op::OperatorSetRole,
+         QStringLiteral("NAME"),
+         QStringLiteral("change an operator's role (their sessions end)"),
+         {{QStringLiteral("role"), QStringLiteral("ROLE"),
+           QStringLiteral("viewer, merchandiser or admin")}}},
+        {QStringLiteral("operator rotate"),
+         Op::OperatorRotatePassword,
+         QStringLiteral("NAME"),
+         QStringLiteral("set a new password (generated unless given); sessions end"),
+         {{QStringLiteral("new-password-file"), QStringLiteral("FILE"),
+           QStringLiteral("the new password: the file's first line (- reads stdin)")}}},
+        {QStringLiteral("operator disable"),
+         Op::OperatorDisable,
+         QStringLiteral("NAME"),
+         QStringLiteral("disable an operator (their sessions end)"),
+         {}},
         {QStringLiteral("ping"),
          Op::Ping,
          {},
@@ -238,6 +275,38 @@ bool globalTakesValue(const QString &token) {
         if (o.name == name)
             return !o.value.isEmpty();
     return false;
+}
+
+// A secret from a file's first line ("-": standard input), without the line end.
+[[nodiscard]] std::expected<QString, QString> readSecret(const QString &option, const QString &path,
+                                                         const SecretSources &sources) {
+    QByteArray data;
+    if (path == QLatin1String("-")) {
+        if (!sources.readStdin)
+            return std::unexpected(QStringLiteral("--%1 -: no standard input").arg(option));
+        data = sources.readStdin();
+    } else {
+        QFile file(path);
+        if (!file.open(QIODevice::ReadOnly))
+            return std::unexpected(
+                QStringLiteral("cannot read --%1 %2: %3").arg(option, path, file.errorString()));
+        data = file.read(64 * 1024);
+    }
+    const qsizetype eol = data.indexOf('\n');
+    QByteArray line = eol < 0 ? data : data.left(eol);
+    if (line.endsWith('\r'))
+        line.chop(1);
+    if (line.isEmpty())
+        return std::unexpected(QStringLiteral("--%1 %2 is empty").arg(option, path));
+    return QString::fromUtf8(line);
+}
+
+// 24 random bytes from the operating system's CSPRNG, base64url: 32 characters.
+QString generatePassword() {
+    QByteArray raw(24, Qt::Uninitialized);
+    QRandomGenerator::system()->fillRange(reinterpret_cast<quint32 *>(raw.data()), raw.size() / 4);
+    return QString::fromLatin1(
+        raw.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals));
 }
 
 [[nodiscard]] std::expected<QJsonArray, QString> readItemsFile(const QString &path) {
@@ -334,15 +403,20 @@ private:
     ArgsBuilder b(parser, nowMs);
     QJsonObject args;
 
+    const bool needsName = spec.operands == QLatin1String("NAME");
     const bool needsId = spec.operands == QLatin1String("ID");
     const bool optionalId = spec.operands == QLatin1String("[ID]");
-    const qsizetype maxOperands = (needsId || optionalId) ? 1 : 0;
+    const qsizetype maxOperands = (needsId || optionalId || needsName) ? 1 : 0;
     if (operands.size() > maxOperands)
         return std::unexpected(QStringLiteral("%1: unexpected argument \"%2\"")
                                    .arg(spec.words, operands.value(maxOperands)));
     if (needsId && operands.isEmpty())
         return std::unexpected(QStringLiteral("%1 needs an ID").arg(spec.words));
-    if (!operands.isEmpty()) {
+    if (needsName && operands.isEmpty())
+        return std::unexpected(QStringLiteral("%1 needs an operator NAME").arg(spec.words));
+    if (needsName) {
+        args.insert(QStringLiteral("name"), operands.first());
+    } else if (!operands.isEmpty()) {
         const QString key = spec.op == Op::ScheduleCancel ? QStringLiteral("schedule_id")
                                                           : QStringLiteral("sale_id");
         auto id = parseId(operands.first(), QStringLiteral("ID"));
@@ -429,6 +503,11 @@ private:
     case Op::ReconcileList:
         b.integer(args, QStringLiteral("limit"), QStringLiteral("limit"));
         break;
+    case Op::OperatorCreate:
+    case Op::OperatorSetRole:
+        b.require(QStringLiteral("role"));
+        b.string(args, QStringLiteral("role"), QStringLiteral("role"));
+        break;
     case Op::AuditList:
         b.id(args, QStringLiteral("sale"), QStringLiteral("sale_id"));
         b.integer(args, QStringLiteral("limit"), QStringLiteral("limit"));
@@ -483,8 +562,14 @@ QString usageText() {
         "  1  the server answered with an error (printed as \"error: CODE: MESSAGE\"), or timed "
         "out\n"
         "  2  usage error; nothing was sent\n"
-        "  3  cannot connect, the admin token was refused, or the connection dropped\n"
-        "  4  reconcile found drift\n");
+        "  3  cannot connect, the login was refused, or the connection dropped\n"
+        "  4  reconcile found drift\n"
+        "\n"
+        "Logging in: --operator NAME with the password from --password-file or\n"
+        "$FLASHSALE_OPERATOR_PASSWORD (HTTP Basic on the handshake), or else the bootstrap token\n"
+        "$FLASHSALE_ADMIN_TOKEN. Secrets are never taken as command-line values: argv is visible\n"
+        "to every user in ps. Credentials go over ws:// only to loopback; use wss:// (and\n"
+        "--ca-file for the local stack's CA) for any other host.\n");
     return out;
 }
 
@@ -561,7 +646,8 @@ std::expected<qint64, QString> parseDuration(const QString &spec) {
 }
 
 std::expected<Invocation, QString> parseInvocation(const QStringList &arguments,
-                                                   const QProcessEnvironment &env, qint64 nowMs) {
+                                                   const QProcessEnvironment &env, qint64 nowMs,
+                                                   const SecretSources &sources) {
     // Find the command words: the first arguments that are neither options nor the values of
     // global options.
     QStringList words;
@@ -638,11 +724,32 @@ std::expected<Invocation, QString> parseInvocation(const QStringList &arguments,
     if (!url)
         return std::unexpected(QStringLiteral("--url: ") + url.error());
     inv.url = *url;
-    inv.token = parser.isSet(QStringLiteral("token"))
-                    ? parser.value(QStringLiteral("token"))
-                    : env.value(QStringLiteral("FLASHSALE_ADMIN_TOKEN"));
-    inv.actor = parser.isSet(QStringLiteral("actor")) ? parser.value(QStringLiteral("actor"))
-                                                      : env.value(QStringLiteral("USER"));
+    inv.operatorName = parser.isSet(QStringLiteral("operator"))
+                           ? parser.value(QStringLiteral("operator"))
+                           : env.value(QStringLiteral("FLASHSALE_OPERATOR"));
+    if (!inv.operatorName.isEmpty()) {
+        if (parser.isSet(QStringLiteral("password-file"))) {
+            auto password = readSecret(QStringLiteral("password-file"),
+                                       parser.value(QStringLiteral("password-file")), sources);
+            if (!password)
+                return std::unexpected(password.error());
+            inv.password = *password;
+        } else {
+            inv.password = env.value(QStringLiteral("FLASHSALE_OPERATOR_PASSWORD"));
+        }
+        if (inv.password.isEmpty())
+            return std::unexpected(
+                QStringLiteral("--operator %1 needs a password: --password-file FILE or "
+                               "$FLASHSALE_OPERATOR_PASSWORD")
+                    .arg(inv.operatorName));
+    } else if (parser.isSet(QStringLiteral("password-file"))) {
+        return std::unexpected(QStringLiteral("--password-file goes with --operator NAME"));
+    } else {
+        inv.token = env.value(QStringLiteral("FLASHSALE_ADMIN_TOKEN"));
+    }
+    inv.caFile = parser.isSet(QStringLiteral("ca-file"))
+                     ? parser.value(QStringLiteral("ca-file"))
+                     : env.value(QStringLiteral("FLASHSALE_CA_FILE"));
     inv.json = parser.isSet(QStringLiteral("json"));
     if (parser.isSet(QStringLiteral("timeout-ms"))) {
         auto t = parseInteger(parser.value(QStringLiteral("timeout-ms")),
@@ -660,6 +767,23 @@ std::expected<Invocation, QString> parseInvocation(const QStringList &arguments,
     if (!args)
         return std::unexpected(args.error());
     inv.args = *args;
+    if (spec->op == Op::OperatorCreate || spec->op == Op::OperatorRotatePassword) {
+        if (parser.isSet(QStringLiteral("new-password-file"))) {
+            auto password = readSecret(QStringLiteral("new-password-file"),
+                                       parser.value(QStringLiteral("new-password-file")), sources);
+            if (!password)
+                return std::unexpected(password.error());
+            if (parser.value(QStringLiteral("new-password-file")) == QLatin1String("-")
+                && parser.value(QStringLiteral("password-file")) == QLatin1String("-"))
+                return std::unexpected(
+                    QStringLiteral("--password-file and --new-password-file cannot both read "
+                                   "stdin"));
+            inv.args.insert(QStringLiteral("password"), *password);
+        } else {
+            inv.generatedPassword = generatePassword();
+            inv.args.insert(QStringLiteral("password"), inv.generatedPassword);
+        }
+    }
 
     if (spec->op == Op::StatsSubscribe)
         inv.watch = parser.isSet(QStringLiteral("watch"));

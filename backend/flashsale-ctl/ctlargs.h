@@ -9,6 +9,7 @@
 #include <QUrl>
 
 #include <expected>
+#include <functional>
 
 // Command-line parsing for flashsale-ctl, kept free of I/O on the network so that it can be
 // tested on its own: turns argv into one admin operation with its JSON args.
@@ -19,7 +20,7 @@ enum ExitCode {
     kExitOk = 0,
     kExitServerError = 1, // the server answered with a typed error (or did not answer in time)
     kExitUsage = 2,       // bad command line; nothing was sent
-    kExitConnect = 3,     // cannot connect, the token was refused, or the link dropped
+    kExitConnect = 3,     // cannot connect, the login was refused, or the link dropped
     kExitDrift = 4,       // reconcile: the report found drift
 };
 
@@ -31,8 +32,12 @@ struct Invocation {
     QString helpText; // set when help is true
 
     QUrl url;
+    // The login: an operator with a password (HTTP Basic), else the bootstrap token (Bearer).
+    // Secrets come from files, stdin or the environment, never from argv.
+    QString operatorName;
+    QString password;
     QString token;
-    QString actor;
+    QString caFile; // extra CA certificates for wss://
     bool json = false;
     int timeoutMs = 10000;
 
@@ -43,13 +48,26 @@ struct Invocation {
     // stats: keep printing (watch) until `count` events (0 = until interrupted).
     bool watch = false;
     int count = 0; // stats --count, ping --count
+
+    // operator create / rotate without --new-password-file: the password generated here (and
+    // already in args), printed once after the server accepted it.
+    QString generatedPassword;
+};
+
+// Where secrets are read from; tests pass their own stdin.
+struct SecretSources {
+    std::function<QByteArray()> readStdin; // all of standard input
 };
 
 // Parses `arguments` (argv, program name first). `env` supplies FLASHSALE_ADMIN_URL,
-// FLASHSALE_API_URL, FLASHSALE_ADMIN_TOKEN and USER; `nowMs` anchors relative times. Files
-// named by --items are read here. Fails with a one-line message meant for a human (exit 2).
-[[nodiscard]] std::expected<Invocation, QString>
-parseInvocation(const QStringList &arguments, const QProcessEnvironment &env, qint64 nowMs);
+// FLASHSALE_API_URL, FLASHSALE_OPERATOR, FLASHSALE_OPERATOR_PASSWORD, FLASHSALE_ADMIN_TOKEN and
+// FLASHSALE_CA_FILE; `nowMs` anchors relative times. Files named by --items, --password-file
+// and --new-password-file are read here ("-" reads `sources.readStdin`). Fails with a one-line
+// message meant for a human (exit 2).
+[[nodiscard]] std::expected<Invocation, QString> parseInvocation(const QStringList &arguments,
+                                                                 const QProcessEnvironment &env,
+                                                                 qint64 nowMs,
+                                                                 const SecretSources &sources = {});
 
 // The full --help text: commands, options and exit codes.
 QString usageText();

@@ -141,6 +141,20 @@ QString formatSchedules(const QJsonArray &schedules) {
     return t.render();
 }
 
+QString formatOperators(const QJsonArray &operators) {
+    if (operators.isEmpty())
+        return QStringLiteral("no operators\n");
+    TextTable t({s("NAME"), s("ROLE"), s("CREATED_AT"), s("CREATED_BY"), s("PASSWORD_CHANGED_AT"),
+                 s("DISABLED_AT")});
+    for (const QJsonValue &v : operators) {
+        const QJsonObject o = v.toObject();
+        t.addRow({cell(o, "name"), cell(o, "role"), formatTime(o.value(s("created_at"))),
+                  cell(o, "created_by"), formatTime(o.value(s("password_changed_at"))),
+                  formatTime(o.value(s("disabled_at")))});
+    }
+    return t.render();
+}
+
 QString formatStats(const QJsonObject &st) {
     QString out;
     const QJsonValue at = st.value(s("at_ms"));

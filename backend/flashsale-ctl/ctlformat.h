@@ -30,6 +30,7 @@ QString formatStats(const QJsonObject &stats);        // one stats event
 QString formatReconcile(const QJsonObject &report);   // reconcile.run: checks and repairs
 QString formatReconcileRuns(const QJsonArray &runs);  // reconcile.list
 QString formatAudit(const QJsonArray &entries);       // audit.list
+QString formatOperators(const QJsonArray &operators); // operator.list and the other operator.*
 
 // ping: round trips in ms (any order), the clock skew and the server's version.
 QString formatPing(const QString &url, QList<double> roundTripsMs, qint64 skewMs,

@@ -44,14 +44,24 @@ CtlRun::CtlRun(Invocation invocation, QObject *parent)
     m_deadline.setSingleShot(true);
     connect(&m_client, &AdminClient::stateChanged, this, &CtlRun::onState);
     connect(&m_client, &AdminClient::event, this, &CtlRun::onEvent);
-    connect(&m_client, &AdminClient::refused, this, [this](int status, const QString &) {
+    connect(&m_client, &AdminClient::refused, this, [this](int status, const QString &message) {
         m_refused = true;
-        printError(
-            QStringLiteral("error: the server refused the admin token (HTTP %1)%2\n")
-                .arg(status)
-                .arg(m_inv.token.isEmpty()
-                         ? QStringLiteral("; no token was given (--token or FLASHSALE_ADMIN_TOKEN)")
-                         : QStringLiteral("; check --token or FLASHSALE_ADMIN_TOKEN")));
+        if (status == 0) {
+            printError(QStringLiteral("error: %1\n").arg(message));
+        } else {
+            const QString who =
+                !m_inv.operatorName.isEmpty()
+                    ? QStringLiteral("operator %1; check --password-file or "
+                                     "FLASHSALE_OPERATOR_PASSWORD")
+                          .arg(m_inv.operatorName)
+                : m_inv.token.isEmpty()
+                    ? QStringLiteral("no credential was given: --operator NAME with "
+                                     "--password-file, or FLASHSALE_ADMIN_TOKEN")
+                    : QStringLiteral("the bootstrap token FLASHSALE_ADMIN_TOKEN");
+            printError(QStringLiteral("error: the server refused the login (HTTP %1: %2) for %3\n")
+                           .arg(status)
+                           .arg(message, who));
+        }
         finish(kExitConnect);
     });
 }
@@ -61,7 +71,9 @@ void CtlRun::start() {
         failConnect(QStringLiteral("no connection within %1 ms").arg(m_inv.timeoutMs));
     });
     m_deadline.start(m_inv.timeoutMs);
-    m_client.open(m_inv.url, AdminClient::Credentials{{}, {}, m_inv.token});
+    m_client.setCaFile(m_inv.caFile);
+    m_client.open(m_inv.url,
+                  AdminClient::Credentials{m_inv.operatorName, m_inv.password, m_inv.token});
 }
 
 void CtlRun::interrupt() {
@@ -161,7 +173,10 @@ void CtlRun::onReply(const AdminClient::Reply &r) {
     if (m_inv.op == Op::ReconcileRun && !r.result.value(QStringLiteral("ok")).toBool())
         code = kExitDrift;
     if (m_inv.json) {
-        print(formatJsonLine(r.result));
+        QJsonObject out = r.result;
+        if (!m_inv.generatedPassword.isEmpty())
+            out.insert(QStringLiteral("generated_password"), m_inv.generatedPassword);
+        print(formatJsonLine(out));
         finish(code);
         return;
     }
@@ -206,6 +221,20 @@ void CtlRun::onReply(const AdminClient::Reply &r) {
     case Op::AuditList:
         print(formatAudit(res.value(QStringLiteral("entries")).toArray()));
         break;
+    case Op::OperatorList:
+        print(formatOperators(res.value(QStringLiteral("operators")).toArray()));
+        break;
+    case Op::OperatorCreate:
+    case Op::OperatorSetRole:
+    case Op::OperatorRotatePassword:
+    case Op::OperatorDisable: {
+        const QJsonObject op = res.value(QStringLiteral("operator")).toObject();
+        print(formatOperators(QJsonArray{op}));
+        if (!m_inv.generatedPassword.isEmpty())
+            print(QStringLiteral("password of %1 (shown once; store it now): %2\n")
+                      .arg(formatCell(op.value(QStringLiteral("name"))), m_inv.generatedPassword));
+        break;
+    }
     default:
         print(formatJsonLine(res));
         break;

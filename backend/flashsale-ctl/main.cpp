@@ -6,6 +6,7 @@
 
 #include <QCoreApplication>
 #include <QDateTime>
+#include <QFile>
 #include <QSocketNotifier>
 
 #include <csignal>
@@ -28,9 +29,15 @@ int main(int argc, char **argv) {
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("flashsale-ctl"));
 
+    SecretSources sources;
+    sources.readStdin = [] {
+        QFile in;
+        (void)in.open(stdin, QIODevice::ReadOnly);
+        return in.readLine(64 * 1024);
+    };
     auto invocation =
         parseInvocation(QCoreApplication::arguments(), QProcessEnvironment::systemEnvironment(),
-                        QDateTime::currentMSecsSinceEpoch());
+                        QDateTime::currentMSecsSinceEpoch(), sources);
     if (!invocation) {
         std::fprintf(stderr, "flashsale-ctl: %s\nTry 'flashsale-ctl --help'.\n",
                      qUtf8Printable(invocation.error()));

@@ -87,6 +87,8 @@ fs_server_start() {
   ready="$(fs_server_ready_file "$home" "$name")"
   log="$(fs_server_log "$home" "$name")"
   fs_server_env env
+  # With no operator yet, the api role creates "admin" and writes its password here (0600).
+  env+=("FLASHSALE_BOOTSTRAP_OPERATOR_FILE=$home/bootstrap-operator")
   fs_ensure_dir "$home/logs"
   rm -f "$ready"
   touch "$log"

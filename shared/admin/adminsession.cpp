@@ -227,6 +227,8 @@ void AdminSession::send(const QByteArray &message) {
 }
 
 void AdminSession::push(const QString &event, const QJsonObject &data) {
+    if (!m_identity)
+        return; // nothing reaches a socket before its login succeeded
     send(admin::encodeEvent(event, data));
 }
 

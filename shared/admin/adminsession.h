@@ -92,6 +92,7 @@ public:
                  QObject *parent = nullptr);
     ~AdminSession() override;
 
+    // An event for this client; dropped until the login succeeded.
     void push(const QString &event, const QJsonObject &data);
     // The operator logged in, or empty before the login succeeded.
     QString operatorName() const { return m_identity ? m_identity->name : QString(); }

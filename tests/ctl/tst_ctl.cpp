@@ -12,6 +12,8 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QProcess>
+#include <QRegularExpression>
+#include <QTemporaryDir>
 #include <QTemporaryFile>
 #include <QTest>
 
@@ -71,20 +73,35 @@ private:
     qint64 m_saleId = 0;
     qint64 m_itemId = 0;
 
-    // Runs the real flashsale-ctl against the test server, as actor "tst_ctl". `url` defaults to
-    // the server's http:// base URL, which the ctl maps to ws://.../admin/v1/ws.
-    CtlOutput ctl(const QStringList &args, const QString &token = Backend::kAdminToken,
-                  const QString &url = {}) {
+    static constexpr const char *kCtlPassword = "tst-ctl-password-0001";
+    using Env = QHash<QString, QString>;
+    // The ctl logs in as operator "tst_ctl" (role admin), its password from the environment.
+    static Env asOperator() {
+        return {{"FLASHSALE_OPERATOR", "tst_ctl"},
+                {"FLASHSALE_OPERATOR_PASSWORD", QString::fromLatin1(kCtlPassword)}};
+    }
+    static Env asBootstrap() {
+        return {{"FLASHSALE_ADMIN_TOKEN", QString::fromLatin1(Backend::kAdminToken)}};
+    }
+
+    // Runs the real flashsale-ctl against the test server with `login` in its environment and
+    // `input` on its stdin. `url` defaults to the server's http:// base URL, which the ctl maps
+    // to ws://.../admin/v1/ws.
+    CtlOutput ctl(const QStringList &args, const Env &login = asOperator(), const QString &url = {},
+                  const QByteArray &input = {}) {
         QProcess p;
         QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
         for (const char *name :
-             {"FLASHSALE_ADMIN_URL", "FLASHSALE_API_URL", "FLASHSALE_ADMIN_TOKEN"})
+             {"FLASHSALE_ADMIN_URL", "FLASHSALE_API_URL", "FLASHSALE_ADMIN_TOKEN",
+              "FLASHSALE_OPERATOR", "FLASHSALE_OPERATOR_PASSWORD", "FLASHSALE_CA_FILE"})
             env.remove(name);
+        for (auto it = login.constBegin(); it != login.constEnd(); ++it)
+            env.insert(it.key(), it.value());
         p.setProcessEnvironment(env);
         p.start(QStringLiteral(FLASHSALE_CTL_BIN),
-                QStringList{"--url", url.isEmpty() ? m_backend.url() : url, "--token", token,
-                            "--actor", "tst_ctl"}
-                    + args);
+                QStringList{"--url", url.isEmpty() ? m_backend.url() : url} + args);
+        p.write(input);
+        p.closeWriteChannel();
         CtlOutput r;
         if (!p.waitForFinished(30000)) {
             killProcess(p);
@@ -114,6 +131,12 @@ private Q_SLOTS:
                                   {"FLASHSALE_PG_URL", m_db.url()}}),
                  qPrintable(m_backend.error()));
         m_redis = std::make_unique<RedisSync>(m_redisServer.port());
+        // The suite's own operator, created with the bootstrap token, its password on stdin.
+        const CtlOutput created =
+            ctl({"operator", "create", "tst_ctl", "--role", "admin", "--new-password-file", "-"},
+                asBootstrap(), {}, QByteArray(kCtlPassword) + "\n");
+        QVERIFY2(created.exitCode == 0, qPrintable(created.describe()));
+        QVERIFY2(!created.out.contains(QLatin1String(kCtlPassword)), qPrintable(created.out));
     }
 
     void parseTime_data() {
@@ -383,23 +406,35 @@ private Q_SLOTS:
         QVERIFY2(inv, qPrintable(errorOf(inv)));
         QCOMPARE(inv->url.toString(), QStringLiteral("ws://127.0.0.1:18080/admin/v1/ws"));
         QCOMPARE(inv->token, QStringLiteral("secret"));
-        QCOMPARE(inv->actor, QStringLiteral("alice"));
+        QCOMPARE(inv->operatorName, QString()); // $USER names no one any more
         QCOMPARE(inv->json, false);
         QCOMPARE(inv->timeoutMs, 10000);
 
         // The admin URL wins over the API URL, and options over the environment.
-        const auto over =
-            ctl::parseInvocation({"flashsale-ctl", "--token", "t2", "--actor", "bob", "--json",
-                                  "--timeout-ms", "250", "ping", "--count", "3"},
-                                 envOf({{"FLASHSALE_ADMIN_URL", "ws://10.1.1.1:1/admin/v1/ws"},
-                                        {"FLASHSALE_API_URL", "http://127.0.0.1:18080"},
-                                        {"FLASHSALE_ADMIN_TOKEN", "secret"},
-                                        {"USER", "alice"}}),
-                                 kNow);
+        ctl::SecretSources stdinHolds;
+        stdinHolds.readStdin = [] { return QByteArray("bob-password-00001\r\nignored\n"); };
+        const auto over = ctl::parseInvocation(
+            {"flashsale-ctl", "--operator", "bob", "--password-file", "-", "--ca-file",
+             "/etc/ca.pem", "--json", "--timeout-ms", "250", "ping", "--count", "3"},
+            envOf({{"FLASHSALE_ADMIN_URL", "ws://10.1.1.1:1/admin/v1/ws"},
+                   {"FLASHSALE_API_URL", "http://127.0.0.1:18080"},
+                   {"FLASHSALE_ADMIN_TOKEN", "secret"},
+                   {"FLASHSALE_OPERATOR", "alice"},
+                   {"FLASHSALE_OPERATOR_PASSWORD", "alice-pw"}}),
+            kNow, stdinHolds);
         QVERIFY2(over, qPrintable(errorOf(over)));
         QCOMPARE(over->url.toString(), QStringLiteral("ws://10.1.1.1:1/admin/v1/ws"));
-        QCOMPARE(over->token, QStringLiteral("t2"));
-        QCOMPARE(over->actor, QStringLiteral("bob"));
+        QCOMPARE(over->operatorName, QStringLiteral("bob"));
+        QCOMPARE(over->password, QStringLiteral("bob-password-00001"));
+        QCOMPARE(over->token, QString()); // an operator login sends no token
+        QCOMPARE(over->caFile, QStringLiteral("/etc/ca.pem"));
+        const auto fromEnv = ctl::parseInvocation(
+            {"flashsale-ctl", "ping"},
+            envOf({{"FLASHSALE_OPERATOR", "alice"}, {"FLASHSALE_OPERATOR_PASSWORD", "alice-pw"}}),
+            kNow);
+        QVERIFY2(fromEnv, qPrintable(errorOf(fromEnv)));
+        QCOMPARE(fromEnv->operatorName, QStringLiteral("alice"));
+        QCOMPARE(fromEnv->password, QStringLiteral("alice-pw"));
         QVERIFY(over->json);
         QCOMPARE(over->timeoutMs, 250);
         QCOMPARE(over->count, 3);
@@ -823,7 +858,7 @@ private Q_SLOTS:
         QStringList actions;
         for (const QJsonValue &e : audit.json().first().value("entries").toArray()) {
             actions.prepend(e.toObject().value("action").toString()); // oldest first
-            QVERIFY2(e.toObject().value("actor").toString().endsWith("(tst_ctl)"),
+            QVERIFY2(e.toObject().value("actor").toString() == QLatin1String("tst_ctl"),
                      qPrintable(audit.out));
         }
         // Everything this suite changed, in order (repeats and repairs in between allowed).
@@ -866,23 +901,94 @@ private Q_SLOTS:
                  qPrintable(cancel.out));
     }
 
+    void e2eOperators() {
+        // A generated password is printed once, and works.
+        const CtlOutput created = ctl({"operator", "create", "olga", "--role", "viewer"});
+        QVERIFY2(created.exitCode == 0, qPrintable(created.describe()));
+        static const QRegularExpression shown(QStringLiteral(
+            "password of olga \\(shown once; store it now\\): ([A-Za-z0-9_-]{32})\n"));
+        const auto match = shown.match(created.out);
+        QVERIFY2(match.hasMatch(), qPrintable(created.out));
+        const QString generated = match.captured(1);
+        const Env olga{{"FLASHSALE_OPERATOR", "olga"}, {"FLASHSALE_OPERATOR_PASSWORD", generated}};
+        QVERIFY2(ctl({"sale", "list"}, olga).exitCode == 0, "olga logs in");
+        // A viewer may read, not change.
+        const CtlOutput denied = ctl({"sale", "pause", "1"}, olga);
+        QCOMPARE(denied.exitCode, 1);
+        QVERIFY2(denied.err.startsWith("error: forbidden: "), qPrintable(denied.describe()));
+
+        // Rotated from a file: the old password is refused, the new one logs in.
+        QTemporaryDir dir;
+        const QString file = dir.filePath("olga.pw");
+        QFile f(file);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("olga-new-password-22\n");
+        f.close();
+        QVERIFY(ctl({"operator", "rotate", "olga", "--new-password-file", file}).exitCode == 0);
+        const CtlOutput old = ctl({"ping"}, olga);
+        QCOMPARE(old.exitCode, 3);
+        QVERIFY2(old.err.contains("refused the login (HTTP 401"), qPrintable(old.describe()));
+        QVERIFY2(ctl({"--operator", "olga", "--password-file", file, "ping"}, {}).exitCode == 0,
+                 "olga logs in with the password file");
+
+        QVERIFY(ctl({"operator", "set-role", "olga", "--role", "merchandiser"}).exitCode == 0);
+        QVERIFY(ctl({"operator", "disable", "olga"}).exitCode == 0);
+        const CtlOutput list = ctl({"--json", "operator", "list"});
+        QVERIFY2(list.exitCode == 0, qPrintable(list.describe()));
+        QJsonObject row;
+        for (const QJsonValue &o : list.json().first().value("operators").toArray())
+            if (o.toObject().value("name") == "olga")
+                row = o.toObject();
+        QCOMPARE(row.value("role").toString(), QStringLiteral("merchandiser"));
+        QVERIFY(!row.value("disabled_at").toString().isEmpty());
+        const CtlOutput table = ctl({"operator", "list"});
+        QVERIFY2(table.out.startsWith("NAME "), qPrintable(table.out));
+        QVERIFY2(!table.out.contains(generated), qPrintable(table.out));
+    }
+
+    void secretsAreNeverArguments() {
+        // There is no option that takes a secret's value.
+        for (const QStringList &args :
+             {QStringList{"--token", "x", "ping"}, QStringList{"--password", "x", "ping"},
+              QStringList{"operator", "create", "x", "--role", "admin", "--password", "y"}}) {
+            const CtlOutput r = ctl(args);
+            QCOMPARE(r.exitCode, 2);
+            QVERIFY2(r.err.contains("Unknown option"), qPrintable(r.describe()));
+        }
+        // --operator without a password, or --password-file without an operator, is a usage
+        // error, before anything is sent.
+        QCOMPARE(ctl({"--operator", "olga", "ping"}, {}).exitCode, 2);
+        QCOMPARE(ctl({"--password-file", "/dev/null", "ping"}, {}).exitCode, 2);
+        // Credentials never go over plain ws:// to another host.
+        const CtlOutput remote =
+            ctl({"ping"}, asOperator(), QStringLiteral("ws://192.0.2.10:8080/admin/v1/ws"));
+        QCOMPARE(remote.exitCode, 3);
+        QVERIFY2(remote.err.contains("refusing to send credentials over unencrypted ws://"),
+                 qPrintable(remote.describe()));
+    }
+
     void e2eErrors_data() {
         QTest::addColumn<QStringList>("args");
-        QTest::addColumn<QString>("token");
+        QTest::addColumn<Env>("login");
         QTest::addColumn<QString>("url"); // empty: the test server
         QTest::addColumn<int>("exitCode");
         QTest::addColumn<QString>("stderrStart");
         QTest::addColumn<QString>("stderrAlso");
         using L = QStringList;
-        const QString token = Backend::kAdminToken;
+        const Env token = asOperator();
         QTest::addRow("wrong token")
-            << L{"sale", "list"} << "wrong-token"
-            << "" << 3 << "error: the server refused the admin token (HTTP 401)"
-            << "";
-        QTest::addRow("no token") << L{"ping"} << ""
-                                  << "" << 3
-                                  << "error: the server refused the admin token (HTTP 401)"
-                                  << "no token was given";
+            << L{"sale", "list"} << Env{{"FLASHSALE_ADMIN_TOKEN", "wrong-token-0000000"}} << "" << 3
+            << "error: the server refused the login (HTTP 401"
+            << "the bootstrap token";
+        QTest::addRow("wrong password")
+            << L{"sale", "list"}
+            << Env{{"FLASHSALE_OPERATOR", "tst_ctl"},
+                   {"FLASHSALE_OPERATOR_PASSWORD", "not-the-password-00"}}
+            << "" << 3 << "error: the server refused the login (HTTP 401"
+            << "operator tst_ctl";
+        QTest::addRow("no token") << L{"ping"} << Env{} << "" << 3
+                                  << "error: the server refused the login (HTTP 401"
+                                  << "no credential was given";
         QTest::addRow("limit out of range")
             << L{"sale", "list", "--limit", "1000"} << token << "" << 1 << "error: invalid-args: "
             << "\n  /args/limit: ";
@@ -907,12 +1013,12 @@ private Q_SLOTS:
     }
     void e2eErrors() {
         QFETCH(QStringList, args);
-        QFETCH(QString, token);
+        QFETCH(Env, login);
         QFETCH(QString, url);
         QFETCH(int, exitCode);
         QFETCH(QString, stderrStart);
         QFETCH(QString, stderrAlso);
-        const CtlOutput r = ctl(args, token, url);
+        const CtlOutput r = ctl(args, login, url);
         QVERIFY2(r.exitCode == exitCode, qPrintable(r.describe()));
         QVERIFY2(r.err.startsWith(stderrStart), qPrintable(r.describe()));
         QVERIFY2(r.err.contains(stderrAlso), qPrintable(r.describe()));

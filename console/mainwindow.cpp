@@ -234,6 +234,7 @@ void MainWindow::connectTo(const QUrl &url, const admin::AdminClient::Credential
 }
 
 void MainWindow::start(const QString &envToken) {
+    m_envToken = envToken;
     const QString legacy = ConsoleSettings::takeLegacyToken();
     if (legacy.isEmpty()) {
         readStoredSecret(envToken);
@@ -717,8 +718,14 @@ ConnectionDialog *MainWindow::showConnectionDialog(const QString &message, bool 
             connectTo(url, credentials, m_settings.caFile);
         });
     }
-    if (!m_connectionDialog->isVisible())
-        m_connectionDialog->setValues(m_settings, {});
+    if (!m_connectionDialog->isVisible()) {
+        // Nobody logged in from here yet but the environment has the bootstrap token (the
+        // local stack's stack.env): offer that, filled in, rather than an empty operator form.
+        ConsoleSettings shown = m_settings;
+        if (shown.operatorName.isEmpty() && !m_envToken.isEmpty())
+            shown.bootstrap = true;
+        m_connectionDialog->setValues(shown, shown.bootstrap ? m_envToken : QString());
+    }
     m_connectionDialog->setMessage(message, error);
     m_connectionDialog->open();
     m_connectionDialog->raise();

@@ -51,7 +51,8 @@ public:
     ~MainWindow() override;
 
     // The start-up login described above. `envToken` (FLASHSALE_ADMIN_TOKEN) is used in
-    // bootstrap mode when the keychain holds no token.
+    // bootstrap mode when the keychain holds no token, and fills the dialog's token field when
+    // no operator name is known yet.
     void start(const QString &envToken = {});
 
     // Opens the link to `url` (already resolved to ws(s)://…/admin/v1/ws) with `credentials`,
@@ -137,6 +138,7 @@ private:
     QString m_pendingAccount;
     QString m_pendingSecret;
     QString m_keychainNote;
+    QString m_envToken; // FLASHSALE_ADMIN_TOKEN, from start(); only ever pre-fills or logs in
     ConnectionStatus *m_status = nullptr;
     SalesModel *m_sales = nullptr;
     StatsHistory *m_history = nullptr;

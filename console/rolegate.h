@@ -2,6 +2,7 @@
 
 #include "protocol/adminprotocol.h"
 
+#include <QHash>
 #include <QObject>
 #include <QSet>
 #include <QString>

@@ -410,6 +410,24 @@ private Q_SLOTS:
         QVERIFY2(!file.contains("password") && !file.contains("token"), file.constData());
     }
 
+    void firstStartOffersTheBootstrapTokenFromTheEnvironment() {
+        QSettings().clear();
+        auto w = std::make_unique<MainWindow>(ConsoleSettings::load(QProcessEnvironment()));
+        w->show();
+        w->start(QString::fromLatin1(Backend::kAdminToken)); // as FLASHSALE_ADMIN_TOKEN
+        QTRY_VERIFY_WITH_TIMEOUT(w->connectionDialog() && w->connectionDialog()->isVisible(),
+                                 10000);
+        ConnectionDialog *d = w->connectionDialog();
+        QVERIFY(d->findChild<QRadioButton *>("asBootstrap")->isChecked());
+        QCOMPARE(d->findChild<QLineEdit *>("token")->text(),
+                 QString::fromLatin1(Backend::kAdminToken));
+        d->findChild<QLineEdit *>("url")->setText(adminUrl().toString());
+        d->accept();
+        QTRY_VERIFY_WITH_TIMEOUT(
+            w->operatorLabel()->text().contains(QStringLiteral("bootstrap · admin")), 10000);
+        QVERIFY(!settingsFile().contains(Backend::kAdminToken));
+    }
+
     void oldClearTextTokenMovesOutOfTheSettingsFile() {
         {
             QSettings s; // as the console before operator accounts left it

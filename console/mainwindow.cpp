@@ -70,7 +70,10 @@ MainWindow::MainWindow(const ConsoleSettings &settings, QWidget *parent)
         updateActions();
         updateTitle();
     });
-    connect(m_status, &ConnectionStatus::changed, this, &MainWindow::updateStatus);
+    connect(m_status, &ConnectionStatus::changed, this, [this] {
+        updateStatus();
+        updateTitle();
+    });
     connect(m_reconcile, &ReconcilePanel::reportReceived, this, [this](const QJsonObject &report) {
         if (report.value(QStringLiteral("sale_id")).toInteger() == m_saleId)
             m_alerts->checkReconcile(report);
@@ -335,7 +338,7 @@ void MainWindow::onRefused(int status, const QString &message) {
     if (status == 0)
         why = message; // AdminClient's own refusal, e.g. credentials over ws:// to a remote host
     else if (status == 401)
-        why = tr("The server refused the name and password (HTTP 401).");
+        why = tr("The server refused the name and password, or the token (HTTP 401).");
     else if (status == 429)
         why = tr("Too many failed logins from this address: wait a minute, then try again (HTTP "
                  "429).");
@@ -357,7 +360,9 @@ void MainWindow::updateTitle() {
                "role may not call are greyed out.%1")
                 .arg(m_keychainNote.isEmpty() ? QString() : QStringLiteral("\n") + m_keychainNote));
     } else {
-        m_operatorLabel->setText(where.isEmpty() ? tr(" Not logged in ") : tr(" Logging in… "));
+        const bool trying = !where.isEmpty() && m_status->kind() != ConnectionStatus::Kind::Refused
+                            && m_status->kind() != ConnectionStatus::Kind::Disconnected;
+        m_operatorLabel->setText(trying ? tr(" Logging in… ") : tr(" Not logged in "));
         m_operatorLabel->setToolTip(m_keychainNote);
     }
     if (where.isEmpty())

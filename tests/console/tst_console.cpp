@@ -473,6 +473,8 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(w->stateLabel()->text().contains(QStringLiteral("not sent")),
                                  5000);
         QCOMPARE(w->connectionStatus()->kind(), ConnectionStatus::Kind::Refused);
+        QVERIFY2(w->operatorLabel()->text().contains(QStringLiteral("Not logged in")),
+                 qPrintable(w->operatorLabel()->text()));
         // The login dialog is back, saying why.
         QVERIFY(w->connectionDialog() && w->connectionDialog()->isVisible());
         const auto *message = w->connectionDialog()->findChild<QLabel *>("message");

@@ -12,9 +12,10 @@ ConnectionStatus::ConnectionStatus(AdminClient *client, QObject *parent)
     : QObject(parent)
     , m_client(client) {
     connect(client, &AdminClient::stateChanged, this, &ConnectionStatus::onState);
-    connect(client, &AdminClient::refused, this, [this](int status, const QString &) {
+    connect(client, &AdminClient::refused, this, [this](int status, const QString &message) {
         m_refused = true;
         m_refusedStatus = status;
+        m_refusedMessage = message;
         setKind(Kind::Refused);
     });
     m_ping.setInterval(kPingIntervalMs);
@@ -37,9 +38,12 @@ ConnectionStatus::ConnectionStatus(AdminClient *client, QObject *parent)
 
 void ConnectionStatus::restarted() {
     m_refused = false;
+    m_refusedMessage.clear();
     m_nextBackoffMs = 250;
     m_pinged = false;
-    onState(m_client ? m_client->state() : AdminClient::State::Disconnected);
+    m_ping.stop();
+    // From here the client's own signals tell: Connecting, or a refusal from inside open().
+    setKind(Kind::Disconnected);
 }
 
 void ConnectionStatus::onState(AdminClient::State state) {
@@ -102,7 +106,13 @@ QString ConnectionStatus::stateText() const {
         return error.isEmpty() ? when : QStringLiteral("%1 (%2)").arg(when, error);
     }
     case Kind::Refused:
-        return QStringLiteral("refused: bad token (HTTP %1)").arg(m_refusedStatus);
+        if (m_refusedStatus == 0) // refused by the console itself: nothing was sent
+            return QStringLiteral("not sent: %1").arg(m_refusedMessage);
+        if (m_refusedStatus == 401)
+            return QStringLiteral("refused: wrong name, password or token (HTTP 401)");
+        if (m_refusedStatus == 429)
+            return QStringLiteral("refused: too many failed logins, wait a minute (HTTP 429)");
+        return QStringLiteral("refused (HTTP %1)").arg(m_refusedStatus);
     }
     return {};
 }

@@ -9,7 +9,8 @@
 namespace flashsale::console {
 
 // What the status bar says about the link: connected / connecting / reconnecting in N s /
-// refused: bad token, plus the server clock skew and round trip from a ping every 10 s.
+// refused by the server (401, 429) / not sent (AdminClient refused to send credentials, e.g.
+// over ws:// to a remote host), plus the server clock skew and round trip from a ping every 10 s.
 //
 // AdminClient does not publish when it will retry, so this mirrors its backoff (250 ms doubling
 // up to 5 s, reset on connect and on open()) to count down. Lives on the GUI thread; does not
@@ -22,7 +23,8 @@ public:
 
     explicit ConnectionStatus(admin::AdminClient *client, QObject *parent = nullptr);
 
-    // Call right after AdminClient::open(): forgets a refusal and restarts the backoff mirror.
+    // Call right before AdminClient::open(): forgets a refusal and restarts the backoff mirror
+    // (open() may refuse at once, e.g. credentials over ws:// to a remote host).
     void restarted();
 
     Kind kind() const { return m_kind; }
@@ -44,6 +46,7 @@ private:
     Kind m_kind = Kind::Disconnected;
     bool m_refused = false;
     int m_refusedStatus = 0;
+    QString m_refusedMessage;
     int m_nextBackoffMs = 250;
     qint64 m_reconnectAtMs = 0;
     bool m_pinged = false;

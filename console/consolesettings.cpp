@@ -10,18 +10,19 @@ ConsoleSettings ConsoleSettings::load(const QProcessEnvironment &env) {
     QSettings s;
     ConsoleSettings c;
     c.url = s.value(QStringLiteral("connection/url")).toString();
-    c.token = s.value(QStringLiteral("connection/token")).toString();
-    c.actor = s.value(QStringLiteral("connection/actor")).toString();
+    c.operatorName = s.value(QStringLiteral("connection/operator")).toString();
+    c.bootstrap = s.value(QStringLiteral("connection/bootstrap"), false).toBool();
+    c.caFile = s.value(QStringLiteral("connection/ca_file")).toString();
     if (c.url.isEmpty())
         c.url = env.value(QStringLiteral("FLASHSALE_ADMIN_URL"));
     if (c.url.isEmpty())
         c.url = env.value(QStringLiteral("FLASHSALE_API_URL"));
     if (c.url.isEmpty())
         c.url = QString::fromLatin1(kDefaultUrl);
-    if (c.token.isEmpty())
-        c.token = env.value(QStringLiteral("FLASHSALE_ADMIN_TOKEN"));
-    if (c.actor.isEmpty())
-        c.actor = env.value(QStringLiteral("USER"));
+    if (c.caFile.isEmpty())
+        c.caFile = env.value(QStringLiteral("FLASHSALE_CA_FILE"));
+    if (c.operatorName.isEmpty())
+        c.operatorName = env.value(QStringLiteral("FLASHSALE_OPERATOR"));
 
     Thresholds &t = c.thresholds;
     s.beginGroup(QStringLiteral("thresholds"));
@@ -40,8 +41,9 @@ ConsoleSettings ConsoleSettings::load(const QProcessEnvironment &env) {
 void ConsoleSettings::save() const {
     QSettings s;
     s.setValue(QStringLiteral("connection/url"), url);
-    s.setValue(QStringLiteral("connection/token"), token);
-    s.setValue(QStringLiteral("connection/actor"), actor);
+    s.setValue(QStringLiteral("connection/operator"), operatorName);
+    s.setValue(QStringLiteral("connection/bootstrap"), bootstrap);
+    s.setValue(QStringLiteral("connection/ca_file"), caFile);
     s.beginGroup(QStringLiteral("thresholds"));
     s.setValue(QStringLiteral("stream_lag"), thresholds.streamLag);
     s.setValue(QStringLiteral("outbox_rows"), thresholds.outboxRows);
@@ -51,6 +53,18 @@ void ConsoleSettings::save() const {
     s.setValue(QStringLiteral("loop_lag_ms"), thresholds.loopLagMs);
     s.endGroup();
     s.setValue(QStringLiteral("stats/interval_ms"), statsIntervalMs);
+}
+
+QString ConsoleSettings::takeLegacyToken() {
+    QSettings s;
+    const QString token = s.value(QStringLiteral("connection/token")).toString();
+    if (s.contains(QStringLiteral("connection/token"))
+        || s.contains(QStringLiteral("connection/actor"))) {
+        s.remove(QStringLiteral("connection/token"));
+        s.remove(QStringLiteral("connection/actor"));
+        s.sync(); // off the disk now, not at exit
+    }
+    return token;
 }
 
 std::expected<QUrl, QString> ConsoleSettings::resolveAdminUrl(const QString &text) {

@@ -19,20 +19,29 @@ struct Thresholds {
 };
 
 // The console's remembered settings, kept with QSettings ("flashsale" / "flashsale-console").
-// The admin token is stored in clear text in the user's settings file: this is a desktop tool
-// for one operator, and the token is what the server checks. Not thread-safe; GUI thread only.
+// No secret is ever kept here: the password or bootstrap token lives in the OS keychain
+// (CredentialStore), or nowhere. Not thread-safe; GUI thread only.
 class ConsoleSettings {
 public:
-    QString url;   // as the user typed it (ws:// or http://)
-    QString token; // admin bearer token
-    QString actor; // who the operator is, for the audit log
+    QString url;            // as the user typed it (ws(s):// or http(s)://)
+    QString operatorName;   // the operator's login name; empty with the bootstrap token
+    bool bootstrap = false; // log in with the server's bootstrap admin token, not as an operator
+    QString caFile;         // extra CA certificates (PEM) trusted for wss://, or empty
     Thresholds thresholds;
     int statsIntervalMs = 500;
 
-    // Reads QSettings; empty connection fields are filled from FLASHSALE_ADMIN_URL, then
-    // FLASHSALE_API_URL, FLASHSALE_ADMIN_TOKEN and USER in `env`.
+    // Reads QSettings; an empty URL is filled from FLASHSALE_ADMIN_URL, then FLASHSALE_API_URL,
+    // an empty CA file from FLASHSALE_CA_FILE, and an empty operator name from
+    // FLASHSALE_OPERATOR in `env`.
     static ConsoleSettings load(const QProcessEnvironment &env);
+    // Writes everything above; never a password or token.
     void save() const;
+
+    // Migration from the console before operator accounts, which kept the admin token in
+    // clear text under connection/token (and a self-declared name under connection/actor).
+    // Removes both from QSettings at once and returns the token, if there was one, for the
+    // caller to move into the keychain.
+    [[nodiscard]] static QString takeLegacyToken();
 
     static constexpr const char *kDefaultUrl = "ws://127.0.0.1:8080/admin/v1/ws";
 

@@ -27,8 +27,14 @@ void confirmThen(QWidget *parent, const QString &title, const QString &text,
 
 void showOutcome(QWidget *parent, const QString &title, const QString &text,
                  const admin::AdminFailure *failure) {
-    auto *box = new QMessageBox(failure ? QMessageBox::Warning : QMessageBox::Information, title,
-                                text, QMessageBox::Ok, parent);
+    const bool forbidden = failure && failure->code == admin::AdminError::Forbidden;
+    auto *box = new QMessageBox(
+        failure ? QMessageBox::Warning : QMessageBox::Information, title,
+        forbidden ? QObject::tr("%1\n\nNot allowed for your role: the server refused it. Ask an "
+                                "operator with a higher role.")
+                        .arg(text)
+                  : text,
+        QMessageBox::Ok, parent);
     box->setObjectName(QStringLiteral("outcomeBox"));
     if (failure) {
         box->setInformativeText(

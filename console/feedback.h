@@ -17,7 +17,7 @@ namespace flashsale::console {
 void confirmThen(QWidget *parent, const QString &title, const QString &text,
                  std::function<void()> onYes, std::function<void()> onNo = {});
 // Shows the server's answer: information when `failure` is null, else a warning with the typed
-// error (code, message, details).
+// error (code, message, details); a `forbidden` one says plainly that the role does not allow it.
 void showOutcome(QWidget *parent, const QString &title, const QString &text,
                  const admin::AdminFailure *failure = nullptr);
 

@@ -6,9 +6,11 @@
 #include "connectiondialog.h"
 #include "connectionstatus.h"
 #include "consoleformat.h"
+#include "credentialstore.h"
 #include "dashboardwidget.h"
 #include "feedback.h"
 #include "reconcilepanel.h"
+#include "rolegate.h"
 #include "saledialog.h"
 #include "salesmodel.h"
 #include "settingsdialog.h"
@@ -43,6 +45,8 @@ MainWindow::MainWindow(const ConsoleSettings &settings, QWidget *parent)
     setWindowTitle(tr("Flash-sale console"));
     m_client = new AdminClient(this);
     m_client->setAutoReconnect(true);
+    m_keychain = new CredentialStore(QStringLiteral("flashsale-console"), this);
+    m_gate = new RoleGate(this);
     m_status = new ConnectionStatus(m_client, this);
     m_sales = new SalesModel(this);
     m_history = new StatsHistory(this);
@@ -52,15 +56,24 @@ MainWindow::MainWindow(const ConsoleSettings &settings, QWidget *parent)
     buildActions();
     buildLayout();
     m_dashboard->setThresholds(settings.thresholds);
+    m_gate->bind(m_newSale, Op::SaleCreate);
+    m_gate->bind(m_pause, Op::SalePause);
+    m_gate->bind(m_resume, Op::SaleResume);
+    m_gate->bind(m_stop, Op::SaleStop);
+    m_gate->bind(m_adjust, Op::SaleAdjust);
+    m_reconcile->setGate(m_gate);
 
     connect(m_client, &AdminClient::stateChanged, this, &MainWindow::onState);
     connect(m_client, &AdminClient::event, this, &MainWindow::onEvent);
-    connect(m_client, &AdminClient::refused, this, [this](int status, const QString &) {
-        statusBar()->showMessage(
-            tr("The server refused the admin token (HTTP %1). Console ▸ Connect… to change it.")
-                .arg(status));
+    connect(m_client, &AdminClient::refused, this, &MainWindow::onRefused);
+    connect(m_gate, &RoleGate::changed, this, [this] {
+        updateActions();
+        updateTitle();
     });
-    connect(m_status, &ConnectionStatus::changed, this, &MainWindow::updateStatus);
+    connect(m_status, &ConnectionStatus::changed, this, [this] {
+        updateStatus();
+        updateTitle();
+    });
     connect(m_reconcile, &ReconcilePanel::reportReceived, this, [this](const QJsonObject &report) {
         if (report.value(QStringLiteral("sale_id")).toInteger() == m_saleId)
             m_alerts->checkReconcile(report);
@@ -68,6 +81,7 @@ MainWindow::MainWindow(const ConsoleSettings &settings, QWidget *parent)
     restoreLayout();
     updateActions();
     updateStatus();
+    updateTitle();
 }
 
 MainWindow::~MainWindow() {
@@ -75,6 +89,7 @@ MainWindow::~MainWindow() {
     m_closing = true;
     delete m_saleDialog;
     delete m_adjustDialog;
+    delete m_connectionDialog;
     delete m_tabs;
     delete m_client;
 }
@@ -119,7 +134,7 @@ void MainWindow::buildActions() {
 void MainWindow::buildLayout() {
     auto *consoleMenu = menuBar()->addMenu(tr("&Console"));
     QAction *connectAction =
-        consoleMenu->addAction(tr("&Connect…"), this, &MainWindow::showConnectionDialog);
+        consoleMenu->addAction(tr("&Log in / connect…"), this, [this] { showConnectionDialog(); });
     connectAction->setShortcut(QKeySequence(QStringLiteral("Ctrl+L")));
     QAction *settingsAction =
         consoleMenu->addAction(tr("&Settings…"), this, &MainWindow::showSettingsDialog);
@@ -203,17 +218,159 @@ void MainWindow::buildLayout() {
     m_clockLabel->setToolTip(tr("The server's clock minus this computer's, and the round trip of "
                                 "the last ping (every %1 s)")
                                  .arg(ConnectionStatus::kPingIntervalMs / 1000));
+    m_operatorLabel = new QLabel;
+    m_operatorLabel->setObjectName(QStringLiteral("operator"));
     statusBar()->addPermanentWidget(m_clockLabel);
+    statusBar()->addPermanentWidget(m_operatorLabel);
     statusBar()->addPermanentWidget(m_stateLabel);
     resize(1366, 768);
 }
 
-void MainWindow::connectTo(const QUrl &url, const QString &token, const QString &actor) {
+void MainWindow::connectTo(const QUrl &url, const admin::AdminClient::Credentials &credentials,
+                           const QString &caFile) {
     m_client->close();
-    Q_UNUSED(actor); // the server names the authenticated operator; X-Flashsale-Actor is gone
-    m_client->open(url, AdminClient::Credentials{{}, {}, token});
+    m_gate->clear();
+    m_client->setCaFile(caFile);
     m_status->restarted();
-    setWindowTitle(tr("Flash-sale console — %1").arg(url.authority()));
+    m_client->open(url, credentials);
+    updateTitle();
+}
+
+void MainWindow::start(const QString &envToken) {
+    m_envToken = envToken;
+    const QString legacy = ConsoleSettings::takeLegacyToken();
+    if (legacy.isEmpty()) {
+        readStoredSecret(envToken);
+        return;
+    }
+    // The older console kept the admin token in clear text in the settings file; it is gone
+    // from there now. It was the admin token, so it becomes the bootstrap login.
+    m_settings.bootstrap = true;
+    m_settings.save();
+    const auto url = ConsoleSettings::resolveAdminUrl(m_settings.url);
+    const QString account = CredentialStore::account({}, url ? url->authority() : m_settings.url);
+    m_keychain->write(
+        account, legacy, this, [this, legacy, envToken](const CredentialStore::Outcome &o) {
+            if (o.status == CredentialStore::Status::Ok) {
+                setKeychainNote({});
+                statusBar()->showMessage(tr("The admin token moved from the settings file into the "
+                                            "system keychain."),
+                                         10000);
+                readStoredSecret(envToken);
+                return;
+            }
+            // Removed from the file all the same: used for this session only.
+            setKeychainNote(tr("The admin token was removed from the settings "
+                               "file. %1")
+                                .arg(describeKeychainFailure(o, false)));
+            readStoredSecret(legacy);
+        });
+}
+
+void MainWindow::readStoredSecret(const QString &envToken) {
+    const auto url = ConsoleSettings::resolveAdminUrl(m_settings.url);
+    if (!url || (!m_settings.bootstrap && m_settings.operatorName.isEmpty())) {
+        showConnectionDialog();
+        return;
+    }
+    const QString account = CredentialStore::account(
+        m_settings.bootstrap ? QString() : m_settings.operatorName, url->authority());
+    m_keychain->read(
+        account, this, [this, url = *url, envToken](const CredentialStore::Outcome &o) {
+            QString secret = o.status == CredentialStore::Status::Ok ? o.secret : QString();
+            if (secret.isEmpty() && m_settings.bootstrap)
+                secret = envToken;
+            if (secret.isEmpty()) {
+                const bool quiet = o.status == CredentialStore::Status::Ok
+                                   || o.status == CredentialStore::Status::NotFound;
+                showConnectionDialog(quiet ? QString() : describeKeychainFailure(o, true), false);
+                return;
+            }
+            admin::AdminClient::Credentials credentials;
+            if (m_settings.bootstrap)
+                credentials.token = secret;
+            else {
+                credentials.operatorName = m_settings.operatorName;
+                credentials.password = secret;
+            }
+            connectTo(url, credentials, m_settings.caFile);
+        });
+}
+
+void MainWindow::onHello() {
+    m_gate->setLogin(m_client->operatorName(), m_client->role(),
+                     [this](Op op) { return m_client->allows(op); });
+    if (m_pendingSecret.isEmpty())
+        return;
+    const QString account = m_pendingAccount;
+    const QString secret = m_pendingSecret;
+    m_pendingAccount.clear();
+    m_pendingSecret.clear();
+    storeSecret(account, secret);
+}
+
+void MainWindow::storeSecret(const QString &account, const QString &secret) {
+    m_keychain->write(account, secret, this, [this](const CredentialStore::Outcome &o) {
+        if (o.status == CredentialStore::Status::Ok) {
+            setKeychainNote({});
+            statusBar()->showMessage(tr("Logged in; the password is stored in the system "
+                                        "keychain for the next start."),
+                                     10000);
+            return;
+        }
+        setKeychainNote(describeKeychainFailure(o, false));
+    });
+}
+
+void MainWindow::setKeychainNote(const QString &note) {
+    m_keychainNote = note;
+    if (!note.isEmpty())
+        statusBar()->showMessage(note, 30000);
+    updateTitle();
+}
+
+void MainWindow::onRefused(int status, const QString &message) {
+    if (m_closing)
+        return;
+    m_pendingAccount.clear();
+    m_pendingSecret.clear();
+    QString why;
+    if (status == 0)
+        why = message; // AdminClient's own refusal, e.g. credentials over ws:// to a remote host
+    else if (status == 401)
+        why = tr("The server refused the name and password, or the token (HTTP 401).");
+    else if (status == 429)
+        why = tr("Too many failed logins from this address: wait a minute, then try again (HTTP "
+                 "429).");
+    else
+        why = tr("The server refused the login (HTTP %1): %2").arg(status).arg(message);
+    statusBar()->showMessage(why, 30000);
+    showConnectionDialog(why);
+}
+
+void MainWindow::updateTitle() {
+    const QString where = m_client->url().authority();
+    QString who;
+    if (m_gate->known()) {
+        who = tr("%1 (%2)").arg(m_gate->operatorName(), m_gate->role());
+        m_operatorLabel->setText(
+            tr(" Logged in as %1 · %2 ").arg(m_gate->operatorName(), m_gate->role()));
+        m_operatorLabel->setToolTip(
+            tr("The server confirmed this operator and role; actions the "
+               "role may not call are greyed out.%1")
+                .arg(m_keychainNote.isEmpty() ? QString() : QStringLiteral("\n") + m_keychainNote));
+    } else {
+        const bool trying = !where.isEmpty() && m_status->kind() != ConnectionStatus::Kind::Refused
+                            && m_status->kind() != ConnectionStatus::Kind::Disconnected;
+        m_operatorLabel->setText(trying ? tr(" Logging in… ") : tr(" Not logged in "));
+        m_operatorLabel->setToolTip(m_keychainNote);
+    }
+    if (where.isEmpty())
+        setWindowTitle(tr("Flash-sale console"));
+    else if (who.isEmpty())
+        setWindowTitle(tr("Flash-sale console — %1").arg(where));
+    else
+        setWindowTitle(tr("Flash-sale console — %1 @ %2").arg(who, where));
 }
 
 void MainWindow::updateStatus() {
@@ -232,6 +389,8 @@ void MainWindow::updateStatus() {
 void MainWindow::onState(AdminClient::State state) {
     if (m_closing)
         return;
+    if (state == AdminClient::State::Connected)
+        onHello(); // AdminClient is Connected only once the server's hello named the operator
     updateActions();
     if (state != AdminClient::State::Connected)
         return;
@@ -341,10 +500,11 @@ void MainWindow::updateActions() {
     const QString state = sale.value(QStringLiteral("state")).toString();
     const bool has = !sale.isEmpty();
     // New sale stays enabled offline: the dialog keeps its input until the link is back.
-    m_pause->setEnabled(connected && has && state == QLatin1String("active"));
-    m_resume->setEnabled(connected && has && state == QLatin1String("paused"));
-    m_stop->setEnabled(connected && has && state != QLatin1String("stopped"));
-    m_adjust->setEnabled(has && state != QLatin1String("stopped"));
+    m_gate->setEnabled(m_newSale, true);
+    m_gate->setEnabled(m_pause, connected && has && state == QLatin1String("active"));
+    m_gate->setEnabled(m_resume, connected && has && state == QLatin1String("paused"));
+    m_gate->setEnabled(m_stop, connected && has && state != QLatin1String("stopped"));
+    m_gate->setEnabled(m_adjust, has && state != QLatin1String("stopped"));
     m_refresh->setEnabled(connected);
 }
 
@@ -537,20 +697,48 @@ void MainWindow::sendAdjust(const QJsonObject &args) {
         });
 }
 
-void MainWindow::showConnectionDialog() {
-    auto *dialog = new ConnectionDialog(this);
-    dialog->setAttribute(Qt::WA_DeleteOnClose);
-    const QUrl current = m_client->url();
-    dialog->setValues(m_settings.url.isEmpty() ? current.toString() : m_settings.url,
-                      m_settings.token, m_settings.actor);
-    connect(dialog, &QDialog::accepted, this, [this, dialog] {
-        m_settings.url = dialog->urlText();
-        m_settings.token = dialog->token();
-        m_settings.actor = dialog->actor();
-        m_settings.save();
-        connectTo(dialog->resolvedUrl(), dialog->token(), dialog->actor());
-    });
-    dialog->open();
+ConnectionDialog *MainWindow::showConnectionDialog(const QString &message, bool error) {
+    if (!m_connectionDialog) {
+        // Kept for the window's life (not deleted on close): a refusal may reopen it from
+        // inside its own accepted() handler.
+        m_connectionDialog = new ConnectionDialog(this);
+        QPointer<ConnectionDialog> dialog = m_connectionDialog;
+        connect(dialog, &QDialog::accepted, this, [this, dialog] {
+            if (!dialog)
+                return;
+            m_settings = dialog->applyTo(m_settings);
+            m_settings.save(); // no secret in it
+            admin::AdminClient::Credentials credentials;
+            if (dialog->bootstrap())
+                credentials.token = dialog->secret();
+            else {
+                credentials.operatorName = dialog->operatorName();
+                credentials.password = dialog->secret();
+            }
+            const QUrl url = dialog->resolvedUrl();
+            m_pendingAccount = CredentialStore::account(credentials.operatorName, url.authority());
+            m_pendingSecret = dialog->remember() ? dialog->secret() : QString();
+            dialog->setValues(m_settings, {}); // the dialog keeps no secret once it is used
+            // The secret waits in m_pendingSecret for the server's hello (onHello).
+            connectTo(url, credentials, m_settings.caFile);
+        });
+    }
+    if (!m_connectionDialog->isVisible()) {
+        // Nobody logged in from here yet but the environment has the bootstrap token (the
+        // local stack's stack.env): offer that, filled in, rather than an empty operator form.
+        ConsoleSettings shown = m_settings;
+        if (shown.operatorName.isEmpty() && !m_envToken.isEmpty())
+            shown.bootstrap = true;
+        m_connectionDialog->setValues(shown, shown.bootstrap ? m_envToken : QString());
+    }
+    m_connectionDialog->setMessage(message, error);
+    m_connectionDialog->open();
+    m_connectionDialog->raise();
+    return m_connectionDialog;
+}
+
+ConnectionDialog *MainWindow::connectionDialog() const {
+    return m_connectionDialog;
 }
 
 void MainWindow::showSettingsDialog() {

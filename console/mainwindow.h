@@ -18,28 +18,54 @@ namespace flashsale::console {
 class AdjustDialog;
 class AlertsModel;
 class AuditPanel;
+class ConnectionDialog;
 class ConnectionStatus;
+class CredentialStore;
 class DashboardWidget;
 class ReconcilePanel;
+class RoleGate;
 class SaleDialog;
 class SalesModel;
 class StatsHistory;
 
 // The console's window: the sales table on top, the selected sale's dashboard, reconciliation
-// and audit log in tabs below, and the connection in the status bar.
+// and audit log in tabs below, and the connection and the logged-in operator in the status bar.
 //
 // It owns the AdminClient (auto-reconnect on). On every (re)connect it reloads the sales,
 // subscribes to the selected sale's stats again and reloads the panels; events keep them current
 // in between. Every request is asynchronous; the only modal dialogs are opened with open(), so
 // no handler runs a nested event loop. Mutating actions ask first and show the server's answer.
+//
+// Logging in: start() moves a token left in clear text by an older console into the keychain,
+// then reads the stored secret for the remembered server and operator (CredentialStore, async)
+// and connects, or opens the connection dialog when there is none. A secret typed in the dialog
+// is written to the keychain only once the server has accepted it (the "hello"); without a
+// keychain it is not stored at all and the status bar says so. A refused handshake (401, 429, or
+// AdminClient refusing ws:// to a remote host) reopens the dialog with the reason. The server's
+// hello names the operator and role: they are shown in the title and status bar, and RoleGate
+// disables every action the role may not call.
 class MainWindow final : public QMainWindow {
     Q_OBJECT
 public:
     explicit MainWindow(const ConsoleSettings &settings, QWidget *parent = nullptr);
     ~MainWindow() override;
 
-    // Opens the link to `url` (already resolved to ws://…/admin/v1/ws).
-    void connectTo(const QUrl &url, const QString &token, const QString &actor);
+    // The start-up login described above. `envToken` (FLASHSALE_ADMIN_TOKEN) is used in
+    // bootstrap mode when the keychain holds no token, and fills the dialog's token field when
+    // no operator name is known yet.
+    void start(const QString &envToken = {});
+
+    // Opens the link to `url` (already resolved to ws(s)://…/admin/v1/ws) with `credentials`,
+    // trusting `caFile`'s certificates for wss:// besides the system's. Forgets the previous
+    // login's role until the server's hello.
+    void connectTo(const QUrl &url, const admin::AdminClient::Credentials &credentials,
+                   const QString &caFile = {});
+
+    // Opens (or raises) the connection dialog, pre-filled from the settings, with `message`
+    // at the top (why it is shown; red when `error`). Accepting it connects, and stores the secret
+    // once accepted.
+    ConnectionDialog *showConnectionDialog(const QString &message = {}, bool error = true);
+    ConnectionDialog *connectionDialog() const;
 
     // Follows this sale as soon as the first sale list arrives (--sale).
     void selectOnLoad(qint64 saleId) { m_selectOnLoad = saleId; }
@@ -64,6 +90,12 @@ public:
     QTabWidget *tabs() const { return m_tabs; }
     QLabel *stateLabel() const { return m_stateLabel; }
     QLabel *clockLabel() const { return m_clockLabel; }
+    QLabel *operatorLabel() const { return m_operatorLabel; }
+    RoleGate *gate() const { return m_gate; }
+    CredentialStore *keychain() const { return m_keychain; }
+    // What happened to the secret in the keychain at the last login or migration (a sentence;
+    // empty when it was stored, or nothing was tried yet).
+    QString keychainNote() const { return m_keychainNote; }
 
     void refreshSales();
     void pauseSale();
@@ -86,7 +118,12 @@ private:
     void changeState(admin::Op op, const QString &verb, const QString &question);
     void sendSale(admin::Op op, const QJsonObject &args);
     void sendAdjust(const QJsonObject &args);
-    void showConnectionDialog();
+    void onHello();
+    void onRefused(int status, const QString &message);
+    void readStoredSecret(const QString &envToken);
+    void storeSecret(const QString &account, const QString &secret);
+    void setKeychainNote(const QString &note);
+    void updateTitle();
     void showSettingsDialog();
     void showShortcuts();
     void saveLayout() const;
@@ -94,6 +131,14 @@ private:
 
     ConsoleSettings m_settings;
     admin::AdminClient *m_client = nullptr;
+    CredentialStore *m_keychain = nullptr;
+    RoleGate *m_gate = nullptr;
+    // The secret typed in the dialog, held until the server accepts it, then moved to the
+    // keychain (or dropped when the dialog's "remember" is off). Cleared by the next login.
+    QString m_pendingAccount;
+    QString m_pendingSecret;
+    QString m_keychainNote;
+    QString m_envToken; // FLASHSALE_ADMIN_TOKEN, from start(); only ever pre-fills or logs in
     ConnectionStatus *m_status = nullptr;
     SalesModel *m_sales = nullptr;
     StatsHistory *m_history = nullptr;
@@ -110,6 +155,8 @@ private:
     AuditPanel *m_audit = nullptr;
     QLabel *m_stateLabel = nullptr;
     QLabel *m_clockLabel = nullptr;
+    QLabel *m_operatorLabel = nullptr;
+    QPointer<ConnectionDialog> m_connectionDialog;
     QPointer<SaleDialog> m_saleDialog;
     QPointer<AdjustDialog> m_adjustDialog;
 

@@ -5,6 +5,7 @@
 #include "protocol/adminclient.h"
 #include "reconcilechecksmodel.h"
 #include "reconcilerunsmodel.h"
+#include "rolegate.h"
 
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -239,10 +240,24 @@ void ReconcilePanel::showSummary(const QJsonObject &report) {
                                 ok ? tr("no drift") : tr("%n row(s) with drift", nullptr, drift)));
 }
 
+void ReconcilePanel::setGate(RoleGate *gate) {
+    m_gate = gate;
+    gate->bind(m_dryRun, Op::ReconcileRun);
+    gate->bind(m_repair, Op::ReconcileRun, true);
+    connect(gate, &RoleGate::changed, this, [this] { setBusy(m_busy); });
+    setBusy(m_busy);
+}
+
 void ReconcilePanel::setBusy(bool busy) {
     m_busy = busy;
-    m_dryRun->setEnabled(!busy && m_saleId);
-    m_repair->setEnabled(!busy && m_saleId);
+    const bool wanted = !busy && m_saleId;
+    if (m_gate) {
+        m_gate->setEnabled(m_dryRun, wanted);
+        m_gate->setEnabled(m_repair, wanted);
+    } else {
+        m_dryRun->setEnabled(wanted);
+        m_repair->setEnabled(wanted);
+    }
 }
 
 void ReconcilePanel::saveLayout() const {

@@ -16,6 +16,7 @@ class AdminClient;
 namespace flashsale::console {
 
 class ReconcileChecksModel;
+class RoleGate;
 class ReconcileRunsModel;
 
 // Reconciliation of the selected sale: Dry run, Repair (asks first), the rows of the chosen
@@ -25,6 +26,10 @@ class ReconcilePanel final : public QWidget {
     Q_OBJECT
 public:
     explicit ReconcilePanel(admin::AdminClient *client, QWidget *parent = nullptr);
+
+    // Dry run and Repair follow the operator's role through `gate` (not owned; may be null: no
+    // role check). Repair needs the admin role.
+    void setGate(RoleGate *gate);
 
     // Follows another sale (empty: none) and loads its history.
     void setSale(const QJsonObject &sale);
@@ -55,6 +60,7 @@ private:
     void showSummary(const QJsonObject &report);
 
     QPointer<admin::AdminClient> m_client;
+    QPointer<RoleGate> m_gate;
     qint64 m_saleId = 0;
     bool m_busy = false;
     ReconcileRunsModel *m_runs = nullptr;

@@ -79,6 +79,12 @@ FS_PACKAGES=(
   chromium
   # The package audit parses the shell scripts with shfmt to find the commands they run.
   shfmt
+  # Looking at the console as a user would (docs/CONSOLE.md's pictures): Xvfb, and ImageMagick's
+  # `import -window root` for the screenshot.
+  xvfb imagemagick
+  # tests/console: a real Secret Service (GNOME Keyring on a private D-Bus session bus) for the
+  # console's keychain round trip
+  gnome-keyring dbus-daemon
   # tests/fuzz: libFuzzer with ASan+UBSan. Clang 16, not bookworm's default 14: libstdc++ 12's
   # std::expected needs it. libclang-rt-16-dev holds the libFuzzer and sanitizer runtimes.
   clang-16 libclang-rt-16-dev
@@ -106,6 +112,8 @@ FS_COMMANDS=(
   openssl=openssl
   # the gateway test's "no secret in ps" check (procps is on every fresh machine)
   ps=procps
+  # tests/console: the keychain round trip against a real Secret Service
+  dbus-run-session=dbus-daemon gnome-keyring-daemon=gnome-keyring
 )
 
 # shellcheck source=deploy/lib/log.sh

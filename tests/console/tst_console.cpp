@@ -1,14 +1,19 @@
 // The merchandiser console (flashsale-console) driven through its widgets against the real
-// flashsale-server, Redis and PostgreSQL: connecting, creating a sale from the dialog, the live
-// dashboard while bookings arrive, reconciliation (dry run, drift, repair), the audit log, local
-// validation of the sale dialog, and a dropped link that keeps a half-filled dialog.
+// flashsale-server, Redis and PostgreSQL: logging in as an operator (the role shown, what it may
+// not do greyed out, `forbidden` shown, no secret left in the settings file, an old clear-text
+// token moved out of it, credentials never sent over ws:// to a remote host), creating a sale
+// from the dialog, the live dashboard while bookings arrive, reconciliation (dry run, drift,
+// repair), the audit log, local validation of the sale dialog, and a dropped link that keeps a
+// half-filled dialog.
 
 #include "adjustdialog.h"
 #include "alertsmodel.h"
 #include "auditmodel.h"
 #include "auditpanel.h"
+#include "connectiondialog.h"
 #include "connectionstatus.h"
 #include "consolesettings.h"
+#include "credentialstore.h"
 #include "dashboardwidget.h"
 #include "mainwindow.h"
 #include "protocol/adminclient.h"
@@ -16,30 +21,47 @@
 #include "reconcilechecksmodel.h"
 #include "reconcilepanel.h"
 #include "reconcilerunsmodel.h"
+#include "rolegate.h"
 #include "saledialog.h"
 #include "salesmodel.h"
 #include "statshistory.h"
 #include "testservers.h"
 #include "timechart.h"
 
+#include <QAction>
 #include <QComboBox>
 #include <QDateTimeEdit>
+#include <QDir>
 #include <QDoubleSpinBox>
+#include <QFile>
 #include <QGroupBox>
 #include <QJsonArray>
 #include <QLabel>
 #include <QLineEdit>
 #include <QLineSeries>
 #include <QMessageBox>
+#include <QNetworkInterface>
+#include <QProcess>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QRadioButton>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSpinBox>
+#include <QSslCertificate>
+#include <QSslConfiguration>
+#include <QSslKey>
 #include <QStandardPaths>
+#include <QStatusBar>
 #include <QTableView>
 #include <QTableWidget>
+#include <QTcpServer>
+#include <QTemporaryDir>
 #include <QTest>
+#include <QWebSocket>
+#include <QWebSocketServer>
+
+#include <array>
 
 using namespace flashsale;
 using namespace flashsale::admin;
@@ -73,6 +95,35 @@ void closeOutcomes(QWidget *root) {
         box->close();
 }
 
+// The operators the suite logs in as, one per role; made through the bootstrap token.
+struct TestOperator {
+    const char *name;
+    const char *role;
+    const char *password;
+};
+constexpr TestOperator kAdmin{"ops-admin", "admin", "admin-pass-7f3a9c2e1b"};
+constexpr TestOperator kMerchandiser{"ops-merch", "merchandiser", "merch-pass-4d8e2a6f0c"};
+constexpr TestOperator kViewer{"ops-view", "viewer", "viewer-pass-9b1c5e7a3d"};
+
+AdminClient::Credentials credentialsOf(const TestOperator &o) {
+    return {QString::fromLatin1(o.name), QString::fromLatin1(o.password), {}};
+}
+
+// The settings file as it is on disk.
+QByteArray settingsFile() {
+    QSettings s;
+    s.sync();
+    QFile f(s.fileName());
+    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+}
+
+QMessageBox *visibleOutcome(QWidget *root, const QString &containing) {
+    for (auto *box : root->findChildren<QMessageBox *>(QStringLiteral("outcomeBox")))
+        if (box->isVisible() && box->text().contains(containing))
+            return box;
+    return nullptr;
+}
+
 } // namespace
 
 class TestConsole : public QObject {
@@ -102,6 +153,77 @@ private:
     HttpResponse book(qint64 sale, const QString &user) {
         return postJson(m_backend.port(), "/api/v1/sales/" + QByteArray::number(sale) + "/book",
                         QJsonObject{{"user_id", user}});
+    }
+
+    // A second console window logged in as `o`, with the pre-existing sale selected.
+    std::unique_ptr<MainWindow> loginAs(const TestOperator &o) {
+        auto w = std::make_unique<MainWindow>(ConsoleSettings::load(QProcessEnvironment()));
+        w->resize(1366, 768);
+        w->show();
+        w->connectTo(adminUrl(), credentialsOf(o));
+        if (!QTest::qWaitFor([&] { return w->client()->state() == AdminClient::State::Connected; },
+                             10000))
+            return nullptr;
+        if (!QTest::qWaitFor([&] { return w->salesModel()->rowOf(m_preexisting) >= 0; }, 5000))
+            return nullptr;
+        if (!w->selectSale(m_preexisting))
+            return nullptr;
+        return w;
+    }
+
+    // keychainRemembersTheLoginWithASecretService, in the child with GNOME Keyring.
+    void keychainChild() {
+        QSettings().clear();
+        // A login through the dialog stores the password in the keychain...
+        auto first = std::make_unique<MainWindow>(ConsoleSettings::load(QProcessEnvironment()));
+        first->show();
+        ConnectionDialog *d = first->showConnectionDialog();
+        d->findChild<QLineEdit *>("url")->setText(adminUrl().toString());
+        d->findChild<QLineEdit *>("operator")->setText(QString::fromLatin1(kMerchandiser.name));
+        d->findChild<QLineEdit *>("password")->setText(QString::fromLatin1(kMerchandiser.password));
+        d->accept();
+        QTRY_VERIFY_WITH_TIMEOUT(
+            first->statusBar()->currentMessage().contains("stored in the system keychain"), 10000);
+        QVERIFY2(first->keychainNote().isEmpty(), qPrintable(first->keychainNote()));
+        QVERIFY(!settingsFile().contains(kMerchandiser.password));
+        std::optional<CredentialStore::Outcome> stored;
+        first->keychain()->read(CredentialStore::account(QString::fromLatin1(kMerchandiser.name),
+                                                         adminUrl().authority()),
+                                first.get(),
+                                [&stored](const CredentialStore::Outcome &o) { stored = o; });
+        QTRY_VERIFY_WITH_TIMEOUT(stored.has_value(), 10000);
+        QCOMPARE(stored->status, CredentialStore::Status::Ok);
+        QCOMPARE(stored->secret, QString::fromLatin1(kMerchandiser.password));
+        first.reset();
+
+        // ... and the next start logs in with it, asking nothing.
+        auto next = std::make_unique<MainWindow>(ConsoleSettings::load(QProcessEnvironment()));
+        next->show();
+        next->start();
+        QTRY_VERIFY_WITH_TIMEOUT(
+            next->operatorLabel()->text().contains(QStringLiteral("ops-merch · merchandiser")),
+            10000);
+        QVERIFY(!next->connectionDialog());
+        next.reset();
+
+        // An old clear-text token moves into the keychain, out of the file.
+        {
+            QSettings s;
+            s.setValue(QStringLiteral("connection/token"),
+                       QString::fromLatin1(Backend::kAdminToken));
+        }
+        auto migrated = std::make_unique<MainWindow>(ConsoleSettings::load(QProcessEnvironment()));
+        migrated->show();
+        migrated->start();
+        QTRY_VERIFY_WITH_TIMEOUT(
+            migrated->operatorLabel()->text().contains(QStringLiteral("bootstrap · admin")), 10000);
+        QVERIFY(!settingsFile().contains(Backend::kAdminToken));
+        stored.reset();
+        migrated->keychain()->read(CredentialStore::account({}, adminUrl().authority()),
+                                   migrated.get(),
+                                   [&stored](const CredentialStore::Outcome &o) { stored = o; });
+        QTRY_VERIFY_WITH_TIMEOUT(stored.has_value(), 10000);
+        QCOMPARE(stored->secret, QString::fromLatin1(Backend::kAdminToken));
     }
 
     SaleDialog *freshSaleDialog() {
@@ -135,6 +257,11 @@ private Q_SLOTS:
         m_admin = std::make_unique<AdminClient>();
         m_admin->open(adminUrl(), {{}, {}, QString::fromLatin1(Backend::kAdminToken)});
         QTRY_COMPARE_WITH_TIMEOUT(m_admin->state(), AdminClient::State::Connected, 5000);
+        for (const TestOperator &o : {kAdmin, kMerchandiser, kViewer}) {
+            const auto made = call(Op::OperatorCreate,
+                                   {{"name", o.name}, {"role", o.role}, {"password", o.password}});
+            QVERIFY2(made.ok, qPrintable(made.failure.message));
+        }
         const auto r = call(Op::SaleCreate, {{"name", "Preexisting"},
                                              {"starts_at", rfc3339(-1000)},
                                              {"ends_at", rfc3339(3600000)},
@@ -148,8 +275,7 @@ private Q_SLOTS:
         m_window = std::make_unique<MainWindow>(settings);
         m_window->resize(1366, 768);
         m_window->show();
-        m_window->connectTo(adminUrl(), QString::fromLatin1(Backend::kAdminToken),
-                            QStringLiteral("tester"));
+        m_window->connectTo(adminUrl(), credentialsOf(kAdmin));
     }
 
     void cleanupTestCase() {
@@ -171,6 +297,301 @@ private Q_SLOTS:
         // The ping on connect gives the clock skew and round trip.
         QTRY_VERIFY_WITH_TIMEOUT(
             m_window->clockLabel()->text().contains(QStringLiteral("round trip")), 5000);
+    }
+
+    void loggedInOperatorIsShown() {
+        QTRY_VERIFY_WITH_TIMEOUT(
+            m_window->operatorLabel()->text().contains(QStringLiteral("ops-admin · admin")), 5000);
+        QVERIFY2(m_window->windowTitle().contains(QStringLiteral("ops-admin (admin) @ 127.0.0.1")),
+                 qPrintable(m_window->windowTitle()));
+    }
+
+    void roleGreysOutWhatItMayNotDo_data() {
+        QTest::addColumn<int>("who"); // 0 viewer, 1 merchandiser, 2 admin
+        QTest::addColumn<QStringList>("enabled");
+        QTest::addColumn<QStringList>("disabled");
+        QTest::addColumn<QString>("needs"); // the tooltip of a disabled action
+        QTest::addRow("viewer: no create, pause, stop, adjust or reconcile")
+            << 0 << QStringList{"Refresh"} << QStringList{"New sale / schedule", "Pause",  "Stop",
+                                                          "Adjust stock",        "dryRun", "repair"}
+            << "you are viewer (ops-view)";
+        QTest::addRow("merchandiser: no stop, no repair")
+            << 1 << QStringList{"New sale / schedule", "Pause", "Adjust stock", "Refresh", "dryRun"}
+            << QStringList{"Stop", "repair"} << "Needs the admin role; you are merchandiser";
+        QTest::addRow("admin: everything") << 2 << QStringList{"New sale / schedule",
+                                                               "Pause",
+                                                               "Stop",
+                                                               "Adjust stock",
+                                                               "Refresh",
+                                                               "dryRun",
+                                                               "repair"}
+                                           << QStringList{} << QString();
+    }
+
+    void roleGreysOutWhatItMayNotDo() {
+        QFETCH(int, who);
+        QFETCH(QStringList, enabled);
+        QFETCH(QStringList, disabled);
+        QFETCH(QString, needs);
+        const TestOperator o = std::array{kViewer, kMerchandiser, kAdmin}[size_t(who)];
+        std::unique_ptr<MainWindow> w = loginAs(o);
+        QVERIFY(w);
+        QVERIFY(w->operatorLabel()->text().contains(
+            QStringLiteral("%1 · %2").arg(QLatin1String(o.name), QLatin1String(o.role))));
+        QCOMPARE(w->salesModel()->saleById(m_preexisting).value("state").toString(),
+                 QStringLiteral("active"));
+        // An action is enabled when its QAction (menu, toolbar, context menu) or button is.
+        const auto isEnabled = [&w](const QString &name) -> std::optional<bool> {
+            if (auto *a = w->findChild<QAction *>(name))
+                return a->isEnabled();
+            if (auto *b = w->findChild<QPushButton *>(name))
+                return b->isEnabled();
+            return std::nullopt;
+        };
+        const auto toolTip = [&w](const QString &name) {
+            if (auto *a = w->findChild<QAction *>(name))
+                return a->toolTip();
+            return w->findChild<QPushButton *>(name)->toolTip();
+        };
+        for (const QString &name : enabled)
+            QVERIFY2(isEnabled(name) == true, qPrintable(name));
+        for (const QString &name : disabled) {
+            QVERIFY2(isEnabled(name) == false, qPrintable(name));
+            QVERIFY2(toolTip(name).contains(needs), qPrintable(name + ": " + toolTip(name)));
+            QVERIFY2(toolTip(name).contains(QStringLiteral("Needs the ")),
+                     qPrintable(name + ": " + toolTip(name)));
+        }
+    }
+
+    void forbiddenAnswerIsShownClearly() {
+        std::unique_ptr<MainWindow> w = loginAs(kViewer);
+        QVERIFY(w);
+        // Greyed out for a viewer; called directly, as a window with a stale role would.
+        w->pauseSale();
+        QVERIFY(answer(w.get(), QMessageBox::Yes));
+        QTRY_VERIFY_WITH_TIMEOUT(
+            visibleOutcome(w.get(), QStringLiteral("Not allowed for your role")), 5000);
+        QMessageBox *box = visibleOutcome(w.get(), QStringLiteral("Not allowed for your role"));
+        QVERIFY2(box->informativeText().startsWith(QStringLiteral("forbidden")),
+                 qPrintable(box->informativeText()));
+        QVERIFY(w->statusBar()->currentMessage().startsWith(QStringLiteral("forbidden")));
+        const auto sale = call(Op::SaleGet, {{"sale_id", m_preexisting}});
+        QCOMPARE(sale.result.value("sale").toObject().value("state").toString(),
+                 QStringLiteral("active"));
+    }
+
+    void loginDialogLeavesNoSecretInTheSettingsFile() {
+        QSettings().clear();
+        auto w = std::make_unique<MainWindow>(ConsoleSettings::load(QProcessEnvironment()));
+        w->show();
+        ConnectionDialog *d = w->showConnectionDialog();
+        QVERIFY(d->isVisible());
+        d->findChild<QLineEdit *>("url")->setText(adminUrl().toString());
+        d->findChild<QRadioButton *>("asOperator")->setChecked(true);
+        d->findChild<QLineEdit *>("operator")->setText(QString::fromLatin1(kMerchandiser.name));
+        d->findChild<QLineEdit *>("password")->setText(QString::fromLatin1(kMerchandiser.password));
+        d->accept();
+        QVERIFY(!d->isVisible());
+        QTRY_VERIFY_WITH_TIMEOUT(
+            w->operatorLabel()->text().contains(QStringLiteral("ops-merch · merchandiser")), 10000);
+        // The keychain has answered: stored, or said why not (no Secret Service here).
+        QTRY_VERIFY_WITH_TIMEOUT(!w->keychainNote().isEmpty()
+                                     || w->statusBar()->currentMessage().contains(
+                                         QStringLiteral("stored in the system keychain")),
+                                 10000);
+        if (!w->keychainNote().isEmpty())
+            QVERIFY2(w->keychainNote().contains(QStringLiteral("not stored")),
+                     qPrintable(w->keychainNote()));
+        // The password is not kept by the dialog either.
+        QVERIFY(d->findChild<QLineEdit *>("password")->text().isEmpty());
+        const QByteArray file = settingsFile();
+        QVERIFY2(file.contains("ops-merch"), file.constData()); // the file was written
+        QVERIFY2(!file.contains(kMerchandiser.password), file.constData());
+        QVERIFY2(!file.contains("password") && !file.contains("token"), file.constData());
+    }
+
+    void firstStartOffersTheBootstrapTokenFromTheEnvironment() {
+        QSettings().clear();
+        auto w = std::make_unique<MainWindow>(ConsoleSettings::load(QProcessEnvironment()));
+        w->show();
+        w->start(QString::fromLatin1(Backend::kAdminToken)); // as FLASHSALE_ADMIN_TOKEN
+        QTRY_VERIFY_WITH_TIMEOUT(w->connectionDialog() && w->connectionDialog()->isVisible(),
+                                 10000);
+        ConnectionDialog *d = w->connectionDialog();
+        QVERIFY(d->findChild<QRadioButton *>("asBootstrap")->isChecked());
+        QCOMPARE(d->findChild<QLineEdit *>("token")->text(),
+                 QString::fromLatin1(Backend::kAdminToken));
+        d->findChild<QLineEdit *>("url")->setText(adminUrl().toString());
+        d->accept();
+        QTRY_VERIFY_WITH_TIMEOUT(
+            w->operatorLabel()->text().contains(QStringLiteral("bootstrap · admin")), 10000);
+        QVERIFY(!settingsFile().contains(Backend::kAdminToken));
+    }
+
+    void oldClearTextTokenMovesOutOfTheSettingsFile() {
+        {
+            QSettings s; // as the console before operator accounts left it
+            s.clear();
+            s.setValue(QStringLiteral("connection/url"), adminUrl().toString());
+            s.setValue(QStringLiteral("connection/token"),
+                       QString::fromLatin1(Backend::kAdminToken));
+            s.setValue(QStringLiteral("connection/actor"), QStringLiteral("tester"));
+        }
+        QVERIFY(settingsFile().contains(Backend::kAdminToken));
+        auto w = std::make_unique<MainWindow>(ConsoleSettings::load(QProcessEnvironment()));
+        w->show();
+        w->start();
+        // Used for this session (from the keychain, or from memory when there is none) as the
+        // bootstrap login it always was.
+        QTRY_VERIFY_WITH_TIMEOUT(
+            w->operatorLabel()->text().contains(QStringLiteral("bootstrap · admin")), 10000);
+        const QByteArray file = settingsFile();
+        QVERIFY2(!file.contains(Backend::kAdminToken), file.constData());
+        QVERIFY2(!file.contains("token") && !file.contains("tester"), file.constData());
+        QVERIFY2(file.contains("bootstrap=true"), file.constData());
+    }
+
+    void noCredentialsOverPlainWsToARemoteHost() {
+        // A listener on this machine's own non-loopback address: the console must not even
+        // connect to it with ws://.
+        QHostAddress remote;
+        for (const QHostAddress &a : QNetworkInterface::allAddresses())
+            if (a.protocol() == QAbstractSocket::IPv4Protocol && !a.isLoopback()) {
+                remote = a;
+                break;
+            }
+        if (remote.isNull())
+            QSKIP("this machine has no non-loopback IPv4 address");
+        QTcpServer listener;
+        QVERIFY(listener.listen(remote));
+        auto w = std::make_unique<MainWindow>(ConsoleSettings::load(QProcessEnvironment()));
+        w->show();
+        w->connectTo(QUrl(QStringLiteral("ws://%1:%2/admin/v1/ws")
+                              .arg(remote.toString())
+                              .arg(listener.serverPort())),
+                     credentialsOf(kAdmin));
+        QTRY_VERIFY_WITH_TIMEOUT(w->stateLabel()->text().contains(QStringLiteral("not sent")),
+                                 5000);
+        QCOMPARE(w->connectionStatus()->kind(), ConnectionStatus::Kind::Refused);
+        QVERIFY2(w->operatorLabel()->text().contains(QStringLiteral("Not logged in")),
+                 qPrintable(w->operatorLabel()->text()));
+        // The login dialog is back, saying why.
+        QVERIFY(w->connectionDialog() && w->connectionDialog()->isVisible());
+        const auto *message = w->connectionDialog()->findChild<QLabel *>("message");
+        QVERIFY2(message->isVisible() && message->text().contains(QStringLiteral("ws://")),
+                 qPrintable(message->text()));
+        QTest::qWait(500); // a wait on purpose: no connection may arrive in it
+        QVERIFY(!listener.hasPendingConnections());
+        QCOMPARE(w->client()->state(), AdminClient::State::Disconnected);
+    }
+
+    void wssTrustsTheCaFileAndNothingElse_data() {
+        QTest::addColumn<bool>("withCaFile");
+        QTest::addRow("a certificate from an unknown CA is refused") << false;
+        QTest::addRow("the CA file verifies the server, then the login is sent") << true;
+    }
+
+    // A TLS WebSocket server with a certificate for 127.0.0.1 from a CA made here: without the
+    // CA file the console refuses the certificate and sends nothing; with it, the handshake
+    // reaches the server with the operator's Basic credentials.
+    void wssTrustsTheCaFileAndNothingElse() {
+        QFETCH(bool, withCaFile);
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        const auto openssl = [&dir](const QStringList &args) {
+            QProcess p;
+            p.setWorkingDirectory(dir.path());
+            p.setProcessChannelMode(QProcess::MergedChannels);
+            p.start(QStringLiteral("openssl"), args);
+            return p.waitForFinished(30000) && p.exitCode() == 0 ? QByteArray()
+                                                                 : p.readAll() + " (openssl)";
+        };
+        QFile ext(dir.filePath(QStringLiteral("san.ext")));
+        QVERIFY(ext.open(QIODevice::WriteOnly));
+        ext.write("subjectAltName=IP:127.0.0.1\n");
+        ext.close();
+        for (const QStringList &args :
+             {QStringList{"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+                          "-out", "ca.pem", "-days", "1", "-subj", "/CN=tst_console CA"},
+              QStringList{"req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
+                          "server.csr", "-subj", "/CN=127.0.0.1"},
+              QStringList{"x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                          "-CAcreateserial", "-out", "server.pem", "-days", "1", "-extfile",
+                          "san.ext"}}) {
+            const QByteArray failed = openssl(args);
+            QVERIFY2(failed.isEmpty(), failed.constData());
+        }
+        QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+        tls.setLocalCertificateChain(QSslCertificate::fromPath(dir.filePath("server.pem")));
+        QFile keyFile(dir.filePath(QStringLiteral("server.key")));
+        QVERIFY(keyFile.open(QIODevice::ReadOnly));
+        tls.setPrivateKey(QSslKey(keyFile.readAll(), QSsl::Rsa));
+        tls.setPeerVerifyMode(QSslSocket::VerifyNone);
+        QWebSocketServer server(QStringLiteral("tst_console"), QWebSocketServer::SecureMode);
+        server.setSslConfiguration(tls);
+        QVERIFY(server.listen(QHostAddress::LocalHost));
+        QList<QByteArray> authorizations;
+        connect(&server, &QWebSocketServer::newConnection, &server, [&] {
+            while (QWebSocket *socket = server.nextPendingConnection()) {
+                authorizations << socket->request().rawHeader("Authorization");
+                socket->setParent(&server);
+            }
+        });
+
+        auto w = std::make_unique<MainWindow>(ConsoleSettings::load(QProcessEnvironment()));
+        w->show();
+        w->connectTo(
+            QUrl(QStringLiteral("wss://127.0.0.1:%1/admin/v1/ws").arg(server.serverPort())),
+            credentialsOf(kViewer),
+            withCaFile ? dir.filePath(QStringLiteral("ca.pem")) : QString());
+        if (withCaFile) {
+            QTRY_COMPARE_WITH_TIMEOUT(authorizations.size(), 1, 10000);
+            QCOMPARE(authorizations.first(),
+                     "Basic " + QByteArray("ops-view:").append(kViewer.password).toBase64());
+            QVERIFY(w->connectionStatus()->kind() != ConnectionStatus::Kind::Refused);
+        } else {
+            QTRY_COMPARE_WITH_TIMEOUT(w->connectionStatus()->kind(),
+                                      ConnectionStatus::Kind::Refused, 10000);
+            QVERIFY(w->connectionDialog() && w->connectionDialog()->isVisible());
+            QVERIFY(authorizations.isEmpty());
+        }
+    }
+
+    // The keychain against a real Secret Service: GNOME Keyring on a private D-Bus session bus,
+    // in a child run of this one function (the session bus is per process, and this process
+    // runs the tests above without one).
+    void keychainRemembersTheLoginWithASecretService() {
+        if (qEnvironmentVariableIsSet("FLASHSALE_TEST_KEYRING_CHILD")) {
+            keychainChild();
+            return;
+        }
+        QTemporaryDir home;
+        QVERIFY(home.isValid());
+        QVERIFY(QDir(home.path()).mkpath(QStringLiteral("run")));
+        QFile::setPermissions(home.filePath(QStringLiteral("run")),
+                              QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("FLASHSALE_TEST_KEYRING_CHILD"), QStringLiteral("1"));
+        env.insert(QStringLiteral("HOME"), home.path());
+        env.insert(QStringLiteral("XDG_DATA_HOME"), home.filePath(QStringLiteral("data")));
+        env.insert(QStringLiteral("XDG_RUNTIME_DIR"), home.filePath(QStringLiteral("run")));
+        env.remove(QStringLiteral("DBUS_SESSION_BUS_ADDRESS"));
+        QProcess child;
+        child.setProcessEnvironment(env);
+        child.setProcessChannelMode(QProcess::MergedChannels);
+        // The keyring is created unlocked with this password, read from stdin.
+        child.start(QStringLiteral("dbus-run-session"),
+                    {QStringLiteral("--"), QStringLiteral("sh"), QStringLiteral("-c"),
+                     QStringLiteral("printf %s tst-console-keyring | gnome-keyring-daemon --unlock "
+                                    "--components=secrets >/dev/null && exec \"$0\" \"$1\""),
+                     QCoreApplication::applicationFilePath(),
+                     QStringLiteral("keychainRemembersTheLoginWithASecretService")});
+        QVERIFY2(child.waitForFinished(180000), "the child run did not finish");
+        const QByteArray out = child.readAll();
+        QVERIFY2(child.exitStatus() == QProcess::NormalExit && child.exitCode() == 0,
+                 out.constData());
+        QVERIFY2(out.contains("PASS   : TestConsole::keychainRemembersTheLoginWithASecretService"),
+                 out.constData());
     }
 
     void saleDialogValidatesLocally_data() {
@@ -481,8 +902,8 @@ private Q_SLOTS:
             QStringLiteral("paused"), 5000);
         QTRY_COMPARE_WITH_TIMEOUT(model->entry(0).value("action").toString(),
                                   QStringLiteral("sale.pause"), 5000);
-        // The console logged in with the bootstrap token: the audit names that operator.
-        QCOMPARE(model->entry(0).value("actor").toString(), QStringLiteral("bootstrap"));
+        // The audit names the operator the server authenticated, nothing the console declared.
+        QCOMPARE(model->entry(0).value("actor").toString(), QStringLiteral("ops-admin"));
         QVERIFY(model->index(0, AuditModel::Change)
                     .data()
                     .toString()

@@ -21,10 +21,10 @@ constexpr qint64 kSnapshotReuseMs = 200;
 constexpr int kChangesPollMs = 1000;
 // Messages above the configured limit but within four times it (at least 64 KiB, at most
 // 16 MiB) get a typed error on an open connection; a message or frame above that closes it
-// (1009) before the rest is read. 8 MiB may wait for an operator's client before it is dropped.
+// (1009) before the rest is read. 4 MiB may wait for an operator's client before it is dropped.
 WebSocketLimits adminLimits(int maxMessageBytes) {
     const qint64 hard = qBound(qint64(64) << 10, 4 * qint64(maxMessageBytes), qint64(16) << 20);
-    return WebSocketLimits{"admin", hard, hard, 8 << 20};
+    return WebSocketLimits{"admin", hard, hard, 4 << 20};
 }
 } // namespace
 

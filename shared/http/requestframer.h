@@ -25,7 +25,7 @@ struct ConnectionLimits {
     // Once a connection is a WebSocket: a write that would leave more than this waiting for a
     // client that does not read (pongs to a ping flood included) drops the connection. The
     // endpoints' own, lower bounds (WebSocketLimits) close with a code before this is reached.
-    qint64 maxWebSocketQueueBytes = 16 << 20;
+    qint64 maxWebSocketQueueBytes = 8 << 20;
 };
 
 // Finds where HTTP/1.1 requests begin and end in the bytes of one connection, and refuses the

@@ -14,7 +14,8 @@ namespace flashsale {
 struct ConnectionLimits {
     // Decides a WebSocket upgrade request before QtHttpServer sees it, from its target
     // ("/admin/v1/ws?x=1") and headers: nullopt lets it through, a problem is answered instead
-    // (401, 404) and the connection closed. Without a gate every upgrade passes.
+    // (401, 404) and the connection closed. It sees only valid WebSocket handshakes (anything
+    // else with Upgrade is refused before it); without a gate every valid handshake passes.
     std::function<std::optional<Problem>(const QByteArray &target, const HeaderList &headers)>
         upgradeGate;
     int maxConnections = 20000; // per process, shared by every thread's server

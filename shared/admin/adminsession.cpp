@@ -3,6 +3,7 @@
 #include "admin/adminsales.h"
 #include "admin/adminservice.h"
 #include "core/logging.h"
+#include "http/websocketlimits.h"
 #include "pg/pgconnection.h"
 #include "stats/livestats.h"
 
@@ -18,9 +19,13 @@ using admin::AdminFailure;
 namespace {
 constexpr qint64 kSnapshotReuseMs = 200;
 constexpr int kChangesPollMs = 1000;
-// Frames above this close the connection (1009); below it, messages larger than the configured
-// limit still get a typed error on an open connection.
-constexpr qint64 kHardMessageLimit = 16 << 20;
+// Messages above the configured limit but within four times it (at least 64 KiB, at most
+// 16 MiB) get a typed error on an open connection; a message or frame above that closes it
+// (1009) before the rest is read. 4 MiB may wait for an operator's client before it is dropped.
+WebSocketLimits adminLimits(int maxMessageBytes) {
+    const qint64 hard = qBound(qint64(64) << 10, 4 * qint64(maxMessageBytes), qint64(16) << 20);
+    return WebSocketLimits{"admin", hard, hard, 4 << 20};
+}
 } // namespace
 
 // ---- AdminHub ---------------------------------------------------------------------------------
@@ -166,7 +171,7 @@ AdminSession::AdminSession(std::unique_ptr<QWebSocket> socket, AdminHub &hub,
     , m_socket(std::move(socket))
     , m_hub(hub)
     , m_address(address) {
-    m_socket->setMaxAllowedIncomingMessageSize(kHardMessageLimit);
+    adminLimits(m_hub.maxMessageBytes()).apply(*m_socket);
     connect(m_socket.get(), &QWebSocket::textMessageReceived, this, &AdminSession::onText);
     connect(m_socket.get(), &QWebSocket::binaryMessageReceived, this, &AdminSession::onBinary);
     connect(m_socket.get(), &QWebSocket::disconnected, this, &QObject::deleteLater);
@@ -226,8 +231,7 @@ void AdminSession::end(const QString &reason) {
 }
 
 void AdminSession::send(const QByteArray &message) {
-    if (m_socket->state() == QAbstractSocket::ConnectedState)
-        m_socket->sendTextMessage(QString::fromUtf8(message));
+    (void)adminLimits(m_hub.maxMessageBytes()).sendText(*m_socket, QString::fromUtf8(message));
 }
 
 void AdminSession::push(const QString &event, const QJsonObject &data) {

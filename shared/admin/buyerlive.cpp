@@ -3,6 +3,7 @@
 #include "booking/salekeys.h"
 #include "booking/salephase.h"
 #include "core/logging.h"
+#include "http/websocketlimits.h"
 #include "pg/pgconnection.h"
 #include "redis/redisclient.h"
 
@@ -14,7 +15,11 @@ namespace flashsale {
 namespace {
 
 constexpr int kTickMs = 1000;
-constexpr int kMaxBuyerMessageBytes = 4096;
+constexpr int kMaxBuyerMessageBytes = 4096; // larger ones get a typed error
+// A buyer sends pings of a few dozen bytes: a 64 KiB message or frame closes the socket (1009).
+// Ticks are about 300 bytes a second, so 128 KiB waiting means the page stopped reading minutes
+// ago: it is dropped (1008).
+constexpr WebSocketLimits kBuyerLimits{"buyer", 64 << 10, 64 << 10, 128 << 10};
 constexpr int kCloseUnknownSale = 4404;
 
 QByteArray compact(const QJsonObject &o) {
@@ -68,7 +73,7 @@ qsizetype BuyerLiveHub::watcherCount() const {
 void BuyerLiveHub::accept(std::unique_ptr<QWebSocket> owned, qint64 saleId) {
     QWebSocket *socket = owned.release();
     socket->setParent(this);
-    socket->setMaxAllowedIncomingMessageSize(64 * 1024);
+    kBuyerLimits.apply(*socket);
     Channel *&c = m_channels[saleId];
     const bool fresh = c == nullptr;
     if (fresh) {
@@ -84,13 +89,14 @@ void BuyerLiveHub::accept(std::unique_ptr<QWebSocket> owned, qint64 saleId) {
     connect(socket, &QWebSocket::textMessageReceived, this,
             [this, socket](const QString &text) { onText(socket, text); });
     connect(socket, &QWebSocket::binaryMessageReceived, this, [socket] {
-        socket->sendTextMessage(QString::fromUtf8(compact(
-            errorMessage(QStringLiteral("bad-message"), QStringLiteral("Send JSON text.")))));
+        kBuyerLimits.sendText(
+            *socket, QString::fromUtf8(compact(errorMessage(QStringLiteral("bad-message"),
+                                                            QStringLiteral("Send JSON text.")))));
     });
     connect(socket, &QWebSocket::disconnected, this,
             [this, socket, saleId] { remove(socket, saleId); });
     if (!c->last.isEmpty() && !fresh)
-        socket->sendTextMessage(QString::fromUtf8(compact(c->last)));
+        kBuyerLimits.sendText(*socket, QString::fromUtf8(compact(c->last)));
     else
         tick(saleId);
 }
@@ -109,7 +115,7 @@ void BuyerLiveHub::remove(QWebSocket *socket, qint64 saleId) {
 
 void BuyerLiveHub::onText(QWebSocket *socket, const QString &text) {
     auto reply = [socket](const QJsonObject &o) {
-        socket->sendTextMessage(QString::fromUtf8(compact(o)));
+        kBuyerLimits.sendText(*socket, QString::fromUtf8(compact(o)));
     };
     if (text.size() > kMaxBuyerMessageBytes)
         return reply(errorMessage(
@@ -188,8 +194,13 @@ void BuyerLiveHub::publish(qint64 saleId, const QJsonObject &tick) {
         return;
     c->last = tick;
     const QString text = QString::fromUtf8(compact(tick));
-    for (QWebSocket *s : std::as_const(c->sockets))
-        s->sendTextMessage(text);
+    // A copy: a socket dropped for not reading may leave the channel (and end it) meanwhile.
+    const QList<QWebSocket *> sockets = c->sockets;
+    for (QWebSocket *s : sockets)
+        kBuyerLimits.sendText(*s, text);
+    c = m_channels.value(saleId);
+    if (!c)
+        return;
     // Less than a tick to the opening: push one more exactly then.
     const qint64 startsIn = qint64(tick.value("starts_in_ms").toDouble());
     if (startsIn > 0 && startsIn < kTickMs && !c->opening.isActive())
@@ -204,7 +215,7 @@ void BuyerLiveHub::dropSale(qint64 saleId, const QString &message) {
         QString::fromUtf8(compact(errorMessage(QStringLiteral("not-found"), message)));
     for (QWebSocket *s : std::as_const(c->sockets)) {
         s->disconnect(this);
-        s->sendTextMessage(text);
+        kBuyerLimits.sendText(*s, text);
         s->close(QWebSocketProtocol::CloseCode(kCloseUnknownSale), message);
         s->deleteLater();
     }

@@ -81,22 +81,26 @@ Result<int> openReusePortSocket(const QHostAddress &address, quint16 port, quint
     return fd;
 }
 
-GuardedSocket::GuardedSocket(const ConnectionLimits &limits, QObject *parent)
+GuardedSocket::GuardedSocket(const ConnectionLimits &limits, std::function<void()> onClosed,
+                             QObject *parent)
     : QTcpSocket(parent)
     , m_limits(limits)
-    , m_framer(limits) {
+    , m_framer(limits)
+    , m_onClosed(std::move(onClosed)) {
     m_idle.setSingleShot(true);
     m_idle.setInterval(m_limits.idleTimeoutMs);
     m_request.setSingleShot(true);
     m_request.setInterval(m_limits.requestTimeoutMs);
     connect(&m_idle, &QTimer::timeout, this, [this] {
-        if (m_framer.state() == RequestFramer::State::Passthrough || m_request.isActive())
+        if (m_webSocket || m_request.isActive())
             return;
         rejectedCounter("idle").inc();
         disconnectFromHost();
     });
     connect(&m_request, &QTimer::timeout, this, [this] {
-        rejectedCounter("request_timeout").inc();
+        rejectedCounter(m_framer.state() == RequestFramer::State::Passthrough ? "handshake_timeout"
+                                                                              : "request_timeout")
+            .inc();
         reject(Problem::make(408, QStringLiteral("request-timeout"),
                              QStringLiteral("The request was not complete after %1 ms.")
                                  .arg(m_limits.requestTimeoutMs)));
@@ -109,6 +113,35 @@ GuardedSocket::GuardedSocket(const ConnectionLimits &limits, QObject *parent)
     });
     m_connectingOwn = false;
     m_idle.start();
+}
+
+GuardedSocket::~GuardedSocket() {
+    if (m_onClosed)
+        m_onClosed();
+}
+
+qint64 GuardedSocket::writeData(const char *data, qint64 len) {
+    if (m_dropping)
+        return len; // the connection is being aborted; what it would have said is moot
+    if (m_framer.state() == RequestFramer::State::Passthrough && !m_webSocket
+        && QByteArrayView(data, len).startsWith("HTTP/1.1 101 ")) {
+        // QWebSocketServer accepted the handshake: a WebSocket now, with its own limits.
+        m_webSocket = true;
+        m_request.stop();
+        m_idle.stop();
+    } else if (m_webSocket && bytesToWrite() + len > m_limits.maxWebSocketQueueBytes
+               && (flush(), bytesToWrite() + len > m_limits.maxWebSocketQueueBytes)) {
+        // A client that does not read (while it makes us write, as with a ping flood). Aborting
+        // here would destroy the QWebSocket inside its own write: drop, then abort when it
+        // returns.
+        m_dropping = true;
+        rejectedCounter("websocket_queue").inc();
+        qCInfo(lcHttp) << "dropping WebSocket from" << peerAddress().toString() << ":"
+                       << bytesToWrite() << "bytes queued";
+        QMetaObject::invokeMethod(this, &QAbstractSocket::abort, Qt::QueuedConnection);
+        return len;
+    }
+    return QTcpSocket::writeData(data, len);
 }
 
 void GuardedSocket::connectNotify(const QMetaMethod &signal) {
@@ -129,7 +162,7 @@ void GuardedSocket::afterServer() {
 
 void GuardedSocket::beforeServer() {
     if (m_rejected) {
-        (void)readAll(); // draining until the connection closes
+        drain();
         return;
     }
     const qint64 available = bytesAvailable();
@@ -150,7 +183,8 @@ void GuardedSocket::feed(QByteArrayView data) {
         reject(m_framer.rejection()->problem);
         return;
     case RequestFramer::State::Passthrough:
-        m_request.stop();
+        // The request timer keeps running: the handshake is done only when the 101 is written
+        // (writeData), and a handshake nobody answers is closed with the 408 as any request.
         m_idle.stop();
         return;
     case RequestFramer::State::Headers:
@@ -165,6 +199,15 @@ void GuardedSocket::feed(QByteArrayView data) {
     }
 }
 
+void GuardedSocket::drain() {
+    // QtHttpServer reads inside a transaction it starts at every readyRead, and a transaction
+    // keeps what is read: without the commit, everything drained after a refusal would stay in
+    // the buffer (the 100 MB bodies of the upgrade-smuggling attack did).
+    if (isTransactionStarted())
+        commitTransaction();
+    (void)skip(bytesAvailable());
+}
+
 void GuardedSocket::reject(const Problem &problem) {
     if (m_rejected)
         return;
@@ -174,7 +217,7 @@ void GuardedSocket::reject(const Problem &problem) {
     qCDebug(lcHttp) << "closing connection from" << peerAddress().toString() << ":"
                     << problem.status << problem.slug;
     write(rawProblemResponse(problem));
-    (void)readAll();
+    drain();
     m_carry = 0;
     // Linger briefly, reading and dropping what the client still sends, so the kernel does not
     // answer it with a reset that would destroy our response before the client reads it.
@@ -201,20 +244,24 @@ void GuardedTcpServer::incomingConnection(qintptr descriptor) {
         QTimer::singleShot(2000, s, &QObject::deleteLater);
         return;
     }
-    auto *s = new GuardedSocket(m_limits, this);
+    openGauge().add(1);
+    // Counted down by the socket's destructor, not through destroyed(): QtHttpServer disconnects
+    // every signal of a socket it hands to its WebSocket server, and the count of those would
+    // never come down.
+    auto *s = new GuardedSocket(
+        m_limits,
+        [open = m_open] {
+            open->fetch_sub(1);
+            openGauge().add(-1);
+            qCDebug(lcHttp) << "connection closed; open now" << open->load();
+        },
+        this);
     if (!s->setSocketDescriptor(descriptor)) {
-        m_open->fetch_sub(1);
         delete s;
         return;
     }
     s->setSocketOption(QAbstractSocket::LowDelayOption, 1);
-    openGauge().add(1);
     qCDebug(lcHttp) << "connection opened; open now" << m_open->load();
-    connect(s, &QObject::destroyed, this, [open = m_open] {
-        open->fetch_sub(1);
-        openGauge().add(-1);
-        qCDebug(lcHttp) << "connection closed; open now" << open->load();
-    });
     addPendingConnection(s);
 }
 

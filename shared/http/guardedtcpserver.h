@@ -10,6 +10,7 @@
 #include <QTimer>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 
 namespace flashsale {
@@ -29,20 +30,32 @@ namespace flashsale {
 //   411 chunked bodies, 408 a request not whole within requestTimeoutMs.
 // A refusal drops whatever QtHttpServer has not read yet, pipelined requests included.
 // A keep-alive connection with no request in progress is closed after idleTimeoutMs.
-// After a WebSocket upgrade request the socket stops framing and passes bytes through.
+// After a WebSocket opening handshake the framer let through, the socket stops framing and
+// passes bytes through; the handshake must still be answered with 101 within requestTimeoutMs
+// of its first byte (else 408 and close). Only a connection whose 101 was written escapes the
+// idle timeout, and from then on a write that would queue more than maxWebSocketQueueBytes for
+// the client aborts the connection.
+//
+// `onClosed` runs once, from the destructor, on the socket's thread: the connection count goes
+// down there, because QtHttpServer disconnects every signal of a socket it upgrades
+// (destroyed included).
 class GuardedSocket final : public QTcpSocket {
     Q_OBJECT
 public:
-    GuardedSocket(const ConnectionLimits &limits, QObject *parent = nullptr);
+    GuardedSocket(const ConnectionLimits &limits, std::function<void()> onClosed,
+                  QObject *parent = nullptr);
+    ~GuardedSocket() override;
 
 protected:
     void connectNotify(const QMetaMethod &signal) override;
+    qint64 writeData(const char *data, qint64 len) override;
 
 private:
     void beforeServer();
     void afterServer();
     void feed(QByteArrayView data);
     void reject(const Problem &problem);
+    void drain(); // drops what the client sent, once refused
 
     const ConnectionLimits &m_limits;
     RequestFramer m_framer;
@@ -50,6 +63,9 @@ private:
     qint64 m_carry = 0; // bytes already inspected that the HTTP server has not consumed yet
     bool m_connectingOwn = false;
     bool m_afterConnected = false;
+    bool m_webSocket = false; // the 101 was written: frames flow both ways, no idle timeout
+    bool m_dropping = false;  // over maxWebSocketQueueBytes: writes are dropped until the abort
+    std::function<void()> m_onClosed;
     QTimer m_idle;
     QTimer m_request;
 };

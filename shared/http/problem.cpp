@@ -13,6 +13,10 @@ const QList<ProblemType> &problemTypes() {
          "The request line or a header breaks RFC 9112 (bare LF or CR, a folded or unnamed "
          "header, a control character, a non-digit or repeated Content-Length); the "
          "connection is closed."},
+        {"invalid-upgrade", 400, "Not a WebSocket handshake",
+         "An Upgrade header was sent, but the request is not a WebSocket opening handshake "
+         "(GET over HTTP/1.1, Connection: Upgrade, Upgrade: websocket, Sec-WebSocket-Key, "
+         "Sec-WebSocket-Version: 13, no body); the connection is closed."},
         {"item-required", 400, "This sale has several items: name one",
          "Send `item_id` when the sale has more than one item."},
         {"unauthorized", 401, "Missing or wrong credentials",

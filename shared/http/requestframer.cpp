@@ -73,6 +73,70 @@ QString headerLineError(QByteArrayView line, qsizetype number) {
     return {};
 }
 
+// Whether a comma-separated header value (RFC 9110 section 5.6.1) holds `token`, in any case.
+bool hasToken(QByteArrayView list, QByteArrayView token) {
+    for (qsizetype from = 0; from <= list.size();) {
+        qsizetype comma = list.indexOf(',', from);
+        if (comma < 0)
+            comma = list.size();
+        if (list.sliced(from, comma - from).trimmed().compare(token, Qt::CaseInsensitive) == 0)
+            return true;
+        from = comma + 1;
+    }
+    return false;
+}
+
+Problem invalidUpgrade(const QString &detail) {
+    return Problem::make(400, QStringLiteral("invalid-upgrade"), detail);
+}
+
+// A head carrying Upgrade is let through unframed only when it is a WebSocket opening handshake
+// (RFC 6455 section 4.1) that QtHttpServer will hand to its WebSocket server and that
+// QWebSocketServer will accept: anything else would leave the connection unframed with nobody
+// answering it. `minor` is the HTTP minor version digit. Empty when it is one.
+std::optional<Problem> webSocketHandshakeError(QByteArrayView method, char minor,
+                                               qint64 contentLength, const HeaderList &headers) {
+    QList<QByteArray> upgrade, connection, key, version;
+    int hosts = 0;
+    for (const auto &[name, value] : headers) {
+        if (name == "upgrade")
+            upgrade.append(value);
+        else if (name == "connection")
+            connection.append(value);
+        else if (name == "sec-websocket-key")
+            key.append(value);
+        else if (name == "sec-websocket-version")
+            version.append(value);
+        else if (name == "host")
+            ++hosts;
+    }
+    // QtHttpServer looks for "upgrade" in all Connection headers joined, QWebSocketServer for
+    // the token in the first one only: one header makes them agree.
+    if (connection.size() != 1 || !hasToken(connection.first(), "upgrade"))
+        return invalidUpgrade(QStringLiteral(
+            "Upgrade was sent without Connection: Upgrade (one Connection header, holding the "
+            "token upgrade)."));
+    // QtHttpServer compares all Upgrade headers joined with ", " to "websocket".
+    if (upgrade.size() != 1 || upgrade.first().compare("websocket", Qt::CaseInsensitive) != 0)
+        return invalidUpgrade(QStringLiteral("Only one Upgrade: websocket is served."));
+    if (method != "GET" || minor != '1')
+        return invalidUpgrade(QStringLiteral("A WebSocket handshake is GET over HTTP/1.1."));
+    if (contentLength != 0)
+        return invalidUpgrade(QStringLiteral("A WebSocket handshake has no body."));
+    if (hosts != 1)
+        return invalidUpgrade(QStringLiteral("A WebSocket handshake names one Host."));
+    if (key.size() != 1
+        || QByteArray::fromBase64Encoding(key.first(), QByteArray::AbortOnBase64DecodingErrors)
+                   .decoded.size()
+               != 16)
+        return invalidUpgrade(
+            QStringLiteral("Sec-WebSocket-Key must be one base64-encoded 16-byte nonce."));
+    if (version.size() != 1 || version.first() != "13")
+        return invalidUpgrade(QStringLiteral("Only Sec-WebSocket-Version: 13 is spoken."))
+            .header("Sec-WebSocket-Version", "13");
+    return std::nullopt;
+}
+
 } // namespace
 
 qsizetype RequestFramer::headEnd(const QByteArray &head, qsizetype from) {
@@ -213,6 +277,22 @@ void RequestFramer::headComplete(const QByteArray &head) {
                                     QStringLiteral("This server speaks HTTP/1.1.")),
                       "version");
 
+    // QtHttpServer reads headers with QHttpHeaderParser, which drops every header of a head
+    // with more than 100 fields or a field line over 8 KiB: it would then see no
+    // Content-Length, no Upgrade, and frame the connection differently from this framer.
+    if (lines.size() - 1 > kMaxHeaderFields)
+        return reject(
+            Problem::make(431, QStringLiteral("headers-too-large"),
+                          QStringLiteral("More than %1 header fields.").arg(kMaxHeaderFields)),
+            "headers_too_large");
+    for (qsizetype i = 1; i < lines.size(); ++i)
+        if (lines[i].size() > kMaxHeaderLineBytes)
+            return reject(Problem::make(431, QStringLiteral("headers-too-large"),
+                                        QStringLiteral("Header line %1 exceeds %2 bytes.")
+                                            .arg(i)
+                                            .arg(kMaxHeaderLineBytes)),
+                          "headers_too_large");
+
     std::optional<qint64> contentLength;
     bool upgrade = false;
     HeaderList headers;
@@ -252,11 +332,14 @@ void RequestFramer::headComplete(const QByteArray &head) {
                                         .arg(m_limits.maxBodyBytes)),
                       "body_too_large");
     }
-    if (upgrade && m_limits.upgradeGate) {
-        if (auto refused = m_limits.upgradeGate(target.toByteArray(), headers))
-            return reject(*refused, "upgrade_refused");
-    }
     if (upgrade) {
+        if (auto invalid = webSocketHandshakeError(requestLine.first(sp1), requestLine[sp2 + 8],
+                                                   contentLength.value_or(0), headers))
+            return reject(*invalid, "upgrade_invalid");
+        if (m_limits.upgradeGate) {
+            if (auto refused = m_limits.upgradeGate(target.toByteArray(), headers))
+                return reject(*refused, "upgrade_refused");
+        }
         m_state = State::Passthrough;
         return;
     }

@@ -14,7 +14,8 @@ namespace flashsale {
 struct ConnectionLimits {
     // Decides a WebSocket upgrade request before QtHttpServer sees it, from its target
     // ("/admin/v1/ws?x=1") and headers: nullopt lets it through, a problem is answered instead
-    // (401, 404) and the connection closed. Without a gate every upgrade passes.
+    // (401, 404) and the connection closed. It sees only valid WebSocket handshakes (anything
+    // else with Upgrade is refused before it); without a gate every valid handshake passes.
     std::function<std::optional<Problem>(const QByteArray &target, const HeaderList &headers)>
         upgradeGate;
     int maxConnections = 20000; // per process, shared by every thread's server
@@ -22,6 +23,10 @@ struct ConnectionLimits {
     int requestTimeoutMs = 10000;
     int maxHeaderBytes = 16384;
     int maxBodyBytes = 65536;
+    // Once a connection is a WebSocket: a write that would leave more than this waiting for a
+    // client that does not read (pongs to a ping flood included) drops the connection. The
+    // endpoints' own, lower bounds (WebSocketLimits) close with a code before this is reached.
+    qint64 maxWebSocketQueueBytes = 8 << 20;
 };
 
 // Finds where HTTP/1.1 requests begin and end in the bytes of one connection, and refuses the
@@ -31,13 +36,24 @@ struct ConnectionLimits {
 //   bytes:  [CRLF*] request-line CRLF headers CRLF CRLF [Content-Length bytes of body] ...
 //   state:  Idle -> Headers ------------------------> Body ----------------------> Idle
 //                     \-> Rejected (400 malformed, 505, 431, 411, 413, an upgrade refused)
-//                     \-> Passthrough (an upgrade let through: WebSocket frames follow)
+//                     \-> Passthrough (a WebSocket handshake let through: frames follow)
+//
+// A head with an Upgrade header is either a WebSocket opening handshake that QtHttpServer and
+// QWebSocketServer will both take (GET, HTTP/1.1, one Host, one "Connection: ...upgrade...",
+// one "Upgrade: websocket", one 16-byte Sec-WebSocket-Key, Sec-WebSocket-Version 13, no body)
+// and that ConnectionLimits::upgradeGate lets through, or it is refused: 400 invalid-upgrade
+// (Upgrade without Connection: Upgrade included), or the gate's problem. Nothing else stops
+// framing. Heads QtHttpServer's header parser would read as having no headers at all (more than
+// kMaxHeaderFields fields, or a line over kMaxHeaderLineBytes) are 431.
 //
 // Rejected and Passthrough are final; later bytes are ignored. The limits are borrowed and must
 // outlive the framer. One thread.
 class RequestFramer {
 public:
     enum class State { Idle, Headers, Body, Passthrough, Rejected };
+    // QHttpHeaderParser's limits (qtbase, src/network/access/qhttpheaderparser.cpp).
+    static constexpr qsizetype kMaxHeaderFields = 100;
+    static constexpr qsizetype kMaxHeaderLineBytes = 8192;
     struct Rejection {
         Problem problem;
         const char *reason = ""; // the label of flashsale_http_connections_rejected_total

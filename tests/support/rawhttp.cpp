@@ -27,6 +27,11 @@ RawHttpConnection::RawHttpConnection(quint16 port, QObject *parent)
     });
 }
 
+RawHttpConnection::~RawHttpConnection() {
+    // The socket, destroyed after m_done, says it disconnected: nothing may hear it by then.
+    m_socket.disconnect(this);
+}
+
 QByteArray RawHttpConnection::format(const QByteArray &method, const QByteArray &path,
                                      const QByteArray &body,
                                      const QList<QPair<QByteArray, QByteArray>> &headers) {

@@ -27,6 +27,8 @@ class RawHttpConnection : public QObject {
     Q_OBJECT
 public:
     explicit RawHttpConnection(quint16 port, QObject *parent = nullptr);
+    // A request still waiting is not answered: its callback may refer to what is gone by now.
+    ~RawHttpConnection() override;
 
     void send(const QByteArray &raw, std::function<void(const HttpResponse &)> done);
     void sendRequest(const QByteArray &method, const QByteArray &path, const QByteArray &body = {},

@@ -1,0 +1,56 @@
+#include "websocketlimits.h"
+
+#include "core/logging.h"
+#include "metrics/metrics.h"
+
+#include <QPointer>
+#include <QTimer>
+
+namespace flashsale {
+
+namespace {
+
+Counter &droppedCounter(const char *endpoint, const char *reason) {
+    return Metrics::instance().counter(
+        "flashsale_websocket_dropped_total",
+        "WebSockets closed by their bounds: a message or frame too large, a client not reading.",
+        QByteArray("endpoint=\"") + endpoint + "\",reason=\"" + reason + '"');
+}
+
+} // namespace
+
+void WebSocketLimits::apply(QWebSocket &socket) const {
+    socket.setMaxAllowedIncomingFrameSize(quint64(maxFrameBytes));
+    socket.setMaxAllowedIncomingMessageSize(quint64(maxMessageBytes));
+    const char *label = endpoint;
+    QObject::connect(&socket, &QWebSocket::aboutToClose, &socket, [s = &socket, label] {
+        // aboutToClose follows our close frame; its code is ours.
+        if (s->closeCode() == QWebSocketProtocol::CloseCodeTooMuchData)
+            droppedCounter(label, "message_too_large").inc();
+        QTimer::singleShot(kCloseGraceMs, s, [guard = QPointer<QWebSocket>(s)] {
+            if (guard && guard->state() != QAbstractSocket::UnconnectedState)
+                guard->abort();
+        });
+    });
+}
+
+bool WebSocketLimits::sendText(QWebSocket &socket, const QString &text) const {
+    if (socket.state() != QAbstractSocket::ConnectedState)
+        return false;
+    // Replies written in one burst sit in Qt's buffer until the event loop flushes them: only
+    // what the kernel will not take now is waiting for the client.
+    if (socket.bytesToWrite() > maxQueuedBytes)
+        socket.flush();
+    if (socket.bytesToWrite() > maxQueuedBytes) {
+        droppedCounter(endpoint, "slow_reader").inc();
+        qCInfo(lcHttp) << "dropping" << endpoint << "WebSocket from"
+                       << socket.peerAddress().toString() << ":" << socket.bytesToWrite()
+                       << "bytes queued";
+        socket.close(QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("not reading"));
+        return false;
+    }
+    socket.sendTextMessage(text);
+    return true;
+}
+
+} // namespace flashsale

@@ -1,0 +1,43 @@
+#pragma once
+
+#include <QString>
+#include <QWebSocket>
+
+namespace flashsale {
+
+// The bounds of one WebSocket endpoint (/admin/v1/ws, /api/v1/sales/{id}/live), in one place
+// for both: how much a client may send, and how much may wait for a client that does not read.
+//
+//   incoming: a frame announcing more than maxFrameBytes is refused from its header, before its
+//             payload is read; a message growing past maxMessageBytes is refused at the frame
+//             that crosses it. Both close the socket with 1009 (CloseCodeTooMuchData).
+//   outgoing: sendText() refuses to queue behind more than maxQueuedBytes that the kernel will
+//             not take (QWebSocket::bytesToWrite() after a flush): the socket is closed with 1008
+//             (CloseCodePolicyViolated, "not reading").
+//   closing:  once the server sends a close frame, for any reason, the connection is aborted
+//             kCloseGraceMs later if the client has not closed it: a client that does not read
+//             never answers, and QAbstractSocket would wait for its queue forever.
+// Each drop counts in flashsale_websocket_dropped_total{endpoint, reason} (reasons
+// "message_too_large", "slow_reader"). Below GuardedSocket enforces a hard queue bound of its
+// own (ConnectionLimits::maxWebSocketQueueBytes) for writes that do not come through here,
+// such as the pongs QWebSocket answers pings with.
+//
+// Plain values, copied freely. apply() and sendText() run on the socket's thread; they fail
+// only by dropping the socket as described, never by throwing.
+struct WebSocketLimits {
+    const char *endpoint = "";  // the metric's endpoint label
+    qint64 maxMessageBytes = 0; // incoming message, all its frames
+    qint64 maxFrameBytes = 0;   // incoming frame
+    qint64 maxQueuedBytes = 0;  // outgoing bytes waiting for the client
+
+    static constexpr int kCloseGraceMs = 1000;
+
+    // Sets the incoming bounds on a socket just accepted, and arms the drop accounting and the
+    // abort after a close. Call once per socket.
+    void apply(QWebSocket &socket) const;
+    // Sends one text message; returns false when it was not sent because the socket is not
+    // connected, or because the client does not read (then the socket is being dropped).
+    bool sendText(QWebSocket &socket, const QString &text) const;
+};
+
+} // namespace flashsale

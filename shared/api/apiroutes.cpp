@@ -497,7 +497,6 @@ void ApiRoutes::authorizeAdmin(const ExchangePtr &ex, admin::Role needed, const 
                 if (f.code == admin::AdminError::TooManyLoginAttempts) {
                     Problem p =
                         Problem::make(429, QStringLiteral("too-many-login-attempts"), f.message);
-                    p.title = QStringLiteral("Too many failed logins");
                     p.header("Retry-After", QByteArray::number(f.retryAfterSeconds));
                     ex->sendProblem(p);
                 } else if (f.code == admin::AdminError::Unavailable) {
@@ -514,7 +513,6 @@ void ApiRoutes::authorizeAdmin(const ExchangePtr &ex, admin::Role needed, const 
                     403, QStringLiteral("forbidden"),
                     QStringLiteral("%1 (role %2) may not %3; it needs role %4.")
                         .arg(r->name, admin::roleName(r->role), what, admin::roleName(needed)));
-                p.title = QStringLiteral("The operator's role does not allow this");
                 ex->sendProblem(p);
                 return;
             }

@@ -20,8 +20,12 @@ const QList<ProblemType> &problemTypes() {
         {"item-required", 400, "This sale has several items: name one",
          "Send `item_id` when the sale has more than one item."},
         {"unauthorized", 401, "Missing or wrong credentials",
-         "Admin routes need `Authorization: Bearer <admin token>`; booking routes a buyer token "
+         "Admin routes need an operator's `Authorization: Basic` (or the bootstrap token as "
+         "`Bearer`; docs/ADMIN_PROTOCOL.md); booking routes and reservations a buyer token "
          "(docs/ADMISSION.md)."},
+        {"forbidden", 403, "The operator's role does not allow this",
+         "viewer reads, merchandiser also creates, schedules, pauses, adjusts and warms, admin "
+         "also stops, repairs and manages operators (docs/SECURITY.md)."},
         {"invalid-token", 401, "The buyer token is not valid",
          "Malformed, wrongly signed, or not HS256 (`alg: none` is refused)."},
         {"token-expired", 401, "The buyer token has expired", "Get a new token and retry."},
@@ -45,7 +49,8 @@ const QList<ProblemType> &problemTypes() {
         {"sale-not-found", 404, "No such sale", "The sale id is unknown."},
         {"item-not-found", 404, "No such item", "The item id is unknown, or not in this sale."},
         {"reservation-not-found", 404, "No such reservation",
-         "The code or reservation id is unknown or too old."},
+         "The code or reservation id is unknown, too old, or not the buyer token's: a "
+         "reservation is shown to its owner only."},
         {"method-not-allowed", 405, "Method not allowed",
          "`Allow` lists the methods of this path."},
         {"request-timeout", 408, "The request did not arrive in time",
@@ -65,6 +70,9 @@ const QList<ProblemType> &problemTypes() {
         {"unsupported-media-type", 415, "Unsupported media type", "Send `application/json`."},
         {"idempotency-key-reused", 422, "Idempotency-Key reused with a different request",
          "The key was first used for another item or quantity."},
+        {"too-many-login-attempts", 429, "Too many failed logins",
+         "This address failed to log in too often in the last minute; `Retry-After` says when "
+         "to try again."},
         {"throttled", 429, "Too many requests",
          "The sale's admission rate is exhausted; `Retry-After` says when to retry."},
         {"headers-too-large", 431, "Request headers too large",

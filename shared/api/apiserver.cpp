@@ -19,6 +19,7 @@
 #include "stats/livestats.h"
 
 #include <QCryptographicHash>
+#include <QDateTime>
 #include <QWebSocket>
 
 #include <unistd.h>
@@ -257,19 +258,31 @@ ApiServer::ApiServer(const Config &config, QObject *parent)
     m_limits.requestTimeoutMs = config.requestTimeoutMs;
     m_limits.maxHeaderBytes = config.maxHeaderBytes;
     m_limits.maxBodyBytes = config.maxBodyBytes;
-    m_limits.upgradeGate =
-        [token = config.adminToken](const QByteArray &target,
-                                    const HeaderList &headers) -> std::optional<Problem> {
+    m_limits.upgradeGate = [token = config.adminToken, trusted = config.trustedProxies,
+                            throttle =
+                                m_throttle](const QByteArray &target, const HeaderList &headers,
+                                            const QHostAddress &peer) -> std::optional<Problem> {
         const QByteArray path =
             target.left(target.indexOf('?') < 0 ? target.size() : target.indexOf('?'));
         if (path == "/admin/v1/ws") {
-            // Only the credential's form here: the gate is synchronous and sees no address.
-            // The session checks it (argon2 off the event loop) and counts failures per
-            // address before it reads any message (AdminSession).
-            QByteArray auth;
-            for (const auto &h : headers)
+            // Only the credential's form and the address's failed logins here: the gate is
+            // synchronous. The session checks the credential (argon2 off the event loop) and
+            // counts failures per address before it reads any message (AdminSession).
+            QByteArray auth, forwardedFor;
+            for (const auto &h : headers) {
                 if (h.first == "authorization")
                     auth = h.second;
+                else if (h.first == "x-forwarded-for")
+                    forwardedFor = h.second;
+            }
+            const int retryAfter = throttle->retryAfterSeconds(
+                loginAddress(peer, forwardedFor, trusted), QDateTime::currentMSecsSinceEpoch());
+            if (retryAfter > 0)
+                return Problem::make(429, QStringLiteral("too-many-login-attempts"),
+                                     QStringLiteral("Too many failed logins from this address; "
+                                                    "try again in %1 s.")
+                                         .arg(retryAfter))
+                    .header("Retry-After", QByteArray::number(retryAfter));
             auto credential = parseAuthorization(auth);
             QString refusal = credential ? QString() : credential.error();
             if (credential && credential->kind == LoginCredential::Kind::Bearer && token.isEmpty())
@@ -295,7 +308,7 @@ ApiServer::ApiServer(const Config &config, QObject *parent)
             QStringLiteral("No WebSocket is served at %1.").arg(QString::fromUtf8(path.left(200))));
     };
     m_metricsLimits = m_limits;
-    m_metricsLimits.upgradeGate = [](const QByteArray &, const HeaderList &) {
+    m_metricsLimits.upgradeGate = [](const QByteArray &, const HeaderList &, const QHostAddress &) {
         return std::optional<Problem>(
             Problem::make(404, QStringLiteral("not-found"),
                           QStringLiteral("The metrics listener serves GET /metrics only.")));

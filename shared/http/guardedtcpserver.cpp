@@ -261,6 +261,7 @@ void GuardedTcpServer::incomingConnection(qintptr descriptor) {
         return;
     }
     s->setSocketOption(QAbstractSocket::LowDelayOption, 1);
+    s->rememberPeer();
     qCDebug(lcHttp) << "connection opened; open now" << m_open->load();
     addPendingConnection(s);
 }

@@ -45,6 +45,9 @@ public:
     GuardedSocket(const ConnectionLimits &limits, std::function<void()> onClosed,
                   QObject *parent = nullptr);
     ~GuardedSocket() override;
+    // Gives the request framer the peer address for ConnectionLimits::upgradeGate; call once the
+    // descriptor is set.
+    void rememberPeer() { m_framer.setPeer(peerAddress()); }
 
 protected:
     void connectNotify(const QMetaMethod &signal) override;

@@ -337,7 +337,7 @@ void RequestFramer::headComplete(const QByteArray &head) {
                                                    contentLength.value_or(0), headers))
             return reject(*invalid, "upgrade_invalid");
         if (m_limits.upgradeGate) {
-            if (auto refused = m_limits.upgradeGate(target.toByteArray(), headers))
+            if (auto refused = m_limits.upgradeGate(target.toByteArray(), headers, m_peer))
                 return reject(*refused, "upgrade_refused");
         }
         m_state = State::Passthrough;

@@ -4,6 +4,7 @@
 
 #include <QByteArray>
 #include <QByteArrayView>
+#include <QHostAddress>
 
 #include <functional>
 #include <optional>
@@ -13,10 +14,12 @@ namespace flashsale {
 // The connection-level limits QtHttpServer 6.4 lacks (it has no QHttpServerConfiguration).
 struct ConnectionLimits {
     // Decides a WebSocket upgrade request before QtHttpServer sees it, from its target
-    // ("/admin/v1/ws?x=1") and headers: nullopt lets it through, a problem is answered instead
-    // (401, 404) and the connection closed. It sees only valid WebSocket handshakes (anything
-    // else with Upgrade is refused before it); without a gate every valid handshake passes.
-    std::function<std::optional<Problem>(const QByteArray &target, const HeaderList &headers)>
+    // ("/admin/v1/ws?x=1"), headers and the connection's peer address: nullopt lets it through,
+    // a problem is answered instead (401, 404, 429) and the connection closed. It sees only valid
+    // WebSocket handshakes (anything else with Upgrade is refused before it); without a gate every
+    // valid handshake passes. Called on the connection's thread: it must be thread-safe.
+    std::function<std::optional<Problem>(const QByteArray &target, const HeaderList &headers,
+                                         const QHostAddress &peer)>
         upgradeGate;
     int maxConnections = 20000; // per process, shared by every thread's server
     int idleTimeoutMs = 30000;
@@ -72,6 +75,8 @@ public:
     // Takes the next bytes of the connection. Never fails; a refusal shows in state() and
     // rejection(). Bytes after a rejection or an upgrade are not looked at (and not counted).
     Progress feed(QByteArrayView data);
+    // The connection's peer, handed to ConnectionLimits::upgradeGate (null until set).
+    void setPeer(const QHostAddress &peer) { m_peer = peer; }
 
     State state() const { return m_state; }
     // Whether a request has begun and is not whole yet (the request timeout runs).
@@ -96,6 +101,7 @@ private:
     void reject(Problem problem, const char *reason);
 
     const ConnectionLimits &m_limits;
+    QHostAddress m_peer;
     State m_state = State::Idle;
     QByteArray m_head;
     qsizetype m_checked = 0;       // m_head's lines before this offset passed checkLines()

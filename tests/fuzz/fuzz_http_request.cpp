@@ -37,8 +37,8 @@ const ConnectionLimits &limits() {
         ConnectionLimits c;
         c.maxHeaderBytes = 512;
         c.maxBodyBytes = 1024;
-        c.upgradeGate = [](const QByteArray &target,
-                           const HeaderList &headers) -> std::optional<Problem> {
+        c.upgradeGate = [](const QByteArray &target, const HeaderList &headers,
+                           const QHostAddress &) -> std::optional<Problem> {
             check(!target.contains(' '), "the upgrade target is one word");
             for (const auto &h : headers)
                 check(h.first == h.first.toLower() && !h.first.isEmpty(),

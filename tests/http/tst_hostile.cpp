@@ -799,7 +799,8 @@ private Q_SLOTS:
             path.startsWith("/admin/")
                 ? "Authorization: Bearer " + QByteArray(Backend::kAdminToken) + "\r\n"
                 : QByteArray();
-        const double before = metricValue(http(m_port, "GET", "/metrics").body, metric);
+        const double before =
+            metricValue(http(m_backend.metricsPort(), "GET", "/metrics").body, metric);
         RssPeak rss(m_backend.pid());
         Abuser a(m_port, handshake(path, auth), after, filler, flood, reads);
         QTRY_VERIFY2_WITH_TIMEOUT(
@@ -817,7 +818,8 @@ private Q_SLOTS:
               a.closedMs, a.sent, rss.growthKb());
         QVERIFY2(rss.growthKb() <= kPerConnectionBoundKb,
                  qPrintable(QStringLiteral("grew by %1 kB").arg(rss.growthKb())));
-        QTRY_VERIFY(metricValue(http(m_port, "GET", "/metrics").body, metric) > before);
+        QTRY_VERIFY(metricValue(http(m_backend.metricsPort(), "GET", "/metrics").body, metric)
+                    > before);
         verifyStillUp();
     }
 

@@ -202,8 +202,10 @@ fsb_kafka_control() {
 fsb_role_start() {
   local name=$1 rc=0
   local -a args=(--redis-url "$FSB_REDIS_URL" --pg-url "$FSB_PG_URL"
-    --kafka-brokers "$FSB_KAFKA_BROKERS" --admin-token "$FSB_ADMIN_TOKEN"
-    --buyer-token-secret "$FSB_TOKEN_SECRET")
+    --kafka-brokers "$FSB_KAFKA_BROKERS")
+  # Secrets by file, never argv (docs/SECURITY.md).
+  local -a secrets=("FLASHSALE_ADMIN_TOKEN_FILE=$FSB_DIR/admin-token"
+    "FLASHSALE_BUYER_TOKEN_SECRET_FILE=$FSB_DIR/buyer-token-secret")
   [[ -n "${FSB_REDIS_TIMEOUT_MS:-}" ]] && args+=(--redis-timeout-ms "$FSB_REDIS_TIMEOUT_MS")
   [[ "${FSB_DEV_USER_IDS:-1}" == 1 ]] && args+=(--dev-user-ids)
   case "$name" in
@@ -220,7 +222,7 @@ fsb_role_start() {
     *) fsb_die "unknown role $name" ;;
   esac
   args+=("${FSB_SERVER_ARGS[@]}")
-  fs_server_start "$FSB_DIR" "$name" "${args[@]}" || rc=1
+  fs_server_start "$FSB_DIR" "$name" "${secrets[@]}" "${args[@]}" || rc=1
   disown "$FS_SPAWN_PID" 2>/dev/null || true # no "Killed" job report when a fault case kills it
   ((rc == 0)) || return 1
   [[ "$name" != api* ]] && return 0
@@ -330,6 +332,12 @@ fsb_stack_start() {
   mkdir -p "$FSB_LOGS"
   FSB_ADMIN_TOKEN="$(fs_random_hex 16)"
   FSB_TOKEN_SECRET="$(fs_random_hex 24)"
+  # The servers read both from files (mode 600), so neither is ever in a process's argv.
+  (
+    umask 077
+    printf '%s\n' "$FSB_ADMIN_TOKEN" >"$FSB_DIR/admin-token"
+    printf '%s\n' "$FSB_TOKEN_SECRET" >"$FSB_DIR/buyer-token-secret"
+  )
 
   fsb_pg_setup
   fsb_watchdog_start

@@ -419,16 +419,21 @@ private Q_SLOTS:
         QCOMPARE(m_db.scalar("SELECT actor FROM reconcile_runs WHERE id = " + repairId),
                  QByteArray("admin@127.0.0.1 (alice)"));
 
-        // One audit record, for the repair only: drift before, none after.
-        QCOMPARE(m_db.scalar("SELECT count(*) FROM audit_log WHERE sale_id = " + s), "1");
+        // One audit record for the repair (the dry run writes none), drift before and none after;
+        // the sale's other record is its creation over HTTP.
+        QCOMPARE(m_db.scalar("SELECT string_agg(action, ',' ORDER BY id) FROM audit_log WHERE "
+                             "sale_id = "
+                             + s),
+                 "sale.create,reconcile.repair");
+        const QByteArray repair = s + " AND action = 'reconcile.repair'";
         QCOMPARE(m_db.scalar("SELECT actor || '|' || action || '|' || (detail->>'run_id') || '|' "
                              "|| jsonb_array_length(before->'drift') || '|' || "
                              "jsonb_array_length(after->'drift') FROM audit_log WHERE sale_id = "
-                             + s),
+                             + repair),
                  "admin@127.0.0.1 (alice)|reconcile.repair|" + repairId + "|2|0");
-        QCOMPARE(
-            m_db.scalar("SELECT before->'drift'->1->>'drift' FROM audit_log WHERE sale_id = " + s),
-            QByteArray("-2"));
+        QCOMPARE(m_db.scalar("SELECT before->'drift'->1->>'drift' FROM audit_log WHERE sale_id = "
+                             + repair),
+                 QByteArray("-2"));
     }
 
     void refusalsAreErrors() {

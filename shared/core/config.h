@@ -65,7 +65,7 @@ struct Config {
     // How long an ended sale's Redis keys are kept after it closes (docs/ARCHITECTURE.md,
     // "Bounds and retention"); the scheduler sets their expiry when it records the close.
     int saleRetentionSeconds = 86400;
-    int maxAdminMessageBytes = 65536;  // larger admin frames get a typed error
+    int maxAdminMessageBytes = 65536; // larger admin frames get a typed error
     // Operator accounts (docs/ADMIN_PROTOCOL.md, "Logging in").
     int maxFailedLogins = 10; // failed admin logins per minute per address; then 429
     // With no operator yet, the api role creates "admin" (role admin) with a random password

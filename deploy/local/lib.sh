@@ -88,6 +88,10 @@ FS_PACKAGES=(
   # tests/fuzz: libFuzzer with ASan+UBSan. Clang 16, not bookworm's default 14: libstdc++ 12's
   # std::expected needs it. libclang-rt-16-dev holds the libFuzzer and sanitizer runtimes.
   clang-16 libclang-rt-16-dev
+  # monitoring (docs/MONITORING.md): Prometheus and promtool for the alert rules' unit tests, the
+  # configuration check and --with-monitoring; docker-compose to validate deploy/compose (no Docker
+  # engine runs here, only `docker-compose config`)
+  prometheus docker-compose
 )
 # Added to FS_PACKAGES by deploy/local/run --with-nginx and by deploy/local/test (the gateway
 # test). Note: on a machine with systemd, Debian's package also enables its own nginx on port 80.
@@ -114,6 +118,8 @@ FS_COMMANDS=(
   ps=procps
   # tests/console: the keychain round trip against a real Secret Service
   dbus-run-session=dbus-daemon gnome-keyring-daemon=gnome-keyring
+  # monitoring: the rules' tests, the local Prometheus, the compose file's validation
+  promtool=prometheus prometheus=prometheus docker-compose=docker-compose
 )
 
 # shellcheck source=deploy/lib/log.sh

@@ -14,6 +14,7 @@
 #   server.sh    fs_server_start HOME NAME ARG..., fs_server_stop HOME NAME, fs_sale_create
 #   nginx.sh     fs_nginx_render, fs_nginx_start, fs_nginx_stop (the gateway)
 #   tls.sh       fs_tls_ensure HOME (local CA and server certificate), fs_tls_ca_file HOME
+#   prometheus.sh  fs_prometheus_render, fs_prometheus_start, fs_prometheus_stop, its API
 #
 # Source this file; it does not do anything on its own. Each launcher keeps what it starts in a
 # state folder, its HOME (the files are listed at the top of each library). The local stack's
@@ -33,6 +34,8 @@
 #   flashsale-api2.pid, flashsale-api2.url  second API process (--with-nginx)
 #   supervisor.pid, supervisor.lock  a foreground deploy/local/run
 #   nginx/                      gateway (--with-nginx): rendered config, temp dirs, nginx.pid
+#   prometheus/                 Prometheus (--with-monitoring): config, rules, targets.json, data/,
+#                               prometheus.log, prometheus.pid, prometheus.url (prometheus.sh)
 #   test/                       the test PostgreSQL cluster's home (deploy/local/test)
 # The build tree is build/.
 
@@ -142,3 +145,5 @@ source "$FS_ROOT/deploy/lib/server.sh"
 source "$FS_ROOT/deploy/lib/nginx.sh"
 # shellcheck source=deploy/lib/tls.sh
 source "$FS_ROOT/deploy/lib/tls.sh"
+# shellcheck source=deploy/lib/prometheus.sh
+source "$FS_ROOT/deploy/lib/prometheus.sh"

@@ -181,15 +181,16 @@ fs_prometheus_targets_report() {
 # active targets of job flashsale and every one is up (scraped successfully). 1 on timeout,
 # after logging each target's state.
 fs_prometheus_wait_targets() {
-  local url=$1 count=$2 seconds=$3 i report up total
-  for ((i = 0; i < seconds * 2; i++)); do
+  local url=$1 count=$2 deadline=$((SECONDS + $3)) report up total
+  while :; do
     report="$(fs_prometheus_targets_report "$url" || true)"
     total="$(grep -c . <<<"$report" || true)"
     up="$(awk '$2 == "up"' <<<"$report" | grep -c . || true)"
     ((total == count && up == count)) && return 0
+    ((SECONDS < deadline)) || break
     sleep 0.5
   done
-  fs_warn "Prometheus at $url: $up of $count targets up after ${seconds}s ($total active):"
+  fs_warn "Prometheus at $url: $up of $count targets up after ${3}s ($total active):"
   [[ -n "$report" ]] && sed 's/^/[flashsale]   /' <<<"$report" >&2
   return 1
 }

@@ -10,7 +10,9 @@
 # A Prometheus lives in a folder DIR (deploy/local/run: .flashsale/prometheus):
 #
 #   DIR/prometheus.yml      the config rendered from deploy/prometheus/prometheus.yml.template
-#   DIR/rules/*.yml         copies of deploy/prometheus/rules/*.yml (what the config loads)
+#                           (by deploy/prometheus/render-config.sh); it loads the rules from
+#                           deploy/prometheus/rules/*.rules.yml in the checkout
+#   DIR/loaded.sha256       what the running Prometheus loaded: config and rules (fs_prometheus_current)
 #   DIR/targets.json        the processes to scrape (file_sd; rewritten as processes come and go)
 #   DIR/data/               its TSDB, kept FS_PROMETHEUS_RETENTION (default 6h)
 #   DIR/prometheus.log      its output, appended across restarts
@@ -24,6 +26,8 @@
 
 FS_PROMETHEUS_SRC="$FS_ROOT/deploy/prometheus"
 FS_PROMETHEUS_RETENTION="${FLASHSALE_PROMETHEUS_RETENTION:-6h}"
+# Scrape and rule-evaluation interval (the template's header says why 2 s).
+FS_PROMETHEUS_INTERVAL="${FLASHSALE_PROMETHEUS_INTERVAL:-2s}"
 
 fs_prometheus_pid() { fs_read_pidfile "$1/prometheus.pid"; }
 
@@ -76,35 +80,35 @@ fs_prometheus_targets() {
 }
 
 # fs_prometheus_render DIR - write DIR/prometheus.yml from deploy/prometheus/prometheus.yml.template
-# with copies of deploy/prometheus/rules/*.yml in DIR/rules/, and check it with
-# `promtool check config` (which also checks the rules). The template's placeholders:
-#   @TARGETS_FILE@  DIR/targets.json (fs_prometheus_targets)
-#   @RULES_DIR@     DIR/rules, where the copies of the rule files are
-# Returns 1 (after printing promtool's complaint) when the config or a rule does not check.
+# with deploy/prometheus/render-config.sh (scrape and evaluation every FS_PROMETHEUS_INTERVAL,
+# default 2s; the rules of deploy/prometheus/rules; the targets of DIR/targets.json) and check it
+# with `promtool check config`, which checks the rule files too. Returns 1 (after printing
+# promtool's complaint) when the config or a rule does not check; DIR/prometheus.yml is then the
+# one before.
 fs_prometheus_render() {
-  local dir=$1 tpl f out
-  [[ -f "$FS_PROMETHEUS_SRC/prometheus.yml.template" ]] ||
-    fs_die "no $FS_PROMETHEUS_SRC/prometheus.yml.template"
+  local dir=$1 out
   fs_ensure_dir "$dir"
-  rm -rf "$dir/rules"
-  fs_ensure_dir "$dir/rules"
-  for f in "$FS_PROMETHEUS_SRC"/rules/*.yml; do
-    [[ -f "$f" ]] || continue
-    cp -f "$f" "$dir/rules/"
-    chmod 644 "$dir/rules/${f##*/}"
-  done
   [[ -f "$dir/targets.json" ]] || fs_prometheus_targets "$dir"
-  tpl="$(cat "$FS_PROMETHEUS_SRC/prometheus.yml.template")"
-  tpl="${tpl//@TARGETS_FILE@/"$dir/targets.json"}"
-  tpl="${tpl//@RULES_DIR@/"$dir/rules"}"
-  printf '%s\n' "$tpl" >"$dir/prometheus.yml.tmp"
-  chmod 644 "$dir/prometheus.yml.tmp"
-  if ! out="$(promtool check config "$dir/prometheus.yml.tmp" 2>&1)"; then
+  "$FS_PROMETHEUS_SRC/render-config.sh" "$dir/targets.json" "$dir/prometheus.yml.new" \
+    "$FS_PROMETHEUS_INTERVAL" || return 1
+  chmod 644 "$dir/prometheus.yml.new"
+  if ! out="$(promtool check config "$dir/prometheus.yml.new" 2>&1)"; then
     printf '%s\n' "$out" >&2
-    fs_warn "promtool check config rejected the rendered $dir/prometheus.yml"
+    fs_warn "promtool check config rejected the rendered $dir/prometheus.yml.new"
     return 1
   fi
-  mv -f "$dir/prometheus.yml.tmp" "$dir/prometheus.yml"
+  mv -f "$dir/prometheus.yml.new" "$dir/prometheus.yml"
+}
+
+# fs_prometheus_digest DIR - print a digest of what DIR's Prometheus loads: its config and the
+# rule files. Differs from DIR/loaded.sha256 when the config or a rule changed since it loaded.
+fs_prometheus_digest() {
+  cat "$1/prometheus.yml" "$FS_PROMETHEUS_SRC"/rules/*.yml 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+
+# fs_prometheus_current DIR - DIR's running Prometheus has loaded the config and rules as they are.
+fs_prometheus_current() {
+  [[ -s "$1/loaded.sha256" && "$(cat "$1/loaded.sha256")" == "$(fs_prometheus_digest "$1")" ]]
 }
 
 # fs_prometheus_start DIR PORT - start Prometheus on 127.0.0.1:PORT with DIR/prometheus.yml
@@ -132,6 +136,7 @@ fs_prometheus_start() {
     --web.listen-address="127.0.0.1:$port" --web.console.templates=/etc/prometheus/consoles \
     --web.console.libraries=/etc/prometheus/console_libraries
   echo "http://127.0.0.1:$port" >"$dir/prometheus.url"
+  fs_prometheus_digest "$dir" >"$dir/loaded.sha256"
   for ((i = 0; i < 300; i++)); do
     if ! fs_proc_running "$FS_SPAWN_PID"; then
       wait "$FS_SPAWN_PID" 2>/dev/null || true
@@ -155,6 +160,7 @@ fs_prometheus_reload() {
   pid="$(fs_prometheus_pid "$1")"
   fs_pid_alive "$pid" prometheus || return 1
   kill -HUP "$pid"
+  fs_prometheus_digest "$1" >"$1/loaded.sha256"
 }
 
 # fs_prometheus_stop DIR - stop DIR's Prometheus (TERM, KILL after 15 s) and remove its pid and
@@ -163,7 +169,7 @@ fs_prometheus_stop() {
   local pid
   pid="$(fs_prometheus_pid "$1")"
   [[ -n "$pid" ]] && fs_kill_pid "$pid" prometheus Prometheus
-  rm -f "$1/prometheus.pid" "$1/prometheus.url"
+  rm -f "$1/prometheus.pid" "$1/prometheus.url" "$1/loaded.sha256"
 }
 
 # ---- its HTTP API ---------------------------------------------------------------------------

@@ -2,10 +2,13 @@
 // so the local stack runs them together and production runs one role per process.
 
 #include "admin/operatorbootstrap.h"
+#include "api/adminlistener.h"
 #include "api/apiserver.h"
 #include "core/config.h"
 #include "core/logging.h"
 #include "kafka/kafkaclient.h"
+#include "metrics/metrics.h"
+#include "metrics/processmetrics.h"
 #include "notify/notificationservice.h"
 #include "outbox/outboxrelay.h"
 #include "payment/paymentgateway.h"
@@ -112,7 +115,21 @@ int main(int argc, char *argv[]) {
 
     quitOnSignals(app);
 
+    // Every process, whatever its roles, serves /metrics, /healthz and /readyz on its admin
+    // listener (--metrics-port; -1, the default, serves nothing). Up before the roles start, so
+    // /healthz answers and /readyz says what is missing while they connect.
+    Metrics::instance().addCollector(renderProcessMetrics);
+    Metrics::instance()
+        .gauge("flashsale_build_info", "This process's version and roles (value 1).",
+               "version=\"" + labelValue(QByteArrayLiteral(FLASHSALE_VERSION)) + "\",roles=\""
+                   + labelValue(config.roles.join(QLatin1Char(',')).toUtf8()) + '"')
+        .set(1);
     ApiServer api(config);
+    AdminListener admin(config, api.openConnections());
+    if (auto port = admin.start(); !port) {
+        qCCritical(lcApp).noquote() << "cannot start the admin listener:" << port.error().message;
+        return 1;
+    }
     QString url;
     if (config.hasRole(QStringLiteral("api"))) {
         auto port = api.start();
@@ -124,6 +141,13 @@ int main(int argc, char *argv[]) {
                                  ? QLatin1Char('[') + config.listen + QLatin1Char(']')
                                  : config.listen;
         url = QStringLiteral("http://%1:%2").arg(host).arg(*port);
+        admin.addCheck(QStringLiteral("api"), [&api] {
+            const int down = api.connectionsDown();
+            return down == 0 ? QString()
+                             : QStringLiteral("%1 Redis/PostgreSQL connections of API threads "
+                                              "down")
+                                   .arg(down);
+        });
     }
     std::unique_ptr<StreamWorker> worker;
     std::unique_ptr<ExpirySweeper> sweeper;
@@ -162,6 +186,7 @@ int main(int argc, char *argv[]) {
     if (config.hasRole(QStringLiteral("payment"))) {
         const auto redis = RedisClient::Endpoint::fromUrl(config.redisUrl);
         simulatorRedis = std::make_unique<RedisClient>(*redis, std::chrono::milliseconds(2000));
+        simulatorRedis->setMetricsName("payment-simulator");
         simulatorRedis->start();
         auto gateway = std::make_unique<SimulatorGateway>(
             *simulatorRedis, config.paymentSimLatencyMs, config.paymentSimDeclinePercent,
@@ -195,6 +220,8 @@ int main(int argc, char *argv[]) {
         // Warming a 10,000-item sale is one large script call: allow it more than a booking.
         schedulerRedis = std::make_unique<RedisClient>(
             *redis, std::chrono::milliseconds(std::max(config.redisTimeoutMs, 5000)));
+        schedulerPg->setMetricsPool("scheduler");
+        schedulerRedis->setMetricsName("scheduler");
         const QString holder = QSysInfo::machineHostName() + QLatin1Char('-')
                                + QString::number(QCoreApplication::applicationPid());
         scheduler = std::make_unique<Scheduler>(config, *schedulerPg, *schedulerRedis, holder);
@@ -212,6 +239,7 @@ int main(int argc, char *argv[]) {
         return 1;
     }
     RedisClient heartbeatRedis(*heartbeatEndpoint, std::chrono::milliseconds(2000));
+    heartbeatRedis.setMetricsName("heartbeat");
     Heartbeat heartbeat(heartbeatRedis, config.roles, config.heartbeatMs);
     if (payment)
         heartbeat.addConsumer(QStringLiteral("payment"),
@@ -232,6 +260,7 @@ int main(int argc, char *argv[]) {
     }
     qCInfo(lcApp).noquote() << "ready:" << config.roles.join(QLatin1Char(',')) << url;
     const int rc = app.exec();
+    admin.stop();
     api.stop();
     if (scheduler) {
         // Give the lease up so another scheduler takes over at once, not after --lease-seconds;

@@ -520,7 +520,19 @@ void ApiRoutes::authorizeAdmin(const ExchangePtr &ex, admin::Role needed, const 
         });
 }
 
+// flashsale_booking_duration_seconds: every answer of the booking routes (POST
+// /api/v1/sales/{id}/book and the seed's POST /checkout, both a book.lua decision), whatever the
+// outcome; the HighLatency alert's input. Resolved once.
+static Histogram *bookingLatency() {
+    static Histogram &h = Metrics::instance().histogram(
+        "flashsale_booking_duration_seconds",
+        "Time from a booking request's arrival to its answer (POST .../book and /checkout), all "
+        "outcomes.");
+    return &h;
+}
+
 void ApiRoutes::book(const ExchangePtr &ex, const QStringList &params) {
+    ex->alsoObserveIn(bookingLatency());
     const qint64 saleId = parseId(params.value(0));
     if (saleId == 0) {
         ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
@@ -596,6 +608,7 @@ void ApiRoutes::submitBooking(const ExchangePtr &ex, const BookingRequest &req, 
 }
 
 void ApiRoutes::checkout(const ExchangePtr &ex) {
+    ex->alsoObserveIn(bookingLatency());
     const auto query = parseCheckoutQuery(ex->query());
     if (!query) {
         ex->sendProblem(query.error());

@@ -6,7 +6,6 @@
 #include "admin/loginthrottle.h"
 #include "admin/operatorauth.h"
 #include "api/apiroutes.h"
-#include "api/metricsroute.h"
 #include "booking/bookingservice.h"
 #include "booking/salecatalog.h"
 #include "core/logging.h"
@@ -50,7 +49,9 @@ public:
         static Histogram &rtt = Metrics::instance().histogram(
             "flashsale_redis_roundtrip_seconds", "Time from sending a Redis command to its reply.");
         m_redis->onRoundTrip = [](double s) { rtt.observe(s); };
+        m_redis->setMetricsName(QThread::currentThread()->objectName().toUtf8());
         m_pg = std::make_unique<PgConnection>(m_config.pgUrl);
+        m_pg->setMetricsPool("api");
         m_booking = std::make_unique<BookingService>(
             *m_redis, std::chrono::milliseconds(qint64(m_config.idempotencyTtlSeconds) * 1000),
             std::chrono::milliseconds(m_config.soldOutCacheMs));
@@ -186,67 +187,6 @@ private:
     std::unique_ptr<HttpServer> m_http;
 };
 
-// The /metrics listener: its own thread, socket (plain bind, no SO_REUSEPORT, so a second process
-// on the same port fails instead of sharing scrapes), Redis and PostgreSQL connections. Its
-// connections count against the process's cap like the API's; upgrades are refused.
-class MetricsWorker final : public QObject {
-    Q_OBJECT
-public:
-    MetricsWorker(const Config &config, const ConnectionLimits &limits,
-                  std::shared_ptr<std::atomic<int>> open)
-        : m_config(config)
-        , m_limits(limits)
-        , m_open(std::move(open)) {}
-
-    // Listens; returns an error, or empty with port() set.
-    Q_INVOKABLE QString start() {
-        auto endpoint = RedisClient::Endpoint::fromUrl(m_config.redisUrl);
-        if (!endpoint)
-            return endpoint.error().message;
-        m_redis = std::make_unique<RedisClient>(*endpoint,
-                                                std::chrono::milliseconds(m_config.redisTimeoutMs));
-        m_pg = std::make_unique<PgConnection>(m_config.pgUrl);
-        m_route = std::make_unique<MetricsRoute>(*m_redis, *m_pg, m_config.metricsCacheMs);
-        m_http = std::make_unique<HttpServer>();
-        m_http->addRoute(
-            "GET", QStringLiteral("/metrics"),
-            [this](const ExchangePtr &ex, const QStringList &) { m_route->serve(ex); });
-        auto *tcp = new GuardedTcpServer(m_limits, m_open);
-        if (!tcp->listen(QHostAddress(m_config.metricsListen), quint16(m_config.metricsPort))) {
-            const QString err = tcp->errorString();
-            delete tcp;
-            return QStringLiteral("cannot listen for /metrics on %1 port %2: %3")
-                .arg(m_config.metricsListen)
-                .arg(m_config.metricsPort)
-                .arg(err);
-        }
-        m_port = tcp->serverPort();
-        m_http->bind(tcp); // takes ownership
-        m_redis->start();
-        m_pg->start();
-        return {};
-    }
-
-    Q_INVOKABLE void stop() {
-        m_http.reset();
-        m_route.reset();
-        m_redis.reset();
-        m_pg.reset();
-    }
-
-    quint16 port() const { return m_port; }
-
-private:
-    const Config &m_config;
-    const ConnectionLimits &m_limits;
-    std::shared_ptr<std::atomic<int>> m_open;
-    quint16 m_port = 0;
-    std::unique_ptr<RedisClient> m_redis;
-    std::unique_ptr<PgConnection> m_pg;
-    std::unique_ptr<MetricsRoute> m_route;
-    std::unique_ptr<HttpServer> m_http;
-};
-
 ApiServer::ApiServer(const Config &config, QObject *parent)
     : QObject(parent)
     , m_config(config)
@@ -307,12 +247,6 @@ ApiServer::ApiServer(const Config &config, QObject *parent)
             404, QStringLiteral("not-found"),
             QStringLiteral("No WebSocket is served at %1.").arg(QString::fromUtf8(path.left(200))));
     };
-    m_metricsLimits = m_limits;
-    m_metricsLimits.upgradeGate = [](const QByteArray &, const HeaderList &, const QHostAddress &) {
-        return std::optional<Problem>(
-            Problem::make(404, QStringLiteral("not-found"),
-                          QStringLiteral("The metrics listener serves GET /metrics only.")));
-    };
 }
 
 ApiServer::~ApiServer() {
@@ -356,39 +290,18 @@ Result<quint16> ApiServer::start() {
     }
     qCInfo(lcApp) << "API listening on" << m_config.listen << "port" << port << "with"
                   << m_config.threads << "threads";
-    if (m_config.metricsPort >= 0) {
-        m_metricsThread = new QThread(this);
-        m_metricsThread->setObjectName(QStringLiteral("metrics"));
-        m_metrics = new MetricsWorker(m_config, m_metricsLimits, m_open);
-        m_metrics->moveToThread(m_metricsThread);
-        connect(m_metricsThread, &QThread::finished, m_metrics, &QObject::deleteLater);
-        m_metricsThread->start();
-        QString error;
-        QMetaObject::invokeMethod(m_metrics, "start", Qt::BlockingQueuedConnection,
-                                  Q_RETURN_ARG(QString, error));
-        if (!error.isEmpty()) {
-            stop();
-            return fail(ErrorCode::Internal, error);
-        }
-        qCInfo(lcApp) << "metrics listening on" << m_config.metricsListen << "port"
-                      << m_metrics->port();
-    }
     return port;
 }
 
-quint16 ApiServer::metricsPort() const {
-    return m_metrics ? m_metrics->port() : 0;
+std::shared_ptr<std::atomic<int>> ApiServer::openConnections() const {
+    return m_open;
+}
+
+int ApiServer::connectionsDown() const {
+    return m_down->load();
 }
 
 void ApiServer::stop() {
-    if (m_metrics) {
-        QMetaObject::invokeMethod(m_metrics, "stop", Qt::BlockingQueuedConnection);
-        m_metricsThread->quit();
-        m_metricsThread->wait();
-        delete m_metricsThread;
-        m_metricsThread = nullptr;
-        m_metrics = nullptr; // deleted by the thread's finished signal
-    }
     for (ApiWorker *w : std::as_const(m_workers))
         QMetaObject::invokeMethod(w, "stop", Qt::BlockingQueuedConnection);
     for (QThread *t : std::as_const(m_threads)) {

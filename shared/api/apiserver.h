@@ -14,14 +14,13 @@
 namespace flashsale {
 
 class ApiWorker;
-class MetricsWorker;
 class LoginThrottle;
 
 // The API role: N threads, each with its own SO_REUSEPORT listening socket on one port, its own
 // QHttpServer, Redis connection and PostgreSQL connection, all driven by that thread's event
 // loop. Nothing is shared between threads but the metrics registry and the connection count.
-// With --metrics-port, one more thread serves GET /metrics on --metrics-listen (MetricsRoute);
-// the API port does not serve it.
+// The API port never serves /metrics: the process's AdminListener does (api/adminlistener.h),
+// counting its connections in openConnections() so one cap covers both.
 //
 // Created, started and stopped from the main thread.
 class ApiServer final : public QObject {
@@ -34,8 +33,10 @@ public:
     // port bound (useful with --port 0), or the first error.
     [[nodiscard]] Result<quint16> start();
     void stop();
-    // The port of the /metrics listener once start() succeeded with --metrics-port >= 0, else 0.
-    quint16 metricsPort() const;
+    // The count of open connections the API's cap applies to (the admin listener adds its own).
+    std::shared_ptr<std::atomic<int>> openConnections() const;
+    // Redis and PostgreSQL connections of API threads that are not up (0 once all are).
+    int connectionsDown() const;
 
 private:
     const Config &m_config;
@@ -45,9 +46,6 @@ private:
     std::shared_ptr<LoginThrottle> m_throttle; // failed admin logins, shared by every thread
     QList<QThread *> m_threads;
     QList<ApiWorker *> m_workers;
-    ConnectionLimits m_metricsLimits; // the API's, with every WebSocket upgrade refused
-    QThread *m_metricsThread = nullptr;
-    MetricsWorker *m_metrics = nullptr;
 };
 
 } // namespace flashsale

@@ -94,9 +94,14 @@ void HttpExchange::send(int status, const QByteArray &contentType, const QByteAr
     }
     m_answered = true;
     requestCounter(m_route, m_method, status).inc();
-    if (Histogram *h = g_latency.load()) {
-        h->observe(
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - m_started).count());
+    Histogram *all = g_latency.load();
+    if (all || m_routeLatency) {
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - m_started).count();
+        if (all)
+            all->observe(seconds);
+        if (m_routeLatency)
+            m_routeLatency->observe(seconds);
     }
     if (!m_socket || m_socket->state() != QAbstractSocket::ConnectedState)
         return; // the client went away; nobody to answer

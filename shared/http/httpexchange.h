@@ -56,6 +56,9 @@ public:
 
     // Observed with the total handling time when the answer is written.
     static void setLatencyHistogram(Histogram *h);
+    // This exchange's answer is observed in `h` too (a route's own histogram, resolved once by
+    // the route: no lookup per request). `h` must outlive the exchange.
+    void alsoObserveIn(Histogram *h) { m_routeLatency = h; }
 
 private:
     QByteArray m_method;
@@ -69,6 +72,7 @@ private:
     QHttpServerResponder m_responder;
     std::chrono::steady_clock::time_point m_started;
     qint64 m_receivedAtUs = 0;
+    Histogram *m_routeLatency = nullptr;
     bool m_answered = false;
 };
 

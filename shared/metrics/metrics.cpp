@@ -79,6 +79,11 @@ QByteArray number(double v) {
 
 } // namespace
 
+void Metrics::addCollector(std::function<QByteArray()> render) {
+    std::lock_guard lock(m_lock);
+    m_collectors.push_back(std::move(render));
+}
+
 QByteArray Metrics::render() const {
     std::lock_guard lock(m_lock);
     QByteArray out;
@@ -105,6 +110,8 @@ QByteArray Metrics::render() const {
             out += series(name + "_count", labels) + ' ' + QByteArray::number(cumulative) + '\n';
         }
     }
+    for (const auto &collect : m_collectors)
+        out += collect();
     return out;
 }
 

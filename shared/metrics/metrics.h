@@ -5,6 +5,7 @@
 #include <QString>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -63,6 +64,10 @@ public:
                          const QByteArray &labels = {},
                          std::vector<double> bounds = latencyBounds());
 
+    // Families rendered at scrape time by `render` (e.g. the process_* metrics), appended after
+    // the registry's. `render` must be thread-safe and return whole families.
+    void addCollector(std::function<QByteArray()> render);
+
     // Prometheus text exposition format 0.0.4.
     QByteArray render() const;
 
@@ -81,6 +86,7 @@ private:
 
     mutable std::mutex m_lock;
     std::map<QByteArray, Family> m_families;
+    std::vector<std::function<QByteArray()>> m_collectors;
 };
 
 // Escapes a label value for the exposition format.

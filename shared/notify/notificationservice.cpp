@@ -29,6 +29,7 @@ NotificationService::~NotificationService() {
 }
 
 Result<void> NotificationService::start() {
+    m_pg->setMetricsPool("notify");
     m_pg->start();
     auto c = KafkaConsumer::create(
         m_brokers, QStringLiteral("notifications"),

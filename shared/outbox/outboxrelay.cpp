@@ -66,6 +66,8 @@ OutboxRelay::~OutboxRelay() = default;
 void OutboxRelay::start() {
     publishedCounter();
     failedCounter();
+    m_pg->setMetricsPool("relay");
+    m_listen->setMetricsPool("relay-listen");
     m_pg->start();
     m_listen->start();
 }

@@ -44,6 +44,8 @@ PaymentService::~PaymentService() {
 }
 
 Result<void> PaymentService::start() {
+    m_redis->setMetricsName("payment");
+    m_pg->setMetricsPool("payment");
     m_redis->start();
     m_pg->start();
     auto c = KafkaConsumer::create(

@@ -2,6 +2,7 @@
 
 #include "core/contract.h"
 #include "core/logging.h"
+#include "metrics/metrics.h"
 
 #include <libpq-fe.h>
 
@@ -27,6 +28,38 @@ Error errorFromResult(const PGresult *res) {
 
 } // namespace
 
+struct PgConnection::PoolGauges {
+    Gauge *open, *busy, *waiting;
+};
+
+void PgConnection::setMetricsPool(const QByteArray &pool) {
+    const QByteArray labels = "pool=\"" + labelValue(pool) + '"';
+    auto &m = Metrics::instance();
+    // Resolved once per pool and kept: the registry owns the gauges for the process's life.
+    m_gauges = new PoolGauges{
+        &m.gauge("flashsale_pg_pool_connections",
+                 "PostgreSQL connections of this pool that are open.", labels),
+        &m.gauge("flashsale_pg_pool_in_use",
+                 "PostgreSQL connections of this pool running a statement.", labels),
+        &m.gauge("flashsale_pg_pool_waiting",
+                 "Statements queued behind the running one on this pool's connections.", labels)};
+    syncGauges();
+}
+
+// Adds this connection's change since the last call to its pool's gauges.
+void PgConnection::syncGauges() {
+    if (!m_gauges)
+        return;
+    const qint64 busy = m_inFlight ? 1 : 0;
+    const qint64 now[3] = {m_state == State::Ready ? 1 : 0, busy, qint64(m_queue.size()) - busy};
+    Gauge *g[3] = {m_gauges->open, m_gauges->busy, m_gauges->waiting};
+    for (int i = 0; i < 3; ++i) {
+        if (now[i] != m_shown[i])
+            g[i]->add(now[i] - m_shown[i]);
+        m_shown[i] = now[i];
+    }
+}
+
 PgConnection::PgConnection(QString conninfo, QObject *parent)
     : QObject(parent)
     , m_conninfo(std::move(conninfo)) {
@@ -37,7 +70,13 @@ PgConnection::PgConnection(QString conninfo, QObject *parent)
 PgConnection::~PgConnection() {
     if (m_conn)
         PQfinish(m_conn);
-    for (Query &q : m_queue)
+    std::deque<Query> queued;
+    queued.swap(m_queue);
+    m_state = State::Idle;
+    m_inFlight = false;
+    syncGauges();
+    delete m_gauges;
+    for (Query &q : queued)
         q.callback(fail(ErrorCode::Unavailable, QStringLiteral("connection destroyed")));
 }
 
@@ -84,6 +123,7 @@ void PgConnection::pollConnect() {
         m_backoffMs = 100;
         setNotifiers(true, false);
         qCInfo(lcPg) << "connected to" << PQhost(m_conn) << PQport(m_conn) << "db" << PQdb(m_conn);
+        syncGauges();
         Q_EMIT connected();
         sendNext();
         return;
@@ -127,6 +167,7 @@ void PgConnection::onReadable() {
                                        : Result<PgResult>(std::move(m_current));
             m_current = PgResult{};
             m_currentError.reset();
+            syncGauges();
             q.callback(out);
             sendNext();
             return;
@@ -170,6 +211,7 @@ void PgConnection::query(const QByteArray &sql, const QList<QByteArray> &params,
     }
     m_queue.push_back(Query{sql, params, std::move(callback)});
     sendNext();
+    syncGauges();
 }
 
 void PgConnection::sendNext() {
@@ -188,6 +230,7 @@ void PgConnection::sendNext() {
         return;
     }
     m_inFlight = true;
+    syncGauges();
     flush();
 }
 
@@ -219,6 +262,7 @@ void PgConnection::lost(const QString &why) {
     m_currentError.reset();
     std::deque<Query> failed;
     failed.swap(m_queue);
+    syncGauges();
     for (Query &q : failed)
         q.callback(
             fail(ErrorCode::Unavailable, QStringLiteral("postgresql connection lost: ") + why));

@@ -50,6 +50,13 @@ public:
     // Runs one statement with text parameters ($1, $2, ...). A null QByteArray is SQL NULL.
     void query(const QByteArray &sql, const QList<QByteArray> &params, Callback callback);
 
+    // Reports this connection in the pool gauges flashsale_pg_pool_connections{pool},
+    // flashsale_pg_pool_in_use{pool} and flashsale_pg_pool_waiting{pool} (summed over the
+    // process's connections of that pool: open, running a statement, statements queued behind
+    // it). `pool` names the component (worker, relay, ...): a bounded set, never per request.
+    // Call once, before start().
+    void setMetricsPool(const QByteArray &pool);
+
 Q_SIGNALS:
     void connected();
     void disconnected();
@@ -73,6 +80,9 @@ private:
     void flush();
     void lost(const QString &why);
     void setNotifiers(bool read, bool write);
+    void syncGauges();
+
+    struct PoolGauges;
 
     QString m_conninfo;
     pg_conn *m_conn = nullptr;
@@ -85,6 +95,8 @@ private:
     std::optional<Error> m_currentError;
     QTimer m_reconnect;
     int m_backoffMs = 100;
+    PoolGauges *m_gauges = nullptr; // registry-owned gauges; null when not reported
+    qint64 m_shown[3] = {0, 0, 0};  // what this connection added to them: open, busy, waiting
 };
 
 } // namespace flashsale

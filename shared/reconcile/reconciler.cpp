@@ -1,6 +1,7 @@
 #include "reconciler.h"
 
 #include "booking/salekeys.h"
+#include "metrics/metrics.h"
 #include "reconcile/analysis.h"
 #include "reconcile/job.h"
 #include "reconcile/repair.h"
@@ -20,6 +21,61 @@ namespace {
 using namespace reconcile;
 
 constexpr int kLockMs = 120000; // a crashed repair's lock ends by itself after this
+
+// The check's name in flashsale_reconcile_drift: the report's, except "conservation" (Redis's
+// remaining stock against PostgreSQL's), which is "stock" there, the StockMismatch alert's input
+// (and not to be confused with the live stats' conservation equation).
+QByteArray metricCheck(const QString &check) {
+    return check == QLatin1String("conservation") ? QByteArray("stock") : check.toUtf8();
+}
+
+// A run's end in the reconciliation metrics (docs/OPERATIONS.md): runs by result, the time of
+// the last one, and per check the drift the run's final measurement found for the sale (0 when
+// clean), so a sale that stops drifting goes back to 0. `final` is null for a failed run.
+void recordRun(qint64 saleId, const Analysis *final) {
+    auto &m = Metrics::instance();
+    static Counter &clean = m.counter("flashsale_reconcile_runs_total",
+                                      "Reconciliation runs by result: clean (no drift), drift "
+                                      "(drift left at the end), failed (no result).",
+                                      "result=\"clean\"");
+    static Counter &drift = m.counter("flashsale_reconcile_runs_total", {}, "result=\"drift\"");
+    static Counter &failed = m.counter("flashsale_reconcile_runs_total", {}, "result=\"failed\"");
+    static Gauge &last = m.gauge("flashsale_reconcile_last_run_timestamp_seconds",
+                                 "Unix time the last reconciliation run in this process ended.");
+    last.set(QDateTime::currentSecsSinceEpoch());
+    if (!final) {
+        failed.inc();
+        return;
+    }
+    (final->ok ? clean : drift).inc();
+    // Per check: the larger of the summed drift and the per-item drifts added up (items can
+    // cancel out in the sum; the per-item rows are capped, the sum is not).
+    QMap<QByteArray, qint64> size;
+    const QString summary = QStringLiteral("sale %1").arg(saleId);
+    for (const QJsonValue &v : final->rows) {
+        const QJsonObject row = v.toObject();
+        const QByteArray check = metricCheck(row.value(QStringLiteral("check")).toString());
+        const qint64 d = std::abs(row.value(QStringLiteral("drift")).toInteger());
+        if (row.value(QStringLiteral("subject")).toString() == summary)
+            size[check] = std::max(size.value(check), d);
+        else
+            size[check] += 0; // listed even when only item rows follow
+    }
+    QMap<QByteArray, qint64> items;
+    for (const QJsonValue &v : final->rows) {
+        const QJsonObject row = v.toObject();
+        if (row.value(QStringLiteral("subject")).toString() != summary)
+            items[metricCheck(row.value(QStringLiteral("check")).toString())] +=
+                std::abs(row.value(QStringLiteral("drift")).toInteger());
+    }
+    const QByteArray sale = QByteArray::number(saleId);
+    for (auto it = size.cbegin(); it != size.cend(); ++it)
+        m.gauge("flashsale_reconcile_drift",
+                "Size of the drift the latest reconciliation run found, per sale and check "
+                "(0: clean).",
+                "sale=\"" + sale + "\",check=\"" + labelValue(it.key()) + '"')
+            .set(std::max(it.value(), items.value(it.key())));
+}
 
 // One run:
 //
@@ -56,6 +112,7 @@ private:
     bool alive() const { return !m_owner.expired() && connected(); }
 
     void onEnd(const Result<QJsonObject> &result, const Done &done) {
+        recordRun(m_sale, result ? &m_record.final : nullptr);
         if (!result)
             qCWarning(lcReconcile).noquote()
                 << "sale" << m_sale << "reconciliation failed:" << result.error().message;

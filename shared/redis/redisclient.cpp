@@ -2,6 +2,7 @@
 
 #include "core/contract.h"
 #include "core/logging.h"
+#include "metrics/metrics.h"
 
 #include <QRandomGenerator>
 #include <QUrl>
@@ -51,6 +52,8 @@ RedisClient::~RedisClient() {
         m_ctx = nullptr;
         redisAsyncFree(ctx); // runs every pending callback with a null reply
     }
+    setConnectedGauge(false);
+    addPendingGauge(-qint64(m_pending.size()));
     // Callbacks whose replies hiredis already dropped never ran: answer them now.
     for (Pending *p : m_pending) {
         if (!p->done)
@@ -58,6 +61,26 @@ RedisClient::~RedisClient() {
         delete p;
     }
     m_pending.clear();
+}
+
+void RedisClient::setMetricsName(const QByteArray &client) {
+    const QByteArray labels = "client=\"" + labelValue(client) + '"';
+    m_connectedGauge = &Metrics::instance().gauge(
+        "flashsale_redis_connected", "Whether this Redis connection is up (1) or not (0).", labels);
+    m_pendingGauge = &Metrics::instance().gauge(
+        "flashsale_redis_pending_commands",
+        "Commands sent on this Redis connection and not yet answered.", labels);
+    m_connectedGauge->set(m_ready ? 1 : 0);
+}
+
+void RedisClient::setConnectedGauge(bool up) {
+    if (m_connectedGauge)
+        m_connectedGauge->set(up ? 1 : 0);
+}
+
+void RedisClient::addPendingGauge(qint64 delta) {
+    if (m_pendingGauge && delta != 0)
+        m_pendingGauge->add(delta);
 }
 
 void RedisClient::start() {
@@ -124,11 +147,13 @@ void RedisClient::onConnect(const redisAsyncContext *ctx, int status) {
         // hiredis frees the context after this callback returns.
         self->m_ctx = nullptr;
         self->m_ready = false;
+        self->setConnectedGauge(false);
         self->scheduleReconnect();
         return;
     }
     self->m_backoffMs = 50;
     self->m_ready = true;
+    self->setConnectedGauge(true);
     // AUTH and SELECT go first on the wire; a failure shows in the log and in every command.
     if (!self->m_endpoint.password.isEmpty()) {
         QList<QByteArray> auth{QByteArrayLiteral("AUTH")};
@@ -161,6 +186,7 @@ void RedisClient::onDisconnect(const redisAsyncContext *ctx, int status) {
     const bool wasReady = self->m_ready;
     self->m_ctx = nullptr; // hiredis frees it after this callback
     self->m_ready = false;
+    self->setConnectedGauge(false);
     qCWarning(lcRedis) << "disconnected from" << self->m_endpoint.host << self->m_endpoint.port
                        << (status == REDIS_OK ? "" : ctx->errstr);
     self->scheduleReconnect();
@@ -224,10 +250,12 @@ void RedisClient::command(const QList<QByteArray> &argv, Callback callback) {
     }
     auto *pending = new Pending{std::move(callback), std::chrono::steady_clock::now()};
     m_pending.push_back(pending);
+    addPendingGauge(1);
     if (redisAsyncCommandArgv(m_ctx, &RedisClient::onReply, pending, int(args.size()), args.data(),
                               lens.data())
         != REDIS_OK) {
         m_pending.pop_back();
+        addPendingGauge(-1);
         pending->callback(fail(ErrorCode::Unavailable, QStringLiteral("redis connection closing")));
         delete pending;
     }
@@ -263,8 +291,10 @@ void RedisClient::onReply(redisAsyncContext *ctx, void *reply, void *privdata) {
 
 void RedisClient::complete(Pending *pending, void *reply) {
     auto it = std::find(m_pending.begin(), m_pending.end(), pending);
-    if (it != m_pending.end())
+    if (it != m_pending.end()) {
         m_pending.erase(it);
+        addPendingGauge(-1);
+    }
     if (!pending->done) {
         pending->done = true;
         if (reply) {
@@ -308,6 +338,8 @@ void RedisClient::dropConnection(const char *why) {
     redisAsyncContext *ctx = m_ctx;
     m_ctx = nullptr;
     m_ready = false;
+    setConnectedGauge(false);
+    addPendingGauge(-qint64(m_pending.size()));
     ctx->data = nullptr;
     redisAsyncFree(ctx); // onReply sees data == nullptr and ignores; we answer the rest here
     for (Pending *p : m_pending) {

@@ -19,6 +19,8 @@ struct redisAsyncContext;
 
 namespace flashsale {
 
+class Gauge;
+
 // One asynchronous hiredis connection driven by the Qt event loop of the thread that owns the
 // client. Commands issued back to back are pipelined; replies arrive in order.
 //
@@ -64,6 +66,12 @@ public:
     void eval(const RedisScript &script, const QList<QByteArray> &keys,
               const QList<QByteArray> &args, Callback callback);
 
+    // Reports this connection as flashsale_redis_connected{client} (0/1) and
+    // flashsale_redis_pending_commands{client} (sent, not yet answered or given up on). `client`
+    // names the connection within the process (api-0, worker, heartbeat, ...), a bounded set.
+    // Call once, before start().
+    void setMetricsName(const QByteArray &client);
+
     // Called with the round-trip time of every answered command (for metrics).
     std::function<void(double seconds)> onRoundTrip;
 
@@ -92,6 +100,8 @@ private:
     void complete(Pending *pending, void *reply);
     void checkTimeouts();
     void dropConnection(const char *why);
+    void setConnectedGauge(bool up);
+    void addPendingGauge(qint64 delta);
 
     Endpoint m_endpoint;
     std::chrono::milliseconds m_timeout;
@@ -103,6 +113,8 @@ private:
     QTimer m_timeoutTimer;
     QTimer m_reconnectTimer;
     int m_backoffMs = 50;
+    Gauge *m_connectedGauge = nullptr; // registry-owned; null when not reported
+    Gauge *m_pendingGauge = nullptr;
 };
 
 } // namespace flashsale

@@ -133,6 +133,8 @@ struct Scheduler::Impl {
                     *endpoint, std::chrono::milliseconds(std::max(config.redisTimeoutMs, 5000)));
                 reconcile->reconciler =
                     std::make_unique<Reconciler>(*reconcile->pg, *reconcile->redis);
+                reconcile->pg->setMetricsPool("reconcile");
+                reconcile->redis->setMetricsName("reconcile");
             }
         }
     }

@@ -3,14 +3,17 @@
 #include "booking/salekeys.h"
 #include "booking/salephase.h"
 #include "core/logging.h"
+#include "metrics/metrics.h"
 #include "pg/pgconnection.h"
 #include "redis/redisclient.h"
 #include "stats/saleprobe.h"
 
+#include <QCoreApplication>
 #include <QDateTime>
 #include <QHostInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QThread>
 
 #include <atomic>
 #include <cmath>
@@ -101,8 +104,25 @@ std::atomic<qint64> g_maxLagUs{0};
 constexpr int kProbeMs = 100;
 } // namespace
 
+// flashsale_event_loop_lag_seconds{thread}: the thread is the QThread's objectName (api-0,
+// metrics, ...); the main thread, which has none, is "main".
+static Histogram &lagHistogram() {
+    const QThread *t = QThread::currentThread();
+    QString name = t->objectName();
+    if (name.isEmpty())
+        name = QCoreApplication::instance() && t == QCoreApplication::instance()->thread()
+                   ? QStringLiteral("main")
+                   : QStringLiteral("other");
+    return Metrics::instance().histogram(
+        "flashsale_event_loop_lag_seconds",
+        "How late the thread's event loop ran a periodic 100 ms timer.",
+        "thread=\"" + labelValue(name.toUtf8()) + '"',
+        {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0});
+}
+
 LoopLagProbe::LoopLagProbe(QObject *parent)
-    : QObject(parent) {
+    : QObject(parent)
+    , m_histogram(lagHistogram()) {
     m_timer.setTimerType(Qt::PreciseTimer);
     m_clock.start();
     m_expectedNs = m_clock.nsecsElapsed() + qint64(kProbeMs) * 1000000;
@@ -112,6 +132,7 @@ LoopLagProbe::LoopLagProbe(QObject *parent)
         qint64 seen = g_maxLagUs.load();
         while (lagUs > seen && !g_maxLagUs.compare_exchange_weak(seen, lagUs)) {
         }
+        m_histogram.observe(double(lagUs) / 1e6);
         m_expectedNs = now + qint64(kProbeMs) * 1000000;
     });
     m_timer.start(kProbeMs);

@@ -15,6 +15,7 @@
 
 namespace flashsale {
 
+class Histogram;
 class PgConnection;
 class RedisClient;
 
@@ -65,7 +66,8 @@ private:
 };
 
 // Measures how late a thread's event loop runs a 100 ms timer; every probe in the process feeds
-// one process-wide maximum that the heartbeat reads and resets.
+// one process-wide maximum that the heartbeat reads and resets, and its thread's series of
+// flashsale_event_loop_lag_seconds{thread} (the thread it is created on, by objectName).
 class LoopLagProbe final : public QObject {
     Q_OBJECT
 public:
@@ -77,6 +79,7 @@ private:
     QTimer m_timer;
     QElapsedTimer m_clock;
     qint64 m_expectedNs = 0;
+    Histogram &m_histogram;
 };
 
 // Per process: writes its heartbeat into fs:procs every --heartbeat-ms: id (<host>-<pid>),

@@ -38,6 +38,8 @@ ExpirySweeper::~ExpirySweeper() = default;
 
 void ExpirySweeper::start() {
     expiredCounter();
+    m_redis->setMetricsName("sweeper");
+    m_pg->setMetricsPool("sweeper");
     m_redis->start();
     m_pg->start();
     m_timer.start(m_intervalMs);

@@ -86,6 +86,8 @@ void StreamWorker::start() {
     WorkerMetrics::get();
     qCInfo(lcWorker).noquote() << "stream worker" << m_options.consumer << "starting: batch"
                                << m_options.batchSize << "block" << m_options.blockMs << "ms";
+    m_redis->setMetricsName("worker");
+    m_pg->setMetricsPool("worker");
     m_redis->start();
     m_pg->start();
 }

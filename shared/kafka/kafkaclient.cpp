@@ -1,6 +1,7 @@
 #include "kafkaclient.h"
 
 #include "core/logging.h"
+#include "metrics/metrics.h"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -178,6 +179,7 @@ Result<KafkaConsumer *> KafkaConsumer::create(const QString &brokers, const QStr
     auto *c = new KafkaConsumer(parent);
     c->m_rk = rk;
     c->m_handler = std::move(handler);
+    c->m_group = group.toUtf8();
     c->m_maxInFlight = maxInFlight;
     c->m_queue = rd_kafka_queue_get_consumer(rk);
     c->watch(c->m_queue, [c] { c->serve(); });
@@ -256,7 +258,17 @@ qint64 KafkaConsumer::lag() const {
             continue;
         const Partition &p = it.value();
         const qint64 next = p.open.empty() ? p.highestSeen + 1 : *p.open.begin();
-        total += qMax<qint64>(0, qint64(high) - next);
+        const qint64 lag = qMax<qint64>(0, qint64(high) - next);
+        total += lag;
+        // flashsale_kafka_consumer_lag{group,topic,partition}: resolved once per partition.
+        if (!p.lagGauge)
+            p.lagGauge = &Metrics::instance().gauge(
+                "flashsale_kafka_consumer_lag",
+                "Messages on the partition not yet finished by this consumer group (high "
+                "watermark librdkafka last saw minus the next offset to commit).",
+                "group=\"" + labelValue(m_group) + "\",topic=\"" + labelValue(it.key().first)
+                    + "\",partition=\"" + QByteArray::number(it.key().second) + '"');
+        p.lagGauge->set(lag);
     }
     return total;
 }

@@ -19,6 +19,8 @@ struct rd_kafka_message_s;
 
 namespace flashsale {
 
+class Gauge;
+
 Q_DECLARE_LOGGING_CATEGORY(lcKafka)
 
 // The Kafka topics of the order lifecycle.
@@ -108,7 +110,9 @@ public:
 
     // Messages on this consumer's partitions not yet finished: per assigned partition, the high
     // watermark librdkafka last saw minus the next offset to commit (partitions it has not read
-    // from yet count as 0). Non-blocking; for the live stats.
+    // from yet count as 0). Non-blocking (librdkafka's cached watermarks, no broker request);
+    // for the live stats. Also sets flashsale_kafka_consumer_lag{group,topic,partition} for each
+    // partition read from, so the gauges are as fresh as the heartbeat that calls this.
     qint64 lag() const;
 
 private:
@@ -120,10 +124,12 @@ private:
     struct Partition {
         std::set<qint64> open; // offsets handed out and not finished
         qint64 highestSeen = -1;
+        mutable Gauge *lagGauge = nullptr; // its flashsale_kafka_consumer_lag series
     };
     rd_kafka_s *m_rk = nullptr;
     void *m_queue = nullptr;
     Handler m_handler;
+    QByteArray m_group;
     int m_maxInFlight = 256;
     int m_inFlight = 0;
     bool m_paused = false;

@@ -18,6 +18,7 @@
 #include <QEventLoop>
 #include <QJsonArray>
 #include <QJsonObject>
+#include <QProcess>
 #include <QRegularExpression>
 #include <QSignalSpy>
 #include <QTest>
@@ -211,6 +212,16 @@ private Q_SLOTS:
         qint64 remaining = -1;
         QCOMPARE(metricsGap(sale, &remaining), std::optional<qint64>(0));
         QCOMPARE(remaining, 20);
+        // The new families keep /metrics clean for Prometheus's own linter (deploy/local/lib.sh
+        // installs promtool).
+        QProcess promtool;
+        promtool.start(QStringLiteral("promtool"),
+                       {QStringLiteral("check"), QStringLiteral("metrics")});
+        QVERIFY2(promtool.waitForStarted(), "promtool is missing (package prometheus)");
+        promtool.write(http(m_api.metricsPort(), "GET", "/metrics").body);
+        promtool.closeWriteChannel();
+        QVERIFY(promtool.waitForFinished(30000));
+        QVERIFY2(promtool.exitCode() == 0, promtool.readAll().constData());
     }
 
     // The heart of it: hundreds of reads while bookings arrive, the worker commits in batches of

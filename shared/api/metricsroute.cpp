@@ -17,8 +17,9 @@ namespace flashsale {
 // What one refresh read besides the registry.
 struct MetricsRoute::Gauges {
     QMap<qint64, qint64> stock, pending, lag, dead;
-    QList<ConservationTerms> conservation; // per warmed sale (shared/stats/conservation.h)
-    std::optional<qint64> outboxRows;      // unknown while PostgreSQL cannot be asked
+    // Per warmed sale (shared/stats/conservation.h).
+    QList<ConservationTerms> conservation;
+    std::optional<qint64> outboxRows; // unknown while PostgreSQL cannot be asked
     double outboxAgeSeconds = 0;
     RedisDurability durability;
     std::optional<qint64> redisUsedBytes, redisMaxBytes; // INFO memory; maxmemory 0 = no limit
@@ -115,6 +116,18 @@ QByteArray render(const Gauges &g) {
     return out;
 }
 
+// The conservation gauges of every sale listed: one PostgreSQL query for all of them, then one
+// Redis call each (ConservationReader). Counts as one of the refresh's `left`.
+void readConservation(ConservationReader &reader, const QList<qint64> &ids,
+                      const std::shared_ptr<Gauges> &g, std::function<void()> done) {
+    reader.read(ids, [g, done = std::move(done)](const Result<QList<ConservationTerms>> &r) {
+        if (r)
+            g->conservation = *r;
+        if (--g->left == 0)
+            done();
+    });
+}
+
 } // namespace
 
 MetricsRoute::MetricsRoute(RedisClient &redis, PgConnection &pg, int cacheMs)
@@ -177,53 +190,47 @@ void MetricsRoute::refresh() {
                         g->redisMaxBytes = l.mid(10).toLongLong();
                 }
             });
-            m_redis.command(
-                {"SMEMBERS", SaleKeys::saleIndex()},
-                [this, alive, g, done](const Result<RedisValue> &members) {
-                    if (!*alive)
-                        return;
-                    if (!members || !members->isArray()) {
-                        g->up = false;
-                        done();
-                        return;
-                    }
-                    QList<qint64> ids;
-                    for (const RedisValue &m : members->elements)
-                        ids << m.toInt();
-                    std::sort(ids.begin(), ids.end(), std::greater<>());
-                    ids = ids.mid(0, 500); // the newest sales; older ones are closed long ago
-                    if (ids.isEmpty()) {
-                        done();
-                        return;
-                    }
-                    g->left = int(ids.size()) + 1;
-                    // One PostgreSQL query for all of them, then one Redis call each.
-                    m_conservation.read(ids, [g, done](const Result<QList<ConservationTerms>> &r) {
-                        if (r)
-                            g->conservation = *r;
-                        if (--g->left == 0)
-                            done();
-                    });
-                    for (qint64 id : ids) {
-                        m_probe.read(id, [g, done](const SaleProbe::Reading &r) {
-                            // A sale whose stock cannot be read marks the scrape's
-                            // Redis down; no group (nothing booked yet) and no dead
-                            // letters are no gauge.
-                            if (r.stockRead)
-                                g->stock.insert(r.saleId, r.remaining);
-                            else
-                                g->up = false;
-                            if (r.pending)
-                                g->pending.insert(r.saleId, *r.pending);
-                            if (r.lag)
-                                g->lag.insert(r.saleId, *r.lag);
-                            if (r.deadLetters && *r.deadLetters > 0)
-                                g->dead.insert(r.saleId, *r.deadLetters);
-                            if (--g->left == 0)
-                                done();
-                        });
-                    }
-                });
+            m_redis.command({"SMEMBERS", SaleKeys::saleIndex()},
+                            [this, alive, g, done](const Result<RedisValue> &members) {
+                                if (!*alive)
+                                    return;
+                                if (!members || !members->isArray()) {
+                                    g->up = false;
+                                    done();
+                                    return;
+                                }
+                                QList<qint64> ids;
+                                for (const RedisValue &m : members->elements)
+                                    ids << m.toInt();
+                                std::sort(ids.begin(), ids.end(), std::greater<>());
+                                ids = ids.mid(
+                                    0, 500); // the newest sales; older ones are closed long ago
+                                if (ids.isEmpty()) {
+                                    done();
+                                    return;
+                                }
+                                g->left = int(ids.size()) + 1;
+                                readConservation(m_conservation, ids, g, done);
+                                for (qint64 id : ids) {
+                                    m_probe.read(id, [g, done](const SaleProbe::Reading &r) {
+                                        // A sale whose stock cannot be read marks the scrape's
+                                        // Redis down; no group (nothing booked yet) and no dead
+                                        // letters are no gauge.
+                                        if (r.stockRead)
+                                            g->stock.insert(r.saleId, r.remaining);
+                                        else
+                                            g->up = false;
+                                        if (r.pending)
+                                            g->pending.insert(r.saleId, *r.pending);
+                                        if (r.lag)
+                                            g->lag.insert(r.saleId, *r.lag);
+                                        if (r.deadLetters && *r.deadLetters > 0)
+                                            g->dead.insert(r.saleId, *r.deadLetters);
+                                        if (--g->left == 0)
+                                            done();
+                                    });
+                                }
+                            });
         });
 }
 

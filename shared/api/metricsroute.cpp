@@ -17,6 +17,8 @@ namespace flashsale {
 // What one refresh read besides the registry.
 struct MetricsRoute::Gauges {
     QMap<qint64, qint64> stock, pending, lag, dead;
+    // Per warmed sale (shared/stats/conservation.h).
+    QList<ConservationTerms> conservation;
     std::optional<qint64> outboxRows; // unknown while PostgreSQL cannot be asked
     double outboxAgeSeconds = 0;
     RedisDurability durability;
@@ -90,7 +92,40 @@ QByteArray render(const Gauges &g) {
             out += QByteArray(f.name) + "{sale=\"" + QByteArray::number(it.key()) + "\"} "
                    + QByteArray::number(it.value()) + '\n';
     }
+    // The conservation line (conservation.h), the same read as the live stats' "conservation":
+    // every term read, and the gap only for sales whose every term was read.
+    if (!g.conservation.isEmpty()) {
+        out += "# HELP flashsale_sale_units Units of a sale by where they are: stock = remaining "
+               "+ in_flight + held + paying + paid (returned is already in remaining).\n"
+               "# TYPE flashsale_sale_units gauge\n";
+        for (const ConservationTerms &t : g.conservation)
+            for (const auto &[term, value] : t.knownTerms())
+                out += "flashsale_sale_units{sale=\"" + QByteArray::number(t.saleId) + "\",term=\""
+                       + term + "\"} " + QByteArray::number(value) + '\n';
+        QByteArray gaps;
+        for (const ConservationTerms &t : g.conservation)
+            if (t.exact())
+                gaps += "flashsale_sale_conservation_gap{sale=\"" + QByteArray::number(t.saleId)
+                        + "\"} " + QByteArray::number(t.gap()) + '\n';
+        if (!gaps.isEmpty())
+            out += "# HELP flashsale_sale_conservation_gap Stock minus the sum of the terms that "
+                   "must add up to it; 0 while conservation holds.\n"
+                   "# TYPE flashsale_sale_conservation_gap gauge\n"
+                   + gaps;
+    }
     return out;
+}
+
+// The conservation gauges of every sale listed: one PostgreSQL query for all of them, then one
+// Redis call each (ConservationReader). Counts as one of the refresh's `left`.
+void readConservation(ConservationReader &reader, const QList<qint64> &ids,
+                      const std::shared_ptr<Gauges> &g, std::function<void()> done) {
+    reader.read(ids, [g, done = std::move(done)](const Result<QList<ConservationTerms>> &r) {
+        if (r)
+            g->conservation = *r;
+        if (--g->left == 0)
+            done();
+    });
 }
 
 } // namespace
@@ -99,6 +134,7 @@ MetricsRoute::MetricsRoute(RedisClient &redis, PgConnection &pg, int cacheMs)
     : m_redis(redis)
     , m_pg(pg)
     , m_probe(redis)
+    , m_conservation(redis, pg)
     , m_cacheMs(cacheMs) {}
 
 MetricsRoute::~MetricsRoute() {
@@ -173,7 +209,8 @@ void MetricsRoute::refresh() {
                                     done();
                                     return;
                                 }
-                                g->left = int(ids.size());
+                                g->left = int(ids.size()) + 1;
+                                readConservation(m_conservation, ids, g, done);
                                 for (qint64 id : ids) {
                                     m_probe.read(id, [g, done](const SaleProbe::Reading &r) {
                                         // A sale whose stock cannot be read marks the scrape's

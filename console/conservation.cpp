@@ -68,7 +68,23 @@ QString movedTerm(const QJsonObject &before, const QJsonObject &after) {
     for (const char *t : kTerms)
         if (term(after, t) - term(before, t) == -gapChange)
             moved << QString::fromLatin1(t);
-    return moved.join(QStringLiteral(" or "));
+    if (!moved.isEmpty())
+        return moved.join(QStringLiteral(" or "));
+    // No term alone explains it (legitimate moves landed in the same push): the one that moved
+    // furthest in the direction that opened the gap.
+    QString furthest;
+    qint64 best = 0;
+    auto consider = [&](const QString &name, qint64 signedMove) {
+        if (signedMove > best) {
+            best = signedMove;
+            furthest = name;
+        }
+    };
+    const qint64 sign = gapChange > 0 ? 1 : -1;
+    consider(QStringLiteral("stock"), sign * (term(after, "stock") - term(before, "stock")));
+    for (const char *t : kTerms)
+        consider(QString::fromLatin1(t), -sign * (term(after, t) - term(before, t)));
+    return furthest;
 }
 
 } // namespace flashsale::console::conservation

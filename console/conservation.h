@@ -21,8 +21,10 @@ State stateOf(const QJsonObject &c);
 // the gap when it is broken; "unknown: ..." when the snapshot is not exact.
 QString line(const QJsonObject &c);
 // The term whose change from `before` to `after` is not matched by the others: the one that alone
-// accounts for the change of the gap ("remaining", "paid", "stock", ...). Several names joined by
-// " or " when more than one does; empty when none does or the gap did not change.
+// accounts for the change of the gap ("remaining", "paid", "stock", ...); several names joined by
+// " or " when more than one does. When none does alone (other units moved in the same push), the
+// term that moved furthest in the direction that opened the gap. Empty when the gap did not
+// change.
 QString movedTerm(const QJsonObject &before, const QJsonObject &after);
 
 } // namespace conservation

@@ -3,7 +3,10 @@
 -- Key layout of one sale (every key shares the hash tag, so this runs on Redis Cluster too):
 --
 --   fs:{sale:ID}:meta          hash    state (active|paused|stopped), starts_ms, ends_ms,
---                                      limit, rate, burst, hold_ms, default_item, name
+--                                      limit, rate, burst, hold_ms, default_item, name, and the
+--                                      conservation counters (lua/conservation.lua):
+--                                      units_accepted (+qty here, per booking accepted),
+--                                      units_returned_expire / units_returned_cancel (release.lua)
 --   fs:{sale:ID}:stock         hash    item id -> units remaining
 --   fs:{sale:ID}:price         hash    item id -> price in cents
 --   fs:{sale:ID}:users         hash    user id -> units held across all items
@@ -206,6 +209,10 @@ end
 local expires = now + tonumber(meta[7])
 local price = tonumber(redis.call('HGET', KEYS[3], item) or '0')
 remaining = redis.call('HINCRBY', KEYS[2], item, -qty)
+-- The units leave the stock hash and enter units_accepted in the same step, so
+-- remaining + units_accepted - returned is constant between adjustments (docs/ADMIN_PROTOCOL.md,
+-- "Conservation").
+redis.call('HINCRBY', KEYS[1], 'units_accepted', qty)
 redis.call('HINCRBY', KEYS[4], user, qty)
 redis.call('HSET', KEYS[7], 'user', user, 'item', item, 'qty', qty, 'price', price,
     'status', 'held', 'expires_ms', expires)

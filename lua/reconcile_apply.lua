@@ -8,6 +8,10 @@
 --                                                                     as release.lua does)
 --   fs:{sale:ID}:released   set    reservation ids released          (+ the cancelled ones)
 --   fs:{sale:ID}:res:RID    hash   status becomes 'cancelled'
+--   fs:{sale:ID}:meta       hash   units_returned_cancel += the units of each reservation marked
+--                                  here (they are returned by the stock delta, exactly once, as
+--                                  release.lua would have; lua/conservation.lua). The key is the
+--                                  stock key with :stock replaced by :meta (same hash tag).
 --
 -- Reservations cancelled in PostgreSQL but not yet released in Redis (a declined payment
 -- cancels first and releases after) are counted as returned by the deltas. They are marked
@@ -35,12 +39,13 @@ for _ = 1, m do
     userOrder[#userOrder + 1] = ARGV[i]
     i = i + 2
 end
-local marked = 0
+local marked, markedUnits = 0, 0
 for j = 1, k do
     local rid, item, user, qty = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
     i = i + 4
     if redis.call('SADD', KEYS[3], rid) == 1 then
         marked = marked + 1
+        markedUnits = markedUnits + qty
         if redis.call('EXISTS', KEYS[3 + j]) == 1 then
             redis.call('HSET', KEYS[3 + j], 'status', 'cancelled')
         end
@@ -69,6 +74,12 @@ for _, user in ipairs(userOrder) do
             redis.call('HDEL', KEYS[2], user)
             removed = removed + 1
         end
+    end
+end
+if markedUnits > 0 then
+    local meta = string.gsub(KEYS[1], ':stock$', ':meta')
+    if redis.call('EXISTS', meta) == 1 then
+        redis.call('HINCRBY', meta, 'units_returned_cancel', markedUnits)
     end
 end
 return {changedStock, changedUsers, removed, marked}

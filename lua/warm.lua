@@ -2,7 +2,8 @@
 -- exactly as it is (its stock may already be partly sold), and 0 is returned.
 --
 --   fs:{sale:ID}:meta    hash   state, starts_ms, ends_ms, limit, rate, burst, hold_ms,
---                               default_item, name
+--                               default_item, name; units_accepted, units_returned_expire,
+--                               units_returned_cancel start at 0 (lua/conservation.lua)
 --   fs:{sale:ID}:stock   hash   item id -> units remaining
 --   fs:{sale:ID}:price   hash   item id -> price in cents
 --   fs:{sale:ID}:items   hash   item id -> item name
@@ -31,5 +32,6 @@ end
 -- meta last: its existence is what marks the sale as warm and open for book.lua.
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'starts_ms', ARGV[2], 'ends_ms', ARGV[3],
     'limit', ARGV[4], 'rate', ARGV[5], 'burst', ARGV[6], 'hold_ms', ARGV[7], 'name', ARGV[8],
-    'default_item', default_item, 'pow', ARGV[9])
+    'default_item', default_item, 'pow', ARGV[9], 'units_accepted', 0,
+    'units_returned_expire', 0, 'units_returned_cancel', 0)
 return 1

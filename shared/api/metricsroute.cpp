@@ -17,7 +17,8 @@ namespace flashsale {
 // What one refresh read besides the registry.
 struct MetricsRoute::Gauges {
     QMap<qint64, qint64> stock, pending, lag, dead;
-    std::optional<qint64> outboxRows; // unknown while PostgreSQL cannot be asked
+    QList<ConservationTerms> conservation; // per warmed sale (shared/stats/conservation.h)
+    std::optional<qint64> outboxRows;      // unknown while PostgreSQL cannot be asked
     double outboxAgeSeconds = 0;
     RedisDurability durability;
     std::optional<qint64> redisUsedBytes, redisMaxBytes; // INFO memory; maxmemory 0 = no limit
@@ -90,6 +91,27 @@ QByteArray render(const Gauges &g) {
             out += QByteArray(f.name) + "{sale=\"" + QByteArray::number(it.key()) + "\"} "
                    + QByteArray::number(it.value()) + '\n';
     }
+    // The conservation line (conservation.h), the same read as the live stats' "conservation":
+    // every term read, and the gap only for sales whose every term was read.
+    if (!g.conservation.isEmpty()) {
+        out += "# HELP flashsale_sale_units Units of a sale by where they are: stock = remaining "
+               "+ in_flight + held + paying + paid (returned is already in remaining).\n"
+               "# TYPE flashsale_sale_units gauge\n";
+        for (const ConservationTerms &t : g.conservation)
+            for (const auto &[term, value] : t.knownTerms())
+                out += "flashsale_sale_units{sale=\"" + QByteArray::number(t.saleId) + "\",term=\""
+                       + term + "\"} " + QByteArray::number(value) + '\n';
+        QByteArray gaps;
+        for (const ConservationTerms &t : g.conservation)
+            if (t.exact())
+                gaps += "flashsale_sale_conservation_gap{sale=\"" + QByteArray::number(t.saleId)
+                        + "\"} " + QByteArray::number(t.gap()) + '\n';
+        if (!gaps.isEmpty())
+            out += "# HELP flashsale_sale_conservation_gap Stock minus the sum of the terms that "
+                   "must add up to it; 0 while conservation holds.\n"
+                   "# TYPE flashsale_sale_conservation_gap gauge\n"
+                   + gaps;
+    }
     return out;
 }
 
@@ -99,6 +121,7 @@ MetricsRoute::MetricsRoute(RedisClient &redis, PgConnection &pg, int cacheMs)
     : m_redis(redis)
     , m_pg(pg)
     , m_probe(redis)
+    , m_conservation(redis, pg)
     , m_cacheMs(cacheMs) {}
 
 MetricsRoute::~MetricsRoute() {
@@ -154,46 +177,53 @@ void MetricsRoute::refresh() {
                         g->redisMaxBytes = l.mid(10).toLongLong();
                 }
             });
-            m_redis.command({"SMEMBERS", SaleKeys::saleIndex()},
-                            [this, alive, g, done](const Result<RedisValue> &members) {
-                                if (!*alive)
-                                    return;
-                                if (!members || !members->isArray()) {
-                                    g->up = false;
-                                    done();
-                                    return;
-                                }
-                                QList<qint64> ids;
-                                for (const RedisValue &m : members->elements)
-                                    ids << m.toInt();
-                                std::sort(ids.begin(), ids.end(), std::greater<>());
-                                ids = ids.mid(
-                                    0, 500); // the newest sales; older ones are closed long ago
-                                if (ids.isEmpty()) {
-                                    done();
-                                    return;
-                                }
-                                g->left = int(ids.size());
-                                for (qint64 id : ids) {
-                                    m_probe.read(id, [g, done](const SaleProbe::Reading &r) {
-                                        // A sale whose stock cannot be read marks the scrape's
-                                        // Redis down; no group (nothing booked yet) and no dead
-                                        // letters are no gauge.
-                                        if (r.stockRead)
-                                            g->stock.insert(r.saleId, r.remaining);
-                                        else
-                                            g->up = false;
-                                        if (r.pending)
-                                            g->pending.insert(r.saleId, *r.pending);
-                                        if (r.lag)
-                                            g->lag.insert(r.saleId, *r.lag);
-                                        if (r.deadLetters && *r.deadLetters > 0)
-                                            g->dead.insert(r.saleId, *r.deadLetters);
-                                        if (--g->left == 0)
-                                            done();
-                                    });
-                                }
-                            });
+            m_redis.command(
+                {"SMEMBERS", SaleKeys::saleIndex()},
+                [this, alive, g, done](const Result<RedisValue> &members) {
+                    if (!*alive)
+                        return;
+                    if (!members || !members->isArray()) {
+                        g->up = false;
+                        done();
+                        return;
+                    }
+                    QList<qint64> ids;
+                    for (const RedisValue &m : members->elements)
+                        ids << m.toInt();
+                    std::sort(ids.begin(), ids.end(), std::greater<>());
+                    ids = ids.mid(0, 500); // the newest sales; older ones are closed long ago
+                    if (ids.isEmpty()) {
+                        done();
+                        return;
+                    }
+                    g->left = int(ids.size()) + 1;
+                    // One PostgreSQL query for all of them, then one Redis call each.
+                    m_conservation.read(ids, [g, done](const Result<QList<ConservationTerms>> &r) {
+                        if (r)
+                            g->conservation = *r;
+                        if (--g->left == 0)
+                            done();
+                    });
+                    for (qint64 id : ids) {
+                        m_probe.read(id, [g, done](const SaleProbe::Reading &r) {
+                            // A sale whose stock cannot be read marks the scrape's
+                            // Redis down; no group (nothing booked yet) and no dead
+                            // letters are no gauge.
+                            if (r.stockRead)
+                                g->stock.insert(r.saleId, r.remaining);
+                            else
+                                g->up = false;
+                            if (r.pending)
+                                g->pending.insert(r.saleId, *r.pending);
+                            if (r.lag)
+                                g->lag.insert(r.saleId, *r.lag);
+                            if (r.deadLetters && *r.deadLetters > 0)
+                                g->dead.insert(r.saleId, *r.deadLetters);
+                            if (--g->left == 0)
+                                done();
+                        });
+                    }
+                });
         });
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "http/httpexchange.h"
+#include "stats/conservation.h"
 #include "stats/saleprobe.h"
 
 #include <QElapsedTimer>
@@ -24,7 +25,7 @@ class RedisClient;
 //
 // The snapshot is refreshed at most once per `cacheMs` however many scrapes arrive: a scrape
 // while it is fresh costs no Redis or PostgreSQL call; a scrape that finds it stale starts one
-// refresh (1 query, 3 + 3 per sale Redis calls) and every scrape arriving meanwhile waits for
+// refresh (2 queries, 3 + 4 per sale Redis calls) and every scrape arriving meanwhile waits for
 // that same refresh. cacheMs 0 refreshes on every scrape (still one refresh for concurrent ones).
 //
 // The connections are owned by the caller, live on the caller's thread and must outlive this
@@ -46,6 +47,7 @@ private:
     RedisClient &m_redis;
     PgConnection &m_pg;
     SaleProbe m_probe;
+    ConservationReader m_conservation; // flashsale_sale_units, flashsale_sale_conservation_gap
     int m_cacheMs;
     std::shared_ptr<const Gauges> m_snapshot;
     QElapsedTimer m_snapshotAge;

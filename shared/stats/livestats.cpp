@@ -181,7 +181,8 @@ bool Heartbeat::deregister(int timeoutMs) {
 StatsCollector::StatsCollector(RedisClient &redis, PgConnection &pg)
     : m_redis(redis)
     , m_pg(pg)
-    , m_probe(redis) {}
+    , m_probe(redis)
+    , m_conservation(redis, pg) {}
 
 namespace {
 
@@ -202,6 +203,7 @@ struct Snapshot {
     QJsonArray processes;
     QJsonObject consumers;
     std::optional<PgResult> pg;
+    std::optional<ConservationTerms> conservation;
     std::optional<Error> error;
     int left = 0;
 };
@@ -269,6 +271,8 @@ QJsonObject render(const Snapshot &s) {
                                 {"outbox_age_s", row.value(10).toDouble()},
                                 {"consumers", s.consumers}});
     o.insert("processes", s.processes);
+    if (s.conservation)
+        o.insert("conservation", s.conservation->toJson());
     return o;
 }
 
@@ -295,7 +299,16 @@ void StatsCollector::collect(qint64 saleId, std::function<void(const Result<QJso
         }
         return false;
     };
-    s->left = 4 + int(kLatencyWindowS) + 1;
+    s->left = 5 + int(kLatencyWindowS) + 1;
+
+    // The conservation line: its own PostgreSQL read, then its Redis read (conservation.h).
+    m_conservation.read({saleId}, [s, finish](const Result<QList<ConservationTerms>> &r) {
+        if (!r)
+            s->error = r.error();
+        else if (!r->isEmpty())
+            s->conservation = r->first();
+        finish();
+    });
 
     m_pg.query(R"(
 SELECT count(*) FILTER (WHERE status = 'pending' AND payment_started_at IS NULL),

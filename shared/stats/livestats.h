@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/result.h"
+#include "stats/conservation.h"
 #include "stats/saleprobe.h"
 
 #include <QElapsedTimer>
@@ -112,7 +113,8 @@ private:
 // Builds one sale's stats snapshot from Redis (counters, heartbeats, and stock and stream through
 // SaleProbe, as /metrics reads them) and PostgreSQL (orders by status, outbox). A sale whose keys
 // were retired after its retention reads as phase "closed" with remaining null (PostgreSQL still
-// has its orders). Owned by, and called on, its connections' thread.
+// has its orders). The "conservation" object comes from ConservationReader, the read /metrics
+// uses for its conservation gauges. Owned by, and called on, its connections' thread.
 class StatsCollector {
 public:
     StatsCollector(RedisClient &redis, PgConnection &pg);
@@ -122,6 +124,7 @@ private:
     RedisClient &m_redis;
     PgConnection &m_pg;
     SaleProbe m_probe;
+    ConservationReader m_conservation;
 };
 
 } // namespace flashsale

@@ -109,7 +109,7 @@ DashboardWidget::DashboardWidget(StatsHistory *history, AlertsModel *alerts, QWi
     m_paid = funnelBar(QStringLiteral("paid"), tr("Paid"));
     m_cancelled = funnelBar(QStringLiteral("cancelled"), tr("Cancelled or expired"));
     funnelForm->addRow(tr("Held"), m_held);
-    funnelForm->addRow(tr("→ Pending"), m_pending);
+    funnelForm->addRow(tr("→ Paying"), m_pending);
     funnelForm->addRow(tr("→ Paid"), m_paid);
     funnelForm->addRow(tr("Cancelled"), m_cancelled);
 

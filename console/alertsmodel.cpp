@@ -1,10 +1,13 @@
 #include "alertsmodel.h"
 
+#include "conservation.h"
 #include "consoleformat.h"
+#include "processlist.h"
 
 #include <QBrush>
 #include <QColor>
 #include <QDateTime>
+#include <QFont>
 #include <QJsonArray>
 
 namespace flashsale::console {
@@ -33,13 +36,31 @@ QString AlertsModel::levelName(Level level) {
 }
 
 QVariant AlertsModel::headerData(int section, Qt::Orientation orientation, int role) const {
-    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
+    if (orientation != Qt::Horizontal)
+        return {};
+    if (role == Qt::ToolTipRole) {
+        switch (section) {
+        case Time:
+            return tr("When it was last raised");
+        case State:
+            return tr("active, acknowledged (active, seen to), cleared (with the time), or noted");
+        case Count:
+            return tr("How many times this condition was raised since the sale was selected");
+        default:
+            return {};
+        }
+    }
+    if (role != Qt::DisplayRole)
         return {};
     switch (section) {
     case Time:
         return tr("Time");
     case Severity:
         return tr("Severity");
+    case State:
+        return tr("State");
+    case Count:
+        return tr("Count");
     case Text:
         return tr("Alert");
     }
@@ -50,23 +71,49 @@ QVariant AlertsModel::data(const QModelIndex &index, int role) const {
     if (!index.isValid() || index.row() >= m_alerts.size())
         return {};
     const Alert &a = m_alerts[index.row()];
+    const bool quiet = a.acknowledged || a.status == Status::Cleared;
     if (role == Qt::DisplayRole) {
         switch (index.column()) {
         case Time:
             return formatMs(a.atMs);
         case Severity:
             return levelName(a.level);
+        case State:
+            switch (a.status) {
+            case Status::Active:
+                return a.acknowledged ? tr("acknowledged") : tr("ACTIVE");
+            case Status::Cleared:
+                return tr("cleared %1").arg(formatMs(a.clearedMs));
+            case Status::Event:
+                return a.acknowledged ? tr("acknowledged") : tr("noted");
+            }
+            return {};
+        case Count:
+            return a.count > 1 ? QStringLiteral("×%1").arg(a.count) : QString();
         case Text:
-            return a.text;
+            return a.status == Status::Cleared && !a.clearedText.isEmpty()
+                       ? QStringLiteral("%1 — %2").arg(a.text, a.clearedText)
+                       : a.text;
         }
     }
     if (role == Qt::ToolTipRole)
-        return a.text;
-    if (role == Qt::ForegroundRole && index.column() == Severity) {
-        if (a.level == Level::Critical)
-            return QBrush(QColor(0xb0, 0x00, 0x20));
-        if (a.level == Level::Warning)
-            return QBrush(QColor(0xb3, 0x6b, 0x00));
+        return a.status == Status::Cleared ? QStringLiteral("%1\n%2").arg(a.text, a.clearedText)
+                                           : a.text;
+    if (role == Qt::ForegroundRole) {
+        if (quiet)
+            return QBrush(QColor(0x80, 0x80, 0x80));
+        if (index.column() == Severity || index.column() == State) {
+            if (a.level == Level::Critical)
+                return QBrush(QColor(0xb0, 0x00, 0x20));
+            if (a.level == Level::Warning)
+                return QBrush(QColor(0xb3, 0x6b, 0x00));
+        }
+    }
+    if (role == Qt::FontRole && !quiet && a.status == Status::Active
+        && a.level == Level::Critical) {
+        QFont f;
+        f.setBold(true);
+        return f;
     }
     return {};
 }
@@ -74,13 +121,47 @@ QVariant AlertsModel::data(const QModelIndex &index, int role) const {
 void AlertsModel::reset() {
     beginResetModel();
     m_alerts.clear();
-    m_active.clear();
+    m_conditions.clear();
     m_seenRuns.clear();
+    m_lastExact = {};
+    m_brokenPushes = 0;
+    m_moved.clear();
     endResetModel();
 }
 
+int AlertsModel::rowOf(const QString &key) const {
+    for (int i = 0; i < m_alerts.size(); ++i)
+        if (m_alerts[i].key == key)
+            return i;
+    return -1;
+}
+
+const AlertsModel::Alert *AlertsModel::find(const QString &key) const {
+    const int row = rowOf(key);
+    return row < 0 ? nullptr : &m_alerts[row];
+}
+
+int AlertsModel::unacknowledgedCount() const {
+    int n = 0;
+    for (const Alert &a : m_alerts)
+        n += a.status != Status::Cleared && !a.acknowledged;
+    return n;
+}
+
+void AlertsModel::changed(int row) {
+    Q_EMIT dataChanged(index(row, 0), index(row, ColumnCount - 1));
+}
+
 void AlertsModel::add(Level level, const QString &text, const QString &key, qint64 atMs) {
-    Alert a{atMs ? atMs : QDateTime::currentMSecsSinceEpoch(), level, text, key};
+    const qint64 at = atMs ? atMs : QDateTime::currentMSecsSinceEpoch();
+    if (!key.isEmpty()) {
+        m_conditions[key].active = true;
+        raise(key, level, text, at);
+        return;
+    }
+    Alert a{at, level, text, QStringLiteral("event:%1").arg(++m_events)};
+    a.lastMs = at;
+    a.status = Status::Event;
     beginInsertRows({}, 0, 0);
     m_alerts.prepend(a);
     endInsertRows();
@@ -92,75 +173,245 @@ void AlertsModel::add(Level level, const QString &text, const QString &key, qint
     Q_EMIT raised(a);
 }
 
-void AlertsModel::condition(const QString &key, bool on, Level level, const QString &text,
-                            const QString &normalText, qint64 atMs) {
-    if (on && !m_active.contains(key)) {
-        m_active.insert(key);
-        add(level, text, key, atMs);
-    } else if (!on && m_active.contains(key)) {
-        m_active.remove(key);
-        add(Level::Info, normalText, key, atMs);
+void AlertsModel::raise(const QString &key, Level level, const QString &text, qint64 atMs) {
+    int row = rowOf(key);
+    Alert a;
+    if (row >= 0) {
+        a = m_alerts[row];
+        ++a.count;
+        beginRemoveRows({}, row, row);
+        m_alerts.removeAt(row);
+        endRemoveRows();
     }
+    a.key = key;
+    a.level = level;
+    a.text = text;
+    a.atMs = atMs;
+    a.lastMs = atMs;
+    a.status = Status::Active;
+    a.acknowledged = false;
+    a.clearedMs = 0;
+    a.clearedText.clear();
+    beginInsertRows({}, 0, 0);
+    m_alerts.prepend(a);
+    endInsertRows();
+    Q_EMIT raised(a);
+}
+
+void AlertsModel::clear(const QString &key, const QString &clearedText, qint64 atMs) {
+    m_conditions[key] = Condition{};
+    const int row = rowOf(key);
+    if (row < 0)
+        return;
+    Alert &a = m_alerts[row];
+    a.status = Status::Cleared;
+    a.clearedMs = atMs;
+    a.clearedText = clearedText;
+    changed(row);
+}
+
+bool AlertsModel::acknowledge(int row) {
+    if (row < 0 || row >= m_alerts.size() || m_alerts[row].acknowledged
+        || m_alerts[row].status == Status::Cleared)
+        return false;
+    m_alerts[row].acknowledged = true;
+    changed(row);
+    return true;
+}
+
+void AlertsModel::ageOut(qint64 nowMs) {
+    const qint64 keepMs = qint64(m_thresholds.clearedKeepSeconds * 1000);
+    for (int i = int(m_alerts.size()) - 1; i >= 0; --i) {
+        const Alert &a = m_alerts[i];
+        const bool old =
+            (a.status == Status::Cleared && nowMs - a.clearedMs > keepMs)
+            || (a.status == Status::Event && a.acknowledged && nowMs - a.atMs > keepMs);
+        if (!old)
+            continue;
+        beginRemoveRows({}, i, i);
+        m_alerts.removeAt(i);
+        endRemoveRows();
+    }
+}
+
+void AlertsModel::condition(const QString &key, bool over, bool under, qint64 holdMs, Level level,
+                            const QString &text, const QString &clearedText, qint64 atMs) {
+    Condition &c = m_conditions[key];
+    if (!c.active) {
+        c.underSinceMs = -1;
+        if (!over) {
+            c.overSinceMs = -1;
+            return;
+        }
+        if (c.overSinceMs < 0)
+            c.overSinceMs = atMs;
+        if (atMs - c.overSinceMs >= holdMs) {
+            c.active = true;
+            c.overSinceMs = -1;
+            raise(key, level, text, atMs);
+        }
+        return;
+    }
+    const int row = rowOf(key);
+    if (over && row >= 0) { // still on: keep the figures current, no new row
+        m_alerts[row].text = text;
+        m_alerts[row].lastMs = atMs;
+        changed(row);
+    }
+    if (!under) {
+        c.underSinceMs = -1;
+        return;
+    }
+    if (c.underSinceMs < 0)
+        c.underSinceMs = atMs;
+    if (atMs - c.underSinceMs >= holdMs)
+        clear(key, clearedText, atMs);
 }
 
 void AlertsModel::checkStats(const QJsonObject &stats) {
     const qint64 at = qint64(stats.value(QStringLiteral("at_ms")).toDouble());
     const Thresholds &t = m_thresholds;
+    const qint64 hold = qint64(t.holdSeconds * 1000);
+    const double under = t.clearFraction;
 
     const QJsonObject latency = stats.value(QStringLiteral("latency_ms")).toObject();
     const double p99 = latency.value(QStringLiteral("p99")).toDouble();
-    const bool slow = latency.value(QStringLiteral("count")).toDouble() > 0 && p99 > t.p99Ms;
-    condition(QStringLiteral("p99"), slow, Level::Warning,
+    const bool measured = latency.value(QStringLiteral("count")).toDouble() > 0;
+    condition(QStringLiteral("p99"), measured && p99 > t.p99Ms, !measured || p99 <= t.p99Ms * under,
+              hold, Level::Warning,
               tr("Latency p99 %1 ms is above %2 ms").arg(p99, 0, 'f', 1).arg(t.p99Ms),
-              tr("Latency p99 back under %1 ms").arg(t.p99Ms), at);
+              tr("back under %1 ms").arg(t.p99Ms * under), at);
 
-    for (const QJsonValue &v : stats.value(QStringLiteral("processes")).toArray()) {
-        const QJsonObject p = v.toObject();
-        const QString id = p.value(QStringLiteral("id")).toString();
-        QStringList roles;
-        for (const QJsonValue &r : p.value(QStringLiteral("roles")).toArray())
-            roles << r.toString();
-        const QString name = QStringLiteral("%1 (%2)").arg(id, roles.join(QLatin1Char(',')));
-        const bool up = p.value(QStringLiteral("up")).toBool();
-        condition(QStringLiteral("down:") + id, !up, Level::Critical,
-                  tr("Process %1 is down (last seen %2 s ago)")
-                      .arg(name)
-                      .arg(p.value(QStringLiteral("seen_ms_ago")).toDouble() / 1000.0, 0, 'f', 1),
-                  tr("Process %1 is up again").arg(name), at);
-        const double loopLag = p.value(QStringLiteral("loop_lag_ms")).toDouble();
-        condition(QStringLiteral("looplag:") + id, up && loopLag > t.loopLagMs, Level::Warning,
-                  tr("Process %1: event-loop lag %2 ms").arg(name).arg(loopLag, 0, 'f', 1),
-                  tr("Process %1: event-loop lag back to normal").arg(name), at);
-    }
+    checkProcesses(stats.value(QStringLiteral("processes")).toArray(), at);
 
     const QJsonObject lag = stats.value(QStringLiteral("lag")).toObject();
     const qint64 stream = lag.value(QStringLiteral("stream")).toInteger();
-    condition(QStringLiteral("lag:stream"), stream > t.streamLag, Level::Warning,
+    condition(QStringLiteral("lag:stream"), stream > t.streamLag,
+              double(stream) <= double(t.streamLag) * under, hold, Level::Warning,
               tr("Stream lag %1 is above %2: bookings wait to reach PostgreSQL")
                   .arg(stream)
                   .arg(t.streamLag),
-              tr("Stream lag back under %1").arg(t.streamLag), at);
+              tr("stream lag back under %1").arg(double(t.streamLag) * under), at);
     const qint64 outbox = lag.value(QStringLiteral("outbox")).toInteger();
     const double outboxAge = lag.value(QStringLiteral("outbox_age_s")).toDouble();
     condition(QStringLiteral("lag:outbox"), outbox > t.outboxRows || outboxAge > t.outboxAgeSeconds,
-              Level::Warning,
+              double(outbox) <= double(t.outboxRows) * under
+                  && outboxAge <= t.outboxAgeSeconds * under,
+              hold, Level::Warning,
               tr("Outbox: %1 rows, oldest %2 s (thresholds %3 rows, %4 s)")
                   .arg(outbox)
                   .arg(outboxAge, 0, 'f', 1)
                   .arg(t.outboxRows)
                   .arg(t.outboxAgeSeconds),
-              tr("Outbox back to normal"), at);
+              tr("outbox back to normal"), at);
     const QJsonObject consumers = lag.value(QStringLiteral("consumers")).toObject();
     for (auto it = consumers.constBegin(); it != consumers.constEnd(); ++it) {
         const qint64 behind = it.value().toInteger();
         condition(QStringLiteral("lag:consumer:") + it.key(), behind > t.consumerLag,
-                  Level::Warning,
+                  double(behind) <= double(t.consumerLag) * under, hold, Level::Warning,
                   tr("Consumer %1 is %2 messages behind (threshold %3)")
                       .arg(it.key())
                       .arg(behind)
                       .arg(t.consumerLag),
-                  tr("Consumer %1 caught up").arg(it.key()), at);
+                  tr("caught up"), at);
     }
+
+    if (stats.contains(QStringLiteral("conservation")))
+        checkConservation(stats.value(QStringLiteral("conservation")).toObject(),
+                          stats.value(QStringLiteral("sale_id")).toInteger(), at);
+    ageOut(at);
+}
+
+void AlertsModel::checkProcesses(const QJsonArray &processes, qint64 at) {
+    const Thresholds &t = m_thresholds;
+    const qint64 hold = qint64(t.holdSeconds * 1000);
+    const qint64 archiveMs = qint64(t.processArchiveSeconds * 1000);
+    QHash<QString, ProcessFate> fates;
+    for (const QJsonValue &v : processes) {
+        const QJsonObject p = v.toObject();
+        const QString id = p.value(QStringLiteral("id")).toString();
+        const ProcessFate fate = processFate(p, processes, archiveMs);
+        fates.insert(id, fate);
+        if (fate.kind != ProcessFate::Up && fate.kind != ProcessFate::Down)
+            continue;
+        const QString name = processName(p);
+        const bool up = fate.kind == ProcessFate::Up;
+        condition(QStringLiteral("down:") + id, !up, up, hold, Level::Critical,
+                  tr("Process %1 is down (last seen %2 s ago)")
+                      .arg(name)
+                      .arg(p.value(QStringLiteral("seen_ms_ago")).toDouble() / 1000.0, 0, 'f', 0),
+                  tr("up again"), at);
+        const double loopLag = p.value(QStringLiteral("loop_lag_ms")).toDouble();
+        condition(QStringLiteral("looplag:") + id, up && loopLag > t.loopLagMs,
+                  !up || loopLag <= t.loopLagMs * t.clearFraction, hold, Level::Warning,
+                  tr("Process %1: event-loop lag %2 ms (threshold %3 ms)")
+                      .arg(name)
+                      .arg(loopLag, 0, 'f', 1)
+                      .arg(t.loopLagMs),
+                  tr("event-loop lag back to normal"), at);
+    }
+    // Conditions of processes no longer listed: deregistered (a clean stop), replaced by a newer
+    // process after a crash, or archived after processArchiveSeconds of silence.
+    const QList<QString> keys = m_conditions.keys();
+    for (const QString &key : keys) {
+        const bool down = key.startsWith(QLatin1String("down:"));
+        if (!down && !key.startsWith(QLatin1String("looplag:")))
+            continue;
+        const QString id = key.mid(key.indexOf(QLatin1Char(':')) + 1);
+        const auto fate = fates.constFind(id);
+        if (fate != fates.constEnd()
+            && (fate->kind == ProcessFate::Up || fate->kind == ProcessFate::Down))
+            continue;
+        if (!m_conditions.value(key).active) {
+            m_conditions.remove(key);
+            continue;
+        }
+        const QString why = fate == fates.constEnd() ? tr("the process deregistered")
+                            : fate->kind == ProcessFate::Replaced
+                                ? tr("replaced by %1").arg(fate->replacedBy)
+                                : tr("archived after %1 s without a heartbeat")
+                                      .arg(t.processArchiveSeconds, 0, 'f', 0);
+        clear(key, why, at);
+        m_conditions.remove(key);
+    }
+}
+
+void AlertsModel::checkConservation(const QJsonObject &c, qint64 saleId, qint64 at) {
+    const auto state = conservation::stateOf(c);
+    if (state == conservation::State::Unknown)
+        return; // a term could not be read: no verdict, no alert, nothing cleared
+    const QString key = QStringLiteral("conservation");
+    if (state == conservation::State::Holds) {
+        m_brokenPushes = 0;
+        m_moved.clear();
+        if (m_conditions.value(key).active)
+            clear(key, tr("holds again: %1").arg(conservation::line(c)), at);
+        m_lastExact = c;
+        return;
+    }
+    if (m_brokenPushes++ == 0)
+        m_moved = m_lastExact.isEmpty() ? QString() : conservation::movedTerm(m_lastExact, c);
+    m_lastExact = c;
+    // The second exact push that breaks it raises: a single torn read does not page anyone.
+    if (m_brokenPushes < 2)
+        return;
+    const QString text =
+        tr("Conservation broken for sale %1: %2; %3")
+            .arg(saleId)
+            .arg(conservation::line(c))
+            .arg(m_moved.isEmpty() ? tr("the term that moved is unknown (broken when first seen)")
+                                   : tr("%1 moved without a matching change").arg(m_moved));
+    if (m_conditions.value(key).active) {
+        const int row = rowOf(key);
+        if (row >= 0) {
+            m_alerts[row].text = text;
+            m_alerts[row].lastMs = at;
+            changed(row);
+        }
+        return;
+    }
+    m_conditions[key].active = true;
+    raise(key, Level::Critical, text, at);
 }
 
 void AlertsModel::checkReconcile(const QJsonObject &report) {

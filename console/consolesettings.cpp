@@ -32,6 +32,14 @@ ConsoleSettings ConsoleSettings::load(const QProcessEnvironment &env) {
     t.consumerLag = s.value(QStringLiteral("consumer_lag"), t.consumerLag).toLongLong();
     t.p99Ms = s.value(QStringLiteral("p99_ms"), t.p99Ms).toDouble();
     t.loopLagMs = s.value(QStringLiteral("loop_lag_ms"), t.loopLagMs).toDouble();
+    t.clearFraction =
+        qBound(0.1, s.value(QStringLiteral("clear_fraction"), t.clearFraction).toDouble(), 1.0);
+    t.holdSeconds = qBound(0.0, s.value(QStringLiteral("hold_s"), t.holdSeconds).toDouble(), 600.0);
+    t.processArchiveSeconds = qBound(
+        5.0, s.value(QStringLiteral("process_archive_s"), t.processArchiveSeconds).toDouble(),
+        86400.0);
+    t.clearedKeepSeconds = qBound(
+        0.0, s.value(QStringLiteral("cleared_keep_s"), t.clearedKeepSeconds).toDouble(), 86400.0);
     s.endGroup();
     c.statsIntervalMs =
         qBound(250, s.value(QStringLiteral("stats/interval_ms"), c.statsIntervalMs).toInt(), 5000);
@@ -51,6 +59,10 @@ void ConsoleSettings::save() const {
     s.setValue(QStringLiteral("consumer_lag"), thresholds.consumerLag);
     s.setValue(QStringLiteral("p99_ms"), thresholds.p99Ms);
     s.setValue(QStringLiteral("loop_lag_ms"), thresholds.loopLagMs);
+    s.setValue(QStringLiteral("clear_fraction"), thresholds.clearFraction);
+    s.setValue(QStringLiteral("hold_s"), thresholds.holdSeconds);
+    s.setValue(QStringLiteral("process_archive_s"), thresholds.processArchiveSeconds);
+    s.setValue(QStringLiteral("cleared_keep_s"), thresholds.clearedKeepSeconds);
     s.endGroup();
     s.setValue(QStringLiteral("stats/interval_ms"), statsIntervalMs);
 }

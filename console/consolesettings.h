@@ -16,6 +16,15 @@ struct Thresholds {
     qint64 consumerLag = 1000;     // messages behind, per consumer group
     double p99Ms = 100.0;          // booking latency, 99th percentile
     double loopLagMs = 100.0;      // a process's largest event-loop delay
+    // Hysteresis: a condition raises once its value has stayed above the threshold for
+    // holdSeconds, and clears once it has stayed under clearFraction × threshold as long.
+    double clearFraction = 0.7;
+    double holdSeconds = 3.0;
+    // A process silent this long (down, never deregistered) is archived: no longer listed, its
+    // alert cleared as archived.
+    double processArchiveSeconds = 120.0;
+    // A cleared alert stays listed this long, then ages out.
+    double clearedKeepSeconds = 300.0;
 };
 
 // The console's remembered settings, kept with QSettings ("flashsale" / "flashsale-console").

@@ -1,10 +1,13 @@
 #include "dashboardwidget.h"
 
 #include "alertsmodel.h"
+#include "conservation.h"
 #include "consoleformat.h"
+#include "processlist.h"
 #include "statshistory.h"
 #include "timechart.h"
 
+#include <QAction>
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
@@ -13,6 +16,7 @@
 #include <QLabel>
 #include <QLineSeries>
 #include <QProgressBar>
+#include <QPushButton>
 #include <QSettings>
 #include <QSplitter>
 #include <QTableView>
@@ -27,6 +31,8 @@ constexpr char kRedStyle[] = "QLabel { background: #f8d7da; color: #721c24; padd
                              "border-radius: 3px; }";
 constexpr char kGreenStyle[] = "QLabel { background: #d4edda; color: #155724; padding: 2px 4px; "
                                "border-radius: 3px; }";
+constexpr char kGreyStyle[] = "QLabel { background: #e2e3e5; color: #383d41; padding: 2px 4px; "
+                              "border-radius: 3px; }";
 constexpr char kIdleStyle[] = "QLabel { background: palette(window); padding: 2px 4px; }";
 
 // Distinct colours for rejection reasons, in the order they appear.
@@ -58,13 +64,29 @@ DashboardWidget::DashboardWidget(StatsHistory *history, AlertsModel *alerts, QWi
     m_remaining->setMinimumWidth(220);
     m_rateNow = new QLabel;
     m_rateNow->setObjectName(QStringLiteral("rateNow"));
+    m_conservation = new QLabel(tr("Conservation: no data"));
+    m_conservation->setObjectName(QStringLiteral("conservationLine"));
+    m_conservation->setToolTip(
+        tr("Every unit of the sale's stock is in exactly one place: still in Redis (remaining, "
+           "including units returned by cancelled orders), accepted but not yet an order (in "
+           "flight), reserved (held), paying, or paid. Green while the equation holds, red the "
+           "moment it breaks, grey when a term could not be read."));
+    m_conservation->setStyleSheet(QString::fromLatin1(kIdleStyle));
+    m_conservation->setProperty("state", QStringLiteral("unknown"));
     auto *top = new QWidget;
-    auto *topLayout = new QHBoxLayout(top);
-    topLayout->setContentsMargins(4, 2, 4, 2);
+    auto *topGrid = new QVBoxLayout(top);
+    topGrid->setContentsMargins(4, 2, 4, 2);
+    topGrid->setSpacing(2);
+    auto *topLayout = new QHBoxLayout;
     topLayout->addWidget(m_title);
     topLayout->addWidget(new QLabel(tr("Remaining:")));
     topLayout->addWidget(m_remaining, 1);
     topLayout->addWidget(m_rateNow);
+    topGrid->addLayout(topLayout);
+    auto *conservationRow = new QHBoxLayout;
+    conservationRow->addWidget(new QLabel(tr("Conservation:")));
+    conservationRow->addWidget(m_conservation, 1);
+    topGrid->addLayout(conservationRow);
 
     m_rates = new TimeChart(tr("Requests per second"), tr("req/s"));
     m_rates->setObjectName(QStringLiteral("ratesChart"));
@@ -87,7 +109,7 @@ DashboardWidget::DashboardWidget(StatsHistory *history, AlertsModel *alerts, QWi
     m_paid = funnelBar(QStringLiteral("paid"), tr("Paid"));
     m_cancelled = funnelBar(QStringLiteral("cancelled"), tr("Cancelled or expired"));
     funnelForm->addRow(tr("Held"), m_held);
-    funnelForm->addRow(tr("→ Pending"), m_pending);
+    funnelForm->addRow(tr("→ Paying"), m_pending);
     funnelForm->addRow(tr("→ Paid"), m_paid);
     funnelForm->addRow(tr("Cancelled"), m_cancelled);
 
@@ -128,7 +150,9 @@ DashboardWidget::DashboardWidget(StatsHistory *history, AlertsModel *alerts, QWi
     m_processes->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 6);
     m_processes->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_processes->setSelectionMode(QAbstractItemView::NoSelection);
-    m_processes->setToolTip(tr("Processes with a heartbeat in Redis; down after 3 s of silence"));
+    m_processes->setToolTip(tr("Processes with a heartbeat in Redis; down after 3 s of silence, "
+                               "archived after the time set in Settings; a process that stops "
+                               "cleanly leaves the list at once"));
 
     m_alertsView = new QTableView;
     m_alertsView->setObjectName(QStringLiteral("alerts"));
@@ -143,6 +167,27 @@ DashboardWidget::DashboardWidget(StatsHistory *history, AlertsModel *alerts, QWi
     m_alertsView->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 6);
     m_alertsView->setWordWrap(false);
     m_alertsView->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_alertsView->setColumnWidth(AlertsModel::State,
+                                 fontMetrics().horizontalAdvance(QStringLiteral("cleared 00:00:00"))
+                                     + 16);
+    m_alertsView->setColumnWidth(AlertsModel::Count,
+                                 fontMetrics().horizontalAdvance(QStringLiteral("×999")) + 12);
+    m_alertsView->setContextMenuPolicy(Qt::ActionsContextMenu);
+    auto *ackAction = new QAction(tr("Acknowledge"), m_alertsView);
+    ackAction->setObjectName(QStringLiteral("acknowledgeAction"));
+    connect(ackAction, &QAction::triggered, this, &DashboardWidget::acknowledgeSelected);
+    m_alertsView->addAction(ackAction);
+    m_acknowledge = new QPushButton(tr("Acknowledge"));
+    m_acknowledge->setObjectName(QStringLiteral("acknowledgeAlerts"));
+    m_acknowledge->setToolTip(tr("Stop the selected alerts drawing attention until they clear "
+                                 "and come back"));
+    connect(m_acknowledge, &QPushButton::clicked, this, &DashboardWidget::acknowledgeSelected);
+    auto *alertsBox = new QWidget;
+    auto *alertsLayout = new QVBoxLayout(alertsBox);
+    alertsLayout->setContentsMargins(0, 0, 0, 0);
+    alertsLayout->setSpacing(2);
+    alertsLayout->addWidget(m_alertsView, 1);
+    alertsLayout->addWidget(m_acknowledge, 0, Qt::AlignRight);
 
     auto group = [](const QString &title, QWidget *w) {
         auto *g = new QGroupBox(title);
@@ -155,7 +200,7 @@ DashboardWidget::DashboardWidget(StatsHistory *history, AlertsModel *alerts, QWi
     m_bottom->setObjectName(QStringLiteral("bottomSplitter"));
     m_bottom->addWidget(left);
     m_bottom->addWidget(group(tr("Processes"), m_processes));
-    m_bottom->addWidget(group(tr("Alerts"), m_alertsView));
+    m_bottom->addWidget(group(tr("Alerts"), alertsBox));
     m_bottom->setStretchFactor(0, 0);
     m_bottom->setStretchFactor(1, 1);
     m_bottom->setStretchFactor(2, 2);
@@ -205,6 +250,9 @@ void DashboardWidget::setSale(const QJsonObject &sale) {
     m_remaining->setValue(0);
     m_remaining->setFormat(sale.isEmpty() ? tr("no data") : tr("waiting for stats…"));
     m_rateNow->clear();
+    m_conservation->setText(sale.isEmpty() ? tr("no data") : tr("waiting for stats…"));
+    m_conservation->setStyleSheet(QString::fromLatin1(kIdleStyle));
+    m_conservation->setProperty("state", QStringLiteral("unknown"));
     for (QProgressBar *b : {m_held, m_pending, m_paid, m_cancelled}) {
         b->setRange(0, 1);
         b->setValue(0);
@@ -260,6 +308,18 @@ void DashboardWidget::redraw() {
                                    .arg(stock)
                                    .arg(st.value(QStringLiteral("phase")).toString()));
     }
+
+    // The conservation line: green while it holds, red when broken, grey when not exact.
+    const QJsonObject cons = st.value(QStringLiteral("conservation")).toObject();
+    const auto consState = conservation::stateOf(cons);
+    m_conservation->setText(conservation::line(cons));
+    m_conservation->setStyleSheet(
+        QString::fromLatin1(consState == conservation::State::Holds    ? kGreenStyle
+                            : consState == conservation::State::Broken ? kRedStyle
+                                                                       : kGreyStyle));
+    m_conservation->setProperty("state", consState == conservation::State::Holds    ? "holds"
+                                         : consState == conservation::State::Broken ? "broken"
+                                                                                    : "unknown");
 
     // Charts: accepted plus one line per rejection reason seen; p50 and p99.
     m_rates->setPoints(tr("accepted"), m_history->acceptedSeries(), QColor(0x2c, 0xa0, 0x2c));
@@ -319,8 +379,9 @@ void DashboardWidget::redraw() {
                  parts.isEmpty() ? tr("none reporting") : parts.join(QStringLiteral(", ")),
                  consumerRed);
 
-    // Processes.
-    const QJsonArray processes = st.value(QStringLiteral("processes")).toArray();
+    // Processes: archived ones, and those replaced by a restart, are not listed.
+    const QJsonArray processes = listedProcesses(st.value(QStringLiteral("processes")).toArray(),
+                                                 qint64(t.processArchiveSeconds * 1000));
     m_processes->setRowCount(int(processes.size()));
     for (int r = 0; r < processes.size(); ++r) {
         const QJsonObject p = processes[r].toObject();
@@ -350,6 +411,13 @@ void DashboardWidget::redraw() {
                                        : QBrush(QColor(0xf8, 0xd7, 0xda)));
         }
     }
+}
+
+int DashboardWidget::acknowledgeSelected() {
+    int n = 0;
+    for (const QModelIndex &i : m_alertsView->selectionModel()->selectedRows())
+        n += m_alerts->acknowledge(i.row());
+    return n;
 }
 
 void DashboardWidget::saveLayout() const {

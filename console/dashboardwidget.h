@@ -7,6 +7,7 @@
 
 class QLabel;
 class QProgressBar;
+class QPushButton;
 class QSplitter;
 class QTableView;
 class QTableWidget;
@@ -17,10 +18,10 @@ class AlertsModel;
 class StatsHistory;
 class TimeChart;
 
-// The live dashboard of the selected sale: remaining stock, charts of the last five minutes
-// (requests per second by outcome, latency p50/p99), the order funnel, lag indicators that turn
-// red past their thresholds, the processes, and the alerts. It draws what StatsHistory and
-// AlertsModel hold (it owns neither) and redraws on StatsHistory::changed.
+// The live dashboard of the selected sale: remaining stock, the conservation line, charts of the
+// last five minutes (requests per second by outcome, latency p50/p99), the order funnel, lag
+// indicators that turn red past their thresholds, the processes, and the alerts. It draws what
+// StatsHistory and AlertsModel hold (it owns neither) and redraws on StatsHistory::changed.
 class DashboardWidget final : public QWidget {
     Q_OBJECT
 public:
@@ -36,6 +37,12 @@ public:
     // "stream", "outbox", "consumers": whether the indicator shows red.
     bool lagIsRed(const QString &name) const;
     QTableWidget *processes() const { return m_processes; }
+    // "stock N = remaining a + in flight b + ...", with the property "state" set to "holds",
+    // "broken" or "unknown" (green, red, grey).
+    QLabel *conservationLine() const { return m_conservation; }
+    QTableView *alertsView() const { return m_alertsView; }
+    // Acknowledges the selected alert rows; returns how many were acknowledged.
+    int acknowledgeSelected();
 
     void saveLayout() const;
     void restoreLayout();
@@ -51,6 +58,8 @@ private:
     QLabel *m_title = nullptr;
     QProgressBar *m_remaining = nullptr;
     QLabel *m_rateNow = nullptr;
+    QLabel *m_conservation = nullptr;
+    QPushButton *m_acknowledge = nullptr;
     TimeChart *m_rates = nullptr;
     TimeChart *m_latency = nullptr;
     QProgressBar *m_held = nullptr;

@@ -40,10 +40,10 @@ QVariant SalesModel::headerData(int section, Qt::Orientation orientation, int ro
             return tr("The operator's state (active, paused, stopped) and the phase it gives with "
                       "the clock (scheduled, warm, open, closed)");
         case Sold:
-            return tr("Units of orders pending or paid in PostgreSQL");
+            return tr("Units of paid orders: the dashboard's Paid (live for the selected sale)");
         case Held:
-            return tr("Units reserved and not yet confirmed (from live stats; shown for the "
-                      "selected sale)");
+            return tr("Units of orders not yet paid, reserved or paying: the dashboard's Held + "
+                      "Pending (live for the selected sale)");
         case Remaining:
             return tr("Units Redis still sells (- while the sale is not in Redis)");
         default:
@@ -79,9 +79,9 @@ QVariant SalesModel::data(const QModelIndex &index, int role) const {
         case Stock:
             return formatCell(s.value(QStringLiteral("stock")));
         case Sold:
-            return formatCell(s.value(QStringLiteral("sold")));
+            return formatCell(s.value(QStringLiteral("paid_units")));
         case Held:
-            return row.held < 0 ? QStringLiteral("-") : QString::number(row.held);
+            return formatCell(s.value(QStringLiteral("held_units")));
         case Remaining:
             return formatCell(s.value(QStringLiteral("remaining")));
         }
@@ -117,14 +117,9 @@ QVariant SalesModel::data(const QModelIndex &index, int role) const {
 
 void SalesModel::setSales(const QJsonArray &sales) {
     beginResetModel();
-    QHash<qint64, qint64> held;
-    for (const Row &r : m_rows)
-        held.insert(idOf(r.sale), r.held);
     m_rows.clear();
-    for (const QJsonValue &v : sales) {
-        const QJsonObject s = v.toObject();
-        m_rows.append(Row{s, held.value(idOf(s), -1)});
-    }
+    for (const QJsonValue &v : sales)
+        m_rows.append(Row{v.toObject()});
     std::sort(m_rows.begin(), m_rows.end(),
               [](const Row &a, const Row &b) { return idOf(a.sale) > idOf(b.sale); });
     endResetModel();
@@ -145,7 +140,7 @@ void SalesModel::upsert(const QJsonObject &sale) {
     while (at < m_rows.size() && idOf(m_rows[at].sale) > id)
         ++at;
     beginInsertRows({}, at, at);
-    m_rows.insert(at, Row{sale, -1});
+    m_rows.insert(at, Row{sale});
     endInsertRows();
 }
 
@@ -159,10 +154,13 @@ void SalesModel::applyStats(const QJsonObject &stats) {
         if (stats.contains(k))
             r.sale.insert(k, stats.value(k));
     }
-    r.held = stats.value(QStringLiteral("units"))
-                 .toObject()
-                 .value(QStringLiteral("held"))
-                 .toInteger(r.held);
+    const QJsonObject units = stats.value(QStringLiteral("units")).toObject();
+    if (!units.isEmpty()) {
+        r.sale.insert(QStringLiteral("paid_units"), units.value(QStringLiteral("paid")));
+        r.sale.insert(QStringLiteral("held_units"),
+                      units.value(QStringLiteral("held")).toInteger()
+                          + units.value(QStringLiteral("pending")).toInteger());
+    }
     Q_EMIT dataChanged(index(row, State), index(row, ColumnCount - 1));
 }
 

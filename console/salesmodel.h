@@ -9,7 +9,13 @@
 namespace flashsale::console {
 
 // The sales the server knows, newest first: filled by sale.list, kept current by "sale" events,
-// the answers to actions, and the selected sale's stats (stock, remaining, held).
+// the answers to actions, and the selected sale's stats pushes.
+//
+// Sold, Held and Remaining have one definition wherever they come from (docs/CONSOLE.md): Sold is
+// units of paid orders, Held units of pending orders (reserved or paying), Remaining units Redis
+// still sells. The followed sale takes them from every stats push, the dashboard's own source
+// (units.paid, units.held + units.pending, remaining); the others from sale.list's paid_units,
+// held_units and remaining, which the server counts the same way.
 class SalesModel final : public QAbstractTableModel {
     Q_OBJECT
 public:
@@ -26,7 +32,7 @@ public:
     void setSales(const QJsonArray &sales);
     // Replaces the sale with the same id, or inserts it in id order.
     void upsert(const QJsonObject &sale);
-    // Takes stock, remaining, phase and held units from a stats event.
+    // Takes stock, remaining, phase, sold and held units from a stats event.
     void applyStats(const QJsonObject &stats);
 
     int rowOf(qint64 saleId) const; // -1 when absent
@@ -36,7 +42,6 @@ public:
 private:
     struct Row {
         QJsonObject sale;
-        qint64 held = -1; // units held, from stats; -1 unknown
     };
     QList<Row> m_rows;
 };

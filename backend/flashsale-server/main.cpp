@@ -278,6 +278,8 @@ int main(int argc, char *argv[]) {
         }
         scheduler.reset();
     }
+    // Leave the live stats' process list at once rather than show as down (docs/CONSOLE.md).
+    heartbeat.deregister(1000);
     if (!config.readyFile.isEmpty())
         QFile::remove(config.readyFile);
     return rc;

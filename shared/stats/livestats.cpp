@@ -10,10 +10,12 @@
 
 #include <QCoreApplication>
 #include <QDateTime>
+#include <QEventLoop>
 #include <QHostInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QThread>
+#include <QPointer>
 
 #include <atomic>
 #include <cmath>
@@ -174,6 +176,25 @@ void Heartbeat::beat() {
     m_redis.command({"HSET", livestats::processesKey(), m_id.toUtf8(),
                      QJsonDocument(o).toJson(QJsonDocument::Compact)},
                     [](const Result<RedisValue> &) {});
+}
+
+bool Heartbeat::deregister(int timeoutMs) {
+    m_timer.stop();
+    disconnect(&m_redis, &RedisClient::connected, this, &Heartbeat::beat);
+    QEventLoop loop;
+    auto removed = std::make_shared<std::optional<bool>>();
+    // Sent after any HSET already queued on this connection, so no late beat re-adds the entry.
+    m_redis.command({"HDEL", livestats::processesKey(), m_id.toUtf8()},
+                    [removed, waiting = QPointer<QEventLoop>(&loop)](const Result<RedisValue> &r) {
+                        *removed = r.has_value() && !r->isError();
+                        if (waiting)
+                            waiting->quit();
+                    });
+    if (!removed->has_value()) {
+        QTimer::singleShot(timeoutMs, &loop, &QEventLoop::quit);
+        loop.exec();
+    }
+    return removed->value_or(false);
 }
 
 // ---- StatsCollector ---------------------------------------------------------------------------
@@ -366,11 +387,14 @@ FROM orders WHERE sale_id = $1)",
                     continue;
                 }
                 const bool up = age < kProcessUpMs;
-                s->processes.append(QJsonObject{{"id", p.value("id")},
-                                                {"roles", p.value("roles")},
-                                                {"up", up},
-                                                {"seen_ms_ago", double(age)},
-                                                {"loop_lag_ms", p.value("loop_lag_ms")}});
+                s->processes.append(
+                    QJsonObject{{"id", p.value("id")},
+                                {"host", p.value("host")},
+                                {"up_ms", s->nowMs - qint64(p.value("started_ms").toDouble())},
+                                {"roles", p.value("roles")},
+                                {"up", up},
+                                {"seen_ms_ago", double(age)},
+                                {"loop_lag_ms", p.value("loop_lag_ms")}});
                 if (!up)
                     continue;
                 const QJsonObject c = p.value("consumers").toObject();

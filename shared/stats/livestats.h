@@ -85,6 +85,10 @@ private:
 
 // Per process: writes its heartbeat into fs:procs every --heartbeat-ms: id (<host>-<pid>),
 // roles, start time, last seen, event-loop lag, and the lag of its Kafka consumers.
+//
+// A process that stops cleanly calls deregister() so its entry goes at once; one that dies
+// without it (kill -9, a crash) leaves its last heartbeat behind, which the stats list as down
+// until the console archives it (docs/CONSOLE.md, "Processes").
 class Heartbeat final : public QObject {
     Q_OBJECT
 public:
@@ -92,6 +96,11 @@ public:
     // A consumer group whose lag this process reports (payment, notify).
     void addConsumer(const QString &group, std::function<qint64()> lag);
     QString processId() const { return m_id; }
+    // Stops beating and removes this process's entry from fs:procs (HDEL). For the end of
+    // main(), after the application's loop has returned: waits up to `timeoutMs` for Redis's
+    // answer in a local loop. Returns whether Redis confirmed the removal; false when Redis did
+    // not answer in time or failed (the entry then ages out as a process that vanished).
+    bool deregister(int timeoutMs);
 
 private:
     void beat();

@@ -4,7 +4,7 @@
 # random hex passwords and keys (openssl rand), and, unless DIR already has a certificate, a
 # self-signed one from the local stack's CA code (deploy/lib/tls.sh) for localhost only: replace
 # tls_fullchain.pem and tls_privkey.pem with your real certificate chain and key.
-# DIR is mode 700; the files mode 644 inside it (see docs/DEPLOY.md, "Secrets": the containers'
+# DIR is mode 700; the files mode 644 inside it (the TLS key 600) (see docs/DEPLOY.md, "Secrets": the containers'
 # users differ, and a compose secret keeps the host file's owner and mode).
 set -euo pipefail
 # shellcheck source=deploy/local/lib.sh
@@ -38,3 +38,5 @@ if [[ ! -s "$dir/tls_fullchain.pem" || ! -s "$dir/tls_privkey.pem" ]]; then
   fs_log "made a self-signed certificate for localhost in $dir (clients trust $dir/tls_ca.crt)"
 fi
 chmod 644 "$dir"/*
+# Read by nginx's master process only, which runs as root.
+chmod 600 "$dir/tls_privkey.pem"

@@ -147,3 +147,19 @@ source "$FS_ROOT/deploy/lib/nginx.sh"
 source "$FS_ROOT/deploy/lib/tls.sh"
 # shellcheck source=deploy/lib/prometheus.sh
 source "$FS_ROOT/deploy/lib/prometheus.sh"
+
+# fs_packages_print - print FS_PACKAGES (the one list), one package a line. The compose image
+# (deploy/compose/Dockerfile) installs exactly these, so that it builds with what the local
+# stack builds with: `bash deploy/local/lib.sh --print-packages`.
+fs_packages_print() { printf '%s\n' "${FS_PACKAGES[@]}"; }
+
+# Run rather than sourced: `bash deploy/local/lib.sh --print-packages`.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  case "${1:-}" in
+    --print-packages) fs_packages_print ;;
+    *)
+      printf 'usage: bash %s --print-packages   (otherwise: source it)\n' "$0" >&2
+      exit 2
+      ;;
+  esac
+fi

@@ -10,8 +10,7 @@
 --   fs:{sale:ID}:res:RID    hash   status becomes 'cancelled'
 --   fs:{sale:ID}:meta       hash   units_returned_cancel += the units of each reservation marked
 --                                  here (they are returned by the stock delta, exactly once, as
---                                  release.lua would have; lua/conservation.lua). The key is the
---                                  stock key with :stock replaced by :meta (same hash tag).
+--                                  release.lua would have; lua/conservation.lua).
 --
 -- Reservations cancelled in PostgreSQL but not yet released in Redis (a declined payment
 -- cancels first and releases after) are counted as returned by the deltas. They are marked
@@ -19,7 +18,7 @@
 -- returning their units a second time. One that release.lua released after the measurement
 -- already moved the counters itself: its share is taken back out of the deltas.
 --
--- KEYS: 1 stock, 2 users, 3 released, 4.. res of each reservation to mark released
+-- KEYS: 1 stock, 2 users, 3 released, 4 meta, 5.. res of each reservation to mark released
 -- ARGV: 1 n stock deltas, 2 m user deltas, 3 k reservations,
 --       then n pairs (item id, delta), m pairs (user id, delta),
 --       k quadruples (reservation id, item id, user id, quantity)
@@ -46,8 +45,8 @@ for j = 1, k do
     if redis.call('SADD', KEYS[3], rid) == 1 then
         marked = marked + 1
         markedUnits = markedUnits + qty
-        if redis.call('EXISTS', KEYS[3 + j]) == 1 then
-            redis.call('HSET', KEYS[3 + j], 'status', 'cancelled')
+        if redis.call('EXISTS', KEYS[4 + j]) == 1 then
+            redis.call('HSET', KEYS[4 + j], 'status', 'cancelled')
         end
     else
         if stock[item] == nil then
@@ -77,7 +76,7 @@ for _, user in ipairs(userOrder) do
     end
 end
 if markedUnits > 0 then
-    local meta = string.gsub(KEYS[1], ':stock$', ':meta')
+    local meta = KEYS[4]
     if redis.call('EXISTS', meta) == 1 then
         redis.call('HINCRBY', meta, 'units_returned_cancel', markedUnits)
     end

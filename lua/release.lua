@@ -9,8 +9,8 @@
 --   fs:{sale:ID}:meta       hash    units_returned_expire or units_returned_cancel (by mode)
 --                                   += qty, with the stock, exactly once (lua/conservation.lua)
 --
--- KEYS: 1 stock, 2 users, 3 released, 4 res, 5 meta (optional: when absent it is the stock key
---       with :stock replaced by :meta, the same hash tag and so the same slot)
+-- KEYS: 1 stock, 2 users, 3 released, 4 res, 5 meta (every key declared: Redis Cluster routes by
+--       them, and all share the sale's hash tag)
 -- ARGV: 1 reservation id, 2 item id, 3 user id, 4 quantity,
 --       5 mode: 'expire' (refuse when the buyer confirmed: the payment is in flight) or
 --               'cancel' (release whatever the hold's state)
@@ -30,7 +30,7 @@ if ARGV[5] == 'expire' and status == 'confirmed' then
 end
 redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('HINCRBY', KEYS[1], ARGV[2], tonumber(ARGV[4]))
-local meta = KEYS[5] or string.gsub(KEYS[1], ':stock$', ':meta')
+local meta = KEYS[5]
 if redis.call('EXISTS', meta) == 1 then
     local field = 'units_returned_cancel'
     if ARGV[5] == 'expire' then

@@ -249,17 +249,18 @@ SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM o))";
 void PaymentService::release(std::shared_ptr<Order> order, std::function<void()> done) {
     static const RedisScript releaseScript = RedisScript::load(QStringLiteral("release"));
     const SaleKeys k(order->saleId);
-    m_redis->eval(releaseScript,
-                  {k.stock(), k.users(), k.released(), k.reservation(order->reservationId)},
-                  {order->reservationId, QByteArray::number(order->itemId), order->userId,
-                   QByteArray::number(order->quantity), "cancel"},
-                  [this, order, done](const Result<RedisValue> &r) {
-                      if (!r || r->isError()) {
-                          retry([this, order, done] { release(order, done); }, 3);
-                          return;
-                      }
-                      done();
-                  });
+    m_redis->eval(
+        releaseScript,
+        {k.stock(), k.users(), k.released(), k.reservation(order->reservationId), k.meta()},
+        {order->reservationId, QByteArray::number(order->itemId), order->userId,
+         QByteArray::number(order->quantity), "cancel"},
+        [this, order, done](const Result<RedisValue> &r) {
+            if (!r || r->isError()) {
+                retry([this, order, done] { release(order, done); }, 3);
+                return;
+            }
+            done();
+        });
 }
 
 qint64 PaymentService::consumerLag() const {

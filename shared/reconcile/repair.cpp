@@ -55,7 +55,7 @@ private:
                 QStringLiteral("the sale is not in Redis; warm it, then reconcile again"));
             return repairSold();
         }
-        QList<QByteArray> keys{m_keys.stock(), m_keys.users(), m_keys.released()};
+        QList<QByteArray> keys{m_keys.stock(), m_keys.users(), m_keys.released(), m_keys.meta()};
         QList<QByteArray> args{QByteArray::number(a.stockDelta.size()),
                                QByteArray::number(a.userDelta.size()),
                                QByteArray::number(a.unreleased.size())};

@@ -77,24 +77,24 @@ LIMIT $1)";
         for (const QList<QByteArray> &row : r->rows) {
             const QByteArray orderId = row[0];
             const SaleKeys k(row[2].toLongLong());
-            m_redis->eval(release, {k.stock(), k.users(), k.released(), k.reservation(row[1])},
-                          {row[1], row[3], row[4], row[5], "expire"},
-                          [this, orderId, toCancel, left](const Result<RedisValue> &v) {
-                              const QByteArray outcome = v ? v->at(0).bytes() : QByteArray();
-                              // 'in_flight': the buyer confirmed in Redis; the worker will mark
-                              // payment as started, so the order is left alone.
-                              // 'retired': the sale's keys are gone after its retention, so
-                              // PostgreSQL alone records the cancellation.
-                              if (outcome == "released" || outcome == "already"
-                                  || outcome == "retired")
-                                  toCancel->append(orderId);
-                              if (--*left > 0)
-                                  return;
-                              if (toCancel->isEmpty())
-                                  scheduleNext();
-                              else
-                                  cancel(*toCancel);
-                          });
+            m_redis->eval(
+                release, {k.stock(), k.users(), k.released(), k.reservation(row[1]), k.meta()},
+                {row[1], row[3], row[4], row[5], "expire"},
+                [this, orderId, toCancel, left](const Result<RedisValue> &v) {
+                    const QByteArray outcome = v ? v->at(0).bytes() : QByteArray();
+                    // 'in_flight': the buyer confirmed in Redis; the worker will mark
+                    // payment as started, so the order is left alone.
+                    // 'retired': the sale's keys are gone after its retention, so
+                    // PostgreSQL alone records the cancellation.
+                    if (outcome == "released" || outcome == "already" || outcome == "retired")
+                        toCancel->append(orderId);
+                    if (--*left > 0)
+                        return;
+                    if (toCancel->isEmpty())
+                        scheduleNext();
+                    else
+                        cancel(*toCancel);
+                });
         }
     });
 }

@@ -181,8 +181,9 @@ private Q_SLOTS:
         const SaleKeys k(sale);
         const RedisScript release = RedisScript::load(QStringLiteral("release"));
         QCOMPARE(m_redis
-                     ->command({"EVAL", release.body, "4", k.stock(), k.users(), k.released(),
-                                k.reservation(rids[2]), rids[2], itemOf(sale), "c2", "1", "cancel"})
+                     ->command({"EVAL", release.body, "5", k.stock(), k.users(), k.released(),
+                                k.reservation(rids[2]), k.meta(), rids[2], itemOf(sale), "c2", "1",
+                                "cancel"})
                      .value(0),
                  QByteArray("released"));
         m_db.scalar("WITH o AS (UPDATE orders SET status = 'cancelled', cancel_reason = 'declined' "
@@ -382,11 +383,12 @@ private Q_SLOTS:
         QCOMPARE(m_redis->one({"HGET", k.reservation(rid), "status"}), QByteArray("cancelled"));
 
         const RedisScript release = RedisScript::load(QStringLiteral("release"));
-        QCOMPARE(m_redis
-                     ->command({"EVAL", release.body, "4", k.stock(), k.users(), k.released(),
-                                k.reservation(rid), rid, itemOf(sale), "q", "2", "cancel"})
-                     .value(0),
-                 QByteArray("already"));
+        QCOMPARE(
+            m_redis
+                ->command({"EVAL", release.body, "5", k.stock(), k.users(), k.released(),
+                           k.reservation(rid), k.meta(), rid, itemOf(sale), "q", "2", "cancel"})
+                .value(0),
+            QByteArray("already"));
         QCOMPARE(remaining(sale), 3); // not 5: no oversell from a double return
         QCOMPARE(book(sale, "r", 3).isEmpty(), false);
         QVERIFY(book(sale, "s").isEmpty());

@@ -334,8 +334,8 @@ private Q_SLOTS:
         // ...then release.lua in Redis.
         const SaleKeys k(sale);
         const QByteArray released = m_redis->one(
-            {"EVAL", RedisScript::load(QStringLiteral("release")).body, "4", k.stock(), k.users(),
-             k.released(), k.reservation(v[1]), v[1], v[2], v[3], "1", "cancel"});
+            {"EVAL", RedisScript::load(QStringLiteral("release")).body, "5", k.stock(), k.users(),
+             k.released(), k.reservation(v[1]), k.meta(), v[1], v[2], v[3], "1", "cancel"});
         t = read(sale);
         QVERIFY2(t.exact() && t.gap() == 0, describe(t));
         QCOMPARE(t.paying(), 1);

@@ -184,6 +184,8 @@ private Q_SLOTS:
         QVERIFY2(b.start(e), qPrintable(b.error()));
         const quint16 port = loggedMetricsPort(b);
         QVERIFY(port != 0);
+        // Every connection of the process up (the API threads' included) before selling.
+        QTRY_COMPARE_WITH_TIMEOUT(http(port, "GET", "/readyz").status, 200, 15000);
         const qint64 sale = createSale(b.port(), 10);
         QVERIFY(sale > 0);
         const HttpResponse booked =

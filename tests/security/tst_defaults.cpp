@@ -420,8 +420,9 @@ private Q_SLOTS:
             << true
             << QByteArray("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 127.0.0.1\r\n\r\n")
             << 404;
+        // The admin listener serves /metrics, /healthz and /readyz (issue 17), no buyer route.
         QTest::addRow("buyer API on the metrics port")
-            << false << QByteArray("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") << 404;
+            << false << QByteArray("GET /api/v1/sales/1 HTTP/1.1\r\nHost: x\r\n\r\n") << 404;
         QTest::addRow("WebSocket upgrade on the metrics port")
             << false
             << QByteArray("GET /admin/v1/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"

@@ -159,7 +159,11 @@ void AlertsModel::add(Level level, const QString &text, const QString &key, qint
         raise(key, level, text, at);
         return;
     }
-    Alert a{at, level, text, QStringLiteral("event:%1").arg(++m_events)};
+    Alert a;
+    a.atMs = at;
+    a.level = level;
+    a.text = text;
+    a.key = QStringLiteral("event:%1").arg(++m_events);
     a.lastMs = at;
     a.status = Status::Event;
     beginInsertRows({}, 0, 0);

@@ -165,7 +165,9 @@ check "processes log in as flashsale_app (sql/007_app_role.sql's member of flash
 if [[ -x "$SERVER_BIN" ]]; then
   "$SERVER_BIN" --help >"$WORK/help.txt"
   mapfile -t FLAGS < <(grep -oE -- '--[a-z0-9-]+' "$WORK/help.txt" | sort -u)
-  has_flag() { printf '%s\n' "${FLAGS[@]}" | grep -qx -- "$1"; }
+  # A here-string, not a pipe: grep -q exits at the first match, and under pipefail the printf
+  # it leaves writing into a closed pipe (SIGPIPE) would fail the check.
+  has_flag() { grep -qx -- "$1" <<<"$(printf '%s\n' "${FLAGS[@]}")"; }
   bad=0
   for svc in "${FS_SERVICES[@]}"; do
     while read -r arg; do
@@ -210,11 +212,11 @@ for svc in "${FS_PROCESSES[@]}"; do
     fail "$svc: no healthcheck on the admin listener's /healthz or /readyz"
   [[ "$(cfg --arg s "$svc" '.services[$s].restart')" == unless-stopped ]] || fail "$svc: restart is not unless-stopped"
   grep -qx "$svc:9464" <<<"$targets" || fail "$svc:9464 is not a target of job flashsale in prometheus.yml"
-  cfg --arg s "$svc" '.services[$s].depends_on | to_entries[] | .value.condition' | grep -qv '^null$' ||
+  grep -qv '^null$' <<<"$(cfg --arg s "$svc" '.services[$s].depends_on | to_entries[] | .value.condition')" ||
     fail "$svc: depends_on without conditions"
 done
 while read -r t; do
-  printf '%s\n' "${FS_PROCESSES[@]}" | grep -qx "${t%:9464}" || fail "prometheus.yml scrapes $t, which is no backend service"
+  grep -qx "${t%:9464}" <<<"$(printf '%s\n' "${FS_PROCESSES[@]}")" || fail "prometheus.yml scrapes $t, which is no backend service"
 done <<<"$targets"
 ok "${#FS_PROCESSES[@]} processes: admin listener on 9464, health-checked, restarted, scraped"
 

@@ -64,7 +64,7 @@ DashboardWidget::DashboardWidget(StatsHistory *history, AlertsModel *alerts, QWi
     m_remaining->setMinimumWidth(220);
     m_rateNow = new QLabel;
     m_rateNow->setObjectName(QStringLiteral("rateNow"));
-    m_conservation = new QLabel(tr("Conservation: no data"));
+    m_conservation = new QLabel(tr("no data"));
     m_conservation->setObjectName(QStringLiteral("conservationLine"));
     m_conservation->setToolTip(
         tr("Every unit of the sale's stock is in exactly one place: still in Redis (remaining, "

@@ -50,6 +50,24 @@ SettingsDialog::SettingsDialog(const ConsoleSettings &settings, QWidget *parent)
     m_interval->setSuffix(tr(" ms"));
     m_interval->setValue(settings.statsIntervalMs);
     m_interval->setToolTip(tr("How often the server pushes the selected sale's stats."));
+    m_hold = realBox(t.holdSeconds, tr(" s"),
+                     tr("How long a condition must last before it raises an alert, and how long "
+                        "it must stay under the clear level before the alert clears."));
+    m_hold->setRange(0, 600);
+    m_clearFraction = new QDoubleSpinBox;
+    m_clearFraction->setRange(0.1, 1.0);
+    m_clearFraction->setDecimals(2);
+    m_clearFraction->setSingleStep(0.05);
+    m_clearFraction->setValue(t.clearFraction);
+    m_clearFraction->setToolTip(tr("An alert clears once its value stays under this fraction of "
+                                   "its threshold (hysteresis: no flapping around the line)."));
+    m_archive = realBox(t.processArchiveSeconds, tr(" s"),
+                        tr("A process that vanished without deregistering (killed) is shown as "
+                           "down this long, then archived."));
+    m_archive->setRange(5, 86400);
+    m_clearedKeep =
+        realBox(t.clearedKeepSeconds, tr(" s"), tr("How long a cleared alert stays in the list."));
+    m_clearedKeep->setRange(0, 86400);
 
     auto *form = new QFormLayout;
     form->addRow(tr("Stream lag above:"), m_stream);
@@ -59,6 +77,10 @@ SettingsDialog::SettingsDialog(const ConsoleSettings &settings, QWidget *parent)
     form->addRow(tr("Latency p99 above:"), m_p99);
     form->addRow(tr("Event-loop lag above:"), m_loopLag);
     form->addRow(tr("Stats interval:"), m_interval);
+    form->addRow(tr("Alert after / clear after:"), m_hold);
+    form->addRow(tr("Clear below threshold ×:"), m_clearFraction);
+    form->addRow(tr("Archive a vanished process after:"), m_archive);
+    form->addRow(tr("Keep cleared alerts for:"), m_clearedKeep);
     auto *buttons = new QDialogButtonBox(
         QDialogButtonBox::Ok | QDialogButtonBox::Cancel | QDialogButtonBox::RestoreDefaults, this);
     connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
@@ -73,6 +95,10 @@ SettingsDialog::SettingsDialog(const ConsoleSettings &settings, QWidget *parent)
                 m_p99->setValue(d.p99Ms);
                 m_loopLag->setValue(d.loopLagMs);
                 m_interval->setValue(500);
+                m_hold->setValue(d.holdSeconds);
+                m_clearFraction->setValue(d.clearFraction);
+                m_archive->setValue(d.processArchiveSeconds);
+                m_clearedKeep->setValue(d.clearedKeepSeconds);
             });
     auto *layout = new QVBoxLayout(this);
     layout->addLayout(form);
@@ -88,6 +114,10 @@ ConsoleSettings SettingsDialog::values() const {
     s.thresholds.p99Ms = m_p99->value();
     s.thresholds.loopLagMs = m_loopLag->value();
     s.statsIntervalMs = m_interval->value();
+    s.thresholds.holdSeconds = m_hold->value();
+    s.thresholds.clearFraction = m_clearFraction->value();
+    s.thresholds.processArchiveSeconds = m_archive->value();
+    s.thresholds.clearedKeepSeconds = m_clearedKeep->value();
     return s;
 }
 

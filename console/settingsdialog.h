@@ -9,8 +9,8 @@ class QSpinBox;
 
 namespace flashsale::console {
 
-// Edits the alert thresholds and the stats interval. The caller applies and saves values() when
-// the dialog is accepted.
+// Edits the alert thresholds, their hysteresis and ageing, and the stats interval. The caller
+// applies and saves values() when the dialog is accepted.
 class SettingsDialog final : public QDialog {
     Q_OBJECT
 public:
@@ -26,6 +26,10 @@ private:
     QDoubleSpinBox *m_p99 = nullptr;
     QDoubleSpinBox *m_loopLag = nullptr;
     QSpinBox *m_interval = nullptr;
+    QDoubleSpinBox *m_hold = nullptr;
+    QDoubleSpinBox *m_clearFraction = nullptr;
+    QDoubleSpinBox *m_archive = nullptr;
+    QDoubleSpinBox *m_clearedKeep = nullptr;
 };
 
 } // namespace flashsale::console

@@ -16,13 +16,17 @@
 #include "protocol/adminclient.h"
 #include "rawhttp.h"
 #include "salesmodel.h"
+#include "settingsdialog.h"
 #include "statshistory.h"
 #include "testservers.h"
 
+#include <QDialogButtonBox>
+#include <QDoubleSpinBox>
 #include <QHostInfo>
 #include <QJsonArray>
 #include <QLabel>
 #include <QProgressBar>
+#include <QPushButton>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
@@ -361,6 +365,45 @@ private Q_SLOTS:
         QCOMPARE(alerts.rowCount(), 1);
         alerts.checkStats({{"at_ms", double(at += 500)}, {"conservation", inexact}});
         QVERIFY(alerts.isActive("conservation")); // not cleared by a snapshot that proves nothing
+    }
+
+    // The hysteresis and ageing settings are edited in the Settings dialog: what is shown is what
+    // was saved, an edit comes back in values(), and Restore defaults restores them.
+    void settingsDialogEditsHysteresisAndAgeing() {
+        ConsoleSettings saved;
+        saved.thresholds.holdSeconds = 7;
+        saved.thresholds.clearFraction = 0.5;
+        saved.thresholds.processArchiveSeconds = 45;
+        saved.thresholds.clearedKeepSeconds = 90;
+        SettingsDialog dialog(saved);
+        QList<QDoubleSpinBox *> boxes = dialog.findChildren<QDoubleSpinBox *>();
+        auto box = [&](double value) -> QDoubleSpinBox * {
+            for (QDoubleSpinBox *b : boxes)
+                if (qFuzzyCompare(b->value(), value))
+                    return b;
+            return nullptr;
+        };
+        QDoubleSpinBox *hold = box(7), *fraction = box(0.5), *archive = box(45), *keep = box(90);
+        QVERIFY(hold && fraction && archive && keep);
+        QCOMPARE(dialog.values().thresholds.processArchiveSeconds, 45.0);
+        hold->setValue(2);
+        fraction->setValue(0.8);
+        archive->setValue(1); // below the 5 s floor the settings file also enforces
+        keep->setValue(600);
+        Thresholds edited = dialog.values().thresholds;
+        QCOMPARE(edited.holdSeconds, 2.0);
+        QCOMPARE(edited.clearFraction, 0.8);
+        QCOMPARE(edited.processArchiveSeconds, 5.0);
+        QCOMPARE(edited.clearedKeepSeconds, 600.0);
+        auto *buttons = dialog.findChild<QDialogButtonBox *>();
+        QVERIFY(buttons);
+        buttons->button(QDialogButtonBox::RestoreDefaults)->click();
+        const Thresholds defaults;
+        edited = dialog.values().thresholds;
+        QCOMPARE(edited.holdSeconds, defaults.holdSeconds);
+        QCOMPARE(edited.clearFraction, defaults.clearFraction);
+        QCOMPARE(edited.processArchiveSeconds, defaults.processArchiveSeconds);
+        QCOMPARE(edited.clearedKeepSeconds, defaults.clearedKeepSeconds);
     }
 
     void movedTermIsTheUnmatchedChange_data() {

@@ -19,6 +19,8 @@ set -euo pipefail
 
 # shellcheck source=deploy/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../deploy/local/lib.sh"
+# shellcheck source=tests/support/stack.sh
+source "$FS_ROOT/tests/support/stack.sh"
 fs_trap_errors
 
 T0=$SECONDS
@@ -29,12 +31,7 @@ say() { printf '[gateway] %s\n' "$*" >&2; }
 # deploy/local/test installs nginx (FS_GATEWAY_PACKAGES): a missing one is a failure, not a skip.
 fs_require_commands nginx curl jq redis-server redis-cli openssl psql
 
-if [[ -n "${FLASHSALE_SERVER_BIN:-}" ]]; then
-  FS_SERVER_BIN=$FLASHSALE_SERVER_BIN
-else
-  fs_resolve_server_bin || fs_die "no flashsale-server; build first or set FLASHSALE_SERVER_BIN"
-fi
-[[ -x "$FS_SERVER_BIN" ]] || fs_die "$FS_SERVER_BIN is not executable"
+fs_test_server_bin
 
 # ---- set-up -------------------------------------------------------------------------------
 
@@ -60,49 +57,17 @@ cleanup() {
   for n in 1 2; do fs_server_stop "$DIR" "api$n"; done
   fs_redis_stop "$DIR"
   ((PG_STARTED)) && fs_pg_stop "$PG_HOME" immediate
-  if [[ "${FLASHSALE_KEEP_TEST_DIR:-}" == 1 ]]; then
-    say "kept $DIR"
-  else
-    rm -rf "$DIR"
-  fi
-  say "finished in $((SECONDS - T0)) s (exit $rc)"
+  fs_test_dir_done "$DIR" "$rc" "$T0"
   return "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
-# Secrets, each a mode-600 file the servers are given by name (as deploy/local/run does).
-TOKEN_FILE="$DIR/admin-token"
-BUYER_SECRET_FILE="$DIR/buyer-token-secret"
-PG_PASSFILE="$DIR/pg-app.pgpass"
-(umask 077 && fs_random_hex 16 >"$TOKEN_FILE" && fs_random_hex 32 >"$BUYER_SECRET_FILE")
-TOKEN="$(cat "$TOKEN_FILE")"
-
 fs_tls_ensure "$DIR"
 CA_FILE="$(fs_tls_ca_file "$DIR")"
 
-fs_pick_port REDIS_PORT
-fs_redis_start "$DIR" "$REDIS_PORT" --auth 'save ""' "appendonly no" "maxmemory 64mb" \
-  "maxmemory-policy noeviction" || fs_die "redis-server did not start"
-REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
-
-PG_PORT=""
-PG_STARTED=1
-fs_pg_start "$PG_HOME" PG_PORT "" scram
-PG_ADMIN_URL="$(fs_pg_admin_url "$PG_PORT" "$(fs_pg_socket_dir "$PG_HOME")")"
-fs_pg_db_create "$PG_ADMIN_URL" flashsale || fs_die "CREATE DATABASE flashsale failed"
-PG_OWNER_URL="$(fs_pg_db_url "$PG_ADMIN_URL" flashsale)"
-PG_URL="$(fs_pg_app_url "$PG_PORT" flashsale)"
-SERVER_ENV=(
-  "FLASHSALE_ADMIN_TOKEN_FILE=$TOKEN_FILE"
-  "FLASHSALE_BUYER_TOKEN_SECRET_FILE=$BUYER_SECRET_FILE"
-  "FLASHSALE_REDIS_PASSWORD_FILE=$(fs_redis_password_file "$DIR")"
-  "PGPASSFILE=$PG_PASSFILE"
-)
-fs_server_migrate "$LOGS/migrate.log" "$PG_OWNER_URL" "$REDIS_URL" "${SERVER_ENV[@]}" ||
-  fs_die "migrations failed"
-fs_pg_app_role "$PG_ADMIN_URL" "$PG_PASSFILE" || fs_die "the application role could not be set up"
+fs_test_stores "$DIR" "$LOGS"
 
 API_URLS=()
 METRICS_URLS=()

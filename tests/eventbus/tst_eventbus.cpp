@@ -43,19 +43,8 @@ private:
     }
 
     qint64 createSale(int stock, int holdSeconds = 300) {
-        const QDateTime now = QDateTime::currentDateTimeUtc();
-        const HttpResponse r =
-            postJson(m_api.port(), "/api/v1/admin/sales",
-                     QJsonObject{{"name", "Event bus"},
-                                 {"stock", stock},
-                                 {"per_user_limit", 5},
-                                 {"price_cents", 500},
-                                 {"admission_rate", 0},
-                                 {"hold_seconds", holdSeconds},
-                                 {"starts_at", now.addSecs(-1).toString(Qt::ISODate)},
-                                 {"ends_at", now.addSecs(3600).toString(Qt::ISODate)}},
-                     Backend::kAdminToken);
-        return r.json().value(QStringLiteral("id")).toInteger();
+        return createOpenSale(m_api.port(),
+                              {QStringLiteral("Event bus"), stock, 5, 500, holdSeconds});
     }
 
     int book(qint64 sale, int n, const QByteArray &prefix) {

@@ -69,21 +69,7 @@ private:
     }
 
     qint64 createSale(quint16 apiPort, int stock) {
-        const QDateTime now = QDateTime::currentDateTimeUtc();
-        const HttpResponse r =
-            postJson(apiPort, "/api/v1/admin/sales",
-                     QJsonObject{{"name", "Metrics"},
-                                 {"stock", stock},
-                                 {"per_user_limit", 5},
-                                 {"price_cents", 300},
-                                 {"admission_rate", 0},
-                                 {"hold_seconds", 600},
-                                 {"starts_at", now.addSecs(-1).toString(Qt::ISODate)},
-                                 {"ends_at", now.addSecs(3600).toString(Qt::ISODate)}},
-                     Backend::kAdminToken);
-        if (r.status != 201)
-            qWarning("create sale: %d %s", r.status, r.body.constData());
-        return r.json().value(QStringLiteral("id")).toInteger();
+        return createOpenSale(apiPort, {QStringLiteral("Metrics"), stock, 5, 300, 600});
     }
 
 private Q_SLOTS:

@@ -51,21 +51,7 @@ private:
     }
 
     qint64 createSale(int stock, int limit) {
-        const QDateTime now = QDateTime::currentDateTimeUtc();
-        const HttpResponse r =
-            postJson(m_api.port(), "/api/v1/admin/sales",
-                     QJsonObject{{"name", "Reconcile"},
-                                 {"stock", stock},
-                                 {"per_user_limit", limit},
-                                 {"price_cents", 300},
-                                 {"admission_rate", 0},
-                                 {"hold_seconds", 600},
-                                 {"starts_at", now.addSecs(-1).toString(Qt::ISODate)},
-                                 {"ends_at", now.addSecs(3600).toString(Qt::ISODate)}},
-                     Backend::kAdminToken);
-        if (r.status != 201)
-            qWarning("create sale: %d %s", r.status, r.body.constData());
-        return r.json().value(QStringLiteral("id")).toInteger();
+        return createOpenSale(m_api.port(), {QStringLiteral("Reconcile"), stock, limit, 300, 600});
     }
 
     // One booking; the reservation id when accepted, "" otherwise.

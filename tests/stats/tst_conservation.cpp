@@ -41,21 +41,8 @@ private:
     std::unique_ptr<ConservationReader> m_reader;
 
     qint64 createSale(int stock, int limit, int holdSeconds) {
-        const QDateTime now = QDateTime::currentDateTimeUtc();
-        const HttpResponse r =
-            postJson(m_api.port(), "/api/v1/admin/sales",
-                     QJsonObject{{"name", "Conservation"},
-                                 {"stock", stock},
-                                 {"per_user_limit", limit},
-                                 {"price_cents", 100},
-                                 {"admission_rate", 0},
-                                 {"hold_seconds", holdSeconds},
-                                 {"starts_at", now.addSecs(-1).toString(Qt::ISODate)},
-                                 {"ends_at", now.addSecs(3600).toString(Qt::ISODate)}},
-                     Backend::kAdminToken);
-        if (r.status != 201)
-            qWarning("create sale: %d %s", r.status, r.body.constData());
-        return r.json().value(QStringLiteral("id")).toInteger();
+        return createOpenSale(m_api.port(),
+                              {QStringLiteral("Conservation"), stock, limit, 100, holdSeconds});
     }
 
     QByteArray bookRequest(qint64 sale, const QByteArray &user) {

@@ -1,5 +1,7 @@
 #include "testservers.h"
 
+#include "rawhttp.h"
+
 #include <QCoreApplication>
 #include <QDateTime>
 #include <QDir>
@@ -304,6 +306,26 @@ void Backend::kill() {
 QByteArray Backend::log() const {
     QFile f(m_dir.filePath(QStringLiteral("server.log")));
     return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+}
+
+qint64 createOpenSale(quint16 apiPort, const OpenSale &sale) {
+    const QDateTime now = QDateTime::currentDateTimeUtc();
+    const HttpResponse r =
+        postJson(apiPort, "/api/v1/admin/sales",
+                 QJsonObject{{"name", sale.name},
+                             {"stock", sale.stock},
+                             {"per_user_limit", sale.perUserLimit},
+                             {"price_cents", sale.priceCents},
+                             {"admission_rate", 0},
+                             {"hold_seconds", sale.holdSeconds},
+                             {"starts_at", now.addSecs(-1).toString(Qt::ISODate)},
+                             {"ends_at", now.addSecs(3600).toString(Qt::ISODate)}},
+                 Backend::kAdminToken);
+    if (r.status != 201) {
+        qWarning("create sale: %d %s", r.status, r.body.constData());
+        return 0;
+    }
+    return r.json().value(QStringLiteral("id")).toInteger();
 }
 
 } // namespace flashsale::test

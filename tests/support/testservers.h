@@ -120,4 +120,16 @@ private:
     QString m_error;
 };
 
+// An open sale of one item, created through the admin API of the server on `apiPort` with the
+// bootstrap token: started a second ago, ending in an hour, no admission bucket. Returns its id,
+// or 0 (with a warning naming the answer) when the server refused it.
+struct OpenSale {
+    QString name = QStringLiteral("Test sale");
+    int stock = 10;
+    int perUserLimit = 5;
+    int priceCents = 300;
+    int holdSeconds = 600;
+};
+qint64 createOpenSale(quint16 apiPort, const OpenSale &sale);
+
 } // namespace flashsale::test

@@ -52,21 +52,8 @@ private:
     }
 
     qint64 createSale(int stock, int limit, int holdSeconds = 300) {
-        const QDateTime now = QDateTime::currentDateTimeUtc();
-        const HttpResponse r =
-            postJson(m_api.port(), "/api/v1/admin/sales",
-                     QJsonObject{{"name", "Pipeline"},
-                                 {"stock", stock},
-                                 {"per_user_limit", limit},
-                                 {"price_cents", 250},
-                                 {"admission_rate", 0},
-                                 {"hold_seconds", holdSeconds},
-                                 {"starts_at", now.addSecs(-1).toString(Qt::ISODate)},
-                                 {"ends_at", now.addSecs(3600).toString(Qt::ISODate)}},
-                     Backend::kAdminToken);
-        if (r.status != 201)
-            qWarning("create sale: %d %s", r.status, r.body.constData());
-        return r.json().value(QStringLiteral("id")).toInteger();
+        return createOpenSale(m_api.port(),
+                              {QStringLiteral("Pipeline"), stock, limit, 250, holdSeconds});
     }
 
     // Books `requests` times one unit for users u0..u(users-1), 64 connections at once; returns

@@ -14,8 +14,8 @@
 #include <QHostInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
-#include <QThread>
 #include <QPointer>
+#include <QThread>
 
 #include <atomic>
 #include <cmath>

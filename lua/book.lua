@@ -4,7 +4,7 @@
 --
 --   fs:{sale:ID}:meta          hash    state (active|paused|stopped), starts_ms, ends_ms,
 --                                      limit, rate, burst, hold_ms, default_item, name, and the
---                                      conservation counters (lua/conservation.lua):
+--                                      conservation counters (shared/stats/conservation.h):
 --                                      units_accepted (+qty here, per booking accepted),
 --                                      units_returned_expire / units_returned_cancel (release.lua)
 --   fs:{sale:ID}:stock         hash    item id -> units remaining

@@ -10,7 +10,7 @@
 --   fs:{sale:ID}:res:RID    hash   status becomes 'cancelled'
 --   fs:{sale:ID}:meta       hash   units_returned_cancel += the units of each reservation marked
 --                                  here (they are returned by the stock delta, exactly once, as
---                                  release.lua would have; lua/conservation.lua).
+--                                  release.lua would have; shared/stats/conservation.h).
 --
 -- Reservations cancelled in PostgreSQL but not yet released in Redis (a declined payment
 -- cancels first and releases after) are counted as returned by the deltas. They are marked

@@ -7,7 +7,7 @@
 --   fs:{sale:ID}:released   set     reservation ids already released   (the exactly-once guard)
 --   fs:{sale:ID}:res:RID    hash    status becomes 'cancelled'; purchase.lua then refuses it
 --   fs:{sale:ID}:meta       hash    units_returned_expire or units_returned_cancel (by mode)
---                                   += qty, with the stock, exactly once (lua/conservation.lua)
+--                                   += qty, with the stock, exactly once (shared/stats/conservation.h)
 --
 -- KEYS: 1 stock, 2 users, 3 released, 4 res, 5 meta (every key declared: Redis Cluster routes by
 --       them, and all share the sale's hash tag)

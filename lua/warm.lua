@@ -3,7 +3,7 @@
 --
 --   fs:{sale:ID}:meta    hash   state, starts_ms, ends_ms, limit, rate, burst, hold_ms,
 --                               default_item, name; units_accepted, units_returned_expire,
---                               units_returned_cancel start at 0 (lua/conservation.lua)
+--                               units_returned_cancel start at 0 (shared/stats/conservation.h)
 --   fs:{sale:ID}:stock   hash   item id -> units remaining
 --   fs:{sale:ID}:price   hash   item id -> price in cents
 --   fs:{sale:ID}:items   hash   item id -> item name

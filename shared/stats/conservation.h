@@ -1,7 +1,6 @@
 #pragma once
 
 #include "core/result.h"
-#include "redis/redisscript.h"
 
 #include <QJsonObject>
 #include <QList>
@@ -20,8 +19,8 @@ class RedisClient;
 //   stock = remaining + in_flight + held + paying + paid        (returned units are in remaining)
 //
 // read so that a correct system shows gap 0 at every read, in the middle of a burst too. Raw
-// readings, PostgreSQL's (one statement, so one snapshot, at T1) and Redis's (one script,
-// lua/conservation.lua, so one atomic cut, at T2 > T1):
+// readings, PostgreSQL's (one statement, so one snapshot, at T1) and Redis's (one MULTI/EXEC
+// of the sale's meta counters and its stock hash, so one atomic cut, at T2 > T1):
 //
 //   PG     stock   sum(inventory.stock)        sold    sum(inventory.sold)
 //          pending_free / pending_paying / paid        units of orders by status
@@ -76,7 +75,7 @@ struct ConservationTerms {
 };
 
 // Reads the terms of several sales: one PostgreSQL statement for all of them, then one Redis
-// script call per sale (pipelined). Owned by, and called on, the thread of its connections.
+// transaction per sale (pipelined). Owned by, and called on, the thread of its connections.
 class ConservationReader {
 public:
     ConservationReader(RedisClient &redis, PgConnection &pg);
@@ -90,7 +89,6 @@ public:
 private:
     RedisClient &m_redis;
     PgConnection &m_pg;
-    RedisScript m_script;
     std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);
 };
 

@@ -110,9 +110,12 @@ public:
                 .arg(m_config.url,
                      QString::fromUtf8(errorBuffer[0] ? errorBuffer : curl_easy_strerror(rc)))
                 .arg(reply);
-        // Login refused (535) and STARTTLS missing are the relay's configuration, not this
-        // message's: retried until an operator fixes it rather than failing every message.
-        if (reply >= 500 && reply < 600 && rc != CURLE_LOGIN_DENIED && rc != CURLE_USE_SSL_FAILED)
+        // Login refused (535, 534), STARTTLS or AUTH required (530, 538) and STARTTLS missing are
+        // the relay's configuration, not this message's: retried until an operator fixes it
+        // rather than failing every message.
+        const bool relayConfig = reply == 530 || reply == 534 || reply == 535 || reply == 538
+                                 || rc == CURLE_LOGIN_DENIED || rc == CURLE_USE_SSL_FAILED;
+        if (reply >= 500 && reply < 600 && !relayConfig)
             return fail(ErrorCode::Invalid, what);
         if (rc == CURLE_OPERATION_TIMEDOUT)
             return fail(ErrorCode::Timeout, what);

@@ -39,7 +39,8 @@ struct SmtpConfig {
 //
 // Failures (Error.code), so that the caller can retry the transient ones with backoff:
 //   Unavailable  connection refused or dropped, TLS failed, a 4xx reply (greylisting, mailbox
-//                busy), login refused: retry later
+//                busy), login refused or STARTTLS/AUTH required (530, 534, 535, 538: the relay's
+//                configuration, not this message's): retry later
 //   Timeout      connectTimeoutMs or timeoutMs passed: retry later
 //   Invalid      a 5xx reply to MAIL FROM, RCPT TO or DATA (550 no such user): permanent,
 //                retrying would send the same refused message (isPermanent)

@@ -4,6 +4,7 @@
 // down a transient one that succeeds once the server is up.
 
 #include "notify/smtpsender.h"
+#include "smtpserver.h"
 #include "testservers.h"
 
 #include <QDir>
@@ -20,77 +21,9 @@
 Q_DECLARE_METATYPE(flashsale::Notification)
 
 using namespace flashsale;
+using flashsale::test::SmtpServer;
 
 namespace {
-
-// python3 -m aiosmtpd on a loopback port, storing into a temporary folder (smtpsink.py).
-// The interpreter is $FLASHSALE_TEST_PYTHON, else Debian's /usr/bin/python3, where
-// python3-aiosmtpd installs (a python3 earlier on PATH, such as pyenv's, may not have it).
-class SmtpServer {
-public:
-    explicit SmtpServer(quint16 port = test::freePort())
-        : m_port(port) {}
-    ~SmtpServer() { stop(); }
-
-    bool start(const QString &mode = QStringLiteral("accept"), const QStringList &extra = {}) {
-        const QString python =
-            qEnvironmentVariable("FLASHSALE_TEST_PYTHON", QStringLiteral("/usr/bin/python3"));
-        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-        env.insert(QStringLiteral("PYTHONPATH"), QStringLiteral(FLASHSALE_TEST_NOTIFY_DIR));
-        m_process.setProcessEnvironment(env);
-        m_process.setProcessChannelMode(QProcess::MergedChannels);
-        m_process.start(python, QStringList{QStringLiteral("-m"), QStringLiteral("aiosmtpd"),
-                                            QStringLiteral("-n"), QStringLiteral("-l"),
-                                            QStringLiteral("127.0.0.1:%1").arg(m_port)}
-                                    + extra
-                                    + QStringList{QStringLiteral("-c"),
-                                                  QStringLiteral("smtpsink.FolderHandler"),
-                                                  m_dir.path(), mode});
-        if (!m_process.waitForStarted(5000))
-            return false;
-        for (int i = 0; i < 200; ++i) {
-            QTcpSocket probe;
-            probe.connectToHost(QHostAddress::LocalHost, m_port);
-            if (probe.waitForConnected(100))
-                return true;
-            if (m_process.state() != QProcess::Running)
-                break;
-            QTest::qWait(50);
-        }
-        qWarning().noquote() << "aiosmtpd did not listen:" << m_process.readAll();
-        return false;
-    }
-    void stop() { test::stopProcess(m_process, 3000); }
-
-    quint16 port() const { return m_port; }
-    QString url() const { return QStringLiteral("smtp://127.0.0.1:%1").arg(m_port); }
-    QString dir() const { return m_dir.path(); }
-
-    struct Received {
-        QByteArray data;
-        QJsonObject envelope;
-    };
-    // Every stored message, oldest first.
-    QList<Received> messages() const {
-        QList<Received> out;
-        const QDir d(m_dir.path());
-        for (const QString &name :
-             d.entryList({QStringLiteral("*.eml")}, QDir::Files, QDir::Name)) {
-            QFile eml(d.filePath(name));
-            QFile json(
-                d.filePath(QString(name).replace(QStringLiteral(".eml"), QStringLiteral(".json"))));
-            if (!eml.open(QIODevice::ReadOnly) || !json.open(QIODevice::ReadOnly))
-                continue;
-            out.append({eml.readAll(), QJsonDocument::fromJson(json.readAll()).object()});
-        }
-        return out;
-    }
-
-private:
-    quint16 m_port;
-    QTemporaryDir m_dir;
-    QProcess m_process;
-};
 
 SmtpConfig configFor(const QString &url) {
     SmtpConfig c;
@@ -147,6 +80,8 @@ private slots:
     void refusedRecipientIsPermanent();
     void serverDownIsTransientThenDelivered();
     void startTlsRequiredButNotOfferedIsTransient();
+    void startTlsDelivers();
+    void plaintextToRelayRequiringTlsIsTransient();
 };
 
 void TestSmtpSender::sendsExactMessageOnce_data() {
@@ -274,6 +209,71 @@ void TestSmtpSender::startTlsRequiredButNotOfferedIsTransient() {
     const auto answer = sendAndWait(sender, paidNotification());
     QVERIFY(answer.has_value());
     QVERIFY(!answer->has_value());
+    QVERIFY(!SmtpSender::isPermanent(answer->error()));
+    QCOMPARE(server.messages().size(), 0);
+}
+
+namespace {
+
+// A self-signed certificate for 127.0.0.1 in dir (cert.pem, key.pem), made with openssl.
+bool makeCertificate(const QString &dir) {
+    QProcess openssl;
+    openssl.setProcessChannelMode(QProcess::MergedChannels);
+    openssl.start(QStringLiteral("openssl"),
+                  {QStringLiteral("req"), QStringLiteral("-x509"), QStringLiteral("-newkey"),
+                   QStringLiteral("rsa:2048"), QStringLiteral("-nodes"), QStringLiteral("-days"),
+                   QStringLiteral("1"), QStringLiteral("-subj"), QStringLiteral("/CN=127.0.0.1"),
+                   QStringLiteral("-addext"), QStringLiteral("subjectAltName=IP:127.0.0.1"),
+                   QStringLiteral("-keyout"), dir + QStringLiteral("/key.pem"),
+                   QStringLiteral("-out"), dir + QStringLiteral("/cert.pem")});
+    const bool ok = openssl.waitForFinished(30000) && openssl.exitCode() == 0;
+    if (!ok)
+        qWarning().noquote() << "openssl:" << openssl.readAll();
+    return ok;
+}
+
+QStringList tlsArgs(const QString &dir) {
+    return {QStringLiteral("--tlscert"), dir + QStringLiteral("/cert.pem"),
+            QStringLiteral("--tlskey"), dir + QStringLiteral("/key.pem")};
+}
+
+} // namespace
+
+void TestSmtpSender::startTlsDelivers() {
+    // aiosmtpd with --tlscert refuses mail before STARTTLS; the sender upgrades and checks the
+    // relay's certificate against caFile.
+    QTemporaryDir certs;
+    QVERIFY(makeCertificate(certs.path()));
+    SmtpServer server;
+    QVERIFY(server.start(QStringLiteral("accept"), tlsArgs(certs.path())));
+    SmtpConfig config = configFor(server.url());
+    config.startTls = true;
+    config.caFile = certs.path() + QStringLiteral("/cert.pem");
+    SmtpSender sender(config);
+    sender.setClock([] { return kNow; });
+
+    const auto answer = sendAndWait(sender, paidNotification());
+    QVERIFY(answer.has_value());
+    QVERIFY2(answer->has_value(), why(*answer).constData());
+    const auto received = server.messages();
+    QCOMPARE(received.size(), 1);
+    QCOMPARE(received[0].data, sender.buildMessage(paidNotification(), kNow));
+}
+
+void TestSmtpSender::plaintextToRelayRequiringTlsIsTransient() {
+    // The relay answers 530 (STARTTLS first): a configuration to fix, retried, not a refusal of
+    // this message.
+    QTemporaryDir certs;
+    QVERIFY(makeCertificate(certs.path()));
+    SmtpServer server;
+    QVERIFY(server.start(QStringLiteral("accept"), tlsArgs(certs.path())));
+    SmtpSender sender(configFor(server.url()));
+
+    const auto answer = sendAndWait(sender, paidNotification());
+    QVERIFY(answer.has_value());
+    QVERIFY(!answer->has_value());
+    QVERIFY2(answer->error().message.contains(QStringLiteral("530")),
+             qPrintable(answer->error().message));
     QVERIFY(!SmtpSender::isPermanent(answer->error()));
     QCOMPARE(server.messages().size(), 0);
 }

@@ -95,6 +95,9 @@ FS_PACKAGES=(
   # configuration check and --with-monitoring; docker-compose to validate deploy/compose (no Docker
   # engine runs here, only `docker-compose config`)
   prometheus docker-compose
+  # email over SMTP (shared/notify/smtpsender): libcurl's SMTP client, and a real SMTP server on
+  # loopback for its tests (python3 -m aiosmtpd)
+  libcurl4-openssl-dev python3-aiosmtpd
 )
 # Added to FS_PACKAGES by deploy/local/run --with-nginx and by deploy/local/test (the gateway
 # test). Note: on a machine with systemd, Debian's package also enables its own nginx on port 80.

@@ -74,7 +74,8 @@ void NotificationService::handle(const KafkaMessage &message, std::function<void
         "WITH ins AS (INSERT INTO notifications (event_id, order_id, user_id, kind, body) "
         "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING RETURNING delivered_at) "
         "SELECT delivered_at IS NOT NULL FROM ins UNION ALL "
-        "SELECT delivered_at IS NOT NULL FROM notifications WHERE event_id = $1 LIMIT 1",
+        "SELECT delivered_at IS NOT NULL OR failed_at IS NOT NULL FROM notifications "
+        "WHERE event_id = $1 LIMIT 1",
         {n.eventId, QByteArray::number(n.orderId), n.userId, n.kind, n.body.toUtf8()},
         [this, n, done, again](const Result<PgResult> &r) {
             if (!r) {
@@ -82,10 +83,14 @@ void NotificationService::handle(const KafkaMessage &message, std::function<void
                 return;
             }
             if (r->rows.value(0).value(0) == "t") {
-                done(); // delivered before
+                done(); // delivered (or failed for good) before
                 return;
             }
             m_sender->send(n, [this, n, done, again](const Result<void> &s) {
+                if (!s && s.error().code == ErrorCode::Invalid) {
+                    recordFailure(n, s.error().message, done, again);
+                    return;
+                }
                 if (!s) {
                     again();
                     return;
@@ -102,6 +107,23 @@ void NotificationService::handle(const KafkaMessage &message, std::function<void
                 sent.inc();
             });
         });
+}
+
+void NotificationService::recordFailure(const Notification &n, const QString &failure,
+                                        std::function<void()> done, std::function<void()> again) {
+    qCWarning(lcNotify).noquote() << "notification" << n.eventId << "failed for good:" << failure;
+    static Counter &failed = Metrics::instance().counter(
+        "flashsale_notifications_failed_total",
+        "Notifications the sender refused for good (recorded as failed, not retried).");
+    failed.inc();
+    m_pg->query("UPDATE notifications SET failed_at = now(), failure = $2 "
+                "WHERE event_id = $1 AND delivered_at IS NULL",
+                {n.eventId, failure.toUtf8()}, [done, again](const Result<PgResult> &u) {
+                    if (!u)
+                        again();
+                    else
+                        done();
+                });
 }
 
 qint64 NotificationService::consumerLag() const {

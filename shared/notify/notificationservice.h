@@ -19,7 +19,9 @@ struct Notification {
     QString body;
 };
 
-// Where notifications go. send() answers once, from the event loop.
+// Where notifications go. send() answers once, from the event loop. An error with
+// ErrorCode::Invalid is permanent (the recipient refused for good): NotificationService records
+// it as failed and does not send it again; any other error is retried with backoff.
 class NotificationSender {
 public:
     virtual ~NotificationSender() = default;
@@ -34,8 +36,9 @@ public:
 
 // Turns order.paid and order.cancelled into notifications, each recorded once (UNIQUE
 // event_id) and delivered through the sender; delivered_at is set after the sender succeeded,
-// and the offset is committed after that. A crash between sending and recording the delivery
-// sends that one notification again: delivery is at least once, the record exactly once.
+// and the offset is committed after that. A permanent failure sets failed_at and failure instead. A
+// crash between sending and recording the delivery sends that one notification again: delivery is
+// at least once, the record exactly once.
 class NotificationService final : public QObject {
     Q_OBJECT
 public:
@@ -48,6 +51,9 @@ public:
 
 private:
     void handle(const KafkaMessage &message, std::function<void()> done, int attempt);
+    // Sets failed_at and failure of n's row, then done(); again() when PostgreSQL failed.
+    void recordFailure(const Notification &n, const QString &failure, std::function<void()> done,
+                       std::function<void()> again);
 
     QString m_brokers;
     std::unique_ptr<PgConnection> m_pg;

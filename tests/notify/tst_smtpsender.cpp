@@ -1,0 +1,282 @@
+// SmtpSender (shared/notify/smtpsender.h) against a real SMTP server on loopback: aiosmtpd with
+// tests/notify/smtpsink.py, which stores every message it accepts in a folder. The messages are
+// compared byte for byte, each must arrive once, a 550 is a permanent failure, a server that is
+// down a transient one that succeeds once the server is up.
+
+#include "notify/smtpsender.h"
+#include "smtpserver.h"
+#include "testservers.h"
+
+#include <QDir>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QSignalSpy>
+#include <QTcpSocket>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <optional>
+
+Q_DECLARE_METATYPE(flashsale::Notification)
+
+using namespace flashsale;
+using flashsale::test::SmtpServer;
+
+namespace {
+
+SmtpConfig configFor(const QString &url) {
+    SmtpConfig c;
+    c.url = url;
+    c.from = QStringLiteral("orders@shop.example.test");
+    c.fromName = QStringLiteral("Flash sale");
+    c.recipientTemplate = QStringLiteral("{user}@example.test");
+    c.connectTimeoutMs = 2000;
+    c.timeoutMs = 5000;
+    return c;
+}
+
+Notification paidNotification() {
+    Notification n;
+    n.eventId = "3f1c9a2e-0b7d-4c55-9e61-2a7f0c1d8b44";
+    n.orderId = 1042;
+    n.userId = "buyer-17";
+    n.kind = "order.paid";
+    n.body = QStringLiteral("Your order 1042 is paid: 2 unit(s), 39.98.");
+    return n;
+}
+
+// The answer of one send(), waited for on the event loop.
+std::optional<Result<void>> sendAndWait(SmtpSender &sender, const Notification &n) {
+    std::optional<Result<void>> answer;
+    int calls = 0;
+    sender.send(n, [&](const Result<void> &r) {
+        answer = r;
+        ++calls;
+    });
+    // The answer comes from the event loop, never from inside send().
+    if (calls != 0)
+        return Result<void>(fail(ErrorCode::Internal, QStringLiteral("answered synchronously")));
+    if (!QTest::qWaitFor([&] { return calls > 0; }, 15000))
+        return std::nullopt;
+    QCoreApplication::processEvents(); // a second, queued answer would show here
+    return calls == 1 ? answer : std::nullopt;
+}
+
+// The failure's message for QVERIFY2 (an empty one on success).
+QByteArray why(const Result<void> &r) {
+    return r ? QByteArray() : r.error().message.toUtf8();
+}
+
+const QDateTime kNow = QDateTime(QDate(2026, 12, 3), QTime(15, 4, 5), Qt::UTC);
+
+} // namespace
+
+class TestSmtpSender : public QObject {
+    Q_OBJECT
+private slots:
+    void sendsExactMessageOnce_data();
+    void sendsExactMessageOnce();
+    void refusedRecipientIsPermanent();
+    void serverDownIsTransientThenDelivered();
+    void startTlsRequiredButNotOfferedIsTransient();
+    void startTlsDelivers();
+    void plaintextToRelayRequiringTlsIsTransient();
+};
+
+void TestSmtpSender::sendsExactMessageOnce_data() {
+    QTest::addColumn<Notification>("notification");
+    QTest::addColumn<QByteArray>("expected");
+
+    QTest::addRow("order paid") << paidNotification()
+                                << QByteArray("From: Flash sale <orders@shop.example.test>\r\n"
+                                              "To: buyer-17@example.test\r\n"
+                                              "Subject: Your order 1042 is paid\r\n"
+                                              "Date: Thu, 03 Dec 2026 15:04:05 +0000\r\n"
+                                              "Message-ID: <notify.3f1c9a2e-0b7d-4c55-9e61-"
+                                              "2a7f0c1d8b44@shop.example.test>\r\n"
+                                              "MIME-Version: 1.0\r\n"
+                                              "Content-Type: text/plain; charset=UTF-8\r\n"
+                                              "Content-Transfer-Encoding: 8bit\r\n"
+                                              "\r\n"
+                                              "Hello,\r\n"
+                                              "\r\n"
+                                              "Your order 1042 is paid: 2 unit(s), 39.98.\r\n"
+                                              "\r\n"
+                                              "Order number: 1042\r\n"
+                                              "\r\n"
+                                              "-- \r\n"
+                                              "Flash sale\r\n");
+
+    Notification cancelled;
+    cancelled.eventId = "evt:77/cancel";
+    cancelled.orderId = 77;
+    cancelled.userId = "u9";
+    cancelled.kind = "order.cancelled";
+    // A reason in UTF-8 and a line starting with a dot (SMTP dot-stuffing must undo it).
+    cancelled.body = QStringLiteral("Your order 77 was cancelled (paiement refusé); you were not "
+                                    "charged.\n.hidden line");
+    QTest::addRow("order cancelled, UTF-8 reason")
+        << cancelled
+        << QByteArray("From: Flash sale <orders@shop.example.test>\r\n"
+                      "To: u9@example.test\r\n"
+                      "Subject: Your order 77 was cancelled\r\n"
+                      "Date: Thu, 03 Dec 2026 15:04:05 +0000\r\n"
+                      "Message-ID: <notify.evt_77_cancel@shop.example.test>\r\n"
+                      "MIME-Version: 1.0\r\n"
+                      "Content-Type: text/plain; charset=UTF-8\r\n"
+                      "Content-Transfer-Encoding: 8bit\r\n"
+                      "\r\n"
+                      "Hello,\r\n"
+                      "\r\n"
+                      "Your order 77 was cancelled (paiement refus\xc3\xa9); you were not "
+                      "charged.\r\n"
+                      ".hidden line\r\n"
+                      "\r\n"
+                      "Order number: 77\r\n"
+                      "\r\n"
+                      "-- \r\n"
+                      "Flash sale\r\n");
+}
+
+void TestSmtpSender::sendsExactMessageOnce() {
+    QFETCH(Notification, notification);
+    QFETCH(QByteArray, expected);
+    SmtpServer server;
+    QVERIFY(server.start());
+    SmtpSender sender(configFor(server.url()));
+    sender.setClock([] { return kNow; });
+
+    const auto answer = sendAndWait(sender, notification);
+    QVERIFY(answer.has_value());
+    QVERIFY2(answer->has_value(), why(*answer).constData());
+
+    const auto received = server.messages();
+    QCOMPARE(received.size(), 1);
+    QCOMPARE(received[0].data, expected);
+    QCOMPARE(received[0].envelope.value(QStringLiteral("mail_from")).toString(),
+             QStringLiteral("orders@shop.example.test"));
+    QCOMPARE(received[0].envelope.value(QStringLiteral("rcpt_tos")).toArray(),
+             QJsonArray{sender.recipientFor(notification)});
+}
+
+void TestSmtpSender::refusedRecipientIsPermanent() {
+    SmtpServer server;
+    QVERIFY(server.start(QStringLiteral("refuse")));
+    SmtpSender sender(configFor(server.url()));
+
+    const auto answer = sendAndWait(sender, paidNotification());
+    QVERIFY(answer.has_value());
+    QVERIFY(!answer->has_value());
+    QCOMPARE(answer->error().code, ErrorCode::Invalid);
+    QVERIFY(SmtpSender::isPermanent(answer->error()));
+    QVERIFY2(answer->error().message.contains(QStringLiteral("550")),
+             qPrintable(answer->error().message));
+    QCOMPARE(server.messages().size(), 0);
+}
+
+void TestSmtpSender::serverDownIsTransientThenDelivered() {
+    SmtpServer server; // not started yet: its port refuses connections
+    SmtpSender sender(configFor(server.url()));
+    sender.setClock([] { return kNow; });
+
+    const auto down = sendAndWait(sender, paidNotification());
+    QVERIFY(down.has_value());
+    QVERIFY(!down->has_value());
+    QCOMPARE(down->error().code, ErrorCode::Unavailable);
+    QVERIFY(!SmtpSender::isPermanent(down->error()));
+
+    // The retry, once the server is up, delivers the same message, once.
+    QVERIFY(server.start());
+    const auto up = sendAndWait(sender, paidNotification());
+    QVERIFY(up.has_value());
+    QVERIFY2(up->has_value(), why(*up).constData());
+    const auto received = server.messages();
+    QCOMPARE(received.size(), 1);
+    QVERIFY(received[0].data.contains(
+        "Message-ID: <notify.3f1c9a2e-0b7d-4c55-9e61-2a7f0c1d8b44@shop.example.test>\r\n"));
+}
+
+void TestSmtpSender::startTlsRequiredButNotOfferedIsTransient() {
+    // A relay without STARTTLS while the configuration requires it: no plaintext fallback, no
+    // message, and retried (a configuration to fix, not a refused message).
+    SmtpServer server;
+    QVERIFY(server.start());
+    SmtpConfig config = configFor(server.url());
+    config.startTls = true;
+    SmtpSender sender(config);
+
+    const auto answer = sendAndWait(sender, paidNotification());
+    QVERIFY(answer.has_value());
+    QVERIFY(!answer->has_value());
+    QVERIFY(!SmtpSender::isPermanent(answer->error()));
+    QCOMPARE(server.messages().size(), 0);
+}
+
+namespace {
+
+// A self-signed certificate for 127.0.0.1 in dir (cert.pem, key.pem), made with openssl.
+bool makeCertificate(const QString &dir) {
+    QProcess openssl;
+    openssl.setProcessChannelMode(QProcess::MergedChannels);
+    openssl.start(QStringLiteral("openssl"),
+                  {QStringLiteral("req"), QStringLiteral("-x509"), QStringLiteral("-newkey"),
+                   QStringLiteral("rsa:2048"), QStringLiteral("-nodes"), QStringLiteral("-days"),
+                   QStringLiteral("1"), QStringLiteral("-subj"), QStringLiteral("/CN=127.0.0.1"),
+                   QStringLiteral("-addext"), QStringLiteral("subjectAltName=IP:127.0.0.1"),
+                   QStringLiteral("-keyout"), dir + QStringLiteral("/key.pem"),
+                   QStringLiteral("-out"), dir + QStringLiteral("/cert.pem")});
+    const bool ok = openssl.waitForFinished(30000) && openssl.exitCode() == 0;
+    if (!ok)
+        qWarning().noquote() << "openssl:" << openssl.readAll();
+    return ok;
+}
+
+QStringList tlsArgs(const QString &dir) {
+    return {QStringLiteral("--tlscert"), dir + QStringLiteral("/cert.pem"),
+            QStringLiteral("--tlskey"), dir + QStringLiteral("/key.pem")};
+}
+
+} // namespace
+
+void TestSmtpSender::startTlsDelivers() {
+    // aiosmtpd with --tlscert refuses mail before STARTTLS; the sender upgrades and checks the
+    // relay's certificate against caFile.
+    QTemporaryDir certs;
+    QVERIFY(makeCertificate(certs.path()));
+    SmtpServer server;
+    QVERIFY(server.start(QStringLiteral("accept"), tlsArgs(certs.path())));
+    SmtpConfig config = configFor(server.url());
+    config.startTls = true;
+    config.caFile = certs.path() + QStringLiteral("/cert.pem");
+    SmtpSender sender(config);
+    sender.setClock([] { return kNow; });
+
+    const auto answer = sendAndWait(sender, paidNotification());
+    QVERIFY(answer.has_value());
+    QVERIFY2(answer->has_value(), why(*answer).constData());
+    const auto received = server.messages();
+    QCOMPARE(received.size(), 1);
+    QCOMPARE(received[0].data, sender.buildMessage(paidNotification(), kNow));
+}
+
+void TestSmtpSender::plaintextToRelayRequiringTlsIsTransient() {
+    // The relay answers 530 (STARTTLS first): a configuration to fix, retried, not a refusal of
+    // this message.
+    QTemporaryDir certs;
+    QVERIFY(makeCertificate(certs.path()));
+    SmtpServer server;
+    QVERIFY(server.start(QStringLiteral("accept"), tlsArgs(certs.path())));
+    SmtpSender sender(configFor(server.url()));
+
+    const auto answer = sendAndWait(sender, paidNotification());
+    QVERIFY(answer.has_value());
+    QVERIFY(!answer->has_value());
+    QVERIFY2(answer->error().message.contains(QStringLiteral("530")),
+             qPrintable(answer->error().message));
+    QVERIFY(!SmtpSender::isPermanent(answer->error()));
+    QCOMPARE(server.messages().size(), 0);
+}
+
+QTEST_GUILESS_MAIN(TestSmtpSender)
+#include "tst_smtpsender.moc"

@@ -1,0 +1,100 @@
+#pragma once
+
+#include <QByteArray>
+#include <QHash>
+#include <QJsonObject>
+#include <QList>
+#include <QString>
+
+#include <optional>
+
+namespace flashsale::paysim {
+
+// What the simulated provider has done, in the order it did it: every payment attempt it
+// decided (succeeded or declined) and every refund. Pure bookkeeping, no sockets, no clock
+// (callers pass the time): one thread.
+//
+//   payments   id "pay_N"  -> Payment       (order_id, amount, currency, status)
+//   refunds    id "re_N"   -> Refund        (payment_id, amount)
+//   keys       Idempotency-Key -> the request's fingerprint and the first answer (status, body)
+//   entries    every payment and refund, in order (GET /ledger)
+//
+// Memory is bounded by `capacity`: once payments + refunds reach it, new ones are refused
+// (LedgerFull) rather than old ones forgotten, because the ledger is the proof that nothing was
+// charged twice and a ledger that forgets proves nothing.
+class Ledger {
+public:
+    struct Payment {
+        QString id;
+        QString orderId;
+        qint64 amountCents = 0;
+        QString currency;
+        QString status; // "succeeded", "declined" or "refunded"
+        qint64 createdMs = 0;
+        QString refundId; // set once refunded
+    };
+    struct Refund {
+        QString id;
+        QString paymentId;
+        QString orderId;
+        qint64 amountCents = 0;
+        qint64 createdMs = 0;
+    };
+    // A stored answer for an Idempotency-Key.
+    struct Answer {
+        int status = 0;
+        QJsonObject body;
+        bool problem = false; // sent as application/problem+json
+    };
+    enum class RefundError { None, NotFound, NotRefundable, AlreadyRefunded, LedgerFull };
+
+    explicit Ledger(qsizetype capacity)
+        : m_capacity(capacity) {}
+
+    // Whether the order declines: a pure function of the seed and the order id (FNV-1a 64 of
+    // "<seed>:<order_id>", modulo 10,000, below declinePercent * 100), so a test or the integrator
+    // can predict every outcome and the same order always gets the same answer.
+    static bool declines(quint64 seed, const QString &orderId, double declinePercent);
+
+    bool full() const { return m_payments.size() + m_refunds.size() >= m_capacity; }
+
+    // The answer first given for `key`, when its request had the same fingerprint; `mismatch`
+    // is set (and nullopt returned) when the key was used for another request.
+    std::optional<Answer> replay(const QString &scope, const QString &key,
+                                 const QByteArray &fingerprint, bool *mismatch) const;
+    void remember(const QString &scope, const QString &key, const QByteArray &fingerprint,
+                  const Answer &answer);
+
+    // Records a payment attempt with its outcome; the caller checked full() first.
+    const Payment &addPayment(const QString &orderId, qint64 amountCents, const QString &currency,
+                              bool succeeded, qint64 nowMs);
+    // Refunds a succeeded payment in full; on an error nothing changes.
+    RefundError refund(const QString &paymentId, qint64 nowMs, Refund *out);
+
+    const Payment *payment(const QString &id) const;
+    QList<const Payment *> paymentsOfOrder(const QString &orderId) const;
+
+    static QJsonObject toJson(const Payment &p);
+    static QJsonObject toJson(const Refund &r);
+    // GET /ledger: counts, then every entry in order.
+    QJsonObject ledgerJson() const;
+
+private:
+    struct Entry {
+        bool refund = false;
+        qsizetype index = 0;
+    };
+    struct Stored {
+        QByteArray fingerprint;
+        Answer answer;
+    };
+    qsizetype m_capacity;
+    QList<Payment> m_payments;
+    QList<Refund> m_refunds;
+    QList<Entry> m_entries;
+    QHash<QString, qsizetype> m_paymentById;
+    QHash<QString, QList<qsizetype>> m_paymentsByOrder;
+    QHash<QString, Stored> m_keys; // "<scope>\n<key>"
+};
+
+} // namespace flashsale::paysim

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # flashsale-paysim against curl and jq: the provider simulator's HTTP API as the payment
-# service's adapter will see it (backend/flashsale-paysim/paysimserver.h). Starts its own
-# simulators (FLASHSALE_PAYSIM_BIN, set by CTest) on free loopback ports and stops them by PID.
+# service's adapter will see it (backend/flashsale-paysim/paysimserver.h, docs/PAYSIM.md). Starts
+# its own simulators (FLASHSALE_PAYSIM_BIN, set by CTest) on free loopback ports with
+# deploy/lib/paysim.sh, and stops them.
 #   - idempotency: a replayed key answers the first answer and charges nothing more; the same key
 #     with another body is 409 idempotency-mismatch; no key is 400
 #   - declines: 1,000 orders at 20% decline within 4.5 standard deviations of 200, and each
@@ -21,8 +22,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../deploy/local/lib.sh"
 fs_trap_errors
 fs_require_commands curl jq python3
 
-BIN=${FLASHSALE_PAYSIM_BIN:-$FS_ROOT/build/bin/flashsale-paysim}
-[[ -x "$BIN" ]] || fs_die "no flashsale-paysim at $BIN; build first or set FLASHSALE_PAYSIM_BIN"
+FS_PAYSIM_BIN=${FLASHSALE_PAYSIM_BIN:-$FS_PAYSIM_BIN}
 
 say() { printf '[paysim] %s\n' "$*" >&2; }
 FAILS=0
@@ -41,12 +41,12 @@ check_true() { # check_true NAME CONDITION-STATUS(0 = true) DETAIL
   fi
 }
 
+# The simulators' state folder (deploy/lib/paysim.sh: HOME/NAME.pid, HOME/NAME.url, HOME/logs).
 DIR="$(mktemp -d "${TMPDIR:-/tmp}/flashsale-paysim.XXXXXX")"
-PIDS=()
+NAMES=()
 cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  local name
+  for name in "${NAMES[@]}"; do fs_paysim_stop "$DIR" "$name"; done
   rm -rf "$DIR"
 }
 trap cleanup EXIT
@@ -54,16 +54,9 @@ trap cleanup EXIT
 # start NAME FLAGS...: starts a simulator and sets URL to its base URL.
 start() {
   local name=$1
-  shift
-  "$BIN" --ready-file "$DIR/$name.ready" "$@" >"$DIR/$name.log" 2>&1 &
-  PIDS+=($!)
-  local i
-  for i in $(seq 100); do
-    [[ -s "$DIR/$name.ready" ]] && break
-    sleep 0.1
-  done
-  [[ -s "$DIR/$name.ready" ]] || fs_die "$name did not start: $(cat "$DIR/$name.log")"
-  URL=$(cat "$DIR/$name.ready")
+  NAMES+=("$name")
+  fs_paysim_start "$DIR" "$@" || fs_die "the simulator $name did not start"
+  URL=$FS_PAYSIM_URL
 }
 
 # req METHOD URL [BODY] [KEY]: prints the status; the body is in $DIR/body, the headers in

@@ -14,26 +14,37 @@ bool Ledger::declines(quint64 seed, const QString &orderId, double declinePercen
     return double(h % 10000) < declinePercent * 100.0;
 }
 
-std::optional<Ledger::Answer> Ledger::replay(const QString &scope, const QString &key,
-                                             const QByteArray &fingerprint, bool *mismatch) const {
-    *mismatch = false;
-    const auto it = m_keys.constFind(scope + QLatin1Char('\n') + key);
-    if (it == m_keys.cend())
-        return std::nullopt;
-    if (it->fingerprint != fingerprint) {
-        *mismatch = true;
-        return std::nullopt;
+Ledger::Replay Ledger::replayPayment(const QString &key, const QString &orderId, qint64 amountCents,
+                                     const QString &currency, Payment *first) const {
+    const auto it = m_paymentKeys.constFind(key);
+    if (it == m_paymentKeys.cend())
+        return Replay::Miss;
+    const Payment &p = m_payments.at(*it);
+    if (p.orderId != orderId || p.amountCents != amountCents || p.currency != currency)
+        return Replay::Mismatch;
+    *first = p;
+    if (p.status == QLatin1String("refunded")) {
+        first->status = QStringLiteral("succeeded");
+        first->refundId.clear();
     }
-    return it->answer;
+    return Replay::Hit;
 }
 
-void Ledger::remember(const QString &scope, const QString &key, const QByteArray &fingerprint,
-                      const Answer &answer) {
-    m_keys.insert(scope + QLatin1Char('\n') + key, Stored{fingerprint, answer});
+Ledger::Replay Ledger::replayRefund(const QString &key, const QString &paymentId,
+                                    Refund *first) const {
+    const auto it = m_refundKeys.constFind(key);
+    if (it == m_refundKeys.cend())
+        return Replay::Miss;
+    const Refund &r = m_refunds.at(*it);
+    if (r.paymentId != paymentId)
+        return Replay::Mismatch;
+    *first = r;
+    return Replay::Hit;
 }
 
-const Ledger::Payment &Ledger::addPayment(const QString &orderId, qint64 amountCents,
-                                          const QString &currency, bool succeeded, qint64 nowMs) {
+const Ledger::Payment &Ledger::addPayment(const QString &key, const QString &orderId,
+                                          qint64 amountCents, const QString &currency,
+                                          bool succeeded, qint64 nowMs) {
     Payment p;
     p.id = QStringLiteral("pay_%1").arg(m_payments.size() + 1);
     p.orderId = orderId;
@@ -42,13 +53,15 @@ const Ledger::Payment &Ledger::addPayment(const QString &orderId, qint64 amountC
     p.status = succeeded ? QStringLiteral("succeeded") : QStringLiteral("declined");
     p.createdMs = nowMs;
     m_paymentById.insert(p.id, m_payments.size());
+    m_paymentKeys.insert(key, m_payments.size());
     m_paymentsByOrder[orderId].append(m_payments.size());
     m_entries.append(Entry{false, m_payments.size()});
     m_payments.append(p);
     return m_payments.last();
 }
 
-Ledger::RefundError Ledger::refund(const QString &paymentId, qint64 nowMs, Refund *out) {
+Ledger::RefundError Ledger::refund(const QString &key, const QString &paymentId, qint64 nowMs,
+                                   Refund *out) {
     const auto it = m_paymentById.constFind(paymentId);
     if (it == m_paymentById.cend())
         return RefundError::NotFound;
@@ -67,6 +80,8 @@ Ledger::RefundError Ledger::refund(const QString &paymentId, qint64 nowMs, Refun
     r.createdMs = nowMs;
     p.status = QStringLiteral("refunded");
     p.refundId = r.id;
+    if (!key.isEmpty())
+        m_refundKeys.insert(key, m_refunds.size());
     m_entries.append(Entry{true, m_refunds.size()});
     m_refunds.append(r);
     *out = r;

@@ -16,7 +16,8 @@ namespace flashsale::paysim {
 //
 //   payments   id "pay_N"  -> Payment       (order_id, amount, currency, status)
 //   refunds    id "re_N"   -> Refund        (payment_id, amount)
-//   keys       Idempotency-Key -> the request's fingerprint and the first answer (status, body)
+//   keys       Idempotency-Key -> the payment (or refund) it made; the first answer is rendered
+//              again from it, as first answered, so nothing but an index is kept per key
 //   entries    every payment and refund, in order (GET /ledger)
 //
 // Memory is bounded by `capacity`: once payments + refunds reach it, new ones are refused
@@ -40,12 +41,9 @@ public:
         qint64 amountCents = 0;
         qint64 createdMs = 0;
     };
-    // A stored answer for an Idempotency-Key.
-    struct Answer {
-        int status = 0;
-        QJsonObject body;
-        bool problem = false; // sent as application/problem+json
-    };
+    // What an Idempotency-Key finds: nothing yet, the request it was first used for (the same
+    // one again), or another request.
+    enum class Replay { Miss, Hit, Mismatch };
     enum class RefundError { None, NotFound, NotRefundable, AlreadyRefunded, LedgerFull };
 
     explicit Ledger(qsizetype capacity)
@@ -58,18 +56,20 @@ public:
 
     bool full() const { return m_payments.size() + m_refunds.size() >= m_capacity; }
 
-    // The answer first given for `key`, when its request had the same fingerprint; `mismatch`
-    // is set (and nullopt returned) when the key was used for another request.
-    std::optional<Answer> replay(const QString &scope, const QString &key,
-                                 const QByteArray &fingerprint, bool *mismatch) const;
-    void remember(const QString &scope, const QString &key, const QByteArray &fingerprint,
-                  const Answer &answer);
+    // The payment first made with `key`, as it was answered then (a refunded one as succeeded),
+    // when the request is the same (order, amount, currency); Mismatch when it is not.
+    Replay replayPayment(const QString &key, const QString &orderId, qint64 amountCents,
+                         const QString &currency, Payment *first) const;
+    // The refund first made with `key`, when it was of the same payment.
+    Replay replayRefund(const QString &key, const QString &paymentId, Refund *first) const;
 
-    // Records a payment attempt with its outcome; the caller checked full() first.
-    const Payment &addPayment(const QString &orderId, qint64 amountCents, const QString &currency,
-                              bool succeeded, qint64 nowMs);
-    // Refunds a succeeded payment in full; on an error nothing changes.
-    RefundError refund(const QString &paymentId, qint64 nowMs, Refund *out);
+    // Records a payment attempt with its outcome, under `key`; the caller checked full() and
+    // replayPayment() first.
+    const Payment &addPayment(const QString &key, const QString &orderId, qint64 amountCents,
+                              const QString &currency, bool succeeded, qint64 nowMs);
+    // Refunds a succeeded payment in full, under `key` when it is not empty; on an error nothing
+    // changes.
+    RefundError refund(const QString &key, const QString &paymentId, qint64 nowMs, Refund *out);
 
     const Payment *payment(const QString &id) const;
     QList<const Payment *> paymentsOfOrder(const QString &orderId) const;
@@ -84,17 +84,14 @@ private:
         bool refund = false;
         qsizetype index = 0;
     };
-    struct Stored {
-        QByteArray fingerprint;
-        Answer answer;
-    };
     qsizetype m_capacity;
     QList<Payment> m_payments;
     QList<Refund> m_refunds;
     QList<Entry> m_entries;
     QHash<QString, qsizetype> m_paymentById;
     QHash<QString, QList<qsizetype>> m_paymentsByOrder;
-    QHash<QString, Stored> m_keys; // "<scope>\n<key>"
+    QHash<QString, qsizetype> m_paymentKeys; // Idempotency-Key -> index in m_payments
+    QHash<QString, qsizetype> m_refundKeys;  // Idempotency-Key -> index in m_refunds
 };
 
 } // namespace flashsale::paysim

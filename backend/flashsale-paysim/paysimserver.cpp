@@ -146,15 +146,13 @@ std::optional<Problem> PaySimServer::gate() {
 }
 
 void PaySimServer::answer(const ExchangePtr &ex, int status, const QJsonObject &body,
-                          const HeaderList &extra, bool problem) {
-    const QByteArray type = problem ? "application/problem+json" : "application/json";
-    const QByteArray bytes = QJsonDocument(body).toJson(QJsonDocument::Compact);
+                          const HeaderList &extra) {
     if (m_settings.latencyMs <= 0) {
-        ex->send(status, type, bytes, extra);
+        ex->sendJson(status, body, extra);
         return;
     }
     QTimer::singleShot(m_settings.latencyMs, this,
-                       [ex, status, type, bytes, extra] { ex->send(status, type, bytes, extra); });
+                       [ex, status, body, extra] { ex->sendJson(status, body, extra); });
 }
 
 void PaySimServer::answerProblem(const ExchangePtr &ex, const Problem &p) {
@@ -197,19 +195,18 @@ void PaySimServer::createPayment(const ExchangePtr &ex) {
     if (!in.ok())
         return answerProblem(ex, invalid(in.errors()));
     const QString cur = currency->toLower();
-    const QByteArray fingerprint =
-        orderId->toUtf8() + '\n' + QByteArray::number(*amount) + '\n' + cur.toUtf8();
-    const QString scope = QStringLiteral("payments");
-    bool mismatch = false;
-    if (const auto first = m_ledger.replay(scope, QString::fromLatin1(key), fingerprint, &mismatch))
-        return answer(ex, first->status, first->body, {{"Idempotent-Replayed", "true"}},
-                      first->problem);
-    if (mismatch) {
+    Ledger::Payment first;
+    switch (m_ledger.replayPayment(QString::fromLatin1(key), *orderId, *amount, cur, &first)) {
+    case Ledger::Replay::Hit:
+        return answerPayment(ex, first, true);
+    case Ledger::Replay::Mismatch:
         return answerProblem(
             ex, problem(409, QStringLiteral("idempotency-mismatch"),
                         QStringLiteral("Idempotency-Key reused with a different request"),
                         QStringLiteral("This key was first used with another order_id, "
                                        "amount_cents or currency.")));
+    case Ledger::Replay::Miss:
+        break;
     }
     if (m_ledger.full()) {
         return answerProblem(ex, problem(507, QStringLiteral("ledger-full"),
@@ -217,20 +214,23 @@ void PaySimServer::createPayment(const ExchangePtr &ex) {
                                          QStringLiteral("Restart it or raise --ledger-cap.")));
     }
     const bool ok = !Ledger::declines(m_settings.seed, *orderId, m_settings.declinePercent);
-    const QJsonObject payment =
-        Ledger::toJson(m_ledger.addPayment(*orderId, *amount, cur, ok, nowMs()));
-    Ledger::Answer first;
-    if (ok) {
-        first = {201, payment, false};
-    } else {
-        Problem p = problem(402, QStringLiteral("card-declined"),
-                            QStringLiteral("The payment was declined"));
-        p.with(QStringLiteral("payment"), payment);
-        first = {402, QJsonDocument::fromJson(p.toJson(ex->path())).object(), true};
-    }
-    m_ledger.remember(scope, QString::fromLatin1(key), fingerprint, first);
-    emitEvent(ok ? QStringLiteral("payment.succeeded") : QStringLiteral("payment.failed"), payment);
-    answer(ex, first.status, first.body, {}, first.problem);
+    const Ledger::Payment &payment =
+        m_ledger.addPayment(QString::fromLatin1(key), *orderId, *amount, cur, ok, nowMs());
+    emitEvent(ok ? QStringLiteral("payment.succeeded") : QStringLiteral("payment.failed"),
+              Ledger::toJson(payment));
+    answerPayment(ex, payment, false);
+}
+
+void PaySimServer::answerPayment(const ExchangePtr &ex, const Ledger::Payment &payment,
+                                 bool replayed) {
+    const HeaderList extra = replayed ? HeaderList{{"Idempotent-Replayed", "true"}} : HeaderList{};
+    if (payment.status != QLatin1String("declined"))
+        return answer(ex, 201, Ledger::toJson(payment), extra);
+    Problem p =
+        problem(402, QStringLiteral("card-declined"), QStringLiteral("The payment was declined"));
+    p.with(QStringLiteral("payment"), Ledger::toJson(payment));
+    p.headers = extra;
+    answerProblem(ex, p);
 }
 
 void PaySimServer::createRefund(const ExchangePtr &ex) {
@@ -251,23 +251,22 @@ void PaySimServer::createRefund(const ExchangePtr &ex) {
     in.rejectUnknown();
     if (!in.ok())
         return answerProblem(ex, invalid(in.errors()));
-    const QString scope = QStringLiteral("refunds");
-    const QByteArray fingerprint = paymentId->toUtf8();
     if (!key.isEmpty()) {
-        bool mismatch = false;
-        if (const auto first =
-                m_ledger.replay(scope, QString::fromLatin1(key), fingerprint, &mismatch))
-            return answer(ex, first->status, first->body, {{"Idempotent-Replayed", "true"}},
-                          first->problem);
-        if (mismatch) {
+        Ledger::Refund first;
+        switch (m_ledger.replayRefund(QString::fromLatin1(key), *paymentId, &first)) {
+        case Ledger::Replay::Hit:
+            return answer(ex, 201, Ledger::toJson(first), {{"Idempotent-Replayed", "true"}});
+        case Ledger::Replay::Mismatch:
             return answerProblem(
                 ex, problem(409, QStringLiteral("idempotency-mismatch"),
                             QStringLiteral("Idempotency-Key reused with a different request"),
                             QStringLiteral("This key was first used with another payment_id.")));
+        case Ledger::Replay::Miss:
+            break;
         }
     }
     Ledger::Refund refund;
-    switch (m_ledger.refund(*paymentId, nowMs(), &refund)) {
+    switch (m_ledger.refund(QString::fromLatin1(key), *paymentId, nowMs(), &refund)) {
     case Ledger::RefundError::NotFound:
         return answerProblem(ex, problem(404, QStringLiteral("payment-not-found"),
                                          QStringLiteral("No such payment")));
@@ -285,8 +284,6 @@ void PaySimServer::createRefund(const ExchangePtr &ex) {
         break;
     }
     const QJsonObject object = Ledger::toJson(refund);
-    if (!key.isEmpty())
-        m_ledger.remember(scope, QString::fromLatin1(key), fingerprint, {201, object});
     emitEvent(QStringLiteral("refund.succeeded"), object);
     answer(ex, 201, object);
 }

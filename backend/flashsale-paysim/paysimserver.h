@@ -49,8 +49,9 @@ struct Settings {
 // decision, and its entry in the ledger, are made when the request arrives; the answer is
 // written latencyMs later by a timer, so a slow provider never blocks other requests, and a
 // client that times out may still have been charged, as with a real provider. A replayed
-// Idempotency-Key answers the first answer again with "Idempotent-Replayed: true"; only final
-// answers (201, 402) are remembered, so a 429 or 503 may be retried with the same key.
+// Idempotency-Key answers the first answer again with "Idempotent-Replayed: true" (rendered
+// from the ledger: a payment refunded since is answered as succeeded, as it was); only payments
+// and refunds made are remembered, so a 429, 503 or 400 may be retried with the same key.
 //
 // Extension point for webhooks: `event` is emitted once per decision, in ledger order, with a
 // Stripe-shaped event {"id": "evt_N", "type": "payment.succeeded" | "payment.failed" |
@@ -81,7 +82,9 @@ private:
     std::optional<Problem> gate();
     // Writes the answer after the configured latency.
     void answer(const ExchangePtr &ex, int status, const QJsonObject &body,
-                const HeaderList &extra = {}, bool problem = false);
+                const HeaderList &extra = {});
+    // 201 with a succeeded payment, 402 card-declined with a declined one.
+    void answerPayment(const ExchangePtr &ex, const Ledger::Payment &payment, bool replayed);
     void answerProblem(const ExchangePtr &ex, const Problem &problem);
     void emitEvent(const QString &type, const QJsonObject &object);
     qint64 nowMs() const;

@@ -63,35 +63,43 @@ private Q_SLOTS:
         QVERIFY(Ledger::declines(7, QStringLiteral("o-0"), bucket + 0.005));
     }
 
-    void replayAnswersTheFirstAnswerAndRefusesAnotherBody() {
+    // A key finds the payment it made, as first answered (a refunded one as succeeded), only
+    // for the same order, amount and currency.
+    void replayFindsTheFirstPaymentAndRefusesAnotherRequest() {
         Ledger ledger(10);
-        bool mismatch = true;
-        QVERIFY(!ledger.replay("payments", "k", "a", &mismatch));
-        QVERIFY(!mismatch);
-        ledger.remember("payments", "k", "a", {201, QJsonObject{{"id", "pay_1"}}, false});
-        const auto again = ledger.replay("payments", "k", "a", &mismatch);
-        QVERIFY(again);
-        QCOMPARE(again->status, 201);
-        QCOMPARE(again->body.value("id").toString(), QStringLiteral("pay_1"));
-        QVERIFY(!ledger.replay("payments", "k", "b", &mismatch));
-        QVERIFY(mismatch);
+        Ledger::Payment first;
+        QCOMPARE(ledger.replayPayment("k", "o1", 500, "eur", &first), Ledger::Replay::Miss);
+        const QString id = ledger.addPayment("k", "o1", 500, "eur", true, 1).id;
+        QCOMPARE(ledger.replayPayment("k", "o1", 500, "eur", &first), Ledger::Replay::Hit);
+        QCOMPARE(first.id, id);
+        QCOMPARE(ledger.replayPayment("k", "o2", 500, "eur", &first), Ledger::Replay::Mismatch);
+        QCOMPARE(ledger.replayPayment("k", "o1", 501, "eur", &first), Ledger::Replay::Mismatch);
+        QCOMPARE(ledger.replayPayment("k", "o1", 500, "usd", &first), Ledger::Replay::Mismatch);
+        Ledger::Refund r;
+        QCOMPARE(ledger.refund("rk", id, 2, &r), Ledger::RefundError::None);
+        QCOMPARE(ledger.replayPayment("k", "o1", 500, "eur", &first), Ledger::Replay::Hit);
+        QCOMPARE(first.status, QStringLiteral("succeeded"));
+        QVERIFY(first.refundId.isEmpty());
         // Keys of refunds and payments do not collide.
-        QVERIFY(!ledger.replay("refunds", "k", "a", &mismatch));
-        QVERIFY(!mismatch);
+        Ledger::Refund again;
+        QCOMPARE(ledger.replayRefund("k", id, &again), Ledger::Replay::Miss);
+        QCOMPARE(ledger.replayRefund("rk", id, &again), Ledger::Replay::Hit);
+        QCOMPARE(again.id, r.id);
+        QCOMPARE(ledger.replayRefund("rk", "pay_9", &again), Ledger::Replay::Mismatch);
     }
 
     void refundsOnceAndOnlyASucceededPayment() {
         Ledger ledger(10);
-        const QString ok = ledger.addPayment("o1", 500, "eur", true, 1).id;
-        const QString bad = ledger.addPayment("o2", 500, "eur", false, 2).id;
+        const QString ok = ledger.addPayment("k-o1", "o1", 500, "eur", true, 1).id;
+        const QString bad = ledger.addPayment("k-o2", "o2", 500, "eur", false, 2).id;
         Ledger::Refund r;
-        QCOMPARE(ledger.refund("pay_99", 3, &r), Ledger::RefundError::NotFound);
-        QCOMPARE(ledger.refund(bad, 3, &r), Ledger::RefundError::NotRefundable);
-        QCOMPARE(ledger.refund(ok, 3, &r), Ledger::RefundError::None);
+        QCOMPARE(ledger.refund({}, "pay_99", 3, &r), Ledger::RefundError::NotFound);
+        QCOMPARE(ledger.refund({}, bad, 3, &r), Ledger::RefundError::NotRefundable);
+        QCOMPARE(ledger.refund({}, ok, 3, &r), Ledger::RefundError::None);
         QCOMPARE(r.paymentId, ok);
         QCOMPARE(r.amountCents, 500);
         QCOMPARE(ledger.payment(ok)->status, QStringLiteral("refunded"));
-        QCOMPARE(ledger.refund(ok, 4, &r), Ledger::RefundError::AlreadyRefunded);
+        QCOMPARE(ledger.refund({}, ok, 4, &r), Ledger::RefundError::AlreadyRefunded);
         const QJsonObject j = ledger.ledgerJson();
         QCOMPARE(j.value("payments").toInt(), 2);
         QCOMPARE(j.value("refunded").toInt(), 1);
@@ -107,20 +115,20 @@ private Q_SLOTS:
     // flashsale-bench check can see it.
     void aSecondChargeOfAnOrderIsRecorded() {
         Ledger ledger(10);
-        ledger.addPayment("o1", 500, "eur", true, 1);
-        ledger.addPayment("o1", 500, "eur", true, 2);
+        ledger.addPayment("key-1", "o1", 500, "eur", true, 1);
+        ledger.addPayment("key-2", "o1", 500, "eur", true, 2);
         QCOMPARE(ledger.paymentsOfOrder("o1").size(), 2);
         QCOMPARE(ledger.paymentsOfOrder("o2").size(), 0);
     }
 
     void theCapRefusesInsteadOfForgetting() {
         Ledger ledger(2);
-        const QString first = ledger.addPayment("o1", 1, "eur", true, 1).id;
+        const QString first = ledger.addPayment("k-o1", "o1", 1, "eur", true, 1).id;
         QVERIFY(!ledger.full());
-        ledger.addPayment("o2", 1, "eur", true, 1);
+        ledger.addPayment("k-o2", "o2", 1, "eur", true, 1);
         QVERIFY(ledger.full());
         Ledger::Refund r;
-        QCOMPARE(ledger.refund(first, 2, &r), Ledger::RefundError::LedgerFull);
+        QCOMPARE(ledger.refund({}, first, 2, &r), Ledger::RefundError::LedgerFull);
         QCOMPARE(ledger.payment(first)->status, QStringLiteral("succeeded"));
         QVERIFY(ledger.payment(first));
     }

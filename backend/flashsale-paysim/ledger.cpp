@@ -1,6 +1,7 @@
 #include "ledger.h"
 
 #include <QJsonArray>
+#include <QJsonDocument>
 
 namespace flashsale::paysim {
 
@@ -123,7 +124,7 @@ QJsonObject Ledger::toJson(const Refund &r) {
                        {"created_ms", r.createdMs}};
 }
 
-QJsonObject Ledger::ledgerJson() const {
+QByteArray Ledger::ledgerJson() const {
     qsizetype succeeded = 0;
     qsizetype declined = 0;
     qsizetype refunded = 0;
@@ -135,16 +136,24 @@ QJsonObject Ledger::ledgerJson() const {
         else
             ++succeeded;
     }
-    QJsonArray entries;
-    for (const Entry &e : m_entries)
-        entries.append(e.refund ? toJson(m_refunds.at(e.index)) : toJson(m_payments.at(e.index)));
-    return QJsonObject{{"payments", m_payments.size()},
-                       {"succeeded", succeeded},
-                       {"declined", declined},
-                       {"refunded", refunded},
-                       {"refunds", m_refunds.size()},
-                       {"capacity", m_capacity},
-                       {"entries", entries}};
+    const QJsonObject counts{{"payments", m_payments.size()}, {"succeeded", succeeded},
+                             {"declined", declined},          {"refunded", refunded},
+                             {"refunds", m_refunds.size()},   {"capacity", m_capacity}};
+    QByteArray out = QJsonDocument(counts).toJson(QJsonDocument::Compact);
+    out.chop(1); // the closing brace: the entries follow
+    out += ",\"entries\":[";
+    out.reserve(out.size() + m_entries.size() * 200);
+    bool first = true;
+    for (const Entry &e : m_entries) {
+        if (!first)
+            out += ',';
+        first = false;
+        out +=
+            QJsonDocument(e.refund ? toJson(m_refunds.at(e.index)) : toJson(m_payments.at(e.index)))
+                .toJson(QJsonDocument::Compact);
+    }
+    out += "]}";
+    return out;
 }
 
 } // namespace flashsale::paysim

@@ -76,8 +76,9 @@ public:
 
     static QJsonObject toJson(const Payment &p);
     static QJsonObject toJson(const Refund &r);
-    // GET /ledger: counts, then every entry in order.
-    QJsonObject ledgerJson() const;
+    // GET /ledger: counts, then every entry in order, as compact JSON bytes. Written entry by
+    // entry, so the peak is the answer's size (about 200 bytes an entry), not a JSON tree of it.
+    QByteArray ledgerJson() const;
 
 private:
     struct Entry {

@@ -92,7 +92,7 @@ Result<quint16> PaySimServer::start() {
                      [this](const ExchangePtr &ex, const Params &) { createRefund(ex); });
     m_http->addRoute("GET", QStringLiteral("/ledger"),
                      [this](const ExchangePtr &ex, const Params &) {
-                         ex->sendJson(200, m_ledger.ledgerJson());
+                         ex->send(200, "application/json", m_ledger.ledgerJson());
                      });
     m_http->addRoute("POST", QStringLiteral("/admin/outage"),
                      [this](const ExchangePtr &ex, const Params &) { setOutage(ex); });

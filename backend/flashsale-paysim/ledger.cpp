@@ -136,9 +136,23 @@ QByteArray Ledger::ledgerJson() const {
         else
             ++succeeded;
     }
-    const QJsonObject counts{{"payments", m_payments.size()}, {"succeeded", succeeded},
-                             {"declined", declined},          {"refunded", refunded},
-                             {"refunds", m_refunds.size()},   {"capacity", m_capacity}};
+    // Orders with more than one payment that took money (succeeded, or refunded since): what a
+    // careless client does; flashsale-bench check (I5) and the fault matrix read it.
+    QJsonArray twice;
+    for (auto it = m_paymentsByOrder.cbegin(); it != m_paymentsByOrder.cend(); ++it) {
+        int charged = 0;
+        for (const qsizetype i : it.value())
+            charged += m_payments.at(i).status != QLatin1String("declined") ? 1 : 0;
+        if (charged > 1)
+            twice.append(it.key());
+    }
+    const QJsonObject counts{{"payments", m_payments.size()},
+                             {"succeeded", succeeded},
+                             {"orders_charged_more_than_once", twice},
+                             {"declined", declined},
+                             {"refunded", refunded},
+                             {"refunds", m_refunds.size()},
+                             {"capacity", m_capacity}};
     QByteArray out = QJsonDocument(counts).toJson(QJsonDocument::Compact);
     out.chop(1); // the closing brace: the entries follow
     out += ",\"entries\":[";

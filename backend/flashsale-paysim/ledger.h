@@ -76,7 +76,8 @@ public:
 
     static QJsonObject toJson(const Payment &p);
     static QJsonObject toJson(const Refund &r);
-    // GET /ledger: counts, then every entry in order, as compact JSON bytes. Written entry by
+    // GET /ledger: counts, the ids of orders charged more than once (two payments not declined),
+    // then every entry in order, as compact JSON bytes. Written entry by
     // entry, so the peak is the answer's size (about 200 bytes an entry), not a JSON tree of it.
     QByteArray ledgerJson() const;
 

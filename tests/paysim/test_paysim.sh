@@ -69,7 +69,7 @@ req() {
 }
 header() { tr -d '\r' <"$DIR/head" | awk -v h="$(tr '[:upper:]' '[:lower:]' <<<"$1")" \
   'BEGIN{FS=": "} tolower($1)==h {print $2}'; }
-field() { jq -r "$1" <"$DIR/body"; }
+field() { jq -r "$@" <"$DIR/body"; }
 pay() { printf '{"order_id":"%s","amount_cents":%s,"currency":"eur"}' "$1" "${2:-1999}"; }
 
 # ---- idempotency, declines, refunds, ledger, malformed input ----
@@ -192,6 +192,12 @@ check "ledger: refunds" 1 "$(field .refunds)"
 check "ledger: entries" 1003 "$(field '.entries | length')"
 check "ledger: no order charged twice" 0 \
   "$(field '[.entries[] | select(.object == "payment" and .status != "declined") | .order_id] | group_by(.) | map(select(length > 1)) | length')"
+
+check "ledger: orders charged more than once, none" 0 "$(field '.orders_charged_more_than_once | length')"
+# A second key for an order charges it again: the simulator records it, as a provider would.
+req POST "$MAIN/v1/payments" "$(pay "$OK_ORDER")" k-ok-again >/dev/null
+check "ledger: the order charged twice is named" "[\"$OK_ORDER\"]" \
+  "$(req GET "$MAIN/ledger" >/dev/null && field -c .orders_charged_more_than_once)"
 
 # ---- 429 with Retry-After ----
 start limited --rate-limit-per-s 5

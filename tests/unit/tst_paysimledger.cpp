@@ -118,8 +118,13 @@ private Q_SLOTS:
         Ledger ledger(10);
         ledger.addPayment("key-1", "o1", 500, "eur", true, 1);
         ledger.addPayment("key-2", "o1", 500, "eur", true, 2);
+        ledger.addPayment("key-3", "o2", 500, "eur", false, 3);
+        ledger.addPayment("key-4", "o2", 500, "eur", true, 4);
         QCOMPARE(ledger.paymentsOfOrder("o1").size(), 2);
-        QCOMPARE(ledger.paymentsOfOrder("o2").size(), 0);
+        QCOMPARE(ledger.paymentsOfOrder("o3").size(), 0);
+        const QJsonObject j = QJsonDocument::fromJson(ledger.ledgerJson()).object();
+        // o2 was declined once, then charged once: not twice.
+        QCOMPARE(j.value("orders_charged_more_than_once").toArray(), QJsonArray{"o1"});
     }
 
     void theCapRefusesInsteadOfForgetting() {

@@ -142,6 +142,8 @@ source "$FS_ROOT/deploy/lib/redis.sh"
 source "$FS_ROOT/deploy/lib/pg.sh"
 # shellcheck source=deploy/lib/kafka.sh
 source "$FS_ROOT/deploy/lib/kafka.sh"
+# shellcheck source=deploy/lib/paysim.sh
+source "$FS_ROOT/deploy/lib/paysim.sh"
 # shellcheck source=deploy/lib/server.sh
 source "$FS_ROOT/deploy/lib/server.sh"
 # shellcheck source=deploy/lib/nginx.sh

@@ -1,0 +1,149 @@
+// flashsale-paysim: a payment provider simulator shaped like Stripe's HTTP API, for the local
+// stack, the payment service's HTTP adapter, the benchmarks and the fault matrix. It keeps
+// everything in memory (gone when it stops) and serves its ledger over HTTP so that
+// `flashsale-bench check` can prove every order was charged at most once. The routes and the
+// order of checks are in paysimserver.h. It runs until SIGINT or SIGTERM.
+
+#include "core/logging.h"
+#include "paysimserver.h"
+
+#include <QCommandLineParser>
+#include <QCoreApplication>
+#include <QFile>
+#include <QSaveFile>
+#include <QSocketNotifier>
+
+#include <csignal>
+#include <cstdio>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace flashsale;
+
+namespace {
+
+int g_signalPipe[2] = {-1, -1};
+
+void onSignal(int) {
+    const char c = 1;
+    (void)!::write(g_signalPipe[1], &c, 1);
+}
+
+// SIGINT/SIGTERM end the event loop through a socket pair: a signal handler may only write.
+void quitOnSignals(QCoreApplication &app) {
+    ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g_signalPipe);
+    auto *notifier = new QSocketNotifier(g_signalPipe[0], QSocketNotifier::Read, &app);
+    QObject::connect(notifier, &QSocketNotifier::activated, &app, [&app] {
+        char c;
+        (void)!::read(g_signalPipe[0], &c, 1);
+        app.quit();
+    });
+    struct sigaction sa {};
+    sa.sa_handler = onSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+}
+
+int usage(const QString &message) {
+    std::fprintf(stderr, "flashsale-paysim: %s\n", qPrintable(message));
+    return 2;
+}
+
+} // namespace
+
+int main(int argc, char *argv[]) {
+    QCoreApplication app(argc, argv);
+    QCommandLineParser p;
+    p.setApplicationDescription(QStringLiteral(
+        "A payment provider simulator (Stripe-shaped HTTP API) for the local stack."));
+    p.addHelpOption();
+    auto option = [&p](const char *name, const char *help, const char *value, const char *def) {
+        QCommandLineOption o(QString::fromLatin1(name), QString::fromLatin1(help),
+                             QString::fromLatin1(value), QString::fromLatin1(def));
+        p.addOption(o);
+        return o;
+    };
+    const auto listen = option("listen", "Address to listen on.", "address", "127.0.0.1");
+    const auto port = option("port", "Port; 0 picks a free one.", "port", "0");
+    const auto latency = option("latency-ms", "Added to every /v1 answer.", "ms", "0");
+    const auto decline =
+        option("decline-percent", "Orders declined (402), 0-100, by seed and order.", "pct", "0");
+    const auto rate =
+        option("rate-limit-per-s", "/v1 requests per second before 429; 0: none.", "n", "0");
+    const auto outageFrom = option(
+        "outage-from", "Seconds after start when an outage (503) begins; -1: none.", "s", "-1");
+    const auto outageSeconds = option("outage-seconds", "Length of that outage.", "s", "0");
+    const auto seed = option("seed", "Seed of the decline decision.", "n", "1");
+    const auto cap =
+        option("ledger-cap", "Payments and refunds kept; then 507 ledger-full.", "n", "1000000");
+    const auto conns = option("max-connections", "Open connections at most.", "n", "1000");
+    const auto body = option("max-body-bytes", "Largest request body.", "bytes", "16384");
+    const auto ready = option(
+        "ready-file", "Write the base URL here once listening (removed at exit).", "path", "");
+    p.process(app);
+    installLogHandler(false);
+
+    paysim::Settings s;
+    bool ok = false;
+    s.listen = QHostAddress(p.value(listen));
+    if (s.listen.isNull())
+        return usage(QStringLiteral("--listen: not an address"));
+    const uint portValue = p.value(port).toUInt(&ok);
+    if (!ok || portValue > 65535)
+        return usage(QStringLiteral("--port: 0 to 65535"));
+    s.port = quint16(portValue);
+    s.latencyMs = p.value(latency).toInt(&ok);
+    if (!ok || s.latencyMs < 0 || s.latencyMs > 600000)
+        return usage(QStringLiteral("--latency-ms: 0 to 600000"));
+    s.declinePercent = p.value(decline).toDouble(&ok);
+    if (!ok || s.declinePercent < 0 || s.declinePercent > 100)
+        return usage(QStringLiteral("--decline-percent: 0 to 100"));
+    s.rateLimitPerS = p.value(rate).toDouble(&ok);
+    if (!ok || s.rateLimitPerS < 0)
+        return usage(QStringLiteral("--rate-limit-per-s: 0 or more"));
+    s.outageFromS = p.value(outageFrom).toLongLong(&ok);
+    if (!ok || s.outageFromS < -1)
+        return usage(QStringLiteral("--outage-from: -1 or more"));
+    s.outageSeconds = p.value(outageSeconds).toLongLong(&ok);
+    if (!ok || s.outageSeconds < 0)
+        return usage(QStringLiteral("--outage-seconds: 0 or more"));
+    s.seed = p.value(seed).toULongLong(&ok);
+    if (!ok)
+        return usage(QStringLiteral("--seed: a non-negative integer"));
+    s.ledgerCapacity = p.value(cap).toLongLong(&ok);
+    if (!ok || s.ledgerCapacity < 1 || s.ledgerCapacity > 50'000'000)
+        return usage(QStringLiteral("--ledger-cap: 1 to 50000000"));
+    s.maxConnections = p.value(conns).toInt(&ok);
+    if (!ok || s.maxConnections < 1)
+        return usage(QStringLiteral("--max-connections: 1 or more"));
+    s.maxBodyBytes = p.value(body).toInt(&ok);
+    if (!ok || s.maxBodyBytes < 256 || s.maxBodyBytes > (1 << 20))
+        return usage(QStringLiteral("--max-body-bytes: 256 to 1048576"));
+
+    quitOnSignals(app);
+    paysim::PaySimServer server(s);
+    const auto bound = server.start();
+    if (!bound) {
+        std::fprintf(stderr, "flashsale-paysim: %s\n", qPrintable(bound.error().message));
+        return 1;
+    }
+    const QString url = QStringLiteral("http://%1:%2").arg(s.listen.toString()).arg(*bound);
+    const QString readyFile = p.value(ready);
+    if (!readyFile.isEmpty()) {
+        QSaveFile f(readyFile);
+        if (!f.open(QIODevice::WriteOnly) || f.write(url.toUtf8() + '\n') < 0 || !f.commit()) {
+            std::fprintf(stderr, "flashsale-paysim: cannot write %s\n", qPrintable(readyFile));
+            return 1;
+        }
+    }
+    qCInfo(lcApp).noquote() << "payment simulator ready:" << url << "latency" << s.latencyMs
+                            << "ms, decline" << s.declinePercent << "%, rate limit"
+                            << s.rateLimitPerS << "/s, seed" << s.seed;
+    const int rc = app.exec();
+    if (!readyFile.isEmpty())
+        QFile::remove(readyFile);
+    return rc;
+}

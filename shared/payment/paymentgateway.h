@@ -19,6 +19,24 @@ struct ChargeRequest {
     qint64 amountCents = 0;
     // The same key for every attempt at one order: a provider charges once per key.
     QByteArray idempotencyKey;
+    // refund(): the provider's id of the payment to refund (ChargeOutcome::providerRef).
+    QByteArray providerRef;
+};
+
+// One payment as the provider's list shows it (provider reconciliation, issue 19).
+struct ProviderPayment {
+    QByteArray id;             // the provider's payment id (providerRef)
+    qint64 orderId = 0;
+    QByteArray status;         // "succeeded", "declined" or "refunded"
+    qint64 amountCents = 0;
+    qint64 createdMs = 0;      // unix ms
+    QByteArray idempotencyKey; // the key it was created under
+};
+
+// A page of the provider's payments, oldest first.
+struct ProviderPage {
+    QList<ProviderPayment> data;
+    bool hasMore = false; // ask again with startingAfter = data.last().id
 };
 
 struct ChargeOutcome {
@@ -38,6 +56,10 @@ public:
                         std::function<void(const Result<ChargeOutcome> &)> done) = 0;
     virtual void refund(const ChargeRequest &request,
                         std::function<void(const Result<void> &)> done) = 0;
+    // The provider's payments created after the payment `startingAfter` (empty: from the first),
+    // at most `limit`, oldest first.
+    virtual void listPayments(const QByteArray &startingAfter, int limit,
+                              std::function<void(const Result<ProviderPage> &)> done) = 0;
 };
 
 // The built-in provider: answers after `latencyMs`, declines `declinePercent` of orders (the

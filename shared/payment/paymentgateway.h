@@ -57,9 +57,13 @@ public:
     virtual void refund(const ChargeRequest &request,
                         std::function<void(const Result<void> &)> done) = 0;
     // The provider's payments created after the payment `startingAfter` (empty: from the first),
-    // at most `limit`, oldest first.
+    // at most `limit`, oldest first. A gateway that cannot list answers Unavailable.
     virtual void listPayments(const QByteArray &startingAfter, int limit,
-                              std::function<void(const Result<ProviderPage> &)> done) = 0;
+                              std::function<void(const Result<ProviderPage> &)> done) {
+        Q_UNUSED(startingAfter);
+        Q_UNUSED(limit);
+        done(fail(ErrorCode::Unavailable, name() + QStringLiteral(" cannot list payments")));
+    }
 };
 
 // The built-in provider: answers after `latencyMs`, declines `declinePercent` of orders (the

@@ -15,6 +15,7 @@
 #include "salesmodel.h"
 #include "settingsdialog.h"
 #include "statshistory.h"
+#include "webhookspanel.h"
 
 #include <QAction>
 #include <QApplication>
@@ -62,6 +63,7 @@ MainWindow::MainWindow(const ConsoleSettings &settings, QWidget *parent)
     m_gate->bind(m_stop, Op::SaleStop);
     m_gate->bind(m_adjust, Op::SaleAdjust);
     m_reconcile->setGate(m_gate);
+    m_webhooks->setGate(m_gate); // H4
 
     connect(m_client, &AdminClient::stateChanged, this, &MainWindow::onState);
     connect(m_client, &AdminClient::event, this, &MainWindow::onEvent);
@@ -190,7 +192,10 @@ void MainWindow::buildLayout() {
     m_tabs->addTab(m_dashboard, tr("&Dashboard"));
     m_tabs->addTab(m_reconcile, tr("Re&conciliation"));
     m_tabs->addTab(m_audit, tr("&Audit log"));
-    for (int i = 0; i < 3; ++i) {
+    // H4 merchant webhooks (issue 19)
+    m_webhooks = new WebhooksPanel(m_client);
+    m_tabs->addTab(m_webhooks, tr("Merchant &webhooks"));
+    for (int i = 0; i < m_tabs->count(); ++i) {
         auto *a = new QAction(this);
         a->setShortcut(QKeySequence(QStringLiteral("Ctrl+%1").arg(i + 1)));
         connect(a, &QAction::triggered, this, [this, i] { m_tabs->setCurrentIndex(i); });
@@ -399,6 +404,7 @@ void MainWindow::onState(AdminClient::State state) {
         subscribe(m_saleId);
     m_reconcile->refresh();
     m_audit->refresh();
+    m_webhooks->refresh(); // H4
 }
 
 void MainWindow::refreshSales() {
@@ -765,8 +771,8 @@ void MainWindow::showShortcuts() {
                                    "<tr><td><b>Ctrl+Shift+X</b></td><td>Stop it</td></tr>"
                                    "<tr><td><b>Ctrl+J</b></td><td>Adjust its stock</td></tr>"
                                    "<tr><td><b>F5</b></td><td>Refresh</td></tr>"
-                                   "<tr><td><b>Ctrl+1 / 2 / 3</b></td><td>Dashboard, "
-                                   "Reconciliation, Audit log</td></tr>"
+                                   "<tr><td><b>Ctrl+1 / 2 / 3 / 4</b></td><td>Dashboard, "
+                                   "Reconciliation, Audit log, Merchant webhooks</td></tr>"
                                    "<tr><td><b>Ctrl+Shift+D</b></td><td>Reconciliation dry "
                                    "run</td></tr>"
                                    "<tr><td><b>Ctrl+L</b></td><td>Connect to a server</td></tr>"

@@ -23,6 +23,7 @@ class ConnectionStatus;
 class CredentialStore;
 class DashboardWidget;
 class ReconcilePanel;
+class WebhooksPanel;
 class RoleGate;
 class SaleDialog;
 class SalesModel;
@@ -87,6 +88,7 @@ public:
     DashboardWidget *dashboard() const { return m_dashboard; }
     ReconcilePanel *reconcilePanel() const { return m_reconcile; }
     AuditPanel *auditPanel() const { return m_audit; }
+    WebhooksPanel *webhooksPanel() const { return m_webhooks; } // H4
     QTabWidget *tabs() const { return m_tabs; }
     QLabel *stateLabel() const { return m_stateLabel; }
     QLabel *clockLabel() const { return m_clockLabel; }
@@ -153,6 +155,7 @@ private:
     DashboardWidget *m_dashboard = nullptr;
     ReconcilePanel *m_reconcile = nullptr;
     AuditPanel *m_audit = nullptr;
+    WebhooksPanel *m_webhooks = nullptr; // H4
     QLabel *m_stateLabel = nullptr;
     QLabel *m_clockLabel = nullptr;
     QLabel *m_operatorLabel = nullptr;

@@ -205,6 +205,27 @@ const QList<CommandSpec> &commandSpecs() {
          QStringLiteral("NAME"),
          QStringLiteral("disable an operator (their sessions end)"),
          {}},
+        // H4 merchant webhooks (issue 19)
+        {QStringLiteral("webhooks list"),
+         Op::WebhooksList,
+         {},
+         QStringLiteral("merchant webhook endpoints and their pending, delivered and dead counts"),
+         {}},
+        {QStringLiteral("webhooks deadletters"),
+         Op::WebhooksDeadLetters,
+         {},
+         QStringLiteral("merchant webhook deliveries that ran out of attempts, newest first"),
+         {{QStringLiteral("endpoint"), QStringLiteral("ENDPOINT"),
+           QStringLiteral("only this endpoint's")},
+          {QStringLiteral("limit"), QStringLiteral("N"), QStringLiteral("at most N (1-500)")},
+          {QStringLiteral("before-id"), QStringLiteral("ID"),
+           QStringLiteral("deliveries older than this one (paging)")}}},
+        {QStringLiteral("webhooks replay"),
+         Op::WebhooksReplay,
+         QStringLiteral("[ID]"),
+         QStringLiteral("send dead letter ID again, or all of --endpoint's (role admin; audited)"),
+         {{QStringLiteral("endpoint"), QStringLiteral("ENDPOINT"),
+           QStringLiteral("replay every dead letter of this endpoint")}}},
         {QStringLiteral("ping"),
          Op::Ping,
          {},
@@ -417,8 +438,9 @@ private:
     if (needsName) {
         args.insert(QStringLiteral("name"), operands.first());
     } else if (!operands.isEmpty()) {
-        const QString key = spec.op == Op::ScheduleCancel ? QStringLiteral("schedule_id")
-                                                          : QStringLiteral("sale_id");
+        const QString key = spec.op == Op::ScheduleCancel   ? QStringLiteral("schedule_id")
+                            : spec.op == Op::WebhooksReplay ? QStringLiteral("delivery_id")
+                                                            : QStringLiteral("sale_id");
         auto id = parseId(operands.first(), QStringLiteral("ID"));
         if (!id)
             return std::unexpected(id.error());
@@ -426,6 +448,18 @@ private:
     }
 
     switch (spec.op) {
+    case Op::WebhooksDeadLetters: // H4
+        b.string(args, QStringLiteral("endpoint"), QStringLiteral("endpoint_id"));
+        b.integer(args, QStringLiteral("limit"), QStringLiteral("limit"));
+        b.id(args, QStringLiteral("before-id"), QStringLiteral("before_id"));
+        break;
+    case Op::WebhooksReplay: // H4
+        b.string(args, QStringLiteral("endpoint"), QStringLiteral("endpoint_id"));
+        if (args.contains(QStringLiteral("endpoint_id"))
+            == args.contains(QStringLiteral("delivery_id")))
+            b.fail(QStringLiteral("webhooks replay: give a delivery ID or --endpoint ENDPOINT, not "
+                                  "both"));
+        break;
     case Op::SaleList:
         b.string(args, QStringLiteral("state"), QStringLiteral("state"));
         b.integer(args, QStringLiteral("limit"), QStringLiteral("limit"));

@@ -293,6 +293,58 @@ QString formatAudit(const QJsonArray &entries) {
     return t.render();
 }
 
+// ---- H4 merchant webhooks (issue 19) ----
+QString formatWebhookEndpoints(const QJsonArray &endpoints) {
+    if (endpoints.isEmpty())
+        return QStringLiteral("no merchant webhook endpoints\n");
+    TextTable t({s("ENDPOINT"), s("URL"), s("EVENTS"), s("CONFIGURED"), s("PENDING"),
+                 s("DELIVERED"), s("DEAD"), s("LAST DELIVERED")});
+    t.setMaxWidth(1, 50);
+    for (const QJsonValue &v : endpoints) {
+        const QJsonObject e = v.toObject();
+        QStringList events;
+        for (const QJsonValue &ev : e.value(s("events")).toArray())
+            events << ev.toString();
+        t.addRow({cell(e, "id"), cell(e, "url"), events.join(QLatin1Char(',')),
+                  cell(e, "configured"), cell(e, "pending"), cell(e, "delivered"), cell(e, "dead"),
+                  formatTime(e.value(s("last_delivered_at")))});
+    }
+    return t.render();
+}
+
+QString formatDeadLetters(const QJsonObject &page) {
+    const QJsonArray letters = page.value(s("dead_letters")).toArray();
+    if (letters.isEmpty())
+        return QStringLiteral("no dead letters\n");
+    TextTable t({s("ID"), s("ENDPOINT"), s("EVENT"), s("TYPE"), s("ORDER"), s("ATTEMPTS"),
+                 s("LAST ERROR"), s("DEAD AT"), s("REPLAYS")});
+    t.setMaxWidth(2, 40);
+    t.setMaxWidth(6, 50);
+    for (const QJsonValue &v : letters) {
+        const QJsonObject d = v.toObject();
+        t.addRow({cell(d, "id"), cell(d, "endpoint_id"), cell(d, "event_id"), cell(d, "event_type"),
+                  cell(d, "order_id"), cell(d, "attempts"), cell(d, "last_error"),
+                  formatTime(d.value(s("dead_at"))), cell(d, "replays")});
+    }
+    QString out = t.render();
+    if (!page.value(s("next_before_id")).isNull())
+        out += QStringLiteral("more: --before-id %1\n")
+                   .arg(formatCell(page.value(s("next_before_id"))));
+    return out;
+}
+
+QString formatReplay(const QJsonObject &result) {
+    QStringList ids;
+    for (const QJsonValue &v : result.value(s("delivery_ids")).toArray())
+        ids << formatCell(v);
+    if (ids.isEmpty())
+        return QStringLiteral("nothing to replay: no dead letters matched\n");
+    return QStringLiteral("replayed %1 deliver%2: %3 (audit %4)\n")
+        .arg(ids.size())
+        .arg(ids.size() == 1 ? QStringLiteral("y") : QStringLiteral("ies"))
+        .arg(ids.join(QStringLiteral(", ")), formatCell(result.value(s("audit_id"))));
+}
+
 double quantile(QList<double> values, double q) {
     if (values.isEmpty())
         return 0;

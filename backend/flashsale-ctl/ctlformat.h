@@ -31,6 +31,10 @@ QString formatReconcile(const QJsonObject &report);   // reconcile.run: checks a
 QString formatReconcileRuns(const QJsonArray &runs);  // reconcile.list
 QString formatAudit(const QJsonArray &entries);       // audit.list
 QString formatOperators(const QJsonArray &operators); // operator.list and the other operator.*
+// H4 merchant webhooks (issue 19)
+QString formatWebhookEndpoints(const QJsonArray &endpoints); // webhooks.list
+QString formatDeadLetters(const QJsonObject &page);          // webhooks.deadletters
+QString formatReplay(const QJsonObject &result);             // webhooks.replay
 
 // ping: round trips in ms (any order), the clock skew and the server's version.
 QString formatPing(const QString &url, QList<double> roundTripsMs, qint64 skewMs,

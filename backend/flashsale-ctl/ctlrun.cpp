@@ -235,6 +235,16 @@ void CtlRun::onReply(const AdminClient::Reply &r) {
                       .arg(formatCell(op.value(QStringLiteral("name"))), m_inv.generatedPassword));
         break;
     }
+    // H4 merchant webhooks (issue 19)
+    case Op::WebhooksList:
+        print(formatWebhookEndpoints(res.value(QStringLiteral("endpoints")).toArray()));
+        break;
+    case Op::WebhooksDeadLetters:
+        print(formatDeadLetters(res));
+        break;
+    case Op::WebhooksReplay:
+        print(formatReplay(res));
+        break;
     default:
         print(formatJsonLine(res));
         break;

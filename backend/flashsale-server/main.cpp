@@ -7,6 +7,7 @@
 #include "core/config.h"
 #include "core/logging.h"
 #include "kafka/kafkaclient.h"
+#include "merchant/merchantdelivery.h"
 #include "metrics/metrics.h"
 #include "metrics/processmetrics.h"
 #include "notify/notificationservice.h"
@@ -96,6 +97,20 @@ int main(int argc, char *argv[]) {
         return 2;
     }
     const Config config = *parsed;
+    // H4: the merchant webhook endpoints are part of the configuration: refused before anything
+    // starts, with every problem named (and never a secret).
+    std::optional<QList<MerchantEndpoint>> merchantEndpoints;
+    if (config.hasRole(QStringLiteral("notify")) && !config.merchantWebhooksFile.isEmpty()) {
+        auto endpoints = merchantEndpointsLoad(config.merchantWebhooksFile);
+        if (!endpoints) {
+            std::fprintf(stderr,
+                         "flashsale-server: invalid configuration:\n--merchant-webhooks-file "
+                         "%s\n",
+                         qPrintable(endpoints.error().message));
+            return 2;
+        }
+        merchantEndpoints = std::move(*endpoints);
+    }
     installLogHandler(config.logFormat == QLatin1String("json"));
 
     if (!migrate(config))
@@ -207,6 +222,20 @@ int main(int argc, char *argv[]) {
             return 1;
         }
     }
+    // H4: merchant webhooks, run by the notify role when an endpoints file is given.
+    std::unique_ptr<MerchantDelivery> merchant;
+    if (merchantEndpoints) {
+        MerchantDeliveryOptions options;
+        options.maxAttempts = config.merchantWebhookMaxAttempts;
+        options.backoffBase = std::chrono::milliseconds(config.merchantWebhookBackoffMs);
+        options.caFile = config.merchantWebhookCaFile;
+        merchant = std::make_unique<MerchantDelivery>(config.kafkaBrokers, config.pgUrl,
+                                                      std::move(*merchantEndpoints), options);
+        if (auto r = merchant->start(); !r) {
+            qCCritical(lcApp).noquote() << r.error().message;
+            return 1;
+        }
+    }
     std::unique_ptr<PgConnection> schedulerPg;
     std::unique_ptr<RedisClient> schedulerRedis;
     std::unique_ptr<Scheduler> scheduler;
@@ -247,6 +276,9 @@ int main(int argc, char *argv[]) {
     if (notify)
         heartbeat.addConsumer(QStringLiteral("notify"),
                               [&notify] { return notify->consumerLag(); });
+    if (merchant)
+        heartbeat.addConsumer(QStringLiteral("merchant-webhooks"),
+                              [&merchant] { return merchant->consumerLag(); });
     heartbeatRedis.start();
 
     if (!config.readyFile.isEmpty()) {

@@ -5,6 +5,7 @@
 #include "admin/adminreconcile.h"
 #include "admin/adminsales.h"
 #include "admin/adminschedules.h"
+#include "admin/adminwebhooks.h"
 #include "admin/operatorauth.h"
 #include "core/logging.h"
 
@@ -67,7 +68,8 @@ AdminService::AdminService(const Config &config, PgConnection &pg, RedisClient &
     , m_schedules(std::make_unique<AdminSchedules>(config, pg))
     , m_reconcile(std::make_unique<AdminReconcile>(pg, reconciler))
     , m_audit(std::make_unique<AdminAudit>(pg))
-    , m_operators(std::make_unique<AdminOperators>(pg)) {}
+    , m_operators(std::make_unique<AdminOperators>(pg))
+    , m_webhooks(std::make_unique<AdminWebhooks>(pg)) {}
 
 AdminService::~AdminService() = default;
 
@@ -119,6 +121,13 @@ void AdminService::handle(const admin::AdminRequest &request, const OperatorIden
         return m_operators->rotatePassword(args, who, std::move(reply));
     case Op::OperatorDisable:
         return m_operators->disable(args, who, std::move(reply));
+    // H4 merchant webhooks (issue 19)
+    case Op::WebhooksList:
+        return m_webhooks->list(args, std::move(reply));
+    case Op::WebhooksDeadLetters:
+        return m_webhooks->deadLetters(args, std::move(reply));
+    case Op::WebhooksReplay:
+        return m_webhooks->replay(args, actor, std::move(reply));
     }
     reply(std::unexpected(failure(
         AdminError::Internal, QStringLiteral("%1 is not handled here").arg(opName(request.op)))));

@@ -17,6 +17,7 @@ class AdminOperators;
 class AdminReconcile;
 class AdminSales;
 class AdminSchedules;
+class AdminWebhooks;
 class PgConnection;
 class RedisClient;
 class Reconciler;
@@ -31,7 +32,7 @@ struct OperatorIdentity;
 //
 //   sale.*       AdminSales        schedule.*   AdminSchedules
 //   reconcile.*  AdminReconcile    audit.list   AdminAudit       ping  here
-//   operator.*   AdminOperators
+//   operator.*   AdminOperators    webhooks.*   AdminWebhooks
 //
 // Every request is checked against the caller's role first (Forbidden otherwise), and every
 // change is audited with the caller's operator name as the actor.
@@ -73,6 +74,7 @@ private:
     std::unique_ptr<AdminReconcile> m_reconcile;
     std::unique_ptr<AdminAudit> m_audit;
     std::unique_ptr<AdminOperators> m_operators;
+    std::unique_ptr<AdminWebhooks> m_webhooks;
 };
 
 } // namespace flashsale

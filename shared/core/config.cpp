@@ -499,6 +499,38 @@ QList<Option> options() {
                     return {};
                 },
                 [](const Config &) { return QStringLiteral("(none)"); }};
+    // ---- H4 merchant webhooks (issue 19) ----
+    o << Option{QStringLiteral("merchant-webhooks-file"),
+                QStringLiteral("JSON list of merchant webhook endpoints {id, url (https), "
+                               "secret_file, events} the notify role delivers order events to "
+                               "(docs/MERCHANT_WEBHOOKS.md)."),
+                QStringLiteral("path"),
+                [](Config &c, const QString &v) -> QString {
+                    c.merchantWebhooksFile = v;
+                    return {};
+                },
+                [](const Config &) { return QStringLiteral("(none)"); }};
+    o << Option{QStringLiteral("merchant-webhook-max-attempts"),
+                QStringLiteral("Attempts of one merchant webhook delivery before it is moved to "
+                               "the dead-letter list."),
+                QStringLiteral("n"), intSetter(&Config::merchantWebhookMaxAttempts, 1, 100),
+                intShow(&Config::merchantWebhookMaxAttempts)};
+    o << Option{QStringLiteral("merchant-webhook-backoff-ms"),
+                QStringLiteral("Wait after a merchant webhook's first failed attempt; doubles "
+                               "with each attempt (jittered, at most an hour)."),
+                QStringLiteral("ms"), intSetter(&Config::merchantWebhookBackoffMs, 10, 3600000),
+                intShow(&Config::merchantWebhookBackoffMs)};
+    o << Option{QStringLiteral("merchant-webhook-ca-file"),
+                QStringLiteral("CA bundle that merchant webhook endpoints' certificates are "
+                               "checked against (default: the system's)."),
+                QStringLiteral("path"),
+                [](Config &c, const QString &v) -> QString {
+                    c.merchantWebhookCaFile = v;
+                    if (!QFile::exists(v))
+                        return QStringLiteral("no such file '%1'").arg(v);
+                    return {};
+                },
+                [](const Config &) { return QStringLiteral("(system)"); }};
     return o;
 }
 

@@ -94,6 +94,13 @@ struct Config {
     int metricsPort = -1;
     int metricsCacheMs = 5000; // Redis and PostgreSQL gauges are read at most this often
 
+    // H4 merchant webhooks (issue 19; role "notify"; docs/MERCHANT_WEBHOOKS.md). The endpoints
+    // file is read and validated by the notify role at start-up (webhook/merchantendpoints.h).
+    QString merchantWebhooksFile;        // JSON endpoints; empty: no merchant webhooks
+    int merchantWebhookMaxAttempts = 8;  // then a delivery is a dead letter
+    QString merchantWebhookCaFile;       // CA bundle for the endpoints; empty: the system's
+    int merchantWebhookBackoffMs = 5000; // wait after the first failure; doubles, jittered
+
     bool hasRole(const QString &role) const;
 
     // Parses argv and the environment. Returns the config, or an error listing every invalid

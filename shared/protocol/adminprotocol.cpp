@@ -39,6 +39,10 @@ constexpr OpEntry kOps[] = {
     {Op::OperatorSetRole, "operator.set-role", true, Role::Admin},
     {Op::OperatorRotatePassword, "operator.rotate-password", true, Role::Admin},
     {Op::OperatorDisable, "operator.disable", true, Role::Admin},
+    // H4 merchant webhooks (issue 19): a replay re-sends to a merchant, as a repair does.
+    {Op::WebhooksList, "webhooks.list", false, Role::Viewer},
+    {Op::WebhooksDeadLetters, "webhooks.deadletters", false, Role::Viewer},
+    {Op::WebhooksReplay, "webhooks.replay", true, Role::Admin},
 };
 
 constexpr std::pair<Role, const char *> kRoles[] = {

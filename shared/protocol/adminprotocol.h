@@ -69,6 +69,11 @@ enum class Op {
     OperatorSetRole,  // {name, role} -> {operator}
     OperatorRotatePassword, // {name, password} -> {operator}
     OperatorDisable,        // {name} -> {operator}
+    // H4 merchant webhooks (issue 19)
+    WebhooksList,        // {} -> {endpoints:[{id, url, events, configured, pending, delivered,
+                         //                    dead, last_delivered_at}]}
+    WebhooksDeadLetters, // {endpoint_id?, before_id?, limit?} -> {dead_letters, next_before_id}
+    WebhooksReplay,      // {delivery_id} or {endpoint_id} -> {replayed, delivery_ids, audit_id}
 };
 QString opName(Op op);
 std::optional<Op> opFromName(const QString &name);
@@ -77,10 +82,11 @@ QStringList opNames();
 bool opMutates(Op op);
 
 // An operator's role. Each role may do what the one before it may, and more:
-//   viewer        reads: ping, sale.list/get, schedule.list, stats.*, reconcile.list, audit.list
+//   viewer        reads: ping, sale.list/get, schedule.list, stats.*, reconcile.list, audit.list,
+//                 webhooks.list/deadletters
 //   merchandiser  + sale.create/pause/resume/adjust, schedule.create/cancel, the HTTP warm route,
 //                   and reconcile.run without repair (a dry run)
-//   admin         + sale.stop, reconcile.run with repair, operator.*
+//   admin         + sale.stop, reconcile.run with repair, operator.*, webhooks.replay
 // The server enforces this (an op the role may not call answers Forbidden); clients learn it
 // from the hello's "allowed_ops" and need not know this table.
 enum class Role { Viewer, Merchandiser, Admin };

@@ -39,9 +39,11 @@ private Q_SLOTS:
     }
 
     void validFileIsRead() {
-        const QString path = write("ok.json", R"({"endpoints": [
-            {"id": "shop-a", "url": "https://hooks.shop-a.example/fs?x=1",
-             "secret_file": "good.secret", "events": ["order.paid", "order.cancelled"]}]})");
+        const QString path = write(
+            "ok.json", "{\"endpoints\": ["
+                       "{\"id\": \"shop-a\", \"url\": \"https://hooks.shop-a.example/fs?x=1\","
+                       "\"secret_file\": \"good.secret\", \"events\": [\"order.paid\", "
+                       "\"order.cancelled\"]}]}");
         const auto e = merchantEndpointsLoad(path);
         QVERIFY2(e.has_value(), e ? "" : qPrintable(e.error().message));
         QCOMPARE(e->size(), 1);
@@ -58,41 +60,49 @@ private Q_SLOTS:
         QTest::addColumn<QByteArray>("content");
         QTest::addColumn<QString>("expected");
         const auto one = [](const char *member) {
-            return QByteArray(
-                       R"([{"id":"a","url":"https://h.example/","secret_file":"good.secret",)")
+            return QByteArray("[{\"id\":\"a\",\"url\":\"https://h.example/"
+                              "\",\"secret_file\":\"good.secret\",")
                    + member + "}]";
         };
         QTest::addRow("not json") << QByteArray("{") << "is not JSON";
-        QTest::addRow("not a list") << QByteArray(R"({"id":"a"})") << "must hold a JSON array";
+        QTest::addRow("not a list") << QByteArray("{\"id\":\"a\"}") << "must hold a JSON array";
         QTest::addRow("not an object") << QByteArray("[1]") << "/0: must be an object";
         QTest::addRow("http") << QByteArray(
-            R"([{"id":"a","url":"http://127.0.0.1/","secret_file":"good.secret","events":["order.paid"]}])")
+            "[{\"id\":\"a\",\"url\":\"http://127.0.0.1/"
+            "\",\"secret_file\":\"good.secret\",\"events\":[\"order.paid\"]}]")
                               << "/0/url: must be an https:// URL";
-        QTest::addRow("password in url") << QByteArray(
-            R"([{"id":"a","url":"https://u:p@h.example/","secret_file":"good.secret","events":["order.paid"]}])")
-                                         << "/0/url: must not hold a user or password";
+        QTest::addRow("password in url")
+            << QByteArray("[{\"id\":\"a\",\"url\":\"https://u:p@h.example/"
+                          "\",\"secret_file\":\"good.secret\",\"events\":[\"order.paid\"]}]")
+            << "/0/url: must not hold a user or password";
         QTest::addRow("bad id") << QByteArray(
-            R"([{"id":"A b","url":"https://h.example/","secret_file":"good.secret","events":["order.paid"]}])")
+            "[{\"id\":\"A "
+            "b\",\"url\":\"https://h.example/"
+            "\",\"secret_file\":\"good.secret\",\"events\":[\"order.paid\"]}]")
                                 << "/0/id: must be 1-64";
-        QTest::addRow("no events") << one(R"("events":[])") << "/0/events: must be a non-empty";
+        QTest::addRow("no events") << one("\"events\":[]") << "/0/events: must be a non-empty";
         QTest::addRow("unknown event")
-            << one(R"("events":["order.shipped"])") << "/0/events/0: must be one of";
-        QTest::addRow("event twice") << one(R"("events":["order.paid","order.paid"])")
+            << one("\"events\":[\"order.shipped\"]") << "/0/events/0: must be one of";
+        QTest::addRow("event twice") << one("\"events\":[\"order.paid\",\"order.paid\"]")
                                      << "/0/events/1: \"order.paid\" is listed twice";
         QTest::addRow("unknown member")
-            << one(R"("events":["order.paid"],"secret":"x")") << "/0/secret: unknown member";
-        QTest::addRow("missing secret file") << QByteArray(
-            R"([{"id":"a","url":"https://h.example/","secret_file":"nope.secret","events":["order.paid"]}])")
-                                             << "/0/secret_file: cannot read";
-        QTest::addRow("secret readable by group") << QByteArray(
-            R"([{"id":"a","url":"https://h.example/","secret_file":"open.secret","events":["order.paid"]}])")
-                                                  << "readable by group or others";
-        QTest::addRow("short secret") << QByteArray(
-            R"([{"id":"a","url":"https://h.example/","secret_file":"short.secret","events":["order.paid"]}])")
-                                      << "at least 16 bytes";
-        QTest::addRow("empty secret") << QByteArray(
-            R"([{"id":"a","url":"https://h.example/","secret_file":"empty.secret","events":["order.paid"]}])")
-                                      << "holds no secret";
+            << one("\"events\":[\"order.paid\"],\"secret\":\"x\"") << "/0/secret: unknown member";
+        QTest::addRow("missing secret file")
+            << QByteArray("[{\"id\":\"a\",\"url\":\"https://h.example/"
+                          "\",\"secret_file\":\"nope.secret\",\"events\":[\"order.paid\"]}]")
+            << "/0/secret_file: cannot read";
+        QTest::addRow("secret readable by group")
+            << QByteArray("[{\"id\":\"a\",\"url\":\"https://h.example/"
+                          "\",\"secret_file\":\"open.secret\",\"events\":[\"order.paid\"]}]")
+            << "readable by group or others";
+        QTest::addRow("short secret")
+            << QByteArray("[{\"id\":\"a\",\"url\":\"https://h.example/"
+                          "\",\"secret_file\":\"short.secret\",\"events\":[\"order.paid\"]}]")
+            << "at least 16 bytes";
+        QTest::addRow("empty secret")
+            << QByteArray("[{\"id\":\"a\",\"url\":\"https://h.example/"
+                          "\",\"secret_file\":\"empty.secret\",\"events\":[\"order.paid\"]}]")
+            << "holds no secret";
     }
     void invalidFileIsRefused() {
         QFETCH(QByteArray, content);
@@ -105,9 +115,12 @@ private Q_SLOTS:
     }
 
     void everyProblemIsNamedAtOnce() {
-        const auto e = merchantEndpointsLoad(write("two.json", R"([
-            {"id":"a","url":"ftp://h/","secret_file":"good.secret","events":["order.paid"]},
-            {"id":"a","url":"https://h.example/","secret_file":"good.secret","events":["x"]}])"));
+        const auto e = merchantEndpointsLoad(
+            write("two.json", "["
+                              "{\"id\":\"a\",\"url\":\"ftp://h/"
+                              "\",\"secret_file\":\"good.secret\",\"events\":[\"order.paid\"]},"
+                              "{\"id\":\"a\",\"url\":\"https://h.example/"
+                              "\",\"secret_file\":\"good.secret\",\"events\":[\"x\"]}]"));
         QVERIFY(!e.has_value());
         for (const char *part : {"/0/url", "/1/id", "/1/events/0"})
             QVERIFY2(e.error().message.contains(QLatin1String(part)),
@@ -117,8 +130,9 @@ private Q_SLOTS:
     void bodyWrapsTheEvent() {
         const QJsonObject event{{"event_id", "order.paid:1-0"}, {"order_id", 7}};
         const QByteArray body = merchantWebhookBody("order.paid:1-0", "order.paid", 1234, event);
-        QCOMPARE(body, QByteArray(R"({"created_ms":1234,"data":{"event_id":"order.paid:1-0",)"
-                                  R"("order_id":7},"id":"order.paid:1-0","type":"order.paid"})"));
+        QCOMPARE(body,
+                 QByteArray("{\"created_ms\":1234,\"data\":{\"event_id\":\"order.paid:1-0\","
+                            "\"order_id\":7},\"id\":\"order.paid:1-0\",\"type\":\"order.paid\"}"));
     }
 
     void backoffDoublesIsCappedAndJittered_data() {

@@ -108,7 +108,11 @@ private Q_SLOTS:
             QVERIFY(roleAllows(Role::Admin, *opFromName(op)));
         QCOMPARE(allowedOpNames(Role::Viewer),
                  (QStringList{"ping", "sale.list", "sale.get", "schedule.list", "stats.subscribe",
-                              "stats.unsubscribe", "reconcile.list", "audit.list"}));
+                              "stats.unsubscribe", "reconcile.list", "audit.list",
+                              // H4 merchant webhooks: viewers see, only admins replay
+                              "webhooks.list", "webhooks.deadletters"}));
+        QVERIFY(!roleAllows(Role::Merchandiser, Op::WebhooksReplay));
+        QVERIFY(roleAllows(Role::Admin, Op::WebhooksReplay));
         // A repair needs admin even though reconcile.run itself is a merchandiser's.
         const AdminRequest repair{"r1", Op::ReconcileRun, {{"sale_id", 1}, {"repair", true}}};
         const AdminRequest dry{"r2", Op::ReconcileRun, {{"sale_id", 1}}};

@@ -67,9 +67,9 @@ WebhooksPanel::WebhooksPanel(AdminClient *client, QWidget *parent)
 
     const int rowHeight = fontMetrics().height() + 6;
     m_endpointsView = makeView(m_endpoints, QStringLiteral("webhookEndpointsView"), rowHeight);
-    m_endpointsView->setColumnWidth(0, 110);
-    m_endpointsView->setColumnWidth(1, 300);
-    m_endpointsView->setColumnWidth(2, 220);
+    for (const auto &[column, width] :
+         {std::pair{0, 100}, {1, 260}, {2, 200}, {3, 80}, {4, 65}, {5, 70}, {6, 55}})
+        m_endpointsView->setColumnWidth(column, width);
     m_lettersView = makeView(m_letters, QStringLiteral("deadLettersView"), rowHeight);
     m_lettersView->setColumnWidth(Id, 55);
     m_lettersView->setColumnWidth(Endpoint, 110);

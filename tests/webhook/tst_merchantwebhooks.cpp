@@ -439,8 +439,10 @@ private Q_SLOTS:
 
         // For a look at the panel under Xvfb (QT_QPA_PLATFORM=xcb): hold it on screen this long,
         // for `import -window root` from outside.
-        if (const int holdMs = qEnvironmentVariableIntValue("FLASHSALE_TEST_HOLD_PANEL_MS"))
+        if (const int holdMs = qEnvironmentVariableIntValue("FLASHSALE_TEST_HOLD_PANEL_MS")) {
+            qInfo("holding the webhooks panel on screen for %d ms", holdMs);
             QTest::qWait(holdMs);
+        }
 
         setControl({});
         panel.deadLetterView()->selectRow(0);

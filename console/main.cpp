@@ -45,9 +45,10 @@ int main(int argc, char *argv[]) {
     const QCommandLineOption sale(QStringLiteral("sale"),
                                   QStringLiteral("select this sale once the list is loaded"),
                                   QStringLiteral("ID"));
-    const QCommandLineOption tab(QStringLiteral("tab"),
-                                 QStringLiteral("open on this tab: dashboard, reconcile or audit"),
-                                 QStringLiteral("NAME"));
+    const QCommandLineOption tab(
+        QStringLiteral("tab"),
+        QStringLiteral("open on this tab: dashboard, reconcile, audit or webhooks"),
+        QStringLiteral("NAME"));
     // Gone: a secret on the command line is visible to every user in `ps`; the audit actor is
     // the authenticated operator. Still parsed so that old scripts get a reason, not "unknown".
     QCommandLineOption token(QStringLiteral("token"), QStringLiteral("removed"),
@@ -98,11 +99,12 @@ int main(int argc, char *argv[]) {
         window.selectOnLoad(parser.value(sale).toLongLong());
     if (parser.isSet(tab)) {
         const QStringList tabs{QStringLiteral("dashboard"), QStringLiteral("reconcile"),
-                               QStringLiteral("audit")};
+                               QStringLiteral("audit"), QStringLiteral("webhooks")};
         const qsizetype index = tabs.indexOf(parser.value(tab));
         if (index < 0) {
-            std::fprintf(stderr,
-                         "flashsale-console: --tab must be dashboard, reconcile or audit\n");
+            std::fprintf(
+                stderr,
+                "flashsale-console: --tab must be dashboard, reconcile, audit or webhooks\n");
             return 2;
         }
         window.tabs()->setCurrentIndex(int(index));

@@ -51,7 +51,6 @@ MerchantDelivery::MerchantDelivery(const QString &brokers, const QString &pgUrl,
     http.caFile = m_options.caFile;
     http.maxConnectionsPerHost = m_options.maxInFlight;
     http.maxConnections = m_options.maxInFlight * 2;
-    http.maxResponseBytes = 64 * 1024; // a merchant's answer is read and dropped
     http.name = QStringLiteral("merchant-webhooks");
     m_http = std::make_unique<HttpClient>(http);
     m_poll.setInterval(m_options.pollInterval);

@@ -23,6 +23,7 @@
 #include "webhookspanel.h"
 
 #include <QDir>
+#include <QElapsedTimer>
 #include <QFile>
 #include <QItemSelectionModel>
 #include <QJsonArray>
@@ -484,6 +485,33 @@ private Q_SLOTS:
         // One row per (endpoint, event) over the whole suite, redeliveries included: created-1001
         // (b), paid-1001, -1003 and -1004 (a, b, c each), cancelled-1002 (a).
         QCOMPARE(m_db.scalar("SELECT count(*) FROM merchant_webhook_deliveries"), QByteArray("11"));
+    }
+
+    // A figure, not a timed test: FLASHSALE_TEST_WEBHOOK_BENCH=N sends N order.paid events (to
+    // shop-a, shop-b and shop-c: 3N deliveries) and prints how long the deliveries took.
+    void deliveryRateFigure() {
+        const int n = qEnvironmentVariableIntValue("FLASHSALE_TEST_WEBHOOK_BENCH");
+        if (n <= 0)
+            QSKIP("set FLASHSALE_TEST_WEBHOOK_BENCH=N to measure");
+        const QByteArray before =
+            m_db.scalar("SELECT count(*) FROM merchant_webhook_deliveries WHERE status = "
+                        "'delivered'");
+        QElapsedTimer clock;
+        clock.start();
+        int produced = 0;
+        for (int i = 0; i < n; ++i)
+            m_producer->produce(topics::kOrderPaid, QByteArray::number(200000 + i),
+                                QJsonDocument(paid(200000 + i)).toJson(QJsonDocument::Compact),
+                                [&](const Result<void> &r) { produced += r ? 1 : 0; });
+        QTRY_COMPARE_WITH_TIMEOUT(produced, n, 60000);
+        const QByteArray expected = QByteArray::number(before.toLongLong() + 3 * n);
+        QTRY_COMPARE_WITH_TIMEOUT(
+            m_db.scalar("SELECT count(*) FROM merchant_webhook_deliveries WHERE status = "
+                        "'delivered'"),
+            expected, 600000);
+        const double seconds = clock.elapsed() / 1000.0;
+        qInfo("%d deliveries (3 endpoints, one python receiver over TLS) in %.1f s: %.0f/s", 3 * n,
+              seconds, 3 * n / seconds);
     }
 };
 

@@ -169,24 +169,42 @@ void MerchantDelivery::poll() {
     const int room = m_options.maxInFlight - m_inFlight;
     if (m_claiming || room <= 0 || m_endpoints.isEmpty())
         return;
-    QList<QByteArray> ids;
-    for (const MerchantEndpoint &e : m_endpoints)
+    // Each endpoint gets at most maxInFlightPerEndpoint POSTs at once, so an endpoint that hangs
+    // until the timeout cannot hold every slot while the others' deliveries wait.
+    QList<QByteArray> ids, rooms;
+    for (const MerchantEndpoint &e : m_endpoints) {
+        const int free = m_options.maxInFlightPerEndpoint - m_inFlightByEndpoint.value(e.id);
+        if (free <= 0)
+            continue;
         ids << e.id.toUtf8();
+        rooms << QByteArray::number(free);
+    }
+    if (ids.isEmpty())
+        return;
     m_claiming = true;
     m_pg->query(
+        "WITH cand AS (SELECT id, endpoint_id, next_attempt_at FROM merchant_webhook_deliveries "
+        "WHERE status = 'pending' AND next_attempt_at <= now() AND endpoint_id = ANY($1::text[]) "
+        "ORDER BY next_attempt_at LIMIT $2::int * 4 FOR UPDATE SKIP LOCKED), "
+        "fair AS (SELECT c.id, c.next_attempt_at, r.room, row_number() OVER "
+        "(PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at, c.id) AS n FROM cand c "
+        "JOIN unnest($1::text[], $4::int[]) AS r(endpoint_id, room) USING (endpoint_id)), "
+        "due AS (SELECT id, row_number() OVER (ORDER BY next_attempt_at, id) AS g FROM fair "
+        "WHERE n <= room) "
         "UPDATE merchant_webhook_deliveries d "
         "SET next_attempt_at = now() + $3::bigint * interval '1 millisecond' "
-        "FROM (SELECT id FROM merchant_webhook_deliveries WHERE status = 'pending' "
-        "AND next_attempt_at <= now() AND endpoint_id = ANY($1::text[]) "
-        "ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) due "
-        "WHERE d.id = due.id RETURNING d.id, d.endpoint_id, d.event_id, d.payload, d.attempts",
-        {pgArray(ids), QByteArray::number(room), QByteArray::number(leaseMs(m_options))},
+        "FROM due WHERE d.id = due.id AND due.g <= $2::int "
+        "RETURNING d.id, d.endpoint_id, d.event_id, d.payload, d.attempts",
+        {pgArray(ids), QByteArray::number(room), QByteArray::number(leaseMs(m_options)),
+         pgArray(rooms)},
         [this](const Result<PgResult> &r) {
             m_claiming = false;
             if (m_stopping)
                 return;
-            if (!r)
-                return; // PostgreSQL is down: the next tick tries again
+            if (!r) {
+                qCWarning(lcMerchant).noquote() << "cannot claim deliveries:" << r.error().message;
+                return; // the next tick tries again
+            }
             for (const auto &row : r->rows)
                 send(Claimed{row[0].toLongLong(), QString::fromUtf8(row[1]), row[2], row[3],
                              row[4].toInt()});
@@ -214,8 +232,10 @@ void MerchantDelivery::send(const Claimed &delivery) {
         {kMerchantAttemptHeader, QByteArray::number(delivery.attempts + 1)},
     };
     ++m_inFlight;
+    ++m_inFlightByEndpoint[delivery.endpointId];
     m_http->send(std::move(request), [this, delivery](const Result<HttpResponse> &r) {
         --m_inFlight;
+        --m_inFlightByEndpoint[delivery.endpointId];
         if (!r) {
             const char *kind = r.error().code == ErrorCode::Timeout ? "timeout" : "unavailable";
             finish(delivery, 0,

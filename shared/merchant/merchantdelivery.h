@@ -4,6 +4,7 @@
 #include "kafka/kafkaclient.h"
 #include "webhook/merchantendpoints.h"
 
+#include <QHash>
 #include <QObject>
 #include <QSet>
 #include <QTimer>
@@ -22,6 +23,7 @@ struct MerchantDeliveryOptions {
     std::chrono::milliseconds backoffCap{3600000}; // no wait is longer than this
     std::chrono::milliseconds requestTimeout{10000};
     int maxInFlight = 32;                        // POSTs in flight at once, all endpoints together
+    int maxInFlightPerEndpoint = 8;              // of those, to one endpoint
     std::chrono::milliseconds pollInterval{250}; // how often due deliveries are looked for
     QString caFile; // --merchant-webhook-ca-file: CA bundle for the endpoints; empty: the system's
 };
@@ -31,7 +33,8 @@ struct MerchantDeliveryOptions {
 //   Kafka order.* ──consumer "merchant-webhooks"──▶ one merchant_webhook_deliveries row per
 //   subscribed endpoint (INSERT ... ON CONFLICT DO NOTHING), then the offset is committed
 //        │
-//   sender: every pollInterval claims due pending rows (a lease on next_attempt_at, SKIP LOCKED),
+//   sender: every pollInterval claims due pending rows (a lease on next_attempt_at, SKIP LOCKED;
+//   at most maxInFlightPerEndpoint per endpoint),
 //   POSTs each with Flashsale-Signature, Flashsale-Event-Id and Flashsale-Delivery-Attempt;
 //   2xx: delivered; anything else: attempts + 1 and a backoff, or dead at maxAttempts
 //
@@ -86,6 +89,7 @@ private:
     bool m_claiming = false;
     bool m_stopping = false;
     int m_inFlight = 0;
+    QHash<QString, int> m_inFlightByEndpoint;
 };
 
 } // namespace flashsale

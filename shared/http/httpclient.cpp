@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 
 #include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -30,6 +31,7 @@ namespace {
 // One request on the worker thread: its easy handle and everything the handle points into.
 struct Job {
     quint64 id = 0;
+    QByteArray origin;
     HttpRequest request;
     CURL *easy = nullptr;
     curl_slist *headers = nullptr;
@@ -149,8 +151,11 @@ private:
                     return;
                 incoming.swap(m_queue);
             }
-            for (auto &[id, request] : incoming)
-                start(id, std::move(request));
+            for (auto &[id, request] : incoming) {
+                const QByteArray origin = originOf(request.url);
+                m_waiting[origin].push_back({id, std::move(request)});
+                startWaiting(origin);
+            }
             int running = 0;
             curl_multi_perform(m_multi, &running);
             int left = 0;
@@ -162,9 +167,38 @@ private:
         }
     }
 
-    void start(quint64 id, HttpRequest request) {
+    // "scheme://host:port" of a URL: the unit of the per-host connection bound.
+    static QByteArray originOf(const QByteArray &url) {
+        const qsizetype scheme = url.indexOf("://");
+        if (scheme < 0)
+            return url;
+        const qsizetype end = url.indexOf('/', scheme + 3);
+        return end < 0 ? url : url.left(end);
+    }
+
+    // Hands waiting requests of `origin` to curl while it has fewer than maxConnectionsPerHost
+    // running. Requests wait here, not in curl's own queue, because curl's timeout starts when a
+    // handle is added: a burst beyond the bound would time out requests that never had a
+    // connection.
+    void startWaiting(const QByteArray &origin) {
+        auto it = m_waiting.find(origin);
+        if (it == m_waiting.end())
+            return;
+        int &running = m_runningPerOrigin[origin];
+        while (running < m_options.maxConnectionsPerHost && !it->second.empty()) {
+            auto [id, request] = std::move(it->second.front());
+            it->second.pop_front();
+            ++running;
+            start(id, std::move(request), origin);
+        }
+        if (it->second.empty())
+            m_waiting.erase(it);
+    }
+
+    void start(quint64 id, HttpRequest request, const QByteArray &origin) {
         auto *job = new Job;
         job->id = id;
+        job->origin = origin;
         job->request = std::move(request);
         job->maxBytes = m_options.maxResponseBytes;
         CURL *e = curl_easy_init();
@@ -226,7 +260,11 @@ private:
             result = std::unexpected(errorFor(*job, code));
         }
         const quint64 id = job->id;
+        const QByteArray origin = job->origin;
         delete job;
+        if (--m_runningPerOrigin[origin] <= 0)
+            m_runningPerOrigin.erase(origin);
+        startWaiting(origin);
         QMetaObject::invokeMethod(
             m_client,
             [client = m_client, id, result = std::move(result)]() mutable {
@@ -242,7 +280,10 @@ private:
     std::mutex m_mutex;
     std::deque<std::pair<quint64, HttpRequest>> m_queue; // under m_mutex
     bool m_stop = false;                                 // under m_mutex
-    std::unordered_map<CURL *, Job *> m_running;         // the worker thread's only
+    // The worker thread's only:
+    std::unordered_map<CURL *, Job *> m_running;
+    std::map<QByteArray, std::deque<std::pair<quint64, HttpRequest>>> m_waiting; // by origin
+    std::map<QByteArray, int> m_runningPerOrigin;
 };
 
 HttpClient::HttpClient(Options options, QObject *parent)

@@ -19,7 +19,9 @@ struct HttpRequest {
     QByteArray url; // http:// or https:// only; redirects are not followed
     HeaderList headers;
     QByteArray body;
-    std::chrono::milliseconds timeout{5000}; // the whole exchange, connect to last byte
+    // The whole exchange, connect to last byte; it starts when the request gets a connection
+    // (requests waiting for one of Options::maxConnectionsPerHost do not time out).
+    std::chrono::milliseconds timeout{5000};
 
     static HttpRequest get(QByteArray url, HeaderList headers = {}) {
         HttpRequest r;
@@ -66,7 +68,7 @@ class HttpClient final : public QObject {
     Q_OBJECT
 public:
     struct Options {
-        int maxConnectionsPerHost = 256; // requests beyond it wait in libcurl's queue
+        int maxConnectionsPerHost = 256; // requests beyond it wait, their timeout not started
         int maxConnections = 512;        // all hosts; also the size of the connection cache
         qsizetype maxResponseBytes = 1 << 20;
         QString caFile;                        // CA bundle for https; empty: the system's

@@ -118,6 +118,34 @@ private Q_SLOTS:
         QVERIFY2(m_connections <= 64, qPrintable(QString::number(m_connections)));
     }
 
+    // A burst beyond the per-host bound waits for connections without its timeout running:
+    // 200 requests of 50 ms on 8 connections take about 1.25 s, and none of them times out
+    // after its 400 ms.
+    void waitingForAConnectionDoesNotTimeOut() {
+        HttpClient::Options o;
+        o.maxConnectionsPerHost = 8;
+        HttpClient client(o);
+        m_maxActive = 0;
+        int ok = 0, failed = 0;
+        QString firstError;
+        for (int i = 0; i < 200; ++i) {
+            HttpRequest req = HttpRequest::get(m_base + "/slow");
+            req.timeout = std::chrono::milliseconds(400);
+            client.send(req, [&](const Result<HttpResponse> &r) {
+                if (r && r->status == 200) {
+                    ++ok;
+                } else {
+                    ++failed;
+                    if (!r && firstError.isEmpty())
+                        firstError = r.error().message;
+                }
+            });
+        }
+        QVERIFY(QTest::qWaitFor([&] { return ok + failed == 200; }, 30000));
+        QVERIFY2(failed == 0, qPrintable(firstError));
+        QVERIFY2(m_maxActive <= 8, qPrintable(QString::number(m_maxActive)));
+    }
+
     // Requests one after another reuse one kept-alive connection.
     void sequentialRequestsReuseTheConnection() {
         HttpClient client;

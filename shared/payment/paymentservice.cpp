@@ -88,6 +88,12 @@ PaymentService::PaymentService(const QString &brokers, RedisClient::Endpoint red
 }
 
 PaymentService::~PaymentService() {
+    // No message is finished from here on (they stay uncommitted and are redelivered): the
+    // callbacks that the connections below answer as they close must not reach the consumer.
+    m_stopping = true;
+    m_outcomes.reset(); // drops its pending answers
+    m_pool.reset();
+    m_redis.reset();
     delete m_consumer;
 }
 
@@ -151,6 +157,8 @@ void PaymentService::admit(OrderPtr order) {
 }
 
 void PaymentService::finish(OrderPtr order) {
+    if (m_stopping)
+        return;
     --m_admitted;
     inflightGauge().add(-1);
     std::exchange(order->done, {})();

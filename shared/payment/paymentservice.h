@@ -102,6 +102,7 @@ private:
     QTimer m_startedTimer;
     QTimer m_refundTimer;
     bool m_sweeping = false;
+    bool m_stopping = false; // in the destructor
     bool m_sweepAgain = false;
 };
 

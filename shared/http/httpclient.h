@@ -20,6 +20,21 @@ struct HttpRequest {
     HeaderList headers;
     QByteArray body;
     std::chrono::milliseconds timeout{5000}; // the whole exchange, connect to last byte
+
+    static HttpRequest get(QByteArray url, HeaderList headers = {}) {
+        HttpRequest r;
+        r.url = std::move(url);
+        r.headers = std::move(headers);
+        return r;
+    }
+    static HttpRequest post(QByteArray url, QByteArray body, HeaderList headers = {}) {
+        HttpRequest r;
+        r.method = "POST";
+        r.url = std::move(url);
+        r.body = std::move(body);
+        r.headers = std::move(headers);
+        return r;
+    }
 };
 
 // Its answer, whatever the status (a 4xx or 5xx is a response, not an error).
@@ -54,13 +69,14 @@ public:
         int maxConnectionsPerHost = 256; // requests beyond it wait in libcurl's queue
         int maxConnections = 512;        // all hosts; also the size of the connection cache
         qsizetype maxResponseBytes = 1 << 20;
-        QString caFile;        // CA bundle for https; empty: the system's
-        bool verifyPeer = true; // false only for tests against a self-signed server
+        QString caFile;                        // CA bundle for https; empty: the system's
+        bool verifyPeer = true;                // false only for tests against a self-signed server
         QString name = QStringLiteral("http"); // the worker thread's name, logs and metrics
     };
 
     explicit HttpClient(Options options, QObject *parent = nullptr);
-    HttpClient() : HttpClient(Options{}) {}
+    HttpClient()
+        : HttpClient(Options{}) {}
     ~HttpClient() override;
 
     void send(HttpRequest request, std::function<void(const Result<HttpResponse> &)> done);

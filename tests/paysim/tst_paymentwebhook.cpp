@@ -10,6 +10,7 @@
 
 #include "paysimprocess.h"
 #include "rawhttp.h"
+#include "tcpproxy.h"
 #include "testservers.h"
 #include "webhook/signature.h"
 
@@ -50,6 +51,7 @@ class TestPaymentWebhook : public QObject {
 
     RedisServer m_redisServer;
     PgDatabase m_db;
+    std::unique_ptr<TcpProxy> m_pgProxy; // the server reaches PostgreSQL through it (cut: down)
     Backend m_api;
     QTemporaryDir m_dir;
     qint64 m_sale = 0;
@@ -107,6 +109,8 @@ private slots:
     void initTestCase() {
         QVERIFY2(m_redisServer.start(), qPrintable(m_redisServer.error()));
         QVERIFY2(m_db.create(), qPrintable(m_db.error()));
+        m_pgProxy = std::make_unique<TcpProxy>(m_db.serverPort());
+        QVERIFY(m_pgProxy->start());
         // Rotation: the receiver holds the new secret and the old one.
         const QString secrets = m_dir.filePath(QStringLiteral("webhook-secrets"));
         QFile f(secrets);
@@ -116,7 +120,7 @@ private slots:
         f.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
         QVERIFY2(m_api.start({{"FLASHSALE_ROLES", "api,worker"},
                               {"FLASHSALE_REDIS_URL", m_redisServer.url()},
-                              {"FLASHSALE_PG_URL", m_db.url()},
+                              {"FLASHSALE_PG_URL", m_db.urlThroughPort(m_pgProxy->port())},
                               {"FLASHSALE_WORKER_BLOCK_MS", "100"},
                               {"FLASHSALE_PAYMENT_WEBHOOK_SECRET_FILE", secrets},
                               {"FLASHSALE_PAYMENT_WEBHOOK_TOLERANCE_S", "300"}}),
@@ -346,6 +350,26 @@ private slots:
             paid += orderStatus(id) == "paid";
         }
         QCOMPARE(paid, sim.ledger().value(QStringLiteral("succeeded")).toInt());
+    }
+
+    // PostgreSQL down: 503 with Retry-After, so the provider delivers again; once it is back the
+    // same delivery is applied. Nothing is lost, nothing is applied twice.
+    void databaseDownIs503AndTheRetryApplies() {
+        const qint64 id = chargingOrder();
+        QVERIFY(id > 0);
+        const QByteArray ev =
+            paymentEvent("evt_pgdown", "payment.succeeded", id, "succeeded", "pay_pg");
+        m_pgProxy->cut();
+        const HttpResponse down = postSigned(ev);
+        QCOMPARE(down.status, 503);
+        QCOMPARE(down.problemType(), QStringLiteral("/problems/backend-unavailable"));
+        QVERIFY(down.headers.contains("retry-after"));
+        QVERIFY(m_pgProxy->restore());
+        QTRY_COMPARE_WITH_TIMEOUT(postSigned(ev).status, 200, 20000);
+        QCOMPARE(orderStatus(id), QByteArray("paid"));
+        QCOMPARE(endings(id), 1);
+        QCOMPARE(postSigned(ev).json().value(QStringLiteral("result")).toString(),
+                 QStringLiteral("duplicate"));
     }
 };
 

@@ -9,6 +9,7 @@
 #include <QLoggingCategory>
 #include <QPointer>
 #include <QRegularExpression>
+#include <QTimer>
 #include <QUrl>
 
 namespace flashsale {
@@ -133,6 +134,20 @@ void HttpGateway::send(QByteArray method, const QByteArray &path, QByteArray bod
         req.headers.append(qMakePair(QByteArray("Idempotency-Key"), key));
     if (!m_options.apiKey.isEmpty())
         req.headers.append(qMakePair(QByteArray("Authorization"), "Bearer " + m_options.apiKey));
+    const auto now = std::chrono::steady_clock::now();
+    if (now < m_pausedUntil) {
+        // The provider asked for a pause (429 or 503 with Retry-After) that has not passed:
+        // refused here, without a request, so no retry loop can hammer it meanwhile.
+        const qint64 left =
+            std::chrono::ceil<std::chrono::milliseconds>(m_pausedUntil - now).count();
+        requestCounter("held").inc();
+        QTimer::singleShot(0, this, [left, done = std::move(done)] {
+            done(fail(ErrorCode::Unavailable,
+                      QStringLiteral("held back: the provider asked for a pause, retry after %1 ms")
+                          .arg(left)));
+        });
+        return;
+    }
     QPointer<HttpGateway> self(this);
     m_http->send(std::move(req), [self, done = std::move(done)](const Result<HttpResponse> &r) {
         if (!self)
@@ -144,6 +159,11 @@ void HttpGateway::send(QByteArray method, const QByteArray &path, QByteArray bod
                            : r.error().code == ErrorCode::Unavailable ? "unavailable"
                                                                       : "error")
                 .inc();
+        if (r && (r->status == 429 || r->status == 503)) {
+            const auto until = std::chrono::steady_clock::now()
+                               + std::chrono::milliseconds(askedWaitMs(*r, jsonObject(r->body)));
+            self->m_pausedUntil = std::max(self->m_pausedUntil, until);
+        }
         done(r);
     });
 }

@@ -32,13 +32,17 @@ struct HttpResponse;
 //                                another body. Never retried under a new key (that could charge
 //                                twice); an operator must look.
 //   429, 503                     Err(Unavailable) with the wait the provider asked for
-//                                (Retry-After, or retry_after_ms): read it with retryAfterMs()
+//                                (Retry-After, or retry_after_ms): read it with retryAfterMs().
+//                                The gateway also pauses: until that wait has passed, every
+//                                call fails at once with Err(Unavailable, "held back ... retry
+//                                after N ms") without a request, so no retry loop can send
+//                                before the provider allows it
 //   other 5xx, timeout, refused  Err(Unavailable): retry with the same key
 //   other 4xx, unreadable 2xx    Err(Invalid) / Err(Protocol): final, logged
 // A refund answered 409 charge-already-refunded is a success (it was refunded before).
 //
 // Every request counts in flashsale_payment_provider_requests_total{status} (the HTTP status,
-// or "timeout" / "unavailable" / "error").
+// or "timeout" / "unavailable" / "error"; "held" for calls refused during a pause).
 //
 // Threading: the owner's thread (an event loop); every callback runs there, exactly once, unless
 // the gateway is destroyed first (then pending callbacks are dropped).
@@ -81,6 +85,8 @@ private:
 
     Options m_options;
     std::unique_ptr<HttpClient> m_http;
+    // No request before this (the provider's last Retry-After); the epoch: none.
+    std::chrono::steady_clock::time_point m_pausedUntil{};
 };
 
 } // namespace flashsale

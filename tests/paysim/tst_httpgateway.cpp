@@ -121,6 +121,7 @@ private slots:
 
     void rateLimitedIsUnavailableWithTheWaitAsked() {
         QVERIFY(m_sim.settings({{"rate_limit_per_s", 1}}));
+        const int paymentsBefore = m_sim.ledger().value(QStringLiteral("payments")).toInt();
         QVERIFY(charge(*m_gateway, order(103)));
         const auto limited = charge(*m_gateway, order(104));
         QVERIFY(!limited);
@@ -128,6 +129,9 @@ private slots:
         const auto wait = HttpGateway::retryAfterMs(limited.error());
         QVERIFY2(wait && *wait >= 1, qPrintable(limited.error().message));
         QVERIFY(paymentsOf(m_sim.ledger(), 104).isEmpty()); // nothing charged
+        const auto held = charge(*m_gateway, order(104));   // at once: refused without a request
+        QVERIFY(!held && HttpGateway::retryAfterMs(held.error()));
+        QCOMPARE(m_sim.ledger().value(QStringLiteral("payments")).toInt(), paymentsBefore + 1);
         QTest::qWait(int(*wait));
         const auto retried = charge(*m_gateway, order(104)); // the same key, after the wait
         QVERIFY2(retried && retried->approved,
@@ -135,18 +139,31 @@ private slots:
         QCOMPARE(paymentsOf(m_sim.ledger(), 104).size(), 1);
     }
 
+    // A 503 with Retry-After pauses the gateway: until then it refuses at once, sending nothing
+    // (the provider's ledger sees no request), even once the provider is back.
     void outageIsUnavailableAndNothingCharged() {
+        HttpGateway::Options o;
+        o.baseUrl = m_sim.url().toUtf8();
+        HttpGateway gateway(o);
         QCOMPARE(m_sim.request("POST", QStringLiteral("/admin/outage"), {{"seconds", 30}}).first,
                  200);
-        const auto r = charge(*m_gateway, order(105));
+        const auto r = charge(gateway, order(105));
         QVERIFY(!r);
         QCOMPARE(r.error().code, ErrorCode::Unavailable);
         const auto wait = HttpGateway::retryAfterMs(r.error());
         QVERIFY(wait && *wait >= 29000); // Retry-After: the rest of the outage
         QVERIFY(paymentsOf(m_sim.ledger(), 105).isEmpty());
-        reset();
-        const auto after = charge(*m_gateway, order(105));
+        reset(); // the provider is back early; the gateway still holds to the pause it was given
+        const auto held = charge(gateway, order(105));
+        QVERIFY(!held);
+        QVERIFY2(held.error().message.contains(QLatin1String("held back")),
+                 qPrintable(held.error().message));
+        const auto left = HttpGateway::retryAfterMs(held.error());
+        QVERIFY(left && *left > 25000 && *left <= *wait);
+        QVERIFY(paymentsOf(m_sim.ledger(), 105).isEmpty());
+        const auto after = charge(*m_gateway, order(105)); // a gateway with no pause
         QVERIFY(after && after->approved);
+        QCOMPARE(paymentsOf(m_sim.ledger(), 105).size(), 1);
     }
 
     void connectionRefusedIsUnavailable() {

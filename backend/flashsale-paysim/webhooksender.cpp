@@ -98,6 +98,7 @@ void WebhookSender::attempt(const std::shared_ptr<Event> &event, int n) {
             ++event->delivered;
             ++self->m_delivered;
             --self->m_pending;
+            event->release();
             return;
         }
         const QString why = r ? QStringLiteral("HTTP %1").arg(r->status) : r.error().message;
@@ -105,6 +106,7 @@ void WebhookSender::attempt(const std::shared_ptr<Event> &event, int n) {
             ++event->failed;
             ++self->m_failed;
             --self->m_pending;
+            event->release();
             qCWarning(lcApp).noquote()
                 << "webhook" << event->id << "not delivered after" << n << "attempts:" << why;
             return;

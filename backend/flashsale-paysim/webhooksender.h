@@ -42,7 +42,8 @@ Result<QList<QByteArray>> readWebhookSecrets(const QString &path);
 //
 // Every delivery is counted for GET /ledger ("webhooks"): events, deliveries, attempts,
 // delivered, failed (retries exhausted), pending, and the ids of events not delivered yet or
-// never. Memory: one small record per event (its id, body and counters).
+// never. Memory: one small record per event (its id and counters; the body only while a
+// delivery of it is pending).
 //
 // Threading: the owner's thread; HttpClient answers there.
 class WebhookSender final : public QObject {
@@ -69,6 +70,12 @@ private:
         int attempts = 0;   // HTTP requests made
         int delivered = 0;  // 2xx answers
         int failed = 0;     // deliveries that exhausted their retries
+        // The body is dropped once no delivery of it is pending: a million events keep their
+        // ids and counters (about 60 bytes each), not their bodies.
+        void release() {
+            if (delivered + failed == deliveries)
+                body = QByteArray();
+        }
     };
     void schedule(const std::shared_ptr<Event> &event, int attempt, int delayMs);
     void attempt(const std::shared_ptr<Event> &event, int attempt);

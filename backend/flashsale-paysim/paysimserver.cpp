@@ -385,6 +385,11 @@ void PaySimServer::changeSettings(const ExchangePtr &ex) {
                 {FieldError{QStringLiteral("/webhook_secret_file"), secrets.error().message}}));
         hooks.secrets = *secrets;
     }
+    if (!hooks.url.isEmpty() && hooks.secrets.isEmpty())
+        return ex->sendProblem(
+            invalid({FieldError{QStringLiteral("/webhook_url"),
+                                QStringLiteral("webhooks need a secret: --webhook-secret-file, or "
+                                               "webhook_secret_file here")}}));
     if (latency)
         m_settings.latencyMs = int(*latency);
     if (decline)

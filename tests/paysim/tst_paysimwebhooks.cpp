@@ -209,6 +209,13 @@ private slots:
     }
 
     void settingsChangeAtRunTime() {
+        PaySim unsigned_;
+        QVERIFY(unsigned_.start());
+        QCOMPARE(unsigned_
+                     .request("POST", QStringLiteral("/admin/settings"),
+                              {{"webhook_url", receiverUrl()}})
+                     .first,
+                 400); // a URL without a secret would send calls every receiver refuses
         PaySim sim;
         QVERIFY(sim.start({"--webhook-secret-file", secretFile(kSecretA)}));
         charge(sim, 1, "off-");

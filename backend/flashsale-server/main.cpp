@@ -203,6 +203,8 @@ int main(int argc, char *argv[]) {
         }
         payment = std::make_unique<PaymentService>(config.kafkaBrokers, *redis, config.pgUrl,
                                                    std::move(gateway));
+        // issue 19, H1 (core): charges in flight, PostgreSQL pool and batches
+        payment->setOptions({config.paymentWindow, config.paymentPgPool, config.paymentBatch});
         if (auto r = payment->start(); !r) {
             qCCritical(lcApp).noquote() << r.error().message;
             return 1;

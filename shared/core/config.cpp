@@ -319,6 +319,21 @@ QList<Option> options() {
         QStringLiteral("Start the simulator in an outage (also switchable at run time: Redis key "
                        "fs:paysim:outage = 1)."),
         QString(), boolSetter(&Config::paymentSimOutage), boolShow(&Config::paymentSimOutage)};
+    // issue 19, H1 (core): payment throughput
+    o << Option{QStringLiteral("payment-window"),
+                QStringLiteral("Charges in flight per payment process: order.created messages "
+                               "held at once (the Kafka consumer pauses beyond it)."),
+                QStringLiteral("n"), intSetter(&Config::paymentWindow, 1, 100000),
+                intShow(&Config::paymentWindow)};
+    o << Option{QStringLiteral("payment-pg-pool"),
+                QStringLiteral("PostgreSQL connections of the payment service."),
+                QStringLiteral("n"), intSetter(&Config::paymentPgPool, 1, 64),
+                intShow(&Config::paymentPgPool)};
+    o << Option{QStringLiteral("payment-batch"),
+                QStringLiteral("Rows per PostgreSQL statement of the payment service (claims, "
+                               "outcomes)."),
+                QStringLiteral("n"), intSetter(&Config::paymentBatch, 1, 10000),
+                intShow(&Config::paymentBatch)};
     o << Option{QStringLiteral("stats-flush-ms"),
                 QStringLiteral("How often each API thread adds its live-stats counters to Redis."),
                 QStringLiteral("ms"), intSetter(&Config::statsFlushMs, 50, 10000),

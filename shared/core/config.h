@@ -56,6 +56,10 @@ struct Config {
     int paymentSimLatencyMs = 50;
     int paymentSimDeclinePercent = 10;
     bool paymentSimOutage = false;
+    // issue 19, H1 (core): payment throughput (shared/payment/paymentservice.h)
+    int paymentWindow = 512; // charges in flight per payment process
+    int paymentPgPool = 4;   // PostgreSQL connections of the payment service
+    int paymentBatch = 256;  // rows per claim/outcome statement
 
     // Operations: the admin WebSocket, live stats, the scheduler and reconciliation.
     int statsFlushMs = 250;    // how often each API thread adds its counters to Redis

@@ -3,6 +3,7 @@
 #include "redis/redisclient.h"
 
 #include <QCryptographicHash>
+#include <QPointer>
 #include <QTimer>
 
 namespace flashsale {
@@ -18,8 +19,11 @@ SimulatorGateway::SimulatorGateway(RedisClient &redis, int latencyMs, int declin
 void SimulatorGateway::charge(const ChargeRequest &req,
                               std::function<void(const Result<ChargeOutcome> &)> done) {
     QTimer::singleShot(m_latencyMs, this, [this, req, done = std::move(done)] {
-        m_redis.command({"GET", "fs:paysim:outage"}, [this, req,
+        // A callback is dropped when the gateway is gone (its owner shut down meanwhile).
+        m_redis.command({"GET", "fs:paysim:outage"}, [this, self = QPointer(this), req,
                                                       done](const Result<RedisValue> &o) {
+            if (!self)
+                return;
             if (!o) {
                 done(std::unexpected(o.error()));
                 return;
@@ -38,7 +42,9 @@ void SimulatorGateway::charge(const ChargeRequest &req,
             // the same answer and charges nothing more.
             m_redis.command(
                 {"SET", "fs:paysim:charge:" + req.idempotencyKey, outcome, "NX", "GET"},
-                [this, req, done, outcome, ref](const Result<RedisValue> &r) {
+                [this, self, req, done, outcome, ref](const Result<RedisValue> &r) {
+                    if (!self)
+                        return;
                     if (!r || r->isError()) {
                         done(fail(ErrorCode::Unavailable,
                                   QStringLiteral("simulator ledger unavailable")));
@@ -66,13 +72,30 @@ void SimulatorGateway::charge(const ChargeRequest &req,
 
 void SimulatorGateway::refund(const ChargeRequest &req,
                               std::function<void(const Result<void> &)> done) {
-    m_redis.command({"HINCRBY", "fs:paysim:refunded", QByteArray::number(req.orderId), "1"},
-                    [done = std::move(done)](const Result<RedisValue> &r) {
-                        if (!r)
-                            done(std::unexpected(r.error()));
-                        else
-                            done(Result<void>{});
-                    });
+    // Like a charge, a refund happens once per idempotency key: a retry under the same key
+    // answers success and refunds nothing more.
+    m_redis.command(
+        {"SET", "fs:paysim:refund:" + req.idempotencyKey, req.providerRef, "NX"},
+        [this, self = QPointer(this), req, done = std::move(done)](const Result<RedisValue> &r) {
+            if (!self)
+                return;
+            if (!r || r->isError()) {
+                done(fail(ErrorCode::Unavailable, QStringLiteral("simulator ledger unavailable")));
+                return;
+            }
+            if (r->isNil()) { // refunded before under this key
+                done(Result<void>{});
+                return;
+            }
+            m_redis.command({"HINCRBY", "fs:paysim:refunded", QByteArray::number(req.orderId), "1"},
+                            [done](const Result<RedisValue> &h) {
+                                if (!h || h->isError())
+                                    done(fail(ErrorCode::Unavailable,
+                                              QStringLiteral("simulator ledger unavailable")));
+                                else
+                                    done(Result<void>{});
+                            });
+        });
 }
 
 } // namespace flashsale

@@ -73,6 +73,8 @@ public:
 //   fs:paysim:charge:<key>       string  the outcome of the charge made under that key
 //   fs:paysim:keys:<order id>    set     the keys an order was charged under (one, if correct)
 //   fs:paysim:captured           hash    order id -> charges captured (1, if correct)
+//   fs:paysim:refund:<key>       string  the payment refunded under that key (once per key)
+//   fs:paysim:refunded           hash    order id -> refunds made (1, if correct)
 class SimulatorGateway final : public QObject, public PaymentGateway {
     Q_OBJECT
 public:

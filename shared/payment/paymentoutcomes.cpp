@@ -9,6 +9,7 @@
 #include "redis/redisscript.h"
 
 #include <QLoggingCategory>
+#include <QPointer>
 
 #include <unordered_set>
 
@@ -125,8 +126,8 @@ Counter &resultCounter(const char *result) {
 Histogram &batchRows() {
     static Histogram &h = Metrics::instance().histogram(
         "flashsale_payment_batch_rows",
-        "Rows per PostgreSQL statement the payment service writes (claims, outcomes).", {},
-        {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024});
+        "Rows per PostgreSQL statement the payment service writes, by statement.",
+        "statement=\"outcomes\"", {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024});
     return h;
 }
 
@@ -215,7 +216,9 @@ void PaymentOutcomes::write(std::shared_ptr<std::vector<Pending>> batch) {
     query(kApplySql,
           {pgArray(ids), pgArray(kinds), pgArray(refs), pgArray(reasons), pgArray(events),
            pgArray(sources)},
-          [this, batch](const Result<PgResult> &r) {
+          [this, self = QPointer<PaymentOutcomes>(this), batch](const Result<PgResult> &r) {
+              if (!self)
+                  return; // destroyed (shutting down): the answer is dropped
               if (r) {
                   finish(batch, *r);
                   return;
@@ -288,7 +291,10 @@ void PaymentOutcomes::finish(std::shared_ptr<std::vector<Pending>> batch, const 
         auto attempt = std::make_shared<std::function<void(int)>>();
         *attempt = [this, keys, args, &p, done, attempt](int n) {
             m_redis.eval(releaseScript, keys, args,
-                         [this, &p, done, attempt, n](const Result<RedisValue> &r) {
+                         [this, self = QPointer<PaymentOutcomes>(this), &p, done, attempt,
+                          n](const Result<RedisValue> &r) {
+                             if (!self)
+                                 return;
                              if (r && !r->isError()) {
                                  *attempt = nullptr; // break the cycle
                                  done();

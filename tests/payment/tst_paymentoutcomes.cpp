@@ -3,10 +3,14 @@
 // twice under two event ids, refunded before succeeded, the webhook before the API answer), each
 // judged by what a buyer or the shop sees: the payment's and the order's status, the events in
 // the outbox (order.paid / order.cancelled, at most one each), the units back on sale in Redis
-// and in inventory, exactly once.
+// and in inventory, exactly once. And the payment service's refund sweep: money owed back is
+// refunded once per order (the simulator's ledger), under the key refund-order-<id>.
 
 #include "booking/salekeys.h"
+#include "kafka/kafkaclient.h"
+#include "payment/paymentgateway.h"
 #include "payment/paymentoutcomes.h"
+#include "payment/paymentservice.h"
 #include "pg/migrator.h"
 #include "pg/pgconnection.h"
 #include "pg/pgpool.h"
@@ -454,6 +458,49 @@ private Q_SLOTS:
                 m_redis->integer({"HGET", SaleKeys(o.sale).stock(), QByteArray::number(o.item)}),
                 declined ? 10 : 9);
         }
+    }
+    // Payments left 'refund_due' (money captured for orders that expired meanwhile) are refunded
+    // by the payment service's sweep, once each, and end 'refunded'; a sweep that repeats a
+    // refund (its recording was lost) refunds nothing more: the key is the same.
+    void refundSweepGivesTheMoneyBackOnce() {
+        auto kafka = KafkaMockCluster::create(1, topics::orderLifecycle(), 1);
+        QVERIFY2(kafka, qPrintable(kafka ? QString() : kafka.error().message));
+        std::unique_ptr<KafkaMockCluster> cluster(*kafka);
+
+        QList<Order> owed;
+        for (int i = 0; i < 3; ++i) {
+            owed << makeOrder("charging", "expired");
+            QCOMPARE(applyInTurn(*m_outcomes, {parseOutcome(owed.last().id, "succeeded")}),
+                     QStringList{"refund_queued"});
+        }
+        auto gateway = std::make_unique<SimulatorGateway>(*m_redisClient, 0, 0, false);
+        PaymentService service(cluster->bootstraps(),
+                               *RedisClient::Endpoint::fromUrl(m_redisServer.url()), m_db.url(),
+                               std::move(gateway));
+        PaymentOptions options;
+        options.refundSweepMs = 200;
+        service.setOptions(options);
+        QVERIFY(service.start());
+
+        for (const Order &o : owed) {
+            QTRY_COMPARE_WITH_TIMEOUT(paymentStatus(o.id), QByteArray("refunded"), 15000);
+            QCOMPARE(m_redis->one({"HGET", "fs:paysim:refunded", QByteArray::number(o.id)}),
+                     QByteArray("1"));
+            QCOMPARE(
+                m_redis->one({"GET", "fs:paysim:refund:refund-order-" + QByteArray::number(o.id)}),
+                "pay_" + QByteArray::number(o.id));
+            QCOMPARE(orderStatus(o.id), QByteArray("cancelled/expired"));
+            QCOMPARE(outbox(o.id, "order.paid") + outbox(o.id, "order.cancelled"), 0);
+        }
+
+        // The refund was made but its recording lost: the next sweep asks again, under the same
+        // key, and the provider refunds nothing more.
+        const Order &again = owed.first();
+        sql("UPDATE payments SET status = 'refund_due' WHERE order_id = "
+            + QByteArray::number(again.id));
+        QTRY_COMPARE_WITH_TIMEOUT(paymentStatus(again.id), QByteArray("refunded"), 15000);
+        QCOMPARE(m_redis->one({"HGET", "fs:paysim:refunded", QByteArray::number(again.id)}),
+                 QByteArray("1"));
     }
 };
 

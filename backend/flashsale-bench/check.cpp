@@ -13,6 +13,7 @@
 #include "invariants.h"
 #include "kafkaread.h"
 #include "ledger.h"
+#include "providerledger.h"
 #include "salereader.h"
 
 #include <QCommandLineParser>
@@ -179,8 +180,13 @@ int runCheck(const QStringList &args) {
     const QCommandLineOption jsonOpt(QStringLiteral("json"),
                                      QStringLiteral("Also write the results as JSON to file."),
                                      QStringLiteral("file"));
+    const QCommandLineOption paysimOpt(
+        QStringLiteral("paysim-url"),
+        QStringLiteral("flashsale-paysim's base URL: read its GET /ledger and check \"I5 charged "
+                       "at most once\" from the provider's side (FLASHSALE_PAYSIM_URL)."),
+        QStringLiteral("url"), qEnvironmentVariable("FLASHSALE_PAYSIM_URL"));
     p.addOptions({saleOpt, redisOpt, pgOpt, kafkaOpt, ledgerOpt, reportOpt, soldOpt, p99Opt,
-                  allowOpt, endedOpt, drainOpt, jsonOpt});
+                  allowOpt, endedOpt, drainOpt, jsonOpt, paysimOpt});
 
     auto usage = [&p](const QString &message) {
         std::fprintf(stderr, "flashsale-bench check: %s\n\n%s", qPrintable(message),
@@ -301,6 +307,13 @@ int runCheck(const QStringList &args) {
 
     phase.restart();
     o.checks = checkInvariants({*ledger, *pg, *redis, *kafka, report}, options);
+    if (!p.value(paysimOpt).isEmpty()) {
+        QString why;
+        const auto providerLedger = fetchPaysimLedger(p.value(paysimOpt), 60000, &why);
+        if (!providerLedger)
+            return cannot(why);
+        o.checks << checkProviderCharges(*providerLedger, *pg);
+    }
     const qint64 judgeMs = phase.elapsed();
     qsizetype failed = 0;
     for (const CheckResult &c : std::as_const(o.checks)) {

@@ -53,6 +53,7 @@ const Ledger::Payment &Ledger::addPayment(const QString &key, const QString &ord
     p.currency = currency;
     p.status = succeeded ? QStringLiteral("succeeded") : QStringLiteral("declined");
     p.createdMs = nowMs;
+    p.idempotencyKey = key;
     m_paymentById.insert(p.id, m_payments.size());
     m_paymentKeys.insert(key, m_payments.size());
     m_paymentsByOrder[orderId].append(m_payments.size());
@@ -101,6 +102,22 @@ QList<const Ledger::Payment *> Ledger::paymentsOfOrder(const QString &orderId) c
     return out;
 }
 
+bool Ledger::paymentsAfter(const QString &startingAfter, qsizetype limit,
+                           QList<const Payment *> *out, bool *hasMore) const {
+    qsizetype from = 0;
+    if (!startingAfter.isEmpty()) {
+        const auto it = m_paymentById.constFind(startingAfter);
+        if (it == m_paymentById.cend())
+            return false;
+        from = *it + 1;
+    }
+    const qsizetype to = qMin(m_payments.size(), from + qMax<qsizetype>(limit, 0));
+    for (qsizetype i = from; i < to; ++i)
+        out->append(&m_payments.at(i));
+    *hasMore = to < m_payments.size();
+    return true;
+}
+
 QJsonObject Ledger::toJson(const Payment &p) {
     QJsonObject o{{"id", p.id},
                   {"object", "payment"},
@@ -108,7 +125,8 @@ QJsonObject Ledger::toJson(const Payment &p) {
                   {"amount_cents", p.amountCents},
                   {"currency", p.currency},
                   {"status", p.status},
-                  {"created_ms", p.createdMs}};
+                  {"created_ms", p.createdMs},
+                  {"idempotency_key", p.idempotencyKey}};
     if (!p.refundId.isEmpty())
         o.insert(QStringLiteral("refund_id"), p.refundId);
     return o;

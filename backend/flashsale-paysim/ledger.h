@@ -33,6 +33,7 @@ public:
         QString status; // "succeeded", "declined" or "refunded"
         qint64 createdMs = 0;
         QString refundId; // set once refunded
+        QString idempotencyKey;
     };
     struct Refund {
         QString id;
@@ -73,6 +74,11 @@ public:
 
     const Payment *payment(const QString &id) const;
     QList<const Payment *> paymentsOfOrder(const QString &orderId) const;
+    // The payments made after the payment `startingAfter` (empty: from the first), oldest first,
+    // at most `limit`; `hasMore` says whether more follow. False when `startingAfter` is not a
+    // payment of this ledger.
+    bool paymentsAfter(const QString &startingAfter, qsizetype limit, QList<const Payment *> *out,
+                       bool *hasMore) const;
 
     static QJsonObject toJson(const Payment &p);
     static QJsonObject toJson(const Refund &r);

@@ -81,6 +81,26 @@ int main(int argc, char *argv[]) {
         option("ledger-cap", "Payments and refunds kept; then 507 ledger-full.", "n", "1000000");
     const auto conns = option("max-connections", "Open connections at most.", "n", "1000");
     const auto body = option("max-body-bytes", "Largest request body.", "bytes", "16384");
+    const auto hookUrl =
+        option("webhook-url", "POST every event here, signed; empty: no webhooks.", "url", "");
+    const auto hookSecrets =
+        option("webhook-secret-file",
+               "Webhook secrets, one a line: each signs (a v1= each, for rotation). Required with "
+               "--webhook-url.",
+               "path", "");
+    const auto hookRetries =
+        option("webhook-retries", "Retries of a webhook after a non-2xx or a timeout.", "n", "8");
+    const auto hookBackoff = option(
+        "webhook-backoff-ms", "Before retry n: this times 2^(n-1), at most 60 s.", "ms", "500");
+    const auto hookDuplicate =
+        option("webhook-duplicate-percent", "Events delivered twice (same id and body), 0-100.",
+               "pct", "0");
+    const auto hookReorder =
+        option("webhook-reorder-ms",
+               "Each event waits a random 0..N ms before delivery, so events arrive out of order.",
+               "ms", "0");
+    const auto hookTimeout =
+        option("webhook-timeout-ms", "One delivery attempt, connect to last byte.", "ms", "5000");
     const auto ready = option(
         "ready-file", "Write the base URL here once listening (removed at exit).", "path", "");
     p.process(app);
@@ -123,6 +143,35 @@ int main(int argc, char *argv[]) {
     if (!ok || s.maxBodyBytes < 256 || s.maxBodyBytes > (1 << 20))
         return usage(QStringLiteral("--max-body-bytes: 256 to 1048576"));
 
+    s.webhooks.url = p.value(hookUrl).toUtf8();
+    if (!s.webhooks.url.isEmpty() && !s.webhooks.url.startsWith("http://")
+        && !s.webhooks.url.startsWith("https://"))
+        return usage(QStringLiteral("--webhook-url: an http(s) URL"));
+    if (!p.value(hookSecrets).isEmpty()) {
+        auto secrets = paysim::readWebhookSecrets(p.value(hookSecrets));
+        if (!secrets)
+            return usage(QStringLiteral("--webhook-secret-file: ") + secrets.error().message);
+        s.webhooks.secrets = *secrets;
+    } else if (!s.webhooks.url.isEmpty()) {
+        return usage(QStringLiteral("--webhook-url needs --webhook-secret-file"));
+    }
+    s.webhooks.retries = p.value(hookRetries).toInt(&ok);
+    if (!ok || s.webhooks.retries < 0 || s.webhooks.retries > 100)
+        return usage(QStringLiteral("--webhook-retries: 0 to 100"));
+    s.webhooks.backoffMs = p.value(hookBackoff).toInt(&ok);
+    if (!ok || s.webhooks.backoffMs < 0 || s.webhooks.backoffMs > 600000)
+        return usage(QStringLiteral("--webhook-backoff-ms: 0 to 600000"));
+    s.webhooks.duplicatePercent = p.value(hookDuplicate).toDouble(&ok);
+    if (!ok || s.webhooks.duplicatePercent < 0 || s.webhooks.duplicatePercent > 100)
+        return usage(QStringLiteral("--webhook-duplicate-percent: 0 to 100"));
+    s.webhooks.reorderMs = p.value(hookReorder).toInt(&ok);
+    if (!ok || s.webhooks.reorderMs < 0 || s.webhooks.reorderMs > 600000)
+        return usage(QStringLiteral("--webhook-reorder-ms: 0 to 600000"));
+    s.webhooks.timeoutMs = p.value(hookTimeout).toInt(&ok);
+    if (!ok || s.webhooks.timeoutMs < 1 || s.webhooks.timeoutMs > 600000)
+        return usage(QStringLiteral("--webhook-timeout-ms: 1 to 600000"));
+    s.webhooks.seed = s.seed;
+
     quitOnSignals(app);
     paysim::PaySimServer server(s);
     const auto bound = server.start();
@@ -141,7 +190,9 @@ int main(int argc, char *argv[]) {
     }
     qCInfo(lcApp).noquote() << "payment simulator ready:" << url << "latency" << s.latencyMs
                             << "ms, decline" << s.declinePercent << "%, rate limit"
-                            << s.rateLimitPerS << "/s, seed" << s.seed;
+                            << s.rateLimitPerS << "/s, seed" << s.seed << "; webhooks"
+                            << (s.webhooks.url.isEmpty() ? QByteArray("off") : s.webhooks.url)
+                            << "with" << s.webhooks.secrets.size() << "secret(s)";
     const int rc = app.exec();
     if (!readyFile.isEmpty())
         QFile::remove(readyFile);

@@ -70,6 +70,8 @@ PaySimServer::PaySimServer(const Settings &settings, QObject *parent)
     m_limits.maxConnections = settings.maxConnections;
     m_limits.maxBodyBytes = settings.maxBodyBytes;
     m_limits.maxHeaderBytes = 8192;
+    m_webhooks = std::make_unique<WebhookSender>(settings.webhooks);
+    connect(this, &PaySimServer::event, m_webhooks.get(), &WebhookSender::deliver);
 }
 
 PaySimServer::~PaySimServer() = default;
@@ -90,10 +92,14 @@ Result<quint16> PaySimServer::start() {
                      [this](const ExchangePtr &ex, const Params &p) { getPayment(ex, p.at(0)); });
     m_http->addRoute("POST", QStringLiteral("/v1/refunds"),
                      [this](const ExchangePtr &ex, const Params &) { createRefund(ex); });
-    m_http->addRoute("GET", QStringLiteral("/ledger"),
-                     [this](const ExchangePtr &ex, const Params &) {
-                         ex->send(200, "application/json", m_ledger.ledgerJson());
-                     });
+    m_http->addRoute(
+        "GET", QStringLiteral("/ledger"), [this](const ExchangePtr &ex, const Params &) {
+            QByteArray out = m_ledger.ledgerJson();
+            out.chop(1); // the closing brace: the webhooks' counts follow
+            out += ",\"webhooks\":"
+                   + QJsonDocument(m_webhooks->stats()).toJson(QJsonDocument::Compact) + '}';
+            ex->send(200, "application/json", out);
+        });
     m_http->addRoute("POST", QStringLiteral("/admin/outage"),
                      [this](const ExchangePtr &ex, const Params &) { setOutage(ex); });
     m_http->addRoute("POST", QStringLiteral("/admin/settings"),
@@ -300,17 +306,34 @@ void PaySimServer::getPayment(const ExchangePtr &ex, const QString &id) {
 void PaySimServer::listPayments(const ExchangePtr &ex) {
     if (auto refused = gate())
         return answerProblem(ex, *refused);
-    const QString orderId =
-        ex->query().queryItemValue(QStringLiteral("order_id"), QUrl::FullyDecoded);
-    if (orderId.isEmpty()) {
-        return answerProblem(
-            ex, invalid({FieldError{QStringLiteral("/order_id"),
-                                    QStringLiteral("the query parameter order_id is required")}}));
+    const QUrlQuery &q = ex->query();
+    const QString orderId = q.queryItemValue(QStringLiteral("order_id"), QUrl::FullyDecoded);
+    if (!orderId.isEmpty()) {
+        QJsonArray data;
+        for (const Ledger::Payment *p : m_ledger.paymentsOfOrder(orderId))
+            data.append(Ledger::toJson(*p));
+        return answer(ex, 200,
+                      QJsonObject{{"object", "list"}, {"data", data}, {"has_more", false}});
     }
+    // Every payment, a page at a time (provider reconciliation): Stripe's limit/starting_after.
+    qint64 limit = 100;
+    if (q.hasQueryItem(QStringLiteral("limit"))) {
+        bool ok = false;
+        limit = q.queryItemValue(QStringLiteral("limit")).toLongLong(&ok);
+        if (!ok || limit < 1 || limit > 1000)
+            return answerProblem(
+                ex, invalid({FieldError{QStringLiteral("/limit"), QStringLiteral("1 to 1000")}}));
+    }
+    const QString after = q.queryItemValue(QStringLiteral("starting_after"), QUrl::FullyDecoded);
+    QList<const Ledger::Payment *> page;
+    bool hasMore = false;
+    if (!m_ledger.paymentsAfter(after, limit, &page, &hasMore))
+        return answerProblem(ex, invalid({FieldError{QStringLiteral("/starting_after"),
+                                                     QStringLiteral("no such payment")}}));
     QJsonArray data;
-    for (const Ledger::Payment *p : m_ledger.paymentsOfOrder(orderId))
+    for (const Ledger::Payment *p : page)
         data.append(Ledger::toJson(*p));
-    answer(ex, 200, QJsonObject{{"object", "list"}, {"data", data}});
+    answer(ex, 200, QJsonObject{{"object", "list"}, {"data", data}, {"has_more", hasMore}});
 }
 
 void PaySimServer::setOutage(const ExchangePtr &ex) {
@@ -337,9 +360,36 @@ void PaySimServer::changeSettings(const ExchangePtr &ex) {
     const auto latency = in.integer(QStringLiteral("latency_ms"), false, 0, 600000);
     const auto decline = in.integer(QStringLiteral("decline_percent"), false, 0, 100);
     const auto rate = in.integer(QStringLiteral("rate_limit_per_s"), false, 0, 1'000'000);
+    const auto hookUrl = in.string(QStringLiteral("webhook_url"), false, 0, 2000);
+    const auto hookSecretFile = in.string(QStringLiteral("webhook_secret_file"), false, 1, 4096);
+    const auto hookRetries = in.integer(QStringLiteral("webhook_retries"), false, 0, 100);
+    const auto hookBackoff = in.integer(QStringLiteral("webhook_backoff_ms"), false, 0, 600000);
+    const auto hookDuplicate =
+        in.integer(QStringLiteral("webhook_duplicate_percent"), false, 0, 100);
+    const auto hookReorder = in.integer(QStringLiteral("webhook_reorder_ms"), false, 0, 600000);
     in.rejectUnknown();
     if (!in.ok())
         return ex->sendProblem(invalid(in.errors()));
+    WebhookSettings hooks = m_webhooks->settings();
+    if (hookUrl) {
+        if (!hookUrl->isEmpty() && !hookUrl->startsWith(QLatin1String("http://"))
+            && !hookUrl->startsWith(QLatin1String("https://")))
+            return ex->sendProblem(invalid({FieldError{
+                QStringLiteral("/webhook_url"), QStringLiteral("an http(s) URL, or empty")}}));
+        hooks.url = hookUrl->toUtf8();
+    }
+    if (hookSecretFile) {
+        auto secrets = readWebhookSecrets(*hookSecretFile);
+        if (!secrets)
+            return ex->sendProblem(invalid(
+                {FieldError{QStringLiteral("/webhook_secret_file"), secrets.error().message}}));
+        hooks.secrets = *secrets;
+    }
+    if (!hooks.url.isEmpty() && hooks.secrets.isEmpty())
+        return ex->sendProblem(
+            invalid({FieldError{QStringLiteral("/webhook_url"),
+                                QStringLiteral("webhooks need a secret: --webhook-secret-file, or "
+                                               "webhook_secret_file here")}}));
     if (latency)
         m_settings.latencyMs = int(*latency);
     if (decline)
@@ -349,9 +399,24 @@ void PaySimServer::changeSettings(const ExchangePtr &ex) {
         m_tokens = std::max(1.0, m_settings.rateLimitPerS);
         m_tokensAtMs = m_clock.elapsed();
     }
+    if (hookRetries)
+        hooks.retries = int(*hookRetries);
+    if (hookBackoff)
+        hooks.backoffMs = int(*hookBackoff);
+    if (hookDuplicate)
+        hooks.duplicatePercent = double(*hookDuplicate);
+    if (hookReorder)
+        hooks.reorderMs = int(*hookReorder);
+    m_webhooks->setSettings(hooks);
     ex->sendJson(200, QJsonObject{{"latency_ms", m_settings.latencyMs},
                                   {"decline_percent", m_settings.declinePercent},
-                                  {"rate_limit_per_s", m_settings.rateLimitPerS}});
+                                  {"rate_limit_per_s", m_settings.rateLimitPerS},
+                                  {"webhook_url", QString::fromUtf8(hooks.url)},
+                                  {"webhook_secrets", int(hooks.secrets.size())},
+                                  {"webhook_retries", hooks.retries},
+                                  {"webhook_backoff_ms", hooks.backoffMs},
+                                  {"webhook_duplicate_percent", hooks.duplicatePercent},
+                                  {"webhook_reorder_ms", hooks.reorderMs}});
 }
 
 } // namespace flashsale::paysim

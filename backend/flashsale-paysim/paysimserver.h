@@ -5,6 +5,7 @@
 #include "http/httpserver.h"
 #include "http/requestframer.h"
 #include "ledger.h"
+#include "webhooksender.h"
 
 #include <QElapsedTimer>
 #include <QHostAddress>
@@ -29,6 +30,7 @@ struct Settings {
     qsizetype ledgerCapacity = 1'000'000; // payments + refunds; then 507 ledger-full
     int maxConnections = 1000;
     int maxBodyBytes = 16384;
+    WebhookSettings webhooks; // no url: none sent
 };
 
 // flashsale-paysim's HTTP API, a payment provider shaped like Stripe's, on one thread:
@@ -41,7 +43,10 @@ struct Settings {
 //   GET  /ledger            every payment and refund in order, with counts (not delayed, never
 //                           refused: the observer's view, for flashsale-bench check)
 //   POST /admin/outage      {"seconds": N}: 503 on /v1 for N seconds from now (0 ends it)
-//   POST /admin/settings    {"latency_ms", "decline_percent", "rate_limit_per_s"}, any subset
+//   POST /admin/settings    {"latency_ms", "decline_percent", "rate_limit_per_s",
+//                            "webhook_url", "webhook_secret_file", "webhook_retries",
+//                            "webhook_backoff_ms", "webhook_duplicate_percent",
+//                            "webhook_reorder_ms"}, any subset
 //   GET  /healthz
 //
 // Every /v1 request is checked, in order: outage (503 provider-unavailable, Retry-After), rate
@@ -53,10 +58,10 @@ struct Settings {
 // from the ledger: a payment refunded since is answered as succeeded, as it was); only payments
 // and refunds made are remembered, so a 429, 503 or 400 may be retried with the same key.
 //
-// Extension point for webhooks: `event` is emitted once per decision, in ledger order, with a
-// Stripe-shaped event {"id": "evt_N", "type": "payment.succeeded" | "payment.failed" |
-// "refund.succeeded", "created_ms", "data": {"object": ...}}. A webhook sender (signing,
-// retries, duplicates, reordering) connects to it; none is built here.
+// Webhooks: `event` is emitted once per decision, in ledger order, with a Stripe-shaped event
+// {"id": "evt_N", "type": "payment.succeeded" | "payment.failed" | "refund.succeeded",
+// "created_ms", "data": {"object": ...}}, and handed to the WebhookSender (signed, retried,
+// sometimes duplicated or held back); GET /ledger shows its counts under "webhooks".
 class PaySimServer final : public QObject {
     Q_OBJECT
 public:
@@ -100,6 +105,7 @@ private:
     double m_tokens = 0;
     qint64 m_tokensAtMs = 0;
     qint64 m_events = 0;
+    std::unique_ptr<WebhookSender> m_webhooks;
 };
 
 } // namespace flashsale::paysim

@@ -12,6 +12,7 @@
 #include "metrics/processmetrics.h"
 #include "notify/notificationservice.h"
 #include "outbox/outboxrelay.h"
+#include "payment/httpgateway.h"
 #include "payment/paymentgateway.h"
 #include "payment/paymentservice.h"
 #include "pg/migrator.h"
@@ -199,13 +200,22 @@ int main(int argc, char *argv[]) {
     std::unique_ptr<RedisClient> simulatorRedis;
     std::unique_ptr<PaymentService> payment;
     if (config.hasRole(QStringLiteral("payment"))) {
+        // issue 19: provider (H3): the HTTP provider, or the in-process simulator for tests.
         const auto redis = RedisClient::Endpoint::fromUrl(config.redisUrl);
-        simulatorRedis = std::make_unique<RedisClient>(*redis, std::chrono::milliseconds(2000));
-        simulatorRedis->setMetricsName("payment-simulator");
-        simulatorRedis->start();
-        auto gateway = std::make_unique<SimulatorGateway>(
-            *simulatorRedis, config.paymentSimLatencyMs, config.paymentSimDeclinePercent,
-            config.paymentSimOutage);
+        std::unique_ptr<PaymentGateway> gateway;
+        if (config.paymentProvider == QLatin1String("http")) {
+            HttpGateway::Options o;
+            o.baseUrl = config.paymentProviderUrl.toUtf8();
+            o.apiKey = config.paymentProviderKey.toUtf8();
+            gateway = std::make_unique<HttpGateway>(o);
+        } else {
+            simulatorRedis = std::make_unique<RedisClient>(*redis, std::chrono::milliseconds(2000));
+            simulatorRedis->setMetricsName("payment-simulator");
+            simulatorRedis->start();
+            gateway = std::make_unique<SimulatorGateway>(
+                *simulatorRedis, config.paymentSimLatencyMs, config.paymentSimDeclinePercent,
+                config.paymentSimOutage);
+        }
         payment = std::make_unique<PaymentService>(config.kafkaBrokers, *redis, config.pgUrl,
                                                    std::move(gateway));
         // issue 19, H1 (core): charges in flight, PostgreSQL pool and batches

@@ -2,6 +2,7 @@
 
 #include "admin/operatorauth.h"
 #include "api/bookinginput.h"
+#include "api/paymentwebhook.h"
 #include "audit/audit.h"
 #include "booking/bookingservice.h"
 #include "booking/itemimage.h"
@@ -248,6 +249,7 @@ void ApiRoutes::install(HttpServer &s) {
                [this](const ExchangePtr &ex, const QStringList &) { page(ex, "buy.html"); });
     s.addRoute("GET", QStringLiteral("/static/{name}"),
                [this](const ExchangePtr &ex, const QStringList &p) { page(ex, p.value(0)); });
+    installPaymentWebhook(s, m_config, m_pg, m_redis); // issue 19: provider (H3)
     // Upgrades only; who may upgrade is decided earlier, by the connection's upgrade gate.
     s.addWebSocketRoute(QStringLiteral("/admin/v1/ws"));
     s.addWebSocketRoute(QStringLiteral("/api/v1/sales/{id}/live"));

@@ -505,6 +505,65 @@ QList<Option> options() {
                                "429 too-many-login-attempts."),
                 QStringLiteral("n"), intSetter(&Config::maxFailedLogins, 1, 1000000),
                 intShow(&Config::maxFailedLogins)};
+    // ---- issue 19: provider (H3) ----
+    o << Option{QStringLiteral("payment-provider"),
+                QStringLiteral("The payment role's provider: 'http' (a Stripe-shaped API such as "
+                               "flashsale-paysim, at --payment-provider-url) or 'simulator' (in "
+                               "process, for tests)."),
+                QStringLiteral("http|simulator"),
+                [](Config &c, const QString &v) -> QString {
+                    if (v != QLatin1String("http") && v != QLatin1String("simulator"))
+                        return QStringLiteral("must be http or simulator, got '%1'").arg(v);
+                    c.paymentProvider = v;
+                    return {};
+                },
+                [](const Config &c) { return c.paymentProvider; }};
+    o << Option{QStringLiteral("payment-provider-url"),
+                QStringLiteral("Base URL of the HTTP payment provider (http:// or https://)."),
+                QStringLiteral("url"),
+                [](Config &c, const QString &v) -> QString {
+                    const QUrl url(v, QUrl::StrictMode);
+                    if (!url.isValid() || url.host().isEmpty()
+                        || (url.scheme() != QLatin1String("http")
+                            && url.scheme() != QLatin1String("https")))
+                        return QStringLiteral("must be an http(s) URL, got '%1'").arg(v);
+                    c.paymentProviderUrl = v;
+                    return {};
+                },
+                [](const Config &) { return QStringLiteral("(none)"); }};
+    o << Option{QStringLiteral("payment-provider-key-file"),
+                QStringLiteral("A file holding the provider's API key (sent as Authorization: "
+                               "Bearer); keep it mode 0600."),
+                QStringLiteral("path"),
+                [](Config &c, const QString &v) -> QString {
+                    QString err;
+                    c.paymentProviderKey = readSecretFile(v, &err);
+                    return err;
+                },
+                [](const Config &) { return QStringLiteral("(none)"); }};
+    o << Option{QStringLiteral("payment-webhook-secret-file"),
+                QStringLiteral("Secrets of POST /api/v1/payments/webhook, one a line; any of them "
+                               "verifies (rotation: new and old). Mode 0600."),
+                QStringLiteral("path"),
+                [](Config &c, const QString &v) -> QString {
+                    QString err;
+                    const QString content = readSecretFile(v, &err);
+                    if (!err.isEmpty())
+                        return err;
+                    c.paymentWebhookSecrets.clear();
+                    for (const QString &line : content.split(QLatin1Char('\n'))) {
+                        const QByteArray secret = line.trimmed().toUtf8();
+                        if (!secret.isEmpty())
+                            c.paymentWebhookSecrets.append(secret);
+                    }
+                    return {};
+                },
+                [](const Config &) { return QStringLiteral("(none)"); }};
+    o << Option{QStringLiteral("payment-webhook-tolerance-s"),
+                QStringLiteral("Largest |now - t| of a webhook's Flashsale-Signature timestamp."),
+                QStringLiteral("s"), intSetter(&Config::paymentWebhookToleranceSeconds, 1, 86400),
+                intShow(&Config::paymentWebhookToleranceSeconds)};
+    // ---- end issue 19: provider ----
     o << Option{QStringLiteral("bootstrap-operator-file"),
                 QStringLiteral("When no operator exists, create operator 'admin' (role admin) "
                                "and write its random password to this file (mode 0600)."),
@@ -650,6 +709,10 @@ Result<Config> Config::parse(const QStringList &arguments) {
             errors << QStringLiteral("--kafka-brokers is required by the %1 role")
                           .arg(QLatin1String(role));
     }
+    // issue 19: provider (H3)
+    if (config.hasRole(QStringLiteral("payment")) && config.paymentProvider == QLatin1String("http")
+        && config.paymentProviderUrl.isEmpty())
+        errors << QStringLiteral("--payment-provider http needs --payment-provider-url");
     // Dev mode turns buyer authentication off: only for a process nobody else can reach.
     if (config.devUserIds && !QHostAddress(config.listen).isLoopback())
         errors << QStringLiteral("--dev-user-ids is refused with --listen %1: dev mode is for a "

@@ -2,6 +2,8 @@
 
 #include "result.h"
 
+#include <QByteArray>
+#include <QList>
 #include <QString>
 #include <QStringList>
 
@@ -104,6 +106,17 @@ struct Config {
     int merchantWebhookMaxAttempts = 8;  // then a delivery is a dead letter
     QString merchantWebhookCaFile;       // CA bundle for the endpoints; empty: the system's
     int merchantWebhookBackoffMs = 5000; // wait after the first failure; doubles, jittered
+    // ---- issue 19: provider (H3) ----
+    // The payment role's gateway: "simulator" (in-process, unit tests) or "http" (a Stripe-shaped
+    // provider such as flashsale-paysim, at paymentProviderUrl).
+    QString paymentProvider = QStringLiteral("simulator");
+    QString paymentProviderUrl;
+    QString paymentProviderKey; // read from --payment-provider-key-file (Bearer), never argv
+    // POST /api/v1/payments/webhook: the secrets of --payment-webhook-secret-file, one a line
+    // (every one verifies: rotation), and the tolerance on the signature's timestamp.
+    QList<QByteArray> paymentWebhookSecrets;
+    int paymentWebhookToleranceSeconds = 300;
+    // ---- end issue 19: provider ----
 
     bool hasRole(const QString &role) const;
 

@@ -80,6 +80,16 @@ const QList<ProblemType> &problemTypes() {
         {"internal", 500, "Internal error", "A defect; the log has the details."},
         {"backend-unavailable", 503, "Temporarily unavailable",
          "A dependency (Redis or PostgreSQL) is unreachable or slow; retry after `Retry-After`."},
+        // issue 19: provider (H3): POST /api/v1/payments/webhook
+        {"webhook-signature-invalid", 401, "The webhook signature is missing or wrong",
+         "The Flashsale-Signature header is absent, malformed, or matches none of the webhook "
+         "secrets over the raw body and its timestamp (docs/PAYMENTS.md)."},
+        {"webhook-signature-stale", 401, "The webhook signature is too old or too new",
+         "A genuine signature whose timestamp lies outside --payment-webhook-tolerance-s of the "
+         "server's clock: a late replay, or a clock that is off."},
+        {"webhook-event-invalid", 400, "The webhook event is malformed",
+         "A correctly signed body that is not a provider event; `errors` names the member with "
+         "a JSON pointer."},
         {"http-version-not-supported", 505, "HTTP version not supported",
          "Only HTTP/1.1 (and HTTP/1.0) are spoken; the connection is closed."},
         {"too-many-connections", 503, "Too many connections",

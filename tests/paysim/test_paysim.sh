@@ -144,7 +144,8 @@ currency two letters|POST|/v1/payments|{"order_id":"x","amount_cents":5,"currenc
 unknown member|POST|/v1/payments|{"order_id":"x","amount_cents":5,"currency":"eur","x":1}|m8|400|/problems/invalid-request
 key with a space|POST|/v1/payments|{"order_id":"x","amount_cents":5,"currency":"eur"}|a b|400|/problems/idempotency-key-required
 refund without payment|POST|/v1/refunds|{}||400|/problems/invalid-request
-list without order|GET|/v1/payments|||400|/problems/invalid-request
+list with limit 0|GET|/v1/payments?limit=0|||400|/problems/invalid-request
+list after no payment|GET|/v1/payments?starting_after=pay_999999|||400|/problems/invalid-request
 unknown path|GET|/v1/charges|||404|/problems/not-found
 wrong method|DELETE|/v1/payments|||405|/problems/method-not-allowed
 outage not a number|POST|/admin/outage|{"seconds":"x"}||400|/problems/invalid-request
@@ -194,6 +195,21 @@ check "ledger: no order charged twice" 0 \
   "$(field '[.entries[] | select(.object == "payment" and .status != "declined") | .order_id] | group_by(.) | map(select(length > 1)) | length')"
 
 check "ledger: orders charged more than once, none" 0 "$(field '.orders_charged_more_than_once | length')"
+
+# Listing every payment a page at a time (provider reconciliation): 1,002 payments in pages of
+# 400 are 400 + 400 + 202, oldest first, each carrying its idempotency key, the last without more.
+check "list page 1: 200" 200 "$(req GET "$MAIN/v1/payments?limit=400")"
+check "list page 1: 400 payments, more" "400 true pay_1 k-ok" \
+  "$(field '"\(.data | length) \(.has_more) \(.data[0].id) \(.data[0].idempotency_key)"')"
+AFTER=$(field '.data[-1].id')
+check "list page 2: 400, more" "400 true" \
+  "$(req GET "$MAIN/v1/payments?limit=400&starting_after=$AFTER" >/dev/null && field '"\(.data | length) \(.has_more)"')"
+AFTER=$(field '.data[-1].id')
+check "list page 3: the last 202" "202 false pay_1002" \
+  "$(req GET "$MAIN/v1/payments?limit=400&starting_after=$AFTER" >/dev/null && field '"\(.data | length) \(.has_more) \(.data[-1].id)"')"
+check "list over the maximum: 400" 400 "$(req GET "$MAIN/v1/payments?limit=1001")"
+check "refund names its order" "$OK_ORDER" \
+  "$(req GET "$MAIN/ledger" >/dev/null && field '[.entries[] | select(.object == "refund")][0].order_id')"
 # A second key for an order charges it again: the simulator records it, as a provider would.
 req POST "$MAIN/v1/payments" "$(pay "$OK_ORDER")" k-ok-again >/dev/null
 check "ledger: the order charged twice is named" "[\"$OK_ORDER\"]" \

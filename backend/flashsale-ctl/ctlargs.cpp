@@ -205,6 +205,20 @@ const QList<CommandSpec> &commandSpecs() {
          QStringLiteral("NAME"),
          QStringLiteral("disable an operator (their sessions end)"),
          {}},
+        // H5 (issue 19): provider reconciliation
+        {QStringLiteral("payments reconcile"),
+         Op::PaymentsReconcile,
+         {},
+         QStringLiteral("compare the payment provider's payments with the orders; exit 4 on "
+                        "drift left"),
+         {{QStringLiteral("repair"),
+           {},
+           QStringLiteral("also apply the outcomes that were missed (role admin)")}}},
+        {QStringLiteral("payments reconcile runs"),
+         Op::PaymentsReconcileRuns,
+         {},
+         QStringLiteral("past provider reconciliation runs, newest first"),
+         {{QStringLiteral("limit"), QStringLiteral("N"), QStringLiteral("at most N (1-200)")}}},
         {QStringLiteral("ping"),
          Op::Ping,
          {},
@@ -501,6 +515,13 @@ private:
             args.insert(QStringLiteral("repair"), true);
         break;
     case Op::ReconcileList:
+        b.integer(args, QStringLiteral("limit"), QStringLiteral("limit"));
+        break;
+    case Op::PaymentsReconcile: // H5
+        if (b.has(QStringLiteral("repair")))
+            args.insert(QStringLiteral("repair"), true);
+        break;
+    case Op::PaymentsReconcileRuns: // H5
         b.integer(args, QStringLiteral("limit"), QStringLiteral("limit"));
         break;
     case Op::OperatorCreate:

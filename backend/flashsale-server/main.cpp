@@ -11,8 +11,11 @@
 #include "metrics/processmetrics.h"
 #include "notify/notificationservice.h"
 #include "outbox/outboxrelay.h"
+#include "payment/gatewayfactory.h"
 #include "payment/paymentgateway.h"
+#include "payment/paymentoutcomes.h"
 #include "payment/paymentservice.h"
+#include "payment/providerreconcile.h"
 #include "pg/migrator.h"
 #include "pg/pgconnection.h"
 #include "redis/redisclient.h"
@@ -198,6 +201,26 @@ int main(int argc, char *argv[]) {
             return 1;
         }
     }
+    // ---- H5 (issue 19): provider reconciliation, every --provider-reconcile-interval-s ----
+    std::unique_ptr<PgConnection> providerReconcilePg;
+    std::unique_ptr<PaymentGateway> providerReconcileGateway;
+    std::unique_ptr<PaymentOutcomes> providerReconcileOutcomes;
+    std::unique_ptr<ProviderReconciler> providerReconciler;
+    if (payment && config.providerReconcileIntervalS > 0) {
+        providerReconcilePg = std::make_unique<PgConnection>(config.pgUrl);
+        providerReconcilePg->setMetricsPool("provider-reconcile");
+        providerReconcileGateway = createPaymentGateway(config, *simulatorRedis);
+        providerReconcileOutcomes =
+            std::make_unique<PaymentOutcomes>(*providerReconcilePg, *simulatorRedis);
+        providerReconciler = std::make_unique<ProviderReconciler>(
+            *providerReconcilePg, *providerReconcileGateway, *providerReconcileOutcomes);
+        providerReconciler->startPeriodic(
+            std::chrono::seconds(config.providerReconcileIntervalS),
+            QStringLiteral("scheduler@") + QSysInfo::machineHostName() + QLatin1Char('-')
+                + QString::number(QCoreApplication::applicationPid()));
+        providerReconcilePg->start();
+    }
+    // ---- end H5 ----
     std::unique_ptr<NotificationService> notify;
     if (config.hasRole(QStringLiteral("notify"))) {
         notify = std::make_unique<NotificationService>(config.kafkaBrokers, config.pgUrl,

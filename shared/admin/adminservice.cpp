@@ -2,6 +2,7 @@
 
 #include "admin/adminaudit.h"
 #include "admin/adminoperators.h"
+#include "admin/adminproviderreconcile.h"
 #include "admin/adminreconcile.h"
 #include "admin/adminsales.h"
 #include "admin/adminschedules.h"
@@ -67,7 +68,8 @@ AdminService::AdminService(const Config &config, PgConnection &pg, RedisClient &
     , m_schedules(std::make_unique<AdminSchedules>(config, pg))
     , m_reconcile(std::make_unique<AdminReconcile>(pg, reconciler))
     , m_audit(std::make_unique<AdminAudit>(pg))
-    , m_operators(std::make_unique<AdminOperators>(pg)) {}
+    , m_operators(std::make_unique<AdminOperators>(pg))
+    , m_providerReconcile(std::make_unique<AdminProviderReconcile>(config, pg, redis)) {}
 
 AdminService::~AdminService() = default;
 
@@ -119,6 +121,11 @@ void AdminService::handle(const admin::AdminRequest &request, const OperatorIden
         return m_operators->rotatePassword(args, who, std::move(reply));
     case Op::OperatorDisable:
         return m_operators->disable(args, who, std::move(reply));
+    // H5 (issue 19): provider reconciliation
+    case Op::PaymentsReconcile:
+        return m_providerReconcile->run(args, actor, std::move(reply));
+    case Op::PaymentsReconcileRuns:
+        return m_providerReconcile->runs(args, std::move(reply));
     }
     reply(std::unexpected(failure(
         AdminError::Internal, QStringLiteral("%1 is not handled here").arg(opName(request.op)))));

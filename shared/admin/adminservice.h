@@ -14,6 +14,7 @@ namespace flashsale {
 
 class AdminAudit;
 class AdminOperators;
+class AdminProviderReconcile;
 class AdminReconcile;
 class AdminSales;
 class AdminSchedules;
@@ -31,7 +32,7 @@ struct OperatorIdentity;
 //
 //   sale.*       AdminSales        schedule.*   AdminSchedules
 //   reconcile.*  AdminReconcile    audit.list   AdminAudit       ping  here
-//   operator.*   AdminOperators
+//   operator.*   AdminOperators    payments.reconcile*  AdminProviderReconcile (H5, issue 19)
 //
 // Every request is checked against the caller's role first (Forbidden otherwise), and every
 // change is audited with the caller's operator name as the actor.
@@ -73,6 +74,7 @@ private:
     std::unique_ptr<AdminReconcile> m_reconcile;
     std::unique_ptr<AdminAudit> m_audit;
     std::unique_ptr<AdminOperators> m_operators;
+    std::unique_ptr<AdminProviderReconcile> m_providerReconcile; // H5, issue 19
 };
 
 } // namespace flashsale

@@ -54,6 +54,8 @@ struct Config {
     int paymentSimLatencyMs = 50;
     int paymentSimDeclinePercent = 10;
     bool paymentSimOutage = false;
+    // H5 (issue 19): provider reconciliation by the payment role, this often (0 = never).
+    int providerReconcileIntervalS = 300;
 
     // Operations: the admin WebSocket, live stats, the scheduler and reconciliation.
     int statsFlushMs = 250;    // how often each API thread adds its counters to Redis

@@ -39,6 +39,9 @@ constexpr OpEntry kOps[] = {
     {Op::OperatorSetRole, "operator.set-role", true, Role::Admin},
     {Op::OperatorRotatePassword, "operator.rotate-password", true, Role::Admin},
     {Op::OperatorDisable, "operator.disable", true, Role::Admin},
+    // H5 (issue 19): provider reconciliation
+    {Op::PaymentsReconcile, "payments.reconcile", true, Role::Merchandiser},
+    {Op::PaymentsReconcileRuns, "payments.reconcile.runs", false, Role::Viewer},
 };
 
 constexpr std::pair<Role, const char *> kRoles[] = {

@@ -69,6 +69,9 @@ enum class Op {
     OperatorSetRole,  // {name, role} -> {operator}
     OperatorRotatePassword, // {name, password} -> {operator}
     OperatorDisable,        // {name} -> {operator}
+    // H5 (issue 19): provider reconciliation
+    PaymentsReconcile,     // {repair?} -> the report (repair needs Admin, like reconcile.run)
+    PaymentsReconcileRuns, // {limit?} -> {runs:[...]}
 };
 QString opName(Op op);
 std::optional<Op> opFromName(const QString &name);

@@ -5,6 +5,7 @@
 #include "core/logging.h"
 #include "metrics/metrics.h"
 #include "payment/paymentgateway.h"
+#include "payment/paymentoutcomes.h"
 #include "pg/pgconnection.h"
 #include "redis/redisscript.h"
 
@@ -48,6 +49,10 @@ Result<void> PaymentService::start() {
     m_pg->setMetricsPool("payment");
     m_redis->start();
     m_pg->start();
+    m_outcomes = std::make_unique<PaymentOutcomes>(*m_pg, *m_redis);
+    // Refunds owed from before a restart, and any a webhook queued in another process.
+    connect(&m_refundTimer, &QTimer::timeout, this, &PaymentService::sweepRefunds);
+    m_refundTimer.start(10000);
     auto c = KafkaConsumer::create(
         m_brokers, QStringLiteral("payment"), {QString::fromLatin1(topics::kOrderCreated)},
         [this](const KafkaMessage &m, std::function<void()> done) { handle(m, std::move(done)); });
@@ -108,7 +113,8 @@ void PaymentService::begin(std::shared_ptr<Order> order, int attempt, std::funct
                 return;
             }
             const QByteArray status = r->rows.value(0).value(0);
-            if (status == "captured" || status == "refunded" || status == "void") {
+            if (status == "captured" || status == "refunded" || status == "refund_due"
+                || status == "void") {
                 done(); // ended by an earlier delivery
                 return;
             }
@@ -159,8 +165,8 @@ void PaymentService::confirm(std::shared_ptr<Order> order, int attempt,
 
 void PaymentService::charge(std::shared_ptr<Order> order, int attempt, std::function<void()> done) {
     // 3. Charge, under one idempotency key per order, until the provider answers.
-    ChargeRequest req{order->id, order->userId, order->amountCents,
-                      "order-" + QByteArray::number(order->id)};
+    ChargeRequest req{
+        order->id, order->userId, order->amountCents, "order-" + QByteArray::number(order->id), {}};
     m_gateway->charge(req, [this, order, attempt, done](const Result<ChargeOutcome> &r) {
         if (!r) {
             if (attempt % 10 == 0)
@@ -175,75 +181,78 @@ void PaymentService::charge(std::shared_ptr<Order> order, int attempt, std::func
 
 void PaymentService::settle(std::shared_ptr<Order> order, bool approved, QByteArray ref,
                             QString reason, std::function<void()> done) {
-    static const QByteArray paidSql = R"(
-WITH p AS (
-    UPDATE payments SET status = 'captured', provider_ref = $2, updated_at = now()
-    WHERE order_id = $1 AND status = 'charging' RETURNING order_id),
-o AS (
-    UPDATE orders SET status = 'paid', updated_at = now()
-    WHERE id = $1 AND status = 'pending' AND EXISTS (SELECT 1 FROM p)
-    RETURNING id, reservation_id, sale_id, item_id, user_id, quantity, amount_cents),
-h AS (INSERT INTO order_history (order_id, status) SELECT id, 'paid' FROM o),
-e AS (
-    INSERT INTO outbox (topic, key, payload)
-    SELECT 'order.paid', reservation_id,
-           order_event('order.paid', id, reservation_id, sale_id, item_id, user_id, quantity,
-                       amount_cents, NULL, now())
-    FROM o)
-SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM o))";
-    static const QByteArray declinedSql = R"(
-WITH p AS (
-    UPDATE payments SET status = 'declined', provider_ref = $2, reason = $3, updated_at = now()
-    WHERE order_id = $1 AND status = 'charging' RETURNING order_id),
-o AS (
-    UPDATE orders SET status = 'cancelled', cancel_reason = 'declined', updated_at = now()
-    WHERE id = $1 AND status = 'pending' AND EXISTS (SELECT 1 FROM p)
-    RETURNING id, reservation_id, sale_id, item_id, user_id, quantity, amount_cents),
-s AS (UPDATE inventory v SET sold = v.sold - o.quantity FROM o WHERE v.item_id = o.item_id),
-h AS (INSERT INTO order_history (order_id, status, reason) SELECT id, 'cancelled', 'declined' FROM o),
-e AS (
-    INSERT INTO outbox (topic, key, payload)
-    SELECT 'order.cancelled', reservation_id,
-           order_event('order.cancelled', id, reservation_id, sale_id, item_id, user_id, quantity,
-                       amount_cents, 'declined', now())
-    FROM o)
-SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM o))";
-    QList<QByteArray> params{QByteArray::number(order->id), ref};
-    if (!approved)
-        params << reason.toUtf8();
-    m_pg->query(approved ? paidSql : declinedSql, params,
-                [this, order, approved, ref, reason, done](const Result<PgResult> &r) {
-                    if (!r) {
+    // 4. Record the answer: once, whatever a webhook for the same payment did meanwhile.
+    ProviderOutcome outcome;
+    outcome.kind = approved ? ProviderOutcome::Kind::Succeeded : ProviderOutcome::Kind::Failed;
+    outcome.orderId = order->id;
+    outcome.providerRef = ref;
+    outcome.reason = reason;
+    outcome.source = "api";
+    m_outcomes->apply(
+        outcome, [this, order, approved, ref, reason, done](const Result<OutcomeApplied> &r) {
+            if (!r) {
+                qCWarning(lcPayment).noquote()
+                    << "order" << order->id << ": cannot record payment:" << r.error().message;
+                retry([this, order, approved, ref, reason,
+                       done] { settle(order, approved, ref, reason, done); },
+                      3);
+                return;
+            }
+            if (*r == OutcomeApplied::RefundQueued) {
+                // Charged, but the order is no longer pending: the refund sweep gives it back.
+                outcomeCounter("refund_due").inc();
+                sweepRefunds();
+            } else if (*r == OutcomeApplied::Applied) {
+                outcomeCounter(approved ? "captured" : "declined").inc();
+            }
+            done();
+        });
+}
+
+void PaymentService::sweepRefunds() {
+    // Every payment owed back ('refund_due'), refunded under one idempotency key per order, then
+    // recorded as a Refunded outcome. One sweep at a time; a failed refund waits for the next.
+    if (m_sweeping)
+        return;
+    m_sweeping = true;
+    m_pg->query(
+        "SELECT y.order_id, y.provider_ref, y.amount_cents, o.user_id FROM payments y "
+        "JOIN orders o ON o.id = y.order_id WHERE y.status = 'refund_due' ORDER BY y.order_id "
+        "LIMIT 200",
+        {}, [this](const Result<PgResult> &r) {
+            if (!r || r->rows.isEmpty()) {
+                m_sweeping = false;
+                return;
+            }
+            auto left = std::make_shared<int>(int(r->rows.size()));
+            for (const QList<QByteArray> &row : r->rows) {
+                const qint64 orderId = row.value(0).toLongLong();
+                ChargeRequest req{orderId, row.value(3), row.value(2).toLongLong(),
+                                  "refund-order-" + QByteArray::number(orderId), row.value(1)};
+                m_gateway->refund(req, [this, req, left](const Result<void> &done) {
+                    auto next = [this, left] {
+                        if (--*left == 0)
+                            m_sweeping = false;
+                    };
+                    if (!done) {
                         qCWarning(lcPayment).noquote()
-                            << "order" << order->id
-                            << ": cannot record payment:" << r.error().message;
-                        retry([this, order, approved, ref, reason,
-                               done] { settle(order, approved, ref, reason, done); },
-                              3);
+                            << "order" << req.orderId << ": refund failed:" << done.error().message;
+                        next();
                         return;
                     }
-                    const bool paymentUpdated = r->rows.value(0).value(0).toInt() == 1;
-                    const bool orderUpdated = r->rows.value(0).value(1).toInt() == 1;
-                    if (approved && paymentUpdated && !orderUpdated) {
-                        // Charged, but the order is no longer pending (cancelled by an operator
-                        // meanwhile): give the money back. See docs/ARCHITECTURE.md.
-                        ChargeRequest req{order->id, order->userId, order->amountCents,
-                                          "order-" + QByteArray::number(order->id)};
-                        m_gateway->refund(req, [this, order, done](const Result<void> &) {
-                            m_pg->query("UPDATE payments SET status = 'refunded', updated_at = "
-                                        "now() WHERE order_id = $1",
-                                        {QByteArray::number(order->id)},
-                                        [done](const Result<PgResult> &) { done(); });
-                        });
-                        outcomeCounter("refunded").inc();
-                        return;
-                    }
-                    outcomeCounter(approved ? "captured" : "declined").inc();
-                    if (approved)
-                        done();
-                    else
-                        release(order, done);
+                    ProviderOutcome outcome;
+                    outcome.kind = ProviderOutcome::Kind::Refunded;
+                    outcome.orderId = req.orderId;
+                    outcome.providerRef = req.providerRef;
+                    outcome.source = "api";
+                    m_outcomes->apply(outcome, [next](const Result<OutcomeApplied> &a) {
+                        if (a && *a == OutcomeApplied::Applied)
+                            outcomeCounter("refunded").inc();
+                        next();
+                    });
                 });
+            }
+        });
 }
 
 void PaymentService::release(std::shared_ptr<Order> order, std::function<void()> done) {

@@ -4,6 +4,7 @@
 #include "redis/redisclient.h"
 
 #include <QObject>
+#include <QTimer>
 
 #include <memory>
 
@@ -11,6 +12,7 @@ namespace flashsale {
 
 class PaymentGateway;
 class PgConnection;
+class PaymentOutcomes;
 
 // Charges every order.created, once, and ends the order: paid (outbox order.paid) or, on a
 // decline, cancelled with its units released (release.lua) and an order.cancelled event.
@@ -45,12 +47,16 @@ private:
     void settle(std::shared_ptr<Order> order, bool approved, QByteArray ref, QString reason,
                 std::function<void()> done);
     void release(std::shared_ptr<Order> order, std::function<void()> done);
+    void sweepRefunds();
     void retry(std::function<void()> step, int attempt);
 
     QString m_brokers;
     std::unique_ptr<RedisClient> m_redis;
     std::unique_ptr<PgConnection> m_pg;
     std::unique_ptr<PaymentGateway> m_gateway;
+    std::unique_ptr<PaymentOutcomes> m_outcomes;
+    QTimer m_refundTimer;
+    bool m_sweeping = false;
     KafkaConsumer *m_consumer = nullptr;
 };
 

@@ -57,6 +57,11 @@ public:
     // Call once, before start().
     void setMetricsPool(const QByteArray &pool);
 
+    // Statements sent or waiting on this connection (the running one included).
+    int queued() const { return int(m_queue.size()); }
+    // Connected and accepting statements (query() fails at once otherwise).
+    bool isReady() const { return m_state == State::Ready; }
+
 Q_SIGNALS:
     void connected();
     void disconnected();

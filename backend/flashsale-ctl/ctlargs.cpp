@@ -214,7 +214,7 @@ const QList<CommandSpec> &commandSpecs() {
          {{QStringLiteral("repair"),
            {},
            QStringLiteral("also apply the outcomes that were missed (role admin)")}}},
-        {QStringLiteral("payments reconcile runs"),
+        {QStringLiteral("payments runs"),
          Op::PaymentsReconcileRuns,
          {},
          QStringLiteral("past provider reconciliation runs, newest first"),

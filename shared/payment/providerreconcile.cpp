@@ -334,7 +334,7 @@ private:
             QJsonArray payments;
             for (const ProviderPayment &p : it.value()) {
                 payments.append(paymentJson(p));
-                if (p.createdMs >= judged)
+                if (p.createdMs > judged)
                     young = true;
                 if (p.status == "succeeded")
                     succeeded << p;
@@ -570,14 +570,14 @@ rep AS (
     RETURNING run_id, order_id, check_name, provider_ref, outcome, result, detail),
 aud AS (
     INSERT INTO audit_log (actor, action, before, after, detail)
-    SELECT $4, 'payments.reconcile.repair', rep.detail -> 'before', NULL,
+    SELECT $4, 'payments.reconcile.repair', rep.detail -> 'before', NULL::jsonb,
            jsonb_build_object('run_id', rep.run_id, 'order_id', rep.order_id,
                               'check', rep.check_name, 'provider_ref', rep.provider_ref,
                               'outcome', rep.outcome, 'result', rep.result,
                               'answer', rep.detail -> 'answer')
     FROM rep
     UNION ALL
-    SELECT $4, 'payments.reconcile', NULL, NULL, $12::jsonb || jsonb_build_object('run_id', run.id)
+    SELECT $4, 'payments.reconcile', NULL::jsonb, NULL::jsonb, $12::jsonb || jsonb_build_object('run_id', run.id)
     FROM run
     RETURNING id)
 SELECT run.id, (SELECT count(*) FROM aud) FROM run)",

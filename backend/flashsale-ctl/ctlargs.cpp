@@ -209,8 +209,7 @@ const QList<CommandSpec> &commandSpecs() {
         {QStringLiteral("payments reconcile"),
          Op::PaymentsReconcile,
          {},
-         QStringLiteral("compare the payment provider's payments with the orders; exit 4 on "
-                        "drift left"),
+         QStringLiteral("compare the provider's payments with the orders; exit 4 on drift"),
          {{QStringLiteral("repair"),
            {},
            QStringLiteral("also apply the outcomes that were missed (role admin)")}}},

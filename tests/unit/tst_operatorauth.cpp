@@ -108,7 +108,8 @@ private Q_SLOTS:
             QVERIFY(roleAllows(Role::Admin, *opFromName(op)));
         QCOMPARE(allowedOpNames(Role::Viewer),
                  (QStringList{"ping", "sale.list", "sale.get", "schedule.list", "stats.subscribe",
-                              "stats.unsubscribe", "reconcile.list", "audit.list"}));
+                              "stats.unsubscribe", "reconcile.list", "audit.list",
+                              "payments.reconcile.runs"}));
         // A repair needs admin even though reconcile.run itself is a merchandiser's.
         const AdminRequest repair{"r1", Op::ReconcileRun, {{"sale_id", 1}, {"repair", true}}};
         const AdminRequest dry{"r2", Op::ReconcileRun, {{"sale_id", 1}}};
@@ -116,6 +117,14 @@ private Q_SLOTS:
         QCOMPARE(OperatorAuthenticator::forbidden(max, repair)->code, AdminError::Forbidden);
         QVERIFY(!OperatorAuthenticator::forbidden(max, dry));
         QVERIFY(!OperatorAuthenticator::forbidden({"root", Role::Admin}, repair));
+        // The same for the provider's reconciliation (issue 19).
+        const AdminRequest payRepair{"r3", Op::PaymentsReconcile, {{"repair", true}}};
+        const AdminRequest payDry{"r4", Op::PaymentsReconcile, {}};
+        QCOMPARE(OperatorAuthenticator::forbidden(max, payRepair)->code, AdminError::Forbidden);
+        QVERIFY(OperatorAuthenticator::forbidden(max, payRepair)->message.contains("with repair"));
+        QVERIFY(!OperatorAuthenticator::forbidden(max, payDry));
+        QVERIFY(OperatorAuthenticator::forbidden({"vic", Role::Viewer}, payDry));
+        QVERIFY(!OperatorAuthenticator::forbidden({"root", Role::Admin}, payRepair));
     }
 
     void addressBehindATrustedProxy() {

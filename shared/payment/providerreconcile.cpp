@@ -423,41 +423,58 @@ private:
         repairNext();
     }
 
-    // One outcome at a time: a run repairs at most maxRepairs and never floods PaymentOutcomes.
+    // The repairs go out in windows of kRepairWindow outcomes: PaymentOutcomes writes the
+    // outcomes queued in one turn of the event loop as one statement, so a window costs about
+    // one transaction, and no more than a window is ever in flight. At most maxRepairs a run.
+    static constexpr int kRepairWindow = 256;
+
     void repairNext() {
-        while (m_next < m_findings.size()
-               && (m_findings[m_next].outcome.isEmpty() || m_repairs >= m_limits.maxRepairs))
-            ++m_next;
-        if (m_next >= m_findings.size())
-            return store();
         auto d = owner();
         if (!d)
             return end(fail(ErrorCode::Unavailable, QStringLiteral("reconciler gone")));
-        Finding &f = m_findings[m_next];
-        ++m_repairs;
-        ProviderOutcome outcome;
-        outcome.kind = f.outcome == "refunded" ? ProviderOutcome::Kind::Refunded
-                                               : ProviderOutcome::Kind::Succeeded;
-        outcome.orderId = f.orderId;
-        outcome.providerRef = f.providerRef;
-        outcome.source = "reconcile";
-        d->outcomes.apply(outcome, [self = shared_from_this()](const Result<OutcomeApplied> &r) {
-            if (self->m_ended)
-                return;
-            Finding &f = self->m_findings[self->m_next];
-            if (!r) {
-                f.result = QStringLiteral("failed: ") + r.error().message;
-            } else {
-                f.result = appliedText(*r);
-                f.resolved = *r == OutcomeApplied::Applied || *r == OutcomeApplied::Duplicate
-                             || *r == OutcomeApplied::RefundQueued;
+        QList<qsizetype> window;
+        while (m_next < m_findings.size() && window.size() < kRepairWindow
+               && m_repairs < m_limits.maxRepairs) {
+            if (!m_findings[m_next].outcome.isEmpty()) {
+                window << m_next;
+                ++m_repairs;
             }
-            qCInfo(lcProviderReconcile).noquote()
-                << "order" << f.orderId << f.check << "repair:" << f.outcome << f.providerRef
-                << "->" << f.result;
-            ++self->m_next;
-            self->repairNext();
-        });
+            ++m_next;
+        }
+        if (window.isEmpty())
+            return store();
+        m_inFlight = window.size();
+        for (const qsizetype i : window) {
+            const Finding &f = m_findings[i];
+            ProviderOutcome outcome;
+            outcome.kind = f.outcome == "refunded" ? ProviderOutcome::Kind::Refunded
+                                                   : ProviderOutcome::Kind::Succeeded;
+            outcome.orderId = f.orderId;
+            outcome.providerRef = f.providerRef;
+            outcome.source = "reconcile";
+            d->outcomes.apply(outcome,
+                              [self = shared_from_this(), i](const Result<OutcomeApplied> &r) {
+                                  if (self->m_ended)
+                                      return;
+                                  self->repaired(i, r);
+                              });
+        }
+    }
+
+    void repaired(qsizetype i, const Result<OutcomeApplied> &r) {
+        Finding &f = m_findings[i];
+        if (!r) {
+            f.result = QStringLiteral("failed: ") + r.error().message;
+        } else {
+            f.result = appliedText(*r);
+            f.resolved = *r == OutcomeApplied::Applied || *r == OutcomeApplied::Duplicate
+                         || *r == OutcomeApplied::RefundQueued;
+        }
+        qCDebug(lcProviderReconcile).noquote()
+            << "order" << f.orderId << f.check << "repair:" << f.outcome << f.providerRef << "->"
+            << f.result;
+        if (--m_inFlight == 0)
+            repairNext();
     }
 
     QJsonObject report() const {
@@ -633,8 +650,9 @@ SELECT run.id, (SELECT count(*) FROM aud) FROM run)",
 
     QList<Finding> m_findings;
     QHash<QString, qint64> m_extra; // found but beyond the rows read
-    qsizetype m_next = 0;
-    int m_repairs = 0;
+    qsizetype m_next = 0;           // the next finding to consider for repair
+    int m_repairs = 0;              // outcomes applied (or tried) so far
+    int m_inFlight = 0;             // of the current window
 };
 
 } // namespace

@@ -19,6 +19,7 @@
 #include "redis/redisclient.h"
 #include "testservers.h"
 
+#include <QElapsedTimer>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QProcess>
@@ -106,11 +107,12 @@ private:
         return *answer;
     }
 
-    Result<QJsonObject> reconcile(bool repair, const QString &actor = QStringLiteral("alice")) {
+    Result<QJsonObject> reconcile(bool repair, const QString &actor = QStringLiteral("alice"),
+                                  int timeoutMs = 30000) {
         std::optional<Result<QJsonObject>> result;
         m_reconciler->run({repair, actor, ProviderReconciler::Trigger::Operator},
                           [&result](const Result<QJsonObject> &r) { result = r; });
-        if (!QTest::qWaitFor([&result] { return result.has_value(); }, 30000))
+        if (!QTest::qWaitFor([&result] { return result.has_value(); }, timeoutMs))
             return fail(ErrorCode::Timeout, QStringLiteral("no answer within 30 s"));
         return *result;
     }
@@ -523,6 +525,49 @@ private Q_SLOTS:
         QTRY_VERIFY(a.has_value() && b.has_value());
         QVERIFY(*a);
         QCOMPARE(b->error().code, ErrorCode::Conflict);
+    }
+
+    // Not a timed test: a measurement, run on demand (FLASHSALE_TEST_BENCH=1). 20,000 paid
+    // orders the provider captured (clean), then 2,000 more whose answers were lost: the time
+    // of a dry run over all of them, and of the repair of the 2,000.
+    void measureRunAndRepair() {
+        if (qEnvironmentVariable("FLASHSALE_TEST_BENCH") != QLatin1String("1"))
+            QSKIP("a measurement: set FLASHSALE_TEST_BENCH=1");
+        const int clean = 20000, lost = 2000;
+        sql("INSERT INTO orders (reservation_id, sale_id, item_id, user_id, quantity, "
+            "amount_cents, "
+            "status, accepted_at, expires_at) SELECT 'bench-' || g, 1, 1, 'u' || g, 1, 300, "
+            "CASE WHEN g <= "
+            + QByteArray::number(clean)
+            + " THEN 'paid' ELSE 'pending' END, now(), now() + interval '10 minutes' "
+              "FROM generate_series(1, "
+            + QByteArray::number(clean + lost) + ") g");
+        sql("INSERT INTO payments (order_id, status, amount_cents, provider, provider_ref) "
+            "SELECT id, CASE WHEN status = 'paid' THEN 'captured' ELSE 'charging' END, 300, "
+            "'simulator', 'sim-order-' || id FROM orders");
+        // The provider's ledger, as SimulatorGateway writes it, created a minute ago.
+        m_redis->command(
+            {"EVAL",
+             "local t = redis.call('TIME') local ms = tonumber(t[1]) * 1000 - 60000 "
+             "for i = 1, tonumber(ARGV[1]) do local id = 'sim-order-' .. i "
+             "redis.call('ZADD', KEYS[1], i, id) redis.call('HSET', KEYS[2], id, cjson.encode({id "
+             "= id, order_id = tostring(i), status = 'succeeded', amount_cents = 300, created_ms "
+             "= ms, idempotency_key = 'order-' .. i})) end return 1",
+             "2", "fs:paysim:payments", "fs:paysim:payment", QByteArray::number(clean + lost)});
+        QElapsedTimer t;
+        t.start();
+        const auto dry = reconcile(false, QStringLiteral("alice"), 300000);
+        const qint64 dryMs = t.elapsed();
+        QVERIFY(dry);
+        QCOMPARE(counts(*dry, "captured_not_paid"), (QList<qint64>{lost, 0, lost}));
+        t.restart();
+        const auto repaired = reconcile(true, QStringLiteral("alice"), 300000);
+        const qint64 repairMs = t.elapsed();
+        QVERIFY(repaired);
+        QCOMPARE(counts(*repaired, "captured_not_paid"), (QList<qint64>{lost, lost, 0}));
+        qInfo("provider reconciliation: dry run over %d payments: %lld ms; repair of %d lost "
+              "answers: %lld ms (%.0f repairs/s)",
+              clean + lost, dryMs, lost, repairMs, lost * 1000.0 / std::max<qint64>(1, repairMs));
     }
 
     // An operator's view: payments.reconcile through flashsale-ctl against a real API process.

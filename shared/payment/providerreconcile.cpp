@@ -216,10 +216,12 @@ private:
                 if (self->m_ended)
                     return;
                 if (!page) {
-                    // The provider no longer knows the cursor's payment (its ledger was reset):
-                    // list from the first payment, once.
-                    if (page.error().code == ErrorCode::NotFound && !after.isEmpty()
-                        && after == self->m_cursor && self->m_pages == 0) {
+                    // The provider no longer knows the cursor's payment (its ledger was reset,
+                    // or dropped old payments): list from the first payment, once. The simulator
+                    // answers NotFound; paysim a 400 on starting_after (HttpGateway: Invalid).
+                    const ErrorCode code = page.error().code;
+                    if ((code == ErrorCode::NotFound || code == ErrorCode::Invalid)
+                        && !after.isEmpty() && after == self->m_cursor && self->m_pages == 0) {
                         qCWarning(lcProviderReconcile).noquote()
                             << "the provider does not know the cursor" << after
                             << "any more: listing from its first payment";
@@ -230,10 +232,11 @@ private:
                         self->m_nextCursorCreatedMs = 0;
                         return self->listPage({});
                     }
-                    return self->end(
-                        fail(page.error().code == ErrorCode::NotFound ? ErrorCode::Unavailable
-                                                                      : page.error().code,
-                             QStringLiteral("provider list: ") + page.error().message));
+                    // Whatever the provider answered, for the caller it is a dependency that
+                    // failed: try again later (Timeout stays a timeout).
+                    return self->end(fail(
+                        code == ErrorCode::Timeout ? ErrorCode::Timeout : ErrorCode::Unavailable,
+                        QStringLiteral("provider list: ") + page.error().message));
                 }
                 self->takePage(*page);
             });

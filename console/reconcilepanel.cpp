@@ -3,6 +3,7 @@
 #include "consoleformat.h"
 #include "feedback.h"
 #include "protocol/adminclient.h"
+#include "providerreconcilebox.h"
 #include "reconcilechecksmodel.h"
 #include "reconcilerunsmodel.h"
 #include "rolegate.h"
@@ -90,6 +91,8 @@ ReconcilePanel::ReconcilePanel(AdminClient *client, QWidget *parent)
     layout->setContentsMargins(4, 4, 4, 4);
     layout->addLayout(bar);
     layout->addWidget(m_splitter, 1);
+    m_provider = new ProviderReconcileBox(client); // H5 (issue 19)
+    layout->addWidget(m_provider);
 
     connect(m_dryRun, &QPushButton::clicked, this, &ReconcilePanel::dryRun);
     connect(m_repair, &QPushButton::clicked, this, &ReconcilePanel::repair);
@@ -113,6 +116,7 @@ void ReconcilePanel::setSale(const QJsonObject &sale) {
 }
 
 void ReconcilePanel::refresh() {
+    m_provider->refresh(); // H5
     if (!m_saleId || !m_client || m_client->state() != AdminClient::State::Connected)
         return;
     const qint64 sale = m_saleId;
@@ -244,6 +248,7 @@ void ReconcilePanel::setGate(RoleGate *gate) {
     m_gate = gate;
     gate->bind(m_dryRun, Op::ReconcileRun);
     gate->bind(m_repair, Op::ReconcileRun, true);
+    m_provider->setGate(gate); // H5
     connect(gate, &RoleGate::changed, this, [this] { setBusy(m_busy); });
     setBusy(m_busy);
 }

@@ -15,6 +15,7 @@ class AdminClient;
 
 namespace flashsale::console {
 
+class ProviderReconcileBox;
 class ReconcileChecksModel;
 class RoleGate;
 class ReconcileRunsModel;
@@ -45,6 +46,8 @@ public:
     ReconcileChecksModel *checks() const { return m_checks; }
     QPushButton *dryRunButton() const { return m_dryRun; }
     QPushButton *repairButton() const { return m_repair; }
+    // H5 (issue 19): provider reconciliation, below the sale's.
+    ProviderReconcileBox *provider() const { return m_provider; }
 
     void saveLayout() const;
     void restoreLayout();
@@ -72,6 +75,7 @@ private:
     QTableView *m_runsView = nullptr;
     QTableView *m_checksView = nullptr;
     QSplitter *m_splitter = nullptr;
+    ProviderReconcileBox *m_provider = nullptr; // H5
 };
 
 } // namespace flashsale::console

@@ -226,6 +226,19 @@ const QList<CommandSpec> &commandSpecs() {
          QStringLiteral("send dead letter ID again, or all of --endpoint's (role admin; audited)"),
          {{QStringLiteral("endpoint"), QStringLiteral("ENDPOINT"),
            QStringLiteral("replay every dead letter of this endpoint")}}},
+        // H5 (issue 19): provider reconciliation
+        {QStringLiteral("payments reconcile"),
+         Op::PaymentsReconcile,
+         {},
+         QStringLiteral("compare the provider's payments with the orders; exit 4 on drift"),
+         {{QStringLiteral("repair"),
+           {},
+           QStringLiteral("also apply the outcomes that were missed (role admin)")}}},
+        {QStringLiteral("payments runs"),
+         Op::PaymentsReconcileRuns,
+         {},
+         QStringLiteral("past provider reconciliation runs, newest first"),
+         {{QStringLiteral("limit"), QStringLiteral("N"), QStringLiteral("at most N (1-200)")}}},
         {QStringLiteral("ping"),
          Op::Ping,
          {},
@@ -535,6 +548,13 @@ private:
             args.insert(QStringLiteral("repair"), true);
         break;
     case Op::ReconcileList:
+        b.integer(args, QStringLiteral("limit"), QStringLiteral("limit"));
+        break;
+    case Op::PaymentsReconcile: // H5
+        if (b.has(QStringLiteral("repair")))
+            args.insert(QStringLiteral("repair"), true);
+        break;
+    case Op::PaymentsReconcileRuns: // H5
         b.integer(args, QStringLiteral("limit"), QStringLiteral("limit"));
         break;
     case Op::OperatorCreate:

@@ -277,6 +277,61 @@ QString formatReconcileRuns(const QJsonArray &runs) {
     return t.render();
 }
 
+// ---- H5 (issue 19): provider reconciliation ----
+QString formatProviderReconcile(const QJsonObject &r) {
+    const bool ok = r.value(s("ok")).toBool();
+    const QJsonObject w = r.value(s("window")).toObject();
+    QString out = QStringLiteral("provider reconcile run %1 of %2 (%3, %4 by %5): %6\n")
+                      .arg(cell(r, "run_id"), cell(r, "provider"), cell(r, "mode"),
+                           cell(r, "trigger"), cell(r, "actor"), ok ? s("ok") : s("DRIFT LEFT"));
+    out += QStringLiteral("%1 provider payments listed after %2%3\n")
+               .arg(cell(w, "listed"),
+                    w.value(s("after")).isNull() ? s("the first") : cell(w, "after"),
+                    w.value(s("complete")).toBool() ? QString() : s(" (stopped early: more left)"));
+    TextTable t({s("CHECK"), s("FOUND"), s("REPAIRED"), s("FLAGGED")});
+    TextTable f({s("CHECK"), s("ORDER"), s("ORDER STATUS"), s("PAYMENT"), s("ACTION"), s("RESULT"),
+                 s("REASON")});
+    f.setMaxWidth(6, 70);
+    int findings = 0;
+    for (const QJsonValue &v : r.value(s("checks")).toArray()) {
+        const QJsonObject c = v.toObject();
+        t.addRow({cell(c, "check"), cell(c, "found"), cell(c, "repaired"), cell(c, "flagged")});
+        for (const QJsonValue &e : c.value(s("examples")).toArray()) {
+            const QJsonObject x = e.toObject();
+            f.addRow({cell(x, "check"), cell(x, "order_id"), cell(x, "order_status"),
+                      cell(x, "payment_status"), cell(x, "action"), cell(x, "result"),
+                      cell(x, "reason")});
+            ++findings;
+        }
+    }
+    out += t.render();
+    if (findings > 0)
+        out += QLatin1Char('\n') + f.render();
+    return out;
+}
+
+QString formatProviderReconcileRuns(const QJsonArray &runs) {
+    if (runs.isEmpty())
+        return QStringLiteral("no provider reconciliation runs\n");
+    TextTable t({s("RUN"), s("PROVIDER"), s("MODE"), s("TRIGGER"), s("ACTOR"), s("STARTED"),
+                 s("OK"), s("LISTED"), s("FOUND"), s("REPAIRED")});
+    t.setMaxWidth(4, 30);
+    for (const QJsonValue &v : runs) {
+        const QJsonObject r = v.toObject();
+        qint64 found = 0, repaired = 0;
+        for (const QJsonValue &c : r.value(s("checks")).toArray()) {
+            found += c.toObject().value(s("found")).toInteger();
+            repaired += c.toObject().value(s("repaired")).toInteger();
+        }
+        t.addRow({cell(r, "run_id"), cell(r, "provider"), cell(r, "mode"), cell(r, "trigger"),
+                  cell(r, "actor"), formatTime(r.value(s("started_at"))), cell(r, "ok"),
+                  cell(r.value(s("window")).toObject(), "listed"), QString::number(found),
+                  QString::number(repaired)});
+    }
+    return t.render();
+}
+// ---- end H5 ----
+
 QString formatAudit(const QJsonArray &entries) {
     if (entries.isEmpty())
         return QStringLiteral("no audit entries\n");

@@ -29,6 +29,9 @@ QString formatSchedules(const QJsonArray &schedules); // schedule.list, .create,
 QString formatStats(const QJsonObject &stats);        // one stats event
 QString formatReconcile(const QJsonObject &report);   // reconcile.run: checks and repairs
 QString formatReconcileRuns(const QJsonArray &runs);  // reconcile.list
+// H5 (issue 19): payments.reconcile (checks, findings, repairs) and payments.reconcile.runs
+QString formatProviderReconcile(const QJsonObject &report);
+QString formatProviderReconcileRuns(const QJsonArray &runs);
 QString formatAudit(const QJsonArray &entries);       // audit.list
 QString formatOperators(const QJsonArray &operators); // operator.list and the other operator.*
 // H4 merchant webhooks (issue 19)

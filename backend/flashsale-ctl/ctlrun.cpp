@@ -170,7 +170,8 @@ void CtlRun::onReply(const AdminClient::Reply &r) {
         return;
     }
     int code = kExitOk;
-    if (m_inv.op == Op::ReconcileRun && !r.result.value(QStringLiteral("ok")).toBool())
+    if ((m_inv.op == Op::ReconcileRun || m_inv.op == Op::PaymentsReconcile)
+        && !r.result.value(QStringLiteral("ok")).toBool())
         code = kExitDrift;
     if (m_inv.json) {
         QJsonObject out = r.result;
@@ -217,6 +218,12 @@ void CtlRun::onReply(const AdminClient::Reply &r) {
         break;
     case Op::ReconcileList:
         print(formatReconcileRuns(res.value(QStringLiteral("runs")).toArray()));
+        break;
+    case Op::PaymentsReconcile: // H5
+        print(formatProviderReconcile(res));
+        break;
+    case Op::PaymentsReconcileRuns: // H5
+        print(formatProviderReconcileRuns(res.value(QStringLiteral("runs")).toArray()));
         break;
     case Op::AuditList:
         print(formatAudit(res.value(QStringLiteral("entries")).toArray()));

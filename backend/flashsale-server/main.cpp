@@ -12,9 +12,11 @@
 #include "metrics/processmetrics.h"
 #include "notify/notificationservice.h"
 #include "outbox/outboxrelay.h"
-#include "payment/httpgateway.h"
+#include "payment/gatewayfactory.h"
 #include "payment/paymentgateway.h"
+#include "payment/paymentoutcomes.h"
 #include "payment/paymentservice.h"
+#include "payment/providerreconcile.h"
 #include "pg/migrator.h"
 #include "pg/pgconnection.h"
 #include "redis/redisclient.h"
@@ -197,25 +199,17 @@ int main(int argc, char *argv[]) {
                                               config.relayPollMs);
         relay->start();
     }
-    std::unique_ptr<RedisClient> simulatorRedis;
+    // The payment role's own Redis connection, beside the service's: the in-process simulator's
+    // ledger, and the units provider reconciliation's repairs give back.
+    std::unique_ptr<RedisClient> paymentSideRedis;
     std::unique_ptr<PaymentService> payment;
     if (config.hasRole(QStringLiteral("payment"))) {
-        // issue 19: provider (H3): the HTTP provider, or the in-process simulator for tests.
         const auto redis = RedisClient::Endpoint::fromUrl(config.redisUrl);
-        std::unique_ptr<PaymentGateway> gateway;
-        if (config.paymentProvider == QLatin1String("http")) {
-            HttpGateway::Options o;
-            o.baseUrl = config.paymentProviderUrl.toUtf8();
-            o.apiKey = config.paymentProviderKey.toUtf8();
-            gateway = std::make_unique<HttpGateway>(o);
-        } else {
-            simulatorRedis = std::make_unique<RedisClient>(*redis, std::chrono::milliseconds(2000));
-            simulatorRedis->setMetricsName("payment-simulator");
-            simulatorRedis->start();
-            gateway = std::make_unique<SimulatorGateway>(
-                *simulatorRedis, config.paymentSimLatencyMs, config.paymentSimDeclinePercent,
-                config.paymentSimOutage);
-        }
+        paymentSideRedis = std::make_unique<RedisClient>(*redis, std::chrono::milliseconds(2000));
+        paymentSideRedis->setMetricsName("payment-side");
+        paymentSideRedis->start();
+        // The HTTP provider (--payment-provider http), or the in-process simulator for tests.
+        std::unique_ptr<PaymentGateway> gateway = createPaymentGateway(config, *paymentSideRedis);
         payment = std::make_unique<PaymentService>(config.kafkaBrokers, *redis, config.pgUrl,
                                                    std::move(gateway));
         // issue 19, H1 (core): charges in flight, PostgreSQL pool and batches
@@ -225,6 +219,26 @@ int main(int argc, char *argv[]) {
             return 1;
         }
     }
+    // ---- H5 (issue 19): provider reconciliation, every --provider-reconcile-interval-s ----
+    std::unique_ptr<PgConnection> providerReconcilePg;
+    std::unique_ptr<PaymentGateway> providerReconcileGateway;
+    std::unique_ptr<PaymentOutcomes> providerReconcileOutcomes;
+    std::unique_ptr<ProviderReconciler> providerReconciler;
+    if (payment && config.providerReconcileIntervalS > 0) {
+        providerReconcilePg = std::make_unique<PgConnection>(config.pgUrl);
+        providerReconcilePg->setMetricsPool("provider-reconcile");
+        providerReconcileGateway = createPaymentGateway(config, *paymentSideRedis);
+        providerReconcileOutcomes =
+            std::make_unique<PaymentOutcomes>(*providerReconcilePg, *paymentSideRedis);
+        providerReconciler = std::make_unique<ProviderReconciler>(
+            *providerReconcilePg, *providerReconcileGateway, *providerReconcileOutcomes);
+        providerReconciler->startPeriodic(
+            std::chrono::seconds(config.providerReconcileIntervalS),
+            QStringLiteral("scheduler@") + QSysInfo::machineHostName() + QLatin1Char('-')
+                + QString::number(QCoreApplication::applicationPid()));
+        providerReconcilePg->start();
+    }
+    // ---- end H5 ----
     std::unique_ptr<NotificationService> notify;
     if (config.hasRole(QStringLiteral("notify"))) {
         notify = std::make_unique<NotificationService>(config.kafkaBrokers, config.pgUrl,

@@ -2,6 +2,7 @@
 
 #include "admin/adminaudit.h"
 #include "admin/adminoperators.h"
+#include "admin/adminproviderreconcile.h"
 #include "admin/adminreconcile.h"
 #include "admin/adminsales.h"
 #include "admin/adminschedules.h"
@@ -69,7 +70,8 @@ AdminService::AdminService(const Config &config, PgConnection &pg, RedisClient &
     , m_reconcile(std::make_unique<AdminReconcile>(pg, reconciler))
     , m_audit(std::make_unique<AdminAudit>(pg))
     , m_operators(std::make_unique<AdminOperators>(pg))
-    , m_webhooks(std::make_unique<AdminWebhooks>(pg)) {}
+    , m_webhooks(std::make_unique<AdminWebhooks>(pg))
+    , m_providerReconcile(std::make_unique<AdminProviderReconcile>(config, pg, redis)) {}
 
 AdminService::~AdminService() = default;
 
@@ -128,6 +130,11 @@ void AdminService::handle(const admin::AdminRequest &request, const OperatorIden
         return m_webhooks->deadLetters(args, std::move(reply));
     case Op::WebhooksReplay:
         return m_webhooks->replay(args, actor, std::move(reply));
+    // H5 (issue 19): provider reconciliation
+    case Op::PaymentsReconcile:
+        return m_providerReconcile->run(args, actor, std::move(reply));
+    case Op::PaymentsReconcileRuns:
+        return m_providerReconcile->runs(args, std::move(reply));
     }
     reply(std::unexpected(failure(
         AdminError::Internal, QStringLiteral("%1 is not handled here").arg(opName(request.op)))));

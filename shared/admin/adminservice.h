@@ -14,6 +14,7 @@ namespace flashsale {
 
 class AdminAudit;
 class AdminOperators;
+class AdminProviderReconcile;
 class AdminReconcile;
 class AdminSales;
 class AdminSchedules;
@@ -33,6 +34,7 @@ struct OperatorIdentity;
 //   sale.*       AdminSales        schedule.*   AdminSchedules
 //   reconcile.*  AdminReconcile    audit.list   AdminAudit       ping  here
 //   operator.*   AdminOperators    webhooks.*   AdminWebhooks
+//   payments.reconcile*  AdminProviderReconcile
 //
 // Every request is checked against the caller's role first (Forbidden otherwise), and every
 // change is audited with the caller's operator name as the actor.
@@ -75,6 +77,7 @@ private:
     std::unique_ptr<AdminAudit> m_audit;
     std::unique_ptr<AdminOperators> m_operators;
     std::unique_ptr<AdminWebhooks> m_webhooks;
+    std::unique_ptr<AdminProviderReconcile> m_providerReconcile; // H5, issue 19
 };
 
 } // namespace flashsale

@@ -192,8 +192,10 @@ void OperatorAuthenticator::authenticate(const LoginCredential &credential,
 std::optional<admin::AdminFailure>
 OperatorAuthenticator::forbidden(const OperatorIdentity &who, const admin::AdminRequest &request) {
     Role needed = admin::minimumRole(request.op);
-    if (request.op == admin::Op::ReconcileRun
-        && request.args.value(QStringLiteral("repair")).toBool())
+    // A repair needs the admin role: the sale's, and the provider's (H5, issue 19).
+    const bool repairOp =
+        request.op == admin::Op::ReconcileRun || request.op == admin::Op::PaymentsReconcile;
+    if (repairOp && request.args.value(QStringLiteral("repair")).toBool())
         needed = Role::Admin;
     if (int(who.role) >= int(needed))
         return std::nullopt;
@@ -201,9 +203,7 @@ OperatorAuthenticator::forbidden(const OperatorIdentity &who, const admin::Admin
         AdminError::Forbidden,
         QStringLiteral("%1 (role %2) may not call %3%4; it needs role %5.")
             .arg(who.name, admin::roleName(who.role), admin::opName(request.op),
-                 request.op == admin::Op::ReconcileRun && needed == Role::Admin
-                     ? QStringLiteral(" with repair")
-                     : QString(),
+                 repairOp && needed == Role::Admin ? QStringLiteral(" with repair") : QString(),
                  admin::roleName(needed)),
         {}};
 }

@@ -362,6 +362,12 @@ QList<Option> options() {
                 QStringLiteral("Dry-run reconciliation of live sales this often (0 = never)."),
                 QStringLiteral("s"), intSetter(&Config::reconcileIntervalSeconds, 0, 86400),
                 intShow(&Config::reconcileIntervalSeconds)};
+    // H5 (issue 19): provider reconciliation
+    o << Option{QStringLiteral("provider-reconcile-interval-s"),
+                QStringLiteral("The payment role compares the provider's payments with the orders "
+                               "and repairs what is safe this often (0 = never)."),
+                QStringLiteral("s"), intSetter(&Config::providerReconcileIntervalS, 0, 86400),
+                intShow(&Config::providerReconcileIntervalS)};
     o << Option{QStringLiteral("buyer-token-secret"),
                 QStringLiteral("HS256 key of buyer tokens (JWT) and proof-of-work challenges."),
                 QStringLiteral("secret"),

@@ -60,6 +60,8 @@ struct Config {
     int paymentWindow = 512; // charges in flight per payment process
     int paymentPgPool = 4;   // PostgreSQL connections of the payment service
     int paymentBatch = 256;  // rows per claim/outcome statement
+    // H5 (issue 19): provider reconciliation by the payment role, this often (0 = never).
+    int providerReconcileIntervalS = 300;
 
     // Operations: the admin WebSocket, live stats, the scheduler and reconciliation.
     int statsFlushMs = 250;    // how often each API thread adds its counters to Redis

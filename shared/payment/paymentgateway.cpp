@@ -1,12 +1,53 @@
 #include "paymentgateway.h"
 
 #include "redis/redisclient.h"
+#include "redis/redisscript.h"
 
 #include <QCryptographicHash>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QPointer>
 #include <QTimer>
 
+#include <optional>
+
 namespace flashsale {
+
+// ---- H5 (provider reconciliation): the simulator's payment list ----
+namespace {
+
+// The ledger's payment list (lua/paysim_record.lua has the layout).
+const QByteArray kPaySimSeq = "fs:paysim:seq";
+const QByteArray kPaySimPayments = "fs:paysim:payments";
+const QByteArray kPaySimPayment = "fs:paysim:payment";
+
+// Records the payment the first charge under `req.idempotencyKey` made, in creation order.
+void recordSimPayment(RedisClient &redis, const ChargeRequest &req, const QByteArray &ref,
+                      bool approved) {
+    static const RedisScript record = RedisScript::load(QStringLiteral("paysim_record"));
+    redis.eval(record, {kPaySimSeq, kPaySimPayments, kPaySimPayment},
+               {ref, QByteArray::number(req.orderId), approved ? "succeeded" : "declined",
+                QByteArray::number(req.amountCents), req.idempotencyKey},
+               [](const Result<RedisValue> &) {});
+}
+
+// One payment of the list, or nullopt when the JSON is not one.
+std::optional<ProviderPayment> simPayment(const QByteArray &json) {
+    const QJsonObject o = QJsonDocument::fromJson(json).object();
+    ProviderPayment p;
+    p.id = o.value(QStringLiteral("id")).toString().toUtf8();
+    p.orderId = o.value(QStringLiteral("order_id")).toString().toLongLong();
+    p.status = o.value(QStringLiteral("status")).toString().toUtf8();
+    p.amountCents = o.value(QStringLiteral("amount_cents")).toInteger();
+    p.createdMs = o.value(QStringLiteral("created_ms")).toInteger();
+    p.idempotencyKey = o.value(QStringLiteral("idempotency_key")).toString().toUtf8();
+    if (p.id.isEmpty() || p.status.isEmpty())
+        return std::nullopt;
+    return p;
+}
+
+} // namespace
+// ---- end H5 ----
 
 SimulatorGateway::SimulatorGateway(RedisClient &redis, int latencyMs, int declinePercent,
                                    bool outage, QObject *parent)
@@ -59,6 +100,8 @@ void SimulatorGateway::charge(const ChargeRequest &req,
                         m_redis.command(
                             {"HINCRBY", "fs:paysim:captured", QByteArray::number(req.orderId), "1"},
                             [](const Result<RedisValue> &) {});
+                    if (first) // H5: the payment list reconciliation reads
+                        recordSimPayment(m_redis, req, ref, decided == "approved");
                     ChargeOutcome c;
                     c.approved = decided == "approved";
                     c.providerRef = ref;
@@ -87,6 +130,14 @@ void SimulatorGateway::refund(const ChargeRequest &req,
                 done(Result<void>{});
                 return;
             }
+            // The payment shows refunded in the list (listPayments). Without a providerRef, the
+            // payment the payment service's key ("order-<id>") made.
+            static const RedisScript markRefunded =
+                RedisScript::load(QStringLiteral("paysim_refund"));
+            const QByteArray ref = req.providerRef.isEmpty()
+                                       ? "sim-order-" + QByteArray::number(req.orderId)
+                                       : req.providerRef;
+            m_redis.eval(markRefunded, {kPaySimPayment}, {ref}, [](const Result<RedisValue> &) {});
             m_redis.command({"HINCRBY", "fs:paysim:refunded", QByteArray::number(req.orderId), "1"},
                             [done](const Result<RedisValue> &h) {
                                 if (!h || h->isError())
@@ -97,5 +148,34 @@ void SimulatorGateway::refund(const ChargeRequest &req,
                             });
         });
 }
+
+// ---- H5 (provider reconciliation) ----
+void SimulatorGateway::listPayments(const QByteArray &startingAfter, int limit,
+                                    std::function<void(const Result<ProviderPage> &)> done) {
+    static const RedisScript list = RedisScript::load(QStringLiteral("paysim_list"));
+    m_redis.eval(
+        list, {kPaySimPayments, kPaySimPayment},
+        {startingAfter, QByteArray::number(qBound(1, limit, 1000))},
+        [startingAfter, done = std::move(done)](const Result<RedisValue> &r) {
+            if (!r)
+                return done(std::unexpected(r.error()));
+            if (r->isError()) {
+                if (r->string.startsWith("NOTFOUND"))
+                    return done(
+                        fail(ErrorCode::NotFound, QStringLiteral("simulator: no payment %1")
+                                                      .arg(QString::fromUtf8(startingAfter))));
+                return done(fail(ErrorCode::Unavailable, QStringLiteral("simulator ledger: ")
+                                                             + QString::fromUtf8(r->string)));
+            }
+            ProviderPage page;
+            page.hasMore = r->at(0).toInt() == 1;
+            for (qsizetype i = 1; i < r->elements.size(); ++i) {
+                if (auto p = simPayment(r->elements[i].bytes()))
+                    page.data.append(*p);
+            }
+            done(page);
+        });
+}
+// ---- end H5 ----
 
 } // namespace flashsale

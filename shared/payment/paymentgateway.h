@@ -25,9 +25,9 @@ struct ChargeRequest {
 
 // One payment as the provider's list shows it (provider reconciliation, issue 19).
 struct ProviderPayment {
-    QByteArray id;             // the provider's payment id (providerRef)
+    QByteArray id; // the provider's payment id (providerRef)
     qint64 orderId = 0;
-    QByteArray status;         // "succeeded", "declined" or "refunded"
+    QByteArray status; // "succeeded", "declined" or "refunded"
     qint64 amountCents = 0;
     qint64 createdMs = 0;      // unix ms
     QByteArray idempotencyKey; // the key it was created under
@@ -75,6 +75,11 @@ public:
 //   fs:paysim:captured           hash    order id -> charges captured (1, if correct)
 //   fs:paysim:refund:<key>       string  the payment refunded under that key (once per key)
 //   fs:paysim:refunded           hash    order id -> refunds made (1, if correct)
+// and, for listPayments() (H5, provider reconciliation; lua/paysim_record.lua has the layout):
+//   fs:paysim:payments           zset    payment id -> sequence number (creation order)
+//   fs:paysim:payment            hash    payment id -> the payment as JSON (status succeeded,
+//                                        declined or refunded)
+// A payment's id is "sim-" + the idempotency key it was first charged under.
 class SimulatorGateway final : public QObject, public PaymentGateway {
     Q_OBJECT
 public:
@@ -85,6 +90,10 @@ public:
                 std::function<void(const Result<ChargeOutcome> &)> done) override;
     void refund(const ChargeRequest &request,
                 std::function<void(const Result<void> &)> done) override;
+    // Pages of fs:paysim:payments, oldest first; `limit` is clamped to 1..1000. NotFound when
+    // `startingAfter` names no payment, Unavailable when Redis cannot be reached.
+    void listPayments(const QByteArray &startingAfter, int limit,
+                      std::function<void(const Result<ProviderPage> &)> done) override;
 
 private:
     RedisClient &m_redis;

@@ -43,6 +43,9 @@ constexpr OpEntry kOps[] = {
     {Op::WebhooksList, "webhooks.list", false, Role::Viewer},
     {Op::WebhooksDeadLetters, "webhooks.deadletters", false, Role::Viewer},
     {Op::WebhooksReplay, "webhooks.replay", true, Role::Admin},
+    // H5 (issue 19): provider reconciliation
+    {Op::PaymentsReconcile, "payments.reconcile", true, Role::Merchandiser},
+    {Op::PaymentsReconcileRuns, "payments.reconcile.runs", false, Role::Viewer},
 };
 
 constexpr std::pair<Role, const char *> kRoles[] = {

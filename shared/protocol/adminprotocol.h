@@ -74,6 +74,9 @@ enum class Op {
                          //                    dead, last_delivered_at}]}
     WebhooksDeadLetters, // {endpoint_id?, before_id?, limit?} -> {dead_letters, next_before_id}
     WebhooksReplay,      // {delivery_id} or {endpoint_id} -> {replayed, delivery_ids, audit_id}
+    // H5 (issue 19): provider reconciliation
+    PaymentsReconcile,     // {repair?} -> the report (repair needs Admin, like reconcile.run)
+    PaymentsReconcileRuns, // {limit?} -> {runs:[...]}
 };
 QString opName(Op op);
 std::optional<Op> opFromName(const QString &name);

@@ -17,6 +17,7 @@
 #include "dashboardwidget.h"
 #include "mainwindow.h"
 #include "protocol/adminclient.h"
+#include "providerreconcilebox.h"
 #include "rawhttp.h"
 #include "reconcilechecksmodel.h"
 #include "reconcilepanel.h"
@@ -36,6 +37,7 @@
 #include <QFile>
 #include <QGroupBox>
 #include <QJsonArray>
+#include <QJsonDocument>
 #include <QLabel>
 #include <QLineEdit>
 #include <QLineSeries>
@@ -51,6 +53,7 @@
 #include <QSslCertificate>
 #include <QSslConfiguration>
 #include <QSslKey>
+#include <QStandardItemModel>
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QTableView>
@@ -882,6 +885,60 @@ private Q_SLOTS:
         QVERIFY(driftRow >= 0);
         panel->findChild<QTableView *>("reconcileRuns")->selectRow(driftRow);
         QVERIFY(panel->checks()->driftRows() > 0);
+    }
+
+    // Issue 19 (H5): the provider's reconciliation from the Reconciliation tab. A charge the
+    // provider captured two minutes ago whose answer never arrived: the dry run lists it, the
+    // repair (after a Yes) pays the order.
+    void providerReconciliationFromTheConsole() {
+        const QByteArray order =
+            m_db.scalar("INSERT INTO orders (reservation_id, sale_id, item_id, user_id, quantity, "
+                        "amount_cents, status, accepted_at, expires_at) VALUES ('console-prr', 1, "
+                        "1, 'console-buyer', 1, 300, 'pending', now(), now() + interval '10 "
+                        "minutes') RETURNING id");
+        m_db.scalar("INSERT INTO payments (order_id, status, amount_cents, provider) VALUES ("
+                    + order + ", 'charging', 300, 'simulator')");
+        // The provider's ledger (the in-process simulator's, lua/paysim_record.lua).
+        RedisSync redis(m_redisServer.port());
+        const QByteArray id = "sim-order-" + order;
+        const qint64 created = QDateTime::currentMSecsSinceEpoch() - 120000;
+        redis.command({"ZADD", "fs:paysim:payments", "1", id});
+        redis.command(
+            {"HSET", "fs:paysim:payment", id,
+             QJsonDocument(QJsonObject{{"id", QString::fromUtf8(id)},
+                                       {"order_id", QString::fromUtf8(order)},
+                                       {"status", "succeeded"},
+                                       {"amount_cents", 300},
+                                       {"created_ms", double(created)},
+                                       {"idempotency_key", QString::fromUtf8("order-" + order)}})
+                 .toJson(QJsonDocument::Compact)});
+
+        m_window->tabs()->setCurrentWidget(m_window->reconcilePanel());
+        ProviderReconcileBox *box = m_window->reconcilePanel()->provider();
+        QTRY_VERIFY_WITH_TIMEOUT(box->dryRunButton()->isEnabled(), 5000);
+        box->dryRunButton()->click();
+        QTRY_COMPARE_WITH_TIMEOUT(box->report().value("mode").toString(), QStringLiteral("dry_run"),
+                                  10000);
+        QVERIFY(!box->report().value("ok").toBool());
+        QCOMPARE(box->findings()->rowCount(), 1);
+        QCOMPARE(box->findings()->index(0, 0).data().toString(),
+                 QStringLiteral("captured_not_paid"));
+        QCOMPARE(box->findings()->index(0, 1).data().toString(), QString::fromUtf8(order));
+        QCOMPARE(box->findings()->index(0, 4).data().toString(), QStringLiteral("repair"));
+        QVERIFY2(box->summary()->text().contains("1 captured_not_paid"),
+                 qPrintable(box->summary()->text()));
+
+        box->repairButton()->click();
+        QVERIFY(answer(box, QMessageBox::Yes));
+        QTRY_COMPARE_WITH_TIMEOUT(box->report().value("mode").toString(), QStringLiteral("repair"),
+                                  10000);
+        QVERIFY(box->report().value("ok").toBool());
+        QCOMPARE(box->findings()->index(0, 5).data().toString(), QStringLiteral("applied"));
+        QCOMPARE(m_db.scalar("SELECT status FROM orders WHERE id = " + order), QByteArray("paid"));
+        QCOMPARE(m_db.scalar("SELECT actor FROM audit_log WHERE action = "
+                             "'payments.reconcile.repair' ORDER BY id DESC LIMIT 1"),
+                 QByteArray(kAdmin.name));
+        closeOutcomes(box);
     }
 
     void auditLogShowsChangesLive() {

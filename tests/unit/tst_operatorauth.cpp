@@ -110,7 +110,9 @@ private Q_SLOTS:
                  (QStringList{"ping", "sale.list", "sale.get", "schedule.list", "stats.subscribe",
                               "stats.unsubscribe", "reconcile.list", "audit.list",
                               // H4 merchant webhooks: viewers see, only admins replay
-                              "webhooks.list", "webhooks.deadletters"}));
+                              "webhooks.list", "webhooks.deadletters",
+                              // H5 provider reconciliation: viewers see the runs
+                              "payments.reconcile.runs"}));
         QVERIFY(!roleAllows(Role::Merchandiser, Op::WebhooksReplay));
         QVERIFY(roleAllows(Role::Admin, Op::WebhooksReplay));
         // A repair needs admin even though reconcile.run itself is a merchandiser's.
@@ -120,6 +122,14 @@ private Q_SLOTS:
         QCOMPARE(OperatorAuthenticator::forbidden(max, repair)->code, AdminError::Forbidden);
         QVERIFY(!OperatorAuthenticator::forbidden(max, dry));
         QVERIFY(!OperatorAuthenticator::forbidden({"root", Role::Admin}, repair));
+        // The same for the provider's reconciliation (issue 19).
+        const AdminRequest payRepair{"r3", Op::PaymentsReconcile, {{"repair", true}}};
+        const AdminRequest payDry{"r4", Op::PaymentsReconcile, {}};
+        QCOMPARE(OperatorAuthenticator::forbidden(max, payRepair)->code, AdminError::Forbidden);
+        QVERIFY(OperatorAuthenticator::forbidden(max, payRepair)->message.contains("with repair"));
+        QVERIFY(!OperatorAuthenticator::forbidden(max, payDry));
+        QVERIFY(OperatorAuthenticator::forbidden({"vic", Role::Viewer}, payDry));
+        QVERIFY(!OperatorAuthenticator::forbidden({"root", Role::Admin}, payRepair));
     }
 
     void addressBehindATrustedProxy() {

@@ -1,5 +1,7 @@
 #include "smtpsender.h"
 
+#include "metrics/metrics.h"
+
 #include <QLocale>
 #include <QLoggingCategory>
 #include <QThread>
@@ -49,6 +51,15 @@ size_t readChunk(char *buffer, size_t size, size_t nitems, void *userdata) {
     memcpy(buffer, u->data.constData() + u->pos, n);
     u->pos += qsizetype(n);
     return n;
+}
+
+// flashsale_smtp_sends_total{result}: sent (the relay took it), transient (retried later),
+// permanent (refused for good, recorded failed).
+Counter &sendsCounter(const char *result) {
+    return Metrics::instance().counter("flashsale_smtp_sends_total",
+                                       "SMTP sends by result: sent, transient (retried), "
+                                       "permanent (recorded failed).",
+                                       QByteArray("result=\"") + result + '"');
 }
 
 } // namespace
@@ -165,14 +176,11 @@ QByteArray SmtpSender::messageId(const Notification &n) const {
 }
 
 QByteArray SmtpSender::buildMessage(const Notification &n, const QDateTime &now) const {
-    const bool paid = n.kind == topics::kOrderPaid;
-    const QString subject = paid ? QStringLiteral("Your order %1 is paid").arg(n.orderId)
-                                 : QStringLiteral("Your order %1 was cancelled").arg(n.orderId);
-    // n.body is the sentence NotificationService wrote (amount, or the cancellation reason); the
-    // template frames it.
-    const QString text = QStringLiteral("Hello,\n\n%1\n\nOrder number: %2\n\n-- \nFlash sale\n")
-                             .arg(n.body)
-                             .arg(n.orderId);
+    // The text is the template's (notificationtemplates.h); this only makes it an email.
+    QString subject = n.subject;
+    subject.replace(QLatin1Char('\r'), QLatin1Char(' '))
+        .replace(QLatin1Char('\n'), QLatin1Char(' '));
+    const QString &text = n.body;
     const QByteArray from = m_config.fromName.isEmpty() ? m_config.from.toUtf8()
                                                         : headerText(m_config.fromName) + " <"
                                                               + m_config.from.toUtf8() + ">";
@@ -201,10 +209,16 @@ void SmtpSender::send(const Notification &n, std::function<void(const Result<voi
         m_worker, [worker = m_worker, context, recipient, message, done = std::move(done)] {
             const Result<void> r = worker->perform(recipient, message);
             if (!r)
-                qCWarning(lcNotify).noquote()
+                qCDebug(lcNotify).noquote()
                     << "email to" << recipient << "failed:" << r.error().message;
             QMetaObject::invokeMethod(
-                context, [done, r] { done(r); }, Qt::QueuedConnection);
+                context,
+                [done, r] {
+                    sendsCounter(!r ? (isPermanent(r.error()) ? "permanent" : "transient") : "sent")
+                        .inc();
+                    done(r);
+                },
+                Qt::QueuedConnection);
         });
 }
 

@@ -4,6 +4,7 @@
 #include "notify/notificationtemplates.h"
 #include "pg/pgconnection.h"
 
+#include <QElapsedTimer>
 #include <QRandomGenerator>
 #include <QTimer>
 #include <QUrl>
@@ -78,6 +79,11 @@ Result<void> NotificationService::start() {
     m_markPg->setMetricsPool("notify-mark");
     m_pg->start();
     m_markPg->start();
+    m_markPg->query("SHOW synchronous_commit", {}, [](const Result<PgResult> &r) {
+        if (r)
+            qCInfo(lcNotify).noquote()
+                << "outcome marks commit with synchronous_commit =" << r->rows.value(0).value(0);
+    });
     auto c = KafkaConsumer::create(
         m_brokers, QStringLiteral("notifications"),
         {QString::fromLatin1(topics::kOrderPaid), QString::fromLatin1(topics::kOrderCancelled)},
@@ -172,7 +178,20 @@ void NotificationService::record(const Notification &n, Done done, int attempt) 
 void NotificationService::send(const Notification &n, Done done, int attempt) {
     m_sender->send(n, [this, n, done, attempt](const Result<void> &s) {
         if (s) {
-            markOutcome(n, QString(), done, 0);
+            // From the relay's acceptance to the mark is when a crash would send this again.
+            static Histogram &window = Metrics::instance().histogram(
+                "flashsale_notifications_unrecorded_seconds",
+                "From the sender's success to delivered_at committed: the window in which a "
+                "crash sends a notification twice.");
+            QElapsedTimer clock;
+            clock.start();
+            markOutcome(
+                n, QString(),
+                [done, clock] {
+                    window.observe(double(clock.nsecsElapsed()) / 1e9);
+                    done();
+                },
+                0);
             return;
         }
         if (s.error().code == ErrorCode::Invalid) {
@@ -183,8 +202,11 @@ void NotificationService::send(const Notification &n, Done done, int attempt) {
         }
         if (worthLogging(attempt))
             qCWarning(lcNotify).noquote()
-                << "notification" << n.eventId << "for order" << n.orderId << "not sent (try"
-                << attempt + 1 << "), retrying:" << s.error().message;
+                << QStringLiteral("notification %1 for order %2 not sent (try %3), retrying: %4")
+                       .arg(QString::fromUtf8(n.eventId))
+                       .arg(n.orderId)
+                       .arg(attempt + 1)
+                       .arg(s.error().message);
         later(attempt, [this, n, done, attempt] { send(n, done, attempt + 1); });
     });
 }

@@ -116,17 +116,23 @@ public:
         curl_slist_free_all(rcpt);
         if (rc == CURLE_OK)
             return {};
+        // A failed exchange may leave the connection mid-transaction (a 500 to DATA, then 503 to
+        // the next MAIL FROM on the same connection): the next message gets a fresh one.
+        curl_easy_cleanup(m_curl);
+        m_curl = nullptr;
         const QString what =
             QStringLiteral("smtp %1: %2 (last reply %3)")
                 .arg(m_config.url,
                      QString::fromUtf8(errorBuffer[0] ? errorBuffer : curl_easy_strerror(rc)))
                 .arg(reply);
-        // Login refused (535, 534), STARTTLS or AUTH required (530, 538) and STARTTLS missing are
-        // the relay's configuration, not this message's: retried until an operator fixes it
-        // rather than failing every message.
-        const bool relayConfig = reply == 530 || reply == 534 || reply == 535 || reply == 538
-                                 || rc == CURLE_LOGIN_DENIED || rc == CURLE_USE_SSL_FAILED;
-        if (reply >= 500 && reply < 600 && !relayConfig)
+        // Only a refusal of this message is permanent: 550 to 554 (no such mailbox, not local,
+        // too large, bad mailbox name, transaction refused). 500 to 504 are protocol errors (a
+        // relay that failed inside, a connection out of step), and login refused (535, 534),
+        // STARTTLS or AUTH required (530, 538) and STARTTLS missing are the relay's
+        // configuration, not this message's: all retried rather than failing every message.
+        const bool refused =
+            reply >= 550 && reply <= 554 && rc != CURLE_LOGIN_DENIED && rc != CURLE_USE_SSL_FAILED;
+        if (refused)
             return fail(ErrorCode::Invalid, what);
         if (rc == CURLE_OPERATION_TIMEDOUT)
             return fail(ErrorCode::Timeout, what);

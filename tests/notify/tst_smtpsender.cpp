@@ -106,6 +106,7 @@ private slots:
     void sendsExactMessageOnce();
     void refusedRecipientIsPermanent();
     void serverDownIsTransientThenDelivered();
+    void relayErrorIsTransientAndTheNextMessageGetsAFreshConnection();
     void startTlsRequiredButNotOfferedIsTransient();
     void startTlsDelivers();
     void plaintextToRelayRequiringTlsIsTransient();
@@ -235,6 +236,31 @@ void TestSmtpSender::serverDownIsTransientThenDelivered() {
     QCOMPARE(received.size(), 1);
     QVERIFY(received[0].data.contains(
         "Message-ID: <notify.3f1c9a2e-0b7d-4c55-9e61-2a7f0c1d8b44@shop.example.test>\r\n"));
+}
+
+void TestSmtpSender::relayErrorIsTransientAndTheNextMessageGetsAFreshConnection() {
+    // aiosmtpd answers "500 Error: ..." when its handler fails on DATA. That is the relay's
+    // fault, not a refusal of the message: transient. Reusing that connection answered 503 to the
+    // next MAIL FROM (found by tests/notify/test_notifykill.sh), so the retry must connect anew.
+    SmtpServer server;
+    QVERIFY(server.start(QStringLiteral("error-once")));
+    SmtpSender sender(configFor(server.url()));
+    sender.setClock([] { return kNow; });
+
+    const auto first = sendAndWait(sender, paidNotification());
+    QVERIFY(first.has_value());
+    QVERIFY(!first->has_value());
+    QVERIFY2(first->error().message.contains(QStringLiteral("500")),
+             qPrintable(first->error().message));
+    QVERIFY(!SmtpSender::isPermanent(first->error()));
+    QCOMPARE(server.messages().size(), 0);
+
+    const auto retry = sendAndWait(sender, paidNotification());
+    QVERIFY(retry.has_value());
+    QVERIFY2(retry->has_value(), why(*retry).constData());
+    const auto received = server.messages();
+    QCOMPARE(received.size(), 1);
+    QCOMPARE(received[0].data, sender.buildMessage(paidNotification(), kNow));
 }
 
 void TestSmtpSender::startTlsRequiredButNotOfferedIsTransient() {

@@ -77,13 +77,22 @@ Result<void> NotificationService::start() {
         "Notifications waiting to be sent again after a transient failure (a relay down).");
     m_pg->setMetricsPool("notify");
     m_markPg->setMetricsPool("notify-mark");
+    // What the marks' connection runs with, once, for whoever reads the log after a crash.
+    connect(
+        m_markPg.get(), &PgConnection::connected, this,
+        [this] {
+            m_markPg->query("SHOW synchronous_commit", {}, [](const Result<PgResult> &r) {
+                if (r)
+                    qCInfo(lcNotify).noquote() << "outcome marks commit with synchronous_commit ="
+                                               << r->rows.value(0).value(0);
+                else
+                    qCWarning(lcNotify).noquote()
+                        << "SHOW synchronous_commit:" << r.error().message;
+            });
+        },
+        Qt::SingleShotConnection);
     m_pg->start();
     m_markPg->start();
-    m_markPg->query("SHOW synchronous_commit", {}, [](const Result<PgResult> &r) {
-        if (r)
-            qCInfo(lcNotify).noquote()
-                << "outcome marks commit with synchronous_commit =" << r->rows.value(0).value(0);
-    });
     auto c = KafkaConsumer::create(
         m_brokers, QStringLiteral("notifications"),
         {QString::fromLatin1(topics::kOrderPaid), QString::fromLatin1(topics::kOrderCancelled)},

@@ -103,14 +103,34 @@ Result<void> NotificationService::start() {
     return {};
 }
 
-void NotificationService::later(int attempt, std::function<void()> retry) {
+void NotificationService::later(int attempt, std::function<void()> retry, bool sendRetry) {
     m_waiting->add(1);
     ++m_waitingHere;
-    QTimer::singleShot(m_retry.delayMs(attempt), this, [this, retry = std::move(retry)] {
+    auto *timer = new QTimer(this);
+    timer->setSingleShot(true);
+    auto fire = [this, timer, retry = std::move(retry)] {
         m_waiting->add(-1);
         --m_waitingHere;
+        m_sendRetries.remove(timer);
+        timer->deleteLater();
         retry();
-    });
+    };
+    connect(timer, &QTimer::timeout, this, fire);
+    if (sendRetry)
+        m_sendRetries.insert(timer, fire);
+    timer->start(m_retry.delayMs(attempt));
+}
+
+void NotificationService::wakeSendRetries() {
+    if (m_sendRetries.isEmpty())
+        return;
+    const auto waiting = std::exchange(m_sendRetries, {});
+    qCInfo(lcNotify).noquote() << "a send succeeded: retrying the" << waiting.size()
+                               << "notifications waiting now";
+    for (auto it = waiting.cbegin(); it != waiting.cend(); ++it) {
+        it.key()->stop();
+        it.value()();
+    }
 }
 
 void NotificationService::handle(const KafkaMessage &message, Done done, int attempt) {
@@ -187,6 +207,7 @@ void NotificationService::record(const Notification &n, Done done, int attempt) 
 void NotificationService::send(const Notification &n, Done done, int attempt) {
     m_sender->send(n, [this, n, done, attempt](const Result<void> &s) {
         if (s) {
+            wakeSendRetries();
             // From the relay's acceptance to the mark is when a crash would send this again.
             static Histogram &window = Metrics::instance().histogram(
                 "flashsale_notifications_unrecorded_seconds",
@@ -216,7 +237,8 @@ void NotificationService::send(const Notification &n, Done done, int attempt) {
                        .arg(n.orderId)
                        .arg(attempt + 1)
                        .arg(s.error().message);
-        later(attempt, [this, n, done, attempt] { send(n, done, attempt + 1); });
+        later(
+            attempt, [this, n, done, attempt] { send(n, done, attempt + 1); }, true);
     });
 }
 

@@ -9,6 +9,8 @@
 #include <functional>
 #include <memory>
 
+class QTimer;
+
 namespace flashsale {
 
 class PgConnection;
@@ -87,7 +89,10 @@ private:
     // Sets delivered_at (failure empty) or failed_at and failure of n's row, then done();
     // retried with backoff while PostgreSQL fails.
     void markOutcome(const Notification &n, const QString &failure, Done done, int attempt);
-    void later(int attempt, std::function<void()> retry);
+    // Runs retry after m_retry.delayMs(attempt). A send waiting this way (sendRetry) is also
+    // woken as soon as another send succeeds: the relay is back, no need to sit out the delay.
+    void later(int attempt, std::function<void()> retry, bool sendRetry = false);
+    void wakeSendRetries();
     void finish(const Notification &n, const Done &done);
 
     QString m_brokers;
@@ -96,10 +101,11 @@ private:
     std::unique_ptr<NotificationSender> m_sender;
     KafkaConsumer *m_consumer = nullptr;
     RetryPolicy m_retry;
-    QSet<QByteArray> m_inFlight;        // event ids between step 1 and done()
-    QHash<qint64, QStringList> m_names; // item id -> {sale name, item name}
-    Gauge *m_waiting = nullptr;         // flashsale_notifications_retrying
-    qint64 m_waitingHere = 0;           // this service's share of it
+    QSet<QByteArray> m_inFlight;                          // event ids between step 1 and done()
+    QHash<qint64, QStringList> m_names;                   // item id -> {sale name, item name}
+    Gauge *m_waiting = nullptr;                           // flashsale_notifications_retrying
+    qint64 m_waitingHere = 0;                             // this service's share of it
+    QHash<QTimer *, std::function<void()>> m_sendRetries; // sends waiting for their timer
 };
 
 } // namespace flashsale

@@ -31,6 +31,8 @@ QString formatReconcile(const QJsonObject &report);   // reconcile.run: checks a
 QString formatReconcileRuns(const QJsonArray &runs);  // reconcile.list
 QString formatAudit(const QJsonArray &entries);       // audit.list
 QString formatOperators(const QJsonArray &operators); // operator.list and the other operator.*
+// notifications.failures (issue 19: notify): the counts, then the failures.
+QString formatNotificationFailures(const QJsonObject &result);
 
 // ping: round trips in ms (any order), the clock skew and the server's version.
 QString formatPing(const QString &url, QList<double> roundTripsMs, qint64 skewMs,

@@ -1,6 +1,7 @@
 #include "adminservice.h"
 
 #include "admin/adminaudit.h"
+#include "admin/adminnotifications.h"
 #include "admin/adminoperators.h"
 #include "admin/adminreconcile.h"
 #include "admin/adminsales.h"
@@ -67,7 +68,8 @@ AdminService::AdminService(const Config &config, PgConnection &pg, RedisClient &
     , m_schedules(std::make_unique<AdminSchedules>(config, pg))
     , m_reconcile(std::make_unique<AdminReconcile>(pg, reconciler))
     , m_audit(std::make_unique<AdminAudit>(pg))
-    , m_operators(std::make_unique<AdminOperators>(pg)) {}
+    , m_operators(std::make_unique<AdminOperators>(pg))
+    , m_notifications(std::make_unique<AdminNotifications>(pg)) {}
 
 AdminService::~AdminService() = default;
 
@@ -119,6 +121,8 @@ void AdminService::handle(const admin::AdminRequest &request, const OperatorIden
         return m_operators->rotatePassword(args, who, std::move(reply));
     case Op::OperatorDisable:
         return m_operators->disable(args, who, std::move(reply));
+    case Op::NotificationFailures: // issue 19: notify
+        return m_notifications->failures(args, std::move(reply));
     }
     reply(std::unexpected(failure(
         AdminError::Internal, QStringLiteral("%1 is not handled here").arg(opName(request.op)))));

@@ -13,6 +13,7 @@
 namespace flashsale {
 
 class AdminAudit;
+class AdminNotifications; // issue 19: notify
 class AdminOperators;
 class AdminReconcile;
 class AdminSales;
@@ -73,6 +74,7 @@ private:
     std::unique_ptr<AdminReconcile> m_reconcile;
     std::unique_ptr<AdminAudit> m_audit;
     std::unique_ptr<AdminOperators> m_operators;
+    std::unique_ptr<AdminNotifications> m_notifications; // issue 19: notify
 };
 
 } // namespace flashsale

@@ -39,6 +39,7 @@ constexpr OpEntry kOps[] = {
     {Op::OperatorSetRole, "operator.set-role", true, Role::Admin},
     {Op::OperatorRotatePassword, "operator.rotate-password", true, Role::Admin},
     {Op::OperatorDisable, "operator.disable", true, Role::Admin},
+    {Op::NotificationFailures, "notifications.failures", false, Role::Merchandiser}, // issue 19
 };
 
 constexpr std::pair<Role, const char *> kRoles[] = {

@@ -69,6 +69,9 @@ enum class Op {
     OperatorSetRole,  // {name, role} -> {operator}
     OperatorRotatePassword, // {name, password} -> {operator}
     OperatorDisable,        // {name} -> {operator}
+    // issue 19: notify.
+    NotificationFailures, // {limit?} -> {failures:[{event_id, order_id, user_id, kind,
+                          //   failed_at, failure}], total, unsent}
 };
 QString opName(Op op);
 std::optional<Op> opFromName(const QString &name);
@@ -79,7 +82,7 @@ bool opMutates(Op op);
 // An operator's role. Each role may do what the one before it may, and more:
 //   viewer        reads: ping, sale.list/get, schedule.list, stats.*, reconcile.list, audit.list
 //   merchandiser  + sale.create/pause/resume/adjust, schedule.create/cancel, the HTTP warm route,
-//                   and reconcile.run without repair (a dry run)
+//                   reconcile.run without repair (a dry run), notifications.failures
 //   admin         + sale.stop, reconcile.run with repair, operator.*
 // The server enforces this (an op the role may not call answers Forbidden); clients learn it
 // from the hello's "allowed_ops" and need not know this table.

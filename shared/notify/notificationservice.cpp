@@ -147,26 +147,34 @@ void NotificationService::handle(const KafkaMessage &message, Done done, int att
         return;
     }
     m_inFlight.insert(event->eventId);
-    lookUpNames(*event,
-                [this, topic = message.topic, ev = *event, done](const CatalogueNames &names) {
-                    record(notificationFor(topic, ev, names), done, 0);
-                });
+    lookUpNames(*event, [this, message, ev = *event, done,
+                         attempt](const std::optional<CatalogueNames> &names) {
+        if (!names) { // PostgreSQL failed: it is needed for the record anyway, so wait for it
+            m_inFlight.remove(ev.eventId);
+            later(attempt, [this, message, done, attempt] { handle(message, done, attempt + 1); });
+            return;
+        }
+        record(notificationFor(message.topic, ev, *names), done, 0);
+    });
 }
 
-void NotificationService::lookUpNames(const OrderEvent &event,
-                                      std::function<void(const CatalogueNames &)> then) {
+void NotificationService::lookUpNames(
+    const OrderEvent &event, std::function<void(const std::optional<CatalogueNames> &)> then) {
     if (const auto it = m_names.constFind(event.itemId); it != m_names.constEnd()) {
-        then({it->value(0), it->value(1)});
+        then(CatalogueNames{it->value(0), it->value(1)});
         return;
     }
-    // Names make the email readable; without them (PostgreSQL down, the item deleted) the email
-    // names the ids rather than wait.
+    // Names make the email readable; an item no longer in the catalogue is named by its id.
     m_pg->query("SELECT s.name, i.name FROM sale_items i JOIN sales s ON s.id = i.sale_id "
                 "WHERE i.id = $1",
                 {QByteArray::number(event.itemId)},
                 [this, itemId = event.itemId, then](const Result<PgResult> &r) {
-                    if (!r || r->rows.isEmpty()) {
-                        then({});
+                    if (!r) {
+                        then(std::nullopt);
+                        return;
+                    }
+                    if (r->rows.isEmpty()) {
+                        then(CatalogueNames{});
                         return;
                     }
                     const QStringList names{QString::fromUtf8(r->rows[0].value(0)),
@@ -174,7 +182,7 @@ void NotificationService::lookUpNames(const OrderEvent &event,
                     if (m_names.size() >= 10000)
                         m_names.clear();
                     m_names.insert(itemId, names);
-                    then({names[0], names[1]});
+                    then(CatalogueNames{names[0], names[1]});
                 });
 }
 

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 
 class QTimer;
 
@@ -83,7 +84,10 @@ public:
 private:
     using Done = std::function<void()>;
     void handle(const KafkaMessage &message, Done done, int attempt);
-    void lookUpNames(const OrderEvent &event, std::function<void(const CatalogueNames &)> then);
+    // The sale's and item's names (cached per item): then(names), empty names for an item no
+    // longer in the catalogue, nullopt when PostgreSQL failed.
+    void lookUpNames(const OrderEvent &event,
+                     std::function<void(const std::optional<CatalogueNames> &)> then);
     void record(const Notification &n, Done done, int attempt);
     void send(const Notification &n, Done done, int attempt);
     // Sets delivered_at (failure empty) or failed_at and failure of n's row, then done();

@@ -213,10 +213,25 @@ void NotificationService::record(const Notification &n, Done done, int attempt) 
 }
 
 void NotificationService::send(const Notification &n, Done done, int attempt) {
+    m_sendQueue.push_back([this, n, done, attempt] { sendNow(n, done, attempt); });
+    pumpSends();
+}
+
+void NotificationService::pumpSends() {
+    if (m_sending || m_sendQueue.empty())
+        return;
+    m_sending = true;
+    auto next = std::move(m_sendQueue.front());
+    m_sendQueue.pop_front();
+    next();
+}
+
+void NotificationService::sendNow(const Notification &n, Done done, int attempt) {
     m_sender->send(n, [this, n, done, attempt](const Result<void> &s) {
         if (s) {
             wakeSendRetries();
-            // From the relay's acceptance to the mark is when a crash would send this again.
+            // From the relay's acceptance to the mark is when a crash would send this again. The
+            // next email waits for the mark, so that a crash can find only this one unmarked.
             static Histogram &window = Metrics::instance().histogram(
                 "flashsale_notifications_unrecorded_seconds",
                 "From the sender's success to delivered_at committed: the window in which a "
@@ -225,13 +240,17 @@ void NotificationService::send(const Notification &n, Done done, int attempt) {
             clock.start();
             markOutcome(
                 n, QString(),
-                [done, clock] {
+                [this, done, clock] {
                     window.observe(double(clock.nsecsElapsed()) / 1e9);
+                    m_sending = false;
+                    pumpSends();
                     done();
                 },
                 0);
             return;
         }
+        m_sending = false; // nothing went out: the next email need not wait for a mark
+        pumpSends();
         if (s.error().code == ErrorCode::Invalid) {
             qCWarning(lcNotify).noquote() << "notification" << n.eventId << "for order" << n.orderId
                                           << "failed for good:" << s.error().message;

@@ -6,6 +6,7 @@
 #include <QObject>
 #include <QSet>
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -67,9 +68,10 @@ struct RetryPolicy {
 //
 // Delivery is at least once, the record exactly once. The only way an email goes out twice is
 // a crash (kill -9, power loss) after the relay accepted it and before step 3 committed: one
-// message at most per crash (the sender sends one at a time), a window of about a millisecond
-// (docs/NOTIFICATIONS.md has the measurement). The same event arriving twice at once (a
-// duplicate in the topic) is sent once: the second copy waits for the first.
+// message at most per crash (one email at a time, the next only after the last one's mark), a
+// window of the relay's own processing plus about half a millisecond (docs/NOTIFICATIONS.md). The
+// same event arriving twice at once (a duplicate in the topic) is sent once: the second copy waits
+// for the first.
 class NotificationService final : public QObject {
     Q_OBJECT
 public:
@@ -89,7 +91,11 @@ private:
     void lookUpNames(const OrderEvent &event,
                      std::function<void(const std::optional<CatalogueNames> &)> then);
     void record(const Notification &n, Done done, int attempt);
+    // One email at a time, and the next only once the last one's mark committed (or it failed):
+    // a crash can then find at most one email accepted and not marked.
     void send(const Notification &n, Done done, int attempt);
+    void pumpSends();
+    void sendNow(const Notification &n, Done done, int attempt);
     // Sets delivered_at (failure empty) or failed_at and failure of n's row, then done();
     // retried with backoff while PostgreSQL fails.
     void markOutcome(const Notification &n, const QString &failure, Done done, int attempt);
@@ -110,6 +116,8 @@ private:
     Gauge *m_waiting = nullptr;                           // flashsale_notifications_retrying
     qint64 m_waitingHere = 0;                             // this service's share of it
     QHash<QTimer *, std::function<void()>> m_sendRetries; // sends waiting for their timer
+    std::deque<std::function<void()>> m_sendQueue;        // sends waiting for the one in progress
+    bool m_sending = false;
 };
 
 } // namespace flashsale

@@ -174,6 +174,12 @@ const QList<CommandSpec> &commandSpecs() {
           {QStringLiteral("limit"), QStringLiteral("N"), QStringLiteral("at most N (1-500)")},
           {QStringLiteral("before-id"), QStringLiteral("ID"),
            QStringLiteral("entries older than this one (paging)")}}},
+        // issue 19: notify.
+        {QStringLiteral("notifications failures"),
+         Op::NotificationFailures,
+         {},
+         QStringLiteral("emails refused for good, newest first; how many are unsent"),
+         {{QStringLiteral("limit"), QStringLiteral("N"), QStringLiteral("at most N (1-500)")}}},
         {QStringLiteral("operator list"),
          Op::OperatorList,
          {},
@@ -548,6 +554,7 @@ private:
             args.insert(QStringLiteral("repair"), true);
         break;
     case Op::ReconcileList:
+    case Op::NotificationFailures: // issue 19: notify
         b.integer(args, QStringLiteral("limit"), QStringLiteral("limit"));
         break;
     case Op::PaymentsReconcile: // H5

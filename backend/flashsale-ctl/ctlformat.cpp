@@ -400,6 +400,25 @@ QString formatReplay(const QJsonObject &result) {
         .arg(ids.join(QStringLiteral(", ")), formatCell(result.value(s("audit_id"))));
 }
 
+// issue 19: notify.
+QString formatNotificationFailures(const QJsonObject &result) {
+    const QJsonArray failures = result.value(s("failures")).toArray();
+    QString out =
+        QStringLiteral("%1 failed for good, %2 not sent yet (in flight or waiting for "
+                       "a retry)\n")
+            .arg(formatCell(result.value(s("total"))), formatCell(result.value(s("unsent"))));
+    if (failures.isEmpty())
+        return out;
+    TextTable t({s("FAILED AT"), s("ORDER"), s("USER"), s("KIND"), s("FAILURE")});
+    t.setMaxWidth(4, 70);
+    for (const QJsonValue &v : failures) {
+        const QJsonObject f = v.toObject();
+        t.addRow({formatTime(f.value(s("failed_at"))), cell(f, "order_id"), cell(f, "user_id"),
+                  cell(f, "kind"), cell(f, "failure")});
+    }
+    return out + t.render();
+}
+
 double quantile(QList<double> values, double q) {
     if (values.isEmpty())
         return 0;

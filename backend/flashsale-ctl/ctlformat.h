@@ -38,6 +38,8 @@ QString formatOperators(const QJsonArray &operators); // operator.list and the o
 QString formatWebhookEndpoints(const QJsonArray &endpoints); // webhooks.list
 QString formatDeadLetters(const QJsonObject &page);          // webhooks.deadletters
 QString formatReplay(const QJsonObject &result);             // webhooks.replay
+// notifications.failures (issue 19: notify): the counts, then the failures.
+QString formatNotificationFailures(const QJsonObject &result);
 
 // ping: round trips in ms (any order), the clock skew and the server's version.
 QString formatPing(const QString &url, QList<double> roundTripsMs, qint64 skewMs,

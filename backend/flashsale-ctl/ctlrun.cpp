@@ -228,6 +228,9 @@ void CtlRun::onReply(const AdminClient::Reply &r) {
     case Op::AuditList:
         print(formatAudit(res.value(QStringLiteral("entries")).toArray()));
         break;
+    case Op::NotificationFailures: // issue 19: notify
+        print(formatNotificationFailures(res));
+        break;
     case Op::OperatorList:
         print(formatOperators(res.value(QStringLiteral("operators")).toArray()));
         break;

@@ -11,6 +11,7 @@
 #include "metrics/metrics.h"
 #include "metrics/processmetrics.h"
 #include "notify/notificationservice.h"
+#include "notify/smtpsender.h" // issue 19: notify
 #include "outbox/outboxrelay.h"
 #include "payment/gatewayfactory.h"
 #include "payment/paymentgateway.h"
@@ -241,8 +242,28 @@ int main(int argc, char *argv[]) {
     // ---- end H5 ----
     std::unique_ptr<NotificationService> notify;
     if (config.hasRole(QStringLiteral("notify"))) {
+        // issue 19: notify. Email over SMTP with --smtp-url, else one log line per notification.
+        std::unique_ptr<NotificationSender> sender;
+        if (!config.smtpUrl.isEmpty()) {
+            SmtpConfig smtp;
+            smtp.url = config.smtpUrl;
+            smtp.from = config.smtpFrom;
+            smtp.fromName = config.smtpFromName;
+            smtp.recipientTemplate = config.smtpRecipientTemplate;
+            smtp.startTls = config.smtpStartTls;
+            smtp.caFile = config.smtpCaFile;
+            smtp.username = config.smtpUser;
+            smtp.password = config.smtpPassword;
+            qCInfo(lcApp).noquote()
+                << "notify: email over" << smtp.url << (smtp.startTls ? "(STARTTLS required)" : "")
+                << "from" << smtp.from << "to" << smtp.recipientTemplate;
+            sender = std::make_unique<SmtpSender>(std::move(smtp));
+        } else {
+            qCInfo(lcApp) << "notify: no --smtp-url, notifications go to the log";
+            sender = std::make_unique<LogSender>();
+        }
         notify = std::make_unique<NotificationService>(config.kafkaBrokers, config.pgUrl,
-                                                       std::make_unique<LogSender>());
+                                                       std::move(sender));
         if (auto r = notify->start(); !r) {
             qCCritical(lcApp).noquote() << r.error().message;
             return 1;

@@ -25,6 +25,8 @@
 #                         through --control-fifo $FSB_DIR/kafka.control (fsb_kafka_control)
 #   flashsale-server      api1, api2 (two ports, or one SO_REUSEPORT port with
 #                         FSB_API_SHARED_PORT=1), worker, relay, payment, notify
+#   aiosmtpd              with FSB_SMTP=1 (issue 19: notify): on FSB_SMTP_PORT, storing into
+#                         $FSB_DIR/mail (deploy/lib/smtp.sh); the notify role emails it
 #
 # $FSB_DIR (mktemp -d under ${TMPDIR:-/tmp}) is the HOME of every launcher of deploy/lib/:
 #   <name>.pid, <name>.url   each server process's pid and --ready-file (deploy/lib/server.sh)
@@ -221,6 +223,9 @@ fsb_role_start() {
     relay | payment | notify) args+=(--roles "$name") ;;
     *) fsb_die "unknown role $name" ;;
   esac
+  # issue 19: notify. Email to the stack's SMTP server (FSB_SMTP=1).
+  [[ "$name" == notify && -n "${FSB_SMTP_PORT:-}" ]] &&
+    args+=(--smtp-url "smtp://127.0.0.1:$FSB_SMTP_PORT" --smtp-from "orders@bench.localhost")
   args+=("${FSB_SERVER_ARGS[@]}")
   fs_server_start "$FSB_DIR" "$name" "${secrets[@]}" "${args[@]}" || rc=1
   disown "$FS_SPAWN_PID" 2>/dev/null || true # no "Killed" job report when a fault case kills it
@@ -344,6 +349,12 @@ fsb_stack_start() {
   fsb_redis_start || fsb_die "redis-server did not start"
   FSB_REDIS_URL="redis://127.0.0.1:$FSB_REDIS_PORT/0"
   fsb_kafka_start
+  # issue 19: notify. The SMTP server before the notify role that sends to it.
+  FSB_SMTP_PORT=""
+  if [[ "${FSB_SMTP:-0}" == 1 ]]; then
+    fs_pick_port FSB_SMTP_PORT
+    fs_smtp_start "$FSB_DIR" smtp "$FSB_SMTP_PORT" "$FSB_DIR/mail" || fsb_die "aiosmtpd did not start"
+  fi
   # Migrations once, before the roles start side by side.
   fs_server_migrate "$FSB_LOGS/migrate.log" "$FSB_PG_URL" "$FSB_REDIS_URL" || fsb_die "migrations failed"
   FSB_API_PORTS=()
@@ -417,5 +428,6 @@ fsb_stack_stop() {
   FSB_PG_HOME=""
   FSB_REDIS_PORT=""
   FSB_KAFKA_CONTROL=""
+  FSB_SMTP_PORT=""
   return "$rc"
 }

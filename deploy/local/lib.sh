@@ -15,6 +15,7 @@
 #   nginx.sh     fs_nginx_render, fs_nginx_start, fs_nginx_stop (the gateway)
 #   tls.sh       fs_tls_ensure HOME (local CA and server certificate), fs_tls_ca_file HOME
 #   prometheus.sh  fs_prometheus_render, fs_prometheus_start, fs_prometheus_stop, its API
+#   smtp.sh      fs_smtp_start HOME NAME PORT MAILDIR, fs_smtp_stop HOME NAME (aiosmtpd, maildir)
 #
 # Source this file; it does not do anything on its own. Each launcher keeps what it starts in a
 # state folder, its HOME (the files are listed at the top of each library). The local stack's
@@ -152,6 +153,9 @@ source "$FS_ROOT/deploy/lib/nginx.sh"
 source "$FS_ROOT/deploy/lib/tls.sh"
 # shellcheck source=deploy/lib/prometheus.sh
 source "$FS_ROOT/deploy/lib/prometheus.sh"
+# issue 19: notify. The local SMTP server (aiosmtpd) that receives the stack's email.
+# shellcheck source=deploy/lib/smtp.sh
+source "$FS_ROOT/deploy/lib/smtp.sh"
 
 # fs_packages_print - print FS_PACKAGES (the one list), one package a line. The compose image
 # (deploy/compose/Dockerfile) installs exactly these, so that it builds with what the local

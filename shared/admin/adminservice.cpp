@@ -1,6 +1,7 @@
 #include "adminservice.h"
 
 #include "admin/adminaudit.h"
+#include "admin/adminnotifications.h"
 #include "admin/adminoperators.h"
 #include "admin/adminproviderreconcile.h"
 #include "admin/adminreconcile.h"
@@ -71,7 +72,8 @@ AdminService::AdminService(const Config &config, PgConnection &pg, RedisClient &
     , m_audit(std::make_unique<AdminAudit>(pg))
     , m_operators(std::make_unique<AdminOperators>(pg))
     , m_webhooks(std::make_unique<AdminWebhooks>(pg))
-    , m_providerReconcile(std::make_unique<AdminProviderReconcile>(config, pg, redis)) {}
+    , m_providerReconcile(std::make_unique<AdminProviderReconcile>(config, pg, redis))
+    , m_notifications(std::make_unique<AdminNotifications>(pg)) {}
 
 AdminService::~AdminService() = default;
 
@@ -135,6 +137,8 @@ void AdminService::handle(const admin::AdminRequest &request, const OperatorIden
         return m_providerReconcile->run(args, actor, std::move(reply));
     case Op::PaymentsReconcileRuns:
         return m_providerReconcile->runs(args, std::move(reply));
+    case Op::NotificationFailures: // issue 19: notify
+        return m_notifications->failures(args, std::move(reply));
     }
     reply(std::unexpected(failure(
         AdminError::Internal, QStringLiteral("%1 is not handled here").arg(opName(request.op)))));

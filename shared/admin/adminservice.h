@@ -13,6 +13,7 @@
 namespace flashsale {
 
 class AdminAudit;
+class AdminNotifications; // issue 19: notify
 class AdminOperators;
 class AdminProviderReconcile;
 class AdminReconcile;
@@ -78,6 +79,7 @@ private:
     std::unique_ptr<AdminOperators> m_operators;
     std::unique_ptr<AdminWebhooks> m_webhooks;
     std::unique_ptr<AdminProviderReconcile> m_providerReconcile; // H5, issue 19
+    std::unique_ptr<AdminNotifications> m_notifications; // issue 19: notify
 };
 
 } // namespace flashsale

@@ -611,6 +611,102 @@ QList<Option> options() {
                     return {};
                 },
                 [](const Config &) { return QStringLiteral("(system)"); }};
+    // issue 19: notify. The password has no flag of its own, only a file (ps shows argv).
+    o << Option{QStringLiteral("smtp-url"),
+                QStringLiteral("SMTP relay of the notify role, smtp://host:port (with "
+                               "--smtp-starttls to require TLS) or smtps://host:port. Unset: "
+                               "notifications are only logged."),
+                QStringLiteral("url"),
+                [](Config &c, const QString &v) -> QString {
+                    c.smtpUrl = v;
+                    if (v.isEmpty())
+                        return {};
+                    const QUrl url(v, QUrl::StrictMode);
+                    if (url.isValid() && !url.password().isEmpty())
+                        return QStringLiteral("must not hold a password; use "
+                                              "--smtp-user and --smtp-password-file");
+                    if (url.isValid() && !url.userName().isEmpty())
+                        return QStringLiteral("must not hold a user; use --smtp-user");
+                    if (url.isValid() && !url.path().isEmpty() && url.path() != QLatin1String("/"))
+                        return QStringLiteral("must have no path, got '%1'").arg(url.path());
+                    return checkUrl(v, {QStringLiteral("smtp"), QStringLiteral("smtps")});
+                },
+                [](const Config &) { return QStringLiteral("(none)"); }};
+    o << Option{QStringLiteral("smtp-from"),
+                QStringLiteral("Sender of notification email: address or \"Name <address>\". "
+                               "Required with --smtp-url."),
+                QStringLiteral("address"),
+                [](Config &c, const QString &v) -> QString {
+                    static const QRegularExpression named(
+                        QStringLiteral("^\\s*([^<>]*[^<>\\s])\\s*<([^<>]+)>\\s*$"));
+                    static const QRegularExpression address(
+                        QStringLiteral("^[^@\\s<>\"(),;:]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*$"));
+                    QString name, addr = v.trimmed();
+                    if (const auto m = named.match(v); m.hasMatch()) {
+                        name = m.captured(1);
+                        addr = m.captured(2).trimmed();
+                    }
+                    if (!address.match(addr).hasMatch())
+                        return QStringLiteral("must be an address (orders@shop.example) or "
+                                              "\"Name <address>\", got '%1'")
+                            .arg(v);
+                    if (name.contains(QLatin1Char('\n')) || name.contains(QLatin1Char('\r')))
+                        return QStringLiteral("the name must be one line");
+                    c.smtpFrom = addr;
+                    c.smtpFromName = name;
+                    return {};
+                },
+                [](const Config &) { return QStringLiteral("(none)"); }};
+    o << Option{QStringLiteral("smtp-recipient-template"),
+                QStringLiteral("The buyer's address, {user} replaced by the order's user id "
+                               "(orders carry no email address yet)."),
+                QStringLiteral("template"),
+                [](Config &c, const QString &v) -> QString {
+                    static const QRegularExpression shape(QStringLiteral(
+                        "^[^@\\s<>\"(),;:]*\\{user\\}[^@\\s<>\"(),;:]*@[A-Za-z0-9.-]+$"));
+                    if (!shape.match(v).hasMatch())
+                        return QStringLiteral("must be an address with {user} in its local "
+                                              "part, such as {user}@example.test, got '%1'")
+                            .arg(v);
+                    c.smtpRecipientTemplate = v;
+                    return {};
+                },
+                [](const Config &c) { return c.smtpRecipientTemplate; }};
+    o << Option{QStringLiteral("smtp-starttls"),
+                QStringLiteral("Require STARTTLS on an smtp:// relay: no message goes in "
+                               "plaintext (a relay without it is retried, never bypassed)."),
+                QString(), boolSetter(&Config::smtpStartTls), boolShow(&Config::smtpStartTls)};
+    o << Option{QStringLiteral("smtp-ca-file"),
+                QStringLiteral("CA certificates (PEM) that sign the SMTP relay's certificate; "
+                               "unset: the system's."),
+                QStringLiteral("path"),
+                [](Config &c, const QString &v) -> QString {
+                    if (!QFile(v).open(QIODevice::ReadOnly))
+                        return QStringLiteral("cannot read '%1'").arg(v);
+                    c.smtpCaFile = v;
+                    return {};
+                },
+                [](const Config &) { return QStringLiteral("(none)"); }};
+    o << Option{QStringLiteral("smtp-user"),
+                QStringLiteral("SMTP AUTH user; its password comes from --smtp-password-file."),
+                QStringLiteral("user"),
+                [](Config &c, const QString &v) -> QString {
+                    if (v.isEmpty() || v.size() > 256)
+                        return QStringLiteral("must be 1 to 256 characters");
+                    c.smtpUser = v;
+                    return {};
+                },
+                [](const Config &) { return QStringLiteral("(none)"); }};
+    o << Option{QStringLiteral("smtp-password-file"),
+                QStringLiteral("File holding the SMTP AUTH password (mode 0600; there is no "
+                               "password flag: argv is visible to every local user)."),
+                QStringLiteral("path"),
+                [](Config &c, const QString &v) -> QString {
+                    QString err;
+                    c.smtpPassword = readSecretFile(v, &err);
+                    return err;
+                },
+                [](const Config &) { return QStringLiteral("(none)"); }};
     return o;
 }
 
@@ -724,6 +820,30 @@ Result<Config> Config::parse(const QStringList &arguments) {
         errors << QStringLiteral("--dev-user-ids is refused with --listen %1: dev mode is for a "
                                  "loopback address only")
                       .arg(config.listen);
+    // issue 19: notify. The SMTP settings agree with each other.
+    if (config.smtpUrl.isEmpty()) {
+        if (!config.smtpFrom.isEmpty() || config.smtpStartTls || !config.smtpCaFile.isEmpty()
+            || !config.smtpUser.isEmpty() || !config.smtpPassword.isEmpty())
+            errors << QStringLiteral("--smtp-from, --smtp-starttls, --smtp-ca-file, --smtp-user "
+                                     "and --smtp-password-file need --smtp-url");
+    } else {
+        const QUrl smtp(config.smtpUrl);
+        const bool implicitTls = smtp.scheme() == QLatin1String("smtps");
+        if (config.smtpFrom.isEmpty())
+            errors << QStringLiteral("--smtp-url needs --smtp-from (the sender's address)");
+        if (implicitTls && config.smtpStartTls)
+            errors << QStringLiteral("--smtp-starttls is for smtp:// URLs; smtps:// is TLS from "
+                                     "the first byte");
+        if (config.smtpUser.isEmpty() != config.smtpPassword.isEmpty())
+            errors << QStringLiteral("--smtp-user and --smtp-password-file go together");
+        // AUTH PLAIN in the clear is only acceptable to a relay on this machine.
+        if (!config.smtpUser.isEmpty() && !implicitTls && !config.smtpStartTls
+            && !QHostAddress(smtp.host()).isLoopback() && smtp.host() != QLatin1String("localhost"))
+            errors << QStringLiteral("--smtp-user over smtp:// without --smtp-starttls would send "
+                                     "the password in the clear to %1; add --smtp-starttls or use "
+                                     "smtps://")
+                          .arg(smtp.host());
+    }
     if (!errors.isEmpty())
         return fail(ErrorCode::Invalid, errors.join(QLatin1Char('\n')));
     return config;

@@ -119,6 +119,16 @@ struct Config {
     QList<QByteArray> paymentWebhookSecrets;
     int paymentWebhookToleranceSeconds = 300;
     // ---- end issue 19: provider ----
+    // issue 19: notify. Email over SMTP for the notify role (docs/NOTIFICATIONS.md); with no
+    // smtpUrl the notify role logs notifications instead (LogSender).
+    QString smtpUrl;      // smtp://host:port or smtps://host:port
+    QString smtpFrom;     // the envelope sender and From: address (bare address)
+    QString smtpFromName; // the display name of From:, from --smtp-from "Name <address>"
+    QString smtpRecipientTemplate = QStringLiteral("{user}@example.test");
+    bool smtpStartTls = false; // require STARTTLS on smtp:// (no plaintext fallback)
+    QString smtpCaFile;        // CA bundle of the relay's certificate; empty: the system's
+    QString smtpUser;          // AUTH user; needs smtpPassword
+    QString smtpPassword;      // read from --smtp-password-file only, never a flag
 
     bool hasRole(const QString &role) const;
 

@@ -1,5 +1,7 @@
 #include "smtpsender.h"
 
+#include "metrics/metrics.h"
+
 #include <QLocale>
 #include <QLoggingCategory>
 #include <QThread>
@@ -49,6 +51,15 @@ size_t readChunk(char *buffer, size_t size, size_t nitems, void *userdata) {
     memcpy(buffer, u->data.constData() + u->pos, n);
     u->pos += qsizetype(n);
     return n;
+}
+
+// flashsale_smtp_sends_total{result}: sent (the relay took it), transient (retried later),
+// permanent (refused for good, recorded failed).
+Counter &sendsCounter(const char *result) {
+    return Metrics::instance().counter("flashsale_smtp_sends_total",
+                                       "SMTP sends by result: sent, transient (retried), "
+                                       "permanent (recorded failed).",
+                                       QByteArray("result=\"") + result + '"');
 }
 
 } // namespace
@@ -105,17 +116,23 @@ public:
         curl_slist_free_all(rcpt);
         if (rc == CURLE_OK)
             return {};
+        // A failed exchange may leave the connection mid-transaction (a 500 to DATA, then 503 to
+        // the next MAIL FROM on the same connection): the next message gets a fresh one.
+        curl_easy_cleanup(m_curl);
+        m_curl = nullptr;
         const QString what =
             QStringLiteral("smtp %1: %2 (last reply %3)")
                 .arg(m_config.url,
                      QString::fromUtf8(errorBuffer[0] ? errorBuffer : curl_easy_strerror(rc)))
                 .arg(reply);
-        // Login refused (535, 534), STARTTLS or AUTH required (530, 538) and STARTTLS missing are
-        // the relay's configuration, not this message's: retried until an operator fixes it
-        // rather than failing every message.
-        const bool relayConfig = reply == 530 || reply == 534 || reply == 535 || reply == 538
-                                 || rc == CURLE_LOGIN_DENIED || rc == CURLE_USE_SSL_FAILED;
-        if (reply >= 500 && reply < 600 && !relayConfig)
+        // Only a refusal of this message is permanent: 550 to 554 (no such mailbox, not local,
+        // too large, bad mailbox name, transaction refused). 500 to 504 are protocol errors (a
+        // relay that failed inside, a connection out of step), and login refused (535, 534),
+        // STARTTLS or AUTH required (530, 538) and STARTTLS missing are the relay's
+        // configuration, not this message's: all retried rather than failing every message.
+        const bool refused =
+            reply >= 550 && reply <= 554 && rc != CURLE_LOGIN_DENIED && rc != CURLE_USE_SSL_FAILED;
+        if (refused)
             return fail(ErrorCode::Invalid, what);
         if (rc == CURLE_OPERATION_TIMEDOUT)
             return fail(ErrorCode::Timeout, what);
@@ -165,14 +182,11 @@ QByteArray SmtpSender::messageId(const Notification &n) const {
 }
 
 QByteArray SmtpSender::buildMessage(const Notification &n, const QDateTime &now) const {
-    const bool paid = n.kind == topics::kOrderPaid;
-    const QString subject = paid ? QStringLiteral("Your order %1 is paid").arg(n.orderId)
-                                 : QStringLiteral("Your order %1 was cancelled").arg(n.orderId);
-    // n.body is the sentence NotificationService wrote (amount, or the cancellation reason); the
-    // template frames it.
-    const QString text = QStringLiteral("Hello,\n\n%1\n\nOrder number: %2\n\n-- \nFlash sale\n")
-                             .arg(n.body)
-                             .arg(n.orderId);
+    // The text is the template's (notificationtemplates.h); this only makes it an email.
+    QString subject = n.subject;
+    subject.replace(QLatin1Char('\r'), QLatin1Char(' '))
+        .replace(QLatin1Char('\n'), QLatin1Char(' '));
+    const QString &text = n.body;
     const QByteArray from = m_config.fromName.isEmpty() ? m_config.from.toUtf8()
                                                         : headerText(m_config.fromName) + " <"
                                                               + m_config.from.toUtf8() + ">";
@@ -201,10 +215,16 @@ void SmtpSender::send(const Notification &n, std::function<void(const Result<voi
         m_worker, [worker = m_worker, context, recipient, message, done = std::move(done)] {
             const Result<void> r = worker->perform(recipient, message);
             if (!r)
-                qCWarning(lcNotify).noquote()
+                qCDebug(lcNotify).noquote()
                     << "email to" << recipient << "failed:" << r.error().message;
             QMetaObject::invokeMethod(
-                context, [done, r] { done(r); }, Qt::QueuedConnection);
+                context,
+                [done, r] {
+                    sendsCounter(!r ? (isPermanent(r.error()) ? "permanent" : "transient") : "sent")
+                        .inc();
+                    done(r);
+                },
+                Qt::QueuedConnection);
         });
 }
 

@@ -39,11 +39,15 @@ struct SmtpConfig {
 //
 // Failures (Error.code), so that the caller can retry the transient ones with backoff:
 //   Unavailable  connection refused or dropped, TLS failed, a 4xx reply (greylisting, mailbox
-//                busy), login refused or STARTTLS/AUTH required (530, 534, 535, 538: the relay's
+//                busy), a protocol error 500-504 (a relay that failed inside answers 500 to
+//                DATA), login refused or STARTTLS/AUTH required (530, 534, 535, 538: the relay's
 //                configuration, not this message's): retry later
 //   Timeout      connectTimeoutMs or timeoutMs passed: retry later
-//   Invalid      a 5xx reply to MAIL FROM, RCPT TO or DATA (550 no such user): permanent,
-//                retrying would send the same refused message (isPermanent)
+//   Invalid      550-554 to MAIL FROM, RCPT TO or DATA (550 no such user, 552 too large, 554
+//                refused): permanent, retrying would send the same refused message
+//                (isPermanent)
+// After any failure the connection is closed, so that the next message never inherits an
+// exchange left out of step.
 // A message accepted (250 after DATA) and a timeout before curl sees the reply is sent twice on
 // retry; Message-ID is derived from the notification's event id so that the copies are
 // recognisable as one.

@@ -46,6 +46,7 @@ constexpr OpEntry kOps[] = {
     // H5 (issue 19): provider reconciliation
     {Op::PaymentsReconcile, "payments.reconcile", true, Role::Merchandiser},
     {Op::PaymentsReconcileRuns, "payments.reconcile.runs", false, Role::Viewer},
+    {Op::NotificationFailures, "notifications.failures", false, Role::Merchandiser}, // issue 19
 };
 
 constexpr std::pair<Role, const char *> kRoles[] = {

@@ -77,6 +77,9 @@ enum class Op {
     // H5 (issue 19): provider reconciliation
     PaymentsReconcile,     // {repair?} -> the report (repair needs Admin, like reconcile.run)
     PaymentsReconcileRuns, // {limit?} -> {runs:[...]}
+    // issue 19: notify.
+    NotificationFailures, // {limit?} -> {failures:[{event_id, order_id, user_id, kind,
+                          //   failed_at, failure}], total, unsent}
 };
 QString opName(Op op);
 std::optional<Op> opFromName(const QString &name);
@@ -90,6 +93,8 @@ bool opMutates(Op op);
 //   merchandiser  + sale.create/pause/resume/adjust, schedule.create/cancel, the HTTP warm route,
 //                   and reconcile.run without repair (a dry run)
 //   admin         + sale.stop, reconcile.run with repair, operator.*, webhooks.replay
+//                   reconcile.run without repair (a dry run), notifications.failures
+//   admin         + sale.stop, reconcile.run with repair, operator.*
 // The server enforces this (an op the role may not call answers Forbidden); clients learn it
 // from the hello's "allowed_ops" and need not know this table.
 enum class Role { Viewer, Merchandiser, Admin };

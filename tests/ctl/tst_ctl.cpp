@@ -357,6 +357,9 @@ private Q_SLOTS:
         QTest::addRow("audit") << L{"audit", "--sale", "12", "--limit", "10", "--before-id", "99"}
                                << "audit.list"
                                << "{\"before_id\":99,\"limit\":10,\"sale_id\":12}";
+        QTest::addRow("notifications failures") // issue 19: notify
+            << L{"notifications", "failures", "--limit", "5"} << "notifications.failures"
+            << "{\"limit\":5}";
         QTest::addRow("ping") << L{"ping", "--count", "20"} << "ping"
                               << "{}";
         QTest::addRow("no command") << L{"--json"} << ""
@@ -944,6 +947,32 @@ private Q_SLOTS:
         const CtlOutput table = ctl({"operator", "list"});
         QVERIFY2(table.out.startsWith("NAME "), qPrintable(table.out));
         QVERIFY2(!table.out.contains(generated), qPrintable(table.out));
+    }
+
+    // issue 19: notify. A notification the relay refused for good, and one not sent yet.
+    void e2eNotificationFailures() {
+        QCOMPARE(m_db.scalar("INSERT INTO notifications (event_id, order_id, user_id, kind, body, "
+                             "failed_at, failure) VALUES ('order.paid:ctl-1', 9001, 'nobody', "
+                             "'order.paid', 'x', now(), 'smtp: RCPT failed: 550 (last reply "
+                             "550)'), ('order.paid:ctl-2', 9002, 'alice', 'order.paid', 'x', "
+                             "NULL, NULL) RETURNING 1"),
+                 QByteArray("1"));
+        const CtlOutput json = ctl({"--json", "notifications", "failures"});
+        QVERIFY2(json.exitCode == 0, qPrintable(json.describe()));
+        const QJsonObject r = json.json().first();
+        QCOMPARE(r.value("total").toInt(), 1);
+        QCOMPARE(r.value("unsent").toInt(), 1);
+        const QJsonArray failures = r.value("failures").toArray();
+        QCOMPARE(failures.size(), 1);
+        QCOMPARE(failures[0].toObject().value("order_id").toInt(), 9001);
+        QCOMPARE(failures[0].toObject().value("user_id").toString(), QStringLiteral("nobody"));
+
+        const CtlOutput table = ctl({"notifications", "failures"});
+        QVERIFY2(table.exitCode == 0, qPrintable(table.describe()));
+        const QStringList lines = table.out.split('\n', Qt::SkipEmptyParts);
+        QCOMPARE(lines.size(), 3);
+        QVERIFY2(lines[0].startsWith("1 failed for good, 1 not sent yet"), qPrintable(table.out));
+        QVERIFY2(lines[2].contains("9001") && lines[2].contains("550"), qPrintable(table.out));
     }
 
     void secretsAreNeverArguments() {

@@ -12,6 +12,7 @@
 
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QSet>
 #include <QTest>
 
 #include <algorithm>
@@ -26,6 +27,7 @@ private slots:
     void cleanup();
     void eachEventIsEmailedOnceAndRecorded();
     void refusedRecipientIsRecordedFailedNotRetried();
+    void relayDownThenEveryMessageArrivesOnce();
 
 private:
     void publish(const QByteArray &topic, const QJsonObject &event);
@@ -72,6 +74,7 @@ std::unique_ptr<NotificationService> TestNotifySmtp::startService(const QString 
     c.timeoutMs = 5000;
     auto service = std::make_unique<NotificationService>(m_kafka->bootstraps(), m_db->url(),
                                                          std::make_unique<SmtpSender>(c));
+    service->setRetryPolicy({50, 500});
     const auto r = service->start();
     return r ? std::move(service) : nullptr;
 }
@@ -82,15 +85,30 @@ void TestNotifySmtp::eachEventIsEmailedOnceAndRecorded() {
     auto service = startService(smtp.url());
     QVERIFY(service);
 
+    // The paid email names the item and the sale as the catalogue has them.
+    const QByteArray saleId = m_db->scalar(
+        "INSERT INTO sales (name, per_user_limit, starts_at, ends_at, hold_seconds, "
+        "admission_rate, admission_burst) VALUES ('Winter sale', 2, now(), now() + interval "
+        "'1 hour', 300, 0, 1) RETURNING id");
+    const QByteArray itemId = m_db->scalar("INSERT INTO sale_items (sale_id, name, price_cents, "
+                                           "stock) VALUES ("
+                                           + saleId + ", 'Espresso cup', 1999, 10) RETURNING id");
+    QVERIFY(itemId.toLongLong() > 0);
     publish(topics::kOrderPaid, {{"event_id", "evt-paid-1"},
                                  {"order_id", 501},
                                  {"user_id", "alice"},
+                                 {"sale_id", saleId.toLongLong()},
+                                 {"item_id", itemId.toLongLong()},
                                  {"quantity", 2},
                                  {"amount_cents", 3998}});
     publish(topics::kOrderCancelled, {{"event_id", "evt-cancel-1"},
                                       {"order_id", 502},
                                       {"user_id", "bob"},
-                                      {"reason", "payment_declined"}});
+                                      {"item_id", 7},
+                                      {"sale_id", 3},
+                                      {"quantity", 1},
+                                      {"amount_cents", 1999},
+                                      {"reason", "declined"}});
 
     QTRY_COMPARE_WITH_TIMEOUT(
         m_db->scalar("SELECT count(*) FROM notifications WHERE delivered_at IS NOT NULL"), "2",
@@ -106,12 +124,15 @@ void TestNotifySmtp::eachEventIsEmailedOnceAndRecorded() {
     }
     std::sort(subjects.begin(), subjects.end());
     QCOMPARE(subjects, QByteArrayList({"Subject: Your order 501 is paid",
-                                       "Subject: Your order 502 was cancelled"}));
+                                       "Subject: Your order 502 was cancelled: payment declined"}));
     const auto cancelled = received[0].data.contains("502") ? received[0] : received[1];
     QVERIFY(cancelled.data.contains("To: bob@example.test\r\n"));
-    QVERIFY(cancelled.data.contains(
-        "Your order 502 was cancelled (payment_declined); you were not charged.\r\n"));
+    QVERIFY(cancelled.data.contains("Your payment was declined, so we cancelled the order"));
+    QVERIFY(cancelled.data.contains("  Order total:   19.99\r\n"));
     QVERIFY(cancelled.data.contains("Message-ID: <notify.evt-cancel-1@shop.example.test>\r\n"));
+    const auto paid = received[0].data.contains("501") ? received[0] : received[1];
+    QVERIFY(paid.data.contains("  Item:          Espresso cup (Winter sale)\r\n"));
+    QVERIFY(paid.data.contains("  Amount paid:   39.98\r\n"));
 
     // A redelivery of the first event after it was delivered (the same event id): recorded
     // once, not emailed again. A fresh event behind it shows when the consumer got that far.
@@ -176,6 +197,54 @@ void TestNotifySmtp::refusedRecipientIsRecordedFailedNotRetried() {
     QCOMPARE(received.size(), 1);
     QVERIFY(received[0].data.contains("To: carol@example.test\r\n"));
     QCOMPARE(m_db->scalar("SELECT count(*) FROM notifications"), "2");
+}
+
+void TestNotifySmtp::relayDownThenEveryMessageArrivesOnce() {
+    // The relay is down while 20 orders end (and one event arrives twice): nothing is sent,
+    // nothing recorded delivered, nothing lost. Once it is up, each message arrives once.
+    SmtpServer smtp; // not started: its port refuses connections
+    auto service = startService(smtp.url());
+    QVERIFY(service);
+    QSet<QByteArray> expected;
+    for (int i = 1; i <= 20; ++i) {
+        const bool paid = i % 3 != 0;
+        const QByteArray id =
+            (paid ? "evt-down-paid-" : "evt-down-cancel-") + QByteArray::number(i);
+        QJsonObject e{{"event_id", QString::fromLatin1(id)},
+                      {"order_id", 600 + i},
+                      {"user_id", QStringLiteral("user%1").arg(i)},
+                      {"quantity", 1},
+                      {"amount_cents", 1999}};
+        if (!paid)
+            e.insert(QStringLiteral("reason"), QStringLiteral("expired"));
+        publish(paid ? topics::kOrderPaid : topics::kOrderCancelled, e);
+        if (i == 5) // the same event again, while the first copy is still waiting
+            publish(topics::kOrderPaid, e);
+        expected.insert("Message-ID: <notify." + id + "@shop.example.test>");
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(m_db->scalar("SELECT count(*) FROM notifications"), "20", 20000);
+    QTest::qWait(1500); // several retries against the closed port
+    QCOMPARE(m_db->scalar("SELECT count(*) FROM notifications WHERE delivered_at IS NOT NULL "
+                          "OR failed_at IS NOT NULL"),
+             "0");
+
+    QVERIFY(smtp.start());
+    QTRY_COMPARE_WITH_TIMEOUT(
+        m_db->scalar("SELECT count(*) FROM notifications WHERE delivered_at IS NOT NULL"), "20",
+        30000);
+    QTRY_COMPARE(smtp.messages().size(), 20);
+    QTest::qWait(1000); // a late duplicate would show here
+    const auto received = smtp.messages();
+    QCOMPARE(received.size(), 20);
+    QSet<QByteArray> ids;
+    for (const auto &m : received) {
+        for (const QByteArray &line : m.data.split('\n')) {
+            if (line.startsWith("Message-ID:"))
+                ids.insert(line.trimmed());
+        }
+    }
+    QCOMPARE(ids, expected); // 20 messages, 20 distinct events: each once
+    QCOMPARE(m_db->scalar("SELECT count(*) FROM notifications WHERE failed_at IS NOT NULL"), "0");
 }
 
 QTEST_GUILESS_MAIN(TestNotifySmtp)

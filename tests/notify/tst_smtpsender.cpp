@@ -3,6 +3,7 @@
 // compared byte for byte, each must arrive once, a 550 is a permanent failure, a server that is
 // down a transient one that succeeds once the server is up.
 
+#include "notify/notificationtemplates.h"
 #include "notify/smtpsender.h"
 #include "smtpserver.h"
 #include "testservers.h"
@@ -36,14 +37,40 @@ SmtpConfig configFor(const QString &url) {
     return c;
 }
 
+OrderEvent paidEvent() {
+    OrderEvent e;
+    e.eventId = "3f1c9a2e-0b7d-4c55-9e61-2a7f0c1d8b44";
+    e.orderId = 1042;
+    e.userId = "buyer-17";
+    e.saleId = 3;
+    e.itemId = 7;
+    e.quantity = 2;
+    e.amountCents = 3998;
+    return e;
+}
+
 Notification paidNotification() {
-    Notification n;
-    n.eventId = "3f1c9a2e-0b7d-4c55-9e61-2a7f0c1d8b44";
-    n.orderId = 1042;
-    n.userId = "buyer-17";
-    n.kind = "order.paid";
-    n.body = QStringLiteral("Your order 1042 is paid: 2 unit(s), 39.98.");
-    return n;
+    return notificationFor(topics::kOrderPaid, paidEvent(),
+                           {QStringLiteral("Winter sale"), QStringLiteral("Espresso cup")});
+}
+
+// The headers every message of these tests has, around its subject and Message-ID.
+QByteArray headers(const QByteArray &to, const QByteArray &subject, const QByteArray &messageId) {
+    return "From: Flash sale <orders@shop.example.test>\r\n"
+           "To: "
+           + to
+           + "\r\n"
+             "Subject: "
+           + subject
+           + "\r\n"
+             "Date: Thu, 03 Dec 2026 15:04:05 +0000\r\n"
+             "Message-ID: "
+           + messageId
+           + "\r\n"
+             "MIME-Version: 1.0\r\n"
+             "Content-Type: text/plain; charset=UTF-8\r\n"
+             "Content-Transfer-Encoding: 8bit\r\n"
+             "\r\n";
 }
 
 // The answer of one send(), waited for on the event loop.
@@ -79,6 +106,7 @@ private slots:
     void sendsExactMessageOnce();
     void refusedRecipientIsPermanent();
     void serverDownIsTransientThenDelivered();
+    void relayErrorIsTransientAndTheNextMessageGetsAFreshConnection();
     void startTlsRequiredButNotOfferedIsTransient();
     void startTlsDelivers();
     void plaintextToRelayRequiringTlsIsTransient();
@@ -88,55 +116,68 @@ void TestSmtpSender::sendsExactMessageOnce_data() {
     QTest::addColumn<Notification>("notification");
     QTest::addColumn<QByteArray>("expected");
 
-    QTest::addRow("order paid") << paidNotification()
-                                << QByteArray("From: Flash sale <orders@shop.example.test>\r\n"
-                                              "To: buyer-17@example.test\r\n"
-                                              "Subject: Your order 1042 is paid\r\n"
-                                              "Date: Thu, 03 Dec 2026 15:04:05 +0000\r\n"
-                                              "Message-ID: <notify.3f1c9a2e-0b7d-4c55-9e61-"
-                                              "2a7f0c1d8b44@shop.example.test>\r\n"
-                                              "MIME-Version: 1.0\r\n"
-                                              "Content-Type: text/plain; charset=UTF-8\r\n"
-                                              "Content-Transfer-Encoding: 8bit\r\n"
-                                              "\r\n"
-                                              "Hello,\r\n"
-                                              "\r\n"
-                                              "Your order 1042 is paid: 2 unit(s), 39.98.\r\n"
-                                              "\r\n"
-                                              "Order number: 1042\r\n"
-                                              "\r\n"
-                                              "-- \r\n"
-                                              "Flash sale\r\n");
+    // The two templates as a buyer reads them (shared/notify/notificationtemplates.cpp).
+    QTest::addRow("order paid")
+        << paidNotification()
+        << headers("buyer-17@example.test", "Your order 1042 is paid",
+                   "<notify.3f1c9a2e-0b7d-4c55-9e61-2a7f0c1d8b44@shop.example.test>")
+               + "Hello,\r\n"
+                 "\r\n"
+                 "Thank you for your order: we have received your payment and the items\r\n"
+                 "are yours.\r\n"
+                 "\r\n"
+                 "  Order number:  1042\r\n"
+                 "  Item:          Espresso cup (Winter sale)\r\n"
+                 "  Quantity:      2\r\n"
+                 "  Amount paid:   39.98\r\n"
+                 "\r\n"
+                 "Please keep this email as your receipt.\r\n"
+                 "\r\n"
+                 "-- \r\n"
+                 "Flash sale\r\n";
 
-    Notification cancelled;
-    cancelled.eventId = "evt:77/cancel";
-    cancelled.orderId = 77;
-    cancelled.userId = "u9";
-    cancelled.kind = "order.cancelled";
-    // A reason in UTF-8 and a line starting with a dot (SMTP dot-stuffing must undo it).
-    cancelled.body = QStringLiteral("Your order 77 was cancelled (paiement refusé); you were not "
-                                    "charged.\n.hidden line");
-    QTest::addRow("order cancelled, UTF-8 reason")
-        << cancelled
-        << QByteArray("From: Flash sale <orders@shop.example.test>\r\n"
-                      "To: u9@example.test\r\n"
-                      "Subject: Your order 77 was cancelled\r\n"
-                      "Date: Thu, 03 Dec 2026 15:04:05 +0000\r\n"
-                      "Message-ID: <notify.evt_77_cancel@shop.example.test>\r\n"
-                      "MIME-Version: 1.0\r\n"
-                      "Content-Type: text/plain; charset=UTF-8\r\n"
-                      "Content-Transfer-Encoding: 8bit\r\n"
-                      "\r\n"
-                      "Hello,\r\n"
-                      "\r\n"
-                      "Your order 77 was cancelled (paiement refus\xc3\xa9); you were not "
-                      "charged.\r\n"
-                      ".hidden line\r\n"
-                      "\r\n"
-                      "Order number: 77\r\n"
-                      "\r\n"
-                      "-- \r\n"
-                      "Flash sale\r\n");
+    OrderEvent declined = paidEvent();
+    declined.eventId = "order.cancelled:r-77";
+    declined.orderId = 77;
+    declined.userId = "u9";
+    declined.quantity = 1;
+    declined.amountCents = 1999;
+    declined.reason = QStringLiteral("declined");
+    // No names in the catalogue (the item was deleted): the ids stand in.
+    QTest::addRow("order cancelled, payment declined")
+        << notificationFor(topics::kOrderCancelled, declined, {})
+        << headers("u9@example.test", "Your order 77 was cancelled: payment declined",
+                   "<notify.order.cancelled_r-77@shop.example.test>")
+               + "Hello,\r\n"
+                 "\r\n"
+                 "Your order 77 was cancelled.\r\n"
+                 "\r\n"
+                 "Your payment was declined, so we cancelled the order and released the\r\n"
+                 "items for other buyers. You have not been charged.\r\n"
+                 "\r\n"
+                 "  Order number:  77\r\n"
+                 "  Item:          item 7 (sale 3)\r\n"
+                 "  Quantity:      1\r\n"
+                 "  Order total:   19.99\r\n"
+                 "\r\n"
+                 "-- \r\n"
+                 "Flash sale\r\n";
+
+    // A subject and body in UTF-8 and a line starting with a dot (SMTP dot-stuffing must undo
+    // it), written by hand rather than by a template.
+    Notification utf8;
+    utf8.eventId = "evt:77/cancel";
+    utf8.orderId = 77;
+    utf8.userId = "u9";
+    utf8.kind = "order.cancelled";
+    utf8.subject = QStringLiteral("Commande 77 annulée");
+    utf8.body = QStringLiteral("Paiement refusé.\n.hidden line\n");
+    QTest::addRow("UTF-8 subject, a dot line")
+        << utf8
+        << headers("u9@example.test", "=?UTF-8?B?Q29tbWFuZGUgNzcgYW5udWzDqWU=?=",
+                   "<notify.evt_77_cancel@shop.example.test>")
+               + "Paiement refus\xc3\xa9.\r\n"
+                 ".hidden line\r\n";
 }
 
 void TestSmtpSender::sendsExactMessageOnce() {
@@ -195,6 +236,31 @@ void TestSmtpSender::serverDownIsTransientThenDelivered() {
     QCOMPARE(received.size(), 1);
     QVERIFY(received[0].data.contains(
         "Message-ID: <notify.3f1c9a2e-0b7d-4c55-9e61-2a7f0c1d8b44@shop.example.test>\r\n"));
+}
+
+void TestSmtpSender::relayErrorIsTransientAndTheNextMessageGetsAFreshConnection() {
+    // aiosmtpd answers "500 Error: ..." when its handler fails on DATA. That is the relay's
+    // fault, not a refusal of the message: transient. Reusing that connection answered 503 to the
+    // next MAIL FROM (found by tests/notify/test_notifykill.sh), so the retry must connect anew.
+    SmtpServer server;
+    QVERIFY(server.start(QStringLiteral("error-once")));
+    SmtpSender sender(configFor(server.url()));
+    sender.setClock([] { return kNow; });
+
+    const auto first = sendAndWait(sender, paidNotification());
+    QVERIFY(first.has_value());
+    QVERIFY(!first->has_value());
+    QVERIFY2(first->error().message.contains(QStringLiteral("500")),
+             qPrintable(first->error().message));
+    QVERIFY(!SmtpSender::isPermanent(first->error()));
+    QCOMPARE(server.messages().size(), 0);
+
+    const auto retry = sendAndWait(sender, paidNotification());
+    QVERIFY(retry.has_value());
+    QVERIFY2(retry->has_value(), why(*retry).constData());
+    const auto received = server.messages();
+    QCOMPARE(received.size(), 1);
+    QCOMPARE(received[0].data, sender.buildMessage(paidNotification(), kNow));
 }
 
 void TestSmtpSender::startTlsRequiredButNotOfferedIsTransient() {

@@ -27,6 +27,9 @@
 #                         FSB_API_SHARED_PORT=1), worker, relay, payment, notify
 #   aiosmtpd              with FSB_SMTP=1 (issue 19: notify): on FSB_SMTP_PORT, storing into
 #                         $FSB_DIR/mail (deploy/lib/smtp.sh); the notify role emails it
+#   flashsale-paysim      the payment provider over HTTP (docs/PAYSIM.md), its webhooks to api1;
+#                         the payment role charges through it (FSB_PAYSIM=0: the in-process
+#                         simulator instead)
 #
 # $FSB_DIR (mktemp -d under ${TMPDIR:-/tmp}) is the HOME of every launcher of deploy/lib/:
 #   <name>.pid, <name>.url   each server process's pid and --ready-file (deploy/lib/server.sh)
@@ -47,6 +50,9 @@
 #   FSB_DEV_USER_IDS      1 (default): the API also takes a plain user_id (load --dev-user-ids);
 #                         0: signed buyer tokens only (load --token-secret "$FSB_TOKEN_SECRET")
 #   FSB_SERVER_ARGS       array of extra flags for every flashsale-server
+#   FSB_PAYSIM            1 (default): flashsale-paysim and --payment-provider http; 0: the
+#                         payment role's in-process simulator
+#   FSB_PAYSIM_ARGS       array of extra flags for flashsale-paysim (--latency-ms 50 by default)
 #   FSB_BUILD_DIR         where bin/flashsale-server and bin/flashsale-kafka-mock are (build/)
 #   FSB_KEEP=1            keep $FSB_DIR (logs) after fsb_stack_stop
 #   FSB_NO_TRAP=1         do not install the EXIT/INT/TERM traps (the caller calls fsb_stack_stop)
@@ -54,6 +60,7 @@
 # Exported after fsb_stack_start:
 #   FSB_DIR FSB_LOGS FSB_API_URLS (array) FSB_API_URL (first) FSB_API_URL_LIST (comma list)
 #   FSB_REDIS_PORT FSB_REDIS_URL FSB_PG_URL FSB_KAFKA_BROKERS FSB_ADMIN_TOKEN FSB_TOKEN_SECRET
+#   FSB_PAYSIM_URL (empty with FSB_PAYSIM=0)
 #
 # Nothing outlives the caller: fsb_stack_stop kills every process with a pid file in $FSB_DIR,
 # drops the database (or stops the own cluster) and removes $FSB_DIR; a watchdog process does the
@@ -87,6 +94,7 @@ FSB_KAFKA_CONTROL=""
 FSB_ADMIN_TOKEN=""
 FSB_TOKEN_SECRET=""
 FSB_WATCHDOG_PID=""
+FSB_PAYSIM_URL=""
 
 fsb_log() { printf '[stack] %s\n' "$*" >&2 || true; }
 fsb_die() {
@@ -197,6 +205,26 @@ fsb_kafka_control() {
   timeout 5 bash -c 'printf "%s\n" "$1" >"$2"' _ "$1" "$FSB_KAFKA_CONTROL"
 }
 
+# ---- the payment provider -----------------------------------------------------------------------
+
+# fsb_paysim_start - start flashsale-paysim ("paysim" in $FSB_DIR) with its webhooks signed with
+# $FSB_DIR/payment-webhook-secret and sent to api1. Call after the API ports are picked.
+fsb_paysim_start() {
+  fs_paysim_start "$FSB_DIR" paysim --latency-ms 50 \
+    --webhook-url "${FSB_API_URLS[0]}/api/v1/payments/webhook" \
+    --webhook-secret-file "$FSB_DIR/payment-webhook-secret" "${FSB_PAYSIM_ARGS[@]}" || return 1
+  disown "$FS_SPAWN_PID" 2>/dev/null || true
+  FSB_PAYSIM_URL=$FS_PAYSIM_URL
+}
+
+# fsb_paysim_admin PATH JSON - POST JSON to one of the simulator's admin routes (/admin/outage,
+# /admin/settings); 1 unless it answers 2xx.
+fsb_paysim_admin() {
+  [[ -n "$FSB_PAYSIM_URL" ]] || return 1
+  curl -sf --max-time 5 -X POST "$FSB_PAYSIM_URL$1" -H 'Content-Type: application/json' \
+    -d "$2" >/dev/null
+}
+
 # ---- flashsale-server processes ----------------------------------------------------------------
 
 # fsb_role_start NAME - start one server process (api1, api2, worker, relay, payment, notify);
@@ -210,6 +238,13 @@ fsb_role_start() {
     "FLASHSALE_BUYER_TOKEN_SECRET_FILE=$FSB_DIR/buyer-token-secret")
   [[ -n "${FSB_REDIS_TIMEOUT_MS:-}" ]] && args+=(--redis-timeout-ms "$FSB_REDIS_TIMEOUT_MS")
   [[ "${FSB_DEV_USER_IDS:-1}" == 1 ]] && args+=(--dev-user-ids)
+  if [[ -n "$FSB_PAYSIM_URL" ]]; then
+    case "$name" in
+      api1 | api2) args+=(--payment-webhook-secret-file "$FSB_DIR/payment-webhook-secret") ;;
+      payment) args+=(--payment-provider http --payment-provider-url "$FSB_PAYSIM_URL"
+        --payment-provider-key-file "$FSB_DIR/payment-provider-key") ;;
+    esac
+  fi
   case "$name" in
     api1 | api2)
       # The load comes from one address and retries as the same users: no per-IP or per-user
@@ -342,6 +377,8 @@ fsb_stack_start() {
     umask 077
     printf '%s\n' "$FSB_ADMIN_TOKEN" >"$FSB_DIR/admin-token"
     printf '%s\n' "$FSB_TOKEN_SECRET" >"$FSB_DIR/buyer-token-secret"
+    fs_random_hex 32 >"$FSB_DIR/payment-webhook-secret"
+    printf 'sk_test_%s\n' "$(fs_random_hex 16)" >"$FSB_DIR/payment-provider-key"
   )
 
   fsb_pg_setup
@@ -374,6 +411,11 @@ fsb_stack_start() {
     IFS=,
     echo "${FSB_API_URLS[*]}"
   )"
+  FSB_PAYSIM_URL=""
+  if [[ "${FSB_PAYSIM:-1}" == 1 ]]; then
+    FS_PAYSIM_BIN="$FSB_BUILD_DIR/bin/flashsale-paysim"
+    fsb_paysim_start || fsb_die "flashsale-paysim did not start (logs in $FSB_LOGS)"
+  fi
   for name in "${FSB_ROLES[@]}"; do
     fsb_role_start "$name" || fsb_die "$name did not start (logs in $FSB_LOGS)"
   done

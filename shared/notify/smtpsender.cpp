@@ -1,5 +1,6 @@
 #include "smtpsender.h"
 
+#include "http/curlglobal.h"
 #include "metrics/metrics.h"
 
 #include <QLocale>
@@ -15,12 +16,6 @@ namespace flashsale {
 Q_DECLARE_LOGGING_CATEGORY(lcNotify)
 
 namespace {
-
-// curl_global_init is not thread-safe; it runs once, before the first worker thread exists.
-void curlGlobalInit() {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 // A header value: as is when it is printable ASCII, otherwise one RFC 2047 encoded word.
 QByteArray headerText(const QString &text) {

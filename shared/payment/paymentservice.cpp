@@ -4,6 +4,7 @@
 #include "booking/streamentry.h"
 #include "core/logging.h"
 #include "metrics/metrics.h"
+#include "payment/httpgateway.h"
 #include "payment/paymentgateway.h"
 #include "payment/paymentoutcomes.h"
 #include "pg/pgarray.h"
@@ -321,11 +322,37 @@ void PaymentService::charge(OrderPtr order, int attempt) {
     ChargeRequest req{
         order->id, order->userId, order->amountCents, "order-" + QByteArray::number(order->id), {}};
     m_gateway->charge(req, [this, order, attempt](const Result<ChargeOutcome> &r) {
+        if (!r && r.error().code == ErrorCode::Conflict) {
+            // The provider holds this key for another request (409 idempotency-mismatch): a
+            // new key could charge twice, and retrying the same one is refused for ever. The
+            // order stays 'charging' (its hold confirmed), the message is finished so that the
+            // partition goes on, and provider reconciliation settles it from the provider's
+            // record (docs/PAYMENTS.md).
+            qCCritical(lcPayment).noquote()
+                << "order" << order->id << ": the provider refused the charge's key, left for "
+                << "provider reconciliation:" << r.error().message;
+            outcomeCounter("key_conflict").inc();
+            finish(order);
+            return;
+        }
+        if (!r && (r.error().code == ErrorCode::Invalid || r.error().code == ErrorCode::NotFound)) {
+            // A final refusal (4xx other than 402, 409, 429): nothing was charged, and asking
+            // again gets the same answer. The order ends as a decline, its units back on sale.
+            qCWarning(lcPayment).noquote()
+                << "order" << order->id
+                << ": the provider refused the charge:" << r.error().message;
+            settle(order, false, {}, QStringLiteral("refused by the provider"));
+            return;
+        }
         if (!r) {
             if (attempt % 10 == 0)
                 qCWarning(lcPayment).noquote() << "order" << order->id << "charge attempt"
                                                << attempt + 1 << ":" << r.error().message;
-            retry([this, order, attempt] { charge(order, attempt + 1); }, attempt + 1);
+            // Not before the pause a 429 or 503 asked for (HttpGateway holds calls until then).
+            const qint64 wait = HttpGateway::retryAfterMs(r.error()).value_or(0);
+            const int backoff = std::min(100 << std::min(attempt + 1, 8), 10000);
+            QTimer::singleShot(int(std::max<qint64>(backoff, std::min<qint64>(wait, 60000))), this,
+                               [this, order, attempt] { charge(order, attempt + 1); });
             return;
         }
         settle(order, r->approved, r->providerRef, r->declineReason);

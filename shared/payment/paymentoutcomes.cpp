@@ -150,7 +150,8 @@ PaymentOutcomes::PaymentOutcomes(PgConnection &pg, RedisClient &redis, QObject *
 PaymentOutcomes::PaymentOutcomes(PgPool &pool, RedisClient &redis, QObject *parent)
     : QObject(parent)
     , m_pool(&pool)
-    , m_redis(redis) {
+    , m_redis(redis)
+    , m_maxWriting(std::max(pool.size(), 1)) {
     m_timer.setSingleShot(true);
     connect(&m_timer, &QTimer::timeout, this, &PaymentOutcomes::flush);
 }
@@ -181,8 +182,10 @@ void PaymentOutcomes::apply(const ProviderOutcome &outcome,
 
 void PaymentOutcomes::flush() {
     // Takes up to m_batchRows outcomes, one per order (a second outcome for an order waits for
-    // the next statement: one statement cannot move a row twice), and writes them.
-    while (!m_queue.empty()) {
+    // the next statement: one statement cannot move a row twice), and writes them, with at most
+    // one statement per connection in flight: outcomes that arrive meanwhile wait and go
+    // together in the next one, instead of queueing one small statement each behind it.
+    while (!m_queue.empty() && m_writing < m_maxWriting) {
         auto batch = std::make_shared<std::vector<Pending>>();
         std::vector<Pending> rest;
         std::unordered_set<qint64> orders;
@@ -197,7 +200,7 @@ void PaymentOutcomes::flush() {
         if (int(m_queue.size()) < m_batchRows)
             break;
     }
-    if (!m_queue.empty() && !m_timer.isActive())
+    if (!m_queue.empty() && m_writing < m_maxWriting && !m_timer.isActive())
         m_timer.start(m_batchDelayMs);
 }
 
@@ -213,12 +216,16 @@ void PaymentOutcomes::write(std::shared_ptr<std::vector<Pending>> batch) {
         sources << (o.source.isEmpty() ? QByteArray() : o.source);
     }
     batchRows().observe(double(batch->size()));
+    ++m_writing;
     query(kApplySql,
           {pgArray(ids), pgArray(kinds), pgArray(refs), pgArray(reasons), pgArray(events),
            pgArray(sources)},
           [this, self = QPointer<PaymentOutcomes>(this), batch](const Result<PgResult> &r) {
               if (!self)
                   return; // destroyed (shutting down): the answer is dropped
+              --m_writing;
+              if (!m_queue.empty())
+                  QMetaObject::invokeMethod(this, &PaymentOutcomes::flush, Qt::QueuedConnection);
               if (r) {
                   finish(batch, *r);
                   return;

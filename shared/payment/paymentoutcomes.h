@@ -103,6 +103,8 @@ private:
     QTimer m_timer;
     int m_batchRows = 256;
     int m_batchDelayMs = 0;
+    int m_writing = 0;    // statements in flight
+    int m_maxWriting = 1; // one per connection
 };
 
 } // namespace flashsale

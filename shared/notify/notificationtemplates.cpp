@@ -79,6 +79,9 @@ QString itemLine(const OrderEvent &e, const CatalogueNames &names) {
         names.item.isEmpty() ? QStringLiteral("item %1").arg(e.itemId) : names.item;
     const QString sale =
         names.sale.isEmpty() ? QStringLiteral("sale %1").arg(e.saleId) : names.sale;
+    // A one-item sale is usually named after its item: say it once.
+    if (item == sale)
+        return item;
     return QStringLiteral("%1 (%2)").arg(item, sale);
 }
 

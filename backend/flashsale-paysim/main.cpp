@@ -5,47 +5,19 @@
 // order of checks are in paysimserver.h. It runs until SIGINT or SIGTERM.
 
 #include "core/logging.h"
+#include "core/quitonsignals.h"
 #include "paysimserver.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
 #include <QFile>
 #include <QSaveFile>
-#include <QSocketNotifier>
 
-#include <csignal>
 #include <cstdio>
-#include <sys/socket.h>
-#include <unistd.h>
 
 using namespace flashsale;
 
 namespace {
-
-int g_signalPipe[2] = {-1, -1};
-
-void onSignal(int) {
-    const char c = 1;
-    (void)!::write(g_signalPipe[1], &c, 1);
-}
-
-// SIGINT/SIGTERM end the event loop through a socket pair: a signal handler may only write.
-void quitOnSignals(QCoreApplication &app) {
-    ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g_signalPipe);
-    auto *notifier = new QSocketNotifier(g_signalPipe[0], QSocketNotifier::Read, &app);
-    QObject::connect(notifier, &QSocketNotifier::activated, &app, [&app] {
-        char c;
-        (void)!::read(g_signalPipe[0], &c, 1);
-        app.quit();
-    });
-    struct sigaction sa {};
-    sa.sa_handler = onSignal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    std::signal(SIGPIPE, SIG_IGN);
-}
 
 int usage(const QString &message) {
     std::fprintf(stderr, "flashsale-paysim: %s\n", qPrintable(message));

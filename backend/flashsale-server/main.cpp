@@ -6,6 +6,7 @@
 #include "api/apiserver.h"
 #include "core/config.h"
 #include "core/logging.h"
+#include "core/quitonsignals.h"
 #include "kafka/kafkaclient.h"
 #include "merchant/merchantdelivery.h"
 #include "metrics/metrics.h"
@@ -31,44 +32,13 @@
 #include <QFile>
 #include <QPointer>
 #include <QSaveFile>
-#include <QSocketNotifier>
 #include <QSysInfo>
 #include <QThread>
 #include <QTimer>
 
-#include <csignal>
-#include <sys/socket.h>
-#include <unistd.h>
-
 using namespace flashsale;
 
 namespace {
-
-int g_signalPipe[2] = {-1, -1};
-
-void onSignal(int) {
-    const char c = 1;
-    (void)!::write(g_signalPipe[1], &c, 1);
-}
-
-// SIGINT/SIGTERM end the event loop through a socket pair: a signal handler may only write.
-void quitOnSignals(QCoreApplication &app) {
-    ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g_signalPipe);
-    auto *notifier = new QSocketNotifier(g_signalPipe[0], QSocketNotifier::Read, &app);
-    QObject::connect(notifier, &QSocketNotifier::activated, &app, [&app] {
-        char c;
-        (void)!::read(g_signalPipe[0], &c, 1);
-        qCInfo(lcApp) << "signal received, shutting down";
-        app.quit();
-    });
-    struct sigaction sa {};
-    sa.sa_handler = onSignal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    std::signal(SIGPIPE, SIG_IGN);
-}
 
 // Migrations at start-up: PostgreSQL may still be starting, so retry for a while.
 bool migrate(const Config &config) {

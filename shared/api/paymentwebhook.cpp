@@ -100,22 +100,6 @@ private:
     QString m_base;
 };
 
-const char *appliedName(OutcomeApplied a) {
-    switch (a) {
-    case OutcomeApplied::Applied:
-        return "applied";
-    case OutcomeApplied::Duplicate:
-        return "duplicate";
-    case OutcomeApplied::Ignored:
-        return "ignored";
-    case OutcomeApplied::RefundQueued:
-        return "refund_queued";
-    case OutcomeApplied::UnknownOrder:
-        return "unknown_order";
-    }
-    return "ignored";
-}
-
 void acknowledge(const ExchangePtr &ex, const QByteArray &eventId, const char *result,
                  const QString &note = {}) {
     QJsonObject body{{"received", true},
@@ -256,7 +240,7 @@ void PaymentWebhook::install(HttpServer &server) {
                         << "not applied (the provider will retry):" << applied.error().message;
                     return ex->sendProblem(ApiRoutes::dependencyProblem(applied.error()));
                 }
-                const char *result = appliedName(*applied);
+                const char *result = outcomeAppliedName(*applied);
                 webhookCounter(result).inc();
                 if (*applied == OutcomeApplied::UnknownOrder) {
                     qCWarning(lcPaymentWebhook).noquote()

@@ -139,6 +139,22 @@ struct PaymentOutcomes::Pending {
     Result<OutcomeApplied> result = fail(ErrorCode::Internal, QStringLiteral("not written"));
 };
 
+const char *outcomeAppliedName(OutcomeApplied applied) {
+    switch (applied) {
+    case OutcomeApplied::Applied:
+        return "applied";
+    case OutcomeApplied::Duplicate:
+        return "duplicate";
+    case OutcomeApplied::Ignored:
+        return "ignored";
+    case OutcomeApplied::RefundQueued:
+        return "refund_queued";
+    case OutcomeApplied::UnknownOrder:
+        return "unknown_order";
+    }
+    return "ignored";
+}
+
 PaymentOutcomes::PaymentOutcomes(PgConnection &pg, RedisClient &redis, QObject *parent)
     : QObject(parent)
     , m_pg(&pg)

@@ -39,6 +39,10 @@ enum class OutcomeApplied {
     UnknownOrder, // no payment row for this order (not ours, or not claimed yet)
 };
 
+// The outcome's name in logs, metrics, webhook answers and reconciliation reports: "applied",
+// "duplicate", "ignored", "refund_queued", "unknown_order".
+const char *outcomeAppliedName(OutcomeApplied applied);
+
 // Applies provider outcomes to PostgreSQL (payments, orders, order_history, outbox) and Redis
 // (units of a declined order go back), each exactly once whatever the order of arrival:
 //   charging  + Succeeded -> captured, order paid, outbox order.paid       (Applied)

@@ -68,22 +68,6 @@ struct Local {
     QByteArray providerRef;
 };
 
-QString appliedText(OutcomeApplied a) {
-    switch (a) {
-    case OutcomeApplied::Applied:
-        return QStringLiteral("applied");
-    case OutcomeApplied::Duplicate:
-        return QStringLiteral("duplicate");
-    case OutcomeApplied::Ignored:
-        return QStringLiteral("ignored");
-    case OutcomeApplied::RefundQueued:
-        return QStringLiteral("refund_queued");
-    case OutcomeApplied::UnknownOrder:
-        return QStringLiteral("unknown_order");
-    }
-    return QStringLiteral("ignored");
-}
-
 QByteArray idArray(const QList<qint64> &ids) {
     QByteArray out = "{";
     for (qsizetype i = 0; i < ids.size(); ++i) {
@@ -469,7 +453,7 @@ private:
         if (!r) {
             f.result = QStringLiteral("failed: ") + r.error().message;
         } else {
-            f.result = appliedText(*r);
+            f.result = QString::fromLatin1(outcomeAppliedName(*r));
             f.resolved = *r == OutcomeApplied::Applied || *r == OutcomeApplied::Duplicate
                          || *r == OutcomeApplied::RefundQueued;
         }

@@ -28,21 +28,7 @@ using namespace flashsale::test;
 namespace {
 
 const char *resultName(const Result<OutcomeApplied> &r) {
-    if (!r)
-        return "error";
-    switch (*r) {
-    case OutcomeApplied::Applied:
-        return "applied";
-    case OutcomeApplied::Duplicate:
-        return "duplicate";
-    case OutcomeApplied::Ignored:
-        return "ignored";
-    case OutcomeApplied::RefundQueued:
-        return "refund_queued";
-    case OutcomeApplied::UnknownOrder:
-        return "unknown_order";
-    }
-    return "?";
+    return r ? outcomeAppliedName(*r) : "error";
 }
 
 // "failed:evt_1" (a webhook), "succeeded" (the charge call's answer), "refunded:evt_9".

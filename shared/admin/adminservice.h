@@ -79,7 +79,7 @@ private:
     std::unique_ptr<AdminOperators> m_operators;
     std::unique_ptr<AdminWebhooks> m_webhooks;
     std::unique_ptr<AdminProviderReconcile> m_providerReconcile; // H5, issue 19
-    std::unique_ptr<AdminNotifications> m_notifications; // issue 19: notify
+    std::unique_ptr<AdminNotifications> m_notifications;         // issue 19: notify
 };
 
 } // namespace flashsale

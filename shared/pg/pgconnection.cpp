@@ -70,14 +70,12 @@ PgConnection::PgConnection(QString conninfo, QObject *parent)
 PgConnection::~PgConnection() {
     if (m_conn)
         PQfinish(m_conn);
-    std::deque<Query> queued;
-    queued.swap(m_queue);
+    // No callback runs (see the class comment): the queued statements are only dropped.
+    m_queue.clear();
     m_state = State::Idle;
     m_inFlight = false;
     syncGauges();
     delete m_gauges;
-    for (Query &q : queued)
-        q.callback(fail(ErrorCode::Unavailable, QStringLiteral("connection destroyed")));
 }
 
 void PgConnection::start() {

@@ -29,7 +29,9 @@ struct PgResult {
 // (PQconnectStart, QSocketNotifier on PQsocket). One statement is in flight at a time; later
 // ones wait in a queue behind it.
 //
-// Failure: every callback runs exactly once, from the event loop.
+// Failure: while the connection lives, every callback runs exactly once, from the event loop.
+// Destroying it runs no callback: its owner is going away, and a callback run from inside the
+// owner's destructor would touch members already destroyed.
 // - not connected: ErrorCode::Unavailable at once;
 // - connection lost with the statement in flight or queued: ErrorCode::Unavailable (a write may
 //   or may not have committed: the caller must treat it as in doubt);

@@ -50,16 +50,12 @@ RedisClient::~RedisClient() {
         redisAsyncContext *ctx = m_ctx;
         ctx->data = nullptr; // the static callbacks must not reach a dying object
         m_ctx = nullptr;
-        redisAsyncFree(ctx); // runs every pending callback with a null reply
+        redisAsyncFree(ctx); // hands every pending command to onReply, which drops it
     }
     setConnectedGauge(false);
     addPendingGauge(-qint64(m_pending.size()));
-    // Callbacks whose replies hiredis already dropped never ran: answer them now.
-    for (Pending *p : m_pending) {
-        if (!p->done)
-            p->callback(fail(ErrorCode::Unavailable, QStringLiteral("redis client destroyed")));
-        delete p;
-    }
+    // No callback runs (see the class comment): the pending commands are only freed.
+    qDeleteAll(m_pending);
     m_pending.clear();
 }
 
@@ -283,7 +279,7 @@ void RedisClient::eval(const RedisScript &script, const QList<QByteArray> &keys,
 void RedisClient::onReply(redisAsyncContext *ctx, void *reply, void *privdata) {
     auto *pending = static_cast<Pending *>(privdata);
     auto *self = static_cast<RedisClient *>(ctx->data);
-    if (!self) { // client destroyed: its destructor answers the callbacks
+    if (!self) { // client destroyed: its destructor frees the pending commands
         return;
     }
     self->complete(pending, reply);

@@ -27,10 +27,12 @@ class Gauge;
 // Ownership and threads: the client belongs to the thread it was created in, and every call
 // must come from that thread. Callbacks run on that thread, from the event loop.
 //
-// Failure: a command never blocks and every callback runs exactly once:
+// Failure: a command never blocks and, while the client lives, every callback runs exactly once:
 // - not connected (yet, or any more): the callback runs at once with ErrorCode::Unavailable;
 // - no reply within the timeout: ErrorCode::Timeout (a late reply is then dropped);
 // - connection lost with the command in flight: ErrorCode::Unavailable.
+// Destroying the client runs no callback: its owner is going away, and a callback run from
+// inside the owner's destructor would touch members already destroyed.
 // A Redis error reply (-ERR ...) is a successful Result holding a RedisValue of type Error.
 // The client reconnects by itself with exponential backoff (50 ms up to 2 s).
 // Authentication: with a password, AUTH [username] password is the first command on every

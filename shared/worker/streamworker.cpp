@@ -70,12 +70,9 @@ StreamWorker::StreamWorker(RedisClient::Endpoint redis, const QString &pgUrl,
 }
 
 StreamWorker::~StreamWorker() {
-    // Destroying a client runs its pending callbacks with an error (an XREADGROUP is nearly
-    // always in flight), and they use this object: retryLater() restarts m_retry. By default
-    // the clients would be destroyed last, after m_retry and the other members, and those
-    // callbacks wrote into freed memory (a SIGTERM crashed the worker). So the clients go
-    // first, while every member lives, and m_stopping keeps their callbacks from starting
-    // anything new.
+    // The clients go first, while every member lives, and m_stopping keeps anything still
+    // delivered from starting new work. (Destroying a client runs no callback any more; a SIGTERM
+    // with an XREADGROUP in flight once crashed the worker when it did.)
     m_stopping = true;
     m_retry.stop();
     m_redis.reset();

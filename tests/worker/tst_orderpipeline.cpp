@@ -210,6 +210,9 @@ private Q_SLOTS:
     // memory, because the Redis client's error callbacks ran after the worker's other members
     // were destroyed; glibc then aborted it ("malloc_consolidate(): unaligned fastbin chunk").
     // glibc's malloc checks and perturbed frees make that use-after-free crash every time.
+    // CI later caught the expiry sweeper doing the same with a queued PostgreSQL statement (about
+    // one run in 30 on a loaded machine); since then a destroyed client runs no callback at all
+    // (tests/clients/tst_clientlifetime.cpp).
     void workerStopsCleanlyWithRedisCommandsInFlight() {
         QVERIFY(createSale(10, 1) > 0); // a stream to block on
         QTemporaryDir dir;
@@ -236,8 +239,8 @@ private Q_SLOTS:
         worker.terminate();
         QVERIFY(worker.waitForFinished(10000));
         const QByteArray log = worker.readAll().right(1500);
-        QCOMPARE(worker.exitStatus(), QProcess::NormalExit);
-        QVERIFY2(worker.exitCode() == 0, log.constData());
+        QVERIFY2(worker.exitStatus() == QProcess::NormalExit && worker.exitCode() == 0,
+                 log.constData());
         QThread::msleep(1500); // the pause ends
     }
 

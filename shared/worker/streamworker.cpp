@@ -69,15 +69,7 @@ StreamWorker::StreamWorker(RedisClient::Endpoint redis, const QString &pgUrl,
     });
 }
 
-StreamWorker::~StreamWorker() {
-    // The clients go first, while every member lives, and m_stopping keeps anything still
-    // delivered from starting new work. (Destroying a client runs no callback any more; a SIGTERM
-    // with an XREADGROUP in flight once crashed the worker when it did.)
-    m_stopping = true;
-    m_retry.stop();
-    m_redis.reset();
-    m_pg.reset();
-}
+StreamWorker::~StreamWorker() = default;
 
 void StreamWorker::start() {
     WorkerMetrics::get();
@@ -90,8 +82,6 @@ void StreamWorker::start() {
 }
 
 void StreamWorker::retryLater(QList<StreamEntry> entries) {
-    if (m_stopping)
-        return;
     WorkerMetrics::get().retries.inc();
     m_retry.disconnect();
     if (entries.isEmpty()) {
@@ -105,8 +95,6 @@ void StreamWorker::retryLater(QList<StreamEntry> entries) {
 }
 
 void StreamWorker::cycle() {
-    if (m_stopping)
-        return;
     if (!m_sinceRefresh.isValid() || m_sinceRefresh.elapsed() >= m_options.refreshMs) {
         refreshSales();
         return;
@@ -125,8 +113,6 @@ void StreamWorker::cycle() {
 }
 
 void StreamWorker::refreshSales() {
-    if (m_stopping)
-        return;
     m_redis->command({"SMEMBERS", SaleKeys::saleIndex()}, [this](const Result<RedisValue> &r) {
         if (!r || !r->isArray()) {
             qCWarning(lcWorker) << "cannot list sales:"
@@ -146,8 +132,6 @@ void StreamWorker::refreshSales() {
 }
 
 void StreamWorker::dropRetired(const QList<qint64> &sales) {
-    if (m_stopping)
-        return;
     if (sales.isEmpty()) {
         ensureGroups(sales);
         return;
@@ -178,8 +162,6 @@ void StreamWorker::dropRetired(const QList<qint64> &sales) {
 }
 
 void StreamWorker::ensureGroups(const QList<qint64> &sales) {
-    if (m_stopping)
-        return;
     QList<qint64> fresh;
     for (qint64 s : sales) {
         if (!m_groupsMade.contains(s))
@@ -226,8 +208,6 @@ QList<StreamEntry> StreamWorker::parseStreams(const RedisValue &streams) {
 }
 
 void StreamWorker::read() {
-    if (m_stopping)
-        return;
     QList<QByteArray> argv{"XREADGROUP",
                            "GROUP",
                            SaleKeys::consumerGroup(),
@@ -256,8 +236,6 @@ void StreamWorker::read() {
 }
 
 void StreamWorker::claim() {
-    if (m_stopping)
-        return;
     // One XAUTOCLAIM per sale, pipelined; their entries are handled as one batch.
     auto entries = std::make_shared<QList<StreamEntry>>();
     auto left = std::make_shared<int>(int(m_sales.size()));
@@ -286,8 +264,6 @@ void StreamWorker::claim() {
 }
 
 void StreamWorker::handle(QList<StreamEntry> entries) {
-    if (m_stopping)
-        return;
     if (entries.isEmpty()) {
         cycle();
         return;
@@ -308,8 +284,6 @@ void StreamWorker::handle(QList<StreamEntry> entries) {
 }
 
 void StreamWorker::persist(const OrderBatch &batch, std::function<void(bool ok)> done) {
-    if (m_stopping)
-        return;
     if (batch.orders.isEmpty() && batch.confirmed.isEmpty()) {
         deadLetter(batch.poison, [done] { done(true); });
         return;
@@ -354,8 +328,6 @@ void StreamWorker::requeueConfirmations(const OrderBatch &batch, const QList<QBy
 
 void StreamWorker::requeue(const QList<StreamEntry> &entries, const QByteArray &reason,
                            PoisonDone done) {
-    if (m_stopping)
-        return;
     constexpr qint64 kPatienceMs = 30000;
     QList<QPair<StreamEntry, QByteArray>> poison;
     QList<StreamEntry> again;
@@ -383,8 +355,6 @@ void StreamWorker::requeue(const QList<StreamEntry> &entries, const QByteArray &
 }
 
 void StreamWorker::persistOneByOne(OrderBatch batch, qsizetype index, std::function<void()> done) {
-    if (m_stopping)
-        return;
     if (index >= batch.orders.size()) {
         // Confirmations of orders from earlier batches, and the poison found on the way.
         requeue(batch.waitingForStock,
@@ -433,8 +403,6 @@ void StreamWorker::persistOneByOne(OrderBatch batch, qsizetype index, std::funct
 
 void StreamWorker::deadLetter(const QList<QPair<StreamEntry, QByteArray>> &poison,
                               std::function<void()> done) {
-    if (m_stopping)
-        return;
     if (poison.isEmpty()) {
         done();
         return;
@@ -463,8 +431,6 @@ void StreamWorker::deadLetter(const QList<QPair<StreamEntry, QByteArray>> &poiso
 }
 
 void StreamWorker::acknowledge(const QList<StreamEntry> &entries, std::function<void()> done) {
-    if (m_stopping)
-        return;
     QHash<qint64, QList<QByteArray>> bySale;
     for (const StreamEntry &e : entries)
         bySale[e.saleId] << e.id;

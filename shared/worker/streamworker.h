@@ -96,7 +96,6 @@ private:
     QTimer m_retry;
     int m_backoffMs = 100;
     bool m_running = false;
-    bool m_stopping = false; // set by the destructor: callbacks start nothing new
 };
 
 } // namespace flashsale

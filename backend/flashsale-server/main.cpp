@@ -151,6 +151,7 @@ int main(int argc, char *argv[]) {
         options.batchSize = config.workerBatch;
         options.blockMs = config.workerBlockMs;
         options.claimIdleMs = config.workerClaimIdleMs;
+        options.heartbeatMs = config.workerHeartbeatMs;
         worker = std::make_unique<StreamWorker>(*redis, config.pgUrl, options);
         sweeper = std::make_unique<ExpirySweeper>(*redis, config.pgUrl, config.expiryIntervalMs,
                                                   config.expiryBatch);
@@ -167,7 +168,7 @@ int main(int argc, char *argv[]) {
         }
         producer.reset(*p);
         relay = std::make_unique<OutboxRelay>(config.pgUrl, *producer, config.relayBatch,
-                                              config.relayPollMs);
+                                              config.relayPollMs, config.relayRetentionS);
         relay->start();
     }
     // The payment role's own Redis connection, beside the service's: the in-process simulator's

@@ -253,7 +253,7 @@ fsb_role_start() {
         --port "${FSB_API_PORTS[${name#api} - 1]}" --rate-limit-ip 0 --rate-limit-user 0)
       ;;
     # (The consumer name stays <host>-<pid>: what a killed worker had been delivered and had
-    # not acknowledged is taken over by XAUTOCLAIM after --worker-claim-idle-ms.)
+    # not acknowledged is taken over by XCLAIM once its heartbeat lapses, --worker-heartbeat-ms.)
     worker) args+=(--roles worker) ;;
     relay | payment | notify) args+=(--roles "$name") ;;
     *) fsb_die "unknown role $name" ;;

@@ -81,7 +81,7 @@ struct StreamEntry {
         QByteArray reason;        // Poison only: what the dead-letter stream records
     };
 
-    // One entry of an XRANGE, XREADGROUP or XAUTOCLAIM reply: [id, [name, value, ...]].
+    // One entry of an XRANGE, XREADGROUP or XCLAIM reply: [id, [name, value, ...]].
     static StreamEntry fromReply(qint64 saleId, const RedisValue &entry);
     // The booking entry of `order`, as book.lua writes it (without "arr"). The price written is
     // amountCents / quantity, so parse() of it gives `order` back.

@@ -273,14 +273,20 @@ QList<Option> options() {
                 QStringLiteral("n"), intSetter(&Config::workerBatch, 1, 100000),
                 intShow(&Config::workerBatch)};
     o << Option{QStringLiteral("worker-block-ms"),
-                QStringLiteral("How long one XREADGROUP waits for new entries."),
+                QStringLiteral("How long one XREADGROUP waits for new entries (at most a "
+                               "third of --worker-heartbeat-ms)."),
                 QStringLiteral("ms"), intSetter(&Config::workerBlockMs, 1, 60000),
                 intShow(&Config::workerBlockMs)};
     o << Option{QStringLiteral("worker-claim-idle-ms"),
-                QStringLiteral("Entries another consumer left unacknowledged this long are taken "
-                               "over (XAUTOCLAIM)."),
+                QStringLiteral("Entries of a consumer whose heartbeat is gone are taken over "
+                               "(XCLAIM) once they have been idle this long."),
                 QStringLiteral("ms"), intSetter(&Config::workerClaimIdleMs, 100, 3600000),
                 intShow(&Config::workerClaimIdleMs)};
+    o << Option{QStringLiteral("worker-heartbeat-ms"),
+                QStringLiteral("Lifetime of a worker's heartbeat key, renewed every third of it; "
+                               "a worker silent this long is taken for dead."),
+                QStringLiteral("ms"), intSetter(&Config::workerHeartbeatMs, 300, 600000),
+                intShow(&Config::workerHeartbeatMs)};
     o << Option{QStringLiteral("expiry-interval-ms"),
                 QStringLiteral("How often expired holds are looked for."), QStringLiteral("ms"),
                 intSetter(&Config::expiryIntervalMs, 10, 3600000),
@@ -305,6 +311,11 @@ QList<Option> options() {
                 QStringLiteral("The relay looks at the outbox this often even without a NOTIFY."),
                 QStringLiteral("ms"), intSetter(&Config::relayPollMs, 10, 3600000),
                 intShow(&Config::relayPollMs)};
+    o << Option{QStringLiteral("relay-retention-s"),
+                QStringLiteral("Published outbox rows are kept this long, and republished if "
+                               "Kafka loses them within it."),
+                QStringLiteral("s"), intSetter(&Config::relayRetentionS, 60, 365 * 24 * 3600),
+                intShow(&Config::relayRetentionS)};
     o << Option{QStringLiteral("payment-sim-latency-ms"),
                 QStringLiteral("Latency of the built-in payment simulator."), QStringLiteral("ms"),
                 intSetter(&Config::paymentSimLatencyMs, 0, 60000),

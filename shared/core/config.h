@@ -45,7 +45,8 @@ struct Config {
     QString workerConsumer; // default: <host>-<pid>
     int workerBatch = 1000;
     int workerBlockMs = 1000;
-    int workerClaimIdleMs = 30000;
+    int workerClaimIdleMs = 1000; // only entries of consumers without a heartbeat are claimed
+    int workerHeartbeatMs = 1500; // heartbeat key lifetime (PX), renewed every third of it
     int expiryIntervalMs = 1000;
     int expiryBatch = 500;
 
@@ -53,6 +54,7 @@ struct Config {
     QString kafkaBrokers; // bootstrap list; required by those roles
     int relayBatch = 1000;
     int relayPollMs = 1000;
+    int relayRetentionS = 7 * 24 * 3600; // published outbox rows kept (Kafka data loss window)
     int paymentSimLatencyMs = 50;
     int paymentSimDeclinePercent = 10;
     bool paymentSimOutage = false;

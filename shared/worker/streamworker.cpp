@@ -22,7 +22,8 @@ struct WorkerMetrics {
     Counter &deadLetters = Metrics::instance().counter(
         "flashsale_stream_dead_letters_total", "Stream entries moved to a dead-letter stream.");
     Counter &claimed = Metrics::instance().counter(
-        "flashsale_stream_claimed_total", "Entries taken over from idle consumers by XAUTOCLAIM.");
+        "flashsale_stream_claimed_total",
+        "Entries taken over (XCLAIM) from consumers whose heartbeat is gone.");
     Counter &retries = Metrics::instance().counter(
         "flashsale_worker_retries_total", "Batches retried because PostgreSQL or Redis failed.");
     Histogram &batchSize = Metrics::instance().histogram(
@@ -36,6 +37,13 @@ struct WorkerMetrics {
         return m;
     }
 };
+
+// A consumer's heartbeat (a string with a PX lifetime): while it exists the consumer is alive and
+// no other worker claims its pending entries. Not tied to a sale, like fs:sales (the worker reads
+// one Redis node: see StreamWorker).
+QByteArray consumerHeartbeat(const QByteArray &consumer) {
+    return "fs:workers:alive:" + consumer;
+}
 
 qint64 saleOfStreamKey(const QByteArray &key) {
     static const QRegularExpression pattern(QStringLiteral("^fs:\\{sale:(\\d+)\\}:stream$"));
@@ -56,17 +64,47 @@ StreamWorker::StreamWorker(RedisClient::Endpoint redis, const QString &pgUrl,
                            StreamWorkerOptions options, QObject *parent)
     : QObject(parent)
     , m_options(std::move(options))
-    , m_redis(std::make_unique<RedisClient>(std::move(redis),
-                                            std::chrono::milliseconds(m_options.blockMs + 2000)))
+    , m_redis(
+          std::make_unique<RedisClient>(redis, std::chrono::milliseconds(m_options.blockMs + 2000)))
+    , m_heartbeat(std::make_unique<RedisClient>(std::move(redis),
+                                                std::chrono::milliseconds(m_options.heartbeatMs)))
     , m_pg(std::make_unique<PgConnection>(pgUrl))
     , m_trim(RedisScript::load(QStringLiteral("trim"))) {
     m_retry.setSingleShot(true);
     connect(m_redis.get(), &RedisClient::connected, this, [this] {
-        if (!m_running) {
-            m_running = true;
-            cycle();
-        }
+        m_connected = true;
+        startWhenReady();
     });
+    connect(m_heartbeat.get(), &RedisClient::connected, this, &StreamWorker::beat);
+    connect(&m_beat, &QTimer::timeout, this, &StreamWorker::beat);
+}
+
+void StreamWorker::startWhenReady() {
+    // Nothing is read before our heartbeat exists: entries delivered to a consumer without one
+    // would be claimed by another worker as soon as they are claimIdleMs old.
+    if (m_running || !m_connected || !m_beating)
+        return;
+    m_running = true;
+    cycle();
+}
+
+void StreamWorker::beat() {
+    if (!m_beat.isActive())
+        m_beat.start(std::max(m_options.heartbeatMs / 3, 50));
+    m_heartbeat->command({"SET", consumerHeartbeat(m_options.consumer.toUtf8()), "1", "PX",
+                          QByteArray::number(m_options.heartbeatMs)},
+                         [this](const Result<RedisValue> &r) {
+                             if (!r || r->isError()) {
+                                 qCWarning(lcWorker).noquote()
+                                     << "cannot renew the heartbeat:"
+                                     << (r ? QString::fromUtf8(r->string) : r.error().message);
+                                 return;
+                             }
+                             if (!m_beating) {
+                                 m_beating = true;
+                                 startWhenReady();
+                             }
+                         });
 }
 
 StreamWorker::~StreamWorker() = default;
@@ -76,7 +114,9 @@ void StreamWorker::start() {
     qCInfo(lcWorker).noquote() << "stream worker" << m_options.consumer << "starting: batch"
                                << m_options.batchSize << "block" << m_options.blockMs << "ms";
     m_redis->setMetricsName("worker");
+    m_heartbeat->setMetricsName("worker-heartbeat");
     m_pg->setMetricsPool("worker");
+    m_heartbeat->start();
     m_redis->start();
     m_pg->start();
 }
@@ -105,7 +145,8 @@ void StreamWorker::cycle() {
         m_retry.start(m_options.refreshMs);
         return;
     }
-    if (!m_sinceClaim.isValid() || m_sinceClaim.elapsed() >= m_options.claimIdleMs / 2) {
+    if (m_claimAgain || !m_sinceClaim.isValid()
+        || m_sinceClaim.elapsed() >= m_options.heartbeatMs / 3) {
         claim();
         return;
     }
@@ -208,6 +249,9 @@ QList<StreamEntry> StreamWorker::parseStreams(const RedisValue &streams) {
 }
 
 void StreamWorker::read() {
+    // An idle worker blocks here: no longer than a claim round, or a dead consumer's entries
+    // would wait up to blockMs more for their takeover.
+    const int blockMs = std::max(1, std::min(m_options.blockMs, m_options.heartbeatMs / 3));
     QList<QByteArray> argv{"XREADGROUP",
                            "GROUP",
                            SaleKeys::consumerGroup(),
@@ -215,7 +259,7 @@ void StreamWorker::read() {
                            "COUNT",
                            QByteArray::number(m_options.batchSize),
                            "BLOCK",
-                           QByteArray::number(m_options.blockMs),
+                           QByteArray::number(blockMs),
                            "STREAMS"};
     for (qint64 s : std::as_const(m_sales))
         argv << SaleKeys(s).stream();
@@ -236,30 +280,113 @@ void StreamWorker::read() {
 }
 
 void StreamWorker::claim() {
-    // One XAUTOCLAIM per sale, pipelined; their entries are handled as one batch.
-    auto entries = std::make_shared<QList<StreamEntry>>();
+    // Which consumers hold pending entries, per sale (XPENDING summary, pipelined); then which of
+    // them have no heartbeat (EXISTS); then their entries are claimed (claimFrom).
+    const QByteArray me = m_options.consumer.toUtf8();
+    // Our own pending entries are claimed too, in every round. A round runs only between
+    // batches (a batch ends in its XACK, sent on this connection before this XPENDING), so any
+    // entry still pending on us is one whose delivery or acknowledgement was lost: an XREADGROUP
+    // answered just before Redis died or the connection dropped, an XACK that failed, or, with a
+    // stable --worker-consumer, a previous run's. XREADGROUP ">" never delivers them again and no
+    // other worker takes them while our heartbeat lives; they would stay pending forever.
+    auto holders = std::make_shared<QList<QPair<qint64, QByteArray>>>();
     auto left = std::make_shared<int>(int(m_sales.size()));
     for (qint64 s : std::as_const(m_sales)) {
-        m_redis->command({"XAUTOCLAIM", SaleKeys(s).stream(), SaleKeys::consumerGroup(),
-                          m_options.consumer.toUtf8(), QByteArray::number(m_options.claimIdleMs),
-                          "0-0", "COUNT", QByteArray::number(m_options.batchSize)},
-                         [this, s, entries, left](const Result<RedisValue> &r) {
-                             if (r && r->isArray()) {
-                                 for (const RedisValue &e : r->at(1).elements) {
-                                     if (!e.isNil())
-                                         entries->append(StreamEntry::fromReply(s, e));
-                                 }
-                             }
-                             if (--*left > 0)
-                                 return;
-                             m_sinceClaim.start();
-                             if (!entries->isEmpty()) {
-                                 WorkerMetrics::get().claimed.inc(quint64(entries->size()));
-                                 qCInfo(lcWorker) << "took over" << entries->size()
-                                                  << "entries left idle by another consumer";
-                             }
-                             handle(*entries);
-                         });
+        m_redis->command(
+            {"XPENDING", SaleKeys(s).stream(), SaleKeys::consumerGroup()},
+            [this, s, me, holders, left](const Result<RedisValue> &r) {
+                // [count, smallest id, greatest id, [[consumer, count], ...]]
+                if (r && r->isArray() && r->at(0).toInt() > 0) {
+                    for (const RedisValue &c : r->at(3).elements)
+                        holders->append({s, c.at(0).bytes()});
+                }
+                if (--*left > 0)
+                    return;
+                QSet<QByteArray> consumers;
+                for (const auto &h : std::as_const(*holders))
+                    consumers.insert(h.second);
+                if (consumers.isEmpty()) {
+                    m_sinceClaim.start();
+                    m_claimAgain = false;
+                    handle({});
+                    return;
+                }
+                auto dead = std::make_shared<QSet<QByteArray>>();
+                auto asked = std::make_shared<int>(int(consumers.size()));
+                for (const QByteArray &c : std::as_const(consumers)) {
+                    m_redis->command(
+                        {"EXISTS", consumerHeartbeat(c)},
+                        [this, c, me, holders, dead, asked](const Result<RedisValue> &e) {
+                            // An unanswered EXISTS counts as alive: never rob on doubt.
+                            if (c == me || (e && !e->isError() && e->toInt() == 0))
+                                dead->insert(c);
+                            if (--*asked > 0)
+                                return;
+                            QList<QPair<qint64, QByteArray>> silent;
+                            for (const auto &h : std::as_const(*holders))
+                                if (dead->contains(h.second))
+                                    silent.append(h);
+                            claimFrom(silent);
+                        });
+                }
+            });
+    }
+}
+
+void StreamWorker::claimFrom(const QList<QPair<qint64, QByteArray>> &silent) {
+    if (silent.isEmpty()) {
+        m_sinceClaim.start();
+        m_claimAgain = false;
+        handle({});
+        return;
+    }
+    // Per (sale, dead consumer): its entries idle at least claimIdleMs, then XCLAIM with that
+    // min-idle. XCLAIM resets the idle time, so when several workers claim the same consumer
+    // at once each entry goes to one of them only.
+    const QByteArray me = m_options.consumer.toUtf8();
+    auto entries = std::make_shared<QList<StreamEntry>>();
+    auto left = std::make_shared<int>(int(silent.size()));
+    const qsizetype full = m_options.batchSize;
+    auto finish = [this, entries, left, full] {
+        if (--*left > 0)
+            return;
+        m_sinceClaim.start();
+        // A full batch: the dead consumer may hold more; the next round follows this batch.
+        m_claimAgain = entries->size() >= full;
+        if (!entries->isEmpty()) {
+            WorkerMetrics::get().claimed.inc(quint64(entries->size()));
+            qCInfo(lcWorker) << "took over" << entries->size()
+                             << "entries of consumers whose heartbeat is gone";
+        }
+        handle(*entries);
+    };
+    for (const auto &[sale, consumer] : silent) {
+        const QByteArray stream = SaleKeys(sale).stream();
+        // Our own pending entries need no idle time: no batch of ours holds them (see claim()).
+        const QByteArray minIdle = QByteArray::number(consumer == me ? 0 : m_options.claimIdleMs);
+        m_redis->command(
+            {"XPENDING", stream, SaleKeys::consumerGroup(), "IDLE", minIdle, "-", "+",
+             QByteArray::number(m_options.batchSize), consumer},
+            [this, sale, stream, me, minIdle, entries, finish](const Result<RedisValue> &r) {
+                QList<QByteArray> argv{"XCLAIM", stream, SaleKeys::consumerGroup(), me, minIdle};
+                if (r && r->isArray()) {
+                    for (const RedisValue &p : r->elements) // [id, consumer, idle, deliveries]
+                        argv << p.at(0).bytes();
+                }
+                if (argv.size() == 5) {
+                    finish();
+                    return;
+                }
+                m_redis->command(argv, [sale, entries, finish](const Result<RedisValue> &c) {
+                    if (c && c->isArray()) {
+                        for (const RedisValue &e : c->elements) {
+                            if (!e.isNil())
+                                entries->append(StreamEntry::fromReply(sale, e));
+                        }
+                    }
+                    finish();
+                });
+            });
     }
 }
 

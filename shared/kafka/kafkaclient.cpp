@@ -105,6 +105,8 @@ KafkaProducer::KafkaProducer(QObject *parent)
     : KafkaLoop(parent) {}
 
 KafkaProducer::~KafkaProducer() {
+    if (m_query.joinable())
+        m_query.join();
     if (m_rk) {
         rd_kafka_flush(m_rk, 2000);
         rd_kafka_queue_destroy(static_cast<rd_kafka_queue_t *>(m_queue));
@@ -114,7 +116,18 @@ KafkaProducer::~KafkaProducer() {
 
 void KafkaProducer::produce(const QByteArray &topic, const QByteArray &key, const QByteArray &value,
                             Delivered delivered) {
-    auto *callback = new Delivered(std::move(delivered));
+    producePlaced(topic, key, value,
+                  [delivered = std::move(delivered)](const Result<Placement> &r) {
+                      if (r)
+                          delivered(Result<void>{});
+                      else
+                          delivered(std::unexpected(r.error()));
+                  });
+}
+
+void KafkaProducer::producePlaced(const QByteArray &topic, const QByteArray &key,
+                                  const QByteArray &value, Placed placed) {
+    auto *callback = new Placed(std::move(placed));
     const rd_kafka_resp_err_t err = rd_kafka_producev(
         m_rk, RD_KAFKA_V_TOPIC(topic.constData()),
         RD_KAFKA_V_KEY(key.constData(), size_t(key.size())),
@@ -128,14 +141,43 @@ void KafkaProducer::produce(const QByteArray &topic, const QByteArray &key, cons
 }
 
 void KafkaProducer::onDelivery(rd_kafka_s *, const rd_kafka_message_s *msg, void *) {
-    auto *callback = static_cast<Delivered *>(msg->_private);
+    auto *callback = static_cast<Placed *>(msg->_private);
     if (!callback)
         return;
     if (msg->err)
         (*callback)(fail(ErrorCode::Unavailable, QString::fromUtf8(rd_kafka_err2str(msg->err))));
     else
-        (*callback)(Result<void>{});
+        (*callback)(Placement{int(msg->partition), qint64(msg->offset)});
     delete callback;
+}
+
+void KafkaProducer::queryWatermarks(QList<Watermark> wanted, int timeoutMs,
+                                    std::function<void(const QList<Watermark> &)> done) {
+    if (m_query.joinable())
+        m_query.join(); // the previous query has answered, or is about to
+    m_query = std::thread(
+        [this, rk = m_rk, wanted = std::move(wanted), timeoutMs, done = std::move(done)]() mutable {
+            bool reachable = true; // after one failure the rest would each wait out the timeout
+            for (Watermark &w : wanted) {
+                if (!reachable)
+                    continue;
+                int64_t low = 0;
+                int64_t high = 0;
+                const rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+                    rk, w.topic.constData(), w.partition, &low, &high, timeoutMs);
+                if (!e)
+                    w.high = high;
+                else if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+                         || e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
+                         || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION)
+                    w.high = 0;
+                else
+                    reachable = false;
+            }
+            QMetaObject::invokeMethod(
+                this, [wanted = std::move(wanted), done = std::move(done)] { done(wanted); },
+                Qt::QueuedConnection);
+        });
 }
 
 Result<KafkaConsumer *> KafkaConsumer::create(const QString &brokers, const QString &group,

@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <set>
+#include <thread>
 
 struct rd_kafka_s;
 struct rd_kafka_message_s;
@@ -65,6 +66,19 @@ class KafkaProducer final : public KafkaLoop {
     Q_OBJECT
 public:
     using Delivered = std::function<void(const Result<void> &)>;
+    // Where the broker stored a delivered message.
+    struct Placement {
+        int partition = -1;
+        qint64 offset = -1;
+    };
+    using Placed = std::function<void(const Result<Placement> &)>;
+    // One partition's high watermark (the next offset it will give), or -1 when it could not be
+    // read; 0 for a partition or topic the cluster does not have.
+    struct Watermark {
+        QByteArray topic;
+        int partition = 0;
+        qint64 high = -1;
+    };
 
     // `brokers`: bootstrap list "host:port,...". Extra librdkafka settings may be given.
     [[nodiscard]] static Result<KafkaProducer *>
@@ -74,6 +88,15 @@ public:
 
     void produce(const QByteArray &topic, const QByteArray &key, const QByteArray &value,
                  Delivered delivered);
+    // The same, reporting the partition and offset the message got.
+    void producePlaced(const QByteArray &topic, const QByteArray &key, const QByteArray &value,
+                       Placed placed);
+    // Asks the brokers for the high watermark of each (topic, partition) in `wanted` (`high`
+    // ignored). The requests block, so they run on a thread of their own, one query at a time;
+    // `done` runs on this object's thread with the answers in the same order, each waiting at most
+    // `timeoutMs`. Not called if this producer is destroyed first (the destructor waits).
+    void queryWatermarks(QList<Watermark> wanted, int timeoutMs,
+                         std::function<void(const QList<Watermark> &)> done);
 
 private:
     explicit KafkaProducer(QObject *parent);
@@ -81,6 +104,7 @@ private:
 
     rd_kafka_s *m_rk = nullptr;
     void *m_queue = nullptr;
+    std::thread m_query;
 };
 
 // One message handed to a consumer's handler.

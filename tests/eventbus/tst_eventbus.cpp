@@ -201,6 +201,38 @@ private Q_SLOTS:
               atKill);
     }
 
+    // Issue 20: the relay's leader handover after a kill -9. The lead is a PostgreSQL session
+    // advisory lock; the server ends a dead client's session (and frees the lock) as soon as the
+    // socket closes, and a standby asks for the lock every second.
+    void relayLeaderHandoverWithinThreeSeconds() {
+        const QByteArray active = "outbox relay is the active one";
+        Backend leader;
+        QVERIFY2(leader.start(env(QStringLiteral("relay"))), qPrintable(leader.error()));
+        QTRY_VERIFY_WITH_TIMEOUT(leader.log().contains(active), 10000);
+        Backend standby;
+        QVERIFY2(standby.start(env(QStringLiteral("relay"))), qPrintable(standby.error()));
+        QTest::qWait(1500); // a non-event: the standby asks for the lock and is refused
+        QVERIFY(!standby.log().contains(active));
+
+        leader.kill();
+        QElapsedTimer t;
+        t.start();
+        QTRY_VERIFY_WITH_TIMEOUT(standby.log().contains(active), 5000);
+        const qint64 tookMs = t.elapsed();
+        QVERIFY2(tookMs < 3000, qPrintable(QString::number(tookMs)));
+
+        // The new leader publishes.
+        const qint64 sale = createSale(50);
+        QTRY_VERIFY(workerKnows(sale));
+        QCOMPARE(book(sale, 50, "handover-"), 50);
+        QTRY_COMPARE_WITH_TIMEOUT(
+            count("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL AND topic = "
+                  "'order.created' AND (payload->>'sale_id')::bigint = "
+                  + QByteArray::number(sale)),
+            50, 20000);
+        qInfo("relay leader handover after kill -9: %lld ms", tookMs);
+    }
+
     void paymentKilledMidBatch() {
         Backend relayAndNotify;
         QVERIFY2(relayAndNotify.start(env(QStringLiteral("relay,notify"))),

@@ -139,6 +139,10 @@ void AdminService::handle(const admin::AdminRequest &request, const OperatorIden
         return m_providerReconcile->runs(args, std::move(reply));
     case Op::NotificationFailures: // issue 19: notify
         return m_notifications->failures(args, std::move(reply));
+    case Op::OrdersDeadLetters: // issue 20: answered by AdminDeadLetters (next commit)
+    case Op::OrdersDeadLettersReplay:
+    case Op::OrdersDeadLettersCancel:
+        break;
     }
     reply(std::unexpected(failure(
         AdminError::Internal, QStringLiteral("%1 is not handled here").arg(opName(request.op)))));

@@ -47,6 +47,11 @@ constexpr OpEntry kOps[] = {
     {Op::PaymentsReconcile, "payments.reconcile", true, Role::Merchandiser},
     {Op::PaymentsReconcileRuns, "payments.reconcile.runs", false, Role::Viewer},
     {Op::NotificationFailures, "notifications.failures", false, Role::Merchandiser}, // issue 19
+    // issue 20: a replay writes an order the worker refused once (after a fix), as a repair
+    // does; a cancel ends one buyer's order, as a merchandiser may.
+    {Op::OrdersDeadLetters, "orders.deadletters", false, Role::Viewer},
+    {Op::OrdersDeadLettersReplay, "orders.deadletters.replay", true, Role::Admin},
+    {Op::OrdersDeadLettersCancel, "orders.deadletters.cancel", true, Role::Merchandiser},
 };
 
 constexpr std::pair<Role, const char *> kRoles[] = {
@@ -311,6 +316,88 @@ std::expected<ServerMessage, QString> decodeServerMessage(const QByteArray &text
         m.failure = AdminFailure::fromJson(o.value(QStringLiteral("error")).toObject());
     }
     return m;
+}
+
+bool isStreamEntryId(const QString &id) {
+    const qsizetype dash = id.indexOf(QLatin1Char('-'));
+    if (dash <= 0 || dash == id.size() - 1 || id.size() > 41)
+        return false;
+    for (qsizetype i = 0; i < id.size(); ++i)
+        if (i != dash && !id[i].isDigit())
+            return false;
+    return id.indexOf(QLatin1Char('-'), dash + 1) < 0;
+}
+
+namespace {
+
+const QString kSaleId = QStringLiteral("sale_id");
+const QString kEntryId = QStringLiteral("entry_id");
+
+std::optional<QString> readEntryId(FieldReader &r) {
+    const auto id =
+        r.string(kEntryId, true, 3, 41, QStringLiteral("0123456789-"), QStringLiteral("0-9 -"));
+    if (id && !isStreamEntryId(*id)) {
+        r.addError(kEntryId, QStringLiteral("must be a stream entry id like 1733300000000-0"));
+        return std::nullopt;
+    }
+    return id;
+}
+
+constexpr qint64 kMaxSaleId = Q_INT64_C(999999999999999999);
+
+} // namespace
+
+std::expected<DeadLetterListArgs, FieldErrors> decodeDeadLetterListArgs(const QJsonObject &args) {
+    FieldReader r(args, QStringLiteral("/args"));
+    DeadLetterListArgs out;
+    out.saleId = r.integer(kSaleId, false, 1, kMaxSaleId);
+    out.includeResolved = r.boolean(QStringLiteral("include_resolved"), false).value_or(false);
+    r.rejectUnknown();
+    if (!r.ok())
+        return std::unexpected(r.errors());
+    return out;
+}
+
+std::expected<DeadLetterReplayArgs, FieldErrors>
+decodeDeadLetterReplayArgs(const QJsonObject &args) {
+    FieldReader r(args, QStringLiteral("/args"));
+    const auto sale = r.integer(kSaleId, true, 1, kMaxSaleId);
+    const auto entry = readEntryId(r);
+    r.rejectUnknown();
+    if (!r.ok())
+        return std::unexpected(r.errors());
+    return DeadLetterReplayArgs{*sale, *entry};
+}
+
+std::expected<DeadLetterCancelArgs, FieldErrors>
+decodeDeadLetterCancelArgs(const QJsonObject &args) {
+    FieldReader r(args, QStringLiteral("/args"));
+    const auto sale = r.integer(kSaleId, true, 1, kMaxSaleId);
+    const auto entry = readEntryId(r);
+    const auto notify = r.boolean(QStringLiteral("notify"), false);
+    r.rejectUnknown();
+    if (!r.ok())
+        return std::unexpected(r.errors());
+    return DeadLetterCancelArgs{*sale, *entry, notify.value_or(true)};
+}
+
+QJsonObject encodeArgs(const DeadLetterListArgs &args) {
+    QJsonObject o;
+    if (args.saleId)
+        o.insert(kSaleId, double(*args.saleId));
+    if (args.includeResolved)
+        o.insert(QStringLiteral("include_resolved"), true);
+    return o;
+}
+
+QJsonObject encodeArgs(const DeadLetterReplayArgs &args) {
+    return QJsonObject{{kSaleId, double(args.saleId)}, {kEntryId, args.entryId}};
+}
+
+QJsonObject encodeArgs(const DeadLetterCancelArgs &args) {
+    return QJsonObject{{kSaleId, double(args.saleId)},
+                       {kEntryId, args.entryId},
+                       {QStringLiteral("notify"), args.notify}};
 }
 
 std::expected<QUrl, QString> resolveAdminUrl(const QString &text) {

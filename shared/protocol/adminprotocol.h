@@ -80,6 +80,13 @@ enum class Op {
     // issue 19: notify.
     NotificationFailures, // {limit?} -> {failures:[{event_id, order_id, user_id, kind,
                           //   failed_at, failure}], total, unsent}
+    // issue 20: the order streams' dead letters (fs:{sale:ID}:dead), resolved by hand.
+    OrdersDeadLetters,       // {sale_id?, include_resolved?} -> {deadletters:[{sale_id,
+                             //   entry_id, user_id, qty, reason, at, age_s, resolution}]}
+                             //   resolution: null | {action, operator, at, outcome}
+    OrdersDeadLettersReplay, // {sale_id, entry_id} -> {entry_id, outcome: replayed|refused,
+                             //   reason?}
+    OrdersDeadLettersCancel, // {sale_id, entry_id, notify?} -> {entry_id, outcome: cancelled}
 };
 QString opName(Op op);
 std::optional<Op> opFromName(const QString &name);
@@ -89,12 +96,12 @@ bool opMutates(Op op);
 
 // An operator's role. Each role may do what the one before it may, and more:
 //   viewer        reads: ping, sale.list/get, schedule.list, stats.*, reconcile.list, audit.list,
-//                 webhooks.list/deadletters
+//                 webhooks.list/deadletters, orders.deadletters
 //   merchandiser  + sale.create/pause/resume/adjust, schedule.create/cancel, the HTTP warm route,
-//                   and reconcile.run without repair (a dry run)
-//   admin         + sale.stop, reconcile.run with repair, operator.*, webhooks.replay
-//                   reconcile.run without repair (a dry run), notifications.failures
-//   admin         + sale.stop, reconcile.run with repair, operator.*
+//                   reconcile.run without repair (a dry run), notifications.failures,
+//                   orders.deadletters.cancel (cancel-and-notify a buyer's dead letter)
+//   admin         + sale.stop, reconcile.run with repair, operator.*, webhooks.replay,
+//                   orders.deadletters.replay
 // The server enforces this (an op the role may not call answers Forbidden); clients learn it
 // from the hello's "allowed_ops" and need not know this table.
 enum class Role { Viewer, Merchandiser, Admin };
@@ -166,6 +173,37 @@ struct ServerMessage {
     QJsonObject data;
 };
 [[nodiscard]] std::expected<ServerMessage, QString> decodeServerMessage(const QByteArray &text);
+
+// Arguments of the orders.deadletters ops (issue 20), decoded in one place for the server,
+// flashsale-ctl and the console. A decoder collects every problem (pointers under /args).
+// An entry id is a Redis stream id: "<ms>-<seq>", both decimal.
+struct DeadLetterListArgs {
+    std::optional<qint64> saleId; // all sales when absent
+    bool includeResolved = false; // resolved entries too (with their resolution)
+};
+struct DeadLetterReplayArgs {
+    qint64 saleId = 0;
+    QString entryId;
+};
+struct DeadLetterCancelArgs {
+    qint64 saleId = 0;
+    QString entryId;
+    bool notify = true; // send the buyer the cancellation notification (default true)
+};
+bool isStreamEntryId(const QString &id);
+[[nodiscard]] std::expected<DeadLetterListArgs, FieldErrors>
+decodeDeadLetterListArgs(const QJsonObject &args);
+[[nodiscard]] std::expected<DeadLetterReplayArgs, FieldErrors>
+decodeDeadLetterReplayArgs(const QJsonObject &args);
+[[nodiscard]] std::expected<DeadLetterCancelArgs, FieldErrors>
+decodeDeadLetterCancelArgs(const QJsonObject &args);
+QJsonObject encodeArgs(const DeadLetterListArgs &args);
+QJsonObject encodeArgs(const DeadLetterReplayArgs &args);
+QJsonObject encodeArgs(const DeadLetterCancelArgs &args);
+// Values of "outcome" and of a resolution's "action".
+inline constexpr char kDeadLetterReplayed[] = "replayed";
+inline constexpr char kDeadLetterRefused[] = "refused";
+inline constexpr char kDeadLetterCancelled[] = "cancelled";
 
 // Pushed events.
 // "hello" is sent once the login succeeded, before any answer: server_time_ms, version, ops,

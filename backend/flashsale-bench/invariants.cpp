@@ -354,7 +354,7 @@ CheckResult acceptedMeansRecorded(const CheckInput &in, const Facts &f, const Ch
         if (in.pg.deadLettersResolved.contains(it.key()))
             ++resolved;
         else
-            dead.add(QString::fromLatin1(it.key()) + QStringLiteral(": ") + it.value());
+            dead.add(it.value());
     }
     for (qint64 i = in.redis.deadEntries.size(); i < in.redis.deadLetters; ++i)
         dead.add(QString()); // appended after the read

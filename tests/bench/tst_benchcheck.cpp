@@ -440,6 +440,22 @@ private Q_SLOTS:
                  run.output.constData());
     }
 
+    // Issue 20: a dead letter an operator resolved (replayed or cancelled) is decided: no I3
+    // offence, but counted.
+    void resolvedDeadLetterPassesI3() {
+        const SaleKeys k(m_sale);
+        const QByteArray id = m_redis->one({"XADD", k.deadLetters(), "*", "reason", "test poison",
+                                            "source_id", "1-2", "field:rid", "poisoned"});
+        sql("INSERT INTO stream_dead_letter_resolutions (sale_id, entry_id, action, operator, "
+            "outcome) VALUES ("
+            + QByteArray::number(m_sale) + ", '" + id + "', 'cancelled', 'tester', 'test')");
+        const CheckRun run = checkClean(m_ledger);
+        m_redis->command({"XDEL", k.deadLetters(), id});
+        sql("DELETE FROM stream_dead_letter_resolutions WHERE entry_id = '" + id + "'");
+        QCOMPARE(run.verdict(QStringLiteral("I3")), 1);
+        QVERIFY2(run.output.contains("dead letters 1 (1 resolved)"), run.output.constData());
+    }
+
     void cancellationNotReturnedFailsI4() {
         // A declined order whose units never came back to Redis.
         const QByteArray rid = saleSql("SELECT reservation_id FROM orders WHERE sale_id = $SALE "

@@ -84,9 +84,11 @@ struct Facts {
 
     // Issue 20. Accepted by the client, no order, and not in Redis either: what a Redis data
     // loss took before the worker read it (the fsync window). Orders Redis has no trace of that
-    // ended as hold-lost (reconciliation or the expiry sweeper cancelled them).
+    // have ended (paid, or cancelled: hold-lost by reconciliation or the expiry sweeper, or
+    // declined or expired on their way); of them, those ended hold-lost.
     QList<QByteArray> lostWithRedis;
-    QList<const OrderRecord *> holdLostWithoutTrace;
+    QList<const OrderRecord *> endedWithoutTrace;
+    qint64 holdLost = 0;
 };
 
 Facts gather(const CheckInput &in) {
@@ -191,10 +193,12 @@ Facts gather(const CheckInput &in) {
         if (!f.orderByRid.contains(it.key()) && !f.redisAccepted.contains(it.key()))
             f.lostWithRedis << it.key();
     std::sort(f.lostWithRedis.begin(), f.lostWithRedis.end());
-    for (const OrderRecord &o : in.pg.orders)
-        if (!f.redisAccepted.contains(o.reservationId) && o.status == "cancelled"
-            && o.cancelReason == "hold-lost")
-            f.holdLostWithoutTrace << &o;
+    for (const OrderRecord &o : in.pg.orders) {
+        if (o.cancelReason == "hold-lost")
+            ++f.holdLost;
+        if (!f.redisAccepted.contains(o.reservationId) && o.status != "pending")
+            f.endedWithoutTrace << &o;
+    }
     return f;
 }
 
@@ -344,8 +348,8 @@ CheckResult acceptedMeansRecorded(const CheckInput &in, const Facts &f, const Ch
     for (const OrderRecord &o : in.pg.orders) {
         if (f.redisAccepted.contains(o.reservationId))
             continue;
-        if (opt.redisDataLoss && o.status == "cancelled" && o.cancelReason == "hold-lost")
-            continue; // ended: Redis lost it, reconciliation or the sweeper ended it
+        if (opt.redisDataLoss && o.status != "pending")
+            continue; // Redis lost it, and it has ended all the same (hold-lost, paid, ...)
         phantom.add(QStringLiteral("%1 (order %2)").arg(str(o.reservationId)).arg(o.id));
     }
     // Issue 20: a dead letter an operator replayed or cancelled is decided, not an offence.
@@ -373,10 +377,11 @@ CheckResult acceptedMeansRecorded(const CheckInput &in, const Facts &f, const Ch
             .arg(resolved);
     if (opt.redisDataLoss)
         r.summary += QStringLiteral("; Redis data loss: %1 accepted bookings lost in the fsync "
-                                    "window (no order, no trace in Redis), %2 orders ended "
-                                    "hold-lost")
+                                    "window (no order, no trace in Redis), %2 ended orders "
+                                    "Redis has no trace of, %3 orders ended hold-lost")
                          .arg(f.lostWithRedis.size())
-                         .arg(f.holdLostWithoutTrace.size());
+                         .arg(f.endedWithoutTrace.size())
+                         .arg(f.holdLost);
     for (const Offences *o : {&missing, &differs, &unexplained, &lost, &phantom, &dead})
         o->report(r);
     return r;
@@ -388,7 +393,7 @@ CheckResult ordersEqualAccepted(const CheckInput &in, const Facts &f, const Chec
     // Issue 20, --redis-data-loss: the bookings the data loss took before they became orders
     // are not expected as orders, and the hold-lost orders Redis forgot count as its own.
     const qint64 lost = opt.redisDataLoss ? f.lostWithRedis.size() : 0;
-    const qint64 forgotten = opt.redisDataLoss ? f.holdLostWithoutTrace.size() : 0;
+    const qint64 forgotten = opt.redisDataLoss ? f.endedWithoutTrace.size() : 0;
     const qint64 expected = f.ledgerUserOfRid.size() - lost + f.explained;
     r.summary = QStringLiteral("%1 orders; %2 accepted reservations + %3 explained unknowns = "
                                "%4; Redis accepted %5")
@@ -402,7 +407,7 @@ CheckResult ordersEqualAccepted(const CheckInput &in, const Facts &f, const Chec
         r.evidence << QStringLiteral("orders %1 != accepted %2").arg(orders).arg(expected);
     }
     if (opt.redisDataLoss)
-        r.summary += QStringLiteral(" (Redis data loss: %1 lost in the window, %2 hold-lost "
+        r.summary += QStringLiteral(" (Redis data loss: %1 lost in the window, %2 ended "
                                     "orders Redis forgot)")
                          .arg(lost)
                          .arg(forgotten);

@@ -14,9 +14,14 @@
 -- ARGV: 1 reservation id, 2 item id, 3 user id, 4 quantity,
 --       5 mode: 'expire' (refuse when the buyer confirmed: the payment is in flight) or
 --               'cancel' (release whatever the hold's state)
--- Returns {'released'}, {'already'}, {'in_flight'} or {'retired'}: the sale's keys expired after
--- its retention (the scheduler), so there is no stock left to give back to and nothing is
--- written (I9: no key is made again for a sale that is gone).
+-- Returns {'released'}, {'already'}, {'in_flight'}, {'lost'} or {'retired'}: the sale's keys
+-- expired after its retention (the scheduler), so there is no stock left to give back to and
+-- nothing is written (I9: no key is made again for a sale that is gone).
+-- {'lost'} (issue 20): there is no hold to release (a Redis data loss took the reservation
+-- hash): no units are given back, since Redis no longer counts them as taken; the id is marked
+-- released and the booking counted as accepted and returned (units_accepted and
+-- units_returned_cancel), as lua/mark_lost.lua does, and the caller ends the order as
+-- 'hold-lost'. Before issue 20 this returned the units anyway and answered 'released'.
 
 if redis.call('EXISTS', KEYS[1]) == 0 then
     return {'retired'}
@@ -25,6 +30,14 @@ if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then
     return {'already'}
 end
 local status = redis.call('HGET', KEYS[4], 'status')
+if not status then
+    redis.call('SADD', KEYS[3], ARGV[1])
+    if redis.call('EXISTS', KEYS[5]) == 1 then
+        redis.call('HINCRBY', KEYS[5], 'units_accepted', tonumber(ARGV[4]))
+        redis.call('HINCRBY', KEYS[5], 'units_returned_cancel', tonumber(ARGV[4]))
+    end
+    return {'lost'}
+end
 if ARGV[5] == 'expire' and status == 'confirmed' then
     return {'in_flight'}
 end
@@ -41,7 +54,5 @@ end
 if redis.call('HINCRBY', KEYS[2], ARGV[3], -tonumber(ARGV[4])) <= 0 then
     redis.call('HDEL', KEYS[2], ARGV[3])
 end
-if status then
-    redis.call('HSET', KEYS[4], 'status', 'cancelled')
-end
+redis.call('HSET', KEYS[4], 'status', 'cancelled')
 return {'released'}

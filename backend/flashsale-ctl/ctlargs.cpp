@@ -232,6 +232,25 @@ const QList<CommandSpec> &commandSpecs() {
          QStringLiteral("send dead letter ID again, or all of --endpoint's (role admin; audited)"),
          {{QStringLiteral("endpoint"), QStringLiteral("ENDPOINT"),
            QStringLiteral("replay every dead letter of this endpoint")}}},
+        // issue 20: the order streams' dead letters
+        {QStringLiteral("deadletters list"),
+         Op::OrdersDeadLetters,
+         {},
+         QStringLiteral("bookings the stream worker could not write, oldest first, with reason"),
+         {{QStringLiteral("sale"), QStringLiteral("ID"), QStringLiteral("only this sale")},
+          {QStringLiteral("all"), {}, QStringLiteral("resolved ones too, with their resolution")}}},
+        {QStringLiteral("deadletters replay"),
+         Op::OrdersDeadLettersReplay,
+         QStringLiteral("SALE ENTRY"),
+         QStringLiteral("write dead letter ENTRY's order again after a fix; exit 4 when refused "
+                        "(role admin; audited)"),
+         {}},
+        {QStringLiteral("deadletters cancel"),
+         Op::OrdersDeadLettersCancel,
+         QStringLiteral("SALE ENTRY"),
+         QStringLiteral("cancel dead letter ENTRY's order and notify the buyer (role "
+                        "merchandiser; audited)"),
+         {{QStringLiteral("no-notify"), {}, QStringLiteral("do not notify the buyer")}}},
         // H5 (issue 19): provider reconciliation
         {QStringLiteral("payments reconcile"),
          Op::PaymentsReconcile,
@@ -446,7 +465,8 @@ private:
     const bool needsName = spec.operands == QLatin1String("NAME");
     const bool needsId = spec.operands == QLatin1String("ID");
     const bool optionalId = spec.operands == QLatin1String("[ID]");
-    const qsizetype maxOperands = (needsId || optionalId || needsName) ? 1 : 0;
+    const bool saleEntry = spec.operands == QLatin1String("SALE ENTRY"); // issue 20
+    const qsizetype maxOperands = saleEntry ? 2 : (needsId || optionalId || needsName) ? 1 : 0;
     if (operands.size() > maxOperands)
         return std::unexpected(QStringLiteral("%1: unexpected argument \"%2\"")
                                    .arg(spec.words, operands.value(maxOperands)));
@@ -454,7 +474,22 @@ private:
         return std::unexpected(QStringLiteral("%1 needs an ID").arg(spec.words));
     if (needsName && operands.isEmpty())
         return std::unexpected(QStringLiteral("%1 needs an operator NAME").arg(spec.words));
-    if (needsName) {
+    if (saleEntry && operands.size() < 2)
+        return std::unexpected(QStringLiteral("%1 needs a SALE id and a dead-letter ENTRY id "
+                                              "(flashsale-ctl deadletters list shows them)")
+                                   .arg(spec.words));
+    if (saleEntry) {
+        auto sale = parseId(operands.first(), QStringLiteral("SALE"));
+        if (!sale)
+            return std::unexpected(sale.error());
+        if (!admin::isStreamEntryId(operands.at(1)))
+            return std::unexpected(
+                QStringLiteral("ENTRY must be a dead-letter entry id like 1733300000000-0, not "
+                               "\"%1\"")
+                    .arg(operands.at(1)));
+        args.insert(QStringLiteral("sale_id"), *sale);
+        args.insert(QStringLiteral("entry_id"), operands.at(1));
+    } else if (needsName) {
         args.insert(QStringLiteral("name"), operands.first());
     } else if (!operands.isEmpty()) {
         const QString key = spec.op == Op::ScheduleCancel   ? QStringLiteral("schedule_id")
@@ -467,6 +502,14 @@ private:
     }
 
     switch (spec.op) {
+    case Op::OrdersDeadLetters: // issue 20
+        b.id(args, QStringLiteral("sale"), QStringLiteral("sale_id"));
+        if (b.has(QStringLiteral("all")))
+            args.insert(QStringLiteral("include_resolved"), true);
+        break;
+    case Op::OrdersDeadLettersCancel: // issue 20
+        args.insert(QStringLiteral("notify"), !b.has(QStringLiteral("no-notify")));
+        break;
     case Op::WebhooksDeadLetters: // H4
         b.string(args, QStringLiteral("endpoint"), QStringLiteral("endpoint_id"));
         b.integer(args, QStringLiteral("limit"), QStringLiteral("limit"));

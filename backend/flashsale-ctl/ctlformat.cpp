@@ -400,6 +400,40 @@ QString formatReplay(const QJsonObject &result) {
         .arg(ids.join(QStringLiteral(", ")), formatCell(result.value(s("audit_id"))));
 }
 
+// issue 20: the order streams' dead letters.
+QString formatOrderDeadLetters(const QJsonArray &letters) {
+    if (letters.isEmpty())
+        return QStringLiteral("no dead letters\n");
+    TextTable t({s("SALE"), s("ENTRY"), s("USER"), s("QTY"), s("REASON"), s("AT"), s("AGE S"),
+                 s("RESOLUTION")});
+    t.setMaxWidth(4, 60);
+    t.setMaxWidth(7, 60);
+    for (const QJsonValue &v : letters) {
+        const QJsonObject d = v.toObject();
+        const QJsonObject r = d.value(s("resolution")).toObject();
+        const QString resolution =
+            r.isEmpty()
+                ? QStringLiteral("-")
+                : QStringLiteral("%1 by %2 at %3: %4")
+                      .arg(formatCell(r.value(s("action"))), formatCell(r.value(s("operator"))),
+                           formatTime(r.value(s("at"))), formatCell(r.value(s("outcome"))));
+        t.addRow({cell(d, "sale_id"), cell(d, "entry_id"), cell(d, "user_id"), cell(d, "qty"),
+                  cell(d, "reason"), formatTime(d.value(s("at"))), cell(d, "age_s"), resolution});
+    }
+    return t.render();
+}
+
+QString formatDeadLetterOutcome(const QJsonObject &result) {
+    QString out =
+        QStringLiteral("dead letter %1: %2")
+            .arg(formatCell(result.value(s("entry_id"))), formatCell(result.value(s("outcome"))));
+    if (result.contains(s("reason")))
+        out += QStringLiteral(" (%1)").arg(formatCell(result.value(s("reason"))));
+    if (result.contains(s("detail")))
+        out += QStringLiteral(" (%1)").arg(formatCell(result.value(s("detail"))));
+    return out + QLatin1Char('\n');
+}
+
 // issue 19: notify.
 QString formatNotificationFailures(const QJsonObject &result) {
     const QJsonArray failures = result.value(s("failures")).toArray();

@@ -38,6 +38,9 @@ QString formatOperators(const QJsonArray &operators); // operator.list and the o
 QString formatWebhookEndpoints(const QJsonArray &endpoints); // webhooks.list
 QString formatDeadLetters(const QJsonObject &page);          // webhooks.deadletters
 QString formatReplay(const QJsonObject &result);             // webhooks.replay
+// issue 20: the order streams' dead letters
+QString formatOrderDeadLetters(const QJsonArray &letters);  // orders.deadletters
+QString formatDeadLetterOutcome(const QJsonObject &result); // orders.deadletters.replay/cancel
 // notifications.failures (issue 19: notify): the counts, then the failures.
 QString formatNotificationFailures(const QJsonObject &result);
 

@@ -173,6 +173,10 @@ void CtlRun::onReply(const AdminClient::Reply &r) {
     if ((m_inv.op == Op::ReconcileRun || m_inv.op == Op::PaymentsReconcile)
         && !r.result.value(QStringLiteral("ok")).toBool())
         code = kExitDrift;
+    if (m_inv.op == Op::OrdersDeadLettersReplay // issue 20: not written, still a dead letter
+        && r.result.value(QStringLiteral("outcome")).toString()
+               == QLatin1String(admin::kDeadLetterRefused))
+        code = kExitDrift;
     if (m_inv.json) {
         QJsonObject out = r.result;
         if (!m_inv.generatedPassword.isEmpty())
@@ -254,6 +258,14 @@ void CtlRun::onReply(const AdminClient::Reply &r) {
         break;
     case Op::WebhooksReplay:
         print(formatReplay(res));
+        break;
+    // issue 20
+    case Op::OrdersDeadLetters:
+        print(formatOrderDeadLetters(res.value(QStringLiteral("deadletters")).toArray()));
+        break;
+    case Op::OrdersDeadLettersReplay:
+    case Op::OrdersDeadLettersCancel:
+        print(formatDeadLetterOutcome(res));
         break;
     default:
         print(formatJsonLine(res));

@@ -1,6 +1,7 @@
 #include "adminservice.h"
 
 #include "admin/adminaudit.h"
+#include "admin/admindeadletters.h"
 #include "admin/adminnotifications.h"
 #include "admin/adminoperators.h"
 #include "admin/adminproviderreconcile.h"
@@ -73,7 +74,8 @@ AdminService::AdminService(const Config &config, PgConnection &pg, RedisClient &
     , m_operators(std::make_unique<AdminOperators>(pg))
     , m_webhooks(std::make_unique<AdminWebhooks>(pg))
     , m_providerReconcile(std::make_unique<AdminProviderReconcile>(config, pg, redis))
-    , m_notifications(std::make_unique<AdminNotifications>(pg)) {}
+    , m_notifications(std::make_unique<AdminNotifications>(pg))
+    , m_deadLetters(std::make_unique<AdminDeadLetters>(pg, redis)) {}
 
 AdminService::~AdminService() = default;
 
@@ -139,10 +141,12 @@ void AdminService::handle(const admin::AdminRequest &request, const OperatorIden
         return m_providerReconcile->runs(args, std::move(reply));
     case Op::NotificationFailures: // issue 19: notify
         return m_notifications->failures(args, std::move(reply));
-    case Op::OrdersDeadLetters: // issue 20: answered by AdminDeadLetters (next commit)
+    case Op::OrdersDeadLetters: // issue 20
+        return m_deadLetters->list(args, std::move(reply));
     case Op::OrdersDeadLettersReplay:
+        return m_deadLetters->replay(args, actor, std::move(reply));
     case Op::OrdersDeadLettersCancel:
-        break;
+        return m_deadLetters->cancel(args, actor, std::move(reply));
     }
     reply(std::unexpected(failure(
         AdminError::Internal, QStringLiteral("%1 is not handled here").arg(opName(request.op)))));

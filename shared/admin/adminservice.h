@@ -13,6 +13,7 @@
 namespace flashsale {
 
 class AdminAudit;
+class AdminDeadLetters;   // issue 20
 class AdminNotifications; // issue 19: notify
 class AdminOperators;
 class AdminProviderReconcile;
@@ -36,6 +37,7 @@ struct OperatorIdentity;
 //   reconcile.*  AdminReconcile    audit.list   AdminAudit       ping  here
 //   operator.*   AdminOperators    webhooks.*   AdminWebhooks
 //   payments.reconcile*  AdminProviderReconcile
+//   orders.deadletters*  AdminDeadLetters (issue 20)
 //
 // Every request is checked against the caller's role first (Forbidden otherwise), and every
 // change is audited with the caller's operator name as the actor.
@@ -80,6 +82,7 @@ private:
     std::unique_ptr<AdminWebhooks> m_webhooks;
     std::unique_ptr<AdminProviderReconcile> m_providerReconcile; // H5, issue 19
     std::unique_ptr<AdminNotifications> m_notifications;         // issue 19: notify
+    std::unique_ptr<AdminDeadLetters> m_deadLetters;             // issue 20
 };
 
 } // namespace flashsale

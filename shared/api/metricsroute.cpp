@@ -3,9 +3,11 @@
 #include "booking/salekeys.h"
 #include "metrics/metrics.h"
 #include "pg/pgconnection.h"
+#include "reconcile/deadletters.h"
 #include "redis/redisclient.h"
 #include "redis/redisdurability.h"
 
+#include <QDateTime>
 #include <QMap>
 
 #include <memory>
@@ -17,6 +19,9 @@ namespace flashsale {
 // What one refresh read besides the registry.
 struct MetricsRoute::Gauges {
     QMap<qint64, qint64> stock, pending, lag, dead;
+    // Issue 20: per sale with dead letters, those no operator resolved yet and the age of the
+    // oldest of them (reconcile/deadletters.h).
+    QMap<qint64, qint64> deadUnresolved, deadOldestSeconds;
     // Per warmed sale (shared/stats/conservation.h).
     QList<ConservationTerms> conservation;
     std::optional<qint64> outboxRows; // unknown while PostgreSQL cannot be asked
@@ -83,6 +88,12 @@ QByteArray render(const Gauges &g) {
         {"flashsale_stream_lag", "Stream entries not yet delivered to any worker.", g.lag},
         {"flashsale_stream_dead_letter_entries", "Entries in the sale's dead-letter stream.",
          g.dead},
+        {"flashsale_stream_dead_letters_unresolved",
+         "Dead-letter entries of the sale no operator has replayed or cancelled yet.",
+         g.deadUnresolved},
+        {"flashsale_stream_dead_letters_oldest_unresolved_seconds",
+         "Age of the sale's oldest unresolved dead-letter entry (0 when none).",
+         g.deadOldestSeconds},
     };
     for (const auto &f : families) {
         if (f.values.isEmpty())
@@ -156,7 +167,7 @@ void MetricsRoute::refresh() {
     m_refreshing = true;
     refreshCounter().inc();
     auto g = std::make_shared<Gauges>();
-    auto done = [this, alive = m_alive, g] {
+    auto publish = [this, alive = m_alive, g] {
         if (!*alive)
             return;
         m_snapshot = g;
@@ -165,6 +176,32 @@ void MetricsRoute::refresh() {
         const QByteArray body = render(*g);
         for (const ExchangePtr &ex : std::exchange(m_waiting, {}))
             ex->send(200, "text/plain; version=0.0.4; charset=utf-8", body);
+    };
+    // Sales with dead letters: which of them are unresolved, and since when (issue 20). Only
+    // those sales, so a scrape of a stack without dead letters reads nothing more.
+    auto done = [this, alive = m_alive, g, publish] {
+        if (!*alive)
+            return;
+        if (g->dead.isEmpty())
+            return publish();
+        auto left = std::make_shared<int>(int(g->dead.size()));
+        const qint64 now = QDateTime::currentMSecsSinceEpoch();
+        for (auto it = g->dead.constBegin(); it != g->dead.constEnd(); ++it) {
+            const qint64 sale = it.key();
+            reconcile::readDeadLetters(
+                m_pg, m_redis, sale, false,
+                [g, sale, now, left, publish](const Result<QList<reconcile::DeadLetter>> &r) {
+                    if (r) {
+                        qint64 oldest = 0;
+                        for (const reconcile::DeadLetter &d : *r)
+                            oldest = qMax(oldest, (now - d.atMs()) / 1000);
+                        g->deadUnresolved.insert(sale, r->size());
+                        g->deadOldestSeconds.insert(sale, oldest);
+                    }
+                    if (--*left == 0)
+                        publish();
+                });
+        }
     };
     // Outbox lag from PostgreSQL (one query on a partial index), then the Redis gauges.
     m_pg.query(

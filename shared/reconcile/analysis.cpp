@@ -35,7 +35,7 @@ Analysis analyse(qint64 saleId, const Snapshot &s) {
     QHash<QByteArray, qint64> takenByUser;
     QHash<qint64, qint64> activeOrderUnits;
     QList<QByteArray> missing, withoutRedis;
-    qint64 inFlight = 0, orders = 0;
+    qint64 inFlight = 0, orders = 0, deadLettered = 0;
     for (auto it = s.reservations.cbegin(); it != s.reservations.cend(); ++it) {
         const Reservation &r = it.value();
         if (taken(r, it.key(), s)) {
@@ -48,12 +48,19 @@ Analysis analyse(qint64 saleId, const Snapshot &s) {
             ++orders;
             if (r.pgStatus == "pending" || r.pgStatus == "paid") {
                 activeOrderUnits[r.item] += r.qty;
-                if (!r.inStream && !r.inRes)
+                if (!r.inStream && !r.inRes) {
                     withoutRedis << it.key();
+                    if (r.pgStatus == "pending" && !r.paying)
+                        a.holdLost << it.key();
+                    else if (!s.released.contains(it.key()))
+                        a.holdRestore << it.key();
+                }
             }
         } else if (r.inStream || r.inRes) {
             if (r.inFlight)
                 ++inFlight;
+            else if (s.deadLetterRids.contains(it.key()))
+                ++deadLettered; // the worker refused it: an operator's (orders.deadletters)
             else
                 missing << it.key();
         }
@@ -61,6 +68,8 @@ Analysis analyse(qint64 saleId, const Snapshot &s) {
     std::sort(missing.begin(), missing.end());
     std::sort(a.unreleased.begin(), a.unreleased.end());
     std::sort(withoutRedis.begin(), withoutRedis.end());
+    std::sort(a.holdLost.begin(), a.holdLost.end());
+    std::sort(a.holdRestore.begin(), a.holdRestore.end());
 
     auto add = [&a](const QJsonObject &r) {
         if (r.value(QStringLiteral("drift")).toInteger() != 0)
@@ -152,9 +161,13 @@ Analysis analyse(qint64 saleId, const Snapshot &s) {
 
     // 4. orders_without_redis: active orders Redis never accepted (or has forgotten).
     add(row(QStringLiteral("orders_without_redis"), sale, 0, withoutRedis.size(),
-            withoutRedis.isEmpty() ? QString()
-                                   : QStringLiteral("no stream entry and no reservation hash: %1")
-                                         .arg(ridList(withoutRedis))));
+            withoutRedis.isEmpty()
+                ? QString()
+                : QStringLiteral("no stream entry and no reservation hash: %1 (%2 pending: "
+                                 "hold_lost; %3 paid or paying: hold restored by a repair)")
+                      .arg(ridList(withoutRedis))
+                      .arg(a.holdLost.size())
+                      .arg(a.holdRestore.size())));
 
     // 5. user_counts: Redis units held per user against the units they have taken.
     {
@@ -187,12 +200,32 @@ Analysis analyse(qint64 saleId, const Snapshot &s) {
             add(r.toObject());
     }
 
+    // 6. hold_lost (issue 20): pending, unpaid orders whose hold Redis lost. Nothing would ever
+    // end them (the expiry sweeper's release finds no hold); a repair cancels them as hold-lost.
+    add(row(
+        QStringLiteral("hold_lost"), sale, 0, a.holdLost.size(),
+        a.holdLost.isEmpty()
+            ? QString()
+            : QStringLiteral("pending orders whose hold Redis lost: %1").arg(ridList(a.holdLost))));
+
+    // 7. dead_letters (issue 20): bookings the worker refused, not resolved by an operator yet.
+    // Not missing orders: re-enqueueing them would only dead-letter them again.
+    {
+        QString detail;
+        if (!s.unresolvedDeadLetters.isEmpty())
+            detail = QStringLiteral("unresolved dead-letter entries (orders.deadletters): %1")
+                         .arg(ridList(s.unresolvedDeadLetters));
+        add(row(QStringLiteral("dead_letters"), sale, 0, s.unresolvedDeadLetters.size(), detail));
+    }
+
     a.stats = {{QStringLiteral("reservations"), qint64(s.reservations.size())},
                {QStringLiteral("orders"), orders},
                {QStringLiteral("stream_entries"), s.streamEntries},
                {QStringLiteral("res_keys"), s.resKeys},
                {QStringLiteral("released"), qint64(s.released.size())},
                {QStringLiteral("in_flight"), inFlight},
+               {QStringLiteral("dead_lettered"), deadLettered},
+               {QStringLiteral("dead_letters_unresolved"), qint64(s.unresolvedDeadLetters.size())},
                {QStringLiteral("later_than_snapshot"), s.resLater}};
     return a;
 }

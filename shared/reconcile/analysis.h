@@ -34,6 +34,10 @@ struct Reservation {
                             // delivered, when the read began (T0): its order may still come
     bool confirmed = false; // a confirm entry, or the hash's status "confirmed"
     QByteArray pgStatus;    // the order's status: pending, paid or cancelled ("" without order)
+    bool paying = false;    // PostgreSQL: pending with payment_started_at set (issue 20)
+    qint64 orderId = 0;     // PostgreSQL's order id (0 without order)
+    qint64 amountCents = 0; // PostgreSQL's order amount
+    qint64 expiresMs = 0;   // PostgreSQL's end of the hold
     // The booking entry to append again if the order is missing: the entry as read, or rebuilt
     // from the reservation hash. No fields when there is neither.
     StreamEntry bookEntry;
@@ -57,6 +61,10 @@ struct Snapshot {
     qint64 resKeys = 0;              // ids in the sale's reservation set
     qint64 resLater = 0;             // of those, bookings made after the cut (next run's)
     QHash<QByteArray, Reservation> reservations; // every reservation id seen, by id
+    // The sale's dead-letter stream (reconcile/deadletters.h), read last: reservation id ->
+    // dead-letter entry id, and the entries no operator resolved yet (entry ids, oldest first).
+    QHash<QByteArray, QByteArray> deadLetterRids;
+    QList<QByteArray> unresolvedDeadLetters;
 };
 
 // What the checks found, and what repairing it takes.
@@ -69,8 +77,13 @@ struct Analysis {
     QMap<QByteArray, qint64> userDelta; // user -> expected - found (!= 0)
     QList<QByteArray> missing;          // accepted in Redis, no order, not in flight; sorted
     QList<QByteArray> unreleased;       // cancelled in PostgreSQL, not released in Redis; sorted
-    bool soldDrift = false;             // inventory.sold differs from its orders somewhere
-    QJsonObject stats;                  // the report's "stats"
+    // Issue 20: orders whose hold Redis lost (no stream entry, no reservation hash). Pending and
+    // unpaid ones are ended as hold-lost (lua/mark_lost.lua, then the cancel path); paid or
+    // paying ones get their hold back (lua/restore_hold.lua). Sorted.
+    QList<QByteArray> holdLost;
+    QList<QByteArray> holdRestore;
+    bool soldDrift = false; // inventory.sold differs from its orders somewhere
+    QJsonObject stats;      // the report's "stats"
 };
 
 // Runs every check on `snapshot`. Pure and thread-safe; never fails.

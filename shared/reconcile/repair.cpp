@@ -3,10 +3,13 @@
 #include "booking/salekeys.h"
 #include "pg/pgarray.h"
 #include "reconcile/job.h"
+#include "reconcile/snapshotreader.h"
 
 #include <QDateTime>
 #include <QElapsedTimer>
 #include <QTimer>
+
+#include <algorithm>
 
 namespace flashsale::reconcile {
 
@@ -29,15 +32,134 @@ public:
         , m_subject(QStringLiteral("sale %1").arg(saleId))
         , m_warm(snapshot.warm)
         , m_analysis(analysis) {
-        for (const QByteArray &rid : analysis.missing)
+        keep(snapshot);
+        for (const QByteArray &rid : analysis.holdLost)
             m_reservations.insert(rid, snapshot.reservations.value(rid));
-        for (const QByteArray &rid : analysis.unreleased)
+        for (const QByteArray &rid : analysis.holdRestore)
             m_reservations.insert(rid, snapshot.reservations.value(rid));
     }
 
-    void start() { repairCounters(); }
+    void start() { repairHolds(); }
 
 private:
+    void keep(const Snapshot &snapshot) {
+        for (const QByteArray &rid : m_analysis.missing)
+            m_reservations.insert(rid, snapshot.reservations.value(rid));
+        for (const QByteArray &rid : m_analysis.unreleased)
+            m_reservations.insert(rid, snapshot.reservations.value(rid));
+    }
+
+    // Step 0 (issue 20): orders whose hold Redis lost. A pending, unpaid one is ended: its hold
+    // is declared lost in Redis after an atomic recheck (lua/mark_lost.lua; a hold that is back
+    // is left alone), then cancelled as 'hold-lost' through the cancel path every cancellation
+    // takes (flashsale_cancel_pending: inventory.sold, history, the order.cancelled event and so
+    // the buyer's notification). A paid or paying one keeps its order and gets its hold back
+    // (lua/restore_hold.lua). The sale is then read again, and the counters are repaired from
+    // that second reading: what the first one measured no longer holds.
+    void repairHolds() {
+        if (m_analysis.holdLost.isEmpty() && m_analysis.holdRestore.isEmpty())
+            return repairCounters();
+        if (!m_warm) {
+            add(QStringLiteral("skip_holds"), m_subject,
+                QStringLiteral(
+                    "the sale is not in Redis; %1 orders without a hold left as they are")
+                    .arg(m_analysis.holdLost.size() + m_analysis.holdRestore.size()));
+            return repairCounters();
+        }
+        static const RedisScript markLost = RedisScript::load(QStringLiteral("mark_lost"));
+        static const RedisScript restoreHold = RedisScript::load(QStringLiteral("restore_hold"));
+        auto lost = std::make_shared<QList<QByteArray>>();     // order ids to cancel
+        auto lostRids = std::make_shared<QList<QByteArray>>(); // and their reservations
+        auto present = std::make_shared<QList<QByteArray>>();
+        auto restored = std::make_shared<QList<QByteArray>>();
+        auto left =
+            std::make_shared<qsizetype>(m_analysis.holdLost.size() + m_analysis.holdRestore.size());
+        // Once every script answered (EVALSHA may fall back to EVAL, so not by a PING).
+        auto answered = [self = shared_from_this(), lost, lostRids, present, restored, left] {
+            if (--*left > 0)
+                return;
+            self->afterHolds(*lost, *present, *restored);
+        };
+        const qint64 now = QDateTime::currentMSecsSinceEpoch();
+        for (const QByteArray &rid : std::as_const(m_analysis.holdLost)) {
+            const Reservation &r = m_reservations[rid];
+            eval(markLost,
+                 {m_keys.reservation(rid), m_keys.released(), m_keys.meta(), m_keys.stock()},
+                 {rid, QByteArray::number(r.qty)},
+                 [lost, lostRids, present, rid, id = r.orderId, answered](const RedisValue &v) {
+                     const QByteArray outcome = v.at(0).bytes();
+                     if (outcome == "lost" || outcome == "released") {
+                         *lost << QByteArray::number(id);
+                         *lostRids << rid;
+                     } else {
+                         *present << rid;
+                     }
+                     answered();
+                 });
+        }
+        for (const QByteArray &rid : std::as_const(m_analysis.holdRestore)) {
+            const Reservation &r = m_reservations[rid];
+            const qint64 lifetime = qMax<qint64>(r.expiresMs - now, 0) + 86400000;
+            eval(restoreHold,
+                 {m_keys.reservation(rid), m_keys.released(), m_keys.reservations(), m_keys.stock(),
+                  m_keys.users(), m_keys.meta()},
+                 {rid, QByteArray::number(r.item), r.user, QByteArray::number(r.qty),
+                  QByteArray::number(r.qty > 0 ? r.amountCents / r.qty : 0),
+                  QByteArray::number(r.expiresMs), QByteArray::number(lifetime)},
+                 [restored, present, rid, answered](const RedisValue &v) {
+                     if (v.at(0).bytes() == "restored")
+                         *restored << rid;
+                     else
+                         *present << rid;
+                     answered();
+                 });
+        }
+    }
+
+    void afterHolds(const QList<QByteArray> &lost, const QList<QByteArray> &present,
+                    const QList<QByteArray> &restored) {
+        if (!restored.isEmpty())
+            add(QStringLiteral("restore_hold"), m_subject,
+                QStringLiteral("%1 paid or paying orders got their hold back in Redis: %2")
+                    .arg(restored.size())
+                    .arg(ridList(restored)));
+        if (!present.isEmpty())
+            add(QStringLiteral("hold_present"), m_subject,
+                QStringLiteral("the hold is in Redis again, order left alone: %1")
+                    .arg(ridList(present)));
+        if (lost.isEmpty())
+            return measureAgain();
+        pg("SELECT reservation_id FROM flashsale_cancel_pending($1::bigint[], 'hold-lost')",
+           {pgArray(lost)}, [self = shared_from_this()](const PgResult &r) {
+               QList<QByteArray> cancelled;
+               for (const auto &row : r.rows)
+                   cancelled << row.value(0);
+               std::sort(cancelled.begin(), cancelled.end());
+               self->add(QStringLiteral("cancel_hold_lost"), self->m_subject,
+                         QStringLiteral("%1 pending orders whose hold Redis lost cancelled "
+                                        "(hold-lost, buyer notified): %2")
+                             .arg(cancelled.size())
+                             .arg(ridList(cancelled)));
+               self->measureAgain();
+           });
+    }
+
+    void measureAgain() {
+        if (!connected())
+            return failGone();
+        readSnapshot(*m_pg, *m_redis, m_sale,
+                     [self = shared_from_this()](const Result<Snapshot> &s) {
+                         if (self->ended())
+                             return;
+                         if (!s)
+                             return self->fail(s.error().code, s.error().message);
+                         self->m_analysis = analyse(self->m_sale, *s);
+                         self->m_warm = s->warm;
+                         self->keep(*s);
+                         self->repairCounters();
+                     });
+    }
+
     void add(const QString &action, const QString &subject, const QString &detail) {
         m_repairs.append(QJsonObject{{QStringLiteral("action"), action},
                                      {QStringLiteral("subject"), subject},
@@ -182,8 +304,8 @@ private:
     const qint64 m_sale;
     const SaleKeys m_keys;
     const QString m_subject; // "sale ID"
-    const bool m_warm;
-    const Analysis m_analysis;
+    bool m_warm;
+    Analysis m_analysis;
     // The missing and the cancelled-but-unreleased reservations, with their fields.
     QHash<QByteArray, Reservation> m_reservations;
     QJsonArray m_repairs;

@@ -16,6 +16,10 @@ namespace reconcile {
 
 // Repairs what `analysis` found in `snapshot` (docs/RECONCILIATION.md, "Repair", steps 2 to 5):
 //
+//   0. orders whose hold Redis lost (issue 20): pending ones cancelled as hold-lost after an
+//      atomic recheck (lua/mark_lost.lua, then flashsale_cancel_pending), paid or paying ones
+//      given their hold back (lua/restore_hold.lua); then the sale is read again and the steps
+//      below work from that reading
 //   1. Redis counters moved by the measured deltas, and cancelled orders marked released
 //      (lua/reconcile_apply.lua, one script); skipped when the sale is not warm in Redis
 //   2. inventory.sold rebuilt from the orders, when it drifted (before re-enqueueing)

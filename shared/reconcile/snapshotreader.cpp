@@ -2,6 +2,7 @@
 
 #include "booking/salekeys.h"
 #include "pg/pgarray.h"
+#include "reconcile/deadletters.h"
 #include "reconcile/job.h"
 
 #include <optional>
@@ -88,7 +89,9 @@ private:
                             self->m_s.inventory.insert(row[0].toLongLong(),
                                                        {row[1].toLongLong(), row[2].toLongLong()});
                     });
-        m_pg->query("SELECT reservation_id, item_id, user_id, quantity, status FROM orders "
+        m_pg->query("SELECT reservation_id, item_id, user_id, quantity, status, "
+                    "payment_started_at IS NOT NULL, id, amount_cents, "
+                    "(extract(epoch FROM expires_at) * 1000)::bigint FROM orders "
                     "WHERE sale_id = $1",
                     sale, [self, keep](const Result<PgResult> &r) {
                         if (!keep(r))
@@ -100,6 +103,10 @@ private:
                             res.user = row[2];
                             res.qty = row[3].toLongLong();
                             res.pgStatus = row[4];
+                            res.paying = row[5] == "t";
+                            res.orderId = row[6].toLongLong();
+                            res.amountCents = row[7].toLongLong();
+                            res.expiresMs = row[8].toLongLong();
                         }
                     });
         m_pg->query("COMMIT", {}, [self, failed](const Result<PgResult> &r) {
@@ -293,7 +300,7 @@ private:
     // those bookings, enough to rebuild the book entry (its "ts" is expires_ms - hold).
     void readResHashes(const QList<QByteArray> &rids, qsizetype from) {
         if (from >= rids.size())
-            return finish(m_s);
+            return readDeadLetters();
         const qsizetype to = std::min<qsizetype>(rids.size(), from + kResChunk);
         auto left = std::make_shared<qsizetype>(to - from);
         for (qsizetype i = from; i < to; ++i) {
@@ -330,6 +337,28 @@ private:
         r.bookEntry =
             StreamEntry::book(OrderRow{rid, m_sale, item, user, int(qty), hash.at(3).toInt() * qty,
                                        expires - m_holdMs, expires});
+    }
+
+    // Last, the dead-letter stream and its resolutions: read after the orders, so an entry
+    // resolved meanwhile has its order in PostgreSQL (counted in the next run as such).
+    void readDeadLetters() {
+        if (!connected())
+            return failGone();
+        reconcile::readDeadLetters(*m_pg, *m_redis, m_sale, true,
+                                   [self = shared_from_this()](const Result<QList<DeadLetter>> &r) {
+                                       if (self->ended())
+                                           return;
+                                       if (!r)
+                                           return self->fail(r.error().code, r.error().message);
+                                       for (const DeadLetter &d : *r) {
+                                           if (!d.reservationId().isEmpty())
+                                               self->m_s.deadLetterRids.insert(d.reservationId(),
+                                                                               d.entryId);
+                                           if (!d.resolution)
+                                               self->m_s.unresolvedDeadLetters << d.entryId;
+                                       }
+                                       self->finish(self->m_s);
+                                   });
     }
 
     const qint64 m_sale;

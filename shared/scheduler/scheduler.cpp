@@ -15,6 +15,7 @@
 
 #include <QDateTime>
 #include <QElapsedTimer>
+#include <QJsonArray>
 #include <QJsonObject>
 #include <QPointer>
 #include <QSet>
@@ -559,8 +560,50 @@ struct Scheduler::Impl {
                     qCWarning(lcApp).noquote()
                         << "scheduler: reconciliation of sale" << saleId << "found drift, run"
                         << r->value(QStringLiteral("run_id")).toInteger();
+                    // Issue 20: orders whose hold Redis lost stay pending forever, their buyers
+                    // told 202 and given nothing; they are not left for an operator to find.
+                    if (holdLost(*r) > 0)
+                        return d->repairHoldLost(saleId, holdLost(*r), sales);
                 }
                 Q_EMIT self->reconcileFinished(saleId, bool(r));
+                if (self && self->d)
+                    self->d->reconcileNext(sales);
+            });
+    }
+
+    // The hold_lost row's count of a report (0 without one).
+    static qint64 holdLost(const QJsonObject &report) {
+        for (const QJsonValue &v : report.value(QStringLiteral("checks")).toArray()) {
+            const QJsonObject row = v.toObject();
+            if (row.value(QStringLiteral("check")).toString() == QLatin1String("hold_lost")
+                && row.value(QStringLiteral("subject"))
+                       .toString()
+                       .startsWith(QLatin1String("sale")))
+                return row.value(QStringLiteral("found")).toInteger();
+        }
+        return 0;
+    }
+
+    // A repair of the sale, as reconcile.run with repair would make it (audited, recorded as a
+    // scheduled run): it ends the hold-lost orders and puts Redis in line.
+    void repairHoldLost(qint64 saleId, qint64 count, std::shared_ptr<QList<qint64>> sales) {
+        qCWarning(lcApp).noquote() << "scheduler: sale" << saleId << "has" << count
+                                   << "orders whose hold Redis lost; repairing";
+        Reconciler::Options options;
+        options.repair = true;
+        options.actor = actor();
+        options.trigger = Reconciler::Trigger::Schedule;
+        QPointer<Scheduler> self(q);
+        reconcile->reconciler->run(
+            saleId, options, [self, sales, saleId](const Result<QJsonObject> &r) {
+                if (!self || !self->d)
+                    return;
+                if (!r)
+                    self->d->warn(QStringLiteral("repair of sale %1 (hold lost) failed: %2")
+                                      .arg(saleId)
+                                      .arg(r.error().message));
+                Q_EMIT self->reconcileFinished(saleId, bool(r));
+                Q_EMIT self->holdLostRepaired(saleId, bool(r));
                 if (self && self->d)
                     self->d->reconcileNext(sales);
             });

@@ -23,7 +23,8 @@ class RedisClient;
 //   - records opened_at / closed_at as sales pass their start and end, and gives a closed sale's
 //     Redis keys their expiry, closed_at + --sale-retention-seconds (lua/retire.lua; also for
 //     every sale closed within the retention when it takes the lease);
-//   - runs a dry-run reconciliation of live sales every --reconcile-interval-seconds.
+//   - runs a dry-run reconciliation of live sales every --reconcile-interval-seconds, and a
+//     repair right after one that found orders whose hold Redis lost (issue 20).
 // docs/SCHEDULER.md describes the timing.
 //
 // Two clocks: the lease is timed by PostgreSQL's now() (it measures process liveness), sale
@@ -69,6 +70,9 @@ Q_SIGNALS:
     // recorded (its report may still show drift); false: it failed (logged), and is tried again
     // at the next interval.
     void reconcileFinished(qint64 saleId, bool ok);
+    // Issue 20: a scheduled dry run found orders whose hold Redis lost, and the repair it then
+    // ran (ending them as hold-lost) finished; ok as for reconcileFinished.
+    void holdLostRepaired(qint64 saleId, bool ok);
 
 private:
     struct Impl;

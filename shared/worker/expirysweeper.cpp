@@ -73,6 +73,7 @@ LIMIT $1)";
         }
         static const RedisScript release = RedisScript::load(QStringLiteral("release"));
         auto toCancel = std::make_shared<QList<QByteArray>>();
+        auto lost = std::make_shared<QList<QByteArray>>();
         auto left = std::make_shared<int>(int(r->rows.size()));
         for (const QList<QByteArray> &row : r->rows) {
             const QByteArray orderId = row[0];
@@ -80,45 +81,33 @@ LIMIT $1)";
             m_redis->eval(
                 release, {k.stock(), k.users(), k.released(), k.reservation(row[1]), k.meta()},
                 {row[1], row[3], row[4], row[5], "expire"},
-                [this, orderId, toCancel, left](const Result<RedisValue> &v) {
+                [this, orderId, toCancel, lost, left](const Result<RedisValue> &v) {
                     const QByteArray outcome = v ? v->at(0).bytes() : QByteArray();
                     // 'in_flight': the buyer confirmed in Redis; the worker will mark
                     // payment as started, so the order is left alone.
                     // 'retired': the sale's keys are gone after its retention, so
                     // PostgreSQL alone records the cancellation.
+                    // 'lost' (issue 20): Redis has no hold for it (a data loss); nothing would
+                    // ever end it otherwise, so it ends now, as hold-lost.
                     if (outcome == "released" || outcome == "already" || outcome == "retired")
                         toCancel->append(orderId);
+                    else if (outcome == "lost")
+                        lost->append(orderId);
                     if (--*left > 0)
                         return;
-                    if (toCancel->isEmpty())
+                    if (toCancel->isEmpty() && lost->isEmpty())
                         scheduleNext();
                     else
-                        cancel(*toCancel);
+                        cancel(*toCancel, *lost);
                 });
         }
     });
 }
 
-void ExpirySweeper::cancel(const QList<QByteArray> &orderIds) {
-    static const QByteArray sql = R"(
-WITH c AS (
-    UPDATE orders SET status = 'cancelled', cancel_reason = 'expired', updated_at = now()
-    WHERE id = ANY ($1::bigint[]) AND status = 'pending' AND payment_started_at IS NULL
-    RETURNING id, reservation_id, sale_id, item_id, user_id, quantity, amount_cents),
-stock AS (
-    UPDATE inventory v SET sold = v.sold - s.units
-    FROM (SELECT item_id, sum(quantity)::int AS units FROM c GROUP BY item_id) s
-    WHERE v.item_id = s.item_id),
-history AS (
-    INSERT INTO order_history (order_id, status, reason) SELECT id, 'cancelled', 'expired' FROM c),
-events AS (
-    INSERT INTO outbox (topic, key, payload)
-    SELECT 'order.cancelled', reservation_id,
-           order_event('order.cancelled', id, reservation_id, sale_id, item_id, user_id, quantity,
-                       amount_cents, 'expired', now())
-    FROM c ORDER BY id)
-SELECT count(*) FROM c)";
-    m_pg->query(sql, {pgArray(orderIds)}, [this](const Result<PgResult> &r) {
+void ExpirySweeper::cancel(const QList<QByteArray> &expired, const QList<QByteArray> &lost) {
+    // The cancel path of sql/013 (status, inventory.sold, history, the order.cancelled event).
+    static const QByteArray sql = "SELECT count(*) FROM flashsale_cancel_pending($1::bigint[], $2)";
+    m_pg->query(sql, {pgArray(expired), "expired"}, [this, lost](const Result<PgResult> &r) {
         if (!r) {
             qCWarning(lcWorker).noquote() << "expiry: cannot cancel:" << r.error().message;
         } else {
@@ -127,7 +116,16 @@ SELECT count(*) FROM c)";
             if (n)
                 qCInfo(lcWorker) << "expired" << n << "holds";
         }
-        scheduleNext();
+        if (lost.isEmpty())
+            return scheduleNext();
+        m_pg->query(sql, {pgArray(lost), "hold-lost"}, [this](const Result<PgResult> &r) {
+            if (!r)
+                qCWarning(lcWorker).noquote() << "expiry: cannot cancel:" << r.error().message;
+            else if (const int n = r->rows.value(0).value(0).toInt())
+                qCWarning(lcWorker)
+                    << "ended" << n << "orders whose hold Redis lost (cancelled as hold-lost)";
+            scheduleNext();
+        });
     });
 }
 

@@ -35,7 +35,9 @@ public:
 
 private:
     void sweep();
-    void cancel(const QList<QByteArray> &orderIds);
+    // Cancels `expired` as 'expired' and `lost` (release.lua found no hold: a Redis data loss)
+    // as 'hold-lost' (issue 20).
+    void cancel(const QList<QByteArray> &expired, const QList<QByteArray> &lost);
     void scheduleNext();
 
     std::unique_ptr<RedisClient> m_redis;

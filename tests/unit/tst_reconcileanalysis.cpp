@@ -232,8 +232,9 @@ private Q_SLOTS:
         QStringList checks;
         for (const QJsonValue &v : a.rows)
             checks << v.toObject().value(QStringLiteral("check")).toString();
-        QCOMPARE(checks, (QStringList{"conservation", "inventory_sold", "missing_orders",
-                                      "orders_without_redis", "user_counts"}));
+        QCOMPARE(checks,
+                 (QStringList{"conservation", "inventory_sold", "missing_orders",
+                              "orders_without_redis", "user_counts", "hold_lost", "dead_letters"}));
         QCOMPARE(a.stats.value(QStringLiteral("reservations")).toInteger(), 5);
         QCOMPARE(a.stats.value(QStringLiteral("orders")).toInteger(), 4);
         QCOMPARE(a.stats.value(QStringLiteral("in_flight")).toInteger(), 1);
@@ -353,6 +354,47 @@ private Q_SLOTS:
         QVERIFY(a.missing.isEmpty());
         QVERIFY(a.stockDelta.isEmpty());
         QVERIFY(a.userDelta.isEmpty());
+    }
+
+    // Issue 20: an order whose hold Redis lost is hold_lost when it is pending and unpaid (the
+    // repair ends it), and restored when paid or paying; never a missing order.
+    void holdLostAndRestoreAreTold() {
+        SaleState s = settled();
+        for (int n : {1, 2}) {
+            Reservation &r = s.snapshot().reservations[rid(n)];
+            r.inStream = r.inRes = false;
+        }
+        Reservation &paying = s.snapshot().reservations[rid(3)];
+        paying.inStream = paying.inRes = false;
+        paying.paying = true;
+        const Analysis a = analyse(kSale, s);
+        QCOMPARE(a.holdLost, (QList<QByteArray>{rid(1)}));
+        QCOMPARE(a.holdRestore, (QList<QByteArray>{rid(2), rid(3)}));
+        QCOMPARE(saleRow(a, "hold_lost").value("found").toInteger(), 1);
+        QCOMPARE(saleRow(a, "orders_without_redis").value("found").toInteger(), 3);
+        QVERIFY(!a.ok);
+        QVERIFY(a.missing.isEmpty());
+    }
+
+    // A booking the worker dead-lettered is reported as a dead letter, not as a missing order
+    // (which a repair would append to the stream again, into the same refusal).
+    void deadLetterIsNotAMissingOrder() {
+        SaleState s = settled().accepted(4, "dave", 1, false);
+        QCOMPARE(analyse(kSale, s).missing, (QList<QByteArray>{rid(4)}));
+        s.snapshot().deadLetterRids.insert(rid(4), "1700000000000-0");
+        s.snapshot().unresolvedDeadLetters << "1700000000000-0";
+        const Analysis a = analyse(kSale, s);
+        QVERIFY(a.missing.isEmpty());
+        QCOMPARE(saleRow(a, "missing_orders").value("found").toInteger(), 0);
+        QCOMPARE(saleRow(a, "dead_letters").value("found").toInteger(), 1);
+        QVERIFY(saleRow(a, "dead_letters").value("detail").toString().contains("1700000000000-0"));
+        QVERIFY(!a.ok);
+        // Resolved: still not missing, and no longer a dead letter to act on.
+        s.snapshot().unresolvedDeadLetters.clear();
+        const Analysis b = analyse(kSale, s);
+        QVERIFY(b.missing.isEmpty());
+        QCOMPARE(saleRow(b, "dead_letters").value("found").toInteger(), 0);
+        QVERIFY(b.ok);
     }
 
     void ridListShowsFiftyThenCountsTheRest() {

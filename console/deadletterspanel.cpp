@@ -111,7 +111,7 @@ DeadLettersPanel::DeadLettersPanel(AdminClient *client, QWidget *parent)
     m_sale->setMinimumContentsLength(24);
     m_sale->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
     m_sale->addItem(tr("All sales"), qint64(0));
-    m_showResolved = new QCheckBox(tr("Show re&solved"));
+    m_showResolved = new QCheckBox(tr("Show resol&ved"));
     m_showResolved->setObjectName(QStringLiteral("showResolved"));
     m_reload = new QPushButton(tr("Reload"));
     m_reload->setObjectName(QStringLiteral("deadLettersReload"));
@@ -124,7 +124,7 @@ DeadLettersPanel::DeadLettersPanel(AdminClient *client, QWidget *parent)
     m_status = new QLabel;
     m_status->setObjectName(QStringLiteral("deadLettersStatus"));
 
-    auto *saleLabel = new QLabel(tr("S&ale:"));
+    auto *saleLabel = new QLabel(tr("Sal&e:"));
     saleLabel->setBuddy(m_sale);
     auto *bar = new QHBoxLayout;
     bar->addWidget(saleLabel);

@@ -54,7 +54,8 @@ CREATE TABLE stream_dead_letter_resolutions (
 -- orders.deadletters.cancel: the dead letter's booking (rid, item, user, qty, amount, accepted
 -- and expiry times; item NULL when the entry carried no booking) ends cancelled with reason
 -- 'dead-letter': an order row is written cancelled when the worker never wrote one (sold is
--- not touched: it never counted it), or the pending order is cancelled; the outbox event (and
+-- not touched: it never counted it; with its order.created event), or the pending order is
+-- cancelled; the order.cancelled event (and
 -- so the buyer's notification) only when `notify`. The resolution row and the audit record in
 -- the same transaction. Raises unique_violation when the entry is already resolved, and
 -- check_violation when the order is paid or paying (that is a refund, not a cancel).
@@ -82,6 +83,12 @@ BEGIN
                 to_timestamp(accepted_ms / 1000.0), to_timestamp(expires_ms / 1000.0))
         RETURNING * INTO o;
         INSERT INTO order_history (order_id, status, reason) VALUES (o.id, 'cancelled', 'dead-letter');
+        -- Every order row has its order.created event, this one too: consumers see it begin
+        -- and end (the order.cancelled below).
+        INSERT INTO outbox (topic, key, payload)
+        VALUES ('order.created', o.reservation_id,
+                order_event('order.created', o.id, o.reservation_id, o.sale_id, o.item_id,
+                            o.user_id, o.quantity, o.amount_cents, NULL, o.created_at));
         outcome := 'order ' || o.id || ' written cancelled (dead-letter)';
     ELSIF o.id IS NULL THEN
         outcome := 'no booking in the entry; nothing to cancel';

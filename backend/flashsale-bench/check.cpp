@@ -180,13 +180,17 @@ int runCheck(const QStringList &args) {
     const QCommandLineOption jsonOpt(QStringLiteral("json"),
                                      QStringLiteral("Also write the results as JSON to file."),
                                      QStringLiteral("file"));
+    const QCommandLineOption dataLossOpt(
+        QStringLiteral("redis-data-loss"),
+        QStringLiteral("Redis lost data on purpose (a power-loss fault case): bookings lost in "
+                       "the fsync window and orders ended hold-lost are reported, not failed."));
     const QCommandLineOption paysimOpt(
         QStringLiteral("paysim-url"),
         QStringLiteral("flashsale-paysim's base URL: read its GET /ledger and check \"I5 charged "
                        "at most once\" from the provider's side (FLASHSALE_PAYSIM_URL)."),
         QStringLiteral("url"), qEnvironmentVariable("FLASHSALE_PAYSIM_URL"));
     p.addOptions({saleOpt, redisOpt, pgOpt, kafkaOpt, ledgerOpt, reportOpt, soldOpt, p99Opt,
-                  allowOpt, endedOpt, drainOpt, jsonOpt, paysimOpt});
+                  allowOpt, endedOpt, drainOpt, jsonOpt, paysimOpt, dataLossOpt});
 
     auto usage = [&p](const QString &message) {
         std::fprintf(stderr, "flashsale-bench check: %s\n\n%s", qPrintable(message),
@@ -212,6 +216,7 @@ int runCheck(const QStringList &args) {
         return usage(QStringLiteral("--drain-timeout-seconds must be a number of seconds"));
     CheckOptions options;
     options.expectAllEnded = p.isSet(endedOpt);
+    options.redisDataLoss = p.isSet(dataLossOpt);
     if (p.isSet(soldOpt)) {
         options.expectSold = p.value(soldOpt).toLongLong(&ok);
         if (!ok || *options.expectSold < 0)

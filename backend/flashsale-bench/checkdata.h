@@ -45,6 +45,9 @@ struct PgView {
     // Events still in the outbox, unpublished, as "<topic>:<reservation id>" (their event_id):
     // in flight, not missing, when Kafka lacks them.
     QSet<QByteArray> outboxInFlight;
+    // Issue 20: dead-letter entries an operator replayed or cancelled
+    // (stream_dead_letter_resolutions): decided, so no longer an offence.
+    QSet<QByteArray> deadLettersResolved;
 };
 
 // One type=book entry of the sale's stream: what Redis accepted.
@@ -65,7 +68,9 @@ struct RedisView {
     QHash<QByteArray, StreamBooking> booked; // reservation id -> its first book entry
     qint64 bookEntries = 0;                  // book entries read (duplicates included)
     qint64 deadLetters = 0;
-    QStringList deadSamples; // "entry id: reason" of the first few
+    QStringList deadSamples; // "entry id: reason" of the first few unresolved (PgView)
+    // Issue 20: every dead-letter entry, id -> "source id (rid R): reason".
+    QMap<QByteArray, QString> deadEntries;
     // The payment simulator's own ledger (fs:paysim:captured), when it exists: order id ->
     // charges captured. Empty when another provider is used.
     bool paysim = false;

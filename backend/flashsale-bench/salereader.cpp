@@ -19,7 +19,6 @@ namespace {
 constexpr int kStreamChunk = 5000; // XRANGE entries per command
 constexpr int kScanCount = 1000;
 constexpr int kHmgetChunk = 1000;
-constexpr int kDeadSamples = 5;
 
 using Reply = std::shared_ptr<redisReply>;
 
@@ -325,6 +324,14 @@ Result<PgView> SaleReader::readPg() {
         v.notificationsUndelivered += cell(*notes, i, 2) != "t";
     }
 
+    // Issue 20: dead letters an operator resolved (sql/013).
+    auto resolved =
+        exec(m_pg, "SELECT entry_id FROM stream_dead_letter_resolutions WHERE sale_id = $1", sale);
+    if (!resolved)
+        return std::unexpected(resolved.error());
+    for (int i = 0; i < PQntuples(resolved->get()); ++i)
+        v.deadLettersResolved.insert(cell(*resolved, i, 0));
+
     // The outbox has no sale column; its payload names the sale (order_event in 002_orders).
     auto outbox = exec(m_pg,
                        "SELECT topic, payload->>'reservation_id', published_at IS NULL "
@@ -431,19 +438,25 @@ Result<RedisView> SaleReader::readRedis(const QList<qint64> &orderIds) {
     if (!dead)
         return std::unexpected(dead.error());
     v.deadLetters = dead->get()->integer;
-    if (v.deadLetters > 0) {
-        auto samples = command(m_redis, {"XRANGE", keys.deadLetters(), "-", "+", "COUNT",
-                                         QByteArray::number(kDeadSamples)});
-        if (!samples)
-            return std::unexpected(samples.error());
-        for (size_t i = 0; i < samples->get()->elements; ++i) {
-            const redisReply *e = samples->get()->element[i];
+    // Every entry (issue 20: resolved ones are told apart by PostgreSQL), in chunks.
+    QByteArray from = "-";
+    while (v.deadLetters > 0) {
+        auto chunk = command(m_redis, {"XRANGE", keys.deadLetters(), from, "+", "COUNT", "1000"});
+        if (!chunk)
+            return std::unexpected(chunk.error());
+        const redisReply *list = chunk->get();
+        for (size_t i = 0; i < list->elements; ++i) {
+            const redisReply *e = list->element[i];
             const redisReply *f = e->element[1];
-            v.deadSamples << QStringLiteral("%1 (rid %2): %3")
-                                 .arg(QString::fromUtf8(field(f, "source_id")),
-                                      QString::fromUtf8(field(f, "field:rid")),
-                                      QString::fromUtf8(field(f, "reason")));
+            const QByteArray id = bytes(e->element[0]);
+            v.deadEntries.insert(id, QStringLiteral("%1 (rid %2): %3")
+                                         .arg(QString::fromUtf8(field(f, "source_id")),
+                                              QString::fromUtf8(field(f, "field:rid")),
+                                              QString::fromUtf8(field(f, "reason"))));
+            from = "(" + id;
         }
+        if (list->elements < 1000)
+            break;
     }
 
     // The simulator's capture ledger, when this stack charges through it.

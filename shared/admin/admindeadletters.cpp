@@ -49,11 +49,12 @@ admin::AdminFailure alreadyResolved(const DeadLetter &d) {
 const QByteArray kRecordReplaySql =
     "WITH res AS (INSERT INTO stream_dead_letter_resolutions "
     "(sale_id, entry_id, action, operator, outcome, order_id) "
-    "SELECT $1, $2, 'replayed', $3, $5, (SELECT id FROM orders WHERE reservation_id = $6) "
-    "WHERE $4 = 'replayed' RETURNING 1) "
+    "SELECT $1::bigint, $2::text, 'replayed', $3::text, $5::text, "
+    "(SELECT id FROM orders WHERE reservation_id = $6::text) "
+    "WHERE $4::text = 'replayed' RETURNING 1) "
     "INSERT INTO audit_log (actor, action, sale_id, detail) "
-    "VALUES ($3, 'orders.deadletters.replay', $1, jsonb_build_object('entry_id', $2::text, "
-    "'outcome', $4::text, 'reason', $5::text, 'reservation_id', $6::text, "
+    "VALUES ($3::text, 'orders.deadletters.replay', $1::bigint, jsonb_build_object('entry_id', "
+    "$2::text, 'outcome', $4::text, 'reason', $5::text, 'reservation_id', $6::text, "
     "'resolved', (SELECT count(*) FROM res) > 0)) RETURNING id";
 
 } // namespace

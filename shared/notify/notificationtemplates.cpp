@@ -38,6 +38,9 @@ QString cancelReasonShort(const QString &reason) {
         return QStringLiteral("not paid in time");
     if (reason == QLatin1String("admin"))
         return QStringLiteral("cancelled by the shop");
+    // issue 20: a Redis data loss took the hold; a booking the shop could not record
+    if (reason == QLatin1String("hold-lost") || reason == QLatin1String("dead-letter"))
+        return QStringLiteral("could not be completed");
     return reason.isEmpty() ? QStringLiteral("cancelled") : reason;
 }
 
@@ -53,6 +56,10 @@ QString cancelReasonSentence(const QString &reason) {
     if (reason == QLatin1String("admin"))
         return QStringLiteral("Our staff cancelled the order. If you were charged for it, the "
                               "full amount is refunded.");
+    if (reason == QLatin1String("hold-lost") || reason == QLatin1String("dead-letter")) // issue 20
+        return QStringLiteral("We are sorry: a fault on our side lost the hold on your items, so "
+                              "we could not complete the order and have cancelled it. You have "
+                              "not been charged.");
     return QStringLiteral("The order was cancelled (%1). If you were charged for it, the full "
                           "amount is refunded.")
         .arg(reason.isEmpty() ? QStringLiteral("no reason given") : reason);

@@ -360,6 +360,27 @@ private Q_SLOTS:
         QTest::addRow("notifications failures") // issue 19: notify
             << L{"notifications", "failures", "--limit", "5"} << "notifications.failures"
             << "{\"limit\":5}";
+        // issue 20: the order streams' dead letters
+        QTest::addRow("deadletters list")
+            << L{"deadletters", "list", "--sale", "12", "--all"} << "orders.deadletters"
+            << "{\"include_resolved\":true,\"sale_id\":12}";
+        QTest::addRow("deadletters list all sales")
+            << L{"deadletters", "list"} << "orders.deadletters"
+            << "{}";
+        QTest::addRow("deadletters replay")
+            << L{"deadletters", "replay", "12", "1733300000000-0"} << "orders.deadletters.replay"
+            << "{\"entry_id\":\"1733300000000-0\",\"sale_id\":12}";
+        QTest::addRow("deadletters cancel")
+            << L{"deadletters", "cancel", "12", "1733300000000-7"} << "orders.deadletters.cancel"
+            << "{\"entry_id\":\"1733300000000-7\",\"notify\":true,\"sale_id\":12}";
+        QTest::addRow("deadletters cancel quietly")
+            << L{"deadletters", "cancel", "12", "1-0", "--no-notify"} << "orders.deadletters.cancel"
+            << "{\"entry_id\":\"1-0\",\"notify\":false,\"sale_id\":12}";
+        QTest::addRow("deadletters replay without entry")
+            << L{"deadletters", "replay", "12"} << ""
+            << "needs a SALE id and a dead-letter ENTRY";
+        QTest::addRow("deadletters bad entry") << L{"deadletters", "cancel", "12", "abc"} << ""
+                                               << "ENTRY must be a dead-letter entry";
         QTest::addRow("ping") << L{"ping", "--count", "20"} << "ping"
                               << "{}";
         QTest::addRow("no command") << L{"--json"} << ""

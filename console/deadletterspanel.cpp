@@ -123,6 +123,9 @@ DeadLettersPanel::DeadLettersPanel(AdminClient *client, QWidget *parent)
     m_cancel->setToolTip(tr("Cancel the selected entry's order, and tell the buyer"));
     m_status = new QLabel;
     m_status->setObjectName(QStringLiteral("deadLettersStatus"));
+    // A long refusal must not widen the window: the label takes the room left, the tooltip has
+    // the whole text.
+    m_status->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
 
     auto *saleLabel = new QLabel(tr("Sal&e:"));
     saleLabel->setBuddy(m_sale);
@@ -241,6 +244,7 @@ QString DeadLettersPanel::saleName(qint64 saleId) const {
 
 void DeadLettersPanel::setStatus(const QString &text, bool error) {
     m_status->setText(text);
+    m_status->setToolTip(text);
     m_status->setStyleSheet(error ? QStringLiteral("color: #b00020") : QString());
 }
 
@@ -325,13 +329,14 @@ void DeadLettersPanel::refresh() {
                 self->selectEntry(before->saleId, before->entryId);
             const int rows = self->m_model->rowCount();
             const int open = self->m_model->openCount();
-            if (rows == 0)
-                self->setStatus(self->m_showResolved->isChecked() ? tr("No dead letters.")
-                                                                  : tr("No open dead letters."));
-            else if (open == rows)
-                self->setStatus(tr("%n open dead letter(s)", nullptr, open), open > 0);
-            else
-                self->setStatus(tr("%1 dead letter(s), %2 open").arg(rows).arg(open), open > 0);
+            QString summary =
+                rows == 0      ? (self->m_showResolved->isChecked() ? tr("No dead letters.")
+                                                                    : tr("No open dead letters."))
+                : open == rows ? tr("%n open dead letter(s)", nullptr, open)
+                               : tr("%1 dead letter(s), %2 open").arg(rows).arg(open);
+            if (!self->m_lastAction.isEmpty())
+                summary += QStringLiteral(" \u2014 ") + self->m_lastAction;
+            self->setStatus(summary, open > 0);
             self->updateButtons();
             self->updateDetail();
             Q_EMIT self->loaded(rows, open);
@@ -367,7 +372,8 @@ void DeadLettersPanel::replaySelected() {
                         showOutcome(self, title,
                                     tr("Dead letter %1 was not replayed.").arg(l.entryId),
                                     &r.failure);
-                        self->setStatus(formatFailure(r.failure), true);
+                        self->m_lastAction = tr("%1 not replayed: %2")
+                                                 .arg(l.entryId, admin::errorName(r.failure.code));
                     } else {
                         const QString outcome =
                             r.result.value(QStringLiteral("outcome")).toString();
@@ -378,14 +384,14 @@ void DeadLettersPanel::replaySelected() {
                                             .arg(l.entryId, l.userId, units(l.quantity),
                                                  reason.isEmpty() ? QString()
                                                                   : QStringLiteral(": ") + reason));
-                            self->setStatus(tr("%1 replayed.").arg(l.entryId));
+                            self->m_lastAction = tr("%1 replayed").arg(l.entryId);
                         } else {
                             showRefusal(self, title,
                                         tr("The server refused to replay dead letter %1; it "
                                            "stays open.")
                                             .arg(l.entryId),
                                         reason);
-                            self->setStatus(tr("%1 not replayed: %2").arg(l.entryId, reason), true);
+                            self->m_lastAction = tr("%1 not replayed: %2").arg(l.entryId, reason);
                         }
                         Q_EMIT self->resolved(l.saleId, l.entryId, outcome);
                     }
@@ -431,7 +437,8 @@ void DeadLettersPanel::sendCancel(const DeadLettersModel::Letter &l, bool notify
                 showOutcome(self, title,
                             tr("The order of dead letter %1 was not cancelled.").arg(l.entryId),
                             &r.failure);
-                self->setStatus(formatFailure(r.failure), true);
+                self->m_lastAction =
+                    tr("%1 not cancelled: %2").arg(l.entryId, admin::errorName(r.failure.code));
             } else {
                 // The server's sentence says what happened to the order ("pending order 12
                 // cancelled (dead-letter), buyer notified").
@@ -442,7 +449,7 @@ void DeadLettersPanel::sendCancel(const DeadLettersModel::Letter &l, bool notify
                                      detail.isEmpty() ? (notify ? tr("; the buyer is notified")
                                                                 : tr("; the buyer is not notified"))
                                                       : QStringLiteral(": ") + detail));
-                self->setStatus(tr("%1 cancelled.").arg(l.entryId));
+                self->m_lastAction = tr("%1 cancelled").arg(l.entryId);
                 Q_EMIT self->resolved(l.saleId, l.entryId,
                                       r.result.value(QStringLiteral("outcome")).toString());
             }

@@ -104,6 +104,7 @@ private:
     quint64 m_generation = 0;
     bool m_busy = false;
     bool m_loading = false;
+    QString m_lastAction; // the last replay or cancel answer, kept beside the list's summary
     DeadLettersModel *m_model = nullptr;
     QTableView *m_view = nullptr;
     QComboBox *m_sale = nullptr;

@@ -66,7 +66,6 @@ CancelDeadLetterDialog::CancelDeadLetterDialog(const DeadLettersModel::Letter &l
     m_confirm->setObjectName(QStringLiteral("confirmCancel"));
     m_keep = buttons->addButton(tr("&Keep it"), QDialogButtonBox::RejectRole);
     m_keep->setObjectName(QStringLiteral("keepDeadLetter"));
-    m_keep->setDefault(true); // Enter does not cancel an order by accident
     connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
     connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
 
@@ -74,6 +73,10 @@ CancelDeadLetterDialog::CancelDeadLetterDialog(const DeadLettersModel::Letter &l
     layout->addWidget(text);
     layout->addWidget(m_notify);
     layout->addWidget(buttons);
+    // Enter keeps the order: "Cancel the order" never becomes the default, not even with focus.
+    m_confirm->setAutoDefault(false);
+    m_keep->setDefault(true);
+    m_notify->setFocus();
 }
 
 bool CancelDeadLetterDialog::notifyBuyer() const {

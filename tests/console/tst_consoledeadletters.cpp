@@ -130,9 +130,11 @@ private:
         m_redis->command(entry.xadd());
         if (!QTest::qWaitFor([&] { return deadCount(m_sale) > before; }, 15000))
             return {};
-        const QList<QByteArray> last =
-            m_redis->command({"XREVRANGE", SaleKeys(m_sale).deadLetters(), "+", "-", "COUNT", "1"});
-        return last.isEmpty() ? QString() : QString::fromLatin1(last.first());
+        // The dead-letter stream's newest id (RedisSync flattens XREVRANGE's nested reply).
+        const QList<QByteArray> info =
+            m_redis->command({"XINFO", "STREAM", SaleKeys(m_sale).deadLetters()});
+        const qsizetype at = info.indexOf("last-generated-id");
+        return at < 0 || at + 1 >= info.size() ? QString() : QString::fromLatin1(info[at + 1]);
     }
 
     // A console window logged in as `o`, on the Dead letters tab (Ctrl+5), its list loaded.
@@ -154,7 +156,11 @@ private:
     // The row of `entry` in `panel` once listed, or -1.
     static int waitForRow(DeadLettersPanel *panel, qint64 sale, const QString &entry) {
         (void)QTest::qWaitFor([&] { return panel->model()->rowOf(sale, entry) >= 0; }, 10000);
-        return panel->model()->rowOf(sale, entry);
+        const int row = panel->model()->rowOf(sale, entry);
+        if (row < 0)
+            qWarning("entry %s of sale %lld is not listed; the panel says: %s", qPrintable(entry),
+                     sale, qPrintable(panel->statusLabel()->text()));
+        return row;
     }
 
 private Q_SLOTS:

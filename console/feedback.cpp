@@ -46,4 +46,14 @@ void showOutcome(QWidget *parent, const QString &title, const QString &text,
     box->open();
 }
 
+void showRefusal(QWidget *parent, const QString &title, const QString &text,
+                 const QString &detail) {
+    auto *box = new QMessageBox(QMessageBox::Warning, title, text, QMessageBox::Ok, parent);
+    box->setObjectName(QStringLiteral("outcomeBox"));
+    if (!detail.isEmpty())
+        box->setInformativeText(detail);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open();
+}
+
 } // namespace flashsale::console

@@ -20,5 +20,9 @@ void confirmThen(QWidget *parent, const QString &title, const QString &text,
 // error (code, message, details); a `forbidden` one says plainly that the role does not allow it.
 void showOutcome(QWidget *parent, const QString &title, const QString &text,
                  const admin::AdminFailure *failure = nullptr);
+// Shows an answer the server gave without an error that still means "not done" (a replay the
+// server refused, with its reason as `detail`): a warning, "outcomeBox" like showOutcome.
+void showRefusal(QWidget *parent, const QString &title, const QString &text,
+                 const QString &detail = {});
 
 } // namespace flashsale::console

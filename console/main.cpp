@@ -47,7 +47,7 @@ int main(int argc, char *argv[]) {
                                   QStringLiteral("ID"));
     const QCommandLineOption tab(
         QStringLiteral("tab"),
-        QStringLiteral("open on this tab: dashboard, reconcile, audit or webhooks"),
+        QStringLiteral("open on this tab: dashboard, reconcile, audit, webhooks or deadletters"),
         QStringLiteral("NAME"));
     // Gone: a secret on the command line is visible to every user in `ps`; the audit actor is
     // the authenticated operator. Still parsed so that old scripts get a reason, not "unknown".
@@ -99,12 +99,13 @@ int main(int argc, char *argv[]) {
         window.selectOnLoad(parser.value(sale).toLongLong());
     if (parser.isSet(tab)) {
         const QStringList tabs{QStringLiteral("dashboard"), QStringLiteral("reconcile"),
-                               QStringLiteral("audit"), QStringLiteral("webhooks")};
+                               QStringLiteral("audit"), QStringLiteral("webhooks"),
+                               QStringLiteral("deadletters")};
         const qsizetype index = tabs.indexOf(parser.value(tab));
         if (index < 0) {
             std::fprintf(
-                stderr,
-                "flashsale-console: --tab must be dashboard, reconcile, audit or webhooks\n");
+                stderr, "flashsale-console: --tab must be dashboard, reconcile, audit, webhooks or "
+                        "deadletters\n");
             return 2;
         }
         window.tabs()->setCurrentIndex(int(index));

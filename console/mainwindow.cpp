@@ -8,6 +8,7 @@
 #include "consoleformat.h"
 #include "credentialstore.h"
 #include "dashboardwidget.h"
+#include "deadletterspanel.h"
 #include "feedback.h"
 #include "reconcilepanel.h"
 #include "rolegate.h"
@@ -64,6 +65,8 @@ MainWindow::MainWindow(const ConsoleSettings &settings, QWidget *parent)
     m_gate->bind(m_adjust, Op::SaleAdjust);
     m_reconcile->setGate(m_gate);
     m_webhooks->setGate(m_gate); // H4
+    m_deadLetters->setGate(m_gate);
+    m_deadLetters->setSalesModel(m_sales);
 
     connect(m_client, &AdminClient::stateChanged, this, &MainWindow::onState);
     connect(m_client, &AdminClient::event, this, &MainWindow::onEvent);
@@ -128,6 +131,7 @@ void MainWindow::buildActions() {
                          refreshSales();
                          m_reconcile->refresh();
                          m_audit->refresh();
+                         m_deadLetters->refresh();
                      });
     for (QAction *a : {m_newSale, m_pause, m_resume, m_stop, m_adjust, m_refresh})
         a->setObjectName(a->text().remove(QLatin1Char('&')).remove(QStringLiteral("…")).trimmed());
@@ -195,6 +199,9 @@ void MainWindow::buildLayout() {
     // H4 merchant webhooks (issue 19)
     m_webhooks = new WebhooksPanel(m_client);
     m_tabs->addTab(m_webhooks, tr("Merchant &webhooks"));
+    // issue 20: the order streams' dead letters
+    m_deadLetters = new DeadLettersPanel(m_client);
+    m_tabs->addTab(m_deadLetters, tr("Dead &letters"));
     for (int i = 0; i < m_tabs->count(); ++i) {
         auto *a = new QAction(this);
         a->setShortcut(QKeySequence(QStringLiteral("Ctrl+%1").arg(i + 1)));
@@ -405,6 +412,7 @@ void MainWindow::onState(AdminClient::State state) {
     m_reconcile->refresh();
     m_audit->refresh();
     m_webhooks->refresh(); // H4
+    m_deadLetters->refresh();
 }
 
 void MainWindow::refreshSales() {
@@ -771,8 +779,9 @@ void MainWindow::showShortcuts() {
                                    "<tr><td><b>Ctrl+Shift+X</b></td><td>Stop it</td></tr>"
                                    "<tr><td><b>Ctrl+J</b></td><td>Adjust its stock</td></tr>"
                                    "<tr><td><b>F5</b></td><td>Refresh</td></tr>"
-                                   "<tr><td><b>Ctrl+1 / 2 / 3 / 4</b></td><td>Dashboard, "
-                                   "Reconciliation, Audit log, Merchant webhooks</td></tr>"
+                                   "<tr><td><b>Ctrl+1 / 2 / 3 / 4 / 5</b></td><td>Dashboard, "
+                                   "Reconciliation, Audit log, Merchant webhooks, Dead "
+                                   "letters</td></tr>"
                                    "<tr><td><b>Ctrl+Shift+D</b></td><td>Reconciliation dry "
                                    "run</td></tr>"
                                    "<tr><td><b>Ctrl+L</b></td><td>Connect to a server</td></tr>"

@@ -20,6 +20,7 @@ class AlertsModel;
 class AuditPanel;
 class ConnectionDialog;
 class ConnectionStatus;
+class DeadLettersPanel;
 class CredentialStore;
 class DashboardWidget;
 class ReconcilePanel;
@@ -89,6 +90,7 @@ public:
     ReconcilePanel *reconcilePanel() const { return m_reconcile; }
     AuditPanel *auditPanel() const { return m_audit; }
     WebhooksPanel *webhooksPanel() const { return m_webhooks; } // H4
+    DeadLettersPanel *deadLettersPanel() const { return m_deadLetters; }
     QTabWidget *tabs() const { return m_tabs; }
     QLabel *stateLabel() const { return m_stateLabel; }
     QLabel *clockLabel() const { return m_clockLabel; }
@@ -156,6 +158,7 @@ private:
     ReconcilePanel *m_reconcile = nullptr;
     AuditPanel *m_audit = nullptr;
     WebhooksPanel *m_webhooks = nullptr; // H4
+    DeadLettersPanel *m_deadLetters = nullptr;
     QLabel *m_stateLabel = nullptr;
     QLabel *m_clockLabel = nullptr;
     QLabel *m_operatorLabel = nullptr;

@@ -227,7 +227,8 @@ fsb_paysim_admin() {
 
 # ---- flashsale-server processes ----------------------------------------------------------------
 
-# fsb_role_start NAME - start one server process (api1, api2, worker, relay, payment, notify);
+# fsb_role_start NAME - start one server process (api1, api2, worker, relay, payment, notify,
+# scheduler);
 # returns once it wrote its ready file (and, for an API, answers /healthz); 1 after 30 s.
 fsb_role_start() {
   local name=$1 rc=0
@@ -255,7 +256,8 @@ fsb_role_start() {
     # (The consumer name stays <host>-<pid>: what a killed worker had been delivered and had
     # not acknowledged is taken over by XCLAIM once its heartbeat lapses, --worker-heartbeat-ms.)
     worker) args+=(--roles worker) ;;
-    relay | payment | notify) args+=(--roles "$name") ;;
+    # scheduler: not in FSB_ROLES; deploy/bench/chaos starts it (fsb_role_start scheduler).
+    relay | payment | notify | scheduler) args+=(--roles "$name") ;;
     *) fsb_die "unknown role $name" ;;
   esac
   # issue 19: notify. Email to the stack's SMTP server (FSB_SMTP=1).

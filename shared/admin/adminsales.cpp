@@ -12,6 +12,7 @@
 
 #include <QDateTime>
 #include <QJsonArray>
+#include <QRandomGenerator>
 
 #include <memory>
 
@@ -22,6 +23,9 @@ using admin::AdminFailure;
 using admin::Op;
 
 namespace {
+
+// How long a stock adjustment holds the repair lock of its sale at most (AdminSales::adjust).
+constexpr int kAdjustLockMs = 30000;
 
 QJsonValue timeOrNull(const QByteArray &ms) {
     return ms.isNull() ? QJsonValue() : QJsonValue(isoTime(ms.toLongLong()));
@@ -426,6 +430,18 @@ void AdminSales::adjust(const QJsonObject &args, const QString &actor, Reply rep
             // Removing: Redis first, so units are never taken back from under a booking; then
             // PostgreSQL, undoing the Redis change if PostgreSQL refuses. Adding: the reverse,
             // so Redis never sells units PostgreSQL does not have.
+            //
+            // Two rules keep Redis from ever holding more units than PostgreSQL (found by the
+            // chaos run, deploy/bench/chaos, where Redis sold units PostgreSQL did not have and
+            // the worker dead-lettered the bookings):
+            // - A step whose outcome is unknown (a timeout or a dropped connection: the command
+            //   may still be applied, e.g. by a Redis resuming from a stall) is never undone on
+            //   the other side. What is left is Redis with fewer units than PostgreSQL, never
+            //   more; the error says so, and a reconciliation repair settles it.
+            // - The adjustment holds the sale's repair lock (fs:{sale:ID}:reconcile:lock, the
+            //   Reconciler's) from before its first step to after its last. A repair measures
+            //   drift between the two stores and applies it as a delta; measured between our
+            //   two steps it would apply our delta a second time.
             auto redisAdjust = [this, k, itemText](
                                    qint64 d, std::function<void(const Result<RedisValue> &)> then) {
                 m_redis.eval(m_adjust, {k.stock()}, {itemText, QByteArray::number(d)},
@@ -449,39 +465,97 @@ void AdminSales::adjust(const QJsonObject &args, const QString &actor, Reply rep
                         AdminError::Conflict, QStringLiteral("The item is not in Redis.")));
                 return std::make_pair(v->elements[1].toInt(), v->elements[2].toInt());
             };
-            if (delta < 0) {
-                redisAdjust(delta, [=](const Result<RedisValue> &v) {
-                    const auto rr = redisAnswer(v);
-                    if (!rr)
-                        return reply(std::unexpected(rr.error()));
-                    updatePg([=](const Result<bool> &ok) {
-                        if (ok && *ok)
-                            return done(rr->first, rr->second, true);
-                        redisAdjust(-delta, [](const Result<RedisValue> &) {});
-                        reply(std::unexpected(
-                            !ok ? AdminService::dependencyFailure(ok.error())
-                                : AdminService::failure(
-                                    AdminError::Conflict,
-                                    QStringLiteral("PostgreSQL has fewer unsold units than "
-                                                   "Redis; nothing was changed. Run a "
-                                                   "reconciliation."))));
-                    });
-                });
-            } else {
-                updatePg([=, this](const Result<bool> &ok) {
-                    if (!ok)
-                        return reply(std::unexpected(AdminService::dependencyFailure(ok.error())));
-                    redisAdjust(delta, [=, this](const Result<RedisValue> &v) {
+            const auto unknownOutcome = [saleId](const QString &what, const Error &e) {
+                return AdminService::failure(
+                    AdminError::Unavailable,
+                    QStringLiteral("%1 (%2): the adjustment of sale %3 may or may not have been "
+                                   "applied there. Redis has at most as many units as "
+                                   "PostgreSQL; run a reconciliation repair of the sale, then "
+                                   "check the stock before adjusting again.")
+                        .arg(what, e.message)
+                        .arg(saleId));
+            };
+            const QByteArray token =
+                QByteArray::number(QRandomGenerator::global()->generate64(), 16);
+            // Released only after steps whose outcome is known: after an unknown one the lock
+            // runs out by itself (kAdjustLockMs), so no repair measures while a stalled Redis
+            // may still apply the step.
+            auto unlock = [this, k, token] {
+                static const RedisScript script =
+                    RedisScript::load(QStringLiteral("reconcile_unlock"));
+                m_redis.eval(script, {k.reconcileLock()}, {token},
+                             [](const Result<RedisValue> &) {});
+            };
+            auto run = [=, this] {
+                if (delta < 0) {
+                    redisAdjust(delta, [=](const Result<RedisValue> &v) {
+                        if (!v)
+                            return reply(std::unexpected(
+                                unknownOutcome(QStringLiteral("Redis did not answer"), v.error())));
                         const auto rr = redisAnswer(v);
-                        if (rr)
-                            return done(rr->first, rr->second, true);
-                        m_pg.query("UPDATE inventory SET stock = stock - $2 WHERE item_id = $1",
-                                   {QByteArray::number(item), deltaText},
-                                   [](const Result<PgResult> &) {});
-                        reply(std::unexpected(rr.error()));
+                        if (!rr) {
+                            unlock();
+                            return reply(std::unexpected(rr.error()));
+                        }
+                        updatePg([=](const Result<bool> &ok) {
+                            if (ok && *ok) {
+                                unlock();
+                                return done(rr->first, rr->second, true);
+                            }
+                            if (!ok) {
+                                // PostgreSQL may have committed: Redis keeps the removal.
+                                unlock();
+                                return reply(std::unexpected(unknownOutcome(
+                                    QStringLiteral("PostgreSQL failed"), ok.error())));
+                            }
+                            redisAdjust(-delta, [](const Result<RedisValue> &) {});
+                            unlock(); // behind the undo, on the same connection
+                            reply(std::unexpected(AdminService::failure(
+                                AdminError::Conflict,
+                                QStringLiteral("PostgreSQL has fewer unsold units than Redis; "
+                                               "nothing was changed. Run a reconciliation."))));
+                        });
                     });
+                } else {
+                    updatePg([=, this](const Result<bool> &ok) {
+                        if (!ok) {
+                            unlock();
+                            return reply(
+                                std::unexpected(AdminService::dependencyFailure(ok.error())));
+                        }
+                        redisAdjust(delta, [=, this](const Result<RedisValue> &v) {
+                            // Redis may still add the units: PostgreSQL keeps them too.
+                            if (!v)
+                                return reply(std::unexpected(unknownOutcome(
+                                    QStringLiteral("Redis did not answer"), v.error())));
+                            const auto rr = redisAnswer(v);
+                            unlock();
+                            if (rr)
+                                return done(rr->first, rr->second, true);
+                            m_pg.query("UPDATE inventory SET stock = stock - $2 WHERE item_id = $1",
+                                       {QByteArray::number(item), deltaText},
+                                       [](const Result<PgResult> &) {});
+                            reply(std::unexpected(rr.error()));
+                        });
+                    });
+                }
+            };
+            m_redis.command(
+                {"SET", k.reconcileLock(), token, "NX", "PX", QByteArray::number(kAdjustLockMs)},
+                [=](const Result<RedisValue> &l) {
+                    if (!l)
+                        return reply(std::unexpected(AdminService::dependencyFailure(l.error())));
+                    if (l->isError())
+                        return reply(std::unexpected(AdminService::failure(
+                            AdminError::Unavailable, QString::fromUtf8(l->string))));
+                    if (l->isNil())
+                        return reply(std::unexpected(AdminService::failure(
+                            AdminError::Conflict,
+                            QStringLiteral("A reconciliation repair or another adjustment of "
+                                           "sale %1 is running; try again when it ends.")
+                                .arg(saleId))));
+                    run();
                 });
-            }
         });
 }
 

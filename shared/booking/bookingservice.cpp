@@ -223,6 +223,11 @@ void BookingService::saleOfItem(qint64 itemId, std::function<void(const Result<q
                             done(std::unexpected(r.error()));
                             return;
                         }
+                        // An error reply (LOADING after a restart) is not "no such item": 503.
+                        if (r->isError()) {
+                            done(std::unexpected(protocolError("GET item owner", *r)));
+                            return;
+                        }
                         const qint64 sale = r->toInt(0);
                         if (sale > 0)
                             m_itemOwner.insert(itemId, sale);

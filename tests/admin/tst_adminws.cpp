@@ -16,6 +16,11 @@
 #include <QTest>
 #include <QWebSocket>
 
+#include <csignal>
+#include <optional>
+
+#include <sys/types.h>
+
 using namespace flashsale;
 using namespace flashsale::admin;
 using namespace flashsale::test;
@@ -788,6 +793,102 @@ private Q_SLOTS:
                  qPrintable(m_b.error()));
         QTRY_COMPARE_WITH_TIMEOUT(c.state(), AdminClient::State::Connected, 10000);
         QVERIFY(call(Op::Ping, {}, &c).ok);
+    }
+
+    // Found by the chaos run (deploy/bench/chaos): a stock adjustment adds units in PostgreSQL,
+    // then in Redis. When Redis stalled on the second step, the adjustment timed out and took
+    // the units back out of PostgreSQL, but the stalled Redis added them when it resumed: Redis
+    // sold units PostgreSQL did not have, and the worker dead-lettered those bookings. An
+    // unknown outcome must never be undone on the other side, and no repair may measure the
+    // stores before it is settled (the sale's repair lock stays taken until it runs out).
+    void adjustWhoseRedisStepStallsNeverLeavesRedisAhead() {
+        RedisServer redis;
+        QVERIFY2(redis.start(), qPrintable(redis.error()));
+        Backend api;
+        QVERIFY2(api.start({{"FLASHSALE_REDIS_URL", redis.url()},
+                            {"FLASHSALE_PG_URL", m_db.url()},
+                            {"FLASHSALE_REDIS_TIMEOUT_MS", "300"}},
+                           {"--roles", "api"}),
+                 qPrintable(api.error()));
+        QTRY_COMPARE_WITH_TIMEOUT(http(api.port(), "GET", "/readyz").status, 200, 10000);
+        AdminClient admin;
+        admin.open(adminUrl(api), bootstrapLogin());
+        QTRY_COMPARE_WITH_TIMEOUT(admin.state(), AdminClient::State::Connected, 5000);
+        const auto created = call(Op::SaleCreate,
+                                  {{"name", "stall"},
+                                   {"starts_at", rfc3339(-1000)},
+                                   {"ends_at", rfc3339(3600000)},
+                                   {"stock", 10},
+                                   {"price_cents", 100}},
+                                  &admin);
+        QVERIFY2(created.ok, qPrintable(created.failure.message));
+        const qint64 id = created.result.value("sale").toObject().value("id").toInteger();
+        const QByteArray sale = QByteArray::number(id);
+        const QByteArray item =
+            m_db.scalar("SELECT item_id FROM inventory WHERE sale_id = " + sale);
+        const SaleKeys keys(id);
+        RedisSync sync(redis.port());
+        QCOMPARE(sync.one({"HGET", keys.stock(), item}), QByteArray("10"));
+        // One adjustment first, so that Redis has the script cached: the stalled call below is
+        // then an EVALSHA that Redis runs when it resumes (as in production), not a NOSCRIPT.
+        const auto first = call(Op::SaleAdjust, {{"sale_id", id}, {"delta", 1}}, &admin);
+        QVERIFY2(first.ok, qPrintable(first.failure.message));
+        QCOMPARE(sync.one({"HGET", keys.stock(), item}), QByteArray("11"));
+
+        // Hold the inventory row for 3 s, so the adjustment's PostgreSQL step waits: Redis is
+        // stopped while it does, and the Redis step that follows finds Redis stalled.
+        QProcess holder;
+        holder.start(QStringLiteral("psql"),
+                     {QStringLiteral("-XtAq"), m_db.url(), QStringLiteral("-c"),
+                      QStringLiteral("BEGIN; SELECT 1 FROM inventory WHERE sale_id = %1 FOR "
+                                     "UPDATE; SELECT pg_sleep(3); ROLLBACK;")
+                          .arg(id)});
+        QVERIFY(holder.waitForStarted(5000));
+        const QByteArray waitingHolder =
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3)%' AND pid <> "
+            "pg_backend_pid()";
+        QTRY_COMPARE_WITH_TIMEOUT(m_db.scalar(waitingHolder), QByteArray("1"), 5000);
+        std::optional<AdminClient::Reply> reply;
+        admin.request(Op::SaleAdjust, {{"sale_id", id}, {"delta", 5}},
+                      [&reply](const AdminClient::Reply &r) { reply = r; });
+        const QByteArray waitingUpdate =
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'UPDATE inventory SET stock%' "
+            "AND wait_event_type = 'Lock'";
+        QTRY_COMPARE_WITH_TIMEOUT(m_db.scalar(waitingUpdate), QByteArray("1"), 5000);
+        QCOMPARE(::kill(pid_t(redis.pid()), SIGSTOP), 0);
+        QVERIFY(holder.waitForFinished(10000));
+        QTRY_VERIFY_WITH_TIMEOUT(reply.has_value(), 10000);
+        QVERIFY(!reply->ok);
+        QTest::qWait(500); // time for any undo to reach PostgreSQL
+        QCOMPARE(::kill(pid_t(redis.pid()), SIGCONT), 0);
+        QTest::qWait(500);
+
+        const qint64 redisRemaining = sync.one({"HGET", keys.stock(), item}).toLongLong();
+        const qint64 pgUnsold =
+            m_db.scalar("SELECT stock - sold FROM inventory WHERE sale_id = " + sale).toLongLong();
+        QVERIFY2(redisRemaining <= pgUnsold,
+                 qPrintable(QStringLiteral("Redis remaining %1 > PostgreSQL unsold %2: an oversell")
+                                .arg(redisRemaining)
+                                .arg(pgUnsold)));
+        QCOMPARE(redisRemaining, 16); // the stalled step was applied when Redis resumed
+        QCOMPARE(pgUnsold, 16);
+        QCOMPARE(reply->failure.code, AdminError::Unavailable);
+        QVERIFY2(reply->failure.message.contains(QStringLiteral("reconciliation")),
+                 qPrintable(reply->failure.message));
+        // Until the lock runs out no repair and no other adjustment starts on the sale.
+        QVERIFY(sync.integer({"PTTL", keys.reconcileLock()}) > 0);
+        const auto again = call(Op::SaleAdjust, {{"sale_id", id}, {"delta", -1}}, &admin);
+        QVERIFY(!again.ok);
+        QCOMPARE(again.failure.code, AdminError::Conflict);
+        QCOMPARE(sync.one({"HGET", keys.stock(), item}), QByteArray("16"));
+        // Once it is gone, adjustments work again and both stores move together.
+        sync.command({"DEL", keys.reconcileLock()});
+        const auto removed = call(Op::SaleAdjust, {{"sale_id", id}, {"delta", -2}}, &admin);
+        QVERIFY2(removed.ok, qPrintable(removed.failure.message));
+        QCOMPARE(sync.one({"HGET", keys.stock(), item}), QByteArray("14"));
+        QCOMPARE(m_db.scalar("SELECT stock - sold FROM inventory WHERE sale_id = " + sale),
+                 QByteArray("14"));
+        QCOMPARE(sync.integer({"EXISTS", keys.reconcileLock()}), 0); // released after success
     }
 };
 

@@ -36,6 +36,8 @@ public:
     void kill();
     QString url() const { return QStringLiteral("redis://127.0.0.1:%1/0").arg(m_port); }
     quint16 port() const { return m_port; }
+    // The redis-server process (to SIGSTOP it, as a stall would).
+    qint64 pid() const { return m_process.processId(); }
     QString error() const { return m_error; }
 
 private:

@@ -131,7 +131,7 @@ FS_COMMANDS=(
   # monitoring: the rules' tests, the local Prometheus, the compose file's validation
   promtool=prometheus prometheus=prometheus docker-compose=docker-compose
   # deploy/bench/netfaults: the network faults
-  nft=nftables
+  nft=nftables ip=iproute2 tc=iproute2
 )
 
 # shellcheck source=deploy/lib/log.sh

@@ -71,6 +71,8 @@ int main(int argc, char *argv[]) {
         return 2;
     }
     const Config config = *parsed;
+    // Every PostgreSQL connection of the process drops an unanswered statement after this.
+    PgConnection::setDefaultTimeoutMs(config.pgTimeoutMs);
     // H4: the merchant webhook endpoints are part of the configuration: refused before anything
     // starts, with every problem named (and never a secret).
     std::optional<QList<MerchantEndpoint>> merchantEndpoints;

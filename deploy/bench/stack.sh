@@ -95,6 +95,9 @@ FSB_ADMIN_TOKEN=""
 FSB_TOKEN_SECRET=""
 FSB_WATCHDOG_PID=""
 FSB_PAYSIM_URL=""
+# Every process this shell started for the stack, also known when $FSB_DIR (and the pid files in
+# it) was removed under a running stack: fsb_stack_stop stops those too.
+FSB_PIDS=()
 
 fsb_log() { printf '[stack] %s\n' "$*" >&2 || true; }
 fsb_die() {
@@ -127,6 +130,7 @@ fsb_redis_start() {
   [[ -n "$FSB_REDIS_PORT" ]] || fs_pick_port FSB_REDIS_PORT
   fs_redis_start "$FSB_DIR" "$FSB_REDIS_PORT" "${preload[@]}" 'save ""' "appendonly yes" \
     "appendfsync ${FSB_APPENDFSYNC:-everysec}" || return 1
+  FSB_PIDS+=("$FS_SPAWN_PID")
   disown "$FS_SPAWN_PID" 2>/dev/null || true # no "Killed" job report when a fault case kills it
 }
 
@@ -192,6 +196,7 @@ fsb_kafka_start() {
   FSB_KAFKA_CONTROL="$FSB_DIR/kafka.control"
   fs_kafka_start "$FSB_DIR" --control-fifo "$FSB_KAFKA_CONTROL" ||
     fsb_die "the Kafka mock cluster did not start"
+  FSB_PIDS+=("$FS_SPAWN_PID")
   disown "$FS_SPAWN_PID" 2>/dev/null || true
   FSB_KAFKA_BROKERS=$FS_KAFKA_BROKERS
 }
@@ -213,6 +218,7 @@ fsb_paysim_start() {
   fs_paysim_start "$FSB_DIR" paysim --latency-ms 50 \
     --webhook-url "${FSB_API_URLS[0]}/api/v1/payments/webhook" \
     --webhook-secret-file "$FSB_DIR/payment-webhook-secret" "${FSB_PAYSIM_ARGS[@]}" || return 1
+  FSB_PIDS+=("$FS_SPAWN_PID")
   disown "$FS_SPAWN_PID" 2>/dev/null || true
   FSB_PAYSIM_URL=$FS_PAYSIM_URL
 }
@@ -265,6 +271,7 @@ fsb_role_start() {
     args+=(--smtp-url "smtp://127.0.0.1:$FSB_SMTP_PORT" --smtp-from "orders@bench.localhost")
   args+=("${FSB_SERVER_ARGS[@]}")
   fs_server_start "$FSB_DIR" "$name" "${secrets[@]}" "${args[@]}" || rc=1
+  [[ -n "${FS_SPAWN_PID:-}" ]] && FSB_PIDS+=("$FS_SPAWN_PID")
   disown "$FS_SPAWN_PID" 2>/dev/null || true # no "Killed" job report when a fault case kills it
   ((rc == 0)) || return 1
   [[ "$name" != api* ]] && return 0
@@ -451,6 +458,17 @@ fsb_stack_stop() {
     wait "$pid" 2>/dev/null
     rm -f "$f"
   done
+  # Those whose pid file is gone (the folder removed under the stack): each only if it is still
+  # one of the stack's processes (its command line or, for redis-server, which renames itself,
+  # its working directory names $FSB_DIR), not a reused pid.
+  for pid in "${FSB_PIDS[@]}"; do
+    { tr '\0' ' ' <"/proc/$pid/cmdline" && readlink "/proc/$pid/cwd"; } 2>/dev/null |
+      grep -qF "$FSB_DIR/" || continue
+    kill -CONT "$pid" 2>/dev/null
+    kill -TERM "$pid" 2>/dev/null
+    fs_wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null
+  done
+  FSB_PIDS=()
   if [[ -n "$FSB_PG_HOME" ]]; then
     fs_pg_stop "$FSB_PG_HOME" >/dev/null 2>&1
   elif ((FSB_DB_CREATED)); then

@@ -99,6 +99,9 @@ FS_PACKAGES=(
   # email over SMTP (shared/notify/smtpsender): libcurl's SMTP client, and a real SMTP server on
   # loopback for its tests (python3 -m aiosmtpd)
   libcurl4-openssl-dev python3-aiosmtpd
+  # deploy/bench/netfaults: silent cuts and packet loss with nftables rules (the kernel has no
+  # netem qdisc here)
+  nftables
 )
 # Added to FS_PACKAGES by deploy/local/run --with-nginx and by deploy/local/test (the gateway
 # test). Note: on a machine with systemd, Debian's package also enables its own nginx on port 80.
@@ -127,6 +130,8 @@ FS_COMMANDS=(
   dbus-run-session=dbus-daemon gnome-keyring-daemon=gnome-keyring
   # monitoring: the rules' tests, the local Prometheus, the compose file's validation
   promtool=prometheus prometheus=prometheus docker-compose=docker-compose
+  # deploy/bench/netfaults: the network faults
+  nft=nftables ip=iproute2 tc=iproute2
 )
 
 # shellcheck source=deploy/lib/log.sh

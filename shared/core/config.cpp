@@ -234,6 +234,11 @@ QList<Option> options() {
                 QStringLiteral("A Redis reply later than this fails the request with 503."),
                 QStringLiteral("ms"), intSetter(&Config::redisTimeoutMs, 10, 60000),
                 intShow(&Config::redisTimeoutMs)};
+    o << Option{QStringLiteral("pg-timeout-ms"),
+                QStringLiteral("A PostgreSQL statement or connection attempt unanswered this long "
+                               "drops the connection, which reconnects (0 = never)."),
+                QStringLiteral("ms"), intSetter(&Config::pgTimeoutMs, 0, 3600000),
+                intShow(&Config::pgTimeoutMs)};
     o << Option{QStringLiteral("idempotency-ttl-seconds"),
                 QStringLiteral("How long an Idempotency-Key's first answer is kept."),
                 QStringLiteral("s"), intSetter(&Config::idempotencyTtlSeconds, 1, 30 * 86400),

@@ -33,6 +33,9 @@ struct Config {
 
     // Booking.
     int redisTimeoutMs = 500; // a Redis reply later than this answers 503
+    // A PostgreSQL statement (or connection attempt) unanswered this long drops the connection
+    // (PgConnection): a silent network partition is noticed, not waited out (0 = no timer).
+    int pgTimeoutMs = 10000;
     int idempotencyTtlSeconds = 86400;
     int holdSeconds = 300;     // default hold time of a new sale
     int admissionRate = 20000; // default per-sale token bucket, bookings per second (0 = off)

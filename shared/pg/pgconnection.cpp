@@ -6,6 +6,8 @@
 
 #include <libpq-fe.h>
 
+#include <atomic>
+
 namespace flashsale {
 
 namespace {
@@ -26,7 +28,17 @@ Error errorFromResult(const PGresult *res) {
     return Error{code, message};
 }
 
+std::atomic<int> g_defaultTimeoutMs{10000};
+
 } // namespace
+
+void PgConnection::setDefaultTimeoutMs(int ms) {
+    g_defaultTimeoutMs = std::max(ms, 0);
+}
+
+int PgConnection::defaultTimeoutMs() {
+    return g_defaultTimeoutMs;
+}
 
 struct PgConnection::PoolGauges {
     Gauge *open, *busy, *waiting;
@@ -62,9 +74,23 @@ void PgConnection::syncGauges() {
 
 PgConnection::PgConnection(QString conninfo, QObject *parent)
     : QObject(parent)
-    , m_conninfo(std::move(conninfo)) {
+    , m_conninfo(std::move(conninfo))
+    , m_timeoutMs(g_defaultTimeoutMs) {
     m_reconnect.setSingleShot(true);
     connect(&m_reconnect, &QTimer::timeout, this, &PgConnection::connectNow);
+    m_deadline.setSingleShot(true);
+    connect(&m_deadline, &QTimer::timeout, this, [this] {
+        lost(QStringLiteral("no answer from PostgreSQL within %1 ms (%2)")
+                 .arg(m_timeoutMs)
+                 .arg(m_state == State::Connecting ? QStringLiteral("connecting")
+                                                   : QStringLiteral("statement")));
+    });
+}
+
+// Starts (or restarts) the no-answer timer; off when the bound is 0.
+void PgConnection::armDeadline() {
+    if (m_timeoutMs > 0)
+        m_deadline.start(m_timeoutMs);
 }
 
 PgConnection::~PgConnection() {
@@ -92,7 +118,20 @@ void PgConnection::setNotifiers(bool read, bool write) {
 void PgConnection::connectNow() {
     if (m_conn)
         return;
-    m_conn = PQconnectStart(m_conninfo.toUtf8().constData());
+    // The keepalive and user timeout settings first, the conninfo (a URL or key=value string,
+    // expanded from "dbname") last: what it sets wins.
+    const QByteArray userTimeout = QByteArray::number(m_timeoutMs);
+    const QByteArray conninfo = m_conninfo.toUtf8();
+    const char *keys[] = {"keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "tcp_user_timeout",
+                          "dbname",
+                          nullptr};
+    const char *values[] = {"1",    "5", "2", "3", userTimeout.constData(), conninfo.constData(),
+                            nullptr};
+    m_conn = PQconnectStartParams(keys, values, 1);
     if (!m_conn || PQstatus(m_conn) == CONNECTION_BAD) {
         lost(m_conn ? QString::fromUtf8(PQerrorMessage(m_conn)).trimmed()
                     : QStringLiteral("out of memory"));
@@ -105,6 +144,7 @@ void PgConnection::connectNow() {
     connect(m_read, &QSocketNotifier::activated, this, &PgConnection::onReadable);
     connect(m_write, &QSocketNotifier::activated, this, &PgConnection::onWritable);
     setNotifiers(false, true); // PQconnectStart behaves as if PGRES_POLLING_WRITING was returned
+    armDeadline();             // libpq's connect_timeout does not apply to PQconnectPoll
 }
 
 void PgConnection::pollConnect() {
@@ -117,6 +157,7 @@ void PgConnection::pollConnect() {
         return;
     case PGRES_POLLING_OK:
         PQsetnonblocking(m_conn, 1);
+        m_deadline.stop();
         m_state = State::Ready;
         m_backoffMs = 100;
         setNotifiers(true, false);
@@ -158,6 +199,7 @@ void PgConnection::onReadable() {
         if (!res) {
             // End of this statement's results: deliver.
             m_inFlight = false;
+            m_deadline.stop();
             Query q = std::move(m_queue.front());
             m_queue.pop_front();
             Result<PgResult> out = m_currentError
@@ -228,6 +270,7 @@ void PgConnection::sendNext() {
         return;
     }
     m_inFlight = true;
+    armDeadline();
     syncGauges();
     flush();
 }
@@ -243,6 +286,7 @@ void PgConnection::flush() {
 void PgConnection::lost(const QString &why) {
     const bool wasReady = m_state == State::Ready;
     qCWarning(lcPg) << "postgresql connection:" << why;
+    m_deadline.stop();
     for (QSocketNotifier **n : {&m_read, &m_write}) {
         if (*n) {
             (*n)->setEnabled(false);

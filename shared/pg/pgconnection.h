@@ -38,6 +38,12 @@ struct PgResult {
 // - a statement error: ErrorCode::Conflict for SQLSTATE 23xxx (constraint), Unavailable for
 //   40001/40P01 (retryable), Invalid for other 22xxx/42xxx, Internal otherwise. The message
 //   starts with the SQLSTATE.
+// - no answer in time: a statement unanswered after timeoutMs(), or a connection attempt not
+//   finished by then, drops the connection: ErrorCode::Unavailable, in doubt as above. A
+//   PostgreSQL behind a link that drops packets silently (no RST) would otherwise keep a
+//   statement waiting for the kernel's retransmission timeout, about 15 minutes. The socket has
+//   TCP keepalives (idle 5 s, then 3 probes 2 s apart) and tcp_user_timeout = timeoutMs(), so an
+//   idle connection (a LISTEN one) notices a dead link too; the conninfo can override them.
 // The connection reconnects by itself with exponential backoff (100 ms up to 5 s).
 class PgConnection final : public QObject {
     Q_OBJECT
@@ -48,6 +54,14 @@ public:
     ~PgConnection() override;
 
     void start();
+
+    // The no-answer bound (see above) of connections created after this call: the server's
+    // --pg-timeout-ms. 10 s by default; 0 turns the timer off (TCP settings stay).
+    static void setDefaultTimeoutMs(int ms);
+    static int defaultTimeoutMs();
+    // This connection's bound; takes effect from the next statement or connection attempt.
+    void setTimeoutMs(int ms) { m_timeoutMs = ms; }
+    int timeoutMs() const { return m_timeoutMs; }
 
     // Runs one statement with text parameters ($1, $2, ...). A null QByteArray is SQL NULL.
     void query(const QByteArray &sql, const QList<QByteArray> &params, Callback callback);
@@ -88,6 +102,7 @@ private:
     void lost(const QString &why);
     void setNotifiers(bool read, bool write);
     void syncGauges();
+    void armDeadline();
 
     struct PoolGauges;
 
@@ -101,6 +116,8 @@ private:
     PgResult m_current;
     std::optional<Error> m_currentError;
     QTimer m_reconnect;
+    QTimer m_deadline; // no answer in time: drop the connection (timeoutMs())
+    int m_timeoutMs;
     int m_backoffMs = 100;
     PoolGauges *m_gauges = nullptr; // registry-owned gauges; null when not reported
     qint64 m_shown[3] = {0, 0, 0};  // what this connection added to them: open, busy, waiting

@@ -565,7 +565,8 @@ private Q_SLOTS:
         for (const char *name :
              {"redis-url", "pg-url", "admin-token", "threads", "port", "max-connections",
               "idle-timeout-ms", "request-timeout-ms", "max-body-bytes", "max-header-bytes",
-              "redis-timeout-ms", "admission-rate", "hold-seconds", "roles", "log-format"}) {
+              "redis-timeout-ms", "pg-timeout-ms", "admission-rate", "hold-seconds", "roles",
+              "log-format"}) {
             QVERIFY2(help.contains(QByteArray("--") + name), name);
             const QByteArray env = "FLASHSALE_" + QByteArray(name).toUpper().replace('-', '_');
             QVERIFY2(help.contains(env), env.constData());

@@ -28,19 +28,42 @@ void TcpProxy::cut() {
             upstream->abort();
     }
     m_pairs.clear();
+    m_drops.clear();
+}
+
+void TcpProxy::silence(bool repliesOnly) {
+    m_mode = Drop{!repliesOnly, true};
+    for (auto &d : m_drops)
+        *d = m_mode;
+}
+
+void TcpProxy::heal() {
+    m_mode = Drop{};
 }
 
 void TcpProxy::accept() {
     while (QTcpSocket *client = m_server.nextPendingConnection()) {
         auto *upstream = new QTcpSocket(this);
         client->setParent(this);
-        connect(client, &QTcpSocket::readyRead, upstream,
-                [client, upstream] { upstream->write(client->readAll()); });
-        connect(upstream, &QTcpSocket::readyRead, client,
-                [client, upstream] { client->write(upstream->readAll()); });
+        auto drop = std::make_shared<Drop>(m_mode);
+        m_drops.append(drop);
+        // Dropped bytes are read and thrown away: lost on the wire, not held back.
+        connect(client, &QTcpSocket::readyRead, upstream, [client, upstream, drop] {
+            const QByteArray bytes = client->readAll();
+            if (!drop->up)
+                upstream->write(bytes);
+        });
+        connect(upstream, &QTcpSocket::readyRead, client, [client, upstream, drop] {
+            const QByteArray bytes = upstream->readAll();
+            if (!drop->down)
+                client->write(bytes);
+        });
         // Bytes from the client that arrive before the upstream connects wait in its buffer.
-        connect(upstream, &QTcpSocket::connected, client,
-                [client, upstream] { upstream->write(client->readAll()); });
+        connect(upstream, &QTcpSocket::connected, client, [client, upstream, drop] {
+            const QByteArray bytes = client->readAll();
+            if (!drop->up)
+                upstream->write(bytes);
+        });
         connect(client, &QTcpSocket::disconnected, upstream, &QTcpSocket::disconnectFromHost);
         connect(upstream, &QTcpSocket::disconnected, client, &QTcpSocket::disconnectFromHost);
         connect(client, &QTcpSocket::disconnected, client, &QObject::deleteLater);

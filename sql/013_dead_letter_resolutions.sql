@@ -53,13 +53,13 @@ CREATE TABLE stream_dead_letter_resolutions (
 
 -- orders.deadletters.cancel: the dead letter's booking (rid, item, user, qty, amount, accepted
 -- and expiry times; item NULL when the entry carried no booking) ends cancelled with reason
--- 'dead-letter': an order row is written cancelled when the worker never wrote one (sold is
--- not touched: it never counted it; with its order.created event), or the pending order is
--- cancelled; the order.cancelled event (and
--- so the buyer's notification) only when `notify`. The resolution row and the audit record in
--- the same transaction. Raises unique_violation when the entry is already resolved, and
--- check_violation when the order is paid or paying (that is a refund, not a cancel).
--- Returns the order id (NULL when there is none to cancel) and the outcome sentence.
+-- 'dead-letter'. An order row is written cancelled when the worker never wrote one (sold is not
+-- touched: it never counted it; with its order.created event), or the pending order is
+-- cancelled; the order.cancelled event (and so the buyer's notification) only when `notify`.
+-- The resolution row and the audit record in the same transaction. Raises unique_violation
+-- when the entry is already resolved, and check_violation when the order is paid or paying
+-- (that is a refund, not a cancel). Returns the order id (NULL when there is none to cancel)
+-- and the outcome sentence.
 CREATE FUNCTION flashsale_cancel_dead_letter(
     sale bigint, entry text, rid text, item bigint, buyer text, qty integer, amount bigint,
     accepted_ms bigint, expires_ms bigint, notify boolean, actor text, reason text,

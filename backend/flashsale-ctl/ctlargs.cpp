@@ -236,20 +236,18 @@ const QList<CommandSpec> &commandSpecs() {
         {QStringLiteral("deadletters list"),
          Op::OrdersDeadLetters,
          {},
-         QStringLiteral("bookings the stream worker could not write, oldest first, with reason"),
+         QStringLiteral("bookings the worker could not write, with reason"),
          {{QStringLiteral("sale"), QStringLiteral("ID"), QStringLiteral("only this sale")},
           {QStringLiteral("all"), {}, QStringLiteral("resolved ones too, with their resolution")}}},
         {QStringLiteral("deadletters replay"),
          Op::OrdersDeadLettersReplay,
          QStringLiteral("SALE ENTRY"),
-         QStringLiteral("write dead letter ENTRY's order again after a fix; exit 4 when refused "
-                        "(role admin; audited)"),
+         QStringLiteral("write its order again after a fix; exit 4 if refused"),
          {}},
         {QStringLiteral("deadletters cancel"),
          Op::OrdersDeadLettersCancel,
          QStringLiteral("SALE ENTRY"),
-         QStringLiteral("cancel dead letter ENTRY's order and notify the buyer (role "
-                        "merchandiser; audited)"),
+         QStringLiteral("cancel its order and notify the buyer"),
          {{QStringLiteral("no-notify"), {}, QStringLiteral("do not notify the buyer")}}},
         // H5 (issue 19): provider reconciliation
         {QStringLiteral("payments reconcile"),

@@ -307,6 +307,14 @@ private Q_SLOTS:
         for (const QJsonValue &v : listed)
             entries << v.toObject().value("entry_id").toString();
 
+        // The gauges behind DeadLetterUnresolved, read at scrape time.
+        const QByteArray metrics = http(m_server.metricsPort(), "GET", "/metrics").body;
+        QVERIFY2(metrics.contains("flashsale_stream_dead_letters_unresolved{sale=\""
+                                  + QByteArray::number(sale) + "\"} 3"),
+                 metrics.constData());
+        QVERIFY(metrics.contains("flashsale_stream_dead_letters_oldest_unresolved_seconds{sale=\""
+                                 + QByteArray::number(sale) + "\"}"));
+
         const auto dry = reconcile(sale, false);
         QVERIFY(dry);
         QCOMPARE(saleRow(*dry, "missing_orders").value("found").toInteger(), 0);

@@ -102,11 +102,12 @@ DeadLettersPanel::DeadLettersPanel(AdminClient *client, QWidget *parent)
     m_view->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
     m_view->horizontalHeader()->setStretchLastSection(true);
     m_view->setWordWrap(false);
-    m_view->setColumnWidth(DeadLettersModel::Sale, 170);
-    m_view->setColumnWidth(DeadLettersModel::Entry, 140);
-    m_view->setColumnWidth(DeadLettersModel::User, 120);
+    // The reason is what a merchandiser reads first: wide enough for the worker's sentences.
+    m_view->setColumnWidth(DeadLettersModel::Sale, 160);
+    m_view->setColumnWidth(DeadLettersModel::Entry, 130);
+    m_view->setColumnWidth(DeadLettersModel::User, 110);
     m_view->setColumnWidth(DeadLettersModel::Quantity, 40);
-    m_view->setColumnWidth(DeadLettersModel::Reason, 330);
+    m_view->setColumnWidth(DeadLettersModel::Reason, 420);
     m_view->setColumnWidth(DeadLettersModel::Age, 80);
 
     m_sale = new QComboBox;

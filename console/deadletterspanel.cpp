@@ -27,7 +27,7 @@ using admin::Op;
 namespace {
 
 QString units(qint64 n) {
-    return QObject::tr("%n unit(s)", nullptr, int(n));
+    return n == 1 ? QObject::tr("1 unit") : QObject::tr("%1 units").arg(n);
 }
 
 } // namespace
@@ -334,10 +334,11 @@ void DeadLettersPanel::refresh() {
             const int rows = self->m_model->rowCount();
             const int open = self->m_model->openCount();
             QString summary =
-                rows == 0      ? (self->m_showResolved->isChecked() ? tr("No dead letters.")
-                                                                    : tr("No open dead letters."))
-                : open == rows ? tr("%n open dead letter(s)", nullptr, open)
-                               : tr("%1 dead letter(s), %2 open").arg(rows).arg(open);
+                rows == 0 ? (self->m_showResolved->isChecked() ? tr("No dead letters.")
+                                                               : tr("No open dead letters."))
+                : open == rows
+                    ? (open == 1 ? tr("1 open dead letter") : tr("%1 open dead letters").arg(open))
+                    : tr("%1 dead letters, %2 open").arg(rows).arg(open);
             if (!self->m_lastAction.isEmpty())
                 summary += QStringLiteral(" \u2014 ") + self->m_lastAction;
             self->setStatus(summary, open > 0);

@@ -338,7 +338,8 @@ void DeadLettersPanel::refresh() {
                                                                : tr("No open dead letters."))
                 : open == rows
                     ? (open == 1 ? tr("1 open dead letter") : tr("%1 open dead letters").arg(open))
-                    : tr("%1 dead letters, %2 open").arg(rows).arg(open);
+                    : (rows == 1 ? tr("1 dead letter, %1 open").arg(open)
+                                 : tr("%1 dead letters, %2 open").arg(rows).arg(open));
             if (!self->m_lastAction.isEmpty())
                 summary += QStringLiteral(" \u2014 ") + self->m_lastAction;
             self->setStatus(summary, open > 0);

@@ -27,7 +27,7 @@ using admin::Op;
 namespace {
 
 QString units(qint64 n) {
-    return QObject::tr("%n unit(s)", nullptr, int(n));
+    return n == 1 ? QObject::tr("1 unit") : QObject::tr("%1 units").arg(n);
 }
 
 } // namespace
@@ -102,11 +102,12 @@ DeadLettersPanel::DeadLettersPanel(AdminClient *client, QWidget *parent)
     m_view->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
     m_view->horizontalHeader()->setStretchLastSection(true);
     m_view->setWordWrap(false);
-    m_view->setColumnWidth(DeadLettersModel::Sale, 170);
-    m_view->setColumnWidth(DeadLettersModel::Entry, 140);
-    m_view->setColumnWidth(DeadLettersModel::User, 120);
+    // The reason is what a merchandiser reads first: wide enough for the worker's sentences.
+    m_view->setColumnWidth(DeadLettersModel::Sale, 160);
+    m_view->setColumnWidth(DeadLettersModel::Entry, 130);
+    m_view->setColumnWidth(DeadLettersModel::User, 110);
     m_view->setColumnWidth(DeadLettersModel::Quantity, 40);
-    m_view->setColumnWidth(DeadLettersModel::Reason, 330);
+    m_view->setColumnWidth(DeadLettersModel::Reason, 420);
     m_view->setColumnWidth(DeadLettersModel::Age, 80);
 
     m_sale = new QComboBox;
@@ -333,10 +334,12 @@ void DeadLettersPanel::refresh() {
             const int rows = self->m_model->rowCount();
             const int open = self->m_model->openCount();
             QString summary =
-                rows == 0      ? (self->m_showResolved->isChecked() ? tr("No dead letters.")
-                                                                    : tr("No open dead letters."))
-                : open == rows ? tr("%n open dead letter(s)", nullptr, open)
-                               : tr("%1 dead letter(s), %2 open").arg(rows).arg(open);
+                rows == 0 ? (self->m_showResolved->isChecked() ? tr("No dead letters.")
+                                                               : tr("No open dead letters."))
+                : open == rows
+                    ? (open == 1 ? tr("1 open dead letter") : tr("%1 open dead letters").arg(open))
+                    : (rows == 1 ? tr("1 dead letter, %1 open").arg(open)
+                                 : tr("%1 dead letters, %2 open").arg(rows).arg(open));
             if (!self->m_lastAction.isEmpty())
                 summary += QStringLiteral(" \u2014 ") + self->m_lastAction;
             self->setStatus(summary, open > 0);

@@ -264,6 +264,7 @@ int runChart(const QStringList &args) {
         x->setTitleFont(small);
         x->setLabelsFont(small);
         x->setTickCount(5);
+        x->applyNiceNumbers(); // whole minutes on the ticks
         auto *yAxis = new QValueAxis;
         // From zero where the values are positive, so a flat line looks flat and a leak shows
         // as the slope it is, not as noise blown up to the chart's height.

@@ -67,7 +67,7 @@ struct FlatVerdict {
     QString line() const;   // "PASS|FAIL <series>: ..."
 };
 
-// The unit allowance of a series by its name's last suffix: _rss_mb 8, _mb 2, _fds 8,
+// The unit allowance of a series by its name's last suffix: _rss_mb 8, _mb 2, _fds 32,
 // _lag_ms 50, _keys 1000, _msgs 1000; 100 otherwise (counts such as pending orders).
 double absoluteFloor(const QString &series);
 

@@ -13,4 +13,12 @@ int runLoad(const QStringList &args);
 // 3 could not check (a server unreachable, drain timeout).
 int runCheck(const QStringList &args);
 
+// `flashsale-bench flat ...`: judges a soak's samples (soakseries.h; soak.cpp). 0 flat, 1 a
+// series grew beyond its bound, 2 usage.
+int runFlat(const QStringList &args);
+
+// `flashsale-bench chart ...`: draws a soak's samples as small multiples into a PNG (soak.cpp).
+// Needs a QApplication (Qt Charts); main() makes one, offscreen, for this command.
+int runChart(const QStringList &args);
+
 } // namespace flashsale::bench

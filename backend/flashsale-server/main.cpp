@@ -281,6 +281,9 @@ int main(int argc, char *argv[]) {
         schedulerPg->start();
         schedulerRedis->start();
     }
+    // The main thread's event-loop lag (issue 20, soak): the worker, relay, payment and notify
+    // services run their loops here; the API and admin threads have probes of their own.
+    LoopLagProbe mainLoopProbe;
     // Every process reports itself (roles, event-loop lag, consumer lag) for the live stats.
     const auto heartbeatEndpoint = RedisClient::Endpoint::fromUrl(config.redisUrl);
     if (!heartbeatEndpoint) {

@@ -24,7 +24,8 @@
 #   flashsale-kafka-mock  3 brokers in memory; bootstrap in $FSB_DIR/kafka.bootstrap; faults
 #                         through --control-fifo $FSB_DIR/kafka.control (fsb_kafka_control)
 #   flashsale-server      api1, api2 (two ports, or one SO_REUSEPORT port with
-#                         FSB_API_SHARED_PORT=1), worker, relay, payment, notify
+#                         FSB_API_SHARED_PORT=1), worker, relay, payment, notify (and scheduler,
+#                         when the caller adds it to FSB_ROLES before fsb_stack_start)
 #   aiosmtpd              with FSB_SMTP=1 (issue 19: notify): on FSB_SMTP_PORT, storing into
 #                         $FSB_DIR/mail (deploy/lib/smtp.sh); the notify role emails it
 #   flashsale-paysim      the payment provider over HTTP (docs/PAYSIM.md), its webhooks to api1;
@@ -262,7 +263,7 @@ fsb_role_start() {
     # (The consumer name stays <host>-<pid>: what a killed worker had been delivered and had
     # not acknowledged is taken over by XCLAIM once its heartbeat lapses, --worker-heartbeat-ms.)
     worker) args+=(--roles worker) ;;
-    # scheduler: not in FSB_ROLES; deploy/bench/chaos starts it (fsb_role_start scheduler).
+    # scheduler: not in FSB_ROLES; a caller starts it (deploy/bench/chaos, deploy/bench/soak).
     relay | payment | notify | scheduler) args+=(--roles "$name") ;;
     *) fsb_die "unknown role $name" ;;
   esac

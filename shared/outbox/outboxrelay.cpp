@@ -36,6 +36,8 @@ Counter &republishedCounter() {
 
 constexpr int kLossCheckMs = 5000;
 constexpr int kWatermarkTimeoutMs = 5000;
+constexpr int kPruneBatch = 10000;              // rows a prune statement deletes at most
+constexpr int kRepublishTimeoutMs = 10 * 60000; // the republish UPDATE's no-answer bound
 
 } // namespace
 
@@ -218,13 +220,24 @@ void OutboxRelay::checkLoss() {
     m_busy = true;
     m_lossSuspected = false;
     // Prune first, so what is compared below is exactly what could be republished.
+    pruneThenCompare();
+}
+
+// Deletes published rows past the retention window kPruneBatch at a time, so that no statement
+// outlasts the connection's no-answer bound (--pg-timeout-ms) however much has piled up, then
+// compares the outbox's offsets with Kafka's watermarks.
+void OutboxRelay::pruneThenCompare() {
     m_pg->query(
-        "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1::int)",
-        {QByteArray::number(m_retentionS)}, [this](const Result<PgResult> &pruned) {
-            if (!pruned) {
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE published_at < now() - "
+        "make_interval(secs => $1::int) LIMIT $2::int)",
+        {QByteArray::number(m_retentionS), QByteArray::number(kPruneBatch)},
+        [this](const Result<PgResult> &pruned) {
+            if (!pruned || !m_leader) {
                 endCheck();
                 return;
             }
+            if (pruned->affected >= kPruneBatch)
+                return pruneThenCompare();
             m_pg->query(
                 // Per (topic, partition) the highest offset, read off the outbox_kafka_offset
                 // index: a skip scan over its distinct pairs, then one backward probe each
@@ -277,6 +290,8 @@ void OutboxRelay::checkLoss() {
                                 self->endCheck();
                                 return;
                             }
+                            // A partition's whole retention window can be millions of rows: this
+                            // one statement has a bound of its own (kRepublishTimeoutMs).
                             self->m_pg->query(
                                 "WITH r AS (UPDATE outbox o SET published_at = NULL, "
                                 "kafka_partition = NULL, kafka_offset = NULL FROM "
@@ -284,7 +299,7 @@ void OutboxRelay::checkLoss() {
                                 "$2::int[]) AS l(t, p) WHERE o.published_at IS NOT NULL AND "
                                 "o.topic = l.t AND o.kafka_partition = l.p RETURNING 1) "
                                 "SELECT count(*) FROM r",
-                                {pgArray(topics), pgArray(partitions)},
+                                {pgArray(topics), pgArray(partitions)}, kRepublishTimeoutMs,
                                 [self, lost](const Result<PgResult> &u) {
                                     if (!self)
                                         return;

@@ -46,6 +46,7 @@ private:
     void relay();
     void again(int delayMs);
     void checkLoss();
+    void pruneThenCompare();
     void endCheck();
 
     std::unique_ptr<PgConnection> m_pg;

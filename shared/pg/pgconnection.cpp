@@ -81,16 +81,17 @@ PgConnection::PgConnection(QString conninfo, QObject *parent)
     m_deadline.setSingleShot(true);
     connect(&m_deadline, &QTimer::timeout, this, [this] {
         lost(QStringLiteral("no answer from PostgreSQL within %1 ms (%2)")
-                 .arg(m_timeoutMs)
+                 .arg(m_armedMs)
                  .arg(m_state == State::Connecting ? QStringLiteral("connecting")
                                                    : QStringLiteral("statement")));
     });
 }
 
 // Starts (or restarts) the no-answer timer; off when the bound is 0.
-void PgConnection::armDeadline() {
-    if (m_timeoutMs > 0)
-        m_deadline.start(m_timeoutMs);
+void PgConnection::armDeadline(int ms) {
+    m_armedMs = ms;
+    if (ms > 0)
+        m_deadline.start(ms);
 }
 
 PgConnection::~PgConnection() {
@@ -144,7 +145,7 @@ void PgConnection::connectNow() {
     connect(m_read, &QSocketNotifier::activated, this, &PgConnection::onReadable);
     connect(m_write, &QSocketNotifier::activated, this, &PgConnection::onWritable);
     setNotifiers(false, true); // PQconnectStart behaves as if PGRES_POLLING_WRITING was returned
-    armDeadline();             // libpq's connect_timeout does not apply to PQconnectPoll
+    armDeadline(m_timeoutMs);  // libpq's connect_timeout does not apply to PQconnectPoll
 }
 
 void PgConnection::pollConnect() {
@@ -243,13 +244,18 @@ void PgConnection::onReadable() {
 
 void PgConnection::query(const QByteArray &sql, const QList<QByteArray> &params,
                          Callback callback) {
+    query(sql, params, -1, std::move(callback));
+}
+
+void PgConnection::query(const QByteArray &sql, const QList<QByteArray> &params, int timeoutMs,
+                         Callback callback) {
     assertOwnThread(this, "PgConnection::query");
     callback = exactlyOnce(std::move(callback), "PgConnection::query");
     if (m_state != State::Ready) {
         callback(fail(ErrorCode::Unavailable, QStringLiteral("postgresql not connected")));
         return;
     }
-    m_queue.push_back(Query{sql, params, std::move(callback)});
+    m_queue.push_back(Query{sql, params, std::move(callback), timeoutMs});
     sendNext();
     syncGauges();
 }
@@ -270,7 +276,7 @@ void PgConnection::sendNext() {
         return;
     }
     m_inFlight = true;
-    armDeadline();
+    armDeadline(q.timeoutMs < 0 ? m_timeoutMs : q.timeoutMs);
     syncGauges();
     flush();
 }

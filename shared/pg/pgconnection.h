@@ -65,6 +65,10 @@ public:
 
     // Runs one statement with text parameters ($1, $2, ...). A null QByteArray is SQL NULL.
     void query(const QByteArray &sql, const QList<QByteArray> &params, Callback callback);
+    // The same with its own no-answer bound, for a statement known to run long (a maintenance
+    // DELETE or UPDATE over many rows), so that a slow answer is not taken for a dead link.
+    void query(const QByteArray &sql, const QList<QByteArray> &params, int timeoutMs,
+               Callback callback);
 
     // Reports this connection in the pool gauges flashsale_pg_pool_connections{pool},
     // flashsale_pg_pool_in_use{pool} and flashsale_pg_pool_waiting{pool} (summed over the
@@ -91,6 +95,7 @@ private:
         QByteArray sql;
         QList<QByteArray> params;
         Callback callback;
+        int timeoutMs = -1; // -1: the connection's timeoutMs()
     };
 
     void connectNow();
@@ -102,7 +107,7 @@ private:
     void lost(const QString &why);
     void setNotifiers(bool read, bool write);
     void syncGauges();
-    void armDeadline();
+    void armDeadline(int ms);
 
     struct PoolGauges;
 
@@ -118,6 +123,7 @@ private:
     QTimer m_reconnect;
     QTimer m_deadline; // no answer in time: drop the connection (timeoutMs())
     int m_timeoutMs;
+    int m_armedMs = 0; // the bound m_deadline runs with, for its message
     int m_backoffMs = 100;
     PoolGauges *m_gauges = nullptr; // registry-owned gauges; null when not reported
     qint64 m_shown[3] = {0, 0, 0};  // what this connection added to them: open, busy, waiting

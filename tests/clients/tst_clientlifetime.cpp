@@ -14,6 +14,7 @@
 #include <QTimer>
 
 #include <memory>
+#include <optional>
 
 using namespace flashsale;
 using namespace flashsale::test;
@@ -81,6 +82,34 @@ private Q_SLOTS:
         QTest::qWait(300);
         QCOMPARE(*calls, 0);
         QCOMPARE(calls.use_count(), 1);
+    }
+
+    // The no-answer bound (--pg-timeout-ms) takes a slow statement for a dead link: it is
+    // answered Unavailable and the connection comes back by itself. A statement given a bound
+    // of its own (the relay's republish over a whole retention window) may run longer.
+    void pgStatementBoundIsPerStatement() {
+        PgConnection conn(m_db.url());
+        conn.setTimeoutMs(500);
+        QSignalSpy up(&conn, &PgConnection::connected);
+        conn.start();
+        QVERIFY(up.wait(5000));
+
+        std::optional<Result<PgResult>> slow;
+        conn.query("select pg_sleep(1.5)", {}, [&](const Result<PgResult> &r) { slow = r; });
+        QTRY_VERIFY_WITH_TIMEOUT(slow.has_value(), 5000);
+        QVERIFY(!slow->has_value());
+        QCOMPARE(slow->error().code, ErrorCode::Unavailable);
+        QVERIFY2(slow->error().message.contains(QLatin1String("within 500 ms")),
+                 qPrintable(slow->error().message));
+
+        QVERIFY(up.wait(5000)); // reconnected
+        std::optional<Result<PgResult>> allowed;
+        conn.query("select pg_sleep(1.5), 7", {}, 5000,
+                   [&](const Result<PgResult> &r) { allowed = r; });
+        QTRY_VERIFY_WITH_TIMEOUT(allowed.has_value(), 8000);
+        if (!allowed->has_value())
+            QFAIL(qPrintable(allowed->error().message));
+        QCOMPARE((*allowed)->rows.value(0).value(1), QByteArray("7"));
     }
 
     // What the owners rely on: a callback that uses its owner's members is safe to give to a

@@ -21,9 +21,11 @@ namespace reconcile {
 //              cut); then the stream up to that id, the sale's reservation set, the stream's tail
 //              for ids found only there, and PostgreSQL for those the tail does not have either
 //
-// Reads nothing else and writes nothing. Every command is bounded (chunks of 5,000 entries, 1,000
-// ids). Call on the thread of both connections; `done` runs there exactly once, with the
-// snapshot, NotFound when PostgreSQL has no such sale, Unavailable when a connection (or its
+// A booking found only in PostgreSQL is placed on its side of the cut by orders.accepted_at
+// against T2's TIME; when one falls in the cut's own millisecond the whole read is made again
+// (up to 3 times). Reads nothing else and writes nothing. Every command is bounded (chunks of 5,000
+// entries, 1,000 ids). Call on the thread of both connections; `done` runs there exactly once, with
+// the snapshot, NotFound when PostgreSQL has no such sale, Unavailable when a connection (or its
 // object) is gone, or the error of the first command that failed.
 void readSnapshot(PgConnection &pg, RedisClient &redis, qint64 saleId,
                   std::function<void(const Result<Snapshot> &)> done);

@@ -60,6 +60,8 @@ struct Snapshot {
     qint64 streamEntries = 0;        // entries read up to the cut
     qint64 resKeys = 0;              // ids in the sale's reservation set
     qint64 resLater = 0;             // of those, bookings made after the cut (next run's)
+    qint64 cutMs = 0;    // Redis TIME at the cut, in ms (book.lua's clock for accepted_at)
+    qint64 resAtCut = 0; // bookings found only in PostgreSQL, accepted in the cut's ms
     QHash<QByteArray, Reservation> reservations; // every reservation id seen, by id
     // The sale's dead-letter stream (reconcile/deadletters.h), read last: reservation id ->
     // dead-letter entry id, and the entries no operator resolved yet (entry ids, oldest first).

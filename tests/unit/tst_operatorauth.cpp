@@ -112,7 +112,13 @@ private Q_SLOTS:
                               // H4 merchant webhooks: viewers see, only admins replay
                               "webhooks.list", "webhooks.deadletters",
                               // H5 provider reconciliation: viewers see the runs
-                              "payments.reconcile.runs"}));
+                              "payments.reconcile.runs",
+                              // issue 20: stream dead letters, seen by viewers, resolved by
+                              // merchandisers (cancel) and admins (replay)
+                              "orders.deadletters"}));
+        QVERIFY(!roleAllows(Role::Viewer, Op::OrdersDeadLettersCancel));
+        QVERIFY(roleAllows(Role::Merchandiser, Op::OrdersDeadLettersCancel));
+        QVERIFY(!roleAllows(Role::Merchandiser, Op::OrdersDeadLettersReplay));
         QVERIFY(!roleAllows(Role::Merchandiser, Op::WebhooksReplay));
         QVERIFY(roleAllows(Role::Admin, Op::WebhooksReplay));
         // A repair needs admin even though reconcile.run itself is a merchandiser's.

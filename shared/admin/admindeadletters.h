@@ -8,6 +8,9 @@ namespace flashsale {
 
 class PgConnection;
 class RedisClient;
+namespace reconcile {
+struct DeadLetter;
+}
 
 // The orders.deadletters operations of docs/ADMIN_PROTOCOL.md (issue 20): the order streams'
 // dead letters (fs:{sale:ID}:dead, reconcile/deadletters.h) with their resolutions, and the two
@@ -43,6 +46,8 @@ public:
 private:
     // Runs `next` when PostgreSQL has the sale, else answers not-found.
     void withSale(qint64 saleId, Reply reply, std::function<void(Reply)> next);
+    void withUnresolved(qint64 saleId, const QString &entryId, Reply reply,
+                        std::function<void(const reconcile::DeadLetter &, Reply)> next);
 
     PgConnection &m_pg;
     RedisClient &m_redis;

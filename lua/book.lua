@@ -31,7 +31,9 @@
 --       11 difficulty the presented challenge was issued with (-1 = none presented; the API
 --       checked the challenge's signature and that the solution meets it), 12 ms until the
 --       challenge expires,
---       13 arrival time at the API in microseconds ('' = unknown; kept in the stream entry)
+--       13 arrival time at the API in microseconds ('' = unknown; kept in the stream entry),
+--       14 deadline in ms since the epoch ('' or absent = none): when Redis runs the script at
+--       or after it, the API has already answered 503 (its Redis timeout), so nothing is booked
 --
 -- Checks, in order: sale exists, rate limits, idempotent replay, state and time window, proof of
 -- work (required, issued at least as hard as the sale asks now, not spent before), item,
@@ -48,6 +50,7 @@
 --   {'per_user_limit', held, limit}   {'throttled', retry_after_ms}   {'idempotency_mismatch'}
 --   {'rate_limited', 'ip'|'user', retry_after_ms}
 --   {'pow_required', difficulty}  {'pow_too_easy', difficulty}  {'pow_replayed'}
+--   {'late', ms_past_deadline}   (no outcome: BookingService turns it into a timeout)
 
 local meta = redis.call('HMGET', KEYS[1], 'state', 'starts_ms', 'ends_ms', 'limit', 'rate',
     'burst', 'hold_ms', 'default_item', 'pow')
@@ -58,6 +61,15 @@ end
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+-- Run too late: the request reached Redis after the API gave up on it and answered 503, as when
+-- a partition or a stalled Redis holds the command and TCP delivers it on recovery. Booking now
+-- would give the buyer an order they were told they did not get (their retries may be over), so
+-- decide nothing and write nothing.
+local deadline = tonumber(ARGV[14] or '')
+if deadline and now >= deadline then
+    return {'late', now - deadline}
+end
 
 -- GCRA: one key per client, holding the theoretical arrival time of its next request.
 -- Returns the new TAT, or nil and the ms to wait.

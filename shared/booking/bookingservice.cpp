@@ -3,6 +3,7 @@
 #include "booking/reservationid.h"
 #include "booking/salekeys.h"
 #include "core/timeformat.h"
+#include "metrics/metrics.h"
 #include "redis/redisclient.h"
 
 #include <QDateTime>
@@ -35,6 +36,15 @@ Error protocolError(const char *script, const RedisValue &v) {
                  QStringLiteral("%1: unexpected reply %2")
                      .arg(QLatin1String(script),
                           QString::fromUtf8(v.isError() ? v.string : v.at(0).bytes()))};
+}
+
+// The wall-clock time after which Redis must not run a booking sent now: the API answers 503 once
+// `timeout` has passed without a reply, and a booking Redis ran after that would be an order the
+// buyer was told they did not get. The margin covers a Redis clock up to 100 ms behind the API's
+// (NTP keeps hosts within a few ms); a Redis further behind can still run a booking late.
+qint64 bookingDeadlineMs(std::chrono::milliseconds timeout) {
+    const qint64 t = timeout.count();
+    return QDateTime::currentMSecsSinceEpoch() + t - std::min<qint64>(100, t / 4);
 }
 
 qint64 steadyMs() {
@@ -86,10 +96,24 @@ void BookingService::book(const BookingRequest &req,
                   QByteArray::number(m_limits.ipBurst), QByteArray::number(m_limits.userPerSecond),
                   QByteArray::number(m_limits.userBurst), QByteArray::number(req.powDifficulty),
                   QByteArray::number(req.powTtlMs),
-                  req.arrivalUs > 0 ? QByteArray::number(req.arrivalUs) : QByteArray("")},
+                  req.arrivalUs > 0 ? QByteArray::number(req.arrivalUs) : QByteArray(""),
+                  QByteArray::number(bookingDeadlineMs(m_redis.timeout()))},
                  [this, cacheKey, done = std::move(done)](const Result<RedisValue> &r) {
                      if (!r) {
                          done(std::unexpected(r.error()));
+                         return;
+                     }
+                     if (r->isArray() && r->at(0).bytes() == "late") {
+                         static Counter &late = Metrics::instance().counter(
+                             "flashsale_bookings_late_total",
+                             "Bookings Redis refused to run because they reached it after their "
+                             "deadline, when the API had already answered 503.");
+                         late.inc();
+                         done(std::unexpected(
+                             Error{ErrorCode::Timeout,
+                                   QStringLiteral("Redis ran the booking %1 ms after its deadline; "
+                                                  "nothing was booked")
+                                       .arg(r->at(1).toInt())}));
                          return;
                      }
                      const auto o = BookingOutcome::fromReply(*r);

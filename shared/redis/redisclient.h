@@ -63,6 +63,9 @@ public:
 
     void command(const QList<QByteArray> &argv, Callback callback);
 
+    // How long a command waits for its reply before its callback gets ErrorCode::Timeout.
+    std::chrono::milliseconds timeout() const { return m_timeout; }
+
     // EVALSHA the script; on NOSCRIPT (after a restart, failover or SCRIPT FLUSH) re-sends it as
     // EVAL, which also caches it again, and delivers that answer.
     void eval(const RedisScript &script, const QList<QByteArray> &keys,

@@ -1,6 +1,7 @@
 // book.lua, warm.lua and purchase.lua run directly against a real redis-server: every rule of
 // the hot path, one table row or one test each, asserting outcomes and the Redis state left.
 
+#include "booking/bookingservice.h"
 #include "booking/salekeys.h"
 #include "booking/streamentry.h"
 #include "redis/redisclient.h"
@@ -12,6 +13,8 @@
 #include <QSignalSpy>
 #include <QTest>
 #include <QThread>
+
+#include <csignal>
 
 using namespace flashsale;
 using namespace flashsale::test;
@@ -505,6 +508,108 @@ private Q_SLOTS:
                 ->command({"EVAL", m_purchase.body, "2", k2.reservation(late), k2.stream(), late})
                 .value(0),
             QByteArray("expired"));
+    }
+    // Run at or after its deadline (ARGV 14), book.lua decides nothing and writes nothing: no
+    // stock, stream entry, idempotency record or rate-limit state.
+    void lateBookingWritesNothing() {
+        const qint64 sale = warm("active", -1000, 3600000, 5, 0, 1, 60000, {{72, 10, 100}});
+        const SaleKeys k(sale);
+        const QByteArray rid = QByteArray::number(sale) + "-" + QByteArray(32, 'a');
+        const auto bookBy = [&](qint64 deadlineMs) {
+            return m_redis->command({"EVAL",
+                                     m_book.body,
+                                     "11",
+                                     k.meta(),
+                                     k.stock(),
+                                     k.price(),
+                                     k.users(),
+                                     k.bucket(),
+                                     k.idempotency("lena", "k1"),
+                                     k.reservation(rid),
+                                     k.stream(),
+                                     k.reservations(),
+                                     k.rateLimitIp("10.0.0.9"),
+                                     k.rateLimitUser("lena"),
+                                     "lena",
+                                     "",
+                                     "1",
+                                     rid,
+                                     "k1",
+                                     "60000",
+                                     "100",
+                                     "20",
+                                     "100",
+                                     "5",
+                                     "-1",
+                                     "0",
+                                     "",
+                                     QByteArray::number(deadlineMs)});
+        };
+        const qint64 now = QDateTime::currentMSecsSinceEpoch();
+        const QList<QByteArray> late = bookBy(now - 5000);
+        QCOMPARE(late.value(0), QByteArray("late"));
+        QVERIFY2(late.value(1).toLongLong() >= 4000, late.value(1).constData());
+        QCOMPARE(remaining(sale, "72"), 10);
+        QCOMPARE(streamLength(sale), 0);
+        QCOMPARE(m_redis->integer({"EXISTS", k.idempotency("lena", "k1"), k.reservation(rid),
+                                   k.rateLimitIp("10.0.0.9"), k.rateLimitUser("lena"),
+                                   k.reservations(), k.users()}),
+                 0);
+        // In time, the same call books.
+        QCOMPARE(bookBy(now + 60000).value(0), QByteArray("accepted"));
+        QCOMPARE(remaining(sale, "72"), 9);
+    }
+
+    // A booking that reaches Redis after the API gave up on it (a partition or a stalled Redis
+    // held it, and TCP delivered it on recovery) must book nothing: the buyer was answered 503
+    // and their retries may be over. deploy/bench/netfaults redis-cut found one order more than
+    // the 202s answered, and a 30-minute chaos run two.
+    void bookingRunAfterItsTimeoutBooksNothing() {
+        const qint64 sale = warm("active", -1000, 3600000, 5, 0, 1, 60000, {{71, 10, 100}});
+        RedisClient client(*RedisClient::Endpoint::fromUrl(m_server.url()),
+                           std::chrono::milliseconds(200));
+        QSignalSpy connected(&client, &RedisClient::connected);
+        client.start();
+        QTRY_COMPARE(connected.size(), 1);
+        BookingService booking(client, std::chrono::minutes(10), std::chrono::milliseconds(0));
+        BookingRequest req;
+        req.saleId = sale;
+        req.userId = "late-buyer";
+        req.idempotencyKey = "retry-1";
+        std::optional<Result<BookingOutcome>> first;
+        QCOMPARE(::kill(pid_t(m_server.pid()), SIGSTOP), 0);
+        booking.book(req, [&first](const Result<BookingOutcome> &r) { first = r; });
+        const bool answered = QTest::qWaitFor([&first] { return first.has_value(); }, 3000);
+        QTest::qWait(200); // the stall outlasts the answer, as a 5 s partition would
+        QCOMPARE(::kill(pid_t(m_server.pid()), SIGCONT), 0);
+        QVERIFY(answered);
+        QVERIFY(!*first);
+        QCOMPARE(first->error().code, ErrorCode::Timeout);
+
+        // Redis now runs what it held. The client refuses commands until that late reply is in;
+        // then a PING on the same connection is answered after it.
+        bool ponged = false;
+        for (int i = 0; i < 100 && !ponged; ++i) {
+            std::optional<Result<RedisValue>> pong;
+            client.command({"PING"}, [&pong](const Result<RedisValue> &r) { pong = r; });
+            QVERIFY(QTest::qWaitFor([&pong] { return pong.has_value(); }, 5000));
+            ponged = bool(*pong);
+            if (!ponged)
+                QTest::qWait(50);
+        }
+        QVERIFY(ponged);
+        QCOMPARE(remaining(sale, "71"), 10);
+        QCOMPARE(streamLength(sale), 0);
+
+        // The buyer's retry with the same key books once, as a first booking.
+        std::optional<Result<BookingOutcome>> retry;
+        booking.book(req, [&retry](const Result<BookingOutcome> &r) { retry = r; });
+        QTRY_VERIFY_WITH_TIMEOUT(retry.has_value(), 5000);
+        QVERIFY(*retry);
+        QCOMPARE((*retry)->kind, BookingOutcome::Kind::Accepted);
+        QVERIFY(!(*retry)->replayed);
+        QCOMPARE(remaining(sale, "71"), 9);
+        QCOMPARE(streamLength(sale), 1);
     }
 };
 

@@ -7,36 +7,12 @@
 #include <QElapsedTimer>
 #include <QRandomGenerator>
 #include <QTimer>
-#include <QUrl>
-#include <QUrlQuery>
 
 namespace flashsale {
 
 Q_LOGGING_CATEGORY(lcNotify, "flashsale.notify", QtInfoMsg)
 
 namespace {
-
-// The connection that marks outcomes commits without waiting for the WAL flush: a notify process
-// killed after the commit returned keeps the mark (PostgreSQL has it), and the wait it saves is
-// the window in which a kill resends an email. Only a PostgreSQL crash within its WAL writer
-// delay can lose a mark, and then that email goes out again (at least once, as ever).
-QString withAsyncCommit(const QString &pgUrl) {
-    const QString option = QStringLiteral("-c synchronous_commit=off");
-    if (pgUrl.startsWith(QLatin1String("postgresql://"))
-        || pgUrl.startsWith(QLatin1String("postgres://"))) {
-        QUrl url(pgUrl);
-        QUrlQuery q(url);
-        if (q.hasQueryItem(QStringLiteral("options")))
-            return pgUrl; // the operator's own options win
-        q.addQueryItem(QStringLiteral("options"),
-                       QString::fromLatin1(QUrl::toPercentEncoding(option)));
-        url.setQuery(q);
-        return url.toString(QUrl::FullyEncoded);
-    }
-    return pgUrl.contains(QLatin1String("options="))
-               ? pgUrl
-               : pgUrl + QStringLiteral(" options='%1'").arg(option);
-}
 
 // Logs the first failure of a notification and then the 2nd, 4th, 8th...: a relay that is down
 // for an hour with thousands of notifications waiting writes a few lines a minute, not a flood.
@@ -62,7 +38,7 @@ NotificationService::NotificationService(const QString &brokers, const QString &
     : QObject(parent)
     , m_brokers(brokers)
     , m_pg(std::make_unique<PgConnection>(pgUrl))
-    , m_markPg(std::make_unique<PgConnection>(withAsyncCommit(pgUrl)))
+    , m_markPg(std::make_unique<PgConnection>(pgUrl))
     , m_sender(std::move(sender)) {}
 
 NotificationService::~NotificationService() {

@@ -106,8 +106,11 @@ private:
     void finish(const Notification &n, const Done &done);
 
     QString m_brokers;
-    std::unique_ptr<PgConnection> m_pg;     // names, INSERTs
-    std::unique_ptr<PgConnection> m_markPg; // delivered_at / failed_at only
+    std::unique_ptr<PgConnection> m_pg; // names, INSERTs
+    // delivered_at / failed_at only, so a mark never queues behind INSERTs. It commits with the
+    // server's synchronous_commit (on): a mark that returned survives a PostgreSQL crash, which
+    // nothing else would repair (the Kafka offset is committed, no one sends or marks it again).
+    std::unique_ptr<PgConnection> m_markPg;
     std::unique_ptr<NotificationSender> m_sender;
     KafkaConsumer *m_consumer = nullptr;
     RetryPolicy m_retry;

@@ -568,6 +568,22 @@ void ApiRoutes::book(const ExchangePtr &ex, const QStringList &params) {
 }
 
 void ApiRoutes::submitBooking(const ExchangePtr &ex, const BookingRequest &req, bool checkoutCode) {
+    // A client that closed its connection before this process read its booking gave up on it
+    // (its own timeout, while this process or its host was stalled) and may already have retried
+    // and been refused: booking now would give it an order it was never told of. Refusals are not
+    // stored under the Idempotency-Key, so only this check keeps the late copy from booking.
+    if (ex->clientGone()) {
+        static Counter &abandoned = Metrics::instance().counter(
+            "flashsale_bookings_abandoned_total",
+            "Bookings not decided because their client had closed the connection (given up "
+            "waiting) before the API read them; nothing was booked.");
+        abandoned.inc();
+        ex->sendProblem(Problem::make(503, QStringLiteral("client-closed"),
+                                      QStringLiteral("The connection was closed before the booking "
+                                                     "was decided; nothing was booked."))
+                            .header("Retry-After", "0"));
+        return;
+    }
     const qint64 saleId = req.saleId;
     const auto started = std::chrono::steady_clock::now();
     QPointer<StatsRecorder> stats(m_stats);

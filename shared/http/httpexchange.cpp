@@ -6,6 +6,10 @@
 #include <QHttpServerRequest>
 #include <QJsonObject>
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 namespace flashsale {
 
 QByteArray httpMethodName(QHttpServerRequest::Method m) {
@@ -112,6 +116,21 @@ void HttpExchange::send(int status, const QByteArray &contentType, const QByteAr
     for (const auto &h : extra)
         m_responder.writeHeader(h.first, h.second);
     m_responder.writeBody(body);
+}
+
+bool HttpExchange::clientGone() const {
+    if (!m_socket || m_socket->state() != QAbstractSocket::ConnectedState)
+        return true;
+    const qintptr fd = m_socket->socketDescriptor();
+    if (fd < 0)
+        return true;
+    char next = 0;
+    const ssize_t n = ::recv(int(fd), &next, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0)
+        return true; // the client's FIN: everything it sent has been read, and it sends no more
+    if (n < 0)
+        return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR; // reset, or worse
+    return false;
 }
 
 void HttpExchange::sendJson(int status, const QJsonObject &body, const HeaderList &extra) {

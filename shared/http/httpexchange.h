@@ -53,6 +53,12 @@ public:
     void sendJson(int status, const QJsonObject &body, const HeaderList &extra = {});
     void sendProblem(const Problem &problem);
     bool answered() const { return m_answered; }
+    // Whether the client has closed (or reset) its side of the connection since it sent this
+    // request: it gave up waiting, typically its own timeout while this process was stalled, and
+    // will retry elsewhere or not at all. Looks at the socket without reading from it (recv with
+    // MSG_PEEK, as nginx does before it passes a request upstream). A client that pipelined
+    // another request after this one, or sent nothing more, is still there.
+    bool clientGone() const;
 
     // Observed with the total handling time when the answer is written.
     static void setLatencyHistogram(Histogram *h);

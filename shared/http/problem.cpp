@@ -80,6 +80,9 @@ const QList<ProblemType> &problemTypes() {
         {"internal", 500, "Internal error", "A defect; the log has the details."},
         {"backend-unavailable", 503, "Temporarily unavailable",
          "A dependency (Redis or PostgreSQL) is unreachable or slow; retry after `Retry-After`."},
+        {"client-closed", 503, "The client closed the connection before the booking was decided",
+         "The connection was closed (the client gave up waiting) before the server read the "
+         "booking, so it was not decided and nothing was booked. Rarely seen: the client is gone."},
         // issue 19: provider (H3): POST /api/v1/payments/webhook
         {"webhook-signature-invalid", 401, "The webhook signature is missing or wrong",
          "The Flashsale-Signature header is absent, malformed, or matches none of the webhook "

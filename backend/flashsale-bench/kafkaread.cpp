@@ -109,12 +109,15 @@ Result<KafkaView> readSaleEvents(const QString &brokers, const QByteArrayList &t
                     QStringLiteral("Kafka assign: %1").arg(QString::fromUtf8(rd_kafka_err2str(e))));
 
     QString lastError;
+    QDeadlineTimer stalled(timeoutMs); // renewed by every message or partition end
     while (!open.isEmpty()) {
-        if (deadline.hasExpired())
+        if (stalled.hasExpired())
             return fail(ErrorCode::Timeout,
-                        QStringLiteral("Kafka: %1 partitions not read to their end in %2 ms%3")
+                        QStringLiteral("Kafka: %1 partitions not read to their end: no progress "
+                                       "in %2 ms (%3 messages read)%4")
                             .arg(open.size())
                             .arg(timeoutMs)
+                            .arg(view.messages + view.otherMessages + view.malformed)
                             .arg(lastError.isEmpty()
                                      ? QString()
                                      : QStringLiteral(" (last error: %1)").arg(lastError)));
@@ -123,6 +126,8 @@ Result<KafkaView> readSaleEvents(const QString &brokers, const QByteArrayList &t
             continue;
         std::unique_ptr<rd_kafka_message_t, decltype(&rd_kafka_message_destroy)> msg(
             m, rd_kafka_message_destroy);
+        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            stalled.setRemainingTime(timeoutMs);
         const QByteArray topic = m->rkt ? QByteArray(rd_kafka_topic_name(m->rkt)) : QByteArray();
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             open.remove({topic, int(m->partition)});

@@ -99,6 +99,7 @@ FSB_PAYSIM_URL=""
 # Every process this shell started for the stack, also known when $FSB_DIR (and the pid files in
 # it) was removed under a running stack: fsb_stack_stop stops those too.
 FSB_PIDS=()
+FSB_KILLED=() # names of the processes fsb_stack_stop had to SIGKILL
 
 fsb_log() { printf '[stack] %s\n' "$*" >&2 || true; }
 fsb_die() {
@@ -451,10 +452,14 @@ fsb_stack_stop() {
     kill -CONT "$pid" 2>/dev/null
     kill -TERM "$pid" 2>/dev/null
   done
+  FSB_KILLED=()
   for f in "${pidfiles[@]}"; do
     pid="$(fs_read_pidfile "$f")"
     [[ -n "$pid" ]] || continue
-    fs_wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null
+    if ! fs_wait_gone "$pid" 10; then
+      FSB_KILLED+=("$(basename "$f" .pid)")
+      kill -KILL "$pid" 2>/dev/null
+    fi
     fs_wait_gone "$pid" 5
     wait "$pid" 2>/dev/null
     rm -f "$f"

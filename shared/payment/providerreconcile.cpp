@@ -13,6 +13,8 @@
 #include <QLoggingCategory>
 #include <QPointer>
 
+#include <optional>
+
 namespace flashsale {
 
 Q_LOGGING_CATEGORY(lcProviderReconcile, "flashsale.payment.reconcile", QtInfoMsg)
@@ -68,14 +70,42 @@ struct Local {
     QByteArray providerRef;
 };
 
-QByteArray idArray(const QList<qint64> &ids) {
-    QByteArray out = "{";
-    for (qsizetype i = 0; i < ids.size(); ++i) {
-        if (i)
-            out += ',';
-        out += QByteArray::number(ids[i]);
+// The run's scratch table: the provider's payments listed so far, on the run's connection
+// (a temporary table: no WAL, gone with the session). Made on a connection's first run, emptied
+// at the start and end of every run.
+constexpr char kPrepareListing[] = R"(DO $$
+BEGIN
+    IF to_regclass('pg_temp.provider_listing') IS NULL THEN
+        CREATE TEMPORARY TABLE provider_listing (
+            id text NOT NULL, order_id bigint NOT NULL, status text NOT NULL,
+            amount_cents bigint NOT NULL, created_ms bigint NOT NULL);
+        CREATE INDEX ON provider_listing (order_id);
+    ELSE
+        TRUNCATE provider_listing;
+    END IF;
+END $$)";
+
+// A subquery: the listed payments of the order in `orderColumn`, oldest first, as a JSON array
+// of [id, status, amount_cents, created_ms] (read back by listedPayments()).
+QByteArray listedPaymentsOf(const char *orderColumn) {
+    return QByteArray("SELECT coalesce(jsonb_agg(jsonb_build_array(l.id, l.status, l.amount_cents, "
+                      "l.created_ms) ORDER BY l.created_ms, l.id), '[]') "
+                      "FROM provider_listing l WHERE l.order_id = ")
+           + orderColumn;
+}
+
+QList<ProviderPayment> listedPayments(const QByteArray &json) {
+    QList<ProviderPayment> out;
+    for (const QJsonValue &v : QJsonDocument::fromJson(json).array()) {
+        const QJsonArray a = v.toArray();
+        ProviderPayment p;
+        p.id = a.at(0).toString().toUtf8();
+        p.status = a.at(1).toString().toUtf8();
+        p.amountCents = a.at(2).toInteger();
+        p.createdMs = a.at(3).toInteger();
+        out << p;
     }
-    return out + '}';
+    return out;
 }
 
 QJsonObject paymentJson(const ProviderPayment &p) {
@@ -137,7 +167,7 @@ public:
                                          QStringLiteral("a provider reconciliation is already "
                                                         "running")));
                self->m_locked = true;
-               self->readCursor();
+               self->pg(kPrepareListing, {}, [self](const PgResult &) { self->readCursor(); });
            });
     }
 
@@ -150,9 +180,11 @@ private:
             return;
         m_ended = true;
         auto d = owner();
-        if (m_locked && d)
+        if (m_locked && d) {
+            d->pg.query("TRUNCATE provider_listing", {}, [](const Result<PgResult> &) {});
             d->pg.query("SELECT pg_advisory_unlock($1)", {QByteArray::number(kLockId)},
                         [](const Result<PgResult> &) {});
+        }
         if (!result)
             qCWarning(lcProviderReconcile).noquote()
                 << "provider reconciliation failed:" << result.error().message;
@@ -226,11 +258,15 @@ private:
             });
     }
 
+    // Each page goes to the run's scratch table before the next is asked for, so the process
+    // holds one page at a time however long the look-back: the per-order checks are a query.
     void takePage(const ProviderPage &page) {
         ++m_pages;
         const qint64 trailing = m_startedMs - m_limits.lookbackMs;
+        QJsonArray rows;
         for (const ProviderPayment &p : page.data) {
-            m_byOrder[p.orderId].append(p);
+            rows.append(QJsonArray{QString::fromUtf8(p.id), p.orderId, QString::fromUtf8(p.status),
+                                   p.amountCents, p.createdMs});
             m_lastCreatedMs = std::max(m_lastCreatedMs, p.createdMs);
             if (p.createdMs < trailing) {
                 m_nextCursor = p.id;
@@ -238,26 +274,20 @@ private:
             }
             ++m_listed;
         }
-        if (page.hasMore && !page.data.isEmpty()) {
-            if (m_pages < m_limits.maxPages)
-                return listPage(page.data.last().id);
-            m_complete = false;
-        }
-        readOrders();
-    }
-
-    // What PostgreSQL holds for every order the provider listed.
-    void readOrders() {
-        QList<qint64> ids = m_byOrder.keys();
-        pg("SELECT o.id, o.status, coalesce(p.status, ''), coalesce(p.provider_ref, '') "
-           "FROM orders o LEFT JOIN payments p ON p.order_id = o.id "
-           "WHERE o.id = ANY($1::bigint[])",
-           {idArray(ids)}, [self = shared_from_this()](const PgResult &r) {
-               for (const auto &row : r.rows)
-                   self->m_local.insert(
-                       row[0].toLongLong(),
-                       Local{QString::fromUtf8(row[1]), QString::fromUtf8(row[2]), row[3]});
-               self->readCaptured();
+        const bool more = page.hasMore && !page.data.isEmpty();
+        const QByteArray last = page.data.isEmpty() ? QByteArray() : page.data.last().id;
+        pg("INSERT INTO provider_listing (id, order_id, status, amount_cents, created_ms) "
+           "SELECT r ->> 0, (r ->> 1)::bigint, r ->> 2, (r ->> 3)::bigint, (r ->> 4)::bigint "
+           "FROM jsonb_array_elements($1::jsonb) AS r",
+           {QJsonDocument(rows).toJson(QJsonDocument::Compact)},
+           [self = shared_from_this(), more, last](const PgResult &) {
+               if (more) {
+                   if (self->m_pages < self->m_limits.maxPages)
+                       return self->listPage(last);
+                   self->m_complete = false;
+               }
+               self->pg("ANALYZE provider_listing", {},
+                        [self](const PgResult &) { self->readCaptured(); });
            });
     }
 
@@ -266,27 +296,20 @@ private:
     // that differ), captured before the listing began (or, when it stopped early, before the
     // last payment listed was created), less the grace.
     void readCaptured() {
-        QList<qint64> took;
-        for (auto it = m_byOrder.cbegin(); it != m_byOrder.cend(); ++it) {
-            for (const ProviderPayment &p : it.value()) {
-                if (p.status == "succeeded" || p.status == "refunded") {
-                    took << it.key();
-                    break;
-                }
-            }
-        }
         const qint64 from = m_cursor.isEmpty() ? 0 : m_cursorCreatedMs + m_limits.graceMs;
         const qint64 until =
             (m_complete ? m_startedMs : std::min(m_startedMs, m_lastCreatedMs)) - m_limits.graceMs;
         pg("SELECT p.order_id, o.status, p.status, coalesce(p.provider_ref, ''), "
-           "count(*) OVER () "
-           "FROM payments p JOIN orders o ON o.id = p.order_id "
-           "WHERE p.provider = $1 AND p.status = 'captured' "
-           "AND p.created_at > to_timestamp($2::bigint / 1000.0) "
-           "AND p.updated_at < to_timestamp($3::bigint / 1000.0) "
-           "AND p.order_id NOT IN (SELECT unnest($4::bigint[])) "
-           "ORDER BY p.order_id LIMIT $5",
-           {m_provider, QByteArray::number(from), QByteArray::number(until), idArray(took),
+           "(" + listedPaymentsOf("p.order_id")
+               + "), count(*) OVER () "
+                 "FROM payments p JOIN orders o ON o.id = p.order_id "
+                 "WHERE p.provider = $1 AND p.status = 'captured' "
+                 "AND p.created_at > to_timestamp($2::bigint / 1000.0) "
+                 "AND p.updated_at < to_timestamp($3::bigint / 1000.0) "
+                 "AND NOT EXISTS (SELECT 1 FROM provider_listing l WHERE l.order_id = p.order_id "
+                 "                AND l.status IN ('succeeded', 'refunded')) "
+                 "ORDER BY p.order_id LIMIT $4",
+           {m_provider, QByteArray::number(from), QByteArray::number(until),
             QByteArray::number(m_limits.maxRepairs)},
            [self = shared_from_this()](const PgResult &r) {
                for (const auto &row : r.rows) {
@@ -295,7 +318,7 @@ private:
                    f.orderId = row[0].toLongLong();
                    f.orderStatus = QString::fromUtf8(row[1]);
                    f.paymentStatus = QString::fromUtf8(row[2]);
-                   for (const ProviderPayment &p : self->m_byOrder.value(f.orderId))
+                   for (const ProviderPayment &p : listedPayments(row[4]))
                        f.payments.append(paymentJson(p));
                    f.reason = f.payments.isEmpty()
                                   ? QStringLiteral("captured here (provider ref %1); the provider "
@@ -307,19 +330,58 @@ private:
                }
                // Rows beyond the LIMIT are counted, not listed.
                self->m_extra[QStringLiteral("paid_not_captured")] =
-                   r.rows.isEmpty() ? 0 : r.rows[0][4].toLongLong() - r.rows.size();
-               self->classify();
+                   r.rows.isEmpty() ? 0 : r.rows[0][5].toLongLong() - r.rows.size();
+               self->readSuspects();
            });
     }
 
-    void classify() {
+    // The orders whose provider payments may be drift, with what PostgreSQL holds for them:
+    // the same conditions as classify() decides on, so that only they come back (at most
+    // maxRepairs; the rest are counted per check).
+    void readSuspects() {
         const qint64 judged = m_startedMs - m_limits.graceMs;
-        for (auto it = m_byOrder.cbegin(); it != m_byOrder.cend(); ++it) {
-            const qint64 order = it.key();
+        pg(R"(WITH per_order AS (
+    SELECT order_id, count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+           count(*) FILTER (WHERE status = 'refunded') AS refunded,
+           bool_or(created_ms > $1::bigint) AS young
+    FROM provider_listing GROUP BY order_id),
+judged AS (
+    SELECT a.order_id, o.id IS NOT NULL AS known, coalesce(o.status, '') AS order_status,
+           coalesce(p.status, '') AS payment_status, coalesce(p.provider_ref, '') AS provider_ref,
+           a.succeeded > 1 AS dc,
+           NOT a.young AND a.succeeded > 0
+               AND NOT coalesce(o.status = 'paid' OR p.status IN ('refund_due', 'refunded'), false)
+               AS cnp,
+           NOT a.young AND a.succeeded = 0 AND a.refunded > 0
+               AND NOT coalesce(p.status = 'refunded' AND o.status = 'cancelled', false) AS rnc
+    FROM per_order a LEFT JOIN orders o ON o.id = a.order_id
+         LEFT JOIN payments p ON p.order_id = a.order_id),
+suspect AS (
+    SELECT *, count(*) FILTER (WHERE dc) OVER () AS n_dc, count(*) FILTER (WHERE cnp) OVER () AS n_cnp,
+           count(*) FILTER (WHERE rnc) OVER () AS n_rnc
+    FROM judged WHERE dc OR cnp OR rnc ORDER BY order_id LIMIT $2)
+SELECT s.order_id, s.known, s.order_status, s.payment_status, s.provider_ref, ()"
+               + listedPaymentsOf("s.order_id") + R"(),
+       s.n_dc, s.n_cnp, s.n_rnc
+FROM suspect s ORDER BY s.order_id)",
+           {QByteArray::number(judged), QByteArray::number(m_limits.maxRepairs)},
+           [self = shared_from_this()](const PgResult &r) { self->classify(r); });
+    }
+
+    // Decides, for each suspect order of readSuspects(), which checks it fails and why.
+    void classify(const PgResult &suspects) {
+        const qint64 judged = m_startedMs - m_limits.graceMs;
+        QHash<QString, qint64> returned;
+        for (const auto &row : suspects.rows) {
+            const qint64 order = row[0].toLongLong();
+            std::optional<Local> local;
+            if (row[1] == "t")
+                local = Local{QString::fromUtf8(row[2]), QString::fromUtf8(row[3]), row[4]};
+            const bool known = local.has_value();
             QList<ProviderPayment> succeeded, refunded;
             bool young = false;
             QJsonArray payments;
-            for (const ProviderPayment &p : it.value()) {
+            for (const ProviderPayment &p : listedPayments(row[5])) {
                 payments.append(paymentJson(p));
                 if (p.createdMs > judged)
                     young = true;
@@ -328,8 +390,6 @@ private:
                 else if (p.status == "refunded")
                     refunded << p;
             }
-            const auto local = m_local.constFind(order);
-            const bool known = local != m_local.cend();
             auto finding = [&](const QString &check, const QString &reason) {
                 Finding f;
                 f.check = check;
@@ -400,6 +460,20 @@ private:
                                         local->orderStatus);
                 }
                 m_findings.append(f);
+            }
+        }
+        // Suspects beyond the LIMIT are counted, not listed.
+        if (!suspects.rows.isEmpty()) {
+            const auto &first = suspects.rows[0];
+            const QList<std::pair<QString, qint64>> totals = {
+                {QStringLiteral("double_charge"), first[6].toLongLong()},
+                {QStringLiteral("captured_not_paid"), first[7].toLongLong()},
+                {QStringLiteral("refunded_not_cancelled"), first[8].toLongLong()}};
+            for (const auto &[check, total] : totals) {
+                qint64 listed = 0;
+                for (const Finding &f : m_findings)
+                    listed += f.check == check;
+                m_extra[check] = std::max<qint64>(0, total - listed);
             }
         }
         std::stable_sort(m_findings.begin(), m_findings.end(),
@@ -632,8 +706,6 @@ SELECT run.id, (SELECT count(*) FROM aud) FROM run)",
     qint64 m_listed = 0;
     qint64 m_lastCreatedMs = 0;
     bool m_complete = true;
-    QHash<qint64, QList<ProviderPayment>> m_byOrder;
-    QHash<qint64, Local> m_local;
 
     QList<Finding> m_findings;
     QHash<QString, qint64> m_extra; // found but beyond the rows read

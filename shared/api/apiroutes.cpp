@@ -775,6 +775,8 @@ void ApiRoutes::createSaleAs(const ExchangePtr &ex, const QString &actor) {
                                {"hold_seconds", r->holdSeconds},
                                {"admission_rate", r->admissionRate},
                                {"admission_burst", r->admissionBurst},
+                               {"pow_difficulty", r->powDifficulty},
+                               {"waiting_room", SaleCatalog::waitingRoomJson(r->waitingRoom)},
                                {"items", items}};
         // Answered once the audit row is written, so a 201 always has its row.
         writeAudit(m_pg,

@@ -10,6 +10,7 @@
 #include <QDialogButtonBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
+#include <QGridLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -214,6 +215,51 @@ SaleDialog::SaleDialog(QWidget *parent)
     admissionLayout->addWidget(new QLabel(tr("burst")), 0, Qt::AlignTop);
     admissionLayout->addWidget(withError(m_burst, QStringLiteral("/args/admission_burst")), 1);
 
+    // Defaults as the server's (docs/WAITING_ROOM.md, "Parameters", says why each).
+    m_waitingRoom = new QGroupBox(tr("&Waiting room (a shuffled lobby before the start)"));
+    m_waitingRoom->setObjectName(QStringLiteral("waitingRoom"));
+    m_waitingRoom->setCheckable(true);
+    m_waitingRoom->setChecked(false);
+    m_lobbyMinutes = spin(1, 7 * 24 * 60, 30, tr("The lobby opens this long before the start"),
+                          tr(" min before"));
+    m_lobbyMinutes->setObjectName(QStringLiteral("lobbyMinutes"));
+    m_graceMs = spin(0, 60000, 3000,
+                     tr("Joins this long after the start still join the "
+                        "shuffled cohort"),
+                     tr(" ms"));
+    m_graceMs->setObjectName(QStringLiteral("graceMs"));
+    m_admitPerMinute =
+        spin(1, 1000000, 600, tr("Buyers let through to book per minute"), tr(" /min"));
+    m_admitPerMinute->setObjectName(QStringLiteral("admitPerMinute"));
+    m_admissionTtl = spin(10, 3600, 120, tr("How long an admitted buyer has to book"), tr(" s"));
+    m_admissionTtl->setObjectName(QStringLiteral("admissionTtl"));
+    m_entriesPerAddress =
+        spin(0, 1000, 1,
+             tr("Cohort entries per client address (IPv6: per /64); later ones queue behind the "
+                "cohort. 0: no cap"));
+    m_entriesPerAddress->setObjectName(QStringLiteral("entriesPerAddress"));
+    // Two columns, and the fields shown only while ticked, so the dialog still fits a
+    // 1366x768 screen (tst_console, fitsA1366x768Screen).
+    auto *roomFields = new QWidget;
+    roomFields->setObjectName(QStringLiteral("waitingRoomFields"));
+    auto *roomGrid = new QGridLayout(roomFields);
+    roomGrid->setContentsMargins(0, 0, 0, 0);
+    const auto cell = [&](int row, int column, const QString &label, QWidget *field,
+                          const QString &pointer) {
+        roomGrid->addWidget(new QLabel(label), row, column * 2, Qt::AlignTop);
+        roomGrid->addWidget(withError(field, pointer), row, column * 2 + 1);
+    };
+    cell(0, 0, tr("Lobby opens:"), m_lobbyMinutes, QStringLiteral("/args/lobby_opens_at"));
+    cell(0, 1, tr("Grace:"), m_graceMs, QStringLiteral("/args/grace_ms"));
+    cell(1, 0, tr("Admit:"), m_admitPerMinute, QStringLiteral("/args/admit_per_minute"));
+    cell(1, 1, tr("Time to book:"), m_admissionTtl, QStringLiteral("/args/admission_ttl_seconds"));
+    cell(2, 0, tr("Per address:"), m_entriesPerAddress,
+         QStringLiteral("/args/entries_per_address"));
+    auto *roomLayout = new QVBoxLayout(m_waitingRoom);
+    roomLayout->addWidget(roomFields);
+    roomFields->setVisible(false);
+    connect(m_waitingRoom, &QGroupBox::toggled, roomFields, &QWidget::setVisible);
+
     auto *form = new QFormLayout;
     form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
     form->addRow(tr("&Name:"), withError(m_name, QStringLiteral("/args/name")));
@@ -226,6 +272,7 @@ SaleDialog::SaleDialog(QWidget *parent)
                  withError(m_perUser, QStringLiteral("/args/per_user_limit")));
     form->addRow(tr("&Hold:"), withError(m_hold, QStringLiteral("/args/hold_seconds")));
     form->addRow(tr("&Admission:"), admission);
+    form->addRow(m_waitingRoom);
 
     m_general = new QLabel;
     m_general->setObjectName(QStringLiteral("generalError"));
@@ -288,6 +335,8 @@ void SaleDialog::updateMode() {
         m_itemsMode->setCurrentIndex(int(ItemsMode::Generated));
     m_itemsMode->setEnabled(!recurring());
     m_end->setEnabled(!recurring());
+    // Recurring schedules get no waiting room (docs/SCHEDULER.md).
+    m_waitingRoom->setEnabled(!recurring());
     m_itemsStack->setCurrentIndex(int(itemsMode()));
     m_create->setText(recurring() ? tr("&Create schedule…") : tr("&Create sale…"));
 }
@@ -317,6 +366,15 @@ QJsonObject SaleDialog::args() const {
     }
     a.insert(QStringLiteral("starts_at"), utc(m_start->dateTime()));
     a.insert(QStringLiteral("ends_at"), utc(m_end->dateTime()));
+    if (m_waitingRoom->isChecked()) {
+        a.insert(QStringLiteral("waiting_room"), true);
+        a.insert(QStringLiteral("lobby_opens_at"),
+                 utc(m_start->dateTime().addSecs(-qint64(m_lobbyMinutes->value()) * 60)));
+        a.insert(QStringLiteral("grace_ms"), m_graceMs->value());
+        a.insert(QStringLiteral("admit_per_minute"), m_admitPerMinute->value());
+        a.insert(QStringLiteral("admission_ttl_seconds"), m_admissionTtl->value());
+        a.insert(QStringLiteral("entries_per_address"), m_entriesPerAddress->value());
+    }
     switch (itemsMode()) {
     case ItemsMode::OneItem:
         a.insert(QStringLiteral("stock"), m_stock->value());

@@ -84,6 +84,13 @@ private:
     QSpinBox *m_hold = nullptr;
     QSpinBox *m_rate = nullptr;
     QSpinBox *m_burst = nullptr;
+    // The waiting room (docs/WAITING_ROOM.md), off until ticked; one-off sales only.
+    QGroupBox *m_waitingRoom = nullptr;
+    QSpinBox *m_lobbyMinutes = nullptr; // the lobby opens this long before the start
+    QSpinBox *m_graceMs = nullptr;
+    QSpinBox *m_admitPerMinute = nullptr;
+    QSpinBox *m_admissionTtl = nullptr;
+    QSpinBox *m_entriesPerAddress = nullptr;
     QLabel *m_general = nullptr;
     QPushButton *m_create = nullptr;
     QHash<QString, QLabel *> m_errorLabels; // by JSON pointer

@@ -5,9 +5,10 @@
 -- Idempotent: the expiry is an absolute time, so running it twice changes nothing.
 --
 --   fs:{sale:ID}:meta, :stock, :price, :items, :users, :bucket, :stream, :reservations, :dead,
---   :released                 each gets PEXPIREAT close + retention (missing ones are skipped)
---   fs:{sale:ID}:res:RID, :idem:*, :rl:*, :pow:*, :stats:*   keep their own expiry (hold + 24 h,
---                            idempotency TTL, rate window, challenge, 2 min)
+--   :released, :wr:meta, :wr:buyer, :wr:cohort, :wr:fifo, :wr:addr
+--                             each gets PEXPIREAT close + retention (missing ones are skipped)
+--   fs:{sale:ID}:res:RID, :idem:*, :rl:*, :wr:rl:*, :pow:*, :stats:*   keep their own expiry
+--                            (hold + 24 h, idempotency TTL, rate window, challenge, 2 min)
 --
 -- KEYS: the sale's keys listed above (any of them, all of one sale)
 -- ARGV: 1 when they expire, ms since the epoch

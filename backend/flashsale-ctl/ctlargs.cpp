@@ -90,7 +90,20 @@ const QList<CommandSpec> &commandSpecs() {
           {QStringLiteral("admission-rate"), QStringLiteral("R"),
            QStringLiteral("admitted booking attempts per second (0: no limit)")},
           {QStringLiteral("admission-burst"), QStringLiteral("B"),
-           QStringLiteral("admission bucket size")}}},
+           QStringLiteral("admission bucket size")},
+          {QStringLiteral("waiting-room"),
+           {},
+           QStringLiteral("give the sale a waiting room (docs/WAITING_ROOM.md)")},
+          {QStringLiteral("lobby-opens-at"), time,
+           QStringLiteral("with --waiting-room: when joins open (default starts-at - 30m)")},
+          {QStringLiteral("grace-ms"), QStringLiteral("MS"),
+           QStringLiteral("with --waiting-room: the cohort stays open this long after the start")},
+          {QStringLiteral("admit-per-minute"), QStringLiteral("N"),
+           QStringLiteral("with --waiting-room: buyers admitted per minute")},
+          {QStringLiteral("admission-ttl-seconds"), QStringLiteral("S"),
+           QStringLiteral("with --waiting-room: how long an admitted buyer has to book")},
+          {QStringLiteral("entries-per-address"), QStringLiteral("N"),
+           QStringLiteral("with --waiting-room: cohort entries per address (0: no cap)")}}},
         {QStringLiteral("sale pause"),
          Op::SalePause,
          QStringLiteral("ID"),
@@ -563,6 +576,22 @@ private:
         b.integer(args, QStringLiteral("hold-seconds"), QStringLiteral("hold_seconds"));
         b.integer(args, QStringLiteral("admission-rate"), QStringLiteral("admission_rate"));
         b.integer(args, QStringLiteral("admission-burst"), QStringLiteral("admission_burst"));
+        if (b.has(QStringLiteral("waiting-room"))) {
+            args.insert(QStringLiteral("waiting_room"), true);
+            b.time(args, QStringLiteral("lobby-opens-at"), QStringLiteral("lobby_opens_at"));
+            b.integer(args, QStringLiteral("grace-ms"), QStringLiteral("grace_ms"));
+            b.integer(args, QStringLiteral("admit-per-minute"), QStringLiteral("admit_per_minute"));
+            b.integer(args, QStringLiteral("admission-ttl-seconds"),
+                      QStringLiteral("admission_ttl_seconds"));
+            b.integer(args, QStringLiteral("entries-per-address"),
+                      QStringLiteral("entries_per_address"));
+        } else {
+            for (const char *flag : {"lobby-opens-at", "grace-ms", "admit-per-minute",
+                                     "admission-ttl-seconds", "entries-per-address"})
+                if (b.has(QLatin1String(flag)))
+                    b.fail(
+                        QStringLiteral("--%1 goes with --waiting-room").arg(QLatin1String(flag)));
+        }
         break;
     }
     case Op::SaleAdjust:

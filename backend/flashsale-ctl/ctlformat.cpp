@@ -85,7 +85,7 @@ QString formatSales(const QJsonArray &sales) {
 
 QString formatSaleDetail(const QJsonObject &sale) {
     TextTable fields;
-    fields.setMaxWidth(1, 60);
+    fields.setMaxWidth(1, 64); // a waiting room's commitment: 64 hex digits
     const char *keys[] = {
         "id",          "name",           "state",        "phase",          "starts_at",
         "ends_at",     "per_user_limit", "hold_seconds", "admission_rate", "admission_burst",
@@ -98,6 +98,20 @@ QString formatSaleDetail(const QJsonObject &sale) {
         const QString value = key.endsWith(QLatin1String("_at")) ? formatTime(sale.value(key))
                                                                  : formatCell(sale.value(key));
         fields.addRow({key + QLatin1Char(':'), value});
+    }
+    if (sale.contains(s("waiting_room"))) {
+        // Issue 16: the waiting room's settings, "off" without one.
+        const QJsonObject room = sale.value(s("waiting_room")).toObject();
+        fields.addRow({s("waiting_room:"), room.isEmpty() ? s("off") : s("on")});
+        for (const char *k : {"lobby_opens_at", "grace_ms", "admit_per_minute",
+                              "admission_ttl_seconds", "entries_per_address", "commitment"}) {
+            if (!room.contains(s(k)))
+                continue;
+            const QString key = s(k);
+            fields.addRow({key + QLatin1Char(':'), key.endsWith(QLatin1String("_at"))
+                                                       ? formatTime(room.value(key))
+                                                       : formatCell(room.value(key))});
+        }
     }
     QString out = fields.render();
     const QJsonArray items = sale.value(s("items")).toArray();

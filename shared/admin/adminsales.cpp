@@ -38,8 +38,12 @@ SELECT s.id, s.name, s.state,
        (extract(epoch FROM s.warmed_at) * 1000)::bigint, (extract(epoch FROM s.opened_at) * 1000)::bigint,
        (extract(epoch FROM s.closed_at) * 1000)::bigint,
        inv.n, inv.stock, inv.sold, (extract(epoch FROM now()) * 1000)::bigint, s.pow_difficulty,
-       ord.paid, ord.held
+       ord.paid, ord.held,
+       s.waiting_room, (extract(epoch FROM s.lobby_opens_at) * 1000)::bigint, s.grace_ms,
+       s.admit_per_minute, s.admission_ttl_seconds, s.entries_per_buyer, s.entries_per_address,
+       f.commitment
 FROM sales s
+LEFT JOIN sale_fairness f ON f.sale_id = s.id
 LEFT JOIN LATERAL (SELECT count(*) AS n, coalesce(sum(v.stock), 0) AS stock,
                           coalesce(sum(v.sold), 0) AS sold
                    FROM inventory v WHERE v.sale_id = s.id) inv ON true
@@ -47,6 +51,21 @@ LEFT JOIN LATERAL (SELECT coalesce(sum(o.quantity) FILTER (WHERE o.status = 'pai
                           coalesce(sum(o.quantity) FILTER (WHERE o.status = 'pending'), 0) AS held
                    FROM orders o WHERE o.sale_id = s.id) ord ON true
 )";
+
+// The waiting room of a kSaleSelect row (columns 20-27), or nullopt when the sale has none.
+std::optional<SaleSpec::WaitingRoom> waitingRoomFromRow(const QList<QByteArray> &row) {
+    if (row.value(20) != "t")
+        return std::nullopt;
+    SaleSpec::WaitingRoom room;
+    room.lobbyOpensAtMs = row[21].toLongLong();
+    room.graceMs = row[22].toInt();
+    room.admitPerMinute = row[23].toInt();
+    room.admissionTtlSeconds = row[24].toInt();
+    room.entriesPerBuyer = row[25].toInt();
+    room.entriesPerAddress = row[26].toInt();
+    room.commitment = row[27];
+    return room;
+}
 
 QJsonObject saleFromRow(const QList<QByteArray> &row) {
     const QByteArray state = row[2];
@@ -78,6 +97,7 @@ QJsonObject saleFromRow(const QList<QByteArray> &row) {
         {"paid_units", row[18].toLongLong()},
         {"held_units", row[19].toLongLong()},
         {"remaining", QJsonValue()},
+        {"waiting_room", SaleCatalog::waitingRoomJson(waitingRoomFromRow(row))},
     };
 }
 
@@ -252,7 +272,10 @@ void AdminSales::create(const QJsonObject &argsIn, const QString &actor, Reply r
             e.pointer.prepend(QStringLiteral("/args"));
         return reply(std::unexpected(AdminService::invalidArgs(errors)));
     }
-    const bool warmNow = spec->startsAtMs - now <= qint64(m_config.warmupSeconds) * 1000;
+    // A waiting-room sale must be warm when its lobby opens, before its start.
+    const qint64 firstNeededMs =
+        spec->waitingRoom ? spec->waitingRoom->lobbyOpensAtMs : spec->startsAtMs;
+    const bool warmNow = firstNeededMs - now <= qint64(m_config.warmupSeconds) * 1000;
     m_catalog.create(
         *spec, warmNow,
         [this, actor, reply = std::move(reply)](const Result<SaleSpec> &r, qint64 saleId) {

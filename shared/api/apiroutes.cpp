@@ -3,6 +3,7 @@
 #include "admin/operatorauth.h"
 #include "api/bookinginput.h"
 #include "api/paymentwebhook.h"
+#include "api/waitingroomroutes.h"
 #include "audit/audit.h"
 #include "booking/bookingservice.h"
 #include "booking/itemimage.h"
@@ -84,29 +85,6 @@ Counter &bookingCounter(BookingOutcome::Kind kind) {
     return c;
 }
 
-// The key set of buyer tokens: the --buyer-token-keys in their order (the first signs), then
-// the legacy --buyer-token-secret for tokens without a "kid".
-BuyerTokens buyerTokens(const Config &config) {
-    QList<BuyerTokenKey> keys;
-    for (const QString &pair : config.buyerTokenKeys) {
-        const qsizetype eq = pair.indexOf(QLatin1Char('='));
-        keys << BuyerTokenKey{pair.left(eq).toUtf8(), pair.mid(eq + 1).toUtf8()};
-    }
-    keys << BuyerTokenKey{QByteArray(), config.buyerTokenSecret.toUtf8()};
-    return BuyerTokens(keys, BuyerTokenPolicy{config.buyerTokenIssuer.toUtf8(),
-                                              config.buyerTokenAudience.toUtf8(),
-                                              qint64(config.buyerTokenMaxLifetimeSeconds) * 1000,
-                                              qint64(config.buyerTokenClockSkewSeconds) * 1000});
-}
-
-// Proof-of-work challenges are signed under the legacy secret, or else the first rotating key.
-QByteArray powSecret(const Config &config) {
-    if (!config.buyerTokenSecret.isEmpty() || config.buyerTokenKeys.isEmpty())
-        return config.buyerTokenSecret.toUtf8();
-    const QString &first = config.buyerTokenKeys.first();
-    return first.mid(first.indexOf(QLatin1Char('=')) + 1).toUtf8();
-}
-
 } // namespace
 
 ApiRoutes::ApiRoutes(const Config &config, BookingService &booking, SaleCatalog &catalog,
@@ -116,103 +94,28 @@ ApiRoutes::ApiRoutes(const Config &config, BookingService &booking, SaleCatalog 
     , m_catalog(catalog)
     , m_redis(redis)
     , m_pg(pg)
-    , m_tokens(buyerTokens(config))
-    , m_pow(powSecret(config)) {
+    , m_auth(config) {
     m_booking.setRateLimits(RateLimits{config.rateLimitIp, config.rateLimitIpBurst,
                                        config.rateLimitUser, config.rateLimitUserBurst});
 }
 
 std::optional<QByteArray> ApiRoutes::buyer(const ExchangePtr &ex, const QString &claimed,
                                            const QString &claimedPointer) {
-    const QByteArray auth = ex->header("authorization");
-    if (auth.isEmpty()) {
-        if (!m_config.devUserIds) {
-            ex->sendProblem(Problem::make(401, QStringLiteral("unauthorized"),
-                                          QStringLiteral("Send Authorization: Bearer <buyer "
-                                                         "token>."))
-                                .header("WWW-Authenticate", "Bearer realm=\"flashsale\""));
-            return std::nullopt;
-        }
-        if (!validUserId(claimed)) {
-            ex->sendProblem(invalid(
-                claimedPointer, QStringLiteral("is required: 1 to 64 %1").arg(kUserIdCharsText)));
-            return std::nullopt;
-        }
-        return claimed.toUtf8();
-    }
-    auto refuse = [&ex](const QString &slug, const QString &detail) {
-        ex->sendProblem(
-            Problem::make(401, slug, detail)
-                .header("WWW-Authenticate", "Bearer realm=\"flashsale\", error=\"invalid_token\""));
-        return std::nullopt;
-    };
-    const auto token = bearerToken(auth);
-    if (!token)
-        return refuse(QStringLiteral("invalid-token"),
-                      QStringLiteral("Send the buyer token as Authorization: Bearer <token>."));
-    const auto identity = m_tokens.verify(*token, QDateTime::currentMSecsSinceEpoch());
-    if (!identity)
-        return refuse(identity.error() == BuyerTokens::Error::Expired
-                          ? QStringLiteral("token-expired")
-                          : QStringLiteral("invalid-token"),
-                      QString::fromLatin1(BuyerTokens::errorText(identity.error())));
-    if (!claimed.isEmpty() && claimed.toUtf8() != identity->userId) {
-        ex->sendProblem(Problem::make(
-            403, QStringLiteral("token-user-mismatch"),
-            QStringLiteral("The token is %1's.").arg(QString::fromUtf8(identity->userId))));
-        return std::nullopt;
-    }
-    return identity->userId;
+    return m_auth.buyer(ex, claimed, claimedPointer);
 }
 
 bool ApiRoutes::readProofOfWork(const ExchangePtr &ex, BookingRequest &req) {
-    const auto pow = parsePowHeaders(ex->header("x-pow-challenge"), ex->header("x-pow-solution"));
-    if (!pow) {
-        ex->sendProblem(pow.error());
+    const auto pow = m_auth.proofOfWork(ex, req.saleId, req.userId);
+    if (!pow)
         return false;
-    }
-    if (!*pow)
-        return true; // book.lua says whether the sale asks for one
-    const qint64 now = QDateTime::currentMSecsSinceEpoch();
-    const auto checked =
-        m_pow.verify((*pow)->challenge, (*pow)->solution, req.saleId, req.userId, now);
-    if (!checked) {
-        ex->sendProblem(
-            Problem::make(403, QStringLiteral("pow-invalid"),
-                          QString::fromLatin1(PowChallenges::errorText(checked.error()))));
-        return false;
-    }
-    req.powDifficulty = checked->difficulty;
-    req.powNonce = checked->nonce;
-    req.powTtlMs = checked->expiresAtMs - now;
+    req.powDifficulty = pow->difficulty;
+    req.powNonce = pow->nonce;
+    req.powTtlMs = pow->ttlMs;
     return true;
 }
 
 QByteArray ApiRoutes::clientIp(const ExchangePtr &ex) const {
-    QHostAddress client = ex->remoteAddress();
-    if (m_config.trustedProxies.contains(client.toString())) {
-        // nginx appends the address it saw last; anything before it is the client's to invent.
-        const QByteArray forwarded = ex->header("x-forwarded-for");
-        const QByteArray last = forwarded.mid(forwarded.lastIndexOf(',') + 1).trimmed();
-        const QHostAddress address(QString::fromLatin1(last));
-        if (!address.isNull())
-            client = address;
-    }
-    return rateLimitAddress(client);
-}
-
-QByteArray ApiRoutes::rateLimitAddress(const QHostAddress &address) {
-    bool v4 = false;
-    const quint32 ipv4 = address.toIPv4Address(&v4); // also an IPv4-mapped IPv6 address
-    if (v4)
-        return QHostAddress(ipv4).toString().toUtf8();
-    if (address.protocol() != QAbstractSocket::IPv6Protocol)
-        return address.toString().toUtf8();
-    // One subscriber gets a whole /64 and picks any address in it: the /64 is the client.
-    Q_IPV6ADDR bytes = address.toIPv6Address();
-    for (int i = 8; i < 16; ++i)
-        bytes[i] = 0;
-    return QHostAddress(bytes).toString().toUtf8() + "/64";
+    return m_auth.clientIp(ex);
 }
 
 void ApiRoutes::install(HttpServer &s) {
@@ -250,6 +153,7 @@ void ApiRoutes::install(HttpServer &s) {
     s.addRoute("GET", QStringLiteral("/static/{name}"),
                [this](const ExchangePtr &ex, const QStringList &p) { page(ex, p.value(0)); });
     installPaymentWebhook(s, m_config, m_pg, m_redis); // issue 19: provider (H3)
+    installWaitingRoomRoutes(s, m_config, m_redis);    // issue 16: the waiting room
     // Upgrades only; who may upgrade is decided earlier, by the connection's upgrade gate.
     s.addWebSocketRoute(QStringLiteral("/admin/v1/ws"));
     s.addWebSocketRoute(QStringLiteral("/api/v1/sales/{id}/live"));
@@ -284,33 +188,33 @@ void ApiRoutes::challenge(const ExchangePtr &ex, const QStringList &params) {
                     });
     // Pipelined behind the HMGET: the bucket's fill says how crowded the sale is. book.lua
     // computes the same difficulty at booking time and refuses challenges issued easier.
-    m_redis.command(
-        {"HMGET", k.bucket(), "tokens", "ts"},
-        [this, ex, saleId, meta, user = *buyerId](const Result<RedisValue> &b) {
-            if (!b)
-                return ex->sendProblem(dependencyProblem(b.error()));
-            if (meta->size() != 4 || meta->at(3).isNull())
-                return ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
-            const int base = meta->at(0).toInt();
-            int difficulty = base;
-            const double rate = meta->at(1).toDouble();
-            const double burst = qMax(1.0, meta->at(2).toDouble());
-            if (base > 0 && rate > 0 && b->isArray() && !b->elements.value(0).isNil()) {
-                const qint64 now = QDateTime::currentMSecsSinceEpoch();
-                const double tokens = qMin(
-                    burst, b->elements[0].bytes().toDouble()
-                               + qMax<qint64>(0, now - b->elements[1].toInt()) * rate / 1000.0);
-                const double fill = tokens / burst;
-                difficulty += fill >= 0.5 ? 0 : fill >= 0.25 ? 1 : fill >= 0.1 ? 2 : 4;
-            }
-            difficulty = qMin(difficulty, 28);
-            const qint64 expires = QDateTime::currentMSecsSinceEpoch() + 60000;
-            ex->sendJson(201, QJsonObject{{"challenge", QString::fromLatin1(m_pow.issue(
-                                                            saleId, user, difficulty, expires))},
-                                          {"difficulty", difficulty},
-                                          {"algorithm", "sha256-leading-zero-bits"},
-                                          {"expires_at", isoTime(expires)}});
-        });
+    m_redis.command({"HMGET", k.bucket(), "tokens", "ts"}, [this, ex, saleId, meta,
+                                                            user = *buyerId](
+                                                               const Result<RedisValue> &b) {
+        if (!b)
+            return ex->sendProblem(dependencyProblem(b.error()));
+        if (meta->size() != 4 || meta->at(3).isNull())
+            return ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
+        const int base = meta->at(0).toInt();
+        int difficulty = base;
+        const double rate = meta->at(1).toDouble();
+        const double burst = qMax(1.0, meta->at(2).toDouble());
+        if (base > 0 && rate > 0 && b->isArray() && !b->elements.value(0).isNil()) {
+            const qint64 now = QDateTime::currentMSecsSinceEpoch();
+            const double tokens =
+                qMin(burst, b->elements[0].bytes().toDouble()
+                                + qMax<qint64>(0, now - b->elements[1].toInt()) * rate / 1000.0);
+            const double fill = tokens / burst;
+            difficulty += fill >= 0.5 ? 0 : fill >= 0.25 ? 1 : fill >= 0.1 ? 2 : 4;
+        }
+        difficulty = qMin(difficulty, 28);
+        const qint64 expires = QDateTime::currentMSecsSinceEpoch() + 60000;
+        ex->sendJson(201, QJsonObject{{"challenge", QString::fromLatin1(m_auth.challenges().issue(
+                                                        saleId, user, difficulty, expires))},
+                                      {"difficulty", difficulty},
+                                      {"algorithm", "sha256-leading-zero-bits"},
+                                      {"expires_at", isoTime(expires)}});
+    });
 }
 
 void ApiRoutes::devToken(const ExchangePtr &ex) {
@@ -326,7 +230,7 @@ void ApiRoutes::devToken(const ExchangePtr &ex) {
     r.rejectUnknown();
     if (!r.ok())
         return ex->sendProblem(invalid(r.errors()));
-    if (!m_tokens.enabled())
+    if (!m_auth.tokens().enabled())
         return ex->sendProblem(Problem::make(503, QStringLiteral("backend-unavailable"),
                                              QStringLiteral("No --buyer-token-secret is "
                                                             "configured, so no tokens can be "
@@ -334,11 +238,10 @@ void ApiRoutes::devToken(const ExchangePtr &ex) {
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
     const qint64 expires =
         now + qMin<qint64>(ttl.value_or(3600), m_config.buyerTokenMaxLifetimeSeconds) * 1000;
-    ex->sendJson(
-        201,
-        QJsonObject{{"token", QString::fromLatin1(m_tokens.issue(user->toUtf8(), now, expires))},
-                    {"user_id", *user},
-                    {"expires_at", isoTime(expires / 1000 * 1000)}});
+    ex->sendJson(201, QJsonObject{{"token", QString::fromLatin1(m_auth.tokens().issue(
+                                                user->toUtf8(), now, expires))},
+                                  {"user_id", *user},
+                                  {"expires_at", isoTime(expires / 1000 * 1000)}});
 }
 
 void ApiRoutes::page(const ExchangePtr &ex, const QString &file) {
@@ -775,6 +678,8 @@ void ApiRoutes::createSaleAs(const ExchangePtr &ex, const QString &actor) {
                                {"hold_seconds", r->holdSeconds},
                                {"admission_rate", r->admissionRate},
                                {"admission_burst", r->admissionBurst},
+                               {"pow_difficulty", r->powDifficulty},
+                               {"waiting_room", SaleCatalog::waitingRoomJson(r->waitingRoom)},
                                {"items", items}};
         // Answered once the audit row is written, so a 201 always has its row.
         writeAudit(m_pg,

@@ -1,7 +1,6 @@
 #pragma once
 
-#include "admission/buyertoken.h"
-#include "admission/powchallenge.h"
+#include "api/buyerauth.h"
 #include "http/httpexchange.h"
 #include "protocol/adminprotocol.h"
 
@@ -68,20 +67,12 @@ private:
     void devToken(const ExchangePtr &ex);
     void page(const ExchangePtr &ex, const QString &file);
 
-    // The buyer of a booking request: the buyer token's subject, or in dev mode the user the
-    // request names. Sends the problem (401, 403, 400) and returns nullopt when there is none.
-    // `claimed` is the user_id the body or query gave (may be empty).
+    // BuyerAuth's, for the routes here (api/buyerauth.h says how each fails).
     std::optional<QByteArray> buyer(const ExchangePtr &ex, const QString &claimed,
                                     const QString &claimedPointer);
-    // Fills the proof-of-work fields of `req` from X-Pow-Challenge / X-Pow-Solution; sends the
-    // problem and returns false when they are present but not valid.
+    // Fills the proof-of-work fields of `req`; false after sending the problem.
     bool readProofOfWork(const ExchangePtr &ex, struct BookingRequest &req);
-    // The client the per-IP rate limit counts: the peer, or the last X-Forwarded-For hop when
-    // the peer is a trusted proxy, as rateLimitAddress() spells it.
     QByteArray clientIp(const ExchangePtr &ex) const;
-    // The rate-limit identity of an address: IPv4 (IPv4-mapped IPv6 included) as itself, IPv6
-    // as its /64 ("2001:db8:1:2::/64"), since one subscriber holds a whole /64.
-    static QByteArray rateLimitAddress(const QHostAddress &address);
 
     // Logs the request's operator in (Authorization: Basic, or the bootstrap Bearer token) and
     // calls `then` on this thread when their role is at least `needed`. Otherwise answers the
@@ -101,8 +92,7 @@ private:
     StatsRecorder *m_stats = nullptr;
     std::function<int()> m_connectionsDown;
     OperatorAuthenticator *m_adminAuth = nullptr;
-    BuyerTokens m_tokens;
-    PowChallenges m_pow;
+    BuyerAuth m_auth;
 };
 
 } // namespace flashsale

@@ -55,6 +55,10 @@ qint64 steadyMs() {
 
 } // namespace
 
+Error redisScriptError(const char *script, const RedisValue &reply) {
+    return protocolError(script, reply);
+}
+
 BookingService::BookingService(RedisClient &redis, std::chrono::milliseconds idempotencyTtl,
                                std::chrono::milliseconds soldOutCache)
     : m_redis(redis)

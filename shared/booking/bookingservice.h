@@ -15,6 +15,12 @@
 namespace flashsale {
 
 class RedisClient;
+struct RedisValue;
+
+// The error for a script reply that is not one of its outcomes: Unavailable (503, retryable)
+// for a transient error reply (LOADING, BUSY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN: the script did
+// not run), Protocol (500) for anything else. `script` names it in the message.
+Error redisScriptError(const char *script, const RedisValue &reply);
 
 struct BookingRequest {
     qint64 saleId = 0;

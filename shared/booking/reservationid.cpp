@@ -6,7 +6,9 @@
 
 namespace flashsale {
 
-QByteArray newReservationId(qint64 saleId) {
+namespace {
+
+void sodiumReady() {
     // sodium_init() is idempotent and thread-safe; it must run once before randombytes_buf.
     static const bool ready = [] {
         if (sodium_init() < 0)
@@ -14,6 +16,12 @@ QByteArray newReservationId(qint64 saleId) {
         return true;
     }();
     Q_UNUSED(ready);
+}
+
+} // namespace
+
+QByteArray newReservationId(qint64 saleId) {
+    sodiumReady();
     unsigned char bytes[16];
     randombytes_buf(bytes, sizeof bytes);
     return QByteArray::number(saleId) + '-'
@@ -35,6 +43,24 @@ qint64 reservationSale(const QByteArray &rid) {
         if (rid[i] < '0' || rid[i] > '9')
             return 0;
     return rid.left(dash).toLongLong();
+}
+
+QByteArray newEntryId() {
+    sodiumReady();
+    unsigned char bytes[12];
+    randombytes_buf(bytes, sizeof bytes);
+    return QByteArray(reinterpret_cast<const char *>(bytes), sizeof bytes)
+        .toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
+}
+
+bool validEntryId(QByteArrayView id) {
+    if (id.size() != 16)
+        return false;
+    for (const char c : id)
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'
+              || c == '_'))
+            return false;
+    return true;
 }
 
 } // namespace flashsale

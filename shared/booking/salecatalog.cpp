@@ -7,9 +7,11 @@
 #include "pg/pgconnection.h"
 #include "redis/redisclient.h"
 
+#include <QCryptographicHash>
 #include <QDateTime>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QRandomGenerator>
 
 #include <memory>
 
@@ -19,6 +21,17 @@ namespace {
 
 constexpr qint64 kMaxStock = 10'000'000;
 constexpr qint64 kMaxPrice = 100'000'000'00LL;
+// A waiting room's lobby opens this long before the start unless the operator says otherwise.
+constexpr qint64 kDefaultLobbyMs = 30 * 60 * 1000;
+constexpr int kSeedBytes = 32;
+
+// A fresh secret seed (the shuffle's, docs/WAITING_ROOM.md) from the system's CSPRNG.
+QByteArray newSeed() {
+    QByteArray seed(kSeedBytes, Qt::Uninitialized);
+    QRandomGenerator::system()->generate(reinterpret_cast<quint32 *>(seed.data()),
+                                         reinterpret_cast<quint32 *>(seed.data() + kSeedBytes));
+    return seed;
+}
 
 QByteArray pgTime(qint64 ms) {
     return isoTime(ms).toUtf8();
@@ -42,6 +55,13 @@ std::expected<SaleSpec, FieldErrors> SaleSpec::fromJson(const QJsonObject &body,
     const auto rate = r.integer(QStringLiteral("admission_rate"), false, 0, 10'000'000);
     const auto burst = r.integer(QStringLiteral("admission_burst"), false, 1, 10'000'000);
     const auto pow = r.integer(QStringLiteral("pow_difficulty"), false, 0, 28);
+    const auto wr = r.boolean(QStringLiteral("waiting_room"), false);
+    const auto lobby = r.timestamp(QStringLiteral("lobby_opens_at"), false);
+    const auto grace = r.integer(QStringLiteral("grace_ms"), false, 0, 60000);
+    const auto admitPm = r.integer(QStringLiteral("admit_per_minute"), false, 1, 1000000);
+    const auto admTtl = r.integer(QStringLiteral("admission_ttl_seconds"), false, 10, 3600);
+    const auto epb = r.integer(QStringLiteral("entries_per_buyer"), false, 1, 1);
+    const auto epa = r.integer(QStringLiteral("entries_per_address"), false, 0, 1000);
     const bool hasItems = body.contains(QStringLiteral("items"));
     const bool hasStock = body.contains(QStringLiteral("stock"));
     if (hasItems && hasStock) {
@@ -81,6 +101,22 @@ std::expected<SaleSpec, FieldErrors> SaleSpec::fromJson(const QJsonObject &body,
         r.addError(QStringLiteral("ends_at"), QStringLiteral("must be after starts_at"));
     if (ends && *ends <= nowMs)
         r.addError(QStringLiteral("ends_at"), QStringLiteral("must be in the future"));
+    const bool withRoom = wr.value_or(false);
+    if (!withRoom) {
+        for (const char *field :
+             {"lobby_opens_at", "grace_ms", "admit_per_minute", "admission_ttl_seconds",
+              "entries_per_buyer", "entries_per_address"})
+            if (body.contains(QLatin1String(field)))
+                r.addError(QLatin1String(field),
+                           QStringLiteral("goes with \"waiting_room\": true"));
+    }
+    // The lobby opens 30 minutes before the start by default, or now when that is later.
+    const qint64 lobbyMs = lobby ? *lobby : starts ? qMax(nowMs, *starts - kDefaultLobbyMs) : 0;
+    if (withRoom && starts && lobbyMs >= *starts)
+        r.addError(lobby ? QStringLiteral("lobby_opens_at") : QStringLiteral("starts_at"),
+                   lobby ? QStringLiteral("must be before starts_at")
+                         : QStringLiteral("must be in the future for a waiting room (its lobby "
+                                          "opens before the start)"));
     if (!r.ok())
         return std::unexpected(r.errors());
 
@@ -97,6 +133,16 @@ std::expected<SaleSpec, FieldErrors> SaleSpec::fromJson(const QJsonObject &body,
         spec.admissionBurst = int(*burst);
     else if (rate && *rate > 0)
         spec.admissionBurst = int(*rate);
+    if (withRoom) {
+        SaleSpec::WaitingRoom room;
+        room.lobbyOpensAtMs = lobbyMs;
+        room.graceMs = int(grace.value_or(room.graceMs));
+        room.admitPerMinute = int(admitPm.value_or(room.admitPerMinute));
+        room.admissionTtlSeconds = int(admTtl.value_or(room.admissionTtlSeconds));
+        room.entriesPerBuyer = int(epb.value_or(room.entriesPerBuyer));
+        room.entriesPerAddress = int(epa.value_or(room.entriesPerAddress));
+        spec.waitingRoom = room;
+    }
     return spec;
 }
 
@@ -111,13 +157,27 @@ void SaleCatalog::create(const SaleSpec &spec, bool warmNow,
     for (const SaleSpec::Item &i : spec.items)
         items.append(
             QJsonObject{{"name", i.name}, {"stock", i.stock}, {"price_cents", i.priceCents}});
-    // One statement, so the sale, its items and their inventory rows commit together or not
-    // at all. Item ids come back in the order the items were given.
+    // A waiting room's secret seed and its public commitment, hex SHA-256(seed). The seed is
+    // stored `plain` for now: sealing it in a box only the scheduler can open
+    // (crypto_box_seal, docs/WAITING_ROOM.md) is a later step of issue 16.
+    SaleSpec created = spec;
+    QByteArray seedHex;
+    if (created.waitingRoom) {
+        const QByteArray seed = newSeed();
+        seedHex = seed.toHex();
+        created.waitingRoom->commitment =
+            QCryptographicHash::hash(seed, QCryptographicHash::Sha256).toHex();
+    }
+    const SaleSpec::WaitingRoom room = created.waitingRoom.value_or(SaleSpec::WaitingRoom{});
+    // One statement, so the sale, its items, their inventory rows and the sale's fairness row
+    // commit together or not at all. Item ids come back in the order the items were given.
     static const QByteArray sql = R"(
 WITH s AS (
     INSERT INTO sales (name, per_user_limit, starts_at, ends_at, hold_seconds,
-                       admission_rate, admission_burst, state, schedule_id, pow_difficulty)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10, $11)
+                       admission_rate, admission_burst, state, schedule_id, pow_difficulty,
+                       waiting_room, lobby_opens_at, grace_ms, admit_per_minute,
+                       admission_ttl_seconds, entries_per_buyer, entries_per_address)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
     ON CONFLICT (schedule_id, starts_at) WHERE schedule_id IS NOT NULL DO NOTHING
     RETURNING id),
 i AS (
@@ -130,17 +190,34 @@ i AS (
     RETURNING id, sale_id, stock),
 v AS (
     INSERT INTO inventory (item_id, sale_id, stock)
-    SELECT id, sale_id, stock FROM i)
+    SELECT id, sale_id, stock FROM i),
+f AS (
+    INSERT INTO sale_fairness (sale_id, commitment, seed_box, seed_box_kind)
+    SELECT s.id, $19, decode($20, 'hex'), 'plain' FROM s WHERE $12::boolean)
 SELECT (SELECT id FROM s) AS sale_id, i.id AS item_id FROM i ORDER BY i.id)";
     m_pg.query(
         sql,
-        {spec.name.toUtf8(), QByteArray::number(spec.perUserLimit), pgTime(spec.startsAtMs),
-         pgTime(spec.endsAtMs), QByteArray::number(spec.holdSeconds),
-         QByteArray::number(spec.admissionRate), QByteArray::number(spec.admissionBurst),
-         QJsonDocument(items).toJson(QJsonDocument::Compact), spec.state.toUtf8(),
+        {spec.name.toUtf8(),
+         QByteArray::number(spec.perUserLimit),
+         pgTime(spec.startsAtMs),
+         pgTime(spec.endsAtMs),
+         QByteArray::number(spec.holdSeconds),
+         QByteArray::number(spec.admissionRate),
+         QByteArray::number(spec.admissionBurst),
+         QJsonDocument(items).toJson(QJsonDocument::Compact),
+         spec.state.toUtf8(),
          spec.scheduleId > 0 ? QByteArray::number(spec.scheduleId) : QByteArray(),
-         QByteArray::number(spec.powDifficulty)},
-        [this, spec = spec, warmNow, done = std::move(done)](const Result<PgResult> &r) mutable {
+         QByteArray::number(spec.powDifficulty),
+         created.waitingRoom ? "true" : "false",
+         created.waitingRoom ? pgTime(room.lobbyOpensAtMs) : QByteArray(),
+         QByteArray::number(room.graceMs),
+         QByteArray::number(room.admitPerMinute),
+         QByteArray::number(room.admissionTtlSeconds),
+         QByteArray::number(room.entriesPerBuyer),
+         QByteArray::number(room.entriesPerAddress),
+         created.waitingRoom ? room.commitment : QByteArray(),
+         seedHex},
+        [this, spec = created, warmNow, done = std::move(done)](const Result<PgResult> &r) mutable {
             if (!r) {
                 done(std::unexpected(r.error()), 0);
                 return;
@@ -188,8 +265,12 @@ void SaleCatalog::warm(qint64 saleId, std::function<void(const Result<bool> &)> 
 SELECT s.name, s.per_user_limit,
        (extract(epoch FROM s.starts_at) * 1000)::bigint, (extract(epoch FROM s.ends_at) * 1000)::bigint,
        s.hold_seconds, s.admission_rate, s.admission_burst, s.state,
-       i.id, i.name, v.stock - v.sold, i.price_cents, s.pow_difficulty
+       i.id, i.name, v.stock - v.sold, i.price_cents, s.pow_difficulty,
+       s.waiting_room, (extract(epoch FROM s.lobby_opens_at) * 1000)::bigint, s.grace_ms,
+       s.admit_per_minute, s.admission_ttl_seconds, s.entries_per_buyer,
+       s.entries_per_address, f.commitment
 FROM sales s JOIN sale_items i ON i.sale_id = s.id JOIN inventory v ON v.item_id = i.id
+LEFT JOIN sale_fairness f ON f.sale_id = s.id
 WHERE s.id = $1
 ORDER BY i.id)";
     m_pg.query(sql, {QByteArray::number(saleId)},
@@ -213,6 +294,17 @@ ORDER BY i.id)";
                    spec.admissionBurst = first[6].toInt();
                    spec.state = QString::fromUtf8(first[7]);
                    spec.powDifficulty = first[12].toInt();
+                   if (first[13] == "t") {
+                       SaleSpec::WaitingRoom room;
+                       room.lobbyOpensAtMs = first[14].toLongLong();
+                       room.graceMs = first[15].toInt();
+                       room.admitPerMinute = first[16].toInt();
+                       room.admissionTtlSeconds = first[17].toInt();
+                       room.entriesPerBuyer = first[18].toInt();
+                       room.entriesPerAddress = first[19].toInt();
+                       room.commitment = first[20];
+                       spec.waitingRoom = room;
+                   }
                    for (const auto &row : r->rows)
                        spec.items.append(
                            SaleSpec::Item{row[8].toLongLong(), QString::fromUtf8(row[9]),
@@ -233,6 +325,12 @@ void SaleCatalog::warmRedis(qint64 saleId, const SaleSpec &spec,
                            QByteArray::number(qint64(spec.holdSeconds) * 1000),
                            spec.name.toUtf8(),
                            QByteArray::number(spec.powDifficulty)};
+    const SaleSpec::WaitingRoom room = spec.waitingRoom.value_or(SaleSpec::WaitingRoom{});
+    args << (spec.waitingRoom ? "1" : "0")
+         << QByteArray::number(spec.waitingRoom ? room.lobbyOpensAtMs : 0)
+         << QByteArray::number(room.graceMs) << QByteArray::number(room.admitPerMinute)
+         << QByteArray::number(qint64(room.admissionTtlSeconds) * 1000)
+         << QByteArray::number(room.entriesPerAddress) << room.commitment;
     QList<QByteArray> owners{"MSET"};
     for (const SaleSpec::Item &i : spec.items) {
         args << QByteArray::number(i.id) << QByteArray::number(i.stock)
@@ -261,7 +359,7 @@ void SaleCatalog::warmRedis(qint64 saleId, const SaleSpec &spec,
         else
             done(written->value_or(false));
     };
-    m_redis.eval(m_warm, {k.meta(), k.stock(), k.price(), k.items()}, args,
+    m_redis.eval(m_warm, {k.meta(), k.stock(), k.price(), k.items(), k.waitingRoomMeta()}, args,
                  [this, saleId, finish](const Result<RedisValue> &r) {
                      if (r && !r->isError())
                          markWarmed(saleId);
@@ -270,6 +368,20 @@ void SaleCatalog::warmRedis(qint64 saleId, const SaleSpec &spec,
     m_redis.command(owners, [finish](const Result<RedisValue> &r) { finish(r, false); });
     m_redis.command({"SADD", SaleKeys::saleIndex(), QByteArray::number(saleId)},
                     [finish](const Result<RedisValue> &r) { finish(r, false); });
+}
+
+QJsonValue SaleCatalog::waitingRoomJson(const std::optional<SaleSpec::WaitingRoom> &room) {
+    if (!room)
+        return QJsonValue();
+    return QJsonObject{{"lobby_opens_at", isoTime(room->lobbyOpensAtMs)},
+                       {"grace_ms", room->graceMs},
+                       {"admit_per_minute", room->admitPerMinute},
+                       {"admission_ttl_seconds", room->admissionTtlSeconds},
+                       {"entries_per_buyer", room->entriesPerBuyer},
+                       {"entries_per_address", room->entriesPerAddress},
+                       {"commitment", room->commitment.isEmpty()
+                                          ? QJsonValue()
+                                          : QJsonValue(QString::fromLatin1(room->commitment))}};
 }
 
 void SaleCatalog::markWarmed(qint64 saleId) {

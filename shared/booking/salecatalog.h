@@ -10,6 +10,7 @@
 
 #include <expected>
 #include <functional>
+#include <optional>
 
 namespace flashsale {
 
@@ -38,8 +39,24 @@ struct SaleSpec {
                            // the recurring schedule this sale is an occurrence of; 0 = one-off
     QList<Item> items;
 
+    // The sale's waiting room (docs/WAITING_ROOM.md, "Parameters"); absent = first come, first
+    // served, as without one. Defaults are the ones documented there.
+    struct WaitingRoom {
+        qint64 lobbyOpensAtMs = 0; // joins are taken from here; before startsAtMs
+        int graceMs = 3000;        // the cohort stays open this long after startsAtMs
+        int admitPerMinute = 600;
+        int admissionTtlSeconds = 120;
+        int entriesPerBuyer = 1;   // the only value (I8)
+        int entriesPerAddress = 1; // cohort entries per client address (IPv6: per /64); 0 = off
+        QByteArray commitment;     // hex SHA-256 of the sale's seed: set by create() and warm()
+    };
+    std::optional<WaitingRoom> waitingRoom;
+
     // Validates the JSON body. Either "stock" (+ "price_cents") for a one-item sale, or "items":
-    // [{"name","stock","price_cents"}]. Defaults come from `config`. Returns every problem found.
+    // [{"name","stock","price_cents"}]. Defaults come from `config`. A waiting room is asked for
+    // with "waiting_room": true and the optional "lobby_opens_at", "grace_ms",
+    // "admit_per_minute", "admission_ttl_seconds", "entries_per_buyer", "entries_per_address";
+    // those fields without "waiting_room": true are an error. Returns every problem found.
     [[nodiscard]] static std::expected<SaleSpec, FieldErrors>
     fromJson(const QJsonObject &body, const Config &config, qint64 nowMs);
 };
@@ -57,6 +74,10 @@ public:
     // With warmNow false the sale is only stored; the scheduler warms it before it starts. An
     // occurrence of a schedule (scheduleId set) that already exists fails with
     // ErrorCode::Conflict, so racing schedulers cannot create it twice.
+    //
+    // A sale with a waiting room gets its secret seed here, and its sale_fairness row (the
+    // commitment, hex SHA-256 of the seed) in the same statement, so the commitment exists from
+    // the sale's birth; the result's waitingRoom->commitment holds it.
     void create(const SaleSpec &spec, bool warmNow,
                 std::function<void(const Result<SaleSpec> &, qint64 saleId)> done);
 
@@ -64,7 +85,11 @@ public:
     // untouched (its stock may be partly sold). Result: true when written now, false when it was
     // already warm; NotFound when PostgreSQL has no such sale. Each item's stock in Redis is
     // what inventory has left (stock, adjustments included, minus sold). Sets sales.warmed_at.
+    // A waiting-room sale also gets fs:{sale:ID}:wr:meta with its commitment (lua/warm.lua).
     void warm(qint64 saleId, std::function<void(const Result<bool> &)> done);
+
+    // The JSON of a waiting room as the admin answers echo it ("waiting_room"), null when off.
+    static QJsonValue waitingRoomJson(const std::optional<SaleSpec::WaitingRoom> &room);
 
 private:
     void markWarmed(qint64 saleId);

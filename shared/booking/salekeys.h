@@ -37,6 +37,19 @@ public:
         return m_prefix + "idem:" + user + ':' + key;
     }
 
+    // The waiting room (docs/WAITING_ROOM.md; the layout is drawn in lua/queue_join.lua).
+    QByteArray waitingRoomMeta() const { return m_prefix + "wr:meta"; }
+    QByteArray waitingRoomBuyers() const { return m_prefix + "wr:buyer"; }
+    QByteArray waitingRoomCohort() const { return m_prefix + "wr:cohort"; }
+    QByteArray waitingRoomFifo() const { return m_prefix + "wr:fifo"; }
+    QByteArray waitingRoomAddresses() const { return m_prefix + "wr:addr"; }
+    // The join's own rate limits, apart from the booking's, so a crowd polling the lobby does
+    // not spend the budget its buyers need to book.
+    QByteArray waitingRoomRateIp(const QByteArray &ip) const { return m_prefix + "wr:rl:ip:" + ip; }
+    QByteArray waitingRoomRateUser(const QByteArray &user) const {
+        return m_prefix + "wr:rl:u:" + user;
+    }
+
     // Not tied to one sale: item id -> sale id, for the /checkout?id=ITEM route, and the set of
     // warmed sale ids, for metrics.
     static QByteArray itemOwner(qint64 itemId) { return "fs:item:" + QByteArray::number(itemId); }

@@ -370,6 +370,11 @@ QList<Option> options() {
                 QStringLiteral("A scheduled sale is written to Redis this long before it starts."),
                 QStringLiteral("s"), intSetter(&Config::warmupSeconds, 0, 86400),
                 intShow(&Config::warmupSeconds)};
+    o << Option{QStringLiteral("waiting-room-max-entries"),
+                QStringLiteral("Entries one sale's waiting room holds at most; later joins get "
+                               "queue-full (taken when the sale is warmed)."),
+                QStringLiteral("n"), intSetter(&Config::waitingRoomMaxEntries, 1, 100000000),
+                intShow(&Config::waitingRoomMaxEntries)};
     o << Option{QStringLiteral("sale-retention-seconds"),
                 QStringLiteral("An ended sale's Redis keys expire this long after it closes."),
                 QStringLiteral("s"), intSetter(&Config::saleRetentionSeconds, 60, 30 * 86400),

@@ -74,6 +74,10 @@ struct Config {
     int schedulerTickMs = 250; // scheduler loop period (role "scheduler")
     int leaseSeconds = 5;      // the scheduler lease; another process takes over after it lapses
     int warmupSeconds = 60;    // a sale is written to Redis this long before it starts
+                               // (a waiting-room sale: before its lobby opens)
+    // Entries one waiting room holds at most (I9; docs/WAITING_ROOM.md): joins past it are
+    // refused with queue-full. Written into the sale's Redis meta when it is warmed.
+    int waitingRoomMaxEntries = 2000000;
     int reconcileIntervalSeconds = 60; // dry-run reconciliation of live sales (0 = never)
     // How long an ended sale's Redis keys are kept after it closes (docs/ARCHITECTURE.md,
     // "Bounds and retention"); the scheduler sets their expiry when it records the close.

@@ -380,11 +380,14 @@ struct Scheduler::Impl {
     }
 
     // Warms every sale that starts within the warm-up and is not in Redis yet: one-off sales,
-    // and occurrences whose warming failed when they were created.
+    // and occurrences whose warming failed when they were created. A sale with a waiting room
+    // must be warm when its lobby opens (the lobby is before the start), so the warm-up counts
+    // from lobby_opens_at for it.
     void warmDue(qint64 now) {
         static const QByteArray sql =
             "SELECT id FROM sales WHERE warmed_at IS NULL AND state <> 'stopped' "
-            "AND starts_at <= $1::timestamptz + $2::bigint * interval '1 millisecond' "
+            "AND coalesce(lobby_opens_at, starts_at) <= "
+            "$1::timestamptz + $2::bigint * interval '1 millisecond' "
             "AND ends_at > $1 ORDER BY starts_at, id";
         query(sql, {pgTime(now), QByteArray::number(warmupMs)}, "finding sales to warm",
               [this, now](const PgResult &r) {
@@ -458,8 +461,11 @@ struct Scheduler::Impl {
             [this, saleId, at](const PgResult &items) {
                 const SaleKeys k(saleId);
                 const QList<QByteArray> keys{
-                    k.meta(),   k.stock(),  k.price(),        k.items(),       k.users(),
-                    k.bucket(), k.stream(), k.reservations(), k.deadLetters(), k.released()};
+                    k.meta(), k.stock(), k.price(), k.items(), k.users(), k.bucket(), k.stream(),
+                    k.reservations(), k.deadLetters(), k.released(),
+                    // The waiting room's (docs/WAITING_ROOM.md); absent ones are skipped.
+                    k.waitingRoomMeta(), k.waitingRoomBuyers(), k.waitingRoomCohort(),
+                    k.waitingRoomFifo(), k.waitingRoomAddresses()};
                 const QByteArray atText = QByteArray::number(at);
                 for (const qint64 item : ids(items))
                     redis.command({"PEXPIREAT", SaleKeys::itemOwner(item), atText},

@@ -611,6 +611,38 @@ private Q_SLOTS:
         QVERIFY(sale.value("warmed_at").isNull());
     }
 
+    // sale.create with a waiting room (issue 16): the answer and the audit row carry its
+    // settings and commitment; a sale whose lobby opens now is warmed now although it starts in
+    // two hours, since the join needs it in Redis from the lobby on.
+    void waitingRoomSaleIsEchoedAndWarmedForItsLobby() {
+        const QJsonObject sale = createSale({{"starts_at", rfc3339(2 * 3600 * 1000)},
+                                             {"ends_at", rfc3339(3 * 3600 * 1000)},
+                                             {"waiting_room", true},
+                                             {"lobby_opens_at", rfc3339(-1000)},
+                                             {"admit_per_minute", 120}});
+        const QJsonObject room = sale.value("waiting_room").toObject();
+        QCOMPARE(room.value("admit_per_minute").toInt(), 120);
+        QCOMPARE(room.value("grace_ms").toInt(), 3000);
+        QCOMPARE(room.value("commitment").toString().size(), 64);
+        QVERIFY(!sale.value("warmed_at").isNull());
+        const qint64 id = sale.value("id").toInteger();
+        const auto audit = call(Op::AuditList, {{"sale_id", id}});
+        QVERIFY2(audit.ok, qPrintable(audit.failure.message));
+        const QJsonObject row = audit.result.value("entries").toArray().last().toObject();
+        QCOMPARE(row.value("action").toString(), QStringLiteral("sale.create"));
+        QCOMPARE(row.value("after").toObject().value("waiting_room").toObject().value("commitment"),
+                 room.value("commitment"));
+        // Room settings without a room are refused with their pointer.
+        const auto bad = call(Op::SaleCreate, {{"name", "x"},
+                                               {"starts_at", rfc3339(60000)},
+                                               {"ends_at", rfc3339(3600000)},
+                                               {"stock", 1},
+                                               {"price_cents", 1},
+                                               {"grace_ms", 10}});
+        QCOMPARE(bad.failure.code, AdminError::InvalidArgs);
+        QCOMPARE(bad.failure.details.value(0).pointer, QStringLiteral("/args/grace_ms"));
+    }
+
     void schedulesRoundTrip() {
         auto bad = call(Op::ScheduleCreate, {{"name", "Hourly"},
                                              {"first_start", rfc3339(3600000)},

@@ -1073,6 +1073,51 @@ private Q_SLOTS:
         const qsizetype samples = m_window->history()->samples().size();
         QTRY_VERIFY_WITH_TIMEOUT(m_window->history()->samples().size() > samples, 5000);
     }
+
+    // The "Waiting room" group (issue 16): off until ticked, unavailable to schedules; ticked,
+    // the sale is created with the settings typed and its commitment.
+    void createSaleWithAWaitingRoom() {
+        SaleDialog *d = freshSaleDialog();
+        auto *room = d->findChild<QGroupBox *>("waitingRoom");
+        QVERIFY(room);
+        QVERIFY(!room->isChecked());
+        QVERIFY(!d->args().contains("waiting_room"));
+        d->findChild<QGroupBox *>("repeat")->setChecked(true);
+        QVERIFY(!room->isEnabled());
+        d->findChild<QGroupBox *>("repeat")->setChecked(false);
+        QVERIFY(room->isEnabled());
+        QVERIFY(!d->findChild<QWidget *>("waitingRoomFields")->isVisibleTo(d));
+        room->setChecked(true);
+        QVERIFY(d->findChild<QWidget *>("waitingRoomFields")->isVisibleTo(d));
+        // Still fits a 1366x768 screen with the fields shown.
+        QVERIFY2(d->sizeHint().height() <= 720,
+                 qPrintable(QString::number(d->sizeHint().height())));
+        d->findChild<QLineEdit *>("name")->setText(QStringLiteral("Console drop"));
+        auto *start = d->findChild<QDateTimeEdit *>("start");
+        start->setDateTime(QDateTime::currentDateTime().addSecs(3600));
+        d->findChild<QDateTimeEdit *>("end")->setDateTime(start->dateTime().addSecs(3600));
+        d->findChild<QSpinBox *>("lobbyMinutes")->setValue(20);
+        d->findChild<QSpinBox *>("graceMs")->setValue(1500);
+        d->findChild<QSpinBox *>("entriesPerAddress")->setValue(3);
+        const QJsonObject args = d->args();
+        QCOMPARE(args.value("waiting_room").toBool(), true);
+        QCOMPARE(
+            QDateTime::fromString(args.value("starts_at").toString(), Qt::ISODateWithMs)
+                    .toMSecsSinceEpoch()
+                - QDateTime::fromString(args.value("lobby_opens_at").toString(), Qt::ISODateWithMs)
+                      .toMSecsSinceEpoch(),
+            qint64(20 * 60 * 1000));
+        QCOMPARE(args.value("admit_per_minute").toInt(), 600); // the documented default
+        d->accept();
+        QVERIFY(answer(d, QMessageBox::Yes));
+        QTRY_VERIFY_WITH_TIMEOUT(!m_window->saleDialog() || !m_window->saleDialog()->isVisible(),
+                                 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(
+            m_db.scalar("SELECT waiting_room::text || ' ' || grace_ms || ' ' || "
+                        "entries_per_address || ' ' || length(f.commitment) FROM sales s "
+                        "JOIN sale_fairness f ON f.sale_id = s.id WHERE s.name = 'Console drop'"),
+            QByteArray("true 1500 3 64"), 5000);
+    }
 };
 
 QTEST_MAIN(TestConsole)

@@ -283,6 +283,42 @@ private Q_SLOTS:
                "\"generate\":{\"count\":100,\"units_per_item\":3},\"hold_seconds\":60,\"name\":"
                "\"Gen\","
                "\"starts_at\":\"2026-11-21T12:10:00.000Z\"}";
+        QTest::addRow("sale create waiting room")
+            << L{"sale",
+                 "create",
+                 "--name",
+                 "Drop",
+                 "--starts-at",
+                 "+30m",
+                 "--ends-at",
+                 "+1h",
+                 "--stock",
+                 "10",
+                 "--price-cents",
+                 "100",
+                 "--waiting-room",
+                 "--lobby-opens-at",
+                 "+5m",
+                 "--grace-ms",
+                 "2000",
+                 "--admit-per-minute",
+                 "60",
+                 "--admission-ttl-seconds",
+                 "30",
+                 "--entries-per-address",
+                 "0"}
+            << "sale.create"
+            << "{\"admission_ttl_seconds\":30,\"admit_per_minute\":60,\"ends_at\":"
+               "\"2026-11-21T13:00:00.000Z\",\"entries_per_address\":0,\"grace_ms\":2000,"
+               "\"lobby_opens_at\":\"2026-11-21T12:05:00.000Z\",\"name\":\"Drop\","
+               "\"price_cents\":100,\"starts_at\":\"2026-11-21T12:30:00.000Z\",\"stock\":10,"
+               "\"waiting_room\":true}";
+        QTest::addRow("sale create grace without a waiting room")
+            << L{"sale",          "create",    "--name",     "X",       "--starts-at",
+                 "now",           "--ends-at", "+1h",        "--stock", "1",
+                 "--price-cents", "1",         "--grace-ms", "10"}
+            << ""
+            << "--grace-ms goes with --waiting-room";
         QTest::addRow("sale create two sources")
             << L{"sale",          "create",    "--name",     "X",       "--starts-at",
                  "now",           "--ends-at", "+1h",        "--stock", "1",

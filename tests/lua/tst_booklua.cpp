@@ -48,11 +48,12 @@ private:
         const SaleKeys k(saleId);
         QList<QByteArray> argv{"EVAL",
                                m_warm.body,
-                               "4",
+                               "5",
                                k.meta(),
                                k.stock(),
                                k.price(),
                                k.items(),
+                               k.waitingRoomMeta(),
                                state,
                                QByteArray::number(now() + startsIn),
                                QByteArray::number(now() + endsIn),
@@ -61,7 +62,14 @@ private:
                                QByteArray::number(burst),
                                QByteArray::number(holdMs),
                                "Test sale",
-                               "0"}; // no proof of work
+                               "0", // no proof of work
+                               "0", // no waiting room: wr, lobby, grace, admit/min, ttl,
+                               "0", // per-address cap, commitment
+                               "3000",
+                               "600",
+                               "120000",
+                               "1",
+                               ""};
         for (const Item &i : items)
             argv << QByteArray::number(i.id) << QByteArray::number(i.stock)
                  << QByteArray::number(i.price);

@@ -110,13 +110,19 @@ private:
     }
 
     // A sale stored in PostgreSQL only, as an operator creates one far ahead.
-    qint64 createSale(const QString &name, qint64 startsMs, qint64 endsMs, int stock) {
+    // `lobbyMs` > 0 gives the sale a waiting room whose lobby opens then.
+    qint64 createSale(const QString &name, qint64 startsMs, qint64 endsMs, int stock,
+                      qint64 lobbyMs = 0) {
         SaleCatalog catalog(*m_conn.pg, *m_conn.redis);
         SaleSpec spec;
         spec.name = name;
         spec.startsAtMs = startsMs;
         spec.endsAtMs = endsMs;
         spec.perUserLimit = 2;
+        if (lobbyMs > 0) {
+            spec.waitingRoom = SaleSpec::WaitingRoom{};
+            spec.waitingRoom->lobbyOpensAtMs = lobbyMs;
+        }
         spec.items.append(SaleSpec::Item{0, name + QStringLiteral(" item"), stock, 500});
         qint64 id = -1;
         catalog.create(spec, false,
@@ -247,6 +253,33 @@ private Q_SLOTS:
         QVERIFY(expected.startsWith(texts.at(0).chopped(texts.at(0).endsWith(QChar(0x2026)))));
         // Another id, another picture.
         QVERIFY(itemImageSvg(itemId + 1, name, priceCents) != svg);
+    }
+
+    // A sale with a waiting room must be in Redis, with its commitment, when its lobby opens:
+    // the warm-up counts from lobby_opens_at, not from the start.
+    void waitingRoomSaleIsWarmedBeforeItsLobby() {
+        const qint64 start = m_base + 9 * kHour + 457;
+        const qint64 lobby = start - 30 * kMinute;
+        const qint64 sale = createSale(QStringLiteral("Lobby"), start, start + kHour, 3, lobby);
+        QVERIFY(sale > 0);
+        Scheduler s(config(), *m_conn.pg, *m_conn.redis, QStringLiteral("solo"), clock());
+        QSignalSpy warmed(&s, &Scheduler::saleWarmed);
+        m_now = lobby - 60'000 - 1; // 1 ms before the warm-up of the lobby
+        QVERIFY(tick({&s}));
+        QVERIFY(!warmInRedis(sale));
+        QCOMPARE(warmed.count(), 0);
+        m_now = lobby - 60'000;
+        QVERIFY(tick({&s}));
+        QVERIFY(warmInRedis(sale));
+        QCOMPARE(warmed.count(), 1);
+        const QHash<QByteArray, QByteArray> meta = m_redis->hash(SaleKeys(sale).meta());
+        QCOMPARE(meta.value("wr"), QByteArray("1"));
+        QCOMPARE(meta.value("lobby_ms").toLongLong(), lobby);
+        QCOMPARE(meta.value("grace_ms"), QByteArray("3000"));
+        const QByteArray commitment = m_db.scalar(
+            "SELECT commitment FROM sale_fairness WHERE sale_id = " + QByteArray::number(sale));
+        QCOMPARE(commitment.size(), 64);
+        QCOMPARE(m_redis->hash(SaleKeys(sale).waitingRoomMeta()).value("commitment"), commitment);
     }
 
     void oneOffSaleIsWarmedOpenedAndClosedOnTime() {

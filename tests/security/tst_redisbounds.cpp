@@ -33,10 +33,14 @@ private:
     PgDatabase m_db;
     Backend m_api;
     std::unique_ptr<RedisSync> m_redis;
-    qint64 m_ended = 0; // a sale that has ended, created at the start
-    QByteArray m_token; // a buyer token for "probe"
+    qint64 m_ended = 0;     // a sale that has ended, created at the start
+    qint64 m_endedRoom = 0; // a sale with a waiting room that has ended, with entries
+    qint64 m_earlyRoom = 0; // a waiting room whose lobby opens in an hour
+    qint64 m_plain = 0;     // an open sale without a waiting room
+    QByteArray m_token;     // a buyer token for "probe"
 
     static constexpr int kRetentionSeconds = 120;
+    static constexpr int kMaxEntries = 50; // --waiting-room-max-entries
 
     static QString rfc3339(qint64 offsetMs) {
         return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
@@ -53,20 +57,27 @@ private:
             {"FLASHSALE_STATS_FLUSH_MS", "50"},
             {"FLASHSALE_WORKER_BLOCK_MS", "100"},
             {"FLASHSALE_SCHEDULER_TICK_MS", "100"},
-            {"FLASHSALE_SALE_RETENTION_SECONDS", QString::number(kRetentionSeconds)}};
+            {"FLASHSALE_SALE_RETENTION_SECONDS", QString::number(kRetentionSeconds)},
+            {"FLASHSALE_WAITING_ROOM_MAX_ENTRIES", QString::number(kMaxEntries)}};
     }
 
     // Creates a sale of one item through the admin API; returns its id and the item's.
-    QPair<qint64, qint64> createSale(qint64 endsInMs, int stock = 1000) {
-        const HttpResponse r = postJson(
-            m_api.port(), "/api/v1/admin/sales",
-            QJsonObject{{"name", "Bounds"},
-                        {"per_user_limit", 10},
-                        {"starts_at", rfc3339(-1000)},
-                        {"ends_at", rfc3339(endsInMs)},
-                        {"items", QJsonArray{QJsonObject{
-                                      {"name", "Seat"}, {"stock", stock}, {"price_cents", 100}}}}},
-            Backend::kAdminToken);
+    // `lobbyInMs`, when given, gives it a waiting room whose lobby opens then.
+    QPair<qint64, qint64> createSale(qint64 endsInMs, int stock = 1000,
+                                     std::optional<qint64> lobbyInMs = {}) {
+        QJsonObject body{
+            {"name", "Bounds"},
+            {"per_user_limit", 10},
+            {"starts_at", rfc3339(lobbyInMs ? qMax<qint64>(-1000, *lobbyInMs + 1000) : -1000)},
+            {"ends_at", rfc3339(endsInMs)},
+            {"items",
+             QJsonArray{QJsonObject{{"name", "Seat"}, {"stock", stock}, {"price_cents", 100}}}}};
+        if (lobbyInMs) {
+            body.insert("waiting_room", true);
+            body.insert("lobby_opens_at", rfc3339(*lobbyInMs));
+        }
+        const HttpResponse r =
+            postJson(m_api.port(), "/api/v1/admin/sales", body, Backend::kAdminToken);
         if (r.status != 201)
             qWarning("create sale: %d %s", r.status, r.body.constData());
         const QJsonObject o = r.json();
@@ -94,6 +105,11 @@ private:
             r += "Content-Type: application/json\r\n";
         r += "Content-Length: " + QByteArray::number(body.size()) + "\r\n\r\n" + body;
         return r;
+    }
+
+    static QByteArray joinRequest(qint64 sale, const QByteArray &user) {
+        return request("POST", "/api/v1/sales/" + QByteArray::number(sale) + "/queue",
+                       "{\"user_id\":\"" + user + "\"}", {});
     }
 
     static QByteArray bookRequest(qint64 sale, const QByteArray &user, const QByteArray &key) {
@@ -128,10 +144,21 @@ private Q_SLOTS:
         QCOMPARE(t.status, 201);
         m_token = t.json().value("token").toString().toUtf8();
 
-        // A sale that ends 1.5 s from now, with a booking, so its keys are all there.
+        // A sale that ends 1.5 s from now, with a booking, so its keys are all there; and a
+        // waiting room that ends with it, with entries.
         m_ended = createSale(1500).first;
         QVERIFY(m_ended > 0);
         QCOMPARE(bookMany(m_ended, 3, "early"), 3);
+        m_endedRoom = createSale(1500, 10, -2000).first;
+        QVERIFY(m_endedRoom > 0);
+        for (const HttpResponse &r :
+             sendAll(m_api.port(),
+                     {joinRequest(m_endedRoom, "early1"), joinRequest(m_endedRoom, "early2")}, 2))
+            QCOMPARE(r.status, 201);
+        m_earlyRoom = createSale(7200000, 10, 3600000).first;
+        QVERIFY(m_earlyRoom > 0);
+        m_plain = createSale(3600000).first;
+        QVERIFY(m_plain > 0);
         QTRY_COMPARE_WITH_TIMEOUT(
             http(m_api.port(), "GET", "/api/v1/sales/" + QByteArray::number(m_ended))
                 .json()
@@ -169,6 +196,23 @@ private Q_SLOTS:
         QTest::addRow("2,000 purchases of unknown codes") << purchases << 404;
         QTest::addRow("2,000 reads of unknown reservations") << reads << 404;
         QTest::addRow("2,000 challenges of unknown sales") << challenges << 404;
+
+        // The waiting room's routes (issue 16): joins and polls of sales a join cannot enter.
+        QList<QByteArray> unknownJoins, endedJoins, earlyJoins, plainJoins, unknownPolls;
+        for (int i = 0; i < 2000; ++i) {
+            const QByteArray u = "w" + QByteArray::number(i);
+            unknownJoins << joinRequest(700000000 + i, u);
+            endedJoins << joinRequest(m_endedRoom, u);
+            earlyJoins << joinRequest(m_earlyRoom, u);
+            plainJoins << joinRequest(m_plain, u);
+            unknownPolls << request(
+                "GET", "/api/v1/sales/" + QByteArray::number(700000000 + i) + "/queue", {}, bearer);
+        }
+        QTest::addRow("2,000 joins of unknown sales") << unknownJoins << 404;
+        QTest::addRow("2,000 joins of an ended waiting room") << endedJoins << 403;
+        QTest::addRow("2,000 joins before the lobby opens") << earlyJoins << 403;
+        QTest::addRow("2,000 joins of a sale without a waiting room") << plainJoins << 404;
+        QTest::addRow("2,000 polls of unknown sales' queues") << unknownPolls << 404;
     }
 
     void requestsAboutNothingCreateNothing() {
@@ -195,6 +239,33 @@ private Q_SLOTS:
         QCOMPARE(m_redis->integer({"DBSIZE"}), sizeBefore);
         qInfo("%lld requests answered %d in %lld ms; Redis keys before and after: %lld",
               qint64(requests.size()), status, ms, sizeBefore);
+    }
+
+    // One waiting room holds --waiting-room-max-entries entries at most: later joins are
+    // refused with queue-full and add no entry, while those inside still get theirs back.
+    void waitingRoomEntriesAreBounded() {
+        const qint64 sale = createSale(3600000, 10, -1000).first;
+        QVERIFY(sale > 0);
+        QList<QByteArray> joins;
+        for (int i = 0; i < kMaxEntries * 3; ++i)
+            joins << joinRequest(sale, "cap" + QByteArray::number(i));
+        int joined = 0, full = 0;
+        for (const HttpResponse &r : sendAll(m_api.port(), joins, 8)) {
+            joined += r.status == 201;
+            if (r.status == 409 && r.problemType() == QStringLiteral("/problems/queue-full"))
+                ++full;
+        }
+        QCOMPARE(joined, kMaxEntries);
+        QCOMPARE(full, kMaxEntries * 2);
+        const SaleKeys k(sale);
+        QCOMPARE(m_redis->integer({"HLEN", k.waitingRoomBuyers()}), qint64(kMaxEntries));
+        QCOMPARE(m_redis->integer({"LLEN", k.waitingRoomCohort()})
+                     + m_redis->integer({"LLEN", k.waitingRoomFifo()}),
+                 qint64(kMaxEntries));
+        QCOMPARE(http(m_api.port(), "POST", "/api/v1/sales/" + QByteArray::number(sale) + "/queue",
+                      "{\"user_id\":\"cap0\"}", {{"Content-Type", "application/json"}})
+                     .status,
+                 200);
     }
 
     // The worker acknowledges only what PostgreSQL committed, and then trims it: the stream
@@ -226,11 +297,21 @@ private Q_SLOTS:
     // When the scheduler records that a sale has closed, every key of the sale gets the same
     // expiry: its close plus --sale-retention-seconds. Until then it still answers.
     void endedSaleKeysExpireAfterTheRetention() {
-        const auto [sale, item] = createSale(1500);
+        // With a waiting room and entries (an address cap of 1 and two joins from one address
+        // fill the cohort, the FIFO and the address counts), so its keys expire too.
+        const auto [sale, item] = createSale(1500, 1000, -2000);
         QVERIFY(sale > 0);
         QCOMPARE(bookMany(sale, 3, "r"), 3);
+        for (const HttpResponse &r :
+             sendAll(m_api.port(), {joinRequest(sale, "j1"), joinRequest(sale, "j2")}, 1))
+            QCOMPARE(r.status, 201);
         const QSet<QByteArray> saleKeys = keys("fs:{sale:" + QByteArray::number(sale) + "}:*");
         QVERIFY(saleKeys.contains(SaleKeys(sale).meta()));
+        for (const QByteArray &wr :
+             {SaleKeys(sale).waitingRoomMeta(), SaleKeys(sale).waitingRoomBuyers(),
+              SaleKeys(sale).waitingRoomCohort(), SaleKeys(sale).waitingRoomFifo(),
+              SaleKeys(sale).waitingRoomAddresses()})
+            QVERIFY2(saleKeys.contains(wr), wr.constData());
         QVERIFY(saleKeys.contains(SaleKeys(sale).stream()));
         QCOMPARE(m_redis->integer({"PTTL", SaleKeys(sale).meta()}), -1); // open: no expiry
 

@@ -1,0 +1,33 @@
+-- queue_status.lua: a buyer's own waiting-room entry, read only (lua/queue_join.lua draws the
+-- key layout). Writes nothing, so a poll about an unknown sale or a stranger's sale makes no
+-- key (I9).
+--
+-- KEYS: 1 meta, 2 wr:meta, 3 wr:buyer
+-- ARGV: 1 user id
+-- Returns:
+--   {'entry', entry, 'c'|'f', pos, joined_ms, flag, now, close_ms, commitment, open (1|0)}
+--       open = 0 once the sale is stopped or past ends_ms
+--   {'unknown_sale'}   {'no_waiting_room'}   {'not_in_queue', now}
+
+local meta = redis.call('HMGET', KEYS[1], 'state', 'starts_ms', 'ends_ms', 'wr', 'grace_ms')
+local state = meta[1]
+if not state then
+    return {'unknown_sale'}
+end
+if meta[4] ~= '1' then
+    return {'no_waiting_room'}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local value = redis.call('HGET', KEYS[3], ARGV[1])
+if not value then
+    return {'not_in_queue', now}
+end
+local entry, kind, pos, joined, flag = string.match(value,
+    '^([^|]*)|([cf])|([0-9]+)|([0-9]+)|?([a]?)$')
+local open = 1
+if (state ~= 'active' and state ~= 'paused') or now >= tonumber(meta[3]) then
+    open = 0
+end
+return {'entry', entry, kind, tonumber(pos), tonumber(joined), flag, now,
+    tonumber(meta[2]) + tonumber(meta[5]), redis.call('HGET', KEYS[2], 'commitment') or '', open}

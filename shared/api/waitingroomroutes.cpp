@@ -1,0 +1,228 @@
+#include "waitingroomroutes.h"
+
+#include "admission/entryreceipt.h"
+#include "api/apiroutes.h"
+#include "api/bookinginput.h"
+#include "api/buyerauth.h"
+#include "booking/reservationid.h"
+#include "booking/waitingroom.h"
+#include "core/config.h"
+#include "core/fieldreader.h"
+#include "core/timeformat.h"
+#include "http/httpserver.h"
+
+#include <QJsonObject>
+
+#include <memory>
+
+namespace flashsale {
+
+namespace {
+
+QByteArray retryAfterSeconds(qint64 ms) {
+    return QByteArray::number(qMax<qint64>(1, (ms + 999) / 1000));
+}
+
+QString queueUrl(qint64 saleId) {
+    return QStringLiteral("/api/v1/sales/%1/queue").arg(saleId);
+}
+
+class WaitingRoomRoutes {
+public:
+    WaitingRoomRoutes(const Config &config, RedisClient &redis)
+        : m_auth(config)
+        , m_receipts(BuyerAuth::powSecret(config))
+        , m_service(redis, config.waitingRoomMaxEntries) {
+        m_service.setRateLimits(RateLimits{config.rateLimitIp, config.rateLimitIpBurst,
+                                           config.rateLimitUser, config.rateLimitUserBurst});
+    }
+
+    void join(const ExchangePtr &ex, const QStringList &params);
+    void status(const ExchangePtr &ex, const QStringList &params);
+    void receiptKey(const ExchangePtr &ex);
+
+private:
+    // The JSON of an entry (the answer of both routes).
+    QJsonObject entryJson(qint64 saleId, const QueueOutcome &o) const;
+    // The problem of any outcome that is not an entry.
+    static Problem problem(const QueueOutcome &o);
+
+    BuyerAuth m_auth;
+    EntryReceipts m_receipts;
+    WaitingRoomService m_service;
+};
+
+QJsonObject WaitingRoomRoutes::entryJson(qint64 saleId, const QueueOutcome &o) const {
+    const QueueEntry &e = o.entry;
+    // Before the seal nobody has a place yet: the cohort's order does not exist until the
+    // shuffle, and the FIFO's follows the cohort's size.
+    const QString state = !e.saleOpen           ? QStringLiteral("closed")
+                          : o.nowMs < e.closeMs ? QStringLiteral("lobby")
+                                                : QStringLiteral("queued");
+    const QByteArray receipt = m_receipts.sign(
+        EntryReceiptFields{saleId, e.entryId, e.joinedMs, e.cohort, e.position, e.commitment});
+    return QJsonObject{
+        {"sale_id", saleId},
+        {"entry_id", QString::fromLatin1(e.entryId)},
+        {"state", state},
+        {"cohort", e.cohort},
+        {"reason", e.addressCap ? QJsonValue(QStringLiteral("address-cap")) : QJsonValue()},
+        {"joined_at", isoTime(e.joinedMs)},
+        {"cohort_closes_at", isoTime(e.closeMs)},
+        {"commitment", QString::fromLatin1(e.commitment)},
+        {"position", QJsonValue()},
+        {"receipt", QString::fromLatin1(receipt)},
+        {"queue_url", queueUrl(saleId)},
+    };
+}
+
+Problem WaitingRoomRoutes::problem(const QueueOutcome &o) {
+    using K = QueueOutcome::Kind;
+    switch (o.kind) {
+    case K::UnknownSale:
+        return Problem::make(404, QStringLiteral("sale-not-found"));
+    case K::NoWaitingRoom:
+        return Problem::make(404, QStringLiteral("waiting-room-not-found"));
+    case K::Closed:
+        return Problem::make(403, QStringLiteral("sale-closed"));
+    case K::LobbyNotOpen: {
+        Problem p =
+            Problem::make(403, QStringLiteral("lobby-not-open"),
+                          QStringLiteral("The waiting room opens at %1.").arg(isoTime(o.lobbyMs)));
+        p.with(QStringLiteral("lobby_opens_at"), isoTime(o.lobbyMs))
+            .with(QStringLiteral("server_time"), isoTime(o.nowMs))
+            .header("Retry-After", retryAfterSeconds(o.lobbyMs - o.nowMs));
+        return p;
+    }
+    case K::RateLimited: {
+        Problem p = Problem::make(
+            429, QStringLiteral("rate-limited"),
+            QStringLiteral("Too many requests from this %1; retry in %2 ms.")
+                .arg(o.scope == "ip" ? QStringLiteral("address") : QStringLiteral("user"))
+                .arg(o.retryAfterMs));
+        p.with(QStringLiteral("scope"), QString::fromUtf8(o.scope))
+            .with(QStringLiteral("retry_after_ms"), o.retryAfterMs)
+            .header("Retry-After", retryAfterSeconds(o.retryAfterMs));
+        return p;
+    }
+    case K::PowRequired: {
+        Problem p = Problem::make(
+            428, QStringLiteral("pow-required"),
+            QStringLiteral("Joining this sale's waiting room asks for a proof of work of %1 bits.")
+                .arg(o.difficulty));
+        p.with(QStringLiteral("difficulty"), o.difficulty);
+        return p;
+    }
+    case K::PowTooEasy: {
+        Problem p =
+            Problem::make(403, QStringLiteral("pow-invalid"),
+                          QStringLiteral("The sale asks for %1 bits; ask for a new challenge.")
+                              .arg(o.difficulty));
+        p.with(QStringLiteral("difficulty"), o.difficulty);
+        return p;
+    }
+    case K::PowReplayed:
+        return Problem::make(409, QStringLiteral("pow-replayed"));
+    case K::QueueFull: {
+        Problem p = Problem::make(409, QStringLiteral("queue-full"));
+        p.with(QStringLiteral("max_entries"), o.maxEntries);
+        return p;
+    }
+    case K::NotInQueue:
+        return Problem::make(404, QStringLiteral("not-in-queue"));
+    case K::Joined:
+    case K::Existing:
+        break;
+    }
+    return Problem::make(500, QStringLiteral("internal"),
+                         QStringLiteral("unexpected waiting-room outcome"));
+}
+
+void WaitingRoomRoutes::join(const ExchangePtr &ex, const QStringList &params) {
+    const qint64 saleId = parseId(params.value(0));
+    if (saleId == 0)
+        return ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
+    QString claimed;
+    if (!ex->body().trimmed().isEmpty()) {
+        auto body = parseJsonObject(ex->header("Content-Type"), ex->body());
+        if (!body)
+            return ex->sendProblem(body.error());
+        FieldReader r(*body);
+        claimed = r.string(QStringLiteral("user_id"), false, 1, 64, kUserIdChars, kUserIdCharsText)
+                      .value_or(QString());
+        r.rejectUnknown();
+        if (!r.ok())
+            return ex->sendProblem(invalidRequest(r.errors()));
+    }
+    const auto user = m_auth.buyer(ex, claimed, QStringLiteral("/user_id"));
+    if (!user)
+        return;
+    const auto pow = m_auth.proofOfWork(ex, saleId, *user);
+    if (!pow)
+        return;
+    JoinRequest req;
+    req.saleId = saleId;
+    req.userId = *user;
+    req.clientAddress = m_auth.clientIp(ex);
+    req.powDifficulty = pow->difficulty;
+    req.powNonce = pow->nonce;
+    req.powTtlMs = pow->ttlMs;
+    m_service.join(req, newEntryId(), [this, ex, saleId](const Result<QueueOutcome> &r) {
+        if (!r)
+            return ex->sendProblem(ApiRoutes::dependencyProblem(r.error()));
+        using K = QueueOutcome::Kind;
+        if (r->kind != K::Joined && r->kind != K::Existing)
+            return ex->sendProblem(problem(*r));
+        ex->sendJson(r->kind == K::Joined ? 201 : 200, entryJson(saleId, *r),
+                     {{"Location", queueUrl(saleId).toUtf8()}, {"Cache-Control", "no-store"}});
+    });
+}
+
+void WaitingRoomRoutes::status(const ExchangePtr &ex, const QStringList &params) {
+    const qint64 saleId = parseId(params.value(0));
+    if (saleId == 0)
+        return ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
+    // Only user_id (dev mode without a token) is taken from the query.
+    QString claimed;
+    for (const auto &[key, value] : ex->query().queryItems(QUrl::FullyDecoded)) {
+        if (key != QLatin1String("user_id"))
+            return ex->sendProblem(
+                invalidRequest(QStringLiteral("query:") + key, QStringLiteral("is not accepted")));
+        claimed = value;
+    }
+    const auto user = m_auth.buyer(ex, claimed, QStringLiteral("query:user_id"));
+    if (!user)
+        return;
+    m_service.status(saleId, *user, [this, ex, saleId](const Result<QueueOutcome> &r) {
+        if (!r)
+            return ex->sendProblem(ApiRoutes::dependencyProblem(r.error()));
+        if (r->kind != QueueOutcome::Kind::Existing)
+            return ex->sendProblem(problem(*r));
+        ex->sendJson(200, entryJson(saleId, *r), {{"Cache-Control", "no-store"}});
+    });
+}
+
+void WaitingRoomRoutes::receiptKey(const ExchangePtr &ex) {
+    ex->sendJson(200,
+                 QJsonObject{{"algorithm", "ed25519"},
+                             {"public_key", QString::fromLatin1(m_receipts.publicKey().toHex())},
+                             {"message", "fs-receipt-v1|<sale_id>|<entry_id>|<joined_ms>|<c or "
+                                         "f>|<position>|<commitment>"},
+                             {"receipt", "base64url(message) \".\" base64url(signature)"}});
+}
+
+} // namespace
+
+void installWaitingRoomRoutes(HttpServer &server, const Config &config, RedisClient &redis) {
+    auto routes = std::make_shared<WaitingRoomRoutes>(config, redis);
+    server.addRoute("POST", QStringLiteral("/api/v1/sales/{id}/queue"),
+                    [routes](const ExchangePtr &ex, const QStringList &p) { routes->join(ex, p); });
+    server.addRoute(
+        "GET", QStringLiteral("/api/v1/sales/{id}/queue"),
+        [routes](const ExchangePtr &ex, const QStringList &p) { routes->status(ex, p); });
+    server.addRoute(
+        "GET", QStringLiteral("/api/v1/waiting-room/receipt-key"),
+        [routes](const ExchangePtr &ex, const QStringList &) { routes->receiptKey(ex); });
+}
+
+} // namespace flashsale

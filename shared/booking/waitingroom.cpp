@@ -1,0 +1,126 @@
+#include "waitingroom.h"
+
+#include "booking/salekeys.h"
+#include "redis/redisclient.h"
+
+namespace flashsale {
+
+namespace {
+
+// The entry fields of a 'joined', 'existing' or 'entry' reply, from index 1:
+// entry, kind (c|f), pos, joined_ms, flag, now, close_ms, commitment[, open].
+std::optional<QueueEntry> entryFromReply(const RedisValue &r, qint64 &now) {
+    if (r.elements.size() < 9)
+        return std::nullopt;
+    QueueEntry e;
+    e.entryId = r.at(1).bytes();
+    const QByteArray kind = r.at(2).bytes();
+    if (e.entryId.isEmpty() || (kind != "c" && kind != "f"))
+        return std::nullopt;
+    e.cohort = kind == "c";
+    e.position = r.at(3).toInt();
+    e.joinedMs = r.at(4).toInt();
+    e.addressCap = r.at(5).bytes() == "a";
+    now = r.at(6).toInt();
+    e.closeMs = r.at(7).toInt();
+    e.commitment = r.at(8).bytes();
+    if (r.elements.size() > 9)
+        e.saleOpen = r.at(9).toInt() == 1;
+    return e;
+}
+
+} // namespace
+
+std::optional<QueueOutcome> QueueOutcome::fromReply(const RedisValue &r) {
+    if (!r.isArray() || r.elements.isEmpty())
+        return std::nullopt;
+    using K = QueueOutcome::Kind;
+    const QByteArray code = r.at(0).bytes();
+    QueueOutcome o;
+    if (code == "joined" || code == "existing" || code == "entry") {
+        auto e = entryFromReply(r, o.nowMs);
+        if (!e)
+            return std::nullopt;
+        o.kind = code == "joined" ? K::Joined : K::Existing;
+        o.entry = *e;
+        return o;
+    }
+    static const QHash<QByteArray, K> simple{{"unknown_sale", K::UnknownSale},
+                                             {"no_waiting_room", K::NoWaitingRoom},
+                                             {"closed", K::Closed},
+                                             {"pow_replayed", K::PowReplayed},
+                                             {"not_in_queue", K::NotInQueue}};
+    if (const auto it = simple.find(code); it != simple.end()) {
+        o.kind = *it;
+        if (o.kind == K::NotInQueue)
+            o.nowMs = r.at(1).toInt();
+        return o;
+    }
+    if (code == "lobby_not_open" && r.elements.size() == 3) {
+        o.kind = K::LobbyNotOpen;
+        o.lobbyMs = r.at(1).toInt();
+        o.nowMs = r.at(2).toInt();
+        return o;
+    }
+    if (code == "rate_limited" && r.elements.size() == 3) {
+        o.kind = K::RateLimited;
+        o.scope = r.at(1).bytes();
+        o.retryAfterMs = r.at(2).toInt();
+        return o;
+    }
+    if ((code == "pow_required" || code == "pow_too_easy") && r.elements.size() == 2) {
+        o.kind = code == "pow_required" ? K::PowRequired : K::PowTooEasy;
+        o.difficulty = int(r.at(1).toInt());
+        return o;
+    }
+    if (code == "queue_full" && r.elements.size() == 2) {
+        o.kind = K::QueueFull;
+        o.maxEntries = r.at(1).toInt();
+        return o;
+    }
+    return std::nullopt;
+}
+
+WaitingRoomService::WaitingRoomService(RedisClient &redis, int maxEntries)
+    : m_redis(redis)
+    , m_maxEntries(maxEntries)
+    , m_join(RedisScript::load(QStringLiteral("queue_join")))
+    , m_status(RedisScript::load(QStringLiteral("queue_status"))) {}
+
+void WaitingRoomService::join(const JoinRequest &req, const QByteArray &entryId,
+                              std::function<void(const Result<QueueOutcome> &)> done) {
+    const SaleKeys k(req.saleId);
+    m_redis.eval(m_join,
+                 {k.meta(), k.waitingRoomMeta(), k.waitingRoomBuyers(), k.waitingRoomCohort(),
+                  k.waitingRoomFifo(), k.waitingRoomAddresses(), k.powNonce(req.powNonce),
+                  k.waitingRoomRateIp(req.clientAddress), k.waitingRoomRateUser(req.userId)},
+                 {req.userId, entryId, req.clientAddress, QByteArray::number(req.powDifficulty),
+                  QByteArray::number(req.powTtlMs),
+                  QByteArray::number(req.clientAddress.isEmpty() ? 0 : m_limits.ipPerSecond),
+                  QByteArray::number(m_limits.ipBurst), QByteArray::number(m_limits.userPerSecond),
+                  QByteArray::number(m_limits.userBurst), QByteArray::number(m_maxEntries)},
+                 [done = std::move(done)](const Result<RedisValue> &r) {
+                     if (!r)
+                         return done(std::unexpected(r.error()));
+                     const auto o = QueueOutcome::fromReply(*r);
+                     if (!o)
+                         return done(std::unexpected(redisScriptError("queue_join.lua", *r)));
+                     done(*o);
+                 });
+}
+
+void WaitingRoomService::status(qint64 saleId, const QByteArray &userId,
+                                std::function<void(const Result<QueueOutcome> &)> done) {
+    const SaleKeys k(saleId);
+    m_redis.eval(m_status, {k.meta(), k.waitingRoomMeta(), k.waitingRoomBuyers()}, {userId},
+                 [done = std::move(done)](const Result<RedisValue> &r) {
+                     if (!r)
+                         return done(std::unexpected(r.error()));
+                     const auto o = QueueOutcome::fromReply(*r);
+                     if (!o)
+                         return done(std::unexpected(redisScriptError("queue_status.lua", *r)));
+                     done(*o);
+                 });
+}
+
+} // namespace flashsale

@@ -1,0 +1,95 @@
+#pragma once
+
+#include "booking/bookingservice.h"
+#include "core/result.h"
+#include "redis/redisscript.h"
+
+#include <QByteArray>
+
+#include <functional>
+
+namespace flashsale {
+
+class RedisClient;
+
+// A buyer asking to join a sale's waiting room (POST /api/v1/sales/{id}/queue).
+struct JoinRequest {
+    qint64 saleId = 0;
+    QByteArray userId;
+    QByteArray clientAddress; // IPv4, or the IPv6 /64: the address cap and the per-IP limit
+    // A proof of work the API already checked (signature, user, sale, solution), as in
+    // BookingRequest: its difficulty (-1: none presented), nonce, ms until it expires.
+    int powDifficulty = -1;
+    QByteArray powNonce;
+    qint64 powTtlMs = 0;
+};
+
+// A buyer's entry as Redis holds it (lua/queue_join.lua draws the layout).
+struct QueueEntry {
+    QByteArray entryId;
+    bool cohort = false;     // in the shuffled cohort; else FIFO behind it
+    qint64 position = 0;     // arrival position in the cohort, or in the FIFO (from 1)
+    qint64 joinedMs = 0;     // Redis' clock when it was made
+    bool addressCap = false; // put in the FIFO by the per-address cap
+    QByteArray commitment;   // the sale's commitment (hex SHA-256 of its seed)
+    qint64 closeMs = 0;      // when the cohort closes: starts_at + grace_ms
+    bool saleOpen = true;    // false once the sale is stopped or past its end
+};
+
+// The answer of queue_join.lua or queue_status.lua.
+struct QueueOutcome {
+    enum class Kind {
+        Joined,        // a new entry (201)
+        Existing,      // the buyer's entry, unchanged (200): one entry per buyer
+        UnknownSale,   // not in Redis (unknown, not warmed, or retired)
+        NoWaitingRoom, // the sale has none
+        Closed,        // stopped or past its end (join only)
+        LobbyNotOpen,  // before lobby_opens_at: lobbyMs, nowMs
+        RateLimited,   // scope, retryAfterMs
+        PowRequired,   // difficulty
+        PowTooEasy,    // difficulty
+        PowReplayed,
+        QueueFull,  // maxEntries
+        NotInQueue, // the buyer has no entry (status only)
+    };
+    Kind kind = Kind::UnknownSale;
+    QueueEntry entry; // Joined, Existing (and status's entry)
+    qint64 nowMs = 0; // Redis' clock when the script ran
+    qint64 lobbyMs = 0;
+    QByteArray scope; // "ip" | "user"
+    qint64 retryAfterMs = 0;
+    int difficulty = 0;
+    qint64 maxEntries = 0;
+
+    // Parses a script's reply; nullopt for anything that is not one of its outcomes.
+    static std::optional<QueueOutcome> fromReply(const RedisValue &reply);
+};
+
+// The waiting room's hot path on one API thread: a join is one EVALSHA of lua/queue_join.lua, a
+// status read one EVALSHA of lua/queue_status.lua, on that thread's Redis connection. Owned by,
+// and called on, the thread of the RedisClient it is given. Every callback runs exactly once; an
+// Err result means Redis was unreachable, slow or answered something unexpected (503).
+class WaitingRoomService {
+public:
+    // `maxEntries`: the most entries one sale's room holds (--waiting-room-max-entries).
+    WaitingRoomService(RedisClient &redis, int maxEntries);
+
+    // The per-IP and per-user GCRA limits of joins (the booking's settings, their own keys).
+    void setRateLimits(const RateLimits &limits) { m_limits = limits; }
+
+    // Joins, or returns the buyer's existing entry. `entryId` is used only for a new entry.
+    void join(const JoinRequest &request, const QByteArray &entryId,
+              std::function<void(const Result<QueueOutcome> &)> done);
+    // The buyer's own entry (Existing with its entry, NotInQueue, UnknownSale, NoWaitingRoom).
+    void status(qint64 saleId, const QByteArray &userId,
+                std::function<void(const Result<QueueOutcome> &)> done);
+
+private:
+    RedisClient &m_redis;
+    int m_maxEntries;
+    RateLimits m_limits;
+    RedisScript m_join;
+    RedisScript m_status;
+};
+
+} // namespace flashsale

@@ -490,6 +490,39 @@ private Q_SLOTS:
             QVERIFY2(line.size() <= 100, qPrintable(line));
     }
 
+    void parseFairnessVerify() {
+        // issue 16: a local command over the public API: no admin URL, no login needed.
+        const auto inv =
+            ctl::parseInvocation({"flashsale-ctl", "fairness", "verify", "12", "--commitment",
+                                  QString(64, 'A'), "--save", "/tmp/p.json"},
+                                 envOf({{"FLASHSALE_API_URL", "http://127.0.0.1:18080"},
+                                        {"FLASHSALE_OPERATOR", "alice"}}),
+                                 kNow);
+        QVERIFY2(inv, qPrintable(errorOf(inv)));
+        QCOMPARE(inv->local, QStringLiteral("fairness verify"));
+        QCOMPARE(inv->fairness.saleId, 12);
+        QCOMPARE(inv->fairness.api.toString(), QStringLiteral("http://127.0.0.1:18080"));
+        QCOMPARE(inv->fairness.commitment, QByteArray(64, 'a'));
+        QCOMPARE(inv->fairness.savePath, QStringLiteral("/tmp/p.json"));
+        QVERIFY(inv->fairness.inputPath.isEmpty());
+        const auto dflt =
+            ctl::parseInvocation({"flashsale-ctl", "fairness", "verify", "3"}, {}, kNow);
+        QVERIFY2(dflt, qPrintable(errorOf(dflt)));
+        QCOMPARE(dflt->fairness.api.toString(), QString::fromLatin1(kDefaultApiUrl));
+        const auto over = ctl::parseInvocation(
+            {"flashsale-ctl", "fairness", "verify", "3", "--api", "https://shop.example"},
+            envOf({{"FLASHSALE_API_URL", "http://127.0.0.1:18080"}}), kNow);
+        QVERIFY2(over, qPrintable(errorOf(over)));
+        QCOMPARE(over->fairness.api.toString(), QStringLiteral("https://shop.example"));
+        const auto bad =
+            ctl::parseInvocation({"flashsale-ctl", "fairness", "verify", "x"}, {}, kNow);
+        QVERIFY(!bad);
+        QVERIFY2(bad.error().contains("SALE"), qPrintable(bad.error()));
+        const auto help = ctl::parseInvocation({"flashsale-ctl", "--help"}, {}, kNow);
+        QVERIFY(help && help->helpText.contains("5  fairness verify"));
+        QVERIFY(help->helpText.contains("fairness verify SALE"));
+    }
+
     void itemsFile() {
         QTemporaryFile file;
         QVERIFY(file.open());

@@ -22,6 +22,19 @@ void killProcess(QProcess &process);
 // SIGTERM, then SIGKILL if it is still running after graceMs.
 void stopProcess(QProcess &process, int graceMs);
 
+// What a program run to its end left: exit code (-1: crashed, or killed after the timeout),
+// standard output and standard error.
+struct ProgramRun {
+    int exitCode = -1;
+    QString out, err;
+    QString describe() const;
+};
+// Runs `program` with `args` in this process's environment with `unset` removed and `set` added,
+// `input` on its stdin; kills it after `timeoutMs`.
+ProgramRun runProgram(const QString &program, const QStringList &args,
+                      const QHash<QString, QString> &set = {}, const QStringList &unset = {},
+                      const QByteArray &input = {}, int timeoutMs = 60000);
+
 // A free TCP port on 127.0.0.1 (bound and released; good enough for tests on loopback).
 quint16 freePort();
 

@@ -2,8 +2,6 @@
 
 #include "core/hmacsha256.h"
 
-#include <QCryptographicHash>
-
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -16,7 +14,7 @@ namespace {
 
 // One entry's sort key: its MAC under the shuffle seed, and where it is in the input.
 struct Key {
-    std::array<unsigned char, HmacSha256::kSize> mac;
+    Sha256::Digest mac;
     qint32 index;
 };
 
@@ -44,21 +42,41 @@ bool CohortShuffle::isHex64(QByteArrayView text) {
 }
 
 QByteArray CohortShuffle::commitment(QByteArrayView seed) {
-    return QCryptographicHash::hash(seed, QCryptographicHash::Sha256).toHex();
+    return Sha256::hashHex(seed);
 }
 
 QByteArray CohortShuffle::digest(QList<QByteArray> ids) {
-    std::sort(ids.begin(), ids.end()); // QByteArray's < is bytewise, unsigned
-    return digestOfSorted(ids);
+    // Entry ids are 16 bytes: sorted as fixed-size values, a million take a tenth of the time
+    // that sorting the QByteArrays (a pointer chase per comparison) would.
+    const bool fixed = std::all_of(ids.cbegin(), ids.cend(),
+                                   [](const QByteArray &id) { return id.size() == kEntryIdSize; });
+    if (!fixed) {
+        std::sort(ids.begin(), ids.end()); // QByteArray's < is bytewise, unsigned
+        return digestOfSorted(ids);
+    }
+    std::vector<std::array<char, kEntryIdSize>> packed(static_cast<size_t>(ids.size()));
+    for (qsizetype i = 0; i < ids.size(); ++i)
+        std::memcpy(packed[size_t(i)].data(), ids[i].constData(), kEntryIdSize);
+    std::sort(packed.begin(), packed.end(), [](const auto &a, const auto &b) {
+        return std::memcmp(a.data(), b.data(), kEntryIdSize) < 0; // bytewise, unsigned
+    });
+    Sha256 h;
+    for (const auto &id : packed) {
+        h.addData(QByteArrayView(id.data(), kEntryIdSize));
+        h.addData("\n");
+    }
+    const Sha256::Digest d = h.result();
+    return QByteArray(reinterpret_cast<const char *>(d.data()), d.size()).toHex();
 }
 
 QByteArray CohortShuffle::digestOfSorted(const QList<QByteArray> &sortedIds) {
-    QCryptographicHash h(QCryptographicHash::Sha256);
+    Sha256 h;
     for (const QByteArray &id : sortedIds) {
         h.addData(id);
         h.addData("\n");
     }
-    return h.result().toHex();
+    const Sha256::Digest d = h.result();
+    return QByteArray(reinterpret_cast<const char *>(d.data()), d.size()).toHex();
 }
 
 QByteArray CohortShuffle::shuffleSeed(QByteArrayView seed, qint64 saleId, qint64 cohortSize,
@@ -84,7 +102,7 @@ QList<qint32> CohortShuffle::rankOrder(const QList<QByteArray> &ids, QByteArrayV
     std::vector<Key> keys(static_cast<size_t>(n));
     const auto hashRange = [&](qsizetype from, qsizetype to) {
         for (qsizetype i = from; i < to; ++i) {
-            std::memcpy(keys[size_t(i)].mac.data(), mac.mac(ids[i]).data(), HmacSha256::kSize);
+            keys[size_t(i)].mac = mac.digest(ids[i]);
             keys[size_t(i)].index = qint32(i);
         }
     };

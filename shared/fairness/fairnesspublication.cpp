@@ -7,7 +7,9 @@
 #include <QJsonValue>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 namespace flashsale::fairness {
@@ -30,6 +32,37 @@ qint64 wholeNumber(const QJsonValue &v) {
 
 QByteArray text(const QJsonValue &v) {
     return v.isString() ? v.toString().toUtf8() : QByteArray();
+}
+
+// The positions of `ids` in bytewise order of the ids. Entry ids are 16 bytes: sorted as
+// fixed-size values with their position, a million take a fraction of a pointer-chasing sort.
+std::vector<qint32> sortedById(const QList<QByteArray> &ids) {
+    const size_t n = size_t(ids.size());
+    std::vector<qint32> order(n);
+    const bool fixed = std::all_of(ids.cbegin(), ids.cend(),
+                                   [](const QByteArray &id) { return id.size() == kEntryIdSize; });
+    if (!fixed) {
+        for (size_t i = 0; i < n; ++i)
+            order[i] = qint32(i);
+        std::sort(order.begin(), order.end(), [&](qint32 a, qint32 b) { return ids[a] < ids[b]; });
+        return order;
+    }
+    struct Packed {
+        std::array<char, kEntryIdSize> id;
+        qint32 index;
+    };
+    std::vector<Packed> packed(n);
+    for (size_t i = 0; i < n; ++i) {
+        std::memcpy(packed[i].id.data(), ids[qsizetype(i)].constData(), kEntryIdSize);
+        packed[i].index = qint32(i);
+    }
+    std::sort(packed.begin(), packed.end(), [](const Packed &a, const Packed &b) {
+        const int c = std::memcmp(a.id.data(), b.id.data(), kEntryIdSize);
+        return c != 0 ? c < 0 : a.index < b.index;
+    });
+    for (size_t i = 0; i < n; ++i)
+        order[i] = packed[i].index;
+    return order;
 }
 
 QString shown(const QByteArray &value) {
@@ -190,10 +223,7 @@ FairnessPublication::Verdict FairnessPublication::verify(const QByteArray &expec
                               .arg(i + 1)
                               .arg(shown(e.id)));
     }
-    std::vector<qint32> byId(static_cast<size_t>(count));
-    for (qsizetype i = 0; i < count; ++i)
-        byId[size_t(i)] = qint32(i);
-    std::sort(byId.begin(), byId.end(), [&](qint32 a, qint32 b) { return ids[a] < ids[b]; });
+    const std::vector<qint32> byId = sortedById(ids);
     for (size_t k = 1; k < byId.size(); ++k) {
         const Entry &a = m_entries[byId[k - 1]], &b = m_entries[byId[k]];
         if (a.id == b.id)

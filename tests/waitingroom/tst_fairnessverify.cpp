@@ -142,8 +142,14 @@ private Q_SLOTS:
         QVERIFY2(r.exitCode == 0, qPrintable(r.describe()));
         QVERIFY2(r.out.contains(QStringLiteral("the shuffle verifies")), qPrintable(r.out));
         QVERIFY2(r.out.contains(QStringLiteral("ranks exactly 1..2000")), qPrintable(r.out));
-        const Run py = reference({sale, "--input", m_file, "--commitment", commitment});
+        const Run py = reference({sale, "--input", m_file, "--commitment", commitment, "--entry",
+                                  QString::fromLatin1(m_ranked[41])});
         QVERIFY2(py.exitCode == 0, qPrintable(py.describe()));
+        QVERIFY2(py.out.contains(QStringLiteral("has rank 42 of 2000")), qPrintable(py.out));
+        // A buyer whose entry (from the receipt) is not listed learns it.
+        const Run absent = reference({sale, "--input", m_file, "--entry", "AAAAAAAAAAAAAAAA"});
+        QVERIFY2(absent.exitCode == 1, qPrintable(absent.describe()));
+        QVERIFY2(absent.err.contains(QStringLiteral("NOT listed")), qPrintable(absent.describe()));
 
         // --json says the same to a script; --save writes back the very same document.
         const QString saved = m_dir.filePath("saved.json");

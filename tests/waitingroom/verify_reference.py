@@ -6,6 +6,7 @@ docs/WAITING_ROOM.md ("Verifying the shuffle"). Python 3 standard library only.
 
   verify_reference.py SALE --api http://127.0.0.1:8080 [--commitment HEX]
   verify_reference.py SALE --input publication.json [--commitment HEX]
+  ... [--entry ID]   also require your entry id (from your receipt) to be listed
 
 Exit 0 when everything recomputes; 1, with the first problem on stderr, when anything does not.
 """
@@ -96,6 +97,7 @@ def main():
     source.add_argument("--api", help="the sale's API base URL, e.g. https://shop.example")
     source.add_argument("--input", help="a publication saved before (JSON, pages merged)")
     ap.add_argument("--commitment", help="the commitment you saw before the sale (64 hex)")
+    ap.add_argument("--entry", help="your entry id, from your receipt: must be listed")
     args = ap.parse_args()
     if args.input:
         with open(args.input, encoding="utf-8") as f:
@@ -107,6 +109,12 @@ def main():
         print(f"sale {args.sale}: does NOT verify: {problem}", file=sys.stderr)
         return 1
     print(f"sale {args.sale}: the shuffle of {pub['cohort_size']} entries verifies")
+    if args.entry:
+        ranks = [rank for entry_id, rank in pub["entries"] if entry_id == args.entry]
+        if not ranks:
+            print(f"entry {args.entry} is NOT listed in the cohort", file=sys.stderr)
+            return 1
+        print(f"entry {args.entry} has rank {ranks[0]} of {pub['cohort_size']}")
     return 0
 
 

@@ -89,30 +89,13 @@ private:
     // to ws://.../admin/v1/ws.
     CtlOutput ctl(const QStringList &args, const Env &login = asOperator(), const QString &url = {},
                   const QByteArray &input = {}) {
-        QProcess p;
-        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-        for (const char *name :
-             {"FLASHSALE_ADMIN_URL", "FLASHSALE_API_URL", "FLASHSALE_ADMIN_TOKEN",
-              "FLASHSALE_OPERATOR", "FLASHSALE_OPERATOR_PASSWORD", "FLASHSALE_CA_FILE"})
-            env.remove(name);
-        for (auto it = login.constBegin(); it != login.constEnd(); ++it)
-            env.insert(it.key(), it.value());
-        p.setProcessEnvironment(env);
-        p.start(QStringLiteral(FLASHSALE_CTL_BIN),
-                QStringList{"--url", url.isEmpty() ? m_backend.url() : url} + args);
-        p.write(input);
-        p.closeWriteChannel();
-        CtlOutput r;
-        if (!p.waitForFinished(30000)) {
-            killProcess(p);
-            r.err = "flashsale-ctl did not finish in 30 s";
-            return r;
-        }
-        r.out = QString::fromUtf8(p.readAllStandardOutput());
-        r.err = QString::fromUtf8(p.readAllStandardError());
-        if (p.exitStatus() == QProcess::NormalExit)
-            r.exitCode = p.exitCode();
-        return r;
+        const ProgramRun run =
+            runProgram(QStringLiteral(FLASHSALE_CTL_BIN),
+                       QStringList{"--url", url.isEmpty() ? m_backend.url() : url} + args, login,
+                       {"FLASHSALE_ADMIN_URL", "FLASHSALE_API_URL", "FLASHSALE_ADMIN_TOKEN",
+                        "FLASHSALE_OPERATOR", "FLASHSALE_OPERATOR_PASSWORD", "FLASHSALE_CA_FILE"},
+                       input, 30000);
+        return CtlOutput{run.exitCode, run.out, run.err};
     }
 
     // The sale as the server reports it now.
@@ -1085,6 +1068,11 @@ private Q_SLOTS:
             << "\n  /args/ends_at: ";
         QTest::addRow("no such sale")
             << L{"sale", "get", "999999"} << token << "" << 1 << "error: not-found: "
+            << "";
+        // issue 16: the public API's answer for a sale it publishes no shuffle of, exit 1.
+        QTest::addRow("fairness of no such sale")
+            << L{"fairness", "verify", "999999", "--api", m_backend.url()} << Env{} << "" << 1
+            << "error: GET " + m_backend.url() + "/api/v1/sales/999999/fairness: HTTP 404"
             << "";
         QTest::addRow("usage") << L{"sale", "adjust", "1", "-5"} << token << "" << 2
                                << "flashsale-ctl: Unknown option '5'"

@@ -136,6 +136,34 @@ private Q_SLOTS:
         QCOMPARE(s.ranked, kRanked);
     }
 
+    void digestSortsBytewise() {
+        // Ids of any length (the general path) and 16-byte ids (sorted as fixed-size values)
+        // both hash the bytewise-sorted list, each id followed by "\n".
+        QCOMPARE(
+            CohortShuffle::digest({"b", "a\xff", "a", "ccc"}),
+            QCryptographicHash::hash("a\na\xff\nb\nccc\n", QCryptographicHash::Sha256).toHex());
+        QList<QByteArray> ids = randomIds(1000, 9);
+        ids.append("zzzzzzzzzzzzzzz\xff"); // a byte above ASCII sorts last (unsigned)
+        QList<QByteArray> sorted = ids;
+        std::sort(sorted.begin(), sorted.end());
+        QCOMPARE(sorted.last(), QByteArray("zzzzzzzzzzzzzzz\xff"));
+        QCOMPARE(CohortShuffle::digest(ids), CohortShuffle::digestOfSorted(sorted));
+    }
+
+    void malformedIdIsNamed() {
+        QList<QJsonObject> ps = pages(kSeed, kSale, randomIds(30, 13), 100);
+        QJsonArray entries = ps[0].value("entries").toArray();
+        QJsonArray third = entries[2].toArray();
+        third[0] = third[0].toString().left(15); // one character short
+        entries[2] = third;
+        ps[0].insert("entries", entries);
+        FairnessPublication p;
+        QVERIFY(p.addPage(ps[0]).has_value());
+        const FairnessPublication::Verdict v = p.verify();
+        QCOMPARE(v.field, QStringLiteral("entry"));
+        QVERIFY2(v.first.contains(QLatin1String("entry #3")), qPrintable(v.first));
+    }
+
     void emptyCohort() {
         // No one joined: the digest is SHA-256 of nothing, and there is nothing to rank.
         const CohortShuffle::Sealed s = CohortShuffle::seal(kSeed, kSale, {});

@@ -54,6 +54,18 @@ ProgramRun runProgram(const QString &program, const QStringList &args,
     return r;
 }
 
+QString ctlBinary() {
+    return QStringLiteral(FLASHSALE_CTL_BIN);
+}
+
+ProgramRun fairnessVerify(const QString &apiUrl, qint64 saleId, const QStringList &extra) {
+    return runProgram(ctlBinary(),
+                      QStringList{QStringLiteral("fairness"), QStringLiteral("verify"),
+                                  QString::number(saleId), QStringLiteral("--api"), apiUrl}
+                          + extra,
+                      {}, {QStringLiteral("FLASHSALE_API_URL")});
+}
+
 void stopProcess(QProcess &process, int graceMs) {
     if (process.state() == QProcess::NotRunning)
         return;

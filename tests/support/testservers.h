@@ -35,6 +35,13 @@ ProgramRun runProgram(const QString &program, const QStringList &args,
                       const QHash<QString, QString> &set = {}, const QStringList &unset = {},
                       const QByteArray &input = {}, int timeoutMs = 60000);
 
+// The built flashsale-ctl.
+QString ctlBinary();
+// issue 16: `flashsale-ctl fairness verify SALE --api API [extra]`, the check every
+// waiting-room test ends with ("fairness verify passes on every sale the tests create"):
+// exit 0 when the sale's published shuffle recomputes, 5 naming the first mismatch.
+ProgramRun fairnessVerify(const QString &apiUrl, qint64 saleId, const QStringList &extra = {});
+
 // A free TCP port on 127.0.0.1 (bound and released; good enough for tests on loopback).
 quint16 freePort();
 

@@ -36,7 +36,7 @@ constexpr int kEntries = 2000;
 using Run = ProgramRun;
 
 Run ctl(const QStringList &args) {
-    return runProgram(QStringLiteral(FLASHSALE_CTL_BIN), args, {}, {"FLASHSALE_API_URL"});
+    return runProgram(ctlBinary(), args, {}, {"FLASHSALE_API_URL"});
 }
 
 Run reference(const QStringList &args) {
@@ -98,7 +98,7 @@ private:
 private Q_SLOTS:
     void initTestCase() {
         QVERIFY(m_dir.isValid());
-        QVERIFY2(QFile::exists(QStringLiteral(FLASHSALE_CTL_BIN)), FLASHSALE_CTL_BIN);
+        QVERIFY2(QFile::exists(ctlBinary()), qPrintable(ctlBinary()));
         // A cohort as the API mints it (12 random bytes each, base64url) and a secret seed, sealed
         // as the sealer seals it.
         QRandomGenerator rng(16);
@@ -291,7 +291,7 @@ private Q_SLOTS:
         const QString api = QStringLiteral("http://127.0.0.1:%1").arg(port);
         const QString sale = QString::number(kSale);
         const QString saved = m_dir.filePath("fetched.json");
-        const Run r = ctl({"fairness", "verify", sale, "--api", api, "--save", saved});
+        const Run r = fairnessVerify(api, kSale, {"--save", saved});
         QVERIFY2(r.exitCode == 0, qPrintable(r.describe()));
         QFile f(saved);
         QVERIFY(f.open(QIODevice::ReadOnly));

@@ -234,21 +234,16 @@ FairnessPublication::Verdict FairnessPublication::verify(const QByteArray &expec
     }
     // Ranks exactly 1..count with count != cohort_size: the list is whole and the size is what
     // differs. Otherwise say which ranks are out of range, given twice or missing.
-    const auto holderOf = [&](qint64 top, bool *whole) {
-        std::vector<qint32> holder(size_t(top) + 1, -1);
-        *whole = true;
-        for (qsizetype i = 0; i < count; ++i) {
+    bool whole = count <= kMaxCohortSize;
+    if (whole) {
+        std::vector<bool> seen(size_t(count) + 1, false);
+        for (qsizetype i = 0; i < count && whole; ++i) {
             const qint64 r = m_entries[i].rank;
-            if (r < 1 || r > top || holder[size_t(r)] >= 0)
-                *whole = false;
-            else
-                holder[size_t(r)] = qint32(i);
+            whole = r >= 1 && r <= count && !seen[size_t(r)];
+            if (whole)
+                seen[size_t(r)] = true;
         }
-        return holder;
-    };
-    bool whole = false;
-    if (count <= kMaxCohortSize)
-        (void)holderOf(count, &whole);
+    }
     if (whole && count != n) {
         miss("cohort_size", QStringLiteral("published %1, but the list has %2 entries, ranked "
                                            "1..%2")

@@ -176,6 +176,9 @@ private Q_SLOTS:
         QTest::newRow("shuffle_seed")
             << flipAfter(m_text, "\"shuffle_seed\":\"", 7) << "shuffle_seed";
         QTest::newRow("cohort_size") << flipAfter(m_text, "\"cohort_size\":", 0) << "cohort_size";
+        QTest::newRow("cohort_size smaller")
+            << QByteArray(m_text).replace("\"cohort_size\":2000", "\"cohort_size\":1000")
+            << "cohort_size";
         QTest::newRow("one entry id") << flipAfter(m_text, entryAnchor(17), -3) << "entry";
         QTest::newRow("one rank") << flipAfter(m_text, entryAnchor(17), 1) << "rank";
 

@@ -228,6 +228,32 @@ private Q_SLOTS:
         QVERIFY2(py.exitCode == 1, qPrintable(py.describe()));
     }
 
+    void lobbyShowsOnlyTheCommitment() {
+        // Before the seal only the commitment is public: nothing to verify yet (exit 1), unless
+        // it is not the one the buyer saw (exit 5).
+        QJsonObject lobby = m_publication;
+        for (const char *secret : {"seed", "digest", "shuffle_seed", "cohort_size", "sealed_at"})
+            lobby.insert(secret, QJsonValue::Null);
+        lobby.insert("state", "lobby");
+        lobby.insert("entries", QJsonArray{});
+        const QString path =
+            writeFile("lobby.json", QJsonDocument(lobby).toJson(QJsonDocument::Compact));
+        const QString sale = QString::number(kSale);
+        const QString commitment = m_publication.value("commitment").toString();
+        const Run early =
+            ctl({"fairness", "verify", sale, "--input", path, "--commitment", commitment});
+        QVERIFY2(early.exitCode == 1, qPrintable(early.describe()));
+        QVERIFY2(early.err.contains(QStringLiteral("not sealed yet (state lobby)")),
+                 qPrintable(early.describe()));
+        QVERIFY2(early.err.contains(commitment), qPrintable(early.describe()));
+        QString other = commitment;
+        other[0] = other[0] == QLatin1Char('0') ? QLatin1Char('1') : QLatin1Char('0');
+        const Run wrong = ctl({"fairness", "verify", sale, "--input", path, "--commitment", other});
+        QVERIFY2(wrong.exitCode == 5, qPrintable(wrong.describe()));
+        QVERIFY2(wrong.err.contains(QStringLiteral("the first, in commitment: ")),
+                 qPrintable(wrong.describe()));
+    }
+
     void anotherSalesPublicationFails() {
         const Run r = ctl({"fairness", "verify", QString::number(kSale + 1), "--input", m_file});
         QVERIFY2(r.exitCode == 5, qPrintable(r.describe()));

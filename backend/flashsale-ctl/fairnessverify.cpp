@@ -15,8 +15,11 @@ namespace flashsale::ctl {
 
 namespace {
 
-// A million entries come in 100 pages of 10,000; far more means a "next" that never ends.
+// A million entries come in 100 pages of 10,000 (about 280 KB each); far more pages means a
+// "next" that never ends, a far larger page a server that is not one of ours. Either would
+// otherwise cost this process memory without bound.
 constexpr int kMaxPages = 100000;
+constexpr qint64 kMaxPageBytes = 64 * 1024 * 1024;
 
 void write(std::FILE *to, const QString &text) {
     const QByteArray bytes = text.toUtf8();
@@ -75,6 +78,15 @@ void FairnessVerify::fetch(const QUrl &url) {
     request.setTransferTimeout(m_inv.timeoutMs);
     request.setRawHeader("Accept", "application/json");
     QNetworkReply *reply = m_net.get(request);
+    connect(reply, &QNetworkReply::downloadProgress, this, [this, reply, url](qint64 received) {
+        if (received <= kMaxPageBytes || m_done)
+            return;
+        write(stderr, QStringLiteral("error: GET %1: a page of more than %2 MB; stopped\n")
+                          .arg(url.toString())
+                          .arg(kMaxPageBytes >> 20));
+        finish(kExitServerError);
+        reply->abort();
+    });
     connect(reply, &QNetworkReply::finished, this, [this, reply, url] {
         reply->deleteLater();
         if (m_done)

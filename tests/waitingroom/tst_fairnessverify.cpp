@@ -348,6 +348,18 @@ private Q_SLOTS:
         const Run missing = ctl({"fairness", "verify", "77", "--api", api});
         QVERIFY2(missing.exitCode == 1, qPrintable(missing.describe()));
         QVERIFY2(missing.err.contains(QStringLiteral("HTTP 404")), qPrintable(missing.describe()));
+        // A page beyond any this API sends (64 MB) is not read to its end.
+        QVERIFY(QDir(root.path()).mkpath("api/v1/sales/78"));
+        QFile huge(root.filePath("api/v1/sales/78/fairness"));
+        QVERIFY(huge.open(QIODevice::WriteOnly));
+        const QByteArray mb(1 << 20, ' ');
+        for (int i = 0; i < 65; ++i)
+            QCOMPARE(huge.write(mb), mb.size());
+        huge.close();
+        const Run big = ctl({"fairness", "verify", "78", "--api", api});
+        QVERIFY2(big.exitCode == 1, qPrintable(big.describe()));
+        QVERIFY2(big.err.contains(QStringLiteral("more than 64 MB")), qPrintable(big.describe()));
+
         killProcess(server);
         const Run down = ctl({"fairness", "verify", sale, "--api", api});
         QVERIFY2(down.exitCode == 3, qPrintable(down.describe()));

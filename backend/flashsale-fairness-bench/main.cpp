@@ -50,11 +50,8 @@ double median(QList<double> v) {
 QList<QByteArray> randomIds(QRandomGenerator &rng, int count) {
     QList<QByteArray> ids;
     ids.reserve(count);
-    for (int i = 0; i < count; ++i) {
-        QByteArray raw(12, Qt::Uninitialized);
-        rng.fillRange(reinterpret_cast<quint32 *>(raw.data()), 3);
-        ids.append(raw.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals));
-    }
+    for (int i = 0; i < count; ++i)
+        ids.append(CohortShuffle::newEntryId(rng));
     return ids;
 }
 
@@ -137,14 +134,7 @@ int main(int argc, char **argv) {
     QJsonObject last;
     for (int round = 1; round <= rounds; ++round) {
         QRandomGenerator rng(static_cast<quint32>(round));
-        QList<QByteArray> ids;
-        ids.reserve(count);
-        for (int i = 0; i < count; ++i) {
-            QByteArray raw(12, Qt::Uninitialized);
-            rng.fillRange(reinterpret_cast<quint32 *>(raw.data()), 3);
-            ids.append(
-                raw.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals));
-        }
+        const QList<QByteArray> ids = randomIds(rng, count);
         QByteArray seed(kSeedSize, Qt::Uninitialized);
         rng.fillRange(reinterpret_cast<quint32 *>(seed.data()), kSeedSize / 4);
 

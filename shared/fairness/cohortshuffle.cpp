@@ -32,6 +32,13 @@ bool CohortShuffle::isEntryId(QByteArrayView id) {
     return true;
 }
 
+QByteArray CohortShuffle::newEntryId(QRandomGenerator &rng) {
+    quint32 raw[3];
+    rng.fillRange(raw);
+    return QByteArray(reinterpret_cast<const char *>(raw), sizeof raw)
+        .toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
+}
+
 bool CohortShuffle::isHex64(QByteArrayView text) {
     if (text.size() != 64)
         return false;

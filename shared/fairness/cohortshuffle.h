@@ -3,6 +3,7 @@
 #include <QByteArray>
 #include <QByteArrayView>
 #include <QList>
+#include <QRandomGenerator>
 
 // The waiting room's verifiable shuffle (docs/WAITING_ROOM.md, "Verifying the shuffle"). Pure
 // functions over byte strings and lists: no I/O, no event loop, no shared state, so the sealer
@@ -37,6 +38,9 @@ public:
 
     // 16 characters of the base64url alphabet (A-Z a-z 0-9 - _): what the API mints.
     static bool isEntryId(QByteArrayView id);
+    // A new entry id: 12 random bytes, base64url. From the system's CSPRNG unless a generator is
+    // given (tests and benchmarks, for repeatable cohorts).
+    static QByteArray newEntryId(QRandomGenerator &rng = *QRandomGenerator::system());
     // 64 lowercase hex digits (a commitment, a digest, a hex seed).
     static bool isHex64(QByteArrayView text);
 

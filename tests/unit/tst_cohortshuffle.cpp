@@ -13,6 +13,7 @@
 #include <QJsonObject>
 #include <QMessageAuthenticationCode>
 #include <QRandomGenerator>
+#include <QSet>
 #include <QTest>
 
 #include <algorithm>
@@ -51,11 +52,8 @@ QList<QByteArray> randomIds(int count, quint32 seed) {
     QRandomGenerator rng(seed);
     QList<QByteArray> ids;
     ids.reserve(count);
-    for (int i = 0; i < count; ++i) {
-        QByteArray raw(12, Qt::Uninitialized);
-        rng.fillRange(reinterpret_cast<quint32 *>(raw.data()), 3);
-        ids.append(raw.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals));
-    }
+    for (int i = 0; i < count; ++i)
+        ids.append(CohortShuffle::newEntryId(rng));
     return ids;
 }
 
@@ -185,6 +183,15 @@ private Q_SLOTS:
         QFETCH(QByteArray, id);
         QFETCH(bool, valid);
         QCOMPARE(CohortShuffle::isEntryId(id), valid);
+    }
+    void newEntryIdsAreWellFormedAndDistinct() {
+        QSet<QByteArray> seen;
+        for (int i = 0; i < 1000; ++i) {
+            const QByteArray id = CohortShuffle::newEntryId();
+            QVERIFY2(CohortShuffle::isEntryId(id), id.constData());
+            seen.insert(id);
+        }
+        QCOMPARE(seen.size(), 1000);
     }
 
     void deterministic() {

@@ -103,11 +103,8 @@ private Q_SLOTS:
         // as the sealer seals it.
         QRandomGenerator rng(16);
         QList<QByteArray> ids;
-        for (int i = 0; i < kEntries; ++i) {
-            QByteArray raw(12, Qt::Uninitialized);
-            rng.fillRange(reinterpret_cast<quint32 *>(raw.data()), 3);
-            ids << raw.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
-        }
+        for (int i = 0; i < kEntries; ++i)
+            ids << CohortShuffle::newEntryId(rng);
         m_seed = QByteArray(32, Qt::Uninitialized);
         rng.fillRange(reinterpret_cast<quint32 *>(m_seed.data()), 8);
         const CohortShuffle::Sealed s = CohortShuffle::seal(m_seed, kSale, ids);

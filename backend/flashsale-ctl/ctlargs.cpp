@@ -8,6 +8,8 @@
 #include <QRandomGenerator>
 #include <QRegularExpression>
 
+#include <optional>
+
 namespace flashsale::ctl {
 
 using admin::Op;
@@ -26,6 +28,7 @@ struct CommandSpec {
     QString operands; // "ID", "[ID]" or empty
     QString summary;
     QList<OptionSpec> options;
+    bool local = false; // run here, not sent to the admin endpoint (Invocation::local)
 };
 
 const QList<OptionSpec> &globalOptions() {
@@ -275,6 +278,21 @@ const QList<CommandSpec> &commandSpecs() {
          {},
          QStringLiteral("past provider reconciliation runs, newest first"),
          {{QStringLiteral("limit"), QStringLiteral("N"), QStringLiteral("at most N (1-200)")}}},
+        // issue 16: the waiting room's shuffle, checked by anyone, over the public API
+        {QStringLiteral("fairness verify"),
+         Op::Ping, // unused: a local command
+         QStringLiteral("SALE"),
+         QStringLiteral("recompute a sale's published shuffle; exit 5 if anything differs"),
+         {{QStringLiteral("api"), QStringLiteral("URL"),
+           QStringLiteral("the public API's base URL; default $FLASHSALE_API_URL, else %1")
+               .arg(QLatin1String(kDefaultApiUrl))},
+          {QStringLiteral("commitment"), QStringLiteral("HEX"),
+           QStringLiteral("the commitment you saw in the lobby or in your receipt (64 hex)")},
+          {QStringLiteral("save"), QStringLiteral("FILE"),
+           QStringLiteral("also write the publication, its pages merged, to FILE")},
+          {QStringLiteral("input"), QStringLiteral("FILE"),
+           QStringLiteral("verify a publication saved before instead of fetching it")}},
+         true},
         {QStringLiteral("ping"),
          Op::Ping,
          {},
@@ -652,6 +670,43 @@ private:
     return args;
 }
 
+// fairness verify SALE [--api URL] [--commitment HEX] [--save F] [--input F] (issue 16).
+[[nodiscard]] std::optional<QString> parseFairness(const QCommandLineParser &parser,
+                                                   const QStringList &operands,
+                                                   const QProcessEnvironment &env,
+                                                   Invocation::Fairness &f) {
+    if (operands.size() != 1)
+        return operands.isEmpty() ? QStringLiteral("fairness verify needs a SALE id")
+                                  : QStringLiteral("fairness verify: unexpected argument \"%1\"")
+                                        .arg(operands.at(1));
+    auto sale = parseId(operands.first(), QStringLiteral("SALE"));
+    if (!sale)
+        return sale.error();
+    f.saleId = *sale;
+    f.inputPath = parser.value(QStringLiteral("input"));
+    f.savePath = parser.value(QStringLiteral("save"));
+    if (parser.isSet(QStringLiteral("input")) && parser.isSet(QStringLiteral("api")))
+        return QStringLiteral("give --input FILE or --api URL, not both");
+    QString api = parser.value(QStringLiteral("api"));
+    if (api.isEmpty())
+        api = env.value(QStringLiteral("FLASHSALE_API_URL"));
+    if (api.isEmpty())
+        api = QLatin1String(kDefaultApiUrl);
+    f.api = QUrl(api, QUrl::StrictMode);
+    if (!f.api.isValid() || f.api.host().isEmpty()
+        || (f.api.scheme() != QLatin1String("http") && f.api.scheme() != QLatin1String("https")))
+        return QStringLiteral("--api must be an http:// or https:// base URL, not \"%1\"").arg(api);
+    if (parser.isSet(QStringLiteral("commitment"))) {
+        static const QRegularExpression hex(QStringLiteral("^[0-9a-fA-F]{64}$"));
+        const QString c = parser.value(QStringLiteral("commitment")).trimmed();
+        if (!hex.match(c).hasMatch())
+            return QStringLiteral("--commitment must be 64 hex digits (SHA-256), not \"%1\"")
+                .arg(c);
+        f.commitment = c.toLower().toLatin1();
+    }
+    return std::nullopt;
+}
+
 QString commandHelp(const CommandSpec &spec) {
     QString out = QStringLiteral("Usage: flashsale-ctl [global options] %1").arg(spec.words);
     if (!spec.operands.isEmpty())
@@ -695,6 +750,8 @@ QString usageText() {
         "  2  usage error; nothing was sent\n"
         "  3  cannot connect, the login was refused, or the connection dropped\n"
         "  4  reconcile found drift\n"
+        "  5  fairness verify: the published shuffle does not recompute (the first mismatch is\n"
+        "     printed)\n"
         "\n"
         "Logging in: --operator NAME with the password from --password-file or\n"
         "$FLASHSALE_OPERATOR_PASSWORD (HTTP Basic on the handshake), or else the bootstrap token\n"
@@ -843,6 +900,24 @@ std::expected<Invocation, QString> parseInvocation(const QStringList &arguments,
         return std::unexpected(QStringLiteral("unknown command \"%1\"").arg(joined));
     }
 
+    inv.json = parser.isSet(QStringLiteral("json"));
+    if (parser.isSet(QStringLiteral("timeout-ms"))) {
+        auto t = parseInteger(parser.value(QStringLiteral("timeout-ms")),
+                              QStringLiteral("--timeout-ms"));
+        if (!t || *t < 1 || *t > 3600000)
+            return std::unexpected(QStringLiteral("--timeout-ms must be 1 to 3600000"));
+        inv.timeoutMs = int(*t);
+    }
+    inv.command = spec->words;
+    if (spec->local) { // issue 16: no admin endpoint, no login
+        QStringList operands = parser.positionalArguments();
+        operands.erase(operands.begin(), operands.begin() + words.size());
+        if (auto error = parseFairness(parser, operands, env, inv.fairness))
+            return std::unexpected(*error);
+        inv.local = spec->words;
+        return inv;
+    }
+
     // Global settings: option, then environment, then default.
     QString urlText = parser.value(QStringLiteral("url"));
     if (urlText.isEmpty())
@@ -881,16 +956,7 @@ std::expected<Invocation, QString> parseInvocation(const QStringList &arguments,
     inv.caFile = parser.isSet(QStringLiteral("ca-file"))
                      ? parser.value(QStringLiteral("ca-file"))
                      : env.value(QStringLiteral("FLASHSALE_CA_FILE"));
-    inv.json = parser.isSet(QStringLiteral("json"));
-    if (parser.isSet(QStringLiteral("timeout-ms"))) {
-        auto t = parseInteger(parser.value(QStringLiteral("timeout-ms")),
-                              QStringLiteral("--timeout-ms"));
-        if (!t || *t < 1 || *t > 3600000)
-            return std::unexpected(QStringLiteral("--timeout-ms must be 1 to 3600000"));
-        inv.timeoutMs = int(*t);
-    }
 
-    inv.command = spec->words;
     inv.op = spec->op;
     QStringList operands = parser.positionalArguments();
     operands.erase(operands.begin(), operands.begin() + words.size());

@@ -22,9 +22,11 @@ enum ExitCode {
     kExitUsage = 2,       // bad command line; nothing was sent
     kExitConnect = 3,     // cannot connect, the login was refused, or the link dropped
     kExitDrift = 4,       // reconcile: the report found drift
+    kExitUnfair = 5,      // fairness verify: the publication does not recompute (issue 16)
 };
 
 inline constexpr char kDefaultAdminUrl[] = "ws://127.0.0.1:8080/admin/v1/ws";
+inline constexpr char kDefaultApiUrl[] = "http://127.0.0.1:8080";
 using admin::kAdminPath;
 
 struct Invocation {
@@ -48,6 +50,17 @@ struct Invocation {
     // stats: keep printing (watch) until `count` events (0 = until interrupted).
     bool watch = false;
     int count = 0; // stats --count, ping --count
+
+    // A command run here instead of an admin operation (op is unused): "fairness verify".
+    QString local;
+    // fairness verify SALE: where the publication comes from, what to expect, where to save it.
+    struct Fairness {
+        qint64 saleId = 0;
+        QUrl api;              // --api, else $FLASHSALE_API_URL, else kDefaultApiUrl
+        QByteArray commitment; // --commitment, lowercase hex; empty: none
+        QString inputPath;     // --input: read this file instead of the API
+        QString savePath;      // --save: write the merged publication here
+    } fairness;
 
     // operator create / rotate without --new-password-file: the password generated here (and
     // already in args), printed once after the server accepted it.

@@ -1,6 +1,7 @@
 #include "ctlrun.h"
 
 #include "ctlformat.h"
+#include "fairnessverify.h"
 
 #include <QJsonArray>
 
@@ -67,6 +68,12 @@ CtlRun::CtlRun(Invocation invocation, QObject *parent)
 }
 
 void CtlRun::start() {
+    if (!m_inv.local.isEmpty()) { // fairness verify: the public API, no admin login
+        auto *job = new FairnessVerify(m_inv, this);
+        connect(job, &FairnessVerify::finished, this, &CtlRun::finish);
+        job->start();
+        return;
+    }
     connect(&m_deadline, &QTimer::timeout, this, [this] {
         failConnect(QStringLiteral("no connection within %1 ms").arg(m_inv.timeoutMs));
     });

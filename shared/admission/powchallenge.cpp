@@ -38,17 +38,9 @@ int leadingZeroBits(QByteArrayView digest) {
 
 PowChallenges::PowChallenges(const QByteArray &secret)
     // Its own key, so a challenge's MAC can never double as anything else signed with the secret.
-    : m_key(QMessageAuthenticationCode::hash("flashsale-pow-v1",
-                                             secret.isEmpty() ? randomSecret() : secret,
-                                             QCryptographicHash::Sha256)) {
-    // HMAC-SHA256 (RFC 2104) with the key's pads computed once: the 32-byte key fits a block.
-    m_innerPad = QByteArray(64, 0x36);
-    m_outerPad = QByteArray(64, 0x5c);
-    for (qsizetype i = 0; i < m_key.size(); ++i) {
-        m_innerPad[i] = char(m_innerPad[i] ^ m_key[i]);
-        m_outerPad[i] = char(m_outerPad[i] ^ m_key[i]);
-    }
-}
+    : m_key(QMessageAuthenticationCode::hash(
+        "flashsale-pow-v1", secret.isEmpty() ? randomSecret() : secret, QCryptographicHash::Sha256))
+    , m_mac(m_key) {}
 
 const char *PowChallenges::errorText(Error e) {
     switch (e) {
@@ -125,18 +117,6 @@ PowChallenges::verify(const QByteArray &challenge, const QByteArray &solution, q
     if (work(challenge, solution) < difficulty)
         return std::unexpected(Error::WrongSolution);
     return Checked{field(3).toByteArray(), difficulty, expires};
-}
-
-QByteArrayView PowChallenges::hmac(QByteArrayView message) const {
-    thread_local QCryptographicHash inner(QCryptographicHash::Sha256);
-    thread_local QCryptographicHash outer(QCryptographicHash::Sha256);
-    inner.reset();
-    inner.addData(m_innerPad);
-    inner.addData(message);
-    outer.reset();
-    outer.addData(m_outerPad);
-    outer.addData(inner.resultView());
-    return outer.resultView();
 }
 
 bool constantTimeEquals(QByteArrayView a, QByteArrayView b) {

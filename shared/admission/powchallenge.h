@@ -1,5 +1,7 @@
 #pragma once
 
+#include "core/hmacsha256.h"
+
 #include <QByteArray>
 #include <QByteArrayView>
 
@@ -46,10 +48,10 @@ public:
 
 private:
     // HMAC-SHA256 of `message` under m_key; valid until the next call on this thread.
-    QByteArrayView hmac(QByteArrayView message) const;
+    QByteArrayView hmac(QByteArrayView message) const { return m_mac.mac(message); }
 
     QByteArray m_key;
-    QByteArray m_innerPad, m_outerPad;
+    HmacSha256 m_mac; // m_key's pads, computed once
 };
 
 } // namespace flashsale

@@ -89,30 +89,13 @@ private:
     // to ws://.../admin/v1/ws.
     CtlOutput ctl(const QStringList &args, const Env &login = asOperator(), const QString &url = {},
                   const QByteArray &input = {}) {
-        QProcess p;
-        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-        for (const char *name :
-             {"FLASHSALE_ADMIN_URL", "FLASHSALE_API_URL", "FLASHSALE_ADMIN_TOKEN",
-              "FLASHSALE_OPERATOR", "FLASHSALE_OPERATOR_PASSWORD", "FLASHSALE_CA_FILE"})
-            env.remove(name);
-        for (auto it = login.constBegin(); it != login.constEnd(); ++it)
-            env.insert(it.key(), it.value());
-        p.setProcessEnvironment(env);
-        p.start(QStringLiteral(FLASHSALE_CTL_BIN),
-                QStringList{"--url", url.isEmpty() ? m_backend.url() : url} + args);
-        p.write(input);
-        p.closeWriteChannel();
-        CtlOutput r;
-        if (!p.waitForFinished(30000)) {
-            killProcess(p);
-            r.err = "flashsale-ctl did not finish in 30 s";
-            return r;
-        }
-        r.out = QString::fromUtf8(p.readAllStandardOutput());
-        r.err = QString::fromUtf8(p.readAllStandardError());
-        if (p.exitStatus() == QProcess::NormalExit)
-            r.exitCode = p.exitCode();
-        return r;
+        const ProgramRun run =
+            runProgram(QStringLiteral(FLASHSALE_CTL_BIN),
+                       QStringList{"--url", url.isEmpty() ? m_backend.url() : url} + args, login,
+                       {"FLASHSALE_ADMIN_URL", "FLASHSALE_API_URL", "FLASHSALE_ADMIN_TOKEN",
+                        "FLASHSALE_OPERATOR", "FLASHSALE_OPERATOR_PASSWORD", "FLASHSALE_CA_FILE"},
+                       input, 30000);
+        return CtlOutput{run.exitCode, run.out, run.err};
     }
 
     // The sale as the server reports it now.
@@ -524,6 +507,39 @@ private Q_SLOTS:
         QVERIFY(!one->helpText.contains("--generate"));
         for (const QString &line : all->helpText.split('\n'))
             QVERIFY2(line.size() <= 100, qPrintable(line));
+    }
+
+    void parseFairnessVerify() {
+        // issue 16: a local command over the public API: no admin URL, no login needed.
+        const auto inv =
+            ctl::parseInvocation({"flashsale-ctl", "fairness", "verify", "12", "--commitment",
+                                  QString(64, 'A'), "--save", "/tmp/p.json"},
+                                 envOf({{"FLASHSALE_API_URL", "http://127.0.0.1:18080"},
+                                        {"FLASHSALE_OPERATOR", "alice"}}),
+                                 kNow);
+        QVERIFY2(inv, qPrintable(errorOf(inv)));
+        QCOMPARE(inv->local, QStringLiteral("fairness verify"));
+        QCOMPARE(inv->fairness.saleId, 12);
+        QCOMPARE(inv->fairness.api.toString(), QStringLiteral("http://127.0.0.1:18080"));
+        QCOMPARE(inv->fairness.commitment, QByteArray(64, 'a'));
+        QCOMPARE(inv->fairness.savePath, QStringLiteral("/tmp/p.json"));
+        QVERIFY(inv->fairness.inputPath.isEmpty());
+        const auto dflt =
+            ctl::parseInvocation({"flashsale-ctl", "fairness", "verify", "3"}, {}, kNow);
+        QVERIFY2(dflt, qPrintable(errorOf(dflt)));
+        QCOMPARE(dflt->fairness.api.toString(), QString::fromLatin1(kDefaultApiUrl));
+        const auto over = ctl::parseInvocation(
+            {"flashsale-ctl", "fairness", "verify", "3", "--api", "https://shop.example"},
+            envOf({{"FLASHSALE_API_URL", "http://127.0.0.1:18080"}}), kNow);
+        QVERIFY2(over, qPrintable(errorOf(over)));
+        QCOMPARE(over->fairness.api.toString(), QStringLiteral("https://shop.example"));
+        const auto bad =
+            ctl::parseInvocation({"flashsale-ctl", "fairness", "verify", "x"}, {}, kNow);
+        QVERIFY(!bad);
+        QVERIFY2(bad.error().contains("SALE"), qPrintable(bad.error()));
+        const auto help = ctl::parseInvocation({"flashsale-ctl", "--help"}, {}, kNow);
+        QVERIFY(help && help->helpText.contains("5  fairness verify"));
+        QVERIFY(help->helpText.contains("fairness verify SALE"));
     }
 
     void itemsFile() {
@@ -1088,6 +1104,11 @@ private Q_SLOTS:
             << "\n  /args/ends_at: ";
         QTest::addRow("no such sale")
             << L{"sale", "get", "999999"} << token << "" << 1 << "error: not-found: "
+            << "";
+        // issue 16: the public API's answer for a sale it publishes no shuffle of, exit 1.
+        QTest::addRow("fairness of no such sale")
+            << L{"fairness", "verify", "999999", "--api", m_backend.url()} << Env{} << "" << 1
+            << "error: GET " + m_backend.url() + "/api/v1/sales/999999/fairness: HTTP 404"
             << "";
         QTest::addRow("usage") << L{"sale", "adjust", "1", "-5"} << token << "" << 2
                                << "flashsale-ctl: Unknown option '5'"

@@ -24,6 +24,48 @@ void killProcess(QProcess &process) {
     process.waitForFinished(2000);
 }
 
+QString ProgramRun::describe() const {
+    return QStringLiteral("exit %1\nstdout:\n%2\nstderr:\n%3").arg(exitCode).arg(out, err);
+}
+
+ProgramRun runProgram(const QString &program, const QStringList &args,
+                      const QHash<QString, QString> &set, const QStringList &unset,
+                      const QByteArray &input, int timeoutMs) {
+    QProcess p;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    for (const QString &name : unset)
+        env.remove(name);
+    for (auto it = set.constBegin(); it != set.constEnd(); ++it)
+        env.insert(it.key(), it.value());
+    p.setProcessEnvironment(env);
+    p.start(program, args);
+    p.write(input);
+    p.closeWriteChannel();
+    ProgramRun r;
+    if (!p.waitForFinished(timeoutMs)) {
+        killProcess(p);
+        r.err = QStringLiteral("%1 did not finish in %2 ms").arg(program).arg(timeoutMs);
+        return r;
+    }
+    r.out = QString::fromUtf8(p.readAllStandardOutput());
+    r.err = QString::fromUtf8(p.readAllStandardError());
+    if (p.exitStatus() == QProcess::NormalExit)
+        r.exitCode = p.exitCode();
+    return r;
+}
+
+QString ctlBinary() {
+    return QStringLiteral(FLASHSALE_CTL_BIN);
+}
+
+ProgramRun fairnessVerify(const QString &apiUrl, qint64 saleId, const QStringList &extra) {
+    return runProgram(ctlBinary(),
+                      QStringList{QStringLiteral("fairness"), QStringLiteral("verify"),
+                                  QString::number(saleId), QStringLiteral("--api"), apiUrl}
+                          + extra,
+                      {}, {QStringLiteral("FLASHSALE_API_URL")});
+}
+
 void stopProcess(QProcess &process, int graceMs) {
     if (process.state() == QProcess::NotRunning)
         return;

@@ -22,6 +22,26 @@ void killProcess(QProcess &process);
 // SIGTERM, then SIGKILL if it is still running after graceMs.
 void stopProcess(QProcess &process, int graceMs);
 
+// What a program run to its end left: exit code (-1: crashed, or killed after the timeout),
+// standard output and standard error.
+struct ProgramRun {
+    int exitCode = -1;
+    QString out, err;
+    QString describe() const;
+};
+// Runs `program` with `args` in this process's environment with `unset` removed and `set` added,
+// `input` on its stdin; kills it after `timeoutMs`.
+ProgramRun runProgram(const QString &program, const QStringList &args,
+                      const QHash<QString, QString> &set = {}, const QStringList &unset = {},
+                      const QByteArray &input = {}, int timeoutMs = 60000);
+
+// The built flashsale-ctl.
+QString ctlBinary();
+// issue 16: `flashsale-ctl fairness verify SALE --api API [extra]`, the check every
+// waiting-room test ends with ("fairness verify passes on every sale the tests create"):
+// exit 0 when the sale's published shuffle recomputes, 5 naming the first mismatch.
+ProgramRun fairnessVerify(const QString &apiUrl, qint64 saleId, const QStringList &extra = {});
+
 // A free TCP port on 127.0.0.1 (bound and released; good enough for tests on loopback).
 quint16 freePort();
 

@@ -173,32 +173,18 @@ private:
 
     CtlOutput ctl(const QStringList &args, const char *name, const char *password,
                   const QByteArray &input = {}) {
-        QProcess p;
-        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-        env.remove("FLASHSALE_ADMIN_URL");
-        env.remove("FLASHSALE_OPERATOR");
-        env.remove("FLASHSALE_OPERATOR_PASSWORD");
-        env.remove("FLASHSALE_ADMIN_TOKEN");
-        if (name) {
-            env.insert("FLASHSALE_OPERATOR", QString::fromLatin1(name));
-            env.insert("FLASHSALE_OPERATOR_PASSWORD", QString::fromLatin1(password));
-        } else {
-            env.insert("FLASHSALE_ADMIN_TOKEN", QString::fromLatin1(Backend::kAdminToken));
-        }
-        p.setProcessEnvironment(env);
-        p.start(QStringLiteral(FLASHSALE_CTL_BIN), QStringList{"--url", m_backend.url()} + args);
-        p.write(input);
-        p.closeWriteChannel();
-        CtlOutput r;
-        if (!p.waitForFinished(30000)) {
-            killProcess(p);
-            return r;
-        }
-        r.out = QString::fromUtf8(p.readAllStandardOutput());
-        r.err = QString::fromUtf8(p.readAllStandardError());
-        if (p.exitStatus() == QProcess::NormalExit)
-            r.exitCode = p.exitCode();
-        return r;
+        const QHash<QString, QString> login =
+            name ? QHash<QString, QString>{{"FLASHSALE_OPERATOR", QString::fromLatin1(name)},
+                                           {"FLASHSALE_OPERATOR_PASSWORD",
+                                            QString::fromLatin1(password)}}
+                 : QHash<QString, QString>{
+                     {"FLASHSALE_ADMIN_TOKEN", QString::fromLatin1(Backend::kAdminToken)}};
+        const ProgramRun run = runProgram(QStringLiteral(FLASHSALE_CTL_BIN),
+                                          QStringList{"--url", m_backend.url()} + args, login,
+                                          {"FLASHSALE_ADMIN_URL", "FLASHSALE_OPERATOR",
+                                           "FLASHSALE_OPERATOR_PASSWORD", "FLASHSALE_ADMIN_TOKEN"},
+                                          input, 30000);
+        return CtlOutput{run.exitCode, run.out, run.err};
     }
 
     qint64 metric(const QByteArray &series) {

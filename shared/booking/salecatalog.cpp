@@ -4,10 +4,10 @@
 #include "core/config.h"
 #include "core/logging.h"
 #include "core/timeformat.h"
+#include "fairness/cohortshuffle.h"
 #include "pg/pgconnection.h"
 #include "redis/redisclient.h"
 
-#include <QCryptographicHash>
 #include <QDateTime>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -165,8 +165,7 @@ void SaleCatalog::create(const SaleSpec &spec, bool warmNow,
     if (created.waitingRoom) {
         const QByteArray seed = newSeed();
         seedHex = seed.toHex();
-        created.waitingRoom->commitment =
-            QCryptographicHash::hash(seed, QCryptographicHash::Sha256).toHex();
+        created.waitingRoom->commitment = CohortShuffle::commitment(seed);
     }
     const SaleSpec::WaitingRoom room = created.waitingRoom.value_or(SaleSpec::WaitingRoom{});
     // One statement, so the sale, its items, their inventory rows and the sale's fairness row

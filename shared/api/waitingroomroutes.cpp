@@ -1,4 +1,5 @@
 #include "waitingroomroutes.h"
+#include "fairness/cohortshuffle.h"
 
 #include "admission/entryreceipt.h"
 #include "api/apiroutes.h"
@@ -167,15 +168,17 @@ void WaitingRoomRoutes::join(const ExchangePtr &ex, const QStringList &params) {
     req.powDifficulty = pow->difficulty;
     req.powNonce = pow->nonce;
     req.powTtlMs = pow->ttlMs;
-    m_service.join(req, newEntryId(), [this, ex, saleId](const Result<QueueOutcome> &r) {
-        if (!r)
-            return ex->sendProblem(ApiRoutes::dependencyProblem(r.error()));
-        using K = QueueOutcome::Kind;
-        if (r->kind != K::Joined && r->kind != K::Existing)
-            return ex->sendProblem(problem(*r));
-        ex->sendJson(r->kind == K::Joined ? 201 : 200, entryJson(saleId, *r),
-                     {{"Location", queueUrl(saleId).toUtf8()}, {"Cache-Control", "no-store"}});
-    });
+    m_service.join(
+        req, fairness::CohortShuffle::newEntryId(),
+        [this, ex, saleId](const Result<QueueOutcome> &r) {
+            if (!r)
+                return ex->sendProblem(ApiRoutes::dependencyProblem(r.error()));
+            using K = QueueOutcome::Kind;
+            if (r->kind != K::Joined && r->kind != K::Existing)
+                return ex->sendProblem(problem(*r));
+            ex->sendJson(r->kind == K::Joined ? 201 : 200, entryJson(saleId, *r),
+                         {{"Location", queueUrl(saleId).toUtf8()}, {"Cache-Control", "no-store"}});
+        });
 }
 
 void WaitingRoomRoutes::status(const ExchangePtr &ex, const QStringList &params) {

@@ -45,22 +45,4 @@ qint64 reservationSale(const QByteArray &rid) {
     return rid.left(dash).toLongLong();
 }
 
-QByteArray newEntryId() {
-    sodiumReady();
-    unsigned char bytes[12];
-    randombytes_buf(bytes, sizeof bytes);
-    return QByteArray(reinterpret_cast<const char *>(bytes), sizeof bytes)
-        .toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
-}
-
-bool validEntryId(QByteArrayView id) {
-    if (id.size() != 16)
-        return false;
-    for (const char c : id)
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'
-              || c == '_'))
-            return false;
-    return true;
-}
-
 } // namespace flashsale

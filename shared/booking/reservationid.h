@@ -19,11 +19,4 @@ QByteArray newReservationId(qint64 saleId);
 // Pure and thread-safe: it parses untrusted input (purchase codes, URL paths).
 qint64 reservationSale(const QByteArray &rid);
 
-// A waiting-room entry id: 12 random bytes (libsodium's CSPRNG) in base64url without padding,
-// 16 characters of [A-Za-z0-9_-]. It names no buyer and no sale: entry ids are published with
-// their ranks after the seal (docs/WAITING_ROOM.md). Thread-safe; cannot fail.
-QByteArray newEntryId();
-// Whether `id` is spelled as newEntryId() spells them (16 base64url characters). Pure.
-bool validEntryId(QByteArrayView id);
-
 } // namespace flashsale

@@ -165,7 +165,7 @@ void SaleCatalog::create(const SaleSpec &spec, bool warmNow,
     if (created.waitingRoom) {
         const QByteArray seed = newSeed();
         seedHex = seed.toHex();
-        created.waitingRoom->commitment = CohortShuffle::commitment(seed);
+        created.waitingRoom->commitment = fairness::CohortShuffle::commitment(seed);
     }
     const SaleSpec::WaitingRoom room = created.waitingRoom.value_or(SaleSpec::WaitingRoom{});
     // One statement, so the sale, its items, their inventory rows and the sale's fairness row

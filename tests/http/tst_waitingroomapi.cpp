@@ -7,6 +7,7 @@
 #include "admission/entryreceipt.h"
 #include "admission/powchallenge.h"
 #include "booking/reservationid.h"
+#include "fairness/cohortshuffle.h"
 #include "rawhttp.h"
 #include "testservers.h"
 
@@ -193,7 +194,7 @@ private Q_SLOTS:
         QCOMPARE(first.status, 201);
         const QJsonObject e = first.json();
         const QByteArray entry = e.value("entry_id").toString().toLatin1();
-        QVERIFY2(validEntryId(entry), entry.constData());
+        QVERIFY2(fairness::CohortShuffle::isEntryId(entry), entry.constData());
         QCOMPARE(e.value("state").toString(), QStringLiteral("lobby"));
         QCOMPARE(e.value("cohort").toBool(), true);
         QVERIFY(e.value("reason").isNull());

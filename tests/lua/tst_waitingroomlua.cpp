@@ -5,6 +5,7 @@
 #include "booking/reservationid.h"
 #include "booking/salekeys.h"
 #include "booking/waitingroom.h"
+#include "fairness/cohortshuffle.h"
 #include "redis/redisclient.h"
 #include "redis/redisscript.h"
 #include "testservers.h"
@@ -106,7 +107,7 @@ private:
                 k.waitingRoomRateIp(j.address),
                 k.waitingRoomRateUser(j.user),
                 j.user,
-                newEntryId(),
+                fairness::CohortShuffle::newEntryId(),
                 j.address,
                 QByteArray::number(j.presented),
                 "60000",
@@ -195,7 +196,7 @@ private Q_SLOTS:
         }
         QCOMPARE(joined, 1);
         QCOMPARE(ids.size(), 1);
-        QVERIFY(validEntryId(*ids.cbegin()));
+        QVERIFY(fairness::CohortShuffle::isEntryId(*ids.cbegin()));
         QCOMPARE(m_redis->integer({"HLEN", k.waitingRoomBuyers()}), 1);
         QCOMPARE(m_redis->integer({"LLEN", k.waitingRoomCohort()}), 1);
         QCOMPARE(m_redis->integer({"LLEN", k.waitingRoomFifo()}), 0);

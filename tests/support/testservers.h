@@ -21,6 +21,9 @@ namespace flashsale::test {
 void killProcess(QProcess &process);
 // SIGTERM, then SIGKILL if it is still running after graceMs.
 void stopProcess(QProcess &process, int graceMs);
+// The state letter of /proc/PID/stat: 'T' once a SIGSTOP has taken effect (kill() returns
+// before a busy process has stopped), 'R', 'S', ... otherwise; '?' when it cannot be read.
+char processState(qint64 pid);
 
 // A free TCP port on 127.0.0.1 (bound and released; good enough for tests on loopback).
 quint16 freePort();

@@ -878,7 +878,7 @@ private Q_SLOTS:
         QVERIFY(holder.waitForStarted(5000));
         const QByteArray waitingHolder =
             "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3)%' AND pid <> "
-            "pg_backend_pid()";
+            "pg_backend_pid() AND query NOT LIKE '%pg_stat_activity%'"; // not an earlier poll's
         QTRY_COMPARE_WITH_TIMEOUT(m_db.scalar(waitingHolder), QByteArray("1"), 5000);
         std::optional<AdminClient::Reply> reply;
         admin.request(Op::SaleAdjust, {{"sale_id", id}, {"delta", 5}},
@@ -888,6 +888,7 @@ private Q_SLOTS:
             "AND wait_event_type = 'Lock'";
         QTRY_COMPARE_WITH_TIMEOUT(m_db.scalar(waitingUpdate), QByteArray("1"), 5000);
         QCOMPARE(::kill(pid_t(redis.pid()), SIGSTOP), 0);
+        QTRY_COMPARE_WITH_TIMEOUT(processState(redis.pid()), 'T', 5000); // stopped, not stopping
         QVERIFY(holder.waitForFinished(10000));
         QTRY_VERIFY_WITH_TIMEOUT(reply.has_value(), 10000);
         QVERIFY(!reply->ok);

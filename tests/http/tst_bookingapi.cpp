@@ -549,6 +549,8 @@ private Q_SLOTS:
         // The server stalls; the request and then the client's close wait in its socket.
         QCOMPARE(::kill(pid_t(m_backend.pid()), SIGSTOP), 0);
         auto resume = qScopeGuard([this] { ::kill(pid_t(m_backend.pid()), SIGCONT); });
+        // kill() returns before a busy process has stopped: wait until it has.
+        QTRY_COMPARE_WITH_TIMEOUT(processState(m_backend.pid()), 'T', 5000);
         {
             QTcpSocket client;
             client.connectToHost(QHostAddress::LocalHost, m_port);

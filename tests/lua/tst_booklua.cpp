@@ -586,6 +586,7 @@ private Q_SLOTS:
         req.idempotencyKey = "retry-1";
         std::optional<Result<BookingOutcome>> first;
         QCOMPARE(::kill(pid_t(m_server.pid()), SIGSTOP), 0);
+        QTRY_COMPARE_WITH_TIMEOUT(processState(m_server.pid()), 'T', 5000); // stopped, not stopping
         booking.book(req, [&first](const Result<BookingOutcome> &r) { first = r; });
         const bool answered = QTest::qWaitFor([&first] { return first.has_value(); }, 3000);
         QTest::qWait(200); // the stall outlasts the answer, as a 5 s partition would

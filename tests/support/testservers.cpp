@@ -74,6 +74,16 @@ void stopProcess(QProcess &process, int graceMs) {
         killProcess(process);
 }
 
+char processState(qint64 pid) {
+    QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
+    if (!stat.open(QIODevice::ReadOnly))
+        return '?';
+    // "PID (COMMAND) STATE ...": the command may hold spaces and parentheses.
+    const QByteArray text = stat.readAll();
+    const qsizetype close = text.lastIndexOf(')');
+    return close < 0 || close + 2 >= text.size() ? '?' : text.at(close + 2);
+}
+
 quint16 freePort() {
     QTcpServer s;
     s.listen(QHostAddress::LocalHost, 0);

@@ -21,6 +21,9 @@ namespace flashsale::test {
 void killProcess(QProcess &process);
 // SIGTERM, then SIGKILL if it is still running after graceMs.
 void stopProcess(QProcess &process, int graceMs);
+// The state letter of /proc/PID/stat: 'T' once a SIGSTOP has taken effect (kill() returns
+// before a busy process has stopped), 'R', 'S', ... otherwise; '?' when it cannot be read.
+char processState(qint64 pid);
 
 // What a program run to its end left: exit code (-1: crashed, or killed after the timeout),
 // standard output and standard error.

@@ -365,6 +365,7 @@ private Q_SLOTS:
             return;
 
         QCOMPARE(::kill(pid_t(first.pid()), SIGSTOP), 0);
+        QTRY_COMPARE_WITH_TIMEOUT(processState(first.pid()), 'T', 5000); // stopped, not stopping
         Backend second;
         QVERIFY2(second.start(workerEnv()), qPrintable(second.error()));
         QTRY_COMPARE_WITH_TIMEOUT(orders(sale), n, 10000);

@@ -382,8 +382,10 @@ private Q_SLOTS:
         } else if (path.startsWith('?')) {
             path = "/api/v1/sales/" + QByteArray::number(m_sale) + "/fairness" + path;
         }
+        const qint64 keys = m_redis->integer({"DBSIZE"});
         const HttpResponse r = http(m_port, "GET", path);
         QCOMPARE(r.status, status);
+        QCOMPARE(m_redis->integer({"DBSIZE"}), keys); // no key for a bad request (I9)
         QCOMPARE(r.headers.value("content-type"), QByteArray("application/problem+json"));
         QVERIFY2(r.json().value("type").toString().endsWith(type), r.body.constData());
     }

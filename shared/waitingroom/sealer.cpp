@@ -9,6 +9,7 @@
 #include "redis/redisclient.h"
 #include "redis/redisscript.h"
 
+#include <QDateTime>
 #include <QElapsedTimer>
 #include <QFuture>
 #include <QPointer>
@@ -109,6 +110,18 @@ void Sealer::fail(const std::shared_ptr<Run> &run, const Error &error) {
     run->done(std::unexpected(error));
 }
 
+void Sealer::refused(qint64 saleId, const QString &what) {
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    const auto it = m_refusedAtMs.constFind(saleId);
+    if (it != m_refusedAtMs.cend() && now - *it < 60'000) {
+        qCDebug(lcApp).noquote() << "seal of sale" << saleId << "REFUSED:" << what;
+        return;
+    }
+    m_refusedAtMs.insert(saleId, now);
+    qCCritical(lcApp).noquote() << "seal of sale" << saleId
+                                << "REFUSED, the seal stops here:" << what;
+}
+
 void Sealer::stage(const std::shared_ptr<Run> &run, const char *name) {
     const qint64 ms = run->lap.restart();
     run->report.stageMs.insert(QLatin1String(name), ms);
@@ -184,10 +197,10 @@ void Sealer::readSeed(std::shared_ptr<Run> run) {
                 || computed != run->commitment) {
                 // Publishing would reveal a seed that does not open the commitment the buyers
                 // saw: the shuffle could not be verified. Never publish; an operator must look.
-                qCCritical(lcApp).noquote()
-                    << "seal of sale" << run->saleId
-                    << "REFUSED: the seed does not match the commitment (sale_fairness"
-                    << pgCommitment << ", Redis wr:meta" << run->commitment << ")";
+                self->refused(run->saleId, QStringLiteral("the seed does not match the commitment "
+                                                          "(sale_fairness %1, Redis wr:meta %2)")
+                                               .arg(QString::fromLatin1(pgCommitment),
+                                                    QString::fromLatin1(run->commitment)));
                 return self->fail(run, Error{ErrorCode::Internal,
                                              QStringLiteral("sale %1: the seed does not match "
                                                             "the published commitment")
@@ -348,9 +361,10 @@ void Sealer::finishRanked(std::shared_ptr<Run> run) {
                      if (!r)
                          return self->fail(run, r.error());
                      if (r->at(0).bytes() != "ranked") {
-                         qCCritical(lcApp).noquote() << "seal of sale" << run->saleId
-                                                     << "REFUSED by Redis:" << r->at(0).bytes()
-                                                     << r->at(1).bytes() << r->at(2).bytes();
+                         self->refused(run->saleId, QStringLiteral("Redis answered %1 %2 %3")
+                                                        .arg(QString::fromUtf8(r->at(0).bytes()),
+                                                             QString::fromUtf8(r->at(1).bytes()),
+                                                             QString::fromUtf8(r->at(2).bytes())));
                          return self->fail(run, scriptError("queue_seal_finish.lua", *r));
                      }
                      run->sealedMs = r->at(1).toInt();
@@ -432,9 +446,8 @@ void Sealer::recordSeal(std::shared_ptr<Run> run) {
             if (!r)
                 return self->fail(run, r.error());
             if (r->rows.isEmpty()) {
-                qCCritical(lcApp).noquote()
-                    << "seal of sale" << run->saleId
-                    << "REFUSED by PostgreSQL: sale_fairness holds another seal";
+                self->refused(run->saleId,
+                              QStringLiteral("PostgreSQL's sale_fairness holds another seal"));
                 return self->fail(
                     run, Error{ErrorCode::Conflict, QStringLiteral("sale %1: sale_fairness holds "
                                                                    "another seal")

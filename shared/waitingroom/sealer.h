@@ -2,6 +2,7 @@
 
 #include "core/result.h"
 
+#include <QHash>
 #include <QJsonObject>
 #include <QObject>
 #include <QSet>
@@ -100,6 +101,10 @@ private:
     QString m_actor;
     Options m_options;
     QSet<qint64> m_inFlight;
+    // Sales whose seal was refused (seed against commitment, a redo that differs): the critical
+    // line is logged at most once a minute per sale, though the scheduler retries every tick.
+    QHash<qint64, qint64> m_refusedAtMs;
+    void refused(qint64 saleId, const QString &what);
     struct Scripts;
     Scripts *m_scripts;
 };

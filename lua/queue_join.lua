@@ -8,7 +8,9 @@
 --                                      ends_ms, pow, wr (1 = waiting room), lobby_ms,
 --                                      grace_ms, epa (cohort entries per address, 0 = no cap)
 --   fs:{sale:ID}:wr:meta       hash    commitment (hex SHA-256 of the secret seed), paused;
---                                      the seal and admission add their fields later
+--                                      the seal's (shared/waitingroom/sealer.h): cohort_n,
+--                                      close_ms, seed, digest, shuffle_seed (hex), sealed_ms,
+--                                      ranked, positions; admission adds its fields later
 --   fs:{sale:ID}:wr:buyer      hash    user -> "<entry>|c|<arrival pos>|<joined ms>"   (cohort)
 --                                           or "<entry>|f|<fifo pos>|<joined ms>[|a]"  (FIFO;
 --                                              a = moved there by the address cap)
@@ -16,6 +18,9 @@
 --   fs:{sale:ID}:wr:fifo       list    later joiners and address-cap overflow, arrival order
 --   fs:{sale:ID}:wr:addr       hash    client address (IPv4, or IPv6 /64) -> cohort entries
 --                                      (only while epa > 0; dropped at the seal)
+--   fs:{sale:ID}:wr:ranked     list    the cohort's entry ids in rank order (the seal; public)
+--   fs:{sale:ID}:wr:ranking    list    the same while the seal writes it, then RENAMEd
+--   fs:{sale:ID}:wr:rank       hash    entry id -> rank (the seal; GET .../queue reads it)
 --   fs:{sale:ID}:wr:rl:ip:IP   string  GCRA theoretical arrival time of a client IP (ms)
 --   fs:{sale:ID}:wr:rl:u:U     string  GCRA theoretical arrival time of a user (ms)
 --   fs:{sale:ID}:pow:NONCE     string  a proof-of-work challenge already spent (shared with

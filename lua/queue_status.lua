@@ -2,11 +2,15 @@
 -- key layout). Writes nothing, so a poll about an unknown sale or a stranger's sale makes no
 -- key (I9).
 --
--- KEYS: 1 meta, 2 wr:meta, 3 wr:buyer
+-- KEYS: 1 meta, 2 wr:meta, 3 wr:buyer, 4 wr:rank
 -- ARGV: 1 user id
 -- Returns:
---   {'entry', entry, 'c'|'f', pos, joined_ms, flag, now, close_ms, commitment, open (1|0)}
+--   {'entry', entry, 'c'|'f', pos, joined_ms, flag, now, close_ms, commitment, open (1|0),
+--    rank, cohort_n}
 --       open = 0 once the sale is stopped or past ends_ms
+--       rank: after the seal (shared/waitingroom/sealer.h) the place in line: a cohort entry's
+--       from wr:rank once positions = 1, a FIFO entry's cohort_n + its FIFO position once
+--       ranked = 1; -1 before. cohort_n: -1 until ranked = 1.
 --   {'unknown_sale'}   {'no_waiting_room'}   {'not_in_queue', now}
 
 local meta = redis.call('HMGET', KEYS[1], 'state', 'starts_ms', 'ends_ms', 'wr', 'grace_ms')
@@ -29,5 +33,15 @@ local open = 1
 if (state ~= 'active' and state ~= 'paused') or now >= tonumber(meta[3]) then
     open = 0
 end
+local wr = redis.call('HMGET', KEYS[2], 'commitment', 'ranked', 'positions', 'cohort_n')
+local rank, n = -1, -1
+if wr[2] == '1' then
+    n = tonumber(wr[4])
+    if kind == 'f' then
+        rank = n + tonumber(pos)
+    elseif wr[3] == '1' then
+        rank = tonumber(redis.call('HGET', KEYS[4], entry) or '-1')
+    end
+end
 return {'entry', entry, kind, tonumber(pos), tonumber(joined), flag, now,
-    tonumber(meta[2]) + tonumber(meta[5]), redis.call('HGET', KEYS[2], 'commitment') or '', open}
+    tonumber(meta[2]) + tonumber(meta[5]), wr[1] or '', open, rank, n}

@@ -5,7 +5,8 @@
 -- Idempotent: the expiry is an absolute time, so running it twice changes nothing.
 --
 --   fs:{sale:ID}:meta, :stock, :price, :items, :users, :bucket, :stream, :reservations, :dead,
---   :released, :wr:meta, :wr:buyer, :wr:cohort, :wr:fifo, :wr:addr
+--   :released, :wr:meta, :wr:buyer, :wr:cohort, :wr:fifo, :wr:addr, :wr:ranked, :wr:ranking,
+--   :wr:rank
 --                             each gets PEXPIREAT close + retention (missing ones are skipped)
 --   fs:{sale:ID}:res:RID, :idem:*, :rl:*, :wr:rl:*, :pow:*, :stats:*   keep their own expiry
 --                            (hold + 24 h, idempotency TTL, rate window, challenge, 2 min)

@@ -5,13 +5,18 @@
 #include "api/apiroutes.h"
 #include "api/bookinginput.h"
 #include "api/buyerauth.h"
+#include "booking/bookingservice.h"
 #include "booking/reservationid.h"
+#include "booking/salekeys.h"
 #include "booking/waitingroom.h"
 #include "core/config.h"
 #include "core/fieldreader.h"
 #include "core/timeformat.h"
 #include "http/httpserver.h"
+#include "redis/redisclient.h"
+#include "redis/redisscript.h"
 
+#include <QJsonArray>
 #include <QJsonObject>
 
 #include <memory>
@@ -28,12 +33,29 @@ QString queueUrl(qint64 saleId) {
     return QStringLiteral("/api/v1/sales/%1/queue").arg(saleId);
 }
 
+// GET .../fairness pages: at most this many entries (and the default).
+constexpr qint64 kFairnessPageMax = 10'000;
+// `after` beyond any cohort (--waiting-room-max-entries is at most this) is refused.
+constexpr qint64 kFairnessAfterMax = 100'000'000;
+
+// A decimal number of the query, or -1 when it is not one (sign, spaces, too long).
+qint64 queryNumber(const QString &text) {
+    if (text.isEmpty() || text.size() > 10)
+        return -1;
+    for (const QChar c : text)
+        if (c < QLatin1Char('0') || c > QLatin1Char('9'))
+            return -1;
+    return text.toLongLong();
+}
+
 class WaitingRoomRoutes {
 public:
     WaitingRoomRoutes(const Config &config, RedisClient &redis)
         : m_auth(config)
         , m_receipts(BuyerAuth::powSecret(config))
-        , m_service(redis, config.waitingRoomMaxEntries) {
+        , m_service(redis, config.waitingRoomMaxEntries)
+        , m_redis(redis)
+        , m_fairnessScript(RedisScript::load(QStringLiteral("queue_fairness"))) {
         m_service.setRateLimits(RateLimits{config.rateLimitIp, config.rateLimitIpBurst,
                                            config.rateLimitUser, config.rateLimitUserBurst});
     }
@@ -41,6 +63,7 @@ public:
     void join(const ExchangePtr &ex, const QStringList &params);
     void status(const ExchangePtr &ex, const QStringList &params);
     void receiptKey(const ExchangePtr &ex);
+    void fairness(const ExchangePtr &ex, const QStringList &params);
 
 private:
     // The JSON of an entry (the answer of both routes).
@@ -51,6 +74,8 @@ private:
     BuyerAuth m_auth;
     EntryReceipts m_receipts;
     WaitingRoomService m_service;
+    RedisClient &m_redis;
+    RedisScript m_fairnessScript;
 };
 
 QJsonObject WaitingRoomRoutes::entryJson(qint64 saleId, const QueueOutcome &o) const {
@@ -72,6 +97,10 @@ QJsonObject WaitingRoomRoutes::entryJson(qint64 saleId, const QueueOutcome &o) c
         {"cohort_closes_at", isoTime(e.closeMs)},
         {"commitment", QString::fromLatin1(e.commitment)},
         {"position", QJsonValue()},
+        // After the seal: the place in line (1 first) and the cohort's size; null before (and
+        // for a cohort entry while the ranks are being written: "being ranked").
+        {"rank", e.rank > 0 ? QJsonValue(e.rank) : QJsonValue()},
+        {"cohort_size", e.cohortSize >= 0 ? QJsonValue(e.cohortSize) : QJsonValue()},
         {"receipt", QString::fromLatin1(receipt)},
         {"queue_url", queueUrl(saleId)},
     };
@@ -214,6 +243,98 @@ void WaitingRoomRoutes::receiptKey(const ExchangePtr &ex) {
                              {"receipt", "base64url(message) \".\" base64url(signature)"}});
 }
 
+// GET /api/v1/sales/{id}/fairness?after=R&limit=L: one page of the publication
+// (docs/WAITING_ROOM.md "The publication"; the format fairness::FairnessPublication and
+// flashsale-ctl fairness verify read). Public: the ids are anonymous and the order is meant to be
+// checked by anyone. One EVALSHA of lua/queue_fairness.lua (read only). Sealed pages never change,
+// so they are cacheable for a day; earlier answers are not cached.
+void WaitingRoomRoutes::fairness(const ExchangePtr &ex, const QStringList &params) {
+    const qint64 saleId = parseId(params.value(0));
+    if (saleId == 0)
+        return ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
+    qint64 after = 0;
+    qint64 limit = kFairnessPageMax;
+    for (const auto &[key, value] : ex->query().queryItems(QUrl::FullyDecoded)) {
+        if (key == QLatin1String("after")) {
+            after = queryNumber(value);
+            if (after < 0 || after > kFairnessAfterMax)
+                return ex->sendProblem(invalidRequest(
+                    QStringLiteral("query:after"),
+                    QStringLiteral("must be a whole number from 0 to %1").arg(kFairnessAfterMax)));
+        } else if (key == QLatin1String("limit")) {
+            limit = queryNumber(value);
+            if (limit < 1 || limit > kFairnessPageMax)
+                return ex->sendProblem(invalidRequest(
+                    QStringLiteral("query:limit"),
+                    QStringLiteral("must be a whole number from 1 to %1").arg(kFairnessPageMax)));
+        } else {
+            return ex->sendProblem(
+                invalidRequest(QStringLiteral("query:") + key, QStringLiteral("is not accepted")));
+        }
+    }
+    const SaleKeys k(saleId);
+    m_redis.eval(
+        m_fairnessScript, {k.meta(), k.waitingRoomMeta(), k.waitingRoomRanked()},
+        {QByteArray::number(after), QByteArray::number(limit)},
+        [this, ex, saleId, after, limit](const Result<RedisValue> &r) {
+            if (!r)
+                return ex->sendProblem(ApiRoutes::dependencyProblem(r.error()));
+            const QByteArray code = r->at(0).bytes();
+            if (code == "unknown_sale")
+                return ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
+            if (code == "no_waiting_room")
+                return ex->sendProblem(
+                    Problem::make(404, QStringLiteral("waiting-room-not-found")));
+            if (code != "page" || r->elements.size() < 11)
+                return ex->sendProblem(
+                    ApiRoutes::dependencyProblem(redisScriptError("queue_fairness.lua", *r)));
+            const qint64 lobbyMs = r->at(1).toInt();
+            const qint64 closeMs = r->at(2).toInt();
+            const QByteArray commitment = r->at(3).bytes();
+            const bool sealed = r->at(4).toInt() == 1;
+            const qint64 nowMs = r->at(10).toInt();
+            const auto textOrNull = [&](qsizetype i) {
+                return sealed ? QJsonValue(QString::fromLatin1(r->at(i).bytes())) : QJsonValue();
+            };
+            const qint64 cohortSize = r->at(8).toInt();
+            QJsonArray entries;
+            const qsizetype count = r->elements.size() - 11;
+            for (qsizetype i = 0; i < count; ++i)
+                entries.append(
+                    QJsonArray{QString::fromLatin1(r->at(11 + i).bytes()), after + 1 + i});
+            const bool more = sealed && after + count < cohortSize;
+            QJsonObject page{
+                {"sale_id", saleId},
+                {"scheme", QLatin1String(fairness::kScheme)},
+                {"state", sealed            ? QStringLiteral("sealed")
+                          : nowMs < closeMs ? QStringLiteral("lobby")
+                                            : QStringLiteral("sealing")},
+                {"lobby_opens_at", isoTime(lobbyMs)},
+                {"cohort_closes_at", isoTime(closeMs)},
+                {"commitment", QString::fromLatin1(commitment)},
+                {"receipt_key", QString::fromLatin1(m_receipts.publicKey().toHex())},
+                {"seed", textOrNull(5)},
+                {"digest", textOrNull(6)},
+                {"shuffle_seed", textOrNull(7)},
+                {"cohort_size", sealed ? QJsonValue(cohortSize) : QJsonValue()},
+                {"sealed_at", sealed ? QJsonValue(isoTime(r->at(9).toInt())) : QJsonValue()},
+                {"entries", entries},
+                {"next", more ? QJsonValue(QStringLiteral("/api/v1/sales/%1/fairness?after=%2"
+                                                          "&limit=%3")
+                                               .arg(saleId)
+                                               .arg(after + count)
+                                               .arg(limit))
+                              : QJsonValue()},
+            };
+            if (!sealed)
+                return ex->sendJson(200, page, {{"Cache-Control", "no-store"}});
+            ex->sendJson(200, page,
+                         {{"Cache-Control", "public, max-age=86400, immutable"},
+                          {"ETag", '"' + r->at(6).bytes().left(32) + '.' + QByteArray::number(after)
+                                       + '.' + QByteArray::number(limit) + '"'}});
+        });
+}
+
 } // namespace
 
 void installWaitingRoomRoutes(HttpServer &server, const Config &config, RedisClient &redis) {
@@ -226,6 +347,9 @@ void installWaitingRoomRoutes(HttpServer &server, const Config &config, RedisCli
     server.addRoute(
         "GET", QStringLiteral("/api/v1/waiting-room/receipt-key"),
         [routes](const ExchangePtr &ex, const QStringList &) { routes->receiptKey(ex); });
+    server.addRoute(
+        "GET", QStringLiteral("/api/v1/sales/{id}/fairness"),
+        [routes](const ExchangePtr &ex, const QStringList &p) { routes->fairness(ex, p); });
 }
 
 } // namespace flashsale

@@ -43,6 +43,11 @@ public:
     QByteArray waitingRoomCohort() const { return m_prefix + "wr:cohort"; }
     QByteArray waitingRoomFifo() const { return m_prefix + "wr:fifo"; }
     QByteArray waitingRoomAddresses() const { return m_prefix + "wr:addr"; }
+    // The seal's (shared/waitingroom/sealer.h): the cohort in rank order, the list being
+    // written before it is renamed onto wr:ranked, and entry id -> rank.
+    QByteArray waitingRoomRanked() const { return m_prefix + "wr:ranked"; }
+    QByteArray waitingRoomRanking() const { return m_prefix + "wr:ranking"; }
+    QByteArray waitingRoomRanks() const { return m_prefix + "wr:rank"; }
     // The join's own rate limits, apart from the booking's, so a crowd polling the lobby does
     // not spend the budget its buyers need to book.
     QByteArray waitingRoomRateIp(const QByteArray &ip) const { return m_prefix + "wr:rl:ip:" + ip; }

@@ -8,7 +8,8 @@ namespace flashsale {
 namespace {
 
 // The entry fields of a 'joined', 'existing' or 'entry' reply, from index 1:
-// entry, kind (c|f), pos, joined_ms, flag, now, close_ms, commitment[, open].
+// entry, kind (c|f), pos, joined_ms, flag, now, close_ms, commitment[, open[, rank,
+// cohort_n]] (rank and cohort_n -1 until the seal shows them).
 std::optional<QueueEntry> entryFromReply(const RedisValue &r, qint64 &now) {
     if (r.elements.size() < 9)
         return std::nullopt;
@@ -26,6 +27,10 @@ std::optional<QueueEntry> entryFromReply(const RedisValue &r, qint64 &now) {
     e.commitment = r.at(8).bytes();
     if (r.elements.size() > 9)
         e.saleOpen = r.at(9).toInt() == 1;
+    if (r.elements.size() > 11) {
+        e.rank = r.at(10).toInt(-1);
+        e.cohortSize = r.at(11).toInt(-1);
+    }
     return e;
 }
 
@@ -112,8 +117,9 @@ void WaitingRoomService::join(const JoinRequest &req, const QByteArray &entryId,
 void WaitingRoomService::status(qint64 saleId, const QByteArray &userId,
                                 std::function<void(const Result<QueueOutcome> &)> done) {
     const SaleKeys k(saleId);
-    m_redis.eval(m_status, {k.meta(), k.waitingRoomMeta(), k.waitingRoomBuyers()}, {userId},
-                 [done = std::move(done)](const Result<RedisValue> &r) {
+    m_redis.eval(m_status,
+                 {k.meta(), k.waitingRoomMeta(), k.waitingRoomBuyers(), k.waitingRoomRanks()},
+                 {userId}, [done = std::move(done)](const Result<RedisValue> &r) {
                      if (!r)
                          return done(std::unexpected(r.error()));
                      const auto o = QueueOutcome::fromReply(*r);

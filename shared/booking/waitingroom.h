@@ -34,6 +34,10 @@ struct QueueEntry {
     QByteArray commitment;   // the sale's commitment (hex SHA-256 of its seed)
     qint64 closeMs = 0;      // when the cohort closes: starts_at + grace_ms
     bool saleOpen = true;    // false once the sale is stopped or past its end
+    // After the seal (status only): the place in line, 1 first (a FIFO entry's is the cohort's
+    // size + its FIFO position), and the cohort's size; -1 until the seal has set them.
+    qint64 rank = -1;
+    qint64 cohortSize = -1;
 };
 
 // The answer of queue_join.lua or queue_status.lua.

@@ -12,6 +12,7 @@
 #include "reconcile/reconciler.h"
 #include "redis/redisclient.h"
 #include "redis/redisscript.h"
+#include "waitingroom/sealer.h"
 
 #include <QDateTime>
 #include <QElapsedTimer>
@@ -75,6 +76,20 @@ struct ReconcileSide final : QObject {
     }
 };
 
+// The waiting rooms' sealer and the connections it runs on (a seal reads and writes a cohort
+// of up to millions of entries: the lease renewal must not queue behind it). Connections go
+// first, as for ReconcileSide.
+struct SealSide final : QObject {
+    PgConnection *pg = nullptr;
+    RedisClient *redis = nullptr;
+    std::unique_ptr<Sealer> sealer;
+
+    ~SealSide() override {
+        delete pg;
+        delete redis;
+    }
+};
+
 } // namespace
 
 struct Scheduler::Impl {
@@ -95,6 +110,9 @@ struct Scheduler::Impl {
     // Reconciliation runs on connections of its own: a check may hold a transaction open across
     // several statements, and the lease renewal must not queue behind it or land inside it.
     ReconcileSide *reconcile = nullptr;
+    // Seals waiting rooms whose cohort closed (issue 16), beside the pass like reconciliation.
+    SealSide *seal = nullptr;
+    bool sealing = false;
 
     QTimer timer;
     bool stopped = false;
@@ -138,6 +156,15 @@ struct Scheduler::Impl {
                 reconcile->redis->setMetricsName("reconcile");
             }
         }
+        if (const auto endpoint = RedisClient::Endpoint::fromUrl(config.redisUrl); endpoint) {
+            seal = new SealSide;
+            seal->pg = new PgConnection(config.pgUrl);
+            seal->redis = new RedisClient(
+                *endpoint, std::chrono::milliseconds(std::max(config.redisTimeoutMs, 10000)));
+            seal->sealer = std::make_unique<Sealer>(*seal->pg, *seal->redis, actor());
+            seal->pg->setMetricsPool("seal");
+            seal->redis->setMetricsName("seal");
+        }
     }
 
     ~Impl() {
@@ -146,6 +173,10 @@ struct Scheduler::Impl {
             reconcile->deleteLater();
         else
             delete reconcile;
+        if (seal && sealing)
+            seal->deleteLater();
+        else
+            delete seal;
     }
 
     QString actor() const { return QStringLiteral("scheduler@") + holder; }
@@ -446,6 +477,7 @@ struct Scheduler::Impl {
             }
             for (const qint64 id : std::exchange(retireAgain, {}))
                 retireFromPg(id);
+            maybeSeal(now);
             maybeReconcile(now);
         });
     }
@@ -465,7 +497,8 @@ struct Scheduler::Impl {
                     k.reservations(), k.deadLetters(), k.released(),
                     // The waiting room's (docs/WAITING_ROOM.md); absent ones are skipped.
                     k.waitingRoomMeta(), k.waitingRoomBuyers(), k.waitingRoomCohort(),
-                    k.waitingRoomFifo(), k.waitingRoomAddresses()};
+                    k.waitingRoomFifo(), k.waitingRoomAddresses(), k.waitingRoomRanked(),
+                    k.waitingRoomRanking(), k.waitingRoomRanks()};
                 const QByteArray atText = QByteArray::number(at);
                 for (const qint64 item : ids(items))
                     redis.command({"PEXPIREAT", SaleKeys::itemOwner(item), atText},
@@ -513,6 +546,61 @@ struct Scheduler::Impl {
                       for (const auto &row : r.rows)
                           retire(row.value(0).toLongLong(), row.value(1).toLongLong());
                   });
+    }
+
+    // Issue 16: seals the waiting rooms whose cohort has closed and whose seal is not done
+    // (archived_at is set last). The scheduler's clock only picks candidates, a little early;
+    // Redis' clock decides (lua/queue_seal_begin.lua answers `early` before the boundary). The
+    // round runs beside the pass, one sale after another; a failed seal is tried again on the
+    // next tick and redoes the same bytes.
+    void maybeSeal(qint64 now) {
+        if (!seal || sealing)
+            return;
+        static const QByteArray sql =
+            "SELECT s.id FROM sales s JOIN sale_fairness f ON f.sale_id = s.id "
+            "WHERE s.waiting_room AND s.warmed_at IS NOT NULL AND s.closed_at IS NULL "
+            "AND s.state <> 'stopped' AND f.archived_at IS NULL AND s.lobby_opens_at <= $1 "
+            "AND s.starts_at + s.grace_ms * interval '1 millisecond' "
+            "<= $1::timestamptz + interval '2 seconds' ORDER BY s.starts_at, s.id";
+        sealing = true;
+        // Not guarded by the pass's epoch: `sealing` must be cleared whatever happens.
+        QPointer<Scheduler> self(q);
+        pg.query(sql, {pgTime(now)}, [self](const Result<PgResult> &r) {
+            if (!self || !self->d)
+                return;
+            Impl *d = self->d;
+            if (!r) {
+                d->warn(QStringLiteral("finding waiting rooms to seal failed: %1")
+                            .arg(r.error().message));
+                d->sealing = false;
+                return;
+            }
+            d->sealNext(std::make_shared<QList<qint64>>(ids(*r)));
+        });
+    }
+
+    void sealNext(std::shared_ptr<QList<qint64>> sales) {
+        if (sales->isEmpty() || !leader || stopped) {
+            sealing = false;
+            return;
+        }
+        const qint64 saleId = sales->takeFirst();
+        QPointer<Scheduler> self(q);
+        seal->sealer->seal(
+            saleId,
+            [self, sales, saleId](const Result<Sealer::Report> &r) {
+                if (!self || !self->d)
+                    return;
+                Impl *d = self->d;
+                if (!r)
+                    d->warn(QStringLiteral("seal of sale %1 failed: %2")
+                                .arg(saleId)
+                                .arg(r.error().message));
+                else if (r->sealed)
+                    Q_EMIT self->waitingRoomSealed(saleId, r->cohortSize);
+                d->sealNext(sales);
+            },
+            [self] { return self && self->d && self->d->leader && !self->d->stopped; });
     }
 
     // Starts a round of dry runs when one is due; the round goes on by itself, so a slow
@@ -625,6 +713,10 @@ Scheduler::Scheduler(const Config &config, PgConnection &pg, RedisClient &redis,
     if (d->reconcile) {
         d->reconcile->pg->start();
         d->reconcile->redis->start();
+    }
+    if (d->seal) {
+        d->seal->pg->start();
+        d->seal->redis->start();
     }
 }
 

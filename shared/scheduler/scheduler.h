@@ -23,6 +23,7 @@ class RedisClient;
 //   - records opened_at / closed_at as sales pass their start and end, and gives a closed sale's
 //     Redis keys their expiry, closed_at + --sale-retention-seconds (lua/retire.lua; also for
 //     every sale closed within the retention when it takes the lease);
+//   - seals every waiting room whose cohort has closed (shared/waitingroom/sealer.h; issue 16);
 //   - runs a dry-run reconciliation of live sales every --reconcile-interval-seconds, and a
 //     repair right after one that found orders whose hold Redis lost (issue 20).
 // docs/SCHEDULER.md describes the timing.
@@ -73,6 +74,8 @@ Q_SIGNALS:
     // Issue 20: a scheduled dry run found orders whose hold Redis lost, and the repair it then
     // ran (ending them as hold-lost) finished; ok as for reconcileFinished.
     void holdLostRepaired(qint64 saleId, bool ok);
+    // Issue 16: a waiting room's seal finished (its ranks are public and archived).
+    void waitingRoomSealed(qint64 saleId, qint64 cohortSize);
 
 private:
     struct Impl;

@@ -287,8 +287,8 @@ private Q_SLOTS:
             QCOMPARE(join(sale, j).value(0), outcome);
             const SaleKeys k(sale);
             const QByteArray status =
-                m_redis->one({"EVALSHA", m_status.sha1, "3", k.meta(), k.waitingRoomMeta(),
-                              k.waitingRoomBuyers(), j.user});
+                m_redis->one({"EVALSHA", m_status.sha1, "4", k.meta(), k.waitingRoomMeta(),
+                              k.waitingRoomBuyers(), k.waitingRoomRanks(), j.user});
             Q_UNUSED(status); // read only: whatever it answers, it writes nothing
         }
         QCOMPARE(m_redis->integer({"DBSIZE"}), keys);

@@ -7,8 +7,8 @@
 // "next", from a plain HTTP file server (python3 -m http.server), and reports an unreachable
 // or refusing API with its own exit codes.
 //
-// Not yet here: the pages from the real GET /api/v1/sales/{id}/fairness route of a server that
-// sealed a real cohort (issue 16, part B adds the route; plan16 §4 `fairnessVerifies`).
+// The pages of the real GET /api/v1/sales/{id}/fairness route of a server that sealed a real
+// cohort are verified by tests/waitingroom/tst_seal (both verifiers, from the API).
 
 #include "fairness/cohortshuffle.h"
 #include "testservers.h"

@@ -2,11 +2,13 @@
 -- key layout). Writes nothing, so a poll about an unknown sale or a stranger's sale makes no
 -- key (I9).
 --
--- KEYS: 1 meta, 2 wr:meta, 3 wr:buyer
+-- KEYS: 1 meta, 2 wr:meta, 3 wr:buyer, 4 wr:adm, 5 wr:done
 -- ARGV: 1 user id
 -- Returns:
---   {'entry', entry, 'c'|'f', pos, joined_ms, flag, now, close_ms, commitment, open (1|0)}
---       open = 0 once the sale is stopped or past ends_ms
+--   {'entry', entry, 'c'|'f', pos, joined_ms, flag, now, close_ms, commitment, open (1|0),
+--    admitted_until (ms; 0 = not admitted now), done ('booked' | 'noshow' | '')}
+--       open = 0 once the sale is stopped or past ends_ms; admitted_until is the entry's score
+--       in wr:adm, which the API signs into the admission token as its expiry
 --   {'unknown_sale'}   {'no_waiting_room'}   {'not_in_queue', now}
 
 local meta = redis.call('HMGET', KEYS[1], 'state', 'starts_ms', 'ends_ms', 'wr', 'grace_ms')
@@ -30,4 +32,5 @@ if (state ~= 'active' and state ~= 'paused') or now >= tonumber(meta[3]) then
     open = 0
 end
 return {'entry', entry, kind, tonumber(pos), tonumber(joined), flag, now,
-    tonumber(meta[2]) + tonumber(meta[5]), redis.call('HGET', KEYS[2], 'commitment') or '', open}
+    tonumber(meta[2]) + tonumber(meta[5]), redis.call('HGET', KEYS[2], 'commitment') or '', open,
+    tonumber(redis.call('ZSCORE', KEYS[4], entry) or '0'), redis.call('HGET', KEYS[5], entry) or ''}

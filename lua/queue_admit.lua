@@ -108,8 +108,8 @@ local left = cohort_n + redis.call('LLEN', KEYS[4]) - cursor
 local n = math.min(math.floor(allow), math.ceil(tonumber(ARGV[1]) * remaining) - outstanding,
     tonumber(ARGV[2]), left)
 local admitted = tonumber(wr[7] or '0')
+local ids = {}
 if n > 0 then
-    local ids = {}
     if cursor < cohort_n then
         ids = redis.call('LRANGE', KEYS[3], cursor, math.min(cursor + n, cohort_n) - 1)
     end

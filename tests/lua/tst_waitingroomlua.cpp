@@ -6,6 +6,7 @@
 #include "booking/salekeys.h"
 #include "booking/waitingroom.h"
 #include "fairness/cohortshuffle.h"
+#include "metrics/metrics.h"
 #include "redis/redisclient.h"
 #include "redis/redisscript.h"
 #include "testservers.h"
@@ -663,6 +664,39 @@ private Q_SLOTS:
         QCOMPARE(admit(sale).value(0), outcome);
         QCOMPARE(m_redis->integer({"DBSIZE"}), keys);
         QCOMPARE(m_redis->hash(SaleKeys(sale).waitingRoomMeta()), before);
+    }
+    // WaitingRoomService::admitTick, as the scheduler's driver calls it: the script's counts
+    // parsed, and the metrics the operators watch (admitted, no-shows, cursor) per sale.
+    void admitTickCountsAndMetrics() {
+        const qint64 sale = sealed({"M1", "M2", "M3"}, {}, 2, 60000);
+        WaitingRoomService service(*m_client, 1000);
+        std::optional<Result<AdmitTick>> tick;
+        service.admitTick(sale, 1, [&tick](const Result<AdmitTick> &r) { tick = r; });
+        QTRY_VERIFY(tick.has_value());
+        QVERIFY(*tick);
+        QCOMPARE((*tick)->kind, AdmitTick::Kind::Admitted);
+        QCOMPARE((*tick)->admitted, 2);
+        QCOMPARE((*tick)->cursor, 2);
+        QCOMPARE((*tick)->outstanding, 2);
+        QCOMPARE((*tick)->remaining, 2);
+        m_redis->command({"ZADD", SaleKeys(sale).waitingRoomAdmitted(),
+                          QByteArray::number(redisNow() - 1), "M1"});
+        elapse(sale, 1000);
+        tick.reset();
+        service.admitTick(sale, 1, [&tick](const Result<AdmitTick> &r) { tick = r; });
+        QTRY_VERIFY(tick.has_value());
+        QCOMPARE((*tick)->expired, 1);
+        QCOMPARE((*tick)->admitted, 1);
+        const QByteArray label = "{sale=\"" + QByteArray::number(sale) + "\"}";
+        const QByteArray text = Metrics::instance().render();
+        QVERIFY2(text.contains("flashsale_waiting_room_admitted_total" + label + " 3"),
+                 text.constData());
+        QVERIFY(text.contains("flashsale_waiting_room_noshows_total" + label + " 1"));
+        QVERIFY(text.contains("flashsale_waiting_room_cursor" + label + " 3"));
+        tick.reset();
+        service.admitTick(999997, 1, [&tick](const Result<AdmitTick> &r) { tick = r; });
+        QTRY_VERIFY(tick.has_value());
+        QCOMPARE((*tick)->kind, AdmitTick::Kind::UnknownSale);
     }
 };
 

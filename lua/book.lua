@@ -18,13 +18,20 @@
 --   fs:{sale:ID}:rl:ip:IP      string  GCRA theoretical arrival time of a client IP (ms)
 --   fs:{sale:ID}:rl:u:U        string  GCRA theoretical arrival time of a user (ms)
 --   fs:{sale:ID}:pow:NONCE     string  a proof-of-work challenge already spent
+--   fs:{sale:ID}:wr:buyer      hash    user -> "<entry>|c|pos|ms" or "<entry>|f|pos|ms[|a]"
+--   fs:{sale:ID}:wr:adm        zset    admitted, unbooked entries -> admission expiry (ms)
+--   fs:{sale:ID}:wr:done       hash    entry -> booked | noshow    (the waiting room's ends)
+--   fs:{sale:ID}:wr:meta       hash    the waiting room's counters (booked += 1 here)
+--                                      (lua/queue_join.lua draws the waiting room's layout)
 --
 -- The stream entry is {type=book, rid, user, item, qty, price, ts, expires_ms[, arr]}: the field
 -- list of shared/booking/streamentry.h, which names, writes and parses it for the worker and
 -- reconciliation. tests/lua/tst_booklua.cpp parses this script's entry with that parser.
 --
 -- KEYS: 1 meta, 2 stock, 3 price, 4 users, 5 bucket, 6 idem, 7 res, 8 stream, 9 reservations,
---       10 rl ip, 11 rl user, 12 pow nonce   (10-12 may be absent when their feature is off)
+--       10 rl ip, 11 rl user, 12 pow nonce   (10-12 may be absent when their feature is off),
+--       13 wr:buyer, 14 wr:adm, 15 wr:done, 16 wr:meta (used only when the sale has a waiting
+--       room; the API always declares them, as Redis Cluster asks of every key a script touches)
 -- ARGV: 1 user id, 2 item id ('' = the sale's only item), 3 quantity, 4 reservation id,
 --       5 idempotency key ('' = none; KEYS[6] is then unused), 6 idempotency TTL in ms,
 --       7 IP rate per s (0 = off), 8 IP burst, 9 user rate per s (0 = off), 10 user burst,
@@ -33,12 +40,18 @@
 --       challenge expires,
 --       13 arrival time at the API in microseconds ('' = unknown; kept in the stream entry),
 --       14 deadline in ms since the epoch ('' or absent = none): when Redis runs the script at
---       or after it, the API has already answered 503 (its Redis timeout), so nothing is booked
+--       or after it, the API has already answered 503 (its Redis timeout), so nothing is booked,
+--       15 admission entry ('' or absent = no X-Admission-Token; the API checked the token's MAC,
+--       sale, buyer and expiry and passes the entry id it names)
 --
--- Checks, in order: sale exists, rate limits, idempotent replay, state and time window, proof of
--- work (required, issued at least as hard as the sale asks now, not spent before), item,
--- per-user cap, stock, admission bucket.
--- A token is spent only by a booking that is otherwise accepted.
+-- Checks, in order: sale exists, rate limits, idempotent replay, state and time window, waiting-room
+-- admission (a sale with wr=1: the buyer's own entry, admitted, not expired, not spent; the proof
+-- of work was spent at the join, so it is not asked again), proof of work (required, issued at
+-- least as hard as the sale asks now, not spent before), item, per-user cap, stock, admission
+-- bucket.
+-- A token (bucket or admission) is spent only by a booking that is otherwise accepted: a refusal
+-- for stock or the cap leaves the admission usable until it expires. An accepted waiting-room
+-- booking ends its admission: ZREM wr:adm, wr:done[entry] = booked, wr:meta booked += 1.
 -- Writes nothing for an unknown sale or one that has ended (stopped or past ends_ms): rate
 -- limits are skipped for those, so such requests create no key (tests/security/tst_redisbounds).
 --
@@ -50,10 +63,11 @@
 --   {'per_user_limit', held, limit}   {'throttled', retry_after_ms}   {'idempotency_mismatch'}
 --   {'rate_limited', 'ip'|'user', retry_after_ms}
 --   {'pow_required', difficulty}  {'pow_too_easy', difficulty}  {'pow_replayed'}
+--   {'admission_required'}  {'admission_invalid'}  {'admission_expired'}  {'admission_spent'}
 --   {'late', ms_past_deadline}   (no outcome: BookingService turns it into a timeout)
 
 local meta = redis.call('HMGET', KEYS[1], 'state', 'starts_ms', 'ends_ms', 'limit', 'rate',
-    'burst', 'hold_ms', 'default_item', 'pow')
+    'burst', 'hold_ms', 'default_item', 'pow', 'wr')
 local state = meta[1]
 if not state then
     return {'unknown_sale'}
@@ -146,6 +160,32 @@ if now < tonumber(meta[2]) then
     return {'not_started', tonumber(meta[2]), now}
 end
 
+-- A sale with a waiting room books only admitted buyers, once per admission.
+local entry
+if meta[10] == '1' then
+    entry = ARGV[15] or ''
+    if entry == '' then
+        return {'admission_required'}
+    end
+    local v = redis.call('HGET', KEYS[13], ARGV[1])
+    if not v or string.sub(v, 1, #entry + 1) ~= entry .. '|' then
+        return {'admission_invalid'}
+    end
+    local exp = redis.call('ZSCORE', KEYS[14], entry)
+    if not exp then -- booked: spent; a no-show: expired; else never admitted
+        local d = redis.call('HGET', KEYS[15], entry)
+        if d == 'booked' then
+            return {'admission_spent'}
+        elseif d == 'noshow' then
+            return {'admission_expired'}
+        end
+        return {'admission_invalid'}
+    end
+    if tonumber(exp) <= now then
+        return {'admission_expired'}
+    end
+end
+
 -- The difficulty the sale asks for now: its base, plus the bits the challenge route adds while
 -- the admission bucket runs low (ApiRoutes::challenge, same thresholds: +1 below half full, +2
 -- below a quarter, +4 below a tenth, at most 28). The presented difficulty is the one the
@@ -153,6 +193,9 @@ end
 -- challenge fetched while the sale was calm cannot be spent once it is crowded.
 local pow = tonumber(meta[9] or '0')
 local presented = tonumber(ARGV[11] or '-1')
+if entry then -- admitted: the work was spent per entry, at the join
+    pow, presented = 0, -1
+end
 if pow > 0 and presented < 0 then
     return {'pow_required', pow}
 end
@@ -241,5 +284,10 @@ else
 end
 if idem ~= '' then
     redis.call('SET', KEYS[6], rid .. '|' .. item .. '|' .. qty .. '|' .. expires, 'PX', ARGV[6])
+end
+if entry then
+    redis.call('ZREM', KEYS[14], entry)
+    redis.call('HSET', KEYS[15], entry, 'booked')
+    redis.call('HINCRBY', KEYS[16], 'booked', 1)
 end
 return {'accepted', rid, item, qty, expires, remaining, 0, price}

@@ -2,15 +2,17 @@
 -- key layout). Writes nothing, so a poll about an unknown sale or a stranger's sale makes no
 -- key (I9).
 --
--- KEYS: 1 meta, 2 wr:meta, 3 wr:buyer, 4 wr:rank
+-- KEYS: 1 meta, 2 wr:meta, 3 wr:buyer, 4 wr:rank, 5 wr:adm, 6 wr:done
 -- ARGV: 1 user id
 -- Returns:
 --   {'entry', entry, 'c'|'f', pos, joined_ms, flag, now, close_ms, commitment, open (1|0),
---    rank, cohort_n}
+--    rank, cohort_n, admitted_until (ms; 0 = not admitted now), done ('booked' | 'noshow' | '')}
 --       open = 0 once the sale is stopped or past ends_ms
 --       rank: after the seal (shared/waitingroom/sealer.h) the place in line: a cohort entry's
 --       from wr:rank once positions = 1, a FIFO entry's cohort_n + its FIFO position once
 --       ranked = 1; -1 before. cohort_n: -1 until ranked = 1.
+--       admitted_until is the entry's score in wr:adm, which the API signs into the admission
+--       token as its expiry
 --   {'unknown_sale'}   {'no_waiting_room'}   {'not_in_queue', now}
 
 local meta = redis.call('HMGET', KEYS[1], 'state', 'starts_ms', 'ends_ms', 'wr', 'grace_ms')
@@ -44,4 +46,5 @@ if wr[2] == '1' then
     end
 end
 return {'entry', entry, kind, tonumber(pos), tonumber(joined), flag, now,
-    tonumber(meta[2]) + tonumber(meta[5]), wr[1] or '', open, rank, n}
+    tonumber(meta[2]) + tonumber(meta[5]), wr[1] or '', open, rank, n,
+    tonumber(redis.call('ZSCORE', KEYS[5], entry) or '0'), redis.call('HGET', KEYS[6], entry) or ''}

@@ -94,7 +94,8 @@ ApiRoutes::ApiRoutes(const Config &config, BookingService &booking, SaleCatalog 
     , m_catalog(catalog)
     , m_redis(redis)
     , m_pg(pg)
-    , m_auth(config) {
+    , m_auth(config)
+    , m_admission(BuyerAuth::powSecret(config)) {
     m_booking.setRateLimits(RateLimits{config.rateLimitIp, config.rateLimitIpBurst,
                                        config.rateLimitUser, config.rateLimitUserBurst});
 }
@@ -111,6 +112,24 @@ bool ApiRoutes::readProofOfWork(const ExchangePtr &ex, BookingRequest &req) {
     req.powDifficulty = pow->difficulty;
     req.powNonce = pow->nonce;
     req.powTtlMs = pow->ttlMs;
+    return true;
+}
+
+bool ApiRoutes::readAdmission(const ExchangePtr &ex, BookingRequest &req) {
+    const QByteArray token = ex->header("x-admission-token");
+    if (token.isEmpty())
+        return true;
+    const auto checked =
+        m_admission.verify(token, req.saleId, req.userId, QDateTime::currentMSecsSinceEpoch());
+    if (!checked) {
+        const bool expired = checked.error() == AdmissionTokens::Error::Expired;
+        ex->sendProblem(Problem::make(
+            expired ? 410 : 403,
+            expired ? QStringLiteral("admission-expired") : QStringLiteral("admission-invalid"),
+            QString::fromLatin1(AdmissionTokens::errorText(checked.error()))));
+        return false;
+    }
+    req.admissionEntry = checked->entryId;
     return true;
 }
 
@@ -366,7 +385,14 @@ Problem ApiRoutes::bookingProblem(const BookingOutcome &o) {
     case K::Closed:
     case K::Paused:
     case K::IdempotencyMismatch:
+    case K::AdmissionRequired:
+        p.detail = QStringLiteral("This sale books through its waiting room: join it at "
+                                  "queue_url and book with the X-Admission-Token it gives.");
+        break;
     case K::PowReplayed:
+    case K::AdmissionInvalid:
+    case K::AdmissionExpired:
+    case K::AdmissionSpent:
         break;
     }
     return p;
@@ -462,7 +488,7 @@ void ApiRoutes::book(const ExchangePtr &ex, const QStringList &params) {
     req.userId = *buyerId;
     req.clientIp = clientIp(ex);
     req.arrivalUs = ex->receivedAtUs();
-    if (!readProofOfWork(ex, req))
+    if (!readProofOfWork(ex, req) || !readAdmission(ex, req))
         return;
     req.itemId = fields->itemId;
     req.quantity = fields->quantity;
@@ -509,7 +535,11 @@ void ApiRoutes::submitBooking(const ExchangePtr &ex, const BookingRequest &req, 
         }
         bookingCounter(r->kind).inc();
         if (r->kind != BookingOutcome::Kind::Accepted) {
-            ex->sendProblem(bookingProblem(*r));
+            Problem p = bookingProblem(*r);
+            if (r->kind == BookingOutcome::Kind::AdmissionRequired)
+                p.with(QStringLiteral("queue_url"),
+                       QStringLiteral("/api/v1/sales/%1/queue").arg(saleId));
+            ex->sendProblem(p);
             return;
         }
         QJsonObject o{{"reservation_id", QString::fromUtf8(r->reservationId)},
@@ -560,7 +590,7 @@ void ApiRoutes::checkout(const ExchangePtr &ex) {
             req.idempotencyKey = key;
             req.clientIp = clientIp(ex);
             req.arrivalUs = ex->receivedAtUs();
-            if (!readProofOfWork(ex, req))
+            if (!readProofOfWork(ex, req) || !readAdmission(ex, req))
                 return;
             submitBooking(ex, req, true);
         });

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "admission/admissiontoken.h"
 #include "api/buyerauth.h"
 #include "http/httpexchange.h"
 #include "protocol/adminprotocol.h"
@@ -72,6 +73,10 @@ private:
                                     const QString &claimedPointer);
     // Fills the proof-of-work fields of `req`; false after sending the problem.
     bool readProofOfWork(const ExchangePtr &ex, struct BookingRequest &req);
+    // Fills req.admissionEntry from X-Admission-Token (none sent: left empty, book.lua says
+    // whether the sale asks for one); false after sending the problem: 403 admission-invalid
+    // (malformed, forged, another sale's or another buyer's), 410 admission-expired.
+    bool readAdmission(const ExchangePtr &ex, struct BookingRequest &req);
     QByteArray clientIp(const ExchangePtr &ex) const;
 
     // Logs the request's operator in (Authorization: Basic, or the bootstrap Bearer token) and
@@ -93,6 +98,7 @@ private:
     std::function<int()> m_connectionsDown;
     OperatorAuthenticator *m_adminAuth = nullptr;
     BuyerAuth m_auth;
+    AdmissionTokens m_admission;
 };
 
 } // namespace flashsale

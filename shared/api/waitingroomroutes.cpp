@@ -1,6 +1,7 @@
 #include "waitingroomroutes.h"
 #include "fairness/cohortshuffle.h"
 
+#include "admission/admissiontoken.h"
 #include "admission/entryreceipt.h"
 #include "api/apiroutes.h"
 #include "api/bookinginput.h"
@@ -53,6 +54,7 @@ public:
     WaitingRoomRoutes(const Config &config, RedisClient &redis)
         : m_auth(config)
         , m_receipts(BuyerAuth::powSecret(config))
+        , m_admission(BuyerAuth::powSecret(config))
         , m_service(redis, config.waitingRoomMaxEntries)
         , m_redis(redis)
         , m_fairnessScript(RedisScript::load(QStringLiteral("queue_fairness"))) {
@@ -66,25 +68,38 @@ public:
     void fairness(const ExchangePtr &ex, const QStringList &params);
 
 private:
-    // The JSON of an entry (the answer of both routes).
-    QJsonObject entryJson(qint64 saleId, const QueueOutcome &o) const;
+    // The JSON of an entry (the answer of both routes); `user` is the buyer, whose admission
+    // token it carries while the entry is admitted.
+    QJsonObject entryJson(qint64 saleId, const QByteArray &user, const QueueOutcome &o) const;
     // The problem of any outcome that is not an entry.
     static Problem problem(const QueueOutcome &o);
 
     BuyerAuth m_auth;
     EntryReceipts m_receipts;
+    AdmissionTokens m_admission;
     WaitingRoomService m_service;
     RedisClient &m_redis;
     RedisScript m_fairnessScript;
 };
 
-QJsonObject WaitingRoomRoutes::entryJson(qint64 saleId, const QueueOutcome &o) const {
+QJsonObject WaitingRoomRoutes::entryJson(qint64 saleId, const QByteArray &user,
+                                         const QueueOutcome &o) const {
     const QueueEntry &e = o.entry;
     // Before the seal nobody has a place yet: the cohort's order does not exist until the
-    // shuffle, and the FIFO's follows the cohort's size.
-    const QString state = !e.saleOpen           ? QStringLiteral("closed")
-                          : o.nowMs < e.closeMs ? QStringLiteral("lobby")
-                                                : QStringLiteral("queued");
+    // shuffle, and the FIFO's follows the cohort's size. An admitted entry carries its
+    // admission token until it books (booked) or its admission runs out (expired).
+    const bool admitted = e.admittedUntilMs > o.nowMs;
+    const QString state = e.done == "booked"                            ? QStringLiteral("booked")
+                          : !e.saleOpen                                 ? QStringLiteral("closed")
+                          : admitted                                    ? QStringLiteral("admitted")
+                          : e.done == "noshow" || e.admittedUntilMs > 0 ? QStringLiteral("expired")
+                          : o.nowMs < e.closeMs                         ? QStringLiteral("lobby")
+                                                                        : QStringLiteral("queued");
+    QJsonValue admission;
+    if (admitted && e.saleOpen)
+        admission = QJsonObject{{"token", QString::fromLatin1(m_admission.issue(
+                                              saleId, e.entryId, user, e.admittedUntilMs))},
+                                {"expires_at", isoTime(e.admittedUntilMs)}};
     const QByteArray receipt = m_receipts.sign(
         EntryReceiptFields{saleId, e.entryId, e.joinedMs, e.cohort, e.position, e.commitment});
     return QJsonObject{
@@ -101,6 +116,7 @@ QJsonObject WaitingRoomRoutes::entryJson(qint64 saleId, const QueueOutcome &o) c
         // for a cohort entry while the ranks are being written: "being ranked").
         {"rank", e.rank > 0 ? QJsonValue(e.rank) : QJsonValue()},
         {"cohort_size", e.cohortSize >= 0 ? QJsonValue(e.cohortSize) : QJsonValue()},
+        {"admission", admission},
         {"receipt", QString::fromLatin1(receipt)},
         {"queue_url", queueUrl(saleId)},
     };
@@ -199,13 +215,13 @@ void WaitingRoomRoutes::join(const ExchangePtr &ex, const QStringList &params) {
     req.powTtlMs = pow->ttlMs;
     m_service.join(
         req, fairness::CohortShuffle::newEntryId(),
-        [this, ex, saleId](const Result<QueueOutcome> &r) {
+        [this, ex, saleId, user = *user](const Result<QueueOutcome> &r) {
             if (!r)
                 return ex->sendProblem(ApiRoutes::dependencyProblem(r.error()));
             using K = QueueOutcome::Kind;
             if (r->kind != K::Joined && r->kind != K::Existing)
                 return ex->sendProblem(problem(*r));
-            ex->sendJson(r->kind == K::Joined ? 201 : 200, entryJson(saleId, *r),
+            ex->sendJson(r->kind == K::Joined ? 201 : 200, entryJson(saleId, user, *r),
                          {{"Location", queueUrl(saleId).toUtf8()}, {"Cache-Control", "no-store"}});
         });
 }
@@ -225,13 +241,14 @@ void WaitingRoomRoutes::status(const ExchangePtr &ex, const QStringList &params)
     const auto user = m_auth.buyer(ex, claimed, QStringLiteral("query:user_id"));
     if (!user)
         return;
-    m_service.status(saleId, *user, [this, ex, saleId](const Result<QueueOutcome> &r) {
-        if (!r)
-            return ex->sendProblem(ApiRoutes::dependencyProblem(r.error()));
-        if (r->kind != QueueOutcome::Kind::Existing)
-            return ex->sendProblem(problem(*r));
-        ex->sendJson(200, entryJson(saleId, *r), {{"Cache-Control", "no-store"}});
-    });
+    m_service.status(
+        saleId, *user, [this, ex, saleId, user = *user](const Result<QueueOutcome> &r) {
+            if (!r)
+                return ex->sendProblem(ApiRoutes::dependencyProblem(r.error()));
+            if (r->kind != QueueOutcome::Kind::Existing)
+                return ex->sendProblem(problem(*r));
+            ex->sendJson(200, entryJson(saleId, user, *r), {{"Cache-Control", "no-store"}});
+        });
 }
 
 void WaitingRoomRoutes::receiptKey(const ExchangePtr &ex) {

@@ -12,7 +12,9 @@ struct Config;
 //                                        sale asks for one; 201 a new entry, 200 the buyer's
 //                                        existing one (one entry per buyer); the answer carries
 //                                        a signed receipt
-//   GET  /api/v1/sales/{id}/queue        the buyer's own entry (no-store)
+//   GET  /api/v1/sales/{id}/queue        the buyer's own entry (no-store); once admitted it
+//                                        carries `admission: {token, expires_at}`, the
+//                                        X-Admission-Token of the booking
 //   GET  /api/v1/waiting-room/receipt-key  the Ed25519 public key receipts are signed with
 //
 // Problems: sale-not-found (unknown or malformed id), waiting-room-not-found, sale-closed,

@@ -92,7 +92,8 @@ void BookingService::book(const BookingRequest &req,
     m_redis.eval(m_book,
                  {k.meta(), k.stock(), k.price(), k.users(), k.bucket(), idemKey,
                   k.reservation(rid), k.stream(), k.reservations(), k.rateLimitIp(req.clientIp),
-                  k.rateLimitUser(req.userId), k.powNonce(req.powNonce)},
+                  k.rateLimitUser(req.userId), k.powNonce(req.powNonce), k.waitingRoomBuyers(),
+                  k.waitingRoomAdmitted(), k.waitingRoomDone(), k.waitingRoomMeta()},
                  {req.userId, req.itemId ? QByteArray::number(req.itemId) : QByteArray(""),
                   QByteArray::number(req.quantity), rid, req.idempotencyKey,
                   QByteArray::number(m_idempotencyTtlMs),
@@ -101,7 +102,7 @@ void BookingService::book(const BookingRequest &req,
                   QByteArray::number(m_limits.userBurst), QByteArray::number(req.powDifficulty),
                   QByteArray::number(req.powTtlMs),
                   req.arrivalUs > 0 ? QByteArray::number(req.arrivalUs) : QByteArray(""),
-                  QByteArray::number(bookingDeadlineMs(m_redis.timeout()))},
+                  QByteArray::number(bookingDeadlineMs(m_redis.timeout())), req.admissionEntry},
                  [this, cacheKey, done = std::move(done)](const Result<RedisValue> &r) {
                      if (!r) {
                          done(std::unexpected(r.error()));

@@ -35,6 +35,9 @@ struct BookingRequest {
     QByteArray powNonce;
     qint64 powTtlMs = 0;
     qint64 arrivalUs = 0; // when the request reached the API (fairness measurement); 0 = unknown
+    // The waiting-room entry an X-Admission-Token names, after the API checked its MAC, sale,
+    // buyer and expiry (empty: none sent). book.lua spends it, in the booking's own call.
+    QByteArray admissionEntry;
 };
 
 // Per-sale rate limits applied inside book.lua (0 = off).

@@ -10,7 +10,7 @@ namespace {
 
 using K = BookingOutcome::Kind;
 
-constexpr std::array<BookingOutcomeSpelling, 16> kSpellings{{
+constexpr std::array<BookingOutcomeSpelling, 20> kSpellings{{
     {K::Accepted, "accepted", nullptr, 202},
     {K::UnknownSale, "unknown_sale", "sale-not-found", 404},
     {K::NotStarted, "not_started", "sale-not-started", 403},
@@ -27,6 +27,10 @@ constexpr std::array<BookingOutcomeSpelling, 16> kSpellings{{
     {K::PowRequired, "pow_required", "pow-required", 428},
     {K::PowTooEasy, "pow_too_easy", "pow-invalid", 403},
     {K::PowReplayed, "pow_replayed", "pow-replayed", 409},
+    {K::AdmissionRequired, "admission_required", "admission-required", 428},
+    {K::AdmissionInvalid, "admission_invalid", "admission-invalid", 403},
+    {K::AdmissionExpired, "admission_expired", "admission-expired", 410},
+    {K::AdmissionSpent, "admission_spent", "admission-spent", 409},
 }};
 
 // bookingOutcomeSpelling() indexes the table by Kind.
@@ -37,7 +41,7 @@ constexpr bool inKindOrder() {
     return true;
 }
 static_assert(inKindOrder(), "one row per BookingOutcome::Kind, in its order");
-static_assert(std::size_t(K::PowReplayed) + 1 == kSpellings.size(), "a Kind without a row");
+static_assert(std::size_t(K::AdmissionSpent) + 1 == kSpellings.size(), "a Kind without a row");
 
 } // namespace
 
@@ -105,6 +109,10 @@ std::optional<BookingOutcome> BookingOutcome::fromReply(const RedisValue &v) {
     case K::SoldOut:
     case K::IdempotencyMismatch:
     case K::PowReplayed:
+    case K::AdmissionRequired:
+    case K::AdmissionInvalid:
+    case K::AdmissionExpired:
+    case K::AdmissionSpent:
         break;
     }
     return o;

@@ -29,6 +29,11 @@ struct BookingOutcome {
         PowRequired, // the sale asks for a proof of work of powDifficulty bits
         PowTooEasy,  // the one presented is below the sale's powDifficulty
         PowReplayed, // the challenge was spent by an earlier booking
+        // A sale with a waiting room (docs/WAITING_ROOM.md, "Admission"):
+        AdmissionRequired, // no X-Admission-Token
+        AdmissionInvalid,  // the entry is not the buyer's, or was never admitted
+        AdmissionExpired,  // admitted, but the admission ran out (a no-show)
+        AdmissionSpent,    // the admission already booked
     };
     Kind kind = Kind::UnknownSale;
     QByteArray reservationId;

@@ -43,11 +43,17 @@ public:
     QByteArray waitingRoomCohort() const { return m_prefix + "wr:cohort"; }
     QByteArray waitingRoomFifo() const { return m_prefix + "wr:fifo"; }
     QByteArray waitingRoomAddresses() const { return m_prefix + "wr:addr"; }
-    // The seal's (shared/waitingroom/sealer.h): the cohort in rank order, the list being
-    // written before it is renamed onto wr:ranked, and entry id -> rank.
+    // The seal's (shared/waitingroom/sealer.h): the cohort in rank order (admission reads it
+    // from the cursor), the list being written before it is renamed onto wr:ranked, and entry
+    // id -> rank.
     QByteArray waitingRoomRanked() const { return m_prefix + "wr:ranked"; }
     QByteArray waitingRoomRanking() const { return m_prefix + "wr:ranking"; }
     QByteArray waitingRoomRanks() const { return m_prefix + "wr:rank"; }
+    // Admitted, not yet booked: entry -> admission expiry (ms). lua/queue_admit.lua adds,
+    // book.lua removes on the booking, queue_admit.lua removes the expired (no-shows).
+    QByteArray waitingRoomAdmitted() const { return m_prefix + "wr:adm"; }
+    // How an admission ended: entry -> booked | noshow.
+    QByteArray waitingRoomDone() const { return m_prefix + "wr:done"; }
     // The join's own rate limits, apart from the booking's, so a crowd polling the lobby does
     // not spend the budget its buyers need to book.
     QByteArray waitingRoomRateIp(const QByteArray &ip) const { return m_prefix + "wr:rl:ip:" + ip; }

@@ -1,6 +1,7 @@
 #include "waitingroom.h"
 
 #include "booking/salekeys.h"
+#include "metrics/metrics.h"
 #include "redis/redisclient.h"
 
 namespace flashsale {
@@ -30,6 +31,10 @@ std::optional<QueueEntry> entryFromReply(const RedisValue &r, qint64 &now) {
     if (r.elements.size() > 11) {
         e.rank = r.at(10).toInt(-1);
         e.cohortSize = r.at(11).toInt(-1);
+    }
+    if (r.elements.size() > 13) {
+        e.admittedUntilMs = r.at(12).toInt();
+        e.done = r.at(13).bytes();
     }
     return e;
 }
@@ -86,11 +91,41 @@ std::optional<QueueOutcome> QueueOutcome::fromReply(const RedisValue &r) {
     return std::nullopt;
 }
 
+std::optional<AdmitTick> AdmitTick::fromReply(const RedisValue &r) {
+    if (!r.isArray() || r.elements.isEmpty())
+        return std::nullopt;
+    using K = AdmitTick::Kind;
+    static const QHash<QByteArray, K> kinds{{"ok", K::Admitted},
+                                            {"paused", K::Paused},
+                                            {"sold_out", K::SoldOut},
+                                            {"not_sealed", K::NotSealed},
+                                            {"unknown_sale", K::UnknownSale},
+                                            {"no_waiting_room", K::NoWaitingRoom},
+                                            {"closed", K::Closed}};
+    const auto it = kinds.find(r.at(0).bytes());
+    if (it == kinds.end())
+        return std::nullopt;
+    AdmitTick t;
+    t.kind = *it;
+    if (t.kind == K::Admitted || t.kind == K::Paused || t.kind == K::SoldOut) {
+        if (r.elements.size() != 7)
+            return std::nullopt;
+        t.admitted = r.at(1).toInt();
+        t.expired = r.at(2).toInt();
+        t.cursor = r.at(3).toInt();
+        t.outstanding = r.at(4).toInt();
+        t.remaining = r.at(5).toInt();
+        t.soldOut = r.at(6).toInt() == 1;
+    }
+    return t;
+}
+
 WaitingRoomService::WaitingRoomService(RedisClient &redis, int maxEntries)
     : m_redis(redis)
     , m_maxEntries(maxEntries)
     , m_join(RedisScript::load(QStringLiteral("queue_join")))
-    , m_status(RedisScript::load(QStringLiteral("queue_status"))) {}
+    , m_status(RedisScript::load(QStringLiteral("queue_status")))
+    , m_admit(RedisScript::load(QStringLiteral("queue_admit"))) {}
 
 void WaitingRoomService::join(const JoinRequest &req, const QByteArray &entryId,
                               std::function<void(const Result<QueueOutcome> &)> done) {
@@ -118,7 +153,8 @@ void WaitingRoomService::status(qint64 saleId, const QByteArray &userId,
                                 std::function<void(const Result<QueueOutcome> &)> done) {
     const SaleKeys k(saleId);
     m_redis.eval(m_status,
-                 {k.meta(), k.waitingRoomMeta(), k.waitingRoomBuyers(), k.waitingRoomRanks()},
+                 {k.meta(), k.waitingRoomMeta(), k.waitingRoomBuyers(), k.waitingRoomRanks(),
+                  k.waitingRoomAdmitted(), k.waitingRoomDone()},
                  {userId}, [done = std::move(done)](const Result<RedisValue> &r) {
                      if (!r)
                          return done(std::unexpected(r.error()));
@@ -127,6 +163,41 @@ void WaitingRoomService::status(qint64 saleId, const QByteArray &userId,
                          return done(std::unexpected(redisScriptError("queue_status.lua", *r)));
                      done(*o);
                  });
+}
+
+void WaitingRoomService::admitTick(qint64 saleId, double factor,
+                                   std::function<void(const Result<AdmitTick> &)> done) {
+    const SaleKeys k(saleId);
+    m_redis.eval(
+        m_admit,
+        {k.meta(), k.waitingRoomMeta(), k.waitingRoomRanked(), k.waitingRoomFifo(),
+         k.waitingRoomAdmitted(), k.waitingRoomDone(), k.stock()},
+        {QByteArray::number(factor, 'g', 6), QByteArrayLiteral("1000")},
+        [saleId, done = std::move(done)](const Result<RedisValue> &r) {
+            if (!r)
+                return done(std::unexpected(r.error()));
+            const auto t = AdmitTick::fromReply(*r);
+            if (!t)
+                return done(std::unexpected(redisScriptError("queue_admit.lua", *r)));
+            if (t->kind == AdmitTick::Kind::Admitted || t->kind == AdmitTick::Kind::Paused
+                || t->kind == AdmitTick::Kind::SoldOut) {
+                const QByteArray label = "sale=\"" + QByteArray::number(saleId) + '"';
+                Metrics &m = Metrics::instance();
+                m.counter("flashsale_waiting_room_admitted_total",
+                          "Waiting-room entries admitted (may book), by sale.", label)
+                    .inc(quint64(t->admitted));
+                m.counter("flashsale_waiting_room_noshows_total",
+                          "Waiting-room admissions that expired unused (their places freed), by "
+                          "sale.",
+                          label)
+                    .inc(quint64(t->expired));
+                m.gauge("flashsale_waiting_room_cursor",
+                        "Waiting-room entries admitted since the seal, in line order, by sale.",
+                        label)
+                    .set(t->cursor);
+            }
+            done(*t);
+        });
 }
 
 } // namespace flashsale

@@ -38,6 +38,10 @@ struct QueueEntry {
     // size + its FIFO position), and the cohort's size; -1 until the seal has set them.
     qint64 rank = -1;
     qint64 cohortSize = -1;
+    // Status only: when the entry's admission expires (its score in wr:adm; 0 = not admitted
+    // now), and how an admission ended (wr:done: "booked", "noshow", or empty).
+    qint64 admittedUntilMs = 0;
+    QByteArray done;
 };
 
 // The answer of queue_join.lua or queue_status.lua.
@@ -69,6 +73,28 @@ struct QueueOutcome {
     static std::optional<QueueOutcome> fromReply(const RedisValue &reply);
 };
 
+// One admission tick of a sale (lua/queue_admit.lua; docs/WAITING_ROOM.md, "Admission").
+struct AdmitTick {
+    enum class Kind {
+        Admitted,      // ran: `admitted` entries entered wr:adm (0 when the rate or cap said so)
+        Paused,        // admission (or the sale) is paused: expired no-shows only
+        SoldOut,       // no stock left: nothing admitted, sold_out set
+        NotSealed,     // wr:ranked is not complete yet: nothing done
+        UnknownSale,   // not in Redis
+        NoWaitingRoom, // the sale has none
+        Closed,        // stopped or past its end: nothing done
+    };
+    Kind kind = Kind::UnknownSale;
+    qint64 admitted = 0;    // entries admitted by this tick
+    qint64 expired = 0;     // no-shows this tick removed (their places freed)
+    qint64 cursor = 0;      // entries admitted since the seal, in line order
+    qint64 outstanding = 0; // admitted, not yet booked nor expired
+    qint64 remaining = 0;   // units left in the sale's stock
+    bool soldOut = false;
+
+    static std::optional<AdmitTick> fromReply(const RedisValue &reply);
+};
+
 // The waiting room's hot path on one API thread: a join is one EVALSHA of lua/queue_join.lua, a
 // status read one EVALSHA of lua/queue_status.lua, on that thread's Redis connection. Owned by,
 // and called on, the thread of the RedisClient it is given. Every callback runs exactly once; an
@@ -88,12 +114,21 @@ public:
     void status(qint64 saleId, const QByteArray &userId,
                 std::function<void(const Result<QueueOutcome> &)> done);
 
+    // One admission tick of `saleId` (the scheduler's driver calls it every
+    // --waiting-room-tick-ms for each sealed sale): expires no-shows, then admits the next in
+    // line at the sale's rate while outstanding admissions stay <= ceil(factor x remaining
+    // units). Counts flashsale_waiting_room_admitted_total and _noshows_total and sets the
+    // gauge flashsale_waiting_room_cursor, each labelled with the sale.
+    void admitTick(qint64 saleId, double factor,
+                   std::function<void(const Result<AdmitTick> &)> done);
+
 private:
     RedisClient &m_redis;
     int m_maxEntries;
     RateLimits m_limits;
     RedisScript m_join;
     RedisScript m_status;
+    RedisScript m_admit;
 };
 
 } // namespace flashsale

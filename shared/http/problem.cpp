@@ -55,6 +55,16 @@ const QList<ProblemType> &problemTypes() {
          "`lobby_opens_at` says when it opens; `Retry-After` gives the seconds to wait."},
         {"queue-full", 409, "The waiting room is full",
          "It holds `max_entries` entries, the server's bound; no more can join."},
+        {"admission-required", 428, "This sale books through its waiting room",
+         "Join at `queue_url`, poll it until `admission` carries a token, then book with "
+         "`X-Admission-Token`."},
+        {"admission-invalid", 403, "The admission token is not valid here",
+         "It is forged, for another sale or another buyer, or names an entry that was never "
+         "admitted."},
+        {"admission-expired", 410, "The admission has expired",
+         "It was not used within the sale's admission time; its place went to the next buyer."},
+        {"admission-spent", 409, "The admission was already used",
+         "One admission books once; a retry with the same Idempotency-Key replays that booking."},
         {"item-not-found", 404, "No such item", "The item id is unknown, or not in this sale."},
         {"reservation-not-found", 404, "No such reservation",
          "The code or reservation id is unknown, too old, or not the buyer token's: a "

@@ -3,6 +3,7 @@
 // per buyer, proof of work per entry, the address cap per IPv6 /64), the signed receipt, the
 // buyer's own entry, and problem+json for every bad input.
 
+#include "admission/admissiontoken.h"
 #include "admission/buyertoken.h"
 #include "admission/entryreceipt.h"
 #include "admission/powchallenge.h"
@@ -101,6 +102,29 @@ private:
     QByteArray receiptKey() {
         const HttpResponse r = http(m_port, "GET", "/api/v1/waiting-room/receipt-key");
         return QByteArray::fromHex(r.json().value("public_key").toString().toLatin1());
+    }
+
+    // POST /api/v1/sales/{id}/book as `user`, with X-Admission-Token when `admission` is set.
+    HttpResponse bookWith(qint64 sale, const QByteArray &user, const QByteArray &admission) {
+        Headers headers;
+        if (!admission.isEmpty())
+            headers.append({"X-Admission-Token", admission});
+        return postJson(m_port, "/api/v1/sales/" + QByteArray::number(sale) + "/book",
+                        QJsonObject{{"quantity", 1}}, token(user), headers);
+    }
+
+    // Opens the sale for booking now (it starts in a minute) and admits `entry` for a minute,
+    // as the seal and queue_admit.lua would (they are tested on their own).
+    void startAndAdmit(qint64 sale, const QByteArray &entry) {
+        const QByteArray k = "fs:{sale:" + QByteArray::number(sale) + "}:";
+        m_redis->command({"HSET", k + "meta", "starts_ms", QByteArray::number(nowMs() - 10000)});
+        m_redis->command({"ZADD", k + "wr:adm", QByteArray::number(nowMs() + 60000), entry});
+    }
+
+    static void verifyProblem(const HttpResponse &r, int status, const QString &slug) {
+        QCOMPARE(r.status, status);
+        QCOMPARE(r.headers.value("content-type"), QByteArray("application/problem+json"));
+        QCOMPARE(r.problemType(), QStringLiteral("/problems/") + slug);
     }
 
 private Q_SLOTS:
@@ -344,6 +368,73 @@ private Q_SLOTS:
         // Derived from the buyer-token secret, as the docs say, so anyone holding the secret
         // (every API process) derives the same key.
         QCOMPARE(EntryReceipts(Backend::kBuyerTokenSecret).publicKey(), k);
+    }
+    // Admission end to end over HTTP: without a token a waiting-room sale answers 428 with the
+    // queue's URL; once the entry is admitted GET /queue carries the token; forged, another
+    // sale's, another buyer's and expired tokens are refused before Redis with problem+json;
+    // the token books once (409 after), and the entry then reads booked, without a token.
+    void admissionTokenBooksOnce() {
+        const qint64 sale = openLobby(), other = openLobby();
+        QVERIFY(sale > 0 && other > 0);
+        const HttpResponse joined = join(sale, "alice");
+        QCOMPARE(joined.status, 201);
+        QVERIFY(joined.json().value("admission").isNull());
+        const QByteArray entry = joined.json().value("entry_id").toString().toLatin1();
+        QCOMPARE(join(sale, "bob").status, 201);
+        const HttpResponse joinedOther = join(other, "alice");
+        QCOMPARE(joinedOther.status, 201);
+        startAndAdmit(other, joinedOther.json().value("entry_id").toString().toLatin1());
+
+        // Started, not admitted: no token to send.
+        m_redis->command({"HSET", "fs:{sale:" + QByteArray::number(sale) + "}:meta", "starts_ms",
+                          QByteArray::number(nowMs() - 10000)});
+        QCOMPARE(status(sale, "alice").json().value("state").toString(), QStringLiteral("queued"));
+        HttpResponse r = bookWith(sale, "alice", {});
+        verifyProblem(r, 428, QStringLiteral("admission-required"));
+        QCOMPARE(r.json().value("queue_url").toString(),
+                 QStringLiteral("/api/v1/sales/%1/queue").arg(sale));
+
+        startAndAdmit(sale, entry);
+        const QJsonObject s = status(sale, "alice").json();
+        QCOMPARE(s.value("state").toString(), QStringLiteral("admitted"));
+        const QJsonObject admission = s.value("admission").toObject();
+        const QByteArray at = admission.value("token").toString().toLatin1();
+        QVERIFY2(at.startsWith("at1." + QByteArray::number(sale) + "." + entry + "."),
+                 at.constData());
+        const qint64 expires = parseTime(admission.value("expires_at"));
+        QVERIFY(expires > nowMs() + 50000 && expires <= nowMs() + 60000);
+        const QByteArray otherToken = status(other, "alice")
+                                          .json()
+                                          .value("admission")
+                                          .toObject()
+                                          .value("token")
+                                          .toString()
+                                          .toLatin1();
+        QVERIFY(!otherToken.isEmpty());
+
+        QByteArray forged = at;
+        forged[forged.size() - 2] = forged[forged.size() - 2] == 'A' ? 'B' : 'A';
+        verifyProblem(bookWith(sale, "alice", forged), 403, QStringLiteral("admission-invalid"));
+        const QByteArray foreignKey =
+            AdmissionTokens("another-secret").issue(sale, entry, "alice", nowMs() + 60000);
+        verifyProblem(bookWith(sale, "alice", foreignKey), 403,
+                      QStringLiteral("admission-invalid"));
+        verifyProblem(bookWith(sale, "alice", otherToken), 403,
+                      QStringLiteral("admission-invalid"));
+        verifyProblem(bookWith(sale, "bob", at), 403, QStringLiteral("admission-invalid"));
+        verifyProblem(bookWith(sale, "alice", "garbage"), 403, QStringLiteral("admission-invalid"));
+        const QByteArray expired =
+            AdmissionTokens(Backend::kBuyerTokenSecret).issue(sale, entry, "alice", nowMs() - 1);
+        verifyProblem(bookWith(sale, "alice", expired), 410, QStringLiteral("admission-expired"));
+        // None of those spent it: it books now, once.
+        r = bookWith(sale, "alice", at);
+        QCOMPARE(r.status, 202);
+        verifyProblem(bookWith(sale, "alice", at), 409, QStringLiteral("admission-spent"));
+        const QJsonObject after = status(sale, "alice").json();
+        QCOMPARE(after.value("state").toString(), QStringLiteral("booked"));
+        QVERIFY(after.value("admission").isNull());
+        QCOMPARE(m_redis->integer({"XLEN", "fs:{sale:" + QByteArray::number(sale) + "}:stream"}),
+                 1);
     }
 };
 

@@ -97,6 +97,10 @@ private:
     qint64 remaining(qint64 saleId, const QByteArray &item) {
         return m_redis->integer({"HGET", SaleKeys(saleId).stock(), item});
     }
+    qint64 keysOf(qint64 saleId, const QByteArray &pattern) {
+        return m_redis->command({"KEYS", "fs:{sale:" + QByteArray::number(saleId) + "}:" + pattern})
+            .size();
+    }
     qint64 streamLength(qint64 saleId) {
         return m_redis->integer({"XLEN", SaleKeys(saleId).stream()});
     }
@@ -125,6 +129,70 @@ private:
                  heldBefore + (accepted ? qty : 0));
         if (outcome == "throttled")
             QVERIFY(r.value(1).toLongLong() > 0 && r.value(1).toLongLong() <= 1000);
+    }
+
+    // A sale with a waiting room (wr = 1 in meta): `entries` "user:entry" joined the cohort, and
+    // `admitted` of those entries are admitted until now + `admittedForMs` (negative: expired).
+    qint64 warmRoom(const QStringList &entries, const QList<QByteArray> &admitted,
+                    qint64 admittedForMs = 60000, int limit = 1, qint64 stock = 10) {
+        const qint64 sale = warm("active", -1000, 3600000, limit, 0, 1, 60000, {{7, stock, 100}});
+        const SaleKeys k(sale);
+        m_redis->command({"HSET", k.meta(), "wr", "1"});
+        int pos = 1;
+        for (const QString &e : entries) {
+            const QStringList p = e.split(QLatin1Char(':'));
+            m_redis->command({"HSET", k.waitingRoomBuyers(), p[0].toUtf8(),
+                              p[1].toUtf8() + "|c|" + QByteArray::number(pos++) + "|"
+                                  + QByteArray::number(now() - 5000)});
+        }
+        for (const QByteArray &e : admitted)
+            m_redis->command(
+                {"ZADD", k.waitingRoomAdmitted(), QByteArray::number(now() + admittedForMs), e});
+        return sale;
+    }
+
+    // book.lua's reply with every key declared (as BookingService sends it) and the admission
+    // entry of an X-Admission-Token ("" = none sent).
+    QList<QByteArray> bookAdmitted(qint64 saleId, const QByteArray &user, const QByteArray &entry,
+                                   const QByteArray &idem = "", int qty = 1) {
+        const SaleKeys k(saleId);
+        const QByteArray rid = QByteArray::number(saleId) + "-"
+                               + QByteArray::number(QRandomGenerator::global()->generate64(), 16)
+                                     .rightJustified(32, '0');
+        return m_redis->command({"EVAL",
+                                 m_book.body,
+                                 "16",
+                                 k.meta(),
+                                 k.stock(),
+                                 k.price(),
+                                 k.users(),
+                                 k.bucket(),
+                                 k.idempotency(user, idem.isEmpty() ? "-" : idem),
+                                 k.reservation(rid),
+                                 k.stream(),
+                                 k.reservations(),
+                                 k.rateLimitIp("127.0.0.1"),
+                                 k.rateLimitUser(user),
+                                 k.powNonce(""),
+                                 k.waitingRoomBuyers(),
+                                 k.waitingRoomAdmitted(),
+                                 k.waitingRoomDone(),
+                                 k.waitingRoomMeta(),
+                                 user,
+                                 "",
+                                 QByteArray::number(qty),
+                                 rid,
+                                 idem,
+                                 "60000",
+                                 "0",
+                                 "1",
+                                 "0",
+                                 "1",
+                                 "-1",
+                                 "0",
+                                 "",
+                                 "",
+                                 entry});
     }
 
     // Every entry of the sale's stream, as the worker receives them.
@@ -391,6 +459,108 @@ private Q_SLOTS:
         m_redis->command({"HSET", SaleKeys(sale).meta(), "state", "stopped"});
         QCOMPARE(book(sale, "erin", 2, "", "key-1").value(1), first.value(1));
         QVERIFY(m_redis->integer({"PTTL", SaleKeys(sale).idempotency("erin", "key-1")}) > 0);
+    }
+
+    // A sale with a waiting room books admitted buyers only, once per admission: each row is
+    // one booking and what it leaves (stock of item 7, stream entries, the admission).
+    void waitingRoomAdmission_data() {
+        QTest::addColumn<QByteArray>("user");
+        QTest::addColumn<QByteArray>("entry");
+        QTest::addColumn<qint64>("admittedForMs"); // alice's entry "EA"
+        QTest::addColumn<QByteArray>("done");      // wr:done of EA before ("" none)
+        QTest::addColumn<QByteArray>("outcome");
+        QTest::addRow("admitted: accepted") << QByteArray("alice") << QByteArray("EA") << 60000LL
+                                            << QByteArray() << QByteArray("accepted");
+        QTest::addRow("no token") << QByteArray("alice") << QByteArray() << 60000LL << QByteArray()
+                                  << QByteArray("admission_required");
+        QTest::addRow("another buyer's entry") << QByteArray("bob") << QByteArray("EA") << 60000LL
+                                               << QByteArray() << QByteArray("admission_invalid");
+        QTest::addRow("an entry that is a prefix of the buyer's")
+            << QByteArray("alice") << QByteArray("E") << 60000LL << QByteArray()
+            << QByteArray("admission_invalid");
+        QTest::addRow("not admitted yet") << QByteArray("carol") << QByteArray("EC") << 60000LL
+                                          << QByteArray() << QByteArray("admission_invalid");
+        QTest::addRow("expired, not swept yet") << QByteArray("alice") << QByteArray("EA") << -1LL
+                                                << QByteArray() << QByteArray("admission_expired");
+        QTest::addRow("swept as a no-show")
+            << QByteArray("carol") << QByteArray("EC") << 60000LL << QByteArray("noshow")
+            << QByteArray("admission_expired");
+        QTest::addRow("spent") << QByteArray("carol") << QByteArray("EC") << 60000LL
+                               << QByteArray("booked") << QByteArray("admission_spent");
+    }
+    void waitingRoomAdmission() {
+        QFETCH(QByteArray, user);
+        QFETCH(QByteArray, entry);
+        QFETCH(qint64, admittedForMs);
+        QFETCH(QByteArray, done);
+        QFETCH(QByteArray, outcome);
+        const qint64 sale =
+            warmRoom({"alice:EA", "bob:EB", "carol:EC"}, {"EA", "EB"}, admittedForMs);
+        const SaleKeys k(sale);
+        if (!done.isEmpty())
+            m_redis->command({"HSET", k.waitingRoomDone(), "EC", done});
+        const QList<QByteArray> r = bookAdmitted(sale, user, entry);
+        QCOMPARE(r.value(0), outcome);
+        const bool accepted = outcome == "accepted";
+        QCOMPARE(remaining(sale, "7"), accepted ? 9 : 10);
+        QCOMPARE(streamLength(sale), accepted ? 1 : 0);
+        // Accepting spends the admission in the same call; a refusal leaves it as it was.
+        QCOMPARE(m_redis->one({"ZSCORE", k.waitingRoomAdmitted(), "EA"}).isEmpty(), accepted);
+        QCOMPARE(m_redis->one({"HGET", k.waitingRoomDone(), "EA"}),
+                 accepted ? QByteArray("booked") : QByteArray());
+        QCOMPARE(m_redis->one({"HGET", k.waitingRoomMeta(), "booked"}),
+                 accepted ? QByteArray("1") : QByteArray());
+        if (!accepted)
+            QCOMPARE(m_redis->integer({"EXISTS", k.users()}), 0);
+    }
+
+    // One admission books once: the second booking with the same token is spent and writes no
+    // second stream entry, while a retry under the first booking's Idempotency-Key still gets
+    // its first answer (I7: the replay check comes before the admission's).
+    void admissionIsSpentOnceAndReplaysStillAnswer() {
+        const qint64 sale = warmRoom({"alice:EA"}, {"EA"}, 60000, 2);
+        const SaleKeys k(sale);
+        const QList<QByteArray> first = bookAdmitted(sale, "alice", "EA", "key-1");
+        QCOMPARE(first.value(0), QByteArray("accepted"));
+        QCOMPARE(bookAdmitted(sale, "alice", "EA", "key-2").value(0),
+                 QByteArray("admission_spent"));
+        QCOMPARE(bookAdmitted(sale, "alice", "EA").value(0), QByteArray("admission_spent"));
+        QCOMPARE(streamLength(sale), 1);
+        QCOMPARE(remaining(sale, "7"), 9);
+        const QList<QByteArray> replay = bookAdmitted(sale, "alice", "EA", "key-1");
+        QCOMPARE(replay.value(0), QByteArray("accepted"));
+        QCOMPARE(replay.value(1), first.value(1)); // the same reservation
+        QCOMPARE(replay.value(6), QByteArray("1"));
+        QCOMPARE(streamLength(sale), 1);
+        QCOMPARE(m_redis->one({"HGET", k.waitingRoomMeta(), "booked"}), QByteArray("1"));
+    }
+
+    // A booking refused for stock or the per-user cap leaves the admission usable until it
+    // expires; the proof of work is not asked again of an admitted buyer (it was spent at the
+    // join).
+    void refusedBookingLeavesTheAdmission() {
+        const qint64 sale = warmRoom({"alice:EA"}, {"EA"}, 60000, 1, 0);
+        const SaleKeys k(sale);
+        m_redis->command({"HSET", k.meta(), "pow", "20"});
+        QCOMPARE(bookAdmitted(sale, "alice", "EA").value(0), QByteArray("sold_out"));
+        QVERIFY(!m_redis->one({"ZSCORE", k.waitingRoomAdmitted(), "EA"}).isEmpty());
+        m_redis->command({"HSET", k.stock(), "7", "1"}); // a unit comes back
+        QCOMPARE(bookAdmitted(sale, "alice", "EA", "", 2).value(0), QByteArray("per_user_limit"));
+        QVERIFY(!m_redis->one({"ZSCORE", k.waitingRoomAdmitted(), "EA"}).isEmpty());
+        QCOMPARE(bookAdmitted(sale, "alice", "EA").value(0), QByteArray("accepted"));
+        QCOMPARE(m_redis->one({"HGET", k.waitingRoomDone(), "EA"}), QByteArray("booked"));
+        QCOMPARE(remaining(sale, "7"), 0);
+        QCOMPARE(keysOf(sale, "pow:*"), 0);
+    }
+
+    // A sale without a waiting room ignores the admission keys and entry entirely: the same
+    // answer as before and no waiting-room key made.
+    void noWaitingRoomIgnoresAdmission() {
+        const qint64 sale = warm("active", -1000, 3600000, 5, 0, 1, 60000, {{7, 10, 100}});
+        QCOMPARE(bookAdmitted(sale, "alice", "").value(0), QByteArray("accepted"));
+        QCOMPARE(bookAdmitted(sale, "bob", "forged-entry").value(0), QByteArray("accepted"));
+        QCOMPARE(keysOf(sale, "wr:*"), 0);
+        QCOMPARE(remaining(sale, "7"), 8);
     }
 
     void tokenBucketRefills() {

@@ -88,6 +88,17 @@ private Q_SLOTS:
             << Kind::PowTooEasy << QByteArray("pow_too_easy") << QByteArray("pow-invalid") << 403;
         QTest::addRow("pow replayed")
             << Kind::PowReplayed << QByteArray("pow_replayed") << QByteArray("pow-replayed") << 409;
+        QTest::addRow("admission required")
+            << Kind::AdmissionRequired << QByteArray("admission_required")
+            << QByteArray("admission-required") << 428;
+        QTest::addRow("admission invalid")
+            << Kind::AdmissionInvalid << QByteArray("admission_invalid")
+            << QByteArray("admission-invalid") << 403;
+        QTest::addRow("admission expired")
+            << Kind::AdmissionExpired << QByteArray("admission_expired")
+            << QByteArray("admission-expired") << 410;
+        QTest::addRow("admission spent") << Kind::AdmissionSpent << QByteArray("admission_spent")
+                                         << QByteArray("admission-spent") << 409;
     }
 
     void spellings() {
@@ -105,7 +116,7 @@ private Q_SLOTS:
     // Every row has all of its spellings, each of them documented, and none shared.
     void everyOutcomeHasEverySpelling() {
         const auto rows = bookingOutcomeSpellings();
-        QCOMPARE(qsizetype(rows.size()), qsizetype(Kind::PowReplayed) + 1);
+        QCOMPARE(qsizetype(rows.size()), qsizetype(Kind::AdmissionSpent) + 1);
         static const QRegularExpression snake(QStringLiteral("^[a-z]+(_[a-z]+)*$"));
         QSet<QByteArray> codes, problems;
         for (const BookingOutcomeSpelling &s : rows) {

@@ -375,6 +375,11 @@ QList<Option> options() {
                                "queue-full (taken when the sale is warmed)."),
                 QStringLiteral("n"), intSetter(&Config::waitingRoomMaxEntries, 1, 100000000),
                 intShow(&Config::waitingRoomMaxEntries)};
+    o << Option{QStringLiteral("waiting-room-admit-factor"),
+                QStringLiteral("A waiting room admits while its admitted, unbooked entries stay "
+                               "within this many times its remaining units (scheduler)."),
+                QStringLiteral("k"), intSetter(&Config::waitingRoomAdmitFactor, 1, 100),
+                intShow(&Config::waitingRoomAdmitFactor)};
     o << Option{QStringLiteral("sale-retention-seconds"),
                 QStringLiteral("An ended sale's Redis keys expire this long after it closes."),
                 QStringLiteral("s"), intSetter(&Config::saleRetentionSeconds, 60, 30 * 86400),

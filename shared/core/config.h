@@ -78,6 +78,8 @@ struct Config {
     // Entries one waiting room holds at most (I9; docs/WAITING_ROOM.md): joins past it are
     // refused with queue-full. Written into the sale's Redis meta when it is warmed.
     int waitingRoomMaxEntries = 2000000;
+    // Admitted-but-unbooked entries of a waiting room stay <= this x its remaining units.
+    int waitingRoomAdmitFactor = 1;
     int reconcileIntervalSeconds = 60; // dry-run reconciliation of live sales (0 = never)
     // How long an ended sale's Redis keys are kept after it closes (docs/ARCHITECTURE.md,
     // "Bounds and retention"); the scheduler sets their expiry when it records the close.

@@ -5,6 +5,7 @@
 #include "booking/occurrence.h"
 #include "booking/salecatalog.h"
 #include "booking/salekeys.h"
+#include "booking/waitingroom.h"
 #include "core/config.h"
 #include "core/logging.h"
 #include "core/timeformat.h"
@@ -83,6 +84,7 @@ struct SealSide final : QObject {
     PgConnection *pg = nullptr;
     RedisClient *redis = nullptr;
     std::unique_ptr<Sealer> sealer;
+    std::unique_ptr<WaitingRoomService> admission; // lua/queue_admit.lua's tick
 
     ~SealSide() override {
         delete pg;
@@ -113,6 +115,8 @@ struct Scheduler::Impl {
     // Seals waiting rooms whose cohort closed (issue 16), beside the pass like reconciliation.
     SealSide *seal = nullptr;
     bool sealing = false;
+    bool admitting = false;
+    double admitFactor = 1;
 
     QTimer timer;
     bool stopped = false;
@@ -162,6 +166,9 @@ struct Scheduler::Impl {
             seal->redis = new RedisClient(
                 *endpoint, std::chrono::milliseconds(std::max(config.redisTimeoutMs, 10000)));
             seal->sealer = std::make_unique<Sealer>(*seal->pg, *seal->redis, actor());
+            seal->admission =
+                std::make_unique<WaitingRoomService>(*seal->redis, config.waitingRoomMaxEntries);
+            admitFactor = config.waitingRoomAdmitFactor;
             seal->pg->setMetricsPool("seal");
             seal->redis->setMetricsName("seal");
         }
@@ -478,6 +485,7 @@ struct Scheduler::Impl {
             for (const qint64 id : std::exchange(retireAgain, {}))
                 retireFromPg(id);
             maybeSeal(now);
+            maybeAdmit(now);
             maybeReconcile(now);
         });
     }
@@ -601,6 +609,56 @@ struct Scheduler::Impl {
                 d->sealNext(sales);
             },
             [self] { return self && self->d && self->d->leader && !self->d->stopped; });
+    }
+
+    // Issue 16: admission. Every pass, each open waiting room whose cohort has closed gets one
+    // lua/queue_admit.lua tick (no-shows out, the next in line admitted at the sale's rate while
+    // admitted, unbooked entries stay within --waiting-room-admit-factor x the remaining units).
+    // The script does nothing before the seal has ranked the cohort, so the boundary needs no
+    // care here. Runs on the sealer's connection, one sale after another; a pass still admitting
+    // when the next begins is skipped.
+    void maybeAdmit(qint64 now) {
+        if (!seal || admitting)
+            return;
+        static const QByteArray sql =
+            "SELECT id FROM sales WHERE waiting_room AND warmed_at IS NOT NULL "
+            "AND closed_at IS NULL AND state <> 'stopped' "
+            "AND starts_at + grace_ms * interval '1 millisecond' <= $1 ORDER BY starts_at, id";
+        admitting = true;
+        QPointer<Scheduler> self(q);
+        pg.query(sql, {pgTime(now)}, [self](const Result<PgResult> &r) {
+            if (!self || !self->d)
+                return;
+            Impl *d = self->d;
+            if (!r) {
+                d->warn(QStringLiteral("finding waiting rooms to admit from failed: %1")
+                            .arg(r.error().message));
+                d->admitting = false;
+                return;
+            }
+            d->admitNext(std::make_shared<QList<qint64>>(ids(*r)));
+        });
+    }
+
+    void admitNext(std::shared_ptr<QList<qint64>> sales) {
+        if (sales->isEmpty() || !leader || stopped) {
+            admitting = false;
+            return;
+        }
+        const qint64 saleId = sales->takeFirst();
+        QPointer<Scheduler> self(q);
+        seal->admission->admitTick(saleId, admitFactor,
+                                   [self, sales, saleId](const Result<AdmitTick> &r) {
+                                       if (!self || !self->d)
+                                           return;
+                                       Impl *d = self->d;
+                                       if (!r)
+                                           d->warn(QStringLiteral("admission tick of sale %1 "
+                                                                  "failed: %2")
+                                                       .arg(saleId)
+                                                       .arg(r.error().message));
+                                       d->admitNext(sales);
+                                   });
     }
 
     // Starts a round of dry runs when one is due; the round goes on by itself, so a slow

@@ -58,6 +58,7 @@ private:
     QString m_commitment;
     QHash<QByteArray, QByteArray> m_cohortEntry; // user -> entry id
     QHash<QByteArray, QByteArray> m_lateEntry;
+    QHash<QByteArray, qint64> m_rankOf; // entry id -> published rank (sealEndToEnd)
 
     QByteArray token(const QByteArray &user) {
         return m_tokens.issue(user, nowMs(), nowMs() + 600000);
@@ -267,10 +268,19 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(!status(m_sale, "c0").json().value("rank").isNull(), 10000);
         for (const QByteArray user : {"c0", "c1", "c199"}) {
             const QJsonObject s = status(m_sale, user).json();
-            QCOMPARE(s.value("state").toString(), QStringLiteral("queued"));
+            // The scheduler admits from the seal on (admissionEndToEnd): never more than the
+            // 10 units left (--waiting-room-admit-factor 1), so ranks past 10 wait.
+            const qint64 rank = rankOf.value(m_cohortEntry.value(user));
+            if (rank > 10)
+                QCOMPARE(s.value("state").toString(), QStringLiteral("queued"));
+            else
+                QVERIFY2(s.value("state") == QStringLiteral("queued")
+                             || s.value("state") == QStringLiteral("admitted"),
+                         qPrintable(s.value("state").toString()));
             QCOMPARE(s.value("rank").toInteger(), rankOf.value(m_cohortEntry.value(user)));
             QCOMPARE(s.value("cohort_size").toInteger(), kCohort);
         }
+        m_rankOf = rankOf;
         const QJsonObject fifo = status(m_sale, "f0").json();
         QCOMPARE(fifo.value("rank").toInteger(), kCohort + 1);
 
@@ -305,6 +315,46 @@ private Q_SLOTS:
                         "--api", apiUrl(), "--commitment", m_commitment, "--entry",
                         QString::fromLatin1(m_cohortEntry.value("c3"))});
         QVERIFY2(py.exitCode == 0, qPrintable(py.describe()));
+    }
+
+    // After the seal the scheduler admits in rank order (lua/queue_admit.lua every pass):
+    // rank 1 is admitted with a token and books with it, once; the token is spent; never more
+    // are admitted than units remain; a FIFO buyer has no admission and is told to queue.
+    void admissionEndToEnd() {
+        QVERIFY2(m_sale > 0 && !m_rankOf.isEmpty(), "needs sealEndToEnd");
+        QByteArray first, eleventh;
+        for (auto it = m_cohortEntry.cbegin(); it != m_cohortEntry.cend(); ++it) {
+            if (m_rankOf.value(it.value()) == 1)
+                first = it.key();
+            if (m_rankOf.value(it.value()) == 11)
+                eleventh = it.key();
+        }
+        QVERIFY(!first.isEmpty() && !eleventh.isEmpty());
+        QTRY_COMPARE_WITH_TIMEOUT(status(m_sale, first).json().value("state").toString(),
+                                  QStringLiteral("admitted"), 10000);
+        const QJsonObject admitted = status(m_sale, first).json();
+        const QByteArray admission =
+            admitted.value("admission").toObject().value("token").toString().toLatin1();
+        QVERIFY2(admission.startsWith("at1."), admitted.value("admission").toString().toUtf8());
+        // Ten units, factor 1: rank 11 waits however many passes run.
+        QTest::qWait(1500);
+        QCOMPARE(status(m_sale, eleventh).json().value("state").toString(),
+                 QStringLiteral("queued"));
+
+        const QByteArray path = "/api/v1/sales/" + QByteArray::number(m_sale) + "/book";
+        const HttpResponse booked = postJson(m_port, path, QJsonObject{{"quantity", 1}},
+                                             token(first), {{"X-Admission-Token", admission}});
+        QVERIFY2(booked.status == 202, booked.body.constData());
+        QCOMPARE(status(m_sale, first).json().value("state").toString(), QStringLiteral("booked"));
+        const HttpResponse again = postJson(m_port, path, QJsonObject{{"quantity", 1}},
+                                            token(first), {{"X-Admission-Token", admission}});
+        QCOMPARE(again.status, 409);
+        QCOMPARE(again.problemType(), QStringLiteral("/problems/admission-spent"));
+        const HttpResponse fifo = postJson(m_port, path, QJsonObject{{"quantity", 1}}, token("f0"));
+        QCOMPARE(fifo.status, 428);
+        QCOMPARE(fifo.problemType(), QStringLiteral("/problems/admission-required"));
+        // One booking in the sale's stream (this backend runs no worker): the admitted buyer's.
+        QCOMPARE(m_redis->integer({"XLEN", SaleKeys(m_sale).stream()}), 1);
     }
 
     // A new leader after a crash redoes the seal: the very same bytes everywhere, and no

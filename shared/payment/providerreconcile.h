@@ -47,8 +47,8 @@ class PgConnection;
 // its way. Each page listed goes into a temporary table on the run's connection before the next
 // is asked for, and one query picks the orders that may be drift (at most `maxRepairs`, the rest
 // counted): the process holds one page and those orders, however many payments the look-back
-// holds. So a connection serves one reconciler. Runs of one database do not overlap (a PostgreSQL advisory lock on the run's
-// connection): a second one fails with Conflict.
+// holds. So a connection serves one reconciler. Runs of one database do not overlap (a PostgreSQL
+// advisory lock on the run's connection): a second one fails with Conflict.
 //
 // Each run is stored in provider_reconcile_runs, each repair in provider_reconcile_repairs, and
 // both in audit_log (payments.reconcile, payments.reconcile.repair) with the actor, in one

@@ -7,7 +7,9 @@
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QMutex>
 #include <QRandomGenerator>
+#include <QSet>
 #include <QTcpServer>
 #include <QThread>
 #include <QUrl>
@@ -85,9 +87,23 @@ char processState(qint64 pid) {
 }
 
 quint16 freePort() {
-    QTcpServer s;
-    s.listen(QHostAddress::LocalHost, 0);
-    return s.serverPort();
+    // The kernel may hand the same ephemeral port out twice in a row once it is released, and a
+    // suite often asks for several before any server binds (a backend's API and metrics ports
+    // collided that way in CI): never return a port this process already handed out.
+    static QMutex lock;
+    static QSet<quint16> handedOut;
+    const QMutexLocker locker(&lock);
+    for (int attempt = 0; attempt < 64; ++attempt) {
+        QTcpServer s;
+        if (!s.listen(QHostAddress::LocalHost, 0))
+            continue;
+        const quint16 port = s.serverPort();
+        if (!handedOut.contains(port)) {
+            handedOut.insert(port);
+            return port;
+        }
+    }
+    qFatal("freePort: no unused loopback port after 64 tries");
 }
 
 RedisServer::RedisServer() = default;

@@ -20,6 +20,7 @@
 #include <QJsonArray>
 #include <QJsonObject>
 
+#include <cmath>
 #include <memory>
 
 namespace flashsale {
@@ -88,13 +89,35 @@ QJsonObject WaitingRoomRoutes::entryJson(qint64 saleId, const QByteArray &user,
     // Before the seal nobody has a place yet: the cohort's order does not exist until the
     // shuffle, and the FIFO's follows the cohort's size. An admitted entry carries its
     // admission token until it books (booked) or its admission runs out (expired).
+    // Sold out: no unit left (the line's stock, read with the entry), told to everyone who
+    // has not booked and is not holding an admission (a unit may still come back to them).
     const bool admitted = e.admittedUntilMs > o.nowMs;
+    const bool soldOut = e.line && e.line->remaining <= 0;
     const QString state = e.done == "booked"                            ? QStringLiteral("booked")
                           : !e.saleOpen                                 ? QStringLiteral("closed")
                           : admitted                                    ? QStringLiteral("admitted")
                           : e.done == "noshow" || e.admittedUntilMs > 0 ? QStringLiteral("expired")
+                          : soldOut                                     ? QStringLiteral("sold-out")
                           : o.nowMs < e.closeMs                         ? QStringLiteral("lobby")
                                                                         : QStringLiteral("queued");
+    // The line, once the seal gave the entry a rank (status only; a join answers null).
+    QJsonValue line;
+    if (e.line && e.line->sealed && e.rank > 0) {
+        const QueueLine &l = *e.line;
+        const auto rate = l.measuredPerMinute(o.nowMs);
+        const auto eta = l.etaSeconds(e.rank, o.nowMs);
+        line = QJsonObject{
+            {"cursor", l.cursor},
+            {"ahead", l.ahead(e.rank)},
+            {"outstanding", l.outstanding},
+            {"remaining", l.remaining},
+            {"admit_rate_per_minute",
+             rate ? QJsonValue(std::round(*rate * 10) / 10) : QJsonValue()},
+            {"eta_seconds", eta ? QJsonValue(*eta) : QJsonValue()},
+            {"likely_sold_out", !admitted && e.done.isEmpty() && l.likelySoldOut(e.rank)},
+            {"paused", l.paused},
+        };
+    }
     QJsonValue admission;
     if (admitted && e.saleOpen)
         admission = QJsonObject{{"token", QString::fromLatin1(m_admission.issue(
@@ -116,6 +139,7 @@ QJsonObject WaitingRoomRoutes::entryJson(qint64 saleId, const QByteArray &user,
         // for a cohort entry while the ranks are being written: "being ranked").
         {"rank", e.rank > 0 ? QJsonValue(e.rank) : QJsonValue()},
         {"cohort_size", e.cohortSize >= 0 ? QJsonValue(e.cohortSize) : QJsonValue()},
+        {"line", line},
         {"admission", admission},
         {"receipt", QString::fromLatin1(receipt)},
         {"queue_url", queueUrl(saleId)},

@@ -9,6 +9,7 @@
 
 #include "admission/buyertoken.h"
 #include "booking/salekeys.h"
+#include "booking/waitingroom.h"
 #include "pg/pgconnection.h"
 #include "rawhttp.h"
 #include "redis/redisclient.h"
@@ -23,6 +24,7 @@
 #include <QRandomGenerator>
 #include <QSet>
 #include <QTest>
+#include <QWebSocket>
 
 #include "fairness/cohortshuffle.h"
 
@@ -355,6 +357,125 @@ private Q_SLOTS:
         QCOMPARE(fifo.problemType(), QStringLiteral("/problems/admission-required"));
         // One booking in the sale's stream (this backend runs no worker): the admitted buyer's.
         QCOMPARE(m_redis->integer({"XLEN", SaleKeys(m_sale).stream()}), 1);
+    }
+
+    // Position and ETA (docs/WAITING_ROOM.md): after admissionEndToEnd (10 units, rank 1
+    // booked, ranks 2..10 admitted and holding), GET .../queue shows each buyer's line and the
+    // live socket pushes the sale-wide line; with no stock left everyone still waiting is told
+    // "sold-out" by both, and stock that comes back turns it into a chance again.
+    void positionAndLiveLine() {
+        QVERIFY2(m_sale > 0 && !m_rankOf.isEmpty(), "needs admissionEndToEnd");
+        QHash<qint64, QByteArray> userAt; // rank -> user
+        for (auto it = m_cohortEntry.cbegin(); it != m_cohortEntry.cend(); ++it)
+            userAt.insert(m_rankOf.value(it.value()), it.key());
+
+        // Rank 11: nobody ahead is still waiting, but the 9 admitted hold the 9 units left.
+        QTest::qWait(1100); // the rate is measured from a mark at least a second old
+        const QJsonObject eleventh = status(m_sale, userAt.value(11)).json();
+        QCOMPARE(eleventh.value("state").toString(), QStringLiteral("queued"));
+        QJsonObject line = eleventh.value("line").toObject();
+        QCOMPARE(line.value("cursor").toInteger(), 10);
+        QCOMPARE(line.value("ahead").toInteger(), 0);
+        QCOMPARE(line.value("outstanding").toInteger(), 9);
+        QCOMPARE(line.value("remaining").toInteger(), 9);
+        QVERIFY(line.value("likely_sold_out").toBool());
+        QVERIFY(line.value("eta_seconds").isNull());
+        QVERIFY(line.value("admit_rate_per_minute").toDouble() > 0);
+        QCOMPARE(line.value("paused").toBool(), false);
+        // Rank 150: 139 ahead; a FIFO buyer: the whole cohort's rest ahead.
+        line = status(m_sale, userAt.value(150)).json().value("line").toObject();
+        QCOMPARE(line.value("ahead").toInteger(), 139);
+        QVERIFY(line.value("likely_sold_out").toBool());
+        line = status(m_sale, "f0").json().value("line").toObject();
+        QCOMPARE(line.value("ahead").toInteger(), kCohort - 10);
+        // An admitted buyer: nobody ahead, not "likely sold out" (a unit is held for them).
+        const QJsonObject second = status(m_sale, userAt.value(2)).json();
+        QCOMPARE(second.value("state").toString(), QStringLiteral("admitted"));
+        QCOMPARE(second.value("line").toObject().value("ahead").toInteger(), 0);
+        QCOMPARE(second.value("line").toObject().value("likely_sold_out").toBool(), false);
+        QCOMPARE(second.value("line").toObject().value("eta_seconds").toInteger(-1), 0);
+
+        // The live socket: the same line, sale-wide.
+        QWebSocket live;
+        QList<QJsonObject> ticks;
+        QObject::connect(&live, &QWebSocket::textMessageReceived, [&](const QString &t) {
+            const QJsonObject o = QJsonDocument::fromJson(t.toUtf8()).object();
+            if (o.value("type") == QLatin1String("tick"))
+                ticks.append(o);
+        });
+        live.open(
+            QUrl(QStringLiteral("ws://127.0.0.1:%1/api/v1/sales/%2/live").arg(m_port).arg(m_sale)));
+        QTRY_VERIFY_WITH_TIMEOUT(!ticks.isEmpty(), 5000);
+        QJsonObject queue = ticks.last().value("queue").toObject();
+        QCOMPARE(queue.value("state").toString(), QStringLiteral("admitting"));
+        QCOMPARE(queue.value("cohort_size").toInteger(), kCohort);
+        QCOMPARE(queue.value("cursor").toInteger(), 10);
+        QCOMPARE(queue.value("outstanding").toInteger(), 9);
+        QCOMPARE(queue.value("remaining").toInteger(), 9);
+        QVERIFY(queue.value("cohort_closes_at_ms").toDouble()
+                > queue.value("lobby_opens_at_ms").toDouble());
+
+        // Sold out (the stock hash at 0, as nine bookings would leave it): told by both.
+        const SaleKeys k(m_sale);
+        const auto stock = m_redis->hash(k.stock());
+        QCOMPARE(stock.size(), 1);
+        const QByteArray item = stock.keys().first();
+        m_redis->command({"HSET", k.stock(), item, "0"});
+        QCOMPARE(status(m_sale, userAt.value(11)).json().value("state").toString(),
+                 QStringLiteral("sold-out"));
+        QCOMPARE(status(m_sale, "f0").json().value("state").toString(), QStringLiteral("sold-out"));
+        QCOMPARE(status(m_sale, userAt.value(2)).json().value("state").toString(),
+                 QStringLiteral("admitted")); // holding an admission: a unit may come back
+        QCOMPARE(status(m_sale, userAt.value(1)).json().value("state").toString(),
+                 QStringLiteral("booked"));
+        ticks.clear();
+        QTRY_VERIFY_WITH_TIMEOUT(!ticks.isEmpty(), 3000);
+        QCOMPARE(ticks.last().value("queue").toObject().value("state").toString(),
+                 QStringLiteral("sold-out"));
+        m_redis->command({"HSET", k.stock(), item, stock.value(item)});
+        QCOMPARE(status(m_sale, userAt.value(11)).json().value("state").toString(),
+                 QStringLiteral("queued"));
+
+        // A sale without a waiting room has no "queue" in its ticks.
+        const qint64 plain = createSale({});
+        QVERIFY(plain > 0);
+        QWebSocket other;
+        QJsonObject plainTick;
+        QObject::connect(&other, &QWebSocket::textMessageReceived, [&](const QString &t) {
+            plainTick = QJsonDocument::fromJson(t.toUtf8()).object();
+        });
+        other.open(
+            QUrl(QStringLiteral("ws://127.0.0.1:%1/api/v1/sales/%2/live").arg(m_port).arg(plain)));
+        QTRY_VERIFY_WITH_TIMEOUT(plainTick.value("type") == QLatin1String("tick"), 5000);
+        QVERIFY(!plainTick.contains("queue"));
+    }
+
+    // The ETA's arithmetic (QueueLine): measured rate, the sale's setting until one is
+    // measured, nothing when paused or likely sold out.
+    void etaArithmetic() {
+        QueueLine l;
+        l.sealed = true;
+        l.cursor = 100;
+        l.remaining = 1000;
+        l.outstanding = 50;
+        l.admitted = 150;
+        l.admitPerMinute = 600;
+        const qint64 now = 1'000'000;
+        // No mark yet: the setting, 600/min = 10/s; rank 201 has 100 ahead -> 10 s.
+        QCOMPARE(l.ahead(201), 100);
+        QCOMPARE(l.etaSeconds(201, now).value_or(-1), 10);
+        // Measured: 120 admitted in the last 60 s = 120/min; 100 ahead -> 50 s.
+        l.rateMarkMs = now - 60000;
+        l.rateMarkCount = 30;
+        QCOMPARE(l.measuredPerMinute(now).value_or(-1), 120.0);
+        QCOMPARE(l.etaSeconds(201, now).value_or(-1), 50);
+        QCOMPARE(l.etaSeconds(50, now).value_or(-1), 0); // already past the cursor
+        l.paused = true;
+        QVERIFY(!l.etaSeconds(201, now));
+        l.paused = false;
+        QVERIFY(!l.likelySoldOut(201));
+        QVERIFY(l.likelySoldOut(1051)); // 950 ahead + 50 held >= 1000 left
+        QVERIFY(!l.etaSeconds(1051, now));
     }
 
     // A new leader after a crash redoes the seal: the very same bytes everywhere, and no

@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "core/logging.h"
 #include "core/timeformat.h"
+#include "fairness/seedbox.h"
 #include "pg/pgconnection.h"
 #include "reconcile/reconciler.h"
 #include "redis/redisclient.h"
@@ -143,6 +144,14 @@ struct Scheduler::Impl {
         , retentionMs(qint64(config.saleRetentionSeconds) * 1000)
         , tickMs(config.schedulerTickMs)
         , catalog(std::make_shared<SaleCatalog>(pg, redis)) {
+        // Scheduled sales with a waiting room get their seeds sealed as the API's are.
+        QString keyError;
+        catalog->setSeedKey(
+            fairness::SeedBox::sealingKey(config.waitingRoomSeedKey.toLatin1(),
+                                          config.waitingRoomSeedPublicKey.toLatin1(), &keyError));
+        if (!keyError.isEmpty())
+            qCCritical(lcApp).noquote()
+                << "scheduler: new sales' seeds are stored plain:" << keyError;
         if (reconcileIntervalMs > 0) {
             const auto endpoint = RedisClient::Endpoint::fromUrl(config.redisUrl);
             if (!endpoint) {
@@ -165,7 +174,17 @@ struct Scheduler::Impl {
             seal->pg = new PgConnection(config.pgUrl);
             seal->redis = new RedisClient(
                 *endpoint, std::chrono::milliseconds(std::max(config.redisTimeoutMs, 10000)));
-            seal->sealer = std::make_unique<Sealer>(*seal->pg, *seal->redis, actor());
+            Sealer::Options options;
+            if (!config.waitingRoomSeedKey.isEmpty()) {
+                options.seedKey =
+                    fairness::SeedBox::fromSecretHex(config.waitingRoomSeedKey.toLatin1());
+                // Public: what API-only processes take as --waiting-room-seed-public-key.
+                if (options.seedKey)
+                    qCInfo(lcApp).noquote() << "scheduler: waiting-room seed box, public key"
+                                            << options.seedKey->publicKey().toHex();
+            }
+            seal->sealer =
+                std::make_unique<Sealer>(*seal->pg, *seal->redis, actor(), std::move(options));
             seal->admission =
                 std::make_unique<WaitingRoomService>(*seal->redis, config.waitingRoomMaxEntries);
             admitFactor = config.waitingRoomAdmitFactor;

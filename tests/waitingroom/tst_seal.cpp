@@ -10,6 +10,7 @@
 #include "admission/buyertoken.h"
 #include "booking/salekeys.h"
 #include "booking/waitingroom.h"
+#include "fairness/seedbox.h"
 #include "pg/pgconnection.h"
 #include "rawhttp.h"
 #include "redis/redisclient.h"
@@ -41,6 +42,14 @@ qint64 nowMs() {
     return QDateTime::currentMSecsSinceEpoch();
 }
 
+// 32 random bytes in hex: a seed-box secret.
+QByteArray randomKeyHex() {
+    QByteArray key(32, Qt::Uninitialized);
+    QRandomGenerator::system()->generate(reinterpret_cast<quint32 *>(key.data()),
+                                         reinterpret_cast<quint32 *>(key.data() + key.size()));
+    return key.toHex();
+}
+
 constexpr int kCohort = 200;
 constexpr int kLate = 20;
 
@@ -56,6 +65,8 @@ private:
     Backend m_backend;
     quint16 m_port = 0;
     BuyerTokens m_tokens{Backend::kBuyerTokenSecret};
+    // The seed box's secret (--waiting-room-seed-key): new seeds are sealed to its public key.
+    const QByteArray m_seedKey = randomKeyHex();
     qint64 m_sale = 0;
     QString m_commitment;
     QHash<QByteArray, QByteArray> m_cohortEntry; // user -> entry id
@@ -124,7 +135,8 @@ private:
     }
 
     // Runs the Sealer in this process, on connections of its own.
-    Result<Sealer::Report> sealHere(qint64 sale, int timeoutMs = 120000) {
+    // With `withKey` false, a sealer without --waiting-room-seed-key.
+    Result<Sealer::Report> sealHere(qint64 sale, int timeoutMs = 120000, bool withKey = true) {
         auto endpoint = RedisClient::Endpoint::fromUrl(m_redisServer.url());
         if (!endpoint)
             return std::unexpected(endpoint.error());
@@ -132,7 +144,10 @@ private:
         PgConnection pg(m_db.url());
         redis.start();
         pg.start();
-        Sealer sealer(pg, redis, QStringLiteral("test"));
+        Sealer::Options options;
+        if (withKey)
+            options.seedKey = fairness::SeedBox::fromSecretHex(m_seedKey);
+        Sealer sealer(pg, redis, QStringLiteral("test"), std::move(options));
         std::optional<Result<Sealer::Report>> result;
         QElapsedTimer t;
         t.start();
@@ -162,7 +177,8 @@ private Q_SLOTS:
                                   {"FLASHSALE_PG_URL", m_db.url()},
                                   {"FLASHSALE_ROLES", "api,scheduler"},
                                   {"FLASHSALE_SCHEDULER_TICK_MS", "100"},
-                                  {"FLASHSALE_DEV_USER_IDS", "0"}}),
+                                  {"FLASHSALE_DEV_USER_IDS", "0"},
+                                  {"FLASHSALE_WAITING_ROOM_SEED_KEY", m_seedKey}}),
                  qPrintable(m_backend.error()));
         m_port = m_backend.port();
         QTRY_COMPARE_WITH_TIMEOUT(http(m_port, "GET", "/readyz").status, 200, 10000);
@@ -195,6 +211,13 @@ private Q_SLOTS:
         QCOMPARE(lobby.headers.value("cache-control"), QByteArray("no-store"));
         m_commitment = page.value("commitment").toString();
         QCOMPARE(m_commitment.size(), 64);
+        // The seed at rest is sealed to the scheduler's key: 32 bytes + 48 of box, and not the
+        // seed (whose SHA-256 is the commitment).
+        QCOMPARE(m_db.scalar("SELECT seed_box_kind || ':' || length(seed_box) || ':' || "
+                             "(encode(sha256(seed_box), 'hex') = commitment) FROM sale_fairness "
+                             "WHERE sale_id = "
+                             + QByteArray::number(m_sale)),
+                 QByteArray("x25519:80:false"));
 
         for (int i = 0; i < kCohort; ++i) {
             const QByteArray user = "c" + QByteArray::number(i);
@@ -511,10 +534,24 @@ private Q_SLOTS:
         QVERIFY(!r->sealed);
         QVERIFY(!m_redis->hash(k.waitingRoomMeta()).contains("cohort_n"));
 
-        // Past the boundary in Redis, with the stored seed replaced: refused, nothing public.
+        // Past the boundary in Redis. A sealer without the key cannot open the seed's box, nor
+        // can anyone open a box with one byte changed: refused, nothing public.
         m_redis->command({"HSET", k.meta(), "starts_ms", QByteArray::number(nowMs() - 10000)});
-        m_db.scalar("UPDATE sale_fairness SET seed_box = decode(repeat('ab', 32), 'hex') "
+        r = sealHere(sale, 120000, false);
+        QVERIFY(!r);
+        QVERIFY2(r.error().message.contains("no --waiting-room-seed-key"),
+                 qPrintable(r.error().message));
+        m_db.scalar("UPDATE sale_fairness SET seed_box = overlay(seed_box PLACING "
+                    "decode(lpad(to_hex(get_byte(seed_box, 40) # 1), 2, '0'), 'hex') FROM 41) "
                     "WHERE sale_id = "
+                    + QByteArray::number(sale));
+        r = sealHere(sale);
+        QVERIFY(!r);
+        QVERIFY2(r.error().message.contains("does not open"), qPrintable(r.error().message));
+        QVERIFY(m_redis->hash(k.waitingRoomMeta()).value("ranked").isEmpty());
+        // A seed stored plain that is not the committed one: refused.
+        m_db.scalar("UPDATE sale_fairness SET seed_box = decode(repeat('ab', 32), 'hex'), "
+                    "seed_box_kind = 'plain' WHERE sale_id = "
                     + QByteArray::number(sale));
         r = sealHere(sale);
         QVERIFY(!r);

@@ -576,23 +576,29 @@ struct Scheduler::Impl {
     }
 
     // Issue 16: seals the waiting rooms whose cohort has closed and whose seal is not done
-    // (archived_at is set last). The scheduler's clock only picks candidates, a little early;
-    // Redis' clock decides (lua/queue_seal_begin.lua answers `early` before the boundary). The
-    // round runs beside the pass, one sale after another; a failed seal is tried again on the
-    // next tick and redoes the same bytes.
+    // (archived_at is set last), also of sales stopped or ended meanwhile while their Redis keys
+    // live: the seal reveals the seed, so the commitment published at the lobby's opening can
+    // be checked whatever became of the sale (nobody is admitted to a closed sale). The scheduler's
+    // clock only picks candidates, a little early; Redis' clock decides (lua/queue_seal_begin.lua
+    // answers `early` before the boundary). The round runs beside the pass, one sale after another;
+    // a failed seal is tried again on the next tick and redoes the same bytes.
     void maybeSeal(qint64 now) {
         if (!seal || sealing)
             return;
         static const QByteArray sql =
             "SELECT s.id FROM sales s JOIN sale_fairness f ON f.sale_id = s.id "
-            "WHERE s.waiting_room AND s.warmed_at IS NOT NULL AND s.closed_at IS NULL "
-            "AND s.state <> 'stopped' AND f.archived_at IS NULL AND s.lobby_opens_at <= $1 "
+            "WHERE s.waiting_room AND s.warmed_at IS NOT NULL "
+            "AND (s.closed_at IS NULL "
+            "OR s.closed_at > $1::timestamptz - $2::bigint * interval '1 millisecond') "
+            "AND f.archived_at IS NULL AND s.lobby_opens_at <= $1 "
             "AND s.starts_at + s.grace_ms * interval '1 millisecond' "
             "<= $1::timestamptz + interval '2 seconds' ORDER BY s.starts_at, s.id";
         sealing = true;
         // Not guarded by the pass's epoch: `sealing` must be cleared whatever happens.
         QPointer<Scheduler> self(q);
-        pg.query(sql, {pgTime(now)}, [self](const Result<PgResult> &r) {
+        // A closed sale's keys expire retentionMs after its close; stop a minute before.
+        const qint64 window = std::max<qint64>(0, retentionMs - 60000);
+        pg.query(sql, {pgTime(now), QByteArray::number(window)}, [self](const Result<PgResult> &r) {
             if (!self || !self->d)
                 return;
             Impl *d = self->d;

@@ -562,6 +562,33 @@ private Q_SLOTS:
         QVERIFY(fairness(sale).json().value("seed").isNull());
     }
 
+    // A sale stopped while its lobby was open is still sealed at its boundary: the seed is
+    // revealed, so the commitment buyers saw can be checked, and nobody is admitted.
+    void stoppedSaleIsStillSealed() {
+        const qint64 closeAt = nowMs() + 3000;
+        const qint64 sale = createSale({{"waiting_room", true},
+                                        {"lobby_opens_at", rfc3339(-1000)},
+                                        {"starts_at", rfc3339(2500)},
+                                        {"grace_ms", 500},
+                                        {"entries_per_address", 0}});
+        QVERIFY(sale > 0);
+        for (const QByteArray user : {"s1", "s2", "s3"})
+            QCOMPARE(join(sale, user).status, 201);
+        QVERIFY2(nowMs() < closeAt, "the joins took too long for this test's boundary");
+        // Stopped as the admin's sale.stop does it: PostgreSQL and Redis.
+        const QByteArray id = QByteArray::number(sale);
+        m_db.scalar("UPDATE sales SET state = 'stopped' WHERE id = " + id);
+        m_redis->command({"HSET", SaleKeys(sale).meta(), "state", "stopped"});
+        QCOMPARE(join(sale, "s4").status, 403); // sale-closed
+        QTRY_COMPARE_WITH_TIMEOUT(fairness(sale).json().value("state").toString(),
+                                  QStringLiteral("sealed"), 15000);
+        QCOMPARE(fairness(sale).json().value("cohort_size").toInteger(), 3);
+        QCOMPARE(fairnessVerify(apiUrl(), sale).exitCode, 0);
+        QTest::qWait(500); // admission passes run: nobody is admitted to a stopped sale
+        QCOMPARE(m_redis->integer({"ZCARD", SaleKeys(sale).waitingRoomAdmitted()}), 0);
+        QCOMPARE(status(sale, "s1").json().value("state").toString(), QStringLiteral("closed"));
+    }
+
     void problems_data() {
         QTest::addColumn<QByteArray>("path");
         QTest::addColumn<int>("status");

@@ -171,8 +171,8 @@ void ApiRoutes::install(HttpServer &s) {
                [this](const ExchangePtr &ex, const QStringList &) { page(ex, "buy.html"); });
     s.addRoute("GET", QStringLiteral("/static/{name}"),
                [this](const ExchangePtr &ex, const QStringList &p) { page(ex, p.value(0)); });
-    installPaymentWebhook(s, m_config, m_pg, m_redis); // issue 19: provider (H3)
-    installWaitingRoomRoutes(s, m_config, m_redis);    // issue 16: the waiting room
+    installPaymentWebhook(s, m_config, m_pg, m_redis);    // issue 19: provider (H3)
+    installWaitingRoomRoutes(s, m_config, m_redis, m_pg); // issue 16: the waiting room
     // Upgrades only; who may upgrade is decided earlier, by the connection's upgrade gate.
     s.addWebSocketRoute(QStringLiteral("/admin/v1/ws"));
     s.addWebSocketRoute(QStringLiteral("/api/v1/sales/{id}/live"));

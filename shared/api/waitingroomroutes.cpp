@@ -125,7 +125,10 @@ QJsonObject WaitingRoomRoutes::entryJson(qint64 saleId, const QByteArray &user,
     if (e.line && e.line->sealed && e.rank > 0) {
         const QueueLine &l = *e.line;
         const auto rate = l.measuredPerMinute(o.nowMs);
-        const auto eta = l.etaSeconds(e.rank, o.nowMs);
+        // Admitted: it is your turn now; booked or expired: no turn to wait for.
+        const auto eta = admitted            ? std::optional<qint64>(0)
+                         : !e.done.isEmpty() ? std::nullopt
+                                             : l.etaSeconds(e.rank, o.nowMs);
         line = QJsonObject{
             {"cursor", l.cursor},
             {"ahead", l.ahead(e.rank)},

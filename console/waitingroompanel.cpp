@@ -249,7 +249,8 @@ void WaitingRoomPanel::showView(const QJsonObject &v) {
     set("booked", count(v.value(QStringLiteral("booked"))));
     set("noshows", count(v.value(QStringLiteral("noshows"))));
     set("remaining", count(v.value(QStringLiteral("remaining"))));
-    set("sell_out", duration(v.value(QStringLiteral("sell_out_seconds"))));
+    set("sell_out", paused ? tr("– (admission paused)")
+                           : duration(v.value(QStringLiteral("sell_out_seconds"))));
     if (first)
         m_rate->setValue(int(v.value(QStringLiteral("admit_per_minute")).toDouble()));
     m_message->hide();

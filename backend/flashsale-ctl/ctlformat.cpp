@@ -169,8 +169,11 @@ QString formatWaitingRoom(const QJsonObject &v) {
     t.addRow({s("waiting"), cell(v, "waiting"), s("booked"), cell(v, "booked")});
     t.addRow({s("remaining units"), cell(v, "remaining"), s("no-shows"), cell(v, "noshows")});
     out += t.render();
-    out += QStringLiteral("sell-out in %1 (estimate: remaining units / measured admission rate)\n")
-               .arg(formatSeconds(v.value(s("sell_out_seconds"))));
+    out += v.value(s("paused")).toBool()
+               ? QStringLiteral("sell-out: none while admission is paused\n")
+               : QStringLiteral("sell-out in %1 (estimate: remaining units / measured admission "
+                                "rate)\n")
+                     .arg(formatSeconds(v.value(s("sell_out_seconds"))));
     return out;
 }
 

@@ -18,7 +18,7 @@ qint64 WaitingRoomView::waiting() const {
 std::optional<double> WaitingRoomView::sellOutSeconds() const {
     if (remaining <= 0)
         return 0.0;
-    if (!admittedPerMinute || *admittedPerMinute <= 0)
+    if (paused || !admittedPerMinute || *admittedPerMinute <= 0)
         return std::nullopt;
     return double(remaining) * 60.0 / *admittedPerMinute;
 }

@@ -49,7 +49,8 @@ struct WaitingRoomView {
     qint64 waiting() const;
     // An estimate of the seconds until the remaining units are gone: remaining / the measured
     // admission rate, assuming every admitted buyer books (no-shows make it later, a change of
-    // rate changes it). 0 when nothing remains; nullopt while the measured rate is unknown or 0.
+    // rate changes it). 0 when nothing remains; nullopt while admission is paused or the measured
+    // rate is unknown or 0.
     std::optional<double> sellOutSeconds() const;
 
     // The view's JSON (docs/ADMIN_PROTOCOL.md, "A waiting-room view"); only for Kind::View.

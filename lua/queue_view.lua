@@ -18,39 +18,30 @@
 -- KEYS: 1 meta, 2 wr:meta, 3 wr:cohort, 4 wr:fifo, 5 wr:adm, 6 stock
 -- ARGV: none
 --
--- Returns {'view', cohort_len, fifo_len, cohort_n, sealed, cursor, admitted, outstanding,
---          noshows, booked, paused, sold_out, remaining, admit_pm, rate_pm, now_ms, state}
---   cohort_n -1 before the seal; sealed, paused (the room's own pause), sold_out 0|1;
---   rate_pm the entries admitted per minute since the older rate mark, as a decimal string
---   ("" when there is no mark yet or no time has passed since it); now_ms Redis' clock;
---   state the sale's state (active, paused, stopped).
+-- Returns {'view', cohort_len, fifo_len, noshows, booked, sold_out (0|1), room_paused (0|1: the
+--          room's own pause), now_ms, state, <the line: the 10 fields of queue_line in
+--          lua/lib/queue_line.lua, whose paused also counts a paused sale>}
+--   now_ms Redis' clock; state the sale's state (active, paused, stopped). The measured rate
+--   and the rest are computed from the line by QueueLine (shared/booking/waitingroom.h), as for
+--   the buyers' position and ETA.
 -- or {'unknown_sale'} (not in Redis) or {'no_waiting_room'}.
 
-local meta = redis.call('HMGET', KEYS[1], 'state', 'wr', 'admit_pm')
+-- @include queue_line
+
+local meta = redis.call('HMGET', KEYS[1], 'state', 'wr')
 if not meta[1] then
     return {'unknown_sale'}
 end
 if meta[2] ~= '1' then
     return {'no_waiting_room'}
 end
-local wr = redis.call('HMGET', KEYS[2], 'cohort_n', 'ranked', 'paused', 'cursor', 'admitted',
-    'noshows', 'booked', 'sold_out', 'm0_ms', 'm0_n')
+local wr = redis.call('HMGET', KEYS[2], 'noshows', 'booked', 'sold_out', 'paused')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-
-local remaining = 0
-for _, v in ipairs(redis.call('HVALS', KEYS[6])) do
-    remaining = remaining + tonumber(v)
+local reply = {'view', redis.call('LLEN', KEYS[3]), redis.call('LLEN', KEYS[4]),
+    tonumber(wr[1] or '0'), tonumber(wr[2] or '0'), wr[3] == '1' and 1 or 0,
+    wr[4] == '1' and 1 or 0, now, meta[1]}
+for _, v in ipairs(queue_line(KEYS[1], KEYS[2], KEYS[5], KEYS[6])) do
+    reply[#reply + 1] = v
 end
-
-local admitted = tonumber(wr[5] or '0')
-local rate = ''
-if wr[9] and wr[10] and now > tonumber(wr[9]) then
-    rate = string.format('%.3f', (admitted - tonumber(wr[10])) * 60000 / (now - tonumber(wr[9])))
-end
-
-return {'view', redis.call('LLEN', KEYS[3]), redis.call('LLEN', KEYS[4]),
-    tonumber(wr[1] or '-1'), wr[2] == '1' and 1 or 0, tonumber(wr[4] or '0'), admitted,
-    redis.call('ZCARD', KEYS[5]), tonumber(wr[6] or '0'), tonumber(wr[7] or '0'),
-    wr[3] == '1' and 1 or 0, wr[8] == '1' and 1 or 0, remaining, tonumber(meta[3] or '600'), rate,
-    now, meta[1]}
+return reply

@@ -19,9 +19,9 @@ AdminWaitingRoom::Failure opFailure(Kind kind, const QString &message, FieldErro
 
 AdminWaitingRoom::Failure notWarm(qint64 saleId) {
     return opFailure(Kind::NotWarm,
-                QStringLiteral("Sale %1 is not in Redis: it is warmed --warmup-seconds before "
-                               "its lobby opens, and retired after it ends.")
-                    .arg(saleId));
+                     QStringLiteral("Sale %1 is not in Redis: it is warmed --warmup-seconds before "
+                                    "its lobby opens, and retired after it ends.")
+                         .arg(saleId));
 }
 
 QJsonObject settingsJson(qint64 admitPerMinute, bool paused) {
@@ -97,7 +97,7 @@ void AdminWaitingRoom::loadSale(qint64 saleId,
             if (r->rows.first().value(0) != "t")
                 return done(std::unexpected(
                     opFailure(Kind::NoWaitingRoom,
-                         QStringLiteral("Sale %1 has no waiting room.").arg(saleId))));
+                              QStringLiteral("Sale %1 has no waiting room.").arg(saleId))));
             done(r->rows.first().value(1).toLongLong());
         });
 }
@@ -121,9 +121,8 @@ void AdminWaitingRoom::set(qint64 saleId, const Settings &settings, const QStrin
     loadSale(saleId, [=, this](const std::expected<qint64, Failure> &sale) {
         if (!sale)
             return done(std::unexpected(sale.error()));
-        // Whether Redis holds the sale decides what can change: a pause lives in Redis only (a
-        // sale that is not warm has no admission to pause), a rate in PostgreSQL too (warming
-        // copies it).
+        // Whether Redis holds the sale decides what can change: a sale that is not warm has no
+        // admission to pause; a rate can be set before warming (warming copies it).
         m_views.read(saleId, [=, this](const Result<WaitingRoomView> &before) {
             if (!before)
                 return done(std::unexpected(dependency(before.error())));
@@ -174,10 +173,12 @@ void AdminWaitingRoom::set(qint64 saleId, const Settings &settings, const QStrin
                         });
                     });
             };
-            if (!settings.admitPerMinute)
-                return redisStep();
-            m_pg.query("UPDATE sales SET admit_per_minute = $2 WHERE id = $1",
-                       {QByteArray::number(saleId), QByteArray::number(rate)},
+            // PostgreSQL first, as the rate and the pause outlive the sale's Redis keys (warming
+            // copies both back).
+            m_pg.query("UPDATE sales SET admit_per_minute = $2, admission_paused = $3 "
+                       "WHERE id = $1",
+                       {QByteArray::number(saleId), QByteArray::number(rate),
+                        pausedAfter ? "true" : "false"},
                        [=](const Result<PgResult> &u) {
                            if (!u)
                                return done(std::unexpected(dependency(u.error())));

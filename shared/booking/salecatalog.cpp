@@ -275,7 +275,7 @@ SELECT s.name, s.per_user_limit,
        i.id, i.name, v.stock - v.sold, i.price_cents, s.pow_difficulty,
        s.waiting_room, (extract(epoch FROM s.lobby_opens_at) * 1000)::bigint, s.grace_ms,
        s.admit_per_minute, s.admission_ttl_seconds, s.entries_per_buyer,
-       s.entries_per_address, f.commitment
+       s.entries_per_address, f.commitment, s.admission_paused
 FROM sales s JOIN sale_items i ON i.sale_id = s.id JOIN inventory v ON v.item_id = i.id
 LEFT JOIN sale_fairness f ON f.sale_id = s.id
 WHERE s.id = $1
@@ -310,6 +310,7 @@ ORDER BY i.id)";
                        room.entriesPerBuyer = first[18].toInt();
                        room.entriesPerAddress = first[19].toInt();
                        room.commitment = first[20];
+                       room.paused = first[21] == "t";
                        spec.waitingRoom = room;
                    }
                    for (const auto &row : r->rows)
@@ -350,7 +351,7 @@ void SaleCatalog::warmRedis(qint64 saleId, const SaleSpec &spec,
     // Three commands pipelined on one connection; the answer waits for the last of them.
     auto written = std::make_shared<std::optional<bool>>();
     auto failed = std::make_shared<std::optional<Error>>();
-    auto remaining = std::make_shared<int>(3);
+    auto remaining = std::make_shared<int>(spec.waitingRoom ? 4 : 3);
     auto finish = [written, failed, remaining, done = std::move(done)](const Result<RedisValue> &r,
                                                                        bool isWarm) {
         if (!r)
@@ -375,6 +376,11 @@ void SaleCatalog::warmRedis(qint64 saleId, const SaleSpec &spec,
     m_redis.command(owners, [finish](const Result<RedisValue> &r) { finish(r, false); });
     m_redis.command({"SADD", SaleKeys::saleIndex(), QByteArray::number(saleId)},
                     [finish](const Result<RedisValue> &r) { finish(r, false); });
+    // An operator's pause of admission outlives the sale's Redis keys: PostgreSQL has the last
+    // word whenever the sale is (re)warmed. After warm.lua on the same connection, so in order.
+    if (spec.waitingRoom)
+        m_redis.command({"HSET", k.waitingRoomMeta(), "paused", room.paused ? "1" : "0"},
+                        [finish](const Result<RedisValue> &r) { finish(r, false); });
 }
 
 QJsonValue SaleCatalog::waitingRoomJson(const std::optional<SaleSpec::WaitingRoom> &room) {

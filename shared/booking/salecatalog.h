@@ -49,6 +49,7 @@ struct SaleSpec {
         int entriesPerBuyer = 1;   // the only value (I8)
         int entriesPerAddress = 1; // cohort entries per client address (IPv6: per /64); 0 = off
         QByteArray commitment;     // hex SHA-256 of the sale's seed: set by create() and warm()
+        bool paused = false; // admission paused by an operator (sales.admission_paused; warm())
     };
     std::optional<WaitingRoom> waitingRoom;
 

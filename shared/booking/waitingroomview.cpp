@@ -2,6 +2,7 @@
 
 #include "booking/bookingservice.h"
 #include "booking/salekeys.h"
+#include "booking/waitingroom.h"
 #include "core/timeformat.h"
 #include "redis/redisclient.h"
 
@@ -60,31 +61,28 @@ std::optional<WaitingRoomView> WaitingRoomView::fromReply(qint64 saleId, const R
         v.kind = code == "unknown_sale" ? Kind::UnknownSale : Kind::NoWaitingRoom;
         return v;
     }
-    if (code != "view" || r.elements.size() != 17)
+    if (code != "view" || r.elements.size() != 9 + QueueLine::kFields)
+        return std::nullopt;
+    const auto line = QueueLine::fromReply(r, 9);
+    if (!line)
         return std::nullopt;
     v.kind = Kind::View;
     v.lobby = r.at(1).toInt();
     v.fifo = r.at(2).toInt();
-    v.cohortSize = r.at(3).toInt(-1);
-    v.sealed = r.at(4).toInt() == 1;
-    v.cursor = r.at(5).toInt();
-    v.admitted = r.at(6).toInt();
-    v.outstanding = r.at(7).toInt();
-    v.noshows = r.at(8).toInt();
-    v.booked = r.at(9).toInt();
-    v.paused = r.at(10).toInt() == 1;
-    v.soldOut = r.at(11).toInt() == 1;
-    v.remaining = r.at(12).toInt();
-    v.admitPerMinute = r.at(13).toInt();
-    if (const QByteArray rate = r.at(14).bytes(); !rate.isEmpty()) {
-        bool ok = false;
-        const double d = rate.toDouble(&ok);
-        if (!ok)
-            return std::nullopt;
-        v.admittedPerMinute = d;
-    }
-    v.nowMs = r.at(15).toInt();
-    v.saleState = r.at(16).bytes();
+    v.noshows = r.at(3).toInt();
+    v.booked = r.at(4).toInt();
+    v.soldOut = r.at(5).toInt() == 1;
+    v.paused = r.at(6).toInt() == 1;
+    v.nowMs = r.at(7).toInt();
+    v.saleState = r.at(8).bytes();
+    v.cohortSize = line->cohortSize;
+    v.sealed = line->sealed;
+    v.cursor = line->cursor;
+    v.admitted = line->admitted;
+    v.outstanding = line->outstanding;
+    v.remaining = line->remaining;
+    v.admitPerMinute = line->admitPerMinute;
+    v.admittedPerMinute = line->measuredPerMinute(v.nowMs);
     return v;
 }
 

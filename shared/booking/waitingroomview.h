@@ -39,8 +39,8 @@ struct WaitingRoomView {
     bool soldOut = false;      // admission's last tick found no stock
     qint64 remaining = 0;      // units left (the sum of the stock hash)
     qint64 admitPerMinute = 0; // the setting (meta admit_pm)
-    // Entries admitted per minute since admission's older 30 s rate mark: (admitted - m0_n) /
-    // (now - m0_ms) x 60,000; nullopt before the first mark or when no time has passed.
+    // Entries admitted per minute since admission's older 30 s rate mark, as the buyers' ETA
+    // measures it (QueueLine::measuredPerMinute); nullopt until the mark is a second old.
     std::optional<double> admittedPerMinute;
     qint64 nowMs = 0;
 

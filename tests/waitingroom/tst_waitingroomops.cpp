@@ -198,6 +198,17 @@ private Q_SLOTS:
         QCOMPARE(QJsonDocument::fromJson(audit.value(3)).object().value("paused").toBool(), true);
 
         const SaleKeys k(m_sale);
+        // PostgreSQL holds the pause, and warming copies it back into Redis (as after a Redis
+        // data loss): the room stays paused.
+        QCOMPARE(m_db.scalar("SELECT admission_paused FROM sales WHERE id = "
+                             + QByteArray::number(m_sale)),
+                 QByteArray("t"));
+        m_redis->command({"HSET", k.waitingRoomMeta(), "paused", "0"});
+        const HttpResponse warmed =
+            postJson(m_port, "/api/v1/admin/sales/" + QByteArray::number(m_sale) + "/warm",
+                     QJsonObject{}, Backend::kAdminToken);
+        QVERIFY2(warmed.status == 200, warmed.body.constData());
+        QCOMPARE(m_redis->one({"HGET", k.waitingRoomMeta(), "paused"}), QByteArray("1"));
         QTRY_VERIFY_WITH_TIMEOUT(view(m_sale).value("sealed").toBool(), 30000);
         // Several admission ticks while paused: each moves the allowance clock (allow_ms).
         QSet<QByteArray> ticks;
@@ -221,6 +232,9 @@ private Q_SLOTS:
         audit = lastAudit(m_sale);
         QCOMPARE(audit.value(0), QByteArray("carol"));
         QCOMPARE(QJsonDocument::fromJson(audit.value(3)).object().value("paused").toBool(), false);
+        QCOMPARE(m_db.scalar("SELECT admission_paused FROM sales WHERE id = "
+                             + QByteArray::number(m_sale)),
+                 QByteArray("f"));
         QTRY_VERIFY_WITH_TIMEOUT(view(m_sale).value("cursor").toInt() >= 1, 15000);
 
         // A new rate: PostgreSQL, Redis' meta, the audit row, and admission up to the stock.

@@ -100,7 +100,7 @@ const DEFAULTS = {
   'bot-poll-ms': 100,
   'human-poll-ms': 500,
   'run-timeout-s': 30,
-  'client-connections': 64,
+  'client-connections': 64, // per pool: one for polls, one for joins and bookings
   seed: 1,
   label: 'run',
   api: '',
@@ -492,9 +492,9 @@ async function run(o) {
 
 // A request over a pool of keep-alive connections, answered like fetch's Response (status,
 // text(), json()). The waiting-room model has every participant in flight at once (1,300 in the
-// CI test); fetch would open a connection for each, and a burst of connects beyond the server's
-// listen backlog is dropped and retried by TCP after 1 s and 3 s, which would make humans miss
-// the cohort for reasons that have nothing to do with the server's fairness.
+// CI test); with fetch, a connection per request in flight, up to a third of the humans missed
+// the cohort by seconds (most likely connects beyond the server's listen backlog, retried by TCP
+// after 1 s and 3 s), for reasons that have nothing to do with the server's fairness.
 function pooledRequest(agent, method, url, headers, body) {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, agent, headers: body === undefined ? headers : { ...headers, 'Content-Length': Buffer.byteLength(body) } }, (res) => {
@@ -595,11 +595,14 @@ async function runWaitingRoom(o) {
   let expiredUsed = 0;
   const deadline = openMs + grace + o['run-timeout-s'] * 1000;
   let done = false;
+  // Joins and bookings have a pool of their own, so that they never wait behind the polls (a
+  // real buyer does not queue behind other buyers' polls in their own browser).
   const agent = new http.Agent({ keepAlive: true, maxSockets: o['client-connections'] });
+  const sendAgent = new http.Agent({ keepAlive: true, maxSockets: o['client-connections'] });
   const headersOf = (p, extra = {}) => ({ Authorization: `Bearer ${p.token}`, 'X-Forwarded-For': p.ip, ...extra });
   const get = (url, p) => pooledRequest(agent, 'GET', url, headersOf(p));
   const postAs = (url, p, body, extra = {}) =>
-    pooledRequest(agent, 'POST', url, headersOf(p, { 'Content-Type': 'application/json', ...extra }), JSON.stringify(body));
+    pooledRequest(sendAgent, 'POST', url, headersOf(p, { 'Content-Type': 'application/json', ...extra }), JSON.stringify(body));
   const joinLatency = { humans: [], bots: [] };
 
   // Join until an entry is had: a 429, 503 or a lobby not open yet is retried (one entry per
@@ -683,6 +686,7 @@ async function runWaitingRoom(o) {
   done = true;
   await watch;
   agent.destroy();
+  sendAgent.destroy();
   view = await (await fetch(o.api + path)).json();
 
   const sold = o.stock - view.remaining;

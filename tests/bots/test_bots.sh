@@ -4,7 +4,7 @@
 # flashsale-server. 10 units, per-user cap 1; 30 humans with one account and one address each;
 # 3 bots with 10 accounts each behind one address, flooding, half of them with pre-solved
 # proofs of work. Bots are 9.1% of the people. Three seeds per scenario; every run must sell
-# exactly its 10 units.
+# exactly its units (10; 660 with the waiting room).
 #   - open: no proof of work, no rate limits; humans click by hand (150-600 ms after the
 #     opening) and the bots flood from 100 ms before it. The threat: bots must win most units
 #     (at least 15 of 30), or the test shows nothing.
@@ -12,6 +12,25 @@
 #     buyer page's armed purchase (they send at the opening, 0-20 ms late) and the bots are
 #     timed to the opening, the hardest case the bench found. Bots must win at most 2 of 30
 #     units, below their 9.1% share.
+#   - waiting room (issue 16, docs/WAITING_ROOM.md): a bigger sale through the waiting room, with
+#     the api and scheduler roles (the scheduler's leader seals the cohort and admits). 1,000
+#     humans join 150-600 ms after the opening; 100 bots (9.1% of the people again) with 3
+#     accounts each behind one address join with all of them at the opening; entries_per_address
+#     1, grace 5000 ms (the default 3000 plus room for a slow CI machine: the simulator's 1,300
+#     joins at once were answered within 0.6 s here); everyone polls until admitted and books
+#     once with the admission token. 660 units, three seeds. At most 1% of the humans may miss
+#     the cohort (a machine too slow for the model; it only makes the check harder to pass). Pooled over the runs, the bots' share of the units must be at most
+#     1.2x their share of the people, the units must go to ranks 1..660 in rank order, and every
+#     sale's shuffle must pass `flashsale-ctl fairness verify` (exit 0).
+#     Why these sizes (the statistics): with one cohort entry per bot, a fair shuffle gives the
+#     bots' units of a run a hypergeometric law (660 drawn from 1,100 entries of which 100 are
+#     bots': mean 60, sd 4.7), and three runs sum to 180, sd 8.1, against the bound 1.2 x 180 =
+#     216, 4.4 sd away. The exact tail, P(sum > 216), is 2.1e-6 (the product of the three
+#     hypergeometric laws, computed exactly): the test does not fail by chance. It does
+#     fail when the defence is missing: admitting in arrival order gives the bots (first at the
+#     opening) all 100 of their entries, 15.2% of the units (1.67x); without the address cap
+#     they hold 300 of 1,300 cohort entries (23%, 2.5x); first come, first served, as the open
+#     scenario shows, far more. The 20% margin is 12 units a run.
 #
 # Starts its own redis-server, a fresh database in the cluster of FLASHSALE_TEST_PG_URL and the
 # server (FLASHSALE_SERVER_BIN, set by CTest), on loopback, with the launchers of deploy/lib, and
@@ -33,8 +52,10 @@ fi
 [[ -x "$FS_SERVER_BIN" ]] || fs_die "$FS_SERVER_BIN is not executable"
 PG_ADMIN_URL=${FLASHSALE_TEST_PG_URL:-}
 [[ -n "$PG_ADMIN_URL" ]] || fs_die "FLASHSALE_TEST_PG_URL is not set: run the suites with deploy/local/test"
-fs_require_commands redis-server redis-cli node psql
+fs_require_commands redis-server redis-cli node psql jq
 SIM="$FS_ROOT/deploy/bench/botsim.mjs"
+CTL=${FLASHSALE_CTL_BIN:-$FS_BUILD_DIR/bin/flashsale-ctl}
+[[ -x "$CTL" ]] || fs_die "no flashsale-ctl at $CTL; build first or set FLASHSALE_CTL_BIN"
 
 # The state folder of the processes the test starts (deploy/lib: HOME/NAME.pid, HOME/logs/...).
 DIR="$(mktemp -d "${TMPDIR:-/tmp}/flashsale-bots.XXXXXX")"
@@ -68,10 +89,12 @@ export FLASHSALE_ADMIN_TOKEN BOTSIM_BUYER_SECRET
 FLASHSALE_ADMIN_TOKEN="$(fs_random_hex 16)"
 BOTSIM_BUYER_SECRET="$(fs_random_hex 32)"
 
-# start_server ARGS... - (re)start the API process with ARGS added; sets API, its base URL.
+# start_server ARGS... - (re)start the server (roles $ROLES) with ARGS added; sets API, its base
+# URL.
+ROLES=api
 start_server() {
   fs_server_stop "$DIR" api
-  fs_server_start "$DIR" api --roles api --dev-user-ids --listen 127.0.0.1 --port 0 \
+  fs_server_start "$DIR" api --roles "$ROLES" --dev-user-ids --listen 127.0.0.1 --port 0 \
     --redis-url "$REDIS_URL" --pg-url "$PG_URL" --admin-token "$FLASHSALE_ADMIN_TOKEN" \
     --buyer-token-secret "$BOTSIM_BUYER_SECRET" --trusted-proxies 127.0.0.1 "$@" ||
     fs_die "flashsale-server did not start"
@@ -92,9 +115,26 @@ for seed in 1 2 3; do
   node "$SIM" run --api "$API" --label defended --seed "$seed" --pow-difficulty 12 \
     "${LIMITS[@]}" --out "$DIR/defended-$seed.json" "${DEFENDED_MODEL[@]}" >&2
 done
+
+# The waiting room: the scheduler role seals and admits (--scheduler-tick-ms 100 for a quick
+# seal); no rate limits, so that only the waiting room decides.
+ROLES=api,scheduler
+start_server --scheduler-tick-ms 100 --rate-limit-ip 0 --rate-limit-user 0
+WR_MODEL=(--waiting-room 1 --humans 1000 --bots 100 --bot-accounts 3 --stock 660
+  --human-delay uniform:150:600 --bot-lead-ms 0 --bot-join t0 --open-after-s 3 --grace-ms 5000
+  --admit-per-minute 1000000 --admission-ttl-seconds 60 --entries-per-address 1
+  --bot-poll-ms 200 --human-poll-ms 500 --pow-difficulty 0)
+for seed in 1 2 3; do
+  node "$SIM" run --api "$API" --label waiting-room --seed "$seed" \
+    --out "$DIR/waiting-room-$seed.json" "${WR_MODEL[@]}" >&2
+  sale=$(jq -r .sale "$DIR/waiting-room-$seed.json")
+  "$CTL" fairness verify "$sale" --api "$API" \
+    --commitment "$(jq -r .commitment "$DIR/waiting-room-$seed.json")" >&2 ||
+    fs_die "flashsale-ctl fairness verify $sale failed: the published shuffle does not recompute"
+done
 fs_server_stop "$DIR" api
 
-# Every run sold exactly its 10 units; then the bots' totals.
+# Every run sold exactly its units; then the bots' totals.
 node - "$DIR" <<'JS'
 const fs = require('fs');
 const dir = process.argv[2];
@@ -112,6 +152,19 @@ const people = (100 * open[0].bots) / (open[0].bots + open[0].humans);
 console.error(`[bots] bots are ${people.toFixed(1)}% of the people; they won ${bots(open)} of ${units(open)} units open, ${bots(defended)} of ${units(defended)} defended`);
 if (bots(defended) > 2) fail(`with the defences the bots won ${bots(defended)} of ${units(defended)} units (at most 2 allowed, below their ${people.toFixed(1)}% share)`);
 if (bots(open) < 15) fail(`without the defences the bots won only ${bots(open)} of ${units(open)} units: the model shows no threat`);
+// The waiting room: pooled over the runs (see the header for why these sizes make it a sharp test).
+const wr = read('waiting-room');
+for (const r of wr) {
+  if (r.sold !== r.stock || r.accepted !== r.stock) fail(`waiting room seed ${r.seed}: sold ${r.sold}, 202s ${r.accepted}, stock ${r.stock}`);
+  if (r.cohort.humanFifo > r.humans / 100) fail(`waiting room seed ${r.seed}: ${r.cohort.humanFifo} humans missed the cohort (the simulator fell behind)`);
+  if (!r.rankOrder) fail(`waiting room seed ${r.seed}: the units did not go to ranks 1..${r.stock} (highest rank served ${r.winnerRankMax})`);
+  if (r.cohort.bots !== r.bots) fail(`waiting room seed ${r.seed}: ${r.cohort.bots} bot entries in the cohort, expected one per bot (${r.bots})`);
+}
+const wrPeople = wr[0].bots / (wr[0].bots + wr[0].humans);
+const wrShare = bots(wr) / units(wr);
+console.error(`[bots] waiting room: bots are ${(100 * wrPeople).toFixed(1)}% of the people and won ${bots(wr)} of ${units(wr)} units `
+  + `(${(100 * wrShare).toFixed(1)}%, ${(wrShare / wrPeople).toFixed(2)}x; per run ${wr.map((r) => r.won.bots).join(', ')})`);
+if (wrShare > 1.2 * wrPeople) fail(`with the waiting room the bots won ${(100 * wrShare).toFixed(1)}% of the units, more than 1.2x their ${(100 * wrPeople).toFixed(1)}% of the people`);
 process.exit(failed ? 1 : 0);
 JS
 say "ok"

@@ -4,6 +4,7 @@
 #include "booking/salephase.h"
 #include "booking/waitingroom.h"
 #include "core/logging.h"
+#include "http/guardedtcpserver.h"
 #include "http/websocketlimits.h"
 #include "pg/pgconnection.h"
 #include "redis/redisclient.h"
@@ -116,6 +117,7 @@ void BuyerLiveHub::accept(std::unique_ptr<QWebSocket> owned, qint64 saleId) {
         c->timer.start(kTickMs);
     }
     c->sockets.append(socket);
+    m_raw.insert(socket, GuardedSocket::underWebSocket(*socket));
     connect(socket, &QWebSocket::textMessageReceived, this,
             [this, socket](const QString &text) { onText(socket, text); });
     connect(socket, &QWebSocket::binaryMessageReceived, this, [socket] {
@@ -132,6 +134,7 @@ void BuyerLiveHub::accept(std::unique_ptr<QWebSocket> owned, qint64 saleId) {
 }
 
 void BuyerLiveHub::remove(QWebSocket *socket, qint64 saleId) {
+    m_raw.remove(socket);
     Channel *c = m_channels.value(saleId);
     if (c) {
         c->sockets.removeAll(socket);
@@ -230,11 +233,13 @@ void BuyerLiveHub::publish(qint64 saleId, const QJsonObject &tick) {
     if (!c)
         return;
     c->last = tick;
-    const QString text = QString::fromUtf8(compact(tick));
+    // Encoded once into a whole frame, written to each socket in one call: per socket, a send()
+    // and nothing else (docs/BENCHMARKS.md, "100,000 buyer live sockets").
+    const WebSocketLimits::TextFrame message(compact(tick));
     // A copy: a socket dropped for not reading may leave the channel (and end it) meanwhile.
     const QList<QWebSocket *> sockets = c->sockets;
     for (QWebSocket *s : sockets)
-        kBuyerLimits.sendText(*s, text);
+        kBuyerLimits.sendText(*s, m_raw.value(s).data(), message);
     c = m_channels.value(saleId);
     if (!c)
         return;
@@ -252,6 +257,7 @@ void BuyerLiveHub::dropSale(qint64 saleId, const QString &message) {
         QString::fromUtf8(compact(errorMessage(QStringLiteral("not-found"), message)));
     for (QWebSocket *s : std::as_const(c->sockets)) {
         s->disconnect(this);
+        m_raw.remove(s);
         kBuyerLimits.sendText(*s, text);
         s->close(QWebSocketProtocol::CloseCode(kCloseUnknownSale), message);
         s->deleteLater();

@@ -6,6 +6,7 @@
 #include <QJsonObject>
 #include <QList>
 #include <QObject>
+#include <QPointer>
 #include <QTimer>
 #include <QWebSocket>
 
@@ -13,6 +14,7 @@
 
 namespace flashsale {
 
+class GuardedSocket;
 class PgConnection;
 class RedisClient;
 
@@ -62,6 +64,9 @@ private:
     PgConnection &m_pg;
     RedisScript m_live;
     QHash<qint64, Channel *> m_channels;
+    // The socket under each buyer's QWebSocket, written to directly by publish()
+    // (GuardedSocket::writeFrames); null when there is none.
+    QHash<QWebSocket *, QPointer<GuardedSocket>> m_raw;
     qint64 m_offsetMs = 0; // Redis clock minus local clock
 };
 

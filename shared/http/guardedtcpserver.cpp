@@ -4,6 +4,7 @@
 #include "http/problem.h"
 #include "metrics/metrics.h"
 
+#include <QHash>
 #include <QMetaMethod>
 
 #include <arpa/inet.h>
@@ -29,6 +30,16 @@ Gauge &openGauge() {
                                                 "HTTP connections open in this process.");
     return g;
 }
+
+// The four addresses of a connection, as both ends of an upgrade see them.
+QByteArray connectionKey(const QHostAddress &local, quint16 localPort, const QHostAddress &peer,
+                         quint16 peerPort) {
+    return local.toString().toLatin1() + ' ' + QByteArray::number(localPort) + ' '
+           + peer.toString().toLatin1() + ' ' + QByteArray::number(peerPort);
+}
+
+// The GuardedSockets of this thread that have become WebSockets (GuardedSocket::underWebSocket).
+thread_local QHash<QByteArray, GuardedSocket *> t_webSockets;
 
 } // namespace
 
@@ -116,8 +127,29 @@ GuardedSocket::GuardedSocket(const ConnectionLimits &limits, std::function<void(
 }
 
 GuardedSocket::~GuardedSocket() {
+    if (!m_webSocketKey.isEmpty() && t_webSockets.value(m_webSocketKey) == this)
+        t_webSockets.remove(m_webSocketKey);
     if (m_onClosed)
         m_onClosed();
+}
+
+GuardedSocket *GuardedSocket::underWebSocket(const QWebSocket &webSocket) {
+    return t_webSockets.value(connectionKey(webSocket.localAddress(), webSocket.localPort(),
+                                            webSocket.peerAddress(), webSocket.peerPort()));
+}
+
+void GuardedSocket::writeFrames(QByteArrayView frames) {
+    qint64 sent = 0;
+    if (!m_dropping && bytesToWrite() == 0 && state() == QAbstractSocket::ConnectedState) {
+        const ssize_t n = ::send(int(socketDescriptor()), frames.data(), size_t(frames.size()),
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+        // An error (the peer is gone) is left to QTcpSocket: the rest is written its way and it
+        // finds the error as it would have.
+        if (n > 0)
+            sent = n;
+    }
+    if (sent < frames.size())
+        write(frames.data() + sent, frames.size() - sent);
 }
 
 qint64 GuardedSocket::writeData(const char *data, qint64 len) {
@@ -129,6 +161,8 @@ qint64 GuardedSocket::writeData(const char *data, qint64 len) {
         m_webSocket = true;
         m_request.stop();
         m_idle.stop();
+        m_webSocketKey = connectionKey(localAddress(), localPort(), peerAddress(), peerPort());
+        t_webSockets.insert(m_webSocketKey, this);
     } else if (m_webSocket && bytesToWrite() + len > m_limits.maxWebSocketQueueBytes
                && (flush(), bytesToWrite() + len > m_limits.maxWebSocketQueueBytes)) {
         // A client that does not read (while it makes us write, as with a ping flood). Aborting

@@ -8,6 +8,7 @@
 #include <QTcpServer>
 #include <QTcpSocket>
 #include <QTimer>
+#include <QWebSocket>
 
 #include <atomic>
 #include <functional>
@@ -49,6 +50,18 @@ public:
     // descriptor is set.
     void rememberPeer() { m_framer.setPeer(peerAddress()); }
 
+    // The GuardedSocket under `webSocket`, a QWebSocket that QtHttpServer upgraded from one on
+    // the calling thread, found by the connection's addresses (QWebSocket does not expose its
+    // device); nullptr when there is none. The QWebSocket owns it: keep it in a QPointer.
+    static GuardedSocket *underWebSocket(const QWebSocket &webSocket);
+    // Writes `frames`, whole WebSocket frames, straight to the kernel when nothing waits in Qt's
+    // write buffer: a QTcpSocket::write arms the write notifier and the flush disarms it, and in
+    // Qt's event dispatchers each of those costs a pass over every socket of the thread (a tick
+    // to 10,000 buyer sockets took 1.5 s of CPU that way; docs/BENCHMARKS.md, "100,000 buyer
+    // live sockets"). What the kernel does not take goes through QTcpSocket::write, so order and
+    // the queue bounds hold as for any write. One thread: the socket's.
+    void writeFrames(QByteArrayView frames);
+
 protected:
     void connectNotify(const QMetaMethod &signal) override;
     qint64 writeData(const char *data, qint64 len) override;
@@ -69,6 +82,7 @@ private:
     bool m_webSocket = false; // the 101 was written: frames flow both ways, no idle timeout
     bool m_dropping = false;  // over maxWebSocketQueueBytes: writes are dropped until the abort
     std::function<void()> m_onClosed;
+    QByteArray m_webSocketKey; // in underWebSocket()'s registry while not empty
     QTimer m_idle;
     QTimer m_request;
 };

@@ -1,6 +1,7 @@
 #include "websocketlimits.h"
 
 #include "core/logging.h"
+#include "http/guardedtcpserver.h"
 #include "metrics/metrics.h"
 
 #include <QPointer>
@@ -35,6 +36,42 @@ void WebSocketLimits::apply(QWebSocket &socket) const {
 }
 
 bool WebSocketLimits::sendText(QWebSocket &socket, const QString &text) const {
+    if (!mayWrite(socket))
+        return false;
+    socket.sendTextMessage(text);
+    return true;
+}
+
+WebSocketLimits::TextFrame::TextFrame(const QByteArray &utf8)
+    : text(QString::fromUtf8(utf8)) {
+    const qsizetype n = utf8.size();
+    frame.reserve(n + 10);
+    frame.append(char(0x81)); // FIN, text
+    if (n < 126) {
+        frame.append(char(n));
+    } else if (n <= 0xffff) {
+        frame.append(char(126));
+        frame.append(char(n >> 8));
+        frame.append(char(n & 0xff));
+    } else {
+        frame.append(char(127));
+        for (int shift = 56; shift >= 0; shift -= 8)
+            frame.append(char((quint64(n) >> shift) & 0xff));
+    }
+    frame.append(utf8);
+}
+
+bool WebSocketLimits::sendText(QWebSocket &socket, GuardedSocket *raw,
+                               const TextFrame &message) const {
+    if (!raw)
+        return sendText(socket, message.text);
+    if (!mayWrite(socket))
+        return false;
+    raw->writeFrames(message.frame);
+    return true;
+}
+
+bool WebSocketLimits::mayWrite(QWebSocket &socket) const {
     if (socket.state() != QAbstractSocket::ConnectedState)
         return false;
     // Replies written in one burst sit in Qt's buffer until the event loop flushes them: only
@@ -49,7 +86,6 @@ bool WebSocketLimits::sendText(QWebSocket &socket, const QString &text) const {
         socket.close(QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("not reading"));
         return false;
     }
-    socket.sendTextMessage(text);
     return true;
 }
 

@@ -5,6 +5,8 @@
 
 namespace flashsale {
 
+class GuardedSocket;
+
 // The bounds of one WebSocket endpoint (/admin/v1/ws, /api/v1/sales/{id}/live), in one place
 // for both: how much a client may send, and how much may wait for a client that does not read.
 //
@@ -38,6 +40,21 @@ struct WebSocketLimits {
     // Sends one text message; returns false when it was not sent because the socket is not
     // connected, or because the client does not read (then the socket is being dropped).
     bool sendText(QWebSocket &socket, const QString &text) const;
+
+    // A text message encoded once for many sockets: the UTF-8 JSON as the text, and as a whole
+    // server frame (FIN, opcode 1, unmasked; RFC 6455 5.2).
+    struct TextFrame {
+        explicit TextFrame(const QByteArray &utf8);
+        QString text;
+        QByteArray frame;
+    };
+    // sendText() for a message encoded once: the same checks, then the frame is written in one
+    // call through `raw`, the socket under `socket` (GuardedSocket::underWebSocket), or, when
+    // raw is null, through QWebSocket. The same bytes reach the client either way.
+    bool sendText(QWebSocket &socket, GuardedSocket *raw, const TextFrame &message) const;
+
+private:
+    bool mayWrite(QWebSocket &socket) const;
 };
 
 } // namespace flashsale

@@ -27,10 +27,6 @@ using namespace flashsale::test;
 
 namespace {
 
-QString rfc3339(qint64 offsetMs) {
-    return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
-}
-
 QByteArray upgradeRequest(const QByteArray &path, const QByteArray &extra) {
     return "GET " + path
            + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

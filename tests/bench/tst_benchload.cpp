@@ -112,10 +112,6 @@ private:
     Backend m_backend;
     QTemporaryDir m_dir;
 
-    static QString rfc3339(qint64 offsetMs) {
-        return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
-    }
-
     // Creates a one-item sale open now; returns its id (0 on failure) and the item's in *item.
     qint64 createSale(int stock, int powDifficulty = 0, qint64 *item = nullptr) {
         const HttpResponse r = postJson(m_backend.port(), "/api/v1/admin/sales",

@@ -73,10 +73,6 @@ using namespace flashsale::test;
 
 namespace {
 
-QString rfc3339(qint64 offsetMs) {
-    return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
-}
-
 // The visible confirmation box under `root`, or null.
 QMessageBox *confirmBox(QWidget *root) {
     for (QMessageBox *box : root->findChildren<QMessageBox *>(QStringLiteral("confirmBox")))

@@ -40,10 +40,6 @@ using namespace flashsale::test;
 
 namespace {
 
-QString rfc3339(qint64 offsetMs) {
-    return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
-}
-
 // A stats push for the model's unit tests: one process "h-1" with this loop lag.
 QJsonObject pushWithLoopLag(qint64 atMs, double loopLagMs) {
     return QJsonObject{{"sale_id", 1},

@@ -26,10 +26,6 @@ using namespace flashsale::test;
 
 namespace {
 
-QString rfc3339(qint64 offsetMs) {
-    return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
-}
-
 QMessageBox *visibleBox(QWidget *root, const QString &name) {
     for (QMessageBox *box : root->findChildren<QMessageBox *>(name))
         if (box->isVisible())

@@ -19,14 +19,6 @@ using Headers = QList<QPair<QByteArray, QByteArray>>;
 
 namespace {
 
-QString rfc3339(qint64 offsetMs) {
-    return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
-}
-
-qint64 nowMs() {
-    return QDateTime::currentMSecsSinceEpoch();
-}
-
 QByteArray b64(const QByteArray &s) {
     return s.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
 }

@@ -36,10 +36,6 @@ private:
     quint16 m_port = 0;
     const QByteArray m_token = Backend::kAdminToken;
 
-    static QString rfc3339(qint64 offsetMs) {
-        return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
-    }
-
     // Creates a sale through the admin API; returns its JSON (id, items[].id).
     QJsonObject createSale(QJsonObject body) {
         if (!body.contains(QStringLiteral("name")))

@@ -24,14 +24,6 @@ using Headers = QList<QPair<QByteArray, QByteArray>>;
 
 namespace {
 
-QString rfc3339(qint64 offsetMs) {
-    return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
-}
-
-qint64 nowMs() {
-    return QDateTime::currentMSecsSinceEpoch();
-}
-
 qint64 parseTime(const QJsonValue &v) {
     return QDateTime::fromString(v.toString(), Qt::ISODateWithMs).toMSecsSinceEpoch();
 }

@@ -26,10 +26,6 @@ namespace {
 constexpr const char *kOldKey = "old-rotating-key-0123456789abcdefghijkl";
 constexpr const char *kNewKey = "new-rotating-key-0123456789abcdefghijkl";
 
-QString rfc3339(qint64 offsetMs) {
-    return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
-}
-
 qint64 nowS() {
     return QDateTime::currentSecsSinceEpoch();
 }

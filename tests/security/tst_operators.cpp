@@ -28,10 +28,6 @@ using namespace flashsale::test;
 
 namespace {
 
-QString rfc3339(qint64 offsetMs) {
-    return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
-}
-
 QByteArray basic(const QByteArray &name, const QByteArray &password) {
     return "Basic " + (name + ':' + password).toBase64();
 }

@@ -45,10 +45,6 @@ private:
     qint64 m_item = 0;
     int m_keys = 0;
 
-    static QString rfc3339(qint64 offsetMs) {
-        return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
-    }
-
     quint16 port(bool dev) const { return dev ? m_dev.port() : m_prod.port(); }
 
     // A buyer token for `user`, issued by the dev-mode server (both servers share its secret).

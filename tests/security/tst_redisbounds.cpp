@@ -42,10 +42,6 @@ private:
     static constexpr int kRetentionSeconds = 120;
     static constexpr int kMaxEntries = 50; // --waiting-room-max-entries
 
-    static QString rfc3339(qint64 offsetMs) {
-        return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
-    }
-
     QHash<QString, QString> env(const QString &roles) const {
         return {
             {"FLASHSALE_ROLES", roles},

@@ -23,10 +23,6 @@ namespace {
 constexpr const char *kRedisPassword = "redis-secret-for-the-test-5f1c0d";
 constexpr const char *kFileToken = "admin-token-from-a-file-7a91c2e4";
 
-QString rfc3339(qint64 offsetMs) {
-    return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
-}
-
 QJsonObject saleBody() {
     return QJsonObject{{"name", "secret files"},
                        {"stock", 10},

@@ -86,6 +86,14 @@ char processState(qint64 pid) {
     return close < 0 || close + 2 >= text.size() ? '?' : text.at(close + 2);
 }
 
+QString rfc3339(qint64 offsetMs) {
+    return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
+}
+
+qint64 nowMs() {
+    return QDateTime::currentMSecsSinceEpoch();
+}
+
 quint16 freePort() {
     // The kernel may hand the same ephemeral port out twice in a row once it is released, and a
     // suite often asks for several before any server binds (a backend's API and metrics ports

@@ -45,6 +45,11 @@ QString ctlBinary();
 // exit 0 when the sale's published shuffle recomputes, 5 naming the first mismatch.
 ProgramRun fairnessVerify(const QString &apiUrl, qint64 saleId, const QStringList &extra = {});
 
+// Now plus `offsetMs`, as RFC 3339 with milliseconds (UTC): the times sales are created with.
+QString rfc3339(qint64 offsetMs);
+// The local clock in ms since the epoch.
+qint64 nowMs();
+
 // A free TCP port on 127.0.0.1 (bound and released; good enough for tests on loopback).
 quint16 freePort();
 

@@ -34,14 +34,6 @@ using namespace flashsale::test;
 
 namespace {
 
-QString rfc3339(qint64 offsetMs) {
-    return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
-}
-
-qint64 nowMs() {
-    return QDateTime::currentMSecsSinceEpoch();
-}
-
 // 32 random bytes in hex: a seed-box secret.
 QByteArray randomKeyHex() {
     QByteArray key(32, Qt::Uninitialized);

@@ -25,14 +25,6 @@ using namespace flashsale::test;
 
 namespace {
 
-QString rfc3339(qint64 offsetMs) {
-    return QDateTime::currentDateTimeUtc().addMSecs(offsetMs).toString(Qt::ISODateWithMs);
-}
-
-qint64 nowMs() {
-    return QDateTime::currentMSecsSinceEpoch();
-}
-
 constexpr int kBuyers = 30;
 constexpr const char *kMerchPassword = "merch-password-0001";
 constexpr const char *kViewerPassword = "viewer-password-001";

@@ -1041,7 +1041,7 @@
       state = 'lobby';
       position = 'You are in the waiting room';
       ahead = e.cohort
-        ? `The line is shuffled at ${formatClockTime(room.closesAtMs)}: your place will not depend on when you joined.`
+        ? 'Your place is drawn at random when the line is shuffled: it does not depend on when you joined.'
         : 'You joined past this address\u2019s entries in the lottery: you queue first come, first served behind it.';
     } else if (st === 'queued' && v.rank === null) {
       state = 'shuffling';
@@ -1086,6 +1086,8 @@
     }
     const panel = $('wr');
     if (panel.dataset.state !== state) panel.dataset.state = state;
+    // The join's proof of work is done with once the line has formed.
+    if (e && st !== 'lobby' && !$('pow').hidden && !wr.joining) $('pow').hidden = true;
     setText('wr-position', position);
     setText('wr-ahead', ahead);
     setText('wr-eta', eta);
@@ -1125,7 +1127,7 @@
       hint = busy ? 'Your turn: booking for you…' : 'Your turn: book now.';
     } else if (st === 'booked' || wr.bookedHere) {
       text = 'Booked';
-      hint = 'Your turn was used for this booking.';
+      hint = wr.bookedHere ? 'Pay before the hold runs out to keep the unit.' : '';
     } else if (st === 'sold-out' || state === 'sold-out') {
       text = 'Sold out';
       hint = 'This page keeps your place in case a unit comes back.';

@@ -991,7 +991,6 @@
   }
 
   function formatWait(seconds) {
-    if (seconds < 5) return 'any moment now';
     if (seconds < 60) return `about ${Math.ceil(seconds / 5) * 5} s`;
     if (seconds < 3600) return `about ${Math.round(seconds / 60)} min`;
     return `about ${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
@@ -1055,13 +1054,17 @@
     } else if (st === 'queued') {
       state = 'queued';
       position = v.cohort && v.n ? `#${v.rank} of ${v.n}` : `#${v.rank} in line`;
-      ahead = v.ahead === null ? '' : v.ahead === 0 ? 'Nobody ahead of you: you are next' : `${v.ahead} ahead of you`;
+      ahead = v.ahead === null ? '' : v.ahead === 0 ? 'Nobody waiting ahead of you' : `${v.ahead} ahead of you`;
       if (v.paused) eta = 'Admission is paused by the shop; your place is kept.';
-      else if (v.etaS !== null) eta = `Your turn in ${formatWait(v.etaS)}`;
+      else if (v.etaS !== null) eta = v.etaS < 5 ? 'Your turn comes any moment now' : `Your turn in ${formatWait(v.etaS)}`;
       else if (!v.likely) eta = 'Estimating your wait from the pace of admission…';
       if (v.likely) {
-        warning = `Likely to sell out before your turn: ${v.remaining} left, ` +
-          `${v.ahead + (v.outstanding || 0)} ahead of you or holding a turn.`;
+        const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+        const before = [];
+        if (v.outstanding > 0) before.push(`${plural(v.outstanding, 'buyer', 'buyers')} admitted before you`);
+        if (v.ahead > 0) before.push(`${v.ahead} waiting ahead of you`);
+        warning = `Likely to sell out before your turn: ${v.remaining} left` +
+          (before.length ? ` for ${before.join(' and ')}.` : '.');
       }
     } else if (st === 'admitted') {
       state = wr.bookedHere ? 'booked' : 'admitted';

@@ -637,7 +637,7 @@ async function scenarioWaitingRoom(browser, server) {
   if (r.state === 'queued') {
     check(r.position === `#${later.rank} of 10`, `(f) ${later.name} (rank ${later.rank}) sees "${r.position}"`);
     if ((await queueOf(server, saleId, later.name)).line !== undefined) {
-      check(/^\d+ ahead of you$|^Nobody ahead of you/.test(r.ahead), `(f) ${later.name} sees "${r.ahead}"`);
+      check(/^\d+ ahead of you$|^Nobody waiting ahead of you$/.test(r.ahead), `(f) ${later.name} sees "${r.ahead}"`);
     }
     log(`(f) queued: ${later.name} sees "${r.position}", "${r.ahead}", "${r.eta}" (states: ${r.states})`);
     await screenshot(later.page, 'buyer-waiting-room-queued.png', '(f) queued');

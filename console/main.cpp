@@ -47,7 +47,8 @@ int main(int argc, char *argv[]) {
                                   QStringLiteral("ID"));
     const QCommandLineOption tab(
         QStringLiteral("tab"),
-        QStringLiteral("open on this tab: dashboard, reconcile, audit, webhooks or deadletters"),
+        QStringLiteral("open on this tab: dashboard, reconcile, audit, webhooks, deadletters or "
+                       "waitingroom"),
         QStringLiteral("NAME"));
     // Gone: a secret on the command line is visible to every user in `ps`; the audit actor is
     // the authenticated operator. Still parsed so that old scripts get a reason, not "unknown".
@@ -98,14 +99,14 @@ int main(int argc, char *argv[]) {
     if (parser.isSet(sale))
         window.selectOnLoad(parser.value(sale).toLongLong());
     if (parser.isSet(tab)) {
-        const QStringList tabs{QStringLiteral("dashboard"), QStringLiteral("reconcile"),
-                               QStringLiteral("audit"), QStringLiteral("webhooks"),
-                               QStringLiteral("deadletters")};
+        const QStringList tabs{QStringLiteral("dashboard"),   QStringLiteral("reconcile"),
+                               QStringLiteral("audit"),       QStringLiteral("webhooks"),
+                               QStringLiteral("deadletters"), QStringLiteral("waitingroom")};
         const qsizetype index = tabs.indexOf(parser.value(tab));
         if (index < 0) {
-            std::fprintf(
-                stderr, "flashsale-console: --tab must be dashboard, reconcile, audit, webhooks or "
-                        "deadletters\n");
+            std::fprintf(stderr,
+                         "flashsale-console: --tab must be dashboard, reconcile, audit, webhooks, "
+                         "deadletters or waitingroom\n");
             return 2;
         }
         window.tabs()->setCurrentIndex(int(index));

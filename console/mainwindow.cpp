@@ -16,6 +16,7 @@
 #include "salesmodel.h"
 #include "settingsdialog.h"
 #include "statshistory.h"
+#include "waitingroompanel.h"
 #include "webhookspanel.h"
 
 #include <QAction>
@@ -66,6 +67,7 @@ MainWindow::MainWindow(const ConsoleSettings &settings, QWidget *parent)
     m_reconcile->setGate(m_gate);
     m_webhooks->setGate(m_gate); // H4
     m_deadLetters->setGate(m_gate);
+    m_waitingRoom->setGate(m_gate); // issue 16
     m_deadLetters->setSalesModel(m_sales);
 
     connect(m_client, &AdminClient::stateChanged, this, &MainWindow::onState);
@@ -202,6 +204,9 @@ void MainWindow::buildLayout() {
     // issue 20: the order streams' dead letters
     m_deadLetters = new DeadLettersPanel(m_client);
     m_tabs->addTab(m_deadLetters, tr("Dead &letters"));
+    // issue 16: the selected sale's waiting room
+    m_waitingRoom = new WaitingRoomPanel(m_client);
+    m_tabs->addTab(m_waitingRoom, tr("Waiting r&oom"));
     for (int i = 0; i < m_tabs->count(); ++i) {
         auto *a = new QAction(this);
         a->setShortcut(QKeySequence(QStringLiteral("Ctrl+%1").arg(i + 1)));
@@ -413,6 +418,7 @@ void MainWindow::onState(AdminClient::State state) {
     m_audit->refresh();
     m_webhooks->refresh(); // H4
     m_deadLetters->refresh();
+    m_waitingRoom->refresh();
 }
 
 void MainWindow::refreshSales() {
@@ -466,6 +472,7 @@ void MainWindow::follow(qint64 saleId) {
     m_dashboard->setSale(sale);
     m_reconcile->setSale(sale);
     m_audit->setSaleId(saleId);
+    m_waitingRoom->setSale(sale);
     if (saleId)
         subscribe(saleId);
     updateActions();
@@ -779,9 +786,9 @@ void MainWindow::showShortcuts() {
                                    "<tr><td><b>Ctrl+Shift+X</b></td><td>Stop it</td></tr>"
                                    "<tr><td><b>Ctrl+J</b></td><td>Adjust its stock</td></tr>"
                                    "<tr><td><b>F5</b></td><td>Refresh</td></tr>"
-                                   "<tr><td><b>Ctrl+1 / 2 / 3 / 4 / 5</b></td><td>Dashboard, "
-                                   "Reconciliation, Audit log, Merchant webhooks, Dead "
-                                   "letters</td></tr>"
+                                   "<tr><td><b>Ctrl+1 / 2 / 3 / 4 / 5 / 6</b></td><td>"
+                                   "Dashboard, Reconciliation, Audit log, Merchant webhooks, "
+                                   "Dead letters, Waiting room</td></tr>"
                                    "<tr><td><b>Ctrl+Shift+D</b></td><td>Reconciliation dry "
                                    "run</td></tr>"
                                    "<tr><td><b>Ctrl+L</b></td><td>Connect to a server</td></tr>"

@@ -24,6 +24,7 @@ class DeadLettersPanel;
 class CredentialStore;
 class DashboardWidget;
 class ReconcilePanel;
+class WaitingRoomPanel;
 class WebhooksPanel;
 class RoleGate;
 class SaleDialog;
@@ -91,6 +92,7 @@ public:
     AuditPanel *auditPanel() const { return m_audit; }
     WebhooksPanel *webhooksPanel() const { return m_webhooks; } // H4
     DeadLettersPanel *deadLettersPanel() const { return m_deadLetters; }
+    WaitingRoomPanel *waitingRoomPanel() const { return m_waitingRoom; } // issue 16
     QTabWidget *tabs() const { return m_tabs; }
     QLabel *stateLabel() const { return m_stateLabel; }
     QLabel *clockLabel() const { return m_clockLabel; }
@@ -159,6 +161,7 @@ private:
     AuditPanel *m_audit = nullptr;
     WebhooksPanel *m_webhooks = nullptr; // H4
     DeadLettersPanel *m_deadLetters = nullptr;
+    WaitingRoomPanel *m_waitingRoom = nullptr; // issue 16
     QLabel *m_stateLabel = nullptr;
     QLabel *m_clockLabel = nullptr;
     QLabel *m_operatorLabel = nullptr;

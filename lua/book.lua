@@ -66,6 +66,8 @@
 --   {'admission_required'}  {'admission_invalid'}  {'admission_expired'}  {'admission_spent'}
 --   {'late', ms_past_deadline}   (no outcome: BookingService turns it into a timeout)
 
+-- @include gcra
+
 local meta = redis.call('HMGET', KEYS[1], 'state', 'starts_ms', 'ends_ms', 'limit', 'rate',
     'burst', 'hold_ms', 'default_item', 'pow', 'wr')
 local state = meta[1]
@@ -85,47 +87,16 @@ if deadline and now >= deadline then
     return {'late', now - deadline}
 end
 
--- GCRA: one key per client, holding the theoretical arrival time of its next request.
--- Returns the new TAT, or nil and the ms to wait.
-local function gcra(key, rate, burst)
-    local interval = 1000 / rate
-    local tat = tonumber(redis.call('GET', key) or '0')
-    if tat < now then
-        tat = now
-    end
-    local allow_at = tat + interval - interval * burst
-    if allow_at > now then
-        return nil, math.ceil(allow_at - now)
-    end
-    return tat + interval, 0
-end
 local ip_rate, user_rate = tonumber(ARGV[7] or '0'), tonumber(ARGV[9] or '0')
 -- A sale that has ended (stopped, or past its end) keeps no rate-limit state: requests about it
 -- create no keys (I9), and its answer below is 'closed' (or a replay) whatever the rate.
 if (state ~= 'active' and state ~= 'paused') or now >= tonumber(meta[3]) then
     ip_rate, user_rate = 0, 0
 end
-local ip_tat, user_tat
-if ip_rate > 0 then
-    local wait
-    ip_tat, wait = gcra(KEYS[10], ip_rate, tonumber(ARGV[8]))
-    if not ip_tat then
-        return {'rate_limited', 'ip', wait}
-    end
-end
-if user_rate > 0 then
-    local wait
-    user_tat, wait = gcra(KEYS[11], user_rate, tonumber(ARGV[10]))
-    if not user_tat then
-        return {'rate_limited', 'user', wait}
-    end
-end
--- Both passed: count this request against both.
-if ip_tat then
-    redis.call('SET', KEYS[10], ip_tat, 'PX', math.ceil(ip_tat - now + 1000))
-end
-if user_tat then
-    redis.call('SET', KEYS[11], user_tat, 'PX', math.ceil(user_tat - now + 1000))
+local limited = rate_limit(now, KEYS[10], ip_rate, tonumber(ARGV[8]), KEYS[11], user_rate,
+    tonumber(ARGV[10]))
+if limited then
+    return limited
 end
 
 local user, item, qty, rid = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]

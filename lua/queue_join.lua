@@ -53,6 +53,8 @@
 --   {'rate_limited', 'ip'|'user', retry_after_ms}   {'pow_required', difficulty}
 --   {'pow_too_easy', difficulty}   {'pow_replayed'}   {'queue_full', max}
 
+-- @include gcra
+
 local meta = redis.call('HMGET', KEYS[1], 'state', 'starts_ms', 'ends_ms', 'pow', 'wr',
     'lobby_ms', 'grace_ms', 'epa')
 local state = meta[1]
@@ -75,41 +77,11 @@ if now < lobby_ms then
 end
 local close_ms = tonumber(meta[2]) + tonumber(meta[7])
 
--- GCRA, as in book.lua (keep the two in step): one key per client, holding the theoretical
--- arrival time of its next request. Returns the new TAT, or nil and the ms to wait.
-local function gcra(key, rate, burst)
-    local interval = 1000 / rate
-    local tat = tonumber(redis.call('GET', key) or '0')
-    if tat < now then
-        tat = now
-    end
-    local allow_at = tat + interval - interval * burst
-    if allow_at > now then
-        return nil, math.ceil(allow_at - now)
-    end
-    return tat + interval, 0
-end
-local ip_rate, user_rate = tonumber(ARGV[6]), tonumber(ARGV[8])
-local ip_tat, user_tat
-if ip_rate > 0 then
-    local wait
-    ip_tat, wait = gcra(KEYS[8], ip_rate, tonumber(ARGV[7]))
-    if not ip_tat then
-        return {'rate_limited', 'ip', wait}
-    end
-end
-if user_rate > 0 then
-    local wait
-    user_tat, wait = gcra(KEYS[9], user_rate, tonumber(ARGV[9]))
-    if not user_tat then
-        return {'rate_limited', 'user', wait}
-    end
-end
-if ip_tat then
-    redis.call('SET', KEYS[8], ip_tat, 'PX', math.ceil(ip_tat - now + 1000))
-end
-if user_tat then
-    redis.call('SET', KEYS[9], user_tat, 'PX', math.ceil(user_tat - now + 1000))
+-- The per-IP and per-user limits, as book.lua counts them (lua/lib/gcra.lua).
+local limited = rate_limit(now, KEYS[8], tonumber(ARGV[6]), tonumber(ARGV[7]), KEYS[9],
+    tonumber(ARGV[8]), tonumber(ARGV[9]))
+if limited then
+    return limited
 end
 
 local user = ARGV[1]

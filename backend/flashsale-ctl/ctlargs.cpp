@@ -172,6 +172,17 @@ const QList<CommandSpec> &commandSpecs() {
            QStringLiteral("time between events (250-5000)")},
           {QStringLiteral("count"), QStringLiteral("N"),
            QStringLiteral("with --watch: stop after N events")}}},
+        // issue 16: a sale's waiting room, read (sale.waiting_room.get) or, with --pause,
+        // --resume or --rate, changed (sale.waiting_room.set, audited).
+        {QStringLiteral("queue"),
+         Op::SaleWaitingRoomGet,
+         QStringLiteral("SALE"),
+         QStringLiteral("a sale's waiting room: the line, admission and its pace; or change it"),
+         {{QStringLiteral("watch"), {}, QStringLiteral("redraw every second until Ctrl-C")},
+          {QStringLiteral("pause"), {}, QStringLiteral("pause admission (audited)")},
+          {QStringLiteral("resume"), {}, QStringLiteral("resume admission (audited)")},
+          {QStringLiteral("rate"), QStringLiteral("N"),
+           QStringLiteral("admit N buyers per minute, 1-1000000 (audited)")}}},
         {QStringLiteral("reconcile"),
          Op::ReconcileRun,
          QStringLiteral("ID"),
@@ -492,7 +503,8 @@ private:
     QJsonObject args;
 
     const bool needsName = spec.operands == QLatin1String("NAME");
-    const bool needsId = spec.operands == QLatin1String("ID");
+    const bool needsId =
+        spec.operands == QLatin1String("ID") || spec.operands == QLatin1String("SALE");
     const bool optionalId = spec.operands == QLatin1String("[ID]");
     const bool saleEntry = spec.operands == QLatin1String("SALE ENTRY"); // issue 20
     const qsizetype maxOperands = saleEntry ? 2 : (needsId || optionalId || needsName) ? 1 : 0;
@@ -636,6 +648,16 @@ private:
         b.integer(args, QStringLiteral("interval-ms"), QStringLiteral("interval_ms"));
         if (b.has(QStringLiteral("count")) && !b.has(QStringLiteral("watch")))
             b.fail(QStringLiteral("--count goes with --watch"));
+        break;
+    case Op::SaleWaitingRoomGet: // issue 16: queue SALE [--watch | --pause | --resume | --rate N]
+        if (b.has(QStringLiteral("pause")) && b.has(QStringLiteral("resume")))
+            b.fail(QStringLiteral("give --pause or --resume, not both"));
+        if (b.has(QStringLiteral("pause")) || b.has(QStringLiteral("resume")))
+            args.insert(QStringLiteral("paused"), b.has(QStringLiteral("pause")));
+        b.integer(args, QStringLiteral("rate"), QStringLiteral("admit_per_minute"));
+        if (b.has(QStringLiteral("watch")) && args.size() > 1)
+            b.fail(QStringLiteral("--watch only reads: it does not go with --pause, --resume or "
+                                  "--rate"));
         break;
     case Op::ReconcileRun:
         if (b.has(QStringLiteral("repair")))
@@ -982,8 +1004,11 @@ std::expected<Invocation, QString> parseInvocation(const QStringList &arguments,
         }
     }
 
-    if (spec->op == Op::StatsSubscribe)
+    if (spec->op == Op::StatsSubscribe || spec->op == Op::SaleWaitingRoomGet)
         inv.watch = parser.isSet(QStringLiteral("watch"));
+    // queue SALE with a change: the audited write instead of the read.
+    if (spec->op == Op::SaleWaitingRoomGet && inv.args.size() > 1)
+        inv.op = Op::SaleWaitingRoomSet;
     const bool counts = spec->op == Op::StatsSubscribe || spec->op == Op::Ping;
     if (counts && parser.isSet(QStringLiteral("count"))) {
         auto c = parseInteger(parser.value(QStringLiteral("count")), QStringLiteral("--count"));

@@ -138,6 +138,58 @@ QString formatAdjust(const QJsonObject &r) {
              cell(r, "stock_after"), cell(r, "remaining_before"), cell(r, "remaining_after"));
 }
 
+QString formatSeconds(const QJsonValue &v) {
+    if (!v.isDouble())
+        return QStringLiteral("-");
+    const qint64 t = qint64(std::llround(v.toDouble()));
+    if (t < 60)
+        return QStringLiteral("%1s").arg(t);
+    if (t < 3600)
+        return QStringLiteral("%1m %2s").arg(t / 60).arg(t % 60, 2, 10, QLatin1Char('0'));
+    return QStringLiteral("%1h %2m").arg(t / 3600).arg(t / 60 % 60, 2, 10, QLatin1Char('0'));
+}
+
+QString formatWaitingRoom(const QJsonObject &v) {
+    QString out =
+        QStringLiteral("sale %1 waiting room  sale %2  at %3\n")
+            .arg(cell(v, "sale_id"), cell(v, "sale_state"), formatTime(v.value(s("now"))));
+    const bool sealed = v.value(s("sealed")).toBool();
+    const QJsonValue measured = v.value(s("admitted_per_minute"));
+    TextTable t({s("LINE"), s(""), s("ADMISSION"), s("")});
+    t.addRow({s("lobby / cohort"), cell(v, "lobby"), s("state"),
+              v.value(s("sold_out")).toBool() ? s("sold out")
+              : v.value(s("paused")).toBool() ? s("PAUSED")
+              : sealed                        ? s("admitting")
+                                              : s("waiting for the seal")});
+    t.addRow({s("cohort size"), sealed ? cell(v, "cohort_size") : s("- (not sealed)"),
+              s("rate set"), cell(v, "admit_per_minute") + s("/min")});
+    t.addRow({s("fifo"), cell(v, "fifo"), s("rate measured"),
+              measured.isDouble() ? number(measured.toDouble()) + s("/min") : s("-")});
+    t.addRow({s("cursor"), cell(v, "cursor"), s("outstanding"), cell(v, "outstanding")});
+    t.addRow({s("waiting"), cell(v, "waiting"), s("booked"), cell(v, "booked")});
+    t.addRow({s("remaining units"), cell(v, "remaining"), s("no-shows"), cell(v, "noshows")});
+    out += t.render();
+    out += v.value(s("paused")).toBool()
+               ? QStringLiteral("sell-out: none while admission is paused\n")
+               : QStringLiteral("sell-out in %1 (estimate: remaining units / measured admission "
+                                "rate)\n")
+                     .arg(formatSeconds(v.value(s("sell_out_seconds"))));
+    return out;
+}
+
+QString formatWaitingRoomSet(qint64 saleId, const QJsonObject &r) {
+    QString out = QStringLiteral("sale %1 waiting room changed (audit %2)\n")
+                      .arg(saleId)
+                      .arg(cell(r, "audit_id"));
+    const QJsonValue view = r.value(s("waiting_room"));
+    if (view.isObject())
+        out += formatWaitingRoom(view.toObject());
+    else
+        out += QStringLiteral("(the sale is not in Redis yet: the rate is stored and applies "
+                              "once it is warmed)\n");
+    return out;
+}
+
 QString formatSchedules(const QJsonArray &schedules) {
     if (schedules.isEmpty())
         return QStringLiteral("no schedules\n");

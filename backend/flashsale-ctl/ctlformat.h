@@ -41,6 +41,12 @@ QString formatReplay(const QJsonObject &result);             // webhooks.replay
 // issue 20: the order streams' dead letters
 QString formatOrderDeadLetters(const QJsonArray &letters);  // orders.deadletters
 QString formatDeadLetterOutcome(const QJsonObject &result); // orders.deadletters.replay/cancel
+// issue 16: sale.waiting_room.get (a view), and sale.waiting_room.set's answer (what changed,
+// then the view when the sale is in Redis).
+QString formatWaitingRoom(const QJsonObject &view);
+QString formatWaitingRoomSet(qint64 saleId, const QJsonObject &result);
+// A duration for people: "45s", "3m 05s", "2h 10m"; "-" for null.
+QString formatSeconds(const QJsonValue &seconds);
 // notifications.failures (issue 19: notify): the counts, then the failures.
 QString formatNotificationFailures(const QJsonObject &result);
 

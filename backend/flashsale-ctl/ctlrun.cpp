@@ -17,6 +17,8 @@ using admin::Op;
 namespace {
 
 constexpr int kDefaultStatsIntervalMs = 500;
+// queue SALE --watch: one read a second (issue 16).
+constexpr int kQueueWatchIntervalMs = 1000;
 
 QString opVerb(Op op) {
     switch (op) {
@@ -176,6 +178,22 @@ void CtlRun::onReply(const AdminClient::Reply &r) {
         m_subscribed = true; // the events follow
         return;
     }
+    if (m_inv.op == Op::SaleWaitingRoomGet && m_inv.watch) { // issue 16: queue SALE --watch
+        m_subscribed = true;                                 // Ctrl-C ends the watch with exit 0
+        const QString view =
+            m_inv.json
+                ? formatJsonLine(r.result)
+                : formatWaitingRoom(r.result.value(QStringLiteral("waiting_room")).toObject());
+        if (!m_inv.json && isatty(STDOUT_FILENO))
+            print(QStringLiteral("\x1b[H\x1b[2J") + view); // redraw in place
+        else
+            print((m_events++ > 0 && !m_inv.json ? QStringLiteral("\n") : QString()) + view);
+        QTimer::singleShot(kQueueWatchIntervalMs, this, [this] {
+            if (!m_done)
+                dispatch();
+        });
+        return;
+    }
     int code = kExitOk;
     if ((m_inv.op == Op::ReconcileRun || m_inv.op == Op::PaymentsReconcile)
         && !r.result.value(QStringLiteral("ok")).toBool())
@@ -212,6 +230,13 @@ void CtlRun::onReply(const AdminClient::Reply &r) {
     }
     case Op::SaleAdjust:
         print(formatAdjust(res));
+        break;
+    case Op::SaleWaitingRoomGet: // issue 16
+        print(formatWaitingRoom(res.value(QStringLiteral("waiting_room")).toObject()));
+        break;
+    case Op::SaleWaitingRoomSet:
+        print(formatWaitingRoomSet(qint64(m_inv.args.value(QStringLiteral("sale_id")).toDouble()),
+                                   res));
         break;
     case Op::ScheduleCreate:
     case Op::ScheduleCancel: {

@@ -19,7 +19,8 @@ public:
     explicit CtlRun(Invocation invocation, QObject *parent = nullptr);
 
     void start();
-    // Ctrl-C: ends a `stats --watch` with exit 0, anything else as interrupted (130).
+    // Ctrl-C: ends a `stats --watch` or `queue --watch` with exit 0, anything else as
+    // interrupted (130).
     void interrupt();
 
 Q_SIGNALS:

@@ -23,6 +23,7 @@
 #   ports.env                   ports picked last time (reused when free)
 #   admin-token                 admin bearer token (mode 600)
 #   buyer-token-secret          key of buyer tokens and challenges (mode 600)
+#   waiting-room-seed-key       the waiting room's seed-box secret (mode 600)
 #   redis-password              Redis requirepass (mode 600); clients get it by file or REDISCLI_AUTH
 #   pg-superuser.pgpass, pg-app.pgpass  PostgreSQL passwords (mode 600, PGPASSFILE format)
 #   tls/                        local CA and the gateway's certificate (mode 700; tls.sh)

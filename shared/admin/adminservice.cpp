@@ -8,6 +8,7 @@
 #include "admin/adminreconcile.h"
 #include "admin/adminsales.h"
 #include "admin/adminschedules.h"
+#include "admin/adminwaitingroom.h"
 #include "admin/adminwebhooks.h"
 #include "admin/operatorauth.h"
 #include "core/logging.h"
@@ -75,7 +76,8 @@ AdminService::AdminService(const Config &config, PgConnection &pg, RedisClient &
     , m_webhooks(std::make_unique<AdminWebhooks>(pg))
     , m_providerReconcile(std::make_unique<AdminProviderReconcile>(config, pg, redis))
     , m_notifications(std::make_unique<AdminNotifications>(pg))
-    , m_deadLetters(std::make_unique<AdminDeadLetters>(pg, redis)) {}
+    , m_deadLetters(std::make_unique<AdminDeadLetters>(pg, redis))
+    , m_waitingRoom(std::make_unique<AdminWaitingRoom>(pg, redis)) {}
 
 AdminService::~AdminService() = default;
 
@@ -147,9 +149,33 @@ void AdminService::handle(const admin::AdminRequest &request, const OperatorIden
         return m_deadLetters->replay(args, actor, std::move(reply));
     case Op::OrdersDeadLettersCancel:
         return m_deadLetters->cancel(args, actor, std::move(reply));
+    case Op::SaleWaitingRoomGet: // issue 16
+    case Op::SaleWaitingRoomSet:
+        return waitingRoom(request.op, args, actor, std::move(reply));
     }
     reply(std::unexpected(failure(
         AdminError::Internal, QStringLiteral("%1 is not handled here").arg(opName(request.op)))));
+}
+
+void AdminService::waitingRoom(Op op, const QJsonObject &args, const QString &actor, Reply reply) {
+    const auto toAnswer = [reply](const AdminWaitingRoom::Answer &a) {
+        if (!a)
+            return reply(std::unexpected(a.error().toAdmin()));
+        reply(*a);
+    };
+    const qint64 saleId = qint64(args.value(QStringLiteral("sale_id")).toDouble());
+    if (op == Op::SaleWaitingRoomGet) {
+        FieldReader r(args, QStringLiteral("/args"));
+        r.integer(QStringLiteral("sale_id"), true, 1, kMaxId);
+        r.rejectUnknown();
+        if (!r.ok())
+            return reply(std::unexpected(invalidArgs(r.errors())));
+        return m_waitingRoom->get(saleId, toAnswer);
+    }
+    const auto settings = AdminWaitingRoom::decodeSettings(args, QStringLiteral("/args"), true);
+    if (!settings)
+        return reply(std::unexpected(invalidArgs(settings.error())));
+    m_waitingRoom->set(saleId, *settings, actor, QStringLiteral("ws"), toAnswer);
 }
 
 } // namespace flashsale

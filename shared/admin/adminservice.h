@@ -20,6 +20,7 @@ class AdminProviderReconcile;
 class AdminReconcile;
 class AdminSales;
 class AdminSchedules;
+class AdminWaitingRoom; // issue 16
 class AdminWebhooks;
 class PgConnection;
 class RedisClient;
@@ -38,6 +39,7 @@ struct OperatorIdentity;
 //   operator.*   AdminOperators    webhooks.*   AdminWebhooks
 //   payments.reconcile*  AdminProviderReconcile
 //   orders.deadletters*  AdminDeadLetters (issue 20)
+//   sale.waiting_room.*  AdminWaitingRoom (issue 16)
 //
 // Every request is checked against the caller's role first (Forbidden otherwise), and every
 // change is audited with the caller's operator name as the actor.
@@ -74,6 +76,9 @@ public:
     static QJsonValue jsonColumn(const QByteArray &text);
 
 private:
+    // sale.waiting_room.get / .set: the arguments checked here, the work AdminWaitingRoom's.
+    void waitingRoom(admin::Op op, const QJsonObject &args, const QString &actor, Reply reply);
+
     std::unique_ptr<AdminSales> m_sales;
     std::unique_ptr<AdminSchedules> m_schedules;
     std::unique_ptr<AdminReconcile> m_reconcile;
@@ -83,6 +88,7 @@ private:
     std::unique_ptr<AdminProviderReconcile> m_providerReconcile; // H5, issue 19
     std::unique_ptr<AdminNotifications> m_notifications;         // issue 19: notify
     std::unique_ptr<AdminDeadLetters> m_deadLetters;             // issue 20
+    std::unique_ptr<AdminWaitingRoom> m_waitingRoom;             // issue 16
 };
 
 } // namespace flashsale

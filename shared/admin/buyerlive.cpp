@@ -2,6 +2,7 @@
 
 #include "booking/salekeys.h"
 #include "booking/salephase.h"
+#include "booking/waitingroom.h"
 #include "core/logging.h"
 #include "http/websocketlimits.h"
 #include "pg/pgconnection.h"
@@ -9,6 +10,8 @@
 
 #include <QDateTime>
 #include <QJsonDocument>
+
+#include <cmath>
 
 namespace flashsale {
 
@@ -43,6 +46,33 @@ QJsonObject makeTick(qint64 saleId, qint64 now, const QString &state, qint64 sta
                        {"starts_in_ms", double(qMax<qint64>(0, starts - now))},
                        {"ends_in_ms", double(qMax<qint64>(0, ends - now))},
                        {"remaining", remaining}};
+}
+
+// The waiting room's line, sale-wide: the same bytes for every socket of the sale. A page
+// computes its own place from it: ahead = max(0, rank - 1 - cursor), and the ETA and "likely to
+// sell out" as QueueLine does (docs/WAITING_ROOM.md, "Position and ETA").
+QJsonObject queueJson(qint64 now, const QString &saleState, qint64 ends, qint64 lobbyMs,
+                      qint64 closeMs, const QueueLine &l) {
+    const bool open = (saleState == QLatin1String("active") || saleState == QLatin1String("paused"))
+                      && now < ends;
+    const QString state = !open              ? QStringLiteral("closed")
+                          : l.remaining <= 0 ? QStringLiteral("sold-out")
+                          : now < closeMs    ? QStringLiteral("lobby")
+                          : !l.sealed        ? QStringLiteral("sealing")
+                          : l.paused         ? QStringLiteral("paused")
+                                             : QStringLiteral("admitting");
+    const auto rate = l.measuredPerMinute(now);
+    return QJsonObject{
+        {"state", state},
+        {"lobby_opens_at_ms", double(lobbyMs)},
+        {"cohort_closes_at_ms", double(closeMs)},
+        {"cohort_size", l.sealed ? QJsonValue(double(l.cohortSize)) : QJsonValue()},
+        {"cursor", double(l.cursor)},
+        {"outstanding", double(l.outstanding)},
+        {"remaining", double(l.remaining)},
+        {"admit_rate_per_minute", rate ? QJsonValue(std::round(*rate * 10) / 10) : QJsonValue()},
+        {"admit_per_minute", double(l.admitPerMinute)},
+    };
 }
 
 } // namespace
@@ -149,7 +179,8 @@ void BuyerLiveHub::tick(qint64 saleId) {
     const SaleKeys k(saleId);
     const qint64 askedAt = QDateTime::currentMSecsSinceEpoch();
     m_redis.eval(
-        m_live, {k.meta(), k.stock()}, {}, [this, saleId, askedAt](const Result<RedisValue> &r) {
+        m_live, {k.meta(), k.stock(), k.waitingRoomMeta(), k.waitingRoomAdmitted()}, {},
+        [this, saleId, askedAt](const Result<RedisValue> &r) {
             Channel *c = m_channels.value(saleId);
             if (!c)
                 return;
@@ -182,9 +213,15 @@ void BuyerLiveHub::tick(qint64 saleId) {
             const qint64 now = r->elements[0].toInt();
             const qint64 local = QDateTime::currentMSecsSinceEpoch();
             m_offsetMs = now - (askedAt + local) / 2;
-            publish(saleId, makeTick(saleId, now, QString::fromUtf8(r->elements[1].bytes()),
-                                     r->elements[2].toInt(), r->elements[3].toInt(),
-                                     double(r->elements[4].toInt()), true));
+            const QString state = QString::fromUtf8(r->elements[1].bytes());
+            const qint64 ends = r->elements[3].toInt();
+            QJsonObject tick = makeTick(saleId, now, state, r->elements[2].toInt(), ends,
+                                        double(r->elements[4].toInt()), true);
+            if (const auto line = QueueLine::fromReply(*r, 7))
+                tick.insert(QStringLiteral("queue"),
+                            queueJson(now, state, ends, r->elements[5].toInt(),
+                                      r->elements[6].toInt(), *line));
+            publish(saleId, tick);
         });
 }
 

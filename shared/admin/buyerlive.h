@@ -21,7 +21,11 @@ class RedisClient;
 //
 // Server to buyer (JSON text frames):
 //   {"type":"tick", "sale_id", "server_time_ms", "phase", "state", "starts_at_ms", "ends_at_ms",
-//    "starts_in_ms", "ends_in_ms", "remaining"}
+//    "starts_in_ms", "ends_in_ms", "remaining"[, "queue"]}
+//     ("queue" only for a sale with a waiting room: its line, sale-wide — "state" lobby |
+//     sealing | admitting | paused | sold-out | closed, "lobby_opens_at_ms",
+//     "cohort_closes_at_ms", "cohort_size" (null before the seal), "cursor", "outstanding",
+//     "remaining", "admit_rate_per_minute" (measured; null before), "admit_per_minute")
 //     once on connect, every second, and at the exact opening when it is less than a second away;
 //   {"type":"pong", "client_time_ms", "server_time_ms"}  answering
 //   {"type":"ping","client_time_ms"};

@@ -1,5 +1,7 @@
 #include "passwordhash.h"
 
+#include "core/sodium.h"
+
 #include <QPointer>
 #include <QThreadPool>
 
@@ -38,11 +40,6 @@ void offLoop(QObject *context, std::function<T()> work, std::function<void(const
 }
 
 } // namespace
-
-bool sodiumReady() {
-    static const bool ready = sodium_init() >= 0;
-    return ready;
-}
 
 Result<QByteArray> hashPasswordBlocking(const QByteArray &password) {
     if (!sodiumReady())

@@ -24,9 +24,6 @@ inline constexpr int kMaxPasswordBytes = 1024;
 // The shortest password operator.create and rotate-password accept.
 inline constexpr int kMinPasswordChars = 12;
 
-// sodium_init(), once per process; false if libsodium cannot start (no entropy source).
-bool sodiumReady();
-
 // The encoded hash ("$argon2id$v=19$m=65536,t=2,p=1$..."). Fails (Internal) when libsodium
 // cannot allocate its memory or does not start.
 [[nodiscard]] Result<QByteArray> hashPasswordBlocking(const QByteArray &password);

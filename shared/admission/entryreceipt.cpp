@@ -1,5 +1,7 @@
 #include "entryreceipt.h"
 
+#include "core/sodium.h"
+
 #include <QList>
 #include <QtGlobal>
 
@@ -12,15 +14,6 @@ namespace {
 constexpr QByteArrayView kScheme = "fs-receipt-v1";
 constexpr QByteArrayView kKeyLabel = "flashsale-receipt-v1";
 constexpr auto kB64 = QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals;
-
-void sodiumReady() {
-    static const bool ready = [] {
-        if (sodium_init() < 0)
-            qFatal("libsodium cannot be initialised: no receipts can be signed");
-        return true;
-    }();
-    Q_UNUSED(ready);
-}
 
 const unsigned char *bytes(QByteArrayView v) {
     return reinterpret_cast<const unsigned char *>(v.data());
@@ -51,7 +44,7 @@ std::optional<QByteArray> fromBase64Url(QByteArrayView text) {
 } // namespace
 
 EntryReceipts::EntryReceipts(const QByteArray &secret) {
-    sodiumReady();
+    requireSodium("waiting-room receipts (Ed25519)");
     m_publicKey.resize(crypto_sign_PUBLICKEYBYTES);
     m_secretKey.resize(crypto_sign_SECRETKEYBYTES);
     auto *pk = reinterpret_cast<unsigned char *>(m_publicKey.data());
@@ -87,7 +80,7 @@ QByteArray EntryReceipts::sign(const EntryReceiptFields &fields) const {
 
 std::optional<EntryReceiptFields> EntryReceipts::verify(QByteArrayView receipt,
                                                         QByteArrayView publicKey) {
-    sodiumReady();
+    requireSodium("waiting-room receipts (Ed25519)");
     if (publicKey.size() != crypto_sign_PUBLICKEYBYTES || receipt.size() > 1024)
         return std::nullopt;
     const qsizetype dot = receipt.indexOf('.');

@@ -1,5 +1,6 @@
 #include "apiroutes.h"
 
+#include "admin/adminwaitingroom.h"
 #include "admin/operatorauth.h"
 #include "api/bookinginput.h"
 #include "api/paymentwebhook.h"
@@ -95,7 +96,8 @@ ApiRoutes::ApiRoutes(const Config &config, BookingService &booking, SaleCatalog 
     , m_redis(redis)
     , m_pg(pg)
     , m_auth(config)
-    , m_admission(BuyerAuth::powSecret(config)) {
+    , m_admission(BuyerAuth::powSecret(config))
+    , m_waitingRoomAdmin(std::make_unique<AdminWaitingRoom>(pg, redis)) {
     m_booking.setRateLimits(RateLimits{config.rateLimitIp, config.rateLimitIpBurst,
                                        config.rateLimitUser, config.rateLimitUserBurst});
 }
@@ -149,6 +151,10 @@ void ApiRoutes::install(HttpServer &s) {
                [this](const ExchangePtr &ex, const QStringList &) { createSale(ex); });
     s.addRoute("POST", QStringLiteral("/api/v1/admin/sales/{id}/warm"),
                [this](const ExchangePtr &ex, const QStringList &p) { warmSale(ex, p); });
+    s.addRoute("GET", QStringLiteral("/api/v1/admin/sales/{id}/waiting-room"),
+               [this](const ExchangePtr &ex, const QStringList &p) { waitingRoomView(ex, p); });
+    s.addRoute("PATCH", QStringLiteral("/api/v1/admin/sales/{id}/waiting-room"),
+               [this](const ExchangePtr &ex, const QStringList &p) { waitingRoomSet(ex, p); });
     s.addRoute("GET", QStringLiteral("/api/v1/sales/{id}"),
                [this](const ExchangePtr &ex, const QStringList &p) { getSale(ex, p); });
     s.addRoute("POST", QStringLiteral("/api/v1/sales/{id}/book"),
@@ -171,8 +177,8 @@ void ApiRoutes::install(HttpServer &s) {
                [this](const ExchangePtr &ex, const QStringList &) { page(ex, "buy.html"); });
     s.addRoute("GET", QStringLiteral("/static/{name}"),
                [this](const ExchangePtr &ex, const QStringList &p) { page(ex, p.value(0)); });
-    installPaymentWebhook(s, m_config, m_pg, m_redis); // issue 19: provider (H3)
-    installWaitingRoomRoutes(s, m_config, m_redis);    // issue 16: the waiting room
+    installPaymentWebhook(s, m_config, m_pg, m_redis);    // issue 19: provider (H3)
+    installWaitingRoomRoutes(s, m_config, m_redis, m_pg); // issue 16: the waiting room
     // Upgrades only; who may upgrade is decided earlier, by the connection's upgrade gate.
     s.addWebSocketRoute(QStringLiteral("/admin/v1/ws"));
     s.addWebSocketRoute(QStringLiteral("/api/v1/sales/{id}/live"));
@@ -748,6 +754,71 @@ void ApiRoutes::warmSale(const ExchangePtr &ex, const QStringList &params) {
                                ex->sendJson(200, QJsonObject{{"id", saleId}, {"warmed", warmed}});
                            });
             });
+        });
+}
+
+namespace {
+
+// The problem of a failed waiting-room operation (AdminWaitingRoom).
+Problem waitingRoomProblem(const AdminWaitingRoom::Failure &f) {
+    using K = AdminWaitingRoom::Failure::Kind;
+    switch (f.kind) {
+    case K::InvalidArgs:
+        return invalid(f.details);
+    case K::UnknownSale:
+        return Problem::make(404, QStringLiteral("sale-not-found"), f.message);
+    case K::NoWaitingRoom:
+        return Problem::make(404, QStringLiteral("waiting-room-not-found"), f.message);
+    case K::NotWarm:
+        return Problem::make(409, QStringLiteral("sale-not-warm"), f.message);
+    case K::Unavailable:
+        return Problem::make(503, QStringLiteral("backend-unavailable"), f.message)
+            .header("Retry-After", "1");
+    case K::Internal:
+        break;
+    }
+    return Problem::make(500, QStringLiteral("internal"), f.message);
+}
+
+} // namespace
+
+ApiRoutes::~ApiRoutes() = default;
+
+void ApiRoutes::waitingRoomView(const ExchangePtr &ex, const QStringList &params) {
+    const qint64 saleId = parseId(params.value(0));
+    authorizeAdmin(ex, admin::Role::Viewer, QStringLiteral("read waiting rooms"),
+                   [this, ex, saleId](const OperatorIdentity &) {
+                       if (saleId == 0)
+                           return ex->sendProblem(
+                               Problem::make(404, QStringLiteral("sale-not-found")));
+                       m_waitingRoomAdmin->get(saleId, [ex](const AdminWaitingRoom::Answer &a) {
+                           if (!a)
+                               return ex->sendProblem(waitingRoomProblem(a.error()));
+                           ex->sendJson(200, a->value(QStringLiteral("waiting_room")).toObject(),
+                                        {{"Cache-Control", "no-store"}});
+                       });
+                   });
+}
+
+void ApiRoutes::waitingRoomSet(const ExchangePtr &ex, const QStringList &params) {
+    const qint64 saleId = parseId(params.value(0));
+    authorizeAdmin(
+        ex, admin::Role::Merchandiser, QStringLiteral("operate waiting rooms"),
+        [this, ex, saleId](const OperatorIdentity &who) {
+            if (saleId == 0)
+                return ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
+            const auto body = jsonBody(ex);
+            if (!body)
+                return;
+            const auto settings = AdminWaitingRoom::decodeSettings(*body, QString(), false);
+            if (!settings)
+                return ex->sendProblem(invalid(settings.error()));
+            m_waitingRoomAdmin->set(saleId, *settings, who.name, QStringLiteral("http"),
+                                    [ex](const AdminWaitingRoom::Answer &a) {
+                                        if (!a)
+                                            return ex->sendProblem(waitingRoomProblem(a.error()));
+                                        ex->sendJson(200, *a);
+                                    });
         });
 }
 

@@ -6,12 +6,14 @@
 #include "protocol/adminprotocol.h"
 
 #include <functional>
+#include <memory>
 #include <optional>
 
 class QHostAddress;
 
 namespace flashsale {
 
+class AdminWaitingRoom;
 class BookingService;
 class HttpServer;
 class OperatorAuthenticator;
@@ -33,6 +35,7 @@ class ApiRoutes {
 public:
     ApiRoutes(const Config &config, BookingService &booking, SaleCatalog &catalog,
               RedisClient &redis, PgConnection &pg);
+    ~ApiRoutes();
 
     void install(HttpServer &server);
     // Booking outcomes and latencies are counted here for the live stats (optional).
@@ -61,6 +64,9 @@ private:
     void createSale(const ExchangePtr &ex);
     void createSaleAs(const ExchangePtr &ex, const QString &actor);
     void warmSale(const ExchangePtr &ex, const QStringList &params);
+    // GET / PATCH /api/v1/admin/sales/{id}/waiting-room (issue 16; AdminWaitingRoom).
+    void waitingRoomView(const ExchangePtr &ex, const QStringList &params);
+    void waitingRoomSet(const ExchangePtr &ex, const QStringList &params);
     void ready(const ExchangePtr &ex);
     void problemType(const ExchangePtr &ex, const QStringList &params);
     void itemImage(const ExchangePtr &ex, const QStringList &params);
@@ -99,6 +105,7 @@ private:
     OperatorAuthenticator *m_adminAuth = nullptr;
     BuyerAuth m_auth;
     AdmissionTokens m_admission;
+    std::unique_ptr<AdminWaitingRoom> m_waitingRoomAdmin; // issue 16
 };
 
 } // namespace flashsale

@@ -9,6 +9,7 @@
 #include "booking/bookingservice.h"
 #include "booking/salecatalog.h"
 #include "core/logging.h"
+#include "fairness/seedbox.h"
 #include "http/httpserver.h"
 #include "metrics/metrics.h"
 #include "pg/pgconnection.h"
@@ -56,6 +57,12 @@ public:
             *m_redis, std::chrono::milliseconds(qint64(m_config.idempotencyTtlSeconds) * 1000),
             std::chrono::milliseconds(m_config.soldOutCacheMs));
         m_catalog = std::make_unique<SaleCatalog>(*m_pg, *m_redis);
+        QString keyError;
+        m_catalog->setSeedKey(
+            fairness::SeedBox::sealingKey(m_config.waitingRoomSeedKey.toLatin1(),
+                                          m_config.waitingRoomSeedPublicKey.toLatin1(), &keyError));
+        if (!keyError.isEmpty())
+            return keyError;
         m_routes = std::make_unique<ApiRoutes>(m_config, *m_booking, *m_catalog, *m_redis, *m_pg);
         m_stats = std::make_unique<StatsRecorder>(*m_redis, m_config.statsFlushMs);
         m_routes->setStatsRecorder(m_stats.get());

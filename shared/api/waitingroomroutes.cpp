@@ -14,12 +14,14 @@
 #include "core/fieldreader.h"
 #include "core/timeformat.h"
 #include "http/httpserver.h"
+#include "pg/pgconnection.h"
 #include "redis/redisclient.h"
 #include "redis/redisscript.h"
 
 #include <QJsonArray>
 #include <QJsonObject>
 
+#include <cmath>
 #include <memory>
 
 namespace flashsale {
@@ -51,12 +53,13 @@ qint64 queryNumber(const QString &text) {
 
 class WaitingRoomRoutes {
 public:
-    WaitingRoomRoutes(const Config &config, RedisClient &redis)
+    WaitingRoomRoutes(const Config &config, RedisClient &redis, PgConnection &pg)
         : m_auth(config)
         , m_receipts(BuyerAuth::powSecret(config))
         , m_admission(BuyerAuth::powSecret(config))
         , m_service(redis, config.waitingRoomMaxEntries)
         , m_redis(redis)
+        , m_pg(pg)
         , m_fairnessScript(RedisScript::load(QStringLiteral("queue_fairness"))) {
         m_service.setRateLimits(RateLimits{config.rateLimitIp, config.rateLimitIpBurst,
                                            config.rateLimitUser, config.rateLimitUserBurst});
@@ -74,11 +77,29 @@ private:
     // The problem of any outcome that is not an entry.
     static Problem problem(const QueueOutcome &o);
 
+    // One page of the fairness publication, from Redis (queue_fairness.lua) or, once the
+    // sale's keys are retired, from the archive in PostgreSQL: the same bytes either way.
+    struct FairnessPage {
+        qint64 lobbyMs = 0;
+        qint64 closeMs = 0;
+        qint64 nowMs = 0;
+        QByteArray commitment;
+        bool sealed = false;
+        QByteArray seed, digest, shuffleSeed;
+        qint64 cohortSize = -1;
+        qint64 sealedMs = -1;
+        QByteArrayList entries; // ranks after+1, after+2, ...
+    };
+    void archivedFairness(const ExchangePtr &ex, qint64 saleId, qint64 after, qint64 limit);
+    void sendFairnessPage(const ExchangePtr &ex, qint64 saleId, qint64 after, qint64 limit,
+                          const FairnessPage &page) const;
+
     BuyerAuth m_auth;
     EntryReceipts m_receipts;
     AdmissionTokens m_admission;
     WaitingRoomService m_service;
     RedisClient &m_redis;
+    PgConnection &m_pg;
     RedisScript m_fairnessScript;
 };
 
@@ -88,13 +109,38 @@ QJsonObject WaitingRoomRoutes::entryJson(qint64 saleId, const QByteArray &user,
     // Before the seal nobody has a place yet: the cohort's order does not exist until the
     // shuffle, and the FIFO's follows the cohort's size. An admitted entry carries its
     // admission token until it books (booked) or its admission runs out (expired).
+    // Sold out: no unit left (the line's stock, read with the entry), told to everyone who
+    // has not booked and is not holding an admission (a unit may still come back to them).
     const bool admitted = e.admittedUntilMs > o.nowMs;
+    const bool soldOut = e.line && e.line->remaining <= 0;
     const QString state = e.done == "booked"                            ? QStringLiteral("booked")
                           : !e.saleOpen                                 ? QStringLiteral("closed")
                           : admitted                                    ? QStringLiteral("admitted")
                           : e.done == "noshow" || e.admittedUntilMs > 0 ? QStringLiteral("expired")
+                          : soldOut                                     ? QStringLiteral("sold-out")
                           : o.nowMs < e.closeMs                         ? QStringLiteral("lobby")
                                                                         : QStringLiteral("queued");
+    // The line, once the seal gave the entry a rank (status only; a join answers null).
+    QJsonValue line;
+    if (e.line && e.line->sealed && e.rank > 0) {
+        const QueueLine &l = *e.line;
+        const auto rate = l.measuredPerMinute(o.nowMs);
+        // Admitted: it is your turn now; booked or expired: no turn to wait for.
+        const auto eta = admitted            ? std::optional<qint64>(0)
+                         : !e.done.isEmpty() ? std::nullopt
+                                             : l.etaSeconds(e.rank, o.nowMs);
+        line = QJsonObject{
+            {"cursor", l.cursor},
+            {"ahead", l.ahead(e.rank)},
+            {"outstanding", l.outstanding},
+            {"remaining", l.remaining},
+            {"admit_rate_per_minute",
+             rate ? QJsonValue(std::round(*rate * 10) / 10) : QJsonValue()},
+            {"eta_seconds", eta ? QJsonValue(*eta) : QJsonValue()},
+            {"likely_sold_out", !admitted && e.done.isEmpty() && l.likelySoldOut(e.rank)},
+            {"paused", l.paused},
+        };
+    }
     QJsonValue admission;
     if (admitted && e.saleOpen)
         admission = QJsonObject{{"token", QString::fromLatin1(m_admission.issue(
@@ -116,6 +162,7 @@ QJsonObject WaitingRoomRoutes::entryJson(qint64 saleId, const QByteArray &user,
         // for a cohort entry while the ranks are being written: "being ranked").
         {"rank", e.rank > 0 ? QJsonValue(e.rank) : QJsonValue()},
         {"cohort_size", e.cohortSize >= 0 ? QJsonValue(e.cohortSize) : QJsonValue()},
+        {"line", line},
         {"admission", admission},
         {"receipt", QString::fromLatin1(receipt)},
         {"queue_url", queueUrl(saleId)},
@@ -297,65 +344,116 @@ void WaitingRoomRoutes::fairness(const ExchangePtr &ex, const QStringList &param
             if (!r)
                 return ex->sendProblem(ApiRoutes::dependencyProblem(r.error()));
             const QByteArray code = r->at(0).bytes();
-            if (code == "unknown_sale")
-                return ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
+            if (code == "unknown_sale") // retired (or never warmed): the archive may have it
+                return archivedFairness(ex, saleId, after, limit);
             if (code == "no_waiting_room")
                 return ex->sendProblem(
                     Problem::make(404, QStringLiteral("waiting-room-not-found")));
             if (code != "page" || r->elements.size() < 11)
                 return ex->sendProblem(
                     ApiRoutes::dependencyProblem(redisScriptError("queue_fairness.lua", *r)));
-            const qint64 lobbyMs = r->at(1).toInt();
-            const qint64 closeMs = r->at(2).toInt();
-            const QByteArray commitment = r->at(3).bytes();
-            const bool sealed = r->at(4).toInt() == 1;
-            const qint64 nowMs = r->at(10).toInt();
-            const auto textOrNull = [&](qsizetype i) {
-                return sealed ? QJsonValue(QString::fromLatin1(r->at(i).bytes())) : QJsonValue();
-            };
-            const qint64 cohortSize = r->at(8).toInt();
-            QJsonArray entries;
-            const qsizetype count = r->elements.size() - 11;
-            for (qsizetype i = 0; i < count; ++i)
-                entries.append(
-                    QJsonArray{QString::fromLatin1(r->at(11 + i).bytes()), after + 1 + i});
-            const bool more = sealed && after + count < cohortSize;
-            QJsonObject page{
-                {"sale_id", saleId},
-                {"scheme", QLatin1String(fairness::kScheme)},
-                {"state", sealed            ? QStringLiteral("sealed")
-                          : nowMs < closeMs ? QStringLiteral("lobby")
-                                            : QStringLiteral("sealing")},
-                {"lobby_opens_at", isoTime(lobbyMs)},
-                {"cohort_closes_at", isoTime(closeMs)},
-                {"commitment", QString::fromLatin1(commitment)},
-                {"receipt_key", QString::fromLatin1(m_receipts.publicKey().toHex())},
-                {"seed", textOrNull(5)},
-                {"digest", textOrNull(6)},
-                {"shuffle_seed", textOrNull(7)},
-                {"cohort_size", sealed ? QJsonValue(cohortSize) : QJsonValue()},
-                {"sealed_at", sealed ? QJsonValue(isoTime(r->at(9).toInt())) : QJsonValue()},
-                {"entries", entries},
-                {"next", more ? QJsonValue(QStringLiteral("/api/v1/sales/%1/fairness?after=%2"
-                                                          "&limit=%3")
-                                               .arg(saleId)
-                                               .arg(after + count)
-                                               .arg(limit))
-                              : QJsonValue()},
-            };
-            if (!sealed)
-                return ex->sendJson(200, page, {{"Cache-Control", "no-store"}});
-            ex->sendJson(200, page,
-                         {{"Cache-Control", "public, max-age=86400, immutable"},
-                          {"ETag", '"' + r->at(6).bytes().left(32) + '.' + QByteArray::number(after)
-                                       + '.' + QByteArray::number(limit) + '"'}});
+            FairnessPage page;
+            page.lobbyMs = r->at(1).toInt();
+            page.closeMs = r->at(2).toInt();
+            page.commitment = r->at(3).bytes();
+            page.sealed = r->at(4).toInt() == 1;
+            page.seed = r->at(5).bytes();
+            page.digest = r->at(6).bytes();
+            page.shuffleSeed = r->at(7).bytes();
+            page.cohortSize = r->at(8).toInt();
+            page.sealedMs = r->at(9).toInt();
+            page.nowMs = r->at(10).toInt();
+            for (qsizetype i = 11; i < r->elements.size(); ++i)
+                page.entries.append(r->at(i).bytes());
+            sendFairnessPage(ex, saleId, after, limit, page);
         });
+}
+
+void WaitingRoomRoutes::archivedFairness(const ExchangePtr &ex, qint64 saleId, qint64 after,
+                                         qint64 limit) {
+    // Only a seal whose archive is complete (archived_at) is served from PostgreSQL: the ranks
+    // of a sale whose keys are gone cannot change any more. One statement for the page.
+    static const QByteArray sql = R"(
+SELECT f.commitment, f.seed, f.digest, f.shuffle_seed, f.cohort_size,
+       (extract(epoch FROM f.sealed_at) * 1000)::bigint,
+       (extract(epoch FROM s.lobby_opens_at) * 1000)::bigint,
+       (extract(epoch FROM s.starts_at) * 1000)::bigint + s.grace_ms,
+       (extract(epoch FROM now()) * 1000)::bigint,
+       (SELECT coalesce(string_agg(e.entry_id, ',' ORDER BY e.rank), '')
+          FROM (SELECT entry_id, rank FROM waiting_room_entries
+                WHERE sale_id = s.id AND rank > $2 ORDER BY rank LIMIT $3) e)
+FROM sales s JOIN sale_fairness f ON f.sale_id = s.id
+WHERE s.id = $1 AND s.waiting_room AND f.archived_at IS NOT NULL)";
+    m_pg.query(sql,
+               {QByteArray::number(saleId), QByteArray::number(after), QByteArray::number(limit)},
+               [this, ex, saleId, after, limit](const Result<PgResult> &r) {
+                   if (!r)
+                       return ex->sendProblem(ApiRoutes::dependencyProblem(r.error()));
+                   if (r->rows.isEmpty())
+                       return ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
+                   const auto &row = r->rows.first();
+                   FairnessPage page;
+                   page.commitment = row.value(0);
+                   page.sealed = true;
+                   page.seed = row.value(1);
+                   page.digest = row.value(2);
+                   page.shuffleSeed = row.value(3);
+                   page.cohortSize = row.value(4).toLongLong();
+                   page.sealedMs = row.value(5).toLongLong();
+                   page.lobbyMs = row.value(6).toLongLong();
+                   page.closeMs = row.value(7).toLongLong();
+                   page.nowMs = row.value(8).toLongLong();
+                   if (!row.value(9).isEmpty())
+                       page.entries = row.value(9).split(',');
+                   sendFairnessPage(ex, saleId, after, limit, page);
+               });
+}
+
+void WaitingRoomRoutes::sendFairnessPage(const ExchangePtr &ex, qint64 saleId, qint64 after,
+                                         qint64 limit, const FairnessPage &p) const {
+    const auto textOrNull = [&](const QByteArray &v) {
+        return p.sealed ? QJsonValue(QString::fromLatin1(v)) : QJsonValue();
+    };
+    QJsonArray entries;
+    const qsizetype count = p.entries.size();
+    for (qsizetype i = 0; i < count; ++i)
+        entries.append(QJsonArray{QString::fromLatin1(p.entries.at(i)), after + 1 + i});
+    const bool more = p.sealed && after + count < p.cohortSize;
+    const QJsonObject page{
+        {"sale_id", saleId},
+        {"scheme", QLatin1String(fairness::kScheme)},
+        {"state", p.sealed              ? QStringLiteral("sealed")
+                  : p.nowMs < p.closeMs ? QStringLiteral("lobby")
+                                        : QStringLiteral("sealing")},
+        {"lobby_opens_at", isoTime(p.lobbyMs)},
+        {"cohort_closes_at", isoTime(p.closeMs)},
+        {"commitment", QString::fromLatin1(p.commitment)},
+        {"receipt_key", QString::fromLatin1(m_receipts.publicKey().toHex())},
+        {"seed", textOrNull(p.seed)},
+        {"digest", textOrNull(p.digest)},
+        {"shuffle_seed", textOrNull(p.shuffleSeed)},
+        {"cohort_size", p.sealed ? QJsonValue(p.cohortSize) : QJsonValue()},
+        {"sealed_at", p.sealed ? QJsonValue(isoTime(p.sealedMs)) : QJsonValue()},
+        {"entries", entries},
+        {"next", more ? QJsonValue(QStringLiteral("/api/v1/sales/%1/fairness?after=%2&limit=%3")
+                                       .arg(saleId)
+                                       .arg(after + count)
+                                       .arg(limit))
+                      : QJsonValue()},
+    };
+    if (!p.sealed)
+        return ex->sendJson(200, page, {{"Cache-Control", "no-store"}});
+    ex->sendJson(200, page,
+                 {{"Cache-Control", "public, max-age=86400, immutable"},
+                  {"ETag", '"' + p.digest.left(32) + '.' + QByteArray::number(after) + '.'
+                               + QByteArray::number(limit) + '"'}});
 }
 
 } // namespace
 
-void installWaitingRoomRoutes(HttpServer &server, const Config &config, RedisClient &redis) {
-    auto routes = std::make_shared<WaitingRoomRoutes>(config, redis);
+void installWaitingRoomRoutes(HttpServer &server, const Config &config, RedisClient &redis,
+                              PgConnection &pg) {
+    auto routes = std::make_shared<WaitingRoomRoutes>(config, redis, pg);
     server.addRoute("POST", QStringLiteral("/api/v1/sales/{id}/queue"),
                     [routes](const ExchangePtr &ex, const QStringList &p) { routes->join(ex, p); });
     server.addRoute(

@@ -3,6 +3,7 @@
 namespace flashsale {
 
 class HttpServer;
+class PgConnection;
 class RedisClient;
 struct Config;
 
@@ -21,7 +22,11 @@ struct Config;
 // lobby-not-open (Retry-After), rate-limited, pow-required, pow-invalid, pow-replayed,
 // queue-full, not-in-queue, invalid-request, and the buyer token's (unauthorized,
 // invalid-token, token-expired, token-user-mismatch); 503 when Redis is unavailable.
-// `config` and `redis` belong to the caller's thread and must outlive `server`'s routes.
-void installWaitingRoomRoutes(HttpServer &server, const Config &config, RedisClient &redis);
+// `config`, `redis` and `pg` belong to the caller's thread and must outlive `server`'s routes.
+//   GET  /api/v1/sales/{id}/fairness     the fairness publication, paged: from Redis while the
+//                                        sale's keys live, then from the archive in PostgreSQL
+// `pg` is used only for the archive.
+void installWaitingRoomRoutes(HttpServer &server, const Config &config, RedisClient &redis,
+                              PgConnection &pg);
 
 } // namespace flashsale

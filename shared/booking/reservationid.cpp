@@ -1,27 +1,15 @@
 #include "reservationid.h"
 
+#include "core/sodium.h"
+
 #include <QtGlobal>
 
 #include <sodium.h>
 
 namespace flashsale {
 
-namespace {
-
-void sodiumReady() {
-    // sodium_init() is idempotent and thread-safe; it must run once before randombytes_buf.
-    static const bool ready = [] {
-        if (sodium_init() < 0)
-            qFatal("libsodium cannot be initialised: no random source for reservation ids");
-        return true;
-    }();
-    Q_UNUSED(ready);
-}
-
-} // namespace
-
 QByteArray newReservationId(qint64 saleId) {
-    sodiumReady();
+    requireSodium("random reservation ids");
     unsigned char bytes[16];
     randombytes_buf(bytes, sizeof bytes);
     return QByteArray::number(saleId) + '-'

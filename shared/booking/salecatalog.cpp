@@ -5,6 +5,7 @@
 #include "core/logging.h"
 #include "core/timeformat.h"
 #include "fairness/cohortshuffle.h"
+#include "fairness/seedbox.h"
 #include "pg/pgconnection.h"
 #include "redis/redisclient.h"
 
@@ -158,14 +159,20 @@ void SaleCatalog::create(const SaleSpec &spec, bool warmNow,
         items.append(
             QJsonObject{{"name", i.name}, {"stock", i.stock}, {"price_cents", i.priceCents}});
     // A waiting room's secret seed and its public commitment, hex SHA-256(seed). The seed is
-    // stored `plain` for now: sealing it in a box only the scheduler can open
-    // (crypto_box_seal, docs/WAITING_ROOM.md) is a later step of issue 16.
+    // sealed to the scheduler's key (fairness::SeedBox) when one is set, else stored plain.
     SaleSpec created = spec;
-    QByteArray seedHex;
+    QByteArray boxHex;
+    QByteArray boxKind = "plain";
     if (created.waitingRoom) {
-        const QByteArray seed = newSeed();
-        seedHex = seed.toHex();
+        QByteArray seed = newSeed();
         created.waitingRoom->commitment = fairness::CohortShuffle::commitment(seed);
+        if (m_seedKey.isEmpty()) {
+            boxHex = seed.toHex();
+        } else {
+            boxHex = fairness::SeedBox::seal(seed, m_seedKey).toHex();
+            boxKind = fairness::SeedBox::kKind;
+        }
+        seed.fill('\0');
     }
     const SaleSpec::WaitingRoom room = created.waitingRoom.value_or(SaleSpec::WaitingRoom{});
     // One statement, so the sale, its items, their inventory rows and the sale's fairness row
@@ -192,7 +199,7 @@ v AS (
     SELECT id, sale_id, stock FROM i),
 f AS (
     INSERT INTO sale_fairness (sale_id, commitment, seed_box, seed_box_kind)
-    SELECT s.id, $19, decode($20, 'hex'), 'plain' FROM s WHERE $12::boolean)
+    SELECT s.id, $19, decode($20, 'hex'), $21 FROM s WHERE $12::boolean)
 SELECT (SELECT id FROM s) AS sale_id, i.id AS item_id FROM i ORDER BY i.id)";
     m_pg.query(
         sql,
@@ -215,7 +222,8 @@ SELECT (SELECT id FROM s) AS sale_id, i.id AS item_id FROM i ORDER BY i.id)";
          QByteArray::number(room.entriesPerBuyer),
          QByteArray::number(room.entriesPerAddress),
          created.waitingRoom ? room.commitment : QByteArray(),
-         seedHex},
+         boxHex,
+         boxKind},
         [this, spec = created, warmNow, done = std::move(done)](const Result<PgResult> &r) mutable {
             if (!r) {
                 done(std::unexpected(r.error()), 0);

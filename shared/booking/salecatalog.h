@@ -67,6 +67,10 @@ class SaleCatalog {
 public:
     SaleCatalog(PgConnection &pg, RedisClient &redis);
 
+    // The public key new waiting rooms' seeds are sealed to (fairness::SeedBox::sealingKey; 32
+    // bytes). Empty, the default: seeds are stored plain.
+    void setSeedKey(const QByteArray &publicKey) { m_seedKey = publicKey; }
+
     // Inserts the sale and its items in one statement, then warms Redis. The result holds the
     // sale with its item ids. When the insert succeeded but warming failed, the error's code is
     // ErrorCode::Unavailable and its message names the sale id, which warm() can retry.
@@ -76,8 +80,9 @@ public:
     // ErrorCode::Conflict, so racing schedulers cannot create it twice.
     //
     // A sale with a waiting room gets its secret seed here, and its sale_fairness row (the
-    // commitment, hex SHA-256 of the seed) in the same statement, so the commitment exists from
-    // the sale's birth; the result's waitingRoom->commitment holds it.
+    // commitment, hex SHA-256 of the seed, and the seed sealed to setSeedKey's key) in the same
+    // statement, so the commitment exists from the sale's birth; the result's
+    // waitingRoom->commitment holds it. The seed itself is forgotten once sealed.
     void create(const SaleSpec &spec, bool warmNow,
                 std::function<void(const Result<SaleSpec> &, qint64 saleId)> done);
 
@@ -92,6 +97,7 @@ public:
     static QJsonValue waitingRoomJson(const std::optional<SaleSpec::WaitingRoom> &room);
 
 private:
+    QByteArray m_seedKey;
     void markWarmed(qint64 saleId);
     void warmRedis(qint64 saleId, const SaleSpec &spec,
                    std::function<void(const Result<bool> &)> done);

@@ -4,6 +4,8 @@
 #include "metrics/metrics.h"
 #include "redis/redisclient.h"
 
+#include <cmath>
+
 namespace flashsale {
 
 namespace {
@@ -36,10 +38,50 @@ std::optional<QueueEntry> entryFromReply(const RedisValue &r, qint64 &now) {
         e.admittedUntilMs = r.at(12).toInt();
         e.done = r.at(13).bytes();
     }
+    if (r.elements.size() > 14) {
+        e.line = QueueLine::fromReply(r, 14);
+        if (!e.line)
+            return std::nullopt;
+    }
     return e;
 }
 
 } // namespace
+
+std::optional<QueueLine> QueueLine::fromReply(const RedisValue &r, qsizetype from) {
+    if (!r.isArray() || r.elements.size() < from + kFields)
+        return std::nullopt;
+    QueueLine l;
+    l.sealed = r.at(from).toInt() == 1;
+    l.cohortSize = r.at(from + 1).toInt(-1);
+    l.cursor = r.at(from + 2).toInt();
+    l.outstanding = r.at(from + 3).toInt();
+    l.remaining = r.at(from + 4).toInt();
+    l.admitted = r.at(from + 5).toInt();
+    l.rateMarkMs = r.at(from + 6).toInt();
+    l.rateMarkCount = r.at(from + 7).toInt();
+    l.paused = r.at(from + 8).toInt() == 1;
+    l.admitPerMinute = r.at(from + 9).toInt();
+    return l;
+}
+
+std::optional<double> QueueLine::measuredPerMinute(qint64 nowMs) const {
+    if (rateMarkMs <= 0 || nowMs - rateMarkMs < 1000)
+        return std::nullopt;
+    return double(admitted - rateMarkCount) * 60000.0 / double(nowMs - rateMarkMs);
+}
+
+std::optional<qint64> QueueLine::etaSeconds(qint64 rank, qint64 nowMs) const {
+    const qint64 before = ahead(rank);
+    if (paused || likelySoldOut(rank))
+        return std::nullopt;
+    if (before == 0)
+        return 0;
+    const double perMinute = measuredPerMinute(nowMs).value_or(double(admitPerMinute));
+    if (perMinute <= 0)
+        return std::nullopt;
+    return qint64(std::ceil(double(before) * 60.0 / perMinute));
+}
 
 std::optional<QueueOutcome> QueueOutcome::fromReply(const RedisValue &r) {
     if (!r.isArray() || r.elements.isEmpty())
@@ -154,7 +196,7 @@ void WaitingRoomService::status(qint64 saleId, const QByteArray &userId,
     const SaleKeys k(saleId);
     m_redis.eval(m_status,
                  {k.meta(), k.waitingRoomMeta(), k.waitingRoomBuyers(), k.waitingRoomRanks(),
-                  k.waitingRoomAdmitted(), k.waitingRoomDone()},
+                  k.waitingRoomAdmitted(), k.waitingRoomDone(), k.stock()},
                  {userId}, [done = std::move(done)](const Result<RedisValue> &r) {
                      if (!r)
                          return done(std::unexpected(r.error()));

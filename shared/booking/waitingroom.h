@@ -7,6 +7,7 @@
 #include <QByteArray>
 
 #include <functional>
+#include <optional>
 
 namespace flashsale {
 
@@ -22,6 +23,37 @@ struct JoinRequest {
     int powDifficulty = -1;
     QByteArray powNonce;
     qint64 powTtlMs = 0;
+};
+
+// The sale-wide state of a waiting room's line (lua/lib/queue_line.lua, read with every status
+// poll and every live tick): what a buyer's position, ETA and "likely to sell out before your
+// turn" are computed from (docs/WAITING_ROOM.md, "Position and ETA").
+struct QueueLine {
+    static constexpr int kFields = 10; // the values queue_line returns
+    bool sealed = false;               // wr:ranked is complete: ranks and the cursor mean something
+    qint64 cohortSize = -1;            // -1 before the seal
+    qint64 cursor = 0;                 // entries admitted since the seal, in line order
+    qint64 outstanding = 0;            // admitted, neither booked nor expired
+    qint64 remaining = 0;              // units left in the sale's stock
+    qint64 admitted = 0;               // admissions so far
+    qint64 rateMarkMs = 0;     // the older 30 s rate mark of lua/queue_admit.lua (0: none yet)
+    qint64 rateMarkCount = 0;  // admissions at that mark
+    bool paused = false;       // admission (or the sale) is paused
+    qint64 admitPerMinute = 0; // the sale's setting
+
+    // The 10 values of queue_line from `reply.elements[from]`; nullopt when they are not there.
+    static std::optional<QueueLine> fromReply(const RedisValue &reply, qsizetype from);
+    // Admissions per minute measured since the older rate mark (30 to 60 s back once admission
+    // has run that long); nullopt until the mark is a second old.
+    std::optional<double> measuredPerMinute(qint64 nowMs) const;
+    // Entries before rank `rank` (1 first) that are not admitted yet.
+    qint64 ahead(qint64 rank) const { return qMax<qint64>(0, rank - 1 - cursor); }
+    // Everyone ahead, and everyone admitted and not done yet, taking one unit each would leave
+    // nothing for `rank`: only no-shows and declines could still reach it.
+    bool likelySoldOut(qint64 rank) const { return ahead(rank) + outstanding >= remaining; }
+    // Seconds until `rank` is admitted at the measured rate (the sale's setting until one is
+    // measured); 0 when nobody is ahead; nullopt when paused, likely sold out, or no rate.
+    std::optional<qint64> etaSeconds(qint64 rank, qint64 nowMs) const;
 };
 
 // A buyer's entry as Redis holds it (lua/queue_join.lua draws the layout).
@@ -42,6 +74,8 @@ struct QueueEntry {
     // now), and how an admission ended (wr:done: "booked", "noshow", or empty).
     qint64 admittedUntilMs = 0;
     QByteArray done;
+    // Status only: the line the entry stands in.
+    std::optional<QueueLine> line;
 };
 
 // The answer of queue_join.lua or queue_status.lua.

@@ -28,6 +28,12 @@ struct Option {
     bool secret = false;
 };
 
+// 64 hex digits: a 32-byte key.
+bool isHexKey(const QString &v) {
+    static const QRegularExpression hex(QStringLiteral("^[0-9a-fA-F]{64}$"));
+    return hex.match(v).hasMatch();
+}
+
 // The largest secret file read; a secret is a token or a password, not a document.
 constexpr qint64 kMaxSecretFileBytes = 64 * 1024;
 
@@ -375,6 +381,33 @@ QList<Option> options() {
                                "queue-full (taken when the sale is warmed)."),
                 QStringLiteral("n"), intSetter(&Config::waitingRoomMaxEntries, 1, 100000000),
                 intShow(&Config::waitingRoomMaxEntries)};
+    o << Option{QStringLiteral("waiting-room-seed-key"),
+                QStringLiteral("The waiting room's seed-box secret, 64 hex digits (32 bytes): "
+                               "new sales' seeds are sealed to its public key and the scheduler "
+                               "opens them at the seal."),
+                QStringLiteral("secret"),
+                [](Config &c, const QString &v) -> QString {
+                    if (!v.isEmpty() && !isHexKey(v))
+                        return QStringLiteral("must be 64 hex digits (32 bytes)");
+                    c.waitingRoomSeedKey = v;
+                    return {};
+                },
+                [](const Config &) { return QStringLiteral("(none)"); },
+                true};
+    o << Option{QStringLiteral("waiting-room-seed-public-key"),
+                QStringLiteral("The seed box's public key, 64 hex digits: an API process with it "
+                               "(and without the secret) seals new sales' seeds it cannot open."),
+                QStringLiteral("hex"),
+                [](Config &c, const QString &v) -> QString {
+                    if (!v.isEmpty() && !isHexKey(v))
+                        return QStringLiteral("must be 64 hex digits (32 bytes)");
+                    c.waitingRoomSeedPublicKey = v;
+                    return {};
+                },
+                [](const Config &c) {
+                    return c.waitingRoomSeedPublicKey.isEmpty() ? QStringLiteral("(none)")
+                                                                : c.waitingRoomSeedPublicKey;
+                }};
     o << Option{QStringLiteral("waiting-room-admit-factor"),
                 QStringLiteral("A waiting room admits while its admitted, unbooked entries stay "
                                "within this many times its remaining units (scheduler)."),

@@ -80,6 +80,12 @@ struct Config {
     int waitingRoomMaxEntries = 2000000;
     // Admitted-but-unbooked entries of a waiting room stay <= this x its remaining units.
     int waitingRoomAdmitFactor = 1;
+    // The waiting room's seed box (docs/WAITING_ROOM.md, "The seed"): the secret (64 hex; the
+    // scheduler opens seeds with it at the seal) and the public key (64 hex; enough to seal a new
+    // sale's seed, for API processes that must not read seeds). Either one makes new seeds
+    // sealed; with neither they are stored plain.
+    QString waitingRoomSeedKey;
+    QString waitingRoomSeedPublicKey;
     int reconcileIntervalSeconds = 60; // dry-run reconciliation of live sales (0 = never)
     // How long an ended sale's Redis keys are kept after it closes (docs/ARCHITECTURE.md,
     // "Bounds and retention"); the scheduler sets their expiry when it records the close.

@@ -1,4 +1,5 @@
 #include "hmacsha256.h"
+#include "sodium.h"
 
 #include <QtGlobal>
 
@@ -6,14 +7,8 @@ namespace flashsale {
 
 namespace {
 
-// libsodium asks for sodium_init() before any other call; it is idempotent and thread-safe.
 void startSodium() {
-    static const bool ready = [] {
-        if (sodium_init() < 0)
-            qFatal("libsodium cannot be initialised (SHA-256, HMAC-SHA256)");
-        return true;
-    }();
-    Q_UNUSED(ready);
+    requireSodium("SHA-256, HMAC-SHA256");
 }
 
 const unsigned char *bytes(QByteArrayView v) {

@@ -49,6 +49,10 @@ const QList<ProblemType> &problemTypes() {
         {"sale-not-found", 404, "No such sale", "The sale id is unknown."},
         {"waiting-room-not-found", 404, "This sale has no waiting room",
          "Book it directly: POST /api/v1/sales/{id}/book."},
+        {"sale-not-warm", 409, "The sale is not in Redis",
+         "It is warmed `--warmup-seconds` before it opens (a waiting room's, before its lobby "
+         "opens) and retired after it ends; what lives only in Redis cannot be read or changed "
+         "before or after."},
         {"not-in-queue", 404, "No entry in this waiting room",
          "The buyer has not joined it: POST /api/v1/sales/{id}/queue."},
         {"lobby-not-open", 403, "The waiting room is not open yet",

@@ -52,6 +52,9 @@ constexpr OpEntry kOps[] = {
     {Op::OrdersDeadLetters, "orders.deadletters", false, Role::Viewer},
     {Op::OrdersDeadLettersReplay, "orders.deadletters.replay", true, Role::Admin},
     {Op::OrdersDeadLettersCancel, "orders.deadletters.cancel", true, Role::Merchandiser},
+    // issue 16: pausing admission or changing its rate, as a merchandiser pauses a sale.
+    {Op::SaleWaitingRoomGet, "sale.waiting_room.get", false, Role::Viewer},
+    {Op::SaleWaitingRoomSet, "sale.waiting_room.set", true, Role::Merchandiser},
 };
 
 constexpr std::pair<Role, const char *> kRoles[] = {

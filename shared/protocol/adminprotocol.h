@@ -87,6 +87,10 @@ enum class Op {
     OrdersDeadLettersReplay, // {sale_id, entry_id} -> {entry_id, outcome: replayed|refused,
                              //   reason?}
     OrdersDeadLettersCancel, // {sale_id, entry_id, notify?} -> {entry_id, outcome: cancelled}
+    // issue 16: operating a sale's waiting room (shared/admin/adminwaitingroom.h).
+    SaleWaitingRoomGet, // {sale_id} -> {waiting_room: view}
+    SaleWaitingRoomSet, // {sale_id, paused?, admit_per_minute?} -> {waiting_room: view|null,
+                        //   audit_id}
 };
 QString opName(Op op);
 std::optional<Op> opFromName(const QString &name);
@@ -96,8 +100,9 @@ bool opMutates(Op op);
 
 // An operator's role. Each role may do what the one before it may, and more:
 //   viewer        reads: ping, sale.list/get, schedule.list, stats.*, reconcile.list, audit.list,
-//                 webhooks.list/deadletters, orders.deadletters
-//   merchandiser  + sale.create/pause/resume/adjust, schedule.create/cancel, the HTTP warm route,
+//                 webhooks.list/deadletters, orders.deadletters, sale.waiting_room.get
+//   merchandiser  + sale.create/pause/resume/adjust, sale.waiting_room.set,
+//                   schedule.create/cancel, the HTTP warm route,
 //                   reconcile.run without repair (a dry run), notifications.failures,
 //                   orders.deadletters.cancel (cancel-and-notify a buyer's dead letter)
 //   admin         + sale.stop, reconcile.run with repair, operator.*, webhooks.replay,

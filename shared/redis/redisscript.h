@@ -12,8 +12,10 @@ struct RedisScript {
     QByteArray body;
     QByteArray sha1; // lower-case hex
 
-    // Loads ":/lua/<name>.lua". Aborts the process when the resource is missing: that is a
-    // build defect, not a run-time condition.
+    // Loads ":/lua/<name>.lua". A line that is exactly "-- @include NAME" is replaced by
+    // ":/lua/lib/NAME.lua" (pieces several scripts share; Redis has no modules for EVAL).
+    // Aborts the process when a resource is missing: that is a build defect, not a run-time
+    // condition.
     static RedisScript load(const QString &name);
 };
 

@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "core/logging.h"
 #include "core/timeformat.h"
+#include "fairness/seedbox.h"
 #include "pg/pgconnection.h"
 #include "reconcile/reconciler.h"
 #include "redis/redisclient.h"
@@ -143,6 +144,14 @@ struct Scheduler::Impl {
         , retentionMs(qint64(config.saleRetentionSeconds) * 1000)
         , tickMs(config.schedulerTickMs)
         , catalog(std::make_shared<SaleCatalog>(pg, redis)) {
+        // Scheduled sales with a waiting room get their seeds sealed as the API's are.
+        QString keyError;
+        catalog->setSeedKey(
+            fairness::SeedBox::sealingKey(config.waitingRoomSeedKey.toLatin1(),
+                                          config.waitingRoomSeedPublicKey.toLatin1(), &keyError));
+        if (!keyError.isEmpty())
+            qCCritical(lcApp).noquote()
+                << "scheduler: new sales' seeds are stored plain:" << keyError;
         if (reconcileIntervalMs > 0) {
             const auto endpoint = RedisClient::Endpoint::fromUrl(config.redisUrl);
             if (!endpoint) {
@@ -165,7 +174,17 @@ struct Scheduler::Impl {
             seal->pg = new PgConnection(config.pgUrl);
             seal->redis = new RedisClient(
                 *endpoint, std::chrono::milliseconds(std::max(config.redisTimeoutMs, 10000)));
-            seal->sealer = std::make_unique<Sealer>(*seal->pg, *seal->redis, actor());
+            Sealer::Options options;
+            if (!config.waitingRoomSeedKey.isEmpty()) {
+                options.seedKey =
+                    fairness::SeedBox::fromSecretHex(config.waitingRoomSeedKey.toLatin1());
+                // Public: what API-only processes take as --waiting-room-seed-public-key.
+                if (options.seedKey)
+                    qCInfo(lcApp).noquote() << "scheduler: waiting-room seed box, public key"
+                                            << options.seedKey->publicKey().toHex();
+            }
+            seal->sealer =
+                std::make_unique<Sealer>(*seal->pg, *seal->redis, actor(), std::move(options));
             seal->admission =
                 std::make_unique<WaitingRoomService>(*seal->redis, config.waitingRoomMaxEntries);
             admitFactor = config.waitingRoomAdmitFactor;
@@ -557,23 +576,29 @@ struct Scheduler::Impl {
     }
 
     // Issue 16: seals the waiting rooms whose cohort has closed and whose seal is not done
-    // (archived_at is set last). The scheduler's clock only picks candidates, a little early;
-    // Redis' clock decides (lua/queue_seal_begin.lua answers `early` before the boundary). The
-    // round runs beside the pass, one sale after another; a failed seal is tried again on the
-    // next tick and redoes the same bytes.
+    // (archived_at is set last), also of sales stopped or ended meanwhile while their Redis keys
+    // live: the seal reveals the seed, so the commitment published at the lobby's opening can
+    // be checked whatever became of the sale (nobody is admitted to a closed sale). The scheduler's
+    // clock only picks candidates, a little early; Redis' clock decides (lua/queue_seal_begin.lua
+    // answers `early` before the boundary). The round runs beside the pass, one sale after another;
+    // a failed seal is tried again on the next tick and redoes the same bytes.
     void maybeSeal(qint64 now) {
         if (!seal || sealing)
             return;
         static const QByteArray sql =
             "SELECT s.id FROM sales s JOIN sale_fairness f ON f.sale_id = s.id "
-            "WHERE s.waiting_room AND s.warmed_at IS NOT NULL AND s.closed_at IS NULL "
-            "AND s.state <> 'stopped' AND f.archived_at IS NULL AND s.lobby_opens_at <= $1 "
+            "WHERE s.waiting_room AND s.warmed_at IS NOT NULL "
+            "AND (s.closed_at IS NULL "
+            "OR s.closed_at > $1::timestamptz - $2::bigint * interval '1 millisecond') "
+            "AND f.archived_at IS NULL AND s.lobby_opens_at <= $1 "
             "AND s.starts_at + s.grace_ms * interval '1 millisecond' "
             "<= $1::timestamptz + interval '2 seconds' ORDER BY s.starts_at, s.id";
         sealing = true;
         // Not guarded by the pass's epoch: `sealing` must be cleared whatever happens.
         QPointer<Scheduler> self(q);
-        pg.query(sql, {pgTime(now)}, [self](const Result<PgResult> &r) {
+        // A closed sale's keys expire retentionMs after its close; stop a minute before.
+        const qint64 window = std::max<qint64>(0, retentionMs - 60000);
+        pg.query(sql, {pgTime(now), QByteArray::number(window)}, [self](const Result<PgResult> &r) {
             if (!self || !self->d)
                 return;
             Impl *d = self->d;

@@ -184,14 +184,32 @@ void Sealer::readSeed(std::shared_ptr<Run> run) {
                           QStringLiteral("sale %1 has no sale_fairness row").arg(run->saleId)});
             const QByteArray pgCommitment = r->rows[0][0];
             const QByteArray kind = r->rows[0][2];
-            if (kind != "plain")
+            const QByteArray box = QByteArray::fromHex(r->rows[0][1]);
+            if (kind == fairness::SeedBox::kKind) {
+                const auto &key = self->m_options.seedKey;
+                const auto seed = key ? key->open(box) : std::nullopt;
+                if (!seed) {
+                    const QString why =
+                        key ? QStringLiteral("the seed's box does not open with this "
+                                             "scheduler's --waiting-room-seed-key (another key?)")
+                            : QStringLiteral("the seed is sealed and this scheduler has no "
+                                             "--waiting-room-seed-key");
+                    self->refused(run->saleId, why);
+                    return self->fail(
+                        run, Error{ErrorCode::Internal,
+                                   QStringLiteral("sale %1: %2").arg(run->saleId).arg(why)});
+                }
+                run->seed = *seed;
+            } else if (kind == "plain") {
+                run->seed = box;
+            } else {
                 return self->fail(
                     run, Error{ErrorCode::Internal,
                                QStringLiteral("sale %1: the seed is in a '%2' box, which this "
                                               "sealer cannot open")
                                    .arg(run->saleId)
                                    .arg(QString::fromUtf8(kind))});
-            run->seed = QByteArray::fromHex(r->rows[0][1]);
+            }
             const QByteArray computed = CohortShuffle::commitment(run->seed);
             if (run->seed.size() != fairness::kSeedSize || computed != pgCommitment
                 || computed != run->commitment) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/result.h"
+#include "fairness/seedbox.h"
 
 #include <QHash>
 #include <QJsonObject>
@@ -49,6 +50,9 @@ public:
         int writeBatch = 2'000;     // ids per RPUSH / HSET
         int archiveBatch = 100'000; // rows per INSERT
         int inFlight = 8;           // write batches sent ahead of their answers
+        // Opens seeds sealed in an x25519 box (--waiting-room-seed-key); without it only plain
+        // seeds can be sealed, and a boxed one stops the seal with an error.
+        std::optional<fairness::SeedBox> seedKey;
     };
 
     // What a call did. `sealed` false: the cohort is still open (early; nothing written).

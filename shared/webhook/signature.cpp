@@ -1,5 +1,7 @@
 #include "signature.h"
 
+#include "core/sodium.h"
+
 #include <QVarLengthArray>
 #include <QtGlobal>
 
@@ -18,13 +20,6 @@ using Staleness = WebhookVerdict::Staleness;
 
 constexpr qsizetype kMacHexDigits = 2 * crypto_auth_hmacsha256_BYTES;
 constexpr qsizetype kMaxTimestampDigits = 12;
-
-bool sodiumReady() {
-    // Idempotent and thread-safe; the HMAC needs no more than this, but libsodium asks for it
-    // before any other call.
-    static const bool ready = sodium_init() >= 0;
-    return ready;
-}
 
 // HMAC-SHA256(secret, "<t>.<body>"), fed in pieces so the body is never copied. libsodium's
 // _init takes a key of any length (hashed first when longer than a block, as RFC 2104 says).

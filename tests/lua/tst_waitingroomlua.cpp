@@ -382,9 +382,9 @@ private Q_SLOTS:
             QCOMPARE(join(sale, j).value(0), outcome);
             const SaleKeys k(sale);
             const QByteArray status =
-                m_redis->one({"EVALSHA", m_status.sha1, "6", k.meta(), k.waitingRoomMeta(),
+                m_redis->one({"EVALSHA", m_status.sha1, "7", k.meta(), k.waitingRoomMeta(),
                               k.waitingRoomBuyers(), k.waitingRoomRanks(), k.waitingRoomAdmitted(),
-                              k.waitingRoomDone(), j.user});
+                              k.waitingRoomDone(), k.stock(), j.user});
             Q_UNUSED(status); // read only: whatever it answers, it writes nothing
         }
         QCOMPARE(m_redis->integer({"DBSIZE"}), keys);
@@ -415,16 +415,16 @@ private Q_SLOTS:
         QCOMPARE(m_redis->integer({"HGET", k.waitingRoomAddresses(), "192.0.2.7"}), 2);
         // The buyer's own view says the same.
         const QList<QByteArray> s = m_redis->command(
-            {"EVALSHA", m_status.sha1, "6", k.meta(), k.waitingRoomMeta(), k.waitingRoomBuyers(),
-             k.waitingRoomRanks(), k.waitingRoomAdmitted(), k.waitingRoomDone(), "a3"});
+            {"EVALSHA", m_status.sha1, "7", k.meta(), k.waitingRoomMeta(), k.waitingRoomBuyers(),
+             k.waitingRoomRanks(), k.waitingRoomAdmitted(), k.waitingRoomDone(), k.stock(), "a3"});
         QCOMPARE(s.value(0), QByteArray("entry"));
         QCOMPARE(s.value(2), QByteArray("f"));
         QCOMPARE(s.value(5), QByteArray("a"));
         QCOMPARE(s.value(9), QByteArray("1"));
         QCOMPARE(m_redis
-                     ->command({"EVALSHA", m_status.sha1, "6", k.meta(), k.waitingRoomMeta(),
+                     ->command({"EVALSHA", m_status.sha1, "7", k.meta(), k.waitingRoomMeta(),
                                 k.waitingRoomBuyers(), k.waitingRoomRanks(),
-                                k.waitingRoomAdmitted(), k.waitingRoomDone(), "nobody"})
+                                k.waitingRoomAdmitted(), k.waitingRoomDone(), k.stock(), "nobody"})
                      .value(0),
                  QByteArray("not_in_queue"));
 

@@ -466,7 +466,7 @@ private Q_SLOTS:
 
     // The two halves of materialising the hourly sale, timed apart (docs/SCHEDULER.md quotes
     // them): one INSERT statement with a jsonb array of 10,000 items, then one warm.lua call.
-    void tenThousandItemsInsertAndWarmQuickly() {
+    void tenThousandItemsInsertAndWarm() {
         SaleCatalog catalog(*m_conn.pg, *m_conn.redis);
         SaleSpec spec;
         spec.name = QStringLiteral("Timing");
@@ -498,10 +498,11 @@ private Q_SLOTS:
         const qint64 warmMs = timer.elapsed();
         QVERIFY(warmed->has_value() && **warmed);
         QCOMPARE(m_redis->integer({"HLEN", SaleKeys(sale).stock()}), 10000);
+        // Reported, not asserted: a timed assertion fails on a loaded machine, not on a slow
+        // change (the figures of record are in docs/BENCHMARKS.md).
         qInfo("10,000 items: INSERT %lld ms, warm (read back + warm.lua + MSET) %lld ms", insertMs,
               warmMs);
-        QVERIFY2(insertMs < 2000, qPrintable(QString::number(insertMs)));
-        QVERIFY2(warmMs < 2000, qPrintable(QString::number(warmMs)));
+        QCOMPARE(m_redis->integer({"HLEN", SaleKeys(sale).price()}), 10000);
     }
 
     void onlyTheLeaseHolderActs() {

@@ -115,7 +115,12 @@ private Q_SLOTS:
                               "payments.reconcile.runs",
                               // issue 20: stream dead letters, seen by viewers, resolved by
                               // merchandisers (cancel) and admins (replay)
-                              "orders.deadletters"}));
+                              "orders.deadletters",
+                              // issue 16: the waiting room, read by viewers, steered by
+                              // merchandisers
+                              "sale.waiting_room.get"}));
+        QVERIFY(!roleAllows(Role::Viewer, Op::SaleWaitingRoomSet));
+        QVERIFY(roleAllows(Role::Merchandiser, Op::SaleWaitingRoomSet));
         QVERIFY(!roleAllows(Role::Viewer, Op::OrdersDeadLettersCancel));
         QVERIFY(roleAllows(Role::Merchandiser, Op::OrdersDeadLettersCancel));
         QVERIFY(!roleAllows(Role::Merchandiser, Op::OrdersDeadLettersReplay));

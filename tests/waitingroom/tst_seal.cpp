@@ -9,6 +9,8 @@
 
 #include "admission/buyertoken.h"
 #include "booking/salekeys.h"
+#include "booking/waitingroom.h"
+#include "fairness/seedbox.h"
 #include "pg/pgconnection.h"
 #include "rawhttp.h"
 #include "redis/redisclient.h"
@@ -23,6 +25,7 @@
 #include <QRandomGenerator>
 #include <QSet>
 #include <QTest>
+#include <QWebSocket>
 
 #include "fairness/cohortshuffle.h"
 
@@ -37,6 +40,14 @@ QString rfc3339(qint64 offsetMs) {
 
 qint64 nowMs() {
     return QDateTime::currentMSecsSinceEpoch();
+}
+
+// 32 random bytes in hex: a seed-box secret.
+QByteArray randomKeyHex() {
+    QByteArray key(32, Qt::Uninitialized);
+    QRandomGenerator::system()->generate(reinterpret_cast<quint32 *>(key.data()),
+                                         reinterpret_cast<quint32 *>(key.data() + key.size()));
+    return key.toHex();
 }
 
 constexpr int kCohort = 200;
@@ -54,6 +65,8 @@ private:
     Backend m_backend;
     quint16 m_port = 0;
     BuyerTokens m_tokens{Backend::kBuyerTokenSecret};
+    // The seed box's secret (--waiting-room-seed-key): new seeds are sealed to its public key.
+    const QByteArray m_seedKey = randomKeyHex();
     qint64 m_sale = 0;
     QString m_commitment;
     QHash<QByteArray, QByteArray> m_cohortEntry; // user -> entry id
@@ -122,7 +135,8 @@ private:
     }
 
     // Runs the Sealer in this process, on connections of its own.
-    Result<Sealer::Report> sealHere(qint64 sale, int timeoutMs = 120000) {
+    // With `withKey` false, a sealer without --waiting-room-seed-key.
+    Result<Sealer::Report> sealHere(qint64 sale, int timeoutMs = 120000, bool withKey = true) {
         auto endpoint = RedisClient::Endpoint::fromUrl(m_redisServer.url());
         if (!endpoint)
             return std::unexpected(endpoint.error());
@@ -130,7 +144,10 @@ private:
         PgConnection pg(m_db.url());
         redis.start();
         pg.start();
-        Sealer sealer(pg, redis, QStringLiteral("test"));
+        Sealer::Options options;
+        if (withKey)
+            options.seedKey = fairness::SeedBox::fromSecretHex(m_seedKey);
+        Sealer sealer(pg, redis, QStringLiteral("test"), std::move(options));
         std::optional<Result<Sealer::Report>> result;
         QElapsedTimer t;
         t.start();
@@ -160,7 +177,8 @@ private Q_SLOTS:
                                   {"FLASHSALE_PG_URL", m_db.url()},
                                   {"FLASHSALE_ROLES", "api,scheduler"},
                                   {"FLASHSALE_SCHEDULER_TICK_MS", "100"},
-                                  {"FLASHSALE_DEV_USER_IDS", "0"}}),
+                                  {"FLASHSALE_DEV_USER_IDS", "0"},
+                                  {"FLASHSALE_WAITING_ROOM_SEED_KEY", m_seedKey}}),
                  qPrintable(m_backend.error()));
         m_port = m_backend.port();
         QTRY_COMPARE_WITH_TIMEOUT(http(m_port, "GET", "/readyz").status, 200, 10000);
@@ -193,6 +211,13 @@ private Q_SLOTS:
         QCOMPARE(lobby.headers.value("cache-control"), QByteArray("no-store"));
         m_commitment = page.value("commitment").toString();
         QCOMPARE(m_commitment.size(), 64);
+        // The seed at rest is sealed to the scheduler's key: 32 bytes + 48 of box, and not the
+        // seed (whose SHA-256 is the commitment).
+        QCOMPARE(m_db.scalar("SELECT seed_box_kind || ':' || length(seed_box) || ':' || "
+                             "(encode(sha256(seed_box), 'hex') = commitment) FROM sale_fairness "
+                             "WHERE sale_id = "
+                             + QByteArray::number(m_sale)),
+                 QByteArray("x25519:80:false"));
 
         for (int i = 0; i < kCohort; ++i) {
             const QByteArray user = "c" + QByteArray::number(i);
@@ -357,6 +382,125 @@ private Q_SLOTS:
         QCOMPARE(m_redis->integer({"XLEN", SaleKeys(m_sale).stream()}), 1);
     }
 
+    // Position and ETA (docs/WAITING_ROOM.md): after admissionEndToEnd (10 units, rank 1
+    // booked, ranks 2..10 admitted and holding), GET .../queue shows each buyer's line and the
+    // live socket pushes the sale-wide line; with no stock left everyone still waiting is told
+    // "sold-out" by both, and stock that comes back turns it into a chance again.
+    void positionAndLiveLine() {
+        QVERIFY2(m_sale > 0 && !m_rankOf.isEmpty(), "needs admissionEndToEnd");
+        QHash<qint64, QByteArray> userAt; // rank -> user
+        for (auto it = m_cohortEntry.cbegin(); it != m_cohortEntry.cend(); ++it)
+            userAt.insert(m_rankOf.value(it.value()), it.key());
+
+        // Rank 11: nobody ahead is still waiting, but the 9 admitted hold the 9 units left.
+        QTest::qWait(1100); // the rate is measured from a mark at least a second old
+        const QJsonObject eleventh = status(m_sale, userAt.value(11)).json();
+        QCOMPARE(eleventh.value("state").toString(), QStringLiteral("queued"));
+        QJsonObject line = eleventh.value("line").toObject();
+        QCOMPARE(line.value("cursor").toInteger(), 10);
+        QCOMPARE(line.value("ahead").toInteger(), 0);
+        QCOMPARE(line.value("outstanding").toInteger(), 9);
+        QCOMPARE(line.value("remaining").toInteger(), 9);
+        QVERIFY(line.value("likely_sold_out").toBool());
+        QVERIFY(line.value("eta_seconds").isNull());
+        QVERIFY(line.value("admit_rate_per_minute").toDouble() > 0);
+        QCOMPARE(line.value("paused").toBool(), false);
+        // Rank 150: 139 ahead; a FIFO buyer: the whole cohort's rest ahead.
+        line = status(m_sale, userAt.value(150)).json().value("line").toObject();
+        QCOMPARE(line.value("ahead").toInteger(), 139);
+        QVERIFY(line.value("likely_sold_out").toBool());
+        line = status(m_sale, "f0").json().value("line").toObject();
+        QCOMPARE(line.value("ahead").toInteger(), kCohort - 10);
+        // An admitted buyer: nobody ahead, not "likely sold out" (a unit is held for them).
+        const QJsonObject second = status(m_sale, userAt.value(2)).json();
+        QCOMPARE(second.value("state").toString(), QStringLiteral("admitted"));
+        QCOMPARE(second.value("line").toObject().value("ahead").toInteger(), 0);
+        QCOMPARE(second.value("line").toObject().value("likely_sold_out").toBool(), false);
+        QCOMPARE(second.value("line").toObject().value("eta_seconds").toInteger(-1), 0);
+
+        // The live socket: the same line, sale-wide.
+        QWebSocket live;
+        QList<QJsonObject> ticks;
+        QObject::connect(&live, &QWebSocket::textMessageReceived, [&](const QString &t) {
+            const QJsonObject o = QJsonDocument::fromJson(t.toUtf8()).object();
+            if (o.value("type") == QLatin1String("tick"))
+                ticks.append(o);
+        });
+        live.open(
+            QUrl(QStringLiteral("ws://127.0.0.1:%1/api/v1/sales/%2/live").arg(m_port).arg(m_sale)));
+        QTRY_VERIFY_WITH_TIMEOUT(!ticks.isEmpty(), 5000);
+        QJsonObject queue = ticks.last().value("queue").toObject();
+        QCOMPARE(queue.value("state").toString(), QStringLiteral("admitting"));
+        QCOMPARE(queue.value("cohort_size").toInteger(), kCohort);
+        QCOMPARE(queue.value("cursor").toInteger(), 10);
+        QCOMPARE(queue.value("outstanding").toInteger(), 9);
+        QCOMPARE(queue.value("remaining").toInteger(), 9);
+        QVERIFY(queue.value("cohort_closes_at_ms").toDouble()
+                > queue.value("lobby_opens_at_ms").toDouble());
+
+        // Sold out (the stock hash at 0, as nine bookings would leave it): told by both.
+        const SaleKeys k(m_sale);
+        const auto stock = m_redis->hash(k.stock());
+        QCOMPARE(stock.size(), 1);
+        const QByteArray item = stock.keys().first();
+        m_redis->command({"HSET", k.stock(), item, "0"});
+        QCOMPARE(status(m_sale, userAt.value(11)).json().value("state").toString(),
+                 QStringLiteral("sold-out"));
+        QCOMPARE(status(m_sale, "f0").json().value("state").toString(), QStringLiteral("sold-out"));
+        QCOMPARE(status(m_sale, userAt.value(2)).json().value("state").toString(),
+                 QStringLiteral("admitted")); // holding an admission: a unit may come back
+        QCOMPARE(status(m_sale, userAt.value(1)).json().value("state").toString(),
+                 QStringLiteral("booked"));
+        ticks.clear();
+        QTRY_VERIFY_WITH_TIMEOUT(!ticks.isEmpty(), 3000);
+        QCOMPARE(ticks.last().value("queue").toObject().value("state").toString(),
+                 QStringLiteral("sold-out"));
+        m_redis->command({"HSET", k.stock(), item, stock.value(item)});
+        QCOMPARE(status(m_sale, userAt.value(11)).json().value("state").toString(),
+                 QStringLiteral("queued"));
+
+        // A sale without a waiting room has no "queue" in its ticks.
+        const qint64 plain = createSale({});
+        QVERIFY(plain > 0);
+        QWebSocket other;
+        QJsonObject plainTick;
+        QObject::connect(&other, &QWebSocket::textMessageReceived, [&](const QString &t) {
+            plainTick = QJsonDocument::fromJson(t.toUtf8()).object();
+        });
+        other.open(
+            QUrl(QStringLiteral("ws://127.0.0.1:%1/api/v1/sales/%2/live").arg(m_port).arg(plain)));
+        QTRY_VERIFY_WITH_TIMEOUT(plainTick.value("type") == QLatin1String("tick"), 5000);
+        QVERIFY(!plainTick.contains("queue"));
+    }
+
+    // The ETA's arithmetic (QueueLine): measured rate, the sale's setting until one is
+    // measured, nothing when paused or likely sold out.
+    void etaArithmetic() {
+        QueueLine l;
+        l.sealed = true;
+        l.cursor = 100;
+        l.remaining = 1000;
+        l.outstanding = 50;
+        l.admitted = 150;
+        l.admitPerMinute = 600;
+        const qint64 now = 1'000'000;
+        // No mark yet: the setting, 600/min = 10/s; rank 201 has 100 ahead -> 10 s.
+        QCOMPARE(l.ahead(201), 100);
+        QCOMPARE(l.etaSeconds(201, now).value_or(-1), 10);
+        // Measured: 120 admitted in the last 60 s = 120/min; 100 ahead -> 50 s.
+        l.rateMarkMs = now - 60000;
+        l.rateMarkCount = 30;
+        QCOMPARE(l.measuredPerMinute(now).value_or(-1), 120.0);
+        QCOMPARE(l.etaSeconds(201, now).value_or(-1), 50);
+        QCOMPARE(l.etaSeconds(50, now).value_or(-1), 0); // already past the cursor
+        l.paused = true;
+        QVERIFY(!l.etaSeconds(201, now));
+        l.paused = false;
+        QVERIFY(!l.likelySoldOut(201));
+        QVERIFY(l.likelySoldOut(1051)); // 950 ahead + 50 held >= 1000 left
+        QVERIFY(!l.etaSeconds(1051, now));
+    }
+
     // A new leader after a crash redoes the seal: the very same bytes everywhere, and no
     // second audit row.
     void redoWritesTheSameBytes() {
@@ -390,10 +534,24 @@ private Q_SLOTS:
         QVERIFY(!r->sealed);
         QVERIFY(!m_redis->hash(k.waitingRoomMeta()).contains("cohort_n"));
 
-        // Past the boundary in Redis, with the stored seed replaced: refused, nothing public.
+        // Past the boundary in Redis. A sealer without the key cannot open the seed's box, nor
+        // can anyone open a box with one byte changed: refused, nothing public.
         m_redis->command({"HSET", k.meta(), "starts_ms", QByteArray::number(nowMs() - 10000)});
-        m_db.scalar("UPDATE sale_fairness SET seed_box = decode(repeat('ab', 32), 'hex') "
+        r = sealHere(sale, 120000, false);
+        QVERIFY(!r);
+        QVERIFY2(r.error().message.contains("no --waiting-room-seed-key"),
+                 qPrintable(r.error().message));
+        m_db.scalar("UPDATE sale_fairness SET seed_box = overlay(seed_box PLACING "
+                    "decode(lpad(to_hex(get_byte(seed_box, 40) # 1), 2, '0'), 'hex') FROM 41) "
                     "WHERE sale_id = "
+                    + QByteArray::number(sale));
+        r = sealHere(sale);
+        QVERIFY(!r);
+        QVERIFY2(r.error().message.contains("does not open"), qPrintable(r.error().message));
+        QVERIFY(m_redis->hash(k.waitingRoomMeta()).value("ranked").isEmpty());
+        // A seed stored plain that is not the committed one: refused.
+        m_db.scalar("UPDATE sale_fairness SET seed_box = decode(repeat('ab', 32), 'hex'), "
+                    "seed_box_kind = 'plain' WHERE sale_id = "
                     + QByteArray::number(sale));
         r = sealHere(sale);
         QVERIFY(!r);
@@ -402,6 +560,33 @@ private Q_SLOTS:
         QCOMPARE(m_redis->integer({"EXISTS", k.waitingRoomRanked()}), 0);
         QCOMPARE(fairness(sale).json().value("state").toString(), QStringLiteral("sealing"));
         QVERIFY(fairness(sale).json().value("seed").isNull());
+    }
+
+    // A sale stopped while its lobby was open is still sealed at its boundary: the seed is
+    // revealed, so the commitment buyers saw can be checked, and nobody is admitted.
+    void stoppedSaleIsStillSealed() {
+        const qint64 closeAt = nowMs() + 3000;
+        const qint64 sale = createSale({{"waiting_room", true},
+                                        {"lobby_opens_at", rfc3339(-1000)},
+                                        {"starts_at", rfc3339(2500)},
+                                        {"grace_ms", 500},
+                                        {"entries_per_address", 0}});
+        QVERIFY(sale > 0);
+        for (const QByteArray user : {"s1", "s2", "s3"})
+            QCOMPARE(join(sale, user).status, 201);
+        QVERIFY2(nowMs() < closeAt, "the joins took too long for this test's boundary");
+        // Stopped as the admin's sale.stop does it: PostgreSQL and Redis.
+        const QByteArray id = QByteArray::number(sale);
+        m_db.scalar("UPDATE sales SET state = 'stopped' WHERE id = " + id);
+        m_redis->command({"HSET", SaleKeys(sale).meta(), "state", "stopped"});
+        QCOMPARE(join(sale, "s4").status, 403); // sale-closed
+        QTRY_COMPARE_WITH_TIMEOUT(fairness(sale).json().value("state").toString(),
+                                  QStringLiteral("sealed"), 15000);
+        QCOMPARE(fairness(sale).json().value("cohort_size").toInteger(), 3);
+        QCOMPARE(fairnessVerify(apiUrl(), sale).exitCode, 0);
+        QTest::qWait(500); // admission passes run: nobody is admitted to a stopped sale
+        QCOMPARE(m_redis->integer({"ZCARD", SaleKeys(sale).waitingRoomAdmitted()}), 0);
+        QCOMPARE(status(sale, "s1").json().value("state").toString(), QStringLiteral("closed"));
     }
 
     void problems_data() {
@@ -442,6 +627,33 @@ private Q_SLOTS:
 
     // FLASHSALE_TEST_BENCH=1: the seal of 1,000,000 entries pushed straight into wr:cohort,
     // sealed in this process, its stages timed; then verified through the API.
+    // After --sale-retention-seconds the sale's Redis keys are gone: the publication is then
+    // served from the archive in PostgreSQL, the same pages, and still verifies.
+    void archiveServesAfterRetirement() {
+        QVERIFY(m_sale > 0);
+        const QJsonObject live = fairness(m_sale, "?after=5&limit=7").json();
+        QCOMPARE(live.value("entries").toArray().size(), 7);
+        // Retire the sale's keys as their expiry would.
+        const QByteArray pattern = "fs:{sale:" + QByteArray::number(m_sale) + "}:*";
+        const QList<QByteArray> keys = m_redis->command({"KEYS", pattern});
+        QVERIFY(!keys.isEmpty());
+        for (const QByteArray &key : keys)
+            m_redis->command({"DEL", key});
+        QCOMPARE(m_redis->command({"KEYS", pattern}).size(), 0);
+
+        const HttpResponse archived = fairness(m_sale, "?after=5&limit=7");
+        QCOMPARE(archived.status, 200);
+        QCOMPARE(archived.json(), live);
+        QCOMPARE(archived.headers.value("cache-control"),
+                 QByteArray("public, max-age=86400, immutable"));
+        const ProgramRun ctl = fairnessVerify(apiUrl(), m_sale, {"--commitment", m_commitment});
+        QVERIFY2(ctl.exitCode == 0, qPrintable(ctl.describe()));
+        // Nothing was written back to Redis by the reads (I9).
+        QCOMPARE(m_redis->command({"KEYS", pattern}).size(), 0);
+        // A sale that never had a seal stays unknown.
+        QCOMPARE(fairness(987654321).status, 404);
+    }
+
     void benchMillion() {
         if (qEnvironmentVariableIntValue("FLASHSALE_TEST_BENCH") != 1)
             QSKIP("set FLASHSALE_TEST_BENCH=1 to time the seal of 1,000,000 entries");

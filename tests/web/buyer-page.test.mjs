@@ -636,9 +636,7 @@ async function scenarioWaitingRoom(browser, server) {
   r = await roomOf(later.page);
   if (r.state === 'queued') {
     check(r.position === `#${later.rank} of 10`, `(f) ${later.name} (rank ${later.rank}) sees "${r.position}"`);
-    if ((await queueOf(server, saleId, later.name)).line !== undefined) {
-      check(/^\d+ ahead of you$|^Nobody waiting ahead of you$/.test(r.ahead), `(f) ${later.name} sees "${r.ahead}"`);
-    }
+    check(/^\d+ ahead of you$|^Nobody waiting ahead of you$/.test(r.ahead), `(f) ${later.name} sees "${r.ahead}"`);
     log(`(f) queued: ${later.name} sees "${r.position}", "${r.ahead}", "${r.eta}" (states: ${r.states})`);
     await screenshot(later.page, 'buyer-waiting-room-queued.png', '(f) queued');
   } else {
@@ -697,14 +695,12 @@ async function scenarioWaitingRoomSoldOut(browser, server) {
     else await sleep(100);
   }
   check(admitted, '(g) the first buyer was not admitted within 10 s of the seal');
-  if (mine.line !== undefined) {
-    await page.waitForSelector('#wr-warning:not([hidden])', { timeout: 10000 }).catch(() => {});
-    r = await roomOf(page);
-    check(/^Likely to sell out before your turn/.test(r.warning), `(g) the page behind one unit says "${r.position}" / "${r.warning}"`);
-    log(`(g) queued behind the last unit: "${r.position}", "${r.ahead}", "${r.warning}"`);
-  } else {
-    log(`(g) this server's queue answer has no "line" yet: the warning is not checked ("${r.position}")`);
-  }
+  await page.waitForSelector('#wr-warning:not([hidden])', { timeout: 10000 }).catch(() => {});
+  r = await roomOf(page);
+  check(/^Likely to sell out before your turn/.test(r.warning), `(g) the page behind one unit says "${r.position}" / "${r.warning}"`);
+  const line = (await queueOf(server, saleId, 'wr-cleo')).line;
+  check(line && line.likely_sold_out === true, `(g) the server's line for wr-cleo: ${JSON.stringify(line)}`);
+  log(`(g) queued behind the last unit: "${r.position}", "${r.ahead}", "${r.warning}"`);
   const booked = await http('POST', `${server.url}/api/v1/sales/${saleId}/book`, {
     body: { quantity: 1 }, headers: { ...(await ownerHeaders(server, 'wr-first')), 'X-Admission-Token': admitted },
   });

@@ -53,6 +53,24 @@ qint64 steadyMs() {
         .count();
 }
 
+// A waiting room's public settings, read only, from the sale's meta hash and the commitment in
+// its wr:meta: what the buyer page's lobby shows (docs/WAITING_ROOM.md, "The buyer page").
+// null for a sale without one.
+QJsonValue publicWaitingRoom(const QHash<QByteArray, RedisValue> &meta,
+                             const QByteArray &commitment) {
+    if (meta.value("wr").toInt() != 1)
+        return QJsonValue();
+    const qint64 grace = meta.value("grace_ms").toInt();
+    return QJsonObject{{"lobby_opens_at", isoTime(meta.value("lobby_ms").toInt())},
+                       {"cohort_closes_at", isoTime(meta.value("starts_ms").toInt() + grace)},
+                       {"grace_ms", grace},
+                       {"admit_per_minute", meta.value("admit_pm").toInt()},
+                       {"admission_ttl_seconds", meta.value("adm_ttl_ms").toInt() / 1000},
+                       {"commitment", commitment.isEmpty()
+                                          ? QJsonValue()
+                                          : QJsonValue(QString::fromLatin1(commitment))}};
+}
+
 } // namespace
 
 Error redisScriptError(const char *script, const RedisValue &reply) {
@@ -179,66 +197,68 @@ void BookingService::confirm(const QByteArray &rid,
 void BookingService::saleView(
     qint64 saleId, std::function<void(const Result<std::optional<QJsonObject>> &)> done) {
     const SaleKeys k(saleId);
-    m_redis.eval(m_view, {k.meta(), k.stock(), k.price(), k.items()}, {},
-                 [saleId, done = std::move(done)](const Result<RedisValue> &r) {
-                     if (!r) {
-                         done(std::unexpected(r.error()));
-                         return;
-                     }
-                     const RedisValue &v = *r;
-                     if (!v.isArray()) {
-                         done(std::unexpected(protocolError("sale_view.lua", v)));
-                         return;
-                     }
-                     if (v.elements.isEmpty()) {
-                         done(std::optional<QJsonObject>());
-                         return;
-                     }
-                     const qint64 now = v.at(0).toInt();
-                     const auto meta = v.at(1).fields();
-                     const auto stock = v.at(2).fields();
-                     const auto price = v.at(3).fields();
-                     const auto names = v.at(4).fields();
-                     const qint64 starts = meta.value("starts_ms").toInt();
-                     const qint64 ends = meta.value("ends_ms").toInt();
-                     const QByteArray stored = meta.value("state").bytes();
-                     QString state;
-                     if (stored == "stopped" || now >= ends)
-                         state = QStringLiteral("closed");
-                     else if (stored == "paused")
-                         state = QStringLiteral("paused");
-                     else if (now < starts)
-                         state = QStringLiteral("scheduled");
-                     else
-                         state = QStringLiteral("open");
-                     QList<qint64> ids;
-                     for (auto it = stock.constBegin(); it != stock.constEnd(); ++it)
-                         ids << it.key().toLongLong();
-                     std::sort(ids.begin(), ids.end());
-                     QJsonArray items;
-                     qint64 remaining = 0;
-                     for (qint64 id : ids) {
-                         const QByteArray key = QByteArray::number(id);
-                         const qint64 left = stock.value(key).toInt();
-                         remaining += left;
-                         items.append(
-                             QJsonObject{{"id", id},
+    const QList<QByteArray> viewKeys{k.meta(), k.stock(), k.price(), k.items(),
+                                     k.waitingRoomMeta()};
+    m_redis.eval(
+        m_view, viewKeys, {}, [saleId, done = std::move(done)](const Result<RedisValue> &r) {
+            if (!r) {
+                done(std::unexpected(r.error()));
+                return;
+            }
+            const RedisValue &v = *r;
+            if (!v.isArray()) {
+                done(std::unexpected(protocolError("sale_view.lua", v)));
+                return;
+            }
+            if (v.elements.isEmpty()) {
+                done(std::optional<QJsonObject>());
+                return;
+            }
+            const qint64 now = v.at(0).toInt();
+            const auto meta = v.at(1).fields();
+            const auto stock = v.at(2).fields();
+            const auto price = v.at(3).fields();
+            const auto names = v.at(4).fields();
+            const qint64 starts = meta.value("starts_ms").toInt();
+            const qint64 ends = meta.value("ends_ms").toInt();
+            const QByteArray stored = meta.value("state").bytes();
+            QString state;
+            if (stored == "stopped" || now >= ends)
+                state = QStringLiteral("closed");
+            else if (stored == "paused")
+                state = QStringLiteral("paused");
+            else if (now < starts)
+                state = QStringLiteral("scheduled");
+            else
+                state = QStringLiteral("open");
+            QList<qint64> ids;
+            for (auto it = stock.constBegin(); it != stock.constEnd(); ++it)
+                ids << it.key().toLongLong();
+            std::sort(ids.begin(), ids.end());
+            QJsonArray items;
+            qint64 remaining = 0;
+            for (qint64 id : ids) {
+                const QByteArray key = QByteArray::number(id);
+                const qint64 left = stock.value(key).toInt();
+                remaining += left;
+                items.append(QJsonObject{{"id", id},
                                          {"name", QString::fromUtf8(names.value(key).bytes())},
                                          {"price_cents", price.value(key).toInt()},
                                          {"remaining", left}});
-                     }
-                     done(QJsonObject{{"id", saleId},
-                                      {"name", QString::fromUtf8(meta.value("name").bytes())},
-                                      {"state", state},
-                                      {"starts_at", isoTime(starts)},
-                                      {"ends_at", isoTime(ends)},
-                                      {"server_time", isoTime(now)},
-                                      {"per_user_limit", meta.value("limit").toInt()},
-                                      {"hold_seconds", meta.value("hold_ms").toInt() / 1000},
-                                      {"pow_difficulty", meta.value("pow").toInt()},
-                                      {"remaining", remaining},
-                                      {"items", items}});
-                 });
+            }
+            done(QJsonObject{{"id", saleId},
+                             {"name", QString::fromUtf8(meta.value("name").bytes())},
+                             {"state", state},
+                             {"starts_at", isoTime(starts)},
+                             {"ends_at", isoTime(ends)},
+                             {"server_time", isoTime(now)},
+                             {"per_user_limit", meta.value("limit").toInt()},
+                             {"hold_seconds", meta.value("hold_ms").toInt() / 1000},
+                             {"pow_difficulty", meta.value("pow").toInt()},
+                             {"remaining", remaining},
+                             {"waiting_room", publicWaitingRoom(meta, v.at(5).bytes())},
+                             {"items", items}});
+        });
 }
 
 void BookingService::saleOfItem(qint64 itemId, std::function<void(const Result<qint64> &)> done) {

@@ -162,12 +162,25 @@ private Q_SLOTS:
         QCOMPARE(m_redis->one(
                      {"HGET", "fs:{sale:" + QByteArray::number(id) + "}:wr:meta", "commitment"}),
                  commitment.toLatin1());
+        // The public view carries what the buyer page's lobby shows: the same commitment and
+        // when the cohort closes (starts_at + grace_ms).
+        const HttpResponse view = http(m_port, "GET", "/api/v1/sales/" + QByteArray::number(id));
+        QCOMPARE(view.status, 200);
+        const QJsonObject pub = view.json().value("waiting_room").toObject();
+        QCOMPARE(pub.value("commitment").toString(), commitment);
+        QCOMPARE(pub.value("grace_ms").toInt(), 2500);
+        QCOMPARE(parseTime(pub.value("lobby_opens_at")), lobby);
+        QCOMPARE(parseTime(pub.value("cohort_closes_at")),
+                 parseTime(view.json().value("starts_at")) + 2500);
+        QCOMPARE(pub.value("admit_per_minute").toInt(), 600);
 
         // A sale without one: null, no fairness row, no wr key.
         const HttpResponse plain = createSale({});
         QCOMPARE(plain.status, 201);
         QVERIFY(plain.json().value("waiting_room").isNull());
         const QByteArray plainId = QByteArray::number(plain.json().value("id").toInteger());
+        QVERIFY(
+            http(m_port, "GET", "/api/v1/sales/" + plainId).json().value("waiting_room").isNull());
         QCOMPARE(m_db.scalar("SELECT count(*) FROM sale_fairness WHERE sale_id = " + plainId),
                  QByteArray("0"));
         QCOMPARE(m_redis->command({"KEYS", "fs:{sale:" + plainId + "}:wr:*"}).size(), 0);

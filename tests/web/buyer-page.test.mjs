@@ -4,7 +4,8 @@
 // FLASHSALE_TEST_PG_URL (a superuser URL; deploy/local/test exports it) and flashsale-server
 // (FLASHSALE_SERVER_BIN, default build/bin/flashsale-server), all on free loopback ports, and
 // stops them afterwards. Drives Debian's /usr/bin/chromium (FLASHSALE_CHROMIUM) through
-// playwright-core. UPDATE_SCREENSHOTS=1 rewrites docs/buyer-page.png.
+// playwright-core. UPDATE_SCREENSHOTS=1 rewrites docs/buyer-page.png and
+// docs/buyer-waiting-room-{lobby,queued,booked}.png.
 //
 //   cd tests/web && npm ci && FLASHSALE_TEST_PG_URL=... node buyer-page.test.mjs
 //
@@ -21,7 +22,7 @@ import vm from 'node:vm';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
-const WATCHDOG_MS = Number(process.env.FLASHSALE_WEB_TEST_TIMEOUT_MS || 100000);
+const WATCHDOG_MS = Number(process.env.FLASHSALE_WEB_TEST_TIMEOUT_MS || 200000);
 const started = Date.now();
 
 const log = (...args) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s]`, ...args);
@@ -143,7 +144,9 @@ function createDatabase() {
 
 const serverBin = () => process.env.FLASHSALE_SERVER_BIN || path.join(ROOT, 'build/bin/flashsale-server');
 
-async function startServer(dir, redisUrl, pgUrl) {
+// `roles`: the waiting-room scenarios add the scheduler (the seal and admission) on a server of
+// their own, so its passes do not share the other scenarios' clocks and event loops.
+async function startServer(dir, redisUrl, pgUrl, roles = 'api,worker') {
   const bin = serverBin();
   const readyFile = path.join(dir, 'ready');
   const logFile = path.join(dir, 'server.log');
@@ -152,12 +155,13 @@ async function startServer(dir, redisUrl, pgUrl) {
   // The server reads FLASHSALE_* variables too: keep the caller's out of it.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLASHSALE_')));
   const out = fs.openSync(logFile, 'a');
-  const args = ['--roles', 'api,worker', '--dev-user-ids', '--buyer-token-secret', secret,
+  const args = ['--roles', roles, '--dev-user-ids', '--buyer-token-secret', secret,
     '--admin-token', adminToken, '--listen', '127.0.0.1', '--port', '0', '--threads', '2',
     '--redis-url', redisUrl, '--pg-url', pgUrl, '--ready-file', readyFile,
     // Every buyer of the page runs from 127.0.0.1 and retries: the per-IP and per-user limits
     // (on by default) would answer before the sale's own bucket that the test is about.
     '--rate-limit-ip', '0', '--rate-limit-user', '0'];
+  if (roles.includes('scheduler')) args.push('--scheduler-tick-ms', '100');
   const child = spawn(bin, args, { stdio: ['ignore', out, out], env });
   cleanups.push(() => stopProcess(child, 'flashsale-server'));
   const serverLogTail = () => fs.readFileSync(logFile, 'utf8').split('\n').slice(-25).join('\n');
@@ -482,6 +486,234 @@ async function scenarioThrottled(browser, server) {
   await context.close();
 }
 
+// ---- the waiting room (docs/WAITING_ROOM.md, "The buyer page") --------------------------------
+
+// A buyer's own entry, read by the test with the buyer's token.
+async function queueOf(server, saleId, user) {
+  const r = await http('GET', `${server.url}/api/v1/sales/${saleId}/queue`, { headers: await ownerHeaders(server, user) });
+  check(r.status === 200, `GET /api/v1/sales/${saleId}/queue as ${user} answered ${r.status}: ${r.text.slice(0, 300)}`);
+  return r.json;
+}
+
+// A join from the test itself (the other buyers of the room), with a proof of work when asked.
+async function joinByApi(server, saleId, user) {
+  const auth = await ownerHeaders(server, user);
+  let r = await http('POST', `${server.url}/api/v1/sales/${saleId}/queue`, { body: {}, headers: auth });
+  if (r.status === 428) {
+    const ch = await http('POST', `${server.url}/api/v1/sales/${saleId}/challenge`, { body: {}, headers: auth });
+    check(ch.status === 201, `POST /api/v1/sales/${saleId}/challenge answered ${ch.status}: ${ch.text.slice(0, 300)}`);
+    const { solution } = powSolver().solve(ch.json.challenge, ch.json.difficulty);
+    r = await http('POST', `${server.url}/api/v1/sales/${saleId}/queue`, {
+      body: {}, headers: { ...auth, 'X-Pow-Challenge': ch.json.challenge, 'X-Pow-Solution': solution },
+    });
+  }
+  check(r.status === 201, `joining sale ${saleId} as ${user} answered ${r.status}: ${r.text.slice(0, 300)}`);
+  return r.json;
+}
+
+async function roomOf(page) {
+  return page.evaluate(() => ({
+    state: document.getElementById('wr').dataset.state,
+    position: document.getElementById('wr-position').textContent,
+    ahead: document.getElementById('wr-ahead').textContent,
+    eta: document.getElementById('wr-eta').hidden ? '' : document.getElementById('wr-eta').textContent,
+    warning: document.getElementById('wr-warning').hidden ? '' : document.getElementById('wr-warning').textContent,
+    odds: document.getElementById('wr-odds').hidden ? '' : document.getElementById('wr-odds').textContent,
+    entry: document.getElementById('wr-entry').textContent,
+    commitment: document.getElementById('wr-commitment').textContent,
+    states: (window.__wrStates || []).join(' → '),
+  }));
+}
+
+async function waitForRoom(page, states, timeout, what) {
+  try {
+    await page.waitForFunction((s) => s.includes(document.getElementById('wr').dataset.state), states, { timeout });
+  } catch {
+    const r = await roomOf(page);
+    const res = await resultOf(page);
+    throw new CheckFailed(`${what}: expected the waiting room to show ${states.join(' or ')} within ${timeout} ms; ` +
+      `it shows "${r.state}": ${r.position} / ${r.ahead} (states: ${r.states}); result "${res.state}": ${res.title} / ${res.detail}`);
+  }
+  return roomOf(page);
+}
+
+// The page's own rendering of a time: local time of day with seconds.
+const localClockOf = (page, ms) => page.evaluate((t) => new Date(t).toTimeString().slice(0, 8), ms);
+
+async function screenshot(page, name, what) {
+  if (process.env.UPDATE_SCREENSHOTS !== '1') return;
+  const file = path.join(ROOT, `docs/${name}`);
+  await page.setViewportSize({ width: 520, height: 400 }); // fullPage then fits the card
+  await page.screenshot({ path: file, fullPage: true });
+  await page.setViewportSize({ width: 520, height: 860 });
+  log(`${what}: screenshot written to ${path.relative(ROOT, file)}`);
+}
+
+async function watchRoom(page) {
+  await page.evaluate(() => {
+    window.__wrStates = [];
+    const el = document.getElementById('wr');
+    const note = () => {
+      const s = el.dataset.state;
+      if (window.__wrStates[window.__wrStates.length - 1] !== s) window.__wrStates.push(s);
+    };
+    note();
+    new MutationObserver(note).observe(el, { attributes: true, attributeFilter: ['data-state'] });
+  });
+}
+
+// (f) lobby → join (one entry, proof of work) → shuffled line (#k of N) → admitted → the page
+// books by itself with the admission token. Two pages and eight buyers from the test in one
+// cohort, stock for all: every entry is admitted in rank order, 40 a minute.
+async function scenarioWaitingRoom(browser, server) {
+  const lobbyAtMs = Date.now() + 9000;
+  const startsAtMs = lobbyAtMs + 5000;
+  const saleId = await createSale(server, {
+    name: 'Waiting-room sneaker drop', stock: 20, per_user_limit: 1, price_cents: 12900, pow_difficulty: 8,
+    starts_at: new Date(startsAtMs).toISOString(), waiting_room: true,
+    lobby_opens_at: new Date(lobbyAtMs).toISOString(), grace_ms: 1000, admit_per_minute: 40,
+    entries_per_address: 0, // every buyer here shares 127.0.0.1
+  });
+  const view = await http('GET', `${server.url}/api/v1/sales/${saleId}`);
+  const room = view.json && view.json.waiting_room;
+  check(room && /^[0-9a-f]{64}$/.test(room.commitment), `(f) GET /api/v1/sales/${saleId} has no waiting room: ${view.text.slice(0, 400)}`);
+  const closesAtMs = Date.parse(room.cohort_closes_at);
+  check(closesAtMs === startsAtMs + 1000, `(f) cohort_closes_at ${room.cohort_closes_at} is not starts_at + 1 s`);
+
+  const ada = await openBuyerPage(browser, server, saleId, 'wr-ada', { scale: 2 });
+  const admissionHeaders = [];
+  ada.page.on('request', (req) => {
+    if (req.method() === 'POST' && req.url().endsWith(`/api/v1/sales/${saleId}/book`)) admissionHeaders.push(req.headers()['x-admission-token'] || '');
+  });
+  await watchRoom(ada.page);
+  let r = await roomOf(ada.page);
+  check(r.commitment === room.commitment, `(f) the page shows commitment "${r.commitment}", the sale has ${room.commitment}`);
+  if (Date.now() < lobbyAtMs - 1000) {
+    const label = await ada.page.textContent('#countdown-label');
+    const ms = Number(await ada.page.getAttribute('#countdown', 'data-ms'));
+    check(/waiting room opens in/i.test(label) && ms > 0 && ms <= lobbyAtMs - Date.now() + 1000,
+      `(f) before the lobby the clock says "${label}" ${ms} ms`);
+    await ada.page.click('#buy');
+    const hint = await ada.page.textContent('#buy-hint');
+    check(/joins for you when the lobby opens/.test(hint), `(f) pressed before the lobby, the hint says "${hint}"`);
+    log(`(f) before the lobby: "${label}" ${ms} ms; pressed Join: "${hint}"`);
+  } else {
+    log('(f) the page loaded after the lobby opened (a slow machine): joining now');
+    await ada.page.click('#buy');
+  }
+
+  const ben = await openBuyerPage(browser, server, saleId, 'wr-ben', { scale: 2 });
+  await watchRoom(ben.page);
+  await sleep(Math.max(0, lobbyAtMs - Date.now() + 300));
+  const crowd = [];
+  for (let i = 0; i < 8; i++) crowd.push((await joinByApi(server, saleId, `wr-crowd-${i}`)).entry_id);
+  await ben.page.click('#buy');
+
+  r = await waitForRoom(ada.page, ['lobby'], 10000, '(f) the join at the lobby\'s opening');
+  const adaEntry = await queueOf(server, saleId, 'wr-ada');
+  check(r.entry === adaEntry.entry_id && /^[A-Za-z0-9_-]{16}$/.test(r.entry),
+    `(f) the page shows entry "${r.entry}", the server has ${adaEntry.entry_id}`);
+  check(adaEntry.cohort === true, `(f) wr-ada's entry is not in the cohort: ${JSON.stringify(adaEntry)}`);
+  const wantOdds = `Joining any time before ${await localClockOf(ada.page, closesAtMs)} gives the same odds.`;
+  check(r.odds === wantOdds, `(f) the lobby says "${r.odds}", expected "${wantOdds}"`);
+  const powText = await ada.page.textContent('#pow-status');
+  check(/solved/i.test(powText), `(f) the join's proof of work does not show as solved: "${powText}"`);
+  // One entry per buyer: asking again (a retry, another tab) gets the same entry, no new work.
+  const again = await http('POST', `${server.url}/api/v1/sales/${saleId}/queue`, { body: {}, headers: await ownerHeaders(server, 'wr-ada') });
+  check(again.status === 200 && again.json.entry_id === adaEntry.entry_id, `(f) joining again answered ${again.status}: ${again.text.slice(0, 200)}`);
+  await waitForRoom(ben.page, ['lobby'], 10000, '(f) the second page\'s join');
+  log(`(f) lobby: entry ${r.entry}, "${r.position}", "${r.odds}"; ${powText}`);
+  await screenshot(ada.page, 'buyer-waiting-room-lobby.png', '(f) lobby');
+
+  // After the seal: a place in the shuffled line, "#k of N", then the turn.
+  const pages = [{ name: 'wr-ada', ...ada }, { name: 'wr-ben', ...ben }];
+  for (const p of pages) {
+    p.room = await waitForRoom(p.page, ['queued', 'admitted', 'booked'], 30000, `(f) ${p.name}'s place in the line`);
+    p.rank = (await queueOf(server, saleId, p.name)).rank;
+    check(Number.isInteger(p.rank) && p.rank >= 1 && p.rank <= 10, `(f) ${p.name}'s rank is ${p.rank}`);
+  }
+  const later = pages[0].rank > pages[1].rank ? pages[0] : pages[1];
+  r = await roomOf(later.page);
+  if (r.state === 'queued') {
+    check(r.position === `#${later.rank} of 10`, `(f) ${later.name} (rank ${later.rank}) sees "${r.position}"`);
+    check(/^\d+ ahead of you$|^Nobody waiting ahead of you$/.test(r.ahead), `(f) ${later.name} sees "${r.ahead}"`);
+    log(`(f) queued: ${later.name} sees "${r.position}", "${r.ahead}", "${r.eta}" (states: ${r.states})`);
+    await screenshot(later.page, 'buyer-waiting-room-queued.png', '(f) queued');
+  } else {
+    log(`(f) ${later.name} (rank ${later.rank}) was admitted before the check could see its place: ${r.states}`);
+  }
+  const ariaLive = await ada.page.getAttribute('.wr-line', 'aria-live');
+  check(ariaLive === 'polite', `(f) the position text is not in a polite live region (aria-live="${ariaLive}")`);
+
+  // Each page books by itself once admitted, with the admission token; the server records it.
+  for (const p of pages) {
+    const held = await waitForState(p.page, 'held', 40000, `(f) ${p.name}'s own booking in its turn`);
+    check(/Held for you/.test(held.title), `(f) ${p.name} held title: "${held.title}"`);
+    const reservationId = await p.page.getAttribute('#result', 'data-reservation-id');
+    const res = await http('GET', `${server.url}/api/v1/reservations/${encodeURIComponent(reservationId)}`,
+      { headers: await ownerHeaders(server, p.name) });
+    check(res.status === 200 && ['reserved', 'pending'].includes(res.json && res.json.status),
+      `(f) GET /api/v1/reservations/${reservationId} answered ${res.status}: ${res.text.slice(0, 300)}`);
+    const entry = await queueOf(server, saleId, p.name);
+    check(entry.state === 'booked', `(f) the server has ${p.name}'s entry ${entry.state}, not booked`);
+    const w = await waitForRoom(p.page, ['booked'], 5000, `(f) ${p.name}'s waiting room after the booking`);
+    log(`(f) ${p.name} (rank ${p.rank}): ${held.title} ${held.detail}; entry booked (states: ${w.states})`);
+  }
+  check(admissionHeaders.length === 1 && admissionHeaders[0].startsWith(`at1.${saleId}.`),
+    `(f) wr-ada's booking requests carried X-Admission-Token: ${JSON.stringify(admissionHeaders)}`);
+  await screenshot(ada.page, 'buyer-waiting-room-booked.png', '(f) booked');
+  for (const p of pages) {
+    check(p.page.problems.length === 0, `(f) ${p.name}'s page reported errors: ${p.page.problems.join('; ')}`);
+    await p.context.close();
+  }
+}
+
+// (g) one unit, a buyer ahead: the page behind it is told it is likely to sell out before its
+// turn, then "Sold out" once the unit is booked.
+async function scenarioWaitingRoomSoldOut(browser, server) {
+  const startsAtMs = Date.now() + 3000;
+  const saleId = await createSale(server, {
+    name: 'Last pair', stock: 1, per_user_limit: 1, price_cents: 9900, waiting_room: true,
+    lobby_opens_at: new Date(Date.now() - 1000).toISOString(), starts_at: new Date(startsAtMs).toISOString(),
+    grace_ms: 1000, admit_per_minute: 600, entries_per_address: 0,
+  });
+  const first = await joinByApi(server, saleId, 'wr-first');
+  check(first.cohort === true, `(g) the first buyer is not in the cohort: ${JSON.stringify(first)}`);
+  const { page, context } = await openBuyerPage(browser, server, saleId, 'wr-cleo');
+  await watchRoom(page);
+  // Joined after the cohort closed: behind it, first come, first served.
+  await sleep(Math.max(0, startsAtMs + 1000 - Date.now() + 300));
+  await page.click('#buy');
+  let r = await waitForRoom(page, ['queued', 'sold-out'], 20000, '(g) the late buyer\'s place');
+  const mine = await queueOf(server, saleId, 'wr-cleo');
+  check(mine.cohort === false && mine.rank === 2, `(g) wr-cleo's entry: ${JSON.stringify(mine)}`);
+  // The unit is the first buyer's once admitted: the page behind says so.
+  let admitted = null;
+  for (let i = 0; i < 100 && !admitted; i++) {
+    const q = await queueOf(server, saleId, 'wr-first');
+    if (q.state === 'admitted') admitted = q.admission.token;
+    else await sleep(100);
+  }
+  check(admitted, '(g) the first buyer was not admitted within 10 s of the seal');
+  await page.waitForSelector('#wr-warning:not([hidden])', { timeout: 10000 }).catch(() => {});
+  r = await roomOf(page);
+  check(/^Likely to sell out before your turn/.test(r.warning), `(g) the page behind one unit says "${r.position}" / "${r.warning}"`);
+  const line = (await queueOf(server, saleId, 'wr-cleo')).line;
+  check(line && line.likely_sold_out === true, `(g) the server's line for wr-cleo: ${JSON.stringify(line)}`);
+  log(`(g) queued behind the last unit: "${r.position}", "${r.ahead}", "${r.warning}"`);
+  const booked = await http('POST', `${server.url}/api/v1/sales/${saleId}/book`, {
+    body: { quantity: 1 }, headers: { ...(await ownerHeaders(server, 'wr-first')), 'X-Admission-Token': admitted },
+  });
+  check(booked.status === 202, `(g) the first buyer's booking answered ${booked.status}: ${booked.text.slice(0, 300)}`);
+  const sold = await waitForState(page, 'sold-out', 15000, '(g) the page behind the last unit');
+  check(sold.title === 'Sold out', `(g) sold-out title: "${sold.title}"`);
+  r = await waitForRoom(page, ['sold-out'], 5000, '(g) the waiting room behind the last unit');
+  check(await page.isDisabled('#buy'), '(g) the button is enabled on a sold-out waiting room');
+  log(`(g) sold out: ${sold.title} / ${sold.detail} (states: ${r.states})`);
+  check(page.problems.length === 0, `(g) the page reported errors: ${page.problems.join('; ')}`);
+  await context.close();
+}
+
 // ---- main -----------------------------------------------------------------------------------------
 
 async function main() {
@@ -528,6 +760,21 @@ async function main() {
     else if (!(e instanceof CheckFailed)) e.message += `\nserver log:\n${server.serverLogTail()}`;
     throw e;
   }
+  await stopProcess(server.child, 'flashsale-server');
+
+  // The waiting room: its own Redis, database and server, with the scheduler role.
+  const wrDir = path.join(dir, 'waiting-room');
+  fs.mkdirSync(wrDir);
+  const wrServer = await startServer(wrDir, await startRedis(wrDir), createDatabase(), 'api,worker,scheduler');
+  log(`waiting-room servers up: ${wrServer.url}`);
+  try {
+    await scenarioWaitingRoom(browser, wrServer);
+    await scenarioWaitingRoomSoldOut(browser, wrServer);
+  } catch (e) {
+    if (wrServer.child.exitCode !== null) e.message += `\nflashsale-server exited (${wrServer.child.exitCode}):\n${wrServer.serverLogTail()}`;
+    else if (!(e instanceof CheckFailed)) e.message += `\nserver log:\n${wrServer.serverLogTail()}`;
+    throw e;
+  }
   keepDir = false;
 }
 
@@ -538,7 +785,8 @@ const watchdog = setTimeout(() => {
 
 try {
   await main();
-  log('PASS web/buyerpage: countdown, proof of work, held, sold out, limit reached, throttled');
+  log('PASS web/buyerpage: countdown, proof of work, held, sold out, limit reached, throttled, ' +
+    'waiting room (lobby, #k of N, booked with the admission, sold out)');
 } catch (e) {
   fail(e instanceof CheckFailed ? e.message : e.stack || String(e));
 } finally {

@@ -265,6 +265,15 @@ class SolverPool {
   close() { for (const w of this.workers) w.terminate(); }
 }
 
+// Hashes per second of the slowest solver, measured on every solver at once, as they will
+// run, on a machine that may be shared.
+async function solverRate(pool) {
+  const ws = await Promise.all(pool.workers.map(() => pool.acquire()));
+  const rates = await Promise.all(ws.map((w) => pool.call(w, { rate: 0.5 })));
+  ws.forEach((w) => pool.release(w));
+  return Math.min(...rates.map((r) => r.rate));
+}
+
 async function runBots({ api, bots, openMs, lead, duration, concurrency }) {
   const outcomes = {};
   let sent = 0, won = 0;
@@ -358,14 +367,7 @@ async function run(o) {
 
   // Proof-of-work preparation, and the opening after it.
   const pool = d > 0 ? new SolverPool(o['solver-threads']) : null;
-  let rate = 0;
-  if (pool) {
-    // Measured on every solver at once, as they will run, on a machine that may be shared.
-    const ws = await Promise.all(pool.workers.map(() => pool.acquire()));
-    const rates = await Promise.all(ws.map((w) => pool.call(w, { rate: 0.5 })));
-    ws.forEach((w) => pool.release(w));
-    rate = Math.min(...rates.map((r) => r.rate));
-  }
+  const rate = pool ? await solverRate(pool) : 0;
   const expectedSolveMs = d > 0 ? (2 ** d / rate) * 1000 : 0;
   const jobs = d > 0 ? o.humans + bots.filter((b) => b.pow).length * cap : 0;
   const prepEstimateS = (jobs * expectedSolveMs) / 1000 / o['solver-threads'];
@@ -537,13 +539,7 @@ async function runWaitingRoom(o) {
   for (const p of people) p.token = mintToken(secret, p.user);
 
   const pool = d > 0 ? new SolverPool(o['solver-threads']) : null;
-  let rate = 0;
-  if (pool) {
-    const ws = await Promise.all(pool.workers.map(() => pool.acquire()));
-    const rates = await Promise.all(ws.map((w) => pool.call(w, { rate: 0.5 })));
-    ws.forEach((w) => pool.release(w));
-    rate = Math.min(...rates.map((r) => r.rate));
-  }
+  const rate = pool ? await solverRate(pool) : 0;
   const expectedSolveMs = d > 0 ? (2 ** d / rate) * 1000 : 0;
   const prepEstimateS = d > 0 ? (people.length * expectedSolveMs) / 1000 / o['solver-threads'] : 0;
   const openAfterS = Math.min(55, Math.max(o['open-after-s'], prepEstimateS * 1.5 + 3));

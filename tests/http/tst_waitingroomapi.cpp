@@ -113,12 +113,6 @@ private:
         m_redis->command({"ZADD", k + "wr:adm", QByteArray::number(nowMs() + 60000), entry});
     }
 
-    static void verifyProblem(const HttpResponse &r, int status, const QString &slug) {
-        QCOMPARE(r.status, status);
-        QCOMPARE(r.headers.value("content-type"), QByteArray("application/problem+json"));
-        QCOMPARE(r.problemType(), QStringLiteral("/problems/") + slug);
-    }
-
 private Q_SLOTS:
     void initTestCase() {
         QVERIFY2(m_redisServer.start(), qPrintable(m_redisServer.error()));

@@ -2,9 +2,16 @@
 
 #include <QEventLoop>
 #include <QJsonDocument>
+#include <QTest>
 #include <QTimer>
 
 namespace flashsale::test {
+
+void verifyProblem(const HttpResponse &r, int status, const QString &slug) {
+    QCOMPARE(r.status, status);
+    QCOMPARE(r.headers.value("content-type"), QByteArray("application/problem+json"));
+    QCOMPARE(r.problemType(), QStringLiteral("/problems/") + slug);
+}
 
 QJsonObject HttpResponse::json() const {
     return QJsonDocument::fromJson(body).object();

@@ -20,6 +20,10 @@ struct HttpResponse {
     QString problemType() const { return json().value(QStringLiteral("type")).toString(); }
 };
 
+// Checks (QCOMPARE) that `r` is an RFC 9457 problem: `status`, application/problem+json, type
+// /problems/<slug>. Like any QCOMPARE outside a test slot, a failure returns from here only.
+void verifyProblem(const HttpResponse &r, int status, const QString &slug);
+
 // A keep-alive HTTP/1.1 client on one QTcpSocket, written for tests: it sends exactly the
 // bytes it is given (so malformed requests are possible) and parses the answer by
 // Content-Length. One request at a time; the callback runs from the event loop.

@@ -104,12 +104,6 @@ private:
         return row.split('|');
     }
 
-    static void verifyProblem(const HttpResponse &r, int status, const QString &slug) {
-        QCOMPARE(r.status, status);
-        QCOMPARE(r.headers.value("content-type"), QByteArray("application/problem+json"));
-        QCOMPARE(r.problemType(), QStringLiteral("/problems/") + slug);
-    }
-
 private Q_SLOTS:
     void initTestCase() {
         QVERIFY2(m_redisServer.start(), qPrintable(m_redisServer.error()));

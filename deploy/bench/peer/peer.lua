@@ -109,6 +109,7 @@ local function problem(status, slug, title, members, headers)
     o.type = "/problems/" .. slug
     o.title = title
     o.status = status
+    o.instance = ngx.var.uri
     return send(status, "application/problem+json", cjson.encode(o), headers)
 end
 

@@ -717,6 +717,9 @@ private Q_SLOTS:
         QCOMPARE(l->accepted.size(), 10);
         QCOMPARE(l->unknown.size(), 0);
         QCOMPARE(remaining(sale), 0);
+        // The shuffle the buyers went through recomputes from what is published.
+        const ProgramRun verify = fairnessVerify(m_backend.url(), sale);
+        QVERIFY2(verify.exitCode == 0, qPrintable(verify.describe()));
     }
 
     // Each way a user can behave, end to end: what the server answered, counted by outcome.

@@ -64,13 +64,15 @@ RedisClusterClient::Node *RedisClusterClient::nodeNamed(const QString &name) {
     auto node = std::make_unique<Node>();
     node->name = name;
     node->client = new RedisClient(endpoint, m_options.timeout, this);
-    connect(node->client, &RedisClient::connected, this, [this] {
+    Node *raw = node.get();
+    connect(node->client, &RedisClient::connected, this, [this, raw] {
+        // Before anything a retry could send: a promoted replica gets the scripts first.
+        loadScripts(raw, m_scripts);
         if (!m_hasMap)
             refreshSlotMap();
     });
     // A node gone may be a primary that is failing over: learn the new owner early.
     connect(node->client, &RedisClient::disconnected, this, &RedisClusterClient::requestRefresh);
-    Node *raw = node.get();
     m_byName.insert(name, raw);
     m_nodes.push_back(std::move(node));
     raw->client->start();
@@ -86,6 +88,27 @@ RedisClusterClient::Node *RedisClusterClient::anyReadyNode() const {
         if (node->client->isReady())
             return node.get();
     return nullptr;
+}
+
+void RedisClusterClient::preloadScript(const RedisScript &script) {
+    assertOwnThread(this, "RedisClusterClient::preloadScript");
+    m_scripts << script;
+    for (const auto &node : m_nodes)
+        if (node->client->isReady())
+            loadScripts(node.get(), {script});
+}
+
+void RedisClusterClient::loadScripts(Node *node, const QList<RedisScript> &scripts) {
+    for (const RedisScript &script : scripts) {
+        node->client->command(
+            {QByteArrayLiteral("SCRIPT"), QByteArrayLiteral("LOAD"), script.body},
+            [name = node->name, script = script.name](const Result<RedisValue> &r) {
+                if (!r || r->isError())
+                    qCWarning(lcRedis).noquote()
+                        << "SCRIPT LOAD of" << script << "on" << name
+                        << "failed:" << (r ? QString::fromUtf8(r->string) : r.error().message);
+            });
+    }
 }
 
 void RedisClusterClient::command(const QList<QByteArray> &argv, Callback callback) {

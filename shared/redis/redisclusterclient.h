@@ -22,7 +22,8 @@ namespace flashsale {
 //       -ASK slot host:port    ASKING + the command on that node (pipelined, adjacent), once
 //       -TRYAGAIN/-CLUSTERDOWN resend after a backoff, at most maxRetries times, then
 //                              ErrorCode::Unavailable (callers answer 503)
-//       -NOSCRIPT (eval only)  resend as EVAL on the node that answered
+//       -NOSCRIPT (eval only)  resend as EVAL on the node that answered (preloadScript()
+//                              loads scripts on every node as it connects)
 //       anything else          delivered as it is
 //
 // Ownership and threads: as RedisClient. The client and its per-node connections belong to the
@@ -83,6 +84,11 @@ public:
     void eval(const RedisScript &script, const QList<QByteArray> &keys,
               const QList<QByteArray> &args, Callback callback) override;
 
+    // Loads `script` (SCRIPT LOAD) on every node connected now and on every node when it
+    // connects later (a promoted replica, a node after a restart), so EVALSHA seldom meets
+    // NOSCRIPT; eval() still resends as EVAL when it does. A failed load is only logged.
+    void preloadScript(const RedisScript &script);
+
     // The primaries in the current map as "host:port", sorted, and a command sent to one of
     // them as it is (no redirect following): for per-node work such as reading each node's
     // streams. An unknown node fails with ErrorCode::NotFound.
@@ -111,6 +117,7 @@ private:
 
     Node *nodeNamed(const QString &name); // creates and starts the connection when new
     Node *anyReadyNode() const;
+    void loadScripts(Node *node, const QList<RedisScript> &scripts);
     void dispatch(const RequestPtr &request, Node *node, bool asking);
     void onReply(const RequestPtr &request, Node *node, const Result<RedisValue> &result);
     void retryLater(const RequestPtr &request, const QString &why);
@@ -121,7 +128,8 @@ private:
     Options m_options;
     std::vector<std::unique_ptr<Node>> m_nodes;
     QHash<QString, Node *> m_byName;
-    std::vector<Node *> m_slots; // kRedisSlotCount entries; null: not covered
+    std::vector<Node *> m_slots;  // kRedisSlotCount entries; null: not covered
+    QList<RedisScript> m_scripts; // preloadScript()
     bool m_hasMap = false;
     bool m_refreshInFlight = false;
     bool m_refreshAgain = false;

@@ -212,6 +212,8 @@ private Q_SLOTS:
     void killedPrimaryIsReplacedByItsReplica() {
         const QByteArray key = "{failover}:k";
         const int slot = redisKeySlot(key);
+        const RedisScript script = incrScript();
+        m_client->preloadScript(script);
         QCOMPARE(get(key), QByteArray()); // nil: not there yet
         const auto set = run({"SET", key, "before"});
         QVERIFY(set && *set);
@@ -221,6 +223,12 @@ private Q_SLOTS:
         });
         QVERIFY(wait && *wait);
         QCOMPARE((*wait)->integer, 1);
+        // No replica has the script (the client knows primaries only): the promoted one gets it
+        // only if the client loads it when it connects there.
+        const QList<quint16> primaries = m_cluster.primaries();
+        for (quint16 p : m_cluster.ports())
+            if (m_cluster.isRunning(p) && !primaries.contains(p))
+                QCOMPARE(RedisSync(p).one({"SCRIPT", "FLUSH"}), QByteArray("OK"));
         const quint16 primary = m_cluster.primaryForSlot(slot);
         m_cluster.kill(primary);
 
@@ -252,6 +260,18 @@ private Q_SLOTS:
         QVERIFY(after && *after);
         QCOMPARE((*after)->string, QByteArray("OK"));
         QCOMPARE(get(key), QByteArray("after"));
+
+        // The promoted replica got the preloaded script when the client connected to it.
+        RedisSync promotedNode(quint16(promoted.section(QLatin1Char(':'), 1).toUInt()));
+        QCOMPARE(promotedNode.command({"SCRIPT", "EXISTS", script.sha1}), QList<QByteArray>{"1"});
+        const quint64 noscriptBefore = m_client->stats().noscript;
+        const QByteArray counter = "{failover}:counter";
+        const auto eval = await([&](RedisCommands::Callback cb) {
+            m_client->eval(script, {counter}, {"3"}, std::move(cb));
+        });
+        QVERIFY(eval && *eval);
+        QCOMPARE((*eval)->integer, 3);
+        QCOMPARE(m_client->stats().noscript, noscriptBefore);
     }
 
     void lostShardGivesACleanErrorNotAHang() {

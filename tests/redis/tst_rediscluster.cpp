@@ -136,6 +136,52 @@ private Q_SLOTS:
         QCOMPARE((*ping)->string, QByteArray("PONG"));
     }
 
+    // FLASHSALE_TEST_BENCH=1: what routing costs the client. N pipelined SETs to one slot's
+    // node, through RedisClusterClient and through a plain RedisClient to that same node; prints
+    // both rates. Skipped otherwise (a measurement, not a check).
+    void pipelinedRateAgainstOneNodeClient() {
+        if (!qEnvironmentVariableIsSet("FLASHSALE_TEST_BENCH"))
+            QSKIP("set FLASHSALE_TEST_BENCH=1 to measure");
+        constexpr int n = 100000;
+        const quint16 owner = m_cluster.primaryForSlot(redisKeySlot("{bench}"));
+        RedisClient plain(
+            *RedisClient::Endpoint::fromUrl(QStringLiteral("redis://127.0.0.1:%1/0").arg(owner)),
+            std::chrono::milliseconds(5000));
+        QSignalSpy up(&plain, &RedisClient::connected);
+        plain.start();
+        QTRY_COMPARE(up.size(), 1);
+        // The same reply timeout for both: 100,000 commands in one burst take over a second.
+        RedisClusterClient::Options options;
+        options.seeds << plain.endpoint();
+        options.timeout = std::chrono::milliseconds(5000);
+        RedisClusterClient cluster(options);
+        QSignalSpy ready(&cluster, &RedisClusterClient::ready);
+        cluster.start();
+        QTRY_COMPARE(ready.size(), 1);
+        auto measure = [&](RedisCommands &client, const QByteArray &prefix) {
+            int ok = 0, answered = 0;
+            QElapsedTimer t;
+            t.start();
+            for (int i = 0; i < n; ++i)
+                client.command({"SET", prefix + QByteArray::number(i), "x"},
+                               [&](const Result<RedisValue> &r) {
+                                   ++answered;
+                                   ok += (r && r->string == "OK") ? 1 : 0;
+                               });
+            [&] { QTRY_COMPARE_WITH_TIMEOUT(answered, n, 60000); }();
+            const double rate = n / (t.nsecsElapsed() / 1e9);
+            return std::pair{ok, rate};
+        };
+        for (int round = 0; round < 2; ++round) { // the first round warms both
+            const auto [plainOk, plainRate] = measure(plain, "{bench}:p:");
+            const auto [clusterOk, clusterRate] = measure(cluster, "{bench}:c:");
+            QCOMPARE(plainOk, n);
+            QCOMPARE(clusterOk, n);
+            qInfo("round %d: %d pipelined SETs: RedisClient %.0f/s, RedisClusterClient %.0f/s",
+                  round, n, plainRate, clusterRate);
+        }
+    }
+
     void evalReloadsAScriptFlushedOnItsNode() {
         const RedisScript script = incrScript();
         const QByteArray key = "{script}:counter";

@@ -205,7 +205,7 @@ private Q_SLOTS:
         QCOMPARE(owner.command({"SCRIPT", "EXISTS", script.sha1}), QList<QByteArray>{"1"});
     }
 
-    void askDuringMigrationThenMovedAfterIt() {
+    void askAndTryagainDuringMigrationThenMovedAfterIt() {
         const QByteArray oldKey = "{migrate}:old", newKey = "{migrate}:new";
         const int slot = redisKeySlot(oldKey);
         const auto kept = run({"SET", oldKey, "kept"});
@@ -237,7 +237,19 @@ private Q_SLOTS:
         QCOMPARE(dst.one({"ASKING"}), QByteArray("OK"));
         QCOMPARE(dst.one({"GET", newKey}), QByteArray("arrived"));
 
-        // Finish the migration: the key moves, the slot is assigned to the target everywhere.
+        // A two-key read now finds one key on the source and not the other: TRYAGAIN, which the
+        // client retries (bounded) until the migration below has ended.
+        const quint64 retriesBefore = m_client->stats().retries;
+        auto mget = std::make_shared<std::optional<Result<RedisValue>>>();
+        m_client->command({"MGET", oldKey, newKey},
+                          [mget](const Result<RedisValue> &r) { *mget = r; });
+        QTRY_VERIFY_WITH_TIMEOUT(m_client->stats().retries > retriesBefore || mget->has_value(),
+                                 5000);
+        QVERIFY2(!mget->has_value(), "MGET answered mid-migration without TRYAGAIN");
+
+        // Finish the migration: the key moves, the slot is assigned to the target everywhere. The
+        // client learns it from a MOVED (the retried MGET's, or the next command's).
+        const quint64 movedBefore = m_client->stats().moved;
         QCOMPARE(src.one({"MIGRATE", "127.0.0.1", QByteArray::number(target), "", "0", "5000",
                           "KEYS", oldKey}),
                  QByteArray("OK"));
@@ -246,7 +258,12 @@ private Q_SLOTS:
         for (quint16 p : m_cluster.primaries())
             RedisSync(p).one({"CLUSTER", "SETSLOT", slotText, "NODE", targetId});
 
-        const quint64 movedBefore = m_client->stats().moved;
+        QTRY_VERIFY_WITH_TIMEOUT(mget->has_value(), kNoHangMs);
+        QVERIFY2(mget->value(), mget->value() ? "" : qPrintable(mget->value().error().message));
+        QCOMPARE(mget->value()->elements.size(), 2);
+        QCOMPARE(mget->value()->at(0).bytes(), QByteArray("kept"));
+        QCOMPARE(mget->value()->at(1).bytes(), QByteArray("arrived"));
+
         QCOMPARE(get(oldKey), QByteArray("kept"));
         QCOMPARE(get(newKey), QByteArray("arrived"));
         QVERIFY(m_client->stats().moved > movedBefore);

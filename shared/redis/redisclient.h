@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/result.h"
+#include "rediscommands.h"
 #include "redisscript.h"
 #include "redisvalue.h"
 
@@ -38,7 +39,7 @@ class Gauge;
 // Authentication: with a password, AUTH [username] password is the first command on every
 // connection. A refused AUTH (wrong password, unknown user) is logged as critical, once per
 // connection, without the password; the commands behind it then get Redis's NOAUTH error reply.
-class RedisClient final : public QObject {
+class RedisClient final : public QObject, public RedisCommands {
     Q_OBJECT
 public:
     struct Endpoint {
@@ -53,7 +54,7 @@ public:
         [[nodiscard]] static Result<Endpoint> fromUrl(const QString &url);
     };
 
-    using Callback = std::function<void(const Result<RedisValue> &)>;
+    using Callback = RedisCommands::Callback;
 
     RedisClient(Endpoint endpoint, std::chrono::milliseconds timeout, QObject *parent = nullptr);
     ~RedisClient() override;
@@ -61,7 +62,14 @@ public:
     // Starts connecting; returns at once. connected() is emitted when commands can flow.
     void start();
 
-    void command(const QList<QByteArray> &argv, Callback callback);
+    void command(const QList<QByteArray> &argv, Callback callback) override;
+
+    // Whether commands can flow now: connected (AUTH may still be on the wire ahead of them).
+    // When false, command() fails at once with ErrorCode::Unavailable without sending anything.
+    bool isReady() const { return m_ctx && m_ready; }
+
+    // The node this client talks to.
+    const Endpoint &endpoint() const { return m_endpoint; }
 
     // How long a command waits for its reply before its callback gets ErrorCode::Timeout.
     std::chrono::milliseconds timeout() const { return m_timeout; }
@@ -69,7 +77,7 @@ public:
     // EVALSHA the script; on NOSCRIPT (after a restart, failover or SCRIPT FLUSH) re-sends it as
     // EVAL, which also caches it again, and delivers that answer.
     void eval(const RedisScript &script, const QList<QByteArray> &keys,
-              const QList<QByteArray> &args, Callback callback);
+              const QList<QByteArray> &args, Callback callback) override;
 
     // Reports this connection as flashsale_redis_connected{client} (0/1) and
     // flashsale_redis_pending_commands{client} (sent, not yet answered or given up on). `client`

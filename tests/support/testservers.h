@@ -86,6 +86,8 @@ public:
     QByteArray one(const QList<QByteArray> &argv);
     qint64 integer(const QList<QByteArray> &argv) { return one(argv).toLongLong(); }
     QHash<QByteArray, QByteArray> hash(const QByteArray &key);
+    // The reply as it is (nested arrays kept), or nullopt when not connected or broken.
+    std::optional<RedisValue> value(const QList<QByteArray> &argv) { return request(argv); }
 
 private:
     // The reply, or nullopt when not connected or the connection broke.

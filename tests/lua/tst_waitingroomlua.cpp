@@ -314,8 +314,8 @@ private Q_SLOTS:
             int n = 0;
             while (redisNow() < close + 30) {
                 Join j{"b" + QByteArray::number(n++)};
-                // The loop makes as many joins as the machine fits in ~60 ms: past the default
-                // bound of 1,000 once a join costs less than ~30 us a round trip.
+                // The loop joins as fast as it can for ~60 ms: past the default bound of 1,000
+                // once a TIME and a join take less than 60 us together.
                 j.maxEntries = 1000000;
                 const QList<QByteArray> r = join(sale, j);
                 QCOMPARE(r.value(0), QByteArray("joined"));

@@ -92,6 +92,11 @@ struct LoadReport {
     double p99Ms = -1;
     QMap<QString, qint64> byType;
     qint64 unknown = 0;
+    qint64 users = 0;
+    // --waiting-room runs: every user's outcome, told (by outcome) or untold (by why not).
+    bool waitingRoom = false;
+    QMap<QString, qint64> told;
+    QMap<QString, qint64> untold;
 };
 
 } // namespace flashsale::bench

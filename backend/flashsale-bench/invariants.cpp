@@ -784,11 +784,13 @@ QList<CheckResult> checkInvariants(const CheckInput &in, const CheckOptions &opt
             seen << QStringLiteral("%1 %2").arg(it.key()).arg(it.value());
             // The load's successes: a booking or checkout held (accepted), a purchase confirmed,
             // a proof-of-work challenge issued.
-            static const QStringList successes{QStringLiteral("accepted"),
-                                               QStringLiteral("confirmed"),
-                                               QStringLiteral("challenge")};
-            if (!successes.contains(it.key()) && it.value() > 0
-                && !allowed(it.key(), options.allowTypes))
+            // With a waiting room also a join answered (joined) and a poll answered (its state,
+            // queue:queued, queue:sold-out, ...).
+            static const QStringList successes{
+                QStringLiteral("accepted"), QStringLiteral("confirmed"),
+                QStringLiteral("challenge"), QStringLiteral("joined")};
+            if (!successes.contains(it.key()) && !it.key().startsWith(QLatin1String("queue:"))
+                && it.value() > 0 && !allowed(it.key(), options.allowTypes))
                 bad.add(QStringLiteral("%1 %2").arg(it.key()).arg(it.value()));
         }
         r.summary =
@@ -799,6 +801,30 @@ QList<CheckResult> checkInvariants(const CheckInput &in, const CheckOptions &opt
                                                   : options.allowTypes.join(QLatin1Char(',')));
         bad.report(r);
         out << r;
+        if (in.report->waitingRoom) {
+            // "Every buyer told their outcome" (issue 16): each user of the load ended on an
+            // answer that settles it (booked, sold-out, closed, expired, queue-full).
+            CheckResult t = newCheck(QStringLiteral("told"), QStringLiteral("every buyer told"));
+            qint64 told = 0, untold = 0;
+            QStringList parts;
+            for (auto it = in.report->told.cbegin(); it != in.report->told.cend(); ++it) {
+                told += it.value();
+                parts << QStringLiteral("%1 %2").arg(it.key()).arg(it.value());
+            }
+            Offences never(QStringLiteral("users never told"));
+            for (auto it = in.report->untold.cbegin(); it != in.report->untold.cend(); ++it) {
+                untold += it.value();
+                never.add(QStringLiteral("%1 %2").arg(it.key()).arg(it.value()));
+            }
+            t.summary = QStringLiteral("%1 of %2 users told their outcome (%3), %4 untold")
+                            .arg(told)
+                            .arg(in.report->users)
+                            .arg(parts.join(QStringLiteral(", ")))
+                            .arg(untold);
+            never.report(t);
+            t.pass = t.pass && untold == 0 && told == in.report->users;
+            out << t;
+        }
     }
     return out;
 }
@@ -821,9 +847,18 @@ std::optional<LoadReport> readLoadReport(const QString &path, QString *error) {
     r.p99Ms =
         o.value(QLatin1String("latency_ms")).toObject().value(QLatin1String("p99")).toDouble(-1);
     r.unknown = o.value(QLatin1String("unknown")).toInteger();
+    r.users = o.value(QLatin1String("users")).toInteger();
     const QJsonObject by = o.value(QLatin1String("by_type")).toObject();
     for (auto it = by.begin(); it != by.end(); ++it)
         r.byType.insert(it.key(), it.value().toInteger());
+    const QJsonObject wr = o.value(QLatin1String("waiting_room")).toObject();
+    r.waitingRoom = !wr.isEmpty();
+    for (const auto &[field, into] : {std::pair{QLatin1String("told"), &r.told},
+                                      std::pair{QLatin1String("untold"), &r.untold}}) {
+        const QJsonObject counts = wr.value(field).toObject();
+        for (auto it = counts.begin(); it != counts.end(); ++it)
+            into->insert(it.key(), it.value().toInteger());
+    }
     return r;
 }
 

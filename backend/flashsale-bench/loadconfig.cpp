@@ -37,6 +37,12 @@ struct Options {
             "transport:refused for requests that got no answer. Latency covers answered requests:\n"
             "from the send (burst) or from the intended send time (ramp, so a client that falls\n"
             "behind shows it: behind_*). unknown counts bookings whose outcome never came back.\n"
+            "With --waiting-room the report also has \"waiting_room\": {joined, cohort, polls,\n"
+            "admitted, joins_seconds, joins_per_second, told: {booked, sold-out, ...}, "
+            "told_total,\n"
+            "untold: {why: n}, "
+            "untold_total},\n"
+            "and by_type counts joined and queue:<state> (each poll's answer).\n"
             "Ledger lines are kept in memory and written once the load is over."));
         parser.addHelpOption();
         const auto add = [this](const QStringList &names, const char *help,
@@ -77,6 +83,15 @@ struct Options {
         add({"bot-attempts"}, "Bookings per bot.", "n", "20");
         add({"pow"},
             "Solve a proof of work before every booking (POST /api/v1/sales/{id}/challenge).");
+        add({"waiting-room"},
+            "The sale has a waiting room: each user joins it (POST /api/v1/sales/{id}/queue), "
+            "polls its entry (GET .../queue) until it is admitted, then books once with "
+            "X-Admission-Token; or until it is told an outcome without one (sold-out, closed, "
+            "expired). The report's waiting_room object counts every user's outcome.");
+        add({"poll-max-ms"},
+            "Waiting room: the longest between two polls of one user (a poll follows the ETA "
+            "the server gives, with jitter, within 250 ms and this).",
+            "ms", "5000");
         add({"token-secret"},
             "Mint an HS256 buyer token per user (Authorization: Bearer). Also "
             "FLASHSALE_BUYER_TOKEN_SECRET, which keeps it out of the process list.",
@@ -234,6 +249,8 @@ std::expected<LoadConfig, QString> parseLoadConfig(const QStringList &args, bool
     c.botFraction = real("bots", 0.0, 1.0);
     c.botAttempts = int(integer("bot-attempts", 1, 1000000));
     c.pow = p.isSet(QStringLiteral("pow"));
+    c.waitingRoom = p.isSet(QStringLiteral("waiting-room"));
+    c.pollMaxMs = int(integer("poll-max-ms", 250, 600000));
     c.tokenSecret = value("token-secret").toUtf8();
     if (c.tokenSecret.isEmpty())
         c.tokenSecret = qgetenv("FLASHSALE_BUYER_TOKEN_SECRET");
@@ -282,6 +299,12 @@ std::expected<LoadConfig, QString> parseLoadConfig(const QStringList &args, bool
     if (c.flow == LoadConfig::Flow::Checkout && c.tokenSecret.isEmpty())
         return std::unexpected(QStringLiteral(
             "--flow checkout needs --token-secret: POST /purchase wants the owner's token"));
+    if (c.waitingRoom
+        && (c.botFraction > 0.0 || c.unitsPerUser != 1 || c.flow != LoadConfig::Flow::Book
+            || c.pow))
+        return std::unexpected(QStringLiteral(
+            "--waiting-room: one booking per user, book flow, no --bots, no --pow (the join's "
+            "proof of work is deploy/bench/botsim's business)"));
     if (c.flow == LoadConfig::Flow::Checkout && c.quantity != 1)
         return std::unexpected(QStringLiteral("--flow checkout holds one unit: no --quantity"));
 

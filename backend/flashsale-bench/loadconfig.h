@@ -38,6 +38,10 @@ struct LoadConfig {
     double botFraction = 0.0;
     int botAttempts = 20;
     bool pow = false;
+    // The sale has a waiting room (docs/WAITING_ROOM.md): every user joins it first, polls its
+    // entry until admitted or told an outcome, and books with the admission token.
+    bool waitingRoom = false;
+    int pollMaxMs = 5000; // the longest a waiting user goes between two polls
     QByteArray tokenSecret;
     bool devUserIds = false;
     Flow flow = Flow::Book;

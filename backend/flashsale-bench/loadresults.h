@@ -33,12 +33,25 @@ struct LoadResults {
     qint64 bots = 0;
     qint64 arrivalsMissed = 0; // open loop: arrivals never sent (the run stopped first)
 
+    // --waiting-room: entries made (cohort: inside the shuffled cohort), polls answered 2xx,
+    // admissions seen, and every user's outcome: told (by outcome) or untold (by why not).
+    qint64 wrJoined = 0;
+    qint64 wrCohort = 0;
+    qint64 wrPolls = 0;
+    qint64 wrAdmitted = 0;
+    qint64 wrLastJoinUs = 0; // steady clock µs of the last join answered 2xx
+    QHash<QByteArray, qint64> wrTold;
+    QHash<QByteArray, qint64> wrUntold;
+    bool waitingRoom = false;
+
     QList<LedgerBooking> acceptedLines;
     QList<LedgerBooking> unknownLines;
     QList<QPair<QString, QString>> confirmedLines; // (user, reservation id)
 
     void merge(const LoadResults &other);
     double seconds() const;
+    // From the first request to the last join answered (--waiting-room).
+    double joinSeconds() const;
     // The --report JSON (documented in `flashsale-bench load --help`).
     QJsonObject report() const;
     // A few lines for a person reading the terminal.

@@ -41,18 +41,6 @@ quint64 eventData(quint32 generation, int c) {
     return (quint64(generation) << 32) | quint32(c);
 }
 
-const char *errorLabel(TransportError e) {
-    switch (e) {
-    case TransportError::Reset:
-        return "transport:reset";
-    case TransportError::Timeout:
-        return "transport:timeout";
-    case TransportError::Refused:
-        return "transport:refused";
-    }
-    return "transport:error";
-}
-
 } // namespace
 
 void LoadWorker::requestStop() {
@@ -117,6 +105,7 @@ LoadWorker::LoadWorker(const LoadConfig &config, int index, qint64 startUs)
         m_cap = config.maxRequests / threads + (index < config.maxRequests % threads);
     if (!config.tokenSecret.isEmpty())
         m_tokens = std::make_unique<BuyerTokens>(config.tokenSecret);
+    m_results.waitingRoom = config.waitingRoom;
 }
 
 LoadWorker::~LoadWorker() {
@@ -395,7 +384,7 @@ void LoadWorker::failRequest(int c, TransportError error, qint64 now) {
     k.session = nullptr;
     --m_busy;
     ++m_results.requests;
-    ++m_results.byType[QByteArray(errorLabel(error))];
+    ++m_results.byType[QByteArray(transportErrorLabel(error))];
     m_results.lastDoneUs = now;
     closeConnection(c, now, 0);
     const UserSession::Step step = s->onFailure(error, sent, m_results, m_rng);
@@ -469,7 +458,10 @@ void LoadWorker::onReadable(int c, qint64 now) {
         ++m_results.requests;
         ++m_results.byStatus[reply.status];
         const QByteArrayView slug = UserSession::problemSlug(reply.body);
-        ++m_results.byType[s->label(reply)];
+        const QByteArray type = s->label(reply);
+        if (type == "joined")
+            m_results.wrLastJoinUs = std::max(m_results.wrLastJoinUs, now);
+        ++m_results.byType[type];
         m_results.latency.record(now - k.intendedUs);
         m_results.lastDoneUs = now;
         const bool close = reply.close || eof;

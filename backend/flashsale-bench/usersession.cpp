@@ -31,7 +31,30 @@ qint64 msUntilStart(QByteArrayView body) {
     return std::max<qint64>(0, server.msecsTo(starts));
 }
 
+// Milliseconds from one ISO 8601 instant of a body to another; -1 when either is missing.
+qint64 msBetween(QByteArrayView body, QByteArrayView from, QByteArrayView to) {
+    const QDateTime a = QDateTime::fromString(
+        QString::fromLatin1(UserSession::jsonField(body, from)), Qt::ISODateWithMs);
+    const QDateTime b = QDateTime::fromString(QString::fromLatin1(UserSession::jsonField(body, to)),
+                                              Qt::ISODateWithMs);
+    if (!a.isValid() || !b.isValid())
+        return -1;
+    return a.msecsTo(b);
+}
+
 } // namespace
+
+const char *transportErrorLabel(TransportError e) {
+    switch (e) {
+    case TransportError::Reset:
+        return "transport:reset";
+    case TransportError::Timeout:
+        return "transport:timeout";
+    case TransportError::Refused:
+        return "transport:refused";
+    }
+    return "transport:error";
+}
 
 UserSession::UserSession(const LoadConfig &config, qint64 userNumber, bool bot,
                          QByteArrayView token)
@@ -73,7 +96,10 @@ QByteArrayView UserSession::problemSlug(QByteArrayView body) {
 }
 
 UserSession::Step UserSession::start(std::mt19937_64 &rng) {
-    return beginBooking(rng);
+    const Step first = beginBooking(rng);
+    if (m_config.waitingRoom)
+        m_phase = Phase::Join;
+    return first;
 }
 
 UserSession::Step UserSession::beginBooking(std::mt19937_64 &rng) {
@@ -122,14 +148,15 @@ UserSession::Step UserSession::retryOrFinish(qint64 retryAfterMs, LoadResults &r
         const qint64 ceiling = std::min(capUs, baseUs << std::min(m_retries - 1, 30));
         delayUs = qint64(rng() % quint64(ceiling + 1));
     }
-    // A purchase retries itself; a booking (with --pow) needs a fresh challenge, as the last
-    // one may have been spent.
-    if (m_phase != Phase::Purchase)
+    // A purchase, a join or a poll retries itself; a booking (with --pow) needs a fresh
+    // challenge, as the last one may have been spent.
+    if (m_phase == Phase::Challenge || m_phase == Phase::Book)
         m_phase = m_config.pow ? Phase::Challenge : Phase::Book;
     return Step{Step::Wait, delayUs};
 }
 
 QByteArray UserSession::request(const BaseUrl &url) const {
+    QByteArray method = "POST";
     QByteArray path;
     QByteArray body;
     bool withKey = false;
@@ -163,10 +190,20 @@ QByteArray UserSession::request(const BaseUrl &url) const {
         path = url.basePath + "/purchase";
         body = "{\"code\":\"" + m_code + "\"}";
         break;
+    case Phase::Join:
+        path = url.basePath + "/api/v1/sales/" + sale + "/queue";
+        body = m_config.devUserIds ? "{\"user_id\":\"" + m_userId + "\"}" : QByteArray("{}");
+        break;
+    case Phase::Poll:
+        method = "GET";
+        path = url.basePath + "/api/v1/sales/" + sale + "/queue";
+        if (m_config.devUserIds)
+            path += "?user_id=" + m_userId;
+        break;
     }
     QByteArray r;
-    r.reserve(256 + body.size() + m_token.size() + m_challenge.size());
-    r += "POST " + path + " HTTP/1.1\r\nHost: " + url.host + "\r\n";
+    r.reserve(256 + body.size() + m_token.size() + m_challenge.size() + m_admission.size());
+    r += method + ' ' + path + " HTTP/1.1\r\nHost: " + url.host + "\r\n";
     if (!body.isEmpty())
         r += "Content-Type: application/json\r\n";
     r += "Content-Length: " + QByteArray::number(body.size()) + "\r\n";
@@ -174,6 +211,8 @@ QByteArray UserSession::request(const BaseUrl &url) const {
         r += "Authorization: Bearer " + m_token + "\r\n";
     if (withKey)
         r += "Idempotency-Key: " + m_key + "\r\n";
+    if (withKey && !m_admission.isEmpty())
+        r += "X-Admission-Token: " + m_admission + "\r\n";
     if (withPow)
         r += "X-Pow-Challenge: " + m_challenge + "\r\nX-Pow-Solution: " + m_solution + "\r\n";
     r += "\r\n";
@@ -190,6 +229,10 @@ QByteArray UserSession::label(const HttpReply &reply) const {
             return QByteArrayLiteral("accepted");
         case Phase::Purchase:
             return QByteArrayLiteral("confirmed");
+        case Phase::Join:
+            return QByteArrayLiteral("joined");
+        case Phase::Poll:
+            return "queue:" + jsonField(reply.body, "state").toByteArray();
         }
     }
     const QByteArrayView slug = problemSlug(reply.body);
@@ -251,6 +294,8 @@ UserSession::Step UserSession::onReply(const HttpReply &reply, QByteArrayView sl
                 m_retries = 0;
                 return Step{Step::Send, 0};
             }
+            if (m_config.waitingRoom)
+                return told("booked", results);
             return finishBooking(results, rng);
         }
         // What settles an earlier unanswered request for this key: any answer decided after
@@ -260,10 +305,36 @@ UserSession::Step UserSession::onReply(const HttpReply &reply, QByteArrayView sl
             markAmbiguous(reply.status == 503 ? "http-503" : "http-5xx");
         else if (reply.status != 408 && !(reply.status == 429 && slug == "rate-limited"))
             m_ambiguous = false;
+        if (m_config.waitingRoom) {
+            m_untoldWhy = "book:" + label(reply);
+            // Final answers a buyer is told; an admission that ran out or was refused is
+            // looked up again (the poll says expired, or admitted with a new token).
+            if (slug == "sold-out" || slug == "sale-closed")
+                return told(slug, results);
+            if (slug.startsWith("admission-")) {
+                m_admission.clear();
+                m_phase = Phase::Poll;
+                return Step{Step::Send, 0};
+            }
+        }
         if (isRetryable(reply, slug))
             return retryOrFinish(retryAfterMs, results, rng);
         return finishBooking(results, rng);
     }
+    case Phase::Join:
+    case Phase::Poll:
+        if (reply.status == 200 || reply.status == 201) {
+            m_retries = 0;
+            return onQueueAnswer(reply, results, rng);
+        }
+        m_untoldWhy = (m_phase == Phase::Join ? "join:" : "poll:") + label(reply);
+        if (slug == "sale-closed")
+            return told("closed", results);
+        if (slug == "queue-full")
+            return told("queue-full", results);
+        if (isRetryable(reply, slug) || (reply.status == 403 && slug == "lobby-not-open"))
+            return retryOrFinish(retryAfterMs, results, rng);
+        return finishBooking(results, rng);
     case Phase::Purchase:
         if (reply.status == 202) {
             ++results.confirmed;
@@ -277,14 +348,80 @@ UserSession::Step UserSession::onReply(const HttpReply &reply, QByteArrayView sl
     return Step{Step::Done, 0};
 }
 
+UserSession::Step UserSession::onQueueAnswer(const HttpReply &reply, LoadResults &results,
+                                             std::mt19937_64 &rng) {
+    const QByteArrayView state = jsonField(reply.body, "state");
+    if (m_phase == Phase::Join) {
+        if (!m_joined) {
+            m_joined = true;
+            ++results.wrJoined;
+            results.wrCohort += jsonField(reply.body, "cohort") == "true";
+        }
+    } else {
+        ++results.wrPolls;
+    }
+    const bool fromJoin = m_phase == Phase::Join;
+    m_phase = Phase::Poll;
+    const qint64 maxUs = qint64(m_config.pollMaxMs) * 1000;
+    if (state == "lobby") {
+        // Nothing changes before the cohort closes: come back then, spread over one poll
+        // interval, as the buyer page does (it counts down to cohort_closes_at).
+        const qint64 untilClose =
+            fromJoin ? msBetween(reply.body, "joined_at", "cohort_closes_at") : -1;
+        if (untilClose >= 0)
+            return Step{Step::Wait, untilClose * 1000 + qint64(rng() % quint64(maxUs + 1))};
+        return pollIn(maxUs, rng);
+    }
+    if (state == "queued") {
+        bool ok = false;
+        const double eta = jsonField(reply.body, "eta_seconds").toDouble(&ok);
+        return pollIn(ok ? std::clamp(qint64(eta * 1e6), qint64(250000), maxUs) : maxUs, rng);
+    }
+    if (state == "admitted") {
+        m_admission = jsonField(reply.body, "token").toByteArray();
+        if (m_admission.isEmpty()) {
+            m_untoldWhy = "admitted-without-token";
+            return finishBooking(results, rng);
+        }
+        ++results.wrAdmitted;
+        m_phase = Phase::Book;
+        return Step{Step::Send, 0};
+    }
+    if (state == "booked" || state == "sold-out" || state == "closed" || state == "expired")
+        return told(state, results);
+    m_untoldWhy = "state:" + state.toByteArray();
+    return finishBooking(results, rng);
+}
+
+UserSession::Step UserSession::told(QByteArrayView outcome, LoadResults &results) {
+    if (!m_told) {
+        m_told = true;
+        ++results.wrTold[outcome.toByteArray()];
+    }
+    abandon(results);
+    return Step{Step::Done, 0};
+}
+
+UserSession::Step UserSession::pollIn(qint64 delayUs, std::mt19937_64 &rng) {
+    const qint64 spread = delayUs / 2;
+    return Step{Step::Wait, delayUs - spread / 2 + qint64(rng() % quint64(spread + 1))};
+}
+
 UserSession::Step UserSession::onFailure(TransportError error, bool sent, LoadResults &results,
                                          std::mt19937_64 &rng) {
+    if (m_config.waitingRoom)
+        m_untoldWhy = transportErrorLabel(error);
     if (sent)
         markAmbiguous(error == TransportError::Timeout ? "timeout" : "connection-reset");
     return retryOrFinish(-1, results, rng);
 }
 
 void UserSession::abandon(LoadResults &results) {
+    if (m_config.waitingRoom && !m_told) {
+        // The session ends (no retry left, or the run stopped) without an outcome.
+        m_told = true;
+        ++results.wrUntold[m_untoldWhy.isEmpty() ? QByteArray("stopped") : m_untoldWhy];
+    }
     if (!m_ambiguous)
         return;
     ++results.unknown;

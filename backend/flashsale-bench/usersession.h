@@ -19,6 +19,9 @@ enum class TransportError {
     Refused, // no connection to any --url could be made; nothing was sent
 };
 
+// "transport:reset", "transport:timeout", "transport:refused": the report's by_type label.
+const char *transportErrorLabel(TransportError e);
+
 // One simulated user: what it sends next and what it does with each answer (docs/API.md).
 //
 //   human: per booking (--units-per-user of them, key "<user>-<n>")
@@ -26,6 +29,11 @@ enum class TransportError {
 //          with --retry, a transport error, 5xx, 429 or 403 sale-not-started is retried after
 //          a backoff (or the wait the server names) with the same key, up to --max-retries
 //   bot:   --bot-attempts bookings, key "<user>-b<n>", back to back, never retrying
+//   --waiting-room: join -> poll ... poll -> book with X-Admission-Token (one booking, key
+//          "<user>-1"); the user waits out the lobby (until the cohort closes, by the server's
+//          clock in the join answer) and between polls (the ETA given, 250 ms to --poll-max-ms,
+//          with jitter). It ends when told an outcome: booked, sold-out, closed, expired,
+//          queue-full; or, with no retry left or at the run's end, untold.
 //
 // A booking whose outcome the user never learnt (a request sent but not answered, or answered
 // 5xx, and no later answer for the same key that settles it) is an "unknown" ledger line.
@@ -66,7 +74,14 @@ public:
     static QByteArrayView problemSlug(QByteArrayView body);
 
 private:
-    enum class Phase { Challenge, Book, Purchase };
+    enum class Phase { Challenge, Book, Purchase, Join, Poll };
+
+    // Waiting room: what to do with a join's or a poll's 2xx answer (its "state").
+    Step onQueueAnswer(const HttpReply &reply, LoadResults &results, std::mt19937_64 &rng);
+    // Waiting room: the user learnt its outcome ("booked", "sold-out", ...); the session ends.
+    Step told(QByteArrayView outcome, LoadResults &results);
+    // Waiting room: the next poll in `delayUs`, with jitter (75-125%).
+    Step pollIn(qint64 delayUs, std::mt19937_64 &rng);
 
     Step beginBooking(std::mt19937_64 &rng);
     Step finishBooking(LoadResults &results, std::mt19937_64 &rng);
@@ -91,6 +106,12 @@ private:
     QByteArray m_challenge;
     QByteArray m_solution;
     QByteArray m_code; // the hold to confirm (checkout flow)
+
+    // Waiting room.
+    QByteArray m_admission; // the admission token, once admitted
+    bool m_joined = false;  // the join was answered 2xx (counted once)
+    bool m_told = false;    // an outcome was learnt, or its absence counted (once)
+    QByteArray m_untoldWhy; // the last answer that was no outcome, for the untold count
 };
 
 } // namespace flashsale::bench

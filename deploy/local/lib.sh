@@ -106,7 +106,11 @@ FS_PACKAGES=(
 )
 # Added to FS_PACKAGES by deploy/local/run --with-nginx and by deploy/local/test (the gateway
 # test). Note: on a machine with systemd, Debian's package also enables its own nginx on port 80.
-FS_GATEWAY_PACKAGES=(nginx)
+# The rest is deploy/bench/booking-hotpath's OpenResty-style peer (deploy/bench/peer/): nginx's
+# Lua module, resty.redis (lua-nginx-redis, which Depends on nginx-extras) and cjson for the
+# request body. Here rather than in FS_PACKAGES because they need nginx, which a machine gets
+# only when asked; deploy/local/test installs this list, and the bench runs where it ran.
+FS_GATEWAY_PACKAGES=(nginx libnginx-mod-http-lua lua-nginx-redis lua-cjson)
 
 # Every program deploy/, tests/ and .ci/ run that is not part of every Debian system (a package of
 # Priority: required, such as coreutils, grep, sed, util-linux), as command=package.
@@ -118,7 +122,7 @@ FS_COMMANDS=(
   cmake=cmake ctest=cmake ccache=ccache git=git cc=gcc-12 clang-16=clang-16 clang++-16=clang-16
   npm=nodejs node=nodejs shfmt=shfmt jq=jq
   # servers the stack and the tests start
-  redis-server=redis-server redis-cli=redis-tools nginx=nginx
+  redis-server=redis-server redis-cli=redis-tools redis-benchmark=redis-tools nginx=nginx
   pg_ctl=postgresql-15 initdb=postgresql-15 postgres=postgresql-15
   psql=postgresql-client-common pg_isready=postgresql-client-common
   # clients the tests, rehearsals and benchmarks use (kcat: the README's reader of the topics)

@@ -116,6 +116,7 @@ void BuyerLiveHub::accept(std::unique_ptr<QWebSocket> owned, qint64 saleId) {
         connect(&c->opening, &QTimer::timeout, this, [this, saleId] { tick(saleId); });
         c->timer.start(kTickMs);
     }
+    c->at.insert(socket, c->sockets.size());
     c->sockets.append(socket);
     m_raw.insert(socket, GuardedSocket::underWebSocket(*socket));
     connect(socket, &QWebSocket::textMessageReceived, this,
@@ -137,7 +138,18 @@ void BuyerLiveHub::remove(QWebSocket *socket, qint64 saleId) {
     m_raw.remove(socket);
     Channel *c = m_channels.value(saleId);
     if (c) {
-        c->sockets.removeAll(socket);
+        // The last socket takes the leaving one's place: a crowd leaving at once (the end of
+        // a sale) costs O(1) each, not a scan of everyone still watching.
+        const auto it = c->at.constFind(socket);
+        if (it != c->at.cend()) {
+            const qsizetype i = it.value();
+            c->at.erase(it);
+            QWebSocket *last = c->sockets.takeLast();
+            if (last != socket) {
+                c->sockets[i] = last;
+                c->at[last] = i;
+            }
+        }
         if (c->sockets.isEmpty()) {
             m_channels.remove(saleId);
             delete c;

@@ -49,6 +49,8 @@ public:
 private:
     struct Channel {
         QList<QWebSocket *> sockets;
+        QHash<QWebSocket *, qsizetype> at; // each socket's index in `sockets`: O(1) removal
+
         QTimer timer;
         QTimer opening;
         QJsonObject last;

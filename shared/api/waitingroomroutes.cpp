@@ -260,17 +260,30 @@ void WaitingRoomRoutes::join(const ExchangePtr &ex, const QStringList &params) {
     req.powDifficulty = pow->difficulty;
     req.powNonce = pow->nonce;
     req.powTtlMs = pow->ttlMs;
-    m_service.join(
-        req, fairness::CohortShuffle::newEntryId(),
-        [this, ex, saleId, user = *user](const Result<QueueOutcome> &r) {
-            if (!r)
-                return ex->sendProblem(ApiRoutes::dependencyProblem(r.error()));
-            using K = QueueOutcome::Kind;
-            if (r->kind != K::Joined && r->kind != K::Existing)
-                return ex->sendProblem(problem(*r));
-            ex->sendJson(r->kind == K::Joined ? 201 : 200, entryJson(saleId, user, *r),
-                         {{"Location", queueUrl(saleId).toUtf8()}, {"Cache-Control", "no-store"}});
-        });
+    m_service.join(req, fairness::CohortShuffle::newEntryId(),
+                   [this, ex, saleId, user = *user](const Result<QueueOutcome> &r) {
+                       if (!r)
+                           return ex->sendProblem(ApiRoutes::dependencyProblem(r.error()));
+                       using K = QueueOutcome::Kind;
+                       if (r->kind != K::Joined && r->kind != K::Existing)
+                           return ex->sendProblem(problem(*r));
+                       const int code = r->kind == K::Joined ? 201 : 200;
+                       const auto answer = [this, ex, saleId, user, code](const QueueOutcome &o) {
+                           ex->sendJson(code, entryJson(saleId, user, o),
+                                        {{"Location", queueUrl(saleId).toUtf8()},
+                                         {"Cache-Control", "no-store"}});
+                       };
+                       if (r->nowMs < r->entry.closeMs)
+                           return answer(*r);
+                       // After the cohort closed the line exists: a join is answered as the poll
+                       // would be, with the rank, the line and "sold-out" when no unit is left, so
+                       // a late buyer is told at once. One read more, for late joins only; if it
+                       // fails, the entry (made or found) is answered as the join saw it.
+                       m_service.status(saleId, user,
+                                        [answer, joined = *r](const Result<QueueOutcome> &s) {
+                                            answer(s && s->kind == K::Existing ? *s : joined);
+                                        });
+                   });
 }
 
 void WaitingRoomRoutes::status(const ExchangePtr &ex, const QStringList &params) {

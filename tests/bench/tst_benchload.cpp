@@ -644,6 +644,84 @@ private Q_SLOTS:
         QCOMPARE(stock - remaining(sale), 1500);
     }
 
+    // --waiting-room, end to end with the scheduler sealing and admitting: 200 buyers join the
+    // lobby, wait for the seal, poll, and the 10 admitted book with their admission tokens.
+    // Every buyer is told an outcome: 10 booked, 190 sold out; nobody is left untold.
+    void waitingRoomTellsEveryBuyer() {
+        Backend scheduler;
+        QVERIFY2(scheduler.start({{"FLASHSALE_REDIS_URL", m_redisServer.url()},
+                                  {"FLASHSALE_PG_URL", m_db.url()},
+                                  {"FLASHSALE_SCHEDULER_TICK_MS", "100"}},
+                                 {QStringLiteral("--roles"), QStringLiteral("scheduler")}),
+                 qPrintable(scheduler.error()));
+        // The cohort closes 4 s from now (starts_at + grace_ms): time for 200 joins.
+        const HttpResponse created = postJson(m_backend.port(), "/api/v1/admin/sales",
+                                              QJsonObject{{"name", "bench waiting room"},
+                                                          {"stock", 10},
+                                                          {"price_cents", 100},
+                                                          {"per_user_limit", 1},
+                                                          {"admission_rate", 0},
+                                                          {"starts_at", rfc3339(3500)},
+                                                          {"ends_at", rfc3339(3600000)},
+                                                          {"waiting_room", true},
+                                                          {"lobby_opens_at", rfc3339(-1000)},
+                                                          {"grace_ms", 500},
+                                                          {"admit_per_minute", 6000},
+                                                          {"entries_per_address", 0}},
+                                              Backend::kAdminToken);
+        QVERIFY2(created.status == 201, created.body.constData());
+        const qint64 sale = created.json().value(QStringLiteral("id")).toInteger();
+        const QString ledger = m_dir.filePath(QStringLiteral("wr.jsonl"));
+        const QString report = m_dir.filePath(QStringLiteral("wr.json"));
+        QProcess p;
+        p.start(QStringLiteral(FLASHSALE_BENCH_BIN), benchArgs({"--url",
+                                                                m_backend.url(),
+                                                                "--sale",
+                                                                QString::number(sale),
+                                                                "--users",
+                                                                "200",
+                                                                "--user-prefix",
+                                                                "wr",
+                                                                "--dev-user-ids",
+                                                                "--waiting-room",
+                                                                "--poll-max-ms",
+                                                                "500",
+                                                                "--retry",
+                                                                "--connections",
+                                                                "16",
+                                                                "--ledger",
+                                                                ledger,
+                                                                "--report",
+                                                                report,
+                                                                "--max-seconds",
+                                                                "60"}));
+        QVERIFY(p.waitForFinished(90000));
+        QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
+
+        const QJsonObject r = readJson(report);
+        const QJsonObject wr = r.value(QStringLiteral("waiting_room")).toObject();
+        QCOMPARE(wr.value(QStringLiteral("joined")).toInt(), 200);
+        QCOMPARE(wr.value(QStringLiteral("cohort")).toInt(), 200);
+        QVERIFY(wr.value(QStringLiteral("joins_per_second")).toDouble() > 0);
+        QCOMPARE(wr.value(QStringLiteral("told")).toObject(),
+                 (QJsonObject{{"booked", 10}, {"sold-out", 190}}));
+        QCOMPARE(wr.value(QStringLiteral("untold_total")).toInt(), 0);
+        QVERIFY(wr.value(QStringLiteral("admitted")).toInt() >= 10);
+        QVERIFY(wr.value(QStringLiteral("polls")).toInt() >= 200);
+        const QJsonObject types = r.value(QStringLiteral("by_type")).toObject();
+        QCOMPARE(types.value(QStringLiteral("joined")).toInt(), 200);
+        QCOMPARE(types.value(QStringLiteral("accepted")).toInt(), 10);
+        QString error;
+        const auto l = readLedger(ledger, &error);
+        QVERIFY2(l, qPrintable(error));
+        QCOMPARE(l->accepted.size(), 10);
+        QCOMPARE(l->unknown.size(), 0);
+        QCOMPARE(remaining(sale), 0);
+        // The shuffle the buyers went through recomputes from what is published.
+        const ProgramRun verify = fairnessVerify(m_backend.url(), sale);
+        QVERIFY2(verify.exitCode == 0, qPrintable(verify.describe()));
+    }
+
     // Each way a user can behave, end to end: what the server answered, counted by outcome.
     void flows_data() {
         QTest::addColumn<QStringList>("args"); // "{item}" is replaced by the sale's item id

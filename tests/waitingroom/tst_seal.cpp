@@ -443,6 +443,13 @@ private Q_SLOTS:
                  QStringLiteral("admitted")); // holding an admission: a unit may come back
         QCOMPARE(status(m_sale, userAt.value(1)).json().value("state").toString(),
                  QStringLiteral("booked"));
+        // A buyer joining now is told at once, with its place behind everyone.
+        const HttpResponse late = join(m_sale, "late-after-sellout");
+        QCOMPARE(late.status, 201);
+        QCOMPARE(late.json().value("state").toString(), QStringLiteral("sold-out"));
+        QVERIFY(!late.json().value("cohort").toBool());
+        QVERIFY(late.json().value("rank").toInteger() > kCohort);
+        QVERIFY(late.json().value("line").toObject().value("likely_sold_out").toBool());
         ticks.clear();
         QTRY_VERIFY_WITH_TIMEOUT(!ticks.isEmpty(), 3000);
         QCOMPARE(ticks.last().value("queue").toObject().value("state").toString(),

@@ -85,16 +85,12 @@ if limited then
 end
 
 local user = ARGV[1]
-local function answer(outcome, value)
-    local entry, kind, pos, joined, flag = string.match(value,
-        '^([^|]*)|([cf])|([0-9]+)|([0-9]+)|?([a]?)$')
-    return {outcome, entry, kind, tonumber(pos), tonumber(joined), flag, now, close_ms,
-        redis.call('HGET', KEYS[2], 'commitment') or ''}
-end
-
 local existing = redis.call('HGET', KEYS[3], user)
 if existing then
-    return answer('existing', existing)
+    local entry, kind, pos, joined, flag = string.match(existing,
+        '^([^|]*)|([cf])|([0-9]+)|([0-9]+)|?([a]?)$')
+    return {'existing', entry, kind, tonumber(pos), tonumber(joined), flag, now, close_ms,
+        redis.call('HGET', KEYS[2], 'commitment') or ''}
 end
 
 local pow = tonumber(meta[4] or '0')
@@ -120,19 +116,26 @@ if redis.call('HLEN', KEYS[3]) >= max_entries then
 end
 
 local entry, address = ARGV[2], ARGV[3]
-local value
+-- The address cap counts first and takes the count back when it is over: one command for the
+-- common case, an entry under the cap.
+local kind, pos, flag = 'f', nil, ''
 if now < close_ms then
     local epa = tonumber(meta[8] or '0')
-    if epa > 0 and tonumber(redis.call('HGET', KEYS[6], address) or '0') >= epa then
-        value = entry .. '|f|' .. redis.call('RPUSH', KEYS[5], entry) .. '|' .. now .. '|a'
+    if epa > 0 and redis.call('HINCRBY', KEYS[6], address, 1) > epa then
+        redis.call('HINCRBY', KEYS[6], address, -1)
+        flag = 'a'
     else
-        if epa > 0 then
-            redis.call('HINCRBY', KEYS[6], address, 1)
-        end
-        value = entry .. '|c|' .. redis.call('RPUSH', KEYS[4], entry) .. '|' .. now
+        kind = 'c'
+        pos = redis.call('RPUSH', KEYS[4], entry)
     end
-else
-    value = entry .. '|f|' .. redis.call('RPUSH', KEYS[5], entry) .. '|' .. now
+end
+if not pos then
+    pos = redis.call('RPUSH', KEYS[5], entry)
+end
+local value = entry .. '|' .. kind .. '|' .. pos .. '|' .. now
+if flag ~= '' then
+    value = value .. '|' .. flag
 end
 redis.call('HSET', KEYS[3], user, value)
-return answer('joined', value)
+return {'joined', entry, kind, pos, now, flag, now, close_ms,
+    redis.call('HGET', KEYS[2], 'commitment') or ''}

@@ -7,6 +7,7 @@
 #include <QUrl>
 
 #include <algorithm>
+#include <optional>
 
 namespace flashsale::bench {
 
@@ -19,27 +20,22 @@ bool isRetryable(const HttpReply &r, QByteArrayView slug) {
            || (r.status == 403 && slug == "sale-not-started");
 }
 
-// How long until the sale opens, by the server's clock, from a sale-not-started problem;
-// -1 when the body does not say.
-qint64 msUntilStart(QByteArrayView body) {
-    const QDateTime starts = QDateTime::fromString(
-        QString::fromLatin1(UserSession::jsonField(body, "starts_at")), Qt::ISODateWithMs);
-    const QDateTime server = QDateTime::fromString(
-        QString::fromLatin1(UserSession::jsonField(body, "server_time")), Qt::ISODateWithMs);
-    if (!starts.isValid() || !server.isValid())
-        return -1;
-    return std::max<qint64>(0, server.msecsTo(starts));
-}
-
-// Milliseconds from one ISO 8601 instant of a body to another; -1 when either is missing.
-qint64 msBetween(QByteArrayView body, QByteArrayView from, QByteArrayView to) {
+// Milliseconds from one ISO 8601 instant of a body to another; nullopt when either is missing.
+std::optional<qint64> msBetween(QByteArrayView body, QByteArrayView from, QByteArrayView to) {
     const QDateTime a = QDateTime::fromString(
         QString::fromLatin1(UserSession::jsonField(body, from)), Qt::ISODateWithMs);
     const QDateTime b = QDateTime::fromString(QString::fromLatin1(UserSession::jsonField(body, to)),
                                               Qt::ISODateWithMs);
     if (!a.isValid() || !b.isValid())
-        return -1;
+        return std::nullopt;
     return a.msecsTo(b);
+}
+
+// How long until the sale opens, by the server's clock, from a sale-not-started problem;
+// -1 when the body does not say.
+qint64 msUntilStart(QByteArrayView body) {
+    const auto ms = msBetween(body, "server_time", "starts_at");
+    return ms ? std::max<qint64>(0, *ms) : -1;
 }
 
 } // namespace
@@ -366,10 +362,10 @@ UserSession::Step UserSession::onQueueAnswer(const HttpReply &reply, LoadResults
     if (state == "lobby") {
         // Nothing changes before the cohort closes: come back then, spread over one poll
         // interval, as the buyer page does (it counts down to cohort_closes_at).
-        const qint64 untilClose =
-            fromJoin ? msBetween(reply.body, "joined_at", "cohort_closes_at") : -1;
-        if (untilClose >= 0)
-            return Step{Step::Wait, untilClose * 1000 + qint64(rng() % quint64(maxUs + 1))};
+        const auto untilClose =
+            fromJoin ? msBetween(reply.body, "joined_at", "cohort_closes_at") : std::nullopt;
+        if (untilClose && *untilClose >= 0)
+            return Step{Step::Wait, *untilClose * 1000 + qint64(rng() % quint64(maxUs + 1))};
         return pollIn(maxUs, rng);
     }
     if (state == "queued") {

@@ -16,6 +16,9 @@
 # again from nodes.conf.
 
 FS_REDIS_CLUSTER_NODES=6
+# Set by fs_redis_cluster_start: 1 when it started a node (the caller stops the cluster on failure).
+# shellcheck disable=SC2034
+FS_REDIS_CLUSTER_STARTED=0
 
 fs_redis_cluster_dir() { printf '%s/redis-cluster' "$1"; }
 
@@ -26,7 +29,7 @@ fs_redis_cluster_node_home() { printf '%s/node-%s' "$(fs_redis_cluster_dir "$1")
 fs_redis_cluster_ports() {
   local f
   f="$(fs_redis_cluster_dir "$1")/ports"
-  [[ -f "$f" ]] && grep -E '^[0-9]+$' "$f" || true
+  if [[ -f "$f" ]]; then grep -E '^[0-9]+$' "$f" || true; fi
 }
 
 # fs_redis_cluster_nodes HOME - print the seed list, 127.0.0.1:PORT joined by commas (the value
@@ -110,6 +113,7 @@ fs_redis_cluster_start() {
     fi
     fs_ensure_dir "$node"
     (umask 077 && printf '%s\n' "$password" >"$(fs_redis_password_file "$node")")
+    # shellcheck disable=SC2034
     FS_REDIS_CLUSTER_STARTED=1
     fs_redis_start "$node" "$port" --auth "cluster-enabled yes" "cluster-config-file nodes.conf" \
       "cluster-node-timeout $timeout" "masterauth $password" "$@" || return 1

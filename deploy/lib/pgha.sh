@@ -55,14 +55,19 @@ fs_pgha_port() {
 }
 
 # fs_pgha_url H USER DB - a libpq multi-host URL of the three data nodes for USER and DB, with
-# target_session_attrs=read-write: libpq tries each host and keeps the one that takes writes (the
-# primary), whichever node that is after a failover.
+# target_session_attrs=read-write: libpq tries each host in turn and keeps the one that takes
+# writes (the primary), whichever node that is after a failover. The hosts and ports are in the
+# query (host=A,B,C&port=P,Q,R, which libpq prefers to the authority's host) rather than in the
+# authority (postgresql://A:P,B:Q,C:R/db): flashsale-server checks --pg-url with QUrl, which
+# rejects a comma-separated authority.
 fs_pgha_url() {
-  local home=$1 user=$2 db=$3 hosts="" n
+  local home=$1 user=$2 db=$3 hosts="" ports="" n
   for n in "${FS_PGHA_NODES[@]}"; do
-    hosts+="${hosts:+,}127.0.0.1:$(fs_pgha_port "$home" "$n")"
+    hosts+="${hosts:+,}127.0.0.1"
+    ports+="${ports:+,}$(fs_pgha_port "$home" "$n")"
   done
-  printf 'postgresql://%s@%s/%s?target_session_attrs=read-write&connect_timeout=5' "$user" "$hosts" "$db"
+  printf 'postgresql://%s@127.0.0.1/%s?host=%s&port=%s&target_session_attrs=read-write&connect_timeout=5' \
+    "$user" "$db" "$hosts" "$ports"
 }
 
 # fs_pgha_monitor_url H - the monitor's URL (pg_autoctl's autoctl_node role).

@@ -136,8 +136,9 @@ FS_COMMANDS=(
   curl=curl kcat=kcat wrk=wrk chromium=chromium python3=python3-minimal ss=iproute2
   # the local stack's certificate authority and server certificate (deploy/lib/tls.sh)
   openssl=openssl
-  # the gateway test's "no secret in ps" check (procps is on every fresh machine)
-  ps=procps
+  # the gateway test's "no secret in ps" check, tests/deploy/test_pgha.sh's leftovers check (procps
+  # is on every fresh machine)
+  ps=procps pgrep=procps
   # tests/console: the keychain round trip against a real Secret Service
   dbus-run-session=dbus-daemon gnome-keyring-daemon=gnome-keyring
   # monitoring: the rules' tests, the local Prometheus, the compose file's validation

@@ -63,6 +63,15 @@ fs_redis_cluster_running() {
   done
 }
 
+# fs_redis_cluster_any_running HOME - a redis-server of one of the nodes runs.
+fs_redis_cluster_any_running() {
+  local n
+  for ((n = 1; n <= FS_REDIS_CLUSTER_NODES; n++)); do
+    fs_pid_alive "$(fs_redis_pid "$(fs_redis_cluster_node_home "$1" "$n")")" redis-server && return 0
+  done
+  return 1
+}
+
 # fs_redis_cluster_start HOME PASSWORD_FILE NODE_TIMEOUT_MS [CONF_LINE...] - start the six nodes
 # with the password of PASSWORD_FILE (a 64-hex-digit line, fs_redis_start --auth's), each with
 # cluster-node-timeout NODE_TIMEOUT_MS and the CONF_LINEs (appendonly, maxmemory, ...); create

@@ -30,6 +30,8 @@
 #   pg-superuser.pgpass, pg-app.pgpass  PostgreSQL passwords (mode 600, PGPASSFILE format)
 #   tls/                        local CA and the gateway's certificate (mode 700; tls.sh)
 #   redis/                      redis.conf, redis.pid, AOF/RDB data
+#   redis.single/, redis.ha/    the Redis data (and demo sale id) of the other PostgreSQL mode, kept
+#                               while the stack runs with --pg-ha or without it (deploy/local/run)
 #   redis-cluster/              --redis-cluster: ports, node-1..node-6/ (rediscluster.sh)
 #   pg-ha/                      --pg-ha: monitor/, node1..node3/, pg_autoctl's files (pgha.sh)
 #   pg/, pg-run/                PostgreSQL data and socket directories (see fs_pg_home)

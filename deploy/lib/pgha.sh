@@ -231,6 +231,19 @@ fs_pgha_start() {
   return 1
 }
 
+# fs_pgha_node_pids H NAME - print the pids of NAME's pg_autoctl processes, the run and its
+# subprocesses ("pg_autoctl: start/stop postgres", "pg_autoctl: node active"), found by the
+# PGDATA in their environment: a subprocess outlives a `pg_autoctl run` killed with -9 and would
+# start PostgreSQL again.
+fs_pgha_node_pids() {
+  local want p
+  want="PGDATA=$(fs_pgha_dir "$1")/$2"
+  for p in $(pgrep -f '^pg_autoctl' || true); do
+    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qxF -- "$want" && printf '%s\n' "$p"
+  done
+  return 0
+}
+
 # fs_pgha_stop H - stop the data nodes (standbys first) and then the monitor: `pg_autoctl stop`
 # (fast shutdown of PostgreSQL), then TERM and KILL if one lingers. The data stays. Always 0.
 fs_pgha_stop() {
@@ -247,7 +260,12 @@ fs_pgha_stop() {
       fs_wait_gone "$pid" 30 || fs_kill_pid "$pid" pg_autoctl "pg_autoctl $name"
     fi
     rm -f "$(fs_pgha_pidfile "$home" "$name")"
-    # A PostgreSQL left behind by a killed pg_autoctl.
+    # What a pg_autoctl killed with -9 left behind: its subprocesses, then its PostgreSQL.
+    for pid in $(fs_pgha_node_pids "$home" "$name"); do
+      fs_log "stopping a leftover pg_autoctl process of $name (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      fs_wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null || true
+    done
     if [[ -f "$dir/$name/postmaster.pid" ]] &&
       fs_pgha_as "$home" pg_ctl status -D "$dir/$name" >/dev/null 2>&1; then
       fs_pgha_as "$home" pg_ctl stop -D "$dir/$name" -m fast -w -t 30 >/dev/null 2>&1 </dev/null || true

@@ -737,7 +737,8 @@
     if (!identity || wr.entry || wr.polling) return;
     wr.polling = true;
     try {
-      const r = await api('GET', `/api/v1/sales/${saleId}/queue`, undefined, authHeaders());
+      // The signed receipt once (a poll leaves it out: signing is most of a poll's cost).
+      const r = await api('GET', `/api/v1/sales/${saleId}/queue?receipt=1`, undefined, authHeaders());
       wr.checked = true;
       if (r.status === 200 && r.body) applyEntry(r.body);
     } catch {
@@ -816,6 +817,8 @@
   }
 
   function applyEntry(body) {
+    // Polls carry no receipt: keep the one the join (or the first check) gave.
+    if (!body.receipt && wr.entry && wr.entry.entry_id === body.entry_id) body.receipt = wr.entry.receipt;
     wr.entry = body;
     wr.entryAt = localNow();
     wr.errors = 0;

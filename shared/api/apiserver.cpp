@@ -56,6 +56,8 @@ public:
         m_booking = std::make_unique<BookingService>(
             *m_redis, std::chrono::milliseconds(qint64(m_config.idempotencyTtlSeconds) * 1000),
             std::chrono::milliseconds(m_config.soldOutCacheMs));
+        m_booking->setReplicaWait(m_config.redisWaitReplicas,
+                                  std::chrono::milliseconds(m_config.redisWaitTimeoutMs));
         m_catalog = std::make_unique<SaleCatalog>(*m_pg, *m_redis);
         QString keyError;
         m_catalog->setSeedKey(

@@ -73,7 +73,10 @@ public:
 private:
     // The JSON of an entry (the answer of both routes); `user` is the buyer, whose admission
     // token it carries while the entry is admitted.
-    QJsonObject entryJson(qint64 saleId, const QByteArray &user, const QueueOutcome &o) const;
+    // `withReceipt`: sign the entry's receipt (an Ed25519 signature, a quarter of a poll's CPU);
+    // the join always does, the poll only when asked (?receipt=1), "receipt" null otherwise.
+    QJsonObject entryJson(qint64 saleId, const QByteArray &user, const QueueOutcome &o,
+                          bool withReceipt = true) const;
     // The problem of any outcome that is not an entry.
     static Problem problem(const QueueOutcome &o);
 
@@ -104,7 +107,7 @@ private:
 };
 
 QJsonObject WaitingRoomRoutes::entryJson(qint64 saleId, const QByteArray &user,
-                                         const QueueOutcome &o) const {
+                                         const QueueOutcome &o, bool withReceipt) const {
     const QueueEntry &e = o.entry;
     // Before the seal nobody has a place yet: the cohort's order does not exist until the
     // shuffle, and the FIFO's follows the cohort's size. An admitted entry carries its
@@ -146,8 +149,10 @@ QJsonObject WaitingRoomRoutes::entryJson(qint64 saleId, const QByteArray &user,
         admission = QJsonObject{{"token", QString::fromLatin1(m_admission.issue(
                                               saleId, e.entryId, user, e.admittedUntilMs))},
                                 {"expires_at", isoTime(e.admittedUntilMs)}};
-    const QByteArray receipt = m_receipts.sign(
-        EntryReceiptFields{saleId, e.entryId, e.joinedMs, e.cohort, e.position, e.commitment});
+    const QJsonValue receipt =
+        withReceipt ? QJsonValue(QString::fromLatin1(m_receipts.sign(
+            EntryReceiptFields{saleId, e.entryId, e.joinedMs, e.cohort, e.position, e.commitment})))
+                    : QJsonValue();
     return QJsonObject{
         {"sale_id", saleId},
         {"entry_id", QString::fromLatin1(e.entryId)},
@@ -164,7 +169,7 @@ QJsonObject WaitingRoomRoutes::entryJson(qint64 saleId, const QByteArray &user,
         {"cohort_size", e.cohortSize >= 0 ? QJsonValue(e.cohortSize) : QJsonValue()},
         {"line", line},
         {"admission", admission},
-        {"receipt", QString::fromLatin1(receipt)},
+        {"receipt", receipt},
         {"queue_url", queueUrl(saleId)},
     };
 }
@@ -290,9 +295,17 @@ void WaitingRoomRoutes::status(const ExchangePtr &ex, const QStringList &params)
     const qint64 saleId = parseId(params.value(0));
     if (saleId == 0)
         return ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
-    // Only user_id (dev mode without a token) is taken from the query.
+    // Only user_id (dev mode without a token) and receipt=0|1 are taken from the query.
     QString claimed;
+    bool withReceipt = false;
     for (const auto &[key, value] : ex->query().queryItems(QUrl::FullyDecoded)) {
+        if (key == QLatin1String("receipt")) {
+            if (value != QLatin1String("0") && value != QLatin1String("1"))
+                return ex->sendProblem(
+                    invalidRequest(QStringLiteral("query:receipt"), QStringLiteral("is 0 or 1")));
+            withReceipt = value == QLatin1String("1");
+            continue;
+        }
         if (key != QLatin1String("user_id"))
             return ex->sendProblem(
                 invalidRequest(QStringLiteral("query:") + key, QStringLiteral("is not accepted")));
@@ -301,14 +314,15 @@ void WaitingRoomRoutes::status(const ExchangePtr &ex, const QStringList &params)
     const auto user = m_auth.buyer(ex, claimed, QStringLiteral("query:user_id"));
     if (!user)
         return;
-    m_service.status(
-        saleId, *user, [this, ex, saleId, user = *user](const Result<QueueOutcome> &r) {
-            if (!r)
-                return ex->sendProblem(ApiRoutes::dependencyProblem(r.error()));
-            if (r->kind != QueueOutcome::Kind::Existing)
-                return ex->sendProblem(problem(*r));
-            ex->sendJson(200, entryJson(saleId, user, *r), {{"Cache-Control", "no-store"}});
-        });
+    m_service.status(saleId, *user,
+                     [this, ex, saleId, withReceipt, user = *user](const Result<QueueOutcome> &r) {
+                         if (!r)
+                             return ex->sendProblem(ApiRoutes::dependencyProblem(r.error()));
+                         if (r->kind != QueueOutcome::Kind::Existing)
+                             return ex->sendProblem(problem(*r));
+                         ex->sendJson(200, entryJson(saleId, user, *r, withReceipt),
+                                      {{"Cache-Control", "no-store"}});
+                     });
 }
 
 void WaitingRoomRoutes::receiptKey(const ExchangePtr &ex) {

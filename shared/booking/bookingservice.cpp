@@ -2,6 +2,7 @@
 
 #include "booking/reservationid.h"
 #include "booking/salekeys.h"
+#include "core/logging.h"
 #include "core/timeformat.h"
 #include "metrics/metrics.h"
 #include "redis/redisclient.h"
@@ -146,8 +147,48 @@ void BookingService::book(const BookingRequest &req,
                      }
                      if (o->kind == BookingOutcome::Kind::SoldOut && m_soldOutCacheMs > 0)
                          m_soldOutUntil.insert(cacheKey, steadyMs() + m_soldOutCacheMs);
+                     // An acceptance, a replay too (a retry after a 503 here must not get its 202
+                     // before the replicas have the booking), waits for the replicas.
+                     if (m_waitReplicas > 0 && o->kind == BookingOutcome::Kind::Accepted)
+                         return awaitReplicas(*o, std::move(done));
                      done(*o);
                  });
+}
+
+void BookingService::awaitReplicas(const BookingOutcome &accepted,
+                                   std::function<void(const Result<BookingOutcome> &)> done) {
+    // WAIT covers every write this connection sent before it, the booking's included. It holds
+    // the connection's later replies behind it for up to the timeout: the price of the option.
+    m_redis.command(
+        {"WAIT", QByteArray::number(m_waitReplicas), QByteArray::number(m_waitTimeoutMs)},
+        [this, accepted, done = std::move(done)](const Result<RedisValue> &r) {
+            static Counter &short_ = Metrics::instance().counter(
+                "flashsale_bookings_unreplicated_total",
+                "Accepted bookings answered 503 because fewer Redis replicas than "
+                "--redis-wait-replicas acknowledged them in time (the booking stands).");
+            if (!r) {
+                done(std::unexpected(r.error()));
+                return;
+            }
+            const qint64 acked = r->isError() ? -1 : r->toInt(-1);
+            if (acked >= m_waitReplicas) {
+                done(accepted);
+                return;
+            }
+            short_.inc();
+            qCWarning(lcRedis).noquote()
+                << "booking" << accepted.reservationId << "acknowledged by"
+                << qMax<qint64>(0, acked) << "of" << m_waitReplicas << "Redis replicas within"
+                << m_waitTimeoutMs << "ms: answered 503";
+            done(std::unexpected(
+                Error{ErrorCode::Unavailable,
+                      QStringLiteral("The booking was taken but %1 of %2 Redis replicas "
+                                     "acknowledged it within %3 ms; retry with the same "
+                                     "Idempotency-Key.")
+                          .arg(qMax<qint64>(0, acked))
+                          .arg(m_waitReplicas)
+                          .arg(m_waitTimeoutMs)}));
+        });
 }
 
 void BookingService::confirm(const QByteArray &rid,

@@ -72,6 +72,13 @@ public:
     BookingService(RedisClient &redis, std::chrono::milliseconds idempotencyTtl,
                    std::chrono::milliseconds soldOutCache);
     void setRateLimits(const RateLimits &limits) { m_limits = limits; }
+    // After an accepted booking, WAIT until `replicas` Redis replicas acknowledge it, at most
+    // `timeout`; fewer in time turns the answer into Unavailable (503), the booking standing
+    // in Redis (0 replicas: off, the default).
+    void setReplicaWait(int replicas, std::chrono::milliseconds timeout) {
+        m_waitReplicas = replicas;
+        m_waitTimeoutMs = timeout.count();
+    }
 
     void book(const BookingRequest &request,
               std::function<void(const Result<BookingOutcome> &)> done);
@@ -90,6 +97,9 @@ public:
     void saleOfItem(qint64 itemId, std::function<void(const Result<qint64> &)> done);
 
 private:
+    void awaitReplicas(const BookingOutcome &accepted,
+                       std::function<void(const Result<BookingOutcome> &)> done);
+
     RedisClient &m_redis;
     qint64 m_idempotencyTtlMs;
     RedisScript m_book;
@@ -97,6 +107,8 @@ private:
     RedisScript m_view;
     QHash<qint64, qint64> m_itemOwner;
     RateLimits m_limits;
+    int m_waitReplicas = 0;
+    qint64 m_waitTimeoutMs = 0;
     qint64 m_soldOutCacheMs;
     // (sale id, item id as requested, 0 for the default item) -> steady-clock ms it expires at
     QHash<QPair<qint64, qint64>, qint64> m_soldOutUntil;

@@ -240,6 +240,18 @@ QList<Option> options() {
                 QStringLiteral("A Redis reply later than this fails the request with 503."),
                 QStringLiteral("ms"), intSetter(&Config::redisTimeoutMs, 10, 60000),
                 intShow(&Config::redisTimeoutMs)};
+    o << Option{QStringLiteral("redis-wait-replicas"),
+                QStringLiteral("After an accepted booking, wait until this many Redis replicas "
+                               "have it (WAIT) before answering 202; a replica slower than "
+                               "--redis-wait-timeout-ms answers 503 instead (the booking stands: "
+                               "a retry with its Idempotency-Key is answered 202). 0 = off "
+                               "(docs/RELIABILITY.md)."),
+                QStringLiteral("n"), intSetter(&Config::redisWaitReplicas, 0, 16),
+                intShow(&Config::redisWaitReplicas)};
+    o << Option{QStringLiteral("redis-wait-timeout-ms"),
+                QStringLiteral("How long --redis-wait-replicas waits for the replicas."),
+                QStringLiteral("ms"), intSetter(&Config::redisWaitTimeoutMs, 1, 10000),
+                intShow(&Config::redisWaitTimeoutMs)};
     o << Option{QStringLiteral("pg-timeout-ms"),
                 QStringLiteral("A PostgreSQL statement or connection attempt unanswered this long "
                                "drops the connection, which reconnects (0 = never)."),

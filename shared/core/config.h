@@ -43,6 +43,10 @@ struct Config {
     // How long an API thread remembers that an item sold out and answers 409 without asking
     // Redis (0 = always ask). Requests with an Idempotency-Key always go to Redis.
     int soldOutCacheMs = 200;
+    // Issue 21: after an accepted booking, WAIT for this many replicas to acknowledge it before
+    // answering 202 (0 = off); a replica later than redisWaitTimeoutMs answers 503.
+    int redisWaitReplicas = 0;
+    int redisWaitTimeoutMs = 100;
 
     // Stream worker and expiry sweeper (role "worker").
     QString workerConsumer; // default: <host>-<pid>

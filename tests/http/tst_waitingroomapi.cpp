@@ -83,12 +83,12 @@ private:
                     {}, headers);
     }
 
-    HttpResponse status(qint64 sale, const QByteArray &user) {
+    HttpResponse status(qint64 sale, const QByteArray &user, const QByteArray &query = {}) {
         Headers headers;
         if (!user.isEmpty())
             headers.append({"Authorization", "Bearer " + token(user)});
-        return http(m_port, "GET", "/api/v1/sales/" + QByteArray::number(sale) + "/queue", {},
-                    headers);
+        return http(m_port, "GET", "/api/v1/sales/" + QByteArray::number(sale) + "/queue" + query,
+                    {}, headers);
     }
 
     QByteArray receiptKey() {
@@ -230,6 +230,14 @@ private Q_SLOTS:
         const HttpResponse mine = status(sale, "alice");
         QCOMPARE(mine.status, 200);
         QCOMPARE(mine.json().value("entry_id").toString().toLatin1(), entry);
+        // A poll signs no receipt unless asked: the same receipt when asked.
+        QVERIFY(mine.json().value("receipt").isNull());
+        const HttpResponse asked = status(sale, "alice", "?receipt=1");
+        QCOMPARE(asked.status, 200);
+        QCOMPARE(asked.json().value("receipt"), e.value("receipt"));
+        const HttpResponse bad = status(sale, "alice", "?receipt=yes");
+        QCOMPARE(bad.status, 400);
+        QCOMPARE(bad.problemType(), QStringLiteral("/problems/invalid-request"));
 
         const auto fields =
             EntryReceipts::verify(e.value("receipt").toString().toLatin1(), receiptKey());

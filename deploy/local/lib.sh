@@ -10,6 +10,8 @@
 #   process.sh   pid files, fs_spawn, fs_kill_pid, fs_pick_port (free ports), ports.env
 #   redis.sh     fs_redis_start HOME PORT [CONF_LINE...], fs_redis_stop HOME
 #   pg.sh        fs_pg_start HOME PORTVAR, fs_pg_stop HOME, fs_pg_db_create URL DB, fs_psql URL
+#   rediscluster.sh  fs_redis_cluster_start HOME PASSFILE TIMEOUT, fs_redis_cluster_stop HOME (6 nodes)
+#   pgha.sh      fs_pgha_start HOME, fs_pgha_stop HOME (pg_auto_failover: monitor + 3 nodes)
 #   kafka.sh     fs_kafka_start HOME [ARG...], fs_kafka_stop HOME (the mock cluster)
 #   server.sh    fs_server_start HOME NAME ARG..., fs_server_stop HOME NAME, fs_sale_create
 #   nginx.sh     fs_nginx_render, fs_nginx_start, fs_nginx_stop (the gateway)
@@ -28,6 +30,10 @@
 #   pg-superuser.pgpass, pg-app.pgpass  PostgreSQL passwords (mode 600, PGPASSFILE format)
 #   tls/                        local CA and the gateway's certificate (mode 700; tls.sh)
 #   redis/                      redis.conf, redis.pid, AOF/RDB data
+#   redis.single/, redis.ha/    the Redis data (and demo sale id) of the other PostgreSQL mode, kept
+#                               while the stack runs with --pg-ha or without it (deploy/local/run)
+#   redis-cluster/              --redis-cluster: ports, node-1..node-6/ (rediscluster.sh)
+#   pg-ha/                      --pg-ha: monitor/, node1..node3/, pg_autoctl's files (pgha.sh)
 #   pg/, pg-run/                PostgreSQL data and socket directories (see fs_pg_home)
 #   logs/                       flashsale.log, redis.log, postgres.log, kafka-mock.log, nginx-*.log
 #   flashsale.pid, flashsale.url  the server's pid and ready file (base URL)
@@ -103,6 +109,9 @@ FS_PACKAGES=(
   # deploy/bench/netfaults: silent cuts and packet loss with nftables rules (the kernel has no
   # netem qdisc here)
   nftables
+  # issue 21: deploy/local/run --pg-ha (docs/PG_HA.md): pg_auto_failover's pg_autoctl and its
+  # monitor extension for PostgreSQL 15 (a primary, two synchronous-quorum standbys, failover)
+  pg-auto-failover-cli postgresql-15-auto-failover
 )
 # Added to FS_PACKAGES by deploy/local/run --with-nginx and by deploy/local/test (the gateway
 # test). Note: on a machine with systemd, Debian's package also enables its own nginx on port 80.
@@ -129,14 +138,17 @@ FS_COMMANDS=(
   curl=curl kcat=kcat wrk=wrk chromium=chromium python3=python3-minimal ss=iproute2
   # the local stack's certificate authority and server certificate (deploy/lib/tls.sh)
   openssl=openssl
-  # the gateway test's "no secret in ps" check (procps is on every fresh machine)
-  ps=procps
+  # the gateway test's "no secret in ps" check, tests/deploy/test_pgha.sh's leftovers check (procps
+  # is on every fresh machine)
+  ps=procps pgrep=procps
   # tests/console: the keychain round trip against a real Secret Service
   dbus-run-session=dbus-daemon gnome-keyring-daemon=gnome-keyring
   # monitoring: the rules' tests, the local Prometheus, the compose file's validation
   promtool=prometheus prometheus=prometheus docker-compose=docker-compose
   # deploy/bench/netfaults: the network faults
   nft=nftables ip=iproute2 tc=iproute2
+  # deploy/local/run --pg-ha and tests/deploy/test_pgha.sh (issue 21): pg_auto_failover
+  pg_autoctl=pg-auto-failover-cli
 )
 
 # shellcheck source=deploy/lib/log.sh
@@ -151,6 +163,11 @@ source "$FS_ROOT/deploy/lib/process.sh"
 source "$FS_ROOT/deploy/lib/redis.sh"
 # shellcheck source=deploy/lib/pg.sh
 source "$FS_ROOT/deploy/lib/pg.sh"
+# issue 21: deploy/local/run --redis-cluster and --pg-ha
+# shellcheck source=deploy/lib/rediscluster.sh
+source "$FS_ROOT/deploy/lib/rediscluster.sh"
+# shellcheck source=deploy/lib/pgha.sh
+source "$FS_ROOT/deploy/lib/pgha.sh"
 # shellcheck source=deploy/lib/kafka.sh
 source "$FS_ROOT/deploy/lib/kafka.sh"
 # shellcheck source=deploy/lib/paysim.sh

@@ -164,6 +164,26 @@ QList<Option> options() {
                     return checkUrl(v, {QStringLiteral("redis")});
                 },
                 [](const Config &c) { return c.redisUrl; }};
+    o << Option{
+        QStringLiteral("redis-cluster-nodes"),
+        QStringLiteral("Redis Cluster seed nodes, host:port,host:port,... (empty: one Redis "
+                       "node at --redis-url). With seeds, --redis-url gives only the "
+                       "credentials; every role then talks to the cluster."),
+        QStringLiteral("nodes"),
+        [](Config &c, const QString &v) -> QString {
+            c.redisClusterNodes = v.trimmed();
+            if (c.redisClusterNodes.isEmpty())
+                return {};
+            for (const QString &node : c.redisClusterNodes.split(QLatin1Char(','))) {
+                const qsizetype colon = node.trimmed().lastIndexOf(QLatin1Char(':'));
+                bool ok = false;
+                const int port = colon > 0 ? node.trimmed().mid(colon + 1).toInt(&ok) : 0;
+                if (!ok || port < 1 || port > 65535)
+                    return QStringLiteral("'%1' is not host:port").arg(node);
+            }
+            return {};
+        },
+        [](const Config &c) { return c.redisClusterNodes; }};
     // Applied after --redis-url (options apply in this order): it replaces the URL's password.
     o << Option{QStringLiteral("redis-password"),
                 QStringLiteral("Redis AUTH password; replaces a password in --redis-url. Prefer "

@@ -18,6 +18,10 @@ struct Config {
     int port = 8080;
     int threads = 0; // 0 = one per core
     QString redisUrl = QStringLiteral("redis://127.0.0.1:6379/0");
+    // Issue 21: seed nodes of a Redis Cluster, "host:port,host:port,..." (empty: one node, at
+    // redisUrl). With seeds, redisUrl gives only the credentials (its password, or
+    // --redis-password[-file]'s), and every Redis connection of the process is a cluster client.
+    QString redisClusterNodes;
     QString pgUrl = QStringLiteral("postgresql://flashsale@127.0.0.1:5432/flashsale");
     QString adminToken;
     QString readyFile;

@@ -36,7 +36,7 @@ Result<RedisClient::Endpoint> RedisClient::Endpoint::fromUrl(const QString &text
 }
 
 RedisClient::RedisClient(Endpoint endpoint, std::chrono::milliseconds timeout, QObject *parent)
-    : QObject(parent)
+    : RedisCommands(parent)
     , m_endpoint(std::move(endpoint))
     , m_timeout(timeout) {
     m_timeoutTimer.setInterval(std::max<int>(5, int(m_timeout.count() / 4)));
@@ -346,6 +346,15 @@ void RedisClient::dropConnection(const char *why) {
     m_pending.clear();
     scheduleReconnect();
     Q_EMIT disconnected();
+}
+
+void RedisClient::transaction(const QList<QList<QByteArray>> &commands, Callback callback) {
+    // Nothing else can be queued between MULTI and EXEC: only this thread writes here.
+    const auto ignore = [](const Result<RedisValue> &) {};
+    command({QByteArrayLiteral("MULTI")}, ignore);
+    for (const QList<QByteArray> &c : commands)
+        command(c, ignore);
+    command({QByteArrayLiteral("EXEC")}, std::move(callback));
 }
 
 } // namespace flashsale

@@ -39,7 +39,7 @@ class Gauge;
 // Authentication: with a password, AUTH [username] password is the first command on every
 // connection. A refused AUTH (wrong password, unknown user) is logged as critical, once per
 // connection, without the password; the commands behind it then get Redis's NOAUTH error reply.
-class RedisClient final : public QObject, public RedisCommands {
+class RedisClient final : public RedisCommands {
     Q_OBJECT
 public:
     struct Endpoint {
@@ -60,37 +60,43 @@ public:
     ~RedisClient() override;
 
     // Starts connecting; returns at once. connected() is emitted when commands can flow.
-    void start();
+    void start() override;
 
     void command(const QList<QByteArray> &argv, Callback callback) override;
+    // One node holds every key: the same as command().
+    void commandForKey(const QByteArray &, const QList<QByteArray> &argv,
+                       Callback callback) override {
+        command(argv, std::move(callback));
+    }
 
     // Whether commands can flow now: connected (AUTH may still be on the wire ahead of them).
     // When false, command() fails at once with ErrorCode::Unavailable without sending anything.
-    bool isReady() const { return m_ctx && m_ready; }
+    bool isReady() const override { return m_ctx && m_ready; }
 
     // The node this client talks to.
     const Endpoint &endpoint() const { return m_endpoint; }
 
     // How long a command waits for its reply before its callback gets ErrorCode::Timeout.
-    std::chrono::milliseconds timeout() const { return m_timeout; }
+    std::chrono::milliseconds timeout() const override { return m_timeout; }
 
     // EVALSHA the script; on NOSCRIPT (after a restart, failover or SCRIPT FLUSH) re-sends it as
     // EVAL, which also caches it again, and delivers that answer.
     void eval(const RedisScript &script, const QList<QByteArray> &keys,
               const QList<QByteArray> &args, Callback callback) override;
 
+    void transaction(const QList<QList<QByteArray>> &commands, Callback callback) override;
+
     // Reports this connection as flashsale_redis_connected{client} (0/1) and
     // flashsale_redis_pending_commands{client} (sent, not yet answered or given up on). `client`
     // names the connection within the process (api-0, worker, heartbeat, ...), a bounded set.
     // Call once, before start().
-    void setMetricsName(const QByteArray &client);
+    void setMetricsName(const QByteArray &client) override;
 
     // Called with the round-trip time of every answered command (for metrics).
     std::function<void(double seconds)> onRoundTrip;
-
-Q_SIGNALS:
-    void connected();
-    void disconnected();
+    void setRoundTripObserver(std::function<void(double seconds)> observer) override {
+        onRoundTrip = std::move(observer);
+    }
 
 private:
     struct Pending {

@@ -2,6 +2,7 @@
 
 #include "core/contract.h"
 #include "core/logging.h"
+#include "metrics/metrics.h"
 #include "redisslots.h"
 
 #include <algorithm>
@@ -20,6 +21,16 @@ struct RedisClusterClient::Request {
 
 namespace {
 
+// Process-wide counters of what the per-client stats() count (every thread's client adds to
+// them): redirects per request in steady state should be zero (docs/REDIS_CLUSTER.md).
+Counter &clusterEvents(const char *kind) {
+    return Metrics::instance().counter(
+        "flashsale_redis_cluster_events_total",
+        "Redis Cluster redirects and retries: MOVED, ASK, retry (TRYAGAIN, CLUSTERDOWN, node not "
+        "connected), noscript (EVALSHA resent as EVAL), refresh (slot map reloaded).",
+        QByteArray("kind=\"") + kind + '"');
+}
+
 bool startsWith(const QByteArray &text, const char *word) {
     return text.startsWith(word)
            && (text.size() == qsizetype(qstrlen(word)) || text.at(qstrlen(word)) == ' ');
@@ -28,7 +39,7 @@ bool startsWith(const QByteArray &text, const char *word) {
 } // namespace
 
 RedisClusterClient::RedisClusterClient(Options options, QObject *parent)
-    : QObject(parent)
+    : RedisCommands(parent)
     , m_options(std::move(options))
     , m_slots(kRedisSlotCount, nullptr) {
     m_refreshRetryTimer.setSingleShot(true);
@@ -64,15 +75,22 @@ RedisClusterClient::Node *RedisClusterClient::nodeNamed(const QString &name) {
     auto node = std::make_unique<Node>();
     node->name = name;
     node->client = new RedisClient(endpoint, m_options.timeout, this);
+    if (!m_metricsName.isEmpty())
+        node->client->setMetricsName(m_metricsName + '@' + name.toUtf8());
+    node->client->onRoundTrip = m_roundTrip;
     Node *raw = node.get();
     connect(node->client, &RedisClient::connected, this, [this, raw] {
         // Before anything a retry could send: a promoted replica gets the scripts first.
         loadScripts(raw, m_scripts);
         if (!m_hasMap)
             refreshSlotMap();
+        updateUp();
     });
     // A node gone may be a primary that is failing over: learn the new owner early.
-    connect(node->client, &RedisClient::disconnected, this, &RedisClusterClient::requestRefresh);
+    connect(node->client, &RedisClient::disconnected, this, [this] {
+        requestRefresh();
+        updateUp();
+    });
     m_byName.insert(name, raw);
     m_nodes.push_back(std::move(node));
     raw->client->start();
@@ -139,6 +157,29 @@ void RedisClusterClient::eval(const RedisScript &script, const QList<QByteArray>
     request->slot = keys.isEmpty() ? -1 : redisKeySlot(keys.first());
     request->scriptBody = script.body;
     dispatch(request, nullptr, false);
+}
+
+void RedisClusterClient::transaction(const QList<QList<QByteArray>> &commands, Callback callback) {
+    Node *node = nullptr;
+    for (const QList<QByteArray> &c : commands) {
+        const qsizetype keyIndex = redisFirstKeyIndex(c);
+        if (keyIndex >= 0) {
+            node = m_slots[size_t(redisKeySlot(c[keyIndex]))];
+            break;
+        }
+    }
+    if (!node || !node->client->isReady()) {
+        requestRefresh();
+        callback(fail(ErrorCode::Unavailable,
+                      QStringLiteral("redis cluster: the transaction's slot is not served")));
+        return;
+    }
+    node->client->transaction(commands,
+                              [this, callback = std::move(callback)](const Result<RedisValue> &r) {
+                                  if (r && r->isError() && startsWith(r->string, "EXECABORT"))
+                                      requestRefresh();
+                                  callback(r);
+                              });
 }
 
 void RedisClusterClient::commandOnNode(const QString &name, const QList<QByteArray> &argv,
@@ -225,6 +266,7 @@ void RedisClusterClient::dispatch(const RequestPtr &request, Node *node, bool as
                                   if (startsWith(e, "NOSCRIPT") && !request->scriptBody.isEmpty()
                                       && request->argv[0] == "EVALSHA") {
                                       ++m_stats.noscript;
+                                      clusterEvents("noscript").inc();
                                       request->argv[0] = QByteArrayLiteral("EVAL");
                                       request->argv[1] = request->scriptBody;
                                       dispatch(request, node, asking);
@@ -248,9 +290,11 @@ bool RedisClusterClient::redirect(const RequestPtr &request, const RedisValue &r
     Node *target = nodeNamed(QString::fromUtf8(parts[2]));
     if (ask) {
         ++m_stats.ask;
+        clusterEvents("ask").inc();
         dispatch(request, target, true);
     } else {
         ++m_stats.moved;
+        clusterEvents("moved").inc();
         m_slots[size_t(slot)] = target;
         requestRefresh();
         dispatch(request, target, false);
@@ -267,6 +311,7 @@ void RedisClusterClient::retryLater(const RequestPtr &request, const QString &wh
         return;
     }
     ++m_stats.retries;
+    clusterEvents("retry").inc();
     if (!why.startsWith(QLatin1String("TRYAGAIN")))
         requestRefresh();
     request->backoff = request->backoff.count() == 0
@@ -318,6 +363,7 @@ void RedisClusterClient::refreshSlotMap() {
 void RedisClusterClient::applySlotMap(const RedisValue &reply, const QString &askedHost) {
     // CLUSTER SLOTS: [[start, end, [host, port, id, ...], replica..., ], ...]
     ++m_stats.mapRefreshes;
+    clusterEvents("refresh").inc();
     std::vector<Node *> owners(kRedisSlotCount, nullptr);
     for (const RedisValue &range : reply.elements) {
         const qint64 first = range.at(0).toInt(-1);
@@ -339,9 +385,21 @@ void RedisClusterClient::applySlotMap(const RedisValue &reply, const QString &as
     if (!m_hasMap) {
         m_hasMap = true;
         Q_EMIT ready();
+        updateUp();
     } else if (changed) {
         Q_EMIT slotMapChanged();
     }
+}
+
+void RedisClusterClient::updateUp() {
+    const bool up = m_hasMap && anyReadyNode() != nullptr;
+    if (up == m_up)
+        return;
+    m_up = up;
+    if (up)
+        Q_EMIT connected();
+    else
+        Q_EMIT disconnected();
 }
 
 } // namespace flashsale

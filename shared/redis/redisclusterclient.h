@@ -41,7 +41,7 @@ namespace flashsale {
 // Commands without a key (PING, INFO, ...) go to any connected primary. Commands to one node
 // keep their order; a redirected command may overtake later ones.
 // Not done: reads from replicas (READONLY), MULTI/EXEC across redirects, pub/sub.
-class RedisClusterClient final : public QObject, public RedisCommands {
+class RedisClusterClient final : public RedisCommands {
     Q_OBJECT
 public:
     struct Options {
@@ -72,17 +72,30 @@ public:
     ~RedisClusterClient() override;
 
     // Connects to the seeds and loads the slot map; returns at once. ready() follows when the
-    // first map is loaded.
-    void start();
+    // first map is loaded, and connected() with it.
+    void start() override;
+    // The slot map is loaded and a node is connected.
+    bool isReady() const override { return m_hasMap && m_up; }
+    std::chrono::milliseconds timeout() const override { return m_options.timeout; }
+    // Each node's connection is reported as "<client>@host:port" (a bounded set: the nodes).
+    void setMetricsName(const QByteArray &client) override { m_metricsName = client; }
+    void setRoundTripObserver(std::function<void(double seconds)> observer) override {
+        m_roundTrip = std::move(observer);
+    }
 
     // Routed by the slot of argv's first key (redisFirstKeyIndex).
     void command(const QList<QByteArray> &argv, Callback callback) override;
     // Routed by the slot of `routingKey`, for commands the key finder does not know, or WAIT
     // after a write (it must go to the node that took the write).
     void commandForKey(const QByteArray &routingKey, const QList<QByteArray> &argv,
-                       Callback callback);
+                       Callback callback) override;
     void eval(const RedisScript &script, const QList<QByteArray> &keys,
               const QList<QByteArray> &args, Callback callback) override;
+
+    // On the node of the first command's key, as it is now in the map (no redirect following:
+    // a MOVED inside the transaction makes EXEC fail with EXECABORT, which refreshes the map).
+    // No map or that node not connected: ErrorCode::Unavailable.
+    void transaction(const QList<QList<QByteArray>> &commands, Callback callback) override;
 
     // Loads `script` (SCRIPT LOAD) on every node connected now and on every node when it
     // connects later (a promoted replica, a node after a restart), so EVALSHA seldom meets
@@ -124,6 +137,7 @@ private:
     bool redirect(const RequestPtr &request, const RedisValue &reply, bool ask);
     void requestRefresh();
     void applySlotMap(const RedisValue &reply, const QString &askedHost);
+    void updateUp();
 
     Options m_options;
     std::vector<std::unique_ptr<Node>> m_nodes;
@@ -131,6 +145,9 @@ private:
     std::vector<Node *> m_slots;  // kRedisSlotCount entries; null: not covered
     QList<RedisScript> m_scripts; // preloadScript()
     bool m_hasMap = false;
+    bool m_up = false; // connected() emitted, disconnected() not since
+    QByteArray m_metricsName;
+    std::function<void(double seconds)> m_roundTrip;
     bool m_refreshInFlight = false;
     bool m_refreshAgain = false;
     QTimer m_refreshRetryTimer;

@@ -24,7 +24,7 @@ QString RedisDurability::describe() const {
         .arg(QString::fromLatin1(appendFsync));
 }
 
-void readRedisDurability(RedisClient &redis, std::function<void(const RedisDurability &)> done) {
+void readRedisDurability(RedisCommands &redis, std::function<void(const RedisDurability &)> done) {
     redis.command({"CONFIG", "GET", "appendonly", "appendfsync"},
                   [done = std::move(done)](const Result<RedisValue> &r) {
                       RedisDurability d;

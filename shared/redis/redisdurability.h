@@ -7,7 +7,7 @@
 
 namespace flashsale {
 
-class RedisClient;
+class RedisCommands;
 
 // How much a Redis crash can take with it (I3): the append-only file and its fsync policy, as
 // the server reports them. Bookings are acknowledged once Redis has decided them, so this is
@@ -29,6 +29,6 @@ struct RedisDurability {
 };
 
 // Asks Redis (CONFIG GET appendonly appendfsync) and calls `done` once, on the client's thread.
-void readRedisDurability(RedisClient &redis, std::function<void(const RedisDurability &)> done);
+void readRedisDurability(RedisCommands &redis, std::function<void(const RedisDurability &)> done);
 
 } // namespace flashsale

@@ -3,9 +3,9 @@
 -- (provider reconciliation, issue 19). Called once per idempotency key: after the SET NX on
 -- fs:paysim:charge:<key> that decided the charge.
 --
---   fs:paysim:seq        string  the last sequence number given out
---   fs:paysim:payments   zset    payment id -> sequence number (the list order, oldest first)
---   fs:paysim:payment    hash    payment id -> JSON {id, order_id (string), status
+--   fs:{paysim}:seq      string  the last sequence number given out
+--   fs:{paysim}:payments zset    payment id -> sequence number (the list order, oldest first)
+--   fs:{paysim}:payment  hash    payment id -> JSON {id, order_id (string), status
 --                                ("succeeded" | "declined" | "refunded"), amount_cents,
 --                                created_ms, idempotency_key[, refunded_ms]}
 --

@@ -1,7 +1,7 @@
 -- paysim_refund.lua: the in-process payment simulator marks one payment refunded in its ledger
 -- (the layout is in paysim_record.lua).
 --
---   fs:paysim:payment    hash    payment id -> JSON; status becomes "refunded", refunded_ms set
+--   fs:{paysim}:payment    hash    payment id -> JSON; status becomes "refunded", refunded_ms set
 --
 -- KEYS: 1 payment
 -- ARGV: 1 payment id

@@ -21,7 +21,7 @@
 #include "payment/providerreconcile.h"
 #include "pg/migrator.h"
 #include "pg/pgconnection.h"
-#include "redis/redisclient.h"
+#include "redis/redisconnect.h"
 #include "scheduler/scheduler.h"
 #include "stats/livestats.h"
 #include "worker/expirysweeper.h"
@@ -142,12 +142,16 @@ int main(int argc, char *argv[]) {
     }
     std::unique_ptr<StreamWorker> worker;
     std::unique_ptr<ExpirySweeper> sweeper;
+    // One node (--redis-url) or a Redis Cluster (--redis-cluster-nodes): every role's own
+    // connections are made from this.
+    const auto redis = RedisTarget::fromConfig(config);
+    if (!redis) {
+        qCCritical(lcApp).noquote() << redis.error().message;
+        return 1;
+    }
+    if (redis->isCluster())
+        qCInfo(lcApp).noquote() << "redis: a cluster, seeds" << config.redisClusterNodes;
     if (config.hasRole(QStringLiteral("worker"))) {
-        const auto redis = RedisClient::Endpoint::fromUrl(config.redisUrl);
-        if (!redis) {
-            qCCritical(lcApp).noquote() << redis.error().message;
-            return 1;
-        }
         StreamWorkerOptions options;
         options.consumer = config.workerConsumer;
         options.batchSize = config.workerBatch;
@@ -175,11 +179,10 @@ int main(int argc, char *argv[]) {
     }
     // The payment role's own Redis connection, beside the service's: the in-process simulator's
     // ledger, and the units provider reconciliation's repairs give back.
-    std::unique_ptr<RedisClient> paymentSideRedis;
+    std::unique_ptr<RedisCommands> paymentSideRedis;
     std::unique_ptr<PaymentService> payment;
     if (config.hasRole(QStringLiteral("payment"))) {
-        const auto redis = RedisClient::Endpoint::fromUrl(config.redisUrl);
-        paymentSideRedis = std::make_unique<RedisClient>(*redis, std::chrono::milliseconds(2000));
+        paymentSideRedis = createRedis(*redis, std::chrono::milliseconds(2000));
         paymentSideRedis->setMetricsName("payment-side");
         paymentSideRedis->start();
         // The HTTP provider (--payment-provider http), or the in-process simulator for tests.
@@ -257,18 +260,13 @@ int main(int argc, char *argv[]) {
         }
     }
     std::unique_ptr<PgConnection> schedulerPg;
-    std::unique_ptr<RedisClient> schedulerRedis;
+    std::unique_ptr<RedisCommands> schedulerRedis;
     std::unique_ptr<Scheduler> scheduler;
     if (config.hasRole(QStringLiteral("scheduler"))) {
-        const auto redis = RedisClient::Endpoint::fromUrl(config.redisUrl);
-        if (!redis) {
-            qCCritical(lcApp).noquote() << redis.error().message;
-            return 1;
-        }
         schedulerPg = std::make_unique<PgConnection>(config.pgUrl);
         // Warming a 10,000-item sale is one large script call: allow it more than a booking.
-        schedulerRedis = std::make_unique<RedisClient>(
-            *redis, std::chrono::milliseconds(std::max(config.redisTimeoutMs, 5000)));
+        schedulerRedis =
+            createRedis(*redis, std::chrono::milliseconds(std::max(config.redisTimeoutMs, 5000)));
         schedulerPg->setMetricsPool("scheduler");
         schedulerRedis->setMetricsName("scheduler");
         const QString holder = QSysInfo::machineHostName() + QLatin1Char('-')
@@ -285,14 +283,10 @@ int main(int argc, char *argv[]) {
     // services run their loops here; the API and admin threads have probes of their own.
     LoopLagProbe mainLoopProbe;
     // Every process reports itself (roles, event-loop lag, consumer lag) for the live stats.
-    const auto heartbeatEndpoint = RedisClient::Endpoint::fromUrl(config.redisUrl);
-    if (!heartbeatEndpoint) {
-        qCCritical(lcApp).noquote() << heartbeatEndpoint.error().message;
-        return 1;
-    }
-    RedisClient heartbeatRedis(*heartbeatEndpoint, std::chrono::milliseconds(2000));
-    heartbeatRedis.setMetricsName("heartbeat");
-    Heartbeat heartbeat(heartbeatRedis, config.roles, config.heartbeatMs);
+    const std::unique_ptr<RedisCommands> heartbeatRedis =
+        createRedis(*redis, std::chrono::milliseconds(2000));
+    heartbeatRedis->setMetricsName("heartbeat");
+    Heartbeat heartbeat(*heartbeatRedis, config.roles, config.heartbeatMs);
     if (payment)
         heartbeat.addConsumer(QStringLiteral("payment"),
                               [&payment] { return payment->consumerLag(); });
@@ -302,7 +296,7 @@ int main(int argc, char *argv[]) {
     if (merchant)
         heartbeat.addConsumer(QStringLiteral("merchant-webhooks"),
                               [&merchant] { return merchant->consumerLag(); });
-    heartbeatRedis.start();
+    heartbeatRedis->start();
 
     if (!config.readyFile.isEmpty()) {
         // The API's URL, or "ready" for a process without the API role.

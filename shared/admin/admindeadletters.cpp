@@ -59,7 +59,7 @@ const QByteArray kRecordReplaySql =
 
 } // namespace
 
-AdminDeadLetters::AdminDeadLetters(PgConnection &pg, RedisClient &redis)
+AdminDeadLetters::AdminDeadLetters(PgConnection &pg, RedisCommands &redis)
     : m_pg(pg)
     , m_redis(redis) {}
 

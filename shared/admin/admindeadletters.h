@@ -7,7 +7,7 @@
 namespace flashsale {
 
 class PgConnection;
-class RedisClient;
+class RedisCommands;
 namespace reconcile {
 struct DeadLetter;
 }
@@ -37,7 +37,7 @@ class AdminDeadLetters {
 public:
     using Reply = AdminService::Reply;
 
-    AdminDeadLetters(PgConnection &pg, RedisClient &redis);
+    AdminDeadLetters(PgConnection &pg, RedisCommands &redis);
 
     void list(const QJsonObject &args, Reply reply);
     void replay(const QJsonObject &args, const QString &actor, Reply reply);
@@ -50,7 +50,7 @@ private:
                         std::function<void(const reconcile::DeadLetter &, Reply)> next);
 
     PgConnection &m_pg;
-    RedisClient &m_redis;
+    RedisCommands &m_redis;
 };
 
 } // namespace flashsale

@@ -11,7 +11,7 @@
 namespace flashsale {
 
 AdminProviderReconcile::AdminProviderReconcile(const Config &config, PgConnection &pg,
-                                               RedisClient &redis)
+                                               RedisCommands &redis)
     : m_pg(pg)
     , m_gateway(createPaymentGateway(config, redis))
     , m_outcomes(std::make_unique<PaymentOutcomes>(pg, redis))

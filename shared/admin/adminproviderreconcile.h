@@ -12,7 +12,7 @@ class PaymentGateway;
 class PaymentOutcomes;
 class PgConnection;
 class ProviderReconciler;
-class RedisClient;
+class RedisCommands;
 struct Config;
 
 // The payments.reconcile operations of docs/ADMIN_PROTOCOL.md (issue 19, provider
@@ -27,7 +27,7 @@ class AdminProviderReconcile {
 public:
     using Reply = AdminService::Reply;
 
-    AdminProviderReconcile(const Config &config, PgConnection &pg, RedisClient &redis);
+    AdminProviderReconcile(const Config &config, PgConnection &pg, RedisCommands &redis);
     ~AdminProviderReconcile();
 
     void run(const QJsonObject &args, const QString &actor, Reply reply);

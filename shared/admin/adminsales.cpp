@@ -103,7 +103,7 @@ QJsonObject saleFromRow(const QList<QByteArray> &row) {
 
 } // namespace
 
-AdminSales::AdminSales(const Config &config, PgConnection &pg, RedisClient &redis,
+AdminSales::AdminSales(const Config &config, PgConnection &pg, RedisCommands &redis,
                        SaleCatalog &catalog)
     : m_config(config)
     , m_pg(pg)

@@ -10,7 +10,7 @@
 namespace flashsale {
 
 class PgConnection;
-class RedisClient;
+class RedisCommands;
 class SaleCatalog;
 struct Config;
 
@@ -24,7 +24,7 @@ class AdminSales {
 public:
     using Reply = AdminService::Reply;
 
-    AdminSales(const Config &config, PgConnection &pg, RedisClient &redis, SaleCatalog &catalog);
+    AdminSales(const Config &config, PgConnection &pg, RedisCommands &redis, SaleCatalog &catalog);
 
     void list(const QJsonObject &args, Reply reply);
     void get(const QJsonObject &args, Reply reply);
@@ -45,7 +45,7 @@ public:
 private:
     const Config &m_config;
     PgConnection &m_pg;
-    RedisClient &m_redis;
+    RedisCommands &m_redis;
     SaleCatalog &m_catalog;
     RedisScript m_adjust;
     RedisScript m_setState;

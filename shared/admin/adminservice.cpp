@@ -66,7 +66,7 @@ QJsonValue AdminService::jsonColumn(const QByteArray &text) {
     return QJsonValue();
 }
 
-AdminService::AdminService(const Config &config, PgConnection &pg, RedisClient &redis,
+AdminService::AdminService(const Config &config, PgConnection &pg, RedisCommands &redis,
                            SaleCatalog &catalog, Reconciler &reconciler)
     : m_sales(std::make_unique<AdminSales>(config, pg, redis, catalog))
     , m_schedules(std::make_unique<AdminSchedules>(config, pg))

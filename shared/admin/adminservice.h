@@ -23,7 +23,7 @@ class AdminSchedules;
 class AdminWaitingRoom; // issue 16
 class AdminWebhooks;
 class PgConnection;
-class RedisClient;
+class RedisCommands;
 class Reconciler;
 class SaleCatalog;
 struct Config;
@@ -51,7 +51,7 @@ public:
     using Answer = std::expected<QJsonObject, admin::AdminFailure>;
     using Reply = std::function<void(const Answer &)>;
 
-    AdminService(const Config &config, PgConnection &pg, RedisClient &redis, SaleCatalog &catalog,
+    AdminService(const Config &config, PgConnection &pg, RedisCommands &redis, SaleCatalog &catalog,
                  Reconciler &reconciler);
     ~AdminService();
 

@@ -52,7 +52,7 @@ admin::AdminFailure AdminWaitingRoom::Failure::toAdmin() const {
     return admin::AdminFailure{code, message, details};
 }
 
-AdminWaitingRoom::AdminWaitingRoom(PgConnection &pg, RedisClient &redis)
+AdminWaitingRoom::AdminWaitingRoom(PgConnection &pg, RedisCommands &redis)
     : m_pg(pg)
     , m_redis(redis)
     , m_views(redis)

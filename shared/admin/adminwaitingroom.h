@@ -14,7 +14,7 @@
 namespace flashsale {
 
 class PgConnection;
-class RedisClient;
+class RedisCommands;
 
 // Operating one sale's waiting room (docs/WAITING_ROOM.md, "Operating it"), shared by the admin
 // WebSocket (sale.waiting_room.get / .set, through AdminService) and the admin HTTP routes
@@ -60,7 +60,7 @@ public:
     static constexpr qint64 kMinAdmitPerMinute = 1;
     static constexpr qint64 kMaxAdmitPerMinute = 1'000'000;
 
-    AdminWaitingRoom(PgConnection &pg, RedisClient &redis);
+    AdminWaitingRoom(PgConnection &pg, RedisCommands &redis);
 
     // Reads `object` (sale.waiting_room.set's args without sale_id, or PATCH's body): paused
     // (bool), admit_per_minute (integer in range); unknown members and an empty request are
@@ -79,7 +79,7 @@ private:
     static Failure dependency(const Error &error);
 
     PgConnection &m_pg;
-    RedisClient &m_redis;
+    RedisCommands &m_redis;
     WaitingRoomViewReader m_views;
     RedisScript m_settings;
 };

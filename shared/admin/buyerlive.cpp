@@ -78,7 +78,7 @@ QJsonObject queueJson(qint64 now, const QString &saleState, qint64 ends, qint64 
 
 } // namespace
 
-BuyerLiveHub::BuyerLiveHub(RedisClient &redis, PgConnection &pg, QObject *parent)
+BuyerLiveHub::BuyerLiveHub(RedisCommands &redis, PgConnection &pg, QObject *parent)
     : QObject(parent)
     , m_redis(redis)
     , m_pg(pg)

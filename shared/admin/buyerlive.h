@@ -16,7 +16,7 @@ namespace flashsale {
 
 class GuardedSocket;
 class PgConnection;
-class RedisClient;
+class RedisCommands;
 
 // The public buyer socket /api/v1/sales/{id}/live of one API thread: a countdown to the sale's
 // start, carrying the server clock so pages can correct their own.
@@ -40,7 +40,7 @@ class RedisClient;
 class BuyerLiveHub final : public QObject {
     Q_OBJECT
 public:
-    BuyerLiveHub(RedisClient &redis, PgConnection &pg, QObject *parent = nullptr);
+    BuyerLiveHub(RedisCommands &redis, PgConnection &pg, QObject *parent = nullptr);
     ~BuyerLiveHub() override;
 
     void accept(std::unique_ptr<QWebSocket> socket, qint64 saleId);
@@ -62,7 +62,7 @@ private:
     void onText(QWebSocket *socket, const QString &text);
     void remove(QWebSocket *socket, qint64 saleId);
 
-    RedisClient &m_redis;
+    RedisCommands &m_redis;
     PgConnection &m_pg;
     RedisScript m_live;
     QHash<qint64, Channel *> m_channels;

@@ -5,7 +5,7 @@
 #include "http/guardedtcpserver.h"
 #include "http/httpserver.h"
 #include "pg/pgconnection.h"
-#include "redis/redisclient.h"
+#include "redis/redisconnect.h"
 #include "stats/livestats.h"
 
 #include <QJsonObject>
@@ -26,11 +26,10 @@ public:
 
     // Listens; returns an error, or empty with port() set.
     Q_INVOKABLE QString start() {
-        auto endpoint = RedisClient::Endpoint::fromUrl(m_config.redisUrl);
-        if (!endpoint)
-            return endpoint.error().message;
-        m_redis = std::make_unique<RedisClient>(*endpoint,
-                                                std::chrono::milliseconds(m_config.redisTimeoutMs));
+        const auto target = RedisTarget::fromConfig(m_config);
+        if (!target)
+            return target.error().message;
+        m_redis = createRedis(*target, std::chrono::milliseconds(m_config.redisTimeoutMs));
         m_redis->setMetricsName("metrics");
         m_pg = std::make_unique<PgConnection>(m_config.pgUrl);
         m_pg->setMetricsPool("metrics");
@@ -128,7 +127,7 @@ private:
     std::shared_ptr<std::atomic<int>> m_open;
     const AdminListener &m_owner;
     quint16 m_port = 0;
-    std::unique_ptr<RedisClient> m_redis;
+    std::unique_ptr<RedisCommands> m_redis;
     std::unique_ptr<PgConnection> m_pg;
     std::unique_ptr<MetricsRoute> m_route;
     std::unique_ptr<HttpServer> m_http;

@@ -89,7 +89,7 @@ Counter &bookingCounter(BookingOutcome::Kind kind) {
 } // namespace
 
 ApiRoutes::ApiRoutes(const Config &config, BookingService &booking, SaleCatalog &catalog,
-                     RedisClient &redis, PgConnection &pg)
+                     RedisCommands &redis, PgConnection &pg)
     : m_config(config)
     , m_booking(booking)
     , m_catalog(catalog)

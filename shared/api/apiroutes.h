@@ -19,7 +19,7 @@ class HttpServer;
 class OperatorAuthenticator;
 struct OperatorIdentity;
 class PgConnection;
-class RedisClient;
+class RedisCommands;
 class SaleCatalog;
 class StatsRecorder;
 struct BookingOutcome;
@@ -34,7 +34,7 @@ struct Error;
 class ApiRoutes {
 public:
     ApiRoutes(const Config &config, BookingService &booking, SaleCatalog &catalog,
-              RedisClient &redis, PgConnection &pg);
+              RedisCommands &redis, PgConnection &pg);
     ~ApiRoutes();
 
     void install(HttpServer &server);
@@ -98,7 +98,7 @@ private:
     const Config &m_config;
     BookingService &m_booking;
     SaleCatalog &m_catalog;
-    RedisClient &m_redis;
+    RedisCommands &m_redis;
     PgConnection &m_pg;
     StatsRecorder *m_stats = nullptr;
     std::function<int()> m_connectionsDown;

@@ -14,7 +14,7 @@
 #include "metrics/metrics.h"
 #include "pg/pgconnection.h"
 #include "reconcile/reconciler.h"
-#include "redis/redisclient.h"
+#include "redis/redisconnect.h"
 #include "redis/redisdurability.h"
 #include "stats/livestats.h"
 
@@ -42,14 +42,13 @@ public:
         , m_fd(fd) {}
 
     Q_INVOKABLE QString start() {
-        auto endpoint = RedisClient::Endpoint::fromUrl(m_config.redisUrl);
-        if (!endpoint)
-            return endpoint.error().message;
-        m_redis = std::make_unique<RedisClient>(*endpoint,
-                                                std::chrono::milliseconds(m_config.redisTimeoutMs));
+        const auto target = RedisTarget::fromConfig(m_config);
+        if (!target)
+            return target.error().message;
+        m_redis = createRedis(*target, std::chrono::milliseconds(m_config.redisTimeoutMs));
         static Histogram &rtt = Metrics::instance().histogram(
             "flashsale_redis_roundtrip_seconds", "Time from sending a Redis command to its reply.");
-        m_redis->onRoundTrip = [](double s) { rtt.observe(s); };
+        m_redis->setRoundTripObserver([](double s) { rtt.observe(s); });
         m_redis->setMetricsName(QThread::currentThread()->objectName().toUtf8());
         m_pg = std::make_unique<PgConnection>(m_config.pgUrl);
         m_pg->setMetricsPool("api");
@@ -77,7 +76,7 @@ public:
                 down->fetch_add(now ? -1 : 1);
             }
         };
-        connect(m_redis.get(), &RedisClient::connected, this, [this, track] {
+        connect(m_redis.get(), &RedisCommands::connected, this, [this, track] {
             track(&m_redisUp, true);
             // Say once per process how much a Redis crash can lose (I3), so an operator who
             // runs Redis without an append-only file hears it at start-up, not after a crash.
@@ -90,7 +89,7 @@ public:
                         qCWarning(lcApp).noquote() << d.describe();
                 });
         });
-        connect(m_redis.get(), &RedisClient::disconnected, this,
+        connect(m_redis.get(), &RedisCommands::disconnected, this,
                 [this, track] { track(&m_redisUp, false); });
         connect(m_pg.get(), &PgConnection::connected, this,
                 [this, track] { track(&m_pgUp, true); });
@@ -180,7 +179,7 @@ private:
     bool m_redisUp = false;
     bool m_pgUp = false;
     int m_fd;
-    std::unique_ptr<RedisClient> m_redis;
+    std::unique_ptr<RedisCommands> m_redis;
     std::unique_ptr<PgConnection> m_pg;
     std::unique_ptr<BookingService> m_booking;
     std::unique_ptr<SaleCatalog> m_catalog;

@@ -4,7 +4,7 @@
 #include "metrics/metrics.h"
 #include "pg/pgconnection.h"
 #include "reconcile/deadletters.h"
-#include "redis/redisclient.h"
+#include "redis/redisconnect.h"
 #include "redis/redisdurability.h"
 
 #include <QDateTime>
@@ -141,7 +141,7 @@ void readConservation(ConservationReader &reader, const QList<qint64> &ids,
 
 } // namespace
 
-MetricsRoute::MetricsRoute(RedisClient &redis, PgConnection &pg, int cacheMs)
+MetricsRoute::MetricsRoute(RedisCommands &redis, PgConnection &pg, int cacheMs)
     : m_redis(redis)
     , m_pg(pg)
     , m_probe(redis)
@@ -214,20 +214,33 @@ void MetricsRoute::refresh() {
                 g->outboxRows = o->rows.value(0).value(0).toLongLong();
                 g->outboxAgeSeconds = o->rows.value(0).value(1).toDouble();
             }
-            // Pipelined ahead of the sale index, so they have answered before the gauges render.
-            readRedisDurability(m_redis, [g](const RedisDurability &d) { g->durability = d; });
-            m_redis.command({"INFO", "memory"}, [g](const Result<RedisValue> &r) {
-                if (!r || r->isError())
+            // One after the other, so they have answered before the gauges render (on a cluster
+            // each may go to another node).
+            readRedisDurability(m_redis, [this, alive, g, done](const RedisDurability &d) {
+                if (!*alive)
                     return;
-                for (const QByteArray &line : r->bytes().split('\n')) {
-                    const QByteArray l = line.trimmed();
-                    if (l.startsWith("used_memory:"))
-                        g->redisUsedBytes = l.mid(12).toLongLong();
-                    else if (l.startsWith("maxmemory:"))
-                        g->redisMaxBytes = l.mid(10).toLongLong();
-                }
-            });
-            m_redis.command({"SMEMBERS", SaleKeys::saleIndex()},
+                g->durability = d;
+                // Each primary of a cluster holds its own shard: the gauges are their sums.
+                redisOnEveryPrimary(
+                    m_redis, {"INFO", "memory"},
+                    [this, alive, g, done](const QList<Result<RedisValue>> &replies) {
+                        if (!*alive)
+                            return;
+                        for (const Result<RedisValue> &r : replies) {
+                            if (!r || r->isError())
+                                continue;
+                            for (const QByteArray &line : r->bytes().split('\n')) {
+                                const QByteArray l = line.trimmed();
+                                if (l.startsWith("used_memory:"))
+                                    g->redisUsedBytes =
+                                        g->redisUsedBytes.value_or(0) + l.mid(12).toLongLong();
+                                else if (l.startsWith("maxmemory:"))
+                                    g->redisMaxBytes =
+                                        g->redisMaxBytes.value_or(0) + l.mid(10).toLongLong();
+                            }
+                        }
+                        m_redis.command(
+                            {"SMEMBERS", SaleKeys::saleIndex()},
                             [this, alive, g, done](const Result<RedisValue> &members) {
                                 if (!*alive)
                                     return;
@@ -268,6 +281,8 @@ void MetricsRoute::refresh() {
                                     });
                                 }
                             });
+                    });
+            });
         });
 }
 

@@ -12,7 +12,7 @@
 namespace flashsale {
 
 class PgConnection;
-class RedisClient;
+class RedisCommands;
 
 // GET /metrics (docs/API.md, "Operations"), served on the process's metrics listener only
 // (ApiServer; --metrics-listen, --metrics-port), never on the public API port.
@@ -32,7 +32,7 @@ class RedisClient;
 // object; serve() is called on that thread.
 class MetricsRoute {
 public:
-    MetricsRoute(RedisClient &redis, PgConnection &pg, int cacheMs);
+    MetricsRoute(RedisCommands &redis, PgConnection &pg, int cacheMs);
     ~MetricsRoute();
 
     // Answers 200 in the Prometheus text format. A dependency that cannot be read leaves its
@@ -44,7 +44,7 @@ public:
 private:
     void refresh();
 
-    RedisClient &m_redis;
+    RedisCommands &m_redis;
     PgConnection &m_pg;
     SaleProbe m_probe;
     ConservationReader m_conservation; // flashsale_sale_units, flashsale_sale_conservation_gap

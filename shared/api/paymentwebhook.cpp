@@ -172,7 +172,7 @@ parsePaymentWebhookEvent(const QByteArray &body) {
     return event;
 }
 
-PaymentWebhook::PaymentWebhook(Settings settings, PgConnection &pg, RedisClient &redis,
+PaymentWebhook::PaymentWebhook(Settings settings, PgConnection &pg, RedisCommands &redis,
                                QObject *parent)
     : QObject(parent)
     , m_settings(std::move(settings))
@@ -256,7 +256,7 @@ void PaymentWebhook::install(HttpServer &server) {
 }
 
 void installPaymentWebhook(HttpServer &server, const Config &config, PgConnection &pg,
-                           RedisClient &redis) {
+                           RedisCommands &redis) {
     PaymentWebhook::Settings s;
     s.secrets = config.paymentWebhookSecrets;
     s.toleranceSeconds = config.paymentWebhookToleranceSeconds;

@@ -14,7 +14,7 @@ namespace flashsale {
 
 class HttpServer;
 class PgConnection;
-class RedisClient;
+class RedisCommands;
 struct Config;
 
 // A provider event as POST /api/v1/payments/webhook reads it (paysim's, Stripe-shaped):
@@ -78,7 +78,7 @@ public:
         qsizetype maxBodyBytes = 64 * 1024;
     };
 
-    PaymentWebhook(Settings settings, PgConnection &pg, RedisClient &redis,
+    PaymentWebhook(Settings settings, PgConnection &pg, RedisCommands &redis,
                    QObject *parent = nullptr);
 
     // Adds the route to `server`.
@@ -92,6 +92,6 @@ private:
 // The one line ApiRoutes::install calls: a PaymentWebhook owned by `server`, from the config's
 // --payment-webhook-secret-file and --payment-webhook-tolerance-s.
 void installPaymentWebhook(HttpServer &server, const Config &config, PgConnection &pg,
-                           RedisClient &redis);
+                           RedisCommands &redis);
 
 } // namespace flashsale

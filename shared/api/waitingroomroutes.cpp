@@ -53,7 +53,7 @@ qint64 queryNumber(const QString &text) {
 
 class WaitingRoomRoutes {
 public:
-    WaitingRoomRoutes(const Config &config, RedisClient &redis, PgConnection &pg)
+    WaitingRoomRoutes(const Config &config, RedisCommands &redis, PgConnection &pg)
         : m_auth(config)
         , m_receipts(BuyerAuth::powSecret(config))
         , m_admission(BuyerAuth::powSecret(config))
@@ -101,7 +101,7 @@ private:
     EntryReceipts m_receipts;
     AdmissionTokens m_admission;
     WaitingRoomService m_service;
-    RedisClient &m_redis;
+    RedisCommands &m_redis;
     PgConnection &m_pg;
     RedisScript m_fairnessScript;
 };
@@ -478,7 +478,7 @@ void WaitingRoomRoutes::sendFairnessPage(const ExchangePtr &ex, qint64 saleId, q
 
 } // namespace
 
-void installWaitingRoomRoutes(HttpServer &server, const Config &config, RedisClient &redis,
+void installWaitingRoomRoutes(HttpServer &server, const Config &config, RedisCommands &redis,
                               PgConnection &pg) {
     auto routes = std::make_shared<WaitingRoomRoutes>(config, redis, pg);
     server.addRoute("POST", QStringLiteral("/api/v1/sales/{id}/queue"),

@@ -4,7 +4,7 @@ namespace flashsale {
 
 class HttpServer;
 class PgConnection;
-class RedisClient;
+class RedisCommands;
 struct Config;
 
 // The waiting room's buyer routes (docs/WAITING_ROOM.md, docs/API.md), on one API thread:
@@ -26,7 +26,7 @@ struct Config;
 //   GET  /api/v1/sales/{id}/fairness     the fairness publication, paged: from Redis while the
 //                                        sale's keys live, then from the archive in PostgreSQL
 // `pg` is used only for the archive.
-void installWaitingRoomRoutes(HttpServer &server, const Config &config, RedisClient &redis,
+void installWaitingRoomRoutes(HttpServer &server, const Config &config, RedisCommands &redis,
                               PgConnection &pg);
 
 } // namespace flashsale

@@ -78,7 +78,7 @@ Error redisScriptError(const char *script, const RedisValue &reply) {
     return protocolError(script, reply);
 }
 
-BookingService::BookingService(RedisClient &redis, std::chrono::milliseconds idempotencyTtl,
+BookingService::BookingService(RedisCommands &redis, std::chrono::milliseconds idempotencyTtl,
                                std::chrono::milliseconds soldOutCache)
     : m_redis(redis)
     , m_idempotencyTtlMs(idempotencyTtl.count())
@@ -150,16 +150,18 @@ void BookingService::book(const BookingRequest &req,
                      // An acceptance, a replay too (a retry after a 503 here must not get its 202
                      // before the replicas have the booking), waits for the replicas.
                      if (m_waitReplicas > 0 && o->kind == BookingOutcome::Kind::Accepted)
-                         return awaitReplicas(*o, std::move(done));
+                         return awaitReplicas(cacheKey.first, *o, std::move(done));
                      done(*o);
                  });
 }
 
-void BookingService::awaitReplicas(const BookingOutcome &accepted,
+void BookingService::awaitReplicas(qint64 saleId, const BookingOutcome &accepted,
                                    std::function<void(const Result<BookingOutcome> &)> done) {
     // WAIT covers every write this connection sent before it, the booking's included. It holds
     // the connection's later replies behind it for up to the timeout: the price of the option.
-    m_redis.command(
+    // On a cluster it goes to the node that took the booking (the sale's slot).
+    m_redis.commandForKey(
+        SaleKeys(saleId).meta(),
         {"WAIT", QByteArray::number(m_waitReplicas), QByteArray::number(m_waitTimeoutMs)},
         [this, accepted, done = std::move(done)](const Result<RedisValue> &r) {
             static Counter &short_ = Metrics::instance().counter(

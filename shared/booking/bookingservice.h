@@ -14,7 +14,7 @@
 
 namespace flashsale {
 
-class RedisClient;
+class RedisCommands;
 struct RedisValue;
 
 // The error for a script reply that is not one of its outcomes: Unavailable (503, retryable)
@@ -62,14 +62,14 @@ struct ConfirmOutcome {
 };
 
 // The booking hot path of one API thread: each decision is one EVALSHA on that thread's Redis
-// connection. Owned by, and called on, the thread of the RedisClient it is given.
+// connection. Owned by, and called on, the thread of the RedisCommands it is given.
 // Every callback runs exactly once; an Err result means Redis was unreachable, slow or
 // answered something unexpected (the caller answers 503).
 class BookingService {
 public:
     // `soldOutCache`: how long a sold-out answer is remembered per item (0 = never); requests
     // with an idempotency key always reach Redis, so a replay still gets its first answer.
-    BookingService(RedisClient &redis, std::chrono::milliseconds idempotencyTtl,
+    BookingService(RedisCommands &redis, std::chrono::milliseconds idempotencyTtl,
                    std::chrono::milliseconds soldOutCache);
     void setRateLimits(const RateLimits &limits) { m_limits = limits; }
     // After an accepted booking, WAIT until `replicas` Redis replicas acknowledge it, at most
@@ -97,10 +97,10 @@ public:
     void saleOfItem(qint64 itemId, std::function<void(const Result<qint64> &)> done);
 
 private:
-    void awaitReplicas(const BookingOutcome &accepted,
+    void awaitReplicas(qint64 saleId, const BookingOutcome &accepted,
                        std::function<void(const Result<BookingOutcome> &)> done);
 
-    RedisClient &m_redis;
+    RedisCommands &m_redis;
     qint64 m_idempotencyTtlMs;
     RedisScript m_book;
     RedisScript m_purchase;

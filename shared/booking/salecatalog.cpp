@@ -147,7 +147,7 @@ std::expected<SaleSpec, FieldErrors> SaleSpec::fromJson(const QJsonObject &body,
     return spec;
 }
 
-SaleCatalog::SaleCatalog(PgConnection &pg, RedisClient &redis)
+SaleCatalog::SaleCatalog(PgConnection &pg, RedisCommands &redis)
     : m_pg(pg)
     , m_redis(redis)
     , m_warm(RedisScript::load(QStringLiteral("warm"))) {}
@@ -339,19 +339,17 @@ void SaleCatalog::warmRedis(qint64 saleId, const SaleSpec &spec,
          << QByteArray::number(room.graceMs) << QByteArray::number(room.admitPerMinute)
          << QByteArray::number(qint64(room.admissionTtlSeconds) * 1000)
          << QByteArray::number(room.entriesPerAddress) << room.commitment;
-    QList<QByteArray> owners{"MSET"};
-    for (const SaleSpec::Item &i : spec.items) {
+    for (const SaleSpec::Item &i : spec.items)
         args << QByteArray::number(i.id) << QByteArray::number(i.stock)
              << QByteArray::number(i.priceCents);
-        owners << SaleKeys::itemOwner(i.id) << QByteArray::number(saleId);
-    }
     for (const SaleSpec::Item &i : spec.items)
         args << i.name.toUtf8();
 
-    // Three commands pipelined on one connection; the answer waits for the last of them.
+    // warm.lua, one SET per item owner (each its own slot on a cluster, where one MSET would be
+    // CROSSSLOT), then the index; the answer waits for the last of them.
     auto written = std::make_shared<std::optional<bool>>();
     auto failed = std::make_shared<std::optional<Error>>();
-    auto remaining = std::make_shared<int>(spec.waitingRoom ? 4 : 3);
+    auto remaining = std::make_shared<int>(int(spec.items.size()) + (spec.waitingRoom ? 3 : 2));
     auto finish = [written, failed, remaining, done = std::move(done)](const Result<RedisValue> &r,
                                                                        bool isWarm) {
         if (!r)
@@ -369,13 +367,22 @@ void SaleCatalog::warmRedis(qint64 saleId, const SaleSpec &spec,
     };
     m_redis.eval(m_warm, {k.meta(), k.stock(), k.price(), k.items(), k.waitingRoomMeta()}, args,
                  [this, saleId, finish](const Result<RedisValue> &r) {
-                     if (r && !r->isError())
+                     if (r && !r->isError()) {
                          markWarmed(saleId);
+                         // Indexed once its meta exists: on a cluster fs:sales lives on another
+                         // node, and a worker that found the sale indexed without its meta would
+                         // take it for a retired one.
+                         m_redis.command(
+                             {"SADD", SaleKeys::saleIndex(), QByteArray::number(saleId)},
+                             [finish](const Result<RedisValue> &a) { finish(a, false); });
+                     } else {
+                         finish(RedisValue{}, false); // not indexed
+                     }
                      finish(r, true);
                  });
-    m_redis.command(owners, [finish](const Result<RedisValue> &r) { finish(r, false); });
-    m_redis.command({"SADD", SaleKeys::saleIndex(), QByteArray::number(saleId)},
-                    [finish](const Result<RedisValue> &r) { finish(r, false); });
+    for (const SaleSpec::Item &i : spec.items)
+        m_redis.command({"SET", SaleKeys::itemOwner(i.id), QByteArray::number(saleId)},
+                        [finish](const Result<RedisValue> &r) { finish(r, false); });
     // An operator's pause of admission outlives the sale's Redis keys: PostgreSQL has the last
     // word whenever the sale is (re)warmed. After warm.lua on the same connection, so in order.
     if (spec.waitingRoom)

@@ -15,7 +15,7 @@
 namespace flashsale {
 
 class PgConnection;
-class RedisClient;
+class RedisCommands;
 struct Config;
 
 // A sale as an operator asks for it: POST /api/v1/admin/sales.
@@ -66,7 +66,7 @@ struct SaleSpec {
 // path reads them. Owned by, and called on, the thread of the connections it is given.
 class SaleCatalog {
 public:
-    SaleCatalog(PgConnection &pg, RedisClient &redis);
+    SaleCatalog(PgConnection &pg, RedisCommands &redis);
 
     // The public key new waiting rooms' seeds are sealed to (fairness::SeedBox::sealingKey; 32
     // bytes). Empty, the default: seeds are stored plain.
@@ -104,7 +104,7 @@ private:
                    std::function<void(const Result<bool> &)> done);
 
     PgConnection &m_pg;
-    RedisClient &m_redis;
+    RedisCommands &m_redis;
     RedisScript m_warm;
 };
 

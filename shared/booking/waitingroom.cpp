@@ -162,7 +162,7 @@ std::optional<AdmitTick> AdmitTick::fromReply(const RedisValue &r) {
     return t;
 }
 
-WaitingRoomService::WaitingRoomService(RedisClient &redis, int maxEntries)
+WaitingRoomService::WaitingRoomService(RedisCommands &redis, int maxEntries)
     : m_redis(redis)
     , m_maxEntries(maxEntries)
     , m_join(RedisScript::load(QStringLiteral("queue_join")))

@@ -11,7 +11,7 @@
 
 namespace flashsale {
 
-class RedisClient;
+class RedisCommands;
 
 // A buyer asking to join a sale's waiting room (POST /api/v1/sales/{id}/queue).
 struct JoinRequest {
@@ -131,12 +131,12 @@ struct AdmitTick {
 
 // The waiting room's hot path on one API thread: a join is one EVALSHA of lua/queue_join.lua, a
 // status read one EVALSHA of lua/queue_status.lua, on that thread's Redis connection. Owned by,
-// and called on, the thread of the RedisClient it is given. Every callback runs exactly once; an
+// and called on, the thread of the RedisCommands it is given. Every callback runs exactly once; an
 // Err result means Redis was unreachable, slow or answered something unexpected (503).
 class WaitingRoomService {
 public:
     // `maxEntries`: the most entries one sale's room holds (--waiting-room-max-entries).
-    WaitingRoomService(RedisClient &redis, int maxEntries);
+    WaitingRoomService(RedisCommands &redis, int maxEntries);
 
     // The per-IP and per-user GCRA limits of joins (the booking's settings, their own keys).
     void setRateLimits(const RateLimits &limits) { m_limits = limits; }
@@ -157,7 +157,7 @@ public:
                    std::function<void(const Result<AdmitTick> &)> done);
 
 private:
-    RedisClient &m_redis;
+    RedisCommands &m_redis;
     int m_maxEntries;
     RateLimits m_limits;
     RedisScript m_join;

@@ -86,7 +86,7 @@ std::optional<WaitingRoomView> WaitingRoomView::fromReply(qint64 saleId, const R
     return v;
 }
 
-WaitingRoomViewReader::WaitingRoomViewReader(RedisClient &redis)
+WaitingRoomViewReader::WaitingRoomViewReader(RedisCommands &redis)
     : m_redis(redis)
     , m_script(RedisScript::load(QStringLiteral("queue_view"))) {}
 

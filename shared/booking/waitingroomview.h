@@ -11,7 +11,7 @@
 
 namespace flashsale {
 
-class RedisClient;
+class RedisCommands;
 struct RedisValue;
 
 // An operator's read of one sale's waiting room (lua/queue_view.lua; docs/WAITING_ROOM.md,
@@ -60,16 +60,16 @@ struct WaitingRoomView {
 };
 
 // Runs lua/queue_view.lua on one thread's Redis connection. Owned by, and called on, the thread
-// of the RedisClient it is given, which must outlive it. The callback runs exactly once; an Err
+// of the RedisCommands it is given, which must outlive it. The callback runs exactly once; an Err
 // means Redis was unreachable, slow, or answered something unexpected.
 class WaitingRoomViewReader {
 public:
-    explicit WaitingRoomViewReader(RedisClient &redis);
+    explicit WaitingRoomViewReader(RedisCommands &redis);
 
     void read(qint64 saleId, std::function<void(const Result<WaitingRoomView> &)> done);
 
 private:
-    RedisClient &m_redis;
+    RedisCommands &m_redis;
     RedisScript m_script;
 };
 

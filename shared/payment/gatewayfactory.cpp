@@ -8,7 +8,7 @@
 
 namespace flashsale {
 
-std::unique_ptr<PaymentGateway> createPaymentGateway(const Config &config, RedisClient &redis,
+std::unique_ptr<PaymentGateway> createPaymentGateway(const Config &config, RedisCommands &redis,
                                                      QObject *parent) {
     if (config.paymentProvider == QLatin1String("http")) {
         HttpGateway::Options o;

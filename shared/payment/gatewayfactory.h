@@ -7,7 +7,7 @@
 namespace flashsale {
 
 class PaymentGateway;
-class RedisClient;
+class RedisCommands;
 struct Config;
 
 // The payment gateway a process talks to the provider through, as --payment-provider chooses it:
@@ -16,7 +16,7 @@ struct Config;
 // the gateway. The payment service's gateway, and the ones provider reconciliation lists with (in
 // the API process for payments.reconcile, and in the payment role's periodic job), so every
 // process lists the provider the payment service charges.
-std::unique_ptr<PaymentGateway> createPaymentGateway(const Config &config, RedisClient &redis,
+std::unique_ptr<PaymentGateway> createPaymentGateway(const Config &config, RedisCommands &redis,
                                                      QObject *parent = nullptr);
 
 } // namespace flashsale

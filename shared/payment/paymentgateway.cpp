@@ -17,12 +17,12 @@ namespace flashsale {
 namespace {
 
 // The ledger's payment list (lua/paysim_record.lua has the layout).
-const QByteArray kPaySimSeq = "fs:paysim:seq";
-const QByteArray kPaySimPayments = "fs:paysim:payments";
-const QByteArray kPaySimPayment = "fs:paysim:payment";
+const QByteArray kPaySimSeq = "fs:{paysim}:seq";
+const QByteArray kPaySimPayments = "fs:{paysim}:payments";
+const QByteArray kPaySimPayment = "fs:{paysim}:payment";
 
 // Records the payment the first charge under `req.idempotencyKey` made, in creation order.
-void recordSimPayment(RedisClient &redis, const ChargeRequest &req, const QByteArray &ref,
+void recordSimPayment(RedisCommands &redis, const ChargeRequest &req, const QByteArray &ref,
                       bool approved) {
     static const RedisScript record = RedisScript::load(QStringLiteral("paysim_record"));
     redis.eval(record, {kPaySimSeq, kPaySimPayments, kPaySimPayment},
@@ -49,7 +49,7 @@ std::optional<ProviderPayment> simPayment(const QByteArray &json) {
 } // namespace
 // ---- end H5 ----
 
-SimulatorGateway::SimulatorGateway(RedisClient &redis, int latencyMs, int declinePercent,
+SimulatorGateway::SimulatorGateway(RedisCommands &redis, int latencyMs, int declinePercent,
                                    bool outage, QObject *parent)
     : QObject(parent)
     , m_redis(redis)

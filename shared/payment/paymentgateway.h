@@ -11,7 +11,7 @@
 
 namespace flashsale {
 
-class RedisClient;
+class RedisCommands;
 
 struct ChargeRequest {
     qint64 orderId = 0;
@@ -75,28 +75,29 @@ public:
 //   fs:paysim:captured           hash    order id -> charges captured (1, if correct)
 //   fs:paysim:refund:<key>       string  the payment refunded under that key (once per key)
 //   fs:paysim:refunded           hash    order id -> refunds made (1, if correct)
-// and, for listPayments() (H5, provider reconciliation; lua/paysim_record.lua has the layout):
-//   fs:paysim:payments           zset    payment id -> sequence number (creation order)
-//   fs:paysim:payment            hash    payment id -> the payment as JSON (status succeeded,
+// and, for listPayments() (H5, provider reconciliation; lua/paysim_record.lua has the layout),
+// under one hash tag, since its scripts take them together (one slot on a Redis Cluster):
+//   fs:{paysim}:payments         zset    payment id -> sequence number (creation order)
+//   fs:{paysim}:payment          hash    payment id -> the payment as JSON (status succeeded,
 //                                        declined or refunded)
 // A payment's id is "sim-" + the idempotency key it was first charged under.
 class SimulatorGateway final : public QObject, public PaymentGateway {
     Q_OBJECT
 public:
-    SimulatorGateway(RedisClient &redis, int latencyMs, int declinePercent, bool outage,
+    SimulatorGateway(RedisCommands &redis, int latencyMs, int declinePercent, bool outage,
                      QObject *parent = nullptr);
     QString name() const override { return QStringLiteral("simulator"); }
     void charge(const ChargeRequest &request,
                 std::function<void(const Result<ChargeOutcome> &)> done) override;
     void refund(const ChargeRequest &request,
                 std::function<void(const Result<void> &)> done) override;
-    // Pages of fs:paysim:payments, oldest first; `limit` is clamped to 1..1000. NotFound when
+    // Pages of fs:{paysim}:payments, oldest first; `limit` is clamped to 1..1000. NotFound when
     // `startingAfter` names no payment, Unavailable when Redis cannot be reached.
     void listPayments(const QByteArray &startingAfter, int limit,
                       std::function<void(const Result<ProviderPage> &)> done) override;
 
 private:
-    RedisClient &m_redis;
+    RedisCommands &m_redis;
     int m_latencyMs;
     int m_declinePercent;
     bool m_outage;

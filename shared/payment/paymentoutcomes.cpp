@@ -155,7 +155,7 @@ const char *outcomeAppliedName(OutcomeApplied applied) {
     return "ignored";
 }
 
-PaymentOutcomes::PaymentOutcomes(PgConnection &pg, RedisClient &redis, QObject *parent)
+PaymentOutcomes::PaymentOutcomes(PgConnection &pg, RedisCommands &redis, QObject *parent)
     : QObject(parent)
     , m_pg(&pg)
     , m_redis(redis) {
@@ -163,7 +163,7 @@ PaymentOutcomes::PaymentOutcomes(PgConnection &pg, RedisClient &redis, QObject *
     connect(&m_timer, &QTimer::timeout, this, &PaymentOutcomes::flush);
 }
 
-PaymentOutcomes::PaymentOutcomes(PgPool &pool, RedisClient &redis, QObject *parent)
+PaymentOutcomes::PaymentOutcomes(PgPool &pool, RedisCommands &redis, QObject *parent)
     : QObject(parent)
     , m_pool(&pool)
     , m_redis(redis)

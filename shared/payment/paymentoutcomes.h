@@ -16,7 +16,7 @@ namespace flashsale {
 class PgConnection;
 class PgPool;
 struct PgResult;
-class RedisClient;
+class RedisCommands;
 
 // What the provider said about one order's payment, from wherever it was learnt: the answer to
 // the charge call, a webhook, or provider reconciliation.
@@ -82,8 +82,8 @@ const char *outcomeAppliedName(OutcomeApplied applied);
 class PaymentOutcomes final : public QObject {
     Q_OBJECT
 public:
-    PaymentOutcomes(PgConnection &pg, RedisClient &redis, QObject *parent = nullptr);
-    PaymentOutcomes(PgPool &pool, RedisClient &redis, QObject *parent = nullptr);
+    PaymentOutcomes(PgConnection &pg, RedisCommands &redis, QObject *parent = nullptr);
+    PaymentOutcomes(PgPool &pool, RedisCommands &redis, QObject *parent = nullptr);
     ~PaymentOutcomes() override;
     void apply(const ProviderOutcome &outcome,
                std::function<void(const Result<OutcomeApplied> &)> done);
@@ -102,7 +102,7 @@ private:
 
     PgConnection *m_pg = nullptr;
     PgPool *m_pool = nullptr;
-    RedisClient &m_redis;
+    RedisCommands &m_redis;
     std::vector<Pending> m_queue;
     QTimer m_timer;
     int m_batchRows = 256;

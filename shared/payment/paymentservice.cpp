@@ -73,13 +73,12 @@ struct PaymentService::Order : OrderRow {
     std::function<void()> done;
 };
 
-PaymentService::PaymentService(const QString &brokers, RedisClient::Endpoint redis,
-                               const QString &pgUrl, std::unique_ptr<PaymentGateway> gateway,
-                               QObject *parent)
+PaymentService::PaymentService(const QString &brokers, RedisTarget redis, const QString &pgUrl,
+                               std::unique_ptr<PaymentGateway> gateway, QObject *parent)
     : QObject(parent)
     , m_brokers(brokers)
     , m_pgUrl(pgUrl)
-    , m_redis(std::make_unique<RedisClient>(std::move(redis), std::chrono::milliseconds(2000)))
+    , m_redis(createRedis(redis, std::chrono::milliseconds(2000)))
     , m_gateway(std::move(gateway)) {
     m_claimTimer.setSingleShot(true);
     connect(&m_claimTimer, &QTimer::timeout, this, &PaymentService::flushClaims);

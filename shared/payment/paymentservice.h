@@ -1,7 +1,7 @@
 #pragma once
 
 #include "kafka/kafkaclient.h"
-#include "redis/redisclient.h"
+#include "redis/redisconnect.h"
 
 #include <QObject>
 #include <QTimer>
@@ -53,7 +53,7 @@ struct PaymentOptions {
 class PaymentService final : public QObject {
     Q_OBJECT
 public:
-    PaymentService(const QString &brokers, RedisClient::Endpoint redis, const QString &pgUrl,
+    PaymentService(const QString &brokers, RedisTarget redis, const QString &pgUrl,
                    std::unique_ptr<PaymentGateway> gateway, QObject *parent = nullptr);
     ~PaymentService() override;
 
@@ -89,7 +89,7 @@ private:
     QString m_brokers;
     QString m_pgUrl;
     PaymentOptions m_options;
-    std::unique_ptr<RedisClient> m_redis;
+    std::unique_ptr<RedisCommands> m_redis;
     std::unique_ptr<PgPool> m_pool;
     std::unique_ptr<PaymentGateway> m_gateway;
     std::unique_ptr<PaymentOutcomes> m_outcomes;

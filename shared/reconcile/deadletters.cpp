@@ -21,7 +21,7 @@ const QByteArray kResolutionsSql =
 
 class Reader final : public Job<Reader, QList<DeadLetter>> {
 public:
-    Reader(PgConnection &pg, RedisClient &redis, std::optional<qint64> sale,
+    Reader(PgConnection &pg, RedisCommands &redis, std::optional<qint64> sale,
            std::optional<QByteArray> entry, bool includeResolved, Done done)
         : Job(pg, redis, std::move(done))
         , m_sale(sale)
@@ -113,14 +113,14 @@ DeadLetter DeadLetter::fromReply(qint64 saleId, const RedisValue &reply) {
     return d;
 }
 
-void readDeadLetters(PgConnection &pg, RedisClient &redis, std::optional<qint64> sale,
+void readDeadLetters(PgConnection &pg, RedisCommands &redis, std::optional<qint64> sale,
                      bool includeResolved,
                      std::function<void(const Result<QList<DeadLetter>> &)> done) {
     std::make_shared<Reader>(pg, redis, sale, std::nullopt, includeResolved, std::move(done))
         ->start();
 }
 
-void readDeadLetter(PgConnection &pg, RedisClient &redis, qint64 sale, const QByteArray &entryId,
+void readDeadLetter(PgConnection &pg, RedisCommands &redis, qint64 sale, const QByteArray &entryId,
                     std::function<void(const Result<DeadLetter> &)> done) {
     std::make_shared<Reader>(
         pg, redis, sale, entryId, true,

@@ -13,7 +13,7 @@
 namespace flashsale {
 
 class PgConnection;
-class RedisClient;
+class RedisCommands;
 
 namespace reconcile {
 
@@ -49,13 +49,13 @@ struct DeadLetter {
 // sales in id order, each with its resolution if any; resolved ones only with
 // `includeResolved`. Reads at most 10,000 entries a sale. Call on the thread of both
 // connections; `done` runs there once.
-void readDeadLetters(PgConnection &pg, RedisClient &redis, std::optional<qint64> sale,
+void readDeadLetters(PgConnection &pg, RedisCommands &redis, std::optional<qint64> sale,
                      bool includeResolved,
                      std::function<void(const Result<QList<DeadLetter>> &)> done);
 
 // One dead letter, with its resolution if any; NotFound when the sale's dead-letter stream has
 // no such entry.
-void readDeadLetter(PgConnection &pg, RedisClient &redis, qint64 sale, const QByteArray &entryId,
+void readDeadLetter(PgConnection &pg, RedisCommands &redis, qint64 sale, const QByteArray &entryId,
                     std::function<void(const Result<DeadLetter> &)> done);
 
 } // namespace reconcile

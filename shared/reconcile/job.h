@@ -25,7 +25,7 @@ public:
     using Done = std::function<void(const Result<Out> &)>;
 
 protected:
-    Job(PgConnection &pg, RedisClient &redis, Done done)
+    Job(PgConnection &pg, RedisCommands &redis, Done done)
         : m_pg(&pg)
         , m_redis(&redis)
         , m_done(std::move(done)) {}
@@ -49,21 +49,16 @@ protected:
                std::function<bool(const RedisValue &)> allowError = {}) {
         if (!connected())
             return failGone();
-        m_redis->command(argv, [self = this->shared_from_this(), name = argv.first(),
-                                next = std::move(next),
-                                allowError = std::move(allowError)](const Result<RedisValue> &r) {
-            if (self->m_ended)
-                return;
-            if (!r)
-                return self->fail(r.error().code,
-                                  QStringLiteral("Redis %1: %2")
-                                      .arg(QString::fromLatin1(name), r.error().message));
-            if (r->isError() && !(allowError && allowError(*r)))
-                return self->fail(ErrorCode::Internal, QStringLiteral("Redis %1: %2")
-                                                           .arg(QString::fromLatin1(name),
-                                                                QString::fromUtf8(r->string)));
-            next(*r);
-        });
+        m_redis->command(argv, replyTo(argv.first(), std::move(next), std::move(allowError)));
+    }
+
+    // MULTI, `commands`, EXEC on one connection (all keys of one slot on a cluster), with the
+    // failure handling of redis(); `next` gets EXEC's reply.
+    void transaction(const QList<QList<QByteArray>> &commands,
+                     std::function<void(const RedisValue &)> next) {
+        if (!connected())
+            return failGone();
+        m_redis->transaction(commands, replyTo("EXEC", std::move(next), {}));
     }
 
     // A script, with the failure handling of redis().
@@ -103,9 +98,28 @@ protected:
     }
 
     QPointer<PgConnection> m_pg;
-    QPointer<RedisClient> m_redis;
+    QPointer<RedisCommands> m_redis;
 
 private:
+    RedisCommands::Callback replyTo(const QByteArray &name,
+                                    std::function<void(const RedisValue &)> next,
+                                    std::function<bool(const RedisValue &)> allowError) {
+        return [self = this->shared_from_this(), name, next = std::move(next),
+                allowError = std::move(allowError)](const Result<RedisValue> &r) {
+            if (self->m_ended)
+                return;
+            if (!r)
+                return self->fail(r.error().code,
+                                  QStringLiteral("Redis %1: %2")
+                                      .arg(QString::fromLatin1(name), r.error().message));
+            if (r->isError() && !(allowError && allowError(*r)))
+                return self->fail(ErrorCode::Internal, QStringLiteral("Redis %1: %2")
+                                                           .arg(QString::fromLatin1(name),
+                                                                QString::fromUtf8(r->string)));
+            next(*r);
+        };
+    }
+
     Done m_done;
     bool m_ended = false;
 };

@@ -86,7 +86,7 @@ void recordRun(qint64 saleId, const Analysis *final) {
 // Reconciler was destroyed meanwhile, and releases the lock however it ends.
 class ReconcileRun final : public Job<ReconcileRun, QJsonObject> {
 public:
-    ReconcileRun(PgConnection &pg, RedisClient &redis, qint64 saleId, Reconciler::Options options,
+    ReconcileRun(PgConnection &pg, RedisCommands &redis, qint64 saleId, Reconciler::Options options,
                  Done done, std::weak_ptr<int> owner)
         : Job(pg, redis,
               [this, done = std::move(done)](const Result<QJsonObject> &r) { onEnd(r, done); })
@@ -225,12 +225,12 @@ private:
 
 struct Reconciler::Impl {
     PgConnection &pg;
-    RedisClient &redis;
+    RedisCommands &redis;
     // Runs hold it weakly: once the Reconciler is gone, they stop and answer no one.
     std::shared_ptr<int> owner = std::make_shared<int>(0);
 };
 
-Reconciler::Reconciler(PgConnection &pg, RedisClient &redis)
+Reconciler::Reconciler(PgConnection &pg, RedisCommands &redis)
     : d(std::make_unique<Impl>(Impl{pg, redis})) {}
 
 Reconciler::~Reconciler() = default;

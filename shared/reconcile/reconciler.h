@@ -12,7 +12,7 @@
 namespace flashsale {
 
 class PgConnection;
-class RedisClient;
+class RedisCommands;
 
 // Compares one sale's live state in Redis with PostgreSQL, the source of truth, and on request
 // repairs Redis from it. See docs/RECONCILIATION.md for the checks, the read order and repairs.
@@ -35,7 +35,7 @@ public:
         Trigger trigger = Trigger::Operator;
     };
 
-    Reconciler(PgConnection &pg, RedisClient &redis);
+    Reconciler(PgConnection &pg, RedisCommands &redis);
     ~Reconciler();
 
     // Runs the checks (and, with repair, the repairs), stores the run in reconcile_runs (a repair

@@ -24,7 +24,7 @@ QString signedNumber(qint64 n) {
 
 class Repairer final : public Job<Repairer, QJsonArray> {
 public:
-    Repairer(PgConnection &pg, RedisClient &redis, qint64 saleId, const Snapshot &snapshot,
+    Repairer(PgConnection &pg, RedisCommands &redis, qint64 saleId, const Snapshot &snapshot,
              const Analysis &analysis, Done done)
         : Job(pg, redis, std::move(done))
         , m_sale(saleId)
@@ -314,7 +314,7 @@ private:
 
 } // namespace
 
-void repair(PgConnection &pg, RedisClient &redis, qint64 saleId, const Snapshot &snapshot,
+void repair(PgConnection &pg, RedisCommands &redis, qint64 saleId, const Snapshot &snapshot,
             const Analysis &analysis, std::function<void(const Result<QJsonArray> &)> done) {
     std::make_shared<Repairer>(pg, redis, saleId, snapshot, analysis, std::move(done))->start();
 }

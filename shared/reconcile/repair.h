@@ -10,7 +10,7 @@
 namespace flashsale {
 
 class PgConnection;
-class RedisClient;
+class RedisCommands;
 
 namespace reconcile {
 
@@ -32,7 +32,7 @@ namespace reconcile {
 // "repairs": {"action","subject","detail"}), or the error of the first step that failed, or
 // Unavailable when a connection object is gone. Orders the worker did not write in time are not
 // an error: the repairs say so (orders_not_persisted).
-void repair(PgConnection &pg, RedisClient &redis, qint64 saleId, const Snapshot &snapshot,
+void repair(PgConnection &pg, RedisCommands &redis, qint64 saleId, const Snapshot &snapshot,
             const Analysis &analysis, std::function<void(const Result<QJsonArray> &)> done);
 
 } // namespace reconcile

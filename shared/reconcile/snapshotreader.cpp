@@ -30,7 +30,7 @@ void step(ReadStep done, std::function<void()> next) {
 
 class Reader final : public Job<Reader, Snapshot> {
 public:
-    Reader(PgConnection &pg, RedisClient &redis, qint64 saleId, Done done)
+    Reader(PgConnection &pg, RedisCommands &redis, qint64 saleId, Done done)
         : Job(pg, redis, std::move(done))
         , m_sale(saleId)
         , m_keys(saleId) {}
@@ -146,16 +146,13 @@ private:
         if (!connected())
             return failGone();
         const QList<QList<QByteArray>> commands{
-            {"MULTI"},
             {"EXISTS", m_keys.meta()},
             {"HGETALL", m_keys.stock()},
             {"HGETALL", m_keys.users()},
             {"SMEMBERS", m_keys.released()},
             {"XREVRANGE", m_keys.stream(), "+", "-", "COUNT", "1"},
             {"TIME"}};
-        for (const auto &c : commands)
-            m_redis->command(c, [](const Result<RedisValue> &) {});
-        redis({"EXEC"}, [self = shared_from_this()](const RedisValue &v) {
+        transaction(commands, [self = shared_from_this()](const RedisValue &v) {
             if (!v.isArray() || v.elements.size() != 6)
                 return self->fail(ErrorCode::Protocol,
                                   QStringLiteral("Redis EXEC: unexpected reply"));
@@ -435,7 +432,7 @@ private:
 namespace {
 
 // A snapshot with a booking in the cut's own millisecond (recheckLost()) is read again, from T0.
-void readUntilPlaced(QPointer<PgConnection> pg, QPointer<RedisClient> redis, qint64 saleId,
+void readUntilPlaced(QPointer<PgConnection> pg, QPointer<RedisCommands> redis, qint64 saleId,
                      int reads, std::function<void(const Result<Snapshot> &)> done) {
     std::make_shared<Reader>(
         *pg, *redis, saleId,
@@ -449,7 +446,7 @@ void readUntilPlaced(QPointer<PgConnection> pg, QPointer<RedisClient> redis, qin
 
 } // namespace
 
-void readSnapshot(PgConnection &pg, RedisClient &redis, qint64 saleId,
+void readSnapshot(PgConnection &pg, RedisCommands &redis, qint64 saleId,
                   std::function<void(const Result<Snapshot> &)> done) {
     readUntilPlaced(&pg, &redis, saleId, 1, std::move(done));
 }

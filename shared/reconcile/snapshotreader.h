@@ -8,7 +8,7 @@
 namespace flashsale {
 
 class PgConnection;
-class RedisClient;
+class RedisCommands;
 
 namespace reconcile {
 
@@ -27,7 +27,7 @@ namespace reconcile {
 // entries, 1,000 ids). Call on the thread of both connections; `done` runs there exactly once, with
 // the snapshot, NotFound when PostgreSQL has no such sale, Unavailable when a connection (or its
 // object) is gone, or the error of the first command that failed.
-void readSnapshot(PgConnection &pg, RedisClient &redis, qint64 saleId,
+void readSnapshot(PgConnection &pg, RedisCommands &redis, qint64 saleId,
                   std::function<void(const Result<Snapshot> &)> done);
 
 // For tests only: hold a read between two of its steps, so that a test can book, or let the

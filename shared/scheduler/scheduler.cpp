@@ -12,7 +12,7 @@
 #include "fairness/seedbox.h"
 #include "pg/pgconnection.h"
 #include "reconcile/reconciler.h"
-#include "redis/redisclient.h"
+#include "redis/redisconnect.h"
 #include "redis/redisscript.h"
 #include "waitingroom/sealer.h"
 
@@ -69,7 +69,7 @@ struct Schedule {
 // the statements still queued, and those answers may still call into the reconciler.
 struct ReconcileSide final : QObject {
     PgConnection *pg = nullptr;
-    RedisClient *redis = nullptr;
+    RedisCommands *redis = nullptr;
     std::unique_ptr<Reconciler> reconciler;
 
     ~ReconcileSide() override {
@@ -83,7 +83,7 @@ struct ReconcileSide final : QObject {
 // first, as for ReconcileSide.
 struct SealSide final : QObject {
     PgConnection *pg = nullptr;
-    RedisClient *redis = nullptr;
+    RedisCommands *redis = nullptr;
     std::unique_ptr<Sealer> sealer;
     std::unique_ptr<WaitingRoomService> admission; // lua/queue_admit.lua's tick
 
@@ -98,7 +98,7 @@ struct SealSide final : QObject {
 struct Scheduler::Impl {
     Scheduler *q;
     PgConnection &pg;
-    RedisClient &redis;
+    RedisCommands &redis;
     QString holder;
     Clock clock;
     qint64 warmupMs;
@@ -130,7 +130,7 @@ struct Scheduler::Impl {
     QString lastWarning;
     QElapsedTimer lastWarningAt;
 
-    Impl(Scheduler *q, const Config &config, PgConnection &pg, RedisClient &redis, QString holder,
+    Impl(Scheduler *q, const Config &config, PgConnection &pg, RedisCommands &redis, QString holder,
          Clock clock)
         : q(q)
         , pg(pg)
@@ -153,27 +153,31 @@ struct Scheduler::Impl {
             qCCritical(lcApp).noquote()
                 << "scheduler: new sales' seeds are stored plain:" << keyError;
         if (reconcileIntervalMs > 0) {
-            const auto endpoint = RedisClient::Endpoint::fromUrl(config.redisUrl);
-            if (!endpoint) {
+            const auto target = RedisTarget::fromConfig(config);
+            if (!target) {
                 qCWarning(lcApp).noquote()
-                    << "scheduler: no scheduled reconciliation:" << endpoint.error().message;
+                    << "scheduler: no scheduled reconciliation:" << target.error().message;
                 reconcileIntervalMs = 0;
             } else {
                 reconcile = new ReconcileSide;
                 reconcile->pg = new PgConnection(config.pgUrl);
-                reconcile->redis = new RedisClient(
-                    *endpoint, std::chrono::milliseconds(std::max(config.redisTimeoutMs, 5000)));
+                reconcile->redis =
+                    createRedis(*target,
+                                std::chrono::milliseconds(std::max(config.redisTimeoutMs, 5000)))
+                        .release();
                 reconcile->reconciler =
                     std::make_unique<Reconciler>(*reconcile->pg, *reconcile->redis);
                 reconcile->pg->setMetricsPool("reconcile");
                 reconcile->redis->setMetricsName("reconcile");
             }
         }
-        if (const auto endpoint = RedisClient::Endpoint::fromUrl(config.redisUrl); endpoint) {
+        if (const auto target = RedisTarget::fromConfig(config); target) {
             seal = new SealSide;
             seal->pg = new PgConnection(config.pgUrl);
-            seal->redis = new RedisClient(
-                *endpoint, std::chrono::milliseconds(std::max(config.redisTimeoutMs, 10000)));
+            seal->redis =
+                createRedis(*target,
+                            std::chrono::milliseconds(std::max(config.redisTimeoutMs, 10000)))
+                    .release();
             Sealer::Options options;
             if (!config.waitingRoomSeedKey.isEmpty()) {
                 options.seedKey =
@@ -787,7 +791,7 @@ struct Scheduler::Impl {
     }
 };
 
-Scheduler::Scheduler(const Config &config, PgConnection &pg, RedisClient &redis, QString holder,
+Scheduler::Scheduler(const Config &config, PgConnection &pg, RedisCommands &redis, QString holder,
                      Clock clock, QObject *parent)
     : QObject(parent)
     , d(new Impl(this, config, pg, redis, std::move(holder), std::move(clock))) {

@@ -12,7 +12,7 @@ namespace flashsale {
 
 struct Config;
 class PgConnection;
-class RedisClient;
+class RedisCommands;
 
 // The sale scheduler (role "scheduler"). Only the process holding the lease "scheduler" in
 // PostgreSQL acts; the others keep trying to take it, and one does once the holder stops
@@ -41,7 +41,7 @@ class Scheduler final : public QObject {
 public:
     using Clock = std::function<qint64()>; // milliseconds since the epoch
 
-    Scheduler(const Config &config, PgConnection &pg, RedisClient &redis, QString holder,
+    Scheduler(const Config &config, PgConnection &pg, RedisCommands &redis, QString holder,
               Clock clock = {}, QObject *parent = nullptr);
     ~Scheduler() override; // without stop(), the lease lapses after --lease-seconds
 

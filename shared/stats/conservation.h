@@ -12,7 +12,7 @@
 namespace flashsale {
 
 class PgConnection;
-class RedisClient;
+class RedisCommands;
 
 // One sale's conservation line (docs/ADMIN_PROTOCOL.md, "Conservation"):
 //
@@ -78,7 +78,7 @@ struct ConservationTerms {
 // transaction per sale (pipelined). Owned by, and called on, the thread of its connections.
 class ConservationReader {
 public:
-    ConservationReader(RedisClient &redis, PgConnection &pg);
+    ConservationReader(RedisCommands &redis, PgConnection &pg);
     ~ConservationReader();
 
     // `done` runs once with a reading per sale, in the order given; an error only when
@@ -87,7 +87,7 @@ public:
               std::function<void(const Result<QList<ConservationTerms>> &)> done);
 
 private:
-    RedisClient &m_redis;
+    RedisCommands &m_redis;
     PgConnection &m_pg;
     std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);
 };

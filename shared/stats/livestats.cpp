@@ -51,7 +51,7 @@ QByteArray processesKey() {
 
 // ---- StatsRecorder ----------------------------------------------------------------------------
 
-StatsRecorder::StatsRecorder(RedisClient &redis, int flushMs, QObject *parent)
+StatsRecorder::StatsRecorder(RedisCommands &redis, int flushMs, QObject *parent)
     : QObject(parent)
     , m_redis(redis) {
     connect(&m_timer, &QTimer::timeout, this, &StatsRecorder::flush);
@@ -146,7 +146,7 @@ double LoopLagProbe::takeMaxMs() {
 
 // ---- Heartbeat --------------------------------------------------------------------------------
 
-Heartbeat::Heartbeat(RedisClient &redis, QStringList roles, int intervalMs, QObject *parent)
+Heartbeat::Heartbeat(RedisCommands &redis, QStringList roles, int intervalMs, QObject *parent)
     : QObject(parent)
     , m_redis(redis)
     , m_roles(std::move(roles))
@@ -154,7 +154,7 @@ Heartbeat::Heartbeat(RedisClient &redis, QStringList roles, int intervalMs, QObj
     , m_startedMs(QDateTime::currentMSecsSinceEpoch()) {
     connect(&m_timer, &QTimer::timeout, this, &Heartbeat::beat);
     m_timer.start(intervalMs);
-    connect(&m_redis, &RedisClient::connected, this, &Heartbeat::beat);
+    connect(&m_redis, &RedisCommands::connected, this, &Heartbeat::beat);
 }
 
 void Heartbeat::addConsumer(const QString &group, std::function<qint64()> lag) {
@@ -180,7 +180,7 @@ void Heartbeat::beat() {
 
 bool Heartbeat::deregister(int timeoutMs) {
     m_timer.stop();
-    disconnect(&m_redis, &RedisClient::connected, this, &Heartbeat::beat);
+    disconnect(&m_redis, &RedisCommands::connected, this, &Heartbeat::beat);
     QEventLoop loop;
     auto removed = std::make_shared<std::optional<bool>>();
     // Sent after any HSET already queued on this connection, so no late beat re-adds the entry.
@@ -199,7 +199,7 @@ bool Heartbeat::deregister(int timeoutMs) {
 
 // ---- StatsCollector ---------------------------------------------------------------------------
 
-StatsCollector::StatsCollector(RedisClient &redis, PgConnection &pg)
+StatsCollector::StatsCollector(RedisCommands &redis, PgConnection &pg)
     : m_redis(redis)
     , m_pg(pg)
     , m_probe(redis)

@@ -18,7 +18,7 @@ namespace flashsale {
 
 class Histogram;
 class PgConnection;
-class RedisClient;
+class RedisCommands;
 
 // Live stats, shared by every API process through Redis (docs/ADMIN_PROTOCOL.md, "Stats").
 //
@@ -47,7 +47,7 @@ QByteArray processesKey();
 class StatsRecorder final : public QObject {
     Q_OBJECT
 public:
-    StatsRecorder(RedisClient &redis, int flushMs, QObject *parent = nullptr);
+    StatsRecorder(RedisCommands &redis, int flushMs, QObject *parent = nullptr);
     void record(qint64 saleId, const char *outcome, double seconds);
     // An answer Redis could not decide (unreachable, slow): it cannot tell whether the sale
     // exists, so it is counted only for a sale this recorder recorded a decision for in the last
@@ -60,7 +60,7 @@ private:
         QHash<QByteArray, qint64> outcomes;
         std::array<qint64, livestats::kBuckets> latency{};
     };
-    RedisClient &m_redis;
+    RedisCommands &m_redis;
     QHash<QPair<qint64, qint64>, Second> m_pending; // (sale, unix second)
     QHash<qint64, qint64> m_decided; // sale -> last unix second a decision was recorded for it
     QTimer m_timer;
@@ -92,7 +92,7 @@ private:
 class Heartbeat final : public QObject {
     Q_OBJECT
 public:
-    Heartbeat(RedisClient &redis, QStringList roles, int intervalMs, QObject *parent = nullptr);
+    Heartbeat(RedisCommands &redis, QStringList roles, int intervalMs, QObject *parent = nullptr);
     // A consumer group whose lag this process reports (payment, notify).
     void addConsumer(const QString &group, std::function<qint64()> lag);
     QString processId() const { return m_id; }
@@ -104,7 +104,7 @@ public:
 
 private:
     void beat();
-    RedisClient &m_redis;
+    RedisCommands &m_redis;
     QStringList m_roles;
     QString m_id;
     qint64 m_startedMs;
@@ -120,11 +120,11 @@ private:
 // uses for its conservation gauges. Owned by, and called on, its connections' thread.
 class StatsCollector {
 public:
-    StatsCollector(RedisClient &redis, PgConnection &pg);
+    StatsCollector(RedisCommands &redis, PgConnection &pg);
     void collect(qint64 saleId, std::function<void(const Result<QJsonObject> &)> done);
 
 private:
-    RedisClient &m_redis;
+    RedisCommands &m_redis;
     PgConnection &m_pg;
     SaleProbe m_probe;
     ConservationReader m_conservation;

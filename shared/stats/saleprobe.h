@@ -7,7 +7,7 @@
 
 namespace flashsale {
 
-class RedisClient;
+class RedisCommands;
 
 // One sale's live state in Redis, read for /metrics (every warmed sale at each scrape) and for
 // the admin live stats (one sale per snapshot), so both report the same numbers:
@@ -18,7 +18,7 @@ class RedisClient;
 //
 // The three commands are pipelined on the client's connection; `done` runs exactly once, when
 // all three have answered (or failed), on the client's thread. The probe holds no state between
-// reads; it is owned by, and called on, the thread of the RedisClient it is given.
+// reads; it is owned by, and called on, the thread of the RedisCommands it is given.
 class SaleProbe {
 public:
     struct Reading {
@@ -40,13 +40,13 @@ public:
         std::optional<qint64> deadLetters;
     };
 
-    explicit SaleProbe(RedisClient &redis)
+    explicit SaleProbe(RedisCommands &redis)
         : m_redis(redis) {}
 
     void read(qint64 saleId, std::function<void(const Reading &)> done);
 
 private:
-    RedisClient &m_redis;
+    RedisCommands &m_redis;
 };
 
 } // namespace flashsale

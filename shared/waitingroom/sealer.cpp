@@ -72,7 +72,7 @@ QByteArray textArray(const QList<QByteArray> &ids, qsizetype from, qsizetype cou
 
 } // namespace
 
-Sealer::Sealer(PgConnection &pg, RedisClient &redis, QString actor, Options options,
+Sealer::Sealer(PgConnection &pg, RedisCommands &redis, QString actor, Options options,
                QObject *parent)
     : QObject(parent)
     , m_pg(pg)

@@ -14,7 +14,7 @@
 namespace flashsale {
 
 class PgConnection;
-class RedisClient;
+class RedisCommands;
 
 // The seal of a waiting room (docs/WAITING_ROOM.md "The seal"; issue 16, plan16 §3): once the
 // cohort has closed (Redis' clock: starts_at + grace_ms), freezes its size, reveals the seed,
@@ -65,9 +65,9 @@ public:
         QJsonObject stageMs; // stage -> milliseconds
     };
 
-    Sealer(PgConnection &pg, RedisClient &redis, QString actor, Options options,
+    Sealer(PgConnection &pg, RedisCommands &redis, QString actor, Options options,
            QObject *parent = nullptr);
-    Sealer(PgConnection &pg, RedisClient &redis, QString actor, QObject *parent = nullptr)
+    Sealer(PgConnection &pg, RedisCommands &redis, QString actor, QObject *parent = nullptr)
         : Sealer(pg, redis, std::move(actor), Options{}, parent) {}
     ~Sealer() override;
 
@@ -101,7 +101,7 @@ private:
     bool keepGoing(const std::shared_ptr<Run> &run);
 
     PgConnection &m_pg;
-    RedisClient &m_redis;
+    RedisCommands &m_redis;
     QString m_actor;
     Options m_options;
     QSet<qint64> m_inFlight;

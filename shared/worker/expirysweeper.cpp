@@ -23,10 +23,10 @@ Counter &expiredCounter() {
 
 } // namespace
 
-ExpirySweeper::ExpirySweeper(RedisClient::Endpoint redis, const QString &pgUrl, int intervalMs,
-                             int batch, QObject *parent)
+ExpirySweeper::ExpirySweeper(RedisTarget redis, const QString &pgUrl, int intervalMs, int batch,
+                             QObject *parent)
     : QObject(parent)
-    , m_redis(std::make_unique<RedisClient>(std::move(redis), std::chrono::milliseconds(2000)))
+    , m_redis(createRedis(redis, std::chrono::milliseconds(2000)))
     , m_pg(std::make_unique<PgConnection>(pgUrl))
     , m_intervalMs(intervalMs)
     , m_batch(batch) {

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "redis/redisclient.h"
+#include "redis/redisconnect.h"
 
 #include <QObject>
 #include <QTimer>
@@ -27,7 +27,7 @@ class PgConnection;
 class ExpirySweeper final : public QObject {
     Q_OBJECT
 public:
-    ExpirySweeper(RedisClient::Endpoint redis, const QString &pgUrl, int intervalMs, int batch,
+    ExpirySweeper(RedisTarget redis, const QString &pgUrl, int intervalMs, int batch,
                   QObject *parent = nullptr);
     ~ExpirySweeper() override;
 
@@ -40,7 +40,7 @@ private:
     void cancel(const QList<QByteArray> &expired, const QList<QByteArray> &lost);
     void scheduleNext();
 
-    std::unique_ptr<RedisClient> m_redis;
+    std::unique_ptr<RedisCommands> m_redis;
     std::unique_ptr<PgConnection> m_pg;
     int m_intervalMs;
     int m_batch;

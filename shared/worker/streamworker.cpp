@@ -4,6 +4,7 @@
 #include "core/logging.h"
 #include "metrics/metrics.h"
 #include "pg/pgconnection.h"
+#include "redis/redisclusterclient.h"
 
 #include <QDateTime>
 #include <QRegularExpression>
@@ -39,8 +40,8 @@ struct WorkerMetrics {
 };
 
 // A consumer's heartbeat (a string with a PX lifetime): while it exists the consumer is alive and
-// no other worker claims its pending entries. Not tied to a sale, like fs:sales (the worker reads
-// one Redis node: see StreamWorker).
+// no other worker claims its pending entries. Not tied to a sale, like fs:sales: a key of its own
+// slot on a cluster, only ever read or written alone.
 QByteArray consumerHeartbeat(const QByteArray &consumer) {
     return "fs:workers:alive:" + consumer;
 }
@@ -60,22 +61,21 @@ QList<StreamEntry> allEntries(const OrderBatch &b) {
 
 } // namespace
 
-StreamWorker::StreamWorker(RedisClient::Endpoint redis, const QString &pgUrl,
-                           StreamWorkerOptions options, QObject *parent)
+StreamWorker::StreamWorker(RedisTarget redis, const QString &pgUrl, StreamWorkerOptions options,
+                           QObject *parent)
     : QObject(parent)
     , m_options(std::move(options))
-    , m_redis(
-          std::make_unique<RedisClient>(redis, std::chrono::milliseconds(m_options.blockMs + 2000)))
-    , m_heartbeat(std::make_unique<RedisClient>(std::move(redis),
-                                                std::chrono::milliseconds(m_options.heartbeatMs)))
+    , m_redis(createRedis(redis, std::chrono::milliseconds(m_options.blockMs + 2000)))
+    , m_heartbeat(createRedis(redis, std::chrono::milliseconds(m_options.heartbeatMs)))
+    , m_cluster(redis.isCluster())
     , m_pg(std::make_unique<PgConnection>(pgUrl))
     , m_trim(RedisScript::load(QStringLiteral("trim"))) {
     m_retry.setSingleShot(true);
-    connect(m_redis.get(), &RedisClient::connected, this, [this] {
+    connect(m_redis.get(), &RedisCommands::connected, this, [this] {
         m_connected = true;
         startWhenReady();
     });
-    connect(m_heartbeat.get(), &RedisClient::connected, this, &StreamWorker::beat);
+    connect(m_heartbeat.get(), &RedisCommands::connected, this, &StreamWorker::beat);
     connect(&m_beat, &QTimer::timeout, this, &StreamWorker::beat);
 }
 
@@ -249,6 +249,10 @@ QList<StreamEntry> StreamWorker::parseStreams(const RedisValue &streams) {
 }
 
 void StreamWorker::read() {
+    if (m_cluster) {
+        readEachSale();
+        return;
+    }
     // An idle worker blocks here: no longer than a claim round, or a dead consumer's entries
     // would wait up to blockMs more for their takeover.
     const int blockMs = std::max(1, std::min(m_options.blockMs, m_options.heartbeatMs / 3));
@@ -277,6 +281,57 @@ void StreamWorker::read() {
         }
         handle(r->isNil() ? QList<StreamEntry>{} : parseStreams(*r));
     });
+}
+
+void StreamWorker::readEachSale() {
+    // Redis Cluster: one XREADGROUP per sale, each routed to the node of its sale's slot and
+    // pipelined there with the other sales of that node (a multi-stream XREADGROUP is CROSSSLOT
+    // as soon as two sales are in different slots). No BLOCK: a blocked read would hold up its
+    // node's connection for every other sale on it; an idle round waits kClusterIdleMs instead.
+    // A sale whose read fails (its shard failing over) does not hold up the others; entries a
+    // lost reply delivered to us are claimed back by our next claim round (claim()).
+    constexpr int kClusterIdleMs = 50;
+    struct Round {
+        QList<StreamEntry> entries;
+        qsizetype left = 0;
+        qsizetype failed = 0;
+    };
+    auto round = std::make_shared<Round>();
+    round->left = m_sales.size();
+    const QByteArray me = m_options.consumer.toUtf8();
+    for (qint64 s : std::as_const(m_sales)) {
+        m_redis->command(
+            {"XREADGROUP", "GROUP", SaleKeys::consumerGroup(), me, "COUNT",
+             QByteArray::number(m_options.batchSize), "STREAMS", SaleKeys(s).stream(), ">"},
+            [this, s, round](const Result<RedisValue> &r) {
+                if (!r || r->isError()) {
+                    qCWarning(lcWorker)
+                        << "XREADGROUP of sale" << s
+                        << "failed:" << (r ? QString::fromUtf8(r->string) : r.error().message);
+                    if (r && r->string.startsWith("NOGROUP")) {
+                        m_groupsMade.remove(s); // the stream was deleted: make the group again
+                        m_sinceRefresh.invalidate();
+                    }
+                    ++round->failed;
+                } else if (!r->isNil()) {
+                    round->entries += parseStreams(*r);
+                }
+                if (--round->left > 0)
+                    return;
+                if (round->failed == m_sales.size()) {
+                    m_sinceRefresh.invalidate();
+                    retryLater();
+                    return;
+                }
+                if (!round->entries.isEmpty()) {
+                    handle(round->entries);
+                    return;
+                }
+                m_retry.disconnect();
+                connect(&m_retry, &QTimer::timeout, this, &StreamWorker::cycle);
+                m_retry.start(kClusterIdleMs);
+            });
+    }
 }
 
 void StreamWorker::claim() {

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "redis/redisclient.h"
+#include "redis/redisconnect.h"
 #include "redis/redisscript.h"
 #include "worker/orderbatch.h"
 
@@ -62,12 +62,14 @@ struct StreamWorkerOptions {
 //
 // When PostgreSQL is unreachable the batch is retried with backoff and nothing is acknowledged:
 // Redis keeps the entries. Owns its Redis and PostgreSQL connections; runs on the thread it was
-// created in. The single-node XREADGROUP over several streams means the worker reads one Redis
-// node; on Redis Cluster run one worker group per node.
+// created in. On one Redis node one blocking XREADGROUP reads every sale's stream; on a Redis
+// Cluster (issue 21) each sale's stream is read by its own XREADGROUP, routed to the node that
+// holds the sale's slot and pipelined there with that node's other sales (readEachSale()). Every
+// other command of the worker names keys of one sale, or one global key (fs:sales, heartbeats).
 class StreamWorker final : public QObject {
     Q_OBJECT
 public:
-    StreamWorker(RedisClient::Endpoint redis, const QString &pgUrl, StreamWorkerOptions options,
+    StreamWorker(RedisTarget redis, const QString &pgUrl, StreamWorkerOptions options,
                  QObject *parent = nullptr);
     ~StreamWorker() override;
 
@@ -80,6 +82,7 @@ private:
     void ensureGroups(const QList<qint64> &sales);
     QList<QByteArray> readCommand(bool block) const;
     void read();
+    void readEachSale();
     void prefetch();
     void afterBatch();
     void claim();
@@ -104,8 +107,9 @@ private:
     QList<StreamEntry> parseStreams(const RedisValue &streams);
 
     StreamWorkerOptions m_options;
-    std::unique_ptr<RedisClient> m_redis;
-    std::unique_ptr<RedisClient> m_heartbeat; // only SET of our heartbeat key: never blocked
+    std::unique_ptr<RedisCommands> m_redis;
+    std::unique_ptr<RedisCommands> m_heartbeat; // only SET of our heartbeat key: never blocked
+    bool m_cluster = false; // Redis Cluster: one XREADGROUP per sale (readEachSale())
     QTimer m_beat;
     bool m_beating = false; // our heartbeat key has been written once
     bool m_connected = false;

@@ -898,9 +898,9 @@ private Q_SLOTS:
         RedisSync redis(m_redisServer.port());
         const QByteArray id = "sim-order-" + order;
         const qint64 created = QDateTime::currentMSecsSinceEpoch() - 120000;
-        redis.command({"ZADD", "fs:paysim:payments", "1", id});
+        redis.command({"ZADD", "fs:{paysim}:payments", "1", id});
         redis.command(
-            {"HSET", "fs:paysim:payment", id,
+            {"HSET", "fs:{paysim}:payment", id,
              QJsonDocument(QJsonObject{{"id", QString::fromUtf8(id)},
                                        {"order_id", QString::fromUtf8(order)},
                                        {"status", "succeeded"},

@@ -460,9 +460,10 @@ private Q_SLOTS:
                      QStringList{"refund_queued"});
         }
         auto gateway = std::make_unique<SimulatorGateway>(*m_redisClient, 0, 0, false);
-        PaymentService service(cluster->bootstraps(),
-                               *RedisClient::Endpoint::fromUrl(m_redisServer.url()), m_db.url(),
-                               std::move(gateway));
+        PaymentService service(
+            cluster->bootstraps(),
+            RedisTarget{*RedisClient::Endpoint::fromUrl(m_redisServer.url()), {}}, m_db.url(),
+            std::move(gateway));
         PaymentOptions options;
         options.refundSweepMs = 200;
         service.setOptions(options);

@@ -85,7 +85,7 @@ private:
         if (!QTest::qWaitFor(
                 [&] {
                     return m_redis->integer(
-                               {"HEXISTS", "fs:paysim:payment", "sim-" + idempotencyKey})
+                               {"HEXISTS", "fs:{paysim}:payment", "sim-" + idempotencyKey})
                            == 1;
                 },
                 5000))
@@ -150,7 +150,7 @@ private:
                           "local p = cjson.decode(redis.call('HGET', KEYS[1], ARGV[1])) "
                           "p.created_ms = p.created_ms - tonumber(ARGV[2]) "
                           "redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(p)) return 1",
-                          "1", "fs:paysim:payment", paymentId, QByteArray::number(ageMs)});
+                          "1", "fs:{paysim}:payment", paymentId, QByteArray::number(ageMs)});
     }
 
     struct CtlOutput {
@@ -590,7 +590,7 @@ private Q_SLOTS:
              "redis.call('ZADD', KEYS[1], i, id) redis.call('HSET', KEYS[2], id, cjson.encode({id "
              "= id, order_id = tostring(i), status = 'succeeded', amount_cents = 300, created_ms "
              "= ms, idempotency_key = 'order-' .. i})) end return 1",
-             "2", "fs:paysim:payments", "fs:paysim:payment", QByteArray::number(clean + lost)});
+             "2", "fs:{paysim}:payments", "fs:{paysim}:payment", QByteArray::number(clean + lost)});
         QElapsedTimer t;
         t.start();
         const auto dry = reconcile(false, QStringLiteral("alice"), 300000);
@@ -628,7 +628,7 @@ private Q_SLOTS:
 
         const CtlOutput look = ctl(api, {"payments", "reconcile"}, "mia");
         QVERIFY2(look.exitCode == 4, look.out + look.err + "\nzcard "
-                                         + m_redis->one({"ZCARD", "fs:paysim:payments"}) + "\n"
+                                         + m_redis->one({"ZCARD", "fs:{paysim}:payments"}) + "\n"
                                          + api.log().right(3000));
         QVERIFY2(look.out.contains("captured_not_paid") && look.out.contains("DRIFT LEFT"),
                  look.out.constData());

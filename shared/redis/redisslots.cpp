@@ -60,7 +60,9 @@ qsizetype redisFirstKeyIndex(const QList<QByteArray> &argv) {
                 return i + 1;
         return -1;
     }
-    if (is(name, "OBJECT") || is(name, "MEMORY"))
+    // A subcommand, then the key: OBJECT ENCODING k, MEMORY USAGE k, XINFO GROUPS k,
+    // XGROUP CREATE k group id.
+    if (is(name, "OBJECT") || is(name, "MEMORY") || is(name, "XINFO") || is(name, "XGROUP"))
         return argv.size() > 2 ? 2 : -1;
     for (const char *keyless :
          {"PING",      "INFO",    "SCRIPT",    "CLUSTER",  "FUNCTION", "CONFIG", "CLIENT",

@@ -29,8 +29,8 @@ int redisKeySlot(QByteArrayView key);
 // The index in `argv` of the command's first key, or -1 when the command has none (PING, INFO,
 // SCRIPT, CLUSTER, EVAL with 0 keys, ...). Knows the commands this code sends: the key is
 // argv[1] for plain key commands, after numkeys for EVAL/EVALSHA/FCALL, after STREAMS for
-// XREAD/XREADGROUP, argv[2] for OBJECT/MEMORY USAGE. A command with several keys is routed by
-// the first one: Redis Cluster refuses it with CROSSSLOT unless all share its slot.
+// XREAD/XREADGROUP, argv[2] for OBJECT/MEMORY USAGE/XINFO/XGROUP. A command with several keys is
+// routed by the first one: Redis Cluster refuses it with CROSSSLOT unless all share its slot.
 qsizetype redisFirstKeyIndex(const QList<QByteArray> &argv);
 
 } // namespace flashsale

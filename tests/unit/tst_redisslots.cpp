@@ -61,6 +61,9 @@ private Q_SLOTS:
             << qsizetype(7);
         QTest::addRow("XREAD") << L{"XREAD", "BLOCK", "0", "STREAMS", "s", "$"} << qsizetype(4);
         QTest::addRow("OBJECT ENCODING") << L{"OBJECT", "ENCODING", "k"} << qsizetype(2);
+        QTest::addRow("XINFO GROUPS") << L{"XINFO", "GROUPS", "k"} << qsizetype(2);
+        QTest::addRow("XGROUP CREATE")
+            << L{"XGROUP", "CREATE", "k", "g", "0", "MKSTREAM"} << qsizetype(2);
         QTest::addRow("PING") << L{"PING"} << qsizetype(-1);
         QTest::addRow("INFO section") << L{"INFO", "replication"} << qsizetype(-1);
         QTest::addRow("SCRIPT LOAD") << L{"SCRIPT", "LOAD", "return 1"} << qsizetype(-1);

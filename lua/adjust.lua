@@ -4,6 +4,9 @@
 -- KEYS: 1 fs:{sale:ID}:stock
 -- ARGV: 1 item id, 2 delta (non-zero integer)
 -- Returns {'ok', before, after}, {'unknown_item'} or {'insufficient', remaining}.
+-- Units added to an item at 0 are published on flashsale:stock-back (lib/stock_back.lua).
+
+-- @include stock_back
 
 local before = redis.call('HGET', KEYS[1], ARGV[1])
 if not before then
@@ -14,4 +17,6 @@ local delta = tonumber(ARGV[2])
 if before + delta < 0 then
     return {'insufficient', before}
 end
-return {'ok', before, redis.call('HINCRBY', KEYS[1], ARGV[1], delta)}
+local after = redis.call('HINCRBY', KEYS[1], ARGV[1], delta)
+stock_back(KEYS[1], after, delta)
+return {'ok', before, after}

@@ -59,7 +59,8 @@
 -- same name is the metric label, and gives the problem type and status):
 --   {'accepted', rid, item, qty, expires_ms, remaining, replayed (0|1), price}
 --   {'unknown_sale'}   {'not_started', starts_ms, now_ms}   {'closed'}   {'paused'}
---   {'item_required'}   {'unknown_item'}   {'sold_out'}   {'insufficient_stock', remaining}
+--   {'item_required'}   {'unknown_item'}   {'insufficient_stock', remaining}
+--   {'sold_out', whole}   (whole: 1 when every item of the sale is at 0, else 0)
 --   {'per_user_limit', held, limit}   {'throttled', retry_after_ms}   {'idempotency_mismatch'}
 --   {'rate_limited', 'ip'|'user', retry_after_ms}
 --   {'pow_required', difficulty}  {'pow_too_easy', difficulty}  {'pow_replayed'}
@@ -211,7 +212,16 @@ if held + qty > limit then
 end
 
 if remaining == 0 then
-    return {'sold_out'}
+    -- And whether the whole sale is: every item at 0. The API then answers the sale's bookings
+    -- from memory before it reads their bodies (ApiRoutes::book), until stock comes back.
+    local whole = 1
+    for _, left in ipairs(redis.call('HVALS', KEYS[2])) do
+        if tonumber(left) > 0 then
+            whole = 0
+            break
+        end
+    end
+    return {'sold_out', whole}
 end
 if remaining < qty then
     return {'insufficient_stock', remaining}

@@ -23,6 +23,10 @@
 --       then n pairs (item id, delta), m pairs (user id, delta),
 --       k quadruples (reservation id, item id, user id, quantity)
 -- Returns {stock fields changed, user fields changed, user fields removed, reservations marked}.
+-- A delta that brings an item from 0 to above is published on flashsale:stock-back
+-- (lib/stock_back.lua).
+
+-- @include stock_back
 
 local n, m, k = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local stock, users = {}, {}
@@ -62,7 +66,7 @@ end
 local changedStock, changedUsers, removed = 0, 0, 0
 for _, item in ipairs(stockOrder) do
     if stock[item] ~= 0 then
-        redis.call('HINCRBY', KEYS[1], item, stock[item])
+        stock_back(KEYS[1], redis.call('HINCRBY', KEYS[1], item, stock[item]), stock[item])
         changedStock = changedStock + 1
     end
 end

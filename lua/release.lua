@@ -22,6 +22,9 @@
 -- released and the booking counted as accepted and returned (units_accepted and
 -- units_returned_cancel), as lua/mark_lost.lua does, and the caller ends the order as
 -- 'hold-lost'. Before issue 20 this returned the units anyway and answered 'released'.
+-- Units given back to an item at 0 are published on flashsale:stock-back (lib/stock_back.lua).
+
+-- @include stock_back
 
 if redis.call('EXISTS', KEYS[1]) == 0 then
     return {'retired'}
@@ -42,7 +45,8 @@ if ARGV[5] == 'expire' and status == 'confirmed' then
     return {'in_flight'}
 end
 redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('HINCRBY', KEYS[1], ARGV[2], tonumber(ARGV[4]))
+local qty = tonumber(ARGV[4])
+stock_back(KEYS[1], redis.call('HINCRBY', KEYS[1], ARGV[2], qty), qty)
 local meta = KEYS[5]
 if redis.call('EXISTS', meta) == 1 then
     local field = 'units_returned_cancel'

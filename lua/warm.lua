@@ -21,7 +21,11 @@
 --       14 adm_ttl_ms, 15 epa, 16 commitment ('' without a waiting room),
 --       then triples (item id, stock, price) followed by item names in the same order:
 --       ARGV[17 .. 16+3n] triples, ARGV[17+3n .. 16+4n] names
--- Returns 1 when the sale was written, 0 when it was already warm.
+-- Returns 1 when the sale was written, 0 when it was already warm. A sale written with units is
+-- published on flashsale:stock-back (lib/stock_back.lua): an API process may remember it sold
+-- out from before (its keys expired after retention, or Redis lost them).
+
+-- @include stock_back
 
 if redis.call('EXISTS', KEYS[1]) == 1 then
     return 0
@@ -32,8 +36,10 @@ local default_item = ''
 if n == 1 then
     default_item = ARGV[first]
 end
+local units = 0
 for i = 0, n - 1 do
     local id = ARGV[first + 3 * i]
+    units = units + tonumber(ARGV[first + 1 + 3 * i])
     redis.call('HSET', KEYS[2], id, ARGV[first + 1 + 3 * i])
     redis.call('HSET', KEYS[3], id, ARGV[first + 2 + 3 * i])
     redis.call('HSET', KEYS[4], id, ARGV[first + 3 * n + i])
@@ -48,4 +54,5 @@ redis.call('HSET', KEYS[1], 'state', ARGV[1], 'starts_ms', ARGV[2], 'ends_ms', A
     'units_returned_expire', 0, 'units_returned_cancel', 0, 'wr', ARGV[10],
     'lobby_ms', ARGV[11], 'grace_ms', ARGV[12], 'admit_pm', ARGV[13], 'adm_ttl_ms', ARGV[14],
     'epa', ARGV[15])
+stock_back(KEYS[2], units, units)
 return 1

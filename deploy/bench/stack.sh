@@ -43,6 +43,10 @@
 #   FSB_APPENDFSYNC       everysec (default) | always | no
 #   FSB_REDIS_PRELOAD     a shared object to LD_PRELOAD into redis-server, e.g. the power-loss
 #                         emulation (fsb_powerloss_shim)
+#   FSB_PG_HA             1: PostgreSQL as pg_auto_failover's formation (a primary, two
+#                         quorum-synchronous standbys, a monitor; deploy/lib/pgha.sh) in
+#                         $FSB_DIR/pg-ha, about 35 s to create; fsb_pg_primary_kill crashes the
+#                         primary (issue 21)
 #   FSB_PG_OWN            1: own PostgreSQL cluster (initdb, ~3 s) instead of a database in a
 #                         shared one; automatic when no shared cluster URL is known
 #   FSB_API_THREADS       threads per API process (1)
@@ -167,6 +171,15 @@ fsb_sql() { fs_psql "$FSB_PG_URL" -tAc "$1"; }
 
 fsb_pg_setup() {
   local admin=${FLASHSALE_TEST_PG_URL:-}
+  if [[ "${FSB_PG_HA:-0}" == 1 ]]; then
+    # issue 21: pg_auto_failover's formation of its own in $FSB_DIR/pg-ha (deploy/lib/pgha.sh),
+    # database flashsale, reached through the multi-host read-write URL.
+    fs_pgha_start "$FSB_DIR" >&2 || fsb_die "the pg_auto_failover formation did not start"
+    FSB_PG_ADMIN_URL="$(fs_pgha_url "$FSB_DIR" flashsale flashsale)"
+    FSB_DB=flashsale
+    FSB_PG_URL=$FSB_PG_ADMIN_URL
+    return 0
+  fi
   if [[ -z "$admin" && -s /tmp/devpg.url ]]; then
     admin="$(head -n 1 /tmp/devpg.url)"
   fi
@@ -182,6 +195,19 @@ fsb_pg_setup() {
   fs_pg_db_create "$FSB_PG_ADMIN_URL" "$FSB_DB" || fsb_die "CREATE DATABASE failed"
   FSB_DB_CREATED=1
   FSB_PG_URL="$(fs_pg_db_url "$FSB_PG_ADMIN_URL" "$FSB_DB")"
+}
+
+# fsb_pg_primary_kill - with FSB_PG_HA=1: kill -9 of the formation's primary, its PostgreSQL
+# and every pg_autoctl process of that node (a crash of the machine, not of PostgreSQL alone:
+# the keeper would restart it). Prints the node's name.
+fsb_pg_primary_kill() {
+  local node pids
+  node="$(fs_pgha_state "$FSB_DIR" | jq -r '.[] | select(.current_group_state == "primary") | .nodename')"
+  [[ -n "$node" ]] || fsb_die "no primary in the formation"
+  pids="$(fs_pgha_node_pids "$FSB_DIR" "$node") $(head -n 1 "$FSB_DIR/pg-ha/$node/postmaster.pid")"
+  # shellcheck disable=SC2086 # a list of pids
+  kill -KILL $pids
+  printf '%s\n' "$node"
 }
 
 # fsb_pg_restart fast|immediate - pg_ctl restart of the stack's own cluster (FSB_PG_OWN=1):
@@ -352,7 +378,9 @@ fsb_watchdog_start() {
       [[ -n "$pid" ]] || continue
       kill -CONT "$pid"; kill -KILL "$pid"
     done
-    if [[ -n "$pghome" ]]; then
+    if [[ -d "$dir/pg-ha" ]]; then
+      fs_pgha_stop "$dir"
+    elif [[ -n "$pghome" ]]; then
       fs_pg_stop "$pghome" immediate
     elif [[ -n "$db" ]]; then
       fs_pg_db_drop "$admin" "$db"
@@ -475,7 +503,9 @@ fsb_stack_stop() {
     fs_wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null
   done
   FSB_PIDS=()
-  if [[ -n "$FSB_PG_HOME" ]]; then
+  if [[ -d "$FSB_DIR/pg-ha" ]]; then
+    fs_pgha_stop "$FSB_DIR" >/dev/null 2>&1
+  elif [[ -n "$FSB_PG_HOME" ]]; then
     fs_pg_stop "$FSB_PG_HOME" >/dev/null 2>&1
   elif ((FSB_DB_CREATED)); then
     fs_pg_db_drop "$FSB_PG_ADMIN_URL" "$FSB_DB" >/dev/null 2>&1

@@ -142,6 +142,42 @@ fs_pgha_auth() {
   fs_pgha_as "$home" pg_ctl -D "$(fs_pgha_dir "$home")/$name" reload >/dev/null 2>&1 </dev/null
 }
 
+# Failover timing (issue 21 item 5; docs/PG_HA.md "Failover timing"). pg_auto_failover's defaults
+# take about 51 s from a primary's crash to a writable standby here: the monitor calls a node
+# unhealthy after node_considered_unhealthy_timeout (20 s) of failed health checks, then waits
+# primary_demote_timeout (30 s) for the old primary to demote itself before promoting. Shorter,
+# keeping the safety rule between them: an isolated primary's keeper stops its PostgreSQL after
+# timeout.network_partition_timeout (seconds), which must stay below primary_demote_timeout, so two
+# primaries never take writes at once. Measured about 11 s from kill -9 to a write through the
+# multi-host URL.
+FS_PGHA_MONITOR_SETTINGS=(
+  pgautofailover.health_check_period=1000
+  pgautofailover.health_check_timeout=1000
+  pgautofailover.health_check_retry_delay=500
+  pgautofailover.node_considered_unhealthy_timeout=3000
+  pgautofailover.primary_demote_timeout=8000
+)
+FS_PGHA_NETWORK_PARTITION_TIMEOUT_S=5
+
+# fs_pgha_tune H - apply the failover timing above to the monitor (ALTER SYSTEM, reload) and to
+# every data node's keeper (pg_autoctl config set, which the running keeper reloads). Idempotent;
+# 1 when a step fails.
+fs_pgha_tune() {
+  local home=$1 dir port kv name
+  local -a sql=()
+  dir="$(fs_pgha_dir "$home")"
+  port="$(fs_pgha_port "$home" monitor)"
+  for kv in "${FS_PGHA_MONITOR_SETTINGS[@]}"; do sql+=(-c "ALTER SYSTEM SET ${kv%%=*} = ${kv#*=}"); done
+  # The monitor's superuser is the system user that runs it, trusted on its unix socket.
+  fs_pgha_as "$home" "$(fs_pg_bin)/psql" -X -q -At -v ON_ERROR_STOP=1 -h /var/run/postgresql \
+    -p "$port" -d pg_auto_failover "${sql[@]}" -c 'SELECT pg_reload_conf()' >/dev/null </dev/null ||
+    return 1
+  for name in "${FS_PGHA_NODES[@]}"; do
+    fs_pgha_as "$home" pg_autoctl config set --pgdata "$dir/$name" timeout.network_partition_timeout \
+      "$FS_PGHA_NETWORK_PARTITION_TIMEOUT_S" >/dev/null 2>&1 </dev/null || return 1
+  done
+}
+
 # fs_pgha_start H - create (once) and start the monitor and the three data nodes in H, the first
 # node as the primary and the others as standbys cloned from it; database flashsale, superuser
 # flashsale. Returns once fs_pgha_healthy holds and every node's pg_hba.conf is as fs_pgha_auth
@@ -164,6 +200,10 @@ fs_pgha_start() {
   if fs_pgha_alive "$home" monitor && fs_pgha_healthy "$home"; then
     fs_log "PostgreSQL HA (pg_auto_failover) already running; reusing it"
     for name in monitor "${FS_PGHA_NODES[@]}"; do fs_pgha_auth "$home" "$name" || return 1; done
+    fs_pgha_tune "$home" || {
+      fs_warn "could not set the failover timing (fs_pgha_tune)"
+      return 1
+    }
     return 0
   fi
   for name in monitor "${FS_PGHA_NODES[@]}"; do
@@ -222,6 +262,10 @@ fs_pgha_start() {
   for ((i = 0; i < 900; i++)); do
     if fs_pgha_healthy "$home"; then
       for name in monitor "${FS_PGHA_NODES[@]}"; do fs_pgha_auth "$home" "$name" || return 1; done
+      fs_pgha_tune "$home" || {
+        fs_warn "could not set the failover timing (fs_pgha_tune)"
+        return 1
+      }
       return 0
     fi
     sleep 0.2

@@ -112,6 +112,8 @@ FS_PACKAGES=(
   # issue 21: deploy/local/run --pg-ha (docs/PG_HA.md): pg_auto_failover's pg_autoctl and its
   # monitor extension for PostgreSQL 15 (a primary, two synchronous-quorum standbys, failover)
   pg-auto-failover-cli postgresql-15-auto-failover
+  # issue 18: deploy/bench/booking-hotpath --profile samples the server with perf
+  linux-perf
 )
 # Added to FS_PACKAGES by deploy/local/run --with-nginx and by deploy/local/test (the gateway
 # test). Note: on a machine with systemd, Debian's package also enables its own nginx on port 80.
@@ -149,6 +151,8 @@ FS_COMMANDS=(
   nft=nftables ip=iproute2 tc=iproute2
   # deploy/local/run --pg-ha and tests/deploy/test_pgha.sh (issue 21): pg_auto_failover
   pg_autoctl=pg-auto-failover-cli
+  # deploy/bench/booking-hotpath --profile (issue 18)
+  perf=linux-perf
 )
 
 # shellcheck source=deploy/lib/log.sh

@@ -475,6 +475,15 @@ void ApiRoutes::book(const ExchangePtr &ex, const QStringList &params) {
         ex->sendProblem(Problem::make(404, QStringLiteral("sale-not-found")));
         return;
     }
+    // A sale whose every item is sold out is answered before the body is parsed or the buyer
+    // checked: whoever asks, the answer would be sold-out, which GET /api/v1/sales/{id} tells
+    // anyone anyway. A request with an Idempotency-Key still reaches Redis, which may hold an
+    // earlier 202 to replay. A body that is malformed, or names an item the sale does not have,
+    // gets sold-out too (docs/API.md, "Sold-out answers from memory").
+    if (m_booking.knownSoldOut(saleId) && ex->header("Idempotency-Key").isEmpty()) {
+        answerSoldOut(ex, saleId);
+        return;
+    }
     const auto body = jsonBody(ex);
     if (!body)
         return;
@@ -500,6 +509,31 @@ void ApiRoutes::book(const ExchangePtr &ex, const QStringList &params) {
     req.quantity = fields->quantity;
     req.idempotencyKey = *key;
     submitBooking(ex, req, false);
+}
+
+void ApiRoutes::answerSoldOut(const ExchangePtr &ex, qint64 saleId) {
+    const auto started = std::chrono::steady_clock::now();
+    // The bytes the normal path would send: the problem's JSON with this path as its instance,
+    // serialized once per sale (a request spelling the path otherwise gets its own).
+    SoldOutBody &cached = m_soldOutBodies[saleId];
+    QByteArray body;
+    if (cached.path == ex->path()) {
+        body = cached.body;
+    } else {
+        BookingOutcome soldOut;
+        soldOut.kind = BookingOutcome::Kind::SoldOut;
+        body = bookingProblem(soldOut).toJson(ex->path());
+        if (cached.path.isEmpty()
+            && ex->path() == QStringLiteral("/api/v1/sales/%1/book").arg(saleId))
+            cached = SoldOutBody{ex->path(), body};
+    }
+    // Counted as the normal path counts a sold-out answer from memory (submitBooking).
+    if (m_stats)
+        m_stats->record(
+            saleId, bookingOutcomeSpelling(BookingOutcome::Kind::SoldOut).code,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    bookingCounter(BookingOutcome::Kind::SoldOut).inc();
+    ex->send(409, "application/problem+json", body);
 }
 
 void ApiRoutes::submitBooking(const ExchangePtr &ex, const BookingRequest &req, bool checkoutCode) {

@@ -5,6 +5,8 @@
 #include "http/httpexchange.h"
 #include "protocol/adminprotocol.h"
 
+#include <QHash>
+
 #include <functional>
 #include <memory>
 #include <optional>
@@ -91,6 +93,9 @@ private:
     // Retry-After), 503 backend-unavailable. X-Flashsale-Actor is ignored.
     void authorizeAdmin(const ExchangePtr &ex, admin::Role needed, const QString &what,
                         std::function<void(const OperatorIdentity &)> then);
+    // Answers 409 sold-out for a sale BookingService::knownSoldOut() says is sold out, with the
+    // bytes, counters and live stats a sold-out answer from Redis gets.
+    void answerSoldOut(const ExchangePtr &ex, qint64 saleId);
     // Runs the booking and answers with 202 or the problem.
     void submitBooking(const ExchangePtr &ex, const struct BookingRequest &request,
                        bool checkoutCode);
@@ -106,6 +111,13 @@ private:
     BuyerAuth m_auth;
     AdmissionTokens m_admission;
     std::unique_ptr<AdminWaitingRoom> m_waitingRoomAdmin; // issue 16
+    // The sold-out problem of each sale answered by answerSoldOut(), serialized once: its
+    // canonical path (the instance member) and the body.
+    struct SoldOutBody {
+        QString path;
+        QByteArray body;
+    };
+    QHash<qint64, SoldOutBody> m_soldOutBodies;
 };
 
 } // namespace flashsale

@@ -8,6 +8,7 @@
 #include "api/apiroutes.h"
 #include "booking/bookingservice.h"
 #include "booking/salecatalog.h"
+#include "booking/stockbacknotices.h"
 #include "core/logging.h"
 #include "fairness/seedbox.h"
 #include "http/httpserver.h"
@@ -16,6 +17,7 @@
 #include "reconcile/reconciler.h"
 #include "redis/redisconnect.h"
 #include "redis/redisdurability.h"
+#include "redis/redissubscriber.h"
 #include "stats/livestats.h"
 
 #include <QCryptographicHash>
@@ -33,12 +35,14 @@ class ApiWorker final : public QObject {
 public:
     ApiWorker(const Config &config, const ConnectionLimits &limits,
               std::shared_ptr<std::atomic<int>> open, std::shared_ptr<std::atomic<int>> down,
-              std::shared_ptr<LoginThrottle> throttle, int fd)
+              std::shared_ptr<LoginThrottle> throttle,
+              std::shared_ptr<const StockBackNotices> stockBack, int fd)
         : m_config(config)
         , m_limits(limits)
         , m_open(std::move(open))
         , m_down(std::move(down))
         , m_throttle(std::move(throttle))
+        , m_stockBack(std::move(stockBack))
         , m_fd(fd) {}
 
     Q_INVOKABLE QString start() {
@@ -57,6 +61,7 @@ public:
             std::chrono::milliseconds(m_config.soldOutCacheMs));
         m_booking->setReplicaWait(m_config.redisWaitReplicas,
                                   std::chrono::milliseconds(m_config.redisWaitTimeoutMs));
+        m_booking->setStockBackNotices(m_stockBack);
         m_catalog = std::make_unique<SaleCatalog>(*m_pg, *m_redis);
         QString keyError;
         m_catalog->setSeedKey(
@@ -176,6 +181,7 @@ private:
     std::shared_ptr<std::atomic<int>> m_open;
     std::shared_ptr<std::atomic<int>> m_down;
     std::shared_ptr<LoginThrottle> m_throttle;
+    std::shared_ptr<const StockBackNotices> m_stockBack;
     bool m_redisUp = false;
     bool m_pgUp = false;
     int m_fd;
@@ -200,7 +206,8 @@ ApiServer::ApiServer(const Config &config, QObject *parent)
     , m_config(config)
     , m_open(std::make_shared<std::atomic<int>>(0))
     , m_down(std::make_shared<std::atomic<int>>(0))
-    , m_throttle(std::make_shared<LoginThrottle>(config.maxFailedLogins)) {
+    , m_throttle(std::make_shared<LoginThrottle>(config.maxFailedLogins))
+    , m_stockBack(std::make_shared<StockBackNotices>()) {
     m_limits.maxConnections = config.maxConnections;
     m_limits.idleTimeoutMs = config.idleTimeoutMs;
     m_limits.requestTimeoutMs = config.requestTimeoutMs;
@@ -271,6 +278,14 @@ Result<quint16> ApiServer::start() {
     if (address.isNull())
         return fail(ErrorCode::Invalid,
                     QStringLiteral("--listen %1 is not an IP address").arg(m_config.listen));
+    if (m_config.soldOutCacheMs > 0) {
+        const auto target = RedisTarget::fromConfig(m_config);
+        if (!target)
+            return std::unexpected(target.error());
+        // On a Redis Cluster a PUBLISH reaches the subscribers of every node: the first seed's
+        // hear it all (while that node is down, only --sold-out-cache-ms bounds the memory).
+        startStockBackSubscriber(target->isCluster() ? target->clusterSeeds.first() : target->node);
+    }
     quint16 port = quint16(m_config.port);
     for (int i = 0; i < m_config.threads; ++i) {
         // The first socket may pick a free port; the others join it.
@@ -281,7 +296,8 @@ Result<quint16> ApiServer::start() {
         }
         auto *thread = new QThread(this);
         thread->setObjectName(QStringLiteral("api-%1").arg(i));
-        auto *worker = new ApiWorker(m_config, m_limits, m_open, m_down, m_throttle, *fd);
+        auto *worker =
+            new ApiWorker(m_config, m_limits, m_open, m_down, m_throttle, m_stockBack, *fd);
         worker->moveToThread(thread);
         connect(thread, &QThread::finished, worker, &QObject::deleteLater);
         thread->start();
@@ -301,6 +317,31 @@ Result<quint16> ApiServer::start() {
     return port;
 }
 
+void ApiServer::startStockBackSubscriber(const RedisClient::Endpoint &endpoint) {
+    static Counter &heard = Metrics::instance().counter(
+        "flashsale_stock_back_notices_total",
+        "Messages on flashsale:stock-back heard by this process: a sold-out item of the sale "
+        "named got units back, and the API threads forgot that the sale was sold out.");
+    m_subscriber = std::make_unique<RedisSubscriber>(
+        endpoint, QByteArrayList{QByteArrayLiteral("flashsale:stock-back")});
+    m_subscriber->setMetricsName("stock-back");
+    // Whatever was published before the subscription (or while it was down) went unheard.
+    connect(m_subscriber.get(), &RedisSubscriber::subscribed, this,
+            [notices = m_stockBack] { notices->forgetAll(); });
+    connect(m_subscriber.get(), &RedisSubscriber::message, this,
+            [notices = m_stockBack](const QByteArray &, const QByteArray &payload) {
+                bool ok = false;
+                const qint64 sale = payload.toLongLong(&ok);
+                if (ok)
+                    notices->saleRestocked(sale);
+                else
+                    notices->forgetAll(); // not ours to read: forget, to be safe
+                // Counted after: whoever sees the count sees the notice in every thread.
+                heard.inc();
+            });
+    m_subscriber->start();
+}
+
 std::shared_ptr<std::atomic<int>> ApiServer::openConnections() const {
     return m_open;
 }
@@ -310,6 +351,7 @@ int ApiServer::connectionsDown() const {
 }
 
 void ApiServer::stop() {
+    m_subscriber.reset();
     for (ApiWorker *w : std::as_const(m_workers))
         QMetaObject::invokeMethod(w, "stop", Qt::BlockingQueuedConnection);
     for (QThread *t : std::as_const(m_threads)) {

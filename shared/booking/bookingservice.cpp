@@ -2,6 +2,7 @@
 
 #include "booking/reservationid.h"
 #include "booking/salekeys.h"
+#include "booking/stockbacknotices.h"
 #include "core/logging.h"
 #include "core/timeformat.h"
 #include "metrics/metrics.h"
@@ -87,14 +88,44 @@ BookingService::BookingService(RedisCommands &redis, std::chrono::milliseconds i
     , m_view(RedisScript::load(QStringLiteral("sale_view")))
     , m_soldOutCacheMs(soldOutCache.count()) {}
 
+BookingService::~BookingService() = default;
+
+void BookingService::catchUpNotices() {
+    if (!m_notices)
+        return;
+    const quint64 heard = m_notices->sequence();
+    if (heard == m_noticesSeen)
+        return;
+    m_noticesSeen = heard;
+    m_soldOutUntil.removeIf([this](const auto &it) {
+        return !m_notices->stillSoldOut(it.key().first, it.value().asOf);
+    });
+    m_saleSoldOut.removeIf(
+        [this](const auto &it) { return !m_notices->stillSoldOut(it.key(), it.value().asOf); });
+}
+
+bool BookingService::knownSoldOut(qint64 saleId) {
+    if (m_saleSoldOut.isEmpty())
+        return false;
+    catchUpNotices();
+    const auto it = m_saleSoldOut.constFind(saleId);
+    if (it == m_saleSoldOut.constEnd())
+        return false;
+    if (steadyMs() < it->untilMs)
+        return true;
+    m_saleSoldOut.erase(it);
+    return false;
+}
+
 void BookingService::book(const BookingRequest &req,
                           std::function<void(const Result<BookingOutcome> &)> done) {
     const auto cacheKey = qMakePair(req.saleId, req.itemId);
     const bool cacheable = m_soldOutCacheMs > 0 && req.idempotencyKey.isEmpty();
     if (cacheable && !m_soldOutUntil.isEmpty()) {
+        catchUpNotices();
         const auto it = m_soldOutUntil.constFind(cacheKey);
         if (it != m_soldOutUntil.constEnd()) {
-            if (steadyMs() < it.value()) {
+            if (steadyMs() < it->untilMs) {
                 BookingOutcome o;
                 o.kind = BookingOutcome::Kind::SoldOut;
                 done(o);
@@ -103,6 +134,9 @@ void BookingService::book(const BookingRequest &req,
             m_soldOutUntil.erase(it);
         }
     }
+    // A sold-out answer to this call holds as of the notices heard before it was sent: a notice
+    // heard after may be about a unit returned after Redis ran it.
+    const quint64 asOf = m_notices ? m_notices->sequence() : 0;
     const SaleKeys k(req.saleId);
     const QByteArray rid = newReservationId(req.saleId);
     const QByteArray idemKey = req.idempotencyKey.isEmpty()
@@ -122,7 +156,7 @@ void BookingService::book(const BookingRequest &req,
                   QByteArray::number(req.powTtlMs),
                   req.arrivalUs > 0 ? QByteArray::number(req.arrivalUs) : QByteArray(""),
                   QByteArray::number(bookingDeadlineMs(m_redis.timeout())), req.admissionEntry},
-                 [this, cacheKey, done = std::move(done)](const Result<RedisValue> &r) {
+                 [this, cacheKey, asOf, done = std::move(done)](const Result<RedisValue> &r) {
                      if (!r) {
                          done(std::unexpected(r.error()));
                          return;
@@ -145,8 +179,14 @@ void BookingService::book(const BookingRequest &req,
                          done(std::unexpected(protocolError("book.lua", *r)));
                          return;
                      }
-                     if (o->kind == BookingOutcome::Kind::SoldOut && m_soldOutCacheMs > 0)
-                         m_soldOutUntil.insert(cacheKey, steadyMs() + m_soldOutCacheMs);
+                     if (o->kind == BookingOutcome::Kind::SoldOut && m_soldOutCacheMs > 0
+                         && (!m_notices || m_notices->sequence() == asOf
+                             || m_notices->stillSoldOut(cacheKey.first, asOf))) {
+                         const SoldOutMemory m{steadyMs() + m_soldOutCacheMs, asOf};
+                         m_soldOutUntil.insert(cacheKey, m);
+                         if (o->wholeSaleSoldOut)
+                             m_saleSoldOut.insert(cacheKey.first, m);
+                     }
                      // An acceptance, a replay too (a retry after a 503 here must not get its 202
                      // before the replicas have the booking), waits for the replicas.
                      if (m_waitReplicas > 0 && o->kind == BookingOutcome::Kind::Accepted)

@@ -10,11 +10,13 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 
 namespace flashsale {
 
 class RedisCommands;
+class StockBackNotices;
 struct RedisValue;
 
 // The error for a script reply that is not one of its outcomes: Unavailable (503, retryable)
@@ -71,7 +73,19 @@ public:
     // with an idempotency key always reach Redis, so a replay still gets its first answer.
     BookingService(RedisCommands &redis, std::chrono::milliseconds idempotencyTtl,
                    std::chrono::milliseconds soldOutCache);
+    ~BookingService();
     void setRateLimits(const RateLimits &limits) { m_limits = limits; }
+    // The process's stock-back notices (StockBackNotices, fed by its subscriber to
+    // flashsale:stock-back): a sale remembered sold out is forgotten as soon as a notice says a
+    // unit of it came back, within the --sold-out-cache-ms the memory lasts anyway. Without
+    // (null, the default) only that time bounds it. Call before the first booking.
+    void setStockBackNotices(std::shared_ptr<const StockBackNotices> notices) {
+        m_notices = std::move(notices);
+    }
+    // Whether every item of `saleId` is remembered sold out (book.lua said so, less than
+    // --sold-out-cache-ms ago, and no stock-back notice since): a booking without an
+    // Idempotency-Key may then be answered sold-out without being read (ApiRoutes::book).
+    bool knownSoldOut(qint64 saleId);
     // After an accepted booking, WAIT until `replicas` Redis replicas acknowledge it, at most
     // `timeout`; fewer in time turns the answer into Unavailable (503), the booking standing
     // in Redis (0 replicas: off, the default).
@@ -109,9 +123,22 @@ private:
     RateLimits m_limits;
     int m_waitReplicas = 0;
     qint64 m_waitTimeoutMs = 0;
+    // A sold-out answer remembered: until when (steady-clock ms), and the stock-back notice
+    // sequence it was true as of (StockBackNotices::stillSoldOut).
+    struct SoldOutMemory {
+        qint64 untilMs = 0;
+        quint64 asOf = 0;
+    };
+    // Drops what the notices heard since the last call say is no longer sold out.
+    void catchUpNotices();
+
     qint64 m_soldOutCacheMs;
-    // (sale id, item id as requested, 0 for the default item) -> steady-clock ms it expires at
-    QHash<QPair<qint64, qint64>, qint64> m_soldOutUntil;
+    std::shared_ptr<const StockBackNotices> m_notices;
+    quint64 m_noticesSeen = 0;
+    // (sale id, item id as requested, 0 for the default item) -> its memory
+    QHash<QPair<qint64, qint64>, SoldOutMemory> m_soldOutUntil;
+    // sale id -> its memory, when every item of the sale was at 0
+    QHash<qint64, SoldOutMemory> m_saleSoldOut;
 };
 
 } // namespace flashsale

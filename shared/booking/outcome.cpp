@@ -101,12 +101,14 @@ std::optional<BookingOutcome> BookingOutcome::fromReply(const RedisValue &v) {
     case K::PowTooEasy:
         o.powDifficulty = int(v.at(1).toInt());
         break;
+    case K::SoldOut:
+        o.wholeSaleSoldOut = v.at(1).toInt() == 1;
+        break;
     case K::UnknownSale:
     case K::Closed:
     case K::Paused:
     case K::ItemRequired:
     case K::UnknownItem:
-    case K::SoldOut:
     case K::IdempotencyMismatch:
     case K::PowReplayed:
     case K::AdmissionRequired:

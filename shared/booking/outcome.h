@@ -50,6 +50,7 @@ struct BookingOutcome {
     qint64 limit = 0;
     QByteArray rateScope;
     int powDifficulty = 0;
+    bool wholeSaleSoldOut = false; // SoldOut: every item of the sale is at 0, not only this one
 
     // book.lua's reply read: the outcome and the fields its kind carries, or nullopt when the
     // reply is not an array or its first element is no outcome's code (the caller's error).

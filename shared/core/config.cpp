@@ -296,8 +296,10 @@ QList<Option> options() {
                 intShow(&Config::admissionBurst)};
     o << Option{
         QStringLiteral("sold-out-cache-ms"),
-        QStringLiteral("How long a thread answers 'sold out' from memory after Redis said so "
-                       "(0 = always ask Redis). Units released meanwhile wait this long."),
+        QStringLiteral("How long a thread answers 'sold out' from memory after Redis said so, "
+                       "at most (0 = always ask Redis). Units that come back are forgotten at "
+                       "once while subscribed to flashsale:stock-back; otherwise they wait this "
+                       "long."),
         QStringLiteral("ms"), intSetter(&Config::soldOutCacheMs, 0, 60000),
         intShow(&Config::soldOutCacheMs)};
     o << Option{

@@ -205,8 +205,14 @@ void GuardedSocket::beforeServer() {
     if (m_framer.state() == RequestFramer::State::Passthrough || fresh <= 0)
         return;
     m_idle.start();
-    const QByteArray bytes = peek(available);
-    feed(QByteArrayView(bytes).sliced(available - fresh));
+    // Peeked into a buffer the thread reuses: no allocation per read.
+    thread_local QByteArray bytes;
+    bytes.resize(available);
+    const qint64 seen = available - fresh; // fed by an earlier call
+    const qint64 n = peek(bytes.data(), available);
+    m_carry = qMax(n, seen); // n is available: what bytesAvailable() counts is buffered
+    if (n > seen)
+        feed(QByteArrayView(bytes.constData(), n).sliced(seen));
 }
 
 void GuardedSocket::feed(QByteArrayView data) {

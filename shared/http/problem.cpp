@@ -1,6 +1,10 @@
 #include "problem.h"
 
+#include <QJsonArray>
 #include <QJsonDocument>
+#include <QLocale>
+
+#include <cmath>
 
 namespace flashsale {
 
@@ -150,16 +154,119 @@ Problem &Problem::header(const QByteArray &name, const QByteArray &value) {
     return *this;
 }
 
+namespace {
+
+// A JSON string (RFC 8259): UTF-8, with '"', '\\' and the control characters escaped, as
+// QJsonDocument writes them.
+void appendJsonString(QByteArray &out, const QString &text) {
+    const QByteArray utf8 = text.toUtf8();
+    out += '"';
+    for (const char ch : utf8) {
+        const auto c = static_cast<unsigned char>(ch);
+        switch (c) {
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\b':
+            out += "\\b";
+            break;
+        case '\f':
+            out += "\\f";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
+        default:
+            if (c < 0x20) {
+                static constexpr char hex[] = "0123456789abcdef";
+                out += "\\u00";
+                out += hex[c >> 4];
+                out += hex[c & 15];
+            } else {
+                out += ch;
+            }
+        }
+    }
+    out += '"';
+}
+
+void appendJsonValue(QByteArray &out, const QJsonValue &value) {
+    switch (value.type()) {
+    case QJsonValue::String:
+        appendJsonString(out, value.toString());
+        return;
+    case QJsonValue::Bool:
+        out += value.toBool() ? "true" : "false";
+        return;
+    case QJsonValue::Double: {
+        const double d = value.toDouble();
+        if (!std::isfinite(d))
+            out += "null"; // as QJsonDocument writes NaN and infinities
+        else if (d == std::trunc(d) && std::fabs(d) < 9007199254740992.0) // 2^53: exact
+            out += QByteArray::number(static_cast<qint64>(d));
+        else
+            out += QByteArray::number(d, 'g', QLocale::FloatingPointShortest);
+        return;
+    }
+    case QJsonValue::Array:
+        out += QJsonDocument(value.toArray()).toJson(QJsonDocument::Compact);
+        return;
+    case QJsonValue::Object:
+        out += QJsonDocument(value.toObject()).toJson(QJsonDocument::Compact);
+        return;
+    default:
+        out += "null";
+    }
+}
+
+bool isStandardMember(const QString &key) {
+    return key == QLatin1String("type") || key == QLatin1String("title")
+           || key == QLatin1String("status") || key == QLatin1String("detail")
+           || key == QLatin1String("instance");
+}
+
+} // namespace
+
+// Written by hand rather than through QJsonObject and QJsonDocument: every refusal under load (a
+// sold-out sale, a rate limit) is one of these, and building a QJsonObject cost about a sixth of
+// the server's CPU per sold-out answer (docs/BENCHMARKS.md, "Request path profile"). Members
+// the standard defines win over extensions of the same name, as QJsonObject::insert made them.
 QByteArray Problem::toJson(const QString &instance) const {
-    QJsonObject o = extensions;
-    o.insert(QStringLiteral("type"), QStringLiteral("/problems/") + slug);
-    o.insert(QStringLiteral("title"), title);
-    o.insert(QStringLiteral("status"), status);
-    if (!detail.isEmpty())
-        o.insert(QStringLiteral("detail"), detail);
-    if (!instance.isEmpty())
-        o.insert(QStringLiteral("instance"), instance);
-    return QJsonDocument(o).toJson(QJsonDocument::Compact);
+    QByteArray out;
+    out.reserve(128 + detail.size() + instance.size());
+    out += "{\"type\":";
+    appendJsonString(out, QStringLiteral("/problems/") + slug);
+    out += ",\"title\":";
+    appendJsonString(out, title);
+    out += ",\"status\":";
+    out += QByteArray::number(status);
+    if (!detail.isEmpty()) {
+        out += ",\"detail\":";
+        appendJsonString(out, detail);
+    }
+    if (!instance.isEmpty()) {
+        out += ",\"instance\":";
+        appendJsonString(out, instance);
+    }
+    for (auto it = extensions.constBegin(); it != extensions.constEnd(); ++it) {
+        if (isStandardMember(it.key()))
+            continue;
+        out += ',';
+        appendJsonString(out, it.key());
+        out += ':';
+        appendJsonValue(out, it.value());
+    }
+    out += '}';
+    return out;
 }
 
 QByteArray rawProblemResponse(const Problem &problem) {

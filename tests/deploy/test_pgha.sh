@@ -53,6 +53,20 @@ fi
 PRIMARY="$(jq -r '.[] | select(.current_group_state == "primary") | .nodeport' <<<"$STATE")"
 mapfile -t STANDBYS < <(jq -r '.[] | select(.current_group_state == "secondary") | .nodeport' <<<"$STATE")
 
+# 1b. The failover timing (fs_pgha_tune): the monitor's demotion wait and every keeper's
+#     network-partition timeout are the ones docs/PG_HA.md gives, the second below the first.
+DEMOTE="$(fs_pgha_as "$DIR" "$(fs_pg_bin)/psql" -X -At -h /var/run/postgresql \
+  -p "$(fs_pgha_port "$DIR" monitor)" -d pg_auto_failover \
+  -c "SHOW pgautofailover.primary_demote_timeout" </dev/null 2>/dev/null || true)"
+PARTITION="$(fs_pgha_as "$DIR" pg_autoctl config get --pgdata "$DIR/pg-ha/node2" \
+  timeout.network_partition_timeout </dev/null 2>/dev/null || true)"
+if [[ "$DEMOTE" == 8s && "$PARTITION" == "$FS_PGHA_NETWORK_PARTITION_TIMEOUT_S" ]] &&
+  ((PARTITION * 1000 < 8000)); then
+  pass "failover timing: primary_demote_timeout $DEMOTE, network_partition_timeout ${PARTITION} s"
+else
+  fail "failover timing: primary_demote_timeout '$DEMOTE', network_partition_timeout '$PARTITION'"
+fi
+
 # 2. Synchronous quorum commit on the primary: ANY 1 of the two standbys, both in sync_state
 #    quorum and streaming.
 SSN="$(fs_pgha_sql "$DIR" "$PRIMARY" "SHOW synchronous_standby_names" || true)"

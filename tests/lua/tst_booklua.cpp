@@ -316,6 +316,18 @@ private Q_SLOTS:
         verifyBooking(sale, before, "alice", qty, outcome, remainingAfter);
     }
 
+    // A sold-out answer says whether the whole sale is sold out (every item at 0): the API
+    // then answers the sale's bookings before reading them, until a unit comes back.
+    void soldOutSaysWhetherTheWholeSaleIs() {
+        const qint64 sale =
+            warm("active", -1000, 3600000, 5, 0, 1, 60000, {{7, 1, 100}, {8, 1, 200}});
+        QCOMPARE(book(sale, "a", 1, "7").value(0), QByteArray("accepted"));
+        QCOMPARE(book(sale, "b", 1, "7"), (QList<QByteArray>{"sold_out", "0"})); // 8 is left
+        QCOMPARE(book(sale, "c", 1, "8").value(0), QByteArray("accepted"));
+        QCOMPARE(book(sale, "d", 1, "8"), (QList<QByteArray>{"sold_out", "1"}));
+        QCOMPARE(book(sale, "e", 1, "7"), (QList<QByteArray>{"sold_out", "1"}));
+    }
+
     // The admission token bucket (refilling at one per second): alice asks for one of ten units
     // after other buyers' bookings spent tokens.
     void admission_data() {

@@ -41,8 +41,6 @@ RedisClient::RedisClient(Endpoint endpoint, std::chrono::milliseconds timeout, Q
     , m_timeout(timeout) {
     m_timeoutTimer.setInterval(std::max<int>(5, int(m_timeout.count() / 4)));
     connect(&m_timeoutTimer, &QTimer::timeout, this, &RedisClient::checkTimeouts);
-    m_reconnectTimer.setSingleShot(true);
-    connect(&m_reconnectTimer, &QTimer::timeout, this, &RedisClient::connectNow);
 }
 
 RedisClient::~RedisClient() {
@@ -99,38 +97,13 @@ void RedisClient::connectNow() {
     }
     m_ctx = ctx;
     ctx->data = this;
-    ctx->ev.data = this;
-    ctx->ev.addRead = &RedisClient::addRead;
-    ctx->ev.delRead = &RedisClient::delRead;
-    ctx->ev.addWrite = &RedisClient::addWrite;
-    ctx->ev.delWrite = &RedisClient::delWrite;
-    ctx->ev.cleanup = &RedisClient::cleanup;
-
-    const int fd = ctx->c.fd;
-    m_readNotifier = new QSocketNotifier(fd, QSocketNotifier::Read, this);
-    m_writeNotifier = new QSocketNotifier(fd, QSocketNotifier::Write, this);
-    m_readNotifier->setEnabled(false);
-    m_writeNotifier->setEnabled(false);
-    connect(m_readNotifier, &QSocketNotifier::activated, this, [this] {
-        if (m_ctx)
-            redisAsyncHandleRead(m_ctx);
-    });
-    connect(m_writeNotifier, &QSocketNotifier::activated, this, [this] {
-        if (m_ctx)
-            redisAsyncHandleWrite(m_ctx);
-    });
+    m_events.attach(ctx, this);
     redisAsyncSetConnectCallback(ctx, &RedisClient::onConnect);
     redisAsyncSetDisconnectCallback(ctx, &RedisClient::onDisconnect);
-    // A non-blocking connect completes when the socket becomes writable.
-    m_writeNotifier->setEnabled(true);
 }
 
 void RedisClient::scheduleReconnect() {
-    if (m_reconnectTimer.isActive())
-        return;
-    const int jitter = int(QRandomGenerator::global()->bounded(m_backoffMs / 2 + 1));
-    m_reconnectTimer.start(m_backoffMs + jitter);
-    m_backoffMs = std::min(m_backoffMs * 2, 2000);
+    m_backoff.schedule();
 }
 
 void RedisClient::onConnect(const redisAsyncContext *ctx, int status) {
@@ -147,7 +120,7 @@ void RedisClient::onConnect(const redisAsyncContext *ctx, int status) {
         self->scheduleReconnect();
         return;
     }
-    self->m_backoffMs = 50;
+    self->m_backoff.connected();
     self->m_ready = true;
     self->setConnectedGauge(true);
     // AUTH and SELECT go first on the wire; a failure shows in the log and in every command.
@@ -188,42 +161,6 @@ void RedisClient::onDisconnect(const redisAsyncContext *ctx, int status) {
     self->scheduleReconnect();
     if (wasReady)
         Q_EMIT self->disconnected();
-}
-
-void RedisClient::addRead(void *p) {
-    auto *self = static_cast<RedisClient *>(p);
-    if (self->m_readNotifier)
-        self->m_readNotifier->setEnabled(true);
-}
-
-void RedisClient::delRead(void *p) {
-    auto *self = static_cast<RedisClient *>(p);
-    if (self->m_readNotifier)
-        self->m_readNotifier->setEnabled(false);
-}
-
-void RedisClient::addWrite(void *p) {
-    auto *self = static_cast<RedisClient *>(p);
-    if (self->m_writeNotifier)
-        self->m_writeNotifier->setEnabled(true);
-}
-
-void RedisClient::delWrite(void *p) {
-    auto *self = static_cast<RedisClient *>(p);
-    if (self->m_writeNotifier)
-        self->m_writeNotifier->setEnabled(false);
-}
-
-void RedisClient::cleanup(void *p) {
-    auto *self = static_cast<RedisClient *>(p);
-    // May run inside a notifier's own activated() signal: disable now, delete later.
-    for (QSocketNotifier **n : {&self->m_readNotifier, &self->m_writeNotifier}) {
-        if (*n) {
-            (*n)->setEnabled(false);
-            (*n)->deleteLater();
-            *n = nullptr;
-        }
-    }
 }
 
 void RedisClient::command(const QList<QByteArray> &argv, Callback callback) {

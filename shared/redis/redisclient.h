@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/result.h"
+#include "hiredisqt.h"
 #include "rediscommands.h"
 #include "redisscript.h"
 #include "redisvalue.h"
@@ -108,11 +109,6 @@ private:
     static void onConnect(const redisAsyncContext *ctx, int status);
     static void onDisconnect(const redisAsyncContext *ctx, int status);
     static void onReply(redisAsyncContext *ctx, void *reply, void *privdata);
-    static void addRead(void *self);
-    static void delRead(void *self);
-    static void addWrite(void *self);
-    static void delWrite(void *self);
-    static void cleanup(void *self);
 
     void connectNow();
     void scheduleReconnect();
@@ -126,12 +122,10 @@ private:
     std::chrono::milliseconds m_timeout;
     redisAsyncContext *m_ctx = nullptr;
     bool m_ready = false;
-    QSocketNotifier *m_readNotifier = nullptr;
-    QSocketNotifier *m_writeNotifier = nullptr;
+    HiredisQtEvents m_events;
     std::deque<Pending *> m_pending; // in send order; hiredis answers in this order
     QTimer m_timeoutTimer;
-    QTimer m_reconnectTimer;
-    int m_backoffMs = 50;
+    ReconnectBackoff m_backoff{this, &RedisClient::connectNow};
     Gauge *m_connectedGauge = nullptr; // registry-owned; null when not reported
     Gauge *m_pendingGauge = nullptr;
 };

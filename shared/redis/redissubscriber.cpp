@@ -27,10 +27,7 @@ RedisSubscriber::RedisSubscriber(RedisClient::Endpoint endpoint, QByteArrayList 
                                  QObject *parent)
     : QObject(parent)
     , m_endpoint(std::move(endpoint))
-    , m_channels(std::move(channels)) {
-    m_reconnectTimer.setSingleShot(true);
-    connect(&m_reconnectTimer, &QTimer::timeout, this, &RedisSubscriber::connectNow);
-}
+    , m_channels(std::move(channels)) {}
 
 RedisSubscriber::~RedisSubscriber() {
     if (m_ctx) {
@@ -82,36 +79,13 @@ void RedisSubscriber::connectNow() {
     m_ctx = ctx;
     m_confirmed = 0;
     ctx->data = this;
-    ctx->ev.data = this;
-    ctx->ev.addRead = &RedisSubscriber::addRead;
-    ctx->ev.delRead = &RedisSubscriber::delRead;
-    ctx->ev.addWrite = &RedisSubscriber::addWrite;
-    ctx->ev.delWrite = &RedisSubscriber::delWrite;
-    ctx->ev.cleanup = &RedisSubscriber::cleanup;
-    const int fd = ctx->c.fd;
-    m_readNotifier = new QSocketNotifier(fd, QSocketNotifier::Read, this);
-    m_writeNotifier = new QSocketNotifier(fd, QSocketNotifier::Write, this);
-    m_readNotifier->setEnabled(false);
-    connect(m_readNotifier, &QSocketNotifier::activated, this, [this] {
-        if (m_ctx)
-            redisAsyncHandleRead(m_ctx);
-    });
-    connect(m_writeNotifier, &QSocketNotifier::activated, this, [this] {
-        if (m_ctx)
-            redisAsyncHandleWrite(m_ctx);
-    });
+    m_events.attach(ctx, this);
     redisAsyncSetConnectCallback(ctx, &RedisSubscriber::onConnect);
     redisAsyncSetDisconnectCallback(ctx, &RedisSubscriber::onDisconnect);
-    // A non-blocking connect completes when the socket becomes writable.
-    m_writeNotifier->setEnabled(true);
 }
 
 void RedisSubscriber::scheduleReconnect() {
-    if (m_reconnectTimer.isActive())
-        return;
-    const int jitter = int(QRandomGenerator::global()->bounded(m_backoffMs / 2 + 1));
-    m_reconnectTimer.start(m_backoffMs + jitter);
-    m_backoffMs = std::min(m_backoffMs * 2, 2000);
+    m_backoff.schedule();
 }
 
 void RedisSubscriber::onConnect(const redisAsyncContext *ctx, int status) {
@@ -184,7 +158,7 @@ void RedisSubscriber::onPush(redisAsyncContext *ctx, void *reply, void *) {
         Q_EMIT self->message(replyText(r->element[1]), replyText(r->element[2]));
     } else if (kind == "subscribe") {
         if (++self->m_confirmed == self->m_channels.size()) {
-            self->m_backoffMs = 50;
+            self->m_backoff.connected();
             qCInfo(lcRedis).noquote() << "subscribed to" << self->m_channels.join(", ") << "on"
                                       << self->m_endpoint.host << self->m_endpoint.port;
             self->setSubscribed(true);
@@ -201,42 +175,6 @@ void RedisSubscriber::onDisconnect(const redisAsyncContext *ctx, int status) {
                        << self->m_endpoint.port << (status == REDIS_OK ? "" : ctx->errstr);
     self->scheduleReconnect();
     self->setSubscribed(false);
-}
-
-void RedisSubscriber::addRead(void *p) {
-    auto *self = static_cast<RedisSubscriber *>(p);
-    if (self->m_readNotifier)
-        self->m_readNotifier->setEnabled(true);
-}
-
-void RedisSubscriber::delRead(void *p) {
-    auto *self = static_cast<RedisSubscriber *>(p);
-    if (self->m_readNotifier)
-        self->m_readNotifier->setEnabled(false);
-}
-
-void RedisSubscriber::addWrite(void *p) {
-    auto *self = static_cast<RedisSubscriber *>(p);
-    if (self->m_writeNotifier)
-        self->m_writeNotifier->setEnabled(true);
-}
-
-void RedisSubscriber::delWrite(void *p) {
-    auto *self = static_cast<RedisSubscriber *>(p);
-    if (self->m_writeNotifier)
-        self->m_writeNotifier->setEnabled(false);
-}
-
-void RedisSubscriber::cleanup(void *p) {
-    auto *self = static_cast<RedisSubscriber *>(p);
-    // May run inside a notifier's own activated() signal: disable now, delete later.
-    for (QSocketNotifier **n : {&self->m_readNotifier, &self->m_writeNotifier}) {
-        if (*n) {
-            (*n)->setEnabled(false);
-            (*n)->deleteLater();
-            *n = nullptr;
-        }
-    }
 }
 
 } // namespace flashsale

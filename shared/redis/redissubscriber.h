@@ -1,5 +1,6 @@
 #pragma once
 
+#include "redis/hiredisqt.h"
 #include "redis/redisclient.h"
 
 #include <QByteArray>
@@ -56,11 +57,6 @@ private:
     static void onDisconnect(const redisAsyncContext *ctx, int status);
     static void onAuth(redisAsyncContext *ctx, void *reply, void *privdata);
     static void onPush(redisAsyncContext *ctx, void *reply, void *privdata);
-    static void addRead(void *self);
-    static void delRead(void *self);
-    static void addWrite(void *self);
-    static void delWrite(void *self);
-    static void cleanup(void *self);
 
     void connectNow();
     void subscribeNow();
@@ -70,10 +66,8 @@ private:
     RedisClient::Endpoint m_endpoint;
     QByteArrayList m_channels;
     redisAsyncContext *m_ctx = nullptr;
-    QSocketNotifier *m_readNotifier = nullptr;
-    QSocketNotifier *m_writeNotifier = nullptr;
-    QTimer m_reconnectTimer;
-    int m_backoffMs = 50;
+    HiredisQtEvents m_events;
+    ReconnectBackoff m_backoff{this, &RedisSubscriber::connectNow};
     int m_confirmed = 0; // channels Redis confirmed on this connection
     bool m_subscribed = false;
     Gauge *m_connectedGauge = nullptr; // registry-owned; null when not reported

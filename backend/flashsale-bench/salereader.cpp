@@ -3,6 +3,7 @@
 #include "booking/salekeys.h"
 #include "booking/streamentry.h"
 
+#include <QFile>
 #include <QUrl>
 #include <QVarLengthArray>
 
@@ -132,30 +133,88 @@ SaleReader::~SaleReader() {
         PQfinish(m_pg);
 }
 
+namespace {
+
+// A connected, authenticated context on host:port (the password: the URL's, or the file named by
+// FLASHSALE_REDIS_PASSWORD_FILE, as the server takes it).
+Result<redisContext *> connectNode(const QByteArray &host, int port, const QUrl &url) {
+    const timeval timeout{10, 0};
+    redisContext *c = redisConnectWithTimeout(host.constData(), port, timeout);
+    if (!c || c->err) {
+        const QString why = c ? QString::fromUtf8(c->errstr) : QStringLiteral("out of memory");
+        if (c)
+            redisFree(c);
+        return fail(
+            ErrorCode::Unavailable,
+            QStringLiteral("Redis %1:%2: %3").arg(QString::fromUtf8(host)).arg(port).arg(why));
+    }
+    redisSetTimeout(c, timeout);
+    QByteArray password = url.password().toUtf8();
+    if (password.isEmpty()) {
+        const QString file = qEnvironmentVariable("FLASHSALE_REDIS_PASSWORD_FILE");
+        if (!file.isEmpty()) {
+            QFile f(file);
+            if (!f.open(QIODevice::ReadOnly)) {
+                redisFree(c);
+                return fail(
+                    ErrorCode::Invalid,
+                    QStringLiteral("cannot read FLASHSALE_REDIS_PASSWORD_FILE %1").arg(file));
+            }
+            password = f.readLine().trimmed();
+        }
+    }
+    if (!password.isEmpty()) {
+        QList<QByteArray> auth{"AUTH"};
+        if (!url.userName().isEmpty())
+            auth << url.userName().toUtf8();
+        auth << password;
+        if (auto r = command(c, auth); !r) {
+            redisFree(c);
+            return std::unexpected(r.error());
+        }
+    }
+    return c;
+}
+
+} // namespace
+
 Result<void> SaleReader::connect(const QString &redisUrl, const QString &pgUrl) {
     const QUrl url(redisUrl);
     if (!url.isValid() || url.scheme() != QLatin1String("redis") || url.host().isEmpty())
         return fail(ErrorCode::Invalid, QStringLiteral("not a redis:// URL: %1").arg(redisUrl));
-    const timeval timeout{10, 0};
-    m_redis = redisConnectWithTimeout(url.host().toUtf8().constData(), url.port(6379), timeout);
-    if (!m_redis || m_redis->err)
-        return fail(ErrorCode::Unavailable,
-                    QStringLiteral("Redis %1: %2")
-                        .arg(redisUrl, m_redis ? QString::fromUtf8(m_redis->errstr)
-                                               : QStringLiteral("out of memory")));
-    redisSetTimeout(m_redis, timeout);
-    if (!url.password().isEmpty()) {
-        QList<QByteArray> auth{"AUTH"};
-        if (!url.userName().isEmpty())
-            auth << url.userName().toUtf8();
-        auth << url.password().toUtf8();
-        if (auto r = command(m_redis, auth); !r)
-            return std::unexpected(r.error());
-    }
-    const QString db = url.path().mid(1);
-    if (!db.isEmpty() && db != QLatin1String("0")) {
-        if (auto r = command(m_redis, {"SELECT", db.toUtf8()}); !r)
-            return std::unexpected(r.error());
+    auto node = connectNode(url.host().toUtf8(), url.port(6379), url);
+    if (!node)
+        return std::unexpected(node.error());
+    m_redis = *node;
+    // A node of a Redis Cluster (issue 21): every key of the sale is in one slot (its hash tag),
+    // so the check reads the node that serves that slot, whichever seed it was given.
+    auto info = command(m_redis, {"INFO", "cluster"});
+    if (info && bytes(info->get()).contains("cluster_enabled:1")) {
+        auto slot = command(m_redis, {"CLUSTER", "KEYSLOT", SaleKeys(m_saleId).meta()});
+        auto owners = command(m_redis, {"CLUSTER", "SLOTS"});
+        if (!slot || !owners)
+            return std::unexpected(!slot ? slot.error() : owners.error());
+        const long long want = (*slot)->integer;
+        const redisReply *ranges = owners->get();
+        for (size_t i = 0; i < ranges->elements; ++i) {
+            const redisReply *r = ranges->element[i];
+            if (r->elements < 3 || want < r->element[0]->integer || want > r->element[1]->integer)
+                continue;
+            const QByteArray host = bytes(r->element[2]->element[0]);
+            const int port = int(r->element[2]->element[1]->integer);
+            auto owner = connectNode(host.isEmpty() ? url.host().toUtf8() : host, port, url);
+            if (!owner)
+                return std::unexpected(owner.error());
+            redisFree(m_redis);
+            m_redis = *owner;
+            break;
+        }
+    } else {
+        const QString db = url.path().mid(1);
+        if (!db.isEmpty() && db != QLatin1String("0")) {
+            if (auto r = command(m_redis, {"SELECT", db.toUtf8()}); !r)
+                return std::unexpected(r.error());
+        }
     }
     m_pg = PQconnectdb(pgUrl.toUtf8().constData());
     if (PQstatus(m_pg) != CONNECTION_OK)

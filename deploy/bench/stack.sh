@@ -43,6 +43,10 @@
 #   FSB_APPENDFSYNC       everysec (default) | always | no
 #   FSB_REDIS_PRELOAD     a shared object to LD_PRELOAD into redis-server, e.g. the power-loss
 #                         emulation (fsb_powerloss_shim)
+#   FSB_REDIS_CLUSTER     1: a Redis Cluster of six nodes (3 primaries, 3 replicas,
+#                         cluster-node-timeout FSB_REDIS_CLUSTER_NODE_TIMEOUT ms, 5000) with a
+#                         password in $FSB_DIR/redis-password, instead of one redis-server; the
+#                         servers get --redis-cluster-nodes (issue 21)
 #   FSB_PG_HA             1: PostgreSQL as pg_auto_failover's formation (a primary, two
 #                         quorum-synchronous standbys, a monitor; deploy/lib/pgha.sh) in
 #                         $FSB_DIR/pg-ha, about 35 s to create; fsb_pg_primary_kill crashes the
@@ -64,7 +68,7 @@
 #
 # Exported after fsb_stack_start:
 #   FSB_DIR FSB_LOGS FSB_API_URLS (array) FSB_API_URL (first) FSB_API_URL_LIST (comma list)
-#   FSB_REDIS_PORT FSB_REDIS_URL FSB_PG_URL FSB_KAFKA_BROKERS FSB_ADMIN_TOKEN FSB_TOKEN_SECRET
+#   FSB_REDIS_PORT (with a cluster: the first seed's) FSB_REDIS_URL FSB_REDIS_CLUSTER_NODES FSB_PG_URL FSB_KAFKA_BROKERS FSB_ADMIN_TOKEN FSB_TOKEN_SECRET
 #   FSB_PAYSIM_URL (empty with FSB_PAYSIM=0)
 #
 # Nothing outlives the caller: fsb_stack_stop kills every process with a pid file in $FSB_DIR,
@@ -88,6 +92,7 @@ FSB_API_URL_LIST=""
 FSB_API_PORTS=()
 FSB_REDIS_PORT=""
 FSB_REDIS_URL=""
+FSB_REDIS_CLUSTER_NODES=""
 FSB_PG_URL=""
 FSB_PG_ADMIN_URL=""
 FSB_PG_HOME=""
@@ -116,8 +121,13 @@ fsb_now_ms() { date +%s%3N; }
 
 # fsb_pidfiles - the pid files of every process of the stack, one a line.
 fsb_pidfiles() {
-  local f
-  for f in "$FSB_DIR"/*.pid "$(fs_redis_pidfile "$FSB_DIR")"; do
+  local f n
+  local -a cluster=()
+  # issue 21: the nodes of a Redis Cluster (FSB_REDIS_CLUSTER=1)
+  for ((n = 1; n <= FS_REDIS_CLUSTER_NODES; n++)); do
+    cluster+=("$(fs_redis_pidfile "$(fs_redis_cluster_node_home "$FSB_DIR" "$n")")")
+  done
+  for f in "$FSB_DIR"/*.pid "$(fs_redis_pidfile "$FSB_DIR")" "${cluster[@]}"; do
     [[ -f "$f" ]] && printf '%s\n' "$f"
   done
   return 0
@@ -125,7 +135,15 @@ fsb_pidfiles() {
 
 # ---- Redis ----------------------------------------------------------------------------------
 
-fsb_redis_cli() { timeout 5 redis-cli -h 127.0.0.1 -p "$FSB_REDIS_PORT" "$@"; }
+fsb_redis_cli() {
+  if [[ -n "$FSB_REDIS_CLUSTER_NODES" ]]; then
+    # A cluster: follow redirects, with the nodes' password (never in argv).
+    REDISCLI_AUTH="$(cat "$FSB_DIR/redis-password")" timeout 5 redis-cli -c -h 127.0.0.1 \
+      -p "$FSB_REDIS_PORT" "$@"
+  else
+    timeout 5 redis-cli -h 127.0.0.1 -p "$FSB_REDIS_PORT" "$@"
+  fi
+}
 
 # fsb_redis_start - start (or restart after fsb_redis_kill) redis-server on FSB_REDIS_PORT in
 # $FSB_DIR/redis: the same dir, so a restart replays the AOF. Returns once it answers PING (after
@@ -268,9 +286,14 @@ fsb_role_start() {
   local name=$1 rc=0
   local -a args=(--redis-url "$FSB_REDIS_URL" --pg-url "$FSB_PG_URL"
     --kafka-brokers "$FSB_KAFKA_BROKERS")
+
   # Secrets by file, never argv (docs/SECURITY.md).
   local -a secrets=("FLASHSALE_ADMIN_TOKEN_FILE=$FSB_DIR/admin-token"
     "FLASHSALE_BUYER_TOKEN_SECRET_FILE=$FSB_DIR/buyer-token-secret")
+  if [[ -n "$FSB_REDIS_CLUSTER_NODES" ]]; then
+    args+=(--redis-cluster-nodes "$FSB_REDIS_CLUSTER_NODES")
+    secrets+=("FLASHSALE_REDIS_PASSWORD_FILE=$FSB_DIR/redis-password")
+  fi
   [[ -n "${FSB_REDIS_TIMEOUT_MS:-}" ]] && args+=(--redis-timeout-ms "$FSB_REDIS_TIMEOUT_MS")
   [[ "${FSB_DEV_USER_IDS:-1}" == 1 ]] && args+=(--dev-user-ids)
   if [[ -n "$FSB_PAYSIM_URL" ]]; then
@@ -373,7 +396,7 @@ fsb_watchdog_start() {
     while kill -0 "$owner" 2>/dev/null && [[ -d "$dir" ]]; do sleep 1; done
     [[ -d "$dir" ]] || exit 0
     source "$lib"
-    for f in "$dir"/*.pid "$(fs_redis_pidfile "$dir")"; do
+    for f in "$dir"/*.pid "$(fs_redis_pidfile "$dir")" "$dir"/redis-cluster/node-*/redis/redis.pid; do
       pid="$(fs_read_pidfile "$f")"
       [[ -n "$pid" ]] || continue
       kill -CONT "$pid"; kill -KILL "$pid"
@@ -422,7 +445,20 @@ fsb_stack_start() {
 
   fsb_pg_setup
   fsb_watchdog_start
-  fsb_redis_start || fsb_die "redis-server did not start"
+  if [[ "${FSB_REDIS_CLUSTER:-0}" == 1 ]]; then
+    # issue 21: a Redis Cluster of six nodes (3 primaries, 3 replicas; deploy/lib/rediscluster.sh)
+    # with a password, which the servers and flashsale-bench check read from the file.
+    (umask 077 && fs_random_hex 32 >"$FSB_DIR/redis-password")
+    fs_redis_cluster_start "$FSB_DIR" "$FSB_DIR/redis-password" \
+      "${FSB_REDIS_CLUSTER_NODE_TIMEOUT:-5000}" 'save ""' "appendonly yes" \
+      "appendfsync ${FSB_APPENDFSYNC:-everysec}" >&2 || fsb_die "the Redis Cluster did not start"
+    FSB_REDIS_CLUSTER_NODES="$(fs_redis_cluster_nodes "$FSB_DIR")"
+    FSB_REDIS_PORT="${FSB_REDIS_CLUSTER_NODES%%,*}"
+    FSB_REDIS_PORT="${FSB_REDIS_PORT##*:}"
+    export FLASHSALE_REDIS_PASSWORD_FILE="$FSB_DIR/redis-password"
+  else
+    fsb_redis_start || fsb_die "redis-server did not start"
+  fi
   FSB_REDIS_URL="redis://127.0.0.1:$FSB_REDIS_PORT/0"
   fsb_kafka_start
   # issue 19: notify. The SMTP server before the notify role that sends to it.
@@ -525,6 +561,7 @@ fsb_stack_stop() {
   FSB_DIR=""
   FSB_PG_HOME=""
   FSB_REDIS_PORT=""
+  FSB_REDIS_CLUSTER_NODES=""
   FSB_KAFKA_CONTROL=""
   FSB_SMTP_PORT=""
   return "$rc"

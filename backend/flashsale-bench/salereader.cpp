@@ -182,6 +182,7 @@ Result<void> SaleReader::connect(const QString &redisUrl, const QString &pgUrl) 
     const QUrl url(redisUrl);
     if (!url.isValid() || url.scheme() != QLatin1String("redis") || url.host().isEmpty())
         return fail(ErrorCode::Invalid, QStringLiteral("not a redis:// URL: %1").arg(redisUrl));
+    m_url = url;
     auto node = connectNode(url.host().toUtf8(), url.port(6379), url);
     if (!node)
         return std::unexpected(node.error());
@@ -532,8 +533,22 @@ Result<RedisView> SaleReader::readRedis(const QList<qint64> &orderIds) {
             break;
     }
 
-    // The simulator's capture ledger, when this stack charges through it.
+    // The simulator's capture ledger, when this stack charges through it. Not a key of the sale:
+    // on a Redis Cluster it may live on another node, which a MOVED names.
+    redisContext *ledger = m_redis;
+    std::unique_ptr<redisContext, decltype(&redisFree)> other(nullptr, &redisFree);
     auto paysim = command(m_redis, {"EXISTS", "fs:paysim:captured"});
+    if (!paysim && paysim.error().message.contains(QLatin1String("MOVED "))) {
+        // "Redis EXISTS: MOVED <slot> <host>:<port>"
+        const QString to = paysim.error().message.section(QLatin1Char(' '), -1);
+        auto node = connectNode(to.section(QLatin1Char(':'), 0, -2).toUtf8(),
+                                to.section(QLatin1Char(':'), -1).toInt(), m_url);
+        if (!node)
+            return std::unexpected(node.error());
+        other.reset(*node);
+        ledger = other.get();
+        paysim = command(ledger, {"EXISTS", "fs:paysim:captured"});
+    }
     if (!paysim)
         return std::unexpected(paysim.error());
     v.paysim = paysim->get()->integer == 1;
@@ -542,7 +557,7 @@ Result<RedisView> SaleReader::readRedis(const QList<qint64> &orderIds) {
         const QList<qint64> chunk = orderIds.mid(from, kHmgetChunk);
         for (qint64 id : chunk)
             argv << QByteArray::number(id);
-        auto r = command(m_redis, argv);
+        auto r = command(ledger, argv);
         if (!r)
             return std::unexpected(r.error());
         for (size_t i = 0; i < r->get()->elements; ++i) {

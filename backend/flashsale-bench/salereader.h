@@ -5,6 +5,7 @@
 #include "core/result.h"
 
 #include <QString>
+#include <QUrl>
 
 struct redisContext;
 struct pg_conn;
@@ -59,6 +60,7 @@ public:
 
 private:
     qint64 m_saleId;
+    QUrl m_url; // the Redis URL given (its credentials, for another node of a cluster)
     redisContext *m_redis = nullptr;
     pg_conn *m_pg = nullptr;
 };

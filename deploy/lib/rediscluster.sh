@@ -124,8 +124,12 @@ fs_redis_cluster_start() {
     (umask 077 && printf '%s\n' "$password" >"$(fs_redis_password_file "$node")")
     # shellcheck disable=SC2034
     FS_REDIS_CLUSTER_STARTED=1
+    # cluster-require-full-coverage no: while one shard fails over, the other primaries keep
+    # serving their own slots (by default every node would answer CLUSTERDOWN until the whole
+    # slot range is covered again: one dead primary would stop every sale).
     fs_redis_start "$node" "$port" --auth "cluster-enabled yes" "cluster-config-file nodes.conf" \
-      "cluster-node-timeout $timeout" "masterauth $password" "$@" || return 1
+      "cluster-node-timeout $timeout" "cluster-require-full-coverage no" "masterauth $password" \
+      "$@" || return 1
   done
   # A node that knows only itself has never been part of the cluster: create it.
   if [[ "$(FS_REDIS_CLI_TIMEOUT=3 fs_redis_cli "$(fs_redis_cluster_node_home "$home" 1)" cluster info |

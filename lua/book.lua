@@ -60,7 +60,8 @@
 --   {'accepted', rid, item, qty, expires_ms, remaining, replayed (0|1), price}
 --   {'unknown_sale'}   {'not_started', starts_ms, now_ms}   {'closed'}   {'paused'}
 --   {'item_required'}   {'unknown_item'}   {'insufficient_stock', remaining}
---   {'sold_out', whole}   (whole: 1 when every item of the sale is at 0, else 0)
+--   {'sold_out', whole}   (whole: 1 when every item of the sale is at 0, else 0; always 0
+--                          for a sale of more than 16 items)
 --   {'per_user_limit', held, limit}   {'throttled', retry_after_ms}   {'idempotency_mismatch'}
 --   {'rate_limited', 'ip'|'user', retry_after_ms}
 --   {'pow_required', difficulty}  {'pow_too_easy', difficulty}  {'pow_replayed'}
@@ -213,12 +214,19 @@ end
 
 if remaining == 0 then
     -- And whether the whole sale is: every item at 0. The API then answers the sale's bookings
-    -- from memory before it reads their bodies (ApiRoutes::book), until stock comes back.
+    -- from memory before it reads their bodies (ApiRoutes::book), until stock comes back. Only
+    -- for sales of a few items: the scan is O(items) on every sold-out answer, and a sale of
+    -- 10,000 one-unit items (the hourly sale) would spend Redis's core on it. A larger sale says
+    -- 0 and its sold-out items are remembered one by one, after the body names them.
     local whole = 1
-    for _, left in ipairs(redis.call('HVALS', KEYS[2])) do
-        if tonumber(left) > 0 then
-            whole = 0
-            break
+    if redis.call('HLEN', KEYS[2]) > 16 then
+        whole = 0
+    else
+        for _, left in ipairs(redis.call('HVALS', KEYS[2])) do
+            if tonumber(left) > 0 then
+                whole = 0
+                break
+            end
         end
     end
     return {'sold_out', whole}

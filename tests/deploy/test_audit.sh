@@ -18,17 +18,9 @@ CACHE=${FLASHSALE_AUDIT_CMAKE_CACHE:-$FS_BUILD_DIR/CMakeCache.txt}
 DIR="$(mktemp -d "${TMPDIR:-/tmp}/flashsale-audit-test.XXXXXX")"
 trap 'rm -rf "$DIR"' EXIT
 
-PASSED=0
-FAILED=0
-say() { printf '[audit-test] %s\n' "$*" >&2; }
-pass() {
-  say "ok: $1"
-  PASSED=$((PASSED + 1))
-}
-fail() {
-  say "FAILED: $1"
-  FAILED=$((FAILED + 1))
-}
+CHECKS_TAG=audit-test
+# shellcheck source=tests/support/checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../support/checks.sh"
 
 # audit ARGS... - run the audit; its output in $OUT, its status in RC.
 N=0
@@ -134,5 +126,4 @@ for pkg in kcat libqt6opengl6-dev qt6-charts-dev qt6-httpserver-dev qt6-websocke
   fi
 done
 
-echo "$PASSED passed, $FAILED failed"
-[[ "$FAILED" == 0 ]] || exit 1
+finish

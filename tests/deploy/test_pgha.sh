@@ -19,21 +19,9 @@ DIR="$(mktemp -d /tmp/flashsale-pgha-test.XXXXXX)"
 chmod 755 "$DIR"
 trap 'fs_pgha_stop "$DIR"; rm -rf "$DIR"' EXIT
 
-PASSED=0
-FAILED=0
-say() { printf '[pgha-test] %s\n' "$*" >&2; }
-pass() {
-  say "ok: $1"
-  PASSED=$((PASSED + 1))
-}
-fail() {
-  say "FAILED: $1"
-  FAILED=$((FAILED + 1))
-}
-finish() {
-  say "$PASSED passed, $FAILED failed"
-  ((FAILED == 0))
-}
+CHECKS_TAG=pgha-test
+# shellcheck source=tests/support/checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../support/checks.sh"
 
 # 1. The formation comes up: one primary, two secondaries, each in its assigned state.
 if ! fs_pgha_start "$DIR"; then

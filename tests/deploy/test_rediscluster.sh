@@ -21,21 +21,9 @@ PASSFILE="$DIR/redis-password"
 (umask 077 && fs_random_hex 32 >"$PASSFILE" && echo >>"$PASSFILE")
 read -r PASSWORD <"$PASSFILE"
 
-PASSED=0
-FAILED=0
-say() { printf '[rediscluster-test] %s\n' "$*" >&2; }
-pass() {
-  say "ok: $1"
-  PASSED=$((PASSED + 1))
-}
-fail() {
-  say "FAILED: $1"
-  FAILED=$((FAILED + 1))
-}
-finish() {
-  say "$PASSED passed, $FAILED failed"
-  ((FAILED == 0))
-}
+CHECKS_TAG=rediscluster-test
+# shellcheck source=tests/support/checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../support/checks.sh"
 # rcli PORT ARGS... - redis-cli with the password against 127.0.0.1:PORT.
 rcli() {
   local port=$1

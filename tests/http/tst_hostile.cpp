@@ -228,14 +228,6 @@ int serverCloseCode(const QByteArray &got) {
     return -1;
 }
 
-// The value of one series in a Prometheus text scrape, 0 when absent.
-double metricValue(const QByteArray &scrape, const QByteArray &series) {
-    const qsizetype i = scrape.indexOf('\n' + series + ' ');
-    if (i < 0)
-        return 0;
-    return scrape.mid(i + series.size() + 2, 24).split('\n').first().toDouble();
-}
-
 } // namespace
 
 class TestHostile : public QObject {

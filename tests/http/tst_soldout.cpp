@@ -68,12 +68,7 @@ private:
 
     // The value of the metric line that starts with `series` (name and labels), 0 when absent.
     double metric(const QByteArray &series) {
-        const QByteArray text = http(m_backend.metricsPort(), "GET", "/metrics").body;
-        for (const QByteArray &line : text.split('\n')) {
-            if (line.startsWith(series + ' '))
-                return line.mid(series.size() + 1).toDouble();
-        }
-        return 0;
+        return metricValue(http(m_backend.metricsPort(), "GET", "/metrics").body, series);
     }
 
     double soldOutAnswers() { return metric(R"(flashsale_bookings_total{outcome="sold_out"})"); }

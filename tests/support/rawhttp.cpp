@@ -178,4 +178,18 @@ HttpResponse postJson(quint16 port, const QByteArray &path, const QJsonObject &b
     return http(port, "POST", path, QJsonDocument(body).toJson(QJsonDocument::Compact), h);
 }
 
+double metricValue(const QByteArray &scrape, const QByteArray &series) {
+    const QByteArray line = series + ' ';
+    qsizetype at = 0;
+    if (!scrape.startsWith(line)) {
+        at = scrape.indexOf('\n' + line);
+        if (at < 0)
+            return 0;
+        ++at; // past the newline
+    }
+    const qsizetype from = at + line.size();
+    const qsizetype end = scrape.indexOf('\n', from);
+    return scrape.mid(from, end < 0 ? -1 : end - from).toDouble();
+}
+
 } // namespace flashsale::test

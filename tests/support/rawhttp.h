@@ -71,4 +71,8 @@ HttpResponse postJson(quint16 port, const QByteArray &path, const QJsonObject &b
                       const QByteArray &bearer = {},
                       const QList<QPair<QByteArray, QByteArray>> &headers = {});
 
+// The value of one series (name and labels, as written) in a Prometheus text scrape, 0 when
+// absent.
+double metricValue(const QByteArray &scrape, const QByteArray &series);
+
 } // namespace flashsale::test

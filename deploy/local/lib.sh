@@ -112,8 +112,9 @@ FS_PACKAGES=(
   # issue 21: deploy/local/run --pg-ha (docs/PG_HA.md): pg_auto_failover's pg_autoctl and its
   # monitor extension for PostgreSQL 15 (a primary, two synchronous-quorum standbys, failover)
   pg-auto-failover-cli postgresql-15-auto-failover
-  # issue 18: deploy/bench/booking-hotpath --profile samples the server with perf
-  linux-perf
+  # issue 18: deploy/bench/booking-hotpath --profile samples the server with perf;
+  # deploy/bench/book-lua-cost --instructions counts Redis's instructions with callgrind
+  linux-perf valgrind
 )
 # Added to FS_PACKAGES by deploy/local/run --with-nginx and by deploy/local/test (the gateway
 # test). Note: on a machine with systemd, Debian's package also enables its own nginx on port 80.
@@ -151,8 +152,8 @@ FS_COMMANDS=(
   nft=nftables ip=iproute2 tc=iproute2
   # deploy/local/run --pg-ha and tests/deploy/test_pgha.sh (issue 21): pg_auto_failover
   pg_autoctl=pg-auto-failover-cli
-  # deploy/bench/booking-hotpath --profile (issue 18)
-  perf=linux-perf
+  # deploy/bench/booking-hotpath --profile and book-lua-cost --instructions (issue 18)
+  perf=linux-perf valgrind=valgrind callgrind_control=valgrind
 )
 
 # shellcheck source=deploy/lib/log.sh

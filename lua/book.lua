@@ -69,6 +69,7 @@
 --   {'late', ms_past_deadline}   (no outcome: BookingService turns it into a timeout)
 
 -- @include gcra
+-- @include replay
 
 local meta = redis.call('HMGET', KEYS[1], 'state', 'starts_ms', 'ends_ms', 'limit', 'rate',
     'burst', 'hold_ms', 'default_item', 'pow', 'wr')
@@ -111,15 +112,9 @@ if item == '' then
 end
 
 if idem ~= '' then
-    local prev = redis.call('GET', KEYS[6])
-    if prev then
-        local prid, pitem, pqty, pexp = string.match(prev, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
-        if pitem ~= item or tonumber(pqty) ~= qty then
-            return {'idempotency_mismatch'}
-        end
-        local remaining = tonumber(redis.call('HGET', KEYS[2], item) or '0')
-        local price = tonumber(redis.call('HGET', KEYS[3], item) or '0')
-        return {'accepted', prid, item, qty, tonumber(pexp), remaining, 1, price}
+    local answer = replay(KEYS[6], KEYS[2], KEYS[3], item, qty)
+    if answer then
+        return answer
     end
 end
 
@@ -250,33 +245,40 @@ if rate > 0 then
     redis.call('HSET', KEYS[5], 'tokens', tostring(tokens - 1), 'ts', now)
 end
 
+-- Numbers handed to redis.call are formatted with sprintf("%.17g") inside Redis 7.0, and that
+-- formatting was 8% of this script's CPU (perf, docs/BENCHMARKS.md "book.lua's success path"):
+-- the values are kept as strings here, each formatted once. The price is the stored field as it is.
+local qty_s = tostring(qty)
 local expires = now + tonumber(meta[7])
-local price = tonumber(redis.call('HGET', KEYS[3], item) or '0')
-remaining = redis.call('HINCRBY', KEYS[2], item, -qty)
+local expires_s = tostring(expires)
+local price_s = redis.call('HGET', KEYS[3], item) or '0'
+remaining = redis.call('HINCRBY', KEYS[2], item, '-' .. qty_s)
 -- The units leave the stock hash and enter units_accepted in the same step, so
 -- remaining + units_accepted - returned is constant between adjustments (docs/ADMIN_PROTOCOL.md,
 -- "Conservation").
-redis.call('HINCRBY', KEYS[1], 'units_accepted', qty)
-redis.call('HINCRBY', KEYS[4], user, qty)
-redis.call('HSET', KEYS[7], 'user', user, 'item', item, 'qty', qty, 'price', price,
-    'status', 'held', 'expires_ms', expires)
+redis.call('HINCRBY', KEYS[1], 'units_accepted', qty_s)
+redis.call('HINCRBY', KEYS[4], user, qty_s)
+redis.call('HSET', KEYS[7], 'user', user, 'item', item, 'qty', qty_s, 'price', price_s,
+    'status', 'held', 'expires_ms', expires_s)
 -- Kept well past the hold so late status lookups and purchases still find it.
-redis.call('PEXPIRE', KEYS[7], tonumber(meta[7]) + 86400000)
+redis.call('PEXPIRE', KEYS[7], tostring(tonumber(meta[7]) + 86400000))
+-- The index has no expiry of its own: it goes with the sale's other keys, which the scheduler
+-- gives their expiry when the sale closes (lua/retire.lua).
 redis.call('SADD', KEYS[9], rid)
-redis.call('PEXPIRE', KEYS[9], tonumber(meta[7]) + 86400000)
+local now_s = tostring(now)
 if ARGV[13] and ARGV[13] ~= '' then
     redis.call('XADD', KEYS[8], '*', 'type', 'book', 'rid', rid, 'user', user, 'item', item,
-        'qty', qty, 'price', price, 'ts', now, 'expires_ms', expires, 'arr', ARGV[13])
+        'qty', qty_s, 'price', price_s, 'ts', now_s, 'expires_ms', expires_s, 'arr', ARGV[13])
 else
     redis.call('XADD', KEYS[8], '*', 'type', 'book', 'rid', rid, 'user', user, 'item', item,
-        'qty', qty, 'price', price, 'ts', now, 'expires_ms', expires)
+        'qty', qty_s, 'price', price_s, 'ts', now_s, 'expires_ms', expires_s)
 end
 if idem ~= '' then
-    redis.call('SET', KEYS[6], rid .. '|' .. item .. '|' .. qty .. '|' .. expires, 'PX', ARGV[6])
+    redis.call('SET', KEYS[6], rid .. '|' .. item .. '|' .. qty_s .. '|' .. expires_s, 'PX', ARGV[6])
 end
 if entry then
     redis.call('ZREM', KEYS[14], entry)
     redis.call('HSET', KEYS[15], entry, 'booked')
     redis.call('HINCRBY', KEYS[16], 'booked', 1)
 end
-return {'accepted', rid, item, qty, expires, remaining, 0, price}
+return {'accepted', rid, item, qty, expires, remaining, 0, tonumber(price_s)}

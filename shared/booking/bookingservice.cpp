@@ -84,6 +84,7 @@ BookingService::BookingService(RedisCommands &redis, std::chrono::milliseconds i
     : m_redis(redis)
     , m_idempotencyTtlMs(idempotencyTtl.count())
     , m_book(RedisScript::load(QStringLiteral("book")))
+    , m_bookSoldOut(RedisScript::load(QStringLiteral("book_sold_out")))
     , m_purchase(RedisScript::load(QStringLiteral("purchase")))
     , m_view(RedisScript::load(QStringLiteral("sale_view")))
     , m_soldOutCacheMs(soldOutCache.count()) {}
@@ -120,30 +121,65 @@ bool BookingService::knownSoldOut(qint64 saleId) {
 void BookingService::book(const BookingRequest &req,
                           std::function<void(const Result<BookingOutcome> &)> done) {
     const auto cacheKey = qMakePair(req.saleId, req.itemId);
-    const bool cacheable = m_soldOutCacheMs > 0 && req.idempotencyKey.isEmpty();
-    if (cacheable && !m_soldOutUntil.isEmpty()) {
+    if (m_soldOutCacheMs > 0 && !m_soldOutUntil.isEmpty()) {
         catchUpNotices();
         const auto it = m_soldOutUntil.constFind(cacheKey);
         if (it != m_soldOutUntil.constEnd()) {
             if (steadyMs() < it->untilMs) {
-                BookingOutcome o;
-                o.kind = BookingOutcome::Kind::SoldOut;
-                done(o);
+                if (req.idempotencyKey.isEmpty()) {
+                    BookingOutcome o;
+                    o.kind = BookingOutcome::Kind::SoldOut;
+                    done(o);
+                } else {
+                    bookRememberedSoldOut(req, std::move(done));
+                }
                 return;
             }
             m_soldOutUntil.erase(it);
         }
     }
+    bookInRedis(req, std::move(done));
+}
+
+QByteArray BookingService::idempotencyKey(const BookingRequest &req) const {
+    return req.idempotencyKey.isEmpty()
+               ? SaleKeys(req.saleId).idempotency("-", "-") // unused by the scripts
+               : SaleKeys(req.saleId).idempotency(req.userId, req.idempotencyKey);
+}
+
+void BookingService::bookRememberedSoldOut(
+    const BookingRequest &req, std::function<void(const Result<BookingOutcome> &)> done) {
+    // An item remembered sold out, and a key that may be a retry's: lua/book_sold_out.lua answers
+    // the key's replay or the item's 0 in a few commands, or says to decide in full.
+    static Counter &short_ = Metrics::instance().counter(
+        "flashsale_bookings_sold_out_short_total",
+        "Bookings with an Idempotency-Key for an item remembered sold out, decided by "
+        "book_sold_out.lua instead of book.lua.");
+    short_.inc();
+    const quint64 asOf = m_notices ? m_notices->sequence() : 0;
+    const SaleKeys k(req.saleId);
+    m_redis.eval(m_bookSoldOut, {k.meta(), k.stock(), k.price(), idempotencyKey(req)},
+                 {req.itemId ? QByteArray::number(req.itemId) : QByteArray(""),
+                  QByteArray::number(req.quantity)},
+                 [this, req, asOf, done = std::move(done)](const Result<RedisValue> &r) mutable {
+                     if (r && r->isArray() && r->at(0).bytes() == "book") {
+                         bookInRedis(req, std::move(done));
+                         return;
+                     }
+                     answer(qMakePair(req.saleId, req.itemId), asOf, "book_sold_out.lua", r,
+                            std::move(done));
+                 });
+}
+
+void BookingService::bookInRedis(const BookingRequest &req,
+                                 std::function<void(const Result<BookingOutcome> &)> done) {
     // A sold-out answer to this call holds as of the notices heard before it was sent: a notice
     // heard after may be about a unit returned after Redis ran it.
     const quint64 asOf = m_notices ? m_notices->sequence() : 0;
     const SaleKeys k(req.saleId);
     const QByteArray rid = newReservationId(req.saleId);
-    const QByteArray idemKey = req.idempotencyKey.isEmpty()
-                                   ? k.idempotency("-", "-") // unused by the script
-                                   : k.idempotency(req.userId, req.idempotencyKey);
     m_redis.eval(m_book,
-                 {k.meta(), k.stock(), k.price(), k.users(), k.bucket(), idemKey,
+                 {k.meta(), k.stock(), k.price(), k.users(), k.bucket(), idempotencyKey(req),
                   k.reservation(rid), k.stream(), k.reservations(), k.rateLimitIp(req.clientIp),
                   k.rateLimitUser(req.userId), k.powNonce(req.powNonce), k.waitingRoomBuyers(),
                   k.waitingRoomAdmitted(), k.waitingRoomDone(), k.waitingRoomMeta()},
@@ -156,43 +192,49 @@ void BookingService::book(const BookingRequest &req,
                   QByteArray::number(req.powTtlMs),
                   req.arrivalUs > 0 ? QByteArray::number(req.arrivalUs) : QByteArray(""),
                   QByteArray::number(bookingDeadlineMs(m_redis.timeout())), req.admissionEntry},
-                 [this, cacheKey, asOf, done = std::move(done)](const Result<RedisValue> &r) {
-                     if (!r) {
-                         done(std::unexpected(r.error()));
-                         return;
-                     }
-                     if (r->isArray() && r->at(0).bytes() == "late") {
-                         static Counter &late = Metrics::instance().counter(
-                             "flashsale_bookings_late_total",
-                             "Bookings Redis refused to run because they reached it after their "
-                             "deadline, when the API had already answered 503.");
-                         late.inc();
-                         done(std::unexpected(
-                             Error{ErrorCode::Timeout,
-                                   QStringLiteral("Redis ran the booking %1 ms after its deadline; "
-                                                  "nothing was booked")
-                                       .arg(r->at(1).toInt())}));
-                         return;
-                     }
-                     const auto o = BookingOutcome::fromReply(*r);
-                     if (!o) {
-                         done(std::unexpected(protocolError("book.lua", *r)));
-                         return;
-                     }
-                     if (o->kind == BookingOutcome::Kind::SoldOut && m_soldOutCacheMs > 0
-                         && (!m_notices || m_notices->sequence() == asOf
-                             || m_notices->stillSoldOut(cacheKey.first, asOf))) {
-                         const SoldOutMemory m{steadyMs() + m_soldOutCacheMs, asOf};
-                         m_soldOutUntil.insert(cacheKey, m);
-                         if (o->wholeSaleSoldOut)
-                             m_saleSoldOut.insert(cacheKey.first, m);
-                     }
-                     // An acceptance, a replay too (a retry after a 503 here must not get its 202
-                     // before the replicas have the booking), waits for the replicas.
-                     if (m_waitReplicas > 0 && o->kind == BookingOutcome::Kind::Accepted)
-                         return awaitReplicas(cacheKey.first, *o, std::move(done));
-                     done(*o);
+                 [this, cacheKey = qMakePair(req.saleId, req.itemId), asOf,
+                  done = std::move(done)](const Result<RedisValue> &r) mutable {
+                     answer(cacheKey, asOf, "book.lua", r, std::move(done));
                  });
+}
+
+void BookingService::answer(QPair<qint64, qint64> cacheKey, quint64 asOf, const char *script,
+                            const Result<RedisValue> &r,
+                            std::function<void(const Result<BookingOutcome> &)> done) {
+    if (!r) {
+        done(std::unexpected(r.error()));
+        return;
+    }
+    if (r->isArray() && r->at(0).bytes() == "late") {
+        static Counter &late = Metrics::instance().counter(
+            "flashsale_bookings_late_total",
+            "Bookings Redis refused to run because they reached it after their "
+            "deadline, when the API had already answered 503.");
+        late.inc();
+        done(std::unexpected(
+            Error{ErrorCode::Timeout, QStringLiteral("Redis ran the booking %1 ms after its "
+                                                     "deadline; nothing was booked")
+                                          .arg(r->at(1).toInt())}));
+        return;
+    }
+    const auto o = BookingOutcome::fromReply(*r);
+    if (!o) {
+        done(std::unexpected(protocolError(script, *r)));
+        return;
+    }
+    if (o->kind == BookingOutcome::Kind::SoldOut && m_soldOutCacheMs > 0
+        && (!m_notices || m_notices->sequence() == asOf
+            || m_notices->stillSoldOut(cacheKey.first, asOf))) {
+        const SoldOutMemory m{steadyMs() + m_soldOutCacheMs, asOf};
+        m_soldOutUntil.insert(cacheKey, m);
+        if (o->wholeSaleSoldOut)
+            m_saleSoldOut.insert(cacheKey.first, m);
+    }
+    // An acceptance, a replay too (a retry after a 503 here must not get its 202 before the
+    // replicas have the booking), waits for the replicas.
+    if (m_waitReplicas > 0 && o->kind == BookingOutcome::Kind::Accepted)
+        return awaitReplicas(cacheKey.first, *o, std::move(done));
+    done(*o);
 }
 
 void BookingService::awaitReplicas(qint64 saleId, const BookingOutcome &accepted,

@@ -69,8 +69,9 @@ struct ConfirmOutcome {
 // answered something unexpected (the caller answers 503).
 class BookingService {
 public:
-    // `soldOutCache`: how long a sold-out answer is remembered per item (0 = never); requests
-    // with an idempotency key always reach Redis, so a replay still gets its first answer.
+    // `soldOutCache`: how long a sold-out answer is remembered per item (0 = never). A booking
+    // of an item remembered sold out is answered from memory without an idempotency key; with
+    // one it still reaches Redis (lua/book_sold_out.lua), so a replay gets its first answer.
     BookingService(RedisCommands &redis, std::chrono::milliseconds idempotencyTtl,
                    std::chrono::milliseconds soldOutCache);
     ~BookingService();
@@ -111,12 +112,25 @@ public:
     void saleOfItem(qint64 itemId, std::function<void(const Result<qint64> &)> done);
 
 private:
+    // book.lua: the whole decision.
+    void bookInRedis(const BookingRequest &req,
+                     std::function<void(const Result<BookingOutcome> &)> done);
+    // book_sold_out.lua, for a booking with an Idempotency-Key of an item remembered sold out:
+    // the key's replay, the item's 0 again, or else bookInRedis.
+    void bookRememberedSoldOut(const BookingRequest &req,
+                               std::function<void(const Result<BookingOutcome> &)> done);
+    // Turns either script's reply into the outcome, remembering a sold-out answer.
+    void answer(QPair<qint64, qint64> cacheKey, quint64 asOf, const char *script,
+                const Result<RedisValue> &r,
+                std::function<void(const Result<BookingOutcome> &)> done);
+    QByteArray idempotencyKey(const BookingRequest &req) const;
     void awaitReplicas(qint64 saleId, const BookingOutcome &accepted,
                        std::function<void(const Result<BookingOutcome> &)> done);
 
     RedisCommands &m_redis;
     qint64 m_idempotencyTtlMs;
     RedisScript m_book;
+    RedisScript m_bookSoldOut;
     RedisScript m_purchase;
     RedisScript m_view;
     QHash<qint64, qint64> m_itemOwner;

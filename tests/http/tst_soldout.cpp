@@ -180,8 +180,40 @@ private Q_SLOTS:
                  first.json().value(QStringLiteral("reservation_id")));
 
         verifyProblem(bookRaw(sale, "{", key), 400, QStringLiteral("invalid-request"));
-        // Another buyer's key books nothing: Redis says sold out.
+        // The same key for another quantity is refused, as on a sale with stock.
+        verifyProblem(bookRaw(sale, R"({"user_id":"alice","quantity":2})", key), 422,
+                      QStringLiteral("idempotency-key-reused"));
+        // Another buyer's key books nothing: Redis says sold out. These keyed bookings went to
+        // lua/book_sold_out.lua, not the whole of book.lua.
+        const double shortBefore = metric("flashsale_bookings_sold_out_short_total");
         verifyProblem(book(sale, "carol", {{"Idempotency-Key", "carol-1"}}), 409,
+                      QStringLiteral("sold-out"));
+        QCOMPARE(metric("flashsale_bookings_sold_out_short_total"), shortBefore + 1);
+    }
+
+    // A booking with a key on an item remembered sold out asks Redis whether it still is: a unit
+    // back by a write no script made (nothing published, so the server still remembers the item
+    // sold out) is sold to it, while a booking without a key is answered from memory.
+    void keyedBookingFindsAUnitNobodyAnnounced() {
+        const qint64 sale = openSale(1);
+        QVERIFY(sale > 0);
+        verifyProblem(sellOut(sale), 409, QStringLiteral("sold-out"));
+        const SaleKeys k(sale);
+        const QByteArray item = QByteArray::number(itemOf(sale));
+        m_redis->command({"HSET", k.stock(), item, "1"});
+        verifyProblem(book(sale, "no-key"), 409, QStringLiteral("sold-out"));
+
+        const double shortBefore = metric("flashsale_bookings_sold_out_short_total");
+        const HttpResponse keyed = book(sale, "keyed", {{"Idempotency-Key", "keyed-1"}});
+        QCOMPARE(keyed.status, 202);
+        QCOMPARE(metric("flashsale_bookings_sold_out_short_total"), shortBefore + 1);
+        QCOMPARE(m_redis->hash(k.stock()).value(item), QByteArray("0"));
+        // Its retry is a replay; the next buyer is refused by Redis again.
+        const HttpResponse again = book(sale, "keyed", {{"Idempotency-Key", "keyed-1"}});
+        QCOMPARE(again.status, 202);
+        QCOMPARE(again.json().value(QStringLiteral("reservation_id")),
+                 keyed.json().value(QStringLiteral("reservation_id")));
+        verifyProblem(book(sale, "late", {{"Idempotency-Key", "late-1"}}), 409,
                       QStringLiteral("sold-out"));
     }
 

@@ -46,10 +46,6 @@ Problem invalid(const FieldErrors &errors) {
     return invalidRequest(errors);
 }
 
-Problem invalid(const QString &pointer, const QString &detail) {
-    return invalidRequest(pointer, detail);
-}
-
 // The JSON object in the body, or nullopt after answering 400/415 itself.
 std::optional<QJsonObject> jsonBody(const ExchangePtr &ex) {
     auto object = parseJsonObject(ex->header("Content-Type"), ex->body());

@@ -312,6 +312,11 @@ void RedisClusterClient::retryLater(const RequestPtr &request, const QString &wh
     }
     ++m_stats.retries;
     clusterEvents("retry").inc();
+    // maxRedirects bounds one attempt's chain of redirects (a loop between nodes that disagree);
+    // a retry is a new attempt, bounded by maxRetries. Mid-migration a multi-key script with an
+    // absent key goes round ASK (source) then TRYAGAIN (target) on every attempt: counted across
+    // attempts, the sixth ASK reached the caller as a raw error reply (a booking's 500).
+    request->redirects = 0;
     if (!why.startsWith(QLatin1String("TRYAGAIN")))
         requestRefresh();
     request->backoff = request->backoff.count() == 0

@@ -36,8 +36,10 @@ namespace flashsale {
 //   ErrorCode::Unavailable;
 // - a connection lost with the command in flight, or a reply timeout: that error is delivered
 //   (the command may have run, so it is not resent) and the map is refreshed;
-// - more than maxRedirects MOVED/ASK for one command: the last redirect reply is delivered as a
-//   Redis error reply.
+// - more than maxRedirects MOVED/ASK in one attempt (between two retries): the last redirect
+//   reply is delivered as a Redis error reply. A retry starts a new count, so a script that is
+//   ASKed over and answered TRYAGAIN on every attempt while its slot migrates is retried until
+//   maxRetries, then ErrorCode::Unavailable.
 // Commands without a key (PING, INFO, ...) go to any connected primary. Commands to one node
 // keep their order; a redirected command may overtake later ones.
 // Not done: reads from replicas (READONLY), MULTI/EXEC across redirects, pub/sub.

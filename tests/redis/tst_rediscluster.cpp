@@ -1,9 +1,9 @@
 // RedisClusterClient (shared/redis/redisclusterclient.h) against a real Redis Cluster of 3
 // primaries and 3 replicas (tests/support/rediscluster.h, cluster-node-timeout 1000 ms): slots
-// as the server computes them, routing, a slot migrated under the client (ASK, then MOVED),
-// NOSCRIPT on one node, a primary killed and its replica promoted, and a shard lost entirely
-// (CLUSTERDOWN: a clean error, no hang). The cases share one cluster and run in order; the last
-// two kill nodes.
+// as the server computes them, routing, a slot migrated under the client (ASK, then MOVED), a
+// multi-key script retried through ASK and TRYAGAIN until its slot is assigned, NOSCRIPT on one
+// node, a primary killed and its replica promoted, and a shard lost entirely (CLUSTERDOWN: a clean
+// error, no hang). The cases share one cluster and run in order; the last two kill nodes.
 
 #include "redis/redisclusterclient.h"
 #include "redis/redisslots.h"
@@ -269,6 +269,70 @@ private Q_SLOTS:
         QVERIFY(m_client->stats().moved > movedBefore);
         QTRY_COMPARE_WITH_TIMEOUT(m_client->nodeForSlot(slot),
                                   QStringLiteral("127.0.0.1:%1").arg(target), 5000);
+        QVERIFY(m_cluster.waitUntilConsistent(10000));
+    }
+
+    // book.lua's case during a reshard: a script of several keys of one hash tag, some of them
+    // absent (a new buyer's idempotency key). Once every key of the slot has moved but the slot
+    // is not assigned yet, the source answers ASK and the target, asked with ASKING, TRYAGAIN (a
+    // key is missing, so it cannot know the script's keys are all there). The client must keep
+    // retrying, bounded by maxRetries, through that ASK-then-TRYAGAIN round until the slot is
+    // assigned, not hand the caller a raw ASK (a 500 for a booking) once the retries have added
+    // up more than maxRedirects ASKs (found while adding deploy/bench/faults redis-reshard).
+    void scriptRetriesThroughAskAndTryagainUntilTheSlotIsAssigned() {
+        const QByteArray present = "{script-migrate}:present", absent = "{script-migrate}:absent";
+        const int slot = redisKeySlot(present);
+        const auto set = run({"SET", present, "5"});
+        QVERIFY(set && *set);
+        const quint16 source = m_cluster.primaryForSlot(slot);
+        quint16 target = 0;
+        for (quint16 p : m_cluster.primaries())
+            if (p != source)
+                target = p;
+        QVERIFY(target != 0);
+        const QByteArray sourceId = m_cluster.nodeId(source), targetId = m_cluster.nodeId(target);
+        RedisSync src(source), dst(target);
+        const QByteArray slotText = QByteArray::number(slot);
+        QCOMPARE(dst.one({"CLUSTER", "SETSLOT", slotText, "IMPORTING", sourceId}),
+                 QByteArray("OK"));
+        QCOMPARE(src.one({"CLUSTER", "SETSLOT", slotText, "MIGRATING", targetId}),
+                 QByteArray("OK"));
+        QCOMPARE(src.one({"MIGRATE", "127.0.0.1", QByteArray::number(target), "", "0", "5000",
+                          "KEYS", present}),
+                 QByteArray("OK"));
+
+        RedisScript script;
+        script.name = QStringLiteral("test-two-keys");
+        script.body = "redis.call('SET', KEYS[2], ARGV[1]) "
+                      "return redis.call('INCRBY', KEYS[1], ARGV[1])";
+        script.sha1 = QCryptographicHash::hash(script.body, QCryptographicHash::Sha1).toHex();
+        const quint64 askBefore = m_client->stats().ask;
+        auto result = std::make_shared<std::optional<Result<RedisValue>>>();
+        auto describe = [result]() -> QByteArray {
+            if (!result->has_value())
+                return "no answer";
+            if (!result->value())
+                return "error " + result->value().error().message.toUtf8();
+            return result->value()->isError() ? "reply " + result->value()->string : "a value";
+        };
+        m_client->eval(script, {present, absent}, {"3"},
+                       [result](const Result<RedisValue> &r) { *result = r; });
+        // More ASKs than maxRedirects for this one script, each answered TRYAGAIN by the target.
+        const quint64 manyAsks = askBefore + quint64(RedisClusterClient::Options{}.maxRedirects);
+        QTRY_VERIFY_WITH_TIMEOUT(m_client->stats().ask > manyAsks || result->has_value(),
+                                 kNoHangMs);
+        QVERIFY2(!result->has_value(), describe().constData());
+
+        // The migration's last step: the slot is the target's everywhere. The script then runs
+        // there, once.
+        for (quint16 p : m_cluster.primaries())
+            QCOMPARE(RedisSync(p).one({"CLUSTER", "SETSLOT", slotText, "NODE", targetId}),
+                     QByteArray("OK"));
+        QTRY_VERIFY_WITH_TIMEOUT(result->has_value(), kNoHangMs);
+        QVERIFY2(result->value() && !result->value()->isError(), describe().constData());
+        QCOMPARE(result->value()->integer, 8);
+        QCOMPARE(dst.one({"GET", present}), QByteArray("8"));
+        QCOMPARE(dst.one({"GET", absent}), QByteArray("3"));
         QVERIFY(m_cluster.waitUntilConsistent(10000));
     }
 

@@ -34,6 +34,7 @@
 #
 # $FSB_DIR (mktemp -d under ${TMPDIR:-/tmp}) is the HOME of every launcher of deploy/lib/:
 #   <name>.pid, <name>.url   each server process's pid and --ready-file (deploy/lib/server.sh)
+#   <name>.metrics           its admin listener's base URL, with FSB_METRICS=1
 #   kafka-mock.pid, kafka.bootstrap, kafka.control   the mock cluster (deploy/lib/kafka.sh)
 #   redis/                   redis.conf, redis.pid, appendonlydir/ (deploy/lib/redis.sh)
 #   pg/, pg-run/             the own PostgreSQL cluster, with FSB_PG_OWN=1 (deploy/lib/pg.sh)
@@ -59,6 +60,9 @@
 #   FSB_DEV_USER_IDS      1 (default): the API also takes a plain user_id (load --dev-user-ids);
 #                         0: signed buyer tokens only (load --token-secret "$FSB_TOKEN_SECRET")
 #   FSB_SERVER_ARGS       array of extra flags for every flashsale-server
+#   FSB_METRICS           1: every flashsale-server serves /metrics on a free 127.0.0.1 port of
+#                         its own (--metrics-port), its URL in $FSB_DIR/<name>.metrics
+#                         (fsb_metric reads them)
 #   FSB_PAYSIM            1 (default): flashsale-paysim and --payment-provider http; 0: the
 #                         payment role's in-process simulator
 #   FSB_PAYSIM_ARGS       array of extra flags for flashsale-paysim (--latency-ms 50 by default)
@@ -321,6 +325,14 @@ fsb_role_start() {
   [[ "$name" == notify && -n "${FSB_SMTP_PORT:-}" ]] &&
     args+=(--smtp-url "smtp://127.0.0.1:$FSB_SMTP_PORT" --smtp-from "orders@bench.localhost")
   args+=("${FSB_SERVER_ARGS[@]}")
+  if [[ "${FSB_METRICS:-0}" == 1 ]]; then
+    # The same port again after a restart (a scrape's URL stays valid).
+    local mport=""
+    [[ -f "$FSB_DIR/$name.metrics" ]] && mport=$(sed 's/.*://' "$FSB_DIR/$name.metrics")
+    [[ -n "$mport" ]] || fs_pick_port mport
+    args+=(--metrics-listen 127.0.0.1 --metrics-port "$mport")
+    printf 'http://127.0.0.1:%s\n' "$mport" >"$FSB_DIR/$name.metrics"
+  fi
   fs_server_start "$FSB_DIR" "$name" "${secrets[@]}" "${args[@]}" || rc=1
   [[ -n "${FS_SPAWN_PID:-}" ]] && FSB_PIDS+=("$FS_SPAWN_PID")
   disown "$FS_SPAWN_PID" 2>/dev/null || true # no "Killed" job report when a fault case kills it
@@ -330,6 +342,18 @@ fsb_role_start() {
   fs_tail_log "$(fs_server_log "$FSB_DIR" "$name")"
   fsb_log "$name (pid $FS_SERVER_PID) did not answer /healthz"
   return 1
+}
+
+# fsb_metric NAME SAMPLE - with FSB_METRICS=1: the sum over the stack's server processes of the
+# /metrics samples named NAME whose labels contain SAMPLE (a literal, e.g. 'kind="moved"'; empty:
+# every sample of NAME); 0 when there is none. A process that does not answer counts nothing.
+fsb_metric() {
+  local f
+  for f in "$FSB_DIR"/*.metrics; do
+    [[ -f "$f" ]] || continue
+    curl -s --max-time 5 "$(cat "$f")/metrics" 2>/dev/null || true
+  done | awk -v n="$1" -v s="${2:-}" '($1 == n && s == "") || (index($1, n "{") == 1 && (s == "" || index($1, s) > 0)) { t += $NF }
+    END { printf "%d\n", t }'
 }
 
 # fsb_role_kill NAME [SIGNAL] - kill -9 (or SIGNAL) one server process and wait until it is gone.

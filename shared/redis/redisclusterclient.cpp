@@ -149,6 +149,14 @@ void RedisClusterClient::commandForKey(const QByteArray &routingKey, const QList
 
 void RedisClusterClient::eval(const RedisScript &script, const QList<QByteArray> &keys,
                               const QList<QByteArray> &args, Callback callback) {
+    // A script run once is loaded on every node from then on (and first of all on a node that
+    // connects later: a promoted replica, a node a reshard added), so a failover or a reshard
+    // costs no NOSCRIPT round trips. SCRIPT LOAD goes on each node's connection before this
+    // EVALSHA can reach it.
+    if (!m_scriptShas.contains(script.sha1)) {
+        m_scriptShas.insert(script.sha1);
+        preloadScript(script);
+    }
     auto request = std::make_shared<Request>();
     request->argv.reserve(3 + keys.size() + args.size());
     request->argv << QByteArrayLiteral("EVALSHA") << script.sha1 << QByteArray::number(keys.size())

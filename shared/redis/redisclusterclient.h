@@ -5,6 +5,7 @@
 
 #include <QHash>
 #include <QObject>
+#include <QSet>
 #include <QString>
 #include <QTimer>
 
@@ -102,6 +103,7 @@ public:
     // Loads `script` (SCRIPT LOAD) on every node connected now and on every node when it
     // connects later (a promoted replica, a node after a restart), so EVALSHA seldom meets
     // NOSCRIPT; eval() still resends as EVAL when it does. A failed load is only logged.
+    // eval() calls it for every script the first time it runs one.
     void preloadScript(const RedisScript &script);
 
     // The primaries in the current map as "host:port", sorted, and a command sent to one of
@@ -144,8 +146,9 @@ private:
     Options m_options;
     std::vector<std::unique_ptr<Node>> m_nodes;
     QHash<QString, Node *> m_byName;
-    std::vector<Node *> m_slots;  // kRedisSlotCount entries; null: not covered
-    QList<RedisScript> m_scripts; // preloadScript()
+    std::vector<Node *> m_slots;   // kRedisSlotCount entries; null: not covered
+    QList<RedisScript> m_scripts;  // preloadScript(), and every script eval() has run
+    QSet<QByteArray> m_scriptShas; // their SHA1s
     bool m_hasMap = false;
     bool m_up = false; // connected() emitted, disconnected() not since
     QByteArray m_metricsName;

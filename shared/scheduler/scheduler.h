@@ -25,7 +25,11 @@ class RedisCommands;
 //     every sale closed within the retention when it takes the lease);
 //   - seals every waiting room whose cohort has closed (shared/waitingroom/sealer.h; issue 16);
 //   - runs a dry-run reconciliation of live sales every --reconcile-interval-seconds, and a
-//     repair right after one that found orders whose hold Redis lost (issue 20).
+//     repair right after one that found orders whose hold Redis lost (issue 20);
+//   - after a topology change (a Redis primary restarted or replaced, the cluster's slot map
+//     changed, another PostgreSQL server took the lease renewal), --reconcile-topology-delay-ms
+//     after its last signal: warms again live sales Redis lost whole, and reconciles every live
+//     sale, repairing those that drifted (issue 21).
 // docs/SCHEDULER.md describes the timing.
 //
 // Two clocks: the lease is timed by PostgreSQL's now() (it measures process liveness), sale
@@ -74,6 +78,10 @@ Q_SIGNALS:
     // Issue 20: a scheduled dry run found orders whose hold Redis lost, and the repair it then
     // ran (ending them as hold-lost) finished; ok as for reconcileFinished.
     void holdLostRepaired(qint64 saleId, bool ok);
+    // Issue 21: a round of reconciliation of every live sale, started after a topology change
+    // (`cause`: redis_restart, redis_slots or pg_primary, the first signal of the change),
+    // finished: `sales` sales, `failed` of them without a result (tried again after the delay).
+    void topologyReconciled(const QString &cause, int sales, int failed);
     // Issue 16: a waiting room's seal finished (its ranks are public and archived).
     void waitingRoomSealed(qint64 saleId, qint64 cohortSize);
 

@@ -1,0 +1,275 @@
+// Reconciliation after a topology change (issue 21, item 5), against real servers. A Scheduler
+// runs in-process with a reconciliation interval of an hour, so only the topology trigger can
+// explain a run: a PostgreSQL order is pending while Redis has no hold for it (what a failover or
+// a restart without data leaves), and the scheduler must end it by itself once Redis
+//   - restarts without its data (a single node: another run_id at the same address), or
+//   - loses a cluster primary, whose replica is promoted (the slot map changes);
+// and it restores the sale in Redis from PostgreSQL. A reconnect to the same server is no change.
+// The rounds are counted in flashsale_reconcile_topology_runs_total{cause}.
+
+#include "booking/salecatalog.h"
+#include "booking/salekeys.h"
+#include "core/config.h"
+#include "metrics/metrics.h"
+#include "pg/migrator.h"
+#include "pg/pgconnection.h"
+#include "rawhttp.h"
+#include "redis/redisconnect.h"
+#include "redis/redisslots.h"
+#include "rediscluster.h"
+#include "scheduler/scheduler.h"
+#include "testservers.h"
+
+#include <QDateTime>
+#include <QEventLoop>
+#include <QPointer>
+#include <QSignalSpy>
+#include <QTest>
+#include <QTimer>
+
+using namespace flashsale;
+using namespace flashsale::test;
+
+namespace {
+
+constexpr qint64 kHour = 3'600'000;
+
+double topologyRuns(const char *cause) {
+    return metricValue(Metrics::instance().render(),
+                       QByteArray("flashsale_reconcile_topology_runs_total{cause=\"") + cause
+                           + "\"}");
+}
+
+// The scheduler's connections, made as the server makes them (a cluster client with seeds).
+struct Connections {
+    std::unique_ptr<PgConnection> pg;
+    std::unique_ptr<RedisCommands> redis;
+};
+
+} // namespace
+
+class TstTopology : public QObject {
+    Q_OBJECT
+
+private:
+    PgDatabase m_db;
+    qint64 m_now = 0; // the scheduler's clock: it stays put, so no interval falls due
+
+    Config config(const QString &redisUrl, const QString &clusterNodes = {}) const {
+        Config c;
+        c.pgUrl = m_db.url();
+        c.redisUrl = redisUrl;
+        c.redisClusterNodes = clusterNodes;
+        c.schedulerTickMs = 50;
+        c.leaseSeconds = 30;
+        c.warmupSeconds = 60;
+        c.reconcileIntervalSeconds = 3600;
+        c.reconcileTopologyDelayMs = 300;
+        return c;
+    }
+
+    static Connections connect(const Config &c) {
+        Connections out;
+        out.pg = std::make_unique<PgConnection>(c.pgUrl);
+        out.redis = createRedis(*RedisTarget::fromConfig(c), std::chrono::milliseconds(5000));
+        QSignalSpy pgUp(out.pg.get(), &PgConnection::connected);
+        QSignalSpy redisUp(out.redis.get(), &RedisCommands::connected);
+        out.pg->start();
+        out.redis->start();
+        if (!QTest::qWaitFor([&] { return pgUp.count() > 0 && redisUp.count() > 0; }, 15000))
+            qWarning("connections did not come up");
+        return out;
+    }
+
+    // One pass of the scheduler, waited for.
+    static bool tick(Scheduler &s) {
+        bool done = false;
+        s.tick([&done] { done = true; });
+        return QTest::qWaitFor([&done] { return done; }, 30000);
+    }
+
+    // A sale of one item with `stock` units, stored in PostgreSQL; the scheduler warms and opens
+    // it (two passes), and its first round (empty: nothing was open) is behind it.
+    qint64 openSale(Connections &c, Scheduler &s, int stock) {
+        SaleCatalog catalog(*c.pg, *c.redis);
+        SaleSpec spec;
+        spec.name = QStringLiteral("Topology");
+        spec.startsAtMs = m_now + 30'000;
+        spec.endsAtMs = m_now + kHour;
+        spec.perUserLimit = 2;
+        spec.items.append(SaleSpec::Item{0, QStringLiteral("Kettle"), stock, 500});
+        qint64 id = -1;
+        catalog.create(spec, false,
+                       [&id](const Result<SaleSpec> &r, qint64 saleId) { id = r ? saleId : 0; });
+        if (!QTest::qWaitFor([&id] { return id >= 0; }, 10000) || id <= 0)
+            return 0;
+        if (!tick(s)) // leader; warms the sale (and reads Redis's run_id first)
+            return 0;
+        m_now += 30'000;
+        if (!tick(s)) // opens it
+            return 0;
+        return id;
+    }
+
+    // An order PostgreSQL holds as pending (its units counted in sold) whose hold Redis does not
+    // have: what a booking acknowledged by a primary that died before replicating it leaves.
+    QByteArray strandedOrder(qint64 sale) {
+        const QByteArray rid = QByteArray::number(sale) + "-" + QByteArray(31, '0') + "7";
+        m_db.scalar("WITH o AS (INSERT INTO orders (reservation_id, sale_id, item_id, user_id, "
+                    "quantity, amount_cents, status, accepted_at, expires_at) SELECT '"
+                    + rid
+                    + "', sale_id, id, 'stranded', 1, 500, 'pending', now(), now() + interval "
+                      "'1 hour' FROM sale_items WHERE sale_id = "
+                    + QByteArray::number(sale)
+                    + " RETURNING item_id) UPDATE inventory SET sold = sold + 1 WHERE item_id IN "
+                      "(SELECT item_id FROM o) RETURNING 1");
+        return rid;
+    }
+
+    QByteArray orderState(const QByteArray &rid) const {
+        return m_db.scalar("SELECT status || '/' || coalesce(cancel_reason, '') FROM orders "
+                           "WHERE reservation_id = '"
+                           + rid + "'");
+    }
+    int count(const QByteArray &fromWhere) const {
+        return m_db.scalar("SELECT count(*) FROM " + fromWhere).toInt();
+    }
+    QByteArray item(qint64 sale) const {
+        return m_db.scalar("SELECT id FROM sale_items WHERE sale_id = " + QByteArray::number(sale));
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        QVERIFY2(m_db.create(), qPrintable(m_db.error()));
+        const auto migrated = applyMigrations(m_db.url());
+        QVERIFY2(migrated, qPrintable(migrated ? QString() : migrated.error().message));
+        m_now = (QDateTime::currentMSecsSinceEpoch() / kHour + 24) * kHour;
+    }
+
+    void init() {
+        m_db.scalar("TRUNCATE sales, sale_schedules, audit_log, reconcile_runs, leases, outbox "
+                    "CASCADE");
+    }
+
+    // A single Redis restarts empty (no persistence): the scheduler sees another run_id, warms
+    // the sale again from PostgreSQL and ends the order whose hold went with the data.
+    void redisRestartWithoutDataEndsLostHolds() {
+        RedisServer redis;
+        QVERIFY2(redis.start(), qPrintable(redis.error()));
+        const Config c = config(redis.url());
+        Connections conn = connect(c);
+        Scheduler s(c, *conn.pg, *conn.redis, QStringLiteral("single"), [this] { return m_now; });
+        QSignalSpy rounds(&s, &Scheduler::topologyReconciled);
+        const double before = topologyRuns("redis_restart");
+
+        const qint64 sale = openSale(conn, s, 5);
+        QVERIFY(sale > 0);
+        const QByteArray rid = strandedOrder(sale);
+        {
+            RedisSync r(redis.port());
+            QCOMPARE(r.integer({"EXISTS", SaleKeys(sale).meta()}), 1);
+            QCOMPARE(r.integer({"HINCRBY", SaleKeys(sale).stock(), item(sale), "-1"}), 4);
+        }
+
+        redis.kill();
+        QVERIFY2(redis.start(), qPrintable(redis.error())); // same port, nothing kept
+        {
+            RedisSync r(redis.port());
+            QCOMPARE(r.integer({"EXISTS", SaleKeys(sale).meta()}), 0);
+        }
+        s.start(); // ticks every 50 ms; the clock stays, so no interval is due
+
+        QTRY_COMPARE_WITH_TIMEOUT(orderState(rid), QByteArray("cancelled/hold-lost"), 30000);
+        QTRY_COMPARE_WITH_TIMEOUT(rounds.count(), 1, 10000);
+        QCOMPARE(rounds.at(0).at(0).toString(), QStringLiteral("redis_restart"));
+        QCOMPARE(rounds.at(0).at(2).toInt(), 0); // no run failed
+        QCOMPARE(topologyRuns("redis_restart") - before, 1.0);
+
+        // Redis holds the sale again, with PostgreSQL's stock: 5 units, none taken.
+        RedisSync r(redis.port());
+        QCOMPARE(r.integer({"EXISTS", SaleKeys(sale).meta()}), 1);
+        QCOMPARE(r.one({"HGET", SaleKeys(sale).stock(), item(sale)}), QByteArray("5"));
+        QCOMPARE(
+            m_db.scalar("SELECT sold FROM inventory WHERE sale_id = " + QByteArray::number(sale)),
+            QByteArray("0"));
+        QCOMPARE(count("outbox WHERE topic = 'order.cancelled' AND key = '" + rid + "'"), 1);
+        // Recorded as the topology's runs, none on the schedule.
+        QCOMPARE(count("reconcile_runs WHERE trigger = 'topology' AND mode = 'repair' AND ok"), 1);
+        QCOMPARE(count("reconcile_runs WHERE trigger = 'schedule'"), 0);
+        QCOMPARE(count("audit_log WHERE action = 'sale.warm' AND detail->>'reason' = 'topology'"),
+                 1);
+
+        // A reconnect to the same server is no change: the scheduler's connections are cut, come
+        // back, its probes read the same run_id, and no round follows.
+        int mine = 0; // INFO calls of this test: a reply counts the calls before it
+        auto schedulerInfoCalls = [&r, &mine] {
+            const QByteArray stats = r.one({"INFO", "commandstats"});
+            const qsizetype at = stats.indexOf("cmdstat_info:calls=");
+            const QByteArray rest = at < 0 ? QByteArray() : stats.mid(at + 19);
+            const qint64 calls = rest.left(rest.indexOf(',')).toLongLong();
+            return calls - mine++;
+        };
+        const qint64 atKill = schedulerInfoCalls();
+        QVERIFY(r.integer({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"}) >= 1);
+        // Two probes after the cut (one a second): the second ran on the new connection.
+        QTRY_VERIFY_WITH_TIMEOUT(schedulerInfoCalls() >= atKill + 2, 10000);
+        QTest::qWait(500); // a wait on purpose: longer than the delay, no round may start in it
+        QCOMPARE(rounds.count(), 1);
+        QCOMPARE(topologyRuns("redis_restart") - before, 1.0);
+
+        bool gone = false;
+        s.stop([&gone] { gone = true; });
+        QTRY_VERIFY(gone);
+    }
+
+    // A cluster primary is killed; its replica is promoted and the slot map changes. The
+    // scheduler reconciles every live sale by itself and ends the order whose hold the failover
+    // lost.
+    void clusterFailoverEndsLostHolds() {
+        RedisCluster cluster;
+        QVERIFY2(cluster.start(), qPrintable(cluster.error()));
+        QStringList seeds;
+        for (quint16 port : cluster.ports())
+            seeds << QStringLiteral("127.0.0.1:%1").arg(port);
+        const Config c = config(cluster.seedUrls().first(), seeds.join(QLatin1Char(',')));
+        Connections conn = connect(c);
+        Scheduler s(c, *conn.pg, *conn.redis, QStringLiteral("cluster"), [this] { return m_now; });
+        QSignalSpy rounds(&s, &Scheduler::topologyReconciled);
+        const double before = topologyRuns("redis_slots");
+
+        const qint64 sale = openSale(conn, s, 5);
+        QVERIFY(sale > 0);
+        const quint16 primary = cluster.primaryForSlot(redisKeySlot(SaleKeys(sale).meta()));
+        QVERIFY(primary != 0);
+        {
+            RedisSync r(primary);
+            QCOMPARE(r.integer({"EXISTS", SaleKeys(sale).meta()}), 1);
+            QCOMPARE(r.integer({"WAIT", "1", "5000"}), 1); // the replica has the sale
+        }
+        const QByteArray rid = strandedOrder(sale);
+
+        cluster.kill(primary);
+        s.start();
+        QTRY_VERIFY_WITH_TIMEOUT(cluster.primaryForSlot(redisKeySlot(SaleKeys(sale).meta())) != 0
+                                     && cluster.primaryForSlot(redisKeySlot(SaleKeys(sale).meta()))
+                                            != primary,
+                                 20000);
+        QTRY_COMPARE_WITH_TIMEOUT(orderState(rid), QByteArray("cancelled/hold-lost"), 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(rounds.count() >= 1, 10000);
+        QCOMPARE(rounds.at(0).at(0).toString(), QStringLiteral("redis_slots"));
+        QVERIFY(topologyRuns("redis_slots") - before >= 1.0);
+        QCOMPARE(count("reconcile_runs WHERE trigger = 'topology' AND mode = 'repair' AND ok"), 1);
+        QCOMPARE(count("reconcile_runs WHERE trigger = 'schedule'"), 0);
+
+        const quint16 promoted = cluster.primaryForSlot(redisKeySlot(SaleKeys(sale).meta()));
+        RedisSync r(promoted);
+        QCOMPARE(r.one({"HGET", SaleKeys(sale).stock(), item(sale)}), QByteArray("5"));
+
+        bool gone = false;
+        s.stop([&gone] { gone = true; });
+        QTRY_VERIFY(gone);
+    }
+};
+
+QTEST_GUILESS_MAIN(TstTopology)
+#include "tst_topology.moc"

@@ -316,15 +316,18 @@ struct Scheduler::Impl {
         leader = value;
         if (!value) {
             lastReconcileMs.reset();
-            // A new leader starts with a round of its own; what this one saw is not its business.
+            // A change heard but not yet served waits for this process to lead again (a
+            // PostgreSQL failover makes the lease renewal fail first). The servers last seen
+            // (pgServer, redisRunIds) are kept too: a lease renewed on another PostgreSQL server
+            // after the outage is the change to notice.
             topologyTimer.stop();
-            topologyCauses.clear();
             topologyPending = false;
-            topologyAttempts = 0;
-            redisRunIds.clear();
-            pgServer.clear();
         } else {
             retireClosedSince();
+            if (!topologyCauses.isEmpty() && !topologyTimer.isActive()) {
+                topologyFirstSignal.start();
+                topologyTimer.start(int(topologyDelayMs));
+            }
         }
         qCInfo(lcApp).noquote() << "scheduler" << holder
                                 << (value ? "holds the lease and acts" : "does not hold the lease");
@@ -804,7 +807,10 @@ struct Scheduler::Impl {
     // Starts a round of dry runs when one is due; the round goes on by itself, so a slow
     // reconciliation never holds up the lease renewal or the lifecycle of other sales.
     void maybeReconcile(qint64 now) {
+        // A round after a topology change is coming (or running): it reads the same sales and
+        // repairs more, and counts as the interval's round.
         const bool due = reconcile && reconcileIntervalMs > 0 && !reconciling
+                         && !topologyTimer.isActive() && !topologyPending
                          && (!lastReconcileMs || now - *lastReconcileMs >= reconcileIntervalMs);
         if (!due) {
             finishPass();
@@ -1018,10 +1024,8 @@ struct Scheduler::Impl {
     }
 
     void onTopologyDelay() {
-        if (!leader || stopped) {
-            topologyCauses.clear();
-            return;
-        }
+        if (!leader || stopped)
+            return; // served when this process leads again
         if (reconciling) {
             topologyPending = true; // right after the running round
             return;
@@ -1034,6 +1038,7 @@ struct Scheduler::Impl {
         auto round = std::make_shared<Round>();
         round->topology = true;
         round->causes = std::exchange(topologyCauses, {});
+        lastReconcileMs = clock(); // the interval's next round counts from this one
         if (round->causes.isEmpty())
             round->causes << QLatin1String(kCauseRedisRestart); // not reached: a signal was heard
         topologyRuns(round->causes.first().toLatin1()).inc();

@@ -4,6 +4,7 @@
 // a restart without data leaves), and the scheduler must end it by itself once Redis
 //   - restarts without its data (a single node: another run_id at the same address), or
 //   - loses a cluster primary, whose replica is promoted (the slot map changes);
+//   - or PostgreSQL answers from another server (the multi-host connection moved on),
 // and it restores the sale in Redis from PostgreSQL. A reconnect to the same server is no change.
 // The rounds are counted in flashsale_reconcile_topology_runs_total{cause}.
 
@@ -18,6 +19,7 @@
 #include "redis/redisslots.h"
 #include "rediscluster.h"
 #include "scheduler/scheduler.h"
+#include "tcpproxy.h"
 #include "testservers.h"
 
 #include <QDateTime>
@@ -26,6 +28,7 @@
 #include <QSignalSpy>
 #include <QTest>
 #include <QTimer>
+#include <QUrl>
 
 using namespace flashsale;
 using namespace flashsale::test;
@@ -216,6 +219,52 @@ private Q_SLOTS:
         QTest::qWait(500); // a wait on purpose: longer than the delay, no round may start in it
         QCOMPARE(rounds.count(), 1);
         QCOMPARE(topologyRuns("redis_restart") - before, 1.0);
+
+        bool gone = false;
+        s.stop([&gone] { gone = true; });
+        QTRY_VERIFY(gone);
+    }
+
+    // The scheduler's PostgreSQL connections are multi-host, as with --pg-ha: the first host is
+    // cut off and libpq goes on to the next, which the lease renewal shows as another server (its
+    // address and port: here the same cluster, reached through its Unix socket instead of TCP, as
+    // a promoted standby is reached at its own address). The scheduler reconciles by itself.
+    void pgServerChangeIsNoticed() {
+        RedisServer redis;
+        QVERIFY2(redis.start(), qPrintable(redis.error()));
+        TcpProxy proxy(m_db.serverPort());
+        QVERIFY(proxy.start());
+        const QUrl url(m_db.url());
+        const QByteArray socketDir =
+            m_db.scalar("SHOW unix_socket_directories").split(',').value(0).trimmed();
+        QVERIFY(!socketDir.isEmpty());
+        Config c = config(redis.url());
+        c.pgUrl = QStringLiteral("host=127.0.0.1,%1 port=%2,%3 dbname=%4 user=%5 "
+                                 "target_session_attrs=read-write connect_timeout=2")
+                      .arg(QString::fromUtf8(socketDir))
+                      .arg(proxy.port())
+                      .arg(m_db.serverPort())
+                      .arg(url.path().mid(1), url.userName());
+        Connections conn = connect(c);
+        Scheduler s(c, *conn.pg, *conn.redis, QStringLiteral("pg"), [this] { return m_now; });
+        QSignalSpy rounds(&s, &Scheduler::topologyReconciled);
+        const double before = topologyRuns("pg_primary");
+
+        const qint64 sale = openSale(conn, s, 5);
+        QVERIFY(sale > 0);
+        const QByteArray rid = strandedOrder(sale);
+        s.start();
+        proxy.cut(); // the "primary" goes away; the next host in the list answers
+
+        QTRY_COMPARE_WITH_TIMEOUT(orderState(rid), QByteArray("cancelled/hold-lost"), 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(rounds.count() >= 1, 10000);
+        QCOMPARE(rounds.at(0).at(0).toString(), QStringLiteral("pg_primary"));
+        QCOMPARE(topologyRuns("pg_primary") - before, 1.0);
+        QVERIFY(s.isLeader());
+        QCOMPARE(count("reconcile_runs WHERE trigger = 'topology' AND mode = 'repair' AND ok"), 1);
+        // The renewal failed on the way (the lease was lost and taken again); the round the
+        // scheduler owes a new lease holder is this one, not another on the schedule.
+        QCOMPARE(count("reconcile_runs WHERE trigger = 'schedule'"), 0);
 
         bool gone = false;
         s.stop([&gone] { gone = true; });

@@ -206,9 +206,9 @@ struct Scheduler::Impl {
     int topologyAttempts = 0;     // rounds for the current change that had a failed run
     bool probing = false;
     QElapsedTimer lastProbe;
-    QHash<QString, QByteArray> redisRunIds; // "host:port" (one node: "") -> run_id, as leader
-    QByteArray pgServer; // the PostgreSQL server the lease was last renewed on, as leader
-    quint64 epoch = 0;   // bumped by stop(): callbacks of an abandoned pass do nothing
+    QHash<QString, QByteArray> redisRunIds; // "host:port" (one node: "") -> run_id last read
+    QByteArray pgServer;                    // the PostgreSQL server the lease was last renewed on
+    quint64 epoch = 0; // bumped by stop(): callbacks of an abandoned pass do nothing
     std::optional<qint64> lastReconcileMs;
     std::vector<std::function<void()>> waiters;
     QString lastWarning;

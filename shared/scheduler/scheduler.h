@@ -71,9 +71,10 @@ Q_SIGNALS:
     void saleClosed(qint64 saleId);
     // The closed sale's Redis keys now expire at `expiresAtMs` (ms since the epoch).
     void saleRetired(qint64 saleId, qint64 expiresAtMs);
-    // A scheduled dry-run reconciliation of one sale finished. ok: the run completed and was
-    // recorded (its report may still show drift); false: it failed (logged), and is tried again
-    // at the next interval.
+    // A reconciliation of one sale finished (a dry run, or the repair that followed it), on the
+    // interval or after a topology change. ok: the run completed and was recorded (its report may
+    // still show drift); false: it failed (logged), and is tried again at the next interval (after
+    // a topology change: after --reconcile-topology-delay-ms, a few times).
     void reconcileFinished(qint64 saleId, bool ok);
     // Issue 20: a scheduled dry run found orders whose hold Redis lost, and the repair it then
     // ran (ending them as hold-lost) finished; ok as for reconcileFinished.

@@ -6,7 +6,8 @@
 //   - loses a cluster primary, whose replica is promoted (the slot map changes);
 //   - or PostgreSQL answers from another server (the multi-host connection moved on),
 // and it restores the sale in Redis from PostgreSQL. A reconnect to the same server is no change.
-// The rounds are counted in flashsale_reconcile_topology_runs_total{cause}.
+// Several signals of one change make one round. The rounds are counted in
+// flashsale_reconcile_topology_runs_total{cause}.
 
 #include "booking/salecatalog.h"
 #include "booking/salekeys.h"
@@ -274,6 +275,60 @@ private Q_SLOTS:
         // The renewal failed on the way (the lease was lost and taken again); the round the
         // scheduler owes a new lease holder is this one, not another on the schedule.
         QCOMPARE(count("reconcile_runs WHERE trigger = 'schedule'"), 0);
+
+        bool gone = false;
+        s.stop([&gone] { gone = true; });
+        QTRY_VERIFY(gone);
+    }
+
+    // One failover, several signals: Redis restarts without its data and PostgreSQL moves to
+    // another host at about the same time (the lease is lost and taken again on the way). Every
+    // signal within the delay of the last makes one round, which serves both.
+    void signalsOfOneChangeMakeOneRound() {
+        RedisServer redis;
+        QVERIFY2(redis.start(), qPrintable(redis.error()));
+        TcpProxy proxy(m_db.serverPort());
+        QVERIFY(proxy.start());
+        const QUrl url(m_db.url());
+        const QByteArray socketDir =
+            m_db.scalar("SHOW unix_socket_directories").split(',').value(0).trimmed();
+        Config c = config(redis.url());
+        c.reconcileTopologyDelayMs = 2000; // the default
+        c.pgUrl = QStringLiteral("host=127.0.0.1,%1 port=%2,%3 dbname=%4 user=%5 "
+                                 "target_session_attrs=read-write connect_timeout=2")
+                      .arg(QString::fromUtf8(socketDir))
+                      .arg(proxy.port())
+                      .arg(m_db.serverPort())
+                      .arg(url.path().mid(1), url.userName());
+        Connections conn = connect(c);
+        Scheduler s(c, *conn.pg, *conn.redis, QStringLiteral("burst"), [this] { return m_now; });
+        QSignalSpy rounds(&s, &Scheduler::topologyReconciled);
+        auto total = [](const char *family) {
+            const QByteArray scrape = Metrics::instance().render();
+            double sum = 0;
+            for (const char *cause : {"redis_restart", "redis_slots", "pg_primary"})
+                sum += metricValue(scrape, QByteArray(family) + "{cause=\"" + cause + "\"}");
+            return sum;
+        };
+        const double runsBefore = total("flashsale_reconcile_topology_runs_total");
+        const double signalsBefore = total("flashsale_reconcile_topology_signals_total");
+
+        const qint64 sale = openSale(conn, s, 5);
+        QVERIFY(sale > 0);
+        const QByteArray rid = strandedOrder(sale);
+        redis.kill();
+        QVERIFY2(redis.start(), qPrintable(redis.error()));
+        proxy.cut();
+        s.start();
+
+        QTRY_COMPARE_WITH_TIMEOUT(orderState(rid), QByteArray("cancelled/hold-lost"), 30000);
+        QTRY_COMPARE_WITH_TIMEOUT(rounds.count(), 1, 10000);
+        QCOMPARE(total("flashsale_reconcile_topology_signals_total") - signalsBefore, 2.0);
+        QCOMPARE(total("flashsale_reconcile_topology_runs_total") - runsBefore, 1.0);
+        QCOMPARE(count("reconcile_runs WHERE trigger = 'topology' AND mode = 'repair' AND ok"), 1);
+        QCOMPARE(count("reconcile_runs WHERE trigger = 'schedule'"), 0);
+        RedisSync r(redis.port());
+        QCOMPARE(r.one({"HGET", SaleKeys(sale).stock(), item(sale)}), QByteArray("5"));
 
         bool gone = false;
         s.stop([&gone] { gone = true; });

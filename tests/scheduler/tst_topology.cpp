@@ -7,7 +7,7 @@
 //   - or PostgreSQL answers from another server (the multi-host connection moved on),
 // and it restores the sale in Redis from PostgreSQL. A reconnect to the same server is no change.
 // Several signals of one change make one round. The rounds are counted in
-// flashsale_reconcile_topology_runs_total{cause}.
+// flashsale_reconcile_topology_runs_total{cause}, in the real server's /metrics too.
 
 #include "booking/salecatalog.h"
 #include "booking/salekeys.h"
@@ -333,6 +333,46 @@ private Q_SLOTS:
         bool gone = false;
         s.stop([&gone] { gone = true; });
         QTRY_VERIFY(gone);
+    }
+
+    // The real flashsale-server, role scheduler, configured by its environment: the round after
+    // a Redis restart shows in its /metrics, where the series are listed at 0 from the start.
+    void theServerCountsTheRoundInItsMetrics() {
+        RedisServer redis;
+        QVERIFY2(redis.start(), qPrintable(redis.error()));
+        Backend server;
+        QVERIFY2(server.start({{"FLASHSALE_REDIS_URL", redis.url()},
+                               {"FLASHSALE_PG_URL", m_db.url()},
+                               {"FLASHSALE_ROLES", "scheduler"},
+                               {"FLASHSALE_RECONCILE_INTERVAL_SECONDS", "3600"},
+                               {"FLASHSALE_RECONCILE_TOPOLOGY_DELAY_MS", "300"}}),
+                 qPrintable(server.error()));
+        const QByteArray series =
+            "flashsale_reconcile_topology_runs_total{cause=\"redis_restart\"}";
+        const QByteArray first = http(server.metricsPort(), "GET", "/metrics").body;
+        QVERIFY2(first.contains(series + " 0"), first.constData());
+
+        // It leads, and has read Redis's run_id since (a probe a second).
+        QTRY_COMPARE_WITH_TIMEOUT(count("leases WHERE name = 'scheduler'"), 1, 15000);
+        RedisSync r(redis.port());
+        int mine = 0;
+        auto serverInfoCalls = [&r, &mine] {
+            const QByteArray stats = r.one({"INFO", "commandstats"});
+            const qsizetype at = stats.indexOf("cmdstat_info:calls=");
+            const QByteArray rest = at < 0 ? QByteArray() : stats.mid(at + 19);
+            return rest.left(rest.indexOf(',')).toLongLong() - mine++;
+        };
+        const qint64 leading = serverInfoCalls();
+        QTRY_VERIFY_WITH_TIMEOUT(serverInfoCalls() >= leading + 2, 10000);
+
+        redis.kill();
+        QVERIFY2(redis.start(), qPrintable(redis.error()));
+        QTRY_COMPARE_WITH_TIMEOUT(
+            metricValue(http(server.metricsPort(), "GET", "/metrics").body, series), 1.0, 15000);
+        QTRY_VERIFY_WITH_TIMEOUT(server.log().contains("scheduler: reconciled 0 live sales after a "
+                                                       "topology change (redis_restart), 0 failed"),
+                                 10000);
+        server.stop();
     }
 
     // A cluster primary is killed; its replica is promoted and the slot map changes. The

@@ -455,6 +455,12 @@ QList<Option> options() {
                 QStringLiteral("Dry-run reconciliation of live sales this often (0 = never)."),
                 QStringLiteral("s"), intSetter(&Config::reconcileIntervalSeconds, 0, 86400),
                 intShow(&Config::reconcileIntervalSeconds)};
+    o << Option{QStringLiteral("reconcile-topology-delay-ms"),
+                QStringLiteral("After a Redis restart or failover, a slot map change or a new "
+                               "PostgreSQL primary, reconcile live sales this long after the last "
+                               "signal (0 = never)."),
+                QStringLiteral("ms"), intSetter(&Config::reconcileTopologyDelayMs, 0, 600000),
+                intShow(&Config::reconcileTopologyDelayMs)};
     // H5 (issue 19): provider reconciliation
     o << Option{QStringLiteral("provider-reconcile-interval-s"),
                 QStringLiteral("The payment role compares the provider's payments with the orders "

@@ -95,6 +95,11 @@ struct Config {
     QString waitingRoomSeedKey;
     QString waitingRoomSeedPublicKey;
     int reconcileIntervalSeconds = 60; // dry-run reconciliation of live sales (0 = never)
+    // After a topology change (a Redis node restarted or replaced, the cluster's slot map changed,
+    // PostgreSQL's primary changed) the scheduler reconciles every live sale this long after the
+    // last signal of the change (docs/SCHEDULER.md, "Reconciliation after a topology change");
+    // 0 = never.
+    int reconcileTopologyDelayMs = 2000;
     // How long an ended sale's Redis keys are kept after it closes (docs/ARCHITECTURE.md,
     // "Bounds and retention"); the scheduler sets their expiry when it records the close.
     int saleRetentionSeconds = 86400;

@@ -26,8 +26,9 @@ class RedisCommands;
 // progress; a step already started (a read, the repairs) still runs to its end.
 class Reconciler {
 public:
-    // Who asked for a run; stored in reconcile_runs as "operator" or "schedule".
-    enum class Trigger { Operator, Schedule };
+    // Who asked for a run; stored in reconcile_runs as "operator", "schedule" or "topology" (the
+    // scheduler, after a Redis restart or failover or a new PostgreSQL primary).
+    enum class Trigger { Operator, Schedule, Topology };
 
     struct Options {
         bool repair = false;

@@ -31,6 +31,8 @@ QString triggerText(Reconciler::Trigger trigger) {
         return QStringLiteral("operator");
     case Reconciler::Trigger::Schedule:
         return QStringLiteral("schedule");
+    case Reconciler::Trigger::Topology:
+        return QStringLiteral("topology");
     }
     return QStringLiteral("operator");
 }

@@ -27,7 +27,7 @@ struct RunRecord {
     QJsonArray repairs; // what the repair did ("repairs")
 };
 
-// "operator" or "schedule": the trigger as reconcile_runs and the report spell it.
+// "operator", "schedule" or "topology": the trigger as reconcile_runs and the report spell it.
 QString triggerText(Reconciler::Trigger trigger);
 
 // The run's report, the "reconcile.run" result of docs/ADMIN_PROTOCOL.md without its run_id.

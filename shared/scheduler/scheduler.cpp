@@ -10,19 +10,23 @@
 #include "core/logging.h"
 #include "core/timeformat.h"
 #include "fairness/seedbox.h"
+#include "metrics/metrics.h"
 #include "pg/pgconnection.h"
 #include "reconcile/reconciler.h"
+#include "redis/redisclusterclient.h"
 #include "redis/redisconnect.h"
 #include "redis/redisscript.h"
 #include "waitingroom/sealer.h"
 
 #include <QDateTime>
 #include <QElapsedTimer>
+#include <QHash>
 #include <QJsonArray>
 #include <QJsonObject>
 #include <QPointer>
 #include <QSet>
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -71,6 +75,9 @@ struct ReconcileSide final : QObject {
     PgConnection *pg = nullptr;
     RedisCommands *redis = nullptr;
     std::unique_ptr<Reconciler> reconciler;
+    // Warms again a live sale Redis lost whole (a restart without its data), so that the repair
+    // has a sale to put in line (it leaves a sale that is not in Redis alone).
+    std::unique_ptr<SaleCatalog> catalog;
 
     ~ReconcileSide() override {
         delete pg;
@@ -91,6 +98,69 @@ struct SealSide final : QObject {
         delete pg;
         delete redis;
     }
+};
+
+// Issue 21: what made the scheduler reconcile outside its interval (docs/SCHEDULER.md,
+// "Reconciliation after a topology change"), as the `cause` label of its metrics.
+constexpr const char *kCauseRedisRestart = "redis_restart"; // a Redis primary's run_id changed
+constexpr const char *kCauseRedisSlots = "redis_slots";     // the cluster's slot map changed
+constexpr const char *kCausePgPrimary = "pg_primary";       // another PostgreSQL server answers
+constexpr std::array kTopologyCauses{kCauseRedisRestart, kCauseRedisSlots, kCausePgPrimary};
+
+constexpr int kTopologyProbeMs = 1000; // Redis run_ids (and a cluster's slot map) read this often
+constexpr int kTopologyAttempts = 5;   // rounds after one change while some run fails
+
+// A round started by a topology change, by its first cause; a change signal by its cause.
+Counter &topologyRuns(const QByteArray &cause) {
+    return Metrics::instance().counter(
+        "flashsale_reconcile_topology_runs_total",
+        "Reconciliation rounds of every live sale the scheduler started after a topology change "
+        "(a Redis restart or failover, a slot map change, a new PostgreSQL primary), by the "
+        "change's first signal.",
+        "cause=\"" + cause + '"');
+}
+Counter &topologySignals(const QByteArray &cause) {
+    return Metrics::instance().counter(
+        "flashsale_reconcile_topology_signals_total",
+        "Topology changes the scheduler noticed, by cause; a burst of them within "
+        "--reconcile-topology-delay-ms makes one round.",
+        "cause=\"" + cause + '"');
+}
+
+// The run_id line of an INFO server reply; empty when there is none.
+QByteArray runIdOf(const RedisValue &info) {
+    for (const QByteArray &line : info.string.split('\n')) {
+        if (line.startsWith("run_id:"))
+            return line.mid(7).trimmed();
+    }
+    return {};
+}
+
+// Checks a repair puts right: Redis's counters and holds from PostgreSQL, sold, lost bookings.
+// Not orders_without_redis (reported only, docs/RECONCILIATION.md) nor dead_letters (an
+// operator's decision).
+bool repairableDrift(const QJsonObject &report) {
+    static const QStringList repairable{QStringLiteral("conservation"),
+                                        QStringLiteral("inventory_sold"),
+                                        QStringLiteral("missing_orders"),
+                                        QStringLiteral("user_counts"), QStringLiteral("hold_lost")};
+    for (const QJsonValue &v : report.value(QStringLiteral("checks")).toArray()) {
+        const QJsonObject row = v.toObject();
+        if (row.value(QStringLiteral("drift")).toInteger() != 0
+            && repairable.contains(row.value(QStringLiteral("check")).toString()))
+            return true;
+    }
+    return false;
+}
+
+// One round of reconciliation: the live sales, one after another, either on the interval or
+// after a topology change.
+struct Round {
+    QList<qint64> sales;
+    bool topology = false;
+    QStringList causes; // topology: the signals that made it, first first
+    int total = 0;
+    int failed = 0;
 };
 
 } // namespace
@@ -123,7 +193,21 @@ struct Scheduler::Impl {
     bool stopped = false;
     bool running = false;
     bool leader = false;
-    bool reconciling = false;
+    bool reconciling = false; // a round (scheduled or after a topology change) is running
+
+    // Issue 21: reconciliation after a topology change (docs/SCHEDULER.md). Signals within
+    // topologyDelayMs of each other make one round, topologyDelayMs after the last of them (but
+    // at most 5 x that after the first); a round never overlaps another.
+    qint64 topologyDelayMs = 0; // 0: off
+    QTimer topologyTimer;
+    QElapsedTimer topologyFirstSignal;
+    QStringList topologyCauses;   // signals not yet served by a round, first first
+    bool topologyPending = false; // the delay ended while a round ran: one follows it
+    int topologyAttempts = 0;     // rounds for the current change that had a failed run
+    bool probing = false;
+    QElapsedTimer lastProbe;
+    QHash<QString, QByteArray> redisRunIds; // "host:port" (one node: "") -> run_id last read
+    QByteArray pgServer;                    // the PostgreSQL server the lease was last renewed on
     quint64 epoch = 0; // bumped by stop(): callbacks of an abandoned pass do nothing
     std::optional<qint64> lastReconcileMs;
     std::vector<std::function<void()>> waiters;
@@ -143,7 +227,8 @@ struct Scheduler::Impl {
         , reconcileIntervalMs(qint64(config.reconcileIntervalSeconds) * 1000)
         , retentionMs(qint64(config.saleRetentionSeconds) * 1000)
         , tickMs(config.schedulerTickMs)
-        , catalog(std::make_shared<SaleCatalog>(pg, redis)) {
+        , catalog(std::make_shared<SaleCatalog>(pg, redis))
+        , topologyDelayMs(config.reconcileTopologyDelayMs) {
         // Scheduled sales with a waiting room get their seeds sealed as the API's are.
         QString keyError;
         catalog->setSeedKey(
@@ -152,12 +237,13 @@ struct Scheduler::Impl {
         if (!keyError.isEmpty())
             qCCritical(lcApp).noquote()
                 << "scheduler: new sales' seeds are stored plain:" << keyError;
-        if (reconcileIntervalMs > 0) {
+        if (reconcileIntervalMs > 0 || topologyDelayMs > 0) {
             const auto target = RedisTarget::fromConfig(config);
             if (!target) {
                 qCWarning(lcApp).noquote()
                     << "scheduler: no scheduled reconciliation:" << target.error().message;
                 reconcileIntervalMs = 0;
+                topologyDelayMs = 0;
             } else {
                 reconcile = new ReconcileSide;
                 reconcile->pg = new PgConnection(config.pgUrl);
@@ -167,6 +253,8 @@ struct Scheduler::Impl {
                         .release();
                 reconcile->reconciler =
                     std::make_unique<Reconciler>(*reconcile->pg, *reconcile->redis);
+                reconcile->catalog =
+                    std::make_unique<SaleCatalog>(*reconcile->pg, *reconcile->redis);
                 reconcile->pg->setMetricsPool("reconcile");
                 reconcile->redis->setMetricsName("reconcile");
             }
@@ -226,10 +314,21 @@ struct Scheduler::Impl {
         if (leader == value)
             return;
         leader = value;
-        if (!value)
+        if (!value) {
             lastReconcileMs.reset();
-        else
+            // A change heard but not yet served waits for this process to lead again (a
+            // PostgreSQL failover makes the lease renewal fail first). The servers last seen
+            // (pgServer, redisRunIds) are kept too: a lease renewed on another PostgreSQL server
+            // after the outage is the change to notice.
+            topologyTimer.stop();
+            topologyPending = false;
+        } else {
             retireClosedSince();
+            if (!topologyCauses.isEmpty() && !topologyTimer.isActive()) {
+                topologyFirstSignal.start();
+                topologyTimer.start(int(topologyDelayMs));
+            }
+        }
         qCInfo(lcApp).noquote() << "scheduler" << holder
                                 << (value ? "holds the lease and acts" : "does not hold the lease");
         Q_EMIT q->leadershipChanged(value);
@@ -312,7 +411,9 @@ struct Scheduler::Impl {
             "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, "
             "expires_at = EXCLUDED.expires_at "
             "WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < now() "
-            "RETURNING holder";
+            // Which server answered (issue 21): a failover or restart changes it.
+            "RETURNING holder, coalesce(host(inet_server_addr()), 'local') || ':' || "
+            "current_setting('port') || ' up since ' || pg_postmaster_start_time()";
         QPointer<Scheduler> self(q);
         const quint64 at = epoch;
         pg.query(sql, {holder.toUtf8(), QByteArray::number(leaseSeconds)},
@@ -332,6 +433,8 @@ struct Scheduler::Impl {
                          d->finishPass();
                          return;
                      }
+                     d->checkPgServer(r->rows[0].value(1));
+                     d->probeRedis();
                      d->createOccurrences(now);
                  });
     }
@@ -690,50 +793,112 @@ struct Scheduler::Impl {
                                    });
     }
 
-    // Starts a round of dry runs when one is due; the round goes on by itself, so a slow
-    // reconciliation never holds up the lease renewal or the lifecycle of other sales.
-    void maybeReconcile(qint64 now) {
-        const bool due = reconcile && !reconciling
-                         && (!lastReconcileMs || now - *lastReconcileMs >= reconcileIntervalMs);
-        if (!due) {
-            finishPass();
-            return;
-        }
+    // The live sales a round reconciles: opened, and not closed longer ago than an hour (or the
+    // retention: a retired sale has nothing left in Redis to compare).
+    void readLiveSales(qint64 now, std::function<void(const Result<PgResult> &)> done) {
         static const QByteArray sql =
             "SELECT id FROM sales WHERE opened_at IS NOT NULL "
             "AND (closed_at IS NULL OR closed_at > $1::timestamptz - "
             "least(interval '1 hour', $2::bigint * interval '1 millisecond')) "
             "ORDER BY id";
-        // Not past the retention: a retired sale has nothing left in Redis to compare.
-        query(sql, {pgTime(now), QByteArray::number(retentionMs)}, "finding sales to reconcile",
-              [this, now](const PgResult &r) {
-                  lastReconcileMs = now;
-                  const auto sales = std::make_shared<QList<qint64>>(ids(r));
-                  if (!sales->isEmpty()) {
-                      reconciling = true;
-                      reconcileNext(sales);
-                  }
-                  finishPass();
-              });
+        pg.query(sql, {pgTime(now), QByteArray::number(retentionMs)}, std::move(done));
     }
 
-    void reconcileNext(std::shared_ptr<QList<qint64>> sales) {
-        if (sales->isEmpty() || !leader || stopped) {
-            reconciling = false;
+    // Starts a round of dry runs when one is due; the round goes on by itself, so a slow
+    // reconciliation never holds up the lease renewal or the lifecycle of other sales.
+    void maybeReconcile(qint64 now) {
+        // A round after a topology change is coming (or running): it reads the same sales and
+        // repairs more, and counts as the interval's round.
+        const bool due = reconcile && reconcileIntervalMs > 0 && !reconciling
+                         && !topologyTimer.isActive() && !topologyPending
+                         && (!lastReconcileMs || now - *lastReconcileMs >= reconcileIntervalMs);
+        if (!due) {
+            finishPass();
             return;
         }
-        const qint64 saleId = sales->takeFirst();
+        // Claimed before the read, so that a round after a topology change cannot start beside
+        // it; cleared whatever the answer (not guarded by the pass's epoch).
+        reconciling = true;
+        QPointer<Scheduler> self(q);
+        const quint64 at = epoch;
+        readLiveSales(now, [self, at, now](const Result<PgResult> &r) {
+            if (!self || !self->d)
+                return;
+            Impl *d = self->d;
+            if (!r) {
+                d->warn(
+                    QStringLiteral("finding sales to reconcile failed: %1").arg(r.error().message));
+                d->endRound(nullptr);
+            } else {
+                d->lastReconcileMs = now;
+                auto round = std::make_shared<Round>();
+                round->sales = ids(*r);
+                round->total = int(round->sales.size());
+                d->reconcileNext(round);
+            }
+            if (d->epoch == at && d->running)
+                d->finishPass();
+        });
+    }
+
+    void reconcileNext(std::shared_ptr<Round> round) {
+        if (round->sales.isEmpty() || !leader || stopped)
+            return endRound(round);
+        const qint64 saleId = round->sales.takeFirst();
+        if (round->topology)
+            return ensureWarm(round, saleId);
+        dryRun(round, saleId);
+    }
+
+    // After a topology change: a live sale that Redis lost whole (a node restarted without its
+    // data) is warmed again from PostgreSQL (remaining = stock - sold, lua/warm.lua; a sale still
+    // in Redis is left as it is), so that the repair that follows has a sale to put in line. A
+    // closed one gets its expiry again.
+    void ensureWarm(std::shared_ptr<Round> round, qint64 saleId) {
+        QPointer<Scheduler> self(q);
+        reconcile->redis->command(
+            {"EXISTS", SaleKeys(saleId).meta()},
+            [self, round, saleId](const Result<RedisValue> &r) {
+                if (!self || !self->d)
+                    return;
+                if (!r || r->isError() || r->toInt() != 0)
+                    return self->d->dryRun(round, saleId); // a failure shows in the run
+                qCWarning(lcApp).noquote()
+                    << "scheduler: sale" << saleId
+                    << "is gone from Redis; warming it again from PostgreSQL";
+                self->d->reconcile->catalog->warm(saleId, [self, round,
+                                                           saleId](const Result<bool> &w) {
+                    if (!self || !self->d)
+                        return;
+                    Impl *d = self->d;
+                    if (!w) {
+                        d->warn(QStringLiteral("sale %1 not warmed again: %2")
+                                    .arg(saleId)
+                                    .arg(w.error().message));
+                    } else {
+                        d->audit(QStringLiteral("sale.warm"), saleId, QJsonObject{{"warmed", true}},
+                                 QJsonObject{{"written_now", *w}, {"reason", "topology"}});
+                        d->retireFromPg(saleId); // a closed sale: its expiry again
+                    }
+                    d->dryRun(round, saleId);
+                });
+            });
+    }
+
+    void dryRun(std::shared_ptr<Round> round, qint64 saleId) {
         Reconciler::Options options;
         options.repair = false;
         options.actor = actor();
-        options.trigger = Reconciler::Trigger::Schedule;
+        options.trigger =
+            round->topology ? Reconciler::Trigger::Topology : Reconciler::Trigger::Schedule;
         QPointer<Scheduler> self(q);
         reconcile->reconciler->run(
-            saleId, options, [self, sales, saleId](const Result<QJsonObject> &r) {
+            saleId, options, [self, round, saleId](const Result<QJsonObject> &r) {
                 if (!self || !self->d)
                     return;
                 Impl *d = self->d;
                 if (!r) {
+                    ++round->failed;
                     d->warn(QStringLiteral("reconciliation of sale %1 failed: %2")
                                 .arg(saleId)
                                 .arg(r.error().message));
@@ -743,12 +908,15 @@ struct Scheduler::Impl {
                         << r->value(QStringLiteral("run_id")).toInteger();
                     // Issue 20: orders whose hold Redis lost stay pending forever, their buyers
                     // told 202 and given nothing; they are not left for an operator to find.
-                    if (holdLost(*r) > 0)
-                        return d->repairHoldLost(saleId, holdLost(*r), sales);
+                    // Issue 21: after a topology change, drift is what the failover or restart
+                    // lost, and a repair puts Redis in line with PostgreSQL.
+                    const qint64 lost = holdLost(*r);
+                    if (lost > 0 || (round->topology && repairableDrift(*r)))
+                        return d->repair(round, saleId, lost);
                 }
                 Q_EMIT self->reconcileFinished(saleId, bool(r));
                 if (self && self->d)
-                    self->d->reconcileNext(sales);
+                    self->d->reconcileNext(round);
             });
     }
 
@@ -765,29 +933,196 @@ struct Scheduler::Impl {
         return 0;
     }
 
-    // A repair of the sale, as reconcile.run with repair would make it (audited, recorded as a
-    // scheduled run): it ends the hold-lost orders and puts Redis in line.
-    void repairHoldLost(qint64 saleId, qint64 count, std::shared_ptr<QList<qint64>> sales) {
-        qCWarning(lcApp).noquote() << "scheduler: sale" << saleId << "has" << count
-                                   << "orders whose hold Redis lost; repairing";
+    // A repair of the sale, as reconcile.run with repair would make it (audited, recorded with
+    // the round's trigger): it ends the hold-lost orders and puts Redis in line.
+    void repair(std::shared_ptr<Round> round, qint64 saleId, qint64 holdLostCount) {
+        if (holdLostCount > 0)
+            qCWarning(lcApp).noquote() << "scheduler: sale" << saleId << "has" << holdLostCount
+                                       << "orders whose hold Redis lost; repairing";
+        else
+            qCWarning(lcApp).noquote()
+                << "scheduler: sale" << saleId << "drifted after a topology change; repairing";
         Reconciler::Options options;
         options.repair = true;
         options.actor = actor();
-        options.trigger = Reconciler::Trigger::Schedule;
+        options.trigger =
+            round->topology ? Reconciler::Trigger::Topology : Reconciler::Trigger::Schedule;
         QPointer<Scheduler> self(q);
         reconcile->reconciler->run(
-            saleId, options, [self, sales, saleId](const Result<QJsonObject> &r) {
+            saleId, options, [self, round, saleId, holdLostCount](const Result<QJsonObject> &r) {
                 if (!self || !self->d)
                     return;
-                if (!r)
-                    self->d->warn(QStringLiteral("repair of sale %1 (hold lost) failed: %2")
+                if (!r) {
+                    ++round->failed;
+                    self->d->warn(QStringLiteral("repair of sale %1 failed: %2")
                                       .arg(saleId)
                                       .arg(r.error().message));
+                }
                 Q_EMIT self->reconcileFinished(saleId, bool(r));
-                Q_EMIT self->holdLostRepaired(saleId, bool(r));
+                if (holdLostCount > 0 && self && self->d)
+                    Q_EMIT self->holdLostRepaired(saleId, bool(r));
                 if (self && self->d)
-                    self->d->reconcileNext(sales);
+                    self->d->reconcileNext(round);
             });
+    }
+
+    // A round ended (null: it could not read its sales). After a topology change, a round with a
+    // failed run (a cluster still failing over, PostgreSQL reconnecting) is tried again after the
+    // delay, a few times; a change noticed while it ran gets a round of its own now.
+    void endRound(const std::shared_ptr<Round> &round) {
+        reconciling = false;
+        if (round && round->topology) {
+            qCInfo(lcApp).noquote()
+                << QStringLiteral("scheduler: reconciled %1 live sales after a topology change "
+                                  "(%2), %3 failed")
+                       .arg(round->total)
+                       .arg(round->causes.join(QStringLiteral(", ")))
+                       .arg(round->failed);
+            Q_EMIT q->topologyReconciled(round->causes.value(0), round->total, round->failed);
+            if (round->failed == 0 || !leader || stopped) {
+                topologyAttempts = 0;
+            } else if (++topologyAttempts < kTopologyAttempts) {
+                for (const QString &cause : std::as_const(round->causes))
+                    if (!topologyCauses.contains(cause))
+                        topologyCauses << cause;
+                if (!topologyTimer.isActive() && !topologyPending) {
+                    topologyFirstSignal.start();
+                    topologyTimer.start(int(topologyDelayMs));
+                }
+            } else {
+                warn(QStringLiteral("reconciliation after a topology change still failed for %1 "
+                                    "sales after %2 rounds; the next interval tries again")
+                         .arg(round->failed)
+                         .arg(kTopologyAttempts));
+                topologyAttempts = 0;
+            }
+        }
+        if (topologyPending && leader && !stopped)
+            startTopologyRound();
+    }
+
+    // ---- Issue 21: topology changes ----
+
+    // One signal of a change. The round comes topologyDelayMs after the last signal of a burst
+    // (a failover makes several: a node lost, the slot map, a new run_id), at most 5 x the delay
+    // after the first.
+    void topologySignal(const char *cause, const QString &what) {
+        if (topologyDelayMs <= 0 || !reconcile || !leader || stopped)
+            return;
+        topologySignals(cause).inc();
+        qCWarning(lcApp).noquote() << QStringLiteral("scheduler: topology change (%1): %2")
+                                          .arg(QLatin1String(cause), what);
+        if (!topologyCauses.contains(QLatin1String(cause)))
+            topologyCauses << QLatin1String(cause);
+        if (topologyPending)
+            return; // a round is already waiting for the running one
+        if (!topologyTimer.isActive())
+            topologyFirstSignal.start();
+        else if (topologyFirstSignal.elapsed() + topologyDelayMs > 5 * topologyDelayMs)
+            return; // settled long enough: no later than planned
+        topologyTimer.start(int(topologyDelayMs));
+    }
+
+    void onTopologyDelay() {
+        if (!leader || stopped)
+            return; // served when this process leads again
+        if (reconciling) {
+            topologyPending = true; // right after the running round
+            return;
+        }
+        startTopologyRound();
+    }
+
+    void startTopologyRound() {
+        topologyPending = false;
+        auto round = std::make_shared<Round>();
+        round->topology = true;
+        round->causes = std::exchange(topologyCauses, {});
+        lastReconcileMs = clock(); // the interval's next round counts from this one
+        if (round->causes.isEmpty())
+            round->causes << QLatin1String(kCauseRedisRestart); // not reached: a signal was heard
+        topologyRuns(round->causes.first().toLatin1()).inc();
+        qCWarning(lcApp).noquote()
+            << QStringLiteral("scheduler: reconciling every live sale after a topology change (%1)")
+                   .arg(round->causes.join(QStringLiteral(", ")));
+        reconciling = true;
+        // The reconciler's own cluster client learns the new owners before its first command.
+        if (auto *cluster = qobject_cast<RedisClusterClient *>(reconcile->redis))
+            cluster->refreshSlotMap();
+        QPointer<Scheduler> self(q);
+        readLiveSales(clock(), [self, round](const Result<PgResult> &r) {
+            if (!self || !self->d)
+                return;
+            Impl *d = self->d;
+            if (!r) {
+                d->warn(QStringLiteral("finding sales to reconcile after a topology change "
+                                       "failed: %1")
+                            .arg(r.error().message));
+                ++round->failed;
+                return d->endRound(round);
+            }
+            round->sales = ids(*r);
+            round->total = int(round->sales.size());
+            d->reconcileNext(round);
+        });
+    }
+
+    // The lease was renewed on `server` ("address:port up since <start>"): another server than
+    // last time means PostgreSQL failed over (pg_auto_failover promoted a standby, and the
+    // multi-host connection found it) or restarted.
+    void checkPgServer(const QByteArray &server) {
+        if (topologyDelayMs <= 0 || server.isEmpty())
+            return;
+        if (!pgServer.isEmpty() && server != pgServer)
+            topologySignal(kCausePgPrimary,
+                           QStringLiteral("PostgreSQL server %1, was %2")
+                               .arg(QString::fromUtf8(server), QString::fromUtf8(pgServer)));
+        pgServer = server;
+    }
+
+    // Every kTopologyProbeMs while leading: INFO server on every Redis primary (the one node, or
+    // each primary of the cluster's map, which is reloaded first so a promotion shows). A primary
+    // at the same address with another run_id was restarted or replaced, and may have lost data.
+    // A reconnect to the same server (same run_id) is no change. Runs beside the pass.
+    void probeRedis() {
+        if (topologyDelayMs <= 0 || !reconcile || probing
+            || (lastProbe.isValid() && lastProbe.elapsed() < kTopologyProbeMs))
+            return;
+        probing = true;
+        lastProbe.start();
+        auto *cluster = qobject_cast<RedisClusterClient *>(&redis);
+        if (cluster)
+            cluster->refreshSlotMap(); // slotMapChanged() when a replica was promoted
+        const QStringList nodes = cluster ? cluster->primaries() : QStringList{QString()};
+        QPointer<Scheduler> self(q);
+        redisOnEveryPrimary(redis, {"INFO", "server"},
+                            [self, nodes](const QList<Result<RedisValue>> &replies) {
+                                if (!self || !self->d)
+                                    return;
+                                self->d->probing = false;
+                                if (replies.size() == nodes.size())
+                                    self->d->compareRunIds(nodes, replies);
+                            });
+    }
+
+    void compareRunIds(const QStringList &nodes, const QList<Result<RedisValue>> &replies) {
+        QStringList restarted;
+        for (qsizetype i = 0; i < nodes.size(); ++i) {
+            const Result<RedisValue> &r = replies[i];
+            if (!r || r->isError())
+                continue; // down for now: its old run_id is kept, to compare when it is back
+            const QByteArray runId = runIdOf(*r);
+            if (runId.isEmpty())
+                continue;
+            const auto known = redisRunIds.constFind(nodes[i]);
+            if (known != redisRunIds.cend() && *known != runId)
+                restarted << (nodes[i].isEmpty() ? QStringLiteral("the Redis node") : nodes[i]);
+            redisRunIds.insert(nodes[i], runId);
+        }
+        if (!restarted.isEmpty() && leader)
+            topologySignal(kCauseRedisRestart,
+                           QStringLiteral("%1 restarted or replaced (another run_id)")
+                               .arg(restarted.join(QStringLiteral(", "))));
     }
 };
 
@@ -797,6 +1132,20 @@ Scheduler::Scheduler(const Config &config, PgConnection &pg, RedisCommands &redi
     , d(new Impl(this, config, pg, redis, std::move(holder), std::move(clock))) {
     d->timer.setInterval(std::max(config.schedulerTickMs, 1));
     connect(&d->timer, &QTimer::timeout, this, [this] { tick(); });
+    d->topologyTimer.setSingleShot(true);
+    connect(&d->topologyTimer, &QTimer::timeout, this, [this] { d->onTopologyDelay(); });
+    if (d->topologyDelayMs > 0) {
+        for (const char *cause : kTopologyCauses) {
+            topologyRuns(cause); // listed at 0 from the start
+            topologySignals(cause);
+        }
+        if (auto *cluster = qobject_cast<RedisClusterClient *>(&redis))
+            connect(cluster, &RedisClusterClient::slotMapChanged, this, [this, cluster] {
+                d->topologySignal(kCauseRedisSlots,
+                                  QStringLiteral("Redis Cluster slot map changed, primaries %1")
+                                      .arg(cluster->primaries().join(QLatin1Char(' '))));
+            });
+    }
     if (d->reconcile) {
         d->reconcile->pg->start();
         d->reconcile->redis->start();

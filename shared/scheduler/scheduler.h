@@ -25,7 +25,11 @@ class RedisCommands;
 //     every sale closed within the retention when it takes the lease);
 //   - seals every waiting room whose cohort has closed (shared/waitingroom/sealer.h; issue 16);
 //   - runs a dry-run reconciliation of live sales every --reconcile-interval-seconds, and a
-//     repair right after one that found orders whose hold Redis lost (issue 20).
+//     repair right after one that found orders whose hold Redis lost (issue 20);
+//   - after a topology change (a Redis primary restarted or replaced, the cluster's slot map
+//     changed, another PostgreSQL server took the lease renewal), --reconcile-topology-delay-ms
+//     after its last signal: warms again live sales Redis lost whole, and reconciles every live
+//     sale, repairing those that drifted (issue 21).
 // docs/SCHEDULER.md describes the timing.
 //
 // Two clocks: the lease is timed by PostgreSQL's now() (it measures process liveness), sale
@@ -67,13 +71,18 @@ Q_SIGNALS:
     void saleClosed(qint64 saleId);
     // The closed sale's Redis keys now expire at `expiresAtMs` (ms since the epoch).
     void saleRetired(qint64 saleId, qint64 expiresAtMs);
-    // A scheduled dry-run reconciliation of one sale finished. ok: the run completed and was
-    // recorded (its report may still show drift); false: it failed (logged), and is tried again
-    // at the next interval.
+    // A reconciliation of one sale finished (a dry run, or the repair that followed it), on the
+    // interval or after a topology change. ok: the run completed and was recorded (its report may
+    // still show drift); false: it failed (logged), and is tried again at the next interval (after
+    // a topology change: after --reconcile-topology-delay-ms, a few times).
     void reconcileFinished(qint64 saleId, bool ok);
     // Issue 20: a scheduled dry run found orders whose hold Redis lost, and the repair it then
     // ran (ending them as hold-lost) finished; ok as for reconcileFinished.
     void holdLostRepaired(qint64 saleId, bool ok);
+    // Issue 21: a round of reconciliation of every live sale, started after a topology change
+    // (`cause`: redis_restart, redis_slots or pg_primary, the first signal of the change),
+    // finished: `sales` sales, `failed` of them without a result (tried again after the delay).
+    void topologyReconciled(const QString &cause, int sales, int failed);
     // Issue 16: a waiting room's seal finished (its ranks are public and archived).
     void waitingRoomSealed(qint64 saleId, qint64 cohortSize);
 

@@ -10,6 +10,7 @@
 #include <QRegularExpression>
 
 #include <chrono>
+#include <utility>
 
 namespace flashsale {
 
@@ -288,22 +289,46 @@ void StreamWorker::readEachSale() {
     // pipelined there with the other sales of that node (a multi-stream XREADGROUP is CROSSSLOT
     // as soon as two sales are in different slots). No BLOCK: a blocked read would hold up its
     // node's connection for every other sale on it; an idle round waits kClusterIdleMs instead.
-    // A sale whose read fails (its shard failing over) does not hold up the others; entries a
-    // lost reply delivered to us are claimed back by our next claim round (claim()).
+    // A sale whose read fails (its shard failing over) does not hold up the others: the round
+    // ends kClusterLaggardMs after its first answer, with what the nodes that answered gave; what
+    // a slower node delivers later is kept (m_retained) and written with the next round's. Entries
+    // a lost reply delivered to us are claimed back by our next claim round (claim()).
     constexpr int kClusterIdleMs = 50;
+    constexpr int kClusterLaggardMs = 200;
     struct Round {
         QList<StreamEntry> entries;
         qsizetype left = 0;
         qsizetype failed = 0;
+        bool ended = false;
     };
     auto round = std::make_shared<Round>();
     round->left = m_sales.size();
+    const auto end = [this, round] {
+        if (round->ended)
+            return;
+        round->ended = true;
+        QList<StreamEntry> entries = std::exchange(m_retained, {});
+        entries += std::exchange(round->entries, {});
+        if (round->left == 0 && round->failed == m_sales.size() && entries.isEmpty()) {
+            m_sinceRefresh.invalidate();
+            retryLater();
+            return;
+        }
+        if (!entries.isEmpty()) {
+            handle(entries);
+            return;
+        }
+        m_retry.disconnect();
+        connect(&m_retry, &QTimer::timeout, this, &StreamWorker::cycle);
+        m_retry.start(kClusterIdleMs);
+    };
     const QByteArray me = m_options.consumer.toUtf8();
     for (qint64 s : std::as_const(m_sales)) {
         m_redis->command(
             {"XREADGROUP", "GROUP", SaleKeys::consumerGroup(), me, "COUNT",
              QByteArray::number(m_options.batchSize), "STREAMS", SaleKeys(s).stream(), ">"},
-            [this, s, round](const Result<RedisValue> &r) {
+            [this, s, round, end](const Result<RedisValue> &r) {
+                QList<StreamEntry> got;
                 if (!r || r->isError()) {
                     qCWarning(lcWorker)
                         << "XREADGROUP of sale" << s
@@ -314,22 +339,17 @@ void StreamWorker::readEachSale() {
                     }
                     ++round->failed;
                 } else if (!r->isNil()) {
-                    round->entries += parseStreams(*r);
+                    got = parseStreams(*r);
                 }
-                if (--round->left > 0)
-                    return;
-                if (round->failed == m_sales.size()) {
-                    m_sinceRefresh.invalidate();
-                    retryLater();
+                if (round->ended) { // a laggard: delivered to us, written with the next round
+                    m_retained += got;
                     return;
                 }
-                if (!round->entries.isEmpty()) {
-                    handle(round->entries);
-                    return;
-                }
-                m_retry.disconnect();
-                connect(&m_retry, &QTimer::timeout, this, &StreamWorker::cycle);
-                m_retry.start(kClusterIdleMs);
+                round->entries += got;
+                if (--round->left == 0)
+                    return end();
+                if (round->left == m_sales.size() - 1) // the first answer: the others get a while
+                    QTimer::singleShot(kClusterLaggardMs, this, end);
             });
     }
 }

@@ -126,7 +126,9 @@ private:
         std::function<void()> continuation; // runs when the prefetch answers
     };
     std::optional<Prefetch> m_prefetch;
-    QList<StreamEntry> m_retained; // delivered to us, not yet written: handled first
+    // Redis Cluster: delivered to us by a node that answered after its round ended
+    // (readEachSale()), written with the next round's entries.
+    QList<StreamEntry> m_retained;
     QTimer m_retry;
     int m_backoffMs = 100;
     bool m_running = false;

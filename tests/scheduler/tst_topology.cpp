@@ -118,6 +118,23 @@ private:
 
     // An order PostgreSQL holds as pending (its units counted in sold) whose hold Redis does not
     // have: what a booking acknowledged by a primary that died before replicating it leaves.
+    // A libpq multi-host URL, as with --pg-ha: first the test database through `proxy` (cut it
+    // to make the "primary" go away), then the same database through its Unix socket, which the
+    // lease renewal reports as another server. Empty when the socket directory is unknown.
+    QString multiHostPgUrl(const TcpProxy &proxy) {
+        const QUrl url(m_db.url());
+        const QByteArray socketDir =
+            m_db.scalar("SHOW unix_socket_directories").split(',').value(0).trimmed();
+        if (socketDir.isEmpty())
+            return {};
+        return QStringLiteral("host=127.0.0.1,%1 port=%2,%3 dbname=%4 user=%5 "
+                              "target_session_attrs=read-write connect_timeout=2")
+            .arg(QString::fromUtf8(socketDir))
+            .arg(proxy.port())
+            .arg(m_db.serverPort())
+            .arg(url.path().mid(1), url.userName());
+    }
+
     QByteArray strandedOrder(qint64 sale) {
         const QByteArray rid = QByteArray::number(sale) + "-" + QByteArray(31, '0') + "7";
         m_db.scalar("WITH o AS (INSERT INTO orders (reservation_id, sale_id, item_id, user_id, "
@@ -240,17 +257,9 @@ private Q_SLOTS:
         QVERIFY2(redis.start(), qPrintable(redis.error()));
         TcpProxy proxy(m_db.serverPort());
         QVERIFY(proxy.start());
-        const QUrl url(m_db.url());
-        const QByteArray socketDir =
-            m_db.scalar("SHOW unix_socket_directories").split(',').value(0).trimmed();
-        QVERIFY(!socketDir.isEmpty());
         Config c = config(redis.url());
-        c.pgUrl = QStringLiteral("host=127.0.0.1,%1 port=%2,%3 dbname=%4 user=%5 "
-                                 "target_session_attrs=read-write connect_timeout=2")
-                      .arg(QString::fromUtf8(socketDir))
-                      .arg(proxy.port())
-                      .arg(m_db.serverPort())
-                      .arg(url.path().mid(1), url.userName());
+        c.pgUrl = multiHostPgUrl(proxy);
+        QVERIFY(!c.pgUrl.isEmpty());
         Connections conn = connect(c);
         Scheduler s(c, *conn.pg, *conn.redis, QStringLiteral("pg"), [this] { return m_now; });
         QSignalSpy rounds(&s, &Scheduler::topologyReconciled);
@@ -289,17 +298,10 @@ private Q_SLOTS:
         QVERIFY2(redis.start(), qPrintable(redis.error()));
         TcpProxy proxy(m_db.serverPort());
         QVERIFY(proxy.start());
-        const QUrl url(m_db.url());
-        const QByteArray socketDir =
-            m_db.scalar("SHOW unix_socket_directories").split(',').value(0).trimmed();
         Config c = config(redis.url());
         c.reconcileTopologyDelayMs = 2000; // the default
-        c.pgUrl = QStringLiteral("host=127.0.0.1,%1 port=%2,%3 dbname=%4 user=%5 "
-                                 "target_session_attrs=read-write connect_timeout=2")
-                      .arg(QString::fromUtf8(socketDir))
-                      .arg(proxy.port())
-                      .arg(m_db.serverPort())
-                      .arg(url.path().mid(1), url.userName());
+        c.pgUrl = multiHostPgUrl(proxy);
+        QVERIFY(!c.pgUrl.isEmpty());
         Connections conn = connect(c);
         Scheduler s(c, *conn.pg, *conn.redis, QStringLiteral("burst"), [this] { return m_now; });
         QSignalSpy rounds(&s, &Scheduler::topologyReconciled);

@@ -53,6 +53,53 @@ qint64 saleOfStreamKey(const QByteArray &key) {
     return m.hasMatch() ? m.captured(1).toLongLong() : 0;
 }
 
+// Answers to commands sent at once to several sales (on a cluster, several nodes): `done` runs
+// when all have come, or, with a laggard time, that long after the first, so a shard failing over
+// (its commands retried for about 2 s) does not hold up the others. A caller looks at over()
+// first: an answer after `done` ran is late, and is not counted.
+class Gather : public std::enable_shared_from_this<Gather> {
+public:
+    Gather(QObject *context, qsizetype expected, int laggardMs, std::function<void()> done)
+        : m_context(context)
+        , m_left(expected)
+        , m_laggardMs(laggardMs)
+        , m_done(std::move(done)) {}
+
+    bool over() const { return m_over; }
+
+    // Counts one answer, already taken in by the caller.
+    void arrive() {
+        if (m_over)
+            return;
+        if (--m_left == 0)
+            return finish();
+        if (!m_timing && m_laggardMs > 0) {
+            m_timing = true;
+            QTimer::singleShot(m_laggardMs, m_context,
+                               [self = shared_from_this()] { self->finish(); });
+        }
+    }
+
+private:
+    void finish() {
+        if (m_over)
+            return;
+        m_over = true;
+        m_done();
+    }
+
+    QObject *m_context;
+    qsizetype m_left;
+    int m_laggardMs;
+    std::function<void()> m_done;
+    bool m_timing = false;
+    bool m_over = false;
+};
+
+// A shard's answers may wait this long after another's (the round, the claim's and the refresh's
+// per-sale commands) on a cluster; on one node every answer comes from the same server.
+constexpr int kClusterLaggardMs = 200;
+
 QList<StreamEntry> allEntries(const OrderBatch &b) {
     QList<StreamEntry> all = b.orderEntries + b.confirmEntries;
     for (const auto &p : b.poison)
@@ -155,22 +202,45 @@ void StreamWorker::cycle() {
 }
 
 void StreamWorker::refreshSales() {
-    m_redis->command({"SMEMBERS", SaleKeys::saleIndex()}, [this](const Result<RedisValue> &r) {
-        if (!r || !r->isArray()) {
-            qCWarning(lcWorker) << "cannot list sales:"
-                                << (r ? QString::fromUtf8(r->string) : r.error().message);
-            retryLater();
-            return;
-        }
-        QList<qint64> sales;
-        for (const RedisValue &v : r->elements) {
-            if (const qint64 id = v.toInt())
-                sales << id;
-        }
-        std::sort(sales.begin(), sales.end());
-        m_sinceRefresh.start();
-        dropRetired(sales);
-    });
+    // On a cluster fs:sales is one node's, and a command to a node that is failing over waits for
+    // its retries (about 2 s): with sales known, the round goes on with them after
+    // kClusterLaggardMs, and an answer after that is not waited for (the list is asked for again
+    // refreshMs later).
+    auto given = std::make_shared<bool>(false);
+    if (m_cluster && !m_sales.isEmpty()) {
+        QTimer::singleShot(kClusterLaggardMs, this, [this, given] {
+            if (std::exchange(*given, true))
+                return;
+            m_sinceRefresh.start();
+            cycle();
+        });
+    }
+    m_redis->command(
+        {"SMEMBERS", SaleKeys::saleIndex()}, [this, given](const Result<RedisValue> &r) {
+            if (std::exchange(*given, true))
+                return;
+            if (!r || !r->isArray()) {
+                qCWarning(lcWorker) << "cannot list sales:"
+                                    << (r ? QString::fromUtf8(r->string) : r.error().message);
+                // On a cluster fs:sales is one node's: while that node fails over, the sales known
+                // are read on the others, and the list is asked for again after refreshMs.
+                if (m_cluster && !m_sales.isEmpty()) {
+                    m_sinceRefresh.start();
+                    cycle();
+                    return;
+                }
+                retryLater();
+                return;
+            }
+            QList<qint64> sales;
+            for (const RedisValue &v : r->elements) {
+                if (const qint64 id = v.toInt())
+                    sales << id;
+            }
+            std::sort(sales.begin(), sales.end());
+            m_sinceRefresh.start();
+            dropRetired(sales);
+        });
 }
 
 void StreamWorker::dropRetired(const QList<qint64> &sales) {
@@ -182,24 +252,30 @@ void StreamWorker::dropRetired(const QList<qint64> &sales) {
     // group again (MKSTREAM) would bring back an empty stream with no expiry, so it leaves the
     // index instead. warm.lua writes meta before the sale enters the index, so a sale being
     // warmed is never taken for a retired one.
-    auto live = std::make_shared<QList<qint64>>();
-    auto left = std::make_shared<int>(int(sales.size()));
+    // A sale whose answer does not come in time (its shard failing over) counts as live.
+    auto retired = std::make_shared<QSet<qint64>>();
+    auto gather = std::make_shared<Gather>(this, sales.size(), m_cluster ? kClusterLaggardMs : 0,
+                                           [this, sales, retired] {
+                                               QList<qint64> live;
+                                               for (qint64 s : sales)
+                                                   if (!retired->contains(s))
+                                                       live << s;
+                                               ensureGroups(live);
+                                           });
     for (qint64 s : sales) {
-        m_redis->command(
-            {"EXISTS", SaleKeys(s).meta()}, [this, s, live, left](const Result<RedisValue> &r) {
-                if (!r || r->isError() || r->toInt() != 0) {
-                    *live << s;
-                } else {
-                    qCInfo(lcWorker) << "sale" << s << "was retired from Redis; no longer read";
-                    m_groupsMade.remove(s);
-                    m_redis->command({"SREM", SaleKeys::saleIndex(), QByteArray::number(s)},
-                                     [](const Result<RedisValue> &) {});
-                }
-                if (--*left > 0)
-                    return;
-                std::sort(live->begin(), live->end());
-                ensureGroups(*live);
-            });
+        m_redis->command({"EXISTS", SaleKeys(s).meta()}, [this, s, retired,
+                                                          gather](const Result<RedisValue> &r) {
+            if (gather->over())
+                return;
+            if (r && !r->isError() && r->toInt() == 0) {
+                qCInfo(lcWorker) << "sale" << s << "was retired from Redis; no longer read";
+                retired->insert(s);
+                m_groupsMade.remove(s);
+                m_redis->command({"SREM", SaleKeys::saleIndex(), QByteArray::number(s)},
+                                 [](const Result<RedisValue> &) {});
+            }
+            gather->arrive();
+        });
     }
 }
 
@@ -290,44 +366,36 @@ void StreamWorker::readEachSale() {
     // as soon as two sales are in different slots). No BLOCK: a blocked read would hold up its
     // node's connection for every other sale on it; an idle round waits kClusterIdleMs instead.
     // A sale whose read fails (its shard failing over) does not hold up the others: the round
-    // ends kClusterLaggardMs after its first answer, with what the nodes that answered gave; what
-    // a slower node delivers later is kept (m_retained) and written with the next round's. Entries
-    // a lost reply delivered to us are claimed back by our next claim round (claim()).
+    // ends kClusterLaggardMs after its first answer with what the nodes that answered gave, and
+    // what a slower node delivers later is kept (m_retained) and written with the next round's.
+    // Entries a lost reply delivered to us are claimed back by our next claim round (claim()).
     constexpr int kClusterIdleMs = 50;
-    constexpr int kClusterLaggardMs = 200;
-    struct Round {
-        QList<StreamEntry> entries;
-        qsizetype left = 0;
-        qsizetype failed = 0;
-        bool ended = false;
-    };
-    auto round = std::make_shared<Round>();
-    round->left = m_sales.size();
-    const auto end = [this, round] {
-        if (round->ended)
-            return;
-        round->ended = true;
-        QList<StreamEntry> entries = std::exchange(m_retained, {});
-        entries += std::exchange(round->entries, {});
-        if (round->left == 0 && round->failed == m_sales.size() && entries.isEmpty()) {
-            m_sinceRefresh.invalidate();
-            retryLater();
-            return;
-        }
-        if (!entries.isEmpty()) {
-            handle(entries);
-            return;
-        }
-        m_retry.disconnect();
-        connect(&m_retry, &QTimer::timeout, this, &StreamWorker::cycle);
-        m_retry.start(kClusterIdleMs);
-    };
+    auto entries = std::make_shared<QList<StreamEntry>>();
+    auto failed = std::make_shared<qsizetype>(0);
+    const qsizetype asked = m_sales.size();
+    auto gather =
+        std::make_shared<Gather>(this, asked, kClusterLaggardMs, [this, entries, failed, asked] {
+            QList<StreamEntry> batch = std::exchange(m_retained, {});
+            batch += std::exchange(*entries, {});
+            if (*failed == asked && batch.isEmpty()) {
+                m_sinceRefresh.invalidate();
+                retryLater();
+                return;
+            }
+            if (!batch.isEmpty()) {
+                handle(batch);
+                return;
+            }
+            m_retry.disconnect();
+            connect(&m_retry, &QTimer::timeout, this, &StreamWorker::cycle);
+            m_retry.start(kClusterIdleMs);
+        });
     const QByteArray me = m_options.consumer.toUtf8();
     for (qint64 s : std::as_const(m_sales)) {
         m_redis->command(
             {"XREADGROUP", "GROUP", SaleKeys::consumerGroup(), me, "COUNT",
              QByteArray::number(m_options.batchSize), "STREAMS", SaleKeys(s).stream(), ">"},
-            [this, s, round, end](const Result<RedisValue> &r) {
+            [this, s, entries, failed, gather](const Result<RedisValue> &r) {
                 QList<StreamEntry> got;
                 if (!r || r->isError()) {
                     qCWarning(lcWorker)
@@ -337,19 +405,16 @@ void StreamWorker::readEachSale() {
                         m_groupsMade.remove(s); // the stream was deleted: make the group again
                         m_sinceRefresh.invalidate();
                     }
-                    ++round->failed;
+                    ++*failed;
                 } else if (!r->isNil()) {
                     got = parseStreams(*r);
                 }
-                if (round->ended) { // a laggard: delivered to us, written with the next round
+                if (gather->over()) { // delivered to us after the round: the next round's
                     m_retained += got;
                     return;
                 }
-                round->entries += got;
-                if (--round->left == 0)
-                    return end();
-                if (round->left == m_sales.size() - 1) // the first answer: the others get a while
-                    QTimer::singleShot(kClusterLaggardMs, this, end);
+                *entries += got;
+                gather->arrive();
             });
     }
 }
@@ -364,47 +429,53 @@ void StreamWorker::claim() {
     // answered just before Redis died or the connection dropped, an XACK that failed, or, with a
     // stable --worker-consumer, a previous run's. XREADGROUP ">" never delivers them again and no
     // other worker takes them while our heartbeat lives; they would stay pending forever.
+    // On a cluster a sale whose shard does not answer in time is left for the next round.
+    const int laggardMs = m_cluster ? kClusterLaggardMs : 0;
     auto holders = std::make_shared<QList<QPair<qint64, QByteArray>>>();
-    auto left = std::make_shared<int>(int(m_sales.size()));
+    auto pending =
+        std::make_shared<Gather>(this, m_sales.size(), laggardMs, [this, me, holders, laggardMs] {
+            QSet<QByteArray> consumers;
+            for (const auto &h : std::as_const(*holders))
+                consumers.insert(h.second);
+            if (consumers.isEmpty()) {
+                m_sinceClaim.start();
+                m_claimAgain = false;
+                handle({});
+                return;
+            }
+            // An EXISTS unanswered (or not in time) counts as alive: never rob on doubt.
+            auto dead = std::make_shared<QSet<QByteArray>>();
+            auto beats =
+                std::make_shared<Gather>(this, consumers.size(), laggardMs, [this, holders, dead] {
+                    QList<QPair<qint64, QByteArray>> silent;
+                    for (const auto &h : std::as_const(*holders))
+                        if (dead->contains(h.second))
+                            silent.append(h);
+                    claimFrom(silent);
+                });
+            for (const QByteArray &c : std::as_const(consumers)) {
+                m_redis->command({"EXISTS", consumerHeartbeat(c)},
+                                 [c, me, dead, beats](const Result<RedisValue> &e) {
+                                     if (beats->over())
+                                         return;
+                                     if (c == me || (e && !e->isError() && e->toInt() == 0))
+                                         dead->insert(c);
+                                     beats->arrive();
+                                 });
+            }
+        });
     for (qint64 s : std::as_const(m_sales)) {
-        m_redis->command(
-            {"XPENDING", SaleKeys(s).stream(), SaleKeys::consumerGroup()},
-            [this, s, me, holders, left](const Result<RedisValue> &r) {
-                // [count, smallest id, greatest id, [[consumer, count], ...]]
-                if (r && r->isArray() && r->at(0).toInt() > 0) {
-                    for (const RedisValue &c : r->at(3).elements)
-                        holders->append({s, c.at(0).bytes()});
-                }
-                if (--*left > 0)
-                    return;
-                QSet<QByteArray> consumers;
-                for (const auto &h : std::as_const(*holders))
-                    consumers.insert(h.second);
-                if (consumers.isEmpty()) {
-                    m_sinceClaim.start();
-                    m_claimAgain = false;
-                    handle({});
-                    return;
-                }
-                auto dead = std::make_shared<QSet<QByteArray>>();
-                auto asked = std::make_shared<int>(int(consumers.size()));
-                for (const QByteArray &c : std::as_const(consumers)) {
-                    m_redis->command(
-                        {"EXISTS", consumerHeartbeat(c)},
-                        [this, c, me, holders, dead, asked](const Result<RedisValue> &e) {
-                            // An unanswered EXISTS counts as alive: never rob on doubt.
-                            if (c == me || (e && !e->isError() && e->toInt() == 0))
-                                dead->insert(c);
-                            if (--*asked > 0)
-                                return;
-                            QList<QPair<qint64, QByteArray>> silent;
-                            for (const auto &h : std::as_const(*holders))
-                                if (dead->contains(h.second))
-                                    silent.append(h);
-                            claimFrom(silent);
-                        });
-                }
-            });
+        m_redis->command({"XPENDING", SaleKeys(s).stream(), SaleKeys::consumerGroup()},
+                         [s, holders, pending](const Result<RedisValue> &r) {
+                             if (pending->over())
+                                 return;
+                             // [count, smallest id, greatest id, [[consumer, count], ...]]
+                             if (r && r->isArray() && r->at(0).toInt() > 0) {
+                                 for (const RedisValue &c : r->at(3).elements)
+                                     holders->append({s, c.at(0).bytes()});
+                             }
+                             pending->arrive();
+                         });
     }
 }
 
@@ -636,7 +707,10 @@ void StreamWorker::acknowledge(const QList<StreamEntry> &entries, std::function<
     QHash<qint64, QList<QByteArray>> bySale;
     for (const StreamEntry &e : entries)
         bySale[e.saleId] << e.id;
-    auto left = std::make_shared<int>(int(bySale.size()));
+    // On a cluster, a sale whose shard is failing over does not hold up the next round: its
+    // acknowledgement goes on being retried by the client (or is lost) after the others answered.
+    auto gather = std::make_shared<Gather>(this, bySale.size(), m_cluster ? kClusterLaggardMs : 0,
+                                           std::move(done));
     for (auto it = bySale.constBegin(); it != bySale.constEnd(); ++it) {
         QList<QByteArray> argv{"XACK", SaleKeys(it.key()).stream(), SaleKeys::consumerGroup()};
         argv << it.value();
@@ -647,10 +721,7 @@ void StreamWorker::acknowledge(const QList<StreamEntry> &entries, std::function<
         // that fails is made good by the next one, which cuts at least as far.
         const SaleKeys k(it.key());
         m_redis->eval(m_trim, {k.stream()}, {SaleKeys::consumerGroup()},
-                      [left, done](const Result<RedisValue> &) {
-                          if (--*left == 0)
-                              done();
-                      });
+                      [gather](const Result<RedisValue> &) { gather->arrive(); });
     }
 }
 

@@ -65,6 +65,23 @@ private:
         return sum;
     }
 
+    // One booking of one unit by each of `buyers` users (<prefix><n>) on every sale, all sent at
+    // once over 16 connections; the answers in order, and the sale of each in `saleOf`.
+    QList<HttpResponse> bookEach(const QList<qint64> &sales, int buyers, const QByteArray &prefix,
+                                 QList<qint64> &saleOf) {
+        QList<QByteArray> raw;
+        saleOf.clear();
+        for (int i = 0; i < buyers; ++i) {
+            for (qint64 sale : sales) {
+                raw << RawHttpConnection::format(
+                    "POST", "/api/v1/sales/" + QByteArray::number(sale) + "/book",
+                    "{\"user_id\":\"" + prefix + QByteArray::number(i) + "\",\"quantity\":1}", {});
+                saleOf << sale;
+            }
+        }
+        return sendAll(m_backend.port(), raw, 16);
+    }
+
     // Entries of `sale`'s stream delivered to `consumer` and not acknowledged.
     qint64 pendingOn(qint64 sale, const QByteArray &consumer) {
         RedisSync node(nodeOf(sale));
@@ -161,17 +178,8 @@ private Q_SLOTS:
         QVERIFY2(sales.size() >= 3, "no sale on some primary");
 
         // 40 buyers per sale, one unit each, all sales at once: the stock, and no more, sells.
-        QList<QByteArray> raw;
         QList<qint64> saleOf;
-        for (int i = 0; i < 40; ++i) {
-            for (qint64 sale : sales) {
-                raw << RawHttpConnection::format(
-                    "POST", "/api/v1/sales/" + QByteArray::number(sale) + "/book",
-                    "{\"user_id\":\"buyer-" + QByteArray::number(i) + "\",\"quantity\":1}", {});
-                saleOf << sale;
-            }
-        }
-        const QList<HttpResponse> answers = sendAll(m_backend.port(), raw, 16);
+        const QList<HttpResponse> answers = bookEach(sales, 40, "buyer-", saleOf);
         QHash<qint64, int> accepted;
         for (qsizetype i = 0; i < answers.size(); ++i) {
             QVERIFY2(answers[i].status == 202 || answers[i].status == 409,
@@ -285,19 +293,9 @@ private Q_SLOTS:
         QHash<qint64, qint64> accepted;
         qint64 held = 0;
         for (int wave = 0; wave < 5 && held == 0; ++wave) {
-            QList<QByteArray> raw;
             QList<qint64> saleOf;
-            for (int i = 0; i < 30; ++i) {
-                for (qint64 sale : sales) {
-                    raw << RawHttpConnection::format(
-                        "POST", "/api/v1/sales/" + QByteArray::number(sale) + "/book",
-                        "{\"user_id\":\"takeover-" + QByteArray::number(wave) + "-"
-                            + QByteArray::number(i) + "\",\"quantity\":1}",
-                        {});
-                    saleOf << sale;
-                }
-            }
-            const QList<HttpResponse> answers = sendAll(m_backend.port(), raw, 16);
+            const QList<HttpResponse> answers =
+                bookEach(sales, 30, "takeover-" + QByteArray::number(wave) + "-", saleOf);
             for (qsizetype i = 0; i < answers.size(); ++i) {
                 QCOMPARE(answers[i].status, 202);
                 ++accepted[saleOf[i]];

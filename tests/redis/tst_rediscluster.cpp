@@ -61,6 +61,24 @@ private:
         return (*r)->isError() ? "<reply " + (*r)->string + '>' : (*r)->bytes();
     }
 
+    // Puts `slot` halfway through a migration from its primary (`source`) to another primary
+    // (`target`): IMPORTING on the target, MIGRATING on the source, no key moved yet.
+    void beginMigration(int slot, quint16 &source, quint16 &target) {
+        source = m_cluster.primaryForSlot(slot);
+        target = 0;
+        for (quint16 p : m_cluster.primaries())
+            if (p != source)
+                target = p;
+        QVERIFY(target != 0);
+        const QByteArray slotText = QByteArray::number(slot);
+        QCOMPARE(RedisSync(target).one(
+                     {"CLUSTER", "SETSLOT", slotText, "IMPORTING", m_cluster.nodeId(source)}),
+                 QByteArray("OK"));
+        QCOMPARE(RedisSync(source).one(
+                     {"CLUSTER", "SETSLOT", slotText, "MIGRATING", m_cluster.nodeId(target)}),
+                 QByteArray("OK"));
+    }
+
 private Q_SLOTS:
     void initTestCase() {
         QVERIFY2(m_cluster.start(), qPrintable(m_cluster.error()));
@@ -210,19 +228,13 @@ private Q_SLOTS:
         const int slot = redisKeySlot(oldKey);
         const auto kept = run({"SET", oldKey, "kept"});
         QVERIFY(kept && *kept);
-        const quint16 source = m_cluster.primaryForSlot(slot);
-        quint16 target = 0;
-        for (quint16 p : m_cluster.primaries())
-            if (p != source)
-                target = p;
-        QVERIFY(target != 0);
-        const QByteArray sourceId = m_cluster.nodeId(source), targetId = m_cluster.nodeId(target);
+        quint16 source = 0, target = 0;
+        beginMigration(slot, source, target);
+        if (QTest::currentTestFailed())
+            return;
+        const QByteArray targetId = m_cluster.nodeId(target);
         RedisSync src(source), dst(target);
         const QByteArray slotText = QByteArray::number(slot);
-        QCOMPARE(dst.one({"CLUSTER", "SETSLOT", slotText, "IMPORTING", sourceId}),
-                 QByteArray("OK"));
-        QCOMPARE(src.one({"CLUSTER", "SETSLOT", slotText, "MIGRATING", targetId}),
-                 QByteArray("OK"));
 
         // Mid-migration: a key the source still has is served there; a new one is ASKed over.
         const quint64 askBefore = m_client->stats().ask;
@@ -284,19 +296,13 @@ private Q_SLOTS:
         const int slot = redisKeySlot(present);
         const auto set = run({"SET", present, "5"});
         QVERIFY(set && *set);
-        const quint16 source = m_cluster.primaryForSlot(slot);
-        quint16 target = 0;
-        for (quint16 p : m_cluster.primaries())
-            if (p != source)
-                target = p;
-        QVERIFY(target != 0);
-        const QByteArray sourceId = m_cluster.nodeId(source), targetId = m_cluster.nodeId(target);
+        quint16 source = 0, target = 0;
+        beginMigration(slot, source, target);
+        if (QTest::currentTestFailed())
+            return;
+        const QByteArray targetId = m_cluster.nodeId(target);
         RedisSync src(source), dst(target);
         const QByteArray slotText = QByteArray::number(slot);
-        QCOMPARE(dst.one({"CLUSTER", "SETSLOT", slotText, "IMPORTING", sourceId}),
-                 QByteArray("OK"));
-        QCOMPARE(src.one({"CLUSTER", "SETSLOT", slotText, "MIGRATING", targetId}),
-                 QByteArray("OK"));
         QCOMPARE(src.one({"MIGRATE", "127.0.0.1", QByteArray::number(target), "", "0", "5000",
                           "KEYS", present}),
                  QByteArray("OK"));

@@ -29,6 +29,13 @@ bool transientRedisError(const RedisValue &v) {
 }
 
 // Unavailable (503, retryable) for a transient error reply, Protocol (500) for anything else.
+// The key of the booking's Idempotency-Key record; a placeholder of the sale's tag when it has
+// none (the scripts then leave it alone, but Redis Cluster asks every key to be declared).
+QByteArray idempotencyKey(const SaleKeys &k, const BookingRequest &req) {
+    return req.idempotencyKey.isEmpty() ? k.idempotency("-", "-")
+                                        : k.idempotency(req.userId, req.idempotencyKey);
+}
+
 Error protocolError(const char *script, const RedisValue &v) {
     if (transientRedisError(v))
         return Error{ErrorCode::Unavailable,
@@ -141,12 +148,6 @@ void BookingService::book(const BookingRequest &req,
     bookInRedis(req, std::move(done));
 }
 
-QByteArray BookingService::idempotencyKey(const BookingRequest &req) const {
-    return req.idempotencyKey.isEmpty()
-               ? SaleKeys(req.saleId).idempotency("-", "-") // unused by the scripts
-               : SaleKeys(req.saleId).idempotency(req.userId, req.idempotencyKey);
-}
-
 void BookingService::bookRememberedSoldOut(
     const BookingRequest &req, std::function<void(const Result<BookingOutcome> &)> done) {
     // An item remembered sold out, and a key that may be a retry's: lua/book_sold_out.lua answers
@@ -158,7 +159,7 @@ void BookingService::bookRememberedSoldOut(
     short_.inc();
     const quint64 asOf = m_notices ? m_notices->sequence() : 0;
     const SaleKeys k(req.saleId);
-    m_redis.eval(m_bookSoldOut, {k.meta(), k.stock(), k.price(), idempotencyKey(req)},
+    m_redis.eval(m_bookSoldOut, {k.meta(), k.stock(), k.price(), idempotencyKey(k, req)},
                  {req.itemId ? QByteArray::number(req.itemId) : QByteArray(""),
                   QByteArray::number(req.quantity)},
                  [this, req, asOf, done = std::move(done)](const Result<RedisValue> &r) mutable {
@@ -179,7 +180,7 @@ void BookingService::bookInRedis(const BookingRequest &req,
     const SaleKeys k(req.saleId);
     const QByteArray rid = newReservationId(req.saleId);
     m_redis.eval(m_book,
-                 {k.meta(), k.stock(), k.price(), k.users(), k.bucket(), idempotencyKey(req),
+                 {k.meta(), k.stock(), k.price(), k.users(), k.bucket(), idempotencyKey(k, req),
                   k.reservation(rid), k.stream(), k.reservations(), k.rateLimitIp(req.clientIp),
                   k.rateLimitUser(req.userId), k.powNonce(req.powNonce), k.waitingRoomBuyers(),
                   k.waitingRoomAdmitted(), k.waitingRoomDone(), k.waitingRoomMeta()},

@@ -123,7 +123,6 @@ private:
     void answer(QPair<qint64, qint64> cacheKey, quint64 asOf, const char *script,
                 const Result<RedisValue> &r,
                 std::function<void(const Result<BookingOutcome> &)> done);
-    QByteArray idempotencyKey(const BookingRequest &req) const;
     void awaitReplicas(qint64 saleId, const BookingOutcome &accepted,
                        std::function<void(const Result<BookingOutcome> &)> done);
 

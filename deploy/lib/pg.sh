@@ -206,6 +206,8 @@ fs_pg_start() {
     echo "unix_socket_directories = $(fs_pg_quote "$sock")"
     echo "fsync = on"
     echo "password_encryption = 'scram-sha-256'"
+    # deploy/local/test runs two suites at a time, each with its servers' pools.
+    echo "max_connections = ${FS_PG_MAX_CONNECTIONS:-100}"
   } >"$data/flashsale.conf"
   fs_is_root && chown postgres:postgres "$data/flashsale.conf"
   fs_pg_write_auth "$data" "$auth" || true

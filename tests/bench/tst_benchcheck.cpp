@@ -203,17 +203,21 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(http(m_stack.port(), "GET", "/readyz").status, 200, 10000);
 
         // Stock 8, 2 per user: u0..u4 try twice each (8 accepted, u4 sold out), u0 replays its
-        // first key, and u0 tries a third unit (per-user limit).
+        // first key, and u0 tries a third unit (per-user limit) while units remain: once the
+        // sale is sold out, an API thread that knows it answers sold-out before any limit.
         m_sale = createSale(8, 2);
         QVERIFY(m_sale > 0);
-        QList<QPair<QByteArray, QByteArray>> attempts;
-        for (int u = 0; u < 5; ++u) {
+        QList<QPair<QByteArray, QByteArray>> attempts{{"u0", "k1"}, {"u0", "k2"}};
+        QList<HttpResponse> answers = book(m_sale, attempts);
+        const QList<HttpResponse> over = book(m_sale, {{"u0", "k3"}});
+        QList<QPair<QByteArray, QByteArray>> rest;
+        for (int u = 1; u < 5; ++u) {
             for (int k = 1; k <= 2; ++k)
-                attempts.append(
-                    qMakePair("u" + QByteArray::number(u), "k" + QByteArray::number(k)));
+                rest.append(qMakePair("u" + QByteArray::number(u), "k" + QByteArray::number(k)));
         }
-        attempts.append(qMakePair(QByteArray("u0"), QByteArray("k1")));
-        const QList<HttpResponse> answers = book(m_sale, attempts);
+        rest.append(qMakePair(QByteArray("u0"), QByteArray("k1")));
+        attempts += rest;
+        answers += book(m_sale, rest);
         QMap<QString, qint64> byType;
         for (qsizetype i = 0; i < answers.size(); ++i) {
             const auto &[user, key] = attempts[i];
@@ -232,8 +236,9 @@ private Q_SLOTS:
             else
                 m_ledgerLines << acceptedLine(user, key, r);
         }
-        const QList<HttpResponse> over = book(m_sale, {{"u0", "k3"}});
         QCOMPARE(over.value(0).status, 409);
+        QCOMPARE(over[0].problemType().section(QLatin1Char('/'), -1),
+                 QStringLiteral("per-user-limit"));
         ++byType[over[0].problemType().section(QLatin1Char('/'), -1)];
         QCOMPARE(byType.value(QStringLiteral("accepted")), 8 + 1);
         QCOMPARE(byType.value(QStringLiteral("sold-out")), 2);

@@ -297,23 +297,34 @@ void PaymentService::markStarted(qint64 orderId) {
         m_startedTimer.start(m_options.batchDelayMs);
 }
 
+const QByteArray &PaymentService::markStartedSql() {
+    // The rows are locked in id order, as the worker's confirmations lock the same orders:
+    // two statements locking overlapping rows in different orders deadlock (40P01).
+    static const QByteArray sql = R"(
+WITH l AS (
+    SELECT id FROM orders WHERE id = ANY ($1::bigint[]) AND payment_started_at IS NULL
+    ORDER BY id
+    FOR UPDATE)
+UPDATE orders o SET payment_started_at = now()
+FROM l
+WHERE o.id = l.id AND o.payment_started_at IS NULL)";
+    return sql;
+}
+
 void PaymentService::flushStarted() {
     if (m_started.isEmpty())
         return;
     const QList<QByteArray> ids = std::exchange(m_started, {});
-    m_pool->query("UPDATE orders SET payment_started_at = now() "
-                  "WHERE id = ANY ($1::bigint[]) AND payment_started_at IS NULL",
-                  {pgArray(ids)}, [this, ids](const Result<PgResult> &r) {
-                      if (r)
-                          return;
-                      qCWarning(lcPayment).noquote()
-                          << "cannot mark" << ids.size()
-                          << "payments started (retrying):" << r.error().message;
-                      QTimer::singleShot(500, this, [this, ids] {
-                          m_started << ids;
-                          flushStarted();
-                      });
-                  });
+    m_pool->query(markStartedSql(), {pgArray(ids)}, [this, ids](const Result<PgResult> &r) {
+        if (r)
+            return;
+        qCWarning(lcPayment).noquote()
+            << "cannot mark" << ids.size() << "payments started (retrying):" << r.error().message;
+        QTimer::singleShot(500, this, [this, ids] {
+            m_started << ids;
+            flushStarted();
+        });
+    });
 }
 
 void PaymentService::charge(OrderPtr order, int attempt) {

@@ -60,6 +60,10 @@ public:
     // Call before start().
     void setOptions(const PaymentOptions &options) { m_options = options; }
 
+    // Sets orders.payment_started_at on the orders $1 (bigint[]) that have none, locking them
+    // in id order as every statement that updates many orders does.
+    static const QByteArray &markStartedSql();
+
     // Connects and joins the consumer group "payment". Returns an error when Kafka settings
     // are invalid.
     [[nodiscard]] Result<void> start();

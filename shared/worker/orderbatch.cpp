@@ -52,10 +52,19 @@ events AS (
            order_event('order.created', id, reservation_id, sale_id, item_id, user_id, quantity,
                        amount_cents, NULL, created_at)
     FROM ins),
+-- Rows of earlier batches are locked in id order, as every statement that updates many orders
+-- does (payment's payment_started_at, flashsale_cancel_pending, the outcomes): the payment
+-- service sets payment_started_at on the same orders, and two statements locking overlapping
+-- rows in different orders deadlock (40P01).
+confirm_lock AS (
+    SELECT id FROM orders
+    WHERE reservation_id = ANY ($10::text[]) AND status = 'pending' AND payment_started_at IS NULL
+    ORDER BY id
+    FOR UPDATE),
 confirm AS (
     UPDATE orders o SET payment_started_at = now(), updated_at = now()
-    WHERE o.reservation_id = ANY ($10::text[]) AND o.status = 'pending'
-      AND o.payment_started_at IS NULL
+    FROM confirm_lock l
+    WHERE o.id = l.id AND o.status = 'pending' AND o.payment_started_at IS NULL
     RETURNING o.id)
 SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM confirm) AS confirmed,
        -- Confirmations whose order is not committed yet: another worker may be writing it.

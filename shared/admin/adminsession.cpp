@@ -31,13 +31,15 @@ WebSocketLimits adminLimits(int maxMessageBytes) {
 // ---- AdminHub ---------------------------------------------------------------------------------
 
 AdminHub::AdminHub(AdminService &service, StatsCollector &stats, PgConnection &pg,
-                   OperatorAuthenticator &authenticator, int maxMessageBytes, QObject *parent)
+                   OperatorAuthenticator &authenticator, int maxMessageBytes, int idleMs,
+                   QObject *parent)
     : QObject(parent)
     , m_service(service)
     , m_stats(stats)
     , m_pg(pg)
     , m_authenticator(authenticator)
-    , m_maxMessageBytes(maxMessageBytes) {
+    , m_maxMessageBytes(maxMessageBytes)
+    , m_idleMs(idleMs) {
     connect(&m_changesPoll, &QTimer::timeout, this, &AdminHub::pollChanges);
 }
 
@@ -171,7 +173,7 @@ AdminSession::AdminSession(std::unique_ptr<QWebSocket> socket, AdminHub &hub,
     , m_socket(std::move(socket))
     , m_hub(hub)
     , m_address(address) {
-    adminLimits(m_hub.maxMessageBytes()).apply(*m_socket);
+    adminLimits(m_hub.maxMessageBytes()).apply(*m_socket, m_hub.idleMs());
     connect(m_socket.get(), &QWebSocket::textMessageReceived, this, &AdminSession::onText);
     connect(m_socket.get(), &QWebSocket::binaryMessageReceived, this, &AdminSession::onBinary);
     connect(m_socket.get(), &QWebSocket::disconnected, this, &QObject::deleteLater);

@@ -35,7 +35,8 @@ class AdminHub final : public QObject {
     Q_OBJECT
 public:
     AdminHub(AdminService &service, StatsCollector &stats, PgConnection &pg,
-             OperatorAuthenticator &authenticator, int maxMessageBytes, QObject *parent = nullptr);
+             OperatorAuthenticator &authenticator, int maxMessageBytes, int idleMs = 0,
+             QObject *parent = nullptr);
     ~AdminHub() override;
 
     // A socket the upgrade gate let through with a credential of the right form; the session
@@ -50,6 +51,8 @@ public:
     AdminService &service() { return m_service; }
     OperatorAuthenticator &authenticator() { return m_authenticator; }
     int maxMessageBytes() const { return m_maxMessageBytes; }
+    // --websocket-idle-ms: a session silent this long is closed (WebSocketLimits::apply).
+    int idleMs() const { return m_idleMs; }
     qsizetype sessionCount() const { return m_sessions.size(); }
 
 private:
@@ -67,6 +70,7 @@ private:
     PgConnection &m_pg;
     OperatorAuthenticator &m_authenticator;
     int m_maxMessageBytes;
+    int m_idleMs;
     QList<QPointer<AdminSession>> m_sessions;
     QHash<qint64, Cached> m_snapshots;
     QTimer m_changesPoll;

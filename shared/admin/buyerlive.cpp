@@ -78,11 +78,12 @@ QJsonObject queueJson(qint64 now, const QString &saleState, qint64 ends, qint64 
 
 } // namespace
 
-BuyerLiveHub::BuyerLiveHub(RedisCommands &redis, PgConnection &pg, QObject *parent)
+BuyerLiveHub::BuyerLiveHub(RedisCommands &redis, PgConnection &pg, int idleMs, QObject *parent)
     : QObject(parent)
     , m_redis(redis)
     , m_pg(pg)
-    , m_live(RedisScript::load(QStringLiteral("live"))) {}
+    , m_live(RedisScript::load(QStringLiteral("live")))
+    , m_idleMs(idleMs) {}
 
 BuyerLiveHub::~BuyerLiveHub() {
     for (Channel *c : std::as_const(m_channels)) {
@@ -104,7 +105,7 @@ qsizetype BuyerLiveHub::watcherCount() const {
 void BuyerLiveHub::accept(std::unique_ptr<QWebSocket> owned, qint64 saleId) {
     QWebSocket *socket = owned.release();
     socket->setParent(this);
-    kBuyerLimits.apply(*socket);
+    kBuyerLimits.apply(*socket, m_idleMs);
     Channel *&c = m_channels[saleId];
     const bool fresh = c == nullptr;
     if (fresh) {

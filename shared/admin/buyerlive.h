@@ -40,7 +40,8 @@ class RedisCommands;
 class BuyerLiveHub final : public QObject {
     Q_OBJECT
 public:
-    BuyerLiveHub(RedisCommands &redis, PgConnection &pg, QObject *parent = nullptr);
+    // idleMs: --websocket-idle-ms, a watcher silent this long is closed (WebSocketLimits::apply).
+    BuyerLiveHub(RedisCommands &redis, PgConnection &pg, int idleMs = 0, QObject *parent = nullptr);
     ~BuyerLiveHub() override;
 
     void accept(std::unique_ptr<QWebSocket> socket, qint64 saleId);
@@ -65,6 +66,7 @@ private:
     RedisCommands &m_redis;
     PgConnection &m_pg;
     RedisScript m_live;
+    int m_idleMs;
     QHash<qint64, Channel *> m_channels;
     // The socket under each buyer's QWebSocket, written to directly by publish()
     // (GuardedSocket::writeFrames); null when there is none.

@@ -107,9 +107,10 @@ public:
             std::make_unique<AdminService>(m_config, *m_pg, *m_redis, *m_catalog, *m_reconciler);
         m_authenticator = std::make_unique<OperatorAuthenticator>(m_config, *m_pg, *m_throttle);
         m_routes->setAdminAuthenticator(m_authenticator.get());
-        m_adminHub = std::make_unique<AdminHub>(*m_admin, *m_collector, *m_pg, *m_authenticator,
-                                                m_config.maxAdminMessageBytes);
-        m_buyers = std::make_unique<BuyerLiveHub>(*m_redis, *m_pg);
+        m_adminHub =
+            std::make_unique<AdminHub>(*m_admin, *m_collector, *m_pg, *m_authenticator,
+                                       m_config.maxAdminMessageBytes, m_config.webSocketIdleMs);
+        m_buyers = std::make_unique<BuyerLiveHub>(*m_redis, *m_pg, m_config.webSocketIdleMs);
         m_http = std::make_unique<HttpServer>();
         m_routes->install(*m_http);
         connect(m_http.get(), &QAbstractHttpServer::newWebSocketConnection, this,

@@ -605,6 +605,11 @@ QList<Option> options() {
                 QStringLiteral("Largest admin WebSocket message; larger ones get a typed error."),
                 QStringLiteral("bytes"), intSetter(&Config::maxAdminMessageBytes, 1024, 1 << 24),
                 intShow(&Config::maxAdminMessageBytes)};
+    o << Option{QStringLiteral("websocket-idle-ms"),
+                QStringLiteral("A WebSocket client (admin or buyer) silent for half this is "
+                               "pinged, for all of it closed with 1001 (0 = never)."),
+                QStringLiteral("ms"), intSetter(&Config::webSocketIdleMs, 0, 3600000),
+                intShow(&Config::webSocketIdleMs)};
     o << Option{QStringLiteral("max-failed-logins"),
                 QStringLiteral("Failed admin logins per minute from one address before it gets "
                                "429 too-many-login-attempts."),

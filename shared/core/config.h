@@ -104,6 +104,9 @@ struct Config {
     // "Bounds and retention"); the scheduler sets their expiry when it records the close.
     int saleRetentionSeconds = 86400;
     int maxAdminMessageBytes = 65536; // larger admin frames get a typed error
+    // Both WebSocket endpoints: a client silent for half this is pinged, for all of it closed
+    // (shared/http/websocketlimits.h); 0 = never.
+    int webSocketIdleMs = 60000;
     // Operator accounts (docs/ADMIN_PROTOCOL.md, "Logging in").
     int maxFailedLogins = 10; // failed admin logins per minute per address; then 429
     // With no operator yet, the api role creates "admin" (role admin) with a random password

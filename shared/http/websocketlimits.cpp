@@ -4,8 +4,11 @@
 #include "http/guardedtcpserver.h"
 #include "metrics/metrics.h"
 
+#include <QElapsedTimer>
 #include <QPointer>
 #include <QTimer>
+
+#include <memory>
 
 namespace flashsale {
 
@@ -14,13 +17,14 @@ namespace {
 Counter &droppedCounter(const char *endpoint, const char *reason) {
     return Metrics::instance().counter(
         "flashsale_websocket_dropped_total",
-        "WebSockets closed by their bounds: a message or frame too large, a client not reading.",
+        "WebSockets closed by their bounds: a message or frame too large, a client not reading, "
+        "a client silent too long.",
         QByteArray("endpoint=\"") + endpoint + "\",reason=\"" + reason + '"');
 }
 
 } // namespace
 
-void WebSocketLimits::apply(QWebSocket &socket) const {
+void WebSocketLimits::apply(QWebSocket &socket, int idleMs) const {
     socket.setMaxAllowedIncomingFrameSize(quint64(maxFrameBytes));
     socket.setMaxAllowedIncomingMessageSize(quint64(maxMessageBytes));
     const char *label = endpoint;
@@ -33,6 +37,38 @@ void WebSocketLimits::apply(QWebSocket &socket) const {
                 guard->abort();
         });
     });
+    if (idleMs > 0)
+        watchSilence(socket, idleMs);
+}
+
+void WebSocketLimits::watchSilence(QWebSocket &socket, int idleMs) const {
+    // A look every quarter of idleMs: a silent client is pinged after idleMs / 2 to 3/4 and
+    // closed after idleMs to 1.25 x idleMs. The timer and the clock live as long as the socket.
+    auto *look = new QTimer(&socket);
+    look->setTimerType(Qt::CoarseTimer);
+    auto heard = std::make_shared<QElapsedTimer>();
+    heard->start();
+    const auto hear = [heard] { heard->start(); };
+    QObject::connect(&socket, &QWebSocket::textFrameReceived, look, hear);
+    QObject::connect(&socket, &QWebSocket::binaryFrameReceived, look, hear);
+    QObject::connect(&socket, &QWebSocket::pong, look, hear);
+    QObject::connect(&socket, &QWebSocket::aboutToClose, look, &QTimer::stop);
+    const char *label = endpoint;
+    QObject::connect(look, &QTimer::timeout, &socket, [s = &socket, look, heard, idleMs, label] {
+        if (s->state() != QAbstractSocket::ConnectedState)
+            return;
+        const qint64 silent = heard->elapsed();
+        if (silent >= idleMs) {
+            look->stop();
+            droppedCounter(label, "idle").inc();
+            qCInfo(lcHttp) << "closing" << label << "WebSocket from" << s->peerAddress().toString()
+                           << ": silent for" << silent << "ms";
+            s->close(QWebSocketProtocol::CloseCodeGoingAway, QStringLiteral("idle"));
+        } else if (silent >= idleMs / 2) {
+            s->ping();
+        }
+    });
+    look->start(qMax(1, idleMs / 4));
 }
 
 bool WebSocketLimits::sendText(QWebSocket &socket, const QString &text) const {

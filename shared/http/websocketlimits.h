@@ -19,10 +19,16 @@ class GuardedSocket;
 //   closing:  once the server sends a close frame, for any reason, the connection is aborted
 //             kCloseGraceMs later if the client has not closed it: a client that does not read
 //             never answers, and QAbstractSocket would wait for its queue forever.
+//   silence:  with idleMs > 0 (--websocket-idle-ms), a client heard from (any frame, a pong
+//             included) less than idleMs / 2 ago is left alone; after that the server pings it,
+//             and one silent for idleMs is closed with 1001 (CloseCodeGoingAway, "idle"). A
+//             client that vanished (a phone out of coverage: no FIN, no RST) holds a connection
+//             and the server's writes to it otherwise, until TCP gives up some 15 minutes later.
+//             Every WebSocket client answers pings by itself (browsers, QWebSocket).
 // Each drop counts in flashsale_websocket_dropped_total{endpoint, reason} (reasons
-// "message_too_large", "slow_reader"). Below GuardedSocket enforces a hard queue bound of its
-// own (ConnectionLimits::maxWebSocketQueueBytes) for writes that do not come through here,
-// such as the pongs QWebSocket answers pings with.
+// "message_too_large", "slow_reader", "idle"). Below GuardedSocket enforces a hard queue bound of
+// its own (ConnectionLimits::maxWebSocketQueueBytes) for writes that do not come through here, such
+// as the pongs QWebSocket answers pings with.
 //
 // Plain values, copied freely. apply() and sendText() run on the socket's thread; they fail
 // only by dropping the socket as described, never by throwing.
@@ -34,9 +40,10 @@ struct WebSocketLimits {
 
     static constexpr int kCloseGraceMs = 1000;
 
-    // Sets the incoming bounds on a socket just accepted, and arms the drop accounting and the
-    // abort after a close. Call once per socket.
-    void apply(QWebSocket &socket) const;
+    // Sets the incoming bounds on a socket just accepted, and arms the drop accounting, the
+    // abort after a close and, when idleMs > 0, the pings and the close after silence. Call
+    // once per socket.
+    void apply(QWebSocket &socket, int idleMs = 0) const;
     // Sends one text message; returns false when it was not sent because the socket is not
     // connected, or because the client does not read (then the socket is being dropped).
     bool sendText(QWebSocket &socket, const QString &text) const;
@@ -55,6 +62,7 @@ struct WebSocketLimits {
 
 private:
     bool mayWrite(QWebSocket &socket) const;
+    void watchSilence(QWebSocket &socket, int idleMs) const;
 };
 
 } // namespace flashsale

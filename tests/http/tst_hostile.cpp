@@ -12,6 +12,7 @@
 #include <QFile>
 #include <QJsonDocument>
 #include <QMessageAuthenticationCode>
+#include <QNetworkRequest>
 #include <QScopeGuard>
 #include <QTest>
 #include <QTimer>
@@ -205,25 +206,42 @@ private:
     QTimer m_tick;
 };
 
-// The code of the close frame among the server's frames after the 101 in `got`, or -1.
-int serverCloseCode(const QByteArray &got) {
+// The server's frames after the 101 in `got`, in order: each one's opcode and, for a close
+// frame, its code (-1 when cut short).
+struct ServerFrame {
+    int opcode = 0;
+    int closeCode = -1;
+};
+QList<ServerFrame> serverFrames(const QByteArray &got) {
+    QList<ServerFrame> frames;
     qsizetype at = got.indexOf("\r\n\r\n");
     if (at < 0)
-        return -1;
+        return frames;
     for (at += 4; at + 2 <= got.size();) {
         const auto byte = [&got](qsizetype i) { return quint64(quint8(got[i])); };
-        const int opcode = int(byte(at) & 0x0f);
+        ServerFrame f;
+        f.opcode = int(byte(at) & 0x0f);
         quint64 length = byte(at + 1) & 0x7f;
         qsizetype payload = at + 2;
         if (length == 126) {
             length = payload + 2 <= got.size() ? byte(payload) << 8 | byte(payload + 1) : 0;
             payload += 2;
         } else if (length == 127) {
-            return -1; // the server sends nothing that long here
+            break; // the server sends nothing that long here
         }
-        if (opcode == 0x8)
-            return payload + 2 <= got.size() ? int(byte(payload) << 8 | byte(payload + 1)) : -1;
+        if (f.opcode == 0x8 && payload + 2 <= got.size())
+            f.closeCode = int(byte(payload) << 8 | byte(payload + 1));
+        frames << f;
         at = payload + qsizetype(length);
+    }
+    return frames;
+}
+
+// The code of the close frame among the server's frames after the 101 in `got`, or -1.
+int serverCloseCode(const QByteArray &got) {
+    for (const ServerFrame &f : serverFrames(got)) {
+        if (f.opcode == 0x8)
+            return f.closeCode;
     }
     return -1;
 }
@@ -830,6 +848,59 @@ private Q_SLOTS:
         }
         QTRY_COMPARE_WITH_TIMEOUT(openConnections(), 1, 10000);
         verifyStillUp();
+    }
+
+    // A client that goes silent after the handshake, as a phone out of coverage does (no FIN,
+    // no RST), on both endpoints: the server pings it after half of --websocket-idle-ms and
+    // closes it (1001) after all of it, counted as "idle"; a client that answers pings
+    // (QWebSocket does by itself) stays.
+    void silentWebSocketsAreClosed() {
+        constexpr int kIdleMs = 1200;
+        Backend server;
+        QVERIFY2(server.start({{"FLASHSALE_REDIS_URL", m_redisServer.url()},
+                               {"FLASHSALE_PG_URL", m_db.url()},
+                               {"FLASHSALE_WEBSOCKET_IDLE_MS", QString::number(kIdleMs)}}),
+                 qPrintable(server.error()));
+        QTRY_COMPARE_WITH_TIMEOUT(http(server.port(), "GET", "/readyz").status, 200, 10000);
+        const QByteArray admin = "/admin/v1/ws";
+        const QByteArray bearer = "Bearer " + QByteArray(Backend::kAdminToken);
+        for (const QByteArray &path : {m_live, admin}) {
+            const bool isAdmin = path == admin;
+            const QByteArray metric = "flashsale_websocket_dropped_total{endpoint=\""
+                                      + QByteArray(isAdmin ? "admin" : "buyer")
+                                      + "\",reason=\"idle\"}";
+            const double before =
+                metricValue(http(server.metricsPort(), "GET", "/metrics").body, metric);
+            QNetworkRequest request(QUrl(QStringLiteral("ws://127.0.0.1:%1%2")
+                                             .arg(server.port())
+                                             .arg(QString::fromLatin1(path))));
+            if (isAdmin)
+                request.setRawHeader("Authorization", bearer);
+            QWebSocket answering;
+            answering.open(request);
+            Abuser silent(
+                server.port(),
+                handshake(path, isAdmin ? "Authorization: " + bearer + "\r\n" : QByteArray()),
+                QByteArray(), QByteArray(), 0, true);
+            QTRY_COMPARE(answering.state(), QAbstractSocket::ConnectedState);
+            QTRY_VERIFY_WITH_TIMEOUT(silent.closed(), 10 * kIdleMs);
+            QVERIFY2(silent.got.startsWith("HTTP/1.1 101 "), silent.got.left(300).constData());
+            QList<int> opcodes;
+            for (const ServerFrame &f : serverFrames(silent.got))
+                opcodes << f.opcode;
+            QVERIFY2(opcodes.contains(0x9), qPrintable(path)); // pinged before it was closed
+            QCOMPARE(serverCloseCode(silent.got), 1001);
+            QVERIFY2(silent.closedMs >= kIdleMs,
+                     qPrintable(QStringLiteral("closed after %1 ms").arg(silent.closedMs)));
+            qInfo("%s: the silent client was closed after %lld ms", path.constData(),
+                  silent.closedMs);
+            // The one that answers pings outlives another whole idle period.
+            QTest::qWait(kIdleMs + kIdleMs / 2);
+            QCOMPARE(answering.state(), QAbstractSocket::ConnectedState);
+            QTRY_VERIFY(metricValue(http(server.metricsPort(), "GET", "/metrics").body, metric)
+                        > before);
+            answering.close();
+        }
     }
 
     void hundredAbusiveConnections() {

@@ -28,14 +28,15 @@ bool transientRedisError(const RedisValue &v) {
     return false;
 }
 
-// Unavailable (503, retryable) for a transient error reply, Protocol (500) for anything else.
-// The key of the booking's Idempotency-Key record; a placeholder of the sale's tag when it has
-// none (the scripts then leave it alone, but Redis Cluster asks every key to be declared).
+// The key of the booking's Idempotency-Key record. A booking without one names the sale's fixed
+// key for user "-" and key "-", which the scripts leave alone: Redis Cluster asks every key a
+// script may touch to be declared, and in the sale's slot.
 QByteArray idempotencyKey(const SaleKeys &k, const BookingRequest &req) {
     return req.idempotencyKey.isEmpty() ? k.idempotency("-", "-")
                                         : k.idempotency(req.userId, req.idempotencyKey);
 }
 
+// Unavailable (503, retryable) for a transient error reply, Protocol (500) for anything else.
 Error protocolError(const char *script, const RedisValue &v) {
     if (transientRedisError(v))
         return Error{ErrorCode::Unavailable,
